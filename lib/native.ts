@@ -1,0 +1,138 @@
+/**
+ * The native addon, loaded lazily (so pure-TS features such as readGGUF and the
+ * tokenizers work even before anything native is needed) with node-gyp-build:
+ * a matching prebuild from prebuilds/ first, else build/Release.
+ *
+ * This file only describes what the addon exports; lib/ops.ts and lib/backend.ts
+ * wrap it with argument checking and MiniMacLLMError conversion.
+ */
+import * as path from 'node:path';
+import { fromNative } from './errors';
+
+/** ggml type ids, as stored in GGUF. */
+export const DType = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q8_1: 9,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  Q8_K: 15,
+  I32: 26,
+  BF16: 30,
+} as const;
+export type DTypeName = keyof typeof DType;
+export type DTypeId = (typeof DType)[DTypeName];
+
+export interface NativeTypeInfo {
+  name: string;
+  blockSize: number;
+  typeSize: number;
+  isQuantized: boolean;
+}
+
+export interface NativeCpuInfo {
+  physicalCores: number;
+  logicalCores: number;
+  /** SIMD path the CPU kernels use: 'avx2' | 'neon' | 'scalar'. */
+  simd: string;
+  features: string[];
+}
+
+/** A file mapped read-only into memory. */
+export interface NativeMappedFile {
+  readonly size: number;
+  readonly path: string;
+  /** Zero-copy view of bytes [offset, offset + length) of the mapping. */
+  view(offset: number, length: number): Uint8Array;
+  /** Bytes of the mapping resident in RAM, or -1 if the OS cannot say. */
+  residentBytes(): number;
+  close(): void;
+}
+
+export interface NativeBuffer {
+  readonly size: number;
+}
+
+export interface NativeTensorSpec {
+  buffer: NativeBuffer;
+  offset: number;
+  type: number;
+  cols: number;
+  rows: number;
+  rowsPerToken?: number;
+  rowStride?: number;
+}
+
+export interface NativeNodeSpec {
+  op: string;
+  src: number[];
+  dst: number;
+  params?: Record<string, number | boolean>;
+}
+
+export interface NativeStepArgs {
+  nTokens: number;
+  nPast?: number;
+  /** Copied into the given tensors' rows [0, nTokens*rowsPerToken + rows) before the step. */
+  inputs?: Array<{ tensor: number; data: Float32Array | Int32Array | Uint16Array | Uint8Array }>;
+  /** Copied out of the given tensors after the step. */
+  outputs?: Array<{ tensor: number; data: Float32Array | Uint8Array }>;
+}
+
+export interface NativeGraph {
+  run(step: NativeStepArgs): Promise<void>;
+  runSync(step: NativeStepArgs): void;
+}
+
+export interface NativeBackend {
+  readonly name: string;
+  readonly threads: number;
+  allocate(bytes: number): NativeBuffer;
+  /** Adopts bytes of a mapped file as a read-only buffer, without copying. */
+  wrap(file: NativeMappedFile, offset: number, length: number): NativeBuffer;
+  upload(buffer: NativeBuffer, offset: number, data: ArrayBufferView): void;
+  download(buffer: NativeBuffer, offset: number, data: ArrayBufferView): void;
+  supports(op: string, types: number[]): boolean;
+  createGraph(spec: { tensors: NativeTensorSpec[]; nodes: NativeNodeSpec[]; maxTokens: number }): NativeGraph;
+  /** Waits for in-flight runs, then frees the backend's threads. */
+  dispose(): Promise<void>;
+}
+
+export interface NativeBinding {
+  readonly version: string;
+  cpuInfo(): NativeCpuInfo;
+  typeInfo(type: number): NativeTypeInfo | null;
+  availableBackends(): string[];
+  /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q8_k). */
+  quantize(type: number, src: Float32Array, rowLength: number): Uint8Array;
+  /** Expands `count` elements of `type` to floats (every supported type). */
+  dequantize(type: number, src: Uint8Array, count: number): Float32Array;
+  mapFile(path: string): NativeMappedFile;
+  createBackend(name: string, options: { threads?: number }): NativeBackend;
+}
+
+let cached: NativeBinding | undefined;
+
+/** The addon; loads it on first use. Throws ERR_INTERNAL when it cannot be loaded. */
+export function native(): NativeBinding {
+  if (cached) return cached;
+  // lib/native.ts (ts-jest) and dist/native.js both sit one level below the package root.
+  const root = path.resolve(__dirname, '..');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+    cached = load(root);
+  } catch (e) {
+    throw fromNative({
+      code: 'ERR_INTERNAL',
+      message: `minimacllm: cannot load the native addon (run \`npm rebuild minimacllm\`): ${(e as Error).message}`,
+    });
+  }
+  return cached;
+}
