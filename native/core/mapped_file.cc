@@ -37,10 +37,10 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   m->size_ = static_cast<size_t>(sz.QuadPart);
   m->file_ = f;
   if (m->size_ > 0) {
-    HANDLE h = CreateFileMappingW(f, nullptr, PAGE_READONLY, 0, 0, nullptr);
+    HANDLE h = CreateFileMappingW(f, nullptr, PAGE_WRITECOPY, 0, 0, nullptr);
     if (!h) fail(ErrorCode::IO, "cannot map " + path);
     m->mapping_ = h;
-    void* p = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+    void* p = MapViewOfFile(h, FILE_MAP_COPY, 0, 0, 0);
     if (!p) fail(ErrorCode::IO, "cannot map " + path);
     m->data_ = static_cast<uint8_t*>(p);
   }
@@ -69,7 +69,10 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   m->path_ = path;
   m->size_ = static_cast<size_t>(st.st_size);
   if (m->size_ > 0) {
-    void* p = mmap(nullptr, m->size_, PROT_READ, MAP_SHARED, fd, 0);
+    // Private, copy-on-write pages: shared with the page cache until written, so a
+    // stray write through a JS view changes only this process's copy and never
+    // faults or touches the file.
+    void* p = mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);

@@ -1,0 +1,144 @@
+// The addon's entry point: module-level functions and the wrapped classes.
+// This directory is the only place that knows about N-API.
+#include <napi.h>
+
+#include <string>
+
+#include "../core/backend.h"
+#include "../core/dtype.h"
+#include "../core/mapped_file.h"
+#include "../cpu/cpu_features.h"
+#include "../cpu/quants.h"
+#include "napi_util.h"
+#include "wrappers.h"
+
+namespace mm::js {
+namespace {
+
+constexpr int64_t kMaxElements = int64_t(1) << 40;
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("physicalCores", f.physical_cores);
+  o.Set("logicalCores", f.logical_cores);
+  o.Set("simd", cpu_use_avx2() ? "avx2" : cpu_use_neon() ? "neon" : "scalar");
+  Napi::Array names = Napi::Array::New(env, f.names.size());
+  for (uint32_t i = 0; i < f.names.size(); i++) names.Set(i, f.names[i]);
+  o.Set("features", names);
+  return o;
+}
+
+Napi::Value TypeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const TypeTraits* t = type_traits(static_cast<int32_t>(to_int(info[0], "type", -1, 1 << 20)));
+  if (!t) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", t->name);
+  o.Set("blockSize", static_cast<double>(t->block_size));
+  o.Set("typeSize", static_cast<double>(t->type_size));
+  o.Set("isQuantized", t->is_quantized);
+  return o;
+}
+
+Napi::Value AvailableBackends(const Napi::CallbackInfo& info) {
+  auto names = available_backends();
+  Napi::Array a = Napi::Array::New(info.Env(), names.size());
+  for (uint32_t i = 0; i < names.size(); i++) a.Set(i, names[i]);
+  return a;
+}
+
+DType type_arg(const Napi::Value& v) {
+  const auto t = static_cast<int32_t>(to_int(v, "type", 0, 1 << 20));
+  if (!type_traits(t)) throw_error(v.Env(), "ERR_UNSUPPORTED", std::string("unsupported type ") + type_name(t));
+  return static_cast<DType>(t);
+}
+
+// quantize(type, Float32Array, rowLength) -> Uint8Array of blocks
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DType t = type_arg(info[0]);
+  if (!can_quantize(t)) throw_error(env, "ERR_UNSUPPORTED", std::string("cannot quantize to ") + traits(t).name);
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_error(env, "ERR_INVALID_ARG", "src must be a Float32Array");
+  Napi::Float32Array src = info[1].As<Napi::Float32Array>();
+  const int64_t row = to_int(info[2], "rowLength", 1, kMaxElements);
+  const TypeTraits& tt = traits(t);
+  if (row % tt.block_size != 0)
+    throw_error(env, "ERR_INVALID_ARG", "rowLength " + std::to_string(row) + " is not a multiple of the " + tt.name +
+                                            " block size " + std::to_string(tt.block_size));
+  const auto n = static_cast<int64_t>(src.ElementLength());
+  if (n % row != 0)
+    throw_error(env, "ERR_INVALID_ARG", "src length " + std::to_string(n) + " is not a multiple of rowLength " +
+                                            std::to_string(row));
+  const size_t rb = row_bytes(t, row);
+  const int64_t rows = n / row;
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, rb * static_cast<size_t>(rows));
+  guard(env, [&] {
+    for (int64_t r = 0; r < rows; r++) quantize_row(t, src.Data() + r * row, out.Data() + rb * r, row);
+  });
+  return out;
+}
+
+// dequantize(type, Uint8Array, count) -> Float32Array
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DType t = type_arg(info[0]);
+  if (!info[1].IsTypedArray()) throw_error(env, "ERR_INVALID_ARG", "src must be a typed array of block bytes");
+  Napi::TypedArray src = info[1].As<Napi::TypedArray>();
+  const int64_t count = to_int(info[2], "count", 0, kMaxElements);
+  const TypeTraits& tt = traits(t);
+  if (count % tt.block_size != 0)
+    throw_error(env, "ERR_INVALID_ARG", "count " + std::to_string(count) + " is not a multiple of the " + tt.name +
+                                            " block size " + std::to_string(tt.block_size));
+  const size_t need = row_bytes(t, count);
+  if (src.ByteLength() < need)
+    throw_error(env, "ERR_INVALID_ARG", "src has " + std::to_string(src.ByteLength()) + " bytes, " +
+                                            std::to_string(count) + " " + tt.name + " elements need " +
+                                            std::to_string(need));
+  Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(count));
+  const uint8_t* p = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+  guard(env, [&] { dequantize_row(t, p, out.Data(), count); });
+  return out;
+}
+
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "path must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  return guard(env, [&] { return MappedFileWrap::New(env, MappedFile::open(path)); });
+}
+
+Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "backend name must be a string");
+  BackendOptions opts;
+  if (!info[1].IsUndefined()) opts.threads = static_cast<int>(get_int(to_object(info[1], "options"), "threads", 0, 1024, 0));
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  return guard(env, [&] { return BackendWrap::New(env, std::shared_ptr<Backend>(create_backend(name, opts))); });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* d = new AddonData();
+  d->mapped_file = Napi::Persistent(MappedFileWrap::Init(env));
+  d->buffer = Napi::Persistent(BufferWrap::Init(env));
+  d->backend = Napi::Persistent(BackendWrap::Init(env));
+  d->graph = Napi::Persistent(GraphWrap::Init(env));
+  env.SetInstanceData(d);
+  exports.Set("version", Napi::String::New(env, "0.1.0"));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  exports.Set("typeInfo", Napi::Function::New(env, TypeInfo, "typeInfo"));
+  exports.Set("availableBackends", Napi::Function::New(env, AvailableBackends, "availableBackends"));
+  exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("createBackend", Napi::Function::New(env, CreateBackend, "createBackend"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace mm::js
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return mm::js::Init(env, exports); }
+NODE_API_MODULE(minimacllm, InitAddon)

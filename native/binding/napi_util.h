@@ -1,0 +1,44 @@
+// Helpers shared by the binding's files: argument readers that throw
+// ERR_INVALID_ARG with precise messages, and the mm::Error -> JS Error bridge.
+#pragma once
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "../core/error.h"
+
+namespace mm::js {
+
+// Throws a JS Error carrying `code` (e.g. "ERR_INVALID_ARG").
+[[noreturn]] void throw_error(Napi::Env env, const char* code, const std::string& message);
+
+// Runs fn, converting native exceptions into JS errors with a code.
+template <typename F>
+auto guard(Napi::Env env, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const Error& e) {
+    throw_error(env, error_code_name(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    throw_error(env, "ERR_OUT_OF_MEMORY", "out of memory");
+  } catch (const std::exception& e) {
+    throw_error(env, "ERR_INTERNAL", e.what());
+  }
+}
+
+Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);
+
+// Integer argument in [lo, hi]; `what` names it in the message.
+int64_t to_int(const Napi::Value& v, const std::string& what, int64_t lo, int64_t hi);
+int64_t get_int(const Napi::Object& o, const char* key, int64_t lo, int64_t hi, int64_t fallback);
+int64_t require_int(const Napi::Object& o, const char* key, int64_t lo, int64_t hi, const std::string& what);
+double get_number(const Napi::Object& o, const char* key, double fallback, const std::string& what);
+bool get_bool(const Napi::Object& o, const char* key, bool fallback, const std::string& what);
+Napi::Object to_object(const Napi::Value& v, const std::string& what);
+Napi::TypedArray to_typed_array(const Napi::Value& v, const std::string& what);
+
+}  // namespace mm::js

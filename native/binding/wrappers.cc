@@ -1,0 +1,460 @@
+#include "wrappers.h"
+
+#include <cstring>
+#include <string>
+
+#include "napi_util.h"
+
+namespace mm::js {
+
+namespace {
+
+constexpr int64_t kMaxSafe = (int64_t(1) << 53) - 1;
+
+AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+uint8_t* typed_array_bytes(const Napi::TypedArray& a) {
+  return static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+}
+
+// ---- step arguments ---------------------------------------------------------
+
+struct StepInput {
+  int32_t tensor;
+  std::vector<uint8_t> bytes;
+};
+struct StepOutput {
+  int32_t tensor;
+  Napi::ObjectReference target;  // the caller's typed array
+  std::vector<uint8_t> bytes;
+};
+struct ParsedStep {
+  StepArgs args;
+  std::vector<StepInput> inputs;
+  std::vector<StepOutput> outputs;
+};
+
+size_t step_bytes(const TensorDesc& t, int64_t n_tokens) {
+  return static_cast<size_t>(t.rows_at(n_tokens)) * row_bytes(t.type, t.cols);
+}
+
+ParsedStep parse_step(Napi::Env env, const Graph& g, const Napi::Value& v) {
+  Napi::Object o = to_object(v, "step");
+  ParsedStep s;
+  s.args.n_tokens = require_int(o, "nTokens", 1, g.max_tokens, "step");
+  s.args.n_past = get_int(o, "nPast", 0, int64_t(1) << 40, 0);
+  const auto n_tensors = static_cast<int64_t>(g.tensors.size()) - 1;
+  auto each = [&](const char* key, auto&& fn) {
+    Napi::Value list = o.Get(key);
+    if (list.IsUndefined()) return;
+    if (!list.IsArray()) throw_error(env, "ERR_INVALID_ARG", std::string("step.") + key + " must be an array");
+    Napi::Array arr = list.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      const std::string what = std::string("step.") + key + "[" + std::to_string(i) + "]";
+      Napi::Object e = to_object(arr.Get(i), what);
+      const auto t = static_cast<int32_t>(require_int(e, "tensor", 0, n_tensors, what));
+      fn(what, t, to_typed_array(e.Get("data"), what + ".data"));
+    }
+  };
+  each("inputs", [&](const std::string& what, int32_t t, Napi::TypedArray a) {
+    const TensorDesc& td = g.tensors[t];
+    if (td.buffer->read_only()) throw_error(env, "ERR_INVALID_ARG", what + ": tensor is read-only");
+    const size_t need = step_bytes(td, s.args.n_tokens);
+    if (a.ByteLength() != need)
+      throw_error(env, "ERR_INVALID_ARG", what + ".data has " + std::to_string(a.ByteLength()) +
+                                              " bytes, the tensor's rows for this step need " + std::to_string(need));
+    const uint8_t* p = typed_array_bytes(a);
+    s.inputs.push_back({t, std::vector<uint8_t>(p, p + need)});
+  });
+  each("outputs", [&](const std::string& what, int32_t t, Napi::TypedArray a) {
+    const size_t need = step_bytes(g.tensors[t], s.args.n_tokens);
+    if (a.ByteLength() < need)
+      throw_error(env, "ERR_INVALID_ARG", what + ".data has " + std::to_string(a.ByteLength()) +
+                                              " bytes, the tensor's rows for this step need " + std::to_string(need));
+    s.outputs.push_back({t, Napi::Persistent(a.As<Napi::Object>()), {}});
+  });
+  validate_step(g, s.args);
+  return s;
+}
+
+// Runs on any thread: inputs in, the graph, outputs out to host vectors.
+void execute_step(Backend& be, const Graph& g, ParsedStep& s) {
+  for (const StepInput& in : s.inputs) {
+    const TensorDesc& t = g.tensors[in.tensor];
+    const size_t rb = row_bytes(t.type, t.cols);
+    const int64_t rows = t.rows_at(s.args.n_tokens);
+    for (int64_t r = 0; r < rows; r++) be.upload(*t.buffer, t.offset + r * t.row_stride, in.bytes.data() + r * rb, rb);
+  }
+  be.run(g, s.args);
+  for (StepOutput& out : s.outputs) {
+    const TensorDesc& t = g.tensors[out.tensor];
+    const size_t rb = row_bytes(t.type, t.cols);
+    const int64_t rows = t.rows_at(s.args.n_tokens);
+    out.bytes.resize(rb * rows);
+    for (int64_t r = 0; r < rows; r++) be.download(*t.buffer, t.offset + r * t.row_stride, out.bytes.data() + r * rb, rb);
+  }
+}
+
+void deliver_outputs(ParsedStep& s) {
+  for (StepOutput& out : s.outputs) {
+    Napi::TypedArray a = out.target.Value().As<Napi::TypedArray>();
+    // The caller may have detached or shrunk nothing (typed arrays are fixed), but check anyway.
+    if (a.ByteLength() >= out.bytes.size()) std::memcpy(typed_array_bytes(a), out.bytes.data(), out.bytes.size());
+  }
+}
+
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph, ParsedStep step)
+      : Napi::AsyncWorker(env, "minimacllm:run"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        state_(std::move(state)),
+        backend_(state_->backend),
+        graph_(std::move(graph)),
+        step_(std::move(step)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      execute_step(*backend_, *graph_, step_);
+    } catch (const Error& e) {
+      code_ = error_code_name(e.code());
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "ERR_OUT_OF_MEMORY";
+      SetError("out of memory");
+    } catch (const std::exception& e) {
+      code_ = "ERR_INTERNAL";
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    deliver_outputs(step_);
+    backend_.reset();
+    deferred_.Resolve(Env().Undefined());
+    state_->finish_one();
+  }
+  void OnError(const Napi::Error& e) override {
+    backend_.reset();
+    deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
+    state_->finish_one();
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<BackendState> state_;
+  std::shared_ptr<Backend> backend_;
+  std::shared_ptr<Graph> graph_;
+  ParsedStep step_;
+  const char* code_ = "ERR_INTERNAL";
+};
+
+// ---- graph spec -----------------------------------------------------------------
+
+TensorDesc parse_tensor(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  Napi::Object o = to_object(v, what);
+  TensorDesc t;
+  t.buffer = BufferWrap::From(o.Get("buffer"), what + ".buffer");
+  t.offset = static_cast<size_t>(require_int(o, "offset", 0, kMaxSafe, what));
+  const auto type = static_cast<int32_t>(require_int(o, "type", 0, 1000, what));
+  if (!type_traits(type)) throw_error(env, "ERR_UNSUPPORTED", what + ": unsupported type " + type_name(type));
+  t.type = static_cast<DType>(type);
+  t.cols = require_int(o, "cols", 1, int64_t(1) << 40, what);
+  t.rows = require_int(o, "rows", 0, int64_t(1) << 40, what);
+  t.rows_per_token = get_int(o, "rowsPerToken", 0, 1 << 20, 0);
+  const TypeTraits& tt = traits(t.type);
+  if (t.cols % tt.block_size != 0)
+    throw_error(env, "ERR_INVALID_ARG", what + ": cols " + std::to_string(t.cols) + " is not a multiple of the " +
+                                            tt.name + " block size " + std::to_string(tt.block_size));
+  t.row_stride = static_cast<size_t>(get_int(o, "rowStride", 0, kMaxSafe, static_cast<int64_t>(row_bytes(t.type, t.cols))));
+  return t;
+}
+
+Node parse_node(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  Napi::Object o = to_object(v, what);
+  Node n;
+  Napi::Value op = o.Get("op");
+  if (!op.IsString()) throw_error(env, "ERR_INVALID_ARG", what + ".op must be a string");
+  const std::string name = op.As<Napi::String>().Utf8Value();
+  if (!op_from_name(name, &n.op)) throw_error(env, "ERR_UNSUPPORTED", what + ": unknown op '" + name + "'");
+  Napi::Value src = o.Get("src");
+  if (!src.IsArray()) throw_error(env, "ERR_INVALID_ARG", what + ".src must be an array of tensor indices");
+  Napi::Array sa = src.As<Napi::Array>();
+  if (sa.Length() > 8) throw_error(env, "ERR_INVALID_ARG", what + ".src has too many entries");
+  for (uint32_t i = 0; i < sa.Length(); i++)
+    n.src.push_back(static_cast<int32_t>(to_int(sa.Get(i), what + ".src[" + std::to_string(i) + "]", 0, INT32_MAX)));
+  n.dst = static_cast<int32_t>(require_int(o, "dst", 0, INT32_MAX, what));
+  Napi::Value pv = o.Get("params");
+  if (!pv.IsUndefined()) {
+    Napi::Object p = to_object(pv, what + ".params");
+    const std::string pw = what + ".params";
+    n.p.eps = static_cast<float>(get_number(p, "eps", n.p.eps, pw));
+    n.p.scale = static_cast<float>(get_number(p, "scale", n.p.scale, pw));
+    n.p.causal = get_bool(p, "causal", n.p.causal, pw);
+    n.p.n_head = static_cast<int32_t>(get_int(p, "nHead", 0, 1 << 16, 0));
+    n.p.n_kv_head = static_cast<int32_t>(get_int(p, "nKvHead", 0, 1 << 16, 0));
+    n.p.head_dim = static_cast<int32_t>(get_int(p, "headDim", 0, 1 << 16, 0));
+    n.p.n_rot = static_cast<int32_t>(get_int(p, "nRot", 0, 1 << 16, n.p.head_dim));
+    n.p.rope_mode = static_cast<int32_t>(get_int(p, "ropeMode", 0, 2, kRopeNormal));
+    n.p.freq_base = static_cast<float>(get_number(p, "freqBase", n.p.freq_base, pw));
+    n.p.freq_scale = static_cast<float>(get_number(p, "freqScale", n.p.freq_scale, pw));
+  }
+  return n;
+}
+
+}  // namespace
+
+// ---- MappedFile --------------------------------------------------------------------
+
+Napi::Function MappedFileWrap::Init(Napi::Env env) {
+  return DefineClass(env, "MappedFile",
+                     {InstanceAccessor<&MappedFileWrap::Size>("size"), InstanceAccessor<&MappedFileWrap::Path>("path"),
+                      InstanceMethod<&MappedFileWrap::View>("view"),
+                      InstanceMethod<&MappedFileWrap::ResidentBytes>("residentBytes"),
+                      InstanceMethod<&MappedFileWrap::Close>("close")});
+}
+
+Napi::Object MappedFileWrap::New(Napi::Env env, std::shared_ptr<MappedFile> file) {
+  Napi::Object o = data(env).mapped_file.New({});
+  MappedFileWrap::Unwrap(o)->file_ = std::move(file);
+  return o;
+}
+
+MappedFileWrap::MappedFileWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MappedFileWrap>(info) {}
+
+std::shared_ptr<MappedFile> MappedFileWrap::file(Napi::Env env) const {
+  if (!file_) throw_error(env, "ERR_DISPOSED", "the mapped file has been closed");
+  return file_;
+}
+
+Napi::Value MappedFileWrap::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(file(info.Env())->size()));
+}
+Napi::Value MappedFileWrap::Path(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), file(info.Env())->path());
+}
+
+Napi::Value MappedFileWrap::View(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto f = file(env);
+  const int64_t off = to_int(info[0], "offset", 0, static_cast<int64_t>(f->size()));
+  const int64_t len = to_int(info[1], "length", 0, static_cast<int64_t>(f->size()) - off);
+  if (len == 0) return Napi::Uint8Array::New(env, 0);
+  // The view keeps the mapping alive; the pages are copy-on-write, so writes are harmless.
+  auto* hold = new std::shared_ptr<MappedFile>(f);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len),
+      [](Napi::Env, void*, std::shared_ptr<MappedFile>* h) { delete h; }, hold);
+  return Napi::Uint8Array::New(env, static_cast<size_t>(len), ab, 0);
+}
+
+Napi::Value MappedFileWrap::ResidentBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(file(info.Env())->resident_bytes()));
+}
+
+Napi::Value MappedFileWrap::Close(const Napi::CallbackInfo& info) {
+  file_.reset();  // views and wrapped buffers keep their own references
+  return info.Env().Undefined();
+}
+
+// ---- Buffer ------------------------------------------------------------------------
+
+Napi::Function BufferWrap::Init(Napi::Env env) {
+  return DefineClass(env, "Buffer", {InstanceAccessor<&BufferWrap::Size>("size")});
+}
+
+Napi::Object BufferWrap::New(Napi::Env env, BufferPtr buffer) {
+  Napi::Object o = data(env).buffer.New({});
+  BufferWrap::Unwrap(o)->buffer_ = std::move(buffer);
+  return o;
+}
+
+BufferWrap::BufferWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BufferWrap>(info) {}
+
+BufferPtr BufferWrap::From(const Napi::Value& v, const std::string& what) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data(env).buffer.Value()))
+    throw_error(env, "ERR_INVALID_ARG", what + " must be a Buffer from backend.allocate() or backend.wrap()");
+  BufferWrap* w = Napi::ObjectWrap<BufferWrap>::Unwrap(v.As<Napi::Object>());
+  if (!w->buffer_) throw_error(env, "ERR_INVALID_ARG", what + " is not an initialized buffer");
+  return w->buffer_;
+}
+
+Napi::Value BufferWrap::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), buffer_ ? static_cast<double>(buffer_->size()) : 0);
+}
+
+// ---- Backend -----------------------------------------------------------------------
+
+void BackendState::finish_one() {
+  inflight--;
+  if (disposed && inflight == 0) {
+    backend.reset();
+    for (auto& d : dispose_waiters) d.Resolve(d.Env().Undefined());
+    dispose_waiters.clear();
+  }
+}
+
+Napi::Function BackendWrap::Init(Napi::Env env) {
+  return DefineClass(env, "Backend",
+                     {InstanceAccessor<&BackendWrap::Name>("name"), InstanceAccessor<&BackendWrap::Threads>("threads"),
+                      InstanceMethod<&BackendWrap::Allocate>("allocate"), InstanceMethod<&BackendWrap::Wrap>("wrap"),
+                      InstanceMethod<&BackendWrap::Upload>("upload"), InstanceMethod<&BackendWrap::Download>("download"),
+                      InstanceMethod<&BackendWrap::Supports>("supports"),
+                      InstanceMethod<&BackendWrap::CreateGraph>("createGraph"),
+                      InstanceMethod<&BackendWrap::Dispose>("dispose")});
+}
+
+Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Backend> backend) {
+  Napi::Object o = data(env).backend.New({});
+  auto st = std::make_shared<BackendState>();
+  st->backend = std::move(backend);
+  BackendWrap::Unwrap(o)->state_ = st;
+  return o;
+}
+
+BackendWrap::BackendWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BackendWrap>(info) {}
+
+Backend& BackendWrap::live(Napi::Env env) {
+  if (!state_ || state_->disposed || !state_->backend) throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
+  return *state_->backend;
+}
+
+Napi::Value BackendWrap::Name(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), live(info.Env()).name());
+}
+Napi::Value BackendWrap::Threads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), live(info.Env()).threads());
+}
+
+Napi::Value BackendWrap::Allocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& be = live(env);
+  const int64_t bytes = to_int(info[0], "bytes", 1, kMaxSafe);
+  return guard(env, [&] { return BufferWrap::New(env, be.allocate(static_cast<size_t>(bytes))); });
+}
+
+Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& be = live(env);
+  if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(data(env).mapped_file.Value()))
+    throw_error(env, "ERR_INVALID_ARG", "file must be a MappedFile from mapFile()");
+  auto f = MappedFileWrap::Unwrap(info[0].As<Napi::Object>())->file(env);
+  const int64_t off = to_int(info[1], "offset", 0, static_cast<int64_t>(f->size()));
+  const int64_t len = to_int(info[2], "length", 1, static_cast<int64_t>(f->size()) - off);
+  return guard(env, [&] {
+    return BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len), f));
+  });
+}
+
+Napi::Value BackendWrap::Upload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& be = live(env);
+  BufferPtr b = BufferWrap::From(info[0], "buffer");
+  const int64_t off = to_int(info[1], "offset", 0, kMaxSafe);
+  Napi::TypedArray a = to_typed_array(info[2], "data");
+  guard(env, [&] { be.upload(*b, static_cast<size_t>(off), typed_array_bytes(a), a.ByteLength()); });
+  return env.Undefined();
+}
+
+Napi::Value BackendWrap::Download(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& be = live(env);
+  BufferPtr b = BufferWrap::From(info[0], "buffer");
+  const int64_t off = to_int(info[1], "offset", 0, kMaxSafe);
+  Napi::TypedArray a = to_typed_array(info[2], "data");
+  guard(env, [&] { be.download(*b, static_cast<size_t>(off), typed_array_bytes(a), a.ByteLength()); });
+  return env.Undefined();
+}
+
+Napi::Value BackendWrap::Supports(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& be = live(env);
+  if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "op must be a string");
+  OpKind op;
+  if (!op_from_name(info[0].As<Napi::String>().Utf8Value(), &op)) return Napi::Boolean::New(env, false);
+  std::vector<DType> types;
+  if (info[1].IsArray()) {
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      const auto t = static_cast<int32_t>(to_int(a.Get(i), "types[" + std::to_string(i) + "]", 0, 1000));
+      if (!type_traits(t)) return Napi::Boolean::New(env, false);
+      types.push_back(static_cast<DType>(t));
+    }
+  }
+  return Napi::Boolean::New(env, be.supports(op, types));
+}
+
+Napi::Value BackendWrap::CreateGraph(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  live(env);
+  Napi::Object spec = to_object(info[0], "graph spec");
+  auto g = std::make_shared<Graph>();
+  g->max_tokens = require_int(spec, "maxTokens", 1, 1 << 20, "graph spec");
+  Napi::Value tv = spec.Get("tensors"), nv = spec.Get("nodes");
+  if (!tv.IsArray() || !nv.IsArray()) throw_error(env, "ERR_INVALID_ARG", "graph spec needs tensors and nodes arrays");
+  Napi::Array ta = tv.As<Napi::Array>(), na = nv.As<Napi::Array>();
+  for (uint32_t i = 0; i < ta.Length(); i++) g->tensors.push_back(parse_tensor(env, ta.Get(i), "tensors[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < na.Length(); i++) g->nodes.push_back(parse_node(env, na.Get(i), "nodes[" + std::to_string(i) + "]"));
+  guard(env, [&] { g->validate(); });
+  return GraphWrap::New(env, state_, g);
+}
+
+Napi::Value BackendWrap::Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto d = Napi::Promise::Deferred::New(env);
+  if (!state_ || (state_->disposed && !state_->backend)) {
+    d.Resolve(env.Undefined());
+    return d.Promise();
+  }
+  state_->disposed = true;
+  if (state_->inflight == 0) {
+    state_->backend.reset();
+    d.Resolve(env.Undefined());
+  } else {
+    state_->dispose_waiters.push_back(d);
+  }
+  return d.Promise();
+}
+
+// ---- Graph -------------------------------------------------------------------------
+
+Napi::Function GraphWrap::Init(Napi::Env env) {
+  return DefineClass(env, "Graph",
+                     {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync")});
+}
+
+Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph) {
+  Napi::Object o = data(env).graph.New({});
+  GraphWrap* w = GraphWrap::Unwrap(o);
+  w->state_ = std::move(state);
+  w->graph_ = std::move(graph);
+  return o;
+}
+
+GraphWrap::GraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GraphWrap>(info) {}
+
+Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!graph_) throw_error(env, "ERR_INVALID_ARG", "not an initialized graph");
+  if (state_->disposed || !state_->backend) throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
+  ParsedStep step = guard(env, [&] { return parse_step(env, *graph_, info[0]); });
+  auto* w = new RunWorker(env, state_, graph_, std::move(step));
+  Napi::Promise p = w->promise();
+  state_->inflight++;
+  w->Queue();
+  return p;
+}
+
+Napi::Value GraphWrap::RunSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!graph_) throw_error(env, "ERR_INVALID_ARG", "not an initialized graph");
+  if (state_->disposed || !state_->backend) throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
+  ParsedStep step = guard(env, [&] { return parse_step(env, *graph_, info[0]); });
+  std::shared_ptr<Backend> be = state_->backend;
+  guard(env, [&] { execute_step(*be, *graph_, step); });
+  deliver_outputs(step);
+  return env.Undefined();
+}
+
+}  // namespace mm::js

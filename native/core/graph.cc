@@ -1,0 +1,226 @@
+#include "graph.h"
+
+#include <limits>
+#include <string>
+
+#include "error.h"
+
+namespace mm {
+
+namespace {
+
+const char* const kOpNames[] = {"get_rows", "rms_norm", "matmul", "rope",      "softmax", "attention",
+                                "store_rows", "swiglu", "add",    "mul",       "last_row"};
+static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == static_cast<size_t>(OpKind::Count), "op names");
+
+bool mul_ok(uint64_t a, uint64_t b, uint64_t* out) {
+  if (a != 0 && b > std::numeric_limits<uint64_t>::max() / a) return false;
+  *out = a * b;
+  return true;
+}
+bool add_ok(uint64_t a, uint64_t b, uint64_t* out) {
+  if (b > std::numeric_limits<uint64_t>::max() - a) return false;
+  *out = a + b;
+  return true;
+}
+
+std::string where(size_t node, OpKind op) { return "node " + std::to_string(node) + " (" + op_name(op) + "): "; }
+
+void validate_tensor(const Graph& g, size_t i) {
+  const TensorDesc& t = g.tensors[i];
+  const std::string w = "tensor " + std::to_string(i) + ": ";
+  check_arg(t.buffer != nullptr, w + "has no buffer");
+  const TypeTraits* tt = type_traits(static_cast<int32_t>(t.type));
+  if (!tt) fail(ErrorCode::Unsupported, w + "unsupported type " + type_name(static_cast<int32_t>(t.type)));
+  check_arg(t.cols > 0 && t.cols <= (int64_t(1) << 40), w + "cols must be positive, got " + std::to_string(t.cols));
+  check_arg(t.cols % tt->block_size == 0, w + "cols " + std::to_string(t.cols) + " is not a multiple of the " +
+                                              tt->name + " block size " + std::to_string(tt->block_size));
+  check_arg(t.rows >= 0 && t.rows <= (int64_t(1) << 40), w + "rows must be >= 0");
+  check_arg(t.rows_per_token >= 0 && t.rows_per_token <= (1 << 20), w + "rowsPerToken must be >= 0");
+  check_arg(t.rows + t.rows_per_token > 0, w + "has no rows");
+  const size_t rb = row_bytes(t.type, t.cols);
+  check_arg(t.row_stride >= rb, w + "rowStride " + std::to_string(t.row_stride) + " is smaller than a row (" +
+                                    std::to_string(rb) + " bytes)");
+  uint64_t max_rows = 0, span = 0, end = 0;
+  bool ok = mul_ok(static_cast<uint64_t>(t.rows_per_token), static_cast<uint64_t>(g.max_tokens), &max_rows) &&
+            add_ok(max_rows, static_cast<uint64_t>(t.rows), &max_rows) &&
+            mul_ok(max_rows - 1, t.row_stride, &span) && add_ok(span, rb, &span) && add_ok(span, t.offset, &end);
+  check_arg(ok && end <= t.buffer->size(), w + "rows [0, " + std::to_string(max_rows) + ") at offset " +
+                                               std::to_string(t.offset) + " exceed its buffer of " +
+                                               std::to_string(t.buffer->size()) + " bytes");
+  // Scalar kernels read f32/f16/i32 elements directly: keep rows aligned to their element size.
+  if (!tt->is_quantized) {
+    check_arg(t.offset % tt->type_size == 0 && t.row_stride % tt->type_size == 0,
+              w + "offset and rowStride must be multiples of the element size");
+  }
+}
+
+bool same_rows(const TensorDesc& a, const TensorDesc& b) {
+  return a.rows == b.rows && a.rows_per_token == b.rows_per_token;
+}
+
+}  // namespace
+
+const char* op_name(OpKind op) {
+  auto i = static_cast<size_t>(op);
+  return i < static_cast<size_t>(OpKind::Count) ? kOpNames[i] : "unknown";
+}
+
+bool op_from_name(const std::string& name, OpKind* out) {
+  for (size_t i = 0; i < static_cast<size_t>(OpKind::Count); i++) {
+    if (name == kOpNames[i]) {
+      *out = static_cast<OpKind>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Graph::validate() const {
+  check_arg(max_tokens >= 1 && max_tokens <= (1 << 20), "maxTokens must be in [1, 1048576]");
+  for (size_t i = 0; i < tensors.size(); i++) validate_tensor(*this, i);
+
+  const auto n_tensors = static_cast<int32_t>(tensors.size());
+  for (size_t ni = 0; ni < nodes.size(); ni++) {
+    const Node& n = nodes[ni];
+    const std::string w = where(ni, n.op);
+    check_arg(n.dst >= 0 && n.dst < n_tensors, w + "dst is not a tensor index");
+    for (int32_t s : n.src) check_arg(s >= 0 && s < n_tensors, w + "src is not a tensor index");
+    const TensorDesc& d = tensors[n.dst];
+    check_arg(!d.buffer->read_only(), w + "dst is a read-only (mapped) buffer");
+    auto nsrc = [&](size_t lo, size_t hi) {
+      check_arg(n.src.size() >= lo && n.src.size() <= hi,
+                w + "expects " + std::to_string(lo) + (lo == hi ? "" : "-" + std::to_string(hi)) + " sources, got " +
+                    std::to_string(n.src.size()));
+    };
+    auto src = [&](size_t k) -> const TensorDesc& { return tensors[n.src[k]]; };
+    auto is_f32 = [&](const TensorDesc& t, const char* what) {
+      check_arg(t.type == DType::F32, w + what + " must be f32, got " + type_name(static_cast<int32_t>(t.type)));
+    };
+    if (n.op != OpKind::StoreRows) is_f32(d, "dst");
+    switch (n.op) {
+      case OpKind::GetRows: {
+        nsrc(2, 2);
+        check_arg(src(1).type == DType::I32, w + "ids must be i32");
+        check_arg(src(0).rows_per_token == 0, w + "table must have fixed rows");
+        check_arg(d.cols == src(0).cols, w + "dst cols must equal table cols");
+        check_arg(same_rows(d, src(1)), w + "dst rows must equal ids rows");
+        break;
+      }
+      case OpKind::RmsNorm: {
+        nsrc(1, 2);
+        is_f32(src(0), "x");
+        check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
+        check_arg(n.p.eps >= 0.0f, w + "eps must be >= 0");
+        if (n.src.size() == 2) {
+          is_f32(src(1), "weight");
+          check_arg(src(1).cols == d.cols && src(1).rows == 1 && src(1).rows_per_token == 0,
+                    w + "weight must be one row of cols elements");
+        }
+        break;
+      }
+      case OpKind::MatMul: {
+        nsrc(2, 3);
+        is_f32(src(0), "x");
+        const TensorDesc& W = src(1);
+        check_arg(W.rows_per_token == 0 && W.rows > 0, w + "weight must have fixed rows");
+        check_arg(W.type != DType::I32 && W.type != DType::Q8_K && W.type != DType::Q8_1,
+                  w + std::string("weights of type ") + type_name(static_cast<int32_t>(W.type)) + " are not supported");
+        check_arg(src(0).cols == W.cols, w + "x cols (" + std::to_string(src(0).cols) + ") must equal weight cols (" +
+                                             std::to_string(W.cols) + ")");
+        check_arg(d.cols == W.rows, w + "dst cols must equal weight rows");
+        check_arg(same_rows(d, src(0)), w + "dst rows must equal x rows");
+        if (n.src.size() == 3) {
+          is_f32(src(2), "bias");
+          check_arg(src(2).cols == d.cols && src(2).rows == 1 && src(2).rows_per_token == 0, w + "bias must be one row");
+        }
+        break;
+      }
+      case OpKind::Rope: {
+        nsrc(2, 3);
+        is_f32(src(0), "x");
+        check_arg(src(1).type == DType::I32, w + "positions must be i32");
+        check_arg(n.p.head_dim > 0 && n.p.n_head > 0 && int64_t(n.p.head_dim) * n.p.n_head == src(0).cols,
+                  w + "x cols must equal n_head * head_dim");
+        check_arg(n.p.n_rot > 0 && n.p.n_rot <= n.p.head_dim && n.p.n_rot % 2 == 0,
+                  w + "n_rot must be even and in (0, head_dim]");
+        check_arg(n.p.rope_mode == kRopeNormal || n.p.rope_mode == kRopeNeox, w + "mode must be normal or neox");
+        check_arg(n.p.freq_base > 0.0f, w + "freq_base must be positive");
+        check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
+        check_arg(same_rows(src(0), src(1)), w + "positions rows must equal x rows");
+        if (n.src.size() == 3) {
+          is_f32(src(2), "freq_factors");
+          check_arg(src(2).cols >= n.p.n_rot / 2 && src(2).rows_per_token == 0, w + "freq_factors needs n_rot/2 values");
+        }
+        break;
+      }
+      case OpKind::Softmax: {
+        nsrc(1, 1);
+        is_f32(src(0), "x");
+        check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
+        break;
+      }
+      case OpKind::Attention: {
+        nsrc(3, 3);
+        is_f32(src(0), "q");
+        const TensorDesc &K = src(1), &V = src(2);
+        check_arg(n.p.head_dim > 0 && n.p.n_head > 0 && n.p.n_kv_head > 0 && n.p.n_head % n.p.n_kv_head == 0,
+                  w + "n_head must be a positive multiple of n_kv_head");
+        check_arg(src(0).cols == int64_t(n.p.n_head) * n.p.head_dim, w + "q cols must equal n_head * head_dim");
+        for (const TensorDesc* c : {&K, &V}) {
+          check_arg(c->type == DType::F32 || c->type == DType::F16, w + "KV cache must be f32 or f16");
+          check_arg(c->cols == int64_t(n.p.n_kv_head) * n.p.head_dim, w + "KV cols must equal n_kv_head * head_dim");
+          check_arg(c->rows_per_token == 0 && c->rows > 0, w + "KV cache must have fixed rows");
+        }
+        check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal q shape");
+        break;
+      }
+      case OpKind::StoreRows: {
+        nsrc(1, 1);
+        is_f32(src(0), "src");
+        check_arg(d.type == DType::F32 || d.type == DType::F16 || d.type == DType::BF16,
+                  w + "dst must be f32, f16 or bf16");
+        check_arg(d.rows_per_token == 0 && d.cols == src(0).cols, w + "dst must be a cache with src's cols");
+        break;
+      }
+      case OpKind::SwiGLU:
+      case OpKind::Add:
+      case OpKind::Mul: {
+        nsrc(2, 2);
+        is_f32(src(0), "a");
+        is_f32(src(1), "b");
+        check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal a shape");
+        const bool broadcast = n.op != OpKind::SwiGLU && src(1).rows == 1 && src(1).rows_per_token == 0;
+        check_arg(src(1).cols == d.cols && (broadcast || same_rows(src(1), src(0))),
+                  w + "b must match a's shape" + (n.op == OpKind::SwiGLU ? "" : " or be one row"));
+        break;
+      }
+      case OpKind::LastRow: {
+        nsrc(1, 1);
+        is_f32(src(0), "x");
+        check_arg(d.cols == src(0).cols && d.rows == 1 && d.rows_per_token == 0, w + "dst must be one row of x's cols");
+        break;
+      }
+      case OpKind::Count:
+        fail(ErrorCode::InvalidArg, w + "unknown op");
+    }
+  }
+}
+
+void validate_step(const Graph& g, const StepArgs& step) {
+  check_arg(step.n_tokens >= 1 && step.n_tokens <= g.max_tokens,
+            "nTokens must be in [1, " + std::to_string(g.max_tokens) + "], got " + std::to_string(step.n_tokens));
+  check_arg(step.n_past >= 0 && step.n_past <= (int64_t(1) << 40), "nPast must be >= 0");
+  for (size_t ni = 0; ni < g.nodes.size(); ni++) {
+    const Node& n = g.nodes[ni];
+    if (n.op == OpKind::StoreRows || n.op == OpKind::Attention) {
+      const TensorDesc& cache = n.op == OpKind::StoreRows ? g.tensors[n.dst] : g.tensors[n.src[1]];
+      const int64_t need = step.n_past + step.n_tokens;
+      if (need > cache.rows)
+        fail(ErrorCode::ContextOverflow, where(ni, n.op) + "the KV cache holds " + std::to_string(cache.rows) +
+                                             " positions, the step needs " + std::to_string(need));
+    }
+  }
+}
+
+}  // namespace mm

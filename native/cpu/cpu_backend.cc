@@ -1,0 +1,65 @@
+#include "cpu_backend.h"
+
+#include "../core/error.h"
+#include "cpu_features.h"
+#include "ops.h"
+
+namespace mm {
+
+namespace {
+int default_threads(int requested) {
+  if (requested > 0) return requested;
+  return cpu_features().physical_cores;
+}
+}  // namespace
+
+CpuBackend::CpuBackend(const BackendOptions& opts) : pool_(default_threads(opts.threads)) {}
+
+bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
+  if (op == OpKind::MatMul || op == OpKind::GetRows) {
+    for (DType t : types) {
+      switch (t) {
+        case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q4_1:
+        case DType::Q5_0: case DType::Q5_1: case DType::Q8_0: case DType::Q4_K: case DType::Q5_K:
+        case DType::Q6_K: case DType::I32:
+          break;
+        default:
+          return false;
+      }
+    }
+    return true;
+  }
+  return op < OpKind::Count;
+}
+
+void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
+  CpuContext ctx{pool_, workspace_};
+  const OpArgs a{n, g, step};
+  switch (n.op) {
+    case OpKind::GetRows: return op_get_rows(ctx, a);
+    case OpKind::RmsNorm: return op_rms_norm(ctx, a);
+    case OpKind::MatMul: return op_matmul(ctx, a);
+    case OpKind::Rope: return op_rope(ctx, a);
+    case OpKind::Softmax: return op_softmax(ctx, a);
+    case OpKind::Attention: return op_attention(ctx, a);
+    case OpKind::StoreRows: return op_store_rows(ctx, a);
+    case OpKind::SwiGLU: return op_swiglu(ctx, a);
+    case OpKind::Add: return op_add(ctx, a);
+    case OpKind::Mul: return op_mul(ctx, a);
+    case OpKind::LastRow: return op_last_row(ctx, a);
+    case OpKind::Count: break;
+  }
+  fail(ErrorCode::Internal, "unknown op");
+}
+
+void CpuBackend::run(const Graph& g, const StepArgs& step) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  validate_step(g, step);
+  for (const Node& n : g.nodes) run_node(g, n, step);
+}
+
+std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts) {
+  return std::make_unique<CpuBackend>(opts);
+}
+
+}  // namespace mm

@@ -1,0 +1,32 @@
+// The CPU backend: the reference implementation every other backend is tested
+// against, and the fast path on machines without Metal.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "../core/backend.h"
+#include "thread_pool.h"
+
+namespace mm {
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(const BackendOptions& opts);
+  std::string name() const override { return "cpu"; }
+  bool supports(OpKind op, const std::vector<DType>& types) const override;
+  void run(const Graph& g, const StepArgs& step) override;
+  int threads() const override { return pool_.size(); }
+
+  // Runs one node; the Metal backends use this for ops they fall back on.
+  void run_node(const Graph& g, const Node& n, const StepArgs& step);
+
+ private:
+  ThreadPool pool_;
+  std::mutex run_mutex_;
+  std::vector<uint8_t> workspace_;
+};
+
+std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts);
+
+}  // namespace mm

@@ -1,0 +1,117 @@
+#include "cpu_features.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#if defined(_MSC_VER)
+#include <intrin.h>
+#endif
+
+namespace mm {
+
+namespace {
+
+std::atomic<bool> g_force_scalar{false};
+
+int count_physical_cores(int logical) {
+#if defined(__APPLE__)
+  int n = 0;
+  size_t len = sizeof(n);
+  if (sysctlbyname("hw.perflevel0.physicalcpu", &n, &len, nullptr, 0) == 0 && n > 0) return n;  // performance cores
+  if (sysctlbyname("hw.physicalcpu", &n, &len, nullptr, 0) == 0 && n > 0) return n;
+  return logical;
+#elif defined(__linux__)
+  // Distinct (package, core) pairs; SMT siblings share a pair.
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int cpu = 0; cpu < logical; cpu++) {
+    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream pk(base + "physical_package_id"), co(base + "core_id");
+    std::string p, c;
+    if (!(pk >> p) || !(co >> c)) return logical;
+    cores.emplace(p, c);
+  }
+  return cores.empty() ? logical : static_cast<int>(cores.size());
+#else
+  return logical;
+#endif
+}
+
+CpuFeatures probe() {
+  CpuFeatures f;
+  unsigned hc = std::thread::hardware_concurrency();
+  f.logical_cores = hc ? static_cast<int>(hc) : 1;
+  f.physical_cores = count_physical_cores(f.logical_cores);
+  if (f.physical_cores < 1) f.physical_cores = 1;
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(_MSC_VER)
+  int r[4];
+  __cpuid(r, 1);
+  f.fma = (r[2] >> 12) & 1;
+  f.f16c = (r[2] >> 29) & 1;
+  bool osxsave = (r[2] >> 27) & 1;
+  __cpuidex(r, 7, 0);
+  f.avx2 = ((r[1] >> 5) & 1) && osxsave && ((_xgetbv(0) & 6) == 6);
+#else
+  __builtin_cpu_init();
+  f.avx2 = __builtin_cpu_supports("avx2");
+  f.fma = __builtin_cpu_supports("fma");
+  f.f16c = false;
+  {
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    f.f16c = (c >> 29) & 1;
+  }
+#endif
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+  f.neon = true;
+#if defined(__ARM_FEATURE_DOTPROD)
+  f.dotprod = true;
+#endif
+#endif
+  if (f.avx2) f.names.push_back("avx2");
+  if (f.fma) f.names.push_back("fma");
+  if (f.f16c) f.names.push_back("f16c");
+  if (f.neon) f.names.push_back("neon");
+  if (f.dotprod) f.names.push_back("dotprod");
+  const char* env = std::getenv("MINIMACLLM_SIMD");
+  if (env && std::strcmp(env, "scalar") == 0) g_force_scalar = true;
+  return f;
+}
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = probe();
+  return f;
+}
+
+void cpu_force_scalar(bool on) { g_force_scalar = on; }
+
+bool cpu_use_avx2() {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  const CpuFeatures& f = cpu_features();
+  return !g_force_scalar && f.avx2 && f.fma && f.f16c;
+#else
+  return false;
+#endif
+}
+
+bool cpu_use_neon() {
+#if defined(__aarch64__) || defined(_M_ARM64)
+  return !g_force_scalar;
+#else
+  return false;
+#endif
+}
+
+}  // namespace mm

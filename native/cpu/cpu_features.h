@@ -1,0 +1,24 @@
+// What this CPU can do, probed once at run time (the AVX2 kernels are compiled
+// into every x86-64 build and chosen only when the CPU has AVX2+FMA+F16C).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace mm {
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;  // x86-64
+  bool neon = false, dotprod = false;            // arm64
+  int physical_cores = 1;
+  int logical_cores = 1;
+  std::string simd;  // the kernel family in use: "avx2", "neon" or "scalar"
+  std::vector<std::string> names;
+};
+
+const CpuFeatures& cpu_features();
+// For tests and benchmarks: force the scalar kernels (MINIMACLLM_SIMD=scalar does the same).
+void cpu_force_scalar(bool on);
+bool cpu_use_avx2();
+bool cpu_use_neon();
+
+}  // namespace mm

@@ -1,0 +1,100 @@
+// dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m]), W in any supported block type.
+// Activations are converted once per call (to q8_0/q8_1/q8_K or kept f32), then
+// each thread takes a contiguous slice of W's rows and walks them in tiles of
+// kTileRows so a tile stays in L1 while every activation row passes over it.
+#include <cstring>
+
+#include "../core/error.h"
+#include "cpu_features.h"
+#include "ops.h"
+#include "quants.h"
+#include "vec_dot.h"
+
+namespace mm {
+
+namespace {
+constexpr int64_t kTileRows = 16;
+
+const DotKernels& active_kernels() {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (cpu_use_avx2()) return avx2::kernels();
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+  if (cpu_use_neon()) return neon::kernels();
+#endif
+  return scalar::kernels();
+}
+}  // namespace
+
+MatmulKernel matmul_kernel(DType t) {
+  const DotKernels& k = active_kernels();
+  switch (t) {
+    case DType::F32: return {DType::F32, k.f32};
+    case DType::F16: return {DType::F32, k.f16};
+    case DType::BF16: return {DType::F32, k.bf16};
+    case DType::Q4_0: return {DType::Q8_0, k.q4_0};
+    case DType::Q5_0: return {DType::Q8_0, k.q5_0};
+    case DType::Q8_0: return {DType::Q8_0, k.q8_0};
+    case DType::Q4_1: return {DType::Q8_1, k.q4_1};
+    case DType::Q5_1: return {DType::Q8_1, k.q5_1};
+    case DType::Q4_K: return {DType::Q8_K, k.q4_K};
+    case DType::Q5_K: return {DType::Q8_K, k.q5_K};
+    case DType::Q6_K: return {DType::Q8_K, k.q6_K};
+    default: break;
+  }
+  fail(ErrorCode::Unsupported, std::string("matmul weights of type ") + type_name(static_cast<int32_t>(t)) +
+                                   " are not supported");
+}
+
+void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (act_type == DType::Q8_0 && cpu_use_avx2()) return avx2::quantize_row_q8_0(x, dst, n);
+#endif
+  quantize_row(act_type, x, dst, n);
+}
+
+void op_matmul(CpuContext& ctx, const OpArgs& a) {
+  const TensorDesc& x = a.src(0);   // [n, k] f32
+  const TensorDesc& W = a.src(1);   // [m, k] any type
+  const TensorDesc& d = a.dst();    // [n, m] f32
+  const float* bias = a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr;  // [m]
+  const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols, M = W.rows;
+  const MatmulKernel kern = matmul_kernel(W.type);
+
+  // Activation rows in the kernel's format: [n, row_bytes(act_type, k)]
+  const uint8_t* act;
+  size_t act_stride;
+  if (kern.act_type == DType::F32) {
+    act = x.row(0);
+    act_stride = x.row_stride;
+  } else {
+    act_stride = row_bytes(kern.act_type, K);
+    uint8_t* ws = ctx.scratch(act_stride * static_cast<size_t>(N));
+    ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++)
+        convert_activations(kern.act_type, x.row_as<float>(r), ws + act_stride * r, K);
+    });
+    act = ws;
+  }
+
+  ctx.pool.run([&](int ith, int nth) {
+    // Slices in whole tiles so threads never share a cache line of dst rows' tiles.
+    const int64_t tiles = (M + kTileRows - 1) / kTileRows;
+    const int64_t per = (tiles + nth - 1) / nth;
+    const int64_t m_begin = per * ith * kTileRows;
+    const int64_t m_end = std::min<int64_t>(M, per * (ith + 1) * kTileRows);
+    for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileRows) {
+      const int64_t m1 = std::min<int64_t>(m_end, m0 + kTileRows);
+      for (int64_t n = 0; n < N; n++) {
+        const uint8_t* ar = act + act_stride * n;
+        float* out = d.row_as<float>(n);
+        for (int64_t m = m0; m < m1; m++) {
+          const float v = kern.dot(K, W.row(m), ar);
+          out[m] = bias ? v + bias[m] : v;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace mm

@@ -1,0 +1,47 @@
+// Rotary position embedding, per head. "normal" rotates adjacent pairs
+// (x[2i], x[2i+1]) as GGUF llama weights expect; "neox" rotates (x[i],
+// x[i + n_rot/2]) as HF's rotate-half and qwen do. theta_i = pos * base^(-2i/n_rot)
+// * freq_scale / freq_factors[i] (freq_factors: llama3-style scaling).
+#include <cmath>
+
+#include "ops.h"
+
+namespace mm {
+
+void op_rope(CpuContext& ctx, const OpArgs& a) {
+  const TensorDesc& x = a.src(0);     // [n, n_head * head_dim] f32
+  const TensorDesc& pos = a.src(1);   // [n] i32
+  const float* ff = a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr;  // [n_rot / 2]
+  const TensorDesc& d = a.dst();      // like x (may alias it)
+  const OpParams& p = a.node.p;
+  const int64_t R = x.rows_at(a.step.n_tokens);
+  const int half = p.n_rot / 2;
+  // Same cumulative product as ggml, so angles match llama.cpp's to the last bit.
+  const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
+  ctx.pool.parallel_for(R, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float position = static_cast<float>(*pos.row_as<int32_t>(r));
+      const float* xr = x.row_as<float>(r);
+      float* dr = d.row_as<float>(r);
+      for (int h = 0; h < p.n_head; h++) {
+        const float* xh = xr + static_cast<int64_t>(h) * p.head_dim;
+        float* dh = dr + static_cast<int64_t>(h) * p.head_dim;
+        float theta = position;
+        for (int i = 0; i < half; i++, theta *= theta_scale) {
+          float t = p.freq_scale * theta;
+          if (ff) t /= ff[i];
+          const float c = std::cos(t), s = std::sin(t);
+          const int i0 = p.rope_mode == kRopeNeox ? i : 2 * i;
+          const int i1 = p.rope_mode == kRopeNeox ? i + half : 2 * i + 1;
+          const float x0 = xh[i0], x1 = xh[i1];
+          dh[i0] = x0 * c - x1 * s;
+          dh[i1] = x0 * s + x1 * c;
+        }
+        if (dh != xh)
+          for (int i = p.n_rot; i < p.head_dim; i++) dh[i] = xh[i];
+      }
+    }
+  });
+}
+
+}  // namespace mm
