@@ -3,3 +3,16 @@
  * Public entry point (CommonJS; dist/index.mjs re-exports it for ESM).
  */
 export * from './errors';
+export { readGGUF, readGGUFSync } from './gguf/reader';
+export type { GGUFFile, GGUFTensorInfo } from './gguf/reader';
+export { writeGGUF, writeGGUFSync, typed as ggufTyped } from './gguf/writer';
+export type { GGUFWriteInput, GGUFWriteTensor, GGUFWriteValue, GGUFTypedValue } from './gguf/writer';
+export { GGUFValueType, GGML_TYPES, ggmlTypeName } from './gguf/types';
+export type { GGUFValue, GGMLTypeTraits } from './gguf/types';
+export { readSafetensorsHeader, readSafetensorsHeaderSync } from './safetensors/header';
+export type { SafetensorsHeader, SafetensorsTensor } from './safetensors/header';
+export { describeModel, describeGGUF, describeGGUFSync, describeHF } from './model/description';
+export type { ModelDescription, ModelHParams, TensorRef } from './model/description';
+export { convert } from './hf/convert';
+export type { ConvertOptions, ConvertType } from './hf/convert';
+export { verifySha256, sha256File } from './checksum';

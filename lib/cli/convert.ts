@@ -1,0 +1,30 @@
+/** `minimacllm convert <hf-dir> <out.gguf> --type f16|q8_0|q4_0` */
+import { parseArgs } from 'node:util';
+import { InvalidArgumentError } from '../errors';
+import { convert, type ConvertType } from '../hf/convert';
+import type { Command } from './main';
+
+const TYPES: ConvertType[] = ['f16', 'q8_0', 'q4_0', 'bf16', 'f32'];
+
+export const convertCommand: Command = {
+  summary: 'convert a Hugging Face model folder to GGUF',
+  usage: `usage: minimacllm convert <hf-dir> <out.gguf> [--type ${TYPES.join('|')}] [--quiet]\n\n  --type   weight type of 2-D tensors (default q8_0); norms stay F32`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { type: { type: 'string', short: 't', default: 'q8_0' }, quiet: { type: 'boolean', short: 'q', default: false } },
+    });
+    const [dir, out, ...extra] = positionals;
+    if (dir === undefined || out === undefined || extra.length > 0) throw new InvalidArgumentError(`expected <hf-dir> <out.gguf>\n\n${this.usage}`);
+    const type = values.type as ConvertType;
+    if (!TYPES.includes(type)) throw new InvalidArgumentError(`--type must be one of ${TYPES.join(', ')}`);
+    const quiet = values.quiet === true;
+    await convert(dir, out, {
+      type,
+      onProgress: quiet ? undefined : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
+    });
+    if (!quiet) process.stderr.write(`\nwrote ${out}\n`);
+    return 0;
+  },
+};

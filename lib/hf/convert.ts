@@ -1,0 +1,205 @@
+/**
+ * Hugging Face folder → llama.cpp-compatible GGUF. Norms and biases stay F32,
+ * 2-D weights become the requested type (rows not a multiple of the block
+ * size fall back to F16, as convert_hf_to_gguf.py does); llama Q/K rows are
+ * permuted from HF's rotate-half layout to GGUF's adjacent pairs. Element
+ * work (f16 expansion, quantization) is done by the native addon.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { callNative, InvalidArgumentError, IOError } from '../errors';
+import { GGML_TYPES, GGUFValueType } from '../gguf/types';
+import { type GGUFWriteTensor, type GGUFWriteValue, typed, writeGGUF } from '../gguf/writer';
+import { describeHF, readJsonObject } from './describe';
+import { DType, native } from '../native';
+import type { ModelDescription, TensorRef } from '../model/description';
+import { tokenizerMetadata } from './tokenizer-gguf';
+
+export type ConvertType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+
+export interface ConvertOptions {
+  type: ConvertType;
+  /** Called after each tensor is written. */
+  onProgress?: (done: number, total: number, name: string) => void;
+}
+
+const TARGET: Record<ConvertType, { dtype: number; fileType: number }> = {
+  f32: { dtype: DType.F32, fileType: 0 },
+  f16: { dtype: DType.F16, fileType: 1 },
+  q4_0: { dtype: DType.Q4_0, fileType: 2 },
+  q8_0: { dtype: DType.Q8_0, fileType: 7 },
+  bf16: { dtype: DType.BF16, fileType: 32 },
+};
+
+const u32 = (v: number): GGUFWriteValue => typed(GGUFValueType.UINT32, v);
+const f32 = (v: number): GGUFWriteValue => typed(GGUFValueType.FLOAT32, v);
+
+function readBytes(t: TensorRef): Uint8Array {
+  const out = new Uint8Array(t.bytes);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(t.file, 'r');
+    let done = 0;
+    while (done < t.bytes) {
+      const n = fs.readSync(fd, out, done, t.bytes - done, t.offset + done);
+      if (n === 0) throw new Error('file shrank');
+      done += n;
+    }
+  } catch (e) {
+    throw new IOError(`cannot read tensor "${t.name}" from ${t.file}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  return out;
+}
+
+/**
+ * Reorders the rows of each head from HF's rotate-half layout (first half of
+ * the pairs, then the second) to GGUF llama's interleaved pairs, as
+ * convert_hf_to_gguf.py's permute() does. Moves whole rows, any dtype.
+ */
+export function permuteRows(src: Uint8Array, nRows: number, nHead: number): Uint8Array {
+  if (nRows % (2 * nHead) !== 0) throw new InvalidArgumentError(`cannot permute ${nRows} rows over ${nHead} heads`);
+  const rowBytes = src.byteLength / nRows;
+  const headRows = nRows / nHead;
+  const half = headRows / 2;
+  const out = new Uint8Array(src.byteLength);
+  for (let h = 0; h < nHead; h++) {
+    for (let i = 0; i < 2; i++) {
+      for (let j = 0; j < half; j++) {
+        const from = (h * headRows + i * half + j) * rowBytes;
+        out.set(src.subarray(from, from + rowBytes), (h * headRows + 2 * j + i) * rowBytes);
+      }
+    }
+  }
+  return out;
+}
+
+function toF32(t: TensorRef, raw: Uint8Array, count: number): Float32Array {
+  if (t.type === DType.F32) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return callNative(() => native().dequantize(t.type, raw, count));
+}
+
+/** Converts a tensor's bytes to `dtype`. */
+function convertData(t: TensorRef, raw: Uint8Array, dtype: number): Uint8Array {
+  if (dtype === t.type) return raw;
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const f = toF32(t, raw, count);
+  if (dtype === DType.F32) return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  return callNative(() => native().quantize(dtype, f, t.shape[0]!));
+}
+
+/** llama3 rope frequency factors (one per rotated pair), as convert_hf_to_gguf.py writes rope_freqs.weight. */
+function llama3RopeFactors(d: ModelDescription): Float32Array | undefined {
+  const s = d.hparams.ropeScaling;
+  if (!s) return undefined;
+  const dim = d.hparams.nRot;
+  const lowWavelen = s.originalContextLength / s.lowFreqFactor;
+  const highWavelen = s.originalContextLength / s.highFreqFactor;
+  const out = new Float32Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) {
+    const freq = 1 / d.hparams.ropeTheta ** ((2 * i) / dim);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) out[i] = 1;
+    else if (wavelen > lowWavelen) out[i] = s.factor;
+    else {
+      const smooth = (s.originalContextLength / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** Tensor names in the order llama.cpp's converter writes them. */
+function tensorOrder(d: ModelDescription): string[] {
+  const names = ['token_embd.weight', 'output_norm.weight', 'output.weight'];
+  const layer = [
+    'attn_norm.weight', 'ffn_norm.weight', 'attn_q.weight', 'attn_q.bias', 'attn_k.weight', 'attn_k.bias',
+    'attn_v.weight', 'attn_v.bias', 'attn_output.weight', 'attn_output.bias', 'attn_q_norm.weight',
+    'attn_k_norm.weight', 'ffn_gate.weight', 'ffn_up.weight', 'ffn_down.weight',
+  ];
+  for (let i = 0; i < d.hparams.nLayer; i++) for (const n of layer) names.push(`blk.${i}.${n}`);
+  return names.filter((n) => d.tensors.has(n));
+}
+
+/** Metadata keys for the architecture, in llama.cpp's order. */
+function archMetadata(d: ModelDescription, fileType: number): Record<string, GGUFWriteValue> {
+  const hp = d.hparams;
+  const a = d.architecture;
+  const m: Record<string, GGUFWriteValue> = {
+    'general.architecture': a,
+    'general.name': path.basename(d.name),
+    'general.alignment': u32(32),
+    'general.file_type': u32(fileType),
+    [`${a}.context_length`]: u32(hp.contextLength),
+    [`${a}.embedding_length`]: u32(hp.nEmbd),
+    [`${a}.block_count`]: u32(hp.nLayer),
+    [`${a}.feed_forward_length`]: u32(hp.nFf),
+    [`${a}.attention.head_count`]: u32(hp.nHead),
+    [`${a}.attention.head_count_kv`]: u32(hp.nKvHead),
+    [`${a}.rope.dimension_count`]: u32(hp.nRot),
+  };
+  if (hp.headDim * hp.nHead !== hp.nEmbd) {
+    m[`${a}.attention.key_length`] = u32(hp.headDim);
+    m[`${a}.attention.value_length`] = u32(hp.headDim);
+  }
+  m[`${a}.attention.layer_norm_rms_epsilon`] = f32(hp.rmsEps);
+  m[`${a}.rope.freq_base`] = f32(hp.ropeTheta);
+  m[`${a}.vocab_size`] = u32(hp.vocabSize);
+  return m;
+}
+
+/** Converts the Hugging Face model folder `hfDir` to a GGUF file at `outPath`. */
+export async function convert(hfDir: string, outPath: string, options: ConvertOptions): Promise<void> {
+  const target = TARGET[options?.type];
+  if (!target) throw new InvalidArgumentError(`convert: type must be one of ${Object.keys(TARGET).join(', ')}, got ${String(options?.type)}`);
+  const d = await describeHF(hfDir);
+  const config = d.hfConfig as Record<string, unknown>;
+  const tok = await readJsonObject(path.join(hfDir, 'tokenizer.json'));
+  const tokConfigPath = path.join(hfDir, 'tokenizer_config.json');
+  const tokConfig = fs.existsSync(tokConfigPath) ? await readJsonObject(tokConfigPath) : undefined;
+  const metadata: Record<string, GGUFWriteValue> = {
+    ...archMetadata(d, target.fileType),
+    ...tokenizerMetadata(tok, tokConfig, config, d.hparams.vocabSize, d.architecture),
+  };
+  const hp = d.hparams;
+  const blockSize = GGML_TYPES.get(target.dtype)!.blockSize;
+  const tensors: GGUFWriteTensor[] = [];
+  const factors = llama3RopeFactors(d);
+  if (factors) {
+    tensors.push({ name: 'rope_freqs.weight', type: DType.F32, shape: [factors.length], data: new Uint8Array(factors.buffer) });
+  }
+  for (const name of tensorOrder(d)) {
+    const t = d.tensors.get(name)!;
+    const dtype = t.shape.length === 1 ? DType.F32 : t.shape[0]! % blockSize === 0 ? target.dtype : DType.F16;
+    // HF llama Q/K rows are rotate-half; GGUF llama expects adjacent pairs.
+    const permuteHeads =
+      d.architecture === 'llama' && /\.attn_q\.(weight|bias)$/.test(name) ? hp.nHead
+      : d.architecture === 'llama' && /\.attn_k\.(weight|bias)$/.test(name) ? hp.nKvHead
+      : 0;
+    const nRows = t.shape.length === 1 ? t.shape[0]! : t.shape[1]!;
+    tensors.push({
+      name,
+      type: dtype,
+      shape: t.shape,
+      data: () => {
+        let raw = readBytes(t);
+        if (permuteHeads) raw = permuteRows(raw, nRows, permuteHeads);
+        return convertData(t, raw, dtype);
+      },
+    });
+  }
+  let done = 0;
+  const total = tensors.length;
+  if (options.onProgress) {
+    for (const t of tensors) {
+      const data = t.data;
+      t.data = () => {
+        const out = typeof data === 'function' ? (data() as Uint8Array) : data;
+        options.onProgress?.(++done, total, t.name);
+        return out;
+      };
+    }
+  }
+  await writeGGUF(outPath, { metadata, tensors });
+}
