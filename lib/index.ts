@@ -3,7 +3,7 @@
  * Public entry point (CommonJS; dist/index.mjs re-exports it for ESM).
  */
 export * from './errors';
-export { readGGUF, readGGUFSync } from './gguf/reader';
+export { readGGUF, readGGUFSync, parseGGUFBuffer } from './gguf/reader';
 export type { GGUFFile, GGUFTensorInfo } from './gguf/reader';
 export { writeGGUF, writeGGUFSync, typed as ggufTyped } from './gguf/writer';
 export type { GGUFWriteInput, GGUFWriteTensor, GGUFWriteValue, GGUFTypedValue } from './gguf/writer';

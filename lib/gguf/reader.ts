@@ -122,3 +122,17 @@ export async function readGGUF(path: string, limits: GGUFParseLimits = DEFAULT_L
     await fh.close();
   }
 }
+
+/** Parses a GGUF header held in memory (`bytes` = the file, or its first part with `fileSize` the full size). */
+export function parseGGUFBuffer(bytes: Uint8Array, fileSize = bytes.byteLength, limits: GGUFParseLimits = DEFAULT_LIMITS): GGUFFile {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const src = {
+    fileSize,
+    buf,
+    loaded: Math.min(buf.length, fileSize),
+    ensure(end: number): void {
+      throw new IOError(`header needs byte ${end}, only ${buf.length} given`);
+    },
+  };
+  return parseGGUF(src, limits);
+}
