@@ -1,0 +1,265 @@
+/**
+ * Rank-based BPE (GPT-2 / Llama 3 / Qwen2 byte-level vocabularies, and HF
+ * `"BPE"` models such as Llama 2's tokenizer.json with byte fallback).
+ *
+ * Merges are applied lowest rank first, leftmost first on ties: the order
+ * both llama.cpp and Hugging Face use. Symbols are token ids, so a merge is one
+ * Map lookup on a packed (left id, right id) key.
+ */
+import { BYTE_TO_CHAR } from './byte-level';
+import { NumberHeap } from './heap';
+import { PairTable } from './pair-table';
+import { utf8Encode } from './unicode';
+
+export interface BpeOptions {
+  tokenToId: ReadonlyMap<string, number>;
+  tokens: readonly string[];
+  /** In rank order: "left right" strings or [left, right] pairs. */
+  merges: ArrayLike<string | readonly string[]>;
+  /** Symbols are the UTF-8 bytes of a piece, spelled with GPT-2's byte characters. */
+  byteLevel: boolean;
+  /** Characters missing from the vocabulary become `<0xXX>` byte tokens (char-level models only). */
+  byteFallback?: boolean;
+  /** Token for characters that are missing and have no byte fallback (char-level models). */
+  unkId?: number;
+  fuseUnk?: boolean;
+  /** A piece that is itself a token is emitted whole, without merging (Llama 3). */
+  ignoreMerges?: boolean;
+}
+
+/** Words longer than this use the heap; shorter ones a plain scan (faster for short words). */
+const SCAN_MAX = 48;
+/** Pieces longer than this are not cached (they are rare, and keep the cache small). */
+const CACHE_MAX_PIECE = 64;
+const CACHE_MAX_ENTRIES = 200_000;
+
+export class BpeModel {
+  private readonly pairs: PairTable;
+  private readonly byteToId = new Int32Array(256).fill(-1);
+  private readonly byteTokenId = new Int32Array(256).fill(-1);
+  private readonly charIds = new Map<number, number>();
+  private cache = new Map<string, readonly number[]>();
+  private scratch = new Uint8Array(1024);
+  // Reused work arrays for the merge loop.
+  private ids = new Int32Array(64);
+  private next = new Int32Array(64);
+  private prev = new Int32Array(64);
+
+  constructor(private readonly o: BpeOptions) {
+    const t = o.tokenToId;
+    for (let b = 0; b < 256; b++) {
+      const id = t.get(BYTE_TO_CHAR[b]!);
+      if (id !== undefined) this.byteToId[b] = id;
+      const hex = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+      const bid = t.get(hex);
+      if (bid !== undefined) this.byteTokenId[b] = bid;
+    }
+    const m = o.merges;
+    this.pairs = new PairTable(m.length);
+    for (let r = 0; r < m.length; r++) {
+      const e = m[r]!;
+      let a: string | undefined;
+      let b: string | undefined;
+      if (typeof e === 'string') {
+        // Split at the first space after the first character, as llama.cpp does.
+        const sp = e.indexOf(' ', 1);
+        if (sp < 0) continue;
+        a = e.slice(0, sp);
+        b = e.slice(sp + 1);
+      } else {
+        a = e[0];
+        b = e[1];
+      }
+      if (a === undefined || b === undefined) continue;
+      const ia = t.get(a);
+      const ib = t.get(b);
+      if (ia === undefined || ib === undefined) continue;
+      this.pairs.add(ia, ib, r);
+    }
+  }
+
+  /** Encodes one pre-tokenized piece, appending ids to `out`. */
+  encode(piece: string, out: number[]): void {
+    if (piece.length === 0) return;
+    const cacheable = piece.length <= CACHE_MAX_PIECE;
+    if (cacheable) {
+      const hit = this.cache.get(piece);
+      if (hit !== undefined) {
+        for (let i = 0; i < hit.length; i++) out.push(hit[i]!);
+        return;
+      }
+    }
+    const res: number[] = [];
+    this.encodeUncached(piece, res);
+    if (cacheable) {
+      if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache = new Map();
+      this.cache.set(piece, res);
+    }
+    for (let i = 0; i < res.length; i++) out.push(res[i]!);
+  }
+
+  private encodeUncached(piece: string, out: number[]): void {
+    let n: number;
+    if (this.o.byteLevel) {
+      if (this.scratch.length < piece.length * 3) this.scratch = new Uint8Array(piece.length * 3 + 16);
+      const bytes = this.scratch;
+      n = utf8Encode(piece, 0, piece.length, bytes, 0);
+      if (this.o.ignoreMerges) {
+        let s = '';
+        for (let i = 0; i < n; i++) s += BYTE_TO_CHAR[bytes[i]!]!;
+        const whole = this.o.tokenToId.get(s);
+        if (whole !== undefined) {
+          out.push(whole);
+          return;
+        }
+      }
+      this.reserve(n);
+      for (let i = 0; i < n; i++) this.ids[i] = this.byteToId[bytes[i]!]!;
+    } else {
+      if (this.o.ignoreMerges) {
+        const whole = this.o.tokenToId.get(piece);
+        if (whole !== undefined) {
+          out.push(whole);
+          return;
+        }
+      }
+      n = this.charSymbols(piece);
+    }
+    if (n === 0) return;
+    const ids = this.ids;
+    if (n > 1) {
+      if (n <= SCAN_MAX) this.mergeScan(n);
+      else this.mergeHeap(n);
+      for (let i = 0; i !== -1; i = this.next[i]!) {
+        const id = ids[i]!;
+        if (id >= 0) out.push(id); // a byte missing from the vocabulary is dropped, as llama.cpp does
+      }
+    } else if (ids[0]! >= 0) out.push(ids[0]!);
+  }
+
+  private reserve(n: number): void {
+    if (this.ids.length < n) {
+      const size = Math.max(n, this.ids.length * 2);
+      this.ids = new Int32Array(size);
+      this.next = new Int32Array(size);
+      this.prev = new Int32Array(size);
+    }
+  }
+
+  /** Char-level models: one symbol per codepoint, with byte fallback / unk for unknown characters. */
+  private charSymbols(piece: string): number {
+    this.reserve(piece.length * 4);
+    const t = this.o.tokenToId;
+    let n = 0;
+    let prevUnk = false;
+    for (const ch of piece) {
+      const cp = ch.codePointAt(0)!;
+      let id = this.charIds.get(cp);
+      if (id === undefined) {
+        id = t.get(ch) ?? -1;
+        this.charIds.set(cp, id);
+      }
+      if (id >= 0) {
+        this.ids[n++] = id;
+        prevUnk = false;
+        continue;
+      }
+      if (this.o.byteFallback) {
+        const bytes = new TextEncoder().encode(ch);
+        let ok = true;
+        for (const b of bytes) if (this.byteTokenId[b]! < 0) ok = false;
+        if (ok) {
+          for (const b of bytes) this.ids[n++] = this.byteTokenId[b]!;
+          prevUnk = false;
+          continue;
+        }
+      }
+      if (this.o.unkId === undefined) continue;
+      if (this.o.fuseUnk && prevUnk) continue;
+      this.ids[n++] = this.o.unkId;
+      prevUnk = true;
+    }
+    return n;
+  }
+
+  /**
+   * Rank of merging (a, b), or -1. The merged id is resolved on first use
+   * (saves a string concatenation per merge at load); a merge whose result is
+   * not a token never fires (HF refuses such files).
+   */
+  private lookup(a: number, b: number): number {
+    if (a < 0 || b < 0) return -1;
+    const slot = this.pairs.find(a, b);
+    if (slot < 0) return -1;
+    let m = this.pairs.merged[slot]!;
+    if (m === -2) {
+      m = this.o.tokenToId.get(this.o.tokens[a]! + this.o.tokens[b]!) ?? -1;
+      this.pairs.merged[slot] = m;
+    }
+    return m < 0 ? -1 : this.pairs.rankAt(slot);
+  }
+
+  private mergedId(a: number, b: number): number {
+    return this.pairs.merged[this.pairs.find(a, b)]!;
+  }
+
+  /** O(n²) scan for short words: lowest rank, leftmost on ties. */
+  private mergeScan(n: number): void {
+    const { ids, next } = this;
+    for (let i = 0; i < n; i++) next[i] = i + 1 < n ? i + 1 : -1;
+    for (;;) {
+      let best = 0x7fffffff;
+      let at = -1;
+      for (let i = 0; next[i]! !== -1; i = next[i]!) {
+        const r = this.lookup(ids[i]!, ids[next[i]!]!);
+        if (r >= 0 && r < best) {
+          best = r;
+          at = i;
+        }
+      }
+      if (at < 0) return;
+      ids[at] = this.mergedId(ids[at]!, ids[next[at]!]!);
+      next[at] = next[next[at]!]!;
+    }
+  }
+
+  /** Heap + linked list for long words: O(n log n). */
+  private mergeHeap(n: number): void {
+    const { ids, next, prev } = this;
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
+    // key = rank * span + left position: pops lowest rank, then leftmost.
+    let span = 1;
+    while (span <= n) span *= 2;
+    const heap = new NumberHeap();
+    const alive = new Uint8Array(n).fill(1);
+    const push = (i: number) => {
+      const j = next[i]!;
+      if (j < 0) return;
+      const r = this.lookup(ids[i]!, ids[j]!);
+      if (r >= 0) heap.push(r * span + i);
+    };
+    for (let i = 0; i + 1 < n; i++) push(i);
+    for (;;) {
+      const key = heap.pop();
+      if (key === undefined) return;
+      const rank = Math.floor(key / span);
+      const i = key - rank * span;
+      if (!alive[i]) continue;
+      const j = next[i]!;
+      if (j < 0) continue;
+      // Stale entry: the pair at i changed since it was queued.
+      if (this.lookup(ids[i]!, ids[j]!) !== rank) continue;
+      ids[i] = this.mergedId(ids[i]!, ids[j]!);
+      alive[j] = 0;
+      const k = next[j]!;
+      next[i] = k;
+      if (k >= 0) prev[k] = i;
+      const p = prev[i]!;
+      if (p >= 0) push(p);
+      push(i);
+    }
+  }
+}

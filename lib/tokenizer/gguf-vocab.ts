@@ -1,0 +1,129 @@
+/**
+ * Builds a tokenizer from GGUF metadata (`tokenizer.ggml.*`), with llama.cpp's
+ * defaults and quirks: "llama" = SentencePiece-style BPE with byte fallback,
+ * "gpt2" = byte-level BPE whose pre-tokenizer is picked by `tokenizer.ggml.pre`.
+ */
+import { BadModelError, UnsupportedError } from '../errors';
+import { BpeModel } from './bpe';
+import { type MetadataRecord, optBool, optNumber, optNumberArray, optString, optStringArray } from './metadata';
+import { ggufPreTokenizer, splitText } from './pretokenizers';
+import type { TokenizerSpec } from './spec';
+import { SpmModel } from './spm';
+import { ATTR_CONTROL, ATTR_NORMAL, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_USER_DEFINED, attrFromTokenType, EOG_TEXTS, EOT_TEXTS } from './vocab';
+
+const K = 'tokenizer.ggml.';
+
+export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
+  const model = optString(md, K + 'model');
+  if (model === undefined) throw new BadModelError(`GGUF has no ${K}model`);
+  if (model !== 'llama' && model !== 'gpt2') {
+    throw new UnsupportedError(`unsupported tokenizer model ${K}model = '${model}' (supported: llama, gpt2)`);
+  }
+  const tokens = optStringArray(md, K + 'tokens');
+  if (!tokens || tokens.length === 0) throw new BadModelError(`GGUF has no ${K}tokens`);
+  const n = tokens.length;
+  const types = optNumberArray(md, K + 'token_type');
+  const scores = optNumberArray(md, K + 'scores');
+  if (types && types.length < n) throw new BadModelError(`${K}token_type is shorter than ${K}tokens`);
+  if (scores && scores.length < n) throw new BadModelError(`${K}scores is shorter than ${K}tokens`);
+
+  // Copied only if an empty token must be renamed (as llama.cpp does); the caller's array is never changed.
+  let toks = tokens;
+  const attrs = new Uint16Array(n);
+  const tokenToId = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    let t = toks[i]!;
+    if (t.length === 0) {
+      if (toks === tokens) toks = tokens.slice();
+      toks[i] = t = `[EMPTY_${i}]`;
+    }
+    if (tokenToId.get(t) === undefined) tokenToId.set(t, i);
+    attrs[i] = types ? attrFromTokenType(types[i]!) : ATTR_NORMAL;
+  }
+
+  const spm = model === 'llama';
+  // llama.cpp's defaults, then whatever the file says.
+  const inRange = (id: number | undefined) => (id !== undefined && id >= 0 && id < n ? id : undefined);
+  const special = (key: string, dflt: number | undefined) => inRange(optNumber(md, K + key)) ?? inRange(dflt);
+  const bos = special('bos_token_id', spm ? 1 : 11);
+  const eos = special('eos_token_id', spm ? 2 : 11);
+  const unk = special('unknown_token_id', spm ? 0 : undefined);
+  let eot = special('eot_token_id', undefined);
+  let eom = special('eom_token_id', undefined);
+  const pre = spm ? undefined : ggufPreTokenizer(optString(md, K + 'pre'));
+  const addBos = optBool(md, K + 'add_bos_token') ?? (spm ? true : pre!.addBos);
+  const addEos = optBool(md, K + 'add_eos_token') ?? false;
+  const addSpacePrefix = optBool(md, K + 'add_space_prefix') ?? spm;
+  if (addBos && bos === undefined) throw new BadModelError(`${K}add_bos_token is true but there is no BOS token`);
+  if (addEos && eos === undefined) throw new BadModelError(`${K}add_eos_token is true but there is no EOS token`);
+
+  // End-of-turn tokens recognised by their text, as llama.cpp does; they are control tokens.
+  const byText = (texts: readonly string[]) => {
+    for (const t of texts) {
+      const id = tokenToId.get(t);
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  };
+  eot ??= byText(EOT_TEXTS);
+  eom ??= byText(['<|eom_id|>']);
+  for (const id of [eot, eom]) if (id !== undefined) attrs[id] = attrs[id]! | ATTR_CONTROL;
+  const eog = new Set<number>();
+  for (const id of [eos, eot, eom]) if (id !== undefined) eog.add(id);
+  for (const t of EOG_TEXTS) {
+    const id = tokenToId.get(t);
+    if (id !== undefined && attrs[id]! & ATTR_CONTROL) eog.add(id);
+  }
+
+  // Phi-3 files need right-stripping special tokens (llama.cpp keys this on general.name).
+  const name = (optString(md, 'general.name') ?? '').toLowerCase();
+  if (name.includes('phi-3') || name.includes('phi3')) {
+    for (let i = 0; i < n; i++) if (attrs[i]! & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN)) attrs[i] = attrs[i]! | ATTR_RSTRIP;
+    const set = (t: string, on: boolean) => {
+      const id = tokenToId.get(t);
+      if (id !== undefined) attrs[id] = on ? attrs[id]! | ATTR_RSTRIP : attrs[id]! & ~ATTR_RSTRIP;
+    };
+    set('</s>', true);
+    for (const t of ['<unk>', '<s>', '<|endoftext|>']) set(t, false);
+  }
+
+  const common = {
+    tokens: toks,
+    attrs,
+    tokenToId,
+    bos,
+    eos,
+    eot,
+    eog: [...eog],
+    addBos,
+    addEos,
+    chatTemplate: optString(md, 'tokenizer.chat_template'),
+    stripLeadingSpace: addSpacePrefix,
+  };
+
+  if (spm) {
+    const model = new SpmModel({ tokenToId, scores: scores ?? new Float32Array(n), unkId: unk });
+    return {
+      ...common,
+      type: 'spm',
+      pieceMode: 'spm',
+      encodeText(text, ctx, out) {
+        const t = addSpacePrefix && ctx.afterSpecial ? ' ' + text : text;
+        model.encode(t.replaceAll(' ', '\u2581'), out);
+      },
+    };
+  }
+
+  const merges = optStringArray(md, K + 'merges');
+  if (!merges) throw new BadModelError(`GGUF byte-level vocabulary has no ${K}merges`);
+  const bpe = new BpeModel({ tokenToId, tokens: toks, merges, byteLevel: true, ignoreMerges: pre!.ignoreMerges });
+  const stages = pre!.stages;
+  return {
+    ...common,
+    type: 'bpe',
+    pieceMode: 'byte-level',
+    encodeText(text, _ctx, out) {
+      splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out));
+    },
+  };
+}

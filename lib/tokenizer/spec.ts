@@ -1,0 +1,29 @@
+/** What a loader (GGUF metadata or tokenizer.json) hands to the Tokenizer class. */
+import type { PieceMode } from './decoder';
+
+export interface EncodeContext {
+  /** The fragment follows a special token, or starts the text (SentencePiece inserts a space then). */
+  afterSpecial: boolean;
+  /** The fragment starts at offset 0 of the input. */
+  atStart: boolean;
+}
+
+export interface TokenizerSpec {
+  /** 'spm': SentencePiece-style BPE with byte fallback; 'bpe': rank-based BPE (byte-level or char-level). */
+  type: 'spm' | 'bpe';
+  tokens: string[];
+  attrs: Uint16Array;
+  tokenToId: Map<string, number>;
+  /** Encodes one text fragment (no special tokens inside), appending ids. */
+  encodeText(text: string, ctx: EncodeContext, out: number[]): void;
+  pieceMode: PieceMode;
+  /** Drop the space that SentencePiece put in front of the first piece. */
+  stripLeadingSpace: boolean;
+  bos?: number;
+  eos?: number;
+  eot?: number;
+  eog: number[];
+  addBos: boolean;
+  addEos: boolean;
+  chatTemplate?: string;
+}
