@@ -73,7 +73,7 @@ export interface NativeNodeSpec {
   op: string;
   src: number[];
   dst: number;
-  params?: Record<string, number | boolean>;
+  params?: { [key: string]: number | boolean | undefined };
 }
 
 export interface NativeStepArgs {
@@ -107,6 +107,8 @@ export interface NativeBackend {
 export interface NativeBinding {
   readonly version: string;
   cpuInfo(): NativeCpuInfo;
+  /** 'scalar' forces the portable kernels (tests compare them with the SIMD ones); 'auto' restores. */
+  setCpuSimd(mode: 'scalar' | 'auto'): void;
   typeInfo(type: number): NativeTypeInfo | null;
   availableBackends(): string[];
   /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q8_k). */

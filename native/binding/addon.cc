@@ -30,6 +30,15 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setCpuSimd('scalar' | 'auto'): tests run every kernel through both paths.
+Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (mode != "scalar" && mode != "auto") throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar' or 'auto'");
+  cpu_force_scalar(mode == "scalar");
+  return env.Undefined();
+}
+
 Napi::Value TypeInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const TypeTraits* t = type_traits(static_cast<int32_t>(to_int(info[0], "type", -1, 1 << 20)));
@@ -128,6 +137,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(d);
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  exports.Set("setCpuSimd", Napi::Function::New(env, SetCpuSimd, "setCpuSimd"));
   exports.Set("typeInfo", Napi::Function::New(env, TypeInfo, "typeInfo"));
   exports.Set("availableBackends", Napi::Function::New(env, AvailableBackends, "availableBackends"));
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));

@@ -1,0 +1,164 @@
+/**
+ * Typed face of the native compute backends: buffers, graphs and their runs.
+ * The model layer builds one graph per model and runs it once per step; the
+ * kernel-level API (lib/ops.ts) builds one-node graphs.
+ */
+import { awaitNative, callNative, DisposedError, InvalidArgumentError } from './errors';
+import { native, type NativeBackend, type NativeBuffer, type NativeGraph, type NativeMappedFile, type NativeStepArgs } from './native';
+
+export type BackendName = 'cpu' | 'metal' | 'metal-sim';
+export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'metal', 'metal-sim'];
+
+export interface TensorSpec {
+  buffer: NativeBuffer;
+  /** Byte offset of row 0 in the buffer. */
+  offset: number;
+  /** ggml type id (see DType). */
+  type: number;
+  /** Elements per row. */
+  cols: number;
+  /** Fixed rows; a step's rows are `rows + rowsPerToken * nTokens`. */
+  rows: number;
+  rowsPerToken?: number;
+  /** Bytes between rows (default: packed). */
+  rowStride?: number;
+}
+
+export type OpName =
+  | 'get_rows'
+  | 'rms_norm'
+  | 'matmul'
+  | 'rope'
+  | 'softmax'
+  | 'attention'
+  | 'store_rows'
+  | 'swiglu'
+  | 'add'
+  | 'mul'
+  | 'last_row';
+
+export type OpParams = {
+  eps?: number;
+  scale?: number;
+  causal?: boolean;
+  nHead?: number;
+  nKvHead?: number;
+  headDim?: number;
+  nRot?: number;
+  /** 0 = normal (adjacent pairs), 2 = neox (half split): ggml's values. */
+  ropeMode?: 0 | 2;
+  freqBase?: number;
+  freqScale?: number;
+};
+
+export interface NodeSpec {
+  op: OpName;
+  src: number[];
+  dst: number;
+  params?: OpParams;
+}
+
+export interface GraphSpec {
+  tensors: TensorSpec[];
+  nodes: NodeSpec[];
+  /** Largest nTokens a step may use; tensors are sized for it. */
+  maxTokens: number;
+}
+
+export type StepArgs = NativeStepArgs;
+
+export class Graph {
+  #graph: NativeGraph;
+  #owner: Backend;
+  constructor(graph: NativeGraph, owner: Backend) {
+    this.#graph = graph;
+    this.#owner = owner;
+  }
+  /** Runs one step off the main thread. */
+  run(step: StepArgs): Promise<void> {
+    this.#owner.assertLive();
+    return awaitNative(callNative(() => this.#graph.run(step)));
+  }
+  /** Runs one step on the calling thread (tests, benchmarks). */
+  runSync(step: StepArgs): void {
+    this.#owner.assertLive();
+    callNative(() => this.#graph.runSync(step));
+  }
+}
+
+export class Backend {
+  readonly name: BackendName;
+  #native: NativeBackend;
+  #disposed = false;
+
+  private constructor(name: BackendName, nb: NativeBackend) {
+    this.name = name;
+    this.#native = nb;
+  }
+
+  /** Creates a backend; `threads` 0/undefined = the machine's physical cores. */
+  static create(name: BackendName, options: { threads?: number } = {}): Backend {
+    if (!BACKEND_NAMES.includes(name)) {
+      throw new InvalidArgumentError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+    }
+    const { threads } = options;
+    if (threads !== undefined && (!Number.isInteger(threads) || threads < 0 || threads > 1024)) {
+      throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
+    }
+    const nb = callNative(() => native().createBackend(name, threads === undefined ? {} : { threads }));
+    return new Backend(name, nb);
+  }
+
+  /** Backend names this build and machine can create. */
+  static available(): BackendName[] {
+    return callNative(() => native().availableBackends()).filter((n): n is BackendName =>
+      (BACKEND_NAMES as readonly string[]).includes(n),
+    );
+  }
+
+  get threads(): number {
+    this.assertLive();
+    return this.#native.threads;
+  }
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  assertLive(): void {
+    if (this.#disposed) throw new DisposedError('backend');
+  }
+
+  allocate(bytes: number): NativeBuffer {
+    this.assertLive();
+    return callNative(() => this.#native.allocate(bytes));
+  }
+  wrap(file: NativeMappedFile, offset: number, length: number): NativeBuffer {
+    this.assertLive();
+    return callNative(() => this.#native.wrap(file, offset, length));
+  }
+  upload(buffer: NativeBuffer, offset: number, data: ArrayBufferView): void {
+    this.assertLive();
+    callNative(() => this.#native.upload(buffer, offset, data));
+  }
+  download(buffer: NativeBuffer, offset: number, data: ArrayBufferView): void {
+    this.assertLive();
+    callNative(() => this.#native.download(buffer, offset, data));
+  }
+  supports(op: OpName, types: number[]): boolean {
+    this.assertLive();
+    return callNative(() => this.#native.supports(op, types));
+  }
+  createGraph(spec: GraphSpec): Graph {
+    this.assertLive();
+    return new Graph(
+      callNative(() => this.#native.createGraph(spec)),
+      this,
+    );
+  }
+  /** Waits for in-flight runs, then frees the backend's threads and memory. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await awaitNative(this.#native.dispose());
+  }
+}

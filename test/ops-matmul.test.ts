@@ -1,0 +1,113 @@
+/**
+ * matmul for every weight type against the scalar TS reference.
+ *
+ * The CPU kernels round activations to 8-bit blocks (q8_0/q8_1/q8_K) for
+ * quantized weights, as llama.cpp does. Two checks per output:
+ *  - tight: against the reference computed with activations rounded the same
+ *    way, |err| <= 1e-4 * sum|w*x| (only float summation order differs);
+ *  - loose: against exact f32 math, |err| <= sum_k |w_k| * amax(block of x_k) / 127
+ *    (the most 8-bit activation rounding can move it; 0 for f32/f16/bf16 weights
+ *    where the bound is 1e-5 * sum|w*x|).
+ * Both the SIMD (AVX2/NEON) and the scalar kernels run, with 1 and 2 threads.
+ */
+import { Backend } from '../lib/backend';
+import { matmul, quantize as nativeQuantize } from '../lib/ops';
+import { native } from '../lib/native';
+import {
+  WEIGHT_TYPES,
+  activationFormat,
+  dequantize,
+  quantize,
+  quantizeActivations,
+  blockMins,
+  q8_1BlockSums,
+  randomFloats,
+  type TypeName,
+} from './helpers/reference';
+
+const backends = [Backend.create('cpu', { threads: 1 }), Backend.create('cpu', { threads: 2 })];
+afterAll(async () => {
+  native().setCpuSimd('auto');
+  await Promise.all(backends.map((b) => b.dispose()));
+});
+
+function check(t: TypeName, M: number, K: number, N: number, seed: number, backend: Backend): void {
+  const wf = randomFloats(M * K, seed, 0.5);
+  const w = quantize(t, wf, seed);
+  const wd = dequantize(t, w, M * K);
+  const x = randomFloats(N * K, seed + 1, 2);
+  const bias = randomFloats(M, seed + 2);
+  const y = matmul(x, { data: w, type: t, rows: M, cols: K }, { backend, bias });
+  expect(y.length).toBe(N * M);
+  const fmt = activationFormat(t);
+  for (let n = 0; n < N; n++) {
+    const xr = x.subarray(n * K, (n + 1) * K);
+    const xq = quantizeActivations(fmt, xr);
+    const block = fmt === 'q8_K' ? 256 : 32;
+    const sums = fmt === 'q8_1' ? q8_1BlockSums(xr) : undefined;
+    const mins = fmt === 'q8_1' ? blockMins(t as 'Q4_1' | 'Q5_1', w, (M * K) / 32) : undefined;
+    for (let m = 0; m < M; m++) {
+      let exact = bias[m]!, rounded = bias[m]!, mag = 0, bound = 0;
+      for (let k = 0; k < K; k++) {
+        const wk = wd[m * K + k]!;
+        exact += wk * xr[k]!;
+        rounded += wk * xq[k]!;
+        mag += Math.abs(wk * xr[k]!);
+      }
+      if (sums && mins) {
+        // q8_1: the m * x part uses the stored (fp16-rounded) block sum instead of the rounded values.
+        rounded = bias[m]!;
+        for (let b = 0; b < K / 32; b++) {
+          const mb = mins[(m * K) / 32 + b]!;
+          for (let k = 32 * b; k < 32 * b + 32; k++) rounded += (wd[m * K + k]! - mb) * xq[k]!;
+          rounded += mb * sums[b]!;
+        }
+      }
+      if (fmt !== 'f32') {
+        for (let b = 0; b < K; b += block) {
+          let amax = 0, wsum = 0;
+          for (let k = b; k < b + block; k++) {
+            amax = Math.max(amax, Math.abs(xr[k]!));
+            wsum += Math.abs(wd[m * K + k]!);
+          }
+          bound += (wsum * amax) / 127;
+        }
+      }
+      const got = y[n * M + m]!;
+      const tight = 1e-4 * mag + 1e-5;
+      if (Math.abs(got - rounded) > tight || Math.abs(got - exact) > bound + 1e-5 * mag + 1e-5) {
+        throw new Error(`${t} M=${M} K=${K} N=${N} [${n},${m}]: got ${got}, rounded-ref ${rounded}, exact ${exact}`);
+      }
+    }
+  }
+}
+
+describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
+  const kq = t.endsWith('_K');
+  const Ks = kq ? [256, 768] : t.startsWith('Q') ? [32, 160] : [1, 37, 160];
+  for (const simd of ['auto', 'scalar'] as const) {
+    test(`${simd} kernels, decode and prefill shapes, 1 and 2 threads`, () => {
+      native().setCpuSimd(simd);
+      let seed = 11;
+      for (const backend of backends)
+        for (const K of Ks)
+          for (const [M, N] of [
+            [1, 1],
+            [7, 1],
+            [37, 5],
+            [19, 17],
+          ] as const)
+            check(t, M, K, N, seed++, backend);
+    });
+  }
+});
+
+test('native quantizers agree with the reference quantizers', () => {
+  for (const t of ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'F16', 'BF16'] as const) {
+    const x = randomFloats(32 * 20, 99, 3);
+    const ours = nativeQuantize(t, x, 64);
+    const ref = quantize(t, x);
+    // Ties in rounding are the only allowed difference, and random floats have none.
+    expect(Buffer.from(ours).equals(Buffer.from(ref))).toBe(true);
+  }
+});
