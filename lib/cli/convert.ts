@@ -19,7 +19,8 @@ export const convertCommand: Command = {
     if (dir === undefined || out === undefined || extra.length > 0) throw new InvalidArgumentError(`expected <hf-dir> <out.gguf>\n\n${this.usage}`);
     const type = values.type as ConvertType;
     if (!TYPES.includes(type)) throw new InvalidArgumentError(`--type must be one of ${TYPES.join(', ')}`);
-    const quiet = values.quiet === true;
+    // Progress only on a terminal: '\r' redraws would litter logs.
+    const quiet = values.quiet === true || !process.stderr.isTTY;
     await convert(dir, out, {
       type,
       onProgress: quiet ? undefined : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
