@@ -16,3 +16,24 @@ export type { ModelDescription, ModelHParams, TensorRef } from './model/descript
 export { convert } from './hf/convert';
 export type { ConvertOptions, ConvertType } from './hf/convert';
 export { verifySha256, sha256File } from './checksum';
+export { Backend, Graph, BACKEND_NAMES } from './backend';
+export type { BackendName, GraphSpec, NodeSpec, OpName, OpParams, StepArgs, TensorSpec } from './backend';
+export {
+  add,
+  attention,
+  dequantize,
+  getRows,
+  matmul,
+  matrixBytes,
+  mul,
+  quantize,
+  rmsNorm,
+  rope,
+  softmax,
+  storeRows,
+  swiglu,
+  typeInfo,
+} from './ops';
+export type { AttentionOptions, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
+export { DType } from './native';
+export type { DTypeName } from './native';
