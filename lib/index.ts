@@ -37,3 +37,5 @@ export {
 export type { AttentionOptions, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
 export { DType } from './native';
 export type { DTypeName } from './native';
+export { loadTokenizer, Tokenizer } from './tokenizer';
+export type { DetokenizeOptions, StreamingDecoder, TokenizeOptions } from './tokenizer';

@@ -1,1 +1,202 @@
-export function specFromTokenizerJson(_j: unknown, _c?: unknown): never { throw new Error("todo"); }
+/**
+ * Builds a tokenizer from a Hugging Face tokenizer.json (+ tokenizer_config.json):
+ * normalizer → pre-tokenizer → BPE model, added tokens, decoder, and BOS/EOS
+ * from the config or the post-processor template.
+ */
+import { BadModelError, UnsupportedError } from '../errors';
+import { BpeModel } from './bpe';
+import type { PieceMode } from './decoder';
+import { buildNormalizer } from './hf-normalizers';
+import { buildPreTokenizer } from './hf-pretokenizers';
+import { isRecord } from './metadata';
+import type { TokenizerSpec } from './spec';
+import {
+  ATTR_BYTE,
+  ATTR_CONTROL,
+  ATTR_LSTRIP,
+  ATTR_NORMAL,
+  ATTR_RSTRIP,
+  ATTR_UNKNOWN,
+  ATTR_UNUSED,
+  ATTR_USER_DEFINED,
+  byteTokenValue,
+  EOG_TEXTS,
+  EOT_TEXTS,
+} from './vocab';
+
+/** A token given in tokenizer_config.json as a string or as {"content": ...}. */
+function tokenContent(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (isRecord(v) && typeof v.content === 'string') return v.content;
+  return undefined;
+}
+
+interface DecoderInfo {
+  mode: PieceMode;
+  strip: boolean;
+}
+
+function decoderInfo(cfg: unknown, byteLevel: boolean): DecoderInfo {
+  const info: DecoderInfo = { mode: byteLevel ? 'byte-level' : 'spm', strip: false };
+  const visit = (d: unknown) => {
+    if (!isRecord(d)) return;
+    switch (d.type) {
+      case 'Sequence':
+        if (Array.isArray(d.decoders)) d.decoders.forEach(visit);
+        break;
+      case 'ByteLevel':
+        info.mode = 'byte-level';
+        break;
+      case 'Metaspace': {
+        info.mode = 'spm';
+        const scheme = typeof d.prepend_scheme === 'string' ? d.prepend_scheme : d.add_prefix_space === false ? 'never' : 'always';
+        info.strip = scheme !== 'never';
+        break;
+      }
+      case 'Replace':
+        info.mode = 'spm';
+        break;
+      case 'Strip':
+        if (d.content === ' ' && typeof d.start === 'number' && d.start > 0) info.strip = true;
+        break;
+      default:
+        break; // ByteFallback, Fuse: implied by how pieces are rendered
+    }
+  };
+  visit(cfg);
+  return info;
+}
+
+/** Template post-processor: does `single` start / end with a special token, and which. */
+function templateSpecials(pp: unknown): { first?: string; last?: string } {
+  if (!isRecord(pp)) return {};
+  if (pp.type === 'Sequence' && Array.isArray(pp.processors)) {
+    for (const p of pp.processors) {
+      const r = templateSpecials(p);
+      if (r.first !== undefined || r.last !== undefined) return r;
+    }
+    return {};
+  }
+  if (pp.type !== 'TemplateProcessing' || !Array.isArray(pp.single)) return {};
+  const name = (item: unknown) => (isRecord(item) && isRecord(item.SpecialToken) && typeof item.SpecialToken.id === 'string' ? item.SpecialToken.id : undefined);
+  return { first: name(pp.single[0]), last: name(pp.single[pp.single.length - 1]) };
+}
+
+export function specFromTokenizerJson(json: unknown, config?: unknown): TokenizerSpec {
+  if (!isRecord(json) || !isRecord(json.model)) throw new BadModelError('tokenizer.json has no "model"');
+  const cfg = isRecord(config) ? config : {};
+  const model = json.model;
+  if (model.type !== undefined && model.type !== 'BPE') {
+    throw new UnsupportedError(`unsupported tokenizer.json model type '${String(model.type)}' (only BPE)`);
+  }
+  for (const k of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
+    if (typeof model[k] === 'string' && model[k] !== '') throw new UnsupportedError(`BPE ${k} is not supported`);
+  }
+  if (!isRecord(model.vocab)) throw new BadModelError('tokenizer.json model has no vocab');
+  const vocab = model.vocab;
+  const added = Array.isArray(json.added_tokens) ? json.added_tokens.filter(isRecord) : [];
+
+  let n = 0;
+  for (const k in vocab) {
+    const id = vocab[k];
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new BadModelError(`bad id for token ${JSON.stringify(k)}`);
+    if (id >= n) n = id + 1;
+  }
+  for (const a of added) if (typeof a.id === 'number' && a.id >= n) n = a.id + 1;
+  const tokens = new Array<string>(n);
+  const attrs = new Uint16Array(n);
+  const tokenToId = new Map<string, number>();
+  const byteFallback = model.byte_fallback === true;
+  for (const k in vocab) {
+    const id = vocab[k] as number;
+    tokens[id] = k;
+    attrs[id] = byteFallback && byteTokenValue(k) >= 0 ? ATTR_BYTE : ATTR_NORMAL;
+    tokenToId.set(k, id);
+  }
+  const unkText = typeof model.unk_token === 'string' ? model.unk_token : undefined;
+  for (const a of added) {
+    if (typeof a.id !== 'number' || typeof a.content !== 'string') continue;
+    tokens[a.id] = a.content;
+    let attr = a.special === true ? ATTR_CONTROL : ATTR_USER_DEFINED;
+    if (a.content === unkText) attr = ATTR_UNKNOWN;
+    if (a.lstrip === true) attr |= ATTR_LSTRIP;
+    if (a.rstrip === true) attr |= ATTR_RSTRIP;
+    attrs[a.id] = attr;
+    tokenToId.set(a.content, a.id);
+  }
+  for (let i = 0; i < n; i++) {
+    if (tokens[i] === undefined) {
+      tokens[i] = `[EMPTY_${i}]`;
+      attrs[i] = ATTR_UNUSED;
+    }
+  }
+
+  const normalize = buildNormalizer(json.normalizer);
+  const pre = buildPreTokenizer(json.pre_tokenizer);
+  const merges = Array.isArray(model.merges) ? (model.merges as Array<string | string[]>) : [];
+  const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
+  const bpe = new BpeModel({
+    tokenToId,
+    tokens,
+    merges,
+    byteLevel: pre.byteLevel,
+    byteFallback,
+    unkId,
+    fuseUnk: model.fuse_unk === true,
+    ignoreMerges: model.ignore_merges === true,
+  });
+  const dec = decoderInfo(json.decoder, pre.byteLevel);
+
+  // BOS / EOS: tokenizer_config first, then the post-processor template, then config.json ids.
+  const tpl = templateSpecials(json.post_processor);
+  const idOf = (t: string | undefined) => (t === undefined ? undefined : tokenToId.get(t));
+  const numId = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < n ? v : undefined);
+  const bos = idOf(tokenContent(cfg.bos_token)) ?? idOf(tpl.first) ?? numId(cfg.bos_token_id);
+  const eos = idOf(tokenContent(cfg.eos_token)) ?? numId(cfg.eos_token_id);
+  const addBos = typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : tpl.first !== undefined && bos !== undefined;
+  const addEos = typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : tpl.last !== undefined && tpl.last !== tpl.first;
+  let eot: number | undefined;
+  for (const t of EOT_TEXTS) {
+    const id = tokenToId.get(t);
+    if (id !== undefined && attrs[id]! & ATTR_CONTROL) {
+      eot = id;
+      break;
+    }
+  }
+  const eog = new Set<number>();
+  for (const id of [eos, eot]) if (id !== undefined) eog.add(id);
+  for (const t of EOG_TEXTS) {
+    const id = tokenToId.get(t);
+    if (id !== undefined && attrs[id]! & ATTR_CONTROL) eog.add(id);
+  }
+
+  let chatTemplate: string | undefined;
+  if (typeof cfg.chat_template === 'string') chatTemplate = cfg.chat_template;
+  else if (Array.isArray(cfg.chat_template)) {
+    const list = cfg.chat_template.filter(isRecord);
+    const pick = list.find((t) => t.name === 'default') ?? list[0];
+    if (pick && typeof pick.template === 'string') chatTemplate = pick.template;
+  }
+
+  return {
+    type: dec.mode === 'spm' && !pre.byteLevel ? 'spm' : 'bpe',
+    tokens,
+    attrs,
+    tokenToId,
+    pieceMode: dec.mode,
+    stripLeadingSpace: dec.strip,
+    bos,
+    eos,
+    eot,
+    eog: [...eog],
+    addBos: addBos && bos !== undefined,
+    addEos: addEos && eos !== undefined,
+    chatTemplate,
+    encodeText(text, ctx, out) {
+      const norm = normalize ? normalize(text) : text;
+      if (norm.length === 0) return;
+      const pieces = pre.run([norm], ctx.atStart);
+      for (let i = 0; i < pieces.length; i++) bpe.encode(pieces[i]!, out);
+    },
+  };
+}
