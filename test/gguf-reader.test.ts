@@ -22,7 +22,8 @@ describe('readGGUF on every fixture', () => {
     expect(g.version).toBe(3);
     expect(g.fileSize).toBe(fs.statSync(file).size);
     expect(g.alignment).toBe(32);
-    expect(g.dataOffset % 32).toBe(0);
+    // Vocab-only files may end without the final padding (dataOffset is then the file size).
+    if (g.tensors.length > 0) expect(g.dataOffset % 32).toBe(0);
     expect(typeof g.metadata['general.architecture']).toBe('string');
     // Tensors are aligned, inside the file, in order and without overlap.
     let end = g.dataOffset;
