@@ -110,6 +110,8 @@ export interface NativeBinding {
   /** 'scalar' forces the portable kernels (tests compare them with the SIMD ones); 'auto' restores. */
   setCpuSimd(mode: 'scalar' | 'auto'): void;
   typeInfo(type: number): NativeTypeInfo | null;
+  /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
+  probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };
   availableBackends(): string[];
   /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q8_k). */
   quantize(type: number, src: Float32Array, rowLength: number): Uint8Array;

@@ -8,6 +8,7 @@
 #include "../core/dtype.h"
 #include "../core/mapped_file.h"
 #include "../cpu/cpu_features.h"
+#include "../cpu/probe.h"
 #include "../cpu/quants.h"
 #include "napi_util.h"
 #include "wrappers.h"
@@ -37,6 +38,21 @@ Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
   if (mode != "scalar" && mode != "auto") throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar' or 'auto'");
   cpu_force_scalar(mode == "scalar");
   return env.Undefined();
+}
+
+// probeHardware({bandwidthBytes, threads}) -> {readGBs, peakGflops}: the kernel
+// benchmark's yardsticks. Blocks the calling thread for about a second.
+Napi::Value ProbeHardware(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].IsUndefined() ? Napi::Object::New(env) : to_object(info[0], "options");
+  const int64_t bytes = get_int(o, "bandwidthBytes", int64_t(1) << 20, int64_t(1) << 34, int64_t(256) << 20);
+  const int threads = static_cast<int>(get_int(o, "threads", 1, 1024, cpu_features().physical_cores));
+  return guard(env, [&] {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("readGBs", probe_read_bandwidth(static_cast<size_t>(bytes), threads));
+    r.Set("peakGflops", probe_peak_gflops(threads));
+    return r;
+  });
 }
 
 Napi::Value TypeInfo(const Napi::CallbackInfo& info) {
@@ -138,6 +154,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("setCpuSimd", Napi::Function::New(env, SetCpuSimd, "setCpuSimd"));
+  exports.Set("probeHardware", Napi::Function::New(env, ProbeHardware, "probeHardware"));
   exports.Set("typeInfo", Napi::Function::New(env, TypeInfo, "typeInfo"));
   exports.Set("availableBackends", Napi::Function::New(env, AvailableBackends, "availableBackends"));
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));

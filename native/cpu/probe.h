@@ -1,0 +1,19 @@
+// Hardware probes for the kernel benchmark: measured read bandwidth and peak
+// f32 FMA throughput, so each kernel's result can be shown as a fraction of
+// what the machine can do.
+#pragma once
+#include <cstddef>
+
+namespace mm {
+
+// GB/s of `threads` threads summing a `bytes` buffer (best of a few passes).
+double probe_read_bandwidth(size_t bytes, int threads);
+// GFLOP/s of `threads` threads running independent FMA chains on the best
+// available vector unit.
+double probe_peak_gflops(int threads);
+
+namespace avx2 {
+double fma_loop(long iterations);  // returns a value to defeat dead-code elimination
+}
+
+}  // namespace mm
