@@ -23,6 +23,36 @@
       "native/cpu/elementwise.cc",
       "native/cpu/cpu_backend.cc",
       "native/cpu/probe.cc"
+    ],
+    # metal-sim: the Metal dispatch plans + every kernels/*.metal compiled as
+    # C++ through native/metal_sim/msl_shim.h, run by the threadgroup emulator.
+    "mm_metal_sim_sources": [
+      "native/metal/plan.cc",
+      "native/metal_sim/fiber.cc",
+      "native/metal_sim/emulator.cc",
+      "native/metal_sim/sim_backend.cc",
+      "native/metal_sim/kernels_attention.cc",
+      "native/metal_sim/kernels_elementwise.cc",
+      "native/metal_sim/kernels_get_rows.cc",
+      "native/metal_sim/kernels_matmul.cc",
+      "native/metal_sim/kernels_rms_norm.cc",
+      "native/metal_sim/kernels_rope.cc",
+      "native/metal_sim/kernels_softmax.cc",
+      "native/metal_sim/kernels_store_rows.cc"
+    ],
+    # Everything the embedded Metal library is made of (the gyp action's inputs).
+    "mm_metal_kernel_files": [
+      "kernels/args.h",
+      "kernels/common.h",
+      "kernels/dequant.h",
+      "kernels/attention.metal",
+      "kernels/elementwise.metal",
+      "kernels/get_rows.metal",
+      "kernels/matmul.metal",
+      "kernels/rms_norm.metal",
+      "kernels/rope.metal",
+      "kernels/softmax.metal",
+      "kernels/store_rows.metal"
     ]
   },
   "target_defaults": {
@@ -54,7 +84,37 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "conditions": [
-        ["target_arch=='x64'", { "dependencies": ["mm_cpu_avx2"] }]
+        ["target_arch=='x64'", { "dependencies": ["mm_cpu_avx2"] }],
+        ["OS!='win'", {
+          "sources": ["<@(mm_metal_sim_sources)"],
+          "defines": ["MM_HAVE_METAL_SIM"]
+        }],
+        ["OS=='mac'", {
+          # The Metal host: Objective-C++ (ARC) only in native/metal/*.mm; the
+          # kernel sources are embedded as a C++ string at build time.
+          "sources": ["native/metal/metal_backend.mm"],
+          "defines": ["MM_HAVE_METAL"],
+          "xcode_settings": {
+            # gyp adds -fobjc-arc to Objective-C(++) sources only
+            "CLANG_ENABLE_OBJC_ARC": "YES"
+          },
+          "link_settings": {
+            "libraries": [
+              "$(SDKROOT)/System/Library/Frameworks/Metal.framework",
+              "$(SDKROOT)/System/Library/Frameworks/Foundation.framework"
+            ]
+          },
+          "actions": [
+            {
+              "action_name": "embed_metal_kernels",
+              "inputs": ["scripts/embed-kernels.js", "<@(mm_metal_kernel_files)"],
+              "outputs": ["<(INTERMEDIATE_DIR)/mm_metal_kernels.cc"],
+              "action": ["node", "scripts/embed-kernels.js", "<(INTERMEDIATE_DIR)/mm_metal_kernels.cc"],
+              "message": "Embedding kernels/*.metal",
+              "process_outputs_as_sources": 1
+            }
+          ]
+        }]
       ]
     },
     {

@@ -1,0 +1,137 @@
+// Argument structs of every Metal kernel: the ONE header shared by the host
+// (native/metal/plan.cc fills them) and the shaders (bound as buffer(0)).
+// Layout rules so MSL and C++ agree byte for byte: 8-byte fields first, then
+// 4-byte fields; only int64_t / int32_t / uint32_t / float; no pointers, no
+// bools, no padding surprises (the host static_asserts every size).
+#ifndef MM_KERNELS_ARGS_H
+#define MM_KERNELS_ARGS_H
+
+#if defined(__METAL_VERSION__)
+#include <metal_stdlib>
+#else
+#include <cstdint>
+#endif
+
+// Threads per simdgroup on every Apple GPU (and in metal-sim).
+#define MM_SIMD_WIDTH 32
+// Matrix-vector (decode) matmul: rows of W per simdgroup, simdgroups per group.
+#define MM_MV_ROWS 4
+#define MM_MV_SIMDGROUPS 2
+// Matrix-matrix (prefill) matmul tile: BM weight rows x BN tokens x BK depth,
+// computed by 4 simdgroups of 2x2 8x8 simdgroup matrices each.
+#define MM_MM_BM 32
+#define MM_MM_BN 32
+#define MM_MM_BK 32
+#define MM_MM_THREADS 128
+// Attention: simdgroups per threadgroup (decode splits keys over them,
+// prefill gives each its own query row).
+#define MM_ATTN_SIMDGROUPS 4
+// Largest head_dim the attention kernels take (8 accumulators per lane).
+#define MM_ATTN_MAX_HEAD_DIM 256
+
+// matmul_mv_* and matmul_mm_*: dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m])
+// buffers: src0 = x f32, src1 = W, src2 = bias f32 (or unused), dst f32
+struct MatMulArgs {
+  int64_t x_stride;  // bytes between rows of x
+  int64_t w_stride;  // bytes between rows of W
+  int64_t d_stride;  // bytes between rows of dst
+  int32_t n;         // rows of x (tokens)
+  int32_t m;         // rows of W (outputs)
+  int32_t k;         // cols of x and W
+  int32_t has_bias;
+};
+
+// get_rows_*: dst[i, :] = table[ids[i], :] (ids outside the table give zeros;
+// the host has already reported them as errors)
+// buffers: src0 = table, src1 = ids i32, dst f32
+struct GetRowsArgs {
+  int64_t t_stride;
+  int64_t id_stride;
+  int64_t d_stride;
+  int32_t n;       // ids
+  int32_t cols;
+  int32_t t_rows;  // rows of the table
+  int32_t pad0;
+};
+
+// rms_norm_f32: dst = x / sqrt(mean(x^2) + eps) [* w]; one threadgroup per row
+// buffers: src0 = x, src1 = w (or unused), dst
+struct RmsNormArgs {
+  int64_t x_stride;
+  int64_t d_stride;
+  int32_t rows;
+  int32_t cols;
+  float eps;
+  int32_t has_weight;
+};
+
+// softmax_f32: dst = softmax(x * scale), causal: row r sees cols <= n_past + r % n_tokens
+// buffers: src0 = x, dst
+struct SoftmaxArgs {
+  int64_t x_stride;
+  int64_t d_stride;
+  int32_t rows;
+  int32_t cols;
+  float scale;
+  int32_t causal;
+  int32_t n_tokens;
+  int32_t n_past;
+};
+
+// rope_f32: rotary embedding; one thread per (row, head, pair)
+// buffers: src0 = x, src1 = pos i32, src2 = freq_factors f32 (or unused), dst
+struct RopeArgs {
+  int64_t x_stride;
+  int64_t pos_stride;
+  int64_t d_stride;
+  int32_t rows;
+  int32_t n_head;
+  int32_t head_dim;
+  int32_t n_rot;
+  int32_t neox;
+  int32_t has_freq_factors;
+  float theta_scale;  // freq_base^(-2 / n_rot), computed on the host like the CPU does
+  float freq_scale;
+};
+
+// attn_decode_* / attn_prefill_*: causal GQA attention over the KV cache
+// buffers: src0 = q f32, src1 = K cache, src2 = V cache (same type), dst f32
+struct AttentionArgs {
+  int64_t q_stride;
+  int64_t k_stride;
+  int64_t v_stride;
+  int64_t d_stride;
+  int32_t n_rows;    // query rows
+  int32_t n_tokens;  // tokens of the step: row i is token i % n_tokens
+  int32_t n_past;
+  int32_t n_head;
+  int32_t n_kv_head;
+  int32_t head_dim;
+  float scale;
+  int32_t tile_keys;  // prefill: keys per threadgroup-memory tile
+};
+
+// store_rows_*: dst[n_past + r, :] = convert(src[r, :])
+// buffers: src0 = src f32, dst cache
+struct StoreRowsArgs {
+  int64_t s_stride;
+  int64_t d_stride;
+  int32_t rows;
+  int32_t cols;
+  int32_t n_past;
+  int32_t pad0;
+};
+
+// add_f32 / mul_f32 / swiglu_f32 / copy_row_f32 (last_row: rows = 1, a_row0 = last)
+// buffers: src0 = a, src1 = b (or unused), dst
+struct BinaryArgs {
+  int64_t a_stride;
+  int64_t b_stride;
+  int64_t d_stride;
+  int32_t rows;
+  int32_t cols;
+  int32_t b_broadcast;  // b is one row used for every row of a
+  int32_t a_row0;       // first row of a read (last_row)
+};
+
+#endif  // MM_KERNELS_ARGS_H

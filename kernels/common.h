@@ -1,0 +1,83 @@
+// Shared by every kernels/*.metal file: the kernel signature convention
+// (MM_KERNEL), ggml's block layouts as MSL structs, conversions and
+// threadgroup reductions. Compiled by Metal on macOS and, through
+// native/metal_sim/msl_shim.h, as C++ everywhere (metal-sim).
+#ifndef MM_KERNELS_COMMON_H
+#define MM_KERNELS_COMMON_H
+
+#include "args.h"
+
+#if defined(__METAL_VERSION__)
+#include <metal_stdlib>
+using namespace metal;
+// The ONE kernel signature (metal-sim's MM_KERNEL binds the same names to the
+// same builtins; see msl_shim.h). Unused buffers are bound to dst by the host.
+#define MM_KERNEL(NAME, ARGS)                                                   \
+  kernel void NAME(constant ARGS & args [[buffer(0)]],                          \
+                   device const char * src0 [[buffer(1)]],                      \
+                   device const char * src1 [[buffer(2)]],                      \
+                   device const char * src2 [[buffer(3)]],                      \
+                   device char * dst [[buffer(4)]],                             \
+                   threadgroup char * shmem [[threadgroup(0)]],                 \
+                   uint3 tgpig [[threadgroup_position_in_grid]],                \
+                   uint3 tpitg [[thread_position_in_threadgroup]],              \
+                   uint3 ntg [[threads_per_threadgroup]],                       \
+                   uint3 tgpg [[threadgroups_per_grid]],                        \
+                   uint tiisg [[thread_index_in_simdgroup]],                    \
+                   uint sgitg [[simdgroup_index_in_threadgroup]])
+#endif
+
+// ---- ggml block layouts (byte-exact; see native/core/quant_blocks.h) ----------
+#define MM_QK_K 256
+struct block_q4_0 {  // x = d * (q - 8); element j: low nibble of qs[j], j+16: high nibble
+  half d;
+  uchar qs[16];
+};
+struct block_q8_0 {  // x = d * q
+  half d;
+  int8_t qs[32];
+};
+struct block_q4_K {  // 8 sub-blocks of 32: x = d * sc * q - dmin * m (6-bit sc, m)
+  half d;
+  half dmin;
+  uchar scales[12];
+  uchar qs[MM_QK_K / 2];
+};
+struct block_q6_K {  // 16 sub-blocks of 16: x = d * sc * (q - 32)
+  uchar ql[MM_QK_K / 2];
+  uchar qh[MM_QK_K / 4];
+  int8_t scales[MM_QK_K / 16];
+  half d;
+};
+
+// ---- conversions ------------------------------------------------------------------
+inline float bf16_to_f32(ushort h) { return as_type<float>(uint(h) << 16); }
+// Round to nearest even, NaN kept quiet: the CPU backend's fp32_to_bf16.
+inline ushort f32_to_bf16(float f) {
+  const uint u = as_type<uint>(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return ushort((u >> 16) | 64u);
+  return ushort((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
+}
+
+// ---- threadgroup reductions (every thread of the group must call them) --------------
+// scratch: >= one float per simdgroup of threadgroup memory.
+inline float tg_sum(float v, threadgroup float * scratch, uint tiisg, uint sgitg, uint nsg) {
+  v = simd_sum(v);
+  if (tiisg == 0) scratch[sgitg] = v;
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  float t = 0.0f;
+  for (uint s = 0; s < nsg; s++) t += scratch[s];
+  threadgroup_barrier(mem_flags::mem_threadgroup);  // scratch may be reused right after
+  return t;
+}
+inline float tg_max(float v, threadgroup float * scratch, uint tiisg, uint sgitg, uint nsg) {
+  v = simd_max(v);
+  if (tiisg == 0) scratch[sgitg] = v;
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  float t = scratch[0];
+  for (uint s = 1; s < nsg; s++) t = fmax(t, scratch[s]);
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  return t;
+}
+
+#endif  // MM_KERNELS_COMMON_H

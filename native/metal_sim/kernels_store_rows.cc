@@ -1,0 +1,3 @@
+// kernels/store_rows.metal compiled as C++ for metal-sim (see msl_shim.h).
+#include "msl_shim.h"
+#include "../../kernels/store_rows.metal"
