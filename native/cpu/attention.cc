@@ -1,15 +1,21 @@
 // Causal grouped-query attention of n query rows over the KV cache:
 // query i (position n_past + i) attends to cache rows [0, n_past + i]; query
-// head h reads KV head h / (n_head / n_kv_head). One (row, head) pair per task,
-// with an online softmax so no score buffer is needed.
+// head h reads KV head h / (n_head / n_kv_head). One (row, head) pair per task.
+// Keys are scored a chunk at a time into a small per-thread buffer, then the
+// chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
+// cache); an online-softmax rescale joins the chunks, so no [ctx] buffer and
+// no allocation per token (the workspace only grows).
 #include <algorithm>
 #include <cmath>
 
 #include "ops.h"
-#include "quants.h"
 #include "vec_dot.h"
 
 namespace mm {
+
+namespace {
+constexpr int64_t kChunk = 128;  // keys scored per pass (512 B of scores: stays in L1)
+}
 
 void op_attention(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& q = a.src(0);  // [n, n_head * head_dim] f32
@@ -21,49 +27,59 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const int D = p.head_dim, group = p.n_head / p.n_kv_head;
   const float scale = p.scale;
   const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
+  const VecOps& vo = vec_ops();
+  const bool v_half = V.type == DType::F16;
+  const size_t k_elt = K.type == DType::F16 ? 2 : 4, v_elt = v_half ? 2 : 4;
   const int64_t tasks = N * p.n_head;
   const int nth = ctx.pool.size();
-  // Per-thread [head_dim] accumulator + [head_dim] converted V row.
-  float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * 2 * D * sizeof(float)));
+  // Per thread: [head_dim] accumulator + [kChunk] scores.
+  const size_t per_thread = static_cast<size_t>(D) + kChunk;
+  float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
 
-  ctx.pool.run([&](int ith, int nthreads) {
-    float* acc = scratch + static_cast<size_t>(ith) * 2 * D;
-    float* vrow = acc + D;
-    const int64_t per = (tasks + nthreads - 1) / nthreads;
-    const int64_t t0 = per * ith, t1 = std::min(tasks, t0 + per);
-    for (int64_t t = t0; t < t1; t++) {
+  auto body = [&](int ith, int nthreads) {
+    float* acc = scratch + static_cast<size_t>(ith) * per_thread;
+    float* s = acc + D;
+    // Strided split: causal rows grow with i, so contiguous ranges would give
+    // the last thread most of the work.
+    for (int64_t t = ith; t < tasks; t += nthreads) {
       const int64_t i = t / p.n_head;
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
       const float* qh = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
-      const size_t kv_off = static_cast<size_t>(kvh) * D * (K.type == DType::F16 ? 2 : 4);
+      const size_t k_off = static_cast<size_t>(kvh) * D * k_elt, v_off = static_cast<size_t>(kvh) * D * v_elt;
       const int64_t n_kv = past + (i % a.step.n_tokens) + 1;
       float mx = -INFINITY, sum = 0;
       std::fill(acc, acc + D, 0.0f);
-      for (int64_t j = 0; j < n_kv; j++) {
-        const float s = kdot(D, K.row(j) + kv_off, qh) * scale;
-        const uint8_t* vr = V.row(j) + kv_off;
-        const float* v;
-        if (V.type == DType::F32) {
-          v = reinterpret_cast<const float*>(vr);
-        } else {
-          dequantize_row(V.type, vr, vrow, D);
-          v = vrow;
+      for (int64_t j0 = 0; j0 < n_kv; j0 += kChunk) {
+        const int64_t cnt = std::min(kChunk, n_kv - j0);
+        float cmx = -INFINITY;
+        for (int64_t j = 0; j < cnt; j++) {
+          s[j] = kdot(D, K.row(j0 + j) + k_off, qh) * scale;
+          cmx = std::max(cmx, s[j]);
         }
-        if (s > mx) {  // rescale what was accumulated under the old maximum
-          const float c = std::exp(mx - s);
-          sum *= c;
-          for (int k = 0; k < D; k++) acc[k] *= c;
-          mx = s;
+        if (cmx > mx) {  // rescale what was accumulated under the old maximum
+          if (sum != 0) {
+            const float c = std::exp(mx - cmx);
+            sum *= c;
+            vo.scale(D, c, acc);
+          }
+          mx = cmx;
         }
-        const float e = std::exp(s - mx);
-        sum += e;
-        for (int k = 0; k < D; k++) acc[k] += e * v[k];
+        sum += vo.exp_sub_sum(cnt, s, mx);
+        if (v_half)
+          for (int64_t j = 0; j < cnt; j++)
+            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(V.row(j0 + j) + v_off), acc);
+        else
+          for (int64_t j = 0; j < cnt; j++)
+            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(V.row(j0 + j) + v_off), acc);
       }
       float* out = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const float inv = 1.0f / sum;
       for (int k = 0; k < D; k++) out[k] = acc[k] * inv;
     }
-  });
+  };
+  // A single short query (early decode steps) is not worth waking the pool.
+  if (tasks * (past + N) * D < 16 * 1024) return body(0, 1);
+  ctx.pool.run(body);
 }
 
 }  // namespace mm

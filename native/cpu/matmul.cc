@@ -2,7 +2,9 @@
 // Activations are converted once per call (to q8_0/q8_1/q8_K or kept f32), then
 // each thread takes a contiguous slice of W's rows and walks them in tiles of
 // kTileRows so a tile stays in L1 while every activation row passes over it.
+#include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "../core/error.h"
 #include "cpu_features.h"
@@ -14,6 +16,12 @@ namespace mm {
 
 namespace {
 constexpr int64_t kTileRows = 16;
+// Prefill: activation rows per pass over a thread's weight rows; 64 converted
+// rows (<= ~600 KB at k = 8192) stay in L2 while the weights stream past once.
+constexpr int64_t kActChunk = 64;
+// Below this many weight elements a matmul runs on the calling thread: waking
+// the pool costs more than the second core gains.
+constexpr int64_t kMinParallelWeights = 32 * 1024;
 
 const DotKernels& active_kernels() {
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -24,22 +32,47 @@ const DotKernels& active_kernels() {
 #endif
   return scalar::kernels();
 }
+
+DotTileFn tile_kernel(DType t) {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (cpu_use_avx2()) {
+    const TileKernels& k = avx2::tile_kernels();
+    switch (t) {
+      case DType::Q4_0: return k.q4_0;
+      case DType::Q8_0: return k.q8_0;
+      case DType::Q4_K: return k.q4_K;
+      case DType::Q6_K: return k.q6_K;
+      default: break;
+    }
+  }
+#endif
+  (void)t;
+  return nullptr;
+}
 }  // namespace
+
+const VecOps& vec_ops() {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (cpu_use_avx2()) return avx2::vec_ops();
+#endif
+  return scalar::vec_ops();
+}
 
 MatmulKernel matmul_kernel(DType t) {
   const DotKernels& k = active_kernels();
+  const DotTileFn tile = tile_kernel(t);
   switch (t) {
     case DType::F32: return {DType::F32, k.f32};
     case DType::F16: return {DType::F32, k.f16};
     case DType::BF16: return {DType::F32, k.bf16};
-    case DType::Q4_0: return {DType::Q8_0, k.q4_0};
+    case DType::Q4_0: return {DType::Q8_0, k.q4_0, tile};
     case DType::Q5_0: return {DType::Q8_0, k.q5_0};
-    case DType::Q8_0: return {DType::Q8_0, k.q8_0};
+    case DType::Q8_0: return {DType::Q8_0, k.q8_0, tile};
     case DType::Q4_1: return {DType::Q8_1, k.q4_1};
     case DType::Q5_1: return {DType::Q8_1, k.q5_1};
-    case DType::Q4_K: return {DType::Q8_K, k.q4_K};
+    case DType::Q4_K: return {DType::Q8_K, k.q4_K, tile};
     case DType::Q5_K: return {DType::Q8_K, k.q5_K};
-    case DType::Q6_K: return {DType::Q8_K, k.q6_K};
+    case DType::Q6_K: return {DType::Q8_K, k.q6_K, tile};
     default: break;
   }
   fail(ErrorCode::Unsupported, std::string("matmul weights of type ") + type_name(static_cast<int32_t>(t)) +
@@ -49,6 +82,7 @@ MatmulKernel matmul_kernel(DType t) {
 void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (act_type == DType::Q8_0 && cpu_use_avx2()) return avx2::quantize_row_q8_0(x, dst, n);
+  if (act_type == DType::Q8_K && cpu_use_avx2()) return avx2::quantize_row_q8_K(x, dst, n);
 #endif
   quantize_row(act_type, x, dst, n);
 }
@@ -77,11 +111,44 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
     act = ws;
   }
 
-  ctx.pool.run([&](int ith, int nth) {
+  auto run = [&](const std::function<void(int, int)>& fn) {
+    if (M * K < kMinParallelWeights) return fn(0, 1);
+    ctx.pool.run(fn);
+  };
+
+  if (kern.tile) {
+    // Register-blocked: kTileW weight rows x kTileA activation rows per kernel call.
+    const size_t out_stride = d.row_stride / sizeof(float);
+    run([&](int ith, int nth) {
+      // Equal slices in whole tiles so both threads finish together.
+      const int64_t units = (M + kTileW - 1) / kTileW, per = (units + nth - 1) / nth;
+      const int64_t m_begin = std::min<int64_t>(M, per * ith * kTileW);
+      const int64_t m_end = std::min<int64_t>(M, per * (ith + 1) * kTileW);
+      for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
+        const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
+        for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileW) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTileW, m_end - m0));
+          for (int64_t c0 = n0; c0 < n1; c0 += kTileA) {
+            const int nc = static_cast<int>(std::min<int64_t>(kTileA, n1 - c0));
+            kern.tile(K, W.row(m0), W.row_stride, nr, act + act_stride * c0, act_stride, nc, d.row_as<float>(c0) + m0,
+                      out_stride);
+          }
+        }
+      }
+      if (bias)
+        for (int64_t n = 0; n < N; n++) {
+          float* out = d.row_as<float>(n);
+          for (int64_t m = m_begin; m < m_end; m++) out[m] += bias[m];
+        }
+    });
+    return;
+  }
+
+  run([&](int ith, int nth) {
     // Slices in whole tiles so threads never share a cache line of dst rows' tiles.
     const int64_t tiles = (M + kTileRows - 1) / kTileRows;
     const int64_t per = (tiles + nth - 1) / nth;
-    const int64_t m_begin = per * ith * kTileRows;
+    const int64_t m_begin = std::min<int64_t>(M, per * ith * kTileRows);
     const int64_t m_end = std::min<int64_t>(M, per * (ith + 1) * kTileRows);
     for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileRows) {
       const int64_t m1 = std::min<int64_t>(m_end, m0 + kTileRows);

@@ -19,14 +19,42 @@ struct DotKernels {
   VecDotFn f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K;
 };
 
+// Register-blocked tile of dots: out[c * out_stride + r] = dot(W row r, activation
+// row c) for r < nr <= kTileW, c < nc <= kTileA. One pass over k for the whole
+// tile, so each weight block is loaded once per nc activation rows and each
+// activation block once per nr weight rows (decode: nc = 1, several weight rows
+// share one activation pass; prefill: weights are reused from registers).
+// Integer block sums are exact, so results equal the row-by-row kernels' up to
+// float summation order.
+using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nc,
+                           float* out, size_t out_stride);
+constexpr int kTileW = 4, kTileA = 3;
+struct TileKernels {
+  DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
+};
+
+// Vector helpers for attention and elementwise ops (AVX2 where available).
+struct VecOps {
+  void (*axpy_f32)(int64_t n, float a, const float* x, float* y);     // y += a * x
+  void (*axpy_f16)(int64_t n, float a, const uint16_t* x, float* y);  // y += a * half(x)
+  void (*scale)(int64_t n, float a, float* y);                        // y *= a
+  float (*exp_sub_sum)(int64_t n, float* x, float mx);                // x = exp(x - mx), returns sum(x)
+  void (*swiglu)(int64_t n, const float* g, const float* u, float* y);  // y = silu(g) * u
+};
+const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
+
 namespace scalar {
 const DotKernels& kernels();
+const VecOps& vec_ops();
 }
 #if defined(MM_HAVE_AVX2_KERNELS)
 namespace avx2 {
 const DotKernels& kernels();
+const TileKernels& tile_kernels();
+const VecOps& vec_ops();
 // AVX2 activation quantizers (same rounding as the reference ones).
 void quantize_row_q8_0(const float* x, void* y, int64_t n);
+void quantize_row_q8_K(const float* x, void* y, int64_t n);
 }  // namespace avx2
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -38,6 +66,7 @@ const DotKernels& kernels();
 struct MatmulKernel {
   DType act_type;  // format activations are converted to
   VecDotFn dot;
+  DotTileFn tile = nullptr;  // optional register-blocked kernel (same results)
 };
 
 // The kernel for a weight type on this CPU (AVX2 / NEON / scalar, chosen at

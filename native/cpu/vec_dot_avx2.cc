@@ -264,7 +264,262 @@ float dot_q6_K(int64_t n, const void* w, const void* a) {
   return hsum(acc);
 }
 
+// ---- register-blocked tiles (see DotTileFn) ----------------------------------
+// Weight blocks unpacked to signed bytes; both q4_0 and q8_0 pair with q8_0
+// activations, so one tile template serves both.
+inline __m256i load_signed(const block_q8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
+
+// R weight rows x C activation rows; acc[r][c] lives in registers (R*C <= 12).
+template <typename WB, int R, int C>
+void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  const int64_t nb = k / QK8_0;
+  __m256 acc[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; b++) {
+    __m256i ay[C];
+    float da[C];
+    for (int c = 0; c < C; c++) {
+      const block_q8_0& y = reinterpret_cast<const block_q8_0*>(a + as * c)[b];
+      ay[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
+      da[c] = _cvtsh_ss(y.d);
+    }
+    for (int r = 0; r < R; r++) {
+      const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
+      const __m256i q = load_signed(x);
+      const __m256i aq = _mm256_sign_epi8(q, q);
+      const float dw = _cvtsh_ss(x.d);
+      for (int c = 0; c < C; c++) {
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(ay[c], q)), ones);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[os * c + r] = hsum(acc[r][c]);
+}
+
+// q4_K x q8_K: per super-block, the 8 sub-block scales multiply int32 sums; the
+// mins term comes from the activation's bsums (exact integers, as dot_q4_K).
+template <int R, int C>
+void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  const int64_t nb = k / QK_K;
+  __m256 acc[R][C];
+  float accm[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps(), accm[r][c] = 0;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; b++) {
+    for (int r = 0; r < R; r++) {
+      const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
+      uint8_t sc[8], mn[8];
+      for (int j = 0; j < 8; j++) get_scale_min_k4(j, x.scales, &sc[j], &mn[j]);
+      __m256i sumi[C];
+      for (int c = 0; c < C; c++) sumi[c] = _mm256_setzero_si256();
+      for (int j = 0; j < 4; j++) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
+        const __m256i lo = _mm256_and_si256(q, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        const __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
+        for (int c = 0; c < C; c++) {
+          const int8_t* q8 = reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * j;
+          const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+          const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32));
+          const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0);
+          const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1);
+          sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p0, p1));
+        }
+      }
+      const float dw = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
+      for (int c = 0; c < C; c++) {
+        const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[r][c]);
+        accm[r][c] += y.d * dmin * summ;
+      }
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[os * c + r] = hsum(acc[r][c]) - accm[r][c];
+}
+
+// Picks the instantiation for the tile's actual size (edges of the matrix).
+template <template <int, int> class K>
+void tile_dispatch(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out,
+                   size_t os) {
+  using Fn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t);
+  static const Fn table[kTileW][kTileA] = {
+      {K<1, 1>::run, K<1, 2>::run, K<1, 3>::run},
+      {K<2, 1>::run, K<2, 2>::run, K<2, 3>::run},
+      {K<3, 1>::run, K<3, 2>::run, K<3, 3>::run},
+      {K<4, 1>::run, K<4, 2>::run, K<4, 3>::run},
+  };
+  table[nr - 1][nc - 1](k, static_cast<const uint8_t*>(w), ws, static_cast<const uint8_t*>(a), as, out, os);
+}
+template <int R, int C>
+struct TileQ80 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q8_act<block_q8_0, R, C>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ40 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q8_act<block_q4_0, R, C>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ4K {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q4_K_impl<R, C>(k, w, ws, a, as, o, os);
+  }
+};
+
+// ---- vector helpers (VecOps) -------------------------------------------------
+
+// exp(x) for 8 floats, |error| ~1.5 ulp (ggml's ggml_v_expf); exact 0 / inf
+// at the extremes.
+inline __m256 v_expf(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b =
+      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+  const __m256i c =
+      _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_GT_OQ));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  if (!_mm256_movemask_ps(_mm256_castsi256_ps(c))) return _mm256_fmadd_ps(j, k, k);
+  const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                     _mm256_set1_epi32(static_cast<int>(0x82000000u)));
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+  const __m256i d =
+      _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(192), _CMP_GT_OQ));
+  return _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
+                      _mm256_andnot_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), _mm256_mul_ps(s1, k))));
+}
+
+void axpy_f32(int64_t n, float a, const float* x, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
+}
+void scale_f32(int64_t n, float a, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] *= a;
+}
+float exp_sub_sum(int64_t n, float* x, float mx) {
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256 s = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = v_expf(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    s = _mm256_add_ps(s, e);
+  }
+  float t = hsum(s);
+  for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
+  return t;
+}
+void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
+  const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + i);
+    const __m256 e = v_expf(_mm256_xor_ps(gv, neg));  // exp(-g)
+    const __m256 silu = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 }  // namespace
+
+// Same rounding as the reference q_q8_K: the scale comes from the first element
+// of largest magnitude (its sign included), round half to even, clamp at 127.
+void quantize_row_q8_K(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(vy);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < QK_K; k += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float am = _mm_cvtss_f32(m);
+    if (am == 0) {
+      std::memset(&y[i], 0, sizeof(block_q8_K));
+      continue;
+    }
+    float max = am;
+    const __m256 vam = _mm256_set1_ps(am);
+    for (int k = 0; k < QK_K; k += 8) {
+      const __m256 v = _mm256_loadu_ps(x + k);
+      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), vam, _CMP_EQ_OQ));
+      if (hit) {
+        max = x[k + __builtin_ctz(static_cast<unsigned>(hit))];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int k = 0; k < QK_K; k += 32) {
+      __m256i q[4];
+      for (int j = 0; j < 4; j++)
+        q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + k + 8 * j)),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + k), p);
+      // Sums of the two groups of 16 (maddubs wants one unsigned operand: |q| x sign(q)).
+      const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(p, p), _mm256_sign_epi8(ones8, p)), ones16);
+      __m256i h = _mm256_hadd_epi32(s4, s4);
+      h = _mm256_hadd_epi32(h, h);
+      y[i].bsums[k / 16] = static_cast<int16_t>(_mm256_extract_epi32(h, 0));
+      y[i].bsums[k / 16 + 1] = static_cast<int16_t>(_mm256_extract_epi32(h, 4));
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
+const TileKernels& tile_kernels() {
+  static const TileKernels t = [] {
+    TileKernels k;
+    k.q4_0 = tile_dispatch<TileQ40>;
+    k.q8_0 = tile_dispatch<TileQ80>;
+    k.q4_K = tile_dispatch<TileQ4K>;
+    return k;
+  }();
+  return t;
+}
+
+const VecOps& vec_ops() {
+  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32};
+  return v;
+}
+
 
 void quantize_row_q8_0(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<block_q8_0*>(vy);

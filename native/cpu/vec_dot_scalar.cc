@@ -2,6 +2,7 @@
 #include "quants.h"
 #include "vec_dot.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "../core/quant_blocks.h"
@@ -18,6 +19,31 @@ const DotKernels& kernels() {
                                generic::dot_q4_1, generic::dot_q5_0, generic::dot_q5_1, generic::dot_q8_0,
                                generic::dot_q4_K, generic::dot_q5_K, generic::dot_q6_K};
   return k;
+}
+
+namespace {
+void axpy_f32(int64_t n, float a, const float* x, float* y) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * fp16_lookup(x[i]);
+}
+void scale_f32(int64_t n, float a, float* y) {
+  for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+float exp_sub_sum(int64_t n, float* x, float mx) {
+  float s = 0;
+  for (int64_t i = 0; i < n; i++) s += (x[i] = std::exp(x[i] - mx));
+  return s;
+}
+void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
+  for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+}  // namespace
+
+const VecOps& vec_ops() {
+  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32};
+  return v;
 }
 
 }  // namespace scalar
