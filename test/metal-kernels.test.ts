@@ -7,8 +7,9 @@
  * < 4 rows, simdgroup-matrix GEMM from 4 rows) and both attention paths
  * (decode for < 4 query rows, tiled prefill from 4).
  *
- * The metal-sim backend here is created with MINIMACLLM_METAL_SIM_NO_FALLBACK=1,
- * so a node without a kernel throws instead of silently running on the CPU.
+ * `sim` is the native backend "metal-sim-strict" (metal-sim refusing CPU
+ * fallbacks), so a node without a kernel throws instead of silently running on
+ * the CPU; `simFallback` is the ordinary metal-sim.
  *
  * Tolerances (s = sum over k of |x_k * w_k| for a matmul output, m = max |value|):
  *   matmul vs a float64 reference on the dequantized weights: 2e-6 * s (f32 accumulation);
@@ -19,13 +20,14 @@
  *   attention: 2e-5 * max|v| + 1e-6 (online softmax in a different key order).
  */
 import { Backend } from '../lib/backend';
-import { DType } from '../lib/native';
+import { DType, native, type NativeBackend } from '../lib/native';
 import * as ops from '../lib/ops';
 import { dequantize, quantize, randomFloats, rng, TYPES, type TypeName } from './helpers/reference';
 
-process.env.MINIMACLLM_METAL_SIM_NO_FALLBACK = '1';
-const sim = Backend.create('metal-sim', { threads: 2 });
-delete process.env.MINIMACLLM_METAL_SIM_NO_FALLBACK;
+// lib/backend's Backend.create only knows the public names: wrap the native
+// strict backend with the same (TS-private) constructor it uses.
+const BackendCtor = Backend as unknown as new (name: string, nb: NativeBackend) => Backend;
+const sim = new BackendCtor('metal-sim', native().createBackend('metal-sim-strict', { threads: 2 }));
 const simFallback = Backend.create('metal-sim', { threads: 2 });
 const cpu = Backend.create('cpu', { threads: 2 });
 afterAll(() => Promise.all([sim.dispose(), simFallback.dispose(), cpu.dispose()]));
@@ -58,7 +60,7 @@ function errorCode(fn: () => unknown): string | undefined {
 describe('metal-sim backend', () => {
   test('is available and selectable; metal is not (no Metal on this OS)', () => {
     expect(Backend.available()).toContain('metal-sim');
-    expect(sim.name).toBe('metal-sim');
+    expect(simFallback.name).toBe('metal-sim');
     if (process.platform !== 'darwin') {
       expect(Backend.available()).not.toContain('metal');
       expect(errorCode(() => Backend.create('metal'))).toBe('ERR_UNSUPPORTED');

@@ -16,6 +16,8 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOp
   if (name == "cpu") return create_cpu_backend(opts);
 #if defined(MM_HAVE_METAL_SIM)
   if (name == "metal-sim") return create_metal_sim_backend(opts);
+  // metal-sim refusing CPU fallbacks (for tests; not listed as available)
+  if (name == "metal-sim-strict") return create_metal_sim_backend(opts, true);
 #endif
   if (name == "metal") {
 #if defined(MM_HAVE_METAL)

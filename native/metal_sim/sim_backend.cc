@@ -15,10 +15,10 @@ namespace {
 
 class MetalSimBackend : public Backend {
  public:
-  explicit MetalSimBackend(const BackendOptions& opts)
+  MetalSimBackend(const BackendOptions& opts, bool strict)
       : cpu_(opts), emulator_(opts.threads > 0 ? opts.threads : default_threads()) {
     const char* env = std::getenv("MINIMACLLM_METAL_SIM_NO_FALLBACK");
-    no_fallback_ = env && env[0] == '1';
+    no_fallback_ = strict || (env && env[0] == '1');
   }
   std::string name() const override { return "metal-sim"; }
   int threads() const override { return emulator_.threads(); }
@@ -80,8 +80,8 @@ class MetalSimBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts) {
-  return std::make_unique<MetalSimBackend>(opts);
+std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts, bool strict) {
+  return std::make_unique<MetalSimBackend>(opts, strict);
 }
 
 }  // namespace mm

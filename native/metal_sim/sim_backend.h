@@ -9,9 +9,10 @@
 
 namespace mm {
 
-// MINIMACLLM_METAL_SIM_NO_FALLBACK=1 in the environment makes a node without
-// a kernel an ERR_UNSUPPORTED instead of a CPU fallback (tests use it to prove
-// the kernels, not the CPU, produced a result).
-std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts);
+// With `strict` (backend name "metal-sim-strict", or
+// MINIMACLLM_METAL_SIM_NO_FALLBACK=1 in the environment) a node without a
+// kernel is an ERR_UNSUPPORTED instead of a CPU fallback, so tests can prove
+// that the kernels, not the CPU, produced a result.
+std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts, bool strict = false);
 
 }  // namespace mm
