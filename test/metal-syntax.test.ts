@@ -1,0 +1,101 @@
+/**
+ * Compile-time checks of the Metal side without a Mac:
+ *  - every kernels/*.metal file, and the single embedded source that
+ *    scripts/embed-kernels.js builds for newLibraryWithSource (all files in one
+ *    translation unit: catches duplicate helpers across files), compiles as
+ *    C++ through the MSL shim (native/metal_sim/msl_shim.h) with -Werror;
+ *  - every kernel name the dispatch plans use (native/metal/plan.cc) is
+ *    defined by exactly one MM_KERNEL in kernels/;
+ *  - the Objective-C++ host (native/metal/*.mm) passes clang's ARC syntax
+ *    check against the stub Foundation/Metal headers in native/metal/stubs/.
+ *    Skipped with a message when clang++ is missing (apt-get install clang).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '..');
+const kernelsDir = path.join(root, 'kernels');
+const shim = path.join(root, 'native/metal_sim/msl_shim.h');
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-metal-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+}
+
+const metalFiles = fs.readdirSync(kernelsDir).filter((f) => f.endsWith('.metal')).sort();
+const cxx = has('g++') ? 'g++' : has('clang++') ? 'clang++' : undefined;
+if (!cxx) console.warn('metal-syntax: no C++ compiler found; kernel compile checks skipped');
+
+describe('kernels compile as C++ through the MSL shim', () => {
+  const flags = ['-std=c++17', '-fsyntax-only', '-Wall', '-Werror', '-x', 'c++', '-include', shim];
+  (cxx ? test : test.skip).each(metalFiles)('kernels/%s', (f) => {
+    run(cxx!, [...flags, path.join(kernelsDir, f)]);
+  });
+
+  (cxx ? test : test.skip)('the embedded library source (every file in one translation unit)', () => {
+    const out = path.join(tmp, 'all.metal');
+    run('node', [path.join(root, 'scripts/embed-kernels.js'), '--metal', out]);
+    const src = fs.readFileSync(out, 'utf8');
+    expect(src).not.toMatch(/#\s*include\s+"/); // local headers are inlined
+    for (const f of metalFiles) expect(src).toContain(`// ---- kernels/${f} ----`);
+    run(cxx!, [...flags, out]);
+    // The C++ form the macOS build compiles into the addon.
+    const cc = path.join(tmp, 'kernels.cc');
+    run('node', [path.join(root, 'scripts/embed-kernels.js'), cc]);
+    run(cxx!, ['-std=c++17', '-fsyntax-only', '-Wall', '-Werror', cc]);
+  });
+});
+
+test('every kernel the dispatch plans name is defined once in kernels/', () => {
+  const defined = new Map<string, number>();
+  const instantiate = (body: string, re: RegExp, make: (m: RegExpExecArray) => string[]): void => {
+    for (let m = re.exec(body); m; m = re.exec(body)) for (const n of make(m)) defined.set(n, (defined.get(n) ?? 0) + 1);
+  };
+  for (const f of metalFiles) {
+    const src = fs.readFileSync(path.join(kernelsDir, f), 'utf8');
+    instantiate(src, /^MM_KERNEL\((\w+),/gm, (m) => [m[1]!]);
+    instantiate(src, /^MM_MATMUL_KERNELS\((\w+),/gm, (m) => [`matmul_mv_${m[1]}`, `matmul_mm_${m[1]}`]);
+    instantiate(src, /^MM_GET_ROWS_KERNEL\((\w+),/gm, (m) => [`get_rows_${m[1]}`]);
+    instantiate(src, /^MM_BINARY_KERNEL\((\w+),/gm, (m) => [m[1]!]);
+  }
+  for (const [name, count] of defined) expect(`${name} x${count}`).toBe(`${name} x1`);
+  const plan = fs.readFileSync(path.join(root, 'native/metal/plan.cc'), 'utf8');
+  const suffixes = [...plan.matchAll(/case DType::\w+: return "(\w+)";/g)].map((m) => m[1]!);
+  expect(suffixes).toEqual(['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_K', 'q6_K']);
+  const named = new Set<string>();
+  for (const m of plan.matchAll(/"((?:matmul_mv|matmul_mm|get_rows|attn_decode|attn_prefill|store_rows)_)"/g)) {
+    const prefix = m[1]!;
+    const sfx = prefix.startsWith('attn') ? ['f32', 'f16'] : prefix === 'store_rows_' ? ['f32', 'f16', 'bf16'] : suffixes;
+    for (const s of sfx) named.add(prefix + s);
+  }
+  for (const m of plan.matchAll(/"(\w+_f32)"/g)) named.add(m[1]!);
+  expect(named.size).toBeGreaterThan(30);
+  for (const n of named) expect(defined.has(n) ? n : `missing kernel ${n}`).toBe(n);
+});
+
+const clang = has('clang++');
+if (!clang) {
+  console.warn('metal-syntax: clang++ not found; the Objective-C++ syntax check of native/metal/*.mm is skipped (apt-get install clang)');
+}
+const mmFiles = fs.readdirSync(path.join(root, 'native/metal')).filter((f) => f.endsWith('.mm'));
+
+(clang ? test : test.skip).each(mmFiles)('native/metal/%s passes the ARC syntax check against the stub SDK headers', (f) => {
+  run('clang++', [
+    '-x', 'objective-c++',
+    '-std=c++17',
+    '-fobjc-runtime=macosx-13.0',
+    '-fobjc-arc',
+    '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
+    '-fsyntax-only',
+    '-Wall',
+    '-Werror',
+    '-DMM_HAVE_METAL',
+    '-I', path.join(root, 'native/metal/stubs'),
+    path.join(root, 'native/metal', f),
+  ]);
+});
