@@ -1,3 +1,9 @@
+// ucontext (the non-x86-64 path) needs _XOPEN_SOURCE before any system
+// header on macOS; _DARWIN_C_SOURCE keeps MAP_ANONYMOUS visible.
+#if !defined(__x86_64__) && defined(__APPLE__)
+#define _XOPEN_SOURCE 700
+#define _DARWIN_C_SOURCE 1
+#endif
 #include "fiber.h"
 
 #include <cstdint>
@@ -15,8 +21,10 @@
 #if defined(__x86_64__)
 #define MM_FIBER_ASM 1
 #else
-#define _XOPEN_SOURCE 700
 #include <ucontext.h>
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"  // macOS deprecates ucontext, still works
+#endif
 #endif
 
 #if defined(__APPLE__)
