@@ -4,8 +4,11 @@
  * COMMANDS; each parses its own arguments (node:util parseArgs).
  */
 import { MiniMacLLMError } from '../errors';
+import { chatCommand } from './chat';
 import { convertCommand } from './convert';
+import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
+import { perplexityCommand } from './perplexity';
 
 export interface Command {
   /** One line for the usage text. */
@@ -18,6 +21,9 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   convert: convertCommand,
   inspect: inspectCommand,
+  generate: generateCommand,
+  chat: chatCommand,
+  perplexity: perplexityCommand,
 };
 
 function usage(): string {

@@ -1,0 +1,77 @@
+/**
+ * Chat prompts: the model's own Jinja chat template (GGUF
+ * `tokenizer.chat_template` or tokenizer_config.json's `chat_template`),
+ * rendered with @huggingface/jinja the way transformers'
+ * `apply_chat_template` does; or, for models without one, a plain format:
+ *
+ *     System: {system}\n\nUser: {user}\n\nAssistant: {assistant}\n\nUser: {user}\n\nAssistant:
+ *
+ * (the plain format also stops generation at "\nUser:").
+ */
+import { Template } from '@huggingface/jinja';
+import { InvalidArgumentError } from '../errors';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | (string & {});
+  content: string;
+}
+
+export interface ChatRenderOptions {
+  bosToken?: string | undefined;
+  eosToken?: string | undefined;
+  /** End the prompt with the assistant's turn header. Default true. */
+  addGenerationPrompt?: boolean;
+  /** Extra template variables (e.g. `date_string`, `tools`, `enable_thinking`). */
+  variables?: Record<string, unknown>;
+}
+
+/** Stop strings the plain format needs (a model without a template does not know when its turn ends). */
+export const PLAIN_STOP = ['\nUser:'];
+
+export function checkMessages(messages: unknown): ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages must be a non-empty array of { role, content }');
+  messages.forEach((m: unknown, i) => {
+    const r = m as { role?: unknown; content?: unknown } | null;
+    if (r === null || typeof r !== 'object' || typeof r.role !== 'string' || typeof r.content !== 'string') {
+      throw new InvalidArgumentError(`messages[${i}] must be an object with string "role" and "content"`);
+    }
+  });
+  return messages as ChatMessage[];
+}
+
+const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** The plain documented format for models without a template. */
+export function renderPlain(messages: readonly ChatMessage[], addGenerationPrompt = true): string {
+  const parts = messages.map((m) => `${capitalize(m.role)}: ${m.content}`);
+  if (addGenerationPrompt) parts.push('Assistant:');
+  return parts.join('\n\n');
+}
+
+/** A compiled chat template. */
+export class ChatTemplate {
+  readonly source: string;
+  readonly #template: Template;
+  constructor(source: string) {
+    this.source = source;
+    try {
+      this.#template = new Template(source);
+    } catch (e) {
+      throw new InvalidArgumentError(`the chat template does not parse: ${(e as Error).message}`);
+    }
+  }
+
+  render(messages: readonly ChatMessage[], o: ChatRenderOptions = {}): string {
+    try {
+      return this.#template.render({
+        ...o.variables,
+        messages,
+        add_generation_prompt: o.addGenerationPrompt ?? true,
+        bos_token: o.bosToken ?? '',
+        eos_token: o.eosToken ?? '',
+      });
+    } catch (e) {
+      throw new InvalidArgumentError(`the chat template failed to render: ${(e as Error).message}`);
+    }
+  }
+}

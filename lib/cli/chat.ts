@@ -1,0 +1,63 @@
+/** `minimacllm chat`: an interactive conversation on stdin/stdout (readline). */
+import * as readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { ChatMessage } from '../chat/template';
+import type { Command } from './main';
+import { loadModelFromArgs, MODEL_OPTIONS, MODEL_USAGE } from './model-args';
+import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromArgs } from './generate';
+
+export const chatCommand: Command = {
+  summary: 'chat with a model interactively',
+  usage: `usage: minimacllm chat [options]
+
+Type a message and press enter; an empty line or Ctrl-D ends the chat,
+Ctrl-C stops the current answer.
+
+${MODEL_USAGE}
+${SAMPLING_USAGE}
+  --system TEXT        system prompt`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: { ...MODEL_OPTIONS, ...SAMPLING_OPTIONS, system: { type: 'string' } },
+    });
+    const options = samplingFromArgs(values);
+    const model = await loadModelFromArgs(values);
+    const messages: ChatMessage[] = values.system ? [{ role: 'system', content: values.system }] : [];
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+    let answering: AbortController | undefined;
+    rl.on('SIGINT', () => {
+      if (answering) answering.abort();
+      else rl.close();
+    });
+    const lines = rl[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        process.stdout.write('> ');
+        const next = await lines.next();
+        if (next.done) break;
+        const line = String(next.value).trim();
+        if (line === '') break;
+        messages.push({ role: 'user', content: line });
+        answering = new AbortController();
+        let first = true;
+        const r = await model.chat(messages, {
+          ...options,
+          signal: answering.signal,
+          onToken: (c) => {
+            // The plain format's answers start with a space after "Assistant:".
+            process.stdout.write(first ? c.text.replace(/^\s+/, '') : c.text);
+            if (c.text.length > 0) first = false;
+          },
+        });
+        answering = undefined;
+        process.stdout.write('\n');
+        messages.push(r.message);
+      }
+      return 0;
+    } finally {
+      rl.close();
+      await model.dispose();
+    }
+  },
+};

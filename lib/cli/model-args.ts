@@ -1,0 +1,50 @@
+/** Options shared by the commands that load a model (--model, --backend, --threads, --ctx). */
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import { loadModel, type Model } from '../model/model';
+import type { BackendChoice } from '../model/options';
+
+/** The model shipped in the package (models/stories260K.gguf), one level above lib/ or dist/. */
+export const DEFAULT_MODEL = path.resolve(__dirname, '..', '..', 'models', 'stories260K.gguf');
+
+export const MODEL_OPTIONS = {
+  model: { type: 'string', short: 'm' },
+  backend: { type: 'string' },
+  threads: { type: 'string', short: 't' },
+  ctx: { type: 'string', short: 'c' },
+} as const;
+
+export const MODEL_USAGE = `  -m, --model PATH     GGUF file or Hugging Face folder (default: the embedded stories260K model)
+  --backend NAME       auto | cpu | metal | metal-sim (default auto)
+  -t, --threads N      CPU threads (default: physical cores)
+  -c, --ctx N          context size in tokens (default: min(model's, 4096))`;
+
+/** Parses an integer option; undefined when absent. */
+export function intOption(values: Record<string, unknown>, name: string, min: number): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^-?\d+$/.test(v) || n < min) throw new InvalidArgumentError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Parses a number option; undefined when absent. */
+export function numberOption(values: Record<string, unknown>, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`--${name} must be a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function loadModelFromArgs(values: Record<string, unknown>, extra: { contextSize?: number } = {}): Promise<Model> {
+  const backend = (values['backend'] ?? 'auto') as BackendChoice;
+  const threads = intOption(values, 'threads', 0);
+  const contextSize = extra.contextSize ?? intOption(values, 'ctx', 1);
+  const model = typeof values['model'] === 'string' ? values['model'] : DEFAULT_MODEL;
+  return loadModel(model, {
+    backend,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(contextSize !== undefined ? { contextSize } : {}),
+  });
+}

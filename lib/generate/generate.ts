@@ -1,0 +1,126 @@
+/**
+ * The generation loop: prefill the prompt (batched, reusing the context's
+ * cached prefix), then one graph run per token → sampler → incremental,
+ * UTF-8-safe detokenization → stop-string check. Holds the context's lock
+ * for its whole life, so concurrent generations queue instead of mixing KV
+ * caches; returning early (a consumer breaking out) releases it.
+ */
+import { AbortError } from '../errors';
+import type { Context } from '../model/context';
+import type { Tokenizer } from '../tokenizer/tokenizer';
+import type { GenerationChunk, ResolvedGenerateOptions } from './options';
+import { Sampler } from './sampler';
+import { StopMatcher } from './stop';
+
+export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
+
+export interface GenerateResult {
+  /** Generated text (stop strings and the end-of-sequence token excluded). */
+  text: string;
+  /** Generated token ids (the end-of-sequence token excluded). */
+  tokens: number[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number };
+  timings: {
+    /** Time to process the prompt (the part not already cached). */
+    promptMs: number;
+    /** Time from the end of the prompt to the end of generation. */
+    generateMs: number;
+    promptTokensPerSecond: number;
+    generateTokensPerSecond: number;
+  };
+}
+
+const perSecond = (n: number, ms: number): number => (ms > 0 ? (n * 1000) / ms : 0);
+
+/** Runs one generation; yields a chunk per token and returns the result. */
+export async function* runGeneration(
+  ctx: Context,
+  tokenizer: Tokenizer,
+  prompt: readonly number[],
+  o: ResolvedGenerateOptions,
+): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
+  const release = await ctx.acquire();
+  try {
+    const sampler = new Sampler(o.sampler, tokenizer.vocabSize);
+    const decoder = tokenizer.createDecoder();
+    const stop = new StopMatcher(o.stop);
+    const history = [...prompt];
+    const tokens: number[] = [];
+    let text = '';
+    let finishReason: FinishReason = 'length';
+    const t0 = performance.now();
+    let promptMs = 0;
+    let promptProcessed = 0;
+    const emit = (chunk: GenerationChunk): GenerationChunk => {
+      text += chunk.text;
+      o.onToken?.(chunk);
+      return chunk;
+    };
+
+    try {
+      if (o.signal?.aborted) throw new AbortError();
+      const cachedBefore = ctx.prefixLength(history);
+      let logits = await ctx.evaluateLocked(history, o.signal);
+      promptProcessed = history.length - cachedBefore;
+      promptMs = performance.now() - t0;
+      for (;;) {
+        const token = sampler.sample(logits, history);
+        if (tokenizer.isEog(token)) {
+          finishReason = 'eos';
+          break;
+        }
+        history.push(token);
+        tokens.push(token);
+        const piece = stop.push(decoder.push(token));
+        yield emit({ text: piece.text, token });
+        if (piece.stopped) {
+          finishReason = 'stop';
+          break;
+        }
+        if (tokens.length >= o.maxTokens || history.length > ctx.contextSize) {
+          finishReason = 'length';
+          break;
+        }
+        if (o.signal?.aborted) {
+          finishReason = 'abort';
+          break;
+        }
+        logits = await ctx.evaluateLocked(history, o.signal);
+      }
+    } catch (e) {
+      if (!(e instanceof AbortError)) throw e;
+      finishReason = 'abort';
+      if (promptMs === 0) promptMs = performance.now() - t0;
+    }
+    if (finishReason !== 'stop') {
+      const tail = stop.push(decoder.flush());
+      if (tail.stopped) finishReason = 'stop';
+      const rest = tail.text + stop.flush();
+      if (rest.length > 0) yield emit({ text: rest, token: -1 });
+    }
+    const generateMs = performance.now() - t0 - promptMs;
+    return {
+      text,
+      tokens,
+      finishReason,
+      usage: { promptTokens: prompt.length, completionTokens: tokens.length },
+      timings: {
+        promptMs,
+        generateMs,
+        promptTokensPerSecond: perSecond(promptProcessed, promptMs),
+        generateTokensPerSecond: perSecond(tokens.length, generateMs),
+      },
+    };
+  } finally {
+    release();
+  }
+}
+
+/** Drives a generation to the end and returns its result. */
+export async function collectGeneration(gen: AsyncGenerator<GenerationChunk, GenerateResult, undefined>): Promise<GenerateResult> {
+  for (;;) {
+    const r = await gen.next();
+    if (r.done) return r.value;
+  }
+}

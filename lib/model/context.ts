@@ -1,0 +1,219 @@
+/**
+ * A context: one KV cache plus the graphs that run the model over it. It
+ * remembers which tokens its cache holds, so a later call that starts with
+ * the same tokens (the next chat turn, a longer prompt) only processes the
+ * new ones. Calls on one context run one at a time (FIFO lock).
+ */
+import type { Backend, Graph } from '../backend';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
+import { DType, type NativeBuffer } from '../native';
+import type { Architecture, ModelHParams } from './description';
+import { buildContextGraphs } from './graph-builder';
+import { Mutex } from './mutex';
+import type { ModelWeights } from './weights';
+
+export interface EvaluateOptions {
+  /** Return the logits of every token passed ([tokens.length * vocabSize]) instead of the last one. Default false. */
+  allLogits?: boolean;
+}
+
+/** What a context needs from its model. */
+export interface ContextHost {
+  readonly backend: Backend;
+  readonly arch: Architecture;
+  readonly hp: ModelHParams;
+  readonly weights: ModelWeights;
+  assertLive(): void;
+  forget(ctx: Context): void;
+}
+
+/** Prefill batch: big enough for matrix-matrix efficiency, small enough for memory. */
+export const MAX_BATCH = 512;
+/** Bytes of the all-logits output buffer ([rows, vocab] f32). */
+const ALL_LOGITS_BYTES = 64 << 20;
+
+export class Context {
+  readonly contextSize: number;
+  readonly #host: ContextHost;
+  readonly #lock = new Mutex();
+  readonly #last: Graph;
+  readonly #all: Graph;
+  readonly #ids: number;
+  readonly #positions: number;
+  readonly #logitsLastIdx: number;
+  readonly #logitsAllIdx: number;
+  readonly #maxTokens: number;
+  readonly #maxTokensAll: number;
+  // Kept so the native buffers live as long as the graphs that point at them.
+  #buffers: NativeBuffer[];
+  /** Tokens whose keys/values are in the cache, in position order. */
+  #cached: number[] = [];
+  // Reused step inputs and the last-row logits: nothing is allocated per token.
+  readonly #idsBuf: Int32Array; // [maxTokens]
+  readonly #posBuf: Int32Array; // [maxTokens]
+  readonly #logits: Float32Array; // [vocab]
+  #disposed = false;
+
+  /** @internal Use model.createContext(). */
+  constructor(host: ContextHost, contextSize: number) {
+    this.#host = host;
+    this.contextSize = contextSize;
+    const hp = host.hp;
+    this.#maxTokens = Math.min(MAX_BATCH, contextSize);
+    this.#maxTokensAll = Math.max(1, Math.min(this.#maxTokens, Math.floor(ALL_LOGITS_BYTES / (hp.vocabSize * 4))));
+    const g = buildContextGraphs(host.backend, {
+      arch: host.arch, hp, weights: host.weights, contextSize,
+      maxTokens: this.#maxTokens, maxTokensAll: this.#maxTokensAll, kvType: DType.F16, roundActivations: true,
+    });
+    this.#last = host.backend.createGraph(g.last);
+    this.#all = host.backend.createGraph(g.all);
+    this.#ids = g.ids;
+    this.#positions = g.positions;
+    this.#logitsLastIdx = g.logitsLast;
+    this.#logitsAllIdx = g.logitsAll;
+    this.#buffers = g.buffers;
+    this.#idsBuf = new Int32Array(this.#maxTokens);
+    this.#posBuf = new Int32Array(this.#maxTokens);
+    this.#logits = new Float32Array(hp.vocabSize);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Tokens currently held in the KV cache. */
+  get cachedTokens(): readonly number[] {
+    return this.#cached;
+  }
+
+  /**
+   * Runs the model over `tokens` (the whole sequence from position 0; the
+   * prefix already in the cache is reused) and resolves with the logits of
+   * the last token ([vocabSize]) or, with `allLogits`, of every token
+   * ([tokens.length * vocabSize], row-major).
+   */
+  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptions = {}): Promise<Float32Array> {
+    this.#assertLive();
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    const allLogits = options.allLogits ?? false;
+    if (typeof allLogits !== 'boolean') throw new InvalidArgumentError(`allLogits must be a boolean, got ${String(allLogits)}`);
+    const ids = this.checkTokens(tokens);
+    return this.#lock.run(async () => {
+      this.#assertLive();
+      if (allLogits) return this.#evaluateAll(ids);
+      return (await this.evaluateLocked(ids)).slice();
+    });
+  }
+
+  /** Forgets the cached tokens; the next call starts from position 0. */
+  reset(): void {
+    this.#assertLive();
+    this.#cached = [];
+  }
+
+  /** Waits for running work, then frees the KV cache. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    const release = await this.#lock.acquire();
+    this.#disposed = true;
+    this.#buffers = [];
+    this.#cached = [];
+    this.#host.forget(this);
+    release();
+  }
+
+  /** @internal Validates token ids and length against this context. */
+  checkTokens(tokens: ArrayLike<number>): number[] {
+    if (tokens === null || typeof tokens !== 'object' || typeof tokens.length !== 'number') {
+      throw new InvalidArgumentError('tokens must be an array of token ids');
+    }
+    if (tokens.length === 0) throw new InvalidArgumentError('tokens must not be empty');
+    const vocab = this.#host.hp.vocabSize;
+    const ids = Array.from(tokens);
+    for (let i = 0; i < ids.length; i++) {
+      const t = ids[i]!;
+      if (!Number.isInteger(t) || t < 0 || t >= vocab) {
+        throw new InvalidArgumentError(`tokens[${i}] = ${String(t)} is not a token id in [0, ${vocab})`);
+      }
+    }
+    if (ids.length > this.contextSize) {
+      throw new ContextOverflowError(`${ids.length} tokens do not fit the context of ${this.contextSize} tokens`);
+    }
+    return ids;
+  }
+
+  /** @internal How many leading tokens of `ids` a call would reuse from the cache. */
+  prefixLength(ids: readonly number[]): number {
+    const cached = this.#cached;
+    const lim = Math.min(cached.length, ids.length - 1);
+    let n = 0;
+    while (n < lim && cached[n] === ids[n]) n++;
+    return n;
+  }
+
+  /** @internal Holds the context's lock (generation holds it for all its steps). */
+  acquire(): Promise<() => void> {
+    return this.#lock.acquire();
+  }
+
+  /**
+   * @internal With the lock held: brings the cache to `ids` and returns the
+   * last row's logits in a buffer reused by the next call.
+   */
+  async evaluateLocked(ids: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+    this.#assertLive();
+    if (ids.length > this.contextSize) {
+      throw new ContextOverflowError(`${ids.length} tokens do not fit the context of ${this.contextSize} tokens`);
+    }
+    // Reuse the longest cached prefix, but always run at least the last token (its logits are not kept).
+    let start = this.prefixLength(ids);
+    const cached = this.#cached;
+    cached.length = start;
+    while (start < ids.length) {
+      if (signal?.aborted) throw new AbortError();
+      const n = Math.min(this.#maxTokens, ids.length - start);
+      const last = start + n === ids.length;
+      await this.#runChunk(this.#last, ids, start, n, last ? [{ tensor: this.#logitsLastIdx, data: this.#logits }] : []);
+      for (let i = 0; i < n; i++) cached.push(ids[start + i]!);
+      start += n;
+    }
+    return this.#logits;
+  }
+
+  async #evaluateAll(ids: readonly number[]): Promise<Float32Array> {
+    // Every row's logits are wanted, so nothing cached can be skipped.
+    const vocab = this.#host.hp.vocabSize;
+    const out = new Float32Array(ids.length * vocab); // [n_tokens, vocab]
+    this.#cached = [];
+    for (let start = 0; start < ids.length; ) {
+      const n = Math.min(this.#maxTokensAll, ids.length - start);
+      await this.#runChunk(this.#all, ids, start, n, [
+        { tensor: this.#logitsAllIdx, data: out.subarray(start * vocab, (start + n) * vocab) },
+      ]);
+      for (let i = 0; i < n; i++) this.#cached.push(ids[start + i]!);
+      start += n;
+    }
+    return out;
+  }
+
+  // One graph run over ids[start, start+n) at positions [start, start+n).
+  async #runChunk(graph: Graph, ids: readonly number[], start: number, n: number, outputs: Array<{ tensor: number; data: Float32Array }>): Promise<void> {
+    const idsIn = this.#idsBuf.subarray(0, n); // [n] i32
+    const posIn = this.#posBuf.subarray(0, n); // [n] i32
+    for (let i = 0; i < n; i++) {
+      idsIn[i] = ids[start + i]!;
+      posIn[i] = start + i;
+    }
+    await graph.run({
+      nTokens: n,
+      nPast: start,
+      inputs: [{ tensor: this.#ids, data: idsIn }, { tensor: this.#positions, data: posIn }],
+      outputs,
+    });
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new DisposedError('context');
+    this.#host.assertLive();
+  }
+}

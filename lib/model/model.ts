@@ -1,0 +1,273 @@
+/**
+ * loadModel() and the Model: weights mapped once, a tokenizer, a backend, a
+ * default context for generate/stream/chat, and any contexts the caller
+ * creates. Everything heavy runs in graph runs off the main thread.
+ */
+import { Backend } from '../backend';
+import { ChatTemplate, checkMessages, PLAIN_STOP, renderPlain, type ChatMessage } from '../chat/template';
+import { verifySha256 } from '../checksum';
+import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
+import { runGeneration, collectGeneration, type GenerateResult } from '../generate/generate';
+import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
+import { ggmlTypeName } from '../gguf/types';
+import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
+import { Tokenizer } from '../tokenizer/tokenizer';
+import { chooseBackend } from './backend-choice';
+import { Context, type ContextHost } from './context';
+import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
+import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
+import { loadModelTokenizer } from './tokenizer-loader';
+import { loadWeights, type ModelWeights } from './weights';
+
+export interface ModelInfo {
+  architecture: Architecture;
+  name: string;
+  /** 'gguf' file or 'hf' folder. */
+  format: 'gguf' | 'hf';
+  backend: Backend['name'];
+  /** Number of weights. */
+  parameters: number;
+  /** Type holding most of the weight bytes, e.g. 'Q8_0', 'F16'. */
+  quantization: string;
+  /** Context length the model was trained with. */
+  contextLength: number;
+  /** Tokens of the default context. */
+  contextSize: number;
+  vocabSize: number;
+  nLayer: number;
+  nHead: number;
+  nKvHead: number;
+  nEmbd: number;
+  headDim: number;
+  nFf: number;
+  fileBytes: number;
+}
+
+export interface ChatOptions extends GenerateOptions {
+  /** Extra chat-template variables (e.g. `{ enable_thinking: false }`). */
+  templateVariables?: Record<string, unknown>;
+}
+
+export interface ChatResult extends GenerateResult {
+  message: { role: 'assistant'; content: string };
+}
+
+export interface CreateContextOptions {
+  /** Tokens the context holds. Default: the model's default context size. */
+  contextSize?: number;
+}
+
+function summarize(desc: ModelDescription): { parameters: number; quantization: string } {
+  let parameters = 0;
+  const bytesByType = new Map<number, number>();
+  for (const t of desc.tensors.values()) {
+    parameters += t.shape.reduce((a, b) => a * b, 1);
+    if (t.shape.length >= 2) bytesByType.set(t.type, (bytesByType.get(t.type) ?? 0) + t.bytes);
+  }
+  let best = -1, bestBytes = -1;
+  for (const [type, bytes] of bytesByType) if (bytes > bestBytes) [best, bestBytes] = [type, bytes];
+  return { parameters, quantization: best < 0 ? 'unknown' : ggmlTypeName(best) };
+}
+
+export class Model {
+  readonly info: ModelInfo;
+  readonly tokenizer: Tokenizer;
+  readonly #desc: ModelDescription;
+  readonly #backend: Backend;
+  #weights: ModelWeights | undefined;
+  readonly #contexts = new Set<Context>();
+  #default: Context | undefined;
+  #chatTemplate: ChatTemplate | undefined;
+  #disposed = false;
+  #disposing: Promise<void> | undefined;
+  readonly #host: ContextHost;
+
+  /** @internal Use loadModel(). */
+  constructor(desc: ModelDescription, tokenizer: Tokenizer, backend: Backend, weights: ModelWeights, contextSize: number) {
+    this.#desc = desc;
+    this.tokenizer = tokenizer;
+    this.#backend = backend;
+    this.#weights = weights;
+    const hp = desc.hparams;
+    this.info = Object.freeze({
+      architecture: desc.architecture, name: desc.name, format: desc.format, backend: backend.name,
+      ...summarize(desc),
+      contextLength: hp.contextLength, contextSize, vocabSize: hp.vocabSize, nLayer: hp.nLayer, nHead: hp.nHead,
+      nKvHead: hp.nKvHead, nEmbd: hp.nEmbd, headDim: hp.headDim, nFf: hp.nFf, fileBytes: desc.fileBytes,
+    });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.#host = {
+      backend,
+      arch: desc.architecture,
+      hp,
+      get weights(): ModelWeights {
+        if (!self.#weights) throw new DisposedError('model');
+        return self.#weights;
+      },
+      // In-flight and queued work may finish while dispose() waits for it.
+      assertLive: () => {
+        if (this.#disposed) throw new DisposedError('model');
+      },
+      forget: (ctx) => {
+        this.#contexts.delete(ctx);
+        if (this.#default === ctx) this.#default = undefined;
+      },
+    };
+    if (desc.tensors.size === 0) throw new InvalidArgumentError('model has no tensors');
+  }
+
+  get hparams(): ModelHParams {
+    return this.#desc.hparams;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  tokenize(text: string, options?: TokenizeOptions): number[] {
+    this.#assertLive();
+    return this.tokenizer.tokenize(text, options);
+  }
+
+  detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string {
+    this.#assertLive();
+    return this.tokenizer.detokenize(ids, options);
+  }
+
+  /** A new context with its own KV cache (dispose it when done; model.dispose() does too). */
+  createContext(options: CreateContextOptions = {}): Context {
+    this.#assertLive();
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    const size = checkContextSize(options.contextSize) ?? this.info.contextSize;
+    const ctx = new Context(this.#host, size);
+    this.#contexts.add(ctx);
+    return ctx;
+  }
+
+  /** Generates a completion of `prompt` (text, tokenized with BOS, or token ids). Calls queue per model. */
+  async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
+    return collectGeneration(this.#start(prompt, options, []));
+  }
+
+  /**
+   * Streams a completion: one `{ text, token }` per generated token. Breaking
+   * out of the loop stops generation and releases the context.
+   */
+  stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk> {
+    const gen = this.#start(prompt, options, []);
+    return {
+      [Symbol.asyncIterator]: () => gen,
+    };
+  }
+
+  /** The chat prompt for `messages`: the model's template, or the plain format. */
+  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; templateVariables?: Record<string, unknown> } = {}): string {
+    this.#assertLive();
+    const msgs = checkMessages(messages);
+    const tpl = this.#template();
+    if (!tpl) return renderPlain(msgs, options.addGenerationPrompt ?? true);
+    const variables: Record<string, unknown> = { ...options.templateVariables };
+    return tpl.render(msgs, {
+      bosToken: this.tokenizer.bosToken, eosToken: this.tokenizer.eosToken,
+      addGenerationPrompt: options.addGenerationPrompt ?? true, variables,
+    });
+  }
+
+  /** Token ids of the chat prompt (special tokens in the template are parsed; BOS added unless the template has it). */
+  chatTokens(messages: readonly ChatMessage[], options: { templateVariables?: Record<string, unknown> } = {}): number[] {
+    const text = this.renderChat(messages, options);
+    const bos = this.tokenizer.bosToken;
+    const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
+    return this.tokenizer.tokenize(text, { addSpecial: !hasBos, parseSpecial: this.#template() !== undefined });
+  }
+
+  /** Answers a conversation. The default context keeps the history's KV cache between turns. */
+  async chat(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    this.#assertLive();
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    const { templateVariables, ...genOptions } = options;
+    const tokens = this.chatTokens(messages, templateVariables ? { templateVariables } : {});
+    const extraStop = this.#template() ? [] : PLAIN_STOP;
+    const r = await collectGeneration(this.#start(tokens, genOptions, extraStop));
+    return { ...r, message: { role: 'assistant', content: r.text.trim() } };
+  }
+
+  /** Waits for running and queued work, then frees every context, the weights and the backend. */
+  dispose(): Promise<void> {
+    if (!this.#disposing) {
+      this.#disposing = (async () => {
+        const contexts = [...this.#contexts];
+        await Promise.all(contexts.map((c) => c.dispose()));
+        this.#disposed = true;
+        this.#weights = undefined;
+        await this.#backend.dispose();
+      })();
+    }
+    return this.#disposing;
+  }
+
+  #template(): ChatTemplate | undefined {
+    const src = this.tokenizer.chatTemplate;
+    if (src === undefined) return undefined;
+    if (!this.#chatTemplate) this.#chatTemplate = new ChatTemplate(src);
+    return this.#chatTemplate;
+  }
+
+  #defaultContext(): Context {
+    if (!this.#default || this.#default.disposed) this.#default = this.createContext();
+    return this.#default;
+  }
+
+  #start(prompt: string | ArrayLike<number>, options: GenerateOptions | undefined, extraStop: readonly string[]): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
+    this.#assertLive();
+    const o = resolveGenerateOptions(options, extraStop);
+    let ids: ArrayLike<number>;
+    if (typeof prompt === 'string') ids = this.tokenizer.tokenize(prompt);
+    else ids = prompt;
+    const ctx = this.#defaultContext();
+    const checked = ctx.checkTokens(ids);
+    return runGeneration(ctx, this.tokenizer, checked, o);
+  }
+
+  #assertLive(): void {
+    if (this.#disposed || this.#disposing) throw new DisposedError('model');
+  }
+}
+
+/** Loads a GGUF file or a Hugging Face model folder. */
+export async function loadModel(source: string, options?: LoadModelOptions): Promise<Model> {
+  if (typeof source !== 'string' || source.length === 0) throw new InvalidArgumentError('source must be a path to a GGUF file or a model folder');
+  const o = resolveLoadOptions(options);
+  const aborted = (): void => {
+    if (o.signal?.aborted) throw new AbortError('loading was aborted');
+  };
+  const progress = (stage: 'checksum' | 'map' | 'ready', p: number): void => o.onProgress?.({ stage, progress: p });
+  aborted();
+  const backendName = chooseBackend(o.backend, o.quiet);
+  if (o.sha256 !== undefined) {
+    progress('checksum', 0);
+    const fs = await import('node:fs');
+    if ((await fs.promises.stat(source).catch(() => undefined))?.isDirectory()) {
+      throw new InvalidArgumentError('sha256 can only be checked for a single GGUF file, not a folder');
+    }
+    await verifySha256(source, o.sha256, o.signal);
+  }
+  aborted();
+  progress('map', 0.5);
+  const desc = await describeModel(source);
+  const tokenizer = await loadModelTokenizer(desc);
+  aborted();
+  const contextSize = o.contextSize ?? Math.min(desc.hparams.contextLength, 4096);
+  const backend = Backend.create(backendName, o.threads === undefined ? {} : { threads: o.threads });
+  try {
+    const weights = loadWeights(backend, desc);
+    aborted();
+    const model = new Model(desc, tokenizer, backend, weights, contextSize);
+    progress('ready', 1);
+    return model;
+  } catch (e) {
+    await backend.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,83 @@
+/** loadModel() options: public shape, defaults and validation. */
+import { BACKEND_NAMES, type BackendName } from '../backend';
+import { InvalidArgumentError } from '../errors';
+
+export type BackendChoice = 'auto' | BackendName;
+
+export interface LoadProgress {
+  /** 'checksum': verifying sha256; 'map': mapping weights; 'ready': done. */
+  stage: 'checksum' | 'map' | 'ready';
+  /** Overall progress in [0, 1]. */
+  progress: number;
+}
+
+export interface LoadModelOptions {
+  /** Compute backend. 'auto' (default) = 'metal' where available, else 'cpu' (with a one-time notice). */
+  backend?: BackendChoice;
+  /** CPU threads; 0 or undefined = the machine's physical cores. */
+  threads?: number;
+  /** Tokens of the default context (used by generate/stream/chat). Default min(model's context length, 4096). */
+  contextSize?: number;
+  /** Expected SHA-256 (64 hex digits) of the GGUF file; checked before loading (ERR_CHECKSUM). */
+  sha256?: string;
+  /** Aborts loading (ERR_ABORTED). */
+  signal?: AbortSignal;
+  onProgress?: (p: LoadProgress) => void;
+  /** Silence the one-time notice printed when 'auto' falls back to the CPU. Default false. */
+  quiet?: boolean;
+}
+
+export interface ResolvedLoadOptions {
+  backend: BackendChoice;
+  threads: number | undefined;
+  contextSize: number | undefined;
+  sha256: string | undefined;
+  signal: AbortSignal | undefined;
+  onProgress: ((p: LoadProgress) => void) | undefined;
+  quiet: boolean;
+}
+
+const KNOWN = new Set(['backend', 'threads', 'contextSize', 'sha256', 'signal', 'onProgress', 'quiet']);
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v));
+
+export function checkContextSize(v: unknown, what = 'contextSize'): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 24) {
+    throw new InvalidArgumentError(`${what} must be an integer in [1, 16777216], got ${show(v)}`);
+  }
+  return v;
+}
+
+export function resolveLoadOptions(options: LoadModelOptions | undefined): ResolvedLoadOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options must be an object, got ${show(options)}`);
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KNOWN.has(k) && o[k] !== undefined) throw new InvalidArgumentError(`unknown option "${k}"`);
+  const backend = o['backend'] ?? 'auto';
+  if (backend !== 'auto' && !(BACKEND_NAMES as readonly unknown[]).includes(backend)) {
+    throw new InvalidArgumentError(`backend must be one of auto, ${BACKEND_NAMES.join(', ')}, got ${show(backend)}`);
+  }
+  const threads = o['threads'];
+  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 0 || threads > 1024)) {
+    throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${show(threads)}`);
+  }
+  const sha256 = o['sha256'];
+  if (sha256 !== undefined && (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256))) {
+    throw new InvalidArgumentError(`sha256 must be 64 hexadecimal digits, got ${show(sha256)}`);
+  }
+  const signal = o['signal'];
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${show(signal)}`);
+  const onProgress = o['onProgress'];
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError(`onProgress must be a function, got ${show(onProgress)}`);
+  const quiet = o['quiet'] ?? false;
+  if (typeof quiet !== 'boolean') throw new InvalidArgumentError(`quiet must be a boolean, got ${show(quiet)}`);
+  return {
+    backend: backend as BackendChoice,
+    threads: threads as number | undefined,
+    contextSize: checkContextSize(o['contextSize']),
+    sha256: sha256 as string | undefined,
+    signal: signal as AbortSignal | undefined,
+    onProgress: onProgress as ((p: LoadProgress) => void) | undefined,
+    quiet,
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * The tokenizer of a described model: from the GGUF metadata, or from a HF
+ * folder's tokenizer.json (+ tokenizer_config.json, + config.json's BOS/EOS ids).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BadModelError } from '../errors';
+import { readJsonObject } from '../hf/describe';
+import { Tokenizer } from '../tokenizer/tokenizer';
+import type { ModelDescription } from './description';
+
+export async function loadModelTokenizer(desc: ModelDescription): Promise<Tokenizer> {
+  if (desc.format === 'gguf') {
+    if (!desc.metadata) throw new BadModelError(`${desc.source}: GGUF metadata is missing`);
+    return Tokenizer.fromGGUFMetadata(desc.metadata);
+  }
+  const dir = desc.source;
+  const json = await readJsonObject(path.join(dir, 'tokenizer.json'));
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  const tokCfg = fs.existsSync(cfgFile) ? await readJsonObject(cfgFile) : {};
+  const modelCfg = (desc.hfConfig ?? {}) as Record<string, unknown>;
+  const config: Record<string, unknown> = {
+    bos_token_id: modelCfg['bos_token_id'],
+    eos_token_id: Array.isArray(modelCfg['eos_token_id']) ? modelCfg['eos_token_id'][0] : modelCfg['eos_token_id'],
+    // transformers' Llama tokenizers add BOS unless told otherwise (as llama.cpp's converter records).
+    ...(desc.architecture === 'llama' ? { add_bos_token: true } : {}),
+    ...tokCfg,
+  };
+  return Tokenizer.fromTokenizerJson(json, config);
+}
