@@ -39,3 +39,16 @@ export { DType } from './native';
 export type { DTypeName } from './native';
 export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeOptions } from './tokenizer';
+// Inference and generation API
+export { loadModel, Model } from './model/model';
+export type { ModelInfo, ChatOptions, ChatResult, CreateContextOptions } from './model/model';
+export { Context } from './model/context';
+export type { EvaluateOptions } from './model/context';
+export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+export { GENERATE_DEFAULTS } from './generate/options';
+export type { GenerateOptions, GenerationChunk } from './generate/options';
+export type { GenerateResult, FinishReason } from './generate/generate';
+export { perplexity } from './generate/perplexity';
+export type { PerplexityOptions, PerplexityResult } from './generate/perplexity';
+export { ChatTemplate, renderPlain } from './chat/template';
+export type { ChatMessage, ChatRenderOptions } from './chat/template';
