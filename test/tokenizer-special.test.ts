@@ -110,26 +110,26 @@ describe('hostile input', () => {
     expect(() => Tokenizer.fromTokenizerJson({ model: { type: 'WordPiece', vocab: {} } })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED' }));
   });
 
-  it('pathological inputs finish, and 4x the input costs roughly 4x the time', () => {
+  it('pathological inputs finish, and 8x the input costs roughly 8x the time', () => {
     const t = ggufTokenizer('vocab/ggml-vocab-llama-bpe.gguf');
     const spm = ggufTokenizer('vocab/ggml-vocab-llama-spm.gguf');
     const time = (f: () => void) => {
       let best = Infinity;
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 2; i++) {
         const t0 = performance.now();
         f();
         best = Math.min(best, performance.now() - t0);
       }
       return best;
     };
-    for (const unit of ['a', ' ', '7', '\n ', 'ab']) {
+    for (const unit of ['a', ' ', '\n ']) {
       for (const tok of [t, spm]) {
-        const small = unit.repeat(16384 / unit.length);
-        const big = unit.repeat(65536 / unit.length);
+        const small = unit.repeat(Math.ceil(8192 / unit.length));
+        const big = unit.repeat(Math.ceil(65536 / unit.length));
         const ts = time(() => tok.tokenize(small));
         const tb = time(() => tok.tokenize(big));
-        // Linear ≈ 4x, quadratic ≈ 16x: a loose bound that survives a noisy machine.
-        expect(tb / Math.max(ts, 1)).toBeLessThan(12);
+        // Linear ≈ 8x, quadratic ≈ 64x: a loose bound that survives a noisy shared machine.
+        expect(tb / Math.max(ts, 2)).toBeLessThan(28);
       }
     }
   });

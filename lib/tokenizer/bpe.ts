@@ -34,7 +34,7 @@ const CACHE_MAX_PIECE = 64;
 const CACHE_MAX_ENTRIES = 200_000;
 
 export class BpeModel {
-  private readonly pairs: PairTable;
+  private pairTable: PairTable | undefined;
   private readonly byteToId = new Int32Array(256).fill(-1);
   private readonly byteTokenId = new Int32Array(256).fill(-1);
   private readonly charIds = new Map<number, number>();
@@ -54,8 +54,17 @@ export class BpeModel {
       const bid = t.get(hex);
       if (bid !== undefined) this.byteTokenId[b] = bid;
     }
-    const m = o.merges;
-    this.pairs = new PairTable(m.length);
+  }
+
+  /**
+   * The merge table, built on first use: loading stays fast (150k merges cost
+   * tens of ms), and a tokenizer used only to detokenize never pays for it.
+   */
+  private get pairs(): PairTable {
+    if (this.pairTable) return this.pairTable;
+    const m = this.o.merges;
+    const t = this.o.tokenToId;
+    const pairs = new PairTable(m.length);
     for (let r = 0; r < m.length; r++) {
       const e = m[r]!;
       let a: string | undefined;
@@ -74,8 +83,10 @@ export class BpeModel {
       const ia = t.get(a);
       const ib = t.get(b);
       if (ia === undefined || ib === undefined) continue;
-      this.pairs.add(ia, ib, r);
+      pairs.add(ia, ib, r);
     }
+    this.pairTable = pairs;
+    return pairs;
   }
 
   /** Encodes one pre-tokenized piece, appending ids to `out`. */
@@ -189,18 +200,20 @@ export class BpeModel {
    */
   private lookup(a: number, b: number): number {
     if (a < 0 || b < 0) return -1;
-    const slot = this.pairs.find(a, b);
+    const pairs = this.pairTable ?? this.pairs;
+    const slot = pairs.find(a, b);
     if (slot < 0) return -1;
-    let m = this.pairs.merged[slot]!;
+    let m = pairs.merged[slot]!;
     if (m === -2) {
       m = this.o.tokenToId.get(this.o.tokens[a]! + this.o.tokens[b]!) ?? -1;
-      this.pairs.merged[slot] = m;
+      pairs.merged[slot] = m;
     }
-    return m < 0 ? -1 : this.pairs.rankAt(slot);
+    return m < 0 ? -1 : pairs.rankAt(slot);
   }
 
   private mergedId(a: number, b: number): number {
-    return this.pairs.merged[this.pairs.find(a, b)]!;
+    const pairs = this.pairs;
+    return pairs.merged[pairs.find(a, b)]!;
   }
 
   /** O(n²) scan for short words: lowest rank, leftmost on ties. */
