@@ -2,6 +2,9 @@
 // -mf16c (binding.gyp's cpu_avx2 target); nothing here runs unless
 // cpu_use_avx2() said the CPU has those extensions.
 #include <immintrin.h>
+#ifndef MM_PREFETCH_BYTES
+#define MM_PREFETCH_BYTES 4096
+#endif
 
 #include <cmath>
 
@@ -270,6 +273,10 @@ float dot_q6_K(int64_t n, const void* w, const void* a) {
 inline __m256i load_signed(const block_q8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
 
+// Decode streams each weight byte once from memory: prefetch ahead in every row
+// (several interleaved rows defeat part of the hardware prefetcher's run-up).
+constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
+
 // R weight rows x C activation rows; acc[r][c] lives in registers (R*C <= 12).
 template <typename WB, int R, int C>
 void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
@@ -288,6 +295,7 @@ void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_
     }
     for (int r = 0; r < R; r++) {
       const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
+      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
       const __m256i q = load_signed(x);
       const __m256i aq = _mm256_sign_epi8(q, q);
       const float dw = _cvtsh_ss(x.d);
@@ -314,6 +322,11 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   for (int64_t b = 0; b < nb; b++) {
     for (int r = 0; r < R; r++) {
       const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
+      if (C == 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes + 64, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes + 128, _MM_HINT_T0);
+      }
       uint8_t sc[8], mn[8];
       for (int j = 0; j < 8; j++) get_scale_min_k4(j, x.scales, &sc[j], &mn[j]);
       __m256i sumi[C];

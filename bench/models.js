@@ -1,0 +1,199 @@
+/**
+ * Random-weight GGUFs of real model shapes for benchmarking (no download).
+ * Weights are random but valid blocks of the named type, scaled like trained
+ * weights (std ~0.02) so activations stay finite; the tokenizer is a synthetic
+ * byte-level BPE ("gpt2") vocabulary of the right size with valid merges, so
+ * llama.cpp and minimacllm both load the same file. Written once into
+ * bench/.models/ (git-ignored) and reused.
+ */
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const MODELS_DIR = path.join(__dirname, '.models');
+
+// ggml type ids and block geometry.
+const T = { F32: 0, Q4_0: 2, Q8_0: 8, Q4_K: 12 };
+const BLOCK = { [T.Q4_0]: [32, 18], [T.Q8_0]: [32, 34], [T.Q4_K]: [256, 144] };
+
+const SHAPES = {
+  // SmolLM2-135M: dim 576, 30 layers, 9/3 heads, ffn 1536, vocab 49152, tied embeddings.
+  smol: { name: 'SmolLM2-135M-shape', nEmbd: 576, nLayer: 30, nHead: 9, nKvHead: 3, nFf: 1536, vocab: 49152, ropeTheta: 100000, ctx: 8192 },
+  // Llama-3.2-1B: dim 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied embeddings.
+  llama1b: { name: 'Llama-3.2-1B-shape', nEmbd: 2048, nLayer: 16, nHead: 32, nKvHead: 8, nFf: 8192, vocab: 128256, ropeTheta: 500000, ctx: 8192 },
+};
+
+/** Known presets: `<shape>-<type>`; q4_k uses Q8_0 where a row is not a multiple of 256 (llama.cpp's fallback). */
+const PRESETS = {
+  'smol-q8_0': ['smol', 'Q8_0'],
+  'smol-q4_0': ['smol', 'Q4_0'],
+  'smol-q4_k': ['smol', 'Q4_K'],
+  'llama1b-q4_0': ['llama1b', 'Q4_0'],
+};
+
+// Deterministic xorshift32 byte source.
+function rng(seed) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s;
+  };
+}
+
+function fillRandom(buf, seed) {
+  const r = rng(seed);
+  const u32 = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >>> 2);
+  for (let i = 0; i < u32.length; i++) u32[i] = r();
+  for (let i = u32.length * 4; i < buf.length; i++) buf[i] = r() & 0xff;
+}
+
+// f16 bits of a few positive constants.
+function f16(x) {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0];
+  const e = ((u >>> 23) & 0xff) - 127 + 15, m = (u >>> 13) & 0x3ff;
+  return (e << 10) | m;
+}
+
+/** Random valid blocks of `type` for a [rows, cols] matrix, std ~0.02. */
+function randomMatrix(type, rows, cols, seed) {
+  const [qk, bs] = BLOCK[type];
+  const nb = (rows * cols) / qk;
+  const out = new Uint8Array(nb * bs);
+  fillRandom(out, seed);
+  const dv = new DataView(out.buffer);
+  const r = rng(seed ^ 0x9e3779b9);
+  for (let b = 0; b < nb; b++) {
+    const o = b * bs;
+    const jitter = 0.75 + (r() & 0xff) / 512;
+    if (type === T.Q8_0) dv.setUint16(o, f16(3e-4 * jitter), true); // q uniform in [-128,127]: std ~74 * 3e-4
+    else if (type === T.Q4_0) dv.setUint16(o, f16(5e-3 * jitter), true); // (q - 8) std ~4.6
+    else if (type === T.Q4_K) {
+      dv.setUint16(o, f16(1.2e-4 * jitter), true); // d * sc(0..63) * q(0..15)
+      dv.setUint16(o + 2, f16(2e-4 * jitter), true); // dmin * m(0..63)
+    }
+  }
+  return out;
+}
+
+function f32Ones(n) {
+  return new Uint8Array(new Float32Array(n).fill(1).buffer);
+}
+
+// GPT-2 byte <-> unicode map.
+function byteChars() {
+  const bs = [];
+  for (let i = 33; i <= 126; i++) bs.push(i);
+  for (let i = 161; i <= 172; i++) bs.push(i);
+  for (let i = 174; i <= 255; i++) bs.push(i);
+  const cs = bs.slice();
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) bs.push(b), cs.push(256 + n++);
+  const map = new Array(256);
+  bs.forEach((b, i) => (map[b] = String.fromCharCode(cs[i])));
+  return map;
+}
+
+/** Synthetic byte-level BPE vocabulary: 256 bytes, then pairs (and triples) built by merges, then one control token. */
+function syntheticVocab(size) {
+  const chars = byteChars();
+  const tokens = chars.slice();
+  const merges = [];
+  const n = size - 1;
+  // Printable characters first so common text tokenizes into merged tokens.
+  const order = chars.map((c, b) => [c, b]).sort((x, y) => (x[1] >= 32 && x[1] < 127 ? 0 : 1) - (y[1] >= 32 && y[1] < 127 ? 0 : 1)).map((x) => x[0]);
+  outer: for (const a of order)
+    for (const b of order) {
+      if (tokens.length >= n) break outer;
+      tokens.push(a + b);
+      merges.push(`${a} ${b}`);
+    }
+  const pairs = tokens.slice(256);
+  outer2: for (const p of pairs)
+    for (const c of order) {
+      if (tokens.length >= n) break outer2;
+      tokens.push(p + c);
+      merges.push(`${p} ${c}`);
+    }
+  tokens.push('<|endoftext|>');
+  const types = new Int32Array(tokens.length).fill(1);
+  types[tokens.length - 1] = 3;
+  return { tokens, merges, types, eos: tokens.length - 1 };
+}
+
+/** Writes (once) and returns the path of a preset's GGUF. */
+function ensureModel(preset, { log = console.error } = {}) {
+  const spec = PRESETS[preset];
+  if (!spec) throw new Error(`unknown model preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  const [shapeName, typeName] = spec;
+  const s = SHAPES[shapeName];
+  const file = path.join(MODELS_DIR, `${preset}.gguf`);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(MODELS_DIR, { recursive: true });
+  const mm = require(path.join(root, 'dist', 'index.js'));
+  const { typed, GGUFValueType: V } = { typed: mm.ggufTyped, GGUFValueType: mm.GGUFValueType };
+  const main = T[typeName];
+  // K-quants need rows that are multiples of 256; else Q8_0 (as llama.cpp's quantizer falls back).
+  const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T.Q8_0 : main);
+  const headDim = s.nEmbd / s.nHead, kvDim = headDim * s.nKvHead;
+  const tensors = [];
+  let seed = 1;
+  const mat = (name, cols, rows) => {
+    const type = wtype(cols), sd = seed++;
+    tensors.push({ name, type, shape: [cols, rows], data: () => randomMatrix(type, rows, cols, sd) });
+  };
+  const vec = (name, n) => tensors.push({ name, type: T.F32, shape: [n], data: () => f32Ones(n) });
+  mat('token_embd.weight', s.nEmbd, s.vocab);
+  vec('output_norm.weight', s.nEmbd);
+  for (let l = 0; l < s.nLayer; l++) {
+    const b = `blk.${l}.`;
+    vec(`${b}attn_norm.weight`, s.nEmbd);
+    mat(`${b}attn_q.weight`, s.nEmbd, s.nEmbd);
+    mat(`${b}attn_k.weight`, s.nEmbd, kvDim);
+    mat(`${b}attn_v.weight`, s.nEmbd, kvDim);
+    mat(`${b}attn_output.weight`, s.nEmbd, s.nEmbd);
+    vec(`${b}ffn_norm.weight`, s.nEmbd);
+    mat(`${b}ffn_gate.weight`, s.nEmbd, s.nFf);
+    mat(`${b}ffn_up.weight`, s.nEmbd, s.nFf);
+    mat(`${b}ffn_down.weight`, s.nFf, s.nEmbd);
+  }
+  const vocab = syntheticVocab(s.vocab);
+  const u32 = (v) => typed(V.UINT32, v);
+  const f32 = (v) => typed(V.FLOAT32, v);
+  const metadata = {
+    'general.architecture': 'llama',
+    'general.name': `${s.name} ${typeName} (random weights)`,
+    'general.file_type': u32(typeName === 'Q8_0' ? 7 : typeName === 'Q4_0' ? 2 : 15),
+    'llama.context_length': u32(s.ctx),
+    'llama.embedding_length': u32(s.nEmbd),
+    'llama.block_count': u32(s.nLayer),
+    'llama.feed_forward_length': u32(s.nFf),
+    'llama.attention.head_count': u32(s.nHead),
+    'llama.attention.head_count_kv': u32(s.nKvHead),
+    'llama.attention.layer_norm_rms_epsilon': f32(1e-5),
+    'llama.rope.freq_base': f32(s.ropeTheta),
+    'llama.rope.dimension_count': u32(headDim),
+    'llama.vocab_size': u32(s.vocab),
+    'tokenizer.ggml.model': 'gpt2',
+    'tokenizer.ggml.pre': 'default',
+    'tokenizer.ggml.tokens': vocab.tokens,
+    'tokenizer.ggml.token_type': vocab.types,
+    'tokenizer.ggml.merges': vocab.merges,
+    'tokenizer.ggml.bos_token_id': u32(vocab.eos),
+    'tokenizer.ggml.eos_token_id': u32(vocab.eos),
+  };
+  log(`writing ${file} (${s.name}, ${typeName}) ...`);
+  const tmp = `${file}.tmp-${process.pid}`;
+  mm.writeGGUFSync(tmp, { metadata, tensors });
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+module.exports = { PRESETS, SHAPES, MODELS_DIR, ensureModel };
+
+if (require.main === module) {
+  for (const p of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(PRESETS)) console.log(ensureModel(p));
+}

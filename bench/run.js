@@ -1,0 +1,230 @@
+#!/usr/bin/env node
+/**
+ * End-to-end benchmark: prefill and decode tokens/s, time to first token and
+ * peak RSS, for one or more GGUFs, optionally side by side with llama.cpp.
+ *
+ *   npm run bench [-- --model smol-q8_0,smol-q4_0,...|PATH] [--threads 1,2]
+ *                    [--prompt 512] [--gen 128] [--repeat 1] [--compare llama.cpp] [--json]
+ *
+ * Models: a path, or a preset of bench/models.js (random weights, real shapes:
+ * smol-q8_0 (default), smol-q4_0, smol-q4_k, llama1b-q4_0), written once into
+ * bench/.models/. Every measurement runs in a fresh child process (one engine,
+ * one thread count), so peak RSS and load time are its own:
+ *   load   = loadModel + context creation (ms)
+ *   TTFT   = from handing over the prompt to knowing the first generated token
+ *            (prefill + greedy pick), the model already loaded
+ *   prefill tok/s = prompt / TTFT; decode tok/s = generated tokens after the
+ *            first / their time (one token per step, greedy).
+ * --compare llama.cpp runs node-llama-cpp (installed in bench/compare/, never a
+ * dependency of minimacllm) on the same file, same prompt, same thread counts.
+ * Runs on the compiled package (dist/): `npm run build:ts` first.
+ */
+'use strict';
+const path = require('node:path');
+const os = require('node:os');
+const fs = require('node:fs');
+const { spawnSync } = require('node:child_process');
+const { parseArgs } = require('node:util');
+const { PRESETS, ensureModel } = require('./models');
+
+const root = path.join(__dirname, '..');
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', multiple: true },
+    threads: { type: 'string', default: '1,2' },
+    prompt: { type: 'string' },
+    gen: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
+    compare: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    // internal: one measurement in this process
+    child: { type: 'string' },
+    file: { type: 'string' },
+  },
+});
+
+// ---------------------------------------------------------------- measurement (child process)
+
+function promptTokens(n, vocab) {
+  // Deterministic ids spread over the vocabulary, avoiding the last (control) token.
+  return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % (vocab - 1));
+}
+
+function argmax(logits) {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+async function childMinimacllm(file, threads, P, G) {
+  const mm = require(path.join(root, 'dist', 'index.js'));
+  // loadModel is exported from the package entry once the model layer lands.
+  const loadModel = mm.loadModel ?? require(path.join(root, 'dist', 'model', 'model.js')).loadModel;
+  const t0 = performance.now();
+  const model = await loadModel(file, { backend: 'cpu', threads, contextSize: P + G + 8, quiet: true });
+  const ctx = model.createContext({ contextSize: P + G + 8 });
+  const loadMs = performance.now() - t0;
+  const vocab = model.info?.vocabSize ?? model.vocabSize ?? (await ctx.evaluate([0])).length;
+  ctx.reset?.();
+  const ids = promptTokens(P, vocab);
+  const t1 = performance.now();
+  let tok = argmax(await ctx.evaluate(ids));
+  const tFirst = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < G; i++) {
+    ids.push(tok);
+    tok = argmax(await ctx.evaluate(ids));
+  }
+  const tEnd = performance.now();
+  const c = process.cpuUsage(c0);
+  await model.dispose?.();
+  // CPU time of the decode loop (all threads): steadier than wall time on a busy machine.
+  return { loadMs, ttftMs: tFirst - t1, decodeMs: tEnd - tFirst, decodeCpuMs: (c.user + c.system) / 1000, decoded: G };
+}
+
+async function childLlamaCpp(file, threads, P, G) {
+  const entry = path.join(__dirname, 'compare', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+  const { getLlama } = await import(entry);
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  const t0 = performance.now();
+  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  const context = await model.createContext({ contextSize: P + G + 8, threads, batchSize: P });
+  const seq = context.getSequence();
+  const loadMs = performance.now() - t0;
+  const ids = promptTokens(P, model.tokens?.length ?? model.fileInsights?.vocabSize ?? 32000);
+  const t1 = performance.now();
+  let tFirst = 0, n = 0;
+  for await (const _tok of seq.evaluate(ids, { temperature: 0 })) {
+    if (n === 0) tFirst = performance.now();
+    if (++n > G) break;
+  }
+  const tEnd = performance.now();
+  await context.dispose();
+  await model.dispose();
+  return { loadMs, ttftMs: tFirst - t1, decodeMs: tEnd - tFirst, decoded: n - 1 };
+}
+
+async function child() {
+  const threads = Number(args.threads), P = Number(args.prompt), G = Number(args.gen);
+  const fn = args.child === 'llama.cpp' ? childLlamaCpp : childMinimacllm;
+  const r = await fn(args.file, threads, P, G);
+  r.peakRssMB = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify(r)}\n`);
+}
+
+// ---------------------------------------------------------------- driver
+
+function measure(engine, file, threads, P, G) {
+  const res = spawnSync(
+    process.execPath,
+    [__filename, '--child', engine, '--file', file, '--threads', String(threads), '--prompt', String(P), '--gen', String(G)],
+    { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+  );
+  const line = (res.stdout || '').split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+  if (!line) {
+    const why = `${res.stderr || ''}${res.stdout || ''}`.trim().split('\n').slice(-6).join('\n');
+    return { error: why || `exit ${res.status}` };
+  }
+  const r = JSON.parse(line.slice('BENCH_RESULT '.length));
+  r.prefillTps = (P / r.ttftMs) * 1000;
+  r.decodeTps = (r.decoded / r.decodeMs) * 1000;
+  return r;
+}
+
+// Best of `repeat` runs (by decode and prefill separately: noise only ever slows a run down).
+function best(runs) {
+  const ok = runs.filter((r) => !r.error);
+  if (!ok.length) return runs[0];
+  const pick = (k, max) => ok.reduce((a, b) => ((max ? b[k] > a[k] : b[k] < a[k]) ? b : a))[k];
+  return {
+    loadMs: pick('loadMs', false), ttftMs: pick('ttftMs', false), prefillTps: pick('prefillTps', true),
+    decodeTps: pick('decodeTps', true), peakRssMB: pick('peakRssMB', false), decoded: ok[0].decoded,
+  };
+}
+
+function llamaCppAvailable() {
+  return fs.existsSync(path.join(__dirname, 'compare', 'node_modules', 'node-llama-cpp', 'package.json'));
+}
+
+function machineLine() {
+  const cpus = os.cpus();
+  return `${cpus[0]?.model ?? 'unknown CPU'} x${cpus.length}, ${os.platform()} ${os.arch()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+async function main() {
+  const models = (args.model ?? ['smol-q8_0']).flatMap((m) => m.split(',')).filter(Boolean);
+  const threadList = args.threads.split(',').map(Number);
+  const repeat = Math.max(1, Number(args.repeat));
+  const engines = ['minimacllm'];
+  if (args.compare) {
+    if (args.compare !== 'llama.cpp') throw new Error(`--compare: only "llama.cpp" is supported, got "${args.compare}"`);
+    if (llamaCppAvailable()) engines.push('llama.cpp');
+    else console.error('node-llama-cpp is not installed in bench/compare/ (cd bench/compare && npm install node-llama-cpp@3.22.1): comparison skipped');
+  }
+  const results = [];
+  for (const m of models) {
+    const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
+    const big = /llama1b/.test(m);
+    const P = Number(args.prompt ?? (big ? 256 : 512)), G = Number(args.gen ?? (big ? 64 : 128));
+    const bytes = fs.statSync(file).size;
+    for (const threads of threadList)
+      for (const engine of engines) {
+        const runs = [];
+        for (let i = 0; i < repeat; i++) runs.push(measure(engine, file, threads, P, G));
+        const r = best(runs);
+        results.push({ model: path.basename(file), bytes, engine, threads, prompt: P, gen: G, ...r });
+        if (!args.json) {
+          const s = r.error
+            ? `ERROR ${r.error}`
+            : `prefill ${r.prefillTps.toFixed(1)} tok/s, decode ${r.decodeTps.toFixed(1)} tok/s, TTFT ${r.ttftMs.toFixed(0)} ms, load ${r.loadMs.toFixed(0)} ms, peak RSS ${r.peakRssMB.toFixed(0)} MB`;
+          console.error(`${path.basename(file)} ${engine} ${threads}t: ${s}`);
+        }
+      }
+  }
+  if (args.json) {
+    console.log(JSON.stringify({ machine: machineLine(), load: os.loadavg(), results }, null, 2));
+    return;
+  }
+  console.log(`\nmachine: ${machineLine()}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  console.log('| GGUF | MB | engine | threads | prefill tok/s | decode tok/s | TTFT ms | load ms | peak RSS MB |');
+  console.log('|' + ' --- |'.repeat(9));
+  for (const r of results) {
+    if (r.error) {
+      console.log(`| ${r.model} | ${(r.bytes / 1e6).toFixed(0)} | ${r.engine} | ${r.threads} | error | | | | |`);
+      continue;
+    }
+    console.log(
+      `| ${r.model} | ${(r.bytes / 1e6).toFixed(0)} | ${r.engine} | ${r.threads} | ${r.prefillTps.toFixed(1)} | ${r.decodeTps.toFixed(1)} | ${r.ttftMs.toFixed(0)} | ${r.loadMs.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
+    );
+  }
+  if (engines.length > 1) {
+    // Ratios at each engine's best thread count, as the issue's targets are stated.
+    console.log('\n| GGUF | minimacllm decode (best t) | llama.cpp decode (best t) | ratio | minimacllm prefill | llama.cpp prefill | ratio | decode roofline tok/s (bytes / read GB/s) |');
+    console.log('|' + ' --- |'.repeat(8));
+    const bw = readBandwidth();
+    for (const model of [...new Set(results.map((r) => r.model))]) {
+      const of = (e, k) => results.filter((r) => r.model === model && r.engine === e && !r.error).reduce((a, r) => (r[k] > a.v ? { v: r[k], t: r.threads } : a), { v: 0, t: 0 });
+      const md = of('minimacllm', 'decodeTps'), ld = of('llama.cpp', 'decodeTps');
+      const mp = of('minimacllm', 'prefillTps'), lp = of('llama.cpp', 'prefillTps');
+      const bytes = results.find((r) => r.model === model).bytes;
+      console.log(
+        `| ${model} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,
+      );
+    }
+  }
+}
+
+function readBandwidth() {
+  try {
+    const { native } = require(path.join(root, 'dist', 'native.js'));
+    return native().probeHardware({ threads: native().cpuInfo().physicalCores }).readGBs;
+  } catch {
+    return 0;
+  }
+}
+
+(args.child ? child() : main()).catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exitCode = 1;
+});
