@@ -14,7 +14,8 @@
 
 // Threads per simdgroup on every Apple GPU (and in metal-sim).
 #define MM_SIMD_WIDTH 32
-// Matrix-vector (decode) matmul: rows of W per simdgroup, simdgroups per group.
+// Matrix-vector (decode) matmul: rows of W per simdgroup (4: one float4
+// simd_sum reduces them all), simdgroups per threadgroup.
 #define MM_MV_ROWS 4
 #define MM_MV_SIMDGROUPS 2
 // Matrix-matrix (prefill) matmul tile: BM weight rows x BN tokens x BK depth,

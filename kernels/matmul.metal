@@ -39,10 +39,10 @@ inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0,
   }
   device float * out = (device float *)(dst + n * args.d_stride);  // [m]
   device const float * bias = (device const float *)src2;          // [m]
-  for (int r = 0; r < MM_MV_ROWS; r++) {
-    const float s = simd_sum(sum[r]);  // all lanes, whether or not the row exists
-    if (tiisg == 0 && row0 + r < args.m) out[row0 + r] = args.has_bias ? s + bias[row0 + r] : s;
-  }
+  // One reduction for the 4 rows (all lanes, whether or not the rows exist).
+  const float4 s = simd_sum(float4(sum[0], sum[1], sum[2], sum[3]));
+  for (int r = 0; r < MM_MV_ROWS; r++)
+    if (tiisg == 0 && row0 + r < args.m) out[row0 + r] = args.has_bias ? s[r] + bias[row0 + r] : s[r];
 }
 
 template <typename Q>

@@ -49,12 +49,21 @@ struct Simdgroup {
   uint64_t seq[2][kSimdWidth];
 };
 
+constexpr size_t kMemoEntries = 64;
+constexpr size_t kMemoInBytes = 3 * 64 * sizeof(float), kMemoOutBytes = 64 * sizeof(float);
+struct MemoEntry {
+  uint64_t seq = ~uint64_t(0);
+  unsigned char in[kMemoInBytes];
+  unsigned char out[kMemoOutBytes];
+};
+
 struct Thread {
   std::unique_ptr<Fiber> fiber;
   Emulator::Worker* worker = nullptr;
   KernelCall call{};
   State state = State::Ready;
   uint64_t simd_seq = 0;
+  uint64_t memo_seq = 0;
   bool dirty = false;  // abandoned mid-kernel: needs a fresh stack
 };
 
@@ -65,6 +74,7 @@ thread_local Thread* g_current = nullptr;
 struct Emulator::Worker {
   std::vector<std::unique_ptr<Thread>> threads;
   std::vector<Simdgroup> simdgroups;
+  std::vector<std::vector<MemoEntry>> memo;  // [simdgroup][kMemoEntries], allocated on first use
   std::vector<unsigned char> shmem;
   const KernelInfo* kernel = nullptr;
   bool fault = false;
@@ -122,6 +132,30 @@ const unsigned char* simd_exchange(const void* value, size_t bytes) {
   return &sg.slots[buf][0][0];
 }
 
+bool simd_memo_lookup(const void* in, size_t in_bytes, void* out, size_t out_bytes) {
+  Thread& t = current();
+  const uint64_t seq = t.memo_seq++;
+  if (t.call.tiisg == 0 || in_bytes > kMemoInBytes || out_bytes > kMemoOutBytes) return false;
+  auto& memo = t.worker->memo;
+  if (memo.size() <= t.call.sgitg || memo[t.call.sgitg].empty()) return false;
+  const MemoEntry& e = memo[t.call.sgitg][seq % kMemoEntries];
+  if (e.seq != seq || std::memcmp(e.in, in, in_bytes) != 0) return false;
+  std::memcpy(out, e.out, out_bytes);
+  return true;
+}
+
+void simd_memo_store(const void* in, size_t in_bytes, const void* out, size_t out_bytes) {
+  Thread& t = current();
+  if (t.call.tiisg != 0 || in_bytes > kMemoInBytes || out_bytes > kMemoOutBytes) return;
+  auto& memo = t.worker->memo;
+  if (memo.size() <= t.call.sgitg) memo.resize(t.call.sgitg + 1);
+  if (memo[t.call.sgitg].empty()) memo[t.call.sgitg].resize(kMemoEntries);
+  MemoEntry& e = memo[t.call.sgitg][(t.memo_seq - 1) % kMemoEntries];
+  e.seq = t.memo_seq - 1;
+  std::memcpy(e.in, in, in_bytes);
+  std::memcpy(e.out, out, out_bytes);
+}
+
 void kernel_fault(const char* what) {
   fail(ErrorCode::Internal, std::string("metal-sim: ") + what);
 }
@@ -167,7 +201,10 @@ bool run_group(Emulator::Worker& w, const Launch& l, const uint32_t gid[3]) {
     c.sgitg = i / kSimdWidth;
     t.state = State::Ready;
     t.simd_seq = 0;
+    t.memo_seq = 0;
   }
+  for (auto& m : w.memo)
+    for (MemoEntry& e : m) e.seq = ~uint64_t(0);  // entries of the previous group never match
 
   for (;;) {
     uint32_t alive = 0, waiting = 0;

@@ -349,6 +349,28 @@ inline void simdgroup_multiply_accumulate(simdgroup_matrix<T, N, N>& d, const si
     }
   d = out;
 }
+// f32 8x8: every lane computes the same product, so lanes 1..31 reuse lane 0's
+// result when their inputs are byte-identical (see simd_memo_lookup).
+inline void simdgroup_multiply_accumulate(simdgroup_float8x8& d, const simdgroup_float8x8& a,
+                                          const simdgroup_float8x8& b, const simdgroup_float8x8& c) {
+  float in[3][64];
+  std::memcpy(in[0], a.e, sizeof(a.e));
+  std::memcpy(in[1], b.e, sizeof(b.e));
+  std::memcpy(in[2], c.e, sizeof(c.e));
+  simdgroup_float8x8 out;
+  if (::mm::msim::simd_memo_lookup(in, sizeof(in), out.e, sizeof(out.e))) {
+    d = out;
+    return;
+  }
+  for (int r = 0; r < 8; r++)
+    for (int col = 0; col < 8; col++) {
+      float s = c.e[r][col];
+      for (int k = 0; k < 8; k++) s += a.e[r][k] * b.e[k][col];
+      out.e[r][col] = s;
+    }
+  ::mm::msim::simd_memo_store(in, sizeof(in), out.e, sizeof(out.e));
+  d = out;
+}
 template <typename T, int N>
 inline void simdgroup_multiply(simdgroup_matrix<T, N, N>& d, const simdgroup_matrix<T, N, N>& a,
                                const simdgroup_matrix<T, N, N>& b) {

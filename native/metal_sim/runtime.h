@@ -52,6 +52,13 @@ void tg_barrier();
 // lanes of the simdgroup, and returns the 32 published slots (lane i at
 // i * kSlotBytes), valid until this lane's next exchange.
 const unsigned char* simd_exchange(const void* value, size_t bytes);
+// Memo for collective operations whose result is identical on every lane
+// (simdgroup matrix multiply-accumulate): lane 0 computes op number `seq` (a
+// per-thread count of such ops) and stores it; later lanes with byte-identical
+// inputs copy the result instead of recomputing it 32 times. A miss (inputs
+// differ, or the entry was overwritten) just means the caller computes.
+bool simd_memo_lookup(const void* in, size_t in_bytes, void* out, size_t out_bytes);
+void simd_memo_store(const void* in, size_t in_bytes, const void* out, size_t out_bytes);
 // The calling kernel thread's thread_index_in_simdgroup.
 unsigned simd_lane();
 // Throws mm::Error (ERR_INTERNAL) naming the rule a kernel broke.
