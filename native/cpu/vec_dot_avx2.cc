@@ -417,8 +417,14 @@ inline __m256 v_expf(__m256 x) {
   const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
   const __m256i d =
       _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(192), _CMP_GT_OQ));
+  // Lanes past +-126 (c) scale in two steps (s1 * s2 = 2^n) so the exponent never
+  // overflows; past +-192 (d) the result is 0 or inf; other lanes keep k + k*j.
+  const __m256 wide = _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1);
+  const __m256 normal = _mm256_fmadd_ps(k, j, k);
+  const __m256 mid = _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), wide),
+                                  _mm256_andnot_ps(_mm256_castsi256_ps(c), normal));
   return _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
-                      _mm256_andnot_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), _mm256_mul_ps(s1, k))));
+                      _mm256_andnot_ps(_mm256_castsi256_ps(d), mid));
 }
 
 void axpy_f32(int64_t n, float a, const float* x, float* y) {
