@@ -51,6 +51,23 @@ describe('kernels compile as C++ through the MSL shim', () => {
   });
 });
 
+// What the shim cannot reject by compiling (it would silently mean something
+// else in C++), rejected by reading the sources.
+test('kernels stay inside the MSL subset msl_shim.h documents', () => {
+  const rules: Array<[RegExp, string]> = [
+    [/^\s*(?:static\s+)?threadgroup\s+[\w:]+\s+\w+\s*\[/m, 'static threadgroup arrays (use the shmem argument)'],
+    [/\[\[/, '[[attributes]] outside MM_KERNEL (common.h)'],
+    [/\.(?:xy|xyz|xyzw|rg|rgb|rgba|yx|zw)\b/, 'vector swizzles'],
+    [/\bbfloat\b/, 'bfloat (use ushort bits)'],
+    [/\b\d+(?:\.\d*)?h\b/, 'half literals'],
+    [/#\s*include\s*</, 'system includes (common.h includes metal_stdlib)'],
+  ];
+  for (const f of metalFiles) {
+    const src = fs.readFileSync(path.join(kernelsDir, f), 'utf8').replace(/\/\/.*$/gm, '');
+    for (const [re, what] of rules) expect(`${f}: ${re.test(src) ? what : 'ok'}`).toBe(`${f}: ok`);
+  }
+});
+
 test('every kernel the dispatch plans name is defined once in kernels/', () => {
   const defined = new Map<string, number>();
   const instantiate = (body: string, re: RegExp, make: (m: RegExpExecArray) => string[]): void => {

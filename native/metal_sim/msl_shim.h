@@ -44,6 +44,10 @@
 //              must call them).
 //  Threadgroup sizes are multiples of 32 (whole simdgroups).
 //
+// What compiling cannot catch here (static threadgroup arrays, stray
+// [[attributes]], swizzles, bfloat, half literals, system includes) is
+// rejected by reading the sources in test/metal-syntax.test.ts.
+//
 // Include order matters: every standard header is included BEFORE the
 // address-space macros are defined (`thread` would break <thread>).
 #pragma once
