@@ -36,12 +36,13 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const size_t per_thread = static_cast<size_t>(D) + kChunk;
   float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
 
-  auto body = [&](int ith, int nthreads) {
+  // Small chunks claimed dynamically: causal rows grow with i, so equal
+  // contiguous ranges would give the last thread most of the work.
+  const int64_t chunks = std::min<int64_t>(tasks, 16 * nth), per = (tasks + chunks - 1) / chunks;
+  auto body = [&](int64_t c, int ith) {
     float* acc = scratch + static_cast<size_t>(ith) * per_thread;
     float* s = acc + D;
-    // Strided split: causal rows grow with i, so contiguous ranges would give
-    // the last thread most of the work.
-    for (int64_t t = ith; t < tasks; t += nthreads) {
+    for (int64_t t = c * per, t_end = std::min(tasks, t + per); t < t_end; t++) {
       const int64_t i = t / p.n_head;
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
       const float* qh = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
@@ -78,8 +79,11 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
     }
   };
   // A single short query (early decode steps) is not worth waking the pool.
-  if (tasks * (past + N) * D < 16 * 1024) return body(0, 1);
-  ctx.pool.run(body);
+  if (tasks * (past + N) * D < 16 * 1024) {
+    for (int64_t c = 0; c * per < tasks; c++) body(c, 0);
+    return;
+  }
+  ctx.pool.run_chunks((tasks + per - 1) / per, body);
 }
 
 }  // namespace mm

@@ -111,19 +111,21 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
     act = ws;
   }
 
-  auto run = [&](const std::function<void(int, int)>& fn) {
-    if (M * K < kMinParallelWeights) return fn(0, 1);
-    ctx.pool.run(fn);
+  // Chunks of whole row tiles, claimed dynamically (see ThreadPool): several
+  // per thread so both cores finish together even when one is interrupted.
+  const int nth = ctx.pool.size();
+  auto split = [&](int64_t units) -> int64_t {
+    if (M * K < kMinParallelWeights || nth == 1) return 1;
+    return std::min<int64_t>(units, 8 * nth);
   };
 
   if (kern.tile) {
     // Register-blocked: kTileW weight rows x kTileA activation rows per kernel call.
     const size_t out_stride = d.row_stride / sizeof(float);
-    run([&](int ith, int nth) {
-      // Equal slices in whole tiles so both threads finish together.
-      const int64_t units = (M + kTileW - 1) / kTileW, per = (units + nth - 1) / nth;
-      const int64_t m_begin = std::min<int64_t>(M, per * ith * kTileW);
-      const int64_t m_end = std::min<int64_t>(M, per * (ith + 1) * kTileW);
+    const int64_t units = (M + kTileW - 1) / kTileW, chunks = split(units), per = (units + chunks - 1) / chunks;
+    ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
+      const int64_t m_begin = std::min<int64_t>(M, per * c * kTileW);
+      const int64_t m_end = std::min<int64_t>(M, per * (c + 1) * kTileW);
       for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
         const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
         for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileW) {
@@ -144,12 +146,12 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
     return;
   }
 
-  run([&](int ith, int nth) {
-    // Slices in whole tiles so threads never share a cache line of dst rows' tiles.
-    const int64_t tiles = (M + kTileRows - 1) / kTileRows;
-    const int64_t per = (tiles + nth - 1) / nth;
-    const int64_t m_begin = std::min<int64_t>(M, per * ith * kTileRows);
-    const int64_t m_end = std::min<int64_t>(M, per * (ith + 1) * kTileRows);
+  // Row by row, in tiles of kTileRows weight rows that stay in L1 while every
+  // activation row passes over them.
+  const int64_t units = (M + kTileRows - 1) / kTileRows, chunks = split(units), per = (units + chunks - 1) / chunks;
+  ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
+    const int64_t m_begin = std::min<int64_t>(M, per * c * kTileRows);
+    const int64_t m_end = std::min<int64_t>(M, per * (c + 1) * kTileRows);
     for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileRows) {
       const int64_t m1 = std::min<int64_t>(m_end, m0 + kTileRows);
       for (int64_t n = 0; n < N; n++) {

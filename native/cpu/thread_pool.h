@@ -2,6 +2,12 @@
 // part as worker 0, so a pool of n threads starts n - 1 OS threads. Workers
 // spin briefly after a job (the next op of a step follows within microseconds)
 // and then sleep, so an idle model costs no CPU.
+//
+// Work is handed out as chunks claimed from one atomic ticket, not as fixed
+// per-thread slices: a worker the OS has descheduled (a busy 2-core machine)
+// simply claims nothing, and the caller finishes the job alone instead of
+// waiting a scheduler slice for it. That keeps 2 threads from ever running
+// much slower than 1.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -22,11 +28,22 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(ith, nth) on every thread, ith in [0, nth), and returns when all
-  // are done. One job at a time (the backend serializes graph runs).
-  void run(const std::function<void(int ith, int nth)>& fn);
+  // Calls fn(chunk, ith) for every chunk in [0, n_chunks), each exactly once,
+  // on whichever thread claims it (ith in [0, size()): that thread's index, for
+  // per-thread scratch), and returns when all are done. One job at a time (the
+  // backend serializes graph runs).
+  using ChunkFn = std::function<void(int64_t chunk, int ith)>;
+  void run_chunks(int64_t n_chunks, const ChunkFn& fn);
 
-  // Splits [0, n) into contiguous chunks, one per thread.
+  // Calls fn(i, nth) for every i in [0, nth), nth = size(); i is a slot
+  // (e.g. a per-slot scratch buffer), not a thread id: slots run exactly once each.
+  void run(const std::function<void(int ith, int nth)>& fn) {
+    const int nth = n_threads_;
+    run_chunks(nth, [&](int64_t c, int) { fn(static_cast<int>(c), nth); });
+  }
+
+  // Splits [0, n) into contiguous chunks (a few per thread, so a slow thread
+  // holds back at most one small chunk).
   template <typename F>
   void parallel_for(int64_t n, F&& fn) {
     if (n <= 0) return;
@@ -34,21 +51,26 @@ class ThreadPool {
       fn(int64_t(0), n);
       return;
     }
-    run([&](int ith, int nth) {
-      const int64_t per = (n + nth - 1) / nth;
-      const int64_t a = per * ith, b = a + per < n ? a + per : n;
-      if (a < b) fn(a, b);
+    const int64_t chunks = n < 4 * n_threads_ ? n : 4 * n_threads_;
+    const int64_t per = (n + chunks - 1) / chunks;
+    run_chunks((n + per - 1) / per, [&](int64_t c, int) {
+      const int64_t a = per * c, b = a + per < n ? a + per : n;
+      fn(a, b);
     });
   }
 
  private:
   void worker(int ith);
+  // Claims and runs chunks of the job with generation `gen` until none are left.
+  void drain(uint32_t gen, int ith);
 
   const int n_threads_;
   std::vector<std::thread> threads_;
-  const std::function<void(int, int)>* job_ = nullptr;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  const ChunkFn* job_ = nullptr;
+  std::atomic<int64_t> n_chunks_{0};
+  // (generation << 32) | next chunk: a claim succeeds only for the current job.
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int64_t> done_{0};  // chunks finished in the current job
   std::atomic<bool> stop_{false};
   std::atomic<int> sleepers_{0};
   std::mutex mutex_;
