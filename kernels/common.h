@@ -33,6 +33,22 @@ struct block_q4_0 {  // x = d * (q - 8); element j: low nibble of qs[j], j+16: h
   half d;
   uchar qs[16];
 };
+struct block_q4_1 {  // x = d * q + m; nibbles as q4_0
+  half d;
+  half m;
+  uchar qs[16];
+};
+struct block_q5_0 {  // x = d * (q - 16); bit 4 of element j is bit j of qh (little-endian)
+  half d;
+  uchar qh[4];
+  uchar qs[16];
+};
+struct block_q5_1 {  // x = d * q + m; bits as q5_0
+  half d;
+  half m;
+  uchar qh[4];
+  uchar qs[16];
+};
 struct block_q8_0 {  // x = d * q
   half d;
   int8_t qs[32];
@@ -41,6 +57,13 @@ struct block_q4_K {  // 8 sub-blocks of 32: x = d * sc * q - dmin * m (6-bit sc,
   half d;
   half dmin;
   uchar scales[12];
+  uchar qs[MM_QK_K / 2];
+};
+struct block_q5_K {  // q4_K plus a 5th bit: bit s of qh[l] for sub-block s
+  half d;
+  half dmin;
+  uchar scales[12];
+  uchar qh[MM_QK_K / 8];
   uchar qs[MM_QK_K / 2];
 };
 struct block_q6_K {  // 16 sub-blocks of 16: x = d * sc * (q - 32)

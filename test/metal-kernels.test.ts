@@ -2,7 +2,7 @@
  * Every Metal kernel (kernels/*.metal) run under metal-sim — the kernels
  * compiled as C++ and executed by the threadgroup emulator through the same
  * dispatch plans the Metal host encodes — against the CPU backend on random
- * inputs: every weight type the kernels decode, odd sizes, several
+ * inputs: every weight type (all 11 matmul weight types have kernels), odd sizes, several
  * threadgroups, GQA ratios, n_past > 0, both matmul paths (matrix-vector for
  * < 4 rows, simdgroup-matrix GEMM from 4 rows) and both attention paths
  * (decode for < 4 query rows, tiled prefill from 4).
@@ -33,7 +33,7 @@ const cpu = Backend.create('cpu', { threads: 2 });
 afterAll(() => Promise.all([sim.dispose(), simFallback.dispose(), cpu.dispose()]));
 
 /** The weight types with Metal matmul / get_rows kernels. */
-const KERNEL_TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const KERNEL_TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
   expect(got.length).toBe(want.length);
@@ -69,7 +69,7 @@ describe('metal-sim backend', () => {
 
   test('supports() reports what the kernels cover', () => {
     for (const t of KERNEL_TYPES) expect(sim.supports('matmul', [DType.F32, TYPES[t].id])).toBe(true);
-    for (const t of ['Q4_1', 'Q5_0', 'Q5_1', 'Q5_K'] as const) expect(sim.supports('matmul', [DType.F32, TYPES[t].id])).toBe(false);
+    expect(sim.supports('matmul', [DType.F32, DType.Q8_K])).toBe(false);
     expect(sim.supports('attention', [DType.F32, DType.F16, DType.F16])).toBe(true);
     expect(sim.supports('rope', [DType.F32, DType.I32])).toBe(true);
   });
@@ -116,13 +116,16 @@ describe.each(KERNEL_TYPES)('matmul %s', (t) => {
   });
 });
 
-describe('matmul without a kernel', () => {
-  const k = 256, m = 9, n = 5;
-  const x = randomFloats(n * k, 1, 1);
-  test.each(['Q5_K', 'Q4_1', 'Q5_0'] as const)('%s falls back to the CPU op: identical result', (t) => {
-    const w = { data: quantize(t, randomFloats(m * k, 2, 1), 1), type: t, rows: m, cols: k };
-    expect(Array.from(ops.matmul(x, w, { backend: simFallback }))).toEqual(Array.from(ops.matmul(x, w, { backend: cpu })));
-    expect(errorCode(() => ops.matmul(x, w, { backend: sim }))).toBe('ERR_UNSUPPORTED');
+describe('nodes without a kernel', () => {
+  // head_dim above 256 has no attention kernel: the node runs the CPU op.
+  test('attention with head_dim 320 falls back to the CPU op: identical result', () => {
+    const nHead = 2, nKvHead = 1, headDim = 320, n = 3, nPast = 4;
+    const q = randomFloats(n * nHead * headDim, 1, 1);
+    const k = randomFloats((nPast + n) * nKvHead * headDim, 2, 1);
+    const v = randomFloats((nPast + n) * nKvHead * headDim, 3, 1);
+    const o = { nHead, nKvHead, headDim, nPast };
+    expect(Array.from(ops.attention(q, k, v, { ...o, backend: simFallback }))).toEqual(Array.from(ops.attention(q, k, v, { ...o, backend: cpu })));
+    expect(errorCode(() => ops.attention(q, k, v, { ...o, backend: sim }))).toBe('ERR_UNSUPPORTED');
   });
 });
 

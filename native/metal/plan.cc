@@ -72,7 +72,11 @@ const char* kernel_type_suffix(DType t) {
     case DType::BF16: return "bf16";
     case DType::Q8_0: return "q8_0";
     case DType::Q4_0: return "q4_0";
+    case DType::Q4_1: return "q4_1";
+    case DType::Q5_0: return "q5_0";
+    case DType::Q5_1: return "q5_1";
     case DType::Q4_K: return "q4_K";
+    case DType::Q5_K: return "q5_K";
     case DType::Q6_K: return "q6_K";
     default: return nullptr;
   }
@@ -165,9 +169,8 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.n = i32(ids.rows_at(nt), "get_rows ids");
       a.cols = i32(table.cols, "get_rows cols");
       a.t_rows = i32(table.rows, "get_rows table rows");
-      const int64_t chunk = table.type == DType::Q4_K || table.type == DType::Q6_K ? 16
-                            : traits(table.type).is_quantized                     ? 8
-                                                                                  : 4;
+      // Elements per thread: the decoder's CHUNK (kernels/dequant.h).
+      const int64_t chunk = traits(table.type).block_size == 256 ? 16 : traits(table.type).is_quantized ? 8 : 4;
       k.kernel = std::string("get_rows_") + sfx;
       k.bufs[0] = ref(table);
       k.bufs[1] = ref(ids);
