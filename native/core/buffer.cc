@@ -9,6 +9,8 @@
 
 #if defined(_WIN32)
 #include <malloc.h>
+#else
+#include <sys/mman.h>
 #endif
 
 namespace mm {
@@ -18,6 +20,10 @@ constexpr size_t kAlign = 64;
 // Refuse single buffers past 1 TiB outright: no machine this runs on has it,
 // and it keeps size arithmetic far from overflow.
 constexpr size_t kMaxBuffer = size_t(1) << 40;
+// Buffers this large come from anonymous mappings: the kernel zeroes their
+// pages on first touch, so a context's rarely used buffers (all-rows logits,
+// unused KV positions) cost no resident memory until they are written.
+constexpr size_t kLazyThreshold = size_t(1) << 20;
 
 void* aligned_alloc_bytes(size_t bytes) {
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
@@ -42,6 +48,18 @@ void aligned_free(void* p) {
 std::shared_ptr<Buffer> Buffer::allocate(size_t bytes) {
   if (bytes > kMaxBuffer)
     fail(ErrorCode::OutOfMemory, "cannot allocate a buffer of " + std::to_string(bytes) + " bytes");
+#if !defined(_WIN32)
+  if (bytes >= kLazyThreshold) {
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) fail(ErrorCode::OutOfMemory, "out of memory allocating " + std::to_string(bytes) + " bytes");
+    std::shared_ptr<Buffer> b(new Buffer());
+    b->data_ = static_cast<uint8_t*>(m);
+    b->size_ = bytes;
+    b->owned_ = true;
+    b->mapped_ = true;
+    return b;
+  }
+#endif
   void* p = aligned_alloc_bytes(bytes);
   if (!p) fail(ErrorCode::OutOfMemory, "out of memory allocating " + std::to_string(bytes) + " bytes");
   std::memset(p, 0, bytes);
@@ -64,6 +82,12 @@ std::shared_ptr<Buffer> Buffer::borrow(void* data, size_t bytes, std::shared_ptr
 
 Buffer::~Buffer() {
   backend_state.reset();
+#if !defined(_WIN32)
+  if (owned_ && mapped_) {
+    munmap(data_, size_);
+    return;
+  }
+#endif
   if (owned_) aligned_free(data_);
 }
 

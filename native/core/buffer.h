@@ -9,7 +9,8 @@ namespace mm {
 
 class Buffer {
  public:
-  // Owned allocation; throws ERR_OUT_OF_MEMORY (never aborts) when it fails.
+  // Owned, zeroed allocation (64-byte aligned; page-aligned and zeroed lazily by
+  // the OS from 1 MiB up); throws ERR_OUT_OF_MEMORY (never aborts) when it fails.
   static std::shared_ptr<Buffer> allocate(size_t bytes);
   // Borrowed memory, e.g. a range of a mapped file; `owner` keeps it valid.
   static std::shared_ptr<Buffer> borrow(void* data, size_t bytes, std::shared_ptr<void> owner, bool read_only);
@@ -31,6 +32,7 @@ class Buffer {
   size_t size_ = 0;
   bool owned_ = false;
   bool read_only_ = false;
+  bool mapped_ = false;  // owned anonymous mapping (large buffers), freed with munmap
   std::shared_ptr<void> owner_;
 };
 
