@@ -30,6 +30,8 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const VecOps& vo = vec_ops();
   const bool v_half = V.type == DType::F16;
   const size_t k_elt = K.type == DType::F16 ? 2 : 4, v_elt = v_half ? 2 : 4;
+  // f16 K and V with head_dim % 8 == 0 (every real model): multi-row kernels.
+  const bool fast_half = K.type == DType::F16 && v_half && D % 8 == 0;
   const int64_t tasks = N * p.n_head;
   const int nth = ctx.pool.size();
   // Per thread: [head_dim] accumulator + [kChunk] scores.
@@ -53,9 +55,14 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
       for (int64_t j0 = 0; j0 < n_kv; j0 += kChunk) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
-        for (int64_t j = 0; j < cnt; j++) {
-          s[j] = kdot(D, K.row(j0 + j) + k_off, qh) * scale;
-          cmx = std::max(cmx, s[j]);
+        if (fast_half) {
+          vo.dot_rows_f16(cnt, K.row(j0) + k_off, K.row_stride, D, qh, s);
+          for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j] *= scale);
+        } else {
+          for (int64_t j = 0; j < cnt; j++) {
+            s[j] = kdot(D, K.row(j0 + j) + k_off, qh) * scale;
+            cmx = std::max(cmx, s[j]);
+          }
         }
         if (cmx > mx) {  // rescale what was accumulated under the old maximum
           if (sum != 0) {
@@ -66,7 +73,9 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
           mx = cmx;
         }
         sum += vo.exp_sub_sum(cnt, s, mx);
-        if (v_half)
+        if (fast_half)
+          vo.accum_rows_f16(cnt, s, V.row(j0) + v_off, V.row_stride, D, acc);
+        else if (v_half)
           for (int64_t j = 0; j < cnt; j++)
             vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(V.row(j0 + j) + v_off), acc);
         else

@@ -28,7 +28,7 @@ struct DotKernels {
 // float summation order.
 using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nc,
                            float* out, size_t out_stride);
-constexpr int kTileW = 4, kTileA = 3;
+constexpr int kTileW = 4, kTileA = 3;  // 12 accumulators: what 16 ymm registers hold
 struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
 };
@@ -40,6 +40,11 @@ struct VecOps {
   void (*scale)(int64_t n, float a, float* y);                        // y *= a
   float (*exp_sub_sum)(int64_t n, float* x, float mx);                // x = exp(x - mx), returns sum(x)
   void (*swiglu)(int64_t n, const float* g, const float* u, float* y);  // y = silu(g) * u
+  // Attention over an f16 cache, n rows of d halves (d % 8 == 0) `stride` bytes apart:
+  // out[j] = dot(row j, q) for j < n (8 keys reduced at once).
+  void (*dot_rows_f16)(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out);
+  // acc[0, d) += sum_j s[j] * row j (acc held in registers across the rows).
+  void (*accum_rows_f16)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
 };
 const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 

@@ -7,6 +7,7 @@
 #endif
 
 #include <cmath>
+#include <utility>
 
 #include "vec_dot.h"
 
@@ -360,17 +361,23 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
 }
 
 // Picks the instantiation for the tile's actual size (edges of the matrix).
+using TileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t);
+template <template <int, int> class K, int I>
+constexpr TileFn tile_entry() {
+  return K<I / kTileA + 1, I % kTileA + 1>::run;
+}
+template <template <int, int> class K, size_t... I>
+void tile_table(TileFn* t, std::index_sequence<I...>) {
+  ((t[I] = tile_entry<K, static_cast<int>(I)>()), ...);
+}
 template <template <int, int> class K>
 void tile_dispatch(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out,
                    size_t os) {
-  using Fn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t);
-  static const Fn table[kTileW][kTileA] = {
-      {K<1, 1>::run, K<1, 2>::run, K<1, 3>::run},
-      {K<2, 1>::run, K<2, 2>::run, K<2, 3>::run},
-      {K<3, 1>::run, K<3, 2>::run, K<3, 3>::run},
-      {K<4, 1>::run, K<4, 2>::run, K<4, 3>::run},
-  };
-  table[nr - 1][nc - 1](k, static_cast<const uint8_t*>(w), ws, static_cast<const uint8_t*>(a), as, out, os);
+  static const struct Table {
+    TileFn f[kTileW * kTileA];
+    Table() { tile_table<K>(f, std::make_index_sequence<kTileW * kTileA>()); }
+  } table;
+  table.f[(nr - 1) * kTileA + (nc - 1)](k, static_cast<const uint8_t*>(w), ws, static_cast<const uint8_t*>(a), as, out, os);
 }
 template <int R, int C>
 struct TileQ80 {
@@ -473,6 +480,54 @@ void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
   for (; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+inline __m256 load_h8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// 8 keys at a time: one accumulator per key, then a transposing reduction so
+// the 8 dots land in one vector (instead of 8 horizontal sums).
+void dot_rows_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+    for (int i = 0; i < d; i += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + i);
+      for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(load_h8(rows + stride * (j + k) + 2 * i), qv, acc[k]);
+    }
+    const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
+    const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
+    const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+    // lanes: [k0 k1 k2 k3 | k0 k1 k2 k3] and the same for 4-7: add the 128-bit halves
+    const __m256 lo = _mm256_permute2f128_ps(h0123, h4567, 0x20), hi = _mm256_permute2f128_ps(h0123, h4567, 0x31);
+    _mm256_storeu_ps(out + j, _mm256_add_ps(lo, hi));
+  }
+  for (; j < n; j++) out[j] = dot_f16(d, rows + stride * j, q);
+}
+
+// acc in registers, 32 columns per pass over the rows (rows come from L1/L2).
+void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
+  int i = 0;
+  for (; i + 32 <= d; i += 32) {
+    __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
+    __m256 a2 = _mm256_loadu_ps(acc + i + 16), a3 = _mm256_loadu_ps(acc + i + 24);
+    const uint8_t* r = rows + 2 * i;
+    for (int64_t j = 0; j < n; j++, r += stride) {
+      const __m256 sj = _mm256_set1_ps(s[j]);
+      a0 = _mm256_fmadd_ps(sj, load_h8(r), a0);
+      a1 = _mm256_fmadd_ps(sj, load_h8(r + 16), a1);
+      a2 = _mm256_fmadd_ps(sj, load_h8(r + 32), a2);
+      a3 = _mm256_fmadd_ps(sj, load_h8(r + 48), a3);
+    }
+    _mm256_storeu_ps(acc + i, a0), _mm256_storeu_ps(acc + i + 8, a1);
+    _mm256_storeu_ps(acc + i + 16, a2), _mm256_storeu_ps(acc + i + 24, a3);
+  }
+  for (; i < d; i += 8) {
+    __m256 a0 = _mm256_loadu_ps(acc + i);
+    const uint8_t* r = rows + 2 * i;
+    for (int64_t j = 0; j < n; j++, r += stride) a0 = _mm256_fmadd_ps(_mm256_set1_ps(s[j]), load_h8(r), a0);
+    _mm256_storeu_ps(acc + i, a0);
+  }
+}
+
 }  // namespace
 
 // Same rounding as the reference q_q8_K: the scale comes from the first element
@@ -535,7 +590,7 @@ const TileKernels& tile_kernels() {
 }
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32};
+  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16};
   return v;
 }
 

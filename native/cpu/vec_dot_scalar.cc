@@ -39,10 +39,16 @@ float exp_sub_sum(int64_t n, float* x, float mx) {
 void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
   for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
+void dot_rows_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out) {
+  for (int64_t j = 0; j < n; j++) out[j] = generic::dot_f16(d, rows + stride * j, q);
+}
+void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
+  for (int64_t j = 0; j < n; j++) axpy_f16(d, s[j], reinterpret_cast<const uint16_t*>(rows + stride * j), acc);
+}
 }  // namespace
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32};
+  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16};
   return v;
 }
 
