@@ -7,6 +7,7 @@
 #endif
 
 #include <cmath>
+#include <type_traits>
 #include <utility>
 
 #include "vec_dot.h"
@@ -293,6 +294,24 @@ void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_
       const block_q8_0& y = reinterpret_cast<const block_q8_0*>(a + as * c)[b];
       ay[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
       da[c] = _cvtsh_ss(y.d);
+    }
+    if constexpr (std::is_same<WB, block_q4_0>::value) {
+      // q4_0: (q - 8) . a = q . a - 8 * a pairwise in int16 (exact, no
+      // saturation): the unsigned nibbles feed maddubs directly, and 8 * a is
+      // computed once per activation block for all R weight rows.
+      __m256i a8[C];
+      for (int c = 0; c < C; c++) a8[c] = _mm256_maddubs_epi16(_mm256_set1_epi8(8), ay[c]);
+      for (int r = 0; r < R; r++) {
+        const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
+        if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        const __m256i q = unpack_nibbles(x.qs);
+        const float dw = _cvtsh_ss(x.d);
+        for (int c = 0; c < C; c++) {
+          const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, ay[c]), a8[c]), ones);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+      continue;
     }
     for (int r = 0; r < R; r++) {
       const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
