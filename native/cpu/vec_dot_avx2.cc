@@ -7,6 +7,7 @@
 #endif
 
 #include <cmath>
+#include <cstdlib>
 #include <type_traits>
 #include <utility>
 
@@ -280,6 +281,17 @@ inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_
 constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
 
 // R weight rows x C activation rows; acc[r][c] lives in registers (R*C <= 12).
+// AVX-VNNI (vpdpbusd: maddubs + madd in one instruction, no int16
+// saturation) where the CPU has it: Intel Alder Lake+/Sapphire Rapids+, AMD
+// Zen 5. Same exact integer sums; chosen at run time (tile_kernels()).
+#if defined(__GNUC__) && !defined(_MSC_VER)
+#define MM_HAVE_VNNI 1
+#define MM_TARGET_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#else
+#define MM_HAVE_VNNI 0
+#define MM_TARGET_VNNI
+#endif
+
 template <typename WB, int R, int C>
 void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   const int64_t nb = k / QK8_0;
@@ -328,6 +340,57 @@ void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_
   for (int r = 0; r < R; r++)
     for (int c = 0; c < C; c++) out[os * c + r] = hsum(acc[r][c]);
 }
+
+#if MM_HAVE_VNNI
+template <typename WB, int R, int C>
+MM_TARGET_VNNI void tile_q8_act_vnni(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out,
+                                     size_t os) {
+  const int64_t nb = k / QK8_0;
+  __m256 acc[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    __m256i ay[C];
+    float da[C];
+    for (int c = 0; c < C; c++) {
+      const block_q8_0& y = reinterpret_cast<const block_q8_0*>(a + as * c)[b];
+      ay[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
+      da[c] = _cvtsh_ss(y.d);
+    }
+    if constexpr (std::is_same<WB, block_q4_0>::value) {
+      // (q - 8) . a = q . a - 8 * a: start each sum at -(8 * a) (one dpbusd per pair).
+      __m256i m8[C];
+      for (int c = 0; c < C; c++)
+        m8[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                 _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), ay[c]));
+      for (int r = 0; r < R; r++) {
+        const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
+        if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        const __m256i q = unpack_nibbles(x.qs);
+        const float dw = _cvtsh_ss(x.d);
+        for (int c = 0; c < C; c++) {
+          const __m256i p = _mm256_dpbusd_avx_epi32(m8[c], q, ay[c]);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    } else {
+      for (int r = 0; r < R; r++) {
+        const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
+        if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        const __m256i q = load_signed(x);
+        const __m256i aq = _mm256_sign_epi8(q, q);
+        const float dw = _cvtsh_ss(x.d);
+        for (int c = 0; c < C; c++) {
+          const __m256i p = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aq, _mm256_sign_epi8(ay[c], q));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[os * c + r] = hsum(acc[r][c]);
+}
+#endif
 
 // q4_K x q8_K: per super-block, the 8 sub-block scales multiply int32 sums; the
 // mins term comes from the activation's bsums (exact integers, as dot_q4_K).
@@ -410,6 +473,30 @@ struct TileQ40 {
     tile_q8_act<block_q4_0, R, C>(k, w, ws, a, as, o, os);
   }
 };
+#if MM_HAVE_VNNI
+template <int R, int C>
+struct TileQ80Vnni {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q8_act_vnni<block_q8_0, R, C>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ40Vnni {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q8_act_vnni<block_q4_0, R, C>(k, w, ws, a, as, o, os);
+  }
+};
+
+// CPUID.(EAX=7,ECX=1):EAX bit 4; MINIMACLLM_NO_VNNI=1 turns it off (A/B, or
+// to measure what an AVX2-only CPU gets).
+bool has_avx_vnni() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+  const char* off = std::getenv("MINIMACLLM_NO_VNNI");
+  return ((a >> 4) & 1) && !(off && off[0] == '1');
+}
+#endif
+
 template <int R, int C>
 struct TileQ4K {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
@@ -602,6 +689,12 @@ const TileKernels& tile_kernels() {
     TileKernels k;
     k.q4_0 = tile_dispatch<TileQ40>;
     k.q8_0 = tile_dispatch<TileQ80>;
+#if MM_HAVE_VNNI
+    if (has_avx_vnni()) {
+      k.q4_0 = tile_dispatch<TileQ40Vnni>;
+      k.q8_0 = tile_dispatch<TileQ80Vnni>;
+    }
+#endif
     k.q4_K = tile_dispatch<TileQ4K>;
     return k;
   }();
