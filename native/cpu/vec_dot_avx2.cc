@@ -374,14 +374,20 @@ MM_TARGET_VNNI void tile_q8_act_vnni(int64_t k, const uint8_t* w, size_t ws, con
         }
       }
     } else {
+      // q8_0: (a + 128) . q - 128 * sum(q) = a . q, with a + 128 unsigned: the
+      // activation is flipped once per block, -128 * sum(q) once per weight
+      // block, and each pair is one dpbusd (no per-pair sign fix-up).
+      __m256i au[C];
+      for (int c = 0; c < C; c++) au[c] = _mm256_xor_si256(ay[c], _mm256_set1_epi8(static_cast<char>(0x80)));
       for (int r = 0; r < R; r++) {
         const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
         if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
         const __m256i q = load_signed(x);
-        const __m256i aq = _mm256_sign_epi8(q, q);
+        const __m256i m128 = _mm256_sub_epi32(
+            _mm256_setzero_si256(), _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)), q));
         const float dw = _cvtsh_ss(x.d);
         for (int c = 0; c < C; c++) {
-          const __m256i p = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aq, _mm256_sign_epi8(ay[c], q));
+          const __m256i p = _mm256_dpbusd_avx_epi32(m128, au[c], q);
           acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
         }
       }
