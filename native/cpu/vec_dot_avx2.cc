@@ -284,7 +284,8 @@ constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
 // AVX-VNNI (vpdpbusd: maddubs + madd in one instruction, no int16
 // saturation) where the CPU has it: Intel Alder Lake+/Sapphire Rapids+, AMD
 // Zen 5. Same exact integer sums; chosen at run time (tile_kernels()).
-#if defined(__GNUC__) && !defined(_MSC_VER)
+// target("avxvnni") needs GCC 11 / clang 12; older compilers build without the VNNI variant.
+#if !defined(_MSC_VER) && ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define MM_HAVE_VNNI 1
 #define MM_TARGET_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #else
