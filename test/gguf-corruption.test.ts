@@ -127,7 +127,8 @@ describe('crafted headers', () => {
     buf.writeBigUInt64LE(1n << 60n, countAt);
     const t0 = performance.now();
     expectBad(buf, /metadata key "tokenizer\.ggml\.tokens": array of 1152921504606846976 elements exceeds the file/);
-    expect(performance.now() - t0).toBeLessThan(50);
+    // Not a speed target: reading or allocating 2^60 elements would take minutes or crash.
+    expect(performance.now() - t0).toBeLessThan(2000);
     // Same for typed arrays and huge tensor/kv counts and string lengths.
     const f32 = Buffer.from(encodeGGUFHeader({ metadata: { s: new Float32Array(1) }, tensors: [] }).header);
     f32.writeBigUInt64LE((1n << 64n) - 1n, 4 + 4 + 8 + 8 + 8 + 1 + 4 + 4);
