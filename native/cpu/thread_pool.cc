@@ -16,6 +16,8 @@ namespace {
 // step (microseconds), short next to the gap between two tokens' sampling.
 // (A pause is ~10 cycles on Zen, ~140 on recent Intel: 20000 is 0.1-1 ms.)
 constexpr int kSpinIterations = 20000;
+// Pauses the caller spins waiting for claimed chunks before it starts yielding.
+constexpr int kWaitSpins = 2000;
 inline uint32_t gen_of(uint64_t t) { return static_cast<uint32_t>(t >> 32); }
 }  // namespace
 
@@ -65,8 +67,13 @@ void ThreadPool::run_chunks(int64_t n_chunks, const ChunkFn& fn) {
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();
   drain(gen, 0);
-  // Only chunks another thread already claimed can still be running.
-  while (done_.load(std::memory_order_acquire) != n_chunks) MM_PAUSE();
+  // Only chunks another thread already claimed can still be running. If that
+  // thread was preempted (a busy machine), yielding lets it finish sooner than
+  // spinning out our own time slice.
+  for (int spin = 0; done_.load(std::memory_order_acquire) != n_chunks; spin++) {
+    if (spin < kWaitSpins) MM_PAUSE();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 
@@ -75,7 +82,10 @@ void ThreadPool::worker(int ith) {
   for (;;) {
     uint32_t g = gen_of(ticket_.load(std::memory_order_acquire));
     for (int spin = 0; g == seen && spin < kSpinIterations; spin++) {
-      MM_PAUSE();
+      // Mostly pause; now and then yield so a spinning worker gives way to a
+      // runnable thread (ours or another process's) on an oversubscribed CPU.
+      if ((spin & 255) == 255) std::this_thread::yield();
+      else MM_PAUSE();
       g = gen_of(ticket_.load(std::memory_order_acquire));
     }
     if (g == seen) {
