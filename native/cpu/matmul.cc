@@ -83,6 +83,7 @@ void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (act_type == DType::Q8_0 && cpu_use_avx2()) return avx2::quantize_row_q8_0(x, dst, n);
   if (act_type == DType::Q8_K && cpu_use_avx2()) return avx2::quantize_row_q8_K(x, dst, n);
+  if (act_type == DType::Q8_1 && cpu_use_avx2()) return avx2::quantize_row_q8_1(x, dst, n);
 #endif
   quantize_row(act_type, x, dst, n);
 }

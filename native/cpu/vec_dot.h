@@ -60,6 +60,7 @@ const VecOps& vec_ops();
 // AVX2 activation quantizers (same rounding as the reference ones).
 void quantize_row_q8_0(const float* x, void* y, int64_t n);
 void quantize_row_q8_K(const float* x, void* y, int64_t n);
+void quantize_row_q8_1(const float* x, void* y, int64_t n);
 }  // namespace avx2
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)

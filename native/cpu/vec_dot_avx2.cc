@@ -691,6 +691,34 @@ void quantize_row_q8_K(const float* x, void* vy, int64_t n) {
   }
 }
 
+// q8_1 (activations of q4_1/q5_1): q8_0 plus s = d * sum(q); rounds like
+// quantize_row_q8_0 above (and ggml's AVX2 quantizer): nearest, ties to even.
+void quantize_row_q8_1(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_1*>(vy);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.f;
+    y[i].d = _cvtss_sh(d, 0);
+    const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++)
+      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    y[i].s = _cvtss_sh(d * static_cast<float>(hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])))), 0);
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), p);
+  }
+}
+
 const TileKernels& tile_kernels() {
   static const TileKernels t = [] {
     TileKernels k;
