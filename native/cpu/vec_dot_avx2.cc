@@ -230,6 +230,43 @@ float dot_q4_K(int64_t n, const void* w, const void* a) {
   return hsum(acc) - acc_m;
 }
 
+// q5_K: q4_K plus a fifth bit per element from qh (bit 2j / 2j+1 of qh[l] for
+// the low / high nibbles of sub-block pair j), so values are 0..31.
+float dot_q5_K(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const block_q5_K*>(w);
+  const auto* y = static_cast<const block_q8_K*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < n / QK_K; i++) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; j++) get_scale_min_k4(j, x[i].scales, &sc[j], &mn[j]);
+    int summ = 0;
+    for (int j = 0; j < 8; j++) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh));
+    const uint8_t* q4 = x[i].qs;
+    const int8_t* q8 = y[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4));
+      // (hb >> k) & 1 per byte: 16-bit shifts are fine once masked to bit 0.
+      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
+      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32));
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+    }
+    const float d = y[i].d * _cvtsh_ss(x[i].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc_m += y[i].d * _cvtsh_ss(x[i].dmin) * summ;
+  }
+  return hsum(acc) - acc_m;
+}
+
 float dot_q6_K(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const block_q6_K*>(w);
   const auto* y = static_cast<const block_q8_K*>(a);
@@ -772,7 +809,7 @@ void quantize_row_q8_0(const float* x, void* vy, int64_t n) {
 
 const DotKernels& kernels() {
   static const DotKernels k = {dot_f32,  dot_f16,  dot_bf16, dot_q4_0, dot_q4_1, dot_q5_0,
-                               dot_q5_1, dot_q8_0, dot_q4_K, generic::dot_q5_K, dot_q6_K};
+                               dot_q5_1, dot_q8_0, dot_q4_K, dot_q5_K, dot_q6_K};
   return k;
 }
 
