@@ -59,8 +59,7 @@ function argmax(logits) {
 
 async function childMinimacllm(file, threads, P, G) {
   const mm = require(path.join(root, 'dist', 'index.js'));
-  // loadModel is exported from the package entry once the model layer lands.
-  const loadModel = mm.loadModel ?? require(path.join(root, 'dist', 'model', 'model.js')).loadModel;
+  const { loadModel } = mm;
   const t0 = performance.now();
   const model = await loadModel(file, { backend: 'cpu', threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });

@@ -4,25 +4,13 @@
  * kernel-level API (lib/ops.ts) builds one-node graphs.
  */
 import { awaitNative, callNative, DisposedError, InvalidArgumentError } from './errors';
-import { native, type NativeBackend, type NativeBuffer, type NativeGraph, type NativeMappedFile, type NativeStepArgs } from './native';
+import { native, type NativeBackend, type NativeBuffer, type NativeGraph, type NativeMappedFile, type NativeStepArgs, type NativeTensorSpec } from './native';
 
 export type BackendName = 'cpu' | 'metal' | 'metal-sim';
 export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'metal', 'metal-sim'];
 
-export interface TensorSpec {
-  buffer: NativeBuffer;
-  /** Byte offset of row 0 in the buffer. */
-  offset: number;
-  /** ggml type id (see DType). */
-  type: number;
-  /** Elements per row. */
-  cols: number;
-  /** Fixed rows; a step's rows are `rows + rowsPerToken * nTokens`. */
-  rows: number;
-  rowsPerToken?: number;
-  /** Bytes between rows (default: packed). */
-  rowStride?: number;
-}
+/** A 2-D tensor view over a buffer (see NativeTensorSpec). */
+export type TensorSpec = NativeTensorSpec;
 
 export type OpName =
   | 'get_rows'

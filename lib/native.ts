@@ -61,11 +61,16 @@ export interface NativeBuffer {
 
 export interface NativeTensorSpec {
   buffer: NativeBuffer;
+  /** Byte offset of row 0 in the buffer. */
   offset: number;
+  /** ggml type id (see DType). */
   type: number;
+  /** Elements per row. */
   cols: number;
+  /** Fixed rows; a step's rows are `rows + rowsPerToken * nTokens`. */
   rows: number;
   rowsPerToken?: number;
+  /** Bytes between rows (default: packed). */
   rowStride?: number;
 }
 

@@ -14,6 +14,7 @@ import { describeHF, readJsonObject } from './describe';
 import { DType, native } from '../native';
 import type { ModelDescription, TensorRef } from '../model/description';
 import { tokenizerMetadata } from './tokenizer-gguf';
+import { llama3FreqFactors } from '../model/rope-factors';
 
 export type ConvertType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
 
@@ -89,27 +90,6 @@ function convertData(t: TensorRef, raw: Uint8Array, dtype: number): Uint8Array {
   return callNative(() => native().quantize(dtype, f, t.shape[0]!));
 }
 
-/** llama3 rope frequency factors (one per rotated pair), as convert_hf_to_gguf.py writes rope_freqs.weight. */
-function llama3RopeFactors(d: ModelDescription): Float32Array | undefined {
-  const s = d.hparams.ropeScaling;
-  if (!s) return undefined;
-  const dim = d.hparams.nRot;
-  const lowWavelen = s.originalContextLength / s.lowFreqFactor;
-  const highWavelen = s.originalContextLength / s.highFreqFactor;
-  const out = new Float32Array(dim / 2);
-  for (let i = 0; i < dim / 2; i++) {
-    const freq = 1 / d.hparams.ropeTheta ** ((2 * i) / dim);
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < highWavelen) out[i] = 1;
-    else if (wavelen > lowWavelen) out[i] = s.factor;
-    else {
-      const smooth = (s.originalContextLength / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return out;
-}
-
 /** Tensor names in the order llama.cpp's converter writes them. */
 function tensorOrder(d: ModelDescription): string[] {
   const names = ['token_embd.weight', 'output_norm.weight', 'output.weight'];
@@ -165,7 +145,7 @@ export async function convert(hfDir: string, outPath: string, options: ConvertOp
   const hp = d.hparams;
   const blockSize = GGML_TYPES.get(target.dtype)!.blockSize;
   const tensors: GGUFWriteTensor[] = [];
-  const factors = llama3RopeFactors(d);
+  const factors = llama3FreqFactors(d.hparams);
   if (factors) {
     tensors.push({ name: 'rope_freqs.weight', type: DType.F32, shape: [factors.length], data: new Uint8Array(factors.buffer) });
   }
