@@ -69,7 +69,7 @@
       "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17", "/O2"] }
     },
     "conditions": [
-      ["target_arch=='x64'", { "defines": ["MM_HAVE_AVX2_KERNELS"] }]
+      ["target_arch=='x64'", { "defines": ["MM_HAVE_AVX2_KERNELS", "MM_HAVE_AVX512_KERNELS"] }]
     ]
   },
   "targets": [
@@ -84,7 +84,7 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "conditions": [
-        ["target_arch=='x64'", { "dependencies": ["mm_cpu_avx2"] }],
+        ["target_arch=='x64'", { "dependencies": ["mm_cpu_avx2", "mm_cpu_avx512"] }],
         ["OS!='win'", {
           "sources": ["<@(mm_metal_sim_sources)"],
           "defines": ["MM_HAVE_METAL_SIM"]
@@ -127,6 +127,18 @@
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
       "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+    },
+    {
+      # The AVX-512 VNNI prefill panels (gemm_panel.h), likewise used only
+      # after a run-time check (cpu_use_avx512).
+      "target_name": "mm_cpu_avx512",
+      "type": "static_library",
+      "sources": ["native/cpu/gemm_avx512.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+      "xcode_settings": {
+        "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
+      },
+      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
     }
   ]
 }

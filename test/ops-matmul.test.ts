@@ -8,7 +8,9 @@
  *  - loose: against exact f32 math, |err| <= sum_k |w_k| * amax(block of x_k) / 127
  *    (the most 8-bit activation rounding can move it; 0 for f32/f16/bf16 weights
  *    where the bound is 1e-5 * sum|w*x|).
- * Both the SIMD (AVX2/NEON) and the scalar kernels run, with 1 and 2 threads.
+ * Every kernel family runs, with 1 and 2 threads: 'auto' (on a CPU with AVX-512
+ * VNNI, prefill shapes from 8 rows go through the repacked-panel GEMM), 'avx2'
+ * (AVX2 row/tile kernels only; same as auto elsewhere) and 'scalar'.
  */
 import { Backend } from '../lib/backend';
 import { matmul, quantize as nativeQuantize } from '../lib/ops';
@@ -85,7 +87,7 @@ function check(t: TypeName, M: number, K: number, N: number, seed: number, backe
 describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
   const kq = t.endsWith('_K');
   const Ks = kq ? [256, 768] : t.startsWith('Q') ? [32, 160] : [1, 37, 160];
-  for (const simd of ['auto', 'scalar'] as const) {
+  for (const simd of ['auto', 'avx2', 'scalar'] as const) {
     test(`${simd} kernels, decode and prefill shapes, 1 and 2 threads`, () => {
       native().setCpuSimd(simd);
       let seed = 11;
@@ -96,10 +98,21 @@ describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
             [7, 1],
             [37, 5],
             [19, 17],
+            [40, 8],
+            [33, 21],
           ] as const)
             check(t, M, K, N, seed++, backend);
     });
   }
+});
+
+test('the AVX-512 VNNI prefill path is in use where the CPU has it', () => {
+  native().setCpuSimd('auto');
+  const info = native().cpuInfo();
+  if (info.features.includes('avx512vnni')) expect(info.simd).toBe('avx512');
+  native().setCpuSimd('avx2');
+  if (info.features.includes('avx2')) expect(native().cpuInfo().simd).toBe('avx2');
+  native().setCpuSimd('auto');
 });
 
 test('native quantizers agree with the reference quantizers', () => {

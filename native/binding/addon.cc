@@ -24,19 +24,22 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("physicalCores", f.physical_cores);
   o.Set("logicalCores", f.logical_cores);
-  o.Set("simd", cpu_use_avx2() ? "avx2" : cpu_use_neon() ? "neon" : "scalar");
+  o.Set("simd", cpu_use_avx512() ? "avx512" : cpu_use_avx2() ? "avx2" : cpu_use_neon() ? "neon" : "scalar");
   Napi::Array names = Napi::Array::New(env, f.names.size());
   for (uint32_t i = 0; i < f.names.size(); i++) names.Set(i, f.names[i]);
   o.Set("features", names);
   return o;
 }
 
-// setCpuSimd('scalar' | 'auto'): tests run every kernel through both paths.
+// setCpuSimd('scalar' | 'avx2' | 'auto'): tests run every kernel through each
+// path ('avx2': the AVX2 kernels without the AVX-512 prefill panels).
 Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (mode != "scalar" && mode != "auto") throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar' or 'auto'");
+  if (mode != "scalar" && mode != "avx2" && mode != "auto")
+    throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar', 'avx2' or 'auto'");
   cpu_force_scalar(mode == "scalar");
+  cpu_force_no_avx512(mode == "avx2");
   return env.Undefined();
 }
 

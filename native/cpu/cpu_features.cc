@@ -21,6 +21,7 @@ namespace mm {
 namespace {
 
 std::atomic<bool> g_force_scalar{false};
+std::atomic<bool> g_force_no_avx512{false};
 
 int count_physical_cores(int logical) {
 #if defined(__APPLE__)
@@ -69,6 +70,13 @@ CpuFeatures probe() {
     unsigned a, b, c, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
     f.f16c = (c >> 29) & 1;
+    const bool osxsave = (c >> 27) & 1;
+    // zmm state saved by the OS: XCR0 bits 1, 2 (xmm, ymm) and 5-7 (opmask, zmm).
+    unsigned xlo = 0, xhi = 0;
+    if (osxsave) __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    const bool f512 = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+    f.avx512vnni = osxsave && (xlo & 0xE6) == 0xE6 && f512 && bw && vl && vnni;
   }
 #endif
 #endif
@@ -81,10 +89,12 @@ CpuFeatures probe() {
   if (f.avx2) f.names.push_back("avx2");
   if (f.fma) f.names.push_back("fma");
   if (f.f16c) f.names.push_back("f16c");
+  if (f.avx512vnni) f.names.push_back("avx512vnni");
   if (f.neon) f.names.push_back("neon");
   if (f.dotprod) f.names.push_back("dotprod");
   const char* env = std::getenv("MINIMACLLM_SIMD");
   if (env && std::strcmp(env, "scalar") == 0) g_force_scalar = true;
+  if (env && std::strcmp(env, "avx2") == 0) g_force_no_avx512 = true;
   return f;
 }
 
@@ -96,11 +106,20 @@ const CpuFeatures& cpu_features() {
 }
 
 void cpu_force_scalar(bool on) { g_force_scalar = on; }
+void cpu_force_no_avx512(bool on) { g_force_no_avx512 = on; }
 
 bool cpu_use_avx2() {
 #if defined(MM_HAVE_AVX2_KERNELS)
   const CpuFeatures& f = cpu_features();
   return !g_force_scalar && f.avx2 && f.fma && f.f16c;
+#else
+  return false;
+#endif
+}
+
+bool cpu_use_avx512() {
+#if defined(MM_HAVE_AVX512_KERNELS)
+  return cpu_use_avx2() && !g_force_no_avx512 && cpu_features().avx512vnni;
 #else
   return false;
 #endif

@@ -8,6 +8,7 @@ namespace mm {
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;  // x86-64
+  bool avx512vnni = false;  // AVX-512 F/BW/VL/VNNI with OS-enabled zmm state (prefill panels)
   bool neon = false, dotprod = false;            // arm64
   int physical_cores = 1;
   int logical_cores = 1;
@@ -18,7 +19,11 @@ struct CpuFeatures {
 const CpuFeatures& cpu_features();
 // For tests and benchmarks: force the scalar kernels (MINIMACLLM_SIMD=scalar does the same).
 void cpu_force_scalar(bool on);
+// For tests and benchmarks: keep the AVX2 kernels but not the AVX-512 ones
+// (MINIMACLLM_SIMD=avx2 does the same).
+void cpu_force_no_avx512(bool on);
 bool cpu_use_avx2();
+bool cpu_use_avx512();  // the AVX-512 VNNI prefill panels (gemm_panel.h)
 bool cpu_use_neon();
 
 }  // namespace mm

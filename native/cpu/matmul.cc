@@ -8,6 +8,7 @@
 
 #include "../core/error.h"
 #include "cpu_features.h"
+#include "gemm_panel.h"
 #include "ops.h"
 #include "quants.h"
 #include "vec_dot.h"
@@ -22,6 +23,12 @@ constexpr int64_t kActChunk = 64;
 // Below this many weight elements a matmul runs on the calling thread: waking
 // the pool costs more than the second core gains.
 constexpr int64_t kMinParallelWeights = 32 * 1024;
+
+// From this many activation rows a matmul repacks weight panels for the
+// AVX-512 VNNI GEMM (gemm_panel.h); below, the row/tile kernels win.
+constexpr int64_t kPanelMinRows = 8;
+
+inline size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 const DotKernels& active_kernels() {
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -88,6 +95,49 @@ void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
   quantize_row(act_type, x, dst, n);
 }
 
+#if defined(MM_HAVE_AVX512_KERNELS)
+namespace {
+// Prefill on repacked 16-row panels: activations are laid out once, then each
+// thread claims panels, packs one into its own scratch and runs every
+// activation row over it.
+void matmul_panels(CpuContext& ctx, const TensorDesc& x, const TensorDesc& W, const TensorDesc& d, const float* bias,
+                   int64_t N, int64_t K, int64_t M, DType act_type) {
+  const int nth = ctx.pool.size();
+  const size_t q_bytes = round_up(row_bytes(act_type, K), 64);               // one quantized row, per thread
+  const size_t as = round_up(avx512::act_row_bytes(K), 64);                  // panel-layout activation row
+  const size_t pb = round_up(avx512::panel_bytes(W.type, K), 64);            // one packed panel, per thread
+  uint8_t* ws = ctx.scratch(as * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
+  ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
+  uint8_t* act = ws;                                         // [N, as]
+  uint8_t* panels = act + as * static_cast<size_t>(N);       // [nth, pb]
+  uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);    // [nth, q_bytes]
+
+  const int64_t rper = (N + 4 * nth - 1) / (4 * nth);
+  ctx.pool.run_chunks((N + rper - 1) / rper, [&](int64_t c, int ith) {
+    uint8_t* q = qtmp + q_bytes * static_cast<size_t>(ith);
+    for (int64_t r = c * rper, r1 = std::min(N, r + rper); r < r1; r++) {
+      convert_activations(act_type, x.row_as<float>(r), q, K);
+      avx512::layout_act_row(W.type, K, q, act + as * static_cast<size_t>(r));
+    }
+  });
+
+  const int64_t P = (M + avx512::kPanelRows - 1) / avx512::kPanelRows;
+  const int64_t chunks = nth == 1 ? 1 : std::min<int64_t>(P, 8 * nth), per = (P + chunks - 1) / chunks;
+  const size_t out_stride = d.row_stride / sizeof(float);
+  ctx.pool.run_chunks((P + per - 1) / per, [&](int64_t c, int ith) {
+    uint8_t* panel = panels + pb * static_cast<size_t>(ith);
+    for (int64_t p = c * per, p1 = std::min(P, p + per); p < p1; p++) {
+      const int64_t m0 = p * avx512::kPanelRows;
+      const int nr = static_cast<int>(std::min<int64_t>(avx512::kPanelRows, M - m0));
+      avx512::pack_panel(W.type, K, W.row(m0), W.row_stride, nr, panel);
+      avx512::gemm_panel(W.type, K, panel, nr, act, as, N, d.row_as<float>(0) + m0, out_stride,
+                         bias ? bias + m0 : nullptr);
+    }
+  });
+}
+}  // namespace
+#endif
+
 void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& x = a.src(0);   // [n, k] f32
   const TensorDesc& W = a.src(1);   // [m, k] any type
@@ -95,6 +145,13 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const float* bias = a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr;  // [m]
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols, M = W.rows;
   const MatmulKernel kern = matmul_kernel(W.type);
+
+#if defined(MM_HAVE_AVX512_KERNELS)
+  // (32-bit gather offsets: 16 rows must span less than 2 GiB.)
+  if (N >= kPanelMinRows && cpu_use_avx512() && avx512::panel_supports(W.type, K) &&
+      W.row_stride * avx512::kPanelRows < (size_t(1) << 31))
+    return matmul_panels(ctx, x, W, d, bias, N, K, M, kern.act_type);
+#endif
 
   // Activation rows in the kernel's format: [n, row_bytes(act_type, k)]
   const uint8_t* act;

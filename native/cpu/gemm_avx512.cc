@@ -1,0 +1,229 @@
+// AVX-512 VNNI panel GEMM (see gemm_panel.h). The only file compiled with
+// AVX-512 enabled; matmul.cc calls it only after cpu_use_avx512().
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's own AVX-512 headers trip this warning (_mm512_undefined_* idioms).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "../core/quant_blocks.h"
+#include "gemm_panel.h"
+
+namespace mm {
+namespace avx512 {
+
+namespace {
+
+constexpr int kCols = 8;  // activation rows per kernel call: 8 accumulators + 8 weight registers
+
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// Panel layout for k values (nb = k / 32 blocks of 32):
+//   [nb][8 groups][16 rows][4 bytes]  unsigned weight bytes (one 64-byte vector per group)
+//   [nb][16] f32                      scale per row and block
+//   [nb][16] f32                      q4_K only: min per row and block (dmin * m)
+inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 512; }
+
+// Byte offsets of rows 0..15 from the first, masked to the rows that exist.
+inline __m512i row_offsets(size_t row_stride) {
+  return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                            _mm512_set1_epi32(static_cast<int>(row_stride)));
+}
+
+inline __m512i gather(__mmask16 m, __m512i off, const uint8_t* base) {
+  return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, off, base, 1);
+}
+
+// The low 16 bits of each lane as half -> f32.
+inline __m512 halves_to_f32(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
+
+void pack_q4_0(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nb = k / QK4_0;
+  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* base = rows + b * sizeof(block_q4_0);
+    __m512i* dst = reinterpret_cast<__m512i*>(panel + b * 512);
+    // qs bytes 4g..4g+3 hold values 4g..4g+3 (low nibbles) and 16+4g.. (high).
+    for (int g = 0; g < 4; g++) {
+      const __m512i v = gather(m, off, base + 2 + 4 * g);
+      _mm512_storeu_si512(dst + g, _mm512_and_si512(v, lo4));
+      _mm512_storeu_si512(dst + g + 4, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4));
+    }
+    _mm512_storeu_ps(scales + 16 * b, halves_to_f32(gather(m, off, base)));
+  }
+}
+
+void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nb = k / QK8_0;
+  const __m512i off = row_offsets(rs), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* base = rows + b * sizeof(block_q8_0);
+    __m512i* dst = reinterpret_cast<__m512i*>(panel + b * 512);
+    // q + 128 as unsigned (the activation side subtracts 128 * sum).
+    for (int g = 0; g < 8; g++) _mm512_storeu_si512(dst + g, _mm512_xor_si512(gather(m, off, base + 2 + 4 * g), flip));
+    _mm512_storeu_ps(scales + 16 * b, halves_to_f32(gather(m, off, base)));
+  }
+}
+
+void pack_q4_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
+  const int64_t nsb = k / QK_K, nb = k / 32;
+  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  float* mins = scales + 16 * nb;
+  std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q4_K);
+    // qs[32j + i]: value i of sub-block 2j (low nibble) and of 2j+1 (high).
+    for (int j = 0; j < 4; j++) {
+      __m512i* lo = reinterpret_cast<__m512i*>(panel + (8 * s + 2 * j) * 512);
+      __m512i* hi = lo + 8;
+      for (int g = 0; g < 8; g++) {
+        const __m512i v = gather(m, off, base + offsetof(block_q4_K, qs) + 32 * j + 4 * g);
+        _mm512_storeu_si512(lo + g, _mm512_and_si512(v, lo4));
+        _mm512_storeu_si512(hi + g, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4));
+      }
+    }
+    for (int r = 0; r < nr; r++) {
+      const block_q4_K& x = *reinterpret_cast<const block_q4_K*>(base + rs * r);
+      const float d = half_to_float(x.d), dmin = half_to_float(x.dmin);
+      for (int j = 0; j < 8; j++) {
+        uint8_t sc, mn;
+        get_scale_min_k4(j, x.scales, &sc, &mn);
+        scales[16 * (8 * s + j) + r] = d * sc;
+        mins[16 * (8 * s + j) + r] = dmin * mn;
+      }
+    }
+  }
+}
+
+// C activation rows x 16 panel rows. kMins: q4_K (float mins term); else the
+// int32 offset term starts each block's sum.
+template <int C, bool kMins>
+void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, __mmask16 m,
+            const float* bias) {
+  const int64_t nb = k / 32;
+  const float* scales = reinterpret_cast<const float*>(panel + weights_bytes(k));
+  const float* mins = scales + 16 * nb;
+  __m512 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const __m512i* wp = reinterpret_cast<const __m512i*>(panel + b * 512);
+    __m512i w[8];
+    for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(wp + g);
+    const __m512 dw = _mm512_loadu_ps(scales + 16 * b);
+    for (int c = 0; c < C; c++) {
+      const uint8_t* a = act + as * c;
+      const int8_t* q = reinterpret_cast<const int8_t*>(a) + 32 * b;
+      const float da = reinterpret_cast<const float*>(a + k)[b];
+      __m512i sum;
+      if constexpr (kMins)
+        sum = _mm512_setzero_si512();
+      else
+        sum = _mm512_set1_epi32(reinterpret_cast<const int32_t*>(a + k + 4 * nb)[b]);
+      for (int g = 0; g < 8; g++) {
+        int32_t q4;
+        std::memcpy(&q4, q + 4 * g, 4);
+        sum = _mm512_dpbusd_epi32(sum, w[g], _mm512_set1_epi32(q4));
+      }
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(da)), acc[c]);
+      if constexpr (kMins) {
+        const float sa = reinterpret_cast<const float*>(a + k + 4 * nb)[b];
+        acc[c] = _mm512_fnmadd_ps(_mm512_loadu_ps(mins + 16 * b), _mm512_set1_ps(sa), acc[c]);
+      }
+    }
+  }
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+  for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + os * c, m, _mm512_add_ps(acc[c], bv));
+}
+
+template <bool kMins>
+void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
+              __mmask16 m, const float* bias) {
+  int64_t c0 = 0;
+  for (; c0 + kCols <= n; c0 += kCols) kernel<kCols, kMins>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+  const uint8_t* a = act + as * c0;
+  float* o = out + os * c0;
+  switch (n - c0) {
+    case 0: break;
+    case 1: kernel<1, kMins>(k, panel, a, as, o, os, m, bias); break;
+    case 2: kernel<2, kMins>(k, panel, a, as, o, os, m, bias); break;
+    case 3: kernel<3, kMins>(k, panel, a, as, o, os, m, bias); break;
+    case 4: kernel<4, kMins>(k, panel, a, as, o, os, m, bias); break;
+    case 5: kernel<5, kMins>(k, panel, a, as, o, os, m, bias); break;
+    case 6: kernel<6, kMins>(k, panel, a, as, o, os, m, bias); break;
+    default: kernel<7, kMins>(k, panel, a, as, o, os, m, bias); break;
+  }
+}
+
+inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 1); }
+
+}  // namespace
+
+bool panel_supports(DType w, int64_t k) {
+  switch (w) {
+    case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
+    case DType::Q4_K: return k > 0 && k % QK_K == 0;
+    default: return false;
+  }
+}
+
+size_t act_row_bytes(int64_t k) { return static_cast<size_t>(k) + static_cast<size_t>(k / 32) * 8; }
+
+void layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst) {
+  const int64_t nb = k / 32;
+  int8_t* qs = reinterpret_cast<int8_t*>(dst);
+  float* d = reinterpret_cast<float*>(dst + k);
+  if (w == DType::Q4_K) {
+    const block_q8_K* y = static_cast<const block_q8_K*>(quantized);
+    float* s = d + nb;
+    for (int64_t sb = 0; sb < k / QK_K; sb++) {
+      std::memcpy(qs + QK_K * sb, y[sb].qs, QK_K);
+      for (int j = 0; j < 8; j++) {
+        d[8 * sb + j] = y[sb].d;
+        s[8 * sb + j] = y[sb].d * static_cast<float>(y[sb].bsums[2 * j] + y[sb].bsums[2 * j + 1]);
+      }
+    }
+    return;
+  }
+  const block_q8_0* y = static_cast<const block_q8_0*>(quantized);
+  int32_t* s = reinterpret_cast<int32_t*>(d + nb);
+  const int32_t offset = w == DType::Q4_0 ? 8 : 128;  // the unsigned weights' zero point
+  for (int64_t b = 0; b < nb; b++) {
+    std::memcpy(qs + 32 * b, y[b].qs, 32);
+    d[b] = half_to_float(y[b].d);
+    int32_t sum = 0;
+    for (int i = 0; i < 32; i++) sum += y[b].qs[i];
+    s[b] = -offset * sum;
+  }
+}
+
+size_t panel_bytes(DType w, int64_t k) {
+  const size_t nb = static_cast<size_t>(k / 32);
+  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K ? 2 : 1);
+}
+
+void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
+  const __mmask16 m = rows_mask(nr);
+  switch (w) {
+    case DType::Q4_0: return pack_q4_0(k, rows, row_stride, m, panel);
+    case DType::Q8_0: return pack_q8_0(k, rows, row_stride, m, panel);
+    case DType::Q4_K: return pack_q4_K(k, rows, row_stride, nr, m, panel);
+    default: return;
+  }
+}
+
+void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
+                float* out, size_t out_stride, const float* bias) {
+  const __mmask16 m = rows_mask(nr);
+  if (w == DType::Q4_K)
+    run_cols<true>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+  else
+    run_cols<false>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+}
+
+}  // namespace avx512
+}  // namespace mm
