@@ -14,6 +14,7 @@
       "native/cpu/vec_dot_scalar.cc",
       "native/cpu/vec_dot_neon.cc",
       "native/cpu/matmul.cc",
+      "native/cpu/gemm_panel.cc",
       "native/cpu/get_rows.cc",
       "native/cpu/rms_norm.cc",
       "native/cpu/rope.cc",
@@ -123,7 +124,7 @@
       # the CPU supports them, so one binary runs on any x86-64.
       "target_name": "mm_cpu_avx2",
       "type": "static_library",
-      "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/probe_avx2.cc"],
+      "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/gemm_avx2.cc", "native/cpu/probe_avx2.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
       "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }

@@ -39,7 +39,7 @@ export interface NativeTypeInfo {
 export interface NativeCpuInfo {
   physicalCores: number;
   logicalCores: number;
-  /** SIMD path the CPU kernels use: 'avx512' (AVX2 + AVX-512 VNNI prefill) | 'avx2' | 'neon' | 'scalar'. */
+  /** SIMD path the CPU kernels use: 'avx512' (AVX2 + AVX-512 VNNI prefill) | 'avx-vnni' | 'avx2' | 'neon' | 'scalar'. */
   simd: string;
   features: string[];
 }
@@ -113,7 +113,7 @@ export interface NativeBinding {
   readonly version: string;
   cpuInfo(): NativeCpuInfo;
   /** 'scalar' forces the portable kernels (tests compare them with the SIMD ones); 'auto' restores. */
-  setCpuSimd(mode: 'scalar' | 'avx2' | 'auto'): void;
+  setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'auto'): void;
   typeInfo(type: number): NativeTypeInfo | null;
   /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
   probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };

@@ -9,8 +9,9 @@
  *    (the most 8-bit activation rounding can move it; 0 for f32/f16/bf16 weights
  *    where the bound is 1e-5 * sum|w*x|).
  * Every kernel family runs, with 1 and 2 threads: 'auto' (on a CPU with AVX-512
- * VNNI, prefill shapes from 8 rows go through the repacked-panel GEMM), 'avx2'
- * (AVX2 row/tile kernels only; same as auto elsewhere) and 'scalar'.
+ * VNNI, prefill shapes from 8 rows go through its repacked-panel GEMM),
+ * 'avx-vnni' (256-bit VNNI tiles and panels), 'avx2' (plain AVX2, as on a Zen 3)
+ * and 'scalar'; on CPUs without an extension its mode is the same as 'auto'.
  */
 import { Backend } from '../lib/backend';
 import { matmul, quantize as nativeQuantize } from '../lib/ops';
@@ -87,7 +88,7 @@ function check(t: TypeName, M: number, K: number, N: number, seed: number, backe
 describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
   const kq = t.endsWith('_K');
   const Ks = kq ? [256, 768] : t.startsWith('Q') ? [32, 160] : [1, 37, 160];
-  for (const simd of ['auto', 'avx2', 'scalar'] as const) {
+  for (const simd of ['auto', 'avx-vnni', 'avx2', 'scalar'] as const) {
     test(`${simd} kernels, decode and prefill shapes, 1 and 2 threads`, () => {
       native().setCpuSimd(simd);
       let seed = 11;
@@ -106,13 +107,16 @@ describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
   }
 });
 
-test('the AVX-512 VNNI prefill path is in use where the CPU has it', () => {
+test('each x86 kernel level is in use where the CPU has it', () => {
   native().setCpuSimd('auto');
-  const info = native().cpuInfo();
-  if (info.features.includes('avx512vnni')) expect(info.simd).toBe('avx512');
+  const { features, simd } = native().cpuInfo();
+  if (features.includes('avx512vnni')) expect(simd).toBe('avx512');
+  native().setCpuSimd('avx-vnni');
+  if (features.includes('avx-vnni')) expect(native().cpuInfo().simd).toBe('avx-vnni');
   native().setCpuSimd('avx2');
-  if (info.features.includes('avx2')) expect(native().cpuInfo().simd).toBe('avx2');
+  if (features.includes('avx2')) expect(native().cpuInfo().simd).toBe('avx2');
   native().setCpuSimd('auto');
+  expect(() => native().setCpuSimd('avx9' as 'auto')).toThrow(/mode must be/);
 });
 
 test('native quantizers agree with the reference quantizers', () => {

@@ -24,22 +24,23 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("physicalCores", f.physical_cores);
   o.Set("logicalCores", f.logical_cores);
-  o.Set("simd", cpu_use_avx512() ? "avx512" : cpu_use_avx2() ? "avx2" : cpu_use_neon() ? "neon" : "scalar");
+  o.Set("simd", cpu_simd_name());
   Napi::Array names = Napi::Array::New(env, f.names.size());
   for (uint32_t i = 0; i < f.names.size(); i++) names.Set(i, f.names[i]);
   o.Set("features", names);
   return o;
 }
 
-// setCpuSimd('scalar' | 'avx2' | 'auto'): tests run every kernel through each
-// path ('avx2': the AVX2 kernels without the AVX-512 prefill panels).
+// setCpuSimd('scalar' | 'avx2' | 'avx-vnni' | 'auto'): tests run every kernel
+// through each path ('avx2': plain AVX2 as on a Zen 3; 'avx-vnni': no AVX-512;
+// both mean 'auto' on CPUs without those extensions).
 Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (mode != "scalar" && mode != "avx2" && mode != "auto")
-    throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar', 'avx2' or 'auto'");
+  if (mode != "scalar" && mode != "avx2" && mode != "avx-vnni" && mode != "auto")
+    throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar', 'avx2', 'avx-vnni' or 'auto'");
   cpu_force_scalar(mode == "scalar");
-  cpu_force_no_avx512(mode == "avx2");
+  cpu_cap_x86(mode == "avx2" ? 2 : mode == "avx-vnni" ? 1 : 0);
   return env.Undefined();
 }
 

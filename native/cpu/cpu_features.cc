@@ -21,7 +21,7 @@ namespace mm {
 namespace {
 
 std::atomic<bool> g_force_scalar{false};
-std::atomic<bool> g_force_no_avx512{false};
+std::atomic<int> g_x86_cap{0};
 
 int count_physical_cores(int logical) {
 #if defined(__APPLE__)
@@ -77,6 +77,8 @@ CpuFeatures probe() {
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
     const bool f512 = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
     f.avx512vnni = osxsave && (xlo & 0xE6) == 0xE6 && f512 && bw && vl && vnni;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+    f.avx_vnni = osxsave && (xlo & 6) == 6 && ((a >> 4) & 1);
   }
 #endif
 #endif
@@ -89,12 +91,16 @@ CpuFeatures probe() {
   if (f.avx2) f.names.push_back("avx2");
   if (f.fma) f.names.push_back("fma");
   if (f.f16c) f.names.push_back("f16c");
+  if (f.avx_vnni) f.names.push_back("avx-vnni");
   if (f.avx512vnni) f.names.push_back("avx512vnni");
   if (f.neon) f.names.push_back("neon");
   if (f.dotprod) f.names.push_back("dotprod");
   const char* env = std::getenv("MINIMACLLM_SIMD");
   if (env && std::strcmp(env, "scalar") == 0) g_force_scalar = true;
-  if (env && std::strcmp(env, "avx2") == 0) g_force_no_avx512 = true;
+  if (env && std::strcmp(env, "avx-vnni") == 0) g_x86_cap = 1;
+  if (env && std::strcmp(env, "avx2") == 0) g_x86_cap = 2;
+  const char* no_vnni = std::getenv("MINIMACLLM_NO_VNNI");
+  if (no_vnni && std::strcmp(no_vnni, "1") == 0) g_x86_cap = 2;
   return f;
 }
 
@@ -106,7 +112,10 @@ const CpuFeatures& cpu_features() {
 }
 
 void cpu_force_scalar(bool on) { g_force_scalar = on; }
-void cpu_force_no_avx512(bool on) { g_force_no_avx512 = on; }
+void cpu_cap_x86(int level) {
+  cpu_features();  // the environment's cap first, so this call wins
+  g_x86_cap = level;
+}
 
 bool cpu_use_avx2() {
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -117,12 +126,22 @@ bool cpu_use_avx2() {
 #endif
 }
 
+bool cpu_use_avx_vnni() { return cpu_use_avx2() && g_x86_cap < 2 && cpu_features().avx_vnni; }
+
 bool cpu_use_avx512() {
 #if defined(MM_HAVE_AVX512_KERNELS)
-  return cpu_use_avx2() && !g_force_no_avx512 && cpu_features().avx512vnni;
+  return cpu_use_avx2() && g_x86_cap < 1 && cpu_features().avx512vnni;
 #else
   return false;
 #endif
+}
+
+const char* cpu_simd_name() {
+  if (cpu_use_avx512()) return "avx512";
+  if (cpu_use_avx_vnni()) return "avx-vnni";
+  if (cpu_use_avx2()) return "avx2";
+  if (cpu_use_neon()) return "neon";
+  return "scalar";
 }
 
 bool cpu_use_neon() {

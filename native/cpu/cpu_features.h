@@ -8,6 +8,7 @@ namespace mm {
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;  // x86-64
+  bool avx_vnni = false;    // 256-bit vpdpbusd (AVX-VNNI)
   bool avx512vnni = false;  // AVX-512 F/BW/VL/VNNI with OS-enabled zmm state (prefill panels)
   bool neon = false, dotprod = false;            // arm64
   int physical_cores = 1;
@@ -19,11 +20,16 @@ struct CpuFeatures {
 const CpuFeatures& cpu_features();
 // For tests and benchmarks: force the scalar kernels (MINIMACLLM_SIMD=scalar does the same).
 void cpu_force_scalar(bool on);
-// For tests and benchmarks: keep the AVX2 kernels but not the AVX-512 ones
-// (MINIMACLLM_SIMD=avx2 does the same).
-void cpu_force_no_avx512(bool on);
+// For tests and benchmarks: cap the x86 kernels at a level below what the CPU
+// has: 0 = no cap, 1 = AVX2 + AVX-VNNI (no AVX-512), 2 = plain AVX2 (what a
+// Zen 3 runs). MINIMACLLM_SIMD=avx-vnni / avx2 does the same;
+// MINIMACLLM_NO_VNNI=1 is the older spelling of avx2.
+void cpu_cap_x86(int level);
 bool cpu_use_avx2();
-bool cpu_use_avx512();  // the AVX-512 VNNI prefill panels (gemm_panel.h)
+bool cpu_use_avx_vnni();  // AVX-VNNI tile and panel variants
+bool cpu_use_avx512();    // the AVX-512 VNNI prefill panels (gemm_panel.h)
+// The kernel family in use: "avx512", "avx-vnni", "avx2", "neon" or "scalar".
+const char* cpu_simd_name();
 bool cpu_use_neon();
 
 }  // namespace mm

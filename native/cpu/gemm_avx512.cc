@@ -16,6 +16,7 @@ namespace avx512 {
 
 namespace {
 
+constexpr int kRows = 16;  // weight rows per panel: one int32 lane each
 constexpr int kCols = 8;  // activation rows per kernel call: 8 accumulators + 8 weight registers
 
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
@@ -161,43 +162,11 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
 
 inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 1); }
 
-}  // namespace
-
-bool panel_supports(DType w, int64_t k) {
+bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
     case DType::Q4_K: return k > 0 && k % QK_K == 0;
     default: return false;
-  }
-}
-
-size_t act_row_bytes(int64_t k) { return static_cast<size_t>(k) + static_cast<size_t>(k / 32) * 8; }
-
-void layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst) {
-  const int64_t nb = k / 32;
-  int8_t* qs = reinterpret_cast<int8_t*>(dst);
-  float* d = reinterpret_cast<float*>(dst + k);
-  if (w == DType::Q4_K) {
-    const block_q8_K* y = static_cast<const block_q8_K*>(quantized);
-    float* s = d + nb;
-    for (int64_t sb = 0; sb < k / QK_K; sb++) {
-      std::memcpy(qs + QK_K * sb, y[sb].qs, QK_K);
-      for (int j = 0; j < 8; j++) {
-        d[8 * sb + j] = y[sb].d;
-        s[8 * sb + j] = y[sb].d * static_cast<float>(y[sb].bsums[2 * j] + y[sb].bsums[2 * j + 1]);
-      }
-    }
-    return;
-  }
-  const block_q8_0* y = static_cast<const block_q8_0*>(quantized);
-  int32_t* s = reinterpret_cast<int32_t*>(d + nb);
-  const int32_t offset = w == DType::Q4_0 ? 8 : 128;  // the unsigned weights' zero point
-  for (int64_t b = 0; b < nb; b++) {
-    std::memcpy(qs + 32 * b, y[b].qs, 32);
-    d[b] = half_to_float(y[b].d);
-    int32_t sum = 0;
-    for (int i = 0; i < 32; i++) sum += y[b].qs[i];
-    s[b] = -offset * sum;
   }
 }
 
@@ -223,6 +192,13 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
     run_cols<true>(k, panel, act, act_stride, n, out, out_stride, m, bias);
   else
     run_cols<false>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+}
+
+}  // namespace
+
+const PanelKernels& panel_kernels() {
+  static const PanelKernels k{kRows, supports, panel_bytes, pack_panel, gemm_panel};
+  return k;
 }
 
 }  // namespace avx512

@@ -1,15 +1,16 @@
-// Prefill GEMM on repacked 16-row weight panels (AVX-512 VNNI).
+// Prefill GEMM on repacked weight panels (AVX-512 VNNI, AVX-VNNI, AVX2).
 //
 // The row kernels (vec_dot.h) reduce each (weight row, activation row) pair to
 // one float and spend as many instructions on block scales and horizontal sums
-// as on the dot products. Here each int32 lane of a 512-bit register holds a
-// different weight row: a thread copies 16 weight rows at a time into a small
-// interleaved panel (4 bytes of each row per 32-bit lane, block scales as f32
-// vectors), then every activation row passes over the panel while it sits in
-// L1/L2. Per 32-value block and activation row: 8 vpdpbusd, one int->float
-// convert, one multiply and one FMA for 16 outputs. Repacking happens per
-// matmul call in a per-thread scratch panel: the mapped weights are never
-// copied as a whole, and nothing is done at load time.
+// as on the dot products. Here each int32 lane of a vector register holds a
+// different weight row: a thread copies 16 (AVX-512) or 8 (AVX2) weight rows
+// at a time into a small interleaved panel (4 bytes of each row per 32-bit
+// lane, block scales as f32 vectors), then every activation row passes over
+// the panel while it sits in L1/L2. Per 32-value block and activation row: 8
+// vpdpbusd (or maddubs with int16 sums), one int->float convert, one multiply
+// and one FMA for a whole vector of outputs. Repacking happens per matmul call
+// into a per-thread scratch panel: the mapped weights are never copied as a
+// whole, and nothing is done at load time.
 //
 // Integer block sums are exact, so results equal the row kernels' up to float
 // summation order (tested against them and the scalar reference).
@@ -20,32 +21,40 @@
 #include "../core/dtype.h"
 
 namespace mm {
-namespace avx512 {
 
-constexpr int kPanelRows = 16;  // weight rows per panel: one int32 lane each
-
-// Whether there is a panel kernel for this weight type (q4_0, q8_0: q8_0
-// activations; q4_K: q8_K activations) and k.
-bool panel_supports(DType w, int64_t k);
-
-// Activations, one row per token, in the layout the kernels read:
+// Activations, one row per token, in the layout every panel kernel reads:
 //   [k] int8 values (the q8_0 / q8_K quants, in order)
 //   [k/32] f32 scale of each 32 values
-//   [k/32] per 32 values: q4_0 -8*sum, q8_0 -128*sum (int32: the offset of the
+//   [k/32] per 32 values: q4_0 -8*sum, q8_0 -128*sum (int32: the zero point of
 //          unsigned weights); q4_K scale*sum (f32: the mins term)
-size_t act_row_bytes(int64_t k);
+size_t panel_act_row_bytes(int64_t k);
 // Lays out one activation row already quantized to the weight's activation
 // format (block_q8_0 x k/32 or block_q8_K x k/256).
-void layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst);
+void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst);
 
-// One panel: kPanelRows rows (nr real ones, the rest zero) of k columns.
-size_t panel_bytes(DType w, int64_t k);
-void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel);
+struct PanelKernels {
+  int rows;  // weight rows per panel (one int32 lane each)
+  // Whether there is a panel kernel for this weight type and k (q4_0, q8_0: q8_0
+  // activations; q4_K: q8_K activations).
+  bool (*supports)(DType w, int64_t k);
+  // One panel: `rows` rows (nr real ones, the rest zero) of k columns.
+  size_t (*panel_bytes)(DType w, int64_t k);
+  void (*pack)(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel);
+  // out[c * out_stride + r] = dot(panel row r, activation row c) (+ bias[r]) for
+  // r < nr, c < n.
+  void (*gemm)(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
+               float* out, size_t out_stride, const float* bias);
+};
 
-// out[c * out_stride + r] = dot(panel row r, activation row c) (+ bias[r]) for
-// r < nr, c < n.
-void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
-                float* out, size_t out_stride, const float* bias);
+#if defined(MM_HAVE_AVX512_KERNELS)
+namespace avx512 {
+const PanelKernels& panel_kernels();  // gemm_avx512.cc
+}
+#endif
+#if defined(MM_HAVE_AVX2_KERNELS)
+namespace avx2 {
+const PanelKernels& panel_kernels();  // gemm_avx2.cc (AVX-VNNI variant where the CPU has it)
+}
+#endif
 
-}  // namespace avx512
 }  // namespace mm

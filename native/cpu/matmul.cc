@@ -25,7 +25,7 @@ constexpr int64_t kActChunk = 64;
 constexpr int64_t kMinParallelWeights = 32 * 1024;
 
 // From this many activation rows a matmul repacks weight panels for the
-// AVX-512 VNNI GEMM (gemm_panel.h); below, the row/tile kernels win.
+// panel GEMM (gemm_panel.h); below, the row/tile kernels win.
 constexpr int64_t kPanelMinRows = 8;
 
 inline size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
@@ -95,17 +95,27 @@ void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
   quantize_row(act_type, x, dst, n);
 }
 
-#if defined(MM_HAVE_AVX512_KERNELS)
 namespace {
-// Prefill on repacked 16-row panels: activations are laid out once, then each
+// The panel GEMM for this CPU (AVX-512 VNNI, else AVX-VNNI / AVX2), or null.
+const PanelKernels* panel_kernels() {
+#if defined(MM_HAVE_AVX512_KERNELS)
+  if (cpu_use_avx512()) return &avx512::panel_kernels();
+#endif
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (cpu_use_avx2()) return &avx2::panel_kernels();
+#endif
+  return nullptr;
+}
+
+// Prefill on repacked weight panels: activations are laid out once, then each
 // thread claims panels, packs one into its own scratch and runs every
 // activation row over it.
-void matmul_panels(CpuContext& ctx, const TensorDesc& x, const TensorDesc& W, const TensorDesc& d, const float* bias,
-                   int64_t N, int64_t K, int64_t M, DType act_type) {
+void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x, const TensorDesc& W,
+                   const TensorDesc& d, const float* bias, int64_t N, int64_t K, int64_t M, DType act_type) {
   const int nth = ctx.pool.size();
-  const size_t q_bytes = round_up(row_bytes(act_type, K), 64);               // one quantized row, per thread
-  const size_t as = round_up(avx512::act_row_bytes(K), 64);                  // panel-layout activation row
-  const size_t pb = round_up(avx512::panel_bytes(W.type, K), 64);            // one packed panel, per thread
+  const size_t q_bytes = round_up(row_bytes(act_type, K), 64);    // one quantized row, per thread
+  const size_t as = round_up(panel_act_row_bytes(K), 64);          // panel-layout activation row
+  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);       // one packed panel, per thread
   uint8_t* ws = ctx.scratch(as * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
   ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
   uint8_t* act = ws;                                         // [N, as]
@@ -117,26 +127,24 @@ void matmul_panels(CpuContext& ctx, const TensorDesc& x, const TensorDesc& W, co
     uint8_t* q = qtmp + q_bytes * static_cast<size_t>(ith);
     for (int64_t r = c * rper, r1 = std::min(N, r + rper); r < r1; r++) {
       convert_activations(act_type, x.row_as<float>(r), q, K);
-      avx512::layout_act_row(W.type, K, q, act + as * static_cast<size_t>(r));
+      panel_layout_act_row(W.type, K, q, act + as * static_cast<size_t>(r));
     }
   });
 
-  const int64_t P = (M + avx512::kPanelRows - 1) / avx512::kPanelRows;
+  const int64_t P = (M + pk.rows - 1) / pk.rows;
   const int64_t chunks = nth == 1 ? 1 : std::min<int64_t>(P, 8 * nth), per = (P + chunks - 1) / chunks;
   const size_t out_stride = d.row_stride / sizeof(float);
   ctx.pool.run_chunks((P + per - 1) / per, [&](int64_t c, int ith) {
     uint8_t* panel = panels + pb * static_cast<size_t>(ith);
     for (int64_t p = c * per, p1 = std::min(P, p + per); p < p1; p++) {
-      const int64_t m0 = p * avx512::kPanelRows;
-      const int nr = static_cast<int>(std::min<int64_t>(avx512::kPanelRows, M - m0));
-      avx512::pack_panel(W.type, K, W.row(m0), W.row_stride, nr, panel);
-      avx512::gemm_panel(W.type, K, panel, nr, act, as, N, d.row_as<float>(0) + m0, out_stride,
-                         bias ? bias + m0 : nullptr);
+      const int64_t m0 = p * pk.rows;
+      const int nr = static_cast<int>(std::min<int64_t>(pk.rows, M - m0));
+      pk.pack(W.type, K, W.row(m0), W.row_stride, nr, panel);
+      pk.gemm(W.type, K, panel, nr, act, as, N, d.row_as<float>(0) + m0, out_stride, bias ? bias + m0 : nullptr);
     }
   });
 }
 }  // namespace
-#endif
 
 void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& x = a.src(0);   // [n, k] f32
@@ -146,12 +154,12 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols, M = W.rows;
   const MatmulKernel kern = matmul_kernel(W.type);
 
-#if defined(MM_HAVE_AVX512_KERNELS)
-  // (32-bit gather offsets: 16 rows must span less than 2 GiB.)
-  if (N >= kPanelMinRows && cpu_use_avx512() && avx512::panel_supports(W.type, K) &&
-      W.row_stride * avx512::kPanelRows < (size_t(1) << 31))
-    return matmul_panels(ctx, x, W, d, bias, N, K, M, kern.act_type);
-#endif
+  if (N >= kPanelMinRows) {
+    const PanelKernels* pk = panel_kernels();
+    // (32-bit gather offsets: a panel's rows must span less than 2 GiB.)
+    if (pk && pk->supports(W.type, K) && W.row_stride * static_cast<size_t>(pk->rows) < (size_t(1) << 31))
+      return matmul_panels(ctx, *pk, x, W, d, bias, N, K, M, kern.act_type);
+  }
 
   // Activation rows in the kernel's format: [n, row_bytes(act_type, k)]
   const uint8_t* act;

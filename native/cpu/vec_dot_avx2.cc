@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "vec_dot.h"
+#include "cpu_features.h"
+#include "x86_vnni.h"
 
 #include <cstring>
 
@@ -318,17 +320,7 @@ inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_
 constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
 
 // R weight rows x C activation rows; acc[r][c] lives in registers (R*C <= 12).
-// AVX-VNNI (vpdpbusd: maddubs + madd in one instruction, no int16
-// saturation) where the CPU has it: Intel Alder Lake+/Sapphire Rapids+, AMD
-// Zen 5. Same exact integer sums; chosen at run time (tile_kernels()).
-// target("avxvnni") needs GCC 11 / clang 12; older compilers build without the VNNI variant.
-#if !defined(_MSC_VER) && ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
-#define MM_HAVE_VNNI 1
-#define MM_TARGET_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
-#else
-#define MM_HAVE_VNNI 0
-#define MM_TARGET_VNNI
-#endif
+// AVX-VNNI variants where the CPU has it (x86_vnni.h).
 
 template <typename WB, int R, int C>
 void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
@@ -531,14 +523,6 @@ struct TileQ40Vnni {
   }
 };
 
-// CPUID.(EAX=7,ECX=1):EAX bit 4; MINIMACLLM_NO_VNNI=1 turns it off (A/B, or
-// to measure what an AVX2-only CPU gets).
-bool has_avx_vnni() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
-  const char* off = std::getenv("MINIMACLLM_NO_VNNI");
-  return ((a >> 4) & 1) && !(off && off[0] == '1');
-}
 #endif
 
 template <int R, int C>
@@ -757,20 +741,12 @@ void quantize_row_q8_1(const float* x, void* vy, int64_t n) {
 }
 
 const TileKernels& tile_kernels() {
-  static const TileKernels t = [] {
-    TileKernels k;
-    k.q4_0 = tile_dispatch<TileQ40>;
-    k.q8_0 = tile_dispatch<TileQ80>;
+  static const TileKernels plain{tile_dispatch<TileQ40>, tile_dispatch<TileQ80>, tile_dispatch<TileQ4K>, nullptr};
 #if MM_HAVE_VNNI
-    if (has_avx_vnni()) {
-      k.q4_0 = tile_dispatch<TileQ40Vnni>;
-      k.q8_0 = tile_dispatch<TileQ80Vnni>;
-    }
+  static const TileKernels vnni{tile_dispatch<TileQ40Vnni>, tile_dispatch<TileQ80Vnni>, tile_dispatch<TileQ4K>, nullptr};
+  if (cpu_use_avx_vnni()) return vnni;
 #endif
-    k.q4_K = tile_dispatch<TileQ4K>;
-    return k;
-  }();
-  return t;
+  return plain;
 }
 
 const VecOps& vec_ops() {

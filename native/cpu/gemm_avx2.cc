@@ -1,0 +1,284 @@
+// AVX2 and AVX-VNNI panel GEMM (see gemm_panel.h): 8 weight rows per panel,
+// one per int32 lane of a ymm register. Compiled with -mavx2 -mfma -mf16c in
+// the cpu_avx2 library; the AVX-VNNI functions carry their own target
+// attribute and run only where the CPU has it.
+//
+// Without VNNI the byte products go through maddubs (u8 x s8 -> int16 pairs):
+//   q4_0, q4_K: nibbles (0..15) x activations: a pair is at most 2*15*127, so
+//     the 8 groups of a block add up in int16 (<= 30480) before one madd;
+//   q8_0: |w| x sign(a, w) per group (the usual sign trick), madd per group.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../core/quant_blocks.h"
+#include "cpu_features.h"
+#include "gemm_panel.h"
+#include "x86_vnni.h"
+
+namespace mm {
+namespace avx2 {
+
+namespace {
+
+constexpr int kRows = 8;  // weight rows per panel
+constexpr int kCols = 6;  // activation rows per kernel call: 2 x 6 accumulators + weights in 16 ymm
+
+enum Kind { kQ4_0, kQ8_0, kQ4_K };
+
+// Panel layout for k values (nb = k / 32 blocks of 32):
+//   [nb][8 groups][8 rows][4 bytes]  weight bytes (one 32-byte vector per group):
+//                                    nibbles; q8_0: signed, or + 128 for VNNI
+//   [nb][8] f32                      scale per row and block
+//   [nb][8] f32                      q4_K only: min per row and block (dmin * m)
+inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 256; }
+
+inline __m256i row_offsets(size_t row_stride) {
+  return _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(static_cast<int>(row_stride)));
+}
+inline __m256i rows_mask(int nr) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0)); }
+inline __m256i gather(__m256i mask, __m256i off, const uint8_t* base) {
+  return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(base), off, mask, 1);
+}
+
+// The f16 scale at the start of each row's block b (0 for missing rows).
+template <typename Block>
+void block_scales(const uint8_t* rows, size_t rs, int nr, int64_t b, float* dst) {
+  for (int r = 0; r < kRows; r++)
+    dst[r] = r < nr ? _cvtsh_ss(reinterpret_cast<const Block*>(rows + rs * r)[b].d) : 0.0f;
+}
+
+void pack_q4_0(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nb = k / QK4_0;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* base = rows + b * sizeof(block_q4_0);
+    __m256i* dst = reinterpret_cast<__m256i*>(panel + b * 256);
+    for (int g = 0; g < 4; g++) {  // bytes 4g..4g+3: values 4g.. (low nibbles) and 16+4g.. (high)
+      const __m256i v = gather(m, off, base + 2 + 4 * g);
+      _mm256_storeu_si256(dst + g, _mm256_and_si256(v, lo4));
+      _mm256_storeu_si256(dst + g + 4, _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4));
+    }
+    block_scales<block_q4_0>(rows, rs, nr, b, scales + 8 * b);
+  }
+}
+
+template <bool kVnni>
+void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nb = k / QK8_0;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr);
+  const __m256i flip = _mm256_set1_epi8(kVnni ? static_cast<char>(0x80) : 0);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* base = rows + b * sizeof(block_q8_0);
+    __m256i* dst = reinterpret_cast<__m256i*>(panel + b * 256);
+    for (int g = 0; g < 8; g++) _mm256_storeu_si256(dst + g, _mm256_xor_si256(gather(m, off, base + 2 + 4 * g), flip));
+    block_scales<block_q8_0>(rows, rs, nr, b, scales + 8 * b);
+  }
+}
+
+void pack_q4_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nsb = k / QK_K, nb = k / 32;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  float* mins = scales + 8 * nb;
+  std::memset(scales, 0, sizeof(float) * 16 * static_cast<size_t>(nb));
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q4_K);
+    for (int j = 0; j < 4; j++) {  // qs[32j + i]: value i of sub-block 2j (low nibble) and 2j+1 (high)
+      __m256i* lo = reinterpret_cast<__m256i*>(panel + (8 * s + 2 * j) * 256);
+      __m256i* hi = lo + 8;
+      for (int g = 0; g < 8; g++) {
+        const __m256i v = gather(m, off, base + offsetof(block_q4_K, qs) + 32 * j + 4 * g);
+        _mm256_storeu_si256(lo + g, _mm256_and_si256(v, lo4));
+        _mm256_storeu_si256(hi + g, _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4));
+      }
+    }
+    for (int r = 0; r < nr; r++) {
+      const block_q4_K& x = *reinterpret_cast<const block_q4_K*>(base + rs * r);
+      const float d = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
+      for (int j = 0; j < 8; j++) {
+        uint8_t sc, mn;
+        get_scale_min_k4(j, x.scales, &sc, &mn);
+        scales[8 * (8 * s + j) + r] = d * sc;
+        mins[8 * (8 * s + j) + r] = dmin * mn;
+      }
+    }
+  }
+}
+
+inline int32_t load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// The float part shared by both variants: acc += sum * (dw * da) (- mins * da * sum(a)).
+#define MM_PANEL_ACCUMULATE(sum_expr)                                                                       \
+  for (int c = 0; c < C; c++) {                                                                            \
+    const uint8_t* a = act + as * c;                                                                       \
+    const float da = reinterpret_cast<const float*>(a + k)[b];                                             \
+    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_expr), _mm256_mul_ps(dw, _mm256_set1_ps(da)), acc[c]); \
+    if constexpr (K == kQ4_K)                                                                              \
+      acc[c] = _mm256_fnmadd_ps(_mm256_loadu_ps(mins + 8 * b),                                             \
+                                _mm256_set1_ps(reinterpret_cast<const float*>(a + k + 4 * nb)[b]), acc[c]); \
+  }
+
+template <int C, Kind K>
+void store(const __m256* acc, float* out, size_t os, int nr, const float* bias) {
+  const __m256i m = rows_mask(nr);
+  const __m256 bv = bias ? _mm256_maskload_ps(bias, m) : _mm256_setzero_ps();
+  for (int c = 0; c < C; c++) {
+    const __m256 v = _mm256_add_ps(acc[c], bv);
+    if (nr == kRows)
+      _mm256_storeu_ps(out + os * c, v);
+    else
+      _mm256_maskstore_ps(out + os * c, m, v);
+  }
+}
+
+// C activation rows x 8 panel rows, maddubs.
+template <int C, Kind K>
+void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, int nr,
+                 const float* bias) {
+  const int64_t nb = k / 32;
+  const float* scales = reinterpret_cast<const float*>(panel + weights_bytes(k));
+  const float* mins = scales + 8 * nb;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const __m256i* wp = reinterpret_cast<const __m256i*>(panel + b * 256);
+    const __m256 dw = _mm256_loadu_ps(scales + 8 * b);
+    __m256i sum[C];
+    if constexpr (K == kQ8_0) {
+      for (int c = 0; c < C; c++) sum[c] = _mm256_setzero_si256();
+      for (int g = 0; g < 8; g++) {
+        const __m256i w = _mm256_loadu_si256(wp + g), aw = _mm256_sign_epi8(w, w);
+        for (int c = 0; c < C; c++) {
+          const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+          sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w)), ones));
+        }
+      }
+    } else {
+      for (int c = 0; c < C; c++) sum[c] = _mm256_setzero_si256();  // int16 pair sums
+      for (int g = 0; g < 8; g++) {
+        const __m256i w = _mm256_loadu_si256(wp + g);
+        for (int c = 0; c < C; c++) {
+          const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+          sum[c] = _mm256_add_epi16(sum[c], _mm256_maddubs_epi16(w, a4));
+        }
+      }
+      for (int c = 0; c < C; c++) {
+        sum[c] = _mm256_madd_epi16(sum[c], ones);
+        if constexpr (K == kQ4_0)
+          sum[c] = _mm256_add_epi32(sum[c], _mm256_set1_epi32(reinterpret_cast<const int32_t*>(act + as * c + k + 4 * nb)[b]));
+      }
+    }
+    MM_PANEL_ACCUMULATE(sum[c])
+  }
+  store<C, K>(acc, out, os, nr, bias);
+}
+
+#if MM_HAVE_VNNI
+// C activation rows x 8 panel rows, vpdpbusd (weights unsigned: nibbles or q + 128).
+template <int C, Kind K>
+MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os,
+                                int nr, const float* bias) {
+  const int64_t nb = k / 32;
+  const float* scales = reinterpret_cast<const float*>(panel + weights_bytes(k));
+  const float* mins = scales + 8 * nb;
+  __m256 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const __m256i* wp = reinterpret_cast<const __m256i*>(panel + b * 256);
+    const __m256 dw = _mm256_loadu_ps(scales + 8 * b);
+    __m256i sum[C];
+    for (int c = 0; c < C; c++)
+      sum[c] = K == kQ4_K ? _mm256_setzero_si256()
+                          : _mm256_set1_epi32(reinterpret_cast<const int32_t*>(act + as * c + k + 4 * nb)[b]);
+    for (int g = 0; g < 8; g++) {
+      const __m256i w = _mm256_loadu_si256(wp + g);
+      for (int c = 0; c < C; c++) {
+        int32_t q4;
+        std::memcpy(&q4, act + as * c + 32 * b + 4 * g, 4);
+        sum[c] = _mm256_dpbusd_avx_epi32(sum[c], w, _mm256_set1_epi32(q4));
+      }
+    }
+    MM_PANEL_ACCUMULATE(sum[c])
+  }
+  store<C, K>(acc, out, os, nr, bias);
+}
+#endif
+#undef MM_PANEL_ACCUMULATE
+
+using KernelFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int, const float*);
+
+template <Kind K, bool kVnni, int C>
+constexpr KernelFn pick() {
+#if MM_HAVE_VNNI
+  if constexpr (kVnni) return kernel_vnni<C, K>;
+#endif
+  return kernel_avx2<C, K>;
+}
+
+template <Kind K, bool kVnni>
+void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os, int nr,
+              const float* bias) {
+  static constexpr KernelFn by_cols[kCols + 1] = {nullptr,           pick<K, kVnni, 1>(), pick<K, kVnni, 2>(),
+                                                  pick<K, kVnni, 3>(), pick<K, kVnni, 4>(), pick<K, kVnni, 5>(),
+                                                  pick<K, kVnni, 6>()};
+  for (int64_t c0 = 0; c0 < n; c0 += kCols) {
+    const int64_t c = std::min<int64_t>(kCols, n - c0);
+    by_cols[c](k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+  }
+}
+
+bool supports(DType w, int64_t k) {
+  switch (w) {
+    case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
+    case DType::Q4_K: return k > 0 && k % QK_K == 0;
+    default: return false;
+  }
+}
+
+size_t panel_bytes(DType w, int64_t k) {
+  return weights_bytes(k) + static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K ? 2 : 1);
+}
+
+template <bool kVnni>
+void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
+  switch (w) {
+    case DType::Q4_0: return pack_q4_0(k, rows, row_stride, nr, panel);
+    case DType::Q8_0: return pack_q8_0<kVnni>(k, rows, row_stride, nr, panel);
+    case DType::Q4_K: return pack_q4_K(k, rows, row_stride, nr, panel);
+    default: return;
+  }
+}
+
+template <bool kVnni>
+void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
+                float* out, size_t out_stride, const float* bias) {
+  switch (w) {
+    case DType::Q4_0: return run_cols<kQ4_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q8_0: return run_cols<kQ8_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q4_K: return run_cols<kQ4_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    default: return;
+  }
+}
+
+}  // namespace
+
+const PanelKernels& panel_kernels() {
+  static const PanelKernels plain{kRows, supports, panel_bytes, pack_panel<false>, gemm_panel<false>};
+#if MM_HAVE_VNNI
+  static const PanelKernels vnni{kRows, supports, panel_bytes, pack_panel<true>, gemm_panel<true>};
+  if (cpu_use_avx_vnni()) return vnni;
+#endif
+  return plain;
+}
+
+}  // namespace avx2
+}  // namespace mm
