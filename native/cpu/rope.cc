@@ -2,6 +2,7 @@
 // (x[2i], x[2i+1]) as GGUF llama weights expect; "neox" rotates (x[i],
 // x[i + n_rot/2]) as HF's rotate-half and qwen do. theta_i = pos * base^(-2i/n_rot)
 // * freq_scale / freq_factors[i] (freq_factors: llama3-style scaling).
+#include <algorithm>
 #include <cmath>
 
 #include "ops.h"
@@ -18,19 +19,29 @@ void op_rope(CpuContext& ctx, const OpArgs& a) {
   const int half = p.n_rot / 2;
   // Same cumulative product as ggml, so angles match llama.cpp's to the last bit.
   const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
-  ctx.pool.parallel_for(R, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) {
+  // Per thread: the row's [half] cos and [half] sin, shared by every head.
+  const int nth = ctx.pool.size();
+  float* tables = reinterpret_cast<float*>(ctx.scratch(sizeof(float) * 2 * static_cast<size_t>(half) * nth));
+  const int64_t per = (R + 4 * nth - 1) / (4 * nth);
+  ctx.pool.run_chunks((R + per - 1) / per, [&](int64_t c, int ith) {
+    float* cs = tables + 2 * static_cast<size_t>(half) * ith;
+    float* sn = cs + half;
+    for (int64_t r = c * per, r1 = std::min(R, r + per); r < r1; r++) {
       const float position = static_cast<float>(*pos.row_as<int32_t>(r));
       const float* xr = x.row_as<float>(r);
       float* dr = d.row_as<float>(r);
+      float theta = position;
+      for (int i = 0; i < half; i++, theta *= theta_scale) {
+        float t = p.freq_scale * theta;
+        if (ff) t /= ff[i];
+        cs[i] = std::cos(t);
+        sn[i] = std::sin(t);
+      }
       for (int h = 0; h < p.n_head; h++) {
         const float* xh = xr + static_cast<int64_t>(h) * p.head_dim;
         float* dh = dr + static_cast<int64_t>(h) * p.head_dim;
-        float theta = position;
-        for (int i = 0; i < half; i++, theta *= theta_scale) {
-          float t = p.freq_scale * theta;
-          if (ff) t /= ff[i];
-          const float c = std::cos(t), s = std::sin(t);
+        for (int i = 0; i < half; i++) {
+          const float c = cs[i], s = sn[i];
           const int i0 = p.rope_mode == kRopeNeox ? i : 2 * i;
           const int i1 = p.rope_mode == kRopeNeox ? i + half : 2 * i + 1;
           const float x0 = xh[i0], x1 = xh[i1];

@@ -45,6 +45,8 @@ struct VecOps {
   void (*dot_rows_f16)(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out);
   // acc[0, d) += sum_j s[j] * row j (acc held in registers across the rows).
   void (*accum_rows_f16)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
+  // y = half(x), round to nearest even (the f16 KV cache's stores).
+  void (*f32_to_f16)(int64_t n, const float* x, uint16_t* y);
 };
 const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 

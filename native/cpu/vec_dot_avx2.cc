@@ -662,6 +662,14 @@ void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t strid
   }
 }
 
+void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; i++) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
 }  // namespace
 
 // Same rounding as the reference q_q8_K: the scale comes from the first element
@@ -750,7 +758,8 @@ const TileKernels& tile_kernels() {
 }
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16};
+  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16,
+                           f32_to_f16};
   return v;
 }
 

@@ -45,10 +45,15 @@ void dot_rows_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const fl
 void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
   for (int64_t j = 0; j < n; j++) axpy_f16(d, s[j], reinterpret_cast<const uint16_t*>(rows + stride * j), acc);
 }
+void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
+  for (int64_t i = 0; i < n; i++) y[i] = fp32_to_fp16(x[i]);
+}
+
 }  // namespace
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16};
+  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16,
+                           f32_to_f16};
   return v;
 }
 
