@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attention_block.h"
+#include "cpu_features.h"
 #include "ops.h"
 #include "vec_dot.h"
 
@@ -15,7 +17,52 @@ namespace mm {
 
 namespace {
 constexpr int64_t kChunk = 128;  // keys scored per pass (512 B of scores: stays in L1)
+
+#if defined(MM_HAVE_AVX2_KERNELS)
+// Prefill: tasks of (KV head, a few consecutive query rows) x every query head
+// of the group (up to kAttnMaxQueries vectors), run by attend_block_f16.
+void attention_blocks(CpuContext& ctx, const OpArgs& a) {
+  const TensorDesc& q = a.src(0);  // [n, n_head * head_dim] f32
+  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16
+  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16
+  const TensorDesc& d = a.dst();   // [n, n_head * head_dim] f32
+  const OpParams& p = a.node.p;
+  const int64_t N = q.rows_at(a.step.n_tokens), past = a.step.n_past;
+  const int D = p.head_dim, group = p.n_head / p.n_kv_head;
+  const int rows_per_block = std::max(1, kAttnMaxQueries / group);
+  const int64_t blocks = (N + rows_per_block - 1) / rows_per_block, tasks = blocks * p.n_kv_head;
+  const size_t per_thread = attn_block_scratch_floats(kAttnMaxQueries, D);
+  float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(ctx.pool.size()) * per_thread * sizeof(float)));
+  ctx.pool.run_chunks(tasks, [&](int64_t t, int ith) {
+    const int kvh = static_cast<int>(t % p.n_kv_head);
+    const int64_t i0 = (t / p.n_kv_head) * rows_per_block, i1 = std::min(N, i0 + rows_per_block);
+    const float* qv[kAttnMaxQueries];
+    float* out[kAttnMaxQueries];
+    int64_t n_kv[kAttnMaxQueries];
+    int nq = 0;
+    for (int64_t i = i0; i < i1; i++)
+      for (int h = kvh * group; h < (kvh + 1) * group; h++, nq++) {
+        qv[nq] = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
+        out[nq] = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
+        n_kv[nq] = past + (i % a.step.n_tokens) + 1;
+      }
+    AttnBlock b;
+    b.nq = nq;
+    b.d = D;
+    b.scale = p.scale;
+    b.q = qv;
+    b.n_kv = n_kv;
+    b.k = K.row(0) + static_cast<size_t>(kvh) * D * 2;
+    b.k_stride = K.row_stride;
+    b.v = V.row(0) + static_cast<size_t>(kvh) * D * 2;
+    b.v_stride = V.row_stride;
+    b.out = out;
+    b.scratch = scratch + per_thread * static_cast<size_t>(ith);
+    avx2::attend_block_f16(b);
+  });
 }
+#endif
+}  // namespace
 
 void op_attention(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& q = a.src(0);  // [n, n_head * head_dim] f32
@@ -26,6 +73,12 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const int64_t N = q.rows_at(a.step.n_tokens), past = a.step.n_past;
   const int D = p.head_dim, group = p.n_head / p.n_kv_head;
   const float scale = p.scale;
+#if defined(MM_HAVE_AVX2_KERNELS)
+  // Several query rows (prefill) over an f16 cache: the block kernel.
+  if (N >= 2 && cpu_use_avx2() && K.type == DType::F16 && V.type == DType::F16 && p.head_dim % 16 == 0 &&
+      p.n_head / p.n_kv_head <= kAttnMaxQueries)
+    return attention_blocks(ctx, a);
+#endif
   const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
   const VecOps& vo = vec_ops();
   const bool v_half = V.type == DType::F16;

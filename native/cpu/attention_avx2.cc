@@ -1,0 +1,178 @@
+// AVX2 block attention over an f16 KV cache (see attention_block.h). Compiled
+// in the cpu_avx2 library; called only after cpu_use_avx2().
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "attention_block.h"
+#include "vec_dot.h"
+
+namespace mm {
+namespace avx2 {
+
+namespace {
+
+constexpr int C = kAttnKeyChunk;
+
+inline __m256 load_h8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// Transposes 8 rows of 8 floats in registers.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+inline float max_of(const float* x, int n) {
+  int j = 0;
+  float m = -INFINITY;
+  if (n >= 8) {
+    __m256 v = _mm256_loadu_ps(x);
+    for (j = 8; j + 8 <= n; j += 8) v = _mm256_max_ps(v, _mm256_loadu_ps(x + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    m = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+  }
+  for (; j < n; j++) m = std::max(m, x[j]);
+  return m;
+}
+
+// S[q][j..j+16) = scale * (q . key) for Q queries from q0, keys from the
+// transposed chunk kt [d][C]: each key vector load serves Q queries.
+template <int Q>
+void scores(int d, const float* const* q, int q0, const float* kt, int j, float scale, float* S) {
+  __m256 acc[Q][2];
+  for (int i = 0; i < Q; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int c = 0; c < d; c++) {
+    const __m256 k0 = _mm256_loadu_ps(kt + C * c + j), k1 = _mm256_loadu_ps(kt + C * c + j + 8);
+    for (int i = 0; i < Q; i++) {
+      const __m256 qb = _mm256_set1_ps(q[q0 + i][c]);
+      acc[i][0] = _mm256_fmadd_ps(qb, k0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(qb, k1, acc[i][1]);
+    }
+  }
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int i = 0; i < Q; i++) {
+    _mm256_storeu_ps(S + C * (q0 + i) + j, _mm256_mul_ps(acc[i][0], s));
+    _mm256_storeu_ps(S + C * (q0 + i) + j + 8, _mm256_mul_ps(acc[i][1], s));
+  }
+}
+
+// acc[q][c0..c0+16) += sum_j P[q][j] * value row j, for Q queries from q0:
+// each value vector load serves Q queries.
+template <int Q>
+void weighted_sum(int cnt, const float* P, int q0, const uint8_t* v, size_t vs, int c0, float* acc, int d) {
+  __m256 a[Q][2];
+  for (int i = 0; i < Q; i++) {
+    a[i][0] = _mm256_loadu_ps(acc + d * (q0 + i) + c0);
+    a[i][1] = _mm256_loadu_ps(acc + d * (q0 + i) + c0 + 8);
+  }
+  const uint8_t* r = v + 2 * c0;
+  for (int j = 0; j < cnt; j++, r += vs) {
+    const __m256 v0 = load_h8(r), v1 = load_h8(r + 16);
+    for (int i = 0; i < Q; i++) {
+      const __m256 p = _mm256_set1_ps(P[C * (q0 + i) + j]);
+      a[i][0] = _mm256_fmadd_ps(p, v0, a[i][0]);
+      a[i][1] = _mm256_fmadd_ps(p, v1, a[i][1]);
+    }
+  }
+  for (int i = 0; i < Q; i++) {
+    _mm256_storeu_ps(acc + d * (q0 + i) + c0, a[i][0]);
+    _mm256_storeu_ps(acc + d * (q0 + i) + c0 + 8, a[i][1]);
+  }
+}
+
+// Runs F<Q> over the queries four at a time (then the remainder).
+template <template <int> class F, typename... Args>
+void by_fours(int nq, Args... args) {
+  int q0 = 0;
+  for (; q0 + 4 <= nq; q0 += 4) F<4>::run(q0, args...);
+  switch (nq - q0) {
+    case 1: F<1>::run(q0, args...); break;
+    case 2: F<2>::run(q0, args...); break;
+    case 3: F<3>::run(q0, args...); break;
+    default: break;
+  }
+}
+template <int Q>
+struct Scores {
+  static void run(int q0, int d, const float* const* q, const float* kt, int j, float scale, float* S) {
+    scores<Q>(d, q, q0, kt, j, scale, S);
+  }
+};
+template <int Q>
+struct WeightedSum {
+  static void run(int q0, int cnt, const float* P, const uint8_t* v, size_t vs, int c0, float* acc, int d) {
+    weighted_sum<Q>(cnt, P, q0, v, vs, c0, acc, d);
+  }
+};
+
+}  // namespace
+
+void attend_block_f16(const AttnBlock& b) {
+  const int nq = b.nq, d = b.d;
+  float* kt = b.scratch;             // [d, C] keys of the chunk, transposed to f32
+  float* S = kt + d * C;             // [nq, C] scores, then softmax weights
+  float* acc = S + nq * C;           // [nq, d] weighted value sums
+  float* mx = acc + nq * d;          // [nq] running maximum score
+  float* den = mx + nq;              // [nq] running softmax denominator
+  std::fill(acc, acc + nq * d, 0.0f);
+  std::fill(mx, mx + nq, -INFINITY);
+  std::fill(den, den + nq, 0.0f);
+  const VecOps& vo = vec_ops();
+  const int64_t n_max = *std::max_element(b.n_kv, b.n_kv + nq);
+
+  for (int64_t j0 = 0; j0 < n_max; j0 += C) {
+    const int cnt = static_cast<int>(std::min<int64_t>(C, n_max - j0));
+    const int cnt16 = (cnt + 15) & ~15;
+    // kt[c][j] = key j0 + j, value c: 8 x 8 tiles transposed in registers (zero past cnt).
+    for (int j = 0; j < cnt16; j += 8)
+      for (int c = 0; c < d; c += 8) {
+        __m256 r[8];
+        for (int e = 0; e < 8; e++)
+          r[e] = j + e < cnt ? load_h8(b.k + b.k_stride * (j0 + j + e) + 2 * c) : _mm256_setzero_ps();
+        transpose8(r);
+        for (int e = 0; e < 8; e++) _mm256_storeu_ps(kt + C * (c + e) + j, r[e]);
+      }
+
+    for (int j = 0; j < cnt16; j += 16) by_fours<Scores>(nq, d, b.q, static_cast<const float*>(kt), j, b.scale, S);
+
+    for (int i = 0; i < nq; i++) {
+      float* s = S + C * i;
+      const int valid = static_cast<int>(std::clamp<int64_t>(b.n_kv[i] - j0, 0, cnt));  // causal limit
+      if (valid > 0) {
+        const float cmx = max_of(s, valid);
+        if (cmx > mx[i]) {  // rescale what was summed under the old maximum
+          const float r = std::exp(mx[i] - cmx);
+          den[i] *= r;
+          vo.scale(d, r, acc + d * i);
+          mx[i] = cmx;
+        }
+        den[i] += vo.exp_sub_sum(valid, s, mx[i]);
+      }
+      std::fill(s + valid, s + cnt, 0.0f);
+    }
+
+    const uint8_t* v = b.v + b.v_stride * j0;
+    for (int c0 = 0; c0 < d; c0 += 16)
+      by_fours<WeightedSum>(nq, cnt, static_cast<const float*>(S), v, b.v_stride, c0, acc, d);
+  }
+  for (int i = 0; i < nq; i++) {
+    const float inv = 1.0f / den[i];
+    for (int c = 0; c < d; c++) b.out[i][c] = acc[d * i + c] * inv;
+  }
+}
+
+}  // namespace avx2
+}  // namespace mm

@@ -1,0 +1,40 @@
+// Prefill attention for a block of query vectors that share one KV head (the
+// GQA group's heads for a few consecutive positions): keys and values are read
+// once per block instead of once per query, and scores and weighted sums run
+// as small register-blocked matrix products (online softmax across key chunks,
+// as in flash attention).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace mm {
+
+struct AttnBlock {
+  int nq = 0;                           // query vectors in the block
+  int d = 0;                            // head_dim (multiple of 16)
+  float scale = 1;                      // applied to q.k
+  const float* const* q = nullptr;      // [nq] -> [d]
+  const int64_t* n_kv = nullptr;        // [nq] keys visible to each query (>= 1)
+  const uint8_t* k = nullptr;           // f16 key rows of this KV head, k_stride bytes apart
+  size_t k_stride = 0;
+  const uint8_t* v = nullptr;           // f16 value rows, likewise
+  size_t v_stride = 0;
+  float* const* out = nullptr;          // [nq] -> [d]
+  float* scratch = nullptr;             // attn_block_scratch_floats(nq, d) floats
+};
+
+constexpr int kAttnMaxQueries = 16;  // per block
+constexpr int kAttnKeyChunk = 64;    // keys per pass
+
+inline size_t attn_block_scratch_floats(int nq, int d) {
+  // [d, chunk] transposed keys + [nq, chunk] scores + [nq, d] sums + [nq] max + [nq] denominators
+  return static_cast<size_t>(d) * kAttnKeyChunk + static_cast<size_t>(nq) * (kAttnKeyChunk + d + 2);
+}
+
+#if defined(MM_HAVE_AVX2_KERNELS)
+namespace avx2 {
+void attend_block_f16(const AttnBlock& b);  // attention_avx2.cc
+}
+#endif
+
+}  // namespace mm
