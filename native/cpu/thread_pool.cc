@@ -39,11 +39,15 @@ void ThreadPool::drain(uint32_t gen, int ith) {
   uint64_t t = ticket_.load(std::memory_order_acquire);
   for (;;) {
     if (gen_of(t) != gen) return;  // a later job: this one is finished
-    const int64_t c = static_cast<int64_t>(t & 0xffffffffu);
-    // n_chunks_ belongs to job `gen` while the claim below can still succeed.
-    if (c >= n_chunks_.load(std::memory_order_acquire)) return;
+    const uint64_t c = t & 0xffffffffu;
+    // The count must be job `gen`'s: after a job ends the caller may already
+    // have published the next job's count while this thread still holds the
+    // old ticket (its CAS below could then succeed on the old generation and
+    // run a chunk of the new job twice).
+    const uint64_t jw = job_word_.load(std::memory_order_acquire);
+    if (gen_of(jw) != gen || c >= (jw & 0xffffffffu)) return;
     if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-    (*job_)(c, ith);
+    (*job_)(static_cast<int64_t>(c), ith);
     done_.fetch_add(1, std::memory_order_acq_rel);
     t = ticket_.load(std::memory_order_acquire);
   }
@@ -51,18 +55,17 @@ void ThreadPool::drain(uint32_t gen, int ith) {
 
 void ThreadPool::run_chunks(int64_t n_chunks, const ChunkFn& fn) {
   if (n_chunks <= 0) return;
-  if (n_threads_ == 1 || n_chunks == 1) {
+  if (n_threads_ == 1 || n_chunks == 1 || n_chunks > 0x7fffffff) {
     for (int64_t c = 0; c < n_chunks; c++) fn(c, 0);
     return;
   }
   job_ = &fn;
-  n_chunks_.store(n_chunks, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
-  uint32_t gen;
+  const uint32_t gen = gen_of(ticket_.load(std::memory_order_relaxed)) + 1;
+  job_word_.store((static_cast<uint64_t>(gen) << 32) | static_cast<uint64_t>(n_chunks), std::memory_order_release);
   {
     // Publishing under the mutex pairs with the sleepers' wait predicate.
     std::lock_guard<std::mutex> lock(mutex_);
-    gen = gen_of(ticket_.load(std::memory_order_relaxed)) + 1;
     ticket_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();

@@ -67,7 +67,10 @@ class ThreadPool {
   const int n_threads_;
   std::vector<std::thread> threads_;
   const ChunkFn* job_ = nullptr;
-  std::atomic<int64_t> n_chunks_{0};
+  // (generation << 32) | chunk count of the current job, published before the
+  // ticket, so a worker still holding an older job's ticket can tell that job's
+  // count from the new one's (and never claims a chunk with a stale ticket).
+  std::atomic<uint64_t> job_word_{0};
   // (generation << 32) | next chunk: a claim succeeds only for the current job.
   std::atomic<uint64_t> ticket_{0};
   std::atomic<int64_t> done_{0};  // chunks finished in the current job
