@@ -21,6 +21,7 @@ export type { BackendName, GraphSpec, NodeSpec, OpName, OpParams, StepArgs, Tens
 export {
   add,
   attention,
+  cpuInfo,
   dequantize,
   getRows,
   matmul,
@@ -34,7 +35,7 @@ export {
   swiglu,
   typeInfo,
 } from './ops';
-export type { AttentionOptions, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
+export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
 export { DType } from './native';
 export type { DTypeName } from './native';
 export { loadTokenizer, Tokenizer } from './tokenizer';

@@ -35,6 +35,21 @@ function resolveBackend(b: OpOptions['backend']): Backend {
   return be;
 }
 
+/** The CPU kernel level in use and what the CPU reports (see README, "CPU backend"). */
+export interface CpuInfo {
+  physicalCores: number;
+  logicalCores: number;
+  /** 'avx512' | 'avx-vnni' | 'avx2' | 'neon' | 'scalar' */
+  simd: string;
+  /** e.g. ['avx2', 'fma', 'f16c', 'avx-vnni', 'avx512vnni'] */
+  features: string[];
+}
+
+export function cpuInfo(): CpuInfo {
+  const i = callNative(() => native().cpuInfo());
+  return { physicalCores: i.physicalCores, logicalCores: i.logicalCores, simd: i.simd, features: [...i.features] };
+}
+
 /** Resolves a type name or id to its id and block geometry. */
 export function typeInfo(type: WeightType): { id: number; name: string; blockSize: number; typeSize: number } {
   const id = typeof type === 'number' ? type : (DType as Record<string, number>)[type];

@@ -6,6 +6,7 @@
 // Without VNNI the byte products go through maddubs (u8 x s8 -> int16 pairs):
 //   q4_0, q4_K: nibbles (0..15) x activations: a pair is at most 2*15*127, so
 //     the 8 groups of a block add up in int16 (<= 30480) before one madd;
+//   q6_K: 6-bit values (0..63): two groups at most (2 * 2*63*127 = 32004);
 //   q8_0: |w| x sign(a, w) per group (the usual sign trick), madd per group.
 #include <immintrin.h>
 
@@ -25,13 +26,14 @@ namespace {
 constexpr int kRows = 8;  // weight rows per panel
 constexpr int kCols = 6;  // activation rows per kernel call: 2 x 6 accumulators + weights in 16 ymm
 
-enum Kind { kQ4_0, kQ8_0, kQ4_K };
+enum Kind { kQ4_0, kQ8_0, kQ4_K, kQ6_K };
 
 // Panel layout for k values (nb = k / 32 blocks of 32):
 //   [nb][8 groups][8 rows][4 bytes]  weight bytes (one 32-byte vector per group):
 //                                    nibbles; q8_0: signed, or + 128 for VNNI
 //   [nb][8] f32                      scale per row and block
 //   [nb][8] f32                      q4_K only: min per row and block (dmin * m)
+// q6_K instead: [nb][2][8] f32, the scales of each block's two halves of 16.
 inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 256; }
 
 inline __m256i row_offsets(size_t row_stride) {
@@ -109,22 +111,66 @@ void pack_q4_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
   }
 }
 
+// q6_K: value l of the 32 in quarter kk of half h is the low (kk < 2) or high
+// nibble of ql[64h + 32(kk & 1) + l] with bits 2kk, 2kk+1 of qh[32h + l] above
+// it (0..63; the -32 is the activation side's).
+void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nsb = k / QK_K, nb = k / 32;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nb][2][8]
+  std::memset(scales, 0, sizeof(float) * 16 * static_cast<size_t>(nb));
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q6_K);
+    for (int h = 0; h < 2; h++)
+      for (int g = 0; g < 8; g++) {
+        const __m256i l0 = gather(m, off, base + offsetof(block_q6_K, ql) + 64 * h + 4 * g);
+        const __m256i l1 = gather(m, off, base + offsetof(block_q6_K, ql) + 64 * h + 32 + 4 * g);
+        const __m256i qh = gather(m, off, base + offsetof(block_q6_K, qh) + 32 * h + 4 * g);
+        for (int kk = 0; kk < 4; kk++) {
+          const __m256i l = (kk & 1) ? l1 : l0;
+          const __m256i nib = _mm256_and_si256(kk < 2 ? l : _mm256_srli_epi16(l, 4), lo4);
+          const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * kk)), three);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (8 * s + 4 * h + kk) * 256 + 32 * g),
+                              _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4)));
+        }
+      }
+    for (int r = 0; r < nr; r++) {
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + rs * r);
+      const float d = _cvtsh_ss(x.d);
+      for (int h = 0; h < 2; h++)
+        for (int kk = 0; kk < 4; kk++) {
+          const int64_t b = 8 * s + 4 * h + kk;
+          scales[16 * b + r] = d * x.scales[8 * h + 2 * kk];
+          scales[16 * b + 8 + r] = d * x.scales[8 * h + 2 * kk + 1];
+        }
+    }
+  }
+}
+
 inline int32_t load4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-// The float part shared by both variants: acc += sum * (dw * da) (- mins * da * sum(a)).
-#define MM_PANEL_ACCUMULATE(sum_expr)                                                                       \
+// The float part shared by both variants: acc += sum * (dw * da) (q4_K: minus
+// mins * da * sum(a); q6_K: plus the second half's sum * (dw_hi * da)).
+#define MM_PANEL_ACCUMULATE(sum_expr, sum_hi_expr)                                                          \
   for (int c = 0; c < C; c++) {                                                                            \
     const uint8_t* a = act + as * c;                                                                       \
-    const float da = reinterpret_cast<const float*>(a + k)[b];                                             \
-    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_expr), _mm256_mul_ps(dw, _mm256_set1_ps(da)), acc[c]); \
+    const __m256 da = _mm256_set1_ps(reinterpret_cast<const float*>(a + k)[b]);                            \
+    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_expr), _mm256_mul_ps(dw, da), acc[c]);                 \
+    if constexpr (K == kQ6_K)                                                                              \
+      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_hi_expr), _mm256_mul_ps(dw_hi, da), acc[c]);         \
     if constexpr (K == kQ4_K)                                                                              \
       acc[c] = _mm256_fnmadd_ps(_mm256_loadu_ps(mins + 8 * b),                                             \
-                                _mm256_set1_ps(reinterpret_cast<const float*>(a + k + 4 * nb)[b]), acc[c]); \
+                                _mm256_set1_ps(reinterpret_cast<const float*>(a + k + 4 * nb)[2 * b]), acc[c]); \
   }
+
+// The activation's integer start terms of block b (see the layout in gemm_panel.h).
+inline __m256i start_term(const uint8_t* a, int64_t k, int64_t nb, int64_t b, int half) {
+  return _mm256_set1_epi32(reinterpret_cast<const int32_t*>(a + k + 4 * nb)[2 * b + half]);
+}
 
 template <int C, Kind K>
 void store(const __m256* acc, float* out, size_t os, int nr, const float* bias) {
@@ -151,8 +197,9 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
   for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
     const __m256i* wp = reinterpret_cast<const __m256i*>(panel + b * 256);
-    const __m256 dw = _mm256_loadu_ps(scales + 8 * b);
-    __m256i sum[C];
+    const __m256 dw = _mm256_loadu_ps(scales + (K == kQ6_K ? 16 : 8) * b);
+    const __m256 dw_hi = K == kQ6_K ? _mm256_loadu_ps(scales + 16 * b + 8) : dw;
+    __m256i sum[C], sum_hi[C];
     if constexpr (K == kQ8_0) {
       for (int c = 0; c < C; c++) sum[c] = _mm256_setzero_si256();
       for (int g = 0; g < 8; g++) {
@@ -160,6 +207,22 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
         for (int c = 0; c < C; c++) {
           const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
           sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w)), ones));
+        }
+      }
+    } else if constexpr (K == kQ6_K) {
+      // Groups in pairs in int16, then madd; halves of 16 values kept apart.
+      for (int c = 0; c < C; c++)
+        sum[c] = start_term(act + as * c, k, nb, b, 0), sum_hi[c] = start_term(act + as * c, k, nb, b, 1);
+      for (int g = 0; g < 8; g += 2) {
+        const __m256i w0 = _mm256_loadu_si256(wp + g), w1 = _mm256_loadu_si256(wp + g + 1);
+        for (int c = 0; c < C; c++) {
+          const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g;
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(load4(q))),
+                                             _mm256_maddubs_epi16(w1, _mm256_set1_epi32(load4(q + 4))));
+          if (g < 4)
+            sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p, ones));
+          else
+            sum_hi[c] = _mm256_add_epi32(sum_hi[c], _mm256_madd_epi16(p, ones));
         }
       }
     } else {
@@ -173,17 +236,16 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
       }
       for (int c = 0; c < C; c++) {
         sum[c] = _mm256_madd_epi16(sum[c], ones);
-        if constexpr (K == kQ4_0)
-          sum[c] = _mm256_add_epi32(sum[c], _mm256_set1_epi32(reinterpret_cast<const int32_t*>(act + as * c + k + 4 * nb)[b]));
+        if constexpr (K == kQ4_0) sum[c] = _mm256_add_epi32(sum[c], start_term(act + as * c, k, nb, b, 0));
       }
     }
-    MM_PANEL_ACCUMULATE(sum[c])
+    MM_PANEL_ACCUMULATE(sum[c], sum_hi[c])
   }
   store<C, K>(acc, out, os, nr, bias);
 }
 
 #if MM_HAVE_VNNI
-// C activation rows x 8 panel rows, vpdpbusd (weights unsigned: nibbles or q + 128).
+// C activation rows x 8 panel rows, vpdpbusd (weights unsigned: nibbles, 6-bit or q + 128).
 template <int C, Kind K>
 MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os,
                                 int nr, const float* bias) {
@@ -194,20 +256,24 @@ MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* 
   for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
     const __m256i* wp = reinterpret_cast<const __m256i*>(panel + b * 256);
-    const __m256 dw = _mm256_loadu_ps(scales + 8 * b);
-    __m256i sum[C];
-    for (int c = 0; c < C; c++)
-      sum[c] = K == kQ4_K ? _mm256_setzero_si256()
-                          : _mm256_set1_epi32(reinterpret_cast<const int32_t*>(act + as * c + k + 4 * nb)[b]);
+    const __m256 dw = _mm256_loadu_ps(scales + (K == kQ6_K ? 16 : 8) * b);
+    const __m256 dw_hi = K == kQ6_K ? _mm256_loadu_ps(scales + 16 * b + 8) : dw;
+    __m256i sum[C], sum_hi[C];
+    for (int c = 0; c < C; c++) {
+      sum[c] = K == kQ4_K ? _mm256_setzero_si256() : start_term(act + as * c, k, nb, b, 0);
+      sum_hi[c] = K == kQ6_K ? start_term(act + as * c, k, nb, b, 1) : _mm256_setzero_si256();
+    }
     for (int g = 0; g < 8; g++) {
       const __m256i w = _mm256_loadu_si256(wp + g);
       for (int c = 0; c < C; c++) {
-        int32_t q4;
-        std::memcpy(&q4, act + as * c + 32 * b + 4 * g, 4);
-        sum[c] = _mm256_dpbusd_avx_epi32(sum[c], w, _mm256_set1_epi32(q4));
+        const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+        if (K == kQ6_K && g >= 4)
+          sum_hi[c] = _mm256_dpbusd_avx_epi32(sum_hi[c], w, a4);
+        else
+          sum[c] = _mm256_dpbusd_avx_epi32(sum[c], w, a4);
       }
     }
-    MM_PANEL_ACCUMULATE(sum[c])
+    MM_PANEL_ACCUMULATE(sum[c], sum_hi[c])
   }
   store<C, K>(acc, out, os, nr, bias);
 }
@@ -239,13 +305,14 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
 bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
-    case DType::Q4_K: return k > 0 && k % QK_K == 0;
+    case DType::Q4_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
     default: return false;
   }
 }
 
 size_t panel_bytes(DType w, int64_t k) {
-  return weights_bytes(k) + static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K ? 2 : 1);
+  return weights_bytes(k) +
+         static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q6_K ? 2 : 1);
 }
 
 template <bool kVnni>
@@ -254,6 +321,7 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
     case DType::Q4_0: return pack_q4_0(k, rows, row_stride, nr, panel);
     case DType::Q8_0: return pack_q8_0<kVnni>(k, rows, row_stride, nr, panel);
     case DType::Q4_K: return pack_q4_K(k, rows, row_stride, nr, panel);
+    case DType::Q6_K: return pack_q6_K(k, rows, row_stride, nr, panel);
     default: return;
   }
 }
@@ -265,6 +333,7 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
     case DType::Q4_0: return run_cols<kQ4_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q8_0: return run_cols<kQ8_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q4_K: return run_cols<kQ4_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q6_K: return run_cols<kQ6_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     default: return;
   }
 }

@@ -25,6 +25,7 @@ inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 //   [nb][8 groups][16 rows][4 bytes]  unsigned weight bytes (one 64-byte vector per group)
 //   [nb][16] f32                      scale per row and block
 //   [nb][16] f32                      q4_K only: min per row and block (dmin * m)
+// q6_K instead: [nb][2][16] f32, the scales of each block's two halves of 16.
 inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 512; }
 
 // Byte offsets of rows 0..15 from the first, masked to the rows that exist.
@@ -101,9 +102,50 @@ void pack_q4_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
   }
 }
 
-// C activation rows x 16 panel rows. kMins: q4_K (float mins term); else the
-// int32 offset term starts each block's sum.
-template <int C, bool kMins>
+// q6_K: value l of the 32 in quarter kk of half h is the low (kk < 2) or high
+// nibble of ql[64h + 32(kk & 1) + l] with bits 2kk, 2kk+1 of qh[32h + l] above
+// it (0..63; the -32 is the activation side's). Two scales per 32 values.
+void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
+  const int64_t nsb = k / QK_K, nb = k / 32;
+  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(3);
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nb][2][16]
+  std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q6_K);
+    for (int h = 0; h < 2; h++)
+      for (int g = 0; g < 8; g++) {
+        const __m512i l0 = gather(m, off, base + offsetof(block_q6_K, ql) + 64 * h + 4 * g);
+        const __m512i l1 = gather(m, off, base + offsetof(block_q6_K, ql) + 64 * h + 32 + 4 * g);
+        const __m512i qh = gather(m, off, base + offsetof(block_q6_K, qh) + 32 * h + 4 * g);
+        for (int kk = 0; kk < 4; kk++) {
+          const __m512i l = (kk & 1) ? l1 : l0;
+          const __m512i nib = _mm512_and_si512(kk < 2 ? l : _mm512_srli_epi16(l, 4), lo4);
+          const __m512i hi = _mm512_and_si512(_mm512_srl_epi16(qh, _mm_cvtsi32_si128(2 * kk)), three);
+          _mm512_storeu_si512(panel + (8 * s + 4 * h + kk) * 512 + 64 * g, _mm512_or_si512(nib, _mm512_slli_epi16(hi, 4)));
+        }
+      }
+    for (int r = 0; r < nr; r++) {
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + rs * r);
+      const float d = half_to_float(x.d);
+      for (int h = 0; h < 2; h++)
+        for (int kk = 0; kk < 4; kk++) {
+          const int64_t b = 8 * s + 4 * h + kk;
+          scales[32 * b + r] = d * x.scales[8 * h + 2 * kk];
+          scales[32 * b + 16 + r] = d * x.scales[8 * h + 2 * kk + 1];
+        }
+    }
+  }
+}
+
+// How a block's integer sum becomes float (see the activation layout):
+//   kZeroPoint (q4_0, q8_0): starts at the activation's -zero_point * sum;
+//   kMins (q4_K): starts at 0, minus mins * (activation scale * sum) after;
+//   kSplit16 (q6_K): two sums of 16 values, each with its own scale, each
+//     starting at the activation's -32 * sum of its 16 values.
+enum Kind { kZeroPoint, kMins, kSplit16 };
+
+// C activation rows x 16 panel rows.
+template <int C, Kind K>
 void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, __mmask16 m,
             const float* bias) {
   const int64_t nb = k / 32;
@@ -115,24 +157,28 @@ void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, floa
     const __m512i* wp = reinterpret_cast<const __m512i*>(panel + b * 512);
     __m512i w[8];
     for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(wp + g);
-    const __m512 dw = _mm512_loadu_ps(scales + 16 * b);
+    const __m512 dw = _mm512_loadu_ps(scales + (K == kSplit16 ? 32 : 16) * b);
+    const __m512 dw_hi = K == kSplit16 ? _mm512_loadu_ps(scales + 32 * b + 16) : dw;
     for (int c = 0; c < C; c++) {
       const uint8_t* a = act + as * c;
       const int8_t* q = reinterpret_cast<const int8_t*>(a) + 32 * b;
-      const float da = reinterpret_cast<const float*>(a + k)[b];
-      __m512i sum;
-      if constexpr (kMins)
-        sum = _mm512_setzero_si512();
-      else
-        sum = _mm512_set1_epi32(reinterpret_cast<const int32_t*>(a + k + 4 * nb)[b]);
+      const __m512 da = _mm512_set1_ps(reinterpret_cast<const float*>(a + k)[b]);
+      const int32_t* si = reinterpret_cast<const int32_t*>(a + k + 4 * nb) + 2 * b;
+      __m512i sum = K == kMins ? _mm512_setzero_si512() : _mm512_set1_epi32(si[0]);
+      __m512i sum_hi = K == kSplit16 ? _mm512_set1_epi32(si[1]) : sum;
       for (int g = 0; g < 8; g++) {
         int32_t q4;
         std::memcpy(&q4, q + 4 * g, 4);
-        sum = _mm512_dpbusd_epi32(sum, w[g], _mm512_set1_epi32(q4));
+        if (K == kSplit16 && g >= 4)
+          sum_hi = _mm512_dpbusd_epi32(sum_hi, w[g], _mm512_set1_epi32(q4));
+        else
+          sum = _mm512_dpbusd_epi32(sum, w[g], _mm512_set1_epi32(q4));
       }
-      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(da)), acc[c]);
-      if constexpr (kMins) {
-        const float sa = reinterpret_cast<const float*>(a + k + 4 * nb)[b];
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, da), acc[c]);
+      if constexpr (K == kSplit16)
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_hi), _mm512_mul_ps(dw_hi, da), acc[c]);
+      if constexpr (K == kMins) {
+        const float sa = reinterpret_cast<const float*>(si)[0];
         acc[c] = _mm512_fnmadd_ps(_mm512_loadu_ps(mins + 16 * b), _mm512_set1_ps(sa), acc[c]);
       }
     }
@@ -141,22 +187,22 @@ void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, floa
   for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + os * c, m, _mm512_add_ps(acc[c], bv));
 }
 
-template <bool kMins>
+template <Kind K>
 void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
               __mmask16 m, const float* bias) {
   int64_t c0 = 0;
-  for (; c0 + kCols <= n; c0 += kCols) kernel<kCols, kMins>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+  for (; c0 + kCols <= n; c0 += kCols) kernel<kCols, K>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
   const uint8_t* a = act + as * c0;
   float* o = out + os * c0;
   switch (n - c0) {
     case 0: break;
-    case 1: kernel<1, kMins>(k, panel, a, as, o, os, m, bias); break;
-    case 2: kernel<2, kMins>(k, panel, a, as, o, os, m, bias); break;
-    case 3: kernel<3, kMins>(k, panel, a, as, o, os, m, bias); break;
-    case 4: kernel<4, kMins>(k, panel, a, as, o, os, m, bias); break;
-    case 5: kernel<5, kMins>(k, panel, a, as, o, os, m, bias); break;
-    case 6: kernel<6, kMins>(k, panel, a, as, o, os, m, bias); break;
-    default: kernel<7, kMins>(k, panel, a, as, o, os, m, bias); break;
+    case 1: kernel<1, K>(k, panel, a, as, o, os, m, bias); break;
+    case 2: kernel<2, K>(k, panel, a, as, o, os, m, bias); break;
+    case 3: kernel<3, K>(k, panel, a, as, o, os, m, bias); break;
+    case 4: kernel<4, K>(k, panel, a, as, o, os, m, bias); break;
+    case 5: kernel<5, K>(k, panel, a, as, o, os, m, bias); break;
+    case 6: kernel<6, K>(k, panel, a, as, o, os, m, bias); break;
+    default: kernel<7, K>(k, panel, a, as, o, os, m, bias); break;
   }
 }
 
@@ -165,14 +211,14 @@ inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 
 bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
-    case DType::Q4_K: return k > 0 && k % QK_K == 0;
+    case DType::Q4_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
     default: return false;
   }
 }
 
 size_t panel_bytes(DType w, int64_t k) {
   const size_t nb = static_cast<size_t>(k / 32);
-  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K ? 2 : 1);
+  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K || w == DType::Q6_K ? 2 : 1);
 }
 
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
@@ -181,6 +227,7 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
     case DType::Q4_0: return pack_q4_0(k, rows, row_stride, m, panel);
     case DType::Q8_0: return pack_q8_0(k, rows, row_stride, m, panel);
     case DType::Q4_K: return pack_q4_K(k, rows, row_stride, nr, m, panel);
+    case DType::Q6_K: return pack_q6_K(k, rows, row_stride, nr, m, panel);
     default: return;
   }
 }
@@ -188,10 +235,11 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
 void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
                 float* out, size_t out_stride, const float* bias) {
   const __mmask16 m = rows_mask(nr);
-  if (w == DType::Q4_K)
-    run_cols<true>(k, panel, act, act_stride, n, out, out_stride, m, bias);
-  else
-    run_cols<false>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+  switch (w) {
+    case DType::Q4_K: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    case DType::Q6_K: return run_cols<kSplit16>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    default: return run_cols<kZeroPoint>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+  }
 }
 
 }  // namespace

@@ -8,33 +8,42 @@
 
 namespace mm {
 
-size_t panel_act_row_bytes(int64_t k) { return static_cast<size_t>(k) + static_cast<size_t>(k / 32) * 8; }
+size_t panel_act_row_bytes(int64_t k) { return static_cast<size_t>(k) + static_cast<size_t>(k / 32) * 12; }
 
 void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst) {
   const int64_t nb = k / 32;
   int8_t* qs = reinterpret_cast<int8_t*>(dst);                 // [k]
   float* d = reinterpret_cast<float*>(dst + k);                // [nb]
-  if (w == DType::Q4_K) {
+  if (w == DType::Q4_K || w == DType::Q6_K) {
     const block_q8_K* y = static_cast<const block_q8_K*>(quantized);
-    float* s = d + nb;                                         // [nb] scale * sum
+    float* sf = d + nb;                                        // q4_K: [nb][2] scale * sum, 0
+    int32_t* si = reinterpret_cast<int32_t*>(d + nb);          // q6_K: [nb][2] -32 * sum of each 16
     for (int64_t sb = 0; sb < k / QK_K; sb++) {
       std::memcpy(qs + QK_K * sb, y[sb].qs, QK_K);
       for (int j = 0; j < 8; j++) {
-        d[8 * sb + j] = y[sb].d;
-        s[8 * sb + j] = y[sb].d * static_cast<float>(y[sb].bsums[2 * j] + y[sb].bsums[2 * j + 1]);
+        const int64_t b = 8 * sb + j;
+        d[b] = y[sb].d;
+        if (w == DType::Q4_K) {
+          sf[2 * b] = y[sb].d * static_cast<float>(y[sb].bsums[2 * j] + y[sb].bsums[2 * j + 1]);
+          sf[2 * b + 1] = 0;
+        } else {
+          si[2 * b] = -32 * y[sb].bsums[2 * j];
+          si[2 * b + 1] = -32 * y[sb].bsums[2 * j + 1];
+        }
       }
     }
     return;
   }
   const block_q8_0* y = static_cast<const block_q8_0*>(quantized);
-  int32_t* s = reinterpret_cast<int32_t*>(d + nb);             // [nb] -zero_point * sum
+  int32_t* s = reinterpret_cast<int32_t*>(d + nb);             // [nb][2] -zero_point * sum, 0
   const int32_t zero_point = w == DType::Q4_0 ? 8 : 128;
   for (int64_t b = 0; b < nb; b++) {
     std::memcpy(qs + 32 * b, y[b].qs, 32);
     d[b] = fp16_to_fp32(y[b].d);
     int32_t sum = 0;
     for (int i = 0; i < 32; i++) sum += y[b].qs[i];
-    s[b] = -zero_point * sum;
+    s[2 * b] = -zero_point * sum;
+    s[2 * b + 1] = 0;
   }
 }
 

@@ -25,8 +25,9 @@ namespace mm {
 // Activations, one row per token, in the layout every panel kernel reads:
 //   [k] int8 values (the q8_0 / q8_K quants, in order)
 //   [k/32] f32 scale of each 32 values
-//   [k/32] per 32 values: q4_0 -8*sum, q8_0 -128*sum (int32: the zero point of
-//          unsigned weights); q4_K scale*sum (f32: the mins term)
+//   [k/32][2] per 32 values: q4_0 -8*sum, q8_0 -128*sum (int32: the zero point
+//          of unsigned weights; second slot 0); q4_K scale*sum (f32: the mins
+//          term; second slot 0); q6_K -32*sum of each 16 values (int32)
 size_t panel_act_row_bytes(int64_t k);
 // Lays out one activation row already quantized to the weight's activation
 // format (block_q8_0 x k/32 or block_q8_K x k/256).
@@ -35,7 +36,7 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
 struct PanelKernels {
   int rows;  // weight rows per panel (one int32 lane each)
   // Whether there is a panel kernel for this weight type and k (q4_0, q8_0: q8_0
-  // activations; q4_K: q8_K activations).
+  // activations; q4_K, q6_K: q8_K activations).
   bool (*supports)(DType w, int64_t k);
   // One panel: `rows` rows (nr real ones, the rest zero) of k columns.
   size_t (*panel_bytes)(DType w, int64_t k);
