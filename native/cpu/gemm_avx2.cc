@@ -280,6 +280,44 @@ MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* 
 #endif
 #undef MM_PANEL_ACCUMULATE
 
+// Float weights: C f32 activation rows x 8 panel rows, one FMA per value.
+template <int C>
+void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, float* out, size_t os, int nr,
+                  const float* bias) {
+  __m256 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+  const float* x[C];
+  for (int c = 0; c < C; c++) x[c] = reinterpret_cast<const float*>(act + as * c);
+  for (int64_t i = 0; i < k; i++) {
+    const __m256 w = _mm256_loadu_ps(panel + 8 * i);
+    for (int c = 0; c < C; c++) acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(x[c] + i), w, acc[c]);
+  }
+  store<C, kQ4_0>(acc, out, os, nr, bias);
+}
+
+void run_cols_float(int64_t k, const float* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
+                    int nr, const float* bias) {
+  constexpr int kF = 12;  // 12 accumulators + weights + broadcast of 16 ymm
+  int64_t c0 = 0;
+  for (; c0 + kF <= n; c0 += kF) kernel_float<kF>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+  const uint8_t* a = act + as * c0;
+  float* o = out + os * c0;
+  switch (n - c0) {
+    case 0: break;
+    case 1: kernel_float<1>(k, panel, a, as, o, os, nr, bias); break;
+    case 2: kernel_float<2>(k, panel, a, as, o, os, nr, bias); break;
+    case 3: kernel_float<3>(k, panel, a, as, o, os, nr, bias); break;
+    case 4: kernel_float<4>(k, panel, a, as, o, os, nr, bias); break;
+    case 5: kernel_float<5>(k, panel, a, as, o, os, nr, bias); break;
+    case 6: kernel_float<6>(k, panel, a, as, o, os, nr, bias); break;
+    case 7: kernel_float<7>(k, panel, a, as, o, os, nr, bias); break;
+    case 8: kernel_float<8>(k, panel, a, as, o, os, nr, bias); break;
+    case 9: kernel_float<9>(k, panel, a, as, o, os, nr, bias); break;
+    case 10: kernel_float<10>(k, panel, a, as, o, os, nr, bias); break;
+    default: kernel_float<11>(k, panel, a, as, o, os, nr, bias); break;
+  }
+}
+
 using KernelFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int, const float*);
 
 template <Kind K, bool kVnni, int C>
@@ -306,17 +344,20 @@ bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
     case DType::Q4_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
+    case DType::F32: case DType::F16: case DType::BF16: return k > 0;
     default: return false;
   }
 }
 
 size_t panel_bytes(DType w, int64_t k) {
+  if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
   return weights_bytes(k) +
          static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q6_K ? 2 : 1);
 }
 
 template <bool kVnni>
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
+  if (panel_float_weights(w)) return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
   switch (w) {
     case DType::Q4_0: return pack_q4_0(k, rows, row_stride, nr, panel);
     case DType::Q8_0: return pack_q8_0<kVnni>(k, rows, row_stride, nr, panel);
@@ -329,6 +370,8 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
 template <bool kVnni>
 void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
                 float* out, size_t out_stride, const float* bias) {
+  if (panel_float_weights(w))
+    return run_cols_float(k, reinterpret_cast<const float*>(panel), act, act_stride, n, out, out_stride, nr, bias);
   switch (w) {
     case DType::Q4_0: return run_cols<kQ4_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q8_0: return run_cols<kQ8_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);

@@ -206,23 +206,65 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
   }
 }
 
+// Float weights: C f32 activation rows x 16 panel rows, one FMA per value.
+template <int C>
+void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, float* out, size_t os, __mmask16 m,
+                  const float* bias) {
+  __m512 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+  const float* x[C];
+  for (int c = 0; c < C; c++) x[c] = reinterpret_cast<const float*>(act + as * c);
+  for (int64_t i = 0; i < k; i++) {
+    const __m512 w = _mm512_loadu_ps(panel + 16 * i);
+    for (int c = 0; c < C; c++) acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(x[c][i]), w, acc[c]);
+  }
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+  for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + os * c, m, _mm512_add_ps(acc[c], bv));
+}
+
+void run_cols_float(int64_t k, const float* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
+                    __mmask16 m, const float* bias) {
+  constexpr int kF = 12;  // 12 accumulators + weights + broadcast of 32 zmm
+  int64_t c0 = 0;
+  for (; c0 + kF <= n; c0 += kF) kernel_float<kF>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+  const uint8_t* a = act + as * c0;
+  float* o = out + os * c0;
+  switch (n - c0) {
+    case 0: break;
+    case 1: kernel_float<1>(k, panel, a, as, o, os, m, bias); break;
+    case 2: kernel_float<2>(k, panel, a, as, o, os, m, bias); break;
+    case 3: kernel_float<3>(k, panel, a, as, o, os, m, bias); break;
+    case 4: kernel_float<4>(k, panel, a, as, o, os, m, bias); break;
+    case 5: kernel_float<5>(k, panel, a, as, o, os, m, bias); break;
+    case 6: kernel_float<6>(k, panel, a, as, o, os, m, bias); break;
+    case 7: kernel_float<7>(k, panel, a, as, o, os, m, bias); break;
+    case 8: kernel_float<8>(k, panel, a, as, o, os, m, bias); break;
+    case 9: kernel_float<9>(k, panel, a, as, o, os, m, bias); break;
+    case 10: kernel_float<10>(k, panel, a, as, o, os, m, bias); break;
+    default: kernel_float<11>(k, panel, a, as, o, os, m, bias); break;
+  }
+}
+
 inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 1); }
 
 bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
     case DType::Q4_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
+    case DType::F32: case DType::F16: case DType::BF16: return k > 0;
     default: return false;
   }
 }
 
 size_t panel_bytes(DType w, int64_t k) {
+  if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
   const size_t nb = static_cast<size_t>(k / 32);
   return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K || w == DType::Q6_K ? 2 : 1);
 }
 
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
   const __mmask16 m = rows_mask(nr);
+  if (panel_float_weights(w)) return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
   switch (w) {
     case DType::Q4_0: return pack_q4_0(k, rows, row_stride, m, panel);
     case DType::Q8_0: return pack_q8_0(k, rows, row_stride, m, panel);
@@ -235,6 +277,8 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
 void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
                 float* out, size_t out_stride, const float* bias) {
   const __mmask16 m = rows_mask(nr);
+  if (panel_float_weights(w))
+    return run_cols_float(k, reinterpret_cast<const float*>(panel), act, act_stride, n, out, out_stride, m, bias);
   switch (w) {
     case DType::Q4_K: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     case DType::Q6_K: return run_cols<kSplit16>(k, panel, act, act_stride, n, out, out_stride, m, bias);

@@ -47,4 +47,27 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
   }
 }
 
+size_t panel_float_bytes(int rows, int64_t k) { return static_cast<size_t>(k) * rows * sizeof(float); }
+
+void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride, int nr, int rows, float* panel) {
+  for (int r = 0; r < rows; r++) {
+    float* dst = panel + r;  // column c at dst[c * rows]
+    if (r >= nr) {
+      for (int64_t c = 0; c < k; c++) dst[c * rows] = 0.0f;
+      continue;
+    }
+    const uint8_t* row = src + row_stride * r;
+    if (w == DType::F32) {
+      const float* x = reinterpret_cast<const float*>(row);
+      for (int64_t c = 0; c < k; c++) dst[c * rows] = x[c];
+    } else if (w == DType::F16) {
+      const uint16_t* x = reinterpret_cast<const uint16_t*>(row);
+      for (int64_t c = 0; c < k; c++) dst[c * rows] = fp16_to_fp32(x[c]);
+    } else {
+      const uint16_t* x = reinterpret_cast<const uint16_t*>(row);
+      for (int64_t c = 0; c < k; c++) dst[c * rows] = bf16_to_fp32(x[c]);
+    }
+  }
+}
+
 }  // namespace mm

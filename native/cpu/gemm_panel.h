@@ -33,10 +33,17 @@ size_t panel_act_row_bytes(int64_t k);
 // format (block_q8_0 x k/32 or block_q8_K x k/256).
 void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst);
 
+// Float weights (f32, f16, bf16) pair with the f32 activation rows as they are.
+inline bool panel_float_weights(DType w) { return w == DType::F32 || w == DType::F16 || w == DType::BF16; }
+// Float panels: [k][rows] f32, row r of column c at c * rows + r (rows past nr zero).
+size_t panel_float_bytes(int rows, int64_t k);
+void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride, int nr, int rows, float* panel);
+
 struct PanelKernels {
   int rows;  // weight rows per panel (one int32 lane each)
   // Whether there is a panel kernel for this weight type and k (q4_0, q8_0: q8_0
-  // activations; q4_K, q6_K: q8_K activations).
+  // activations; q4_K, q6_K: q8_K activations; f32, f16, bf16: f32 activation
+  // rows as they are, act_stride bytes apart).
   bool (*supports)(DType w, int64_t k);
   // One panel: `rows` rows (nr real ones, the rest zero) of k columns.
   size_t (*panel_bytes)(DType w, int64_t k);

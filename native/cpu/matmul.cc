@@ -113,23 +113,28 @@ const PanelKernels* panel_kernels() {
 void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x, const TensorDesc& W,
                    const TensorDesc& d, const float* bias, int64_t N, int64_t K, int64_t M, DType act_type) {
   const int nth = ctx.pool.size();
-  const size_t q_bytes = round_up(row_bytes(act_type, K), 64);    // one quantized row, per thread
-  const size_t as = round_up(panel_act_row_bytes(K), 64);          // panel-layout activation row
-  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);       // one packed panel, per thread
-  uint8_t* ws = ctx.scratch(as * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
+  const bool float_act = act_type == DType::F32;  // float weights: the f32 rows as they are
+  const size_t q_bytes = float_act ? 0 : round_up(row_bytes(act_type, K), 64);  // one quantized row, per thread
+  const size_t as_bytes = float_act ? 0 : round_up(panel_act_row_bytes(K), 64);  // panel-layout activation row
+  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);                     // one packed panel, per thread
+  uint8_t* ws = ctx.scratch(as_bytes * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
   ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
-  uint8_t* act = ws;                                         // [N, as]
-  uint8_t* panels = act + as * static_cast<size_t>(N);       // [nth, pb]
-  uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);    // [nth, q_bytes]
+  uint8_t* panels = ws;                                             // [nth, pb]
+  uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);           // [nth, q_bytes]
+  uint8_t* laid = qtmp + q_bytes * static_cast<size_t>(nth);        // [N, as_bytes]
+  const uint8_t* act = float_act ? x.row(0) : laid;
+  const size_t as = float_act ? x.row_stride : as_bytes;
 
-  const int64_t rper = (N + 4 * nth - 1) / (4 * nth);
-  ctx.pool.run_chunks((N + rper - 1) / rper, [&](int64_t c, int ith) {
-    uint8_t* q = qtmp + q_bytes * static_cast<size_t>(ith);
-    for (int64_t r = c * rper, r1 = std::min(N, r + rper); r < r1; r++) {
-      convert_activations(act_type, x.row_as<float>(r), q, K);
-      panel_layout_act_row(W.type, K, q, act + as * static_cast<size_t>(r));
-    }
-  });
+  if (!float_act) {
+    const int64_t rper = (N + 4 * nth - 1) / (4 * nth);
+    ctx.pool.run_chunks((N + rper - 1) / rper, [&](int64_t c, int ith) {
+      uint8_t* q = qtmp + q_bytes * static_cast<size_t>(ith);
+      for (int64_t r = c * rper, r1 = std::min(N, r + rper); r < r1; r++) {
+        convert_activations(act_type, x.row_as<float>(r), q, K);
+        panel_layout_act_row(W.type, K, q, laid + as * static_cast<size_t>(r));
+      }
+    });
+  }
 
   const int64_t P = (M + pk.rows - 1) / pk.rows;
   const int64_t chunks = nth == 1 ? 1 : std::min<int64_t>(P, 8 * nth), per = (P + chunks - 1) / chunks;
