@@ -41,6 +41,12 @@ const DotKernels& active_kernels() {
 }
 
 DotTileFn tile_kernel(DType t) {
+#if defined(MM_HAVE_AVX512_KERNELS)
+  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q8_0)) {
+    const TileKernels& k = avx512::tile_kernels();
+    return t == DType::Q4_0 ? k.q4_0 : k.q8_0;
+  }
+#endif
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) {
     const TileKernels& k = avx2::tile_kernels();

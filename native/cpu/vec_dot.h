@@ -65,6 +65,13 @@ void quantize_row_q8_K(const float* x, void* y, int64_t n);
 void quantize_row_q8_1(const float* x, void* y, int64_t n);
 }  // namespace avx2
 #endif
+#if defined(MM_HAVE_AVX512_KERNELS)
+namespace avx512 {
+// q4_0 / q8_0 decode tiles with 512-bit vpdpbusd (vec_dot_avx512.cc); q4_K and
+// multi-row tiles are the AVX2 ones.
+const TileKernels& tile_kernels();
+}  // namespace avx512
+#endif
 #if defined(__aarch64__) || defined(_M_ARM64)
 namespace neon {
 const DotKernels& kernels();

@@ -1,0 +1,137 @@
+// AVX-512 VNNI decode tiles for q4_0 and q8_0 weights (see DotTileFn in
+// vec_dot.h): one activation row against up to 4 weight rows read in place,
+// two 32-value blocks per 512-bit vpdpbusd. Compiled in the cpu_avx512
+// library; chosen only after cpu_use_avx512(). Tiles with more than one
+// activation row go to the AVX2 / AVX-VNNI tiles.
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's own AVX-512 headers trip this warning (_mm512_undefined_* idioms).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include "../core/quant_blocks.h"
+#include "vec_dot.h"
+
+#ifndef MM_PREFETCH_BYTES
+#define MM_PREFETCH_BYTES 4096
+#endif
+
+namespace mm {
+namespace avx512 {
+
+namespace {
+
+constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
+
+// Two f16 scales -> 16 lanes by pattern: q4_0 lanes 0-3, 8-11 hold block b,
+// 4-7, 12-15 block b+1; q8_0 lanes 0-7 block b, 8-15 block b+1.
+inline __m512 pair_scales(uint16_t d0, uint16_t d1, __m512i pattern) {
+  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d0 | (static_cast<uint32_t>(d1) << 16))));
+  return _mm512_permutexvar_ps(pattern, _mm512_castps128_ps512(f));
+}
+
+template <int R>
+void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
+  const int64_t nb = k / QK8_0;
+  const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a);
+  const __m512i pattern = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  __m512 acc[R];
+  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    // Activations as [b: 0-15 | b+1: 0-15 | b: 16-31 | b+1: 16-31], the order
+    // the two blocks' low and high nibbles come out in.
+    const __m512i y01 = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
+    const __m512i av = _mm512_shuffle_i64x2(y01, y01, _MM_SHUFFLE(3, 1, 2, 0));
+    // (q - 8) . a = q . a - 8 * a: each lane starts at -8 * (its 4 activations).
+    const __m512i m8 = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av));
+    const __m512 da = pair_scales(y[b].d, y[b + 1].d, pattern);
+    for (int r = 0; r < R; r++) {
+      const block_q4_0* x = reinterpret_cast<const block_q4_0*>(w + ws * r) + b;
+      _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes, _MM_HINT_T0);
+      const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[1].qs)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0].qs)));
+      const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, lo4)),
+                                            _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), 1);
+      const __m512i sum = _mm512_dpbusd_epi32(m8, wv, av);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    out[r] = _mm512_reduce_add_ps(acc[r]);
+    if (b < nb) out[r] += avx2::kernels().q4_0(QK8_0, reinterpret_cast<const block_q4_0*>(w + ws * r) + b, y + b);
+  }
+}
+
+template <int R>
+void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
+  const int64_t nb = k / QK8_0;
+  const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a);
+  const __m512i pattern = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[R];
+  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    // (a + 128) . q - 128 * sum(q) = a . q, with a + 128 unsigned.
+    const __m512i au = _mm512_xor_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1),
+        flip);
+    const __m512 da = pair_scales(y[b].d, y[b + 1].d, pattern);
+    for (int r = 0; r < R; r++) {
+      const block_q8_0* x = reinterpret_cast<const block_q8_0*>(w + ws * r) + b;
+      _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes + 64, _MM_HINT_T0);
+      const __m512i wq = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[0].qs))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[1].qs)), 1);
+      const __m512i m128 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wq));
+      const __m512i sum = _mm512_dpbusd_epi32(m128, au, wq);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    out[r] = _mm512_reduce_add_ps(acc[r]);
+    if (b < nb) out[r] += avx2::kernels().q8_0(QK8_0, reinterpret_cast<const block_q8_0*>(w + ws * r) + b, y + b);
+  }
+}
+
+// One activation row here; more go to the AVX2 / AVX-VNNI tile.
+template <DType T>
+void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
+  const TileKernels& wide = avx2::tile_kernels();
+  if (nc != 1) return (T == DType::Q4_0 ? wide.q4_0 : wide.q8_0)(k, w, ws, nr, a, as, nc, out, os);
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const uint8_t* ab = static_cast<const uint8_t*>(a);
+  auto run = [&](auto fn) { fn(k, wb, ws, ab, out); };
+  if constexpr (T == DType::Q4_0) {
+    switch (nr) {
+      case 1: return run(tile_q4_0<1>);
+      case 2: return run(tile_q4_0<2>);
+      case 3: return run(tile_q4_0<3>);
+      default: return run(tile_q4_0<4>);
+    }
+  } else {
+    switch (nr) {
+      case 1: return run(tile_q8_0<1>);
+      case 2: return run(tile_q8_0<2>);
+      case 3: return run(tile_q8_0<3>);
+      default: return run(tile_q8_0<4>);
+    }
+  }
+}
+
+}  // namespace
+
+const TileKernels& tile_kernels() {
+  static const TileKernels k{tile<DType::Q4_0>, tile<DType::Q8_0>, avx2::tile_kernels().q4_K, nullptr};
+  return k;
+}
+
+}  // namespace avx512
+}  // namespace mm
