@@ -6,6 +6,7 @@
 // Without VNNI the byte products go through maddubs (u8 x s8 -> int16 pairs):
 //   q4_0, q4_K: nibbles (0..15) x activations: a pair is at most 2*15*127, so
 //     the 8 groups of a block add up in int16 (<= 30480) before one madd;
+//   q5_K: 5-bit values (0..31): four groups at most (4 * 2*31*127 = 31496);
 //   q6_K: 6-bit values (0..63): two groups at most (2 * 2*63*127 = 32004);
 //   q8_0: |w| x sign(a, w) per group (the usual sign trick), madd per group.
 #include <immintrin.h>
@@ -26,13 +27,13 @@ namespace {
 constexpr int kRows = 8;  // weight rows per panel
 constexpr int kCols = 6;  // activation rows per kernel call: 2 x 6 accumulators + weights in 16 ymm
 
-enum Kind { kQ4_0, kQ8_0, kQ4_K, kQ6_K };
+enum Kind { kQ4_0, kQ8_0, kQ4_K, kQ5_K, kQ6_K };
 
 // Panel layout for k values (nb = k / 32 blocks of 32):
 //   [nb][8 groups][8 rows][4 bytes]  weight bytes (one 32-byte vector per group):
 //                                    nibbles; q8_0: signed, or + 128 for VNNI
 //   [nb][8] f32                      scale per row and block
-//   [nb][8] f32                      q4_K only: min per row and block (dmin * m)
+//   [nb][8] f32                      q4_K, q5_K only: min per row and block (dmin * m)
 // q6_K instead: [nb][2][8] f32, the scales of each block's two halves of 16.
 inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 256; }
 
@@ -81,25 +82,35 @@ void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
   }
 }
 
-void pack_q4_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+// q4_K and q5_K (kFive): 8 sub-blocks of 32 with 6-bit scales and mins; q5_K
+// adds bit 2j (sub-block 2j) / 2j+1 (sub-block 2j+1) of qh[l] as value bit 4.
+template <typename Block, bool kFive>
+void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F);
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
   float* mins = scales + 8 * nb;
   std::memset(scales, 0, sizeof(float) * 16 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* base = rows + s * sizeof(block_q4_K);
-    for (int j = 0; j < 4; j++) {  // qs[32j + i]: value i of sub-block 2j (low nibble) and 2j+1 (high)
-      __m256i* lo = reinterpret_cast<__m256i*>(panel + (8 * s + 2 * j) * 256);
-      __m256i* hi = lo + 8;
-      for (int g = 0; g < 8; g++) {
-        const __m256i v = gather(m, off, base + offsetof(block_q4_K, qs) + 32 * j + 4 * g);
-        _mm256_storeu_si256(lo + g, _mm256_and_si256(v, lo4));
-        _mm256_storeu_si256(hi + g, _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4));
+    const uint8_t* base = rows + s * sizeof(Block);
+    for (int g = 0; g < 8; g++) {
+      __m256i qh = _mm256_setzero_si256();
+      if constexpr (kFive) qh = gather(m, off, base + offsetof(block_q5_K, qh) + 4 * g);
+      for (int j = 0; j < 4; j++) {  // qs[32j + i]: value i of sub-block 2j (low nibble) and 2j+1 (high)
+        const __m256i v = gather(m, off, base + offsetof(Block, qs) + 32 * j + 4 * g);
+        __m256i lo = _mm256_and_si256(v, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+        if constexpr (kFive) {
+          const __m256i b0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), one);
+          const __m256i b1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), one);
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (8 * s + 2 * j) * 256 + 32 * g), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (8 * s + 2 * j + 1) * 256 + 32 * g), hi);
       }
     }
     for (int r = 0; r < nr; r++) {
-      const block_q4_K& x = *reinterpret_cast<const block_q4_K*>(base + rs * r);
+      const Block& x = *reinterpret_cast<const Block*>(base + rs * r);
       const float d = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
       for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
@@ -162,7 +173,7 @@ inline int32_t load4(const int8_t* p) {
     acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_expr), _mm256_mul_ps(dw, da), acc[c]);                 \
     if constexpr (K == kQ6_K)                                                                              \
       acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_hi_expr), _mm256_mul_ps(dw_hi, da), acc[c]);         \
-    if constexpr (K == kQ4_K)                                                                              \
+    if constexpr (K == kQ4_K || K == kQ5_K)                                                                \
       acc[c] = _mm256_fnmadd_ps(_mm256_loadu_ps(mins + 8 * b),                                             \
                                 _mm256_set1_ps(reinterpret_cast<const float*>(a + k + 4 * nb)[2 * b]), acc[c]); \
   }
@@ -208,6 +219,21 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
           const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
           sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w)), ones));
         }
+      }
+    } else if constexpr (K == kQ5_K) {
+      // Four groups at a time in int16, then madd.
+      for (int c = 0; c < C; c++) sum[c] = _mm256_setzero_si256();
+      for (int g0 = 0; g0 < 8; g0 += 4) {
+        __m256i s16[C];
+        for (int c = 0; c < C; c++) s16[c] = _mm256_setzero_si256();
+        for (int g = g0; g < g0 + 4; g++) {
+          const __m256i w = _mm256_loadu_si256(wp + g);
+          for (int c = 0; c < C; c++) {
+            const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+            s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(w, a4));
+          }
+        }
+        for (int c = 0; c < C; c++) sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(s16[c], ones));
       }
     } else if constexpr (K == kQ6_K) {
       // Groups in pairs in int16, then madd; halves of 16 values kept apart.
@@ -260,7 +286,7 @@ MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* 
     const __m256 dw_hi = K == kQ6_K ? _mm256_loadu_ps(scales + 16 * b + 8) : dw;
     __m256i sum[C], sum_hi[C];
     for (int c = 0; c < C; c++) {
-      sum[c] = K == kQ4_K ? _mm256_setzero_si256() : start_term(act + as * c, k, nb, b, 0);
+      sum[c] = K == kQ4_K || K == kQ5_K ? _mm256_setzero_si256() : start_term(act + as * c, k, nb, b, 0);
       sum_hi[c] = K == kQ6_K ? start_term(act + as * c, k, nb, b, 1) : _mm256_setzero_si256();
     }
     for (int g = 0; g < 8; g++) {
@@ -343,7 +369,7 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
 bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
-    case DType::Q4_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
+    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
     case DType::F32: case DType::F16: case DType::BF16: return k > 0;
     default: return false;
   }
@@ -352,7 +378,7 @@ bool supports(DType w, int64_t k) {
 size_t panel_bytes(DType w, int64_t k) {
   if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
   return weights_bytes(k) +
-         static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q6_K ? 2 : 1);
+         static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K ? 2 : 1);
 }
 
 template <bool kVnni>
@@ -361,7 +387,8 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
   switch (w) {
     case DType::Q4_0: return pack_q4_0(k, rows, row_stride, nr, panel);
     case DType::Q8_0: return pack_q8_0<kVnni>(k, rows, row_stride, nr, panel);
-    case DType::Q4_K: return pack_q4_K(k, rows, row_stride, nr, panel);
+    case DType::Q4_K: return pack_k_mins<block_q4_K, false>(k, rows, row_stride, nr, panel);
+    case DType::Q5_K: return pack_k_mins<block_q5_K, true>(k, rows, row_stride, nr, panel);
     case DType::Q6_K: return pack_q6_K(k, rows, row_stride, nr, panel);
     default: return;
   }
@@ -376,6 +403,7 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
     case DType::Q4_0: return run_cols<kQ4_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q8_0: return run_cols<kQ8_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q4_K: return run_cols<kQ4_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q5_K: return run_cols<kQ5_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q6_K: return run_cols<kQ6_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     default: return;
   }

@@ -24,7 +24,7 @@ inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 // Panel layout for k values (nb = k / 32 blocks of 32):
 //   [nb][8 groups][16 rows][4 bytes]  unsigned weight bytes (one 64-byte vector per group)
 //   [nb][16] f32                      scale per row and block
-//   [nb][16] f32                      q4_K only: min per row and block (dmin * m)
+//   [nb][16] f32                      q4_K, q5_K only: min per row and block (dmin * m)
 // q6_K instead: [nb][2][16] f32, the scales of each block's two halves of 16.
 inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 512; }
 
@@ -71,26 +71,36 @@ void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* 
   }
 }
 
-void pack_q4_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
+// q4_K and q5_K (kFive): 8 sub-blocks of 32 with 6-bit scales and mins; q5_K
+// adds bit 2j (sub-block 2j) / 2j+1 (sub-block 2j+1) of qh[l] as value bit 4.
+template <typename Block, bool kFive>
+void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F);
+  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
   float* mins = scales + 16 * nb;
   std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* base = rows + s * sizeof(block_q4_K);
-    // qs[32j + i]: value i of sub-block 2j (low nibble) and of 2j+1 (high).
-    for (int j = 0; j < 4; j++) {
-      __m512i* lo = reinterpret_cast<__m512i*>(panel + (8 * s + 2 * j) * 512);
-      __m512i* hi = lo + 8;
-      for (int g = 0; g < 8; g++) {
-        const __m512i v = gather(m, off, base + offsetof(block_q4_K, qs) + 32 * j + 4 * g);
-        _mm512_storeu_si512(lo + g, _mm512_and_si512(v, lo4));
-        _mm512_storeu_si512(hi + g, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4));
+    const uint8_t* base = rows + s * sizeof(Block);
+    for (int g = 0; g < 8; g++) {
+      __m512i qh = _mm512_setzero_si512();
+      if constexpr (kFive) qh = gather(m, off, base + offsetof(block_q5_K, qh) + 4 * g);
+      // qs[32j + i]: value i of sub-block 2j (low nibble) and of 2j+1 (high).
+      for (int j = 0; j < 4; j++) {
+        const __m512i v = gather(m, off, base + offsetof(Block, qs) + 32 * j + 4 * g);
+        __m512i lo = _mm512_and_si512(v, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+        if constexpr (kFive) {
+          const __m512i b0 = _mm512_and_si512(_mm512_srl_epi16(qh, _mm_cvtsi32_si128(2 * j)), one);
+          const __m512i b1 = _mm512_and_si512(_mm512_srl_epi16(qh, _mm_cvtsi32_si128(2 * j + 1)), one);
+          lo = _mm512_or_si512(lo, _mm512_slli_epi16(b0, 4));
+          hi = _mm512_or_si512(hi, _mm512_slli_epi16(b1, 4));
+        }
+        _mm512_storeu_si512(panel + (8 * s + 2 * j) * 512 + 64 * g, lo);
+        _mm512_storeu_si512(panel + (8 * s + 2 * j + 1) * 512 + 64 * g, hi);
       }
     }
     for (int r = 0; r < nr; r++) {
-      const block_q4_K& x = *reinterpret_cast<const block_q4_K*>(base + rs * r);
+      const Block& x = *reinterpret_cast<const Block*>(base + rs * r);
       const float d = half_to_float(x.d), dmin = half_to_float(x.dmin);
       for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
@@ -139,7 +149,7 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
 
 // How a block's integer sum becomes float (see the activation layout):
 //   kZeroPoint (q4_0, q8_0): starts at the activation's -zero_point * sum;
-//   kMins (q4_K): starts at 0, minus mins * (activation scale * sum) after;
+//   kMins (q4_K, q5_K): starts at 0, minus mins * (activation scale * sum) after;
 //   kSplit16 (q6_K): two sums of 16 values, each with its own scale, each
 //     starting at the activation's -32 * sum of its 16 values.
 enum Kind { kZeroPoint, kMins, kSplit16 };
@@ -250,7 +260,7 @@ inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 
 bool supports(DType w, int64_t k) {
   switch (w) {
     case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
-    case DType::Q4_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
+    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
     case DType::F32: case DType::F16: case DType::BF16: return k > 0;
     default: return false;
   }
@@ -259,7 +269,7 @@ bool supports(DType w, int64_t k) {
 size_t panel_bytes(DType w, int64_t k) {
   if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
   const size_t nb = static_cast<size_t>(k / 32);
-  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K || w == DType::Q6_K ? 2 : 1);
+  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K ? 2 : 1);
 }
 
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
@@ -268,7 +278,8 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
   switch (w) {
     case DType::Q4_0: return pack_q4_0(k, rows, row_stride, m, panel);
     case DType::Q8_0: return pack_q8_0(k, rows, row_stride, m, panel);
-    case DType::Q4_K: return pack_q4_K(k, rows, row_stride, nr, m, panel);
+    case DType::Q4_K: return pack_k_mins<block_q4_K, false>(k, rows, row_stride, nr, m, panel);
+    case DType::Q5_K: return pack_k_mins<block_q5_K, true>(k, rows, row_stride, nr, m, panel);
     case DType::Q6_K: return pack_q6_K(k, rows, row_stride, nr, m, panel);
     default: return;
   }
@@ -280,7 +291,7 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
   if (panel_float_weights(w))
     return run_cols_float(k, reinterpret_cast<const float*>(panel), act, act_stride, n, out, out_stride, m, bias);
   switch (w) {
-    case DType::Q4_K: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    case DType::Q4_K: case DType::Q5_K: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     case DType::Q6_K: return run_cols<kSplit16>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     default: return run_cols<kZeroPoint>(k, panel, act, act_stride, n, out, out_stride, m, bias);
   }

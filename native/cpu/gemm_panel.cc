@@ -14,16 +14,16 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
   const int64_t nb = k / 32;
   int8_t* qs = reinterpret_cast<int8_t*>(dst);                 // [k]
   float* d = reinterpret_cast<float*>(dst + k);                // [nb]
-  if (w == DType::Q4_K || w == DType::Q6_K) {
+  if (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K) {
     const block_q8_K* y = static_cast<const block_q8_K*>(quantized);
-    float* sf = d + nb;                                        // q4_K: [nb][2] scale * sum, 0
+    float* sf = d + nb;                                        // q4_K, q5_K: [nb][2] scale * sum, 0
     int32_t* si = reinterpret_cast<int32_t*>(d + nb);          // q6_K: [nb][2] -32 * sum of each 16
     for (int64_t sb = 0; sb < k / QK_K; sb++) {
       std::memcpy(qs + QK_K * sb, y[sb].qs, QK_K);
       for (int j = 0; j < 8; j++) {
         const int64_t b = 8 * sb + j;
         d[b] = y[sb].d;
-        if (w == DType::Q4_K) {
+        if (w != DType::Q6_K) {
           sf[2 * b] = y[sb].d * static_cast<float>(y[sb].bsums[2 * j] + y[sb].bsums[2 * j + 1]);
           sf[2 * b + 1] = 0;
         } else {

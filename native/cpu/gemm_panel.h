@@ -26,7 +26,7 @@ namespace mm {
 //   [k] int8 values (the q8_0 / q8_K quants, in order)
 //   [k/32] f32 scale of each 32 values
 //   [k/32][2] per 32 values: q4_0 -8*sum, q8_0 -128*sum (int32: the zero point
-//          of unsigned weights; second slot 0); q4_K scale*sum (f32: the mins
+//          of unsigned weights; second slot 0); q4_K, q5_K scale*sum (f32: the mins
 //          term; second slot 0); q6_K -32*sum of each 16 values (int32)
 size_t panel_act_row_bytes(int64_t k);
 // Lays out one activation row already quantized to the weight's activation
@@ -42,7 +42,7 @@ void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride,
 struct PanelKernels {
   int rows;  // weight rows per panel (one int32 lane each)
   // Whether there is a panel kernel for this weight type and k (q4_0, q8_0: q8_0
-  // activations; q4_K, q6_K: q8_K activations; f32, f16, bf16: f32 activation
+  // activations; q4_K, q5_K, q6_K: q8_K activations; f32, f16, bf16: f32 activation
   // rows as they are, act_stride bytes apart).
   bool (*supports)(DType w, int64_t k);
   // One panel: `rows` rows (nr real ones, the rest zero) of k columns.
