@@ -102,6 +102,7 @@ describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
             [19, 17],
             [40, 8],
             [33, 21],
+            [5, 12],
           ] as const)
             check(t, M, K, N, seed++, backend);
     });
