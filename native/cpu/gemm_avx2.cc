@@ -6,7 +6,7 @@
 // Without VNNI the byte products go through maddubs (u8 x s8 -> int16 pairs):
 //   q4_0, q4_K: nibbles (0..15) x activations: a pair is at most 2*15*127, so
 //     the 8 groups of a block add up in int16 (<= 30480) before one madd;
-//   q5_K: 5-bit values (0..31): four groups at most (4 * 2*31*127 = 31496);
+//   q5_0, q5_1, q5_K: 5-bit values (0..31): four groups at most (4 * 2*31*127 = 31496);
 //   q6_K: 6-bit values (0..63): two groups at most (2 * 2*63*127 = 32004);
 //   q8_0: |w| x sign(a, w) per group (the usual sign trick), madd per group.
 #include <immintrin.h>
@@ -27,7 +27,8 @@ namespace {
 constexpr int kRows = 8;  // weight rows per panel
 constexpr int kCols = 6;  // activation rows per kernel call: 2 x 6 accumulators + weights in 16 ymm
 
-enum Kind { kQ4_0, kQ8_0, kQ4_K, kQ5_K, kQ6_K };
+// q4_1 runs as kQ4_K and q5_1 as kQ5_K (nibbles / 5-bit values with a mins term).
+enum Kind { kQ4_0, kQ5_0, kQ8_0, kQ4_K, kQ5_K, kQ6_K };
 
 // Panel layout for k values (nb = k / 32 blocks of 32):
 //   [nb][8 groups][8 rows][4 bytes]  weight bytes (one 32-byte vector per group):
@@ -52,19 +53,37 @@ void block_scales(const uint8_t* rows, size_t rs, int nr, int64_t b, float* dst)
     dst[r] = r < nr ? _cvtsh_ss(reinterpret_cast<const Block*>(rows + rs * r)[b].d) : 0.0f;
 }
 
-void pack_q4_0(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
-  const int64_t nb = k / QK4_0;
+// q4_0, q4_1 (kMin), q5_0 (kFive), q5_1 (both): qs bytes 4g..4g+3 hold values
+// 4g..4g+3 (low nibbles) and 16+4g.. (high); q5 adds bit v of qh as bit 4 of
+// value v. q4_1/q5_1 store -m as the row's "min" (x = d*q + m).
+template <typename Block, bool kMin, bool kFive>
+void pack_legacy(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nb = k / 32;
   const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  float* mins = scales + 8 * nb;
   for (int64_t b = 0; b < nb; b++) {
-    const uint8_t* base = rows + b * sizeof(block_q4_0);
+    const uint8_t* base = rows + b * sizeof(Block);
     __m256i* dst = reinterpret_cast<__m256i*>(panel + b * 256);
-    for (int g = 0; g < 4; g++) {  // bytes 4g..4g+3: values 4g.. (low nibbles) and 16+4g.. (high)
-      const __m256i v = gather(m, off, base + 2 + 4 * g);
+    for (int g = 0; g < 4; g++) {
+      const __m256i v = gather(m, off, base + offsetof(Block, qs) + 4 * g);
       _mm256_storeu_si256(dst + g, _mm256_and_si256(v, lo4));
       _mm256_storeu_si256(dst + g + 4, _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4));
     }
-    block_scales<block_q4_0>(rows, rs, nr, b, scales + 8 * b);
+    if constexpr (kFive) {
+      const __m256i qh = gather(m, off, base + offsetof(Block, qh));
+      for (int g = 0; g < 8; g++) {
+        // bits 4g..4g+3 -> bit 4 of bytes 0..3 (x * 0x204081 spreads 4 bits 7 apart)
+        const __m256i t = _mm256_and_si256(_mm256_srli_epi32(qh, 4 * g), _mm256_set1_epi32(0xF));
+        const __m256i bits = _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x204081)), _mm256_set1_epi32(0x01010101));
+        _mm256_storeu_si256(dst + g, _mm256_or_si256(_mm256_loadu_si256(dst + g), _mm256_slli_epi32(bits, 4)));
+      }
+    }
+    for (int r = 0; r < kRows; r++) {
+      const Block* x = reinterpret_cast<const Block*>(rows + rs * r) + b;
+      scales[8 * b + r] = r < nr ? _cvtsh_ss(x->d) : 0.0f;
+      if constexpr (kMin) mins[8 * b + r] = r < nr ? -_cvtsh_ss(x->m) : 0.0f;
+    }
   }
 }
 
@@ -220,9 +239,10 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
           sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w)), ones));
         }
       }
-    } else if constexpr (K == kQ5_K) {
+    } else if constexpr (K == kQ5_K || K == kQ5_0) {
       // Four groups at a time in int16, then madd.
-      for (int c = 0; c < C; c++) sum[c] = _mm256_setzero_si256();
+      for (int c = 0; c < C; c++)
+        sum[c] = K == kQ5_0 ? start_term(act + as * c, k, nb, b, 0) : _mm256_setzero_si256();
       for (int g0 = 0; g0 < 8; g0 += 4) {
         __m256i s16[C];
         for (int c = 0; c < C; c++) s16[c] = _mm256_setzero_si256();
@@ -368,7 +388,8 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
 
 bool supports(DType w, int64_t k) {
   switch (w) {
-    case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+      return k > 0 && k % 32 == 0;
     case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
     case DType::F32: case DType::F16: case DType::BF16: return k > 0;
     default: return false;
@@ -378,14 +399,17 @@ bool supports(DType w, int64_t k) {
 size_t panel_bytes(DType w, int64_t k) {
   if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
   return weights_bytes(k) +
-         static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K ? 2 : 1);
+         static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K || w == DType::Q4_1 || w == DType::Q5_1 ? 2 : 1);
 }
 
 template <bool kVnni>
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
   if (panel_float_weights(w)) return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
   switch (w) {
-    case DType::Q4_0: return pack_q4_0(k, rows, row_stride, nr, panel);
+    case DType::Q4_0: return pack_legacy<block_q4_0, false, false>(k, rows, row_stride, nr, panel);
+    case DType::Q4_1: return pack_legacy<block_q4_1, true, false>(k, rows, row_stride, nr, panel);
+    case DType::Q5_0: return pack_legacy<block_q5_0, false, true>(k, rows, row_stride, nr, panel);
+    case DType::Q5_1: return pack_legacy<block_q5_1, true, true>(k, rows, row_stride, nr, panel);
     case DType::Q8_0: return pack_q8_0<kVnni>(k, rows, row_stride, nr, panel);
     case DType::Q4_K: return pack_k_mins<block_q4_K, false>(k, rows, row_stride, nr, panel);
     case DType::Q5_K: return pack_k_mins<block_q5_K, true>(k, rows, row_stride, nr, panel);
@@ -401,6 +425,9 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
     return run_cols_float(k, reinterpret_cast<const float*>(panel), act, act_stride, n, out, out_stride, nr, bias);
   switch (w) {
     case DType::Q4_0: return run_cols<kQ4_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q5_0: return run_cols<kQ5_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q4_1: return run_cols<kQ4_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q5_1: return run_cols<kQ5_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q8_0: return run_cols<kQ8_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q4_K: return run_cols<kQ4_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q5_K: return run_cols<kQ5_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);

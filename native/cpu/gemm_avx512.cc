@@ -41,20 +41,36 @@ inline __m512i gather(__mmask16 m, __m512i off, const uint8_t* base) {
 // The low 16 bits of each lane as half -> f32.
 inline __m512 halves_to_f32(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
 
-void pack_q4_0(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
-  const int64_t nb = k / QK4_0;
+// q4_0, q4_1 (kMin), q5_0 (kFive), q5_1 (both): qs bytes 4g..4g+3 hold values
+// 4g..4g+3 (low nibbles) and 16+4g.. (high); q5 adds bit v of qh as bit 4 of
+// value v. q4_1/q5_1 store -m as the row's "min" (x = d*q + m).
+template <typename Block, bool kMin, bool kFive>
+void pack_legacy(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nb = k / 32;
   const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  float* mins = scales + 16 * nb;
   for (int64_t b = 0; b < nb; b++) {
-    const uint8_t* base = rows + b * sizeof(block_q4_0);
+    const uint8_t* base = rows + b * sizeof(Block);
     __m512i* dst = reinterpret_cast<__m512i*>(panel + b * 512);
-    // qs bytes 4g..4g+3 hold values 4g..4g+3 (low nibbles) and 16+4g.. (high).
     for (int g = 0; g < 4; g++) {
-      const __m512i v = gather(m, off, base + 2 + 4 * g);
+      const __m512i v = gather(m, off, base + offsetof(Block, qs) + 4 * g);
       _mm512_storeu_si512(dst + g, _mm512_and_si512(v, lo4));
       _mm512_storeu_si512(dst + g + 4, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4));
     }
-    _mm512_storeu_ps(scales + 16 * b, halves_to_f32(gather(m, off, base)));
+    if constexpr (kFive) {
+      const __m512i qh = gather(m, off, base + offsetof(Block, qh));
+      for (int g = 0; g < 8; g++) {
+        // bits 4g..4g+3 -> bit 4 of bytes 0..3 (x * 0x204081 spreads 4 bits 7 apart)
+        const __m512i t = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * g), _mm512_set1_epi32(0xF));
+        const __m512i bits = _mm512_and_si512(_mm512_mullo_epi32(t, _mm512_set1_epi32(0x204081)), _mm512_set1_epi32(0x01010101));
+        _mm512_storeu_si512(dst + g, _mm512_or_si512(_mm512_loadu_si512(dst + g), _mm512_slli_epi32(bits, 4)));
+      }
+    }
+    const __m512i dm = gather(m, off, base);  // d (and m) in the first 4 bytes
+    _mm512_storeu_ps(scales + 16 * b, halves_to_f32(dm));
+    if constexpr (kMin)
+      _mm512_storeu_ps(mins + 16 * b, _mm512_sub_ps(_mm512_setzero_ps(), halves_to_f32(_mm512_srli_epi32(dm, 16))));
   }
 }
 
@@ -148,8 +164,9 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
 }
 
 // How a block's integer sum becomes float (see the activation layout):
-//   kZeroPoint (q4_0, q8_0): starts at the activation's -zero_point * sum;
-//   kMins (q4_K, q5_K): starts at 0, minus mins * (activation scale * sum) after;
+//   kZeroPoint (q4_0, q5_0, q8_0): starts at the activation's -zero_point * sum;
+//   kMins (q4_K, q5_K; q4_1, q5_1 with min = -m): starts at 0, minus
+//     mins * (activation scale * sum) after;
 //   kSplit16 (q6_K): two sums of 16 values, each with its own scale, each
 //     starting at the activation's -32 * sum of its 16 values.
 enum Kind { kZeroPoint, kMins, kSplit16 };
@@ -259,7 +276,8 @@ inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 
 
 bool supports(DType w, int64_t k) {
   switch (w) {
-    case DType::Q4_0: case DType::Q8_0: return k > 0 && k % 32 == 0;
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+      return k > 0 && k % 32 == 0;
     case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
     case DType::F32: case DType::F16: case DType::BF16: return k > 0;
     default: return false;
@@ -269,14 +287,17 @@ bool supports(DType w, int64_t k) {
 size_t panel_bytes(DType w, int64_t k) {
   if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
   const size_t nb = static_cast<size_t>(k / 32);
-  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K ? 2 : 1);
+  return weights_bytes(k) + nb * 16 * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K || w == DType::Q4_1 || w == DType::Q5_1 ? 2 : 1);
 }
 
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
   const __mmask16 m = rows_mask(nr);
   if (panel_float_weights(w)) return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
   switch (w) {
-    case DType::Q4_0: return pack_q4_0(k, rows, row_stride, m, panel);
+    case DType::Q4_0: return pack_legacy<block_q4_0, false, false>(k, rows, row_stride, m, panel);
+    case DType::Q4_1: return pack_legacy<block_q4_1, true, false>(k, rows, row_stride, m, panel);
+    case DType::Q5_0: return pack_legacy<block_q5_0, false, true>(k, rows, row_stride, m, panel);
+    case DType::Q5_1: return pack_legacy<block_q5_1, true, true>(k, rows, row_stride, m, panel);
     case DType::Q8_0: return pack_q8_0(k, rows, row_stride, m, panel);
     case DType::Q4_K: return pack_k_mins<block_q4_K, false>(k, rows, row_stride, nr, m, panel);
     case DType::Q5_K: return pack_k_mins<block_q5_K, true>(k, rows, row_stride, nr, m, panel);
@@ -291,7 +312,7 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
   if (panel_float_weights(w))
     return run_cols_float(k, reinterpret_cast<const float*>(panel), act, act_stride, n, out, out_stride, m, bias);
   switch (w) {
-    case DType::Q4_K: case DType::Q5_K: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    case DType::Q4_K: case DType::Q5_K: case DType::Q4_1: case DType::Q5_1: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     case DType::Q6_K: return run_cols<kSplit16>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     default: return run_cols<kZeroPoint>(k, panel, act, act_stride, n, out, out_stride, m, bias);
   }

@@ -34,9 +34,20 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
     }
     return;
   }
+  if (w == DType::Q4_1 || w == DType::Q5_1) {
+    const block_q8_1* y = static_cast<const block_q8_1*>(quantized);
+    float* s = d + nb;                                         // [nb][2] the block's stored s = d * sum, 0
+    for (int64_t b = 0; b < nb; b++) {
+      std::memcpy(qs + 32 * b, y[b].qs, 32);
+      d[b] = fp16_to_fp32(y[b].d);
+      s[2 * b] = fp16_to_fp32(y[b].s);
+      s[2 * b + 1] = 0;
+    }
+    return;
+  }
   const block_q8_0* y = static_cast<const block_q8_0*>(quantized);
   int32_t* s = reinterpret_cast<int32_t*>(d + nb);             // [nb][2] -zero_point * sum, 0
-  const int32_t zero_point = w == DType::Q4_0 ? 8 : 128;
+  const int32_t zero_point = w == DType::Q4_0 ? 8 : w == DType::Q5_0 ? 16 : 128;
   for (int64_t b = 0; b < nb; b++) {
     std::memcpy(qs + 32 * b, y[b].qs, 32);
     d[b] = fp16_to_fp32(y[b].d);

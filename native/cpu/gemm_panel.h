@@ -25,12 +25,13 @@ namespace mm {
 // Activations, one row per token, in the layout every panel kernel reads:
 //   [k] int8 values (the q8_0 / q8_K quants, in order)
 //   [k/32] f32 scale of each 32 values
-//   [k/32][2] per 32 values: q4_0 -8*sum, q8_0 -128*sum (int32: the zero point
-//          of unsigned weights; second slot 0); q4_K, q5_K scale*sum (f32: the mins
-//          term; second slot 0); q6_K -32*sum of each 16 values (int32)
+//   [k/32][2] per 32 values: q4_0 -8*sum, q5_0 -16*sum, q8_0 -128*sum (int32:
+//          the zero point of unsigned weights; second slot 0); q4_K, q5_K
+//          scale*sum, q4_1, q5_1 the q8_1 block's s (f32: the mins term; second
+//          slot 0); q6_K -32*sum of each 16 values (int32)
 size_t panel_act_row_bytes(int64_t k);
 // Lays out one activation row already quantized to the weight's activation
-// format (block_q8_0 x k/32 or block_q8_K x k/256).
+// format (block_q8_0 / block_q8_1 x k/32 or block_q8_K x k/256).
 void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst);
 
 // Float weights (f32, f16, bf16) pair with the f32 activation rows as they are.
@@ -41,8 +42,8 @@ void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride,
 
 struct PanelKernels {
   int rows;  // weight rows per panel (one int32 lane each)
-  // Whether there is a panel kernel for this weight type and k (q4_0, q8_0: q8_0
-  // activations; q4_K, q5_K, q6_K: q8_K activations; f32, f16, bf16: f32 activation
+  // Whether there is a panel kernel for this weight type and k (q4_0, q5_0,
+  // q8_0: q8_0 activations; q4_1, q5_1: q8_1; q4_K, q5_K, q6_K: q8_K; f32, f16, bf16: f32 activation
   // rows as they are, act_stride bytes apart).
   bool (*supports)(DType w, int64_t k);
   // One panel: `rows` rows (nr real ones, the rest zero) of k columns.
