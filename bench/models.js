@@ -136,7 +136,8 @@ function ensureModel(preset, { log = console.error } = {}) {
   const mm = require(path.join(root, 'dist', 'index.js'));
   const { typed, GGUFValueType: V } = { typed: mm.ggufTyped, GGUFValueType: mm.GGUFValueType };
   const main = T[typeName];
-  // K-quants need rows that are multiples of 256; else Q8_0 (as llama.cpp's quantizer falls back).
+  // K-quants need rows that are multiples of 256; else Q8_0, as the table
+  // specifies (llama.cpp's own quantizer falls back to Q5_0 for Q4_K).
   const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T.Q8_0 : main);
   const headDim = s.nEmbd / s.nHead, kvDim = headDim * s.nKvHead;
   const tensors = [];
