@@ -14,8 +14,8 @@ const root = path.join(__dirname, '..');
 const MODELS_DIR = path.join(__dirname, '.models');
 
 // ggml type ids and block geometry.
-const T = { F32: 0, Q4_0: 2, Q8_0: 8, Q4_K: 12 };
-const BLOCK = { [T.Q4_0]: [32, 18], [T.Q8_0]: [32, 34], [T.Q4_K]: [256, 144] };
+const T = { F32: 0, Q4_0: 2, Q5_0: 6, Q8_0: 8, Q4_K: 12 };
+const BLOCK = { [T.Q4_0]: [32, 18], [T.Q5_0]: [32, 22], [T.Q8_0]: [32, 34], [T.Q4_K]: [256, 144] };
 
 const SHAPES = {
   // SmolLM2-135M: dim 576, 30 layers, 9/3 heads, ffn 1536, vocab 49152, tied embeddings.
@@ -29,6 +29,9 @@ const PRESETS = {
   'smol-q8_0': ['smol', 'Q8_0'],
   'smol-q4_0': ['smol', 'Q4_0'],
   'smol-q4_k': ['smol', 'Q4_K'],
+  // What llama.cpp's Q4_K_M quantizer writes for this shape: Q4_K where rows
+  // allow, its Q5_0 fallback elsewhere (here: every matrix but ffn_down).
+  'smol-q4_k_m': ['smol', 'Q4_K', 'Q5_0'],
   'llama1b-q4_0': ['llama1b', 'Q4_0'],
 };
 
@@ -71,6 +74,7 @@ function randomMatrix(type, rows, cols, seed) {
     const jitter = 0.75 + (r() & 0xff) / 512;
     if (type === T.Q8_0) dv.setUint16(o, f16(3e-4 * jitter), true); // q uniform in [-128,127]: std ~74 * 3e-4
     else if (type === T.Q4_0) dv.setUint16(o, f16(5e-3 * jitter), true); // (q - 8) std ~4.6
+    else if (type === T.Q5_0) dv.setUint16(o, f16(2.2e-3 * jitter), true); // (q - 16) std ~9.2
     else if (type === T.Q4_K) {
       dv.setUint16(o, f16(1.2e-4 * jitter), true); // d * sc(0..63) * q(0..15)
       dv.setUint16(o + 2, f16(2e-4 * jitter), true); // dmin * m(0..63)
@@ -128,7 +132,7 @@ function syntheticVocab(size) {
 function ensureModel(preset, { log = console.error } = {}) {
   const spec = PRESETS[preset];
   if (!spec) throw new Error(`unknown model preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
-  const [shapeName, typeName] = spec;
+  const [shapeName, typeName, fallbackName = 'Q8_0'] = spec;
   const s = SHAPES[shapeName];
   const file = path.join(MODELS_DIR, `${preset}.gguf`);
   if (fs.existsSync(file)) return file;
@@ -138,7 +142,7 @@ function ensureModel(preset, { log = console.error } = {}) {
   const main = T[typeName];
   // K-quants need rows that are multiples of 256; else Q8_0, as the issue's table
   // specifies (llama.cpp's own quantizer falls back to Q5_0 for Q4_K).
-  const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T.Q8_0 : main);
+  const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T[fallbackName] : main);
   const headDim = s.nEmbd / s.nHead, kvDim = headDim * s.nKvHead;
   const tensors = [];
   let seed = 1;

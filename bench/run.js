@@ -7,7 +7,7 @@
  *                    [--prompt 512] [--gen 128] [--repeat 1] [--compare llama.cpp] [--json]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
- * smol-q8_0 (default), smol-q4_0, smol-q4_k, llama1b-q4_0), written once into
+ * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0), written once into
  * bench/.models/. Every measurement runs in a fresh child process (one engine,
  * one thread count), so peak RSS and load time are its own:
  *   load   = loadModel + context creation (ms)

@@ -42,9 +42,9 @@ const DotKernels& active_kernels() {
 
 DotTileFn tile_kernel(DType t) {
 #if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q8_0)) {
+  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0)) {
     const TileKernels& k = avx512::tile_kernels();
-    return t == DType::Q4_0 ? k.q4_0 : k.q8_0;
+    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : k.q8_0;
   }
 #endif
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -79,7 +79,7 @@ MatmulKernel matmul_kernel(DType t) {
     case DType::F16: return {DType::F32, k.f16};
     case DType::BF16: return {DType::F32, k.bf16};
     case DType::Q4_0: return {DType::Q8_0, k.q4_0, tile};
-    case DType::Q5_0: return {DType::Q8_0, k.q5_0};
+    case DType::Q5_0: return {DType::Q8_0, k.q5_0, tile};
     case DType::Q8_0: return {DType::Q8_0, k.q8_0, tile};
     case DType::Q4_1: return {DType::Q8_1, k.q4_1};
     case DType::Q5_1: return {DType::Q8_1, k.q5_1};

@@ -31,6 +31,7 @@ using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, co
 constexpr int kTileW = 4, kTileA = 3;  // 12 accumulators: what 16 ymm registers hold
 struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
+  DotTileFn q5_0 = nullptr;
 };
 
 // Vector helpers for attention and elementwise ops (AVX2 where available).
@@ -67,8 +68,8 @@ void quantize_row_q8_1(const float* x, void* y, int64_t n);
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)
 namespace avx512 {
-// q4_0 / q8_0 decode tiles with 512-bit vpdpbusd (vec_dot_avx512.cc); q4_K and
-// multi-row tiles are the AVX2 ones.
+// q4_0 / q5_0 / q8_0 decode tiles with 512-bit vpdpbusd (vec_dot_avx512.cc);
+// q4_K and multi-row tiles are the AVX2 ones (q5_0: row kernels).
 const TileKernels& tile_kernels();
 }  // namespace avx512
 #endif

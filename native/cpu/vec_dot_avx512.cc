@@ -1,4 +1,4 @@
-// AVX-512 VNNI decode tiles for q4_0 and q8_0 weights (see DotTileFn in
+// AVX-512 VNNI decode tiles for q4_0, q5_0 and q8_0 weights (see DotTileFn in
 // vec_dot.h): one activation row against up to 4 weight rows read in place,
 // two 32-value blocks per 512-bit vpdpbusd. Compiled in the cpu_avx512
 // library; chosen only after cpu_use_avx512(). Tiles with more than one
@@ -8,6 +8,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
 
 #include "../core/quant_blocks.h"
 #include "vec_dot.h"
@@ -30,8 +33,10 @@ inline __m512 pair_scales(uint16_t d0, uint16_t d1, __m512i pattern) {
   return _mm512_permutexvar_ps(pattern, _mm512_castps128_ps512(f));
 }
 
-template <int R>
+// q4_0, and q5_0 (kFive: bit v of qh is bit 4 of value v, zero point 16).
+template <int R, bool kFive>
 void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
+  using Block = typename std::conditional<kFive, block_q5_0, block_q4_0>::type;
   const int64_t nb = k / QK8_0;
   const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a);
   const __m512i pattern = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
@@ -46,24 +51,36 @@ void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
         _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
     const __m512i av = _mm512_shuffle_i64x2(y01, y01, _MM_SHUFFLE(3, 1, 2, 0));
-    // (q - 8) . a = q . a - 8 * a: each lane starts at -8 * (its 4 activations).
-    const __m512i m8 = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av));
+    // (q - z) . a = q . a - z * a: each lane starts at -z * (its 4 activations).
+    const __m512i m8 = _mm512_sub_epi32(
+        _mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(kFive ? 16 : 8), av));
     const __m512 da = pair_scales(y[b].d, y[b + 1].d, pattern);
     for (int r = 0; r < R; r++) {
-      const block_q4_0* x = reinterpret_cast<const block_q4_0*>(w + ws * r) + b;
+      const Block* x = reinterpret_cast<const Block*>(w + ws * r) + b;
       _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes, _MM_HINT_T0);
       const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[1].qs)),
                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0].qs)));
-      const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, lo4)),
-                                            _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), 1);
+      __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, lo4)),
+                                      _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), 1);
+      if constexpr (kFive) {
+        // The high bits in the byte order above: [b 0-15 | b+1 0-15 | b 16-31 | b+1 16-31].
+        uint32_t h0, h1;
+        std::memcpy(&h0, x[0].qh, 4);
+        std::memcpy(&h1, x[1].qh, 4);
+        const uint64_t bits = (h0 & 0xFFFFull) | (static_cast<uint64_t>(h1 & 0xFFFF) << 16) |
+                              (static_cast<uint64_t>(h0 >> 16) << 32) | (static_cast<uint64_t>(h1 >> 16) << 48);
+        wv = _mm512_or_si512(wv, _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(16)));
+      }
       const __m512i sum = _mm512_dpbusd_epi32(m8, wv, av);
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
     }
   }
   for (int r = 0; r < R; r++) {
     out[r] = _mm512_reduce_add_ps(acc[r]);
-    if (b < nb) out[r] += avx2::kernels().q4_0(QK8_0, reinterpret_cast<const block_q4_0*>(w + ws * r) + b, y + b);
+    if (b < nb) {
+      const auto& rk = avx2::kernels();
+      out[r] += (kFive ? rk.q5_0 : rk.q4_0)(QK8_0, reinterpret_cast<const Block*>(w + ws * r) + b, y + b);
+    }
   }
 }
 
@@ -105,16 +122,25 @@ void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
 template <DType T>
 void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
   const TileKernels& wide = avx2::tile_kernels();
-  if (nc != 1) return (T == DType::Q4_0 ? wide.q4_0 : wide.q8_0)(k, w, ws, nr, a, as, nc, out, os);
+  if (nc != 1) {
+    if (T == DType::Q5_0) {  // no multi-row tile for q5_0: row by row
+      for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++)
+          out[os * c + r] = avx2::kernels().q5_0(k, static_cast<const uint8_t*>(w) + ws * r, static_cast<const uint8_t*>(a) + as * c);
+      return;
+    }
+    return (T == DType::Q4_0 ? wide.q4_0 : wide.q8_0)(k, w, ws, nr, a, as, nc, out, os);
+  }
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const uint8_t* ab = static_cast<const uint8_t*>(a);
   auto run = [&](auto fn) { fn(k, wb, ws, ab, out); };
-  if constexpr (T == DType::Q4_0) {
+  if constexpr (T == DType::Q4_0 || T == DType::Q5_0) {
+    constexpr bool five = T == DType::Q5_0;
     switch (nr) {
-      case 1: return run(tile_q4_0<1>);
-      case 2: return run(tile_q4_0<2>);
-      case 3: return run(tile_q4_0<3>);
-      default: return run(tile_q4_0<4>);
+      case 1: return run(tile_q4_0<1, five>);
+      case 2: return run(tile_q4_0<2, five>);
+      case 3: return run(tile_q4_0<3, five>);
+      default: return run(tile_q4_0<4, five>);
     }
   } else {
     switch (nr) {
@@ -129,7 +155,8 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
 }  // namespace
 
 const TileKernels& tile_kernels() {
-  static const TileKernels k{tile<DType::Q4_0>, tile<DType::Q8_0>, avx2::tile_kernels().q4_K, nullptr};
+  static const TileKernels k{tile<DType::Q4_0>, tile<DType::Q8_0>, avx2::tile_kernels().q4_K, nullptr,
+                             tile<DType::Q5_0>};
   return k;
 }
 
