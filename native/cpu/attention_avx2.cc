@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "attention_block.h"
+#include "count_blocks.h"
 #include "vec_dot.h"
 
 namespace mm {
@@ -93,31 +94,6 @@ void weighted_sum(int cnt, const float* P, int q0, const uint8_t* v, size_t vs, 
   }
 }
 
-// Runs F<Q> over the queries four at a time (then the remainder).
-template <template <int> class F, typename... Args>
-void by_fours(int nq, Args... args) {
-  int q0 = 0;
-  for (; q0 + 4 <= nq; q0 += 4) F<4>::run(q0, args...);
-  switch (nq - q0) {
-    case 1: F<1>::run(q0, args...); break;
-    case 2: F<2>::run(q0, args...); break;
-    case 3: F<3>::run(q0, args...); break;
-    default: break;
-  }
-}
-template <int Q>
-struct Scores {
-  static void run(int q0, int d, const float* const* q, const float* kt, int j, float scale, float* S) {
-    scores<Q>(d, q, q0, kt, j, scale, S);
-  }
-};
-template <int Q>
-struct WeightedSum {
-  static void run(int q0, int cnt, const float* P, const uint8_t* v, size_t vs, int c0, float* acc, int d) {
-    weighted_sum<Q>(cnt, P, q0, v, vs, c0, acc, d);
-  }
-};
-
 }  // namespace
 
 void attend_block_f16(const AttnBlock& b) {
@@ -146,7 +122,8 @@ void attend_block_f16(const AttnBlock& b) {
         for (int e = 0; e < 8; e++) _mm256_storeu_ps(kt + C * (c + e) + j, r[e]);
       }
 
-    for (int j = 0; j < cnt16; j += 16) by_fours<Scores>(nq, d, b.q, static_cast<const float*>(kt), j, b.scale, S);
+    for (int j = 0; j < cnt16; j += 16)
+      for_blocks<4>(nq, [&](auto q, int64_t q0) { scores<decltype(q)::value>(d, b.q, static_cast<int>(q0), kt, j, b.scale, S); });
 
     for (int i = 0; i < nq; i++) {
       float* s = S + C * i;
@@ -166,7 +143,9 @@ void attend_block_f16(const AttnBlock& b) {
 
     const uint8_t* v = b.v + b.v_stride * j0;
     for (int c0 = 0; c0 < d; c0 += 16)
-      by_fours<WeightedSum>(nq, cnt, static_cast<const float*>(S), v, b.v_stride, c0, acc, d);
+      for_blocks<4>(nq, [&](auto q, int64_t q0) {
+        weighted_sum<decltype(q)::value>(cnt, S, static_cast<int>(q0), v, b.v_stride, c0, acc, d);
+      });
   }
   for (int i = 0; i < nq; i++) {
     const float inv = 1.0f / den[i];

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "../core/quant_blocks.h"
+#include "count_blocks.h"
 #include "cpu_features.h"
 #include "gemm_panel.h"
 #include "x86_vnni.h"
@@ -79,11 +80,10 @@ void pack_legacy(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* pan
         _mm256_storeu_si256(dst + g, _mm256_or_si256(_mm256_loadu_si256(dst + g), _mm256_slli_epi32(bits, 4)));
       }
     }
-    for (int r = 0; r < kRows; r++) {
-      const Block* x = reinterpret_cast<const Block*>(rows + rs * r) + b;
-      scales[8 * b + r] = r < nr ? _cvtsh_ss(x->d) : 0.0f;
-      if constexpr (kMin) mins[8 * b + r] = r < nr ? -_cvtsh_ss(x->m) : 0.0f;
-    }
+    block_scales<Block>(rows, rs, nr, b, scales + 8 * b);
+    if constexpr (kMin)
+      for (int r = 0; r < kRows; r++)
+        mins[8 * b + r] = r < nr ? -_cvtsh_ss((reinterpret_cast<const Block*>(rows + rs * r) + b)->m) : 0.0f;
   }
 }
 
@@ -202,7 +202,7 @@ inline __m256i start_term(const uint8_t* a, int64_t k, int64_t nb, int64_t b, in
   return _mm256_set1_epi32(reinterpret_cast<const int32_t*>(a + k + 4 * nb)[2 * b + half]);
 }
 
-template <int C, Kind K>
+template <int C>
 void store(const __m256* acc, float* out, size_t os, int nr, const float* bias) {
   const __m256i m = rows_mask(nr);
   const __m256 bv = bias ? _mm256_maskload_ps(bias, m) : _mm256_setzero_ps();
@@ -287,7 +287,7 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
     }
     MM_PANEL_ACCUMULATE(sum[c], sum_hi[c])
   }
-  store<C, K>(acc, out, os, nr, bias);
+  store<C>(acc, out, os, nr, bias);
 }
 
 #if MM_HAVE_VNNI
@@ -321,7 +321,7 @@ MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* 
     }
     MM_PANEL_ACCUMULATE(sum[c], sum_hi[c])
   }
-  store<C, K>(acc, out, os, nr, bias);
+  store<C>(acc, out, os, nr, bias);
 }
 #endif
 #undef MM_PANEL_ACCUMULATE
@@ -338,52 +338,27 @@ void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, 
     const __m256 w = _mm256_loadu_ps(panel + 8 * i);
     for (int c = 0; c < C; c++) acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(x[c] + i), w, acc[c]);
   }
-  store<C, kQ4_0>(acc, out, os, nr, bias);
+  store<C>(acc, out, os, nr, bias);
 }
 
 void run_cols_float(int64_t k, const float* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
                     int nr, const float* bias) {
-  constexpr int kF = 12;  // 12 accumulators + weights + broadcast of 16 ymm
-  int64_t c0 = 0;
-  for (; c0 + kF <= n; c0 += kF) kernel_float<kF>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
-  const uint8_t* a = act + as * c0;
-  float* o = out + os * c0;
-  switch (n - c0) {
-    case 0: break;
-    case 1: kernel_float<1>(k, panel, a, as, o, os, nr, bias); break;
-    case 2: kernel_float<2>(k, panel, a, as, o, os, nr, bias); break;
-    case 3: kernel_float<3>(k, panel, a, as, o, os, nr, bias); break;
-    case 4: kernel_float<4>(k, panel, a, as, o, os, nr, bias); break;
-    case 5: kernel_float<5>(k, panel, a, as, o, os, nr, bias); break;
-    case 6: kernel_float<6>(k, panel, a, as, o, os, nr, bias); break;
-    case 7: kernel_float<7>(k, panel, a, as, o, os, nr, bias); break;
-    case 8: kernel_float<8>(k, panel, a, as, o, os, nr, bias); break;
-    case 9: kernel_float<9>(k, panel, a, as, o, os, nr, bias); break;
-    case 10: kernel_float<10>(k, panel, a, as, o, os, nr, bias); break;
-    default: kernel_float<11>(k, panel, a, as, o, os, nr, bias); break;
-  }
-}
-
-using KernelFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t, int, const float*);
-
-template <Kind K, bool kVnni, int C>
-constexpr KernelFn pick() {
-#if MM_HAVE_VNNI
-  if constexpr (kVnni) return kernel_vnni<C, K>;
-#endif
-  return kernel_avx2<C, K>;
+  // 12 accumulators + weights + broadcast of 16 ymm
+  for_blocks<12>(n, [&](auto c, int64_t c0) {
+    kernel_float<decltype(c)::value>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+  });
 }
 
 template <Kind K, bool kVnni>
 void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os, int nr,
               const float* bias) {
-  static constexpr KernelFn by_cols[kCols + 1] = {nullptr,           pick<K, kVnni, 1>(), pick<K, kVnni, 2>(),
-                                                  pick<K, kVnni, 3>(), pick<K, kVnni, 4>(), pick<K, kVnni, 5>(),
-                                                  pick<K, kVnni, 6>()};
-  for (int64_t c0 = 0; c0 < n; c0 += kCols) {
-    const int64_t c = std::min<int64_t>(kCols, n - c0);
-    by_cols[c](k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
-  }
+  for_blocks<kCols>(n, [&](auto c, int64_t c0) {
+    constexpr int C = decltype(c)::value;
+#if MM_HAVE_VNNI
+    if constexpr (kVnni) return kernel_vnni<C, K>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+#endif
+    kernel_avx2<C, K>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+  });
 }
 
 bool supports(DType w, int64_t k) {

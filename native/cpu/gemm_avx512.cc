@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "../core/quant_blocks.h"
+#include "count_blocks.h"
 #include "gemm_panel.h"
 
 namespace mm {
@@ -217,20 +218,9 @@ void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, floa
 template <Kind K>
 void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
               __mmask16 m, const float* bias) {
-  int64_t c0 = 0;
-  for (; c0 + kCols <= n; c0 += kCols) kernel<kCols, K>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
-  const uint8_t* a = act + as * c0;
-  float* o = out + os * c0;
-  switch (n - c0) {
-    case 0: break;
-    case 1: kernel<1, K>(k, panel, a, as, o, os, m, bias); break;
-    case 2: kernel<2, K>(k, panel, a, as, o, os, m, bias); break;
-    case 3: kernel<3, K>(k, panel, a, as, o, os, m, bias); break;
-    case 4: kernel<4, K>(k, panel, a, as, o, os, m, bias); break;
-    case 5: kernel<5, K>(k, panel, a, as, o, os, m, bias); break;
-    case 6: kernel<6, K>(k, panel, a, as, o, os, m, bias); break;
-    default: kernel<7, K>(k, panel, a, as, o, os, m, bias); break;
-  }
+  for_blocks<kCols>(n, [&](auto c, int64_t c0) {
+    kernel<decltype(c)::value, K>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+  });
 }
 
 // Float weights: C f32 activation rows x 16 panel rows, one FMA per value.
@@ -251,25 +241,10 @@ void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, 
 
 void run_cols_float(int64_t k, const float* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
                     __mmask16 m, const float* bias) {
-  constexpr int kF = 12;  // 12 accumulators + weights + broadcast of 32 zmm
-  int64_t c0 = 0;
-  for (; c0 + kF <= n; c0 += kF) kernel_float<kF>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
-  const uint8_t* a = act + as * c0;
-  float* o = out + os * c0;
-  switch (n - c0) {
-    case 0: break;
-    case 1: kernel_float<1>(k, panel, a, as, o, os, m, bias); break;
-    case 2: kernel_float<2>(k, panel, a, as, o, os, m, bias); break;
-    case 3: kernel_float<3>(k, panel, a, as, o, os, m, bias); break;
-    case 4: kernel_float<4>(k, panel, a, as, o, os, m, bias); break;
-    case 5: kernel_float<5>(k, panel, a, as, o, os, m, bias); break;
-    case 6: kernel_float<6>(k, panel, a, as, o, os, m, bias); break;
-    case 7: kernel_float<7>(k, panel, a, as, o, os, m, bias); break;
-    case 8: kernel_float<8>(k, panel, a, as, o, os, m, bias); break;
-    case 9: kernel_float<9>(k, panel, a, as, o, os, m, bias); break;
-    case 10: kernel_float<10>(k, panel, a, as, o, os, m, bias); break;
-    default: kernel_float<11>(k, panel, a, as, o, os, m, bias); break;
-  }
+  // 12 accumulators + weights + broadcast of 32 zmm
+  for_blocks<12>(n, [&](auto c, int64_t c0) {
+    kernel_float<decltype(c)::value>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+  });
 }
 
 inline __mmask16 rows_mask(int nr) { return static_cast<__mmask16>((1u << nr) - 1); }
