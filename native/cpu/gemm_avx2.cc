@@ -361,21 +361,7 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
   });
 }
 
-bool supports(DType w, int64_t k) {
-  switch (w) {
-    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
-      return k > 0 && k % 32 == 0;
-    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
-    case DType::F32: case DType::F16: case DType::BF16: return k > 0;
-    default: return false;
-  }
-}
-
-size_t panel_bytes(DType w, int64_t k) {
-  if (panel_float_weights(w)) return panel_float_bytes(kRows, k);
-  return weights_bytes(k) +
-         static_cast<size_t>(k / 32) * kRows * sizeof(float) * (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K || w == DType::Q4_1 || w == DType::Q5_1 ? 2 : 1);
-}
+size_t panel_bytes(DType w, int64_t k) { return panel_bytes_for(kRows, w, k); }
 
 template <bool kVnni>
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
@@ -414,9 +400,9 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
 }  // namespace
 
 const PanelKernels& panel_kernels() {
-  static const PanelKernels plain{kRows, supports, panel_bytes, pack_panel<false>, gemm_panel<false>};
+  static const PanelKernels plain{kRows, panel_supports, panel_bytes, pack_panel<false>, gemm_panel<false>};
 #if MM_HAVE_VNNI
-  static const PanelKernels vnni{kRows, supports, panel_bytes, pack_panel<true>, gemm_panel<true>};
+  static const PanelKernels vnni{kRows, panel_supports, panel_bytes, pack_panel<true>, gemm_panel<true>};
   if (cpu_use_avx_vnni()) return vnni;
 #endif
   return plain;

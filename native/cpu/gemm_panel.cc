@@ -58,6 +58,23 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
   }
 }
 
+bool panel_supports(DType w, int64_t k) {
+  switch (w) {
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+      return k > 0 && k % 32 == 0;
+    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
+    case DType::F32: case DType::F16: case DType::BF16: return k > 0;
+    default: return false;
+  }
+}
+
+size_t panel_bytes_for(int rows, DType w, int64_t k) {
+  if (panel_float_weights(w)) return panel_float_bytes(rows, k);
+  const bool two_regions = w == DType::Q4_1 || w == DType::Q5_1 || w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K;
+  const size_t nb = static_cast<size_t>(k / 32), r = static_cast<size_t>(rows);
+  return nb * 32 * r + nb * r * sizeof(float) * (two_regions ? 2 : 1);
+}
+
 size_t panel_float_bytes(int rows, int64_t k) { return static_cast<size_t>(k) * rows * sizeof(float); }
 
 void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride, int nr, int rows, float* panel) {

@@ -40,6 +40,14 @@ inline bool panel_float_weights(DType w) { return w == DType::F32 || w == DType:
 size_t panel_float_bytes(int rows, int64_t k);
 void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride, int nr, int rows, float* panel);
 
+// What every panel kernel set supports (the same for all instruction sets).
+bool panel_supports(DType w, int64_t k);
+// One panel of `rows` rows: for quantized types [k/32][8 groups][rows][4 bytes]
+// of weights, then [k/32][rows] f32 scales, and a second [k/32][rows] f32
+// region for the types with mins or two scales per block (q4_1, q5_1, q4_K,
+// q5_K: mins; q6_K: the second half's scales); float types panel_float_bytes.
+size_t panel_bytes_for(int rows, DType w, int64_t k);
+
 struct PanelKernels {
   int rows;  // weight rows per panel (one int32 lane each)
   // Whether there is a panel kernel for this weight type and k (q4_0, q5_0,
