@@ -33,7 +33,9 @@ const D = args.quick ? 2048 : 4096; // matrix side
 const P = args.quick ? 64 : 512; // prefill rows
 const budget = args.quick ? 0.15 : 0.6; // seconds per measurement
 
-const TYPES = (args.types ? args.types.split(',') : ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K']);
+const TYPES = args.types
+  ? args.types.split(',')
+  : ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 function randomWeights(type, rows, cols) {
   const t = mm.typeInfo(type);
@@ -110,17 +112,40 @@ function main() {
   }
   // Bandwidth-bound ops on prefill-shaped activations [P, D].
   const E = P * D;
-  const a = be.allocate(E * 4), b = be.allocate(E * 4), c = be.allocate(E * 4), wrow = be.allocate(D * 4);
+  const a = be.allocate(E * 4),
+    b = be.allocate(E * 4),
+    c = be.allocate(E * 4),
+    wrow = be.allocate(D * 4);
   be.upload(a, 0, new Float32Array(E).fill(0.25));
   be.upload(b, 0, new Float32Array(E).fill(0.5));
   be.upload(wrow, 0, new Float32Array(D).fill(1));
   const pos = be.allocate(P * 4);
-  be.upload(pos, 0, Int32Array.from({ length: P }, (_, i) => i));
+  be.upload(
+    pos,
+    0,
+    Int32Array.from({ length: P }, (_, i) => i),
+  );
   const mk = (nodes, tensors) => be.createGraph({ tensors, nodes, maxTokens: P });
   const T = (buf, cols, type = 'F32') => tensor(buf, type, cols, P, true);
   const simple = [
-    ['rms_norm', mk([{ op: 'rms_norm', src: [0, 1], dst: 2, params: { eps: 1e-5 } }], [T(a, D), tensor(wrow, 'F32', D, 1, false), T(c, D)]), 4 * E, 8 * E],
-    ['rope (neox)', mk([{ op: 'rope', src: [0, 1], dst: 2, params: { nHead: D / 128, headDim: 128, ropeMode: 2 } }], [T(a, D), T(pos, 1, 'I32'), T(c, D)]), 6 * E, 8 * E],
+    [
+      'rms_norm',
+      mk(
+        [{ op: 'rms_norm', src: [0, 1], dst: 2, params: { eps: 1e-5 } }],
+        [T(a, D), tensor(wrow, 'F32', D, 1, false), T(c, D)],
+      ),
+      4 * E,
+      8 * E,
+    ],
+    [
+      'rope (neox)',
+      mk(
+        [{ op: 'rope', src: [0, 1], dst: 2, params: { nHead: D / 128, headDim: 128, ropeMode: 2 } }],
+        [T(a, D), T(pos, 1, 'I32'), T(c, D)],
+      ),
+      6 * E,
+      8 * E,
+    ],
     ['softmax', mk([{ op: 'softmax', src: [0], dst: 1, params: { scale: 1 } }], [T(a, D), T(c, D)]), 4 * E, 8 * E],
     ['swiglu', mk([{ op: 'swiglu', src: [0, 1], dst: 2 }], [T(a, D), T(b, D), T(c, D)]), 5 * E, 12 * E],
     ['add', mk([{ op: 'add', src: [0, 1], dst: 2 }], [T(a, D), T(b, D), T(c, D)]), E, 12 * E],
@@ -132,17 +157,37 @@ function main() {
   }
   // Decode attention: one query over a 2048-token f16 KV cache, 32 heads / 8 KV heads, head dim 128.
   {
-    const H = 32, KV = 8, HD = 128, CTX = args.quick ? 512 : 2048;
-    const q = be.allocate(H * HD * 4), o = be.allocate(H * HD * 4);
-    const kc = be.allocate(CTX * KV * HD * 2), vc = be.allocate(CTX * KV * HD * 2);
+    const H = 32,
+      KV = 8,
+      HD = 128,
+      CTX = args.quick ? 512 : 2048;
+    const q = be.allocate(H * HD * 4),
+      o = be.allocate(H * HD * 4);
+    const kc = be.allocate(CTX * KV * HD * 2),
+      vc = be.allocate(CTX * KV * HD * 2);
     const g = be.createGraph({
-      tensors: [tensor(q, 'F32', H * HD, 1, true), tensor(kc, 'F16', KV * HD, CTX, false), tensor(vc, 'F16', KV * HD, CTX, false), tensor(o, 'F32', H * HD, 1, true)],
-      nodes: [{ op: 'attention', src: [0, 1, 2], dst: 3, params: { nHead: H, nKvHead: KV, headDim: HD, scale: 1 / Math.sqrt(HD) } }],
+      tensors: [
+        tensor(q, 'F32', H * HD, 1, true),
+        tensor(kc, 'F16', KV * HD, CTX, false),
+        tensor(vc, 'F16', KV * HD, CTX, false),
+        tensor(o, 'F32', H * HD, 1, true),
+      ],
+      nodes: [
+        {
+          op: 'attention',
+          src: [0, 1, 2],
+          dst: 3,
+          params: { nHead: H, nKvHead: KV, headDim: HD, scale: 1 / Math.sqrt(HD) },
+        },
+      ],
       maxTokens: 1,
     });
     g.nTokens = 1;
     g.nPast = CTX - 1;
-    rowsOut.push({ op: `attention decode (ctx ${CTX}, f16 KV)`, decode: benchSimple('attention', () => g, 4 * H * HD * CTX, 2 * CTX * KV * HD * 2) });
+    rowsOut.push({
+      op: `attention decode (ctx ${CTX}, f16 KV)`,
+      decode: benchSimple('attention', () => g, 4 * H * HD * CTX, 2 * CTX * KV * HD * 2),
+    });
   }
 
   if (args.json) {
@@ -151,14 +196,17 @@ function main() {
   }
   console.log(`# minimacllm kernel benchmark: backend ${be.name}, ${threads} thread(s)`);
   console.log(`machine: ${machineLine(cpu)}`);
-  console.log(`measured read bandwidth ${hw.readGBs.toFixed(1)} GB/s, peak f32 FMA ${hw.peakGflops.toFixed(0)} GFLOP/s (${threads} thread(s))`);
+  console.log(
+    `measured read bandwidth ${hw.readGBs.toFixed(1)} GB/s, peak f32 FMA ${hw.peakGflops.toFixed(0)} GFLOP/s (${threads} thread(s))`,
+  );
   console.log(`decode: [1 x ${D}] . [${D} x ${D}]^T; prefill: [${P} x ${D}] . [${D} x ${D}]^T\n`);
   const pct = (v, max) => `${((100 * v) / max).toFixed(0)}%`;
   const header = '| op | decode GB/s | % of bandwidth | decode GFLOP/s | prefill GFLOP/s | % of peak | prefill GB/s |';
   console.log(header);
   console.log('|' + ' --- |'.repeat(7));
   for (const r of rowsOut) {
-    const d = r.decode, p = r.prefill;
+    const d = r.decode,
+      p = r.prefill;
     console.log(
       `| ${r.op} | ${d ? d.gbs.toFixed(1) : ''} | ${d ? pct(d.gbs, hw.readGBs) : ''} | ${d ? d.gflops.toFixed(1) : ''} | ${p ? p.gflops.toFixed(1) : ''} | ${p ? pct(p.gflops, hw.peakGflops) : ''} | ${p ? p.gbs.toFixed(1) : ''} |`,
     );

@@ -19,9 +19,29 @@ const BLOCK = { [T.Q4_0]: [32, 18], [T.Q5_0]: [32, 22], [T.Q8_0]: [32, 34], [T.Q
 
 const SHAPES = {
   // SmolLM2-135M: dim 576, 30 layers, 9/3 heads, ffn 1536, vocab 49152, tied embeddings.
-  smol: { name: 'SmolLM2-135M-shape', nEmbd: 576, nLayer: 30, nHead: 9, nKvHead: 3, nFf: 1536, vocab: 49152, ropeTheta: 100000, ctx: 8192 },
+  smol: {
+    name: 'SmolLM2-135M-shape',
+    nEmbd: 576,
+    nLayer: 30,
+    nHead: 9,
+    nKvHead: 3,
+    nFf: 1536,
+    vocab: 49152,
+    ropeTheta: 100000,
+    ctx: 8192,
+  },
   // Llama-3.2-1B: dim 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied embeddings.
-  llama1b: { name: 'Llama-3.2-1B-shape', nEmbd: 2048, nLayer: 16, nHead: 32, nKvHead: 8, nFf: 8192, vocab: 128256, ropeTheta: 500000, ctx: 8192 },
+  llama1b: {
+    name: 'Llama-3.2-1B-shape',
+    nEmbd: 2048,
+    nLayer: 16,
+    nHead: 32,
+    nKvHead: 8,
+    nFf: 8192,
+    vocab: 128256,
+    ropeTheta: 500000,
+    ctx: 8192,
+  },
 };
 
 /** Known presets: `<shape>-<type>`; q4_k uses Q8_0 where a row is not a multiple of 256 (llama.cpp's fallback). */
@@ -39,9 +59,11 @@ const PRESETS = {
 function rng(seed) {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s;
   };
 }
@@ -57,7 +79,8 @@ function fillRandom(buf, seed) {
 function f16(x) {
   const f = new Float32Array([x]);
   const u = new Uint32Array(f.buffer)[0];
-  const e = ((u >>> 23) & 0xff) - 127 + 15, m = (u >>> 13) & 0x3ff;
+  const e = ((u >>> 23) & 0xff) - 127 + 15,
+    m = (u >>> 13) & 0x3ff;
   return (e << 10) | m;
 }
 
@@ -72,9 +95,12 @@ function randomMatrix(type, rows, cols, seed) {
   for (let b = 0; b < nb; b++) {
     const o = b * bs;
     const jitter = 0.75 + (r() & 0xff) / 512;
-    if (type === T.Q8_0) dv.setUint16(o, f16(3e-4 * jitter), true); // q uniform in [-128,127]: std ~74 * 3e-4
-    else if (type === T.Q4_0) dv.setUint16(o, f16(5e-3 * jitter), true); // (q - 8) std ~4.6
-    else if (type === T.Q5_0) dv.setUint16(o, f16(2.2e-3 * jitter), true); // (q - 16) std ~9.2
+    if (type === T.Q8_0)
+      dv.setUint16(o, f16(3e-4 * jitter), true); // q uniform in [-128,127]: std ~74 * 3e-4
+    else if (type === T.Q4_0)
+      dv.setUint16(o, f16(5e-3 * jitter), true); // (q - 8) std ~4.6
+    else if (type === T.Q5_0)
+      dv.setUint16(o, f16(2.2e-3 * jitter), true); // (q - 16) std ~9.2
     else if (type === T.Q4_K) {
       dv.setUint16(o, f16(1.2e-4 * jitter), true); // d * sc(0..63) * q(0..15)
       dv.setUint16(o + 2, f16(2e-4 * jitter), true); // dmin * m(0..63)
@@ -95,7 +121,7 @@ function byteChars() {
   for (let i = 174; i <= 255; i++) bs.push(i);
   const cs = bs.slice();
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) bs.push(b), cs.push(256 + n++);
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) (bs.push(b), cs.push(256 + n++));
   const map = new Array(256);
   bs.forEach((b, i) => (map[b] = String.fromCharCode(cs[i])));
   return map;
@@ -108,7 +134,10 @@ function syntheticVocab(size) {
   const merges = [];
   const n = size - 1;
   // Printable characters first so common text tokenizes into merged tokens.
-  const order = chars.map((c, b) => [c, b]).sort((x, y) => (x[1] >= 32 && x[1] < 127 ? 0 : 1) - (y[1] >= 32 && y[1] < 127 ? 0 : 1)).map((x) => x[0]);
+  const order = chars
+    .map((c, b) => [c, b])
+    .sort((x, y) => (x[1] >= 32 && x[1] < 127 ? 0 : 1) - (y[1] >= 32 && y[1] < 127 ? 0 : 1))
+    .map((x) => x[0]);
   outer: for (const a of order)
     for (const b of order) {
       if (tokens.length >= n) break outer;
@@ -143,11 +172,13 @@ function ensureModel(preset, { log = console.error } = {}) {
   // K-quants need rows that are multiples of 256; else Q8_0, as the issue's table
   // specifies (llama.cpp's own quantizer falls back to Q5_0 for Q4_K).
   const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T[fallbackName] : main);
-  const headDim = s.nEmbd / s.nHead, kvDim = headDim * s.nKvHead;
+  const headDim = s.nEmbd / s.nHead,
+    kvDim = headDim * s.nKvHead;
   const tensors = [];
   let seed = 1;
   const mat = (name, cols, rows) => {
-    const type = wtype(cols), sd = seed++;
+    const type = wtype(cols),
+      sd = seed++;
     tensors.push({ name, type, shape: [cols, rows], data: () => randomMatrix(type, rows, cols, sd) });
   };
   const vec = (name, n) => tensors.push({ name, type: T.F32, shape: [n], data: () => f32Ones(n) });
@@ -200,5 +231,6 @@ function ensureModel(preset, { log = console.error } = {}) {
 module.exports = { PRESETS, SHAPES, MODELS_DIR, ensureModel };
 
 if (require.main === module) {
-  for (const p of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(PRESETS)) console.log(ensureModel(p));
+  for (const p of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(PRESETS))
+    console.log(ensureModel(p));
 }

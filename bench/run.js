@@ -93,7 +93,8 @@ async function childLlamaCpp(file, threads, P, G) {
   const loadMs = performance.now() - t0;
   const ids = promptTokens(P, model.tokens?.length ?? model.fileInsights?.vocabSize ?? 32000);
   const t1 = performance.now();
-  let tFirst = 0, n = 0;
+  let tFirst = 0,
+    n = 0;
   for await (const _tok of seq.evaluate(ids, { temperature: 0 })) {
     if (n === 0) tFirst = performance.now();
     if (++n > G) break;
@@ -105,7 +106,9 @@ async function childLlamaCpp(file, threads, P, G) {
 }
 
 async function child() {
-  const threads = Number(args.threads), P = Number(args.prompt), G = Number(args.gen);
+  const threads = Number(args.threads),
+    P = Number(args.prompt),
+    G = Number(args.gen);
   const fn = args.child === 'llama.cpp' ? childLlamaCpp : childMinimacllm;
   const r = await fn(args.file, threads, P, G);
   r.peakRssMB = process.resourceUsage().maxRSS / 1024;
@@ -117,7 +120,19 @@ async function child() {
 function measure(engine, file, threads, P, G) {
   const res = spawnSync(
     process.execPath,
-    [__filename, '--child', engine, '--file', file, '--threads', String(threads), '--prompt', String(P), '--gen', String(G)],
+    [
+      __filename,
+      '--child',
+      engine,
+      '--file',
+      file,
+      '--threads',
+      String(threads),
+      '--prompt',
+      String(P),
+      '--gen',
+      String(G),
+    ],
     { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
   const line = (res.stdout || '').split('\n').find((l) => l.startsWith('BENCH_RESULT '));
@@ -137,8 +152,12 @@ function best(runs) {
   if (!ok.length) return runs[0];
   const pick = (k, max) => ok.reduce((a, b) => ((max ? b[k] > a[k] : b[k] < a[k]) ? b : a))[k];
   return {
-    loadMs: pick('loadMs', false), ttftMs: pick('ttftMs', false), prefillTps: pick('prefillTps', true),
-    decodeTps: pick('decodeTps', true), peakRssMB: pick('peakRssMB', false), decoded: ok[0].decoded,
+    loadMs: pick('loadMs', false),
+    ttftMs: pick('ttftMs', false),
+    prefillTps: pick('prefillTps', true),
+    decodeTps: pick('decodeTps', true),
+    peakRssMB: pick('peakRssMB', false),
+    decoded: ok[0].decoded,
   };
 }
 
@@ -157,15 +176,20 @@ async function main() {
   const repeat = Math.max(1, Number(args.repeat));
   const engines = ['minimacllm'];
   if (args.compare) {
-    if (args.compare !== 'llama.cpp') throw new Error(`--compare: only "llama.cpp" is supported, got "${args.compare}"`);
+    if (args.compare !== 'llama.cpp')
+      throw new Error(`--compare: only "llama.cpp" is supported, got "${args.compare}"`);
     if (llamaCppAvailable()) engines.push('llama.cpp');
-    else console.error('node-llama-cpp is not installed in bench/compare/ (cd bench/compare && npm install node-llama-cpp@3.22.1): comparison skipped');
+    else
+      console.error(
+        'node-llama-cpp is not installed in bench/compare/ (cd bench/compare && npm install node-llama-cpp@3.22.1): comparison skipped',
+      );
   }
   const results = [];
   for (const m of models) {
     const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
     const big = /llama1b/.test(m);
-    const P = Number(args.prompt ?? (big ? 256 : 512)), G = Number(args.gen ?? (big ? 64 : 128));
+    const P = Number(args.prompt ?? (big ? 256 : 512)),
+      G = Number(args.gen ?? (big ? 64 : 128));
     const bytes = fs.statSync(file).size;
     for (const threads of threadList)
       for (const engine of engines) {
@@ -185,7 +209,12 @@ async function main() {
     console.log(JSON.stringify({ machine: machineLine(), load: os.loadavg(), results }, null, 2));
     return;
   }
-  console.log(`\nmachine: ${machineLine()}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  console.log(
+    `\nmachine: ${machineLine()}; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}\n`,
+  );
   console.log('| GGUF | MB | engine | threads | prefill tok/s | decode tok/s | TTFT ms | load ms | peak RSS MB |');
   console.log('|' + ' --- |'.repeat(9));
   for (const r of results) {
@@ -199,13 +228,20 @@ async function main() {
   }
   if (engines.length > 1) {
     // Ratios at each engine's best thread count, as the issue's targets are stated.
-    console.log('\n| GGUF | minimacllm decode (best t) | llama.cpp decode (best t) | ratio | minimacllm prefill | llama.cpp prefill | ratio | decode roofline tok/s (bytes / read GB/s) |');
+    console.log(
+      '\n| GGUF | minimacllm decode (best t) | llama.cpp decode (best t) | ratio | minimacllm prefill | llama.cpp prefill | ratio | decode roofline tok/s (bytes / read GB/s) |',
+    );
     console.log('|' + ' --- |'.repeat(8));
     const bw = readBandwidth();
     for (const model of [...new Set(results.map((r) => r.model))]) {
-      const of = (e, k) => results.filter((r) => r.model === model && r.engine === e && !r.error).reduce((a, r) => (r[k] > a.v ? { v: r[k], t: r.threads } : a), { v: 0, t: 0 });
-      const md = of('minimacllm', 'decodeTps'), ld = of('llama.cpp', 'decodeTps');
-      const mp = of('minimacllm', 'prefillTps'), lp = of('llama.cpp', 'prefillTps');
+      const of = (e, k) =>
+        results
+          .filter((r) => r.model === model && r.engine === e && !r.error)
+          .reduce((a, r) => (r[k] > a.v ? { v: r[k], t: r.threads } : a), { v: 0, t: 0 });
+      const md = of('minimacllm', 'decodeTps'),
+        ld = of('llama.cpp', 'decodeTps');
+      const mp = of('minimacllm', 'prefillTps'),
+        lp = of('llama.cpp', 'prefillTps');
       const bytes = results.find((r) => r.model === model).bytes;
       console.log(
         `| ${model} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,

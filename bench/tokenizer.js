@@ -44,7 +44,7 @@ function table(title, rows) {
 /** Deterministic random text. */
 function rng(seed) {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 function randomUnicode(bytes, seed) {
   const r = rng(seed);
@@ -70,13 +70,17 @@ function sized(unit, bytes) {
 
 async function main() {
   const prose1 = fs.readFileSync(path.join(__dirname, 'data', 'pride-and-prejudice-ch1-10.txt'), 'utf8');
-  const prose = prose1.repeat(Math.ceil(4 * MB / Buffer.byteLength(prose1)));
-  const proseBytes = Buffer.byteLength(prose);
+  const prose = prose1.repeat(Math.ceil((4 * MB) / Buffer.byteLength(prose1)));
 
   // Load times (fresh process state matters little after the first; report the first and the best).
   const loads = [];
-  for (const [name, file] of [['qwen2 (151,669 tokens)', vocab('qwen2')], ['llama-bpe (128,256 tokens)', vocab('llama-bpe')], ['llama-spm (32,000 tokens)', vocab('llama-spm')]]) {
-    let read = 0, build = 0;
+  for (const [name, file] of [
+    ['qwen2 (151,669 tokens)', vocab('qwen2')],
+    ['llama-bpe (128,256 tokens)', vocab('llama-bpe')],
+    ['llama-spm (32,000 tokens)', vocab('llama-spm')],
+  ]) {
+    let read = 0,
+      build = 0;
     const first = ms(() => {
       let md;
       read = ms(() => (md = readGGUFSync(file).metadata));
@@ -86,16 +90,35 @@ async function main() {
     const bestBuild = best(() => Tokenizer.fromGGUFMetadata(md), 3);
     // The merge table is built on the first tokenize() call: time that too.
     const firstTokenize = best(() => Tokenizer.fromGGUFMetadata(md).tokenize('Hello world'), 2) - bestBuild;
-    loads.push({ vocabulary: name, source: 'GGUF', 'first load ms': first.toFixed(0), 'read ms': read.toFixed(0), 'build ms': build.toFixed(0), 'best build ms': bestBuild.toFixed(0), '+ first tokenize ms': firstTokenize.toFixed(0) });
+    loads.push({
+      vocabulary: name,
+      source: 'GGUF',
+      'first load ms': first.toFixed(0),
+      'read ms': read.toFixed(0),
+      'build ms': build.toFixed(0),
+      'best build ms': bestBuild.toFixed(0),
+      '+ first tokenize ms': firstTokenize.toFixed(0),
+    });
   }
-  for (const [name, dir] of [['qwen2 (151,669 tokens)', 'qwen2'], ['llama3 (128,256 tokens)', 'llama3']]) {
+  for (const [name, dir] of [
+    ['qwen2 (151,669 tokens)', 'qwen2'],
+    ['llama3 (128,256 tokens)', 'llama3'],
+  ]) {
     const t0 = process.hrtime.bigint();
     await loadTokenizer(path.join(FIX, 'hf', dir));
     const t = Number(process.hrtime.bigint() - t0) / 1e6;
     const json = JSON.parse(fs.readFileSync(path.join(FIX, 'hf', dir, 'tokenizer.json'), 'utf8'));
     const b = best(() => Tokenizer.fromTokenizerJson(json), 2);
     const ft = best(() => Tokenizer.fromTokenizerJson(json).tokenize('Hello world'), 2) - b;
-    loads.push({ vocabulary: name, source: 'tokenizer.json', 'first load ms': t.toFixed(0), 'read ms': '-', 'build ms': '-', 'best build ms': b.toFixed(0), '+ first tokenize ms': ft.toFixed(0) });
+    loads.push({
+      vocabulary: name,
+      source: 'tokenizer.json',
+      'first load ms': t.toFixed(0),
+      'read ms': '-',
+      'build ms': '-',
+      'best build ms': b.toFixed(0),
+      '+ first tokenize ms': ft.toFixed(0),
+    });
   }
   table('Vocabulary load (target: 150k-token vocabulary < 300 ms)', loads);
 
@@ -113,7 +136,13 @@ async function main() {
     tok.tokenize(text.slice(0, 100000)); // warm up
     let n = 0;
     const t = best(() => (n = tok.tokenize(text).length), 2);
-    rows.push({ vocabulary: name, input: `${(bytes / MB).toFixed(1)} MB prose`, tokens: n, 'ms': t.toFixed(0), 'MB/s': (bytes / MB / (t / 1000)).toFixed(1) });
+    rows.push({
+      vocabulary: name,
+      input: `${(bytes / MB).toFixed(1)} MB prose`,
+      tokens: n,
+      ms: t.toFixed(0),
+      'MB/s': (bytes / MB / (t / 1000)).toFixed(1),
+    });
   }
   table('English prose (Pride and Prejudice ch. 1-10, repeated; target: Llama 3 >= 5 MB/s)', rows);
 
@@ -126,17 +155,29 @@ async function main() {
     'newline + spaces': (b) => sized('\n  ', b),
   };
   const lin = [];
-  for (const [tname, tok] of [['llama-bpe', toks['llama-bpe (Llama 3, 128k)']], ['qwen2', toks['qwen2 (152k)']], ['llama-spm', toks['llama-spm (Llama 2, 32k)']]]) {
+  for (const [tname, tok] of [
+    ['llama-bpe', toks['llama-bpe (Llama 3, 128k)']],
+    ['qwen2', toks['qwen2 (152k)']],
+    ['llama-spm', toks['llama-spm (Llama 2, 32k)']],
+  ]) {
     for (const [iname, make] of Object.entries(inputs)) {
       const small = make(256 * 1024);
       const big = make(MB);
       const ts = best(() => tok.tokenize(small), 2);
       const tb = best(() => tok.tokenize(big), 2);
-      lin.push({ vocabulary: tname, input: iname, '256 KB ms': ts.toFixed(0), '1 MB ms': tb.toFixed(0), 'ratio (4 = linear)': (tb / ts).toFixed(2) });
+      lin.push({
+        vocabulary: tname,
+        input: iname,
+        '256 KB ms': ts.toFixed(0),
+        '1 MB ms': tb.toFixed(0),
+        'ratio (4 = linear)': (tb / ts).toFixed(2),
+      });
     }
   }
   table('Pathological inputs: 256 KB vs 1 MB', lin);
-  console.log(`\nnode ${process.version}, ${require('node:os').cpus().length} cores (${require('node:os').cpus()[0].model})`);
+  console.log(
+    `\nnode ${process.version}, ${require('node:os').cpus().length} cores (${require('node:os').cpus()[0].model})`,
+  );
 }
 
 main().catch((e) => {

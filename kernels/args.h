@@ -49,7 +49,7 @@ struct GetRowsArgs {
   int64_t t_stride;
   int64_t id_stride;
   int64_t d_stride;
-  int32_t n;       // ids
+  int32_t n;  // ids
   int32_t cols;
   int32_t t_rows;  // rows of the table
   int32_t pad0;

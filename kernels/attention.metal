@@ -105,9 +105,9 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
   const bool valid = i < args.n_rows;
   const int D = args.head_dim, TK = args.tile_keys, kvh = h / (args.n_head / args.n_kv_head);
   const int nt = MM_SIMD_WIDTH * MM_ATTN_SIMDGROUPS;
-  threadgroup float * sq = (threadgroup float *)shmem;        // [NSG][D] queries, pre-scaled
-  threadgroup float * sk = sq + MM_ATTN_SIMDGROUPS * D;        // [TK][D]
-  threadgroup float * sv = sk + TK * D;                        // [TK][D]
+  threadgroup float * sq = (threadgroup float *)shmem;   // [NSG][D] queries, pre-scaled
+  threadgroup float * sk = sq + MM_ATTN_SIMDGROUPS * D;  // [TK][D]
+  threadgroup float * sv = sk + TK * D;                  // [TK][D]
 
   // Keys any row of the block sees (uniform over the threadgroup, for the barriers).
   int kv_end = 0;
@@ -169,7 +169,15 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
   }
 }
 
-MM_KERNEL(attn_decode_f32, AttentionArgs) { attn_decode_impl<float>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg); }
-MM_KERNEL(attn_decode_f16, AttentionArgs) { attn_decode_impl<half>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg); }
-MM_KERNEL(attn_prefill_f32, AttentionArgs) { attn_prefill_impl<float>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg); }
-MM_KERNEL(attn_prefill_f16, AttentionArgs) { attn_prefill_impl<half>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg); }
+MM_KERNEL(attn_decode_f32, AttentionArgs) {
+  attn_decode_impl<float>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg);
+}
+MM_KERNEL(attn_decode_f16, AttentionArgs) {
+  attn_decode_impl<half>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg);
+}
+MM_KERNEL(attn_prefill_f32, AttentionArgs) {
+  attn_prefill_impl<float>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg);
+}
+MM_KERNEL(attn_prefill_f16, AttentionArgs) {
+  attn_prefill_impl<half>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, tiisg, sgitg);
+}

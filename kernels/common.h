@@ -12,19 +12,13 @@
 using namespace metal;
 // The ONE kernel signature (metal-sim's MM_KERNEL binds the same names to the
 // same builtins; see msl_shim.h). Unused buffers are bound to dst by the host.
-#define MM_KERNEL(NAME, ARGS)                                                   \
-  kernel void NAME(constant ARGS & args [[buffer(0)]],                          \
-                   device const char * src0 [[buffer(1)]],                      \
-                   device const char * src1 [[buffer(2)]],                      \
-                   device const char * src2 [[buffer(3)]],                      \
-                   device char * dst [[buffer(4)]],                             \
-                   threadgroup char * shmem [[threadgroup(0)]],                 \
-                   uint3 tgpig [[threadgroup_position_in_grid]],                \
-                   uint3 tpitg [[thread_position_in_threadgroup]],              \
-                   uint3 ntg [[threads_per_threadgroup]],                       \
-                   uint3 tgpg [[threadgroups_per_grid]],                        \
-                   uint tiisg [[thread_index_in_simdgroup]],                    \
-                   uint sgitg [[simdgroup_index_in_threadgroup]])
+#define MM_KERNEL(NAME, ARGS)                                                                                    \
+  kernel void NAME(constant ARGS & args [[buffer(0)]], device const char * src0 [[buffer(1)]],                   \
+                   device const char * src1 [[buffer(2)]], device const char * src2 [[buffer(3)]],               \
+                   device char * dst [[buffer(4)]], threadgroup char * shmem [[threadgroup(0)]],                 \
+                   uint3 tgpig [[threadgroup_position_in_grid]], uint3 tpitg [[thread_position_in_threadgroup]], \
+                   uint3 ntg [[threads_per_threadgroup]], uint3 tgpg [[threadgroups_per_grid]],                  \
+                   uint tiisg [[thread_index_in_simdgroup]], uint sgitg [[simdgroup_index_in_threadgroup]])
 #endif
 
 // ---- ggml block layouts (byte-exact; see native/core/quant_blocks.h) ----------

@@ -4,13 +4,13 @@
 // grid: (ceil(cols / 256), rows), 256 threads.
 #include "common.h"
 
-#define MM_BINARY_KERNEL(NAME, EXPR)                                                  \
-  MM_KERNEL(NAME, BinaryArgs) {                                                       \
-    const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);                  \
-    if (c >= args.cols) return;                                                       \
-    const float a = ((device const float *)(src0 + r * args.a_stride))[c];            \
+#define MM_BINARY_KERNEL(NAME, EXPR)                                                                \
+  MM_KERNEL(NAME, BinaryArgs) {                                                                     \
+    const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);                                 \
+    if (c >= args.cols) return;                                                                     \
+    const float a = ((device const float *)(src0 + r * args.a_stride))[c];                          \
     const float b = ((device const float *)(src1 + (args.b_broadcast ? 0 : r) * args.b_stride))[c]; \
-    ((device float *)(dst + r * args.d_stride))[c] = EXPR;                            \
+    ((device float *)(dst + r * args.d_stride))[c] = EXPR;                                          \
   }
 
 MM_BINARY_KERNEL(add_f32, a + b)
@@ -20,5 +20,6 @@ MM_BINARY_KERNEL(swiglu_f32, a / (1.0f + exp(-a)) * b)
 MM_KERNEL(copy_row_f32, BinaryArgs) {
   const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);
   if (c >= args.cols) return;
-  ((device float *)(dst + r * args.d_stride))[c] = ((device const float *)(src0 + (args.a_row0 + r) * args.a_stride))[c];
+  ((device float *)(dst + r * args.d_stride))[c] =
+      ((device const float *)(src0 + (args.a_row0 + r) * args.a_stride))[c];
 }

@@ -50,7 +50,7 @@ inline void matmul_mm_impl(constant MatMulArgs & args, device const char * src0,
                            device const char * src2, device char * dst, threadgroup char * shmem, uint3 tgpig,
                            uint3 tpitg, uint sgitg) {
   threadgroup float * sx = (threadgroup float *)shmem;  // [BN][BK]: tokens x depth
-  threadgroup float * sw = sx + MM_MM_BN * MM_MM_BK;     // [BK][BM]: depth x weight rows
+  threadgroup float * sw = sx + MM_MM_BN * MM_MM_BK;    // [BK][BM]: depth x weight rows
   const int m0 = int(tgpig.x) * MM_MM_BM, n0 = int(tgpig.y) * MM_MM_BN;
   const int K = args.k;
   const int tid = int(tpitg.x);
@@ -109,10 +109,10 @@ inline void matmul_mm_impl(constant MatMulArgs & args, device const char * src0,
   }
 }
 
-#define MM_MATMUL_KERNELS(SUFFIX, Q)                                                                 \
+#define MM_MATMUL_KERNELS(SUFFIX, Q)                                                                                 \
   MM_KERNEL(matmul_mv_##SUFFIX, MatMulArgs) { matmul_mv_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); } \
-  MM_KERNEL(matmul_mm_##SUFFIX, MatMulArgs) {                                                       \
-    matmul_mm_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, sgitg);                      \
+  MM_KERNEL(matmul_mm_##SUFFIX, MatMulArgs) {                                                                        \
+    matmul_mm_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, sgitg);                                      \
   }
 
 MM_MATMUL_KERNELS(f32, DqF32)

@@ -8,8 +8,8 @@ MM_KERNEL(rms_norm_f32, RmsNormArgs) {
   const int r = int(tgpig.x);
   const uint nt = ntg.x, nsg = (nt + MM_SIMD_WIDTH - 1) / MM_SIMD_WIDTH;
   device const float * x = (device const float *)(src0 + r * args.x_stride);  // [cols]
-  device const float * w = (device const float *)src1;                         // [cols]
-  device float * d = (device float *)(dst + r * args.d_stride);                // [cols]
+  device const float * w = (device const float *)src1;                        // [cols]
+  device float * d = (device float *)(dst + r * args.d_stride);               // [cols]
   float ss = 0.0f;
   for (int i = int(tpitg.x); i < args.cols; i += int(nt)) ss += x[i] * x[i];
   ss = tg_sum(ss, (threadgroup float *)shmem, tiisg, sgitg, nsg);

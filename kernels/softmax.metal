@@ -9,7 +9,7 @@ MM_KERNEL(softmax_f32, SoftmaxArgs) {
   const uint nt = ntg.x, nsg = (nt + MM_SIMD_WIDTH - 1) / MM_SIMD_WIDTH;
   threadgroup float * scratch = (threadgroup float *)shmem;
   device const float * x = (device const float *)(src0 + r * args.x_stride);  // [cols]
-  device float * d = (device float *)(dst + r * args.d_stride);                // [cols]
+  device float * d = (device float *)(dst + r * args.d_stride);               // [cols]
   int visible = args.causal ? args.n_past + r % args.n_tokens + 1 : args.cols;
   visible = min(visible, args.cols);
   float mx = -FLT_MAX;  // finite: Metal's fast math may assume no infinities

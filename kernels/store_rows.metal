@@ -4,21 +4,12 @@
 // grid: (ceil(cols / 256), rows), 256 threads.
 #include "common.h"
 
-#define MM_STORE_PROLOGUE                                                     \
-  const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);             \
-  if (c >= args.cols) return;                                                 \
-  const float v = ((device const float *)(src0 + r * args.s_stride))[c];      \
+#define MM_STORE_PROLOGUE                                                \
+  const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);        \
+  if (c >= args.cols) return;                                            \
+  const float v = ((device const float *)(src0 + r * args.s_stride))[c]; \
   device char * drow = dst + (args.n_past + r) * args.d_stride;
 
-MM_KERNEL(store_rows_f32, StoreRowsArgs) {
-  MM_STORE_PROLOGUE
-  ((device float *)drow)[c] = v;
-}
-MM_KERNEL(store_rows_f16, StoreRowsArgs) {
-  MM_STORE_PROLOGUE
-  ((device half *)drow)[c] = half(v);
-}
-MM_KERNEL(store_rows_bf16, StoreRowsArgs) {
-  MM_STORE_PROLOGUE
-  ((device ushort *)drow)[c] = f32_to_bf16(v);
-}
+MM_KERNEL(store_rows_f32, StoreRowsArgs) { MM_STORE_PROLOGUE((device float *)drow)[c] = v; }
+MM_KERNEL(store_rows_f16, StoreRowsArgs) { MM_STORE_PROLOGUE((device half *)drow)[c] = half(v); }
+MM_KERNEL(store_rows_bf16, StoreRowsArgs) { MM_STORE_PROLOGUE((device ushort *)drow)[c] = f32_to_bf16(v); }

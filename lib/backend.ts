@@ -4,7 +4,15 @@
  * kernel-level API (lib/ops.ts) builds one-node graphs.
  */
 import { awaitNative, callNative, DisposedError, InvalidArgumentError } from './errors';
-import { native, type NativeBackend, type NativeBuffer, type NativeGraph, type NativeMappedFile, type NativeStepArgs, type NativeTensorSpec } from './native';
+import {
+  native,
+  type NativeBackend,
+  type NativeBuffer,
+  type NativeGraph,
+  type NativeMappedFile,
+  type NativeStepArgs,
+  type NativeTensorSpec,
+} from './native';
 
 export type BackendName = 'cpu' | 'metal' | 'metal-sim';
 export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'metal', 'metal-sim'];

@@ -30,7 +30,9 @@ export async function sha256File(path: string, signal?: AbortSignal): Promise<st
 /** Throws ERR_CHECKSUM unless the file's SHA-256 is `expectedHex` (64 hex digits, any case). */
 export async function verifySha256(path: string, expectedHex: string, signal?: AbortSignal): Promise<void> {
   if (typeof expectedHex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(expectedHex)) {
-    throw new InvalidArgumentError(`sha256 must be 64 hexadecimal digits, got ${JSON.stringify(String(expectedHex).slice(0, 80))}`);
+    throw new InvalidArgumentError(
+      `sha256 must be 64 hexadecimal digits, got ${JSON.stringify(String(expectedHex).slice(0, 80))}`,
+    );
   }
   const actual = await sha256File(path, signal);
   if (actual !== expectedHex.toLowerCase()) {

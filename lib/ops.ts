@@ -151,7 +151,11 @@ function runOne(
 const asF32 = (u: Uint8Array): Float32Array => new Float32Array(u.buffer, u.byteOffset, u.byteLength / 4);
 
 /** y[n, rows] = x[n, cols] . W[rows, cols]^T (+ bias). */
-export function matmul(x: Float32Array, w: WeightMatrix, options: OpOptions & { bias?: Float32Array } = {}): Float32Array {
+export function matmul(
+  x: Float32Array,
+  w: WeightMatrix,
+  options: OpOptions & { bias?: Float32Array } = {},
+): Float32Array {
   f32('x', x);
   const cols = positiveInt('w.cols', w.cols);
   const rows = positiveInt('w.rows', w.rows);
@@ -171,7 +175,8 @@ export function matmul(x: Float32Array, w: WeightMatrix, options: OpOptions & { 
 
 /** Rows `ids` of a table (any type), as f32. */
 export function getRows(table: WeightMatrix, ids: Int32Array, options: OpOptions = {}): Float32Array {
-  if (!(ids instanceof Int32Array) || ids.length === 0) throw new InvalidArgumentError('ids must be a non-empty Int32Array');
+  if (!(ids instanceof Int32Array) || ids.length === 0)
+    throw new InvalidArgumentError('ids must be a non-empty Int32Array');
   const cols = positiveInt('table.cols', table.cols);
   const rows = positiveInt('table.rows', table.rows);
   for (const id of ids) {
@@ -202,14 +207,18 @@ export function rmsNorm(
   positiveInt('cols', cols);
   const n = rowsOf('x', x, cols);
   const eps = options.eps ?? 1e-5;
-  if (!(eps >= 0) || !Number.isFinite(eps)) throw new InvalidArgumentError(`eps must be a finite number >= 0, got ${eps}`);
+  if (!(eps >= 0) || !Number.isFinite(eps))
+    throw new InvalidArgumentError(`eps must be a finite number >= 0, got ${eps}`);
   const srcs: Operand[] = [{ data: x, type: DType.F32, cols, rows: n, perToken: true }];
   if (options.weight) {
-    if (f32('weight', options.weight).length !== cols) throw new InvalidArgumentError(`weight must have ${cols} elements`);
+    if (f32('weight', options.weight).length !== cols)
+      throw new InvalidArgumentError(`weight must have ${cols} elements`);
     srcs.push({ data: options.weight, type: DType.F32, cols, rows: 1 });
   }
   return asF32(
-    runOne(resolveBackend(options.backend), 'rms_norm', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, { eps }),
+    runOne(resolveBackend(options.backend), 'rms_norm', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, {
+      eps,
+    }),
   );
 }
 
@@ -257,7 +266,9 @@ export function rope(x: Float32Array, positions: Int32Array, o: RopeOptions): Fl
     freqBase,
     freqScale: o.freqScale ?? 1,
   };
-  return asF32(runOne(resolveBackend(o.backend), 'rope', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, params));
+  return asF32(
+    runOne(resolveBackend(o.backend), 'rope', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, params),
+  );
 }
 
 /**
@@ -310,7 +321,8 @@ export function attention(
   const nKvHead = positiveInt('nKvHead', o.nKvHead);
   const headDim = positiveInt('headDim', o.headDim);
   const nPast = nonNegativeInt('nPast', o.nPast);
-  if (nHead % nKvHead !== 0) throw new InvalidArgumentError(`nHead (${nHead}) must be a multiple of nKvHead (${nKvHead})`);
+  if (nHead % nKvHead !== 0)
+    throw new InvalidArgumentError(`nHead (${nHead}) must be a multiple of nKvHead (${nKvHead})`);
   const cols = nHead * headDim;
   const kvCols = nKvHead * headDim;
   const n = rowsOf('q', q, cols);
@@ -319,7 +331,10 @@ export function attention(
     throw new InvalidArgumentError('kCache and vCache must have the same type');
   }
   const kvRows = nPast + n;
-  for (const [name, c] of [['kCache', kCache], ['vCache', vCache]] as const) {
+  for (const [name, c] of [
+    ['kCache', kCache],
+    ['vCache', vCache],
+  ] as const) {
     if (c.length !== kvRows * kvCols) {
       throw new InvalidArgumentError(`${name} must hold nPast + n = ${kvRows} rows of ${kvCols} elements`);
     }
@@ -342,14 +357,22 @@ export function attention(
   );
 }
 
-function binary(op: 'swiglu' | 'add' | 'mul', a: Float32Array, b: Float32Array, cols: number, options: OpOptions): Float32Array {
+function binary(
+  op: 'swiglu' | 'add' | 'mul',
+  a: Float32Array,
+  b: Float32Array,
+  cols: number,
+  options: OpOptions,
+): Float32Array {
   f32('a', a);
   f32('b', b);
   positiveInt('cols', cols);
   const n = rowsOf('a', a, cols);
   const broadcast = op !== 'swiglu' && b.length === cols && n > 1;
   if (!broadcast && b.length !== a.length) {
-    throw new InvalidArgumentError(`b must have a's length (${a.length})${op === 'swiglu' ? '' : ` or one row of ${cols}`}`);
+    throw new InvalidArgumentError(
+      `b must have a's length (${a.length})${op === 'swiglu' ? '' : ` or one row of ${cols}`}`,
+    );
   }
   return asF32(
     runOne(
@@ -357,7 +380,9 @@ function binary(op: 'swiglu' | 'add' | 'mul', a: Float32Array, b: Float32Array, 
       op,
       [
         { data: a, type: DType.F32, cols, rows: n, perToken: true },
-        broadcast ? { data: b, type: DType.F32, cols, rows: 1 } : { data: b, type: DType.F32, cols, rows: n, perToken: true },
+        broadcast
+          ? { data: b, type: DType.F32, cols, rows: 1 }
+          : { data: b, type: DType.F32, cols, rows: n, perToken: true },
       ],
       { type: DType.F32, cols, rows: n, perToken: true },
       n,
@@ -390,7 +415,16 @@ export function storeRows(
   if (nPast + n > rows) throw new InvalidArgumentError(`rows [${nPast}, ${nPast + n}) exceed the cache's ${rows} rows`);
   const t = typeInfo(cache.type);
   const c: Operand = { data: cache.data, type: t.id, cols, rows };
-  return runOne(resolveBackend(options.backend), 'store_rows', [{ data: src, type: DType.F32, cols, rows: n, perToken: true }], c, n, {}, nPast, c);
+  return runOne(
+    resolveBackend(options.backend),
+    'store_rows',
+    [{ data: src, type: DType.F32, cols, rows: n, perToken: true }],
+    c,
+    n,
+    {},
+    nPast,
+    c,
+  );
 }
 
 /** Quantizes rows of `rowLength` floats into ggml blocks of `type`. */

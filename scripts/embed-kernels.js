@@ -29,7 +29,10 @@ function build() {
     }
   }
   include('args.h', 'embed-kernels');
-  const files = fs.readdirSync(kernelsDir).filter((f) => f.endsWith('.metal')).sort();
+  const files = fs
+    .readdirSync(kernelsDir)
+    .filter((f) => f.endsWith('.metal'))
+    .sort();
   for (const f of files) include(f, 'embed-kernels');
   return { source: out.join('\n') + '\n', files };
 }

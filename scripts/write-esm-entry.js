@@ -16,4 +16,7 @@ const lines = [
   '',
 ];
 fs.writeFileSync(path.join(dist, 'index.mjs'), lines.join('\n'));
-fs.writeFileSync(path.join(dist, 'index.d.mts'), "export * from './index.js';\nimport cjs from './index.js';\nexport default cjs;\n");
+fs.writeFileSync(
+  path.join(dist, 'index.d.mts'),
+  "export * from './index.js';\nimport cjs from './index.js';\nexport default cjs;\n",
+);

@@ -23,13 +23,18 @@ test('fixture has 4 templates × 3 conversations', () => {
   expect(cases).toHaveLength(12);
 });
 
-test.each(cases.map((c) => [c.template, c.conversation, c] as const))('%s / %s renders like transformers', (_t, _c, c) => {
-  const tpl = new ChatTemplate(fs.readFileSync(fixture('chat-templates', c.template), 'utf8'));
-  const out = tpl.render(c.messages, {
-    bosToken: c.bos_token, addGenerationPrompt: c.add_generation_prompt, variables: { date_string: '15 Jan 2026' },
-  });
-  expect(out).toBe(c.expected);
-});
+test.each(cases.map((c) => [c.template, c.conversation, c] as const))(
+  '%s / %s renders like transformers',
+  (_t, _c, c) => {
+    const tpl = new ChatTemplate(fs.readFileSync(fixture('chat-templates', c.template), 'utf8'));
+    const out = tpl.render(c.messages, {
+      bosToken: c.bos_token,
+      addGenerationPrompt: c.add_generation_prompt,
+      variables: { date_string: '15 Jan 2026' },
+    });
+    expect(out).toBe(c.expected);
+  },
+);
 
 test('plain format for models without a template', () => {
   const msgs: ChatMessage[] = [
@@ -54,7 +59,10 @@ test('model.chat uses the plain format on a template-less model, stops at "\\nUs
     const tokens = model.chatTokens(messages);
     expect(tokens[0]).toBe(model.tokenizer.bos);
     // The next turn starts with the whole previous prompt: only the new part is processed.
-    const next = await model.chat([...messages, r.message, { role: 'user', content: 'And then?' }], { maxTokens: 10, seed: 1 });
+    const next = await model.chat([...messages, r.message, { role: 'user', content: 'And then?' }], {
+      maxTokens: 10,
+      seed: 1,
+    });
     expect(next.usage.promptTokens).toBeGreaterThan(tokens.length);
   } finally {
     await model.dispose();

@@ -11,11 +11,16 @@ const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 
 beforeAll(() => {
-  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'generate.js'))) execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
+  if (!fs.existsSync(path.join(root, 'dist', 'cli', 'generate.js')))
+    execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
 });
 
 const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MINIMACLLM_QUIET: '1' } });
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, MINIMACLLM_QUIET: '1' },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 
@@ -45,14 +50,25 @@ test('bad options are usage errors', () => {
 });
 
 test('perplexity on the embedded model', () => {
-  const r = run(['perplexity', '--file', fixture('reference', 'pride-and-prejudice-ch1-10.txt'), '--ctx', '64', '--windows', '2']);
+  const r = run([
+    'perplexity',
+    '--file',
+    fixture('reference', 'pride-and-prejudice-ch1-10.txt'),
+    '--ctx',
+    '64',
+    '--windows',
+    '2',
+  ]);
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/^perplexity: \d+\.\d{4} \(2 windows of 64 tokens, 128 tokens scored/);
 });
 
 test('chat reads turns from stdin', () => {
   const r = spawnSync(process.execPath, [cli, 'chat', '-n', '20', '--seed', '1'], {
-    cwd: root, encoding: 'utf8', input: 'Hello\n\n', env: { ...process.env, MINIMACLLM_QUIET: '1' },
+    cwd: root,
+    encoding: 'utf8',
+    input: 'Hello\n\n',
+    env: { ...process.env, MINIMACLLM_QUIET: '1' },
   });
   expect(r.status).toBe(0);
   expect(r.stdout.startsWith('> ')).toBe(true);

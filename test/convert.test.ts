@@ -101,7 +101,9 @@ describe('convert gutenberg-16m-hf', () => {
       const raw = tensorData(src.file, src);
       const got = tensorData(out, t);
       if (t.shape.length === 1) {
-        expect(native().dequantize(DType.F32, got, t.shape[0]!)).toEqual(native().dequantize(DType.F16, raw, t.shape[0]!));
+        expect(native().dequantize(DType.F32, got, t.shape[0]!)).toEqual(
+          native().dequantize(DType.F16, raw, t.shape[0]!),
+        );
       } else if (/attn_[qk]\.weight$/.test(t.name)) {
         const heads = t.name.includes('attn_q') ? 6 : 2;
         expect(Buffer.compare(got, permuteRows(raw, t.shape[1]!, heads))).toBe(0);

@@ -27,7 +27,14 @@ const code = async (p: Promise<unknown> | (() => unknown)): Promise<string | und
 test('same seed, same output; other seed, other output', async () => {
   const a = await model.generate('Once upon a time', { seed: 42, maxTokens: 40 });
   const b = await model.generate('Once upon a time', { seed: 42, maxTokens: 40 });
-  const c = await model.generate('Once upon a time', { seed: 43, maxTokens: 40, temperature: 1.5, topK: 0, topP: 1, minP: 0 });
+  const c = await model.generate('Once upon a time', {
+    seed: 43,
+    maxTokens: 40,
+    temperature: 1.5,
+    topK: 0,
+    topP: 1,
+    minP: 0,
+  });
   expect(a.text).toBe(b.text);
   expect(a.tokens).toEqual(b.tokens);
   expect(c.text).not.toBe(a.text);
@@ -35,7 +42,11 @@ test('same seed, same output; other seed, other output', async () => {
 
 test('result shape, timings and onToken', async () => {
   const pieces: string[] = [];
-  const r = await model.generate('Once upon a time', { maxTokens: 20, temperature: 0, onToken: (c) => pieces.push(c.text) });
+  const r = await model.generate('Once upon a time', {
+    maxTokens: 20,
+    temperature: 0,
+    onToken: (c) => pieces.push(c.text),
+  });
   expect(r.finishReason).toBe('length');
   expect(r.tokens).toHaveLength(20);
   expect(pieces.join('')).toBe(r.text);
@@ -53,7 +64,12 @@ test('stop strings end generation and never appear in the text, even split acros
   const at = full.text.indexOf('little girl');
   expect(at).toBeGreaterThan(0);
   const streamed: string[] = [];
-  const r = await model.generate([1], { maxTokens: 60, temperature: 0, stop: ['little girl', 'zzz'], onToken: (c) => streamed.push(c.text) });
+  const r = await model.generate([1], {
+    maxTokens: 60,
+    temperature: 0,
+    stop: ['little girl', 'zzz'],
+    onToken: (c) => streamed.push(c.text),
+  });
   expect(r.finishReason).toBe('stop');
   expect(r.text).toBe(full.text.slice(0, at));
   expect(streamed.join('')).toBe(r.text);
@@ -67,7 +83,9 @@ test('abort: finishReason "abort" with the text so far', async () => {
   const ac = new AbortController();
   let n = 0;
   const r = await model.generate('Once upon a time', {
-    maxTokens: 200, signal: ac.signal, seed: 1,
+    maxTokens: 200,
+    signal: ac.signal,
+    seed: 1,
     onToken: () => {
       if (++n === 5) ac.abort();
     },
@@ -163,15 +181,28 @@ test('options are validated with precise messages', async () => {
   expect(await msg({ stop: 5 })).toBe('stop must be a string or an array of strings, got 5');
   expect(await msg({ signal: {} })).toBe('signal must be an AbortSignal, got an object');
   expect(await msg({ maxToken: 5 })).toBe('unknown option "maxToken"');
-  expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'gpu' as never }))).toBe('ERR_INVALID_ARG');
+  expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'gpu' as never }))).toBe(
+    'ERR_INVALID_ARG',
+  );
   expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { threads: -1 }))).toBe('ERR_INVALID_ARG');
   expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { contextSize: 0 }))).toBe('ERR_INVALID_ARG');
 });
 
 test('penalties change the output; repeatPenalty 1 and zero penalties are no-ops', async () => {
   const base = await model.generate('Once upon a time', { maxTokens: 40, temperature: 0 });
-  const same = await model.generate('Once upon a time', { maxTokens: 40, temperature: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0 });
-  const pen = await model.generate('Once upon a time', { maxTokens: 40, temperature: 0, repeatPenalty: 1.5, frequencyPenalty: 1 });
+  const same = await model.generate('Once upon a time', {
+    maxTokens: 40,
+    temperature: 0,
+    repeatPenalty: 1,
+    presencePenalty: 0,
+    frequencyPenalty: 0,
+  });
+  const pen = await model.generate('Once upon a time', {
+    maxTokens: 40,
+    temperature: 0,
+    repeatPenalty: 1.5,
+    frequencyPenalty: 1,
+  });
   expect(same.tokens).toEqual(base.tokens);
   expect(pen.tokens).not.toEqual(base.tokens);
 });
@@ -186,11 +217,15 @@ describe('loading and disposing', () => {
     });
     expect(stages).toEqual(['checksum', 'map', 'ready']);
     await m.dispose();
-    expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'cpu', sha256: '0'.repeat(64) }))).toBe('ERR_CHECKSUM');
+    expect(
+      await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'cpu', sha256: '0'.repeat(64) })),
+    ).toBe('ERR_CHECKSUM');
     expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'metal' }))).toBe('ERR_UNSUPPORTED');
     const ac = new AbortController();
     ac.abort();
-    expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'cpu', signal: ac.signal }))).toBe('ERR_ABORTED');
+    expect(await code(loadModel(fixture('models', 'stories260K.gguf'), { backend: 'cpu', signal: ac.signal }))).toBe(
+      'ERR_ABORTED',
+    );
     expect(await code(loadModel(fixture('nope.gguf'), { backend: 'cpu' }))).toBe('ERR_IO');
   });
 

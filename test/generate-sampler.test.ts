@@ -4,7 +4,15 @@ import { StopMatcher } from '../lib/generate/stop';
 import { Rng } from '../lib/generate/rng';
 
 const base: SamplerOptions = {
-  temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64, presencePenalty: 0, frequencyPenalty: 0, seed: 1,
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+  minP: 0.05,
+  repeatPenalty: 1,
+  repeatLastN: 64,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  seed: 1,
 };
 
 function randomLogits(n: number, seed: number): Float32Array {
@@ -20,7 +28,9 @@ test('temperature 0 is argmax (first on ties)', () => {
 
 test('top-k keeps exactly the k best tokens (no full sort needed)', () => {
   const logits = randomLogits(5000, 3);
-  const top5 = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!).slice(0, 5);
+  const top5 = Array.from(logits.keys())
+    .sort((a, b) => logits[b]! - logits[a]!)
+    .slice(0, 5);
   const s = new Sampler({ ...base, topK: 5, topP: 1, minP: 0, temperature: 100 }, logits.length);
   const seen = new Set<number>();
   for (let i = 0; i < 500; i++) seen.add(s.sample(logits.slice(), []));
@@ -32,7 +42,8 @@ test('top-p and min-p cut the tail', () => {
   const logits = Float32Array.from([4, 3, 2, 1, -10]);
   const p = new Sampler({ ...base, topK: 0, topP: 0.7, minP: 0 }, 5);
   const m = new Sampler({ ...base, topK: 0, topP: 1, minP: 0.3 }, 5);
-  const seenP = new Set<number>(), seenM = new Set<number>();
+  const seenP = new Set<number>(),
+    seenM = new Set<number>();
   for (let i = 0; i < 300; i++) {
     seenP.add(p.sample(logits.slice(), []));
     seenM.add(m.sample(logits.slice(), []));
@@ -57,7 +68,10 @@ test('same seed, same draws; sampling follows the distribution', () => {
 });
 
 test('repeat / presence / frequency penalties as in llama.cpp', () => {
-  const s = new Sampler({ ...base, temperature: 0, repeatPenalty: 2, presencePenalty: 0.5, frequencyPenalty: 0.25, repeatLastN: 3 }, 4);
+  const s = new Sampler(
+    { ...base, temperature: 0, repeatPenalty: 2, presencePenalty: 0.5, frequencyPenalty: 0.25, repeatLastN: 3 },
+    4,
+  );
   const logits = Float32Array.from([4, -2, 3, 1]);
   s.sample(logits, [3, 0, 1, 1]); // window: the last 3 tokens [0, 1, 1]
   expect(Array.from(logits)).toEqual([4 / 2 - 0.25 - 0.5, -2 * 2 - 0.5 - 0.5, 3, 1]);

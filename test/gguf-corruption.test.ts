@@ -38,7 +38,11 @@ function tryParse(bytes: Uint8Array, fileSize?: number): MiniMacLLMError | undef
   }
 }
 
-function expectBad(bytes: Uint8Array, pattern: RegExp, cls: typeof BadModelError | typeof UnsupportedError = BadModelError): void {
+function expectBad(
+  bytes: Uint8Array,
+  pattern: RegExp,
+  cls: typeof BadModelError | typeof UnsupportedError = BadModelError,
+): void {
   const e = tryParse(bytes);
   expect(e).toBeInstanceOf(cls);
   expect(e!.message).toMatch(pattern);
@@ -167,12 +171,14 @@ describe('crafted headers', () => {
     const b = Buffer.from(file);
     b.write('aa', b.indexOf('ab', 24, 'latin1'), 'latin1');
     expectBad(b, /duplicate metadata key "aa"/);
-    const t = fileOf(tinyModel({
-      tensors: [
-        { name: 'x1', type: DType.F32, shape: [8], data: new Uint8Array(32) },
-        { name: 'x2', type: DType.F32, shape: [8], data: new Uint8Array(32) },
-      ],
-    }));
+    const t = fileOf(
+      tinyModel({
+        tensors: [
+          { name: 'x1', type: DType.F32, shape: [8], data: new Uint8Array(32) },
+          { name: 'x2', type: DType.F32, shape: [8], data: new Uint8Array(32) },
+        ],
+      }),
+    );
     t.write('x1', t.indexOf('x2', 24, 'latin1'), 'latin1');
     expectBad(t, /duplicate tensor name "x1"/);
   });

@@ -124,7 +124,9 @@ function tensors(file: string): Array<{ name: string; type: number; n: number; r
   const g = readGGUFSync(file);
   const buf = fs.readFileSync(file);
   return g.tensors.map((t) => ({
-    name: t.name, type: t.type, n: t.shape.reduce((a, b) => a * b, 1),
+    name: t.name,
+    type: t.type,
+    n: t.shape.reduce((a, b) => a * b, 1),
     raw: new Uint8Array(buf.subarray(t.offset, t.offset + t.bytes)),
   }));
 }
@@ -148,7 +150,10 @@ it('the native Q8_0/Q4_0 quantizers stay within one step of the F32 fixture weig
   for (const t of tensors(path.join(RANDOM, 'tiny-llama-f32.gguf'))) {
     if (t.n % 32 !== 0) continue;
     const a = refDequant(DType.F32, t.raw, t.n);
-    for (const [type, levels] of [[DType.Q8_0, 127], [DType.Q4_0, 8]] as const) {
+    for (const [type, levels] of [
+      [DType.Q8_0, 127],
+      [DType.Q4_0, 8],
+    ] as const) {
       const b = refDequant(type, native().quantize(type, a, t.n >= 256 ? 256 : t.n), t.n);
       for (let k = 0; k < t.n / 32; k++) {
         let amax = 0;
@@ -159,7 +164,8 @@ it('the native Q8_0/Q4_0 quantizers stay within one step of the F32 fixture weig
           const d = a[j]! - b[j]!;
           if ((d < 0 ? -d : d) > worst) worst = d < 0 ? -d : d;
         }
-        if (worst > (amax / levels) * 1.01 + 1e-7) throw new Error(`${type} ${t.name} block ${k}: off by ${worst} (max ${amax})`);
+        if (worst > (amax / levels) * 1.01 + 1e-7)
+          throw new Error(`${type} ${t.name} block ${k}: off by ${worst} (max ${amax})`);
       }
     }
   }
@@ -170,6 +176,8 @@ it('BF16 and F16 blocks made by the native quantizer match the reference', () =>
   for (let i = 0; i < x.length; i++) x[i] = ((i * 37) % 101) / 17 - 3;
   for (const type of [DType.BF16, DType.F16, DType.Q8_0, DType.Q4_0]) {
     const q = native().quantize(type, x, 64);
-    expect(worstRelDiff(refDequant(type, q, x.length), native().dequantize(type, q, x.length))).toBeLessThanOrEqual(1e-6);
+    expect(worstRelDiff(refDequant(type, q, x.length), native().dequantize(type, q, x.length))).toBeLessThanOrEqual(
+      1e-6,
+    );
   }
 });

@@ -7,7 +7,12 @@ import { DType } from '../lib/native';
 
 const FIX = path.join(__dirname, 'fixtures');
 const ggufs = (dir: string): string[] =>
-  fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.gguf')).map((f) => path.join(dir, f)) : [];
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.gguf'))
+        .map((f) => path.join(dir, f))
+    : [];
 const MODELS = [...ggufs(path.join(FIX, 'models')), ...ggufs(path.join(FIX, 'random'))];
 // Vocab-only GGUFs are copied by the tokenizer tests; parse them too when present.
 const VOCABS = ggufs(path.join(FIX, 'tokenizer', 'vocab'));
@@ -87,8 +92,12 @@ describe('fixture tables', () => {
   });
 
   it.each([
-    ['tiny-llama-f32.gguf', DType.F32], ['tiny-llama-f16.gguf', DType.F16], ['tiny-llama-q8_0.gguf', DType.Q8_0],
-    ['tiny-llama-q4_0.gguf', DType.Q4_0], ['tiny-llama-q4_k.gguf', DType.Q4_K], ['tiny-llama-q6_k.gguf', DType.Q6_K],
+    ['tiny-llama-f32.gguf', DType.F32],
+    ['tiny-llama-f16.gguf', DType.F16],
+    ['tiny-llama-q8_0.gguf', DType.Q8_0],
+    ['tiny-llama-q4_0.gguf', DType.Q4_0],
+    ['tiny-llama-q4_k.gguf', DType.Q4_K],
+    ['tiny-llama-q6_k.gguf', DType.Q6_K],
   ])('%s holds %i weights', (file, type) => {
     const g = readGGUFSync(path.join(FIX, 'random', file));
     expect(g.metadata['llama.embedding_length']).toBe(256);
@@ -111,22 +120,48 @@ describe('value types', () => {
   it('decodes every scalar and array type, nested arrays and UTF-8', () => {
     const { header } = encodeGGUFHeader({
       metadata: {
-        u8: typed(GGUFValueType.UINT8, 255), i8: typed(GGUFValueType.INT8, -128),
-        u16: typed(GGUFValueType.UINT16, 65535), i16: typed(GGUFValueType.INT16, -32768),
-        u32: typed(GGUFValueType.UINT32, 4294967295), i32: typed(GGUFValueType.INT32, -2147483648),
-        f32: typed(GGUFValueType.FLOAT32, 0.5), f64: typed(GGUFValueType.FLOAT64, Math.PI),
-        u64: 18446744073709551615n, i64: -9223372036854775808n, t: true, f: false, s: 'héllo ✓ 𝄞',
-        au8: new Uint8Array([1, 2]), ai8: new Int8Array([-1]), au16: new Uint16Array([7]), ai16: new Int16Array([-7]),
-        au32: new Uint32Array([9]), ai32: new Int32Array([-9]), af32: new Float32Array([1.5]), af64: new Float64Array([2.5]),
-        au64: new BigUint64Array([1n << 63n]), ai64: new BigInt64Array([-1n]), abool: [true, false, true],
-        astr: ['a', 'é', '', 'x'.repeat(300), '𝄞'], nested: [new Int32Array([1, 2]), new Int32Array([]), ['x']],
+        u8: typed(GGUFValueType.UINT8, 255),
+        i8: typed(GGUFValueType.INT8, -128),
+        u16: typed(GGUFValueType.UINT16, 65535),
+        i16: typed(GGUFValueType.INT16, -32768),
+        u32: typed(GGUFValueType.UINT32, 4294967295),
+        i32: typed(GGUFValueType.INT32, -2147483648),
+        f32: typed(GGUFValueType.FLOAT32, 0.5),
+        f64: typed(GGUFValueType.FLOAT64, Math.PI),
+        u64: 18446744073709551615n,
+        i64: -9223372036854775808n,
+        t: true,
+        f: false,
+        s: 'héllo ✓ 𝄞',
+        au8: new Uint8Array([1, 2]),
+        ai8: new Int8Array([-1]),
+        au16: new Uint16Array([7]),
+        ai16: new Int16Array([-7]),
+        au32: new Uint32Array([9]),
+        ai32: new Int32Array([-9]),
+        af32: new Float32Array([1.5]),
+        af64: new Float64Array([2.5]),
+        au64: new BigUint64Array([1n << 63n]),
+        ai64: new BigInt64Array([-1n]),
+        abool: [true, false, true],
+        astr: ['a', 'é', '', 'x'.repeat(300), '𝄞'],
+        nested: [new Int32Array([1, 2]), new Int32Array([]), ['x']],
         deep: [[[new Uint8Array([3])]]],
       },
       tensors: [],
     });
     const g = parseGGUFBuffer(header);
     const m = g.metadata;
-    expect([m.u8, m.i8, m.u16, m.i16, m.u32, m.i32, m.f32, m.f64]).toEqual([255, -128, 65535, -32768, 4294967295, -2147483648, 0.5, Math.PI]);
+    expect([m.u8, m.i8, m.u16, m.i16, m.u32, m.i32, m.f32, m.f64]).toEqual([
+      255,
+      -128,
+      65535,
+      -32768,
+      4294967295,
+      -2147483648,
+      0.5,
+      Math.PI,
+    ]);
     expect(m.u64).toBe(18446744073709551615n);
     expect(m.i64).toBe(-9223372036854775808n);
     expect([m.t, m.f, m.s]).toEqual([true, false, 'héllo ✓ 𝄞']);
@@ -161,7 +196,9 @@ describe('value types', () => {
   });
 
   it('reads a 150k-entry string array (speed: npm run bench:tokenizer measures vocab loads)', () => {
-    const tokens = Array.from({ length: 150_000 }, (_, i) => (i % 3 === 0 ? `Ġtok${i}` : i % 3 === 1 ? `w${i}` : `日本${i}`));
+    const tokens = Array.from({ length: 150_000 }, (_, i) =>
+      i % 3 === 0 ? `Ġtok${i}` : i % 3 === 1 ? `w${i}` : `日本${i}`,
+    );
     const { header } = encodeGGUFHeader({ metadata: { 'tokenizer.ggml.tokens': tokens }, tensors: [] });
     parseGGUFBuffer(header); // warm up
     const t0 = performance.now();
@@ -177,7 +214,7 @@ describe('value types', () => {
     const spy = jest.spyOn(fs.promises, 'open');
     let read = 0;
     try {
-      const real = spy.getMockImplementation() ?? (fs.promises.open as typeof fs.promises.open);
+      const real = spy.getMockImplementation() ?? fs.promises.open;
       spy.mockRestore();
       const fh = await real(file, 'r');
       const origRead = fh.read.bind(fh);

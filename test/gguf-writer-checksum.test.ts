@@ -17,15 +17,22 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('writeGGUF', () => {
   const files = [
-    ...fs.readdirSync(path.join(FIX, 'models')).filter((f) => f.endsWith('.gguf')).map((f) => path.join(FIX, 'models', f)),
-    ...fs.readdirSync(path.join(FIX, 'random')).filter((f) => f.endsWith('.gguf')).map((f) => path.join(FIX, 'random', f)),
+    ...fs
+      .readdirSync(path.join(FIX, 'models'))
+      .filter((f) => f.endsWith('.gguf'))
+      .map((f) => path.join(FIX, 'models', f)),
+    ...fs
+      .readdirSync(path.join(FIX, 'random'))
+      .filter((f) => f.endsWith('.gguf'))
+      .map((f) => path.join(FIX, 'random', f)),
   ];
   it.each(files.map((f) => [path.basename(f), f]))('rewrites %s byte for byte', async (_n, file) => {
     const g = await readGGUF(file);
     const buf = fs.readFileSync(file);
     const out = path.join(dir, 'rt.gguf');
     await writeGGUF(out, {
-      metadata: g.metadata, types: g.metadataTypes,
+      metadata: g.metadata,
+      types: g.metadataTypes,
       tensors: g.tensors.map((t) => ({ ...t, data: () => buf.subarray(t.offset, t.offset + t.bytes) })),
     });
     expect(Buffer.compare(fs.readFileSync(out), buf)).toBe(0);
@@ -35,8 +42,10 @@ describe('writeGGUF', () => {
     const out = path.join(dir, 'built.gguf');
     writeGGUFSync(out, {
       metadata: {
-        'general.architecture': 'llama', 'general.alignment': typed(GGUFValueType.UINT32, 64),
-        'llama.rope.freq_base': typed(GGUFValueType.FLOAT32, 10000), list: [new Float32Array([1]), ['a']],
+        'general.architecture': 'llama',
+        'general.alignment': typed(GGUFValueType.UINT32, 64),
+        'llama.rope.freq_base': typed(GGUFValueType.FLOAT32, 10000),
+        list: [new Float32Array([1]), ['a']],
       },
       tensors: [
         { name: 'w', type: DType.Q8_0, shape: [32, 3], data: new Uint8Array(102).fill(1) },
@@ -46,16 +55,28 @@ describe('writeGGUF', () => {
     const g = readGGUFSync(out);
     expect(g.alignment).toBe(64);
     expect(g.metadataTypes['llama.rope.freq_base']).toBe(GGUFValueType.FLOAT32);
-    expect(g.tensors.map((t) => [t.name, t.offset - g.dataOffset, t.bytes])).toEqual([['w', 0, 102], ['n', 128, 20]]);
+    expect(g.tensors.map((t) => [t.name, t.offset - g.dataOffset, t.bytes])).toEqual([
+      ['w', 0, 102],
+      ['n', 128, 20],
+    ]);
     expect(g.metadata.list).toEqual([new Float32Array([1]), ['a']]);
   });
 
   it('refuses untyped numbers, wrong data sizes and bad shapes, leaving no file', async () => {
     const out = path.join(dir, 'bad.gguf');
     await expect(writeGGUF(out, { metadata: { n: 3 }, tensors: [] })).rejects.toThrow(/numbers need a value type/);
-    await expect(writeGGUF(out, { metadata: {}, tensors: [{ name: 'x', type: DType.F32, shape: [4], data: new Uint8Array(15) }] })).rejects.toThrow(/needs 16/);
-    await expect(writeGGUF(out, { metadata: {}, tensors: [{ name: 'x', type: DType.Q4_0, shape: [20], data: new Uint8Array(0) }] })).rejects.toThrow(InvalidArgumentError);
-    await expect(writeGGUF(out, { metadata: { u: typed(GGUFValueType.UINT8, 300) }, tensors: [] })).rejects.toThrow(/does not fit/);
+    await expect(
+      writeGGUF(out, { metadata: {}, tensors: [{ name: 'x', type: DType.F32, shape: [4], data: new Uint8Array(15) }] }),
+    ).rejects.toThrow(/needs 16/);
+    await expect(
+      writeGGUF(out, {
+        metadata: {},
+        tensors: [{ name: 'x', type: DType.Q4_0, shape: [20], data: new Uint8Array(0) }],
+      }),
+    ).rejects.toThrow(InvalidArgumentError);
+    await expect(writeGGUF(out, { metadata: { u: typed(GGUFValueType.UINT8, 300) }, tensors: [] })).rejects.toThrow(
+      /does not fit/,
+    );
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('bad.gguf'))).toEqual([]);
   });
 });

@@ -34,28 +34,52 @@ function folder(name: string, config: object, shapes: Record<string, number[]>):
 
 /** HF tensor shapes of a small model (dim 16, 2 heads of 8, 1 KV head, ffn 32, vocab 10). */
 function shapes(arch: 'llama' | 'qwen2' | 'qwen3', layers = 1, headDim = 8): Record<string, number[]> {
-  const s: Record<string, number[]> = { 'model.embed_tokens.weight': [10, 16], 'model.norm.weight': [16], 'lm_head.weight': [10, 16] };
+  const s: Record<string, number[]> = {
+    'model.embed_tokens.weight': [10, 16],
+    'model.norm.weight': [16],
+    'lm_head.weight': [10, 16],
+  };
   for (let i = 0; i < layers; i++) {
     const p = `model.layers.${i}.`;
     Object.assign(s, {
-      [`${p}input_layernorm.weight`]: [16], [`${p}post_attention_layernorm.weight`]: [16],
-      [`${p}self_attn.q_proj.weight`]: [2 * headDim, 16], [`${p}self_attn.k_proj.weight`]: [headDim, 16],
-      [`${p}self_attn.v_proj.weight`]: [headDim, 16], [`${p}self_attn.o_proj.weight`]: [16, 2 * headDim],
-      [`${p}mlp.gate_proj.weight`]: [32, 16], [`${p}mlp.up_proj.weight`]: [32, 16], [`${p}mlp.down_proj.weight`]: [16, 32],
+      [`${p}input_layernorm.weight`]: [16],
+      [`${p}post_attention_layernorm.weight`]: [16],
+      [`${p}self_attn.q_proj.weight`]: [2 * headDim, 16],
+      [`${p}self_attn.k_proj.weight`]: [headDim, 16],
+      [`${p}self_attn.v_proj.weight`]: [headDim, 16],
+      [`${p}self_attn.o_proj.weight`]: [16, 2 * headDim],
+      [`${p}mlp.gate_proj.weight`]: [32, 16],
+      [`${p}mlp.up_proj.weight`]: [32, 16],
+      [`${p}mlp.down_proj.weight`]: [16, 32],
       [`${p}self_attn.rotary_emb.inv_freq`]: [4],
     });
     if (arch === 'qwen2') {
-      Object.assign(s, { [`${p}self_attn.q_proj.bias`]: [2 * headDim], [`${p}self_attn.k_proj.bias`]: [headDim], [`${p}self_attn.v_proj.bias`]: [headDim] });
+      Object.assign(s, {
+        [`${p}self_attn.q_proj.bias`]: [2 * headDim],
+        [`${p}self_attn.k_proj.bias`]: [headDim],
+        [`${p}self_attn.v_proj.bias`]: [headDim],
+      });
     }
-    if (arch === 'qwen3') Object.assign(s, { [`${p}self_attn.q_norm.weight`]: [headDim], [`${p}self_attn.k_norm.weight`]: [headDim] });
+    if (arch === 'qwen3')
+      Object.assign(s, { [`${p}self_attn.q_norm.weight`]: [headDim], [`${p}self_attn.k_norm.weight`]: [headDim] });
   }
   return s;
 }
 
 const CLASS = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;
 const config = (arch: keyof typeof CLASS, extra: object = {}): object => ({
-  architectures: [CLASS[arch]], hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2,
-  num_key_value_heads: 1, vocab_size: 10, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 1e6, tie_word_embeddings: false, ...extra,
+  architectures: [CLASS[arch]],
+  hidden_size: 16,
+  intermediate_size: 32,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  vocab_size: 10,
+  max_position_embeddings: 128,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1e6,
+  tie_word_embeddings: false,
+  ...extra,
 });
 
 describe('describeModel on Hugging Face folders', () => {
@@ -64,8 +88,19 @@ describe('describeModel on Hugging Face folders', () => {
     expect(d.format).toBe('hf');
     expect(d.architecture).toBe('llama');
     expect(d.hparams).toEqual({
-      nLayer: 8, nEmbd: 384, nHead: 6, nKvHead: 2, headDim: 64, nFf: 1024, vocabSize: 8192, contextLength: 1024,
-      rmsEps: 1e-5, ropeTheta: 10000, ropeMode: 'neox', nRot: 64, tiedEmbeddings: true,
+      nLayer: 8,
+      nEmbd: 384,
+      nHead: 6,
+      nKvHead: 2,
+      headDim: 64,
+      nFf: 1024,
+      vocabSize: 8192,
+      contextLength: 1024,
+      rmsEps: 1e-5,
+      ropeTheta: 10000,
+      ropeMode: 'neox',
+      nRot: 64,
+      tiedEmbeddings: true,
     });
     expect(d.tensors.size).toBe(2 + 8 * 9);
     expect(d.tensors.has('output.weight')).toBe(false);
@@ -110,12 +145,34 @@ describe('describeModel on Hugging Face folders', () => {
     const q3 = await describeModel(folder('q3-hd', config('qwen3', { head_dim: 16 }), shapes('qwen3', 1, 16)));
     expect(q3.hparams.headDim).toBe(16);
     expect(q3.hparams.ropeTheta).toBe(1e6);
-    const scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    const scaling = {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 8192,
+    };
     const l3 = await describeModel(folder('l3', config('llama', { rope_scaling: scaling }), shapes('llama')));
-    expect(l3.hparams.ropeScaling).toEqual({ type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 });
-    const v5 = await describeModel(folder('v5', config('llama', { rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 5e5 } }), shapes('llama')));
+    expect(l3.hparams.ropeScaling).toEqual({
+      type: 'llama3',
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalContextLength: 8192,
+    });
+    const v5 = await describeModel(
+      folder(
+        'v5',
+        config('llama', { rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 5e5 } }),
+        shapes('llama'),
+      ),
+    );
     expect(v5.hparams.ropeTheta).toBe(5e5);
-    await expect(describeModel(folder('yarn', config('llama', { rope_scaling: { rope_type: 'yarn', factor: 4 } }), shapes('llama')))).rejects.toThrow(/rope scaling "yarn"/);
+    await expect(
+      describeModel(
+        folder('yarn', config('llama', { rope_scaling: { rope_type: 'yarn', factor: 4 } }), shapes('llama')),
+      ),
+    ).rejects.toThrow(/rope scaling "yarn"/);
   });
 
   it('unsupported architectures are ERR_UNSUPPORTED_ARCH naming them', async () => {
@@ -129,19 +186,28 @@ describe('describeModel on Hugging Face folders', () => {
   it('missing or misshapen tensors are ERR_BAD_MODEL naming them', async () => {
     const s = shapes('qwen2');
     delete s['model.layers.0.self_attn.v_proj.bias'];
-    await expect(describeModel(folder('nobias', config('qwen2'), s))).rejects.toThrow(/tensor "blk\.0\.attn_v\.bias" is missing/);
+    await expect(describeModel(folder('nobias', config('qwen2'), s))).rejects.toThrow(
+      /tensor "blk\.0\.attn_v\.bias" is missing/,
+    );
     const w = shapes('llama');
     w['model.layers.0.mlp.up_proj.weight'] = [31, 16];
-    await expect(describeModel(folder('shape', config('llama'), w))).rejects.toThrow(/tensor "blk\.0\.ffn_up\.weight" has shape \[16, 31\], expected \[16, 32\]/);
+    await expect(describeModel(folder('shape', config('llama'), w))).rejects.toThrow(
+      /tensor "blk\.0\.ffn_up\.weight" has shape \[16, 31\], expected \[16, 32\]/,
+    );
     const noHead = shapes('llama');
     delete noHead['lm_head.weight'];
     await expect(describeModel(folder('nohead', config('llama'), noHead))).rejects.toThrow(BadModelError);
-    await expect(describeModel(folder('badcfg', { ...config('llama'), hidden_size: 'x' }, shapes('llama')))).rejects.toThrow(/"hidden_size" is not a number/);
+    await expect(
+      describeModel(folder('badcfg', { ...config('llama'), hidden_size: 'x' }, shapes('llama'))),
+    ).rejects.toThrow(/"hidden_size" is not a number/);
   });
 
   it('index files may not point outside the folder', async () => {
     const d = folder('traversal', config('llama'), shapes('llama'));
-    fs.writeFileSync(path.join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'model.norm.weight': '../x.safetensors' } }));
+    fs.writeFileSync(
+      path.join(d, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { 'model.norm.weight': '../x.safetensors' } }),
+    );
     await expect(describeModel(d)).rejects.toThrow(/invalid file name/);
   });
 });

@@ -39,7 +39,10 @@ function expectPassed(out: string): void {
 
 const native = has('g++') && process.platform !== 'win32';
 const cross = has('aarch64-linux-gnu-g++') && has('qemu-aarch64') && process.arch === 'x64';
-if (!cross) console.warn('metal-emulator: aarch64-linux-gnu-g++ or qemu-aarch64 missing; the ucontext fiber path is not tested (apt-get install g++-aarch64-linux-gnu qemu-user)');
+if (!cross)
+  console.warn(
+    'metal-emulator: aarch64-linux-gnu-g++ or qemu-aarch64 missing; the ucontext fiber path is not tested (apt-get install g++-aarch64-linux-gnu qemu-user)',
+  );
 
 (native ? test : test.skip)('emulator self-test, native build', () => {
   const bin = path.join(tmp, 'selftest');

@@ -119,12 +119,18 @@ describe.each(KERNEL_TYPES)('matmul %s', (t) => {
 describe('nodes without a kernel', () => {
   // head_dim above 256 has no attention kernel: the node runs the CPU op.
   test('attention with head_dim 320 falls back to the CPU op: identical result', () => {
-    const nHead = 2, nKvHead = 1, headDim = 320, n = 3, nPast = 4;
+    const nHead = 2,
+      nKvHead = 1,
+      headDim = 320,
+      n = 3,
+      nPast = 4;
     const q = randomFloats(n * nHead * headDim, 1, 1);
     const k = randomFloats((nPast + n) * nKvHead * headDim, 2, 1);
     const v = randomFloats((nPast + n) * nKvHead * headDim, 3, 1);
     const o = { nHead, nKvHead, headDim, nPast };
-    expect(Array.from(ops.attention(q, k, v, { ...o, backend: simFallback }))).toEqual(Array.from(ops.attention(q, k, v, { ...o, backend: cpu })));
+    expect(Array.from(ops.attention(q, k, v, { ...o, backend: simFallback }))).toEqual(
+      Array.from(ops.attention(q, k, v, { ...o, backend: cpu })),
+    );
     expect(errorCode(() => ops.attention(q, k, v, { ...o, backend: sim }))).toBe('ERR_UNSUPPORTED');
   });
 });
@@ -136,14 +142,21 @@ describe.each(KERNEL_TYPES)('get_rows %s', (t) => {
     const rows = 23;
     const table = { data: quantize(t, randomFloats(rows * cols, 7, 2), 5), type: t, rows, cols };
     const ids = Int32Array.from([22, 0, 7, 7, 13]);
-    expect(Array.from(ops.getRows(table, ids, { backend: sim }))).toEqual(Array.from(ops.getRows(table, ids, { backend: cpu })));
+    expect(Array.from(ops.getRows(table, ids, { backend: sim }))).toEqual(
+      Array.from(ops.getRows(table, ids, { backend: cpu })),
+    );
     expect(errorCode(() => ops.getRows(table, Int32Array.from([1, 23]), { backend: sim }))).toBe('ERR_INVALID_ARG');
   });
 });
 
 // ---- row ops -------------------------------------------------------------------------------
 test('rms_norm with and without the fused weight, odd sizes', () => {
-  for (const [rows, cols] of [[1, 1], [3, 7], [5, 333], [2, 1000]] as const) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [3, 7],
+    [5, 333],
+    [2, 1000],
+  ] as const) {
     const x = randomFloats(rows * cols, rows * 7 + cols, 3);
     const w = randomFloats(cols, 9, 1);
     for (const weight of [undefined, w]) {
@@ -167,7 +180,8 @@ test('softmax, plain and causal with n_past', () => {
 });
 
 test('rope: normal and neox, partial rotation, freq factors, freq scale', () => {
-  const n = 5, nHead = 3;
+  const n = 5,
+    nHead = 3;
   const positions = Int32Array.from([0, 1, 17, 64, 151]);
   for (const headDim of [8, 64, 10]) {
     const x = randomFloats(n * nHead * headDim, headDim, 1);
@@ -186,20 +200,30 @@ test('rope: normal and neox, partial rotation, freq factors, freq scale', () => 
 });
 
 test('swiglu, add and mul (with a broadcast row); store_rows to f32/f16/bf16 caches', () => {
-  const cols = 301, rows = 4;
-  const a = randomFloats(rows * cols, 1, 6), b = randomFloats(rows * cols, 2, 3), row = randomFloats(cols, 3, 2);
-  const sw = ops.swiglu(a, b, { backend: sim }), swCpu = ops.swiglu(a, b, { backend: cpu });
+  const cols = 301,
+    rows = 4;
+  const a = randomFloats(rows * cols, 1, 6),
+    b = randomFloats(rows * cols, 2, 3),
+    row = randomFloats(cols, 3, 2);
+  const sw = ops.swiglu(a, b, { backend: sim }),
+    swCpu = ops.swiglu(a, b, { backend: cpu });
   expectClose(sw, swCpu, (i) => 2e-6 * Math.abs(swCpu[i]!) + 1e-30, 'swiglu');
   expect(Array.from(ops.add(a, b, cols, { backend: sim }))).toEqual(Array.from(ops.add(a, b, cols, { backend: cpu })));
-  expect(Array.from(ops.add(a, row, cols, { backend: sim }))).toEqual(Array.from(ops.add(a, row, cols, { backend: cpu })));
+  expect(Array.from(ops.add(a, row, cols, { backend: sim }))).toEqual(
+    Array.from(ops.add(a, row, cols, { backend: cpu })),
+  );
   expect(Array.from(ops.mul(a, b, cols, { backend: sim }))).toEqual(Array.from(ops.mul(a, b, cols, { backend: cpu })));
-  expect(Array.from(ops.mul(a, row, cols, { backend: sim }))).toEqual(Array.from(ops.mul(a, row, cols, { backend: cpu })));
+  expect(Array.from(ops.mul(a, row, cols, { backend: sim }))).toEqual(
+    Array.from(ops.mul(a, row, cols, { backend: cpu })),
+  );
   for (const type of ['F32', 'F16', 'BF16'] as const) {
     const cacheRows = 12;
     const bytes = ops.matrixBytes(type, cacheRows, cols);
     const init = new Uint8Array(bytes).map((_, i) => (i * 37) & 0xff);
     const cache = { data: init, type, rows: cacheRows, cols };
-    expect(Buffer.from(ops.storeRows(a, cache, 5, { backend: sim }))).toEqual(Buffer.from(ops.storeRows(a, cache, 5, { backend: cpu })));
+    expect(Buffer.from(ops.storeRows(a, cache, 5, { backend: sim }))).toEqual(
+      Buffer.from(ops.storeRows(a, cache, 5, { backend: cpu })),
+    );
   }
 });
 
@@ -227,7 +251,10 @@ describe.each([
       const b = ops.quantize('F16', a, a.length);
       return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
     };
-    for (const [kc, vc] of [[k, v], [toF16(k), toF16(v)]] as const) {
+    for (const [kc, vc] of [
+      [k, v],
+      [toF16(k), toF16(v)],
+    ] as const) {
       const o = { nHead, nKvHead, headDim, nPast };
       const got = ops.attention(q, kc, vc, { ...o, backend: sim });
       const want = ops.attention(q, kc, vc, { ...o, backend: cpu });
@@ -249,24 +276,47 @@ interface Built {
 
 /** One attention block: norm, fused QKV matmul read through strided views, rope, KV store, attention, output, residual. */
 function buildBlock(be: Backend, woType: TypeName): Built {
-  const dim = 64, nHead = 4, nKv = 2, hd = 16, maxTokens = 8, ctx = 16;
+  const dim = 64,
+    nHead = 4,
+    nKv = 2,
+    hd = 16,
+    maxTokens = 8,
+    ctx = 16;
   const qkvCols = dim + 2 * nKv * hd; // 128
   const f32Bytes = (rows: number, cols: number): number => rows * cols * 4;
   const alloc = (bytes: number) => be.allocate(bytes);
   const up = (buf: ReturnType<Backend['allocate']>, data: ArrayBufferView) => be.upload(buf, 0, data);
   const normW = alloc(f32Bytes(1, dim));
-  up(normW, randomFloats(dim, 1, 1).map((v) => 1 + v * 0.1));
+  up(
+    normW,
+    randomFloats(dim, 1, 1).map((v) => 1 + v * 0.1),
+  );
   const wqkv = alloc(qkvCols * dim * 2);
   up(wqkv, quantize('F16', randomFloats(qkvCols * dim, 2, 0.3), 1));
   const woBytes = ops.matrixBytes(woType, dim, dim);
   const wo = alloc(woBytes);
   up(wo, quantize(woType, randomFloats(dim * dim, 3, 0.3), 1));
   const act = (cols: number) => alloc(f32Bytes(maxTokens, cols));
-  const xBuf = act(dim), posBuf = alloc(maxTokens * 4), nBuf = act(dim), qkvBuf = act(qkvCols);
-  const qBuf = act(dim), kBuf = act(nKv * hd), attnBuf = act(dim), oBuf = act(dim), resBuf = act(dim), lastBuf = alloc(dim * 4);
+  const xBuf = act(dim),
+    posBuf = alloc(maxTokens * 4),
+    nBuf = act(dim),
+    qkvBuf = act(qkvCols);
+  const qBuf = act(dim),
+    kBuf = act(nKv * hd),
+    attnBuf = act(dim),
+    oBuf = act(dim),
+    resBuf = act(dim),
+    lastBuf = alloc(dim * 4);
   const cacheBuf = alloc(2 * ctx * nKv * hd * 2); // K and V f16 caches share one buffer
-  const T = (buffer: ReturnType<Backend['allocate']>, type: number, cols: number, rows: number, rowsPerToken: number, offset = 0, rowStride?: number) =>
-    ({ buffer, offset, type, cols, rows, rowsPerToken, ...(rowStride ? { rowStride } : {}) });
+  const T = (
+    buffer: ReturnType<Backend['allocate']>,
+    type: number,
+    cols: number,
+    rows: number,
+    rowsPerToken: number,
+    offset = 0,
+    rowStride?: number,
+  ) => ({ buffer, offset, type, cols, rows, rowsPerToken, ...(rowStride ? { rowStride } : {}) });
   const tensors = [
     T(xBuf, DType.F32, dim, 0, 1), // 0 x
     T(posBuf, DType.I32, 1, 0, 1), // 1 positions
@@ -307,23 +357,39 @@ function buildBlock(be: Backend, woType: TypeName): Built {
   return { be, graph, out: 16, kCache: 11, vCache: 12, tensors };
 }
 
-test.each(['F16', 'Q8_0'] as const)('an attention block graph (Wo %s): prefill then decode steps match the CPU', (woType) => {
-  const a = buildBlock(sim, woType), b = buildBlock(cpu, woType);
-  const dim = 64;
-  let nPast = 0;
-  for (const n of [5, 1, 2]) {
-    const x = randomFloats(n * dim, 50 + n + nPast, 1);
-    const pos = Int32Array.from({ length: n }, (_, i) => nPast + i);
-    const outs = [a, b].map((g) => {
-      const res = new Float32Array(n * dim), last = new Float32Array(dim);
-      g.graph.runSync({ nTokens: n, nPast, inputs: [{ tensor: 0, data: x }, { tensor: 1, data: pos }], outputs: [{ tensor: g.out, data: res }, { tensor: 17, data: last }] });
-      return { res, last };
-    });
-    const [s, c] = outs as [(typeof outs)[0], (typeof outs)[0]];
-    const tol = woType === 'Q8_0' ? 2e-2 : 1e-4;
-    const m = maxAbs(c.res);
-    expectClose(s.res, c.res, () => tol * m, `block n=${n} nPast=${nPast}`);
-    expectClose(s.last, c.res.subarray((n - 1) * dim), () => tol * m, 'last_row');
-    nPast += n;
-  }
-});
+test.each(['F16', 'Q8_0'] as const)(
+  'an attention block graph (Wo %s): prefill then decode steps match the CPU',
+  (woType) => {
+    const a = buildBlock(sim, woType),
+      b = buildBlock(cpu, woType);
+    const dim = 64;
+    let nPast = 0;
+    for (const n of [5, 1, 2]) {
+      const x = randomFloats(n * dim, 50 + n + nPast, 1);
+      const pos = Int32Array.from({ length: n }, (_, i) => nPast + i);
+      const outs = [a, b].map((g) => {
+        const res = new Float32Array(n * dim),
+          last = new Float32Array(dim);
+        g.graph.runSync({
+          nTokens: n,
+          nPast,
+          inputs: [
+            { tensor: 0, data: x },
+            { tensor: 1, data: pos },
+          ],
+          outputs: [
+            { tensor: g.out, data: res },
+            { tensor: 17, data: last },
+          ],
+        });
+        return { res, last };
+      });
+      const [s, c] = outs as [(typeof outs)[0], (typeof outs)[0]];
+      const tol = woType === 'Q8_0' ? 2e-2 : 1e-4;
+      const m = maxAbs(c.res);
+      expectClose(s.res, c.res, () => tol * m, `block n=${n} nPast=${nPast}`);
+      expectClose(s.last, c.res.subarray((n - 1) * dim), () => tol * m, 'last_row');
+      nPast += n;
+    }
+  },
+);

@@ -67,7 +67,10 @@ describe('stories260K under metal-sim', () => {
   });
 });
 
-const randomFiles = fs.readdirSync(fixture('random')).filter((f) => f.endsWith('.gguf')).sort();
+const randomFiles = fs
+  .readdirSync(fixture('random'))
+  .filter((f) => f.endsWith('.gguf'))
+  .sort();
 
 describe.each(randomFiles)('%s under metal-sim', (file) => {
   const type = /-([a-z0-9_]+)\.gguf$/.exec(file)![1]!;

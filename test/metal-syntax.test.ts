@@ -27,7 +27,10 @@ function run(cmd: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
-const metalFiles = fs.readdirSync(kernelsDir).filter((f) => f.endsWith('.metal')).sort();
+const metalFiles = fs
+  .readdirSync(kernelsDir)
+  .filter((f) => f.endsWith('.metal'))
+  .sort();
 const cxx = has('g++') ? 'g++' : has('clang++') ? 'clang++' : undefined;
 if (!cxx) console.warn('metal-syntax: no C++ compiler found; kernel compile checks skipped');
 
@@ -71,7 +74,8 @@ test('kernels stay inside the MSL subset msl_shim.h documents', () => {
 test('every kernel the dispatch plans name is defined once in kernels/', () => {
   const defined = new Map<string, number>();
   const instantiate = (body: string, re: RegExp, make: (m: RegExpExecArray) => string[]): void => {
-    for (let m = re.exec(body); m; m = re.exec(body)) for (const n of make(m)) defined.set(n, (defined.get(n) ?? 0) + 1);
+    for (let m = re.exec(body); m; m = re.exec(body))
+      for (const n of make(m)) defined.set(n, (defined.get(n) ?? 0) + 1);
   };
   for (const f of metalFiles) {
     const src = fs.readFileSync(path.join(kernelsDir, f), 'utf8');
@@ -87,7 +91,11 @@ test('every kernel the dispatch plans name is defined once in kernels/', () => {
   const named = new Set<string>();
   for (const m of plan.matchAll(/"((?:matmul_mv|matmul_mm|get_rows|attn_decode|attn_prefill|store_rows)_)"/g)) {
     const prefix = m[1]!;
-    const sfx = prefix.startsWith('attn') ? ['f32', 'f16'] : prefix === 'store_rows_' ? ['f32', 'f16', 'bf16'] : suffixes;
+    const sfx = prefix.startsWith('attn')
+      ? ['f32', 'f16']
+      : prefix === 'store_rows_'
+        ? ['f32', 'f16', 'bf16']
+        : suffixes;
     for (const s of sfx) named.add(prefix + s);
   }
   for (const m of plan.matchAll(/"(\w+_f32)"/g)) named.add(m[1]!);
@@ -97,22 +105,29 @@ test('every kernel the dispatch plans name is defined once in kernels/', () => {
 
 const clang = has('clang++');
 if (!clang) {
-  console.warn('metal-syntax: clang++ not found; the Objective-C++ syntax check of native/metal/*.mm is skipped (apt-get install clang)');
+  console.warn(
+    'metal-syntax: clang++ not found; the Objective-C++ syntax check of native/metal/*.mm is skipped (apt-get install clang)',
+  );
 }
 const mmFiles = fs.readdirSync(path.join(root, 'native/metal')).filter((f) => f.endsWith('.mm'));
 
-(clang ? test : test.skip).each(mmFiles)('native/metal/%s passes the ARC syntax check against the stub SDK headers', (f) => {
-  run('clang++', [
-    '-x', 'objective-c++',
-    '-std=c++17',
-    '-fobjc-runtime=macosx-13.0',
-    '-fobjc-arc',
-    '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
-    '-fsyntax-only',
-    '-Wall',
-    '-Werror',
-    '-DMM_HAVE_METAL',
-    '-I', path.join(root, 'native/metal/stubs'),
-    path.join(root, 'native/metal', f),
-  ]);
-});
+(clang ? test : test.skip).each(mmFiles)(
+  'native/metal/%s passes the ARC syntax check against the stub SDK headers',
+  (f) => {
+    run('clang++', [
+      '-x',
+      'objective-c++',
+      '-std=c++17',
+      '-fobjc-runtime=macosx-13.0',
+      '-fobjc-arc',
+      '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
+      '-fsyntax-only',
+      '-Wall',
+      '-Werror',
+      '-DMM_HAVE_METAL',
+      '-I',
+      path.join(root, 'native/metal/stubs'),
+      path.join(root, 'native/metal', f),
+    ]);
+  },
+);

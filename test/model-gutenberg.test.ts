@@ -16,8 +16,19 @@ const Q8_LOGIT_TOL = 0.4;
 test('HF folder: greedy 64-token continuations equal transformers for all 3 prompts', async () => {
   const model = await loadModel(fixture('models', 'gutenberg-16m-hf'), { backend: 'cpu' });
   try {
-    expect(model.info).toMatchObject({ format: 'hf', architecture: 'llama', nLayer: 8, nHead: 6, nKvHead: 2, vocabSize: 8192, quantization: 'F16' });
-    const ref = readJson<Array<{ prompt: string; tokens: number[]; greedy: number[] }>>('reference', 'gutenberg-16m-hf.json');
+    expect(model.info).toMatchObject({
+      format: 'hf',
+      architecture: 'llama',
+      nLayer: 8,
+      nHead: 6,
+      nKvHead: 2,
+      vocabSize: 8192,
+      quantization: 'F16',
+    });
+    const ref = readJson<Array<{ prompt: string; tokens: number[]; greedy: number[] }>>(
+      'reference',
+      'gutenberg-16m-hf.json',
+    );
     expect(ref).toHaveLength(3);
     for (const c of ref) {
       expect(model.tokenize(c.prompt)).toEqual(c.tokens);
@@ -46,7 +57,9 @@ test('Q8_0 GGUF: logits at every position within tolerance of llama.cpp', async 
 });
 
 test('Q8_0 GGUF: perplexity on pride-and-prejudice (ctx 256, 8 windows) within 0.5% of llama.cpp', async () => {
-  const ref = readJson<{ results: Array<{ model: string; ctx: number; windows: number; tokens: number; ppl: number }> }>('reference', 'perplexity.json');
+  const ref = readJson<{
+    results: Array<{ model: string; ctx: number; windows: number; tokens: number; ppl: number }>;
+  }>('reference', 'perplexity.json');
   const expected = ref.results.find((r) => r.model.endsWith('gutenberg-16m-q8_0.gguf'))!;
   const model = await loadModel(fixture('models', 'gutenberg-16m-q8_0.gguf'), { backend: 'cpu', contextSize: 256 });
   try {

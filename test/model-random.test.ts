@@ -14,7 +14,10 @@ import { fixture, maxAbsDiff, refCases } from './helpers/model-refs';
 const TOL: Record<string, number> = { f32: 0.02, f16: 0.02, q8_0: 0.25, q4_0: 0.2, q6_k: 0.3, q4_k: 4.0 };
 const EXACT_GREEDY = new Set(['f32', 'f16']);
 
-const files = fs.readdirSync(fixture('random')).filter((f) => f.endsWith('.gguf')).sort();
+const files = fs
+  .readdirSync(fixture('random'))
+  .filter((f) => f.endsWith('.gguf'))
+  .sort();
 
 test('every random model has a reference', () => {
   expect(files.length).toBeGreaterThanOrEqual(8);

@@ -20,8 +20,16 @@ afterAll(async () => {
 
 test('info describes the model', () => {
   expect(model.info).toMatchObject({
-    architecture: 'llama', format: 'gguf', backend: 'cpu', vocabSize: 512, nLayer: 5, nHead: 8, nKvHead: 4, nEmbd: 64,
-    headDim: 8, quantization: 'F32',
+    architecture: 'llama',
+    format: 'gguf',
+    backend: 'cpu',
+    vocabSize: 512,
+    nLayer: 5,
+    nHead: 8,
+    nKvHead: 4,
+    nEmbd: 64,
+    headDim: 8,
+    quantization: 'F32',
   });
   expect(model.info.parameters).toBeGreaterThan(200_000);
   expect(model.info.parameters).toBeLessThan(300_000);

@@ -73,7 +73,14 @@ describe('backend and graph', () => {
 
   test('graph specs with bad shapes and indices are rejected at creation', () => {
     const b = be.allocate(1024);
-    const t = (cols: number, rows: number, extra: object = {}): object => ({ buffer: b, offset: 0, type: 0, cols, rows, ...extra });
+    const t = (cols: number, rows: number, extra: object = {}): object => ({
+      buffer: b,
+      offset: 0,
+      type: 0,
+      cols,
+      rows,
+      ...extra,
+    });
     const graph = (tensors: object[], nodes: object[], maxTokens = 1): string =>
       code(() => be.createGraph({ tensors, nodes, maxTokens } as never));
     expect(graph([t(16, 0, { rowsPerToken: 1 })], [], 64)).toBe('ERR_INVALID_ARG'); // 64 rows * 64 B > 1024
@@ -87,11 +94,14 @@ describe('backend and graph', () => {
     expect(graph([t(4, 1), t(8, 1)], [{ op: 'add', src: [0, 1], dst: 0 }])).toBe('ERR_INVALID_ARG'); // mismatch
     expect(graph([t(8, 2), t(4, 3), t(3, 2)], [{ op: 'matmul', src: [0, 1], dst: 2 }])).toBe('ERR_INVALID_ARG'); // k mismatch
     expect(
-      graph([t(8, 1), t(8, 1, { offset: 64 }), t(8, 1, { offset: 128 })], [
-        { op: 'attention', src: [0, 1, 2], dst: 0, params: { nHead: 3, nKvHead: 2, headDim: 8 } },
-      ]),
+      graph(
+        [t(8, 1), t(8, 1, { offset: 64 }), t(8, 1, { offset: 128 })],
+        [{ op: 'attention', src: [0, 1, 2], dst: 0, params: { nHead: 3, nKvHead: 2, headDim: 8 } }],
+      ),
     ).toBe('ERR_INVALID_ARG'); // GQA ratio
-    expect(graph([t(8, 1)], [{ op: 'rope', src: [0, 0], dst: 0, params: { nHead: 1, headDim: 8 } }])).toBe('ERR_INVALID_ARG'); // positions not i32
+    expect(graph([t(8, 1)], [{ op: 'rope', src: [0, 0], dst: 0, params: { nHead: 1, headDim: 8 } }])).toBe(
+      'ERR_INVALID_ARG',
+    ); // positions not i32
     expect(graph([t(4, 1)], [{ op: 'rms_norm', src: [0], dst: 0, params: { eps: 'x' } }])).toBe('ERR_INVALID_ARG');
     expect(graph([t(4, 1)], [{ op: 'rms_norm', src: [0], dst: 0, params: { eps: NaN } }])).toBe('ERR_INVALID_ARG');
     expect(graph([t(4, 1)], [], 0)).toBe('ERR_INVALID_ARG');
@@ -103,7 +113,18 @@ describe('backend and graph', () => {
     const w = be.wrap(f, 0, 64);
     expect(code(() => be.upload(w, 0, new Uint8Array(4)))).toBe('ERR_INVALID_ARG');
     const x = be.allocate(64);
-    expect(code(() => be.createGraph({ tensors: [{ buffer: x, offset: 0, type: 0, cols: 4, rows: 1 }, { buffer: w, offset: 0, type: 0, cols: 4, rows: 1 }], nodes: [{ op: 'add', src: [0, 0], dst: 1 }], maxTokens: 1 }))).toBe('ERR_INVALID_ARG');
+    expect(
+      code(() =>
+        be.createGraph({
+          tensors: [
+            { buffer: x, offset: 0, type: 0, cols: 4, rows: 1 },
+            { buffer: w, offset: 0, type: 0, cols: 4, rows: 1 },
+          ],
+          nodes: [{ op: 'add', src: [0, 0], dst: 1 }],
+          maxTokens: 1,
+        }),
+      ),
+    ).toBe('ERR_INVALID_ARG');
     expect(code(() => be.wrap(f, 0, 1e12))).toBe('ERR_INVALID_ARG');
     // Views over the copy-on-write mapping may even be written without harm.
     const v = f.view(0, 8);
@@ -127,12 +148,24 @@ describe('backend and graph', () => {
     });
     expect(code(() => g.runSync({ nTokens: 9 }))).toBe('ERR_INVALID_ARG');
     expect(code(() => g.runSync({ nTokens: 0 }))).toBe('ERR_INVALID_ARG');
-    expect(code(() => g.runSync({ nTokens: 2, inputs: [{ tensor: 1, data: new Int32Array(3) }] }))).toBe('ERR_INVALID_ARG');
-    expect(code(() => g.runSync({ nTokens: 2, inputs: [{ tensor: 7, data: new Int32Array(2) }] }))).toBe('ERR_INVALID_ARG');
-    expect(code(() => g.runSync({ nTokens: 2, outputs: [{ tensor: 2, data: new Float32Array(7) }] }))).toBe('ERR_INVALID_ARG');
-    expect(code(() => g.runSync({ nTokens: 1, inputs: [{ tensor: 1, data: Int32Array.of(10) }] }))).toBe('ERR_INVALID_ARG');
-    expect(code(() => g.runSync({ nTokens: 1, inputs: [{ tensor: 1, data: Int32Array.of(-1) }] }))).toBe('ERR_INVALID_ARG');
-    await expect(g.run({ nTokens: 1, inputs: [{ tensor: 1, data: Int32Array.of(2 ** 31 - 1) }] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(code(() => g.runSync({ nTokens: 2, inputs: [{ tensor: 1, data: new Int32Array(3) }] }))).toBe(
+      'ERR_INVALID_ARG',
+    );
+    expect(code(() => g.runSync({ nTokens: 2, inputs: [{ tensor: 7, data: new Int32Array(2) }] }))).toBe(
+      'ERR_INVALID_ARG',
+    );
+    expect(code(() => g.runSync({ nTokens: 2, outputs: [{ tensor: 2, data: new Float32Array(7) }] }))).toBe(
+      'ERR_INVALID_ARG',
+    );
+    expect(code(() => g.runSync({ nTokens: 1, inputs: [{ tensor: 1, data: Int32Array.of(10) }] }))).toBe(
+      'ERR_INVALID_ARG',
+    );
+    expect(code(() => g.runSync({ nTokens: 1, inputs: [{ tensor: 1, data: Int32Array.of(-1) }] }))).toBe(
+      'ERR_INVALID_ARG',
+    );
+    await expect(
+      g.run({ nTokens: 1, inputs: [{ tensor: 1, data: Int32Array.of(2 ** 31 - 1) }] }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
     const o = new Float32Array(8);
     await g.run({ nTokens: 2, inputs: [{ tensor: 1, data: Int32Array.of(3, 9) }], outputs: [{ tensor: 2, data: o }] });
     expect(Array.from(o)).toEqual(new Array(8).fill(0));
@@ -154,8 +187,11 @@ describe('backend and graph', () => {
 
   test('use after dispose is ERR_DISPOSED; dispose waits for in-flight runs', async () => {
     const b2 = n.createBackend('cpu', { threads: 2 });
-    const K = 1024, M = 2048;
-    const x = b2.allocate(K * 4), w = b2.allocate(M * K * 4), y = b2.allocate(M * 4);
+    const K = 1024,
+      M = 2048;
+    const x = b2.allocate(K * 4),
+      w = b2.allocate(M * K * 4),
+      y = b2.allocate(M * 4);
     const g = b2.createGraph({
       tensors: [
         { buffer: x, offset: 0, type: 0, cols: K, rows: 1 },
@@ -187,19 +223,37 @@ describe('TS layer validation gives precise MiniMacLLMErrors', () => {
       }
       throw new Error('expected an error');
     };
-    expect(err(() => ops.matmul(new Float32Array(3), { data: new Float32Array(4), type: 'F32', rows: 2, cols: 2 })).message).toMatch(
-      /x length 3 is not a positive multiple of 2/,
+    expect(
+      err(() => ops.matmul(new Float32Array(3), { data: new Float32Array(4), type: 'F32', rows: 2, cols: 2 })).message,
+    ).toMatch(/x length 3 is not a positive multiple of 2/);
+    expect(
+      err(() => ops.matmul(new Float32Array(4), { data: new Float32Array(3), type: 'F32', rows: 2, cols: 2 })).code,
+    ).toBe('ERR_INVALID_ARG');
+    expect(
+      err(() => ops.matmul(new Float32Array(4), { data: new Float32Array(4), type: 'Q9' as 'F32', rows: 2, cols: 2 }))
+        .message,
+    ).toMatch(/unknown tensor type Q9/);
+    expect(
+      err(() => ops.matmul(new Float32Array(4), { data: new Float32Array(4), type: 'F32', rows: -1, cols: 2 })).message,
+    ).toBe('w.rows must be a positive integer, got -1');
+    expect(
+      err(() => ops.getRows({ data: new Float32Array(4), type: 'F32', rows: 2, cols: 2 }, Int32Array.of(2))).code,
+    ).toBe('ERR_INVALID_ARG');
+    expect(err(() => ops.rope(new Float32Array(8), Int32Array.of(0), { nHead: 1, headDim: 8, nRot: 3 })).code).toBe(
+      'ERR_INVALID_ARG',
     );
-    expect(err(() => ops.matmul(new Float32Array(4), { data: new Float32Array(3), type: 'F32', rows: 2, cols: 2 })).code).toBe('ERR_INVALID_ARG');
-    expect(err(() => ops.matmul(new Float32Array(4), { data: new Float32Array(4), type: 'Q9' as 'F32', rows: 2, cols: 2 })).message).toMatch(
-      /unknown tensor type Q9/,
+    expect(
+      err(() =>
+        ops.attention(new Float32Array(8), new Float32Array(8), new Uint16Array(8), {
+          nHead: 1,
+          nKvHead: 1,
+          headDim: 8,
+          nPast: 0,
+        }),
+      ).code,
+    ).toBe('ERR_INVALID_ARG');
+    expect(err(() => ops.softmax(new Float32Array(4), 4, { nPast: -2 })).message).toBe(
+      'nPast must be a non-negative integer, got -2',
     );
-    expect(err(() => ops.matmul(new Float32Array(4), { data: new Float32Array(4), type: 'F32', rows: -1, cols: 2 })).message).toBe(
-      'w.rows must be a positive integer, got -1',
-    );
-    expect(err(() => ops.getRows({ data: new Float32Array(4), type: 'F32', rows: 2, cols: 2 }, Int32Array.of(2))).code).toBe('ERR_INVALID_ARG');
-    expect(err(() => ops.rope(new Float32Array(8), Int32Array.of(0), { nHead: 1, headDim: 8, nRot: 3 })).code).toBe('ERR_INVALID_ARG');
-    expect(err(() => ops.attention(new Float32Array(8), new Float32Array(8), new Uint16Array(8), { nHead: 1, nKvHead: 1, headDim: 8, nPast: 0 })).code).toBe('ERR_INVALID_ARG');
-    expect(err(() => ops.softmax(new Float32Array(4), 4, { nPast: -2 })).message).toBe('nPast must be a non-negative integer, got -2');
   });
 });

@@ -26,7 +26,9 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const crossTools = has('aarch64-linux-gnu-g++') && has('qemu-aarch64');
 if (!crossTools) {
-  console.warn('native-simd: aarch64-linux-gnu-g++ or qemu-aarch64 missing; NEON kernels not tested (apt-get install g++-aarch64-linux-gnu qemu-user)');
+  console.warn(
+    'native-simd: aarch64-linux-gnu-g++ or qemu-aarch64 missing; NEON kernels not tested (apt-get install g++-aarch64-linux-gnu qemu-user)',
+  );
 }
 
 function runBinary(cmd: string, args: string[]): string {
@@ -40,7 +42,16 @@ function runBinary(cmd: string, args: string[]): string {
   ['neon+dotprod', ['-march=armv8.2-a+dotprod'], ['-cpu', 'max']],
 ] as const)('%s kernels match the scalar kernels under qemu-aarch64', (name, flags, qemuArgs) => {
   const exe = path.join(tmp, `simd-${name.replace('+', '-')}`);
-  execFileSync('aarch64-linux-gnu-g++', ['-std=c++17', '-O2', '-static', ...flags, '-o', exe, ...common, path.join(root, 'native/cpu/vec_dot_neon.cc')]);
+  execFileSync('aarch64-linux-gnu-g++', [
+    '-std=c++17',
+    '-O2',
+    '-static',
+    ...flags,
+    '-o',
+    exe,
+    ...common,
+    path.join(root, 'native/cpu/vec_dot_neon.cc'),
+  ]);
   const out = runBinary('qemu-aarch64', [...qemuArgs, exe]);
   expect(out).toContain(`ok ${name} q6_K`);
   expect(out).toContain('0 failures');
@@ -50,7 +61,16 @@ const x64 = process.arch === 'x64';
 (x64 ? test : test.skip)('AVX2 kernels match the scalar kernels', () => {
   const avx = path.join(tmp, 'vec_dot_avx2.o');
   const defs = ['-std=c++17', '-O2', '-DMM_HAVE_AVX2_KERNELS'];
-  execFileSync('g++', [...defs, '-mavx2', '-mfma', '-mf16c', '-c', '-o', avx, path.join(root, 'native/cpu/vec_dot_avx2.cc')]);
+  execFileSync('g++', [
+    ...defs,
+    '-mavx2',
+    '-mfma',
+    '-mf16c',
+    '-c',
+    '-o',
+    avx,
+    path.join(root, 'native/cpu/vec_dot_avx2.cc'),
+  ]);
   const exe = path.join(tmp, 'simd-avx2');
   execFileSync('g++', [...defs, '-o', exe, ...common, avx, '-lpthread']);
   const out = runBinary(exe, []);

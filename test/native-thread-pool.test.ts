@@ -19,10 +19,17 @@ if (!cxx) console.warn('native-thread-pool: no C++ compiler on PATH; thread pool
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-pool-'));
   try {
     const exe = path.join(tmp, 'thread-pool-test');
-    execFileSync(cxx!, ['-std=c++17', '-O2', '-pthread', '-o', exe,
-      path.join(root, 'native/test/thread_pool_test.cc'), path.join(root, 'native/cpu/thread_pool.cc')]);
+    execFileSync(cxx!, [
+      '-std=c++17',
+      '-O2',
+      '-pthread',
+      '-o',
+      exe,
+      path.join(root, 'native/test/thread_pool_test.cc'),
+      path.join(root, 'native/cpu/thread_pool.cc'),
+    ]);
     const r = spawnSync(exe, ['200000'], { encoding: 'utf8', timeout: 90_000 });
-    expect(r.signal ?? '').toBe('');  // SIGTERM here = a hang
+    expect(r.signal ?? '').toBe(''); // SIGTERM here = a hang
     expect(r.stdout).toContain('0 failures');
     expect(r.status).toBe(0);
   } finally {

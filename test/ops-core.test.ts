@@ -50,7 +50,12 @@ describe.each(WEIGHT_TYPES)('get_rows %s', (t) => {
 });
 
 test('rms_norm with and without weight, odd sizes', () => {
-  for (const [rows, cols] of [[1, 1], [3, 7], [17, 333], [64, 64]] as const) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [3, 7],
+    [17, 333],
+    [64, 64],
+  ] as const) {
     const x = randomFloats(rows * cols, rows + cols, 4);
     const w = randomFloats(cols, 3);
     for (const weight of [undefined, w]) {
@@ -83,11 +88,12 @@ function ropeRef(
   for (let r = 0; r < pos.length; r++) {
     for (let h = 0; h < nHead; h++) {
       for (let i = 0; i < nRot / 2; i++) {
-        let theta = (pos[r]! * Math.pow(base, (-2 * i) / nRot) * freqScale);
+        let theta = pos[r]! * Math.pow(base, (-2 * i) / nRot) * freqScale;
         if (ff) theta /= ff[i]!;
         const [i0, i1] = neox ? [i, i + nRot / 2] : [2 * i, 2 * i + 1];
         const o = r * cols + h * headDim;
-        const a = x[o + i0]!, b = x[o + i1]!;
+        const a = x[o + i0]!,
+          b = x[o + i1]!;
         y[o + i0] = a * Math.cos(theta) - b * Math.sin(theta);
         y[o + i1] = a * Math.sin(theta) + b * Math.cos(theta);
       }
@@ -101,13 +107,29 @@ test.each([
   ['neox', true],
 ] as const)('rope %s: full and partial rotation, freq scale and factors', (mode, neox) => {
   const r = rng(7);
-  for (const [nHead, headDim, nRot] of [[3, 8, 8], [2, 64, 64], [4, 10, 6]] as const) {
+  for (const [nHead, headDim, nRot] of [
+    [3, 8, 8],
+    [2, 64, 64],
+    [4, 10, 6],
+  ] as const) {
     const n = 5;
     const x = randomFloats(n * nHead * headDim, nHead * headDim);
     const pos = Int32Array.from({ length: n }, (_, i) => i * 37 + 3);
     const ff = Float32Array.from({ length: nRot / 2 }, () => 1 + r() * 4);
-    for (const [freqScale, factors] of [[1, undefined], [0.25, ff]] as const) {
-      const got = rope(x, pos, { nHead, headDim, nRot, mode, freqBase: 10000, freqScale, freqFactors: factors, backend: be2 });
+    for (const [freqScale, factors] of [
+      [1, undefined],
+      [0.25, ff],
+    ] as const) {
+      const got = rope(x, pos, {
+        nHead,
+        headDim,
+        nRot,
+        mode,
+        freqBase: 10000,
+        freqScale,
+        freqFactors: factors,
+        backend: be2,
+      });
       const want = ropeRef(x, pos, nHead, headDim, nRot, neox, 10000, freqScale, factors);
       // ggml's cumulative float32 angle (theta *= scale per pair) drifts by ~pos * i * 6e-8 rad: 3e-4 at pos 151
       expectClose(got, want, () => 5e-4, `rope ${mode}`);
@@ -116,13 +138,19 @@ test.each([
 });
 
 test('softmax plain and causal with nPast', () => {
-  for (const [rows, cols, past, causal] of [[1, 1, 0, false], [4, 37, 0, false], [5, 12, 7, true], [3, 3, 0, true]] as const) {
+  for (const [rows, cols, past, causal] of [
+    [1, 1, 0, false],
+    [4, 37, 0, false],
+    [5, 12, 7, true],
+    [3, 3, 0, true],
+  ] as const) {
     const x = randomFloats(rows * cols, cols, 6);
     const got = softmax(x, cols, { scale: 0.7, causal, nPast: past, backend: be2 });
     const want = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) {
       const vis = causal ? Math.min(cols, past + r + 1) : cols;
-      let mx = -Infinity, sum = 0;
+      let mx = -Infinity,
+        sum = 0;
       for (let c = 0; c < vis; c++) mx = Math.max(mx, x[r * cols + c]! * 0.7);
       for (let c = 0; c < vis; c++) sum += Math.exp(x[r * cols + c]! * 0.7 - mx);
       for (let c = 0; c < vis; c++) want[r * cols + c] = Math.exp(x[r * cols + c]! * 0.7 - mx) / sum;
@@ -156,7 +184,7 @@ function attentionRef(
         mx = Math.max(mx, s[j]!);
       }
       let sum = 0;
-      for (let j = 0; j < nk; j++) sum += (s[j] = Math.exp(s[j]! - mx));
+      for (let j = 0; j < nk; j++) sum += s[j] = Math.exp(s[j]! - mx);
       for (let c = 0; c < D; c++) {
         let acc = 0;
         for (let j = 0; j < nk; j++) acc += s[j]! * v[j * nKv * D + kvh * D + c]!;
@@ -174,8 +202,13 @@ test.each([
   // (The last three take the block path on x86: several rows, head_dim % 16 == 0,
   // key chunks of 64 with the causal limit inside a chunk, uneven query blocks.)
   for (const [nHead, nKv, D, n, past] of [
-    [4, 4, 8, 1, 0], [8, 2, 16, 1, 40], [6, 3, 64, 7, 5], [4, 1, 32, 9, 0],
-    [9, 3, 64, 70, 100], [8, 2, 32, 13, 3], [2, 2, 128, 20, 0],
+    [4, 4, 8, 1, 0],
+    [8, 2, 16, 1, 40],
+    [6, 3, 64, 7, 5],
+    [4, 1, 32, 9, 0],
+    [9, 3, 64, 70, 100],
+    [8, 2, 32, 13, 3],
+    [2, 2, 128, 20, 0],
   ] as const) {
     const q = randomFloats(n * nHead * D, nHead + D, 1);
     const kf = randomFloats((past + n) * nKv * D, 2 + D, 1);
@@ -193,18 +226,49 @@ test.each([
 });
 
 test('swiglu, add, mul (with a broadcast row)', () => {
-  const cols = 37, rows = 9;
-  const a = randomFloats(rows * cols, 1, 5), b = randomFloats(rows * cols, 2, 5), row = randomFloats(cols, 3);
+  const cols = 37,
+    rows = 9;
+  const a = randomFloats(rows * cols, 1, 5),
+    b = randomFloats(rows * cols, 2, 5),
+    row = randomFloats(cols, 3);
   const silu = (g: number): number => g / (1 + Math.exp(-g));
-  expectClose(swiglu(a, b, { backend: be2 }), Array.from(a, (g, i) => silu(g) * b[i]!), (i) => 1e-6 * (1 + Math.abs(silu(a[i]!) * b[i]!)), 'swiglu');
-  expectClose(add(a, b, cols, { backend: be2 }), Array.from(a, (x, i) => fround(x + b[i]!)), () => 0, 'add');
-  expectClose(mul(a, b, cols, { backend: be2 }), Array.from(a, (x, i) => fround(x * b[i]!)), () => 0, 'mul');
-  expectClose(add(a, row, cols, { backend: be2 }), Array.from(a, (x, i) => fround(x + row[i % cols]!)), () => 0, 'add broadcast');
-  expectClose(mul(a, row, cols, { backend: be2 }), Array.from(a, (x, i) => fround(x * row[i % cols]!)), () => 0, 'mul broadcast');
+  expectClose(
+    swiglu(a, b, { backend: be2 }),
+    Array.from(a, (g, i) => silu(g) * b[i]!),
+    (i) => 1e-6 * (1 + Math.abs(silu(a[i]!) * b[i]!)),
+    'swiglu',
+  );
+  expectClose(
+    add(a, b, cols, { backend: be2 }),
+    Array.from(a, (x, i) => fround(x + b[i]!)),
+    () => 0,
+    'add',
+  );
+  expectClose(
+    mul(a, b, cols, { backend: be2 }),
+    Array.from(a, (x, i) => fround(x * b[i]!)),
+    () => 0,
+    'mul',
+  );
+  expectClose(
+    add(a, row, cols, { backend: be2 }),
+    Array.from(a, (x, i) => fround(x + row[i % cols]!)),
+    () => 0,
+    'add broadcast',
+  );
+  expectClose(
+    mul(a, row, cols, { backend: be2 }),
+    Array.from(a, (x, i) => fround(x * row[i % cols]!)),
+    () => 0,
+    'mul broadcast',
+  );
 });
 
 test.each(['F32', 'F16', 'BF16'] as const)('store_rows into a %s cache at nPast', (type) => {
-  const cols = 24, rows = 10, n = 3, past = 6;
+  const cols = 24,
+    rows = 10,
+    n = 3,
+    past = 6;
   const bytes = type === 'F32' ? 4 : 2;
   const cache = new Uint8Array(rows * cols * bytes).fill(0x11);
   const src = randomFloats(n * cols, 4, 3);
@@ -218,8 +282,14 @@ test.each(['F32', 'F16', 'BF16'] as const)('store_rows into a %s cache at nPast'
         continue;
       }
       const x = src[(r - past) * cols + c]!;
-      const got = type === 'F32' ? dv.getFloat32(o, true) : type === 'F16' ? halfToFloat(dv.getUint16(o, true)) : bf16ToFloat(dv.getUint16(o, true));
-      const want = type === 'F32' ? fround(x) : type === 'F16' ? halfToFloat(floatToHalf(x)) : bf16ToFloat(floatToBf16(x));
+      const got =
+        type === 'F32'
+          ? dv.getFloat32(o, true)
+          : type === 'F16'
+            ? halfToFloat(dv.getUint16(o, true))
+            : bf16ToFloat(dv.getUint16(o, true));
+      const want =
+        type === 'F32' ? fround(x) : type === 'F16' ? halfToFloat(floatToHalf(x)) : bf16ToFloat(floatToBf16(x));
       expect(got).toBe(want);
     }
   }

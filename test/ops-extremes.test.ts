@@ -20,7 +20,11 @@ describe.each(['auto', 'scalar'] as const)('%s kernels', (simd) => {
   beforeAll(() => native().setCpuSimd(simd));
 
   test('attention with score gaps of hundreds stays finite and exact', () => {
-    const nHead = 2, nKv = 1, D = 16, past = 20, n = 3;
+    const nHead = 2,
+      nKv = 1,
+      D = 16,
+      past = 20,
+      n = 3;
     const q = randomFloats(n * nHead * D, 1, 1).map((v) => v * 40);
     const k = randomFloats((past + n) * nKv * D, 2, 1).map((v) => v * 40);
     const v = randomFloats((past + n) * nKv * D, 3, 1);

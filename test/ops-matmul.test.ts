@@ -50,7 +50,10 @@ function check(t: TypeName, M: number, K: number, N: number, seed: number, backe
     const sums = fmt === 'q8_1' ? q8_1BlockSums(xr) : undefined;
     const mins = fmt === 'q8_1' ? blockMins(t as 'Q4_1' | 'Q5_1', w, (M * K) / 32) : undefined;
     for (let m = 0; m < M; m++) {
-      let exact = bias[m]!, rounded = bias[m]!, mag = 0, bound = 0;
+      let exact = bias[m]!,
+        rounded = bias[m]!,
+        mag = 0,
+        bound = 0;
       for (let k = 0; k < K; k++) {
         const wk = wd[m * K + k]!;
         exact += wk * xr[k]!;
@@ -68,7 +71,8 @@ function check(t: TypeName, M: number, K: number, N: number, seed: number, backe
       }
       if (fmt !== 'f32') {
         for (let b = 0; b < K; b += block) {
-          let amax = 0, wsum = 0;
+          let amax = 0,
+            wsum = 0;
           for (let k = b; k < b + block; k++) {
             amax = Math.max(amax, Math.abs(xr[k]!));
             wsum += Math.abs(wd[m * K + k]!);

@@ -61,9 +61,22 @@ describe('safetensors headers', () => {
   });
 
   it.each([
-    ['shape × dtype ≠ range', { a: { dtype: 'F16', shape: [2, 3], data_offsets: [0, 14] } }, 28, /shape \[2, 3\] × F16 is 12 bytes, data_offsets span 14/],
+    [
+      'shape × dtype ≠ range',
+      { a: { dtype: 'F16', shape: [2, 3], data_offsets: [0, 14] } },
+      28,
+      /shape \[2, 3\] × F16 is 12 bytes, data_offsets span 14/,
+    ],
     ['range past the data', { a: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, 28, /exceed the data section/],
-    ['overlap', { a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }, 28, /overlap/],
+    [
+      'overlap',
+      {
+        a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+        b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] },
+      },
+      28,
+      /overlap/,
+    ],
     ['begin > end', { a: { dtype: 'F32', shape: [0], data_offsets: [8, 4] } }, 28, /is not \[begin, end\]/],
     ['negative dim', { a: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }, 28, /non-negative integers/],
     ['float dim', { a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 6] } }, 28, /non-negative integers/],
@@ -107,7 +120,7 @@ describe('safetensors headers', () => {
       }
     }
     let seed = 42;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let i = 0; i < 2000; i++) {
       const c = Buffer.from(b);
       c[Math.floor(rnd() * headerEnd)] = Math.floor(rnd() * 256);

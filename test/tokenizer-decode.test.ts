@@ -48,7 +48,8 @@ describe.each(TOKENIZERS)('streaming decoder: %s', (_name, get) => {
     const r = rng(42);
     for (let trial = 0; trial < 200; trial++) {
       const ids = Array.from({ length: 1 + Math.floor(r() * 20) }, () => Math.floor(r() * tok.vocabSize));
-      for (const skipSpecial of [false, true]) expect(stream(tok, ids, skipSpecial).join('')).toBe(tok.detokenize(ids, { skipSpecial }));
+      for (const skipSpecial of [false, true])
+        expect(stream(tok, ids, skipSpecial).join('')).toBe(tok.detokenize(ids, { skipSpecial }));
     }
   });
 });

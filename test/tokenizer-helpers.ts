@@ -34,7 +34,10 @@ export function hfTokenizer(name: string, extraConfig: Record<string, unknown> =
     const dir = fixture('hf', name);
     const cfgFile = path.join(dir, 'tokenizer_config.json');
     const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>) : {};
-    t = Tokenizer.fromTokenizerJson(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')), { ...cfg, ...extraConfig });
+    t = Tokenizer.fromTokenizerJson(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')), {
+      ...cfg,
+      ...extraConfig,
+    });
     cache.set(key, t);
   }
   return t;
@@ -51,7 +54,10 @@ export function llamaCppCases(vocab: string): VocabCase[] {
   const texts = fs.readFileSync(base + '.inp', 'utf8').split('\n__ggml_vocab_test__\n');
   if (texts[texts.length - 1] === '') texts.pop(); // the file ends with a separator
   const lines = fs.readFileSync(base + '.out', 'utf8').split('\n');
-  return texts.map((text, i) => ({ text, ids: (lines[i] ?? '').trim() === '' ? [] : lines[i]!.trim().split(/\s+/).map(Number) }));
+  return texts.map((text, i) => ({
+    text,
+    ids: (lines[i] ?? '').trim() === '' ? [] : lines[i]!.trim().split(/\s+/).map(Number),
+  }));
 }
 
 /** Texts beyond llama.cpp's suite: scripts, emoji sequences, combining marks, whitespace runs, digits... */

@@ -6,13 +6,21 @@ import * as path from 'node:path';
 import { loadTokenizer, Tokenizer } from '../lib';
 import { EXTRA_TEXTS, fixture, ggufTokenizer, hfTokenizer, llamaCppCases, readJson } from './tokenizer-helpers';
 
-function compare(a: Tokenizer, b: Tokenizer, texts: readonly string[], prep: (s: string) => string = (s) => s): string[] {
+function compare(
+  a: Tokenizer,
+  b: Tokenizer,
+  texts: readonly string[],
+  prep: (s: string) => string = (s) => s,
+): string[] {
   const diffs: string[] = [];
   for (const text of texts) {
     for (const parseSpecial of [false, true]) {
       const x = a.tokenize(prep(text), { addSpecial: false, parseSpecial });
       const y = b.tokenize(text, { addSpecial: false, parseSpecial });
-      if (x.join(' ') !== y.join(' ')) diffs.push(`${JSON.stringify(text)} parseSpecial=${parseSpecial}\n  gguf ${x.join(' ')}\n  hf   ${y.join(' ')}`);
+      if (x.join(' ') !== y.join(' '))
+        diffs.push(
+          `${JSON.stringify(text)} parseSpecial=${parseSpecial}\n  gguf ${x.join(' ')}\n  hf   ${y.join(' ')}`,
+        );
     }
   }
   return diffs;
@@ -45,7 +53,11 @@ describe('HF tokenizer.json vs GGUF of the same vocabulary', () => {
   });
 
   it('hf/llama2 (a Mistral-style SentencePiece vocabulary): merges BPE == llama.cpp SPM scoring on the same vocabulary', () => {
-    const json = readJson<{ model: { merges: Array<string | string[]> }; added_tokens: Array<{ id: number }> }>('hf', 'llama2', 'tokenizer.json');
+    const json = readJson<{ model: { merges: Array<string | string[]> }; added_tokens: Array<{ id: number }> }>(
+      'hf',
+      'llama2',
+      'tokenizer.json',
+    );
     const hf = hfTokenizer('llama2');
     // The GGUF llama.cpp would build for it: SentencePiece scores rank merged pieces, so derive them from the merge order.
     const n = hf.vocabSize;
@@ -80,7 +92,7 @@ describe('HF tokenizer.json vs GGUF of the same vocabulary', () => {
     for (const name of ['llama3', 'qwen2', 'llama2']) {
       const t = hfTokenizer(name);
       for (const text of EXTRA_TEXTS) {
-        const want = (name === 'qwen2' ? text.normalize('NFC') : text);
+        const want = name === 'qwen2' ? text.normalize('NFC') : text;
         expect(t.detokenize(t.tokenize(text, { addSpecial: false }))).toBe(want);
       }
     }
@@ -88,7 +100,10 @@ describe('HF tokenizer.json vs GGUF of the same vocabulary', () => {
 });
 
 describe('gutenberg-16m: GGUF and tokenizer.json agree with the references', () => {
-  const refs = readJson<Array<{ prompt: string; tokens: number[]; greedy: number[]; text: string }>>('reference', 'gutenberg-16m-hf.json');
+  const refs = readJson<Array<{ prompt: string; tokens: number[]; greedy: number[]; text: string }>>(
+    'reference',
+    'gutenberg-16m-hf.json',
+  );
 
   it('matches HF transformers prompt ids and decodes its continuations', async () => {
     const gguf = ggufTokenizer('models/gutenberg-16m-vocab.gguf');
@@ -105,14 +120,19 @@ describe('gutenberg-16m: GGUF and tokenizer.json agree with the references', () 
 
   it('matches llama.cpp prompt ids', () => {
     const gguf = ggufTokenizer('models/gutenberg-16m-vocab.gguf');
-    for (const c of readJson<{ cases: Array<{ text: string; tokens: number[] }> }>('reference', 'gutenberg-16m-q8_0.tokens.json').cases) {
+    for (const c of readJson<{ cases: Array<{ text: string; tokens: number[] }> }>(
+      'reference',
+      'gutenberg-16m-q8_0.tokens.json',
+    ).cases) {
       expect(gguf.tokenize(c.text)).toEqual(c.tokens);
     }
   });
 
   it('GGUF and tokenizer.json agree on the extra texts', async () => {
     const hf = await loadTokenizer(fixture('hf', 'gutenberg-16m', 'tokenizer.json'));
-    expect(compare(ggufTokenizer('models/gutenberg-16m-vocab.gguf'), hf, [...EXTRA_TEXTS, ...refs.map((r) => r.text)])).toEqual([]);
+    expect(
+      compare(ggufTokenizer('models/gutenberg-16m-vocab.gguf'), hf, [...EXTRA_TEXTS, ...refs.map((r) => r.text)]),
+    ).toEqual([]);
   });
 });
 
@@ -127,6 +147,8 @@ describe('loadTokenizer', () => {
   it('rejects bad sources with MiniMacLLMErrors', async () => {
     await expect(loadTokenizer('')).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
     await expect(loadTokenizer(path.join(__dirname, 'does-not-exist.gguf'))).rejects.toMatchObject({ code: 'ERR_IO' });
-    await expect(loadTokenizer(fixture('reference', 'stories260K.tokens.json'))).rejects.toMatchObject({ code: 'ERR_BAD_MODEL' });
+    await expect(loadTokenizer(fixture('reference', 'stories260K.tokens.json'))).rejects.toMatchObject({
+      code: 'ERR_BAD_MODEL',
+    });
   });
 });

@@ -20,7 +20,8 @@ describe.each(VOCABS)('llama.cpp vocab test: %s', (vocab) => {
     const failures: string[] = [];
     for (const c of cases) {
       const got = tok.tokenize(c.text, { addSpecial: false, parseSpecial: false });
-      if (got.join(' ') !== c.ids.join(' ')) failures.push(`${JSON.stringify(c.text)}\n  want ${c.ids.join(' ')}\n  got  ${got.join(' ')}`);
+      if (got.join(' ') !== c.ids.join(' '))
+        failures.push(`${JSON.stringify(c.text)}\n  want ${c.ids.join(' ')}\n  got  ${got.join(' ')}`);
     }
     expect(failures).toEqual([]);
   });

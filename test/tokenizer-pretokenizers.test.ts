@@ -37,9 +37,9 @@ function referenceSplit(text: string, regexes: readonly string[]): string[] {
       let last = 0;
       for (const m of p.matchAll(re)) {
         if (m[0].length === 0) continue;
-        if (m.index! > last) next.push(p.slice(last, m.index));
+        if (m.index > last) next.push(p.slice(last, m.index));
         next.push(m[0]);
-        last = m.index! + m[0].length;
+        last = m.index + m[0].length;
       }
       if (last < p.length) next.push(p.slice(last));
     }
@@ -73,9 +73,69 @@ const REFERENCE: Record<string, string[]> = {
 };
 
 const ALPHABET = [
-  'a', 'b', 'Z', 'é', 'ж', 'Ω', '中', '가', 'ア', 'ا', 'क', '\u0301', '1', '7', '٣', '²', 'Ⅷ', ' ', ' ', ' ', '\t', '\n', '\r',
-  '!', '.', ',', "'", "'", 's', 'S', 't', 'l', 'L', 'r', 'e', 'v', 'm', 'd', 'D', '`', '$', '+', '|', '(', ')', '…', '。', '，',
-  '\u00a0', '\u3000', '\u2003', '\u0085', '\ufeff', '🦙', '😀', '_', '-', '~', '«', '€', '\u0000', '\u200d', '？',
+  'a',
+  'b',
+  'Z',
+  'é',
+  'ж',
+  'Ω',
+  '中',
+  '가',
+  'ア',
+  'ا',
+  'क',
+  '\u0301',
+  '1',
+  '7',
+  '٣',
+  '²',
+  'Ⅷ',
+  ' ',
+  ' ',
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '!',
+  '.',
+  ',',
+  "'",
+  "'",
+  's',
+  'S',
+  't',
+  'l',
+  'L',
+  'r',
+  'e',
+  'v',
+  'm',
+  'd',
+  'D',
+  '`',
+  '$',
+  '+',
+  '|',
+  '(',
+  ')',
+  '…',
+  '。',
+  '，',
+  '\u00a0',
+  '\u3000',
+  '\u2003',
+  '\u0085',
+  '\ufeff',
+  '🦙',
+  '😀',
+  '_',
+  '-',
+  '~',
+  '«',
+  '€',
+  '\u0000',
+  '\u200d',
+  '？',
 ];
 
 function rng(seed: number): () => number {
@@ -102,7 +162,8 @@ describe.each(Object.keys(REFERENCE))('pre-tokenizer %s', (pre) => {
       for (let j = 0; j < len; j++) s += ALPHABET[Math.floor(r() * ALPHABET.length)]!;
       const want = referenceSplit(s, REFERENCE[pre]!);
       const got = ourSplit(s, pre);
-      if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${JSON.stringify(s)}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`);
+      if (JSON.stringify(got) !== JSON.stringify(want))
+        bad.push(`${JSON.stringify(s)}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`);
     }
     expect(bad.slice(0, 5)).toEqual([]);
   });

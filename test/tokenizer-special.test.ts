@@ -19,14 +19,22 @@ describe('special tokens', () => {
   it('matches the longest special token first', () => {
     const t = ggufTokenizer('vocab/ggml-vocab-llama-bpe.gguf');
     const id10 = t.tokenId('<|reserved_special_token_10|>')!;
-    expect(t.tokenize('a<|reserved_special_token_10|>b', { addSpecial: false, parseSpecial: true })).toEqual([64, id10, 65]);
+    expect(t.tokenize('a<|reserved_special_token_10|>b', { addSpecial: false, parseSpecial: true })).toEqual([
+      64,
+      id10,
+      65,
+    ]);
   });
 
   it('user-defined tokens are matched even without parseSpecial (as llama.cpp does)', () => {
     const t = ggufTokenizer('vocab/ggml-vocab-qwen2.gguf');
     const think = t.tokenId('<think>')!;
     expect(t.isSpecial(think)).toBe(false);
-    expect(t.tokenize('<think>hmm</think>', { addSpecial: false })).toEqual([think, ...t.tokenize('hmm', { addSpecial: false }), t.tokenId('</think>')!]);
+    expect(t.tokenize('<think>hmm</think>', { addSpecial: false })).toEqual([
+      think,
+      ...t.tokenize('hmm', { addSpecial: false }),
+      t.tokenId('</think>')!,
+    ]);
   });
 
   it('BOS / EOS follow addBos / addEos and addSpecial', () => {
@@ -64,14 +72,20 @@ describe('model references (llama.cpp token ids)', () => {
   it('stories260K', () => {
     const t = ggufTokenizer('models/stories260K-vocab.gguf');
     expect(t.vocabSize).toBe(512);
-    for (const c of readJson<{ cases: Array<{ text: string; tokens: number[] }> }>('reference', 'stories260K.tokens.json').cases) {
+    for (const c of readJson<{ cases: Array<{ text: string; tokens: number[] }> }>(
+      'reference',
+      'stories260K.tokens.json',
+    ).cases) {
       expect(t.tokenize(c.text)).toEqual(c.tokens);
     }
   });
 
   it('the random tiny models (synthetic 512-token SentencePiece vocabulary)', () => {
     const t = ggufTokenizer('models/tiny-random-spm-vocab.gguf');
-    for (const c of readJson<{ cases: Array<{ text: string; tokens: number[] }> }>('reference', 'tiny-llama.tokens.json').cases) {
+    for (const c of readJson<{ cases: Array<{ text: string; tokens: number[] }> }>(
+      'reference',
+      'tiny-llama.tokens.json',
+    ).cases) {
       expect(t.tokenize(c.text)).toEqual(c.tokens);
     }
   });
@@ -81,7 +95,9 @@ describe('hostile input', () => {
   it('rejects non-strings with InvalidArgumentError', () => {
     const t = ggufTokenizer('models/stories260K-vocab.gguf');
     expect(() => t.tokenize(42 as unknown as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
-    expect(() => t.detokenize(null as unknown as number[])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    expect(() => t.detokenize(null as unknown as number[])).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+    );
   });
 
   it('lone surrogates are tokenized as U+FFFD, the bytes llama.cpp receives from Node', () => {
@@ -101,13 +117,15 @@ describe('hostile input', () => {
 
   it('rejects unsupported or broken GGUF metadata with clear errors', () => {
     expect(() => Tokenizer.fromGGUFMetadata({})).toThrow(expect.objectContaining({ code: 'ERR_BAD_MODEL' }));
-    expect(() => Tokenizer.fromGGUFMetadata({ 'tokenizer.ggml.model': 'bert', 'tokenizer.ggml.tokens': ['a'] })).toThrow(
+    expect(() =>
+      Tokenizer.fromGGUFMetadata({ 'tokenizer.ggml.model': 'bert', 'tokenizer.ggml.tokens': ['a'] }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED' }));
+    expect(() =>
+      Tokenizer.fromGGUFMetadata({ 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a'] }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_BAD_MODEL' }));
+    expect(() => Tokenizer.fromTokenizerJson({ model: { type: 'WordPiece', vocab: {} } })).toThrow(
       expect.objectContaining({ code: 'ERR_UNSUPPORTED' }),
     );
-    expect(() => Tokenizer.fromGGUFMetadata({ 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.tokens': ['a'] })).toThrow(
-      expect.objectContaining({ code: 'ERR_BAD_MODEL' }),
-    );
-    expect(() => Tokenizer.fromTokenizerJson({ model: { type: 'WordPiece', vocab: {} } })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED' }));
   });
 
   it('pathological inputs finish, and 8x the input costs roughly 8x the time', () => {

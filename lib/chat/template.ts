@@ -29,7 +29,8 @@ export interface ChatRenderOptions {
 export const PLAIN_STOP = ['\nUser:'];
 
 export function checkMessages(messages: unknown): ChatMessage[] {
-  if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('messages must be a non-empty array of { role, content }');
+  if (!Array.isArray(messages) || messages.length === 0)
+    throw new InvalidArgumentError('messages must be a non-empty array of { role, content }');
   messages.forEach((m: unknown, i) => {
     const r = m as { role?: unknown; content?: unknown } | null;
     if (r === null || typeof r !== 'object' || typeof r.role !== 'string' || typeof r.content !== 'string') {

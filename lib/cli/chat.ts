@@ -24,7 +24,11 @@ ${SAMPLING_USAGE}
     const options = samplingFromArgs(values);
     const model = await loadModelFromArgs(values);
     const messages: ChatMessage[] = values.system ? [{ role: 'system', content: values.system }] : [];
-    const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+    const rl = readline.createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      terminal: process.stdin.isTTY === true,
+    });
     let answering: AbortController | undefined;
     rl.on('SIGINT', () => {
       if (answering) answering.abort();

@@ -13,17 +13,23 @@ export const convertCommand: Command = {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { type: { type: 'string', short: 't', default: 'q8_0' }, quiet: { type: 'boolean', short: 'q', default: false } },
+      options: {
+        type: { type: 'string', short: 't', default: 'q8_0' },
+        quiet: { type: 'boolean', short: 'q', default: false },
+      },
     });
     const [dir, out, ...extra] = positionals;
-    if (dir === undefined || out === undefined || extra.length > 0) throw new InvalidArgumentError(`expected <hf-dir> <out.gguf>\n\n${this.usage}`);
+    if (dir === undefined || out === undefined || extra.length > 0)
+      throw new InvalidArgumentError(`expected <hf-dir> <out.gguf>\n\n${this.usage}`);
     const type = values.type as ConvertType;
     if (!TYPES.includes(type)) throw new InvalidArgumentError(`--type must be one of ${TYPES.join(', ')}`);
     // Progress only on a terminal: '\r' redraws would litter logs.
     const quiet = values.quiet === true || !process.stderr.isTTY;
     await convert(dir, out, {
       type,
-      onProgress: quiet ? undefined : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
+      onProgress: quiet
+        ? undefined
+        : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
     });
     if (!quiet) process.stderr.write(`\nwrote ${out}\n`);
     return 0;

@@ -15,14 +15,21 @@ export function formatValue(v: GGUFValue, maxItems = 4): string {
 }
 
 function formatBytes(n: number): string {
-  return n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+  return n >= 1 << 30
+    ? `${(n / 2 ** 30).toFixed(2)} GiB`
+    : n >= 1 << 20
+      ? `${(n / 2 ** 20).toFixed(1)} MiB`
+      : `${(n / 1024).toFixed(1)} KiB`;
 }
 
 export function formatDescription(d: ModelDescription, allTensors: boolean): string {
   const out: string[] = [];
-  out.push(`${d.format.toUpperCase()} ${d.architecture} "${d.name}" (${formatBytes(d.fileBytes)} in ${d.files.length} file${d.files.length > 1 ? 's' : ''})`);
+  out.push(
+    `${d.format.toUpperCase()} ${d.architecture} "${d.name}" (${formatBytes(d.fileBytes)} in ${d.files.length} file${d.files.length > 1 ? 's' : ''})`,
+  );
   out.push('', 'hyperparameters:');
-  for (const [k, v] of Object.entries(d.hparams)) out.push(`  ${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  for (const [k, v] of Object.entries(d.hparams))
+    out.push(`  ${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   if (d.metadata) {
     out.push('', 'metadata:');
     for (const [k, v] of Object.entries(d.metadata)) out.push(`  ${k} = ${formatValue(v)}`);
@@ -38,7 +45,8 @@ export function formatDescription(d: ModelDescription, allTensors: boolean): str
     params += t.shape.reduce((a, b) => a * b, 1);
   }
   out.push('', `tensors: ${d.tensors.size}, ${(params / 1e6).toFixed(2)}M parameters`);
-  for (const [name, e] of byType) out.push(`  ${name.padEnd(6)} ${String(e.count).padStart(5)} tensors  ${formatBytes(e.bytes)}`);
+  for (const [name, e] of byType)
+    out.push(`  ${name.padEnd(6)} ${String(e.count).padStart(5)} tensors  ${formatBytes(e.bytes)}`);
   const list = [...d.tensors.values()];
   const shown = allTensors ? list : list.slice(0, 12);
   out.push('');

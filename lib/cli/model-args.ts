@@ -24,7 +24,8 @@ export function intOption(values: Record<string, unknown>, name: string, min: nu
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !/^-?\d+$/.test(v) || n < min) throw new InvalidArgumentError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !/^-?\d+$/.test(v) || n < min)
+    throw new InvalidArgumentError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -33,11 +34,15 @@ export function numberOption(values: Record<string, unknown>, name: string): num
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`--${name} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n))
+    throw new InvalidArgumentError(`--${name} must be a number, got ${JSON.stringify(v)}`);
   return n;
 }
 
-export async function loadModelFromArgs(values: Record<string, unknown>, extra: { contextSize?: number } = {}): Promise<Model> {
+export async function loadModelFromArgs(
+  values: Record<string, unknown>,
+  extra: { contextSize?: number } = {},
+): Promise<Model> {
   const backend = (values['backend'] ?? 'auto') as BackendChoice;
   const threads = intOption(values, 'threads', 0);
   const contextSize = extra.contextSize ?? intOption(values, 'ctx', 1);

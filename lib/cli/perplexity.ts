@@ -42,7 +42,9 @@ each with BOS in front, and averages the NLL of every window token.
         onWindow: (w, n, ppl) => process.stderr.write(`[${w}/${n}] ${ppl.toFixed(4)}\n`),
       });
       const s = (performance.now() - t0) / 1000;
-      process.stdout.write(`perplexity: ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.ctx} tokens, ${r.tokens} tokens scored, ${(r.tokens / s).toFixed(0)} tok/s)\n`);
+      process.stdout.write(
+        `perplexity: ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.ctx} tokens, ${r.tokens} tokens scored, ${(r.tokens / s).toFixed(0)} tok/s)\n`,
+      );
       return 0;
     } finally {
       await model.dispose();

@@ -118,7 +118,9 @@ export async function* runGeneration(
 }
 
 /** Drives a generation to the end and returns its result. */
-export async function collectGeneration(gen: AsyncGenerator<GenerationChunk, GenerateResult, undefined>): Promise<GenerateResult> {
+export async function collectGeneration(
+  gen: AsyncGenerator<GenerationChunk, GenerateResult, undefined>,
+): Promise<GenerateResult> {
   for (;;) {
     const r = await gen.next();
     if (r.done) return r.value;

@@ -62,9 +62,7 @@ export const GENERATE_DEFAULTS = {
   frequencyPenalty: 0,
 } as const;
 
-const KNOWN = new Set([
-  ...Object.keys(GENERATE_DEFAULTS), 'seed', 'stop', 'signal', 'onToken',
-]);
+const KNOWN = new Set([...Object.keys(GENERATE_DEFAULTS), 'seed', 'stop', 'signal', 'onToken']);
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -78,14 +76,19 @@ type Check = (v: number) => boolean;
 function num(o: Record<string, unknown>, key: string, fallback: number, ok: Check, what: string): number {
   const v = o[key];
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${key} must be ${what}, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+    throw new InvalidArgumentError(`${key} must be ${what}, got ${show(v)}`);
   return v;
 }
 
 /** Checks every option and fills in the defaults. `extraStop` is added to the caller's stop strings. */
-export function resolveGenerateOptions(options: GenerateOptions | undefined, extraStop: readonly string[] = []): ResolvedGenerateOptions {
+export function resolveGenerateOptions(
+  options: GenerateOptions | undefined,
+  extraStop: readonly string[] = [],
+): ResolvedGenerateOptions {
   if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options must be an object, got ${show(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new InvalidArgumentError(`options must be an object, got ${show(options)}`);
   const o = options as Record<string, unknown>;
   for (const k of Object.keys(o)) {
     if (!KNOWN.has(k) && o[k] !== undefined) throw new InvalidArgumentError(`unknown option "${k}"`);
@@ -107,23 +110,32 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, ext
   const s = o['stop'];
   if (s === undefined) stop = [];
   else if (typeof s === 'string') stop = [s];
-  else if (Array.isArray(s) && s.every((x) => typeof x === 'string')) stop = [...(s as string[])];
+  else if (Array.isArray(s) && s.every((x) => typeof x === 'string')) stop = [...s];
   else throw new InvalidArgumentError(`stop must be a string or an array of strings, got ${show(s)}`);
   if (stop.some((x) => x.length === 0)) throw new InvalidArgumentError('stop strings must not be empty');
 
   const signal = o['signal'];
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${show(signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError(`signal must be an AbortSignal, got ${show(signal)}`);
   const onToken = o['onToken'];
-  if (onToken !== undefined && typeof onToken !== 'function') throw new InvalidArgumentError(`onToken must be a function, got ${show(onToken)}`);
+  if (onToken !== undefined && typeof onToken !== 'function')
+    throw new InvalidArgumentError(`onToken must be a function, got ${show(onToken)}`);
 
   return {
     maxTokens,
     sampler: {
-      temperature, topK, topP, minP, repeatPenalty, repeatLastN, presencePenalty, frequencyPenalty,
+      temperature,
+      topK,
+      topP,
+      minP,
+      repeatPenalty,
+      repeatLastN,
+      presencePenalty,
+      frequencyPenalty,
       seed: seed < 0 ? randomSeed() : seed,
     },
     stop: [...stop, ...extraStop.filter((x) => !stop.includes(x))],
-    signal: signal as AbortSignal | undefined,
+    signal: signal,
     onToken: onToken as ((chunk: GenerationChunk) => void) | undefined,
   };
 }

@@ -36,9 +36,14 @@ function logProb(logits: Float32Array, vocab: number, r: number, target: number)
   return logits[base + target]! - max - Math.log(sum);
 }
 
-export async function perplexity(model: Model, text: string, options: PerplexityOptions = {}): Promise<PerplexityResult> {
+export async function perplexity(
+  model: Model,
+  text: string,
+  options: PerplexityOptions = {},
+): Promise<PerplexityResult> {
   const ctxLen = options.ctx ?? 512;
-  if (!Number.isInteger(ctxLen) || ctxLen < 2) throw new InvalidArgumentError(`ctx must be an integer >= 2, got ${String(ctxLen)}`);
+  if (!Number.isInteger(ctxLen) || ctxLen < 2)
+    throw new InvalidArgumentError(`ctx must be an integer >= 2, got ${String(ctxLen)}`);
   const bos = model.tokenizer.bos;
   if (bos === undefined) throw new UnsupportedError('perplexity needs a model with a BOS token');
   const tokens = model.tokenize(text, { addSpecial: false });
@@ -47,7 +52,8 @@ export async function perplexity(model: Model, text: string, options: Perplexity
   if (options.windows !== undefined && (!Number.isInteger(options.windows) || options.windows < 1)) {
     throw new InvalidArgumentError(`windows must be a positive integer, got ${String(options.windows)}`);
   }
-  if (windows < 1) throw new InvalidArgumentError(`the text has ${tokens.length} tokens, fewer than one window of ${ctxLen}`);
+  if (windows < 1)
+    throw new InvalidArgumentError(`the text has ${tokens.length} tokens, fewer than one window of ${ctxLen}`);
   const vocab = model.info.vocabSize;
   const ctx = model.createContext({ contextSize: ctxLen });
   let nllSum = 0;

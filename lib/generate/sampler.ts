@@ -83,12 +83,14 @@ export class Sampler {
     const less = (i: number, j: number): boolean => val[i]! < val[j]! || (val[i] === val[j] && idx[i]! > idx[j]!);
     const siftDown = (i: number, n: number): void => {
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < n && less(l, m)) m = l;
         if (r < n && less(r, m)) m = r;
         if (m === i) return;
-        const ti = idx[i]!, tv = val[i]!;
+        const ti = idx[i]!,
+          tv = val[i]!;
         idx[i] = idx[m]!;
         val[i] = val[m]!;
         idx[m] = ti;
@@ -111,7 +113,8 @@ export class Sampler {
     }
     // Heap sort ascending by "less", which leaves the array descending.
     for (let end = k - 1; end > 0; end--) {
-      const ti = idx[0]!, tv = val[0]!;
+      const ti = idx[0]!,
+        tv = val[0]!;
       idx[0] = idx[end]!;
       val[0] = val[end]!;
       idx[end] = ti;

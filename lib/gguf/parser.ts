@@ -54,8 +54,11 @@ export interface ByteSource {
 }
 
 /** Thrown by an async ByteSource: load up to `end` and parse again. */
-export class NeedMoreBytes {
-  constructor(readonly end: number) {}
+/** Thrown by a windowed byte source when a read passes the bytes loaded so far. */
+export class NeedMoreBytes extends Error {
+  constructor(readonly end: number) {
+    super(`need bytes up to ${end}`);
+  }
 }
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -100,7 +103,9 @@ class Parser {
   need(n: number, what: string): void {
     const end = this.pos + n;
     if (end > this.src.fileSize) {
-      throw new BadModelError(`GGUF truncated: ${what} at byte ${this.pos} needs ${n} bytes, file has ${this.src.fileSize}`);
+      throw new BadModelError(
+        `GGUF truncated: ${what} at byte ${this.pos} needs ${n} bytes, file has ${this.src.fileSize}`,
+      );
     }
     if (end > this.limit) {
       throw new BadModelError(`GGUF header larger than ${this.limit} bytes while reading ${what}`);
@@ -165,7 +170,7 @@ class Parser {
    */
   private stringArray(count: number, what: string): string[] {
     const start = this.pos;
-    
+
     for (let i = 0; i < count; i++) {
       // Hot loop: messages are only built on the slow path (they would dominate).
       const at = this.pos;
@@ -176,7 +181,8 @@ class Parser {
       } else {
         len = this.u64n(`${what}[${i}] length`);
       }
-      if (len > this.remaining) throw new BadModelError(`${what}[${i}]: string of ${this.u64text(at)} bytes exceeds the file`);
+      if (len > this.remaining)
+        throw new BadModelError(`${what}[${i}]: string of ${this.u64text(at)} bytes exceeds the file`);
       if (this.pos + len > this.src.loaded) this.need(len, `${what}[${i}]`);
       this.pos += len;
     }
@@ -276,7 +282,8 @@ class Parser {
         return b === 1;
       }
       case GGUFValueType.STRING:
-        if (++this.strings > MAX_STRINGS) throw new BadModelError(`${what}: more than ${MAX_STRINGS} strings in the header`);
+        if (++this.strings > MAX_STRINGS)
+          throw new BadModelError(`${what}: more than ${MAX_STRINGS} strings in the header`);
         return this.string(what, false);
       case GGUFValueType.ARRAY:
         return this.array(what, depth);
@@ -334,12 +341,14 @@ class Parser {
     }
     if (elemType === GGUFValueType.STRING) {
       this.strings += count;
-      if (this.strings > MAX_STRINGS) throw new BadModelError(`${what}: more than ${MAX_STRINGS} strings in the header`);
+      if (this.strings > MAX_STRINGS)
+        throw new BadModelError(`${what}: more than ${MAX_STRINGS} strings in the header`);
       return this.stringArray(count, what);
     }
     // Nested arrays.
     this.nested += count;
-    if (this.nested > MAX_NESTED_ARRAYS) throw new BadModelError(`${what}: more than ${MAX_NESTED_ARRAYS} nested arrays`);
+    if (this.nested > MAX_NESTED_ARRAYS)
+      throw new BadModelError(`${what}: more than ${MAX_NESTED_ARRAYS} nested arrays`);
     const out: GGUFValue[] = new Array<GGUFValue>(count);
     for (let i = 0; i < count; i++) out[i] = this.array(`${what}[${i}]`, depth + 1);
     return out;
@@ -352,11 +361,13 @@ export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIM
   const fileSize = src.fileSize;
   if (fileSize < 4) throw new BadModelError(`not a GGUF file: only ${fileSize} bytes`);
   const magic = p.u32('magic');
-  if (magic !== GGUF_MAGIC) throw new BadModelError(`not a GGUF file: bad magic 0x${magic.toString(16).padStart(8, '0')}`);
+  if (magic !== GGUF_MAGIC)
+    throw new BadModelError(`not a GGUF file: bad magic 0x${magic.toString(16).padStart(8, '0')}`);
   const version = p.u32('version');
   if (version !== 2 && version !== 3) {
     // A big-endian file (written on s390x and the like) shows a byte-swapped version.
-    if (version === 0x02000000 || version === 0x03000000) throw new BadModelError('big-endian GGUF files are not supported');
+    if (version === 0x02000000 || version === 0x03000000)
+      throw new BadModelError('big-endian GGUF files are not supported');
     throw new BadModelError(`unsupported GGUF version ${version} (supported: 2, 3)`);
   }
   const tcAt = p.pos;
@@ -408,7 +419,8 @@ export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIM
       const at = p.pos;
       const n = p.u64n(`${what} dimension ${d}`);
       // Any dimension above the file size is impossible even for 1-bit weights... unless another is 0.
-      if (n > Number.MAX_SAFE_INTEGER) throw new BadModelError(`${what}: dimension ${d} = ${p.u64text(at)} is too large`);
+      if (n > Number.MAX_SAFE_INTEGER)
+        throw new BadModelError(`${what}: dimension ${d} = ${p.u64text(at)} is too large`);
       shape.push(n);
       elems *= BigInt(n);
     }
@@ -416,16 +428,21 @@ export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIM
     const traits = GGML_TYPES.get(type);
     if (!traits) throw new UnsupportedError(`${what}: unsupported tensor type ${ggmlTypeName(type)}`);
     if (shape[0]! % traits.blockSize !== 0) {
-      throw new BadModelError(`${what}: row length ${shape[0]} is not a multiple of the ${traits.name} block size ${traits.blockSize}`);
+      throw new BadModelError(
+        `${what}: row length ${shape[0]} is not a multiple of the ${traits.name} block size ${traits.blockSize}`,
+      );
     }
     const bytesBig = (elems / BigInt(traits.blockSize)) * BigInt(traits.typeSize);
     if (bytesBig > BigInt(fileSize)) {
-      throw new BadModelError(`${what}: shape [${shape.join(', ')}] ${traits.name} needs ${bytesBig} bytes, more than the file`);
+      throw new BadModelError(
+        `${what}: shape [${shape.join(', ')}] ${traits.name} needs ${bytesBig} bytes, more than the file`,
+      );
     }
     const relAt = p.pos;
     const rel = p.u64n(`${what} offset`);
     if (rel > fileSize) throw new BadModelError(`${what}: data offset ${p.u64text(relAt)} is past the end of the file`);
-    if (rel % alignment !== 0) throw new BadModelError(`${what}: data offset ${rel} is not a multiple of the alignment ${alignment}`);
+    if (rel % alignment !== 0)
+      throw new BadModelError(`${what}: data offset ${rel} is not a multiple of the alignment ${alignment}`);
     raw.push({ name, type, shape, rel, bytes: Number(bytesBig) });
   }
 
@@ -447,7 +464,8 @@ export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIM
   for (let i = 1; i < byOffset.length; i++) {
     const prev = byOffset[i - 1]!;
     const cur = byOffset[i]!;
-    if (cur.offset < prev.offset + prev.bytes) throw new BadModelError(`tensors "${prev.name}" and "${cur.name}" overlap`);
+    if (cur.offset < prev.offset + prev.bytes)
+      throw new BadModelError(`tensors "${prev.name}" and "${cur.name}" overlap`);
   }
   return { version, metadata, metadataTypes, tensors, dataOffset, alignment, fileSize };
 }

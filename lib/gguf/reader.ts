@@ -4,7 +4,14 @@
  */
 import * as fs from 'node:fs';
 import { IOError } from '../errors';
-import { type ByteSource, DEFAULT_LIMITS, type GGUFFile, type GGUFParseLimits, NeedMoreBytes, parseGGUF } from './parser';
+import {
+  type ByteSource,
+  DEFAULT_LIMITS,
+  type GGUFFile,
+  type GGUFParseLimits,
+  NeedMoreBytes,
+  parseGGUF,
+} from './parser';
 
 export type { GGUFFile, GGUFTensorInfo, GGUFParseLimits } from './parser';
 
@@ -124,7 +131,11 @@ export async function readGGUF(path: string, limits: GGUFParseLimits = DEFAULT_L
 }
 
 /** Parses a GGUF header held in memory (`bytes` = the file, or its first part with `fileSize` the full size). */
-export function parseGGUFBuffer(bytes: Uint8Array, fileSize = bytes.byteLength, limits: GGUFParseLimits = DEFAULT_LIMITS): GGUFFile {
+export function parseGGUFBuffer(
+  bytes: Uint8Array,
+  fileSize = bytes.byteLength,
+  limits: GGUFParseLimits = DEFAULT_LIMITS,
+): GGUFFile {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const src = {
     fileSize,

@@ -26,7 +26,19 @@ export type GGUFValueTypeId = (typeof GGUFValueType)[keyof typeof GGUFValueType]
 export const GGUF_VALUE_MIN_SIZE: readonly number[] = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8];
 
 export const GGUF_VALUE_TYPE_NAMES: readonly string[] = [
-  'u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64',
+  'u8',
+  'i8',
+  'u16',
+  'i16',
+  'u32',
+  'i32',
+  'f32',
+  'bool',
+  'string',
+  'array',
+  'u64',
+  'i64',
+  'f64',
 ];
 
 /**
@@ -83,10 +95,29 @@ export const GGML_TYPES: ReadonlyMap<number, GGMLTypeTraits> = new Map<number, G
 
 /** ggml names of type ids minimacllm does not support, so errors can name them. */
 const OTHER_GGML_TYPE_NAMES: Record<number, string> = {
-  4: 'Q4_2 (removed)', 5: 'Q4_3 (removed)', 10: 'Q2_K', 11: 'Q3_K', 16: 'IQ2_XXS', 17: 'IQ2_XS',
-  18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8',
-  25: 'I16', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 31: 'Q4_0_4_4 (removed)', 32: 'Q4_0_4_8 (removed)',
-  33: 'Q4_0_8_8 (removed)', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
+  4: 'Q4_2 (removed)',
+  5: 'Q4_3 (removed)',
+  10: 'Q2_K',
+  11: 'Q3_K',
+  16: 'IQ2_XXS',
+  17: 'IQ2_XS',
+  18: 'IQ3_XXS',
+  19: 'IQ1_S',
+  20: 'IQ4_NL',
+  21: 'IQ3_S',
+  22: 'IQ2_S',
+  23: 'IQ4_XS',
+  24: 'I8',
+  25: 'I16',
+  27: 'I64',
+  28: 'F64',
+  29: 'IQ1_M',
+  31: 'Q4_0_4_4 (removed)',
+  32: 'Q4_0_4_8 (removed)',
+  33: 'Q4_0_8_8 (removed)',
+  34: 'TQ1_0',
+  35: 'TQ2_0',
+  39: 'MXFP4',
 };
 
 /** "Q8_0", or "type 16 (IQ2_XXS)" style text for an id, for messages. */

@@ -40,10 +40,16 @@ export interface GGUFWriteInput {
 }
 
 const TYPED_ARRAY_ELEMENT = new Map<unknown, GGUFValueTypeId>([
-  [Uint8Array, GGUFValueType.UINT8], [Int8Array, GGUFValueType.INT8], [Uint16Array, GGUFValueType.UINT16],
-  [Int16Array, GGUFValueType.INT16], [Uint32Array, GGUFValueType.UINT32], [Int32Array, GGUFValueType.INT32],
-  [Float32Array, GGUFValueType.FLOAT32], [Float64Array, GGUFValueType.FLOAT64],
-  [BigUint64Array, GGUFValueType.UINT64], [BigInt64Array, GGUFValueType.INT64],
+  [Uint8Array, GGUFValueType.UINT8],
+  [Int8Array, GGUFValueType.INT8],
+  [Uint16Array, GGUFValueType.UINT16],
+  [Int16Array, GGUFValueType.INT16],
+  [Uint32Array, GGUFValueType.UINT32],
+  [Int32Array, GGUFValueType.INT32],
+  [Float32Array, GGUFValueType.FLOAT32],
+  [Float64Array, GGUFValueType.FLOAT64],
+  [BigUint64Array, GGUFValueType.UINT64],
+  [BigInt64Array, GGUFValueType.INT64],
 ]);
 
 /** Growable little-endian byte sink. */
@@ -56,10 +62,25 @@ class Sink {
     this.buf.copy(next, 0, 0, this.n);
     this.buf = next;
   }
-  u8(v: number): void { this.room(1); this.buf[this.n++] = v; }
-  u32(v: number): void { this.room(4); this.buf.writeUInt32LE(v, this.n); this.n += 4; }
-  u64(v: number | bigint): void { this.room(8); this.buf.writeBigUInt64LE(BigInt(v), this.n); this.n += 8; }
-  bytes(b: Uint8Array): void { this.room(b.length); this.buf.set(b, this.n); this.n += b.length; }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.n++] = v;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.buf.writeUInt32LE(v, this.n);
+    this.n += 4;
+  }
+  u64(v: number | bigint): void {
+    this.room(8);
+    this.buf.writeBigUInt64LE(BigInt(v), this.n);
+    this.n += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
   string(s: string): void {
     const len = Buffer.byteLength(s, 'utf8');
     this.u64(len);
@@ -79,7 +100,9 @@ function bad(key: string, msg: string): InvalidArgumentError {
 }
 
 function isTypedValue(v: GGUFWriteValue): v is GGUFTypedValue {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && 'type' in v && 'value' in v;
+  return (
+    typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && 'type' in v && 'value' in v
+  );
 }
 
 /** The GGUF type of an untyped value, or undefined for plain numbers (ambiguous). */
@@ -116,14 +139,28 @@ function writeScalar(s: Sink, key: string, type: number, v: GGUFValue): void {
   };
   const b = Buffer.alloc(8);
   switch (type) {
-    case GGUFValueType.UINT8: return s.u8(int(0, 0xff));
-    case GGUFValueType.INT8: b.writeInt8(int(-128, 127)); return s.bytes(b.subarray(0, 1));
-    case GGUFValueType.UINT16: b.writeUInt16LE(int(0, 0xffff)); return s.bytes(b.subarray(0, 2));
-    case GGUFValueType.INT16: b.writeInt16LE(int(-32768, 32767)); return s.bytes(b.subarray(0, 2));
-    case GGUFValueType.UINT32: return s.u32(int(0, 0xffffffff));
-    case GGUFValueType.INT32: b.writeInt32LE(int(-(2 ** 31), 2 ** 31 - 1)); return s.bytes(b.subarray(0, 4));
-    case GGUFValueType.FLOAT32: b.writeFloatLE(num()); return s.bytes(b.subarray(0, 4));
-    case GGUFValueType.FLOAT64: b.writeDoubleLE(num()); return s.bytes(b);
+    case GGUFValueType.UINT8:
+      return s.u8(int(0, 0xff));
+    case GGUFValueType.INT8:
+      b.writeInt8(int(-128, 127));
+      return s.bytes(b.subarray(0, 1));
+    case GGUFValueType.UINT16:
+      b.writeUInt16LE(int(0, 0xffff));
+      return s.bytes(b.subarray(0, 2));
+    case GGUFValueType.INT16:
+      b.writeInt16LE(int(-32768, 32767));
+      return s.bytes(b.subarray(0, 2));
+    case GGUFValueType.UINT32:
+      return s.u32(int(0, 0xffffffff));
+    case GGUFValueType.INT32:
+      b.writeInt32LE(int(-(2 ** 31), 2 ** 31 - 1));
+      return s.bytes(b.subarray(0, 4));
+    case GGUFValueType.FLOAT32:
+      b.writeFloatLE(num());
+      return s.bytes(b.subarray(0, 4));
+    case GGUFValueType.FLOAT64:
+      b.writeDoubleLE(num());
+      return s.bytes(b);
     case GGUFValueType.UINT64:
     case GGUFValueType.INT64: {
       const x = typeof v === 'bigint' ? v : BigInt(int(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
@@ -173,7 +210,8 @@ function writeValue(s: Sink, key: string, v: GGUFWriteValue, types?: Record<stri
     value = v;
     type = types?.[key] ?? inferType(v);
   }
-  if (type === undefined) throw bad(key, 'numbers need a value type: use typed(GGUFValueType.UINT32, n) or pass `types`');
+  if (type === undefined)
+    throw bad(key, 'numbers need a value type: use typed(GGUFValueType.UINT32, n) or pass `types`');
   s.u32(type);
   if (type === GGUFValueType.ARRAY) writeArray(s, key, value, elementType);
   else writeScalar(s, key, type, value);
@@ -221,7 +259,9 @@ export function encodeGGUFHeader(input: GGUFWriteInput): Layout {
       throw new InvalidArgumentError(`tensor "${t.name}": bad shape [${t.shape.join(', ')}]`);
     }
     if (t.shape[0]! % traits.blockSize !== 0) {
-      throw new InvalidArgumentError(`tensor "${t.name}": row length ${t.shape[0]} is not a multiple of ${traits.blockSize} (${traits.name})`);
+      throw new InvalidArgumentError(
+        `tensor "${t.name}": row length ${t.shape[0]} is not a multiple of ${traits.blockSize} (${traits.name})`,
+      );
     }
     const n = (t.shape.reduce((a, b) => a * b, 1) / traits.blockSize) * traits.typeSize;
     s.string(t.name);
@@ -238,7 +278,9 @@ export function encodeGGUFHeader(input: GGUFWriteInput): Layout {
 
 function checkData(t: GGUFWriteTensor, data: Uint8Array, n: number): Uint8Array {
   if (!(data instanceof Uint8Array) || data.byteLength !== n) {
-    throw new InvalidArgumentError(`tensor "${t.name}": data has ${data?.byteLength} bytes, ${ggmlTypeName(t.type)} [${t.shape.join(', ')}] needs ${n}`);
+    throw new InvalidArgumentError(
+      `tensor "${t.name}": data has ${data?.byteLength} bytes, ${ggmlTypeName(t.type)} [${t.shape.join(', ')}] needs ${n}`,
+    );
   }
   return data;
 }
@@ -286,7 +328,8 @@ export function writeGGUFSync(path: string, input: GGUFWriteInput): void {
     for (let i = 0; i < input.tensors.length; i++) {
       const t = input.tensors[i]!;
       const raw = typeof t.data === 'function' ? t.data() : t.data;
-      if (raw instanceof Promise) throw new InvalidArgumentError(`tensor "${t.name}": writeGGUFSync needs synchronous data`);
+      if (raw instanceof Promise)
+        throw new InvalidArgumentError(`tensor "${t.name}": writeGGUFSync needs synchronous data`);
       const n = bytes[i]!;
       fs.writeSync(fd, checkData(t, raw, n));
       const pad = (alignment - (n % alignment)) % alignment;

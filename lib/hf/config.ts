@@ -41,12 +41,13 @@ function ropeScaling(config: Json): RopeScalingLlama3 | undefined {
   // transformers v5 folds rope_theta and the scaling into rope_parameters.
   const raw = config['rope_scaling'] ?? config['rope_parameters'];
   if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new BadModelError('config.json: "rope_scaling" is not an object');
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new BadModelError('config.json: "rope_scaling" is not an object');
   const r = raw as Json;
   const type = r['rope_type'] ?? r['type'] ?? 'default';
   if (type === 'default') return undefined;
   if (type === 'linear' && r['factor'] === 1) return undefined;
-  if (type !== 'llama3') throw new UnsupportedError(`rope scaling "${String(type)}" is not supported`);
+  if (type !== 'llama3') throw new UnsupportedError(`rope scaling ${JSON.stringify(type)} is not supported`);
   const f = (k: string): number => {
     const v = r[k];
     if (typeof v !== 'number') throw new BadModelError(`config.json: rope scaling "${k}" is not a number`);
@@ -72,10 +73,13 @@ export function hparamsOfConfig(config: Json, hasLmHead: boolean): ModelHParams 
   const headDim = num(config, 'head_dim', nHead > 0 ? Math.floor(nEmbd / nHead) : 0);
   const params = config['rope_parameters'];
   const theta =
-    config['rope_theta'] ?? (typeof params === 'object' && params !== null ? (params as Json)['rope_theta'] : undefined) ?? 10000;
+    config['rope_theta'] ??
+    (typeof params === 'object' && params !== null ? (params as Json)['rope_theta'] : undefined) ??
+    10000;
   if (typeof theta !== 'number') throw new BadModelError('config.json: "rope_theta" is not a number');
   const tie = config['tie_word_embeddings'];
-  if (tie !== undefined && typeof tie !== 'boolean') throw new BadModelError('config.json: "tie_word_embeddings" is not a boolean');
+  if (tie !== undefined && typeof tie !== 'boolean')
+    throw new BadModelError('config.json: "tie_word_embeddings" is not a boolean');
   const partial = num(config, 'partial_rotary_factor', 1);
   const hp: ModelHParams = {
     nLayer: num(config, 'num_hidden_layers'),

@@ -94,9 +94,21 @@ function convertData(t: TensorRef, raw: Uint8Array, dtype: number): Uint8Array {
 function tensorOrder(d: ModelDescription): string[] {
   const names = ['token_embd.weight', 'output_norm.weight', 'output.weight'];
   const layer = [
-    'attn_norm.weight', 'ffn_norm.weight', 'attn_q.weight', 'attn_q.bias', 'attn_k.weight', 'attn_k.bias',
-    'attn_v.weight', 'attn_v.bias', 'attn_output.weight', 'attn_output.bias', 'attn_q_norm.weight',
-    'attn_k_norm.weight', 'ffn_gate.weight', 'ffn_up.weight', 'ffn_down.weight',
+    'attn_norm.weight',
+    'ffn_norm.weight',
+    'attn_q.weight',
+    'attn_q.bias',
+    'attn_k.weight',
+    'attn_k.bias',
+    'attn_v.weight',
+    'attn_v.bias',
+    'attn_output.weight',
+    'attn_output.bias',
+    'attn_q_norm.weight',
+    'attn_k_norm.weight',
+    'ffn_gate.weight',
+    'ffn_up.weight',
+    'ffn_down.weight',
   ];
   for (let i = 0; i < d.hparams.nLayer; i++) for (const n of layer) names.push(`blk.${i}.${n}`);
   return names.filter((n) => d.tensors.has(n));
@@ -132,7 +144,10 @@ function archMetadata(d: ModelDescription, fileType: number): Record<string, GGU
 /** Converts the Hugging Face model folder `hfDir` to a GGUF file at `outPath`. */
 export async function convert(hfDir: string, outPath: string, options: ConvertOptions): Promise<void> {
   const target = TARGET[options?.type];
-  if (!target) throw new InvalidArgumentError(`convert: type must be one of ${Object.keys(TARGET).join(', ')}, got ${String(options?.type)}`);
+  if (!target)
+    throw new InvalidArgumentError(
+      `convert: type must be one of ${Object.keys(TARGET).join(', ')}, got ${String(options?.type)}`,
+    );
   const d = await describeHF(hfDir);
   const config = d.hfConfig as Record<string, unknown>;
   const tok = await readJsonObject(path.join(hfDir, 'tokenizer.json'));
@@ -147,16 +162,23 @@ export async function convert(hfDir: string, outPath: string, options: ConvertOp
   const tensors: GGUFWriteTensor[] = [];
   const factors = llama3FreqFactors(d.hparams);
   if (factors) {
-    tensors.push({ name: 'rope_freqs.weight', type: DType.F32, shape: [factors.length], data: new Uint8Array(factors.buffer) });
+    tensors.push({
+      name: 'rope_freqs.weight',
+      type: DType.F32,
+      shape: [factors.length],
+      data: new Uint8Array(factors.buffer),
+    });
   }
   for (const name of tensorOrder(d)) {
     const t = d.tensors.get(name)!;
     const dtype = t.shape.length === 1 ? DType.F32 : t.shape[0]! % blockSize === 0 ? target.dtype : DType.F16;
     // HF llama Q/K rows are rotate-half; GGUF llama expects adjacent pairs.
     const permuteHeads =
-      d.architecture === 'llama' && /\.attn_q\.(weight|bias)$/.test(name) ? hp.nHead
-      : d.architecture === 'llama' && /\.attn_k\.(weight|bias)$/.test(name) ? hp.nKvHead
-      : 0;
+      d.architecture === 'llama' && /\.attn_q\.(weight|bias)$/.test(name)
+        ? hp.nHead
+        : d.architecture === 'llama' && /\.attn_k\.(weight|bias)$/.test(name)
+          ? hp.nKvHead
+          : 0;
     const nRows = t.shape.length === 1 ? t.shape[0]! : t.shape[1]!;
     tensors.push({
       name,

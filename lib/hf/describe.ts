@@ -43,12 +43,15 @@ export async function safetensorsFiles(dir: string): Promise<{ shards: string[];
   if (fs.existsSync(indexFile)) {
     const idx = await readJsonObject(indexFile);
     const map = idx['weight_map'];
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new BadModelError(`${indexFile}: "weight_map" is not an object`);
+    if (typeof map !== 'object' || map === null || Array.isArray(map))
+      throw new BadModelError(`${indexFile}: "weight_map" is not an object`);
     const index = new Map<string, string>();
     for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
       // Shards must be plain file names inside the folder: no paths, no traversal.
       if (typeof shard !== 'string' || !/^[^/\\]+\.safetensors$/.test(shard) || shard.startsWith('..')) {
-        throw new BadModelError(`${indexFile}: tensor "${tensor}" maps to an invalid file name ${JSON.stringify(shard)}`);
+        throw new BadModelError(
+          `${indexFile}: tensor "${tensor}" maps to an invalid file name ${JSON.stringify(shard)}`,
+        );
       }
       index.set(tensor, shard);
     }
@@ -84,7 +87,8 @@ export async function describeHF(dir: string): Promise<ModelDescription> {
       if (name === undefined) continue;
       if (tensors.has(name)) throw new BadModelError(`${dir}: tensor "${t.name}" appears twice`);
       const type = DTYPE_OF[t.dtype];
-      if (type === undefined) throw new UnsupportedError(`${file}: tensor "${t.name}" has dtype ${t.dtype} (supported: F32, F16, BF16)`);
+      if (type === undefined)
+        throw new UnsupportedError(`${file}: tensor "${t.name}" has dtype ${t.dtype} (supported: F32, F16, BF16)`);
       // safetensors is row-major [rows, cols]; ggml order lists the row length first.
       tensors.set(name, { name, file, offset: t.offset, bytes: t.bytes, type, shape: [...t.shape].reverse() });
     }
@@ -92,7 +96,8 @@ export async function describeHF(dir: string): Promise<ModelDescription> {
   if (index) {
     for (const [tensor, shard] of index) {
       const h = headers[shards.indexOf(shard)] as SafetensorsHeader;
-      if (!h.tensors.some((t) => t.name === tensor)) throw new BadModelError(`${dir}: tensor "${tensor}" is not in ${shard}`);
+      if (!h.tensors.some((t) => t.name === tensor))
+        throw new BadModelError(`${dir}: tensor "${tensor}" is not in ${shard}`);
     }
   }
 
@@ -104,7 +109,14 @@ export async function describeHF(dir: string): Promise<ModelDescription> {
   const nameOrPath = config['_name_or_path'];
   const name = typeof nameOrPath === 'string' && nameOrPath.length > 0 ? nameOrPath : path.basename(path.resolve(dir));
   return {
-    format: 'hf', source: dir, architecture: arch, name, hparams: hp, tensors, fileBytes,
-    hfConfig: config, files: shards.map((s) => path.join(dir, s)),
+    format: 'hf',
+    source: dir,
+    architecture: arch,
+    name,
+    hparams: hp,
+    tensors,
+    fileBytes,
+    hfConfig: config,
+    files: shards.map((s) => path.join(dir, s)),
   };
 }

@@ -15,8 +15,10 @@ export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, U
 
 // Pre-tokenizer split regexes llama.cpp recognises, by its `tokenizer.ggml.pre` name.
 const SPLIT_PRE: Record<string, string> = {
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": 'llama-bpe',
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": 'qwen2',
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
+    'llama-bpe',
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
+    'qwen2',
 };
 
 function obj(v: unknown): Json | undefined {
@@ -67,7 +69,8 @@ export function tokenizerMetadata(
   const byId = new Map<number, string>();
   const ids = new Map<string, number>();
   for (const [t, id] of Object.entries(vocab)) {
-    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new BadModelError(`tokenizer.json: token ${JSON.stringify(t)} has id ${String(id)}`);
+    if (!Number.isSafeInteger(id) || (id as number) < 0)
+      throw new BadModelError(`tokenizer.json: token ${JSON.stringify(t)} has id ${String(id)}`);
     byId.set(id as number, t);
     ids.set(t, id as number);
   }
@@ -76,7 +79,8 @@ export function tokenizerMetadata(
     const o = obj(a);
     const id = o?.['id'];
     const content = o?.['content'];
-    if (!Number.isSafeInteger(id) || typeof content !== 'string') throw new BadModelError('tokenizer.json: malformed added_tokens entry');
+    if (!Number.isSafeInteger(id) || typeof content !== 'string')
+      throw new BadModelError('tokenizer.json: malformed added_tokens entry');
     added.set(id as number, { content, special: o?.['special'] === true });
     byId.set(id as number, content);
     ids.set(content, id as number);
@@ -123,7 +127,8 @@ export function tokenizerMetadata(
   if (bos !== undefined) meta['tokenizer.ggml.bos_token_id'] = typed(GGUFValueType.UINT32, bos);
   if (eos !== undefined) meta['tokenizer.ggml.eos_token_id'] = typed(GGUFValueType.UINT32, eos);
   const pad = tokenContent(tokConfig?.['pad_token']);
-  if (pad !== undefined && ids.has(pad)) meta['tokenizer.ggml.padding_token_id'] = typed(GGUFValueType.UINT32, ids.get(pad)!);
+  if (pad !== undefined && ids.has(pad))
+    meta['tokenizer.ggml.padding_token_id'] = typed(GGUFValueType.UINT32, ids.get(pad)!);
   meta['tokenizer.ggml.add_bos_token'] = addBos(tok, tokConfig, arch, bos);
   const template = tokConfig?.['chat_template'];
   if (typeof template === 'string') meta['tokenizer.chat_template'] = template;

@@ -11,12 +11,16 @@ export function chooseBackend(choice: BackendChoice, quiet: boolean): BackendNam
     if (available.includes('metal')) return 'metal';
     if (!warned && !quiet && !process.env['MINIMACLLM_QUIET']) {
       warned = true;
-      console.warn('minimacllm: Metal is not available on this machine; running on the CPU backend (pass backend: \'cpu\' or quiet: true to silence)');
+      console.warn(
+        "minimacllm: Metal is not available on this machine; running on the CPU backend (pass backend: 'cpu' or quiet: true to silence)",
+      );
     }
     return 'cpu';
   }
   if (!available.includes(choice)) {
-    throw new UnsupportedError(`backend "${choice}" is not available on this machine (available: ${available.join(', ')})`);
+    throw new UnsupportedError(
+      `backend "${choice}" is not available on this machine (available: ${available.join(', ')})`,
+    );
   }
   return choice;
 }

@@ -45,6 +45,7 @@ export class Context {
   readonly #maxTokens: number;
   readonly #maxTokensAll: number;
   // Kept so the native buffers live as long as the graphs that point at them.
+  // eslint-disable-next-line no-unused-private-class-members -- held, never read
   #buffers: NativeBuffer[];
   /** Tokens whose keys/values are in the cache, in position order. */
   #cached: number[] = [];
@@ -62,8 +63,14 @@ export class Context {
     this.#maxTokens = Math.min(MAX_BATCH, contextSize);
     this.#maxTokensAll = Math.max(1, Math.min(this.#maxTokens, Math.floor(ALL_LOGITS_BYTES / (hp.vocabSize * 4))));
     const g = buildContextGraphs(host.backend, {
-      arch: host.arch, hp, weights: host.weights, contextSize,
-      maxTokens: this.#maxTokens, maxTokensAll: this.#maxTokensAll, kvType: DType.F16, roundActivations: true,
+      arch: host.arch,
+      hp,
+      weights: host.weights,
+      contextSize,
+      maxTokens: this.#maxTokens,
+      maxTokensAll: this.#maxTokensAll,
+      kvType: DType.F16,
+      roundActivations: true,
     });
     this.#last = host.backend.createGraph(g.last);
     this.#all = host.backend.createGraph(g.all);
@@ -96,7 +103,8 @@ export class Context {
     this.#assertLive();
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const allLogits = options.allLogits ?? false;
-    if (typeof allLogits !== 'boolean') throw new InvalidArgumentError(`allLogits must be a boolean, got ${String(allLogits)}`);
+    if (typeof allLogits !== 'boolean')
+      throw new InvalidArgumentError(`allLogits must be a boolean, got ${String(allLogits)}`);
     const ids = this.checkTokens(tokens);
     return this.#lock.run(async () => {
       this.#assertLive();
@@ -173,7 +181,13 @@ export class Context {
       if (signal?.aborted) throw new AbortError();
       const n = Math.min(this.#maxTokens, ids.length - start);
       const last = start + n === ids.length;
-      await this.#runChunk(this.#last, ids, start, n, last ? [{ tensor: this.#logitsLastIdx, data: this.#logits }] : []);
+      await this.#runChunk(
+        this.#last,
+        ids,
+        start,
+        n,
+        last ? [{ tensor: this.#logitsLastIdx, data: this.#logits }] : [],
+      );
       for (let i = 0; i < n; i++) cached.push(ids[start + i]!);
       start += n;
     }
@@ -185,7 +199,7 @@ export class Context {
     const vocab = this.#host.hp.vocabSize;
     const out = new Float32Array(ids.length * vocab); // [n_tokens, vocab]
     this.#cached = [];
-    for (let start = 0; start < ids.length; ) {
+    for (let start = 0; start < ids.length;) {
       const n = Math.min(this.#maxTokensAll, ids.length - start);
       await this.#runChunk(this.#all, ids, start, n, [
         { tensor: this.#logitsAllIdx, data: out.subarray(start * vocab, (start + n) * vocab) },
@@ -197,7 +211,13 @@ export class Context {
   }
 
   // One graph run over ids[start, start+n) at positions [start, start+n).
-  async #runChunk(graph: Graph, ids: readonly number[], start: number, n: number, outputs: Array<{ tensor: number; data: Float32Array }>): Promise<void> {
+  async #runChunk(
+    graph: Graph,
+    ids: readonly number[],
+    start: number,
+    n: number,
+    outputs: Array<{ tensor: number; data: Float32Array }>,
+  ): Promise<void> {
     const idsIn = this.#idsBuf.subarray(0, n); // [n] i32
     const posIn = this.#posBuf.subarray(0, n); // [n] i32
     for (let i = 0; i < n; i++) {
@@ -207,7 +227,10 @@ export class Context {
     await graph.run({
       nTokens: n,
       nPast: start,
-      inputs: [{ tensor: this.#ids, data: idsIn }, { tensor: this.#positions, data: posIn }],
+      inputs: [
+        { tensor: this.#ids, data: idsIn },
+        { tensor: this.#positions, data: posIn },
+      ],
       outputs,
     });
   }

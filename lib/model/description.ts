@@ -116,23 +116,37 @@ export function validateTensors(arch: Architecture, hp: ModelHParams, tensors: M
 
 /** Checks hyperparameters are positive, consistent and small enough to be real. */
 export function validateHParams(hp: ModelHParams): void {
-  const ints: Array<keyof ModelHParams> = ['nLayer', 'nEmbd', 'nHead', 'nKvHead', 'headDim', 'nFf', 'vocabSize', 'contextLength', 'nRot'];
+  const ints: Array<keyof ModelHParams> = [
+    'nLayer',
+    'nEmbd',
+    'nHead',
+    'nKvHead',
+    'headDim',
+    'nFf',
+    'vocabSize',
+    'contextLength',
+    'nRot',
+  ];
   for (const k of ints) {
     const v = hp[k];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0 || v > 2 ** 31) {
-      throw new BadModelError(`hyperparameter ${k} = ${String(v)} is not a positive integer`);
+      throw new BadModelError(`hyperparameter ${k} = ${JSON.stringify(v)} is not a positive integer`);
     }
   }
-  if (hp.nHead % hp.nKvHead !== 0) throw new BadModelError(`${hp.nHead} attention heads are not a multiple of ${hp.nKvHead} KV heads`);
-  if (hp.nRot > hp.headDim || hp.nRot % 2 !== 0) throw new BadModelError(`rope dimension ${hp.nRot} does not fit head dimension ${hp.headDim}`);
+  if (hp.nHead % hp.nKvHead !== 0)
+    throw new BadModelError(`${hp.nHead} attention heads are not a multiple of ${hp.nKvHead} KV heads`);
+  if (hp.nRot > hp.headDim || hp.nRot % 2 !== 0)
+    throw new BadModelError(`rope dimension ${hp.nRot} does not fit head dimension ${hp.headDim}`);
   if (!(hp.rmsEps > 0 && hp.rmsEps < 1)) throw new BadModelError(`rms norm epsilon ${hp.rmsEps} is out of range`);
-  if (!(hp.ropeTheta > 0 && Number.isFinite(hp.ropeTheta))) throw new BadModelError(`rope theta ${hp.ropeTheta} is out of range`);
+  if (!(hp.ropeTheta > 0 && Number.isFinite(hp.ropeTheta)))
+    throw new BadModelError(`rope theta ${hp.ropeTheta} is out of range`);
   const s = hp.ropeScaling;
   if (s) {
     for (const k of ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalContextLength'] as const) {
       if (!(s[k] > 0 && Number.isFinite(s[k]))) throw new BadModelError(`rope scaling ${k} = ${s[k]} is out of range`);
     }
-    if (s.highFreqFactor <= s.lowFreqFactor) throw new BadModelError('rope scaling highFreqFactor must exceed lowFreqFactor');
+    if (s.highFreqFactor <= s.lowFreqFactor)
+      throw new BadModelError('rope scaling highFreqFactor must exceed lowFreqFactor');
   }
 }
 
@@ -147,7 +161,8 @@ function metaNumber(m: Record<string, GGUFValue>, key: string, fallback?: number
   // Some models store per-layer values; uniform ones are fine.
   if (ArrayBuffer.isView(v) && !(v instanceof DataView) && (v as ArrayLike<number | bigint>).length > 0) {
     const arr = Array.from(v as ArrayLike<number | bigint>, Number);
-    if (arr.some((x) => x !== arr[0])) throw new UnsupportedError(`metadata key "${key}": per-layer values are not supported`);
+    if (arr.some((x) => x !== arr[0]))
+      throw new UnsupportedError(`metadata key "${key}": per-layer values are not supported`);
     v = arr[0]!;
   }
   if (typeof v === 'bigint') v = Number(v);
@@ -165,7 +180,10 @@ function metaString(m: Record<string, GGUFValue>, key: string): string | undefin
 function architectureOf(name: string | undefined, what: string): Architecture {
   if (name === undefined) throw new BadModelError(`${what} is missing`);
   if (!(ARCHITECTURES as readonly string[]).includes(name)) {
-    throw new UnsupportedError(`unsupported model architecture "${name}" (supported: ${ARCHITECTURES.join(', ')})`, 'ERR_UNSUPPORTED_ARCH');
+    throw new UnsupportedError(
+      `unsupported model architecture "${name}" (supported: ${ARCHITECTURES.join(', ')})`,
+      'ERR_UNSUPPORTED_ARCH',
+    );
   }
   return name as Architecture;
 }
@@ -184,9 +202,13 @@ export function describeParsedGGUF(file: string, g: GGUFFile): ModelDescription 
   const headDim = metaNumber(m, k('attention.key_length'), nHead > 0 ? Math.floor(nEmbd / nHead) : 0);
   const tokens = m['tokenizer.ggml.tokens'];
   const embd = tensors.get('token_embd.weight');
-  const vocabSize = Array.isArray(tokens) ? tokens.length : embd?.shape[1] ?? metaNumber(m, k('vocab_size'));
+  const vocabSize = Array.isArray(tokens) ? tokens.length : (embd?.shape[1] ?? metaNumber(m, k('vocab_size')));
   const scalingType = metaString(m, k('rope.scaling.type'));
-  if (scalingType !== undefined && scalingType !== 'none' && !(scalingType === 'linear' && metaNumber(m, k('rope.scaling.factor'), 1) === 1)) {
+  if (
+    scalingType !== undefined &&
+    scalingType !== 'none' &&
+    !(scalingType === 'linear' && metaNumber(m, k('rope.scaling.factor'), 1) === 1)
+  ) {
     throw new UnsupportedError(`rope scaling "${scalingType}" is not supported`);
   }
   const hp: ModelHParams = {
@@ -208,8 +230,15 @@ export function describeParsedGGUF(file: string, g: GGUFFile): ModelDescription 
   validateTensors(arch, hp, tensors);
   const name = metaString(m, 'general.name') ?? path.basename(file).replace(/\.gguf$/i, '');
   return {
-    format: 'gguf', source: file, architecture: arch, name, hparams: hp, tensors,
-    fileBytes: g.fileSize, metadata: m, files: [file],
+    format: 'gguf',
+    source: file,
+    architecture: arch,
+    name,
+    hparams: hp,
+    tensors,
+    fileBytes: g.fileSize,
+    metadata: m,
+    files: [file],
   };
 }
 
@@ -225,7 +254,8 @@ export function describeGGUFSync(file: string): ModelDescription {
 
 /** A file is read as GGUF, a directory as a Hugging Face model folder. */
 export async function describeModel(source: string): Promise<ModelDescription> {
-  if (typeof source !== 'string' || source.length === 0) throw new InvalidArgumentError('model source must be a non-empty path');
+  if (typeof source !== 'string' || source.length === 0)
+    throw new InvalidArgumentError('model source must be a non-empty path');
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(source);

@@ -36,13 +36,26 @@ class ActivationLayout {
   readonly specs: TensorSpec[] = [];
   constructor(private readonly maxTokens: number) {}
   add(cols: number, type: number = DType.F32, elemBytes = 4): TensorSpec {
-    const spec: TensorSpec = { buffer: undefined as unknown as NativeBuffer, offset: this.bytes, type, cols, rows: 0, rowsPerToken: 1 };
+    const spec: TensorSpec = {
+      buffer: undefined as unknown as NativeBuffer,
+      offset: this.bytes,
+      type,
+      cols,
+      rows: 0,
+      rowsPerToken: 1,
+    };
     this.bytes += align(this.maxTokens * cols * elemBytes);
     this.specs.push(spec);
     return spec;
   }
   fixed(cols: number, rows: number): TensorSpec {
-    const spec: TensorSpec = { buffer: undefined as unknown as NativeBuffer, offset: this.bytes, type: DType.F32, cols, rows };
+    const spec: TensorSpec = {
+      buffer: undefined as unknown as NativeBuffer,
+      offset: this.bytes,
+      type: DType.F32,
+      cols,
+      rows,
+    };
     this.bytes += align(rows * cols * 4);
     this.specs.push(spec);
     return spec;
@@ -97,7 +110,11 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
   const kvBytes = kvLayerBytes * 2 * hp.nLayer;
   const kvBuffer = backend.allocate(kvBytes);
   const cache = (layer: number, which: 0 | 1): TensorSpec => ({
-    buffer: kvBuffer, offset: (2 * layer + which) * kvLayerBytes, type: o.kvType, cols: kvDim, rows: o.contextSize,
+    buffer: kvBuffer,
+    offset: (2 * layer + which) * kvLayerBytes,
+    type: o.kvType,
+    cols: kvDim,
+    rows: o.contextSize,
   });
 
   const act = new ActivationLayout(o.maxTokens);
@@ -117,7 +134,12 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
   const logitsLast = act.fixed(hp.vocabSize, 1); // [1, vocab]
   // All-logits output lives in its own buffer sized for the smaller maxTokensAll.
   const logitsAllSpec: TensorSpec = {
-    buffer: undefined as unknown as NativeBuffer, offset: 0, type: DType.F32, cols: hp.vocabSize, rows: 0, rowsPerToken: 1,
+    buffer: undefined as unknown as NativeBuffer,
+    offset: 0,
+    type: DType.F32,
+    cols: hp.vocabSize,
+    rows: 0,
+    rowsPerToken: 1,
   };
   // llama.cpp's CPU matmul rounds activations to f16 / bf16 for F16 / BF16
   // weights (its vec_dot type); the native matmul keeps them f32. Rounding
@@ -164,8 +186,17 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
   const build = (allRows: boolean): { spec: GraphSpec; idx: Record<string, number> } => {
     const g = new GraphSpecBuilder();
     const T = (s: TensorSpec): number => g.tensor(s);
-    const tIds = T(ids), tPos = T(pos), tX = T(x), tH = T(h), tQ = T(q), tK = T(k), tV = T(v);
-    const tAttn = T(attn), tProj = T(proj), tGate = T(gate), tUp = T(up);
+    const tIds = T(ids),
+      tPos = T(pos),
+      tX = T(x),
+      tH = T(h),
+      tQ = T(q),
+      tK = T(k),
+      tV = T(v);
+    const tAttn = T(attn),
+      tProj = T(proj),
+      tGate = T(gate),
+      tUp = T(up);
     // Per-head views of q and k for qwen3's q/k norms: [n*n_head, head_dim].
     const tQHeads = T({ ...q, cols: hp.headDim, rowsPerToken: hp.nHead });
     const tKHeads = T({ ...k, cols: hp.headDim, rowsPerToken: hp.nKvHead });
@@ -190,13 +221,18 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     };
     const eps = hp.rmsEps;
     const rope: OpParams = {
-      nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, ropeMode: hp.ropeMode === 'neox' ? 2 : 0,
-      freqBase: hp.ropeTheta, freqScale: 1,
+      nHead: hp.nHead,
+      headDim: hp.headDim,
+      nRot: hp.nRot,
+      ropeMode: hp.ropeMode === 'neox' ? 2 : 0,
+      freqBase: hp.ropeTheta,
+      freqScale: 1,
     };
 
     g.op('get_rows', [tEmbd, tIds], tX); // x = embd[ids]
     w.layers.forEach((l, i) => {
-      const tKc = T(cache(i, 0)), tVc = T(cache(i, 1));
+      const tKc = T(cache(i, 0)),
+        tVc = T(cache(i, 1));
       g.op('rms_norm', [tX, T(l.attnNorm)], tH, { eps });
       const hq = input(tH, l.wq);
       g.op('matmul', [hq, T(l.wq), opt(l.bq)], tQ);
@@ -211,7 +247,10 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
       g.op('store_rows', [tK], tKc); // cache rows [n_past, n_past+n)
       g.op('store_rows', [tV], tVc);
       g.op('attention', [tQ, tKc, tVc], tAttn, {
-        nHead: hp.nHead, nKvHead: hp.nKvHead, headDim: hp.headDim, scale: 1 / Math.sqrt(hp.headDim),
+        nHead: hp.nHead,
+        nKvHead: hp.nKvHead,
+        headDim: hp.headDim,
+        scale: 1 / Math.sqrt(hp.headDim),
       });
       g.op('matmul', [input(tAttn, l.wo), T(l.wo), opt(l.bo)], tProj);
       g.op('add', [tX, tProj], tX); // residual
@@ -223,14 +262,16 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
       g.op('matmul', [input(tGate, l.wDown), T(l.wDown)], tProj);
       g.op('add', [tX, tProj], tX);
     });
-    const tOutNorm = T(w.outputNorm), tOut = T(w.output);
+    const tOutNorm = T(w.outputNorm),
+      tOut = T(w.output);
     let tLogits: number;
     if (allRows) {
       g.op('rms_norm', [tX, tOutNorm], tH, { eps });
       tLogits = g.op('matmul', [input(tH, w.output), tOut], T(logitsAllSpec)); // [n, vocab]
     } else {
       // Only the last row's logits are needed while generating.
-      const tLastX = T(lastX), tLastH = T(lastH);
+      const tLastX = T(lastX),
+        tLastH = T(lastH);
       g.op('last_row', [tX], tLastX);
       g.op('rms_norm', [tLastX, tOutNorm], tLastH, { eps });
       if (o.roundActivations && roundTypes.has(w.output.type)) {

@@ -64,7 +64,8 @@ function summarize(desc: ModelDescription): { parameters: number; quantization: 
     parameters += t.shape.reduce((a, b) => a * b, 1);
     if (t.shape.length >= 2) bytesByType.set(t.type, (bytesByType.get(t.type) ?? 0) + t.bytes);
   }
-  let best = -1, bestBytes = -1;
+  let best = -1,
+    bestBytes = -1;
   for (const [type, bytes] of bytesByType) if (bytes > bestBytes) [best, bestBytes] = [type, bytes];
   return { parameters, quantization: best < 0 ? 'unknown' : ggmlTypeName(best) };
 }
@@ -83,17 +84,34 @@ export class Model {
   readonly #host: ContextHost;
 
   /** @internal Use loadModel(). */
-  constructor(desc: ModelDescription, tokenizer: Tokenizer, backend: Backend, weights: ModelWeights, contextSize: number) {
+  constructor(
+    desc: ModelDescription,
+    tokenizer: Tokenizer,
+    backend: Backend,
+    weights: ModelWeights,
+    contextSize: number,
+  ) {
     this.#desc = desc;
     this.tokenizer = tokenizer;
     this.#backend = backend;
     this.#weights = weights;
     const hp = desc.hparams;
     this.info = Object.freeze({
-      architecture: desc.architecture, name: desc.name, format: desc.format, backend: backend.name,
+      architecture: desc.architecture,
+      name: desc.name,
+      format: desc.format,
+      backend: backend.name,
       ...summarize(desc),
-      contextLength: hp.contextLength, contextSize, vocabSize: hp.vocabSize, nLayer: hp.nLayer, nHead: hp.nHead,
-      nKvHead: hp.nKvHead, nEmbd: hp.nEmbd, headDim: hp.headDim, nFf: hp.nFf, fileBytes: desc.fileBytes,
+      contextLength: hp.contextLength,
+      contextSize,
+      vocabSize: hp.vocabSize,
+      nLayer: hp.nLayer,
+      nHead: hp.nHead,
+      nKvHead: hp.nKvHead,
+      nEmbd: hp.nEmbd,
+      headDim: hp.headDim,
+      nFf: hp.nFf,
+      fileBytes: desc.fileBytes,
     });
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
@@ -162,20 +180,28 @@ export class Model {
   }
 
   /** The chat prompt for `messages`: the model's template, or the plain format. */
-  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; templateVariables?: Record<string, unknown> } = {}): string {
+  renderChat(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean; templateVariables?: Record<string, unknown> } = {},
+  ): string {
     this.#assertLive();
     const msgs = checkMessages(messages);
     const tpl = this.#template();
     if (!tpl) return renderPlain(msgs, options.addGenerationPrompt ?? true);
     const variables: Record<string, unknown> = { ...options.templateVariables };
     return tpl.render(msgs, {
-      bosToken: this.tokenizer.bosToken, eosToken: this.tokenizer.eosToken,
-      addGenerationPrompt: options.addGenerationPrompt ?? true, variables,
+      bosToken: this.tokenizer.bosToken,
+      eosToken: this.tokenizer.eosToken,
+      addGenerationPrompt: options.addGenerationPrompt ?? true,
+      variables,
     });
   }
 
   /** Token ids of the chat prompt (special tokens in the template are parsed; BOS added unless the template has it). */
-  chatTokens(messages: readonly ChatMessage[], options: { templateVariables?: Record<string, unknown> } = {}): number[] {
+  chatTokens(
+    messages: readonly ChatMessage[],
+    options: { templateVariables?: Record<string, unknown> } = {},
+  ): number[] {
     const text = this.renderChat(messages, options);
     const bos = this.tokenizer.bosToken;
     const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
@@ -219,7 +245,11 @@ export class Model {
     return this.#default;
   }
 
-  #start(prompt: string | ArrayLike<number>, options: GenerateOptions | undefined, extraStop: readonly string[]): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
+  #start(
+    prompt: string | ArrayLike<number>,
+    options: GenerateOptions | undefined,
+    extraStop: readonly string[],
+  ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
     let ids: ArrayLike<number>;
@@ -237,7 +267,8 @@ export class Model {
 
 /** Loads a GGUF file or a Hugging Face model folder. */
 export async function loadModel(source: string, options?: LoadModelOptions): Promise<Model> {
-  if (typeof source !== 'string' || source.length === 0) throw new InvalidArgumentError('source must be a path to a GGUF file or a model folder');
+  if (typeof source !== 'string' || source.length === 0)
+    throw new InvalidArgumentError('source must be a path to a GGUF file or a model folder');
   const o = resolveLoadOptions(options);
   const aborted = (): void => {
     if (o.signal?.aborted) throw new AbortError('loading was aborted');

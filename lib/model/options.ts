@@ -38,7 +38,8 @@ export interface ResolvedLoadOptions {
 }
 
 const KNOWN = new Set(['backend', 'threads', 'contextSize', 'sha256', 'signal', 'onProgress', 'quiet']);
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v));
+const show = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
 
 export function checkContextSize(v: unknown, what = 'contextSize'): number | undefined {
   if (v === undefined) return undefined;
@@ -50,15 +51,20 @@ export function checkContextSize(v: unknown, what = 'contextSize'): number | und
 
 export function resolveLoadOptions(options: LoadModelOptions | undefined): ResolvedLoadOptions {
   if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options must be an object, got ${show(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new InvalidArgumentError(`options must be an object, got ${show(options)}`);
   const o = options as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KNOWN.has(k) && o[k] !== undefined) throw new InvalidArgumentError(`unknown option "${k}"`);
+  for (const k of Object.keys(o))
+    if (!KNOWN.has(k) && o[k] !== undefined) throw new InvalidArgumentError(`unknown option "${k}"`);
   const backend = o['backend'] ?? 'auto';
   if (backend !== 'auto' && !(BACKEND_NAMES as readonly unknown[]).includes(backend)) {
     throw new InvalidArgumentError(`backend must be one of auto, ${BACKEND_NAMES.join(', ')}, got ${show(backend)}`);
   }
   const threads = o['threads'];
-  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 0 || threads > 1024)) {
+  if (
+    threads !== undefined &&
+    (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 0 || threads > 1024)
+  ) {
     throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${show(threads)}`);
   }
   const sha256 = o['sha256'];
@@ -66,17 +72,19 @@ export function resolveLoadOptions(options: LoadModelOptions | undefined): Resol
     throw new InvalidArgumentError(`sha256 must be 64 hexadecimal digits, got ${show(sha256)}`);
   }
   const signal = o['signal'];
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${show(signal)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError(`signal must be an AbortSignal, got ${show(signal)}`);
   const onProgress = o['onProgress'];
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError(`onProgress must be a function, got ${show(onProgress)}`);
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new InvalidArgumentError(`onProgress must be a function, got ${show(onProgress)}`);
   const quiet = o['quiet'] ?? false;
   if (typeof quiet !== 'boolean') throw new InvalidArgumentError(`quiet must be a boolean, got ${show(quiet)}`);
   return {
     backend: backend as BackendChoice,
-    threads: threads as number | undefined,
+    threads: threads,
     contextSize: checkContextSize(o['contextSize']),
-    sha256: sha256 as string | undefined,
-    signal: signal as AbortSignal | undefined,
+    sha256: sha256,
+    signal: signal,
     onProgress: onProgress as ((p: LoadProgress) => void) | undefined,
     quiet,
   };

@@ -8,7 +8,7 @@
 import type { Backend, TensorSpec } from '../backend';
 import { BadModelError } from '../errors';
 import { DType, native, type NativeBuffer, type NativeMappedFile } from '../native';
-import type { ModelDescription, ModelHParams, TensorRef } from './description';
+import type { ModelDescription, TensorRef } from './description';
 import { llama3FreqFactors } from './rope-factors';
 
 export interface LayerWeights {
@@ -65,7 +65,13 @@ export function loadWeights(backend: Backend, desc: ModelDescription): ModelWeig
     const t = get(name);
     const buffer = fileBuffers.get(t.file);
     if (!buffer) throw new BadModelError(`tensor "${name}" lives in an unknown file`);
-    return { buffer, offset: t.offset, type: t.type, cols: t.shape[0]!, rows: t.shape.slice(1).reduce((a, b) => a * b, 1) };
+    return {
+      buffer,
+      offset: t.offset,
+      type: t.type,
+      cols: t.shape[0]!,
+      rows: t.shape.slice(1).reduce((a, b) => a * b, 1),
+    };
   };
 
   // 1-D tensors the ops read as f32: in place when already f32, else converted into `small`.
@@ -80,7 +86,13 @@ export function loadWeights(backend: Backend, desc: ModelDescription): ModelWeig
   };
   const placeSmall = (data: Float32Array): TensorSpec => {
     // Placeholder buffer; patched once the small buffer exists.
-    const spec = { buffer: undefined as unknown as NativeBuffer, offset: smallBytes, type: DType.F32, cols: data.length, rows: 1 };
+    const spec = {
+      buffer: undefined as unknown as NativeBuffer,
+      offset: smallBytes,
+      type: DType.F32,
+      cols: data.length,
+      rows: 1,
+    };
     pending.push({ spec, data });
     smallBytes += Math.ceil((data.length * 4) / 64) * 64; // keep rows 64-byte aligned
     return spec;
@@ -103,8 +115,12 @@ export function loadWeights(backend: Backend, desc: ModelDescription): ModelWeig
       wDown: matrix(`${b}ffn_down.weight`),
     };
     const opt: Array<[keyof LayerWeights, string]> = [
-      ['bq', 'attn_q.bias'], ['bk', 'attn_k.bias'], ['bv', 'attn_v.bias'], ['bo', 'attn_output.bias'],
-      ['qNorm', 'attn_q_norm.weight'], ['kNorm', 'attn_k_norm.weight'],
+      ['bq', 'attn_q.bias'],
+      ['bk', 'attn_k.bias'],
+      ['bv', 'attn_v.bias'],
+      ['bo', 'attn_output.bias'],
+      ['qNorm', 'attn_q_norm.weight'],
+      ['kNorm', 'attn_k_norm.weight'],
     ];
     for (const [key, suffix] of opt) {
       const v = optVector(b + suffix);

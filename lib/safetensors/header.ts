@@ -10,8 +10,21 @@ import { BadModelError, IOError, UnsupportedError } from '../errors';
 
 /** Bytes per element of every safetensors dtype. */
 export const SAFETENSORS_DTYPE_SIZE: Readonly<Record<string, number>> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 
 export interface SafetensorsTensor {
@@ -48,7 +61,8 @@ export function parseSafetensorsHeader(file: string, json: Buffer, fileSize: num
   } catch (e) {
     throw bad(file, `header is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad(file, 'header is not a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw bad(file, 'header is not a JSON object');
   const dataSize = fileSize - dataOffset;
   const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const tensors: SafetensorsTensor[] = [];
@@ -67,21 +81,34 @@ export function parseSafetensorsHeader(file: string, json: Buffer, fileSize: num
     if (typeof dtype !== 'string') throw bad(file, `${what}: dtype is not a string`);
     const size = SAFETENSORS_DTYPE_SIZE[dtype];
     if (size === undefined) throw new UnsupportedError(`${file}: ${what}: unknown dtype "${dtype}"`);
-    if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    if (
+      !Array.isArray(shape) ||
+      shape.length > 8 ||
+      !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)
+    ) {
       throw bad(file, `${what}: shape ${JSON.stringify(shape)} is not a list of up to 8 non-negative integers`);
     }
     if (
-      !Array.isArray(range) || range.length !== 2 ||
-      !range.every((x) => Number.isSafeInteger(x) && (x as number) >= 0) || (range[0] as number) > (range[1] as number)
+      !Array.isArray(range) ||
+      range.length !== 2 ||
+      !range.every((x) => Number.isSafeInteger(x) && (x as number) >= 0) ||
+      (range[0] as number) > (range[1] as number)
     ) {
       throw bad(file, `${what}: data_offsets ${JSON.stringify(range)} is not [begin, end]`);
     }
     const [begin, end] = range as [number, number];
-    if (end > dataSize) throw bad(file, `${what}: data_offsets [${begin}, ${end}] exceed the data section (${Math.max(0, dataSize)} bytes)`);
+    if (end > dataSize)
+      throw bad(
+        file,
+        `${what}: data_offsets [${begin}, ${end}] exceed the data section (${Math.max(0, dataSize)} bytes)`,
+      );
     let elems = 1;
     for (const d of shape as number[]) elems *= d; // each ≤ 2^53 and the product is checked against `end` below
     if (elems * size !== end - begin) {
-      throw bad(file, `${what}: shape [${(shape as number[]).join(', ')}] × ${dtype} is ${elems * size} bytes, data_offsets span ${end - begin}`);
+      throw bad(
+        file,
+        `${what}: shape [${(shape as number[]).join(', ')}] × ${dtype} is ${elems * size} bytes, data_offsets span ${end - begin}`,
+      );
     }
     tensors.push({ name, dtype, shape: shape as number[], offset: dataOffset + begin, bytes: end - begin });
   }

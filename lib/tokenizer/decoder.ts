@@ -99,7 +99,12 @@ export class StreamingDecoder {
 }
 
 /** Whole-sequence detokenization, identical to streaming `ids` through a StreamingDecoder. */
-export function decodeAll(pieces: PieceTable, ids: ArrayLike<number>, skipSpecial: boolean, stripLeadingSpace: boolean): string {
+export function decodeAll(
+  pieces: PieceTable,
+  ids: ArrayLike<number>,
+  skipSpecial: boolean,
+  stripLeadingSpace: boolean,
+): string {
   const parts: Uint8Array[] = [];
   let total = 0;
   let atStart = true;

@@ -9,7 +9,16 @@ import { type MetadataRecord, optBool, optNumber, optNumberArray, optString, opt
 import { ggufPreTokenizer, splitText } from './pretokenizers';
 import type { TokenizerSpec } from './spec';
 import { SpmModel } from './spm';
-import { ATTR_CONTROL, ATTR_NORMAL, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_USER_DEFINED, attrFromTokenType, EOG_TEXTS, EOT_TEXTS } from './vocab';
+import {
+  ATTR_CONTROL,
+  ATTR_NORMAL,
+  ATTR_RSTRIP,
+  ATTR_UNKNOWN,
+  ATTR_USER_DEFINED,
+  attrFromTokenType,
+  EOG_TEXTS,
+  EOT_TEXTS,
+} from './vocab';
 
 const K = 'tokenizer.ggml.';
 
@@ -78,7 +87,8 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
   // Phi-3 files need right-stripping special tokens (llama.cpp keys this on general.name).
   const name = (optString(md, 'general.name') ?? '').toLowerCase();
   if (name.includes('phi-3') || name.includes('phi3')) {
-    for (let i = 0; i < n; i++) if (attrs[i]! & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN)) attrs[i] = attrs[i]! | ATTR_RSTRIP;
+    for (let i = 0; i < n; i++)
+      if (attrs[i]! & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN)) attrs[i] = attrs[i]! | ATTR_RSTRIP;
     const set = (t: string, on: boolean) => {
       const id = tokenToId.get(t);
       if (id !== undefined) attrs[id] = on ? attrs[id]! | ATTR_RSTRIP : attrs[id]! & ~ATTR_RSTRIP;

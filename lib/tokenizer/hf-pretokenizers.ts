@@ -20,7 +20,7 @@ export interface HfPreTokenizer {
 
 const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 const LLAMA3_RE_HEAD = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|";
-const LLAMA3_RE_TAIL = "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_RE_TAIL = '| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+';
 
 /** Hand-written splitters for the regexes real tokenizer.json files use. */
 const KNOWN: ReadonlyMap<string, Splitter> = new Map([
@@ -116,7 +116,7 @@ function classSplit(pred: (f: number, cp: number) => boolean, behavior: string, 
     const v = toCodepoints(s);
     const segs: Segment[] = [];
     let last = 0;
-    for (let i = 0; i < v.length; ) {
+    for (let i = 0; i < v.length;) {
       if (!pred(v.flags[i]!, v.cps[i]!)) {
         i++;
         continue;
@@ -178,7 +178,11 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
     case 'Metaspace': {
       const rep = typeof cfg.replacement === 'string' ? cfg.replacement : '\u2581';
       const scheme =
-        typeof cfg.prepend_scheme === 'string' ? cfg.prepend_scheme : cfg.add_prefix_space === false ? 'never' : 'always';
+        typeof cfg.prepend_scheme === 'string'
+          ? cfg.prepend_scheme
+          : cfg.add_prefix_space === false
+            ? 'never'
+            : 'always';
       const split = cfg.split !== false;
       return eachPiece((s, out, atStart) => {
         let t = s.replaceAll(' ', rep);
@@ -201,7 +205,11 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
     }
     case 'Punctuation': {
       const behavior = typeof cfg.behavior === 'string' ? cfg.behavior : 'Isolated';
-      const ascii = (cp: number) => (cp >= 0x21 && cp <= 0x2f) || (cp >= 0x3a && cp <= 0x40) || (cp >= 0x5b && cp <= 0x60) || (cp >= 0x7b && cp <= 0x7e);
+      const ascii = (cp: number) =>
+        (cp >= 0x21 && cp <= 0x2f) ||
+        (cp >= 0x3a && cp <= 0x40) ||
+        (cp >= 0x5b && cp <= 0x60) ||
+        (cp >= 0x7b && cp <= 0x7e);
       return classSplit((f, cp) => (f & PUNCT) !== 0 || ascii(cp), behavior, true);
     }
     case 'WhitespaceSplit':
@@ -224,4 +232,3 @@ export function buildPreTokenizer(cfg: unknown): HfPreTokenizer {
   const run = build(cfg, flags);
   return { run, byteLevel: flags.byteLevel };
 }
-

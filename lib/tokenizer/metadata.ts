@@ -30,17 +30,23 @@ export function optStringArray(md: MetadataRecord, key: string): string[] | unde
   const v = md[key];
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) throw new BadModelError(`${key} must be an array of strings`);
-  for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') throw new BadModelError(`${key} must be an array of strings`);
+  for (let i = 0; i < v.length; i++)
+    if (typeof v[i] !== 'string') throw new BadModelError(`${key} must be an array of strings`);
   return v as string[];
 }
 
 export function optNumberArray(md: MetadataRecord, key: string): ArrayLike<number> | undefined {
   const v = md[key];
   if (v === undefined || v === null) return undefined;
-  if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) {
+  if (
+    ArrayBuffer.isView(v) &&
+    !(v instanceof DataView) &&
+    !(v instanceof BigInt64Array) &&
+    !(v instanceof BigUint64Array)
+  ) {
     return v as unknown as ArrayLike<number>;
   }
-  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v as number[];
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v;
   throw new BadModelError(`${key} must be a numeric array`);
 }
 

@@ -152,7 +152,7 @@ export function singles(pred: Pred): Finder {
 export function runs(pred: Pred): Finder {
   return (v, start, end, emit) => {
     const { cps, flags } = v;
-    for (let p = start; p < end; ) {
+    for (let p = start; p < end;) {
       if (!pred(cps[p]!, flags[p]!)) {
         p++;
         continue;
@@ -169,7 +169,7 @@ export function runs(pred: Pred): Finder {
 export function prefixedRuns(lead: Pred, pred: Pred): Finder {
   return (v, start, end, emit) => {
     const { cps, flags } = v;
-    for (let p = start; p < end; ) {
+    for (let p = start; p < end;) {
       let q: number;
       if (p + 1 < end && lead(cps[p]!, flags[p]!) && pred(cps[p + 1]!, flags[p + 1]!)) q = p + 1;
       else if (pred(cps[p]!, flags[p]!)) q = p;
@@ -195,7 +195,7 @@ export const trailingWhitespace: Finder = (v, start, end, emit) => {
 /** Finder for [0-9][0-9][0-9]. */
 export const asciiDigitTriples: Finder = (v, start, end, emit) => {
   const d = (c: number) => c >= 0x30 && c <= 0x39;
-  for (let p = start; p + 2 < end; ) {
+  for (let p = start; p + 2 < end;) {
     if (d(v.cps[p]!) && d(v.cps[p + 1]!) && d(v.cps[p + 2]!)) {
       emit(p, p + 3);
       p += 3;
@@ -273,17 +273,48 @@ const LLAMA3 = [llama3Split(3)];
 const QWEN2 = [llama3Split(1)];
 
 const PRE_GROUPS: Array<[string[], Splitter[], Partial<GGUFPreTokenizer>?]> = [
-  [['default', ''], [isolate(runs(punctOrSymbols('$+<=>^~|'))), gpt2Split, isolate(runs(isNumber)), isolate(asciiDigitTriples)]],
-  [['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'falcon-h1', 'pixtral', 'midm-2.0', 'lfm2', 'jina-v5-nano'], LLAMA3, { ignoreMerges: true, addBos: true }],
+  [
+    ['default', ''],
+    [isolate(runs(punctOrSymbols('$+<=>^~|'))), gpt2Split, isolate(runs(isNumber)), isolate(asciiDigitTriples)],
+  ],
+  [
+    ['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'falcon-h1', 'pixtral', 'midm-2.0', 'lfm2', 'jina-v5-nano'],
+    LLAMA3,
+    { ignoreMerges: true, addBos: true },
+  ],
   [['dbrx', 'smaug-bpe', 'glm4', 'chatglm-bpe'], LLAMA3],
   [['qwen2', 'deepseek-r1-qwen', 'kormo', 'f2llmv2', 'megrez', 'stablelm2', 'hunyuan', 'solar-open', 'grok-2'], QWEN2],
   [
     // 'gpt-neox' is not a llama.cpp name; GPT-NeoX's tokenizer.json uses the GPT-2 regex.
-    ['gpt-2', 'gpt2', 'gpt-neox', 'phi-2', 'jina-es', 'jina-de', 'gigachat', 'jina-v2-es', 'jina-v2-de', 'a.x-4.0', 'mellum',
-      'modern-bert', 'jina-v1-en', 'jina-v2-code', 'roberta-bpe', 'exaone4', 'mpt', 'olmo', 'jais', 'trillion', 'granite-docling'],
+    [
+      'gpt-2',
+      'gpt2',
+      'gpt-neox',
+      'phi-2',
+      'jina-es',
+      'jina-de',
+      'gigachat',
+      'jina-v2-es',
+      'jina-v2-de',
+      'a.x-4.0',
+      'mellum',
+      'modern-bert',
+      'jina-v1-en',
+      'jina-v2-code',
+      'roberta-bpe',
+      'exaone4',
+      'mpt',
+      'olmo',
+      'jais',
+      'trillion',
+      'granite-docling',
+    ],
     GPT2,
   ],
-  [['starcoder', 'refact', 'command-r', 'smollm', 'codeshell', 'exaone', 'minerva-7b', 'mellum2'], [isolate(singles(isNumber)), gpt2Split]],
+  [
+    ['starcoder', 'refact', 'command-r', 'smollm', 'codeshell', 'exaone', 'minerva-7b', 'mellum2'],
+    [isolate(singles(isNumber)), gpt2Split],
+  ],
   [['falcon'], [isolate(runs(punctOrSymbols('$+<=>^~|`'))), gpt2Split, isolate(asciiDigitTriples)]],
   [
     ['deepseek-llm'],
@@ -298,9 +329,18 @@ const PRE_GROUPS: Array<[string[], Splitter[], Partial<GGUFPreTokenizer>?]> = [
   ],
   [
     ['deepseek-coder'],
-    [isolate(singles(isCrLf)), isolate(prefixedRuns(isWs, isLetter)), isolate(prefixedRuns(isWs, isPunct)), isolate(runs((c) => cjk(c))), isolate(singles(isNumber))],
+    [
+      isolate(singles(isCrLf)),
+      isolate(prefixedRuns(isWs, isLetter)),
+      isolate(prefixedRuns(isWs, isPunct)),
+      isolate(runs((c) => cjk(c))),
+      isolate(singles(isNumber)),
+    ],
   ],
-  [['poro-chat', 'bloom', 'gpt3-finnish'], [isolate(prefixedRuns(isSpace, (c, f) => !(f & WHITESPACE) && !bloomStop(c)))]],
+  [
+    ['poro-chat', 'bloom', 'gpt3-finnish'],
+    [isolate(prefixedRuns(isSpace, (c, f) => !(f & WHITESPACE) && !bloomStop(c)))],
+  ],
 ];
 
 const PRE_TABLE = new Map<string, GGUFPreTokenizer>();

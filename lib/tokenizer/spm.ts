@@ -28,7 +28,8 @@ export class SpmModel {
   constructor(private readonly o: SpmOptions) {
     for (let b = 0; b < 256; b++) {
       const id =
-        o.tokenToId.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? o.tokenToId.get(String.fromCharCode(b));
+        o.tokenToId.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ??
+        o.tokenToId.get(String.fromCharCode(b));
       if (id !== undefined) this.byteIds[b] = id;
     }
   }
@@ -44,7 +45,7 @@ export class SpmModel {
     const next = new Int32Array(n16);
     const prev = new Int32Array(n16);
     let n = 0;
-    for (let i = 0; i < n16; ) {
+    for (let i = 0; i < n16;) {
       const c = text.charCodeAt(i);
       const w = c >= 0xd800 && c < 0xdc00 && i + 1 < n16 ? 2 : 1;
       st[n] = i;
@@ -58,7 +59,7 @@ export class SpmModel {
     const heap = new Heap<Bigram>((x, y) => x.score > y.score || (x.score === y.score && x.left < y.left));
     const tryAdd = (left: number, right: number) => {
       if (left < 0 || right < 0) return;
-      const id = t.get(text.slice(st[left]!, st[right]! + len[right]!));
+      const id = t.get(text.slice(st[left], st[right]! + len[right]!));
       if (id === undefined) return;
       heap.push({ left, right, score: scores[id] ?? 0, size: len[left]! + len[right]! });
     };
@@ -80,7 +81,7 @@ export class SpmModel {
     }
 
     for (let i = 0; i !== -1; i = next[i]!) {
-      const piece = text.slice(st[i]!, st[i]! + len[i]!);
+      const piece = text.slice(st[i], st[i]! + len[i]!);
       const id = t.get(piece);
       if (id !== undefined) {
         out.push(id);

@@ -49,7 +49,8 @@ function decoderInfo(cfg: unknown, byteLevel: boolean): DecoderInfo {
         break;
       case 'Metaspace': {
         info.mode = 'spm';
-        const scheme = typeof d.prepend_scheme === 'string' ? d.prepend_scheme : d.add_prefix_space === false ? 'never' : 'always';
+        const scheme =
+          typeof d.prepend_scheme === 'string' ? d.prepend_scheme : d.add_prefix_space === false ? 'never' : 'always';
         info.strip = scheme !== 'never';
         break;
       }
@@ -78,7 +79,10 @@ function templateSpecials(pp: unknown): { first?: string; last?: string } {
     return {};
   }
   if (pp.type !== 'TemplateProcessing' || !Array.isArray(pp.single)) return {};
-  const name = (item: unknown) => (isRecord(item) && isRecord(item.SpecialToken) && typeof item.SpecialToken.id === 'string' ? item.SpecialToken.id : undefined);
+  const name = (item: unknown) =>
+    isRecord(item) && isRecord(item.SpecialToken) && typeof item.SpecialToken.id === 'string'
+      ? item.SpecialToken.id
+      : undefined;
   return { first: name(pp.single[0]), last: name(pp.single[pp.single.length - 1]) };
 }
 
@@ -87,7 +91,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   const cfg = isRecord(config) ? config : {};
   const model = json.model;
   if (model.type !== undefined && model.type !== 'BPE') {
-    throw new UnsupportedError(`unsupported tokenizer.json model type '${String(model.type)}' (only BPE)`);
+    throw new UnsupportedError(`unsupported tokenizer.json model type ${JSON.stringify(model.type)} (only BPE)`);
   }
   for (const k of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
     if (typeof model[k] === 'string' && model[k] !== '') throw new UnsupportedError(`BPE ${k} is not supported`);
@@ -99,7 +103,8 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   let n = 0;
   for (const k in vocab) {
     const id = vocab[k];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new BadModelError(`bad id for token ${JSON.stringify(k)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      throw new BadModelError(`bad id for token ${JSON.stringify(k)}`);
     if (id >= n) n = id + 1;
   }
   for (const a of added) if (typeof a.id === 'number' && a.id >= n) n = a.id + 1;
@@ -153,8 +158,10 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   const numId = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < n ? v : undefined);
   const bos = idOf(tokenContent(cfg.bos_token)) ?? idOf(tpl.first) ?? numId(cfg.bos_token_id);
   const eos = idOf(tokenContent(cfg.eos_token)) ?? numId(cfg.eos_token_id);
-  const addBos = typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : tpl.first !== undefined && bos !== undefined;
-  const addEos = typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : tpl.last !== undefined && tpl.last !== tpl.first;
+  const addBos =
+    typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : tpl.first !== undefined && bos !== undefined;
+  const addEos =
+    typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : tpl.last !== undefined && tpl.last !== tpl.first;
   let eot: number | undefined;
   for (const t of EOT_TEXTS) {
     const id = tokenToId.get(t);

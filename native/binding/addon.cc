@@ -95,12 +95,13 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
   const int64_t row = to_int(info[2], "rowLength", 1, kMaxElements);
   const TypeTraits& tt = traits(t);
   if (row % tt.block_size != 0)
-    throw_error(env, "ERR_INVALID_ARG", "rowLength " + std::to_string(row) + " is not a multiple of the " + tt.name +
-                                            " block size " + std::to_string(tt.block_size));
+    throw_error(env, "ERR_INVALID_ARG",
+                "rowLength " + std::to_string(row) + " is not a multiple of the " + tt.name + " block size " +
+                    std::to_string(tt.block_size));
   const auto n = static_cast<int64_t>(src.ElementLength());
   if (n % row != 0)
-    throw_error(env, "ERR_INVALID_ARG", "src length " + std::to_string(n) + " is not a multiple of rowLength " +
-                                            std::to_string(row));
+    throw_error(env, "ERR_INVALID_ARG",
+                "src length " + std::to_string(n) + " is not a multiple of rowLength " + std::to_string(row));
   const size_t rb = row_bytes(t, row);
   const int64_t rows = n / row;
   Napi::Uint8Array out = Napi::Uint8Array::New(env, rb * static_cast<size_t>(rows));
@@ -119,13 +120,14 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   const int64_t count = to_int(info[2], "count", 0, kMaxElements);
   const TypeTraits& tt = traits(t);
   if (count % tt.block_size != 0)
-    throw_error(env, "ERR_INVALID_ARG", "count " + std::to_string(count) + " is not a multiple of the " + tt.name +
-                                            " block size " + std::to_string(tt.block_size));
+    throw_error(env, "ERR_INVALID_ARG",
+                "count " + std::to_string(count) + " is not a multiple of the " + tt.name + " block size " +
+                    std::to_string(tt.block_size));
   const size_t need = row_bytes(t, count);
   if (src.ByteLength() < need)
-    throw_error(env, "ERR_INVALID_ARG", "src has " + std::to_string(src.ByteLength()) + " bytes, " +
-                                            std::to_string(count) + " " + tt.name + " elements need " +
-                                            std::to_string(need));
+    throw_error(env, "ERR_INVALID_ARG",
+                "src has " + std::to_string(src.ByteLength()) + " bytes, " + std::to_string(count) + " " + tt.name +
+                    " elements need " + std::to_string(need));
   Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(count));
   const uint8_t* p = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
   guard(env, [&] { dequantize_row(t, p, out.Data(), count); });
@@ -143,7 +145,8 @@ Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "backend name must be a string");
   BackendOptions opts;
-  if (!info[1].IsUndefined()) opts.threads = static_cast<int>(get_int(to_object(info[1], "options"), "threads", 0, 1024, 0));
+  if (!info[1].IsUndefined())
+    opts.threads = static_cast<int>(get_int(to_object(info[1], "options"), "threads", 0, 1024, 0));
   const std::string name = info[0].As<Napi::String>().Utf8Value();
   return guard(env, [&] { return BackendWrap::New(env, std::shared_ptr<Backend>(create_backend(name, opts))); });
 }

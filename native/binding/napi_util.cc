@@ -10,9 +10,7 @@ Napi::Error make_error(Napi::Env env, const char* code, const std::string& messa
   return e;
 }
 
-void throw_error(Napi::Env env, const char* code, const std::string& message) {
-  throw make_error(env, code, message);
-}
+void throw_error(Napi::Env env, const char* code, const std::string& message) { throw make_error(env, code, message); }
 
 int64_t to_int(const Napi::Value& v, const std::string& what, int64_t lo, int64_t hi) {
   if (!v.IsNumber()) throw_error(v.Env(), "ERR_INVALID_ARG", what + " must be a number");

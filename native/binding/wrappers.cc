@@ -61,16 +61,18 @@ ParsedStep parse_step(Napi::Env env, const Graph& g, const Napi::Value& v) {
     if (td.buffer->read_only()) throw_error(env, "ERR_INVALID_ARG", what + ": tensor is read-only");
     const size_t need = step_bytes(td, s.args.n_tokens);
     if (a.ByteLength() != need)
-      throw_error(env, "ERR_INVALID_ARG", what + ".data has " + std::to_string(a.ByteLength()) +
-                                              " bytes, the tensor's rows for this step need " + std::to_string(need));
+      throw_error(env, "ERR_INVALID_ARG",
+                  what + ".data has " + std::to_string(a.ByteLength()) +
+                      " bytes, the tensor's rows for this step need " + std::to_string(need));
     const uint8_t* p = typed_array_bytes(a);
     s.inputs.push_back({t, std::vector<uint8_t>(p, p + need)});
   });
   each("outputs", [&](const std::string& what, int32_t t, Napi::TypedArray a) {
     const size_t need = step_bytes(g.tensors[t], s.args.n_tokens);
     if (a.ByteLength() < need)
-      throw_error(env, "ERR_INVALID_ARG", what + ".data has " + std::to_string(a.ByteLength()) +
-                                              " bytes, the tensor's rows for this step need " + std::to_string(need));
+      throw_error(env, "ERR_INVALID_ARG",
+                  what + ".data has " + std::to_string(a.ByteLength()) +
+                      " bytes, the tensor's rows for this step need " + std::to_string(need));
     s.outputs.push_back({t, Napi::Persistent(a.As<Napi::Object>()), {}});
   });
   validate_step(g, s.args);
@@ -91,7 +93,8 @@ void execute_step(Backend& be, const Graph& g, ParsedStep& s) {
     const size_t rb = row_bytes(t.type, t.cols);
     const int64_t rows = t.rows_at(s.args.n_tokens);
     out.bytes.resize(rb * rows);
-    for (int64_t r = 0; r < rows; r++) be.download(*t.buffer, t.offset + r * t.row_stride, out.bytes.data() + r * rb, rb);
+    for (int64_t r = 0; r < rows; r++)
+      be.download(*t.buffer, t.offset + r * t.row_stride, out.bytes.data() + r * rb, rb);
   }
 }
 
@@ -164,9 +167,11 @@ TensorDesc parse_tensor(Napi::Env env, const Napi::Value& v, const std::string& 
   t.rows_per_token = get_int(o, "rowsPerToken", 0, 1 << 20, 0);
   const TypeTraits& tt = traits(t.type);
   if (t.cols % tt.block_size != 0)
-    throw_error(env, "ERR_INVALID_ARG", what + ": cols " + std::to_string(t.cols) + " is not a multiple of the " +
-                                            tt.name + " block size " + std::to_string(tt.block_size));
-  t.row_stride = static_cast<size_t>(get_int(o, "rowStride", 0, kMaxSafe, static_cast<int64_t>(row_bytes(t.type, t.cols))));
+    throw_error(env, "ERR_INVALID_ARG",
+                what + ": cols " + std::to_string(t.cols) + " is not a multiple of the " + tt.name + " block size " +
+                    std::to_string(tt.block_size));
+  t.row_stride =
+      static_cast<size_t>(get_int(o, "rowStride", 0, kMaxSafe, static_cast<int64_t>(row_bytes(t.type, t.cols))));
   return t;
 }
 
@@ -207,11 +212,11 @@ Node parse_node(Napi::Env env, const Napi::Value& v, const std::string& what) {
 // ---- MappedFile --------------------------------------------------------------------
 
 Napi::Function MappedFileWrap::Init(Napi::Env env) {
-  return DefineClass(env, "MappedFile",
-                     {InstanceAccessor<&MappedFileWrap::Size>("size"), InstanceAccessor<&MappedFileWrap::Path>("path"),
-                      InstanceMethod<&MappedFileWrap::View>("view"),
-                      InstanceMethod<&MappedFileWrap::ResidentBytes>("residentBytes"),
-                      InstanceMethod<&MappedFileWrap::Close>("close")});
+  return DefineClass(
+      env, "MappedFile",
+      {InstanceAccessor<&MappedFileWrap::Size>("size"), InstanceAccessor<&MappedFileWrap::Path>("path"),
+       InstanceMethod<&MappedFileWrap::View>("view"), InstanceMethod<&MappedFileWrap::ResidentBytes>("residentBytes"),
+       InstanceMethod<&MappedFileWrap::Close>("close")});
 }
 
 Napi::Object MappedFileWrap::New(Napi::Env env, std::shared_ptr<MappedFile> file) {
@@ -296,13 +301,13 @@ void BackendState::finish_one() {
 }
 
 Napi::Function BackendWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Backend",
-                     {InstanceAccessor<&BackendWrap::Name>("name"), InstanceAccessor<&BackendWrap::Threads>("threads"),
-                      InstanceMethod<&BackendWrap::Allocate>("allocate"), InstanceMethod<&BackendWrap::Wrap>("wrap"),
-                      InstanceMethod<&BackendWrap::Upload>("upload"), InstanceMethod<&BackendWrap::Download>("download"),
-                      InstanceMethod<&BackendWrap::Supports>("supports"),
-                      InstanceMethod<&BackendWrap::CreateGraph>("createGraph"),
-                      InstanceMethod<&BackendWrap::Dispose>("dispose")});
+  return DefineClass(
+      env, "Backend",
+      {InstanceAccessor<&BackendWrap::Name>("name"), InstanceAccessor<&BackendWrap::Threads>("threads"),
+       InstanceMethod<&BackendWrap::Allocate>("allocate"), InstanceMethod<&BackendWrap::Wrap>("wrap"),
+       InstanceMethod<&BackendWrap::Upload>("upload"), InstanceMethod<&BackendWrap::Download>("download"),
+       InstanceMethod<&BackendWrap::Supports>("supports"), InstanceMethod<&BackendWrap::CreateGraph>("createGraph"),
+       InstanceMethod<&BackendWrap::Dispose>("dispose")});
 }
 
 Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Backend> backend) {
@@ -316,7 +321,8 @@ Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Backend> backend) {
 BackendWrap::BackendWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BackendWrap>(info) {}
 
 Backend& BackendWrap::live(Napi::Env env) {
-  if (!state_ || state_->disposed || !state_->backend) throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
+  if (!state_ || state_->disposed || !state_->backend)
+    throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
   return *state_->backend;
 }
 
@@ -394,8 +400,10 @@ Napi::Value BackendWrap::CreateGraph(const Napi::CallbackInfo& info) {
   Napi::Value tv = spec.Get("tensors"), nv = spec.Get("nodes");
   if (!tv.IsArray() || !nv.IsArray()) throw_error(env, "ERR_INVALID_ARG", "graph spec needs tensors and nodes arrays");
   Napi::Array ta = tv.As<Napi::Array>(), na = nv.As<Napi::Array>();
-  for (uint32_t i = 0; i < ta.Length(); i++) g->tensors.push_back(parse_tensor(env, ta.Get(i), "tensors[" + std::to_string(i) + "]"));
-  for (uint32_t i = 0; i < na.Length(); i++) g->nodes.push_back(parse_node(env, na.Get(i), "nodes[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < ta.Length(); i++)
+    g->tensors.push_back(parse_tensor(env, ta.Get(i), "tensors[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < na.Length(); i++)
+    g->nodes.push_back(parse_node(env, na.Get(i), "nodes[" + std::to_string(i) + "]"));
   guard(env, [&] { g->validate(); });
   return GraphWrap::New(env, state_, g);
 }

@@ -9,9 +9,9 @@ namespace mm {
 
 namespace {
 void check_range(const Buffer& b, size_t offset, size_t bytes) {
-  check_arg(offset <= b.size() && bytes <= b.size() - offset,
-            "range [" + std::to_string(offset) + ", +" + std::to_string(bytes) + ") exceeds the buffer of " +
-                std::to_string(b.size()) + " bytes");
+  check_arg(offset <= b.size() && bytes <= b.size() - offset, "range [" + std::to_string(offset) + ", +" +
+                                                                  std::to_string(bytes) + ") exceeds the buffer of " +
+                                                                  std::to_string(b.size()) + " bytes");
 }
 }  // namespace
 

@@ -73,7 +73,7 @@ uint16_t fp32_to_fp16(float f) {
   uint32_t absx = x & 0x7fffffff;
   if (absx >= 0x7f800000) return static_cast<uint16_t>(sign | 0x7c00 | (absx > 0x7f800000 ? 0x200 : 0));
   if (absx >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // rounds to inf
-  if (absx < 0x38800000) {  // result is subnormal or zero
+  if (absx < 0x38800000) {                                              // result is subnormal or zero
     float a;
     std::memcpy(&a, &absx, 4);
     // 2^-24 units, round to nearest even via float rounding

@@ -9,8 +9,8 @@ namespace mm {
 
 namespace {
 
-const char* const kOpNames[] = {"get_rows", "rms_norm", "matmul", "rope",      "softmax", "attention",
-                                "store_rows", "swiglu", "add",    "mul",       "last_row"};
+const char* const kOpNames[] = {"get_rows",   "rms_norm", "matmul", "rope", "softmax", "attention",
+                                "store_rows", "swiglu",   "add",    "mul",  "last_row"};
 static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == static_cast<size_t>(OpKind::Count), "op names");
 
 bool mul_ok(uint64_t a, uint64_t b, uint64_t* out) {
@@ -43,8 +43,8 @@ void validate_tensor(const Graph& g, size_t i) {
                                     std::to_string(rb) + " bytes)");
   uint64_t max_rows = 0, span = 0, end = 0;
   bool ok = mul_ok(static_cast<uint64_t>(t.rows_per_token), static_cast<uint64_t>(g.max_tokens), &max_rows) &&
-            add_ok(max_rows, static_cast<uint64_t>(t.rows), &max_rows) &&
-            mul_ok(max_rows - 1, t.row_stride, &span) && add_ok(span, rb, &span) && add_ok(span, t.offset, &end);
+            add_ok(max_rows, static_cast<uint64_t>(t.rows), &max_rows) && mul_ok(max_rows - 1, t.row_stride, &span) &&
+            add_ok(span, rb, &span) && add_ok(span, t.offset, &end);
   check_arg(ok && end <= t.buffer->size(), w + "rows [0, " + std::to_string(max_rows) + ") at offset " +
                                                std::to_string(t.offset) + " exceed its buffer of " +
                                                std::to_string(t.buffer->size()) + " bytes");
@@ -89,9 +89,9 @@ void Graph::validate() const {
     const TensorDesc& d = tensors[n.dst];
     check_arg(!d.buffer->read_only(), w + "dst is a read-only (mapped) buffer");
     auto nsrc = [&](size_t lo, size_t hi) {
-      check_arg(n.src.size() >= lo && n.src.size() <= hi,
-                w + "expects " + std::to_string(lo) + (lo == hi ? "" : "-" + std::to_string(hi)) + " sources, got " +
-                    std::to_string(n.src.size()));
+      check_arg(n.src.size() >= lo && n.src.size() <= hi, w + "expects " + std::to_string(lo) +
+                                                              (lo == hi ? "" : "-" + std::to_string(hi)) +
+                                                              " sources, got " + std::to_string(n.src.size()));
     };
     auto src = [&](size_t k) -> const TensorDesc& { return tensors[n.src[k]]; };
     auto is_f32 = [&](const TensorDesc& t, const char* what) {
@@ -132,7 +132,8 @@ void Graph::validate() const {
         check_arg(same_rows(d, src(0)), w + "dst rows must equal x rows");
         if (n.src.size() == 3) {
           is_f32(src(2), "bias");
-          check_arg(src(2).cols == d.cols && src(2).rows == 1 && src(2).rows_per_token == 0, w + "bias must be one row");
+          check_arg(src(2).cols == d.cols && src(2).rows == 1 && src(2).rows_per_token == 0,
+                    w + "bias must be one row");
         }
         break;
       }
@@ -150,7 +151,8 @@ void Graph::validate() const {
         check_arg(same_rows(src(0), src(1)), w + "positions rows must equal x rows");
         if (n.src.size() == 3) {
           is_f32(src(2), "freq_factors");
-          check_arg(src(2).cols >= n.p.n_rot / 2 && src(2).rows_per_token == 0, w + "freq_factors needs n_rot/2 values");
+          check_arg(src(2).cols >= n.p.n_rot / 2 && src(2).rows_per_token == 0,
+                    w + "freq_factors needs n_rot/2 values");
         }
         break;
       }
@@ -201,8 +203,7 @@ void Graph::validate() const {
         check_arg(d.cols == src(0).cols && d.rows == 1 && d.rows_per_token == 0, w + "dst must be one row of x's cols");
         break;
       }
-      case OpKind::Count:
-        fail(ErrorCode::InvalidArg, w + "unknown op");
+      case OpKind::Count: fail(ErrorCode::InvalidArg, w + "unknown op");
     }
   }
 }

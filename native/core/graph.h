@@ -14,12 +14,12 @@ namespace mm {
 
 struct TensorDesc {
   BufferPtr buffer;
-  size_t offset = 0;        // bytes from the buffer start to row 0
+  size_t offset = 0;  // bytes from the buffer start to row 0
   DType type = DType::F32;
-  int64_t cols = 0;         // elements per row (multiple of the block size)
-  int64_t rows = 0;         // fixed rows
+  int64_t cols = 0;  // elements per row (multiple of the block size)
+  int64_t rows = 0;  // fixed rows
   int64_t rows_per_token = 0;
-  size_t row_stride = 0;    // bytes between rows (>= row_bytes(type, cols))
+  size_t row_stride = 0;  // bytes between rows (>= row_bytes(type, cols))
 
   int64_t rows_at(int64_t n_tokens) const { return rows + rows_per_token * n_tokens; }
   uint8_t* row(int64_t r) const { return buffer->data() + offset + static_cast<size_t>(r) * row_stride; }
@@ -50,13 +50,13 @@ bool op_from_name(const std::string& name, OpKind* out);
 enum RopeMode : int32_t { kRopeNormal = 0, kRopeNeox = 2 };  // ggml's values
 
 struct OpParams {
-  float eps = 1e-5f;          // rms_norm
-  float scale = 1.0f;         // softmax, attention
-  bool causal = false;        // softmax
-  int32_t n_head = 0;         // rope, attention
-  int32_t n_kv_head = 0;      // attention
-  int32_t head_dim = 0;       // rope, attention
-  int32_t n_rot = 0;          // rope: rotated dims per head (<= head_dim)
+  float eps = 1e-5f;      // rms_norm
+  float scale = 1.0f;     // softmax, attention
+  bool causal = false;    // softmax
+  int32_t n_head = 0;     // rope, attention
+  int32_t n_kv_head = 0;  // attention
+  int32_t head_dim = 0;   // rope, attention
+  int32_t n_rot = 0;      // rope: rotated dims per head (<= head_dim)
   int32_t rope_mode = kRopeNormal;
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;

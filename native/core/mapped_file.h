@@ -1,5 +1,6 @@
 // A whole file mapped into memory copy-on-write (mmap MAP_PRIVATE on POSIX, a
-// FILE_MAP_COPY view on Windows): reads share the page cache, writes never reach the file. Model weights are used in place from here, never copied.
+// FILE_MAP_COPY view on Windows): reads share the page cache, writes never reach the file. Model weights are used in
+// place from here, never copied.
 #pragma once
 #include <cstddef>
 #include <cstdint>

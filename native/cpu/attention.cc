@@ -32,7 +32,8 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
   const int rows_per_block = std::max(1, kAttnMaxQueries / group);
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block, tasks = blocks * p.n_kv_head;
   const size_t per_thread = attn_block_scratch_floats(kAttnMaxQueries, D);
-  float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(ctx.pool.size()) * per_thread * sizeof(float)));
+  float* scratch =
+      reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(ctx.pool.size()) * per_thread * sizeof(float)));
   ctx.pool.run_chunks(tasks, [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t % p.n_kv_head);
     const int64_t i0 = (t / p.n_kv_head) * rows_per_block, i1 = std::min(N, i0 + rows_per_block);

@@ -17,7 +17,9 @@ namespace {
 
 constexpr int C = kAttnKeyChunk;
 
-inline __m256 load_h8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 load_h8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 
 // Transposes 8 rows of 8 floats in registers.
 inline void transpose8(__m256 r[8]) {
@@ -98,11 +100,11 @@ void weighted_sum(int cnt, const float* P, int q0, const uint8_t* v, size_t vs, 
 
 void attend_block_f16(const AttnBlock& b) {
   const int nq = b.nq, d = b.d;
-  float* kt = b.scratch;             // [d, C] keys of the chunk, transposed to f32
-  float* S = kt + d * C;             // [nq, C] scores, then softmax weights
-  float* acc = S + nq * C;           // [nq, d] weighted value sums
-  float* mx = acc + nq * d;          // [nq] running maximum score
-  float* den = mx + nq;              // [nq] running softmax denominator
+  float* kt = b.scratch;     // [d, C] keys of the chunk, transposed to f32
+  float* S = kt + d * C;     // [nq, C] scores, then softmax weights
+  float* acc = S + nq * C;   // [nq, d] weighted value sums
+  float* mx = acc + nq * d;  // [nq] running maximum score
+  float* den = mx + nq;      // [nq] running softmax denominator
   std::fill(acc, acc + nq * d, 0.0f);
   std::fill(mx, mx + nq, -INFINITY);
   std::fill(den, den + nq, 0.0f);
@@ -123,7 +125,8 @@ void attend_block_f16(const AttnBlock& b) {
       }
 
     for (int j = 0; j < cnt16; j += 16)
-      for_blocks<4>(nq, [&](auto q, int64_t q0) { scores<decltype(q)::value>(d, b.q, static_cast<int>(q0), kt, j, b.scale, S); });
+      for_blocks<4>(
+          nq, [&](auto q, int64_t q0) { scores<decltype(q)::value>(d, b.q, static_cast<int>(q0), kt, j, b.scale, S); });
 
     for (int i = 0; i < nq; i++) {
       float* s = S + C * i;

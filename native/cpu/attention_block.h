@@ -10,17 +10,17 @@
 namespace mm {
 
 struct AttnBlock {
-  int nq = 0;                           // query vectors in the block
-  int d = 0;                            // head_dim (multiple of 16)
-  float scale = 1;                      // applied to q.k
-  const float* const* q = nullptr;      // [nq] -> [d]
-  const int64_t* n_kv = nullptr;        // [nq] keys visible to each query (>= 1)
-  const uint8_t* k = nullptr;           // f16 key rows of this KV head, k_stride bytes apart
+  int nq = 0;                       // query vectors in the block
+  int d = 0;                        // head_dim (multiple of 16)
+  float scale = 1;                  // applied to q.k
+  const float* const* q = nullptr;  // [nq] -> [d]
+  const int64_t* n_kv = nullptr;    // [nq] keys visible to each query (>= 1)
+  const uint8_t* k = nullptr;       // f16 key rows of this KV head, k_stride bytes apart
   size_t k_stride = 0;
-  const uint8_t* v = nullptr;           // f16 value rows, likewise
+  const uint8_t* v = nullptr;  // f16 value rows, likewise
   size_t v_stride = 0;
-  float* const* out = nullptr;          // [nq] -> [d]
-  float* scratch = nullptr;             // attn_block_scratch_floats(nq, d) floats
+  float* const* out = nullptr;  // [nq] -> [d]
+  float* scratch = nullptr;     // attn_block_scratch_floats(nq, d) floats
 };
 
 constexpr int kAttnMaxQueries = 16;  // per block

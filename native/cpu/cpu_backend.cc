@@ -19,12 +19,19 @@ bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
   if (op == OpKind::MatMul || op == OpKind::GetRows) {
     for (DType t : types) {
       switch (t) {
-        case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q4_1:
-        case DType::Q5_0: case DType::Q5_1: case DType::Q8_0: case DType::Q4_K: case DType::Q5_K:
-        case DType::Q6_K: case DType::I32:
-          break;
-        default:
-          return false;
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16:
+        case DType::Q4_0:
+        case DType::Q4_1:
+        case DType::Q5_0:
+        case DType::Q5_1:
+        case DType::Q8_0:
+        case DType::Q4_K:
+        case DType::Q5_K:
+        case DType::Q6_K:
+        case DType::I32: break;
+        default: return false;
       }
     }
     return true;
@@ -58,8 +65,6 @@ void CpuBackend::run(const Graph& g, const StepArgs& step) {
   for (const Node& n : g.nodes) run_node(g, n, step);
 }
 
-std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts) {
-  return std::make_unique<CpuBackend>(opts);
-}
+std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts) { return std::make_unique<CpuBackend>(opts); }
 
 }  // namespace mm

@@ -32,7 +32,7 @@ int count_physical_cores(int logical) {
   return logical;
 #elif defined(__linux__)
   // Distinct (package, core) pairs; SMT siblings share a pair.
-  std::set<std::pair<std::string, std::string>> cores;
+  std::set<std::pair<std::string, std::string> > cores;
   for (int cpu = 0; cpu < logical; cpu++) {
     const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
     std::ifstream pk(base + "physical_package_id"), co(base + "core_id");

@@ -8,8 +8,8 @@ namespace mm {
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;  // x86-64
-  bool avx_vnni = false;    // 256-bit vpdpbusd (AVX-VNNI)
-  bool avx512vnni = false;  // AVX-512 F/BW/VL/VNNI with OS-enabled zmm state (prefill panels)
+  bool avx_vnni = false;                         // 256-bit vpdpbusd (AVX-VNNI)
+  bool avx512vnni = false;                       // AVX-512 F/BW/VL/VNNI with OS-enabled zmm state (prefill panels)
   bool neon = false, dotprod = false;            // arm64
   int physical_cores = 1;
   int logical_cores = 1;

@@ -42,7 +42,9 @@ inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 25
 inline __m256i row_offsets(size_t row_stride) {
   return _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(static_cast<int>(row_stride)));
 }
-inline __m256i rows_mask(int nr) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0)); }
+inline __m256i rows_mask(int nr) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+}
 inline __m256i gather(__m256i mask, __m256i off, const uint8_t* base) {
   return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(base), off, mask, 1);
 }
@@ -76,7 +78,8 @@ void pack_legacy(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* pan
       for (int g = 0; g < 8; g++) {
         // bits 4g..4g+3 -> bit 4 of bytes 0..3 (x * 0x204081 spreads 4 bits 7 apart)
         const __m256i t = _mm256_and_si256(_mm256_srli_epi32(qh, 4 * g), _mm256_set1_epi32(0xF));
-        const __m256i bits = _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x204081)), _mm256_set1_epi32(0x01010101));
+        const __m256i bits =
+            _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x204081)), _mm256_set1_epi32(0x01010101));
         _mm256_storeu_si256(dst + g, _mm256_or_si256(_mm256_loadu_si256(dst + g), _mm256_slli_epi32(bits, 4)));
       }
     }
@@ -185,15 +188,15 @@ inline int32_t load4(const int8_t* p) {
 
 // The float part shared by both variants: acc += sum * (dw * da) (q4_K: minus
 // mins * da * sum(a); q6_K: plus the second half's sum * (dw_hi * da)).
-#define MM_PANEL_ACCUMULATE(sum_expr, sum_hi_expr)                                                          \
-  for (int c = 0; c < C; c++) {                                                                            \
-    const uint8_t* a = act + as * c;                                                                       \
-    const __m256 da = _mm256_set1_ps(reinterpret_cast<const float*>(a + k)[b]);                            \
-    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_expr), _mm256_mul_ps(dw, da), acc[c]);                 \
-    if constexpr (K == kQ6_K)                                                                              \
-      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_hi_expr), _mm256_mul_ps(dw_hi, da), acc[c]);         \
-    if constexpr (K == kQ4_K || K == kQ5_K)                                                                \
-      acc[c] = _mm256_fnmadd_ps(_mm256_loadu_ps(mins + 8 * b),                                             \
+#define MM_PANEL_ACCUMULATE(sum_expr, sum_hi_expr)                                                              \
+  for (int c = 0; c < C; c++) {                                                                                 \
+    const uint8_t* a = act + as * c;                                                                            \
+    const __m256 da = _mm256_set1_ps(reinterpret_cast<const float*>(a + k)[b]);                                 \
+    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_expr), _mm256_mul_ps(dw, da), acc[c]);                      \
+    if constexpr (K == kQ6_K)                                                                                   \
+      acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_hi_expr), _mm256_mul_ps(dw_hi, da), acc[c]);              \
+    if constexpr (K == kQ4_K || K == kQ5_K)                                                                     \
+      acc[c] = _mm256_fnmadd_ps(_mm256_loadu_ps(mins + 8 * b),                                                  \
                                 _mm256_set1_ps(reinterpret_cast<const float*>(a + k + 4 * nb)[2 * b]), acc[c]); \
   }
 
@@ -241,8 +244,7 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
       }
     } else if constexpr (K == kQ5_K || K == kQ5_0) {
       // Four groups at a time in int16, then madd.
-      for (int c = 0; c < C; c++)
-        sum[c] = K == kQ5_0 ? start_term(act + as * c, k, nb, b, 0) : _mm256_setzero_si256();
+      for (int c = 0; c < C; c++) sum[c] = K == kQ5_0 ? start_term(act + as * c, k, nb, b, 0) : _mm256_setzero_si256();
       for (int g0 = 0; g0 < 8; g0 += 4) {
         __m256i s16[C];
         for (int c = 0; c < C; c++) s16[c] = _mm256_setzero_si256();
@@ -365,7 +367,8 @@ size_t panel_bytes(DType w, int64_t k) { return panel_bytes_for(kRows, w, k); }
 
 template <bool kVnni>
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
-  if (panel_float_weights(w)) return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
+  if (panel_float_weights(w))
+    return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
   switch (w) {
     case DType::Q4_0: return pack_legacy<block_q4_0, false, false>(k, rows, row_stride, nr, panel);
     case DType::Q4_1: return pack_legacy<block_q4_1, true, false>(k, rows, row_stride, nr, panel);

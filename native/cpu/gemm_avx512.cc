@@ -18,7 +18,7 @@ namespace avx512 {
 namespace {
 
 constexpr int kRows = 16;  // weight rows per panel: one int32 lane each
-constexpr int kCols = 8;  // activation rows per kernel call: 8 accumulators + 8 weight registers
+constexpr int kCols = 8;   // activation rows per kernel call: 8 accumulators + 8 weight registers
 
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
@@ -64,7 +64,8 @@ void pack_legacy(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t
       for (int g = 0; g < 8; g++) {
         // bits 4g..4g+3 -> bit 4 of bytes 0..3 (x * 0x204081 spreads 4 bits 7 apart)
         const __m512i t = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * g), _mm512_set1_epi32(0xF));
-        const __m512i bits = _mm512_and_si512(_mm512_mullo_epi32(t, _mm512_set1_epi32(0x204081)), _mm512_set1_epi32(0x01010101));
+        const __m512i bits =
+            _mm512_and_si512(_mm512_mullo_epi32(t, _mm512_set1_epi32(0x204081)), _mm512_set1_epi32(0x01010101));
         _mm512_storeu_si512(dst + g, _mm512_or_si512(_mm512_loadu_si512(dst + g), _mm512_slli_epi32(bits, 4)));
       }
     }
@@ -148,7 +149,8 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
           const __m512i l = (kk & 1) ? l1 : l0;
           const __m512i nib = _mm512_and_si512(kk < 2 ? l : _mm512_srli_epi16(l, 4), lo4);
           const __m512i hi = _mm512_and_si512(_mm512_srl_epi16(qh, _mm_cvtsi32_si128(2 * kk)), three);
-          _mm512_storeu_si512(panel + (8 * s + 4 * h + kk) * 512 + 64 * g, _mm512_or_si512(nib, _mm512_slli_epi16(hi, 4)));
+          _mm512_storeu_si512(panel + (8 * s + 4 * h + kk) * 512 + 64 * g,
+                              _mm512_or_si512(nib, _mm512_slli_epi16(hi, 4)));
         }
       }
     for (int r = 0; r < nr; r++) {
@@ -253,7 +255,8 @@ size_t panel_bytes(DType w, int64_t k) { return panel_bytes_for(kRows, w, k); }
 
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int nr, uint8_t* panel) {
   const __mmask16 m = rows_mask(nr);
-  if (panel_float_weights(w)) return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
+  if (panel_float_weights(w))
+    return pack_float_panel(w, k, rows, row_stride, nr, kRows, reinterpret_cast<float*>(panel));
   switch (w) {
     case DType::Q4_0: return pack_legacy<block_q4_0, false, false>(k, rows, row_stride, m, panel);
     case DType::Q4_1: return pack_legacy<block_q4_1, true, false>(k, rows, row_stride, m, panel);
@@ -273,7 +276,10 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
   if (panel_float_weights(w))
     return run_cols_float(k, reinterpret_cast<const float*>(panel), act, act_stride, n, out, out_stride, m, bias);
   switch (w) {
-    case DType::Q4_K: case DType::Q5_K: case DType::Q4_1: case DType::Q5_1: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q4_1:
+    case DType::Q5_1: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     case DType::Q6_K: return run_cols<kSplit16>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     default: return run_cols<kZeroPoint>(k, panel, act, act_stride, n, out, out_stride, m, bias);
   }

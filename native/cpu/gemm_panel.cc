@@ -12,12 +12,12 @@ size_t panel_act_row_bytes(int64_t k) { return static_cast<size_t>(k) + static_c
 
 void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* dst) {
   const int64_t nb = k / 32;
-  int8_t* qs = reinterpret_cast<int8_t*>(dst);                 // [k]
-  float* d = reinterpret_cast<float*>(dst + k);                // [nb]
+  int8_t* qs = reinterpret_cast<int8_t*>(dst);   // [k]
+  float* d = reinterpret_cast<float*>(dst + k);  // [nb]
   if (w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K) {
     const block_q8_K* y = static_cast<const block_q8_K*>(quantized);
-    float* sf = d + nb;                                        // q4_K, q5_K: [nb][2] scale * sum, 0
-    int32_t* si = reinterpret_cast<int32_t*>(d + nb);          // q6_K: [nb][2] -32 * sum of each 16
+    float* sf = d + nb;                                // q4_K, q5_K: [nb][2] scale * sum, 0
+    int32_t* si = reinterpret_cast<int32_t*>(d + nb);  // q6_K: [nb][2] -32 * sum of each 16
     for (int64_t sb = 0; sb < k / QK_K; sb++) {
       std::memcpy(qs + QK_K * sb, y[sb].qs, QK_K);
       for (int j = 0; j < 8; j++) {
@@ -36,7 +36,7 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
   }
   if (w == DType::Q4_1 || w == DType::Q5_1) {
     const block_q8_1* y = static_cast<const block_q8_1*>(quantized);
-    float* s = d + nb;                                         // [nb][2] the block's stored s = d * sum, 0
+    float* s = d + nb;  // [nb][2] the block's stored s = d * sum, 0
     for (int64_t b = 0; b < nb; b++) {
       std::memcpy(qs + 32 * b, y[b].qs, 32);
       d[b] = fp16_to_fp32(y[b].d);
@@ -46,7 +46,7 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
     return;
   }
   const block_q8_0* y = static_cast<const block_q8_0*>(quantized);
-  int32_t* s = reinterpret_cast<int32_t*>(d + nb);             // [nb][2] -zero_point * sum, 0
+  int32_t* s = reinterpret_cast<int32_t*>(d + nb);  // [nb][2] -zero_point * sum, 0
   const int32_t zero_point = w == DType::Q4_0 ? 8 : w == DType::Q5_0 ? 16 : 128;
   for (int64_t b = 0; b < nb; b++) {
     std::memcpy(qs + 32 * b, y[b].qs, 32);
@@ -60,17 +60,25 @@ void panel_layout_act_row(DType w, int64_t k, const void* quantized, uint8_t* ds
 
 bool panel_supports(DType w, int64_t k) {
   switch (w) {
-    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
-      return k > 0 && k % 32 == 0;
-    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return k > 0 && k % QK_K == 0;
-    case DType::F32: case DType::F16: case DType::BF16: return k > 0;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0: return k > 0 && k % 32 == 0;
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return k > 0 && k % QK_K == 0;
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16: return k > 0;
     default: return false;
   }
 }
 
 size_t panel_bytes_for(int rows, DType w, int64_t k) {
   if (panel_float_weights(w)) return panel_float_bytes(rows, k);
-  const bool two_regions = w == DType::Q4_1 || w == DType::Q5_1 || w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K;
+  const bool two_regions =
+      w == DType::Q4_1 || w == DType::Q5_1 || w == DType::Q4_K || w == DType::Q5_K || w == DType::Q6_K;
   const size_t nb = static_cast<size_t>(k / 32), r = static_cast<size_t>(rows);
   return nb * 32 * r + nb * r * sizeof(float) * (two_regions ? 2 : 1);
 }

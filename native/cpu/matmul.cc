@@ -88,8 +88,8 @@ MatmulKernel matmul_kernel(DType t) {
     case DType::Q6_K: return {DType::Q8_K, k.q6_K, tile};
     default: break;
   }
-  fail(ErrorCode::Unsupported, std::string("matmul weights of type ") + type_name(static_cast<int32_t>(t)) +
-                                   " are not supported");
+  fail(ErrorCode::Unsupported,
+       std::string("matmul weights of type ") + type_name(static_cast<int32_t>(t)) + " are not supported");
 }
 
 void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
@@ -120,14 +120,14 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
                    const TensorDesc& d, const float* bias, int64_t N, int64_t K, int64_t M, DType act_type) {
   const int nth = ctx.pool.size();
   const bool float_act = act_type == DType::F32;  // float weights: the f32 rows as they are
-  const size_t q_bytes = float_act ? 0 : round_up(row_bytes(act_type, K), 64);  // one quantized row, per thread
+  const size_t q_bytes = float_act ? 0 : round_up(row_bytes(act_type, K), 64);   // one quantized row, per thread
   const size_t as_bytes = float_act ? 0 : round_up(panel_act_row_bytes(K), 64);  // panel-layout activation row
   const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);                     // one packed panel, per thread
   uint8_t* ws = ctx.scratch(as_bytes * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
   ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
-  uint8_t* panels = ws;                                             // [nth, pb]
-  uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);           // [nth, q_bytes]
-  uint8_t* laid = qtmp + q_bytes * static_cast<size_t>(nth);        // [N, as_bytes]
+  uint8_t* panels = ws;                                       // [nth, pb]
+  uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);     // [nth, q_bytes]
+  uint8_t* laid = qtmp + q_bytes * static_cast<size_t>(nth);  // [N, as_bytes]
   const uint8_t* act = float_act ? x.row(0) : laid;
   const size_t as = float_act ? x.row_stride : as_bytes;
 
@@ -158,9 +158,9 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
 }  // namespace
 
 void op_matmul(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& x = a.src(0);   // [n, k] f32
-  const TensorDesc& W = a.src(1);   // [m, k] any type
-  const TensorDesc& d = a.dst();    // [n, m] f32
+  const TensorDesc& x = a.src(0);                                          // [n, k] f32
+  const TensorDesc& W = a.src(1);                                          // [m, k] any type
+  const TensorDesc& d = a.dst();                                           // [n, m] f32
   const float* bias = a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr;  // [m]
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols, M = W.rows;
   const MatmulKernel kern = matmul_kernel(W.type);
@@ -182,8 +182,7 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
     act_stride = row_bytes(kern.act_type, K);
     uint8_t* ws = ctx.scratch(act_stride * static_cast<size_t>(N));
     ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; r++)
-        convert_activations(kern.act_type, x.row_as<float>(r), ws + act_stride * r, K);
+      for (int64_t r = r0; r < r1; r++) convert_activations(kern.act_type, x.row_as<float>(r), ws + act_stride * r, K);
     });
     act = ws;
   }

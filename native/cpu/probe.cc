@@ -12,9 +12,7 @@
 namespace mm {
 
 namespace {
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 uint64_t sum_words(const uint64_t* p, size_t n) {
   uint64_t a = 0, b = 0, c = 0, d = 0;

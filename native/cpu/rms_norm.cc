@@ -7,9 +7,9 @@
 namespace mm {
 
 void op_rms_norm(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& x = a.src(0);                                      // [r, c] f32
+  const TensorDesc& x = a.src(0);                                       // [r, c] f32
   const float* w = a.has_src(1) ? a.src(1).row_as<float>(0) : nullptr;  // [c]
-  const TensorDesc& d = a.dst();                                       // [r, c] f32
+  const TensorDesc& d = a.dst();                                        // [r, c] f32
   const int64_t R = x.rows_at(a.step.n_tokens), C = x.cols;
   const float eps = a.node.p.eps;
   ctx.pool.parallel_for(R, [&](int64_t r0, int64_t r1) {

@@ -10,10 +10,10 @@
 namespace mm {
 
 void op_rope(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& x = a.src(0);     // [n, n_head * head_dim] f32
-  const TensorDesc& pos = a.src(1);   // [n] i32
+  const TensorDesc& x = a.src(0);                                        // [n, n_head * head_dim] f32
+  const TensorDesc& pos = a.src(1);                                      // [n] i32
   const float* ff = a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr;  // [n_rot / 2]
-  const TensorDesc& d = a.dst();      // like x (may alias it)
+  const TensorDesc& d = a.dst();                                         // like x (may alias it)
   const OpParams& p = a.node.p;
   const int64_t R = x.rows_at(a.step.n_tokens);
   const int half = p.n_rot / 2;

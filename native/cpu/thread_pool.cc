@@ -74,8 +74,10 @@ void ThreadPool::run_chunks(int64_t n_chunks, const ChunkFn& fn) {
   // thread was preempted (a busy machine), yielding lets it finish sooner than
   // spinning out our own time slice.
   for (int spin = 0; done_.load(std::memory_order_acquire) != n_chunks; spin++) {
-    if (spin < kWaitSpins) MM_PAUSE();
-    else std::this_thread::yield();
+    if (spin < kWaitSpins)
+      MM_PAUSE();
+    else
+      std::this_thread::yield();
   }
   job_ = nullptr;
 }
@@ -87,8 +89,10 @@ void ThreadPool::worker(int ith) {
     for (int spin = 0; g == seen && spin < kSpinIterations; spin++) {
       // Mostly pause; now and then yield so a spinning worker gives way to a
       // runnable thread (ours or another process's) on an oversubscribed CPU.
-      if ((spin & 255) == 255) std::this_thread::yield();
-      else MM_PAUSE();
+      if ((spin & 255) == 255)
+        std::this_thread::yield();
+      else
+        MM_PAUSE();
       g = gen_of(ticket_.load(std::memory_order_acquire));
     }
     if (g == seen) {

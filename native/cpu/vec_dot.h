@@ -36,10 +36,10 @@ struct TileKernels {
 
 // Vector helpers for attention and elementwise ops (AVX2 where available).
 struct VecOps {
-  void (*axpy_f32)(int64_t n, float a, const float* x, float* y);     // y += a * x
-  void (*axpy_f16)(int64_t n, float a, const uint16_t* x, float* y);  // y += a * half(x)
-  void (*scale)(int64_t n, float a, float* y);                        // y *= a
-  float (*exp_sub_sum)(int64_t n, float* x, float mx);                // x = exp(x - mx), returns sum(x)
+  void (*axpy_f32)(int64_t n, float a, const float* x, float* y);       // y += a * x
+  void (*axpy_f16)(int64_t n, float a, const uint16_t* x, float* y);    // y += a * half(x)
+  void (*scale)(int64_t n, float a, float* y);                          // y *= a
+  float (*exp_sub_sum)(int64_t n, float* x, float mx);                  // x = exp(x - mx), returns sum(x)
   void (*swiglu)(int64_t n, const float* g, const float* u, float* y);  // y = silu(g) * u
   // Attention over an f16 cache, n rows of d halves (d % 8 == 0) `stride` bytes apart:
   // out[j] = dot(row j, q) for j < n (8 keys reduced at once).
@@ -54,7 +54,7 @@ const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 namespace scalar {
 const DotKernels& kernels();
 const VecOps& vec_ops();
-}
+}  // namespace scalar
 #if defined(MM_HAVE_AVX2_KERNELS)
 namespace avx2 {
 const DotKernels& kernels();

@@ -304,7 +304,9 @@ float dot_q6_K(int64_t n, const void* w, const void* a) {
       }
     }
     const float d = _cvtsh_ss(x[i].d) * y[i].d;
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias))), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d),
+                          _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias))),
+                          acc);
   }
   return hsum(acc);
 }
@@ -414,7 +416,8 @@ MM_TARGET_VNNI void tile_q8_act_vnni(int64_t k, const uint8_t* w, size_t ws, con
         if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
         const __m256i q = load_signed(x);
         const __m256i m128 = _mm256_sub_epi32(
-            _mm256_setzero_si256(), _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)), q));
+            _mm256_setzero_si256(),
+            _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)), q));
         const float dw = _cvtsh_ss(x.d);
         for (int c = 0; c < C; c++) {
           const __m256i p = _mm256_dpbusd_avx_epi32(m128, au[c], q);
@@ -495,7 +498,8 @@ void tile_dispatch(int64_t k, const void* w, size_t ws, int nr, const void* a, s
     TileFn f[kTileW * kTileA];
     Table() { tile_table<K>(f, std::make_index_sequence<kTileW * kTileA>()); }
   } table;
-  table.f[(nr - 1) * kTileA + (nc - 1)](k, static_cast<const uint8_t*>(w), ws, static_cast<const uint8_t*>(a), as, out, os);
+  table.f[(nr - 1) * kTileA + (nc - 1)](k, static_cast<const uint8_t*>(w), ws, static_cast<const uint8_t*>(a), as, out,
+                                        os);
 }
 template <int R, int C>
 struct TileQ80 {
@@ -562,8 +566,8 @@ inline __m256 v_expf(__m256 x) {
   // overflows; past +-192 (d) the result is 0 or inf; other lanes keep k + k*j.
   const __m256 wide = _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1);
   const __m256 normal = _mm256_fmadd_ps(k, j, k);
-  const __m256 mid = _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), wide),
-                                  _mm256_andnot_ps(_mm256_castsi256_ps(c), normal));
+  const __m256 mid =
+      _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(c), wide), _mm256_andnot_ps(_mm256_castsi256_ps(c), normal));
   return _mm256_or_ps(_mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
                       _mm256_andnot_ps(_mm256_castsi256_ps(d), mid));
 }
@@ -571,7 +575,8 @@ inline __m256 v_expf(__m256 x) {
 void axpy_f32(int64_t n, float a, const float* x, float* y) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   for (; i < n; i++) y[i] += a * x[i];
 }
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
@@ -614,7 +619,9 @@ void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
   for (; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-inline __m256 load_h8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 load_h8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 
 // 8 keys at a time: one accumulator per key, then a transposing reduction so
 // the 8 dots land in one vector (instead of 8 horizontal sums).
@@ -710,7 +717,8 @@ void quantize_row_q8_K(const float* x, void* vy, int64_t n) {
       p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + k), p);
       // Sums of the two groups of 16 (maddubs wants one unsigned operand: |q| x sign(q)).
-      const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(p, p), _mm256_sign_epi8(ones8, p)), ones16);
+      const __m256i s4 =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(p, p), _mm256_sign_epi8(ones8, p)), ones16);
       __m256i h = _mm256_hadd_epi32(s4, s4);
       h = _mm256_hadd_epi32(h, h);
       y[i].bsums[k / 16] = static_cast<int16_t>(_mm256_extract_epi32(h, 0));
@@ -740,8 +748,11 @@ void quantize_row_q8_1(const float* x, void* vy, int64_t n) {
     const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     __m256i q[4];
     for (int k = 0; k < 4; k++)
-      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    y[i].s = _cvtss_sh(d * static_cast<float>(hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])))), 0);
+      q[k] =
+          _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    y[i].s = _cvtss_sh(
+        d * static_cast<float>(hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])))),
+        0);
     __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), p);
@@ -751,18 +762,18 @@ void quantize_row_q8_1(const float* x, void* vy, int64_t n) {
 const TileKernels& tile_kernels() {
   static const TileKernels plain{tile_dispatch<TileQ40>, tile_dispatch<TileQ80>, tile_dispatch<TileQ4K>, nullptr};
 #if MM_HAVE_VNNI
-  static const TileKernels vnni{tile_dispatch<TileQ40Vnni>, tile_dispatch<TileQ80Vnni>, tile_dispatch<TileQ4K>, nullptr};
+  static const TileKernels vnni{tile_dispatch<TileQ40Vnni>, tile_dispatch<TileQ80Vnni>, tile_dispatch<TileQ4K>,
+                                nullptr};
   if (cpu_use_avx_vnni()) return vnni;
 #endif
   return plain;
 }
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16,
-                           f32_to_f16};
+  static const VecOps v = {axpy_f32,   axpy_f16,     scale_f32,      exp_sub_sum,
+                           swiglu_f32, dot_rows_f16, accum_rows_f16, f32_to_f16};
   return v;
 }
-
 
 void quantize_row_q8_0(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<block_q8_0*>(vy);
@@ -782,7 +793,8 @@ void quantize_row_q8_0(const float* x, void* vy, int64_t n) {
     const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     __m256i q[4];
     for (int k = 0; k < 4; k++)
-      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      q[k] =
+          _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     // int32 -> int8 with the lanes put back in order
     __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
     __m256i p23 = _mm256_packs_epi32(q[2], q[3]);

@@ -47,9 +47,9 @@ void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
   for (; b + 2 <= nb; b += 2) {
     // Activations as [b: 0-15 | b+1: 0-15 | b: 16-31 | b+1: 16-31], the order
     // the two blocks' low and high nibbles come out in.
-    const __m512i y01 = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
+    const __m512i y01 =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
     const __m512i av = _mm512_shuffle_i64x2(y01, y01, _MM_SHUFFLE(3, 1, 2, 0));
     // (q - z) . a = q . a - z * a: each lane starts at -z * (its 4 activations).
     const __m512i m8 = _mm512_sub_epi32(
@@ -72,7 +72,8 @@ void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
         wv = _mm512_or_si512(wv, _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(16)));
       }
       const __m512i sum = _mm512_dpbusd_epi32(m8, wv, av);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
+      acc[r] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
     }
   }
   for (int r = 0; r < R; r++) {
@@ -104,12 +105,14 @@ void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
       const block_q8_0* x = reinterpret_cast<const block_q8_0*>(w + ws * r) + b;
       _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes + 64, _MM_HINT_T0);
-      const __m512i wq = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[0].qs))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[1].qs)), 1);
-      const __m512i m128 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wq));
+      const __m512i wq =
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[0].qs))),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[1].qs)), 1);
+      const __m512i m128 =
+          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wq));
       const __m512i sum = _mm512_dpbusd_epi32(m128, au, wq);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
+      acc[r] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
     }
   }
   for (int r = 0; r < R; r++) {
@@ -126,7 +129,8 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
     if (T == DType::Q5_0) {  // no multi-row tile for q5_0: row by row
       for (int c = 0; c < nc; c++)
         for (int r = 0; r < nr; r++)
-          out[os * c + r] = avx2::kernels().q5_0(k, static_cast<const uint8_t*>(w) + ws * r, static_cast<const uint8_t*>(a) + as * c);
+          out[os * c + r] =
+              avx2::kernels().q5_0(k, static_cast<const uint8_t*>(w) + ws * r, static_cast<const uint8_t*>(a) + as * c);
       return;
     }
     return (T == DType::Q4_0 ? wide.q4_0 : wide.q8_0)(k, w, ws, nr, a, as, nc, out, os);

@@ -52,8 +52,8 @@ void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
 }  // namespace
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32, axpy_f16, scale_f32, exp_sub_sum, swiglu_f32, dot_rows_f16, accum_rows_f16,
-                           f32_to_f16};
+  static const VecOps v = {axpy_f32,   axpy_f16,     scale_f32,      exp_sub_sum,
+                           swiglu_f32, dot_rows_f16, accum_rows_f16, f32_to_f16};
   return v;
 }
 

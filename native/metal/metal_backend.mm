@@ -101,15 +101,14 @@ class MetalBackend : public Backend {
       return b;
     }
     st->buffer = [device_ newBufferWithBytes:data length:bytes options:MTLResourceStorageModeShared];
-    if (st->buffer == nil) fail(ErrorCode::OutOfMemory, "metal: cannot copy " + std::to_string(bytes) + " bytes of weights");
+    if (st->buffer == nil)
+      fail(ErrorCode::OutOfMemory, "metal: cannot copy " + std::to_string(bytes) + " bytes of weights");
     BufferPtr b = Buffer::borrow([st->buffer contents], bytes, st, true);
     b->backend_state = st;
     return b;
   }
 
-  bool supports(OpKind op, const std::vector<DType>& types) const override {
-    return metal::kernels_support(op, types);
-  }
+  bool supports(OpKind op, const std::vector<DType>& types) const override { return metal::kernels_support(op, types); }
 
   void run(const Graph& g, const StepArgs& step) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -172,9 +171,9 @@ class MetalBackend : public Backend {
     const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
     if (p % page == 0)
       adopted->buffer = [device_ newBufferWithBytesNoCopy:b.data()
-                                                  length:(b.size() + page - 1) / page * page
-                                                 options:MTLResourceStorageModeShared
-                                             deallocator:nil];
+                                                   length:(b.size() + page - 1) / page * page
+                                                  options:MTLResourceStorageModeShared
+                                              deallocator:nil];
     if (adopted->buffer == nil)
       fail(ErrorCode::InvalidArg, "metal: a graph tensor uses a buffer not allocated by the metal backend");
     const_cast<Buffer&>(b).backend_state = adopted;

@@ -90,16 +90,11 @@ bool kernels_support(OpKind op, const std::vector<DType>& types) {
   };
   switch (op) {
     case OpKind::MatMul:
-    case OpKind::GetRows:
-      return all([](DType t) { return t == DType::I32 || kernel_type_suffix(t) != nullptr; });
-    case OpKind::Attention:
-      return all([](DType t) { return t == DType::F32 || t == DType::F16; });
-    case OpKind::StoreRows:
-      return all([](DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; });
-    case OpKind::Count:
-      return false;
-    default:
-      return all([](DType t) { return t == DType::F32 || t == DType::I32; });
+    case OpKind::GetRows: return all([](DType t) { return t == DType::I32 || kernel_type_suffix(t) != nullptr; });
+    case OpKind::Attention: return all([](DType t) { return t == DType::F32 || t == DType::F16; });
+    case OpKind::StoreRows: return all([](DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; });
+    case OpKind::Count: return false;
+    default: return all([](DType t) { return t == DType::F32 || t == DType::I32; });
   }
 }
 
@@ -131,7 +126,8 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
     case OpKind::MatMul: {
       const TensorDesc &x = src(0), &W = src(1);
       const char* sfx = kernel_type_suffix(W.type);
-      if (!sfx) return fallback(node, std::string("no Metal matmul kernel for ") + type_name(int32_t(W.type)) + " weights");
+      if (!sfx)
+        return fallback(node, std::string("no Metal matmul kernel for ") + type_name(int32_t(W.type)) + " weights");
       auto a = zeroed<MatMulArgs>();
       a.x_stride = stride(x);
       a.w_stride = stride(W);
@@ -323,8 +319,7 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       k.args = bytes_of(a);
       break;
     }
-    case OpKind::Count:
-      fail(ErrorCode::InvalidArg, "unknown op");
+    case OpKind::Count: fail(ErrorCode::InvalidArg, "unknown op");
   }
   plan.dispatches.push_back(std::move(k));
   return plan;

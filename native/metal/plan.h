@@ -19,9 +19,9 @@ struct BufferRef {
 };
 
 struct Dispatch {
-  std::string kernel;          // pipeline (function) name in kernels/*.metal
-  std::vector<uint8_t> args;   // the kernels/args.h struct, bound at buffer(0)
-  BufferRef bufs[4];           // buffer(1..4): src0, src1, src2, dst
+  std::string kernel;               // pipeline (function) name in kernels/*.metal
+  std::vector<uint8_t> args;        // the kernels/args.h struct, bound at buffer(0)
+  BufferRef bufs[4];                // buffer(1..4): src0, src1, src2, dst
   uint32_t grid[3] = {1, 1, 1};     // threadgroups per grid
   uint32_t threads[3] = {1, 1, 1};  // threads per threadgroup (multiple of 32)
   uint32_t tg_mem = 16;             // bytes of threadgroup(0) memory (multiple of 16, >= 16)

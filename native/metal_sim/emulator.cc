@@ -156,9 +156,7 @@ void simd_memo_store(const void* in, size_t in_bytes, const void* out, size_t ou
   std::memcpy(e.out, out, out_bytes);
 }
 
-void kernel_fault(const char* what) {
-  fail(ErrorCode::Internal, std::string("metal-sim: ") + what);
-}
+void kernel_fault(const char* what) { fail(ErrorCode::Internal, std::string("metal-sim: ") + what); }
 
 namespace {
 
@@ -299,7 +297,8 @@ void Emulator::dispatch(const Launch& l) {
     fail(ErrorCode::Internal, "metal-sim: kernel " + l.kernel->name + ": threadgroup size " + std::to_string(nt) +
                                   " is not a multiple of 32 in [32, 1024]");
   if (l.tg_mem > 32768)
-    fail(ErrorCode::Internal, "metal-sim: kernel " + l.kernel->name + " asks for more than 32 KiB of threadgroup memory");
+    fail(ErrorCode::Internal,
+         "metal-sim: kernel " + l.kernel->name + " asks for more than 32 KiB of threadgroup memory");
   const uint64_t groups = uint64_t(l.grid[0]) * l.grid[1] * l.grid[2];
   if (groups == 0) return;
   job_ = &l;

@@ -142,15 +142,15 @@ void Fiber::reset(Entry entry, void* arg) {
   // `ret` into the trampoline (r12 = Impl*).
   auto* top = reinterpret_cast<uint64_t*>(reinterpret_cast<uintptr_t>(impl_->stack_top()) & ~uintptr_t(15));
   uint64_t* sp = top;
-  *--sp = 0;                                                     // fake return address of the trampoline
-  *--sp = reinterpret_cast<uint64_t>(&mm_fiber_trampoline);      // ret target
-  *--sp = 0;                                                     // rbp
-  *--sp = 0;                                                     // rbx
-  *--sp = reinterpret_cast<uint64_t>(impl_);                     // r12
-  *--sp = 0;                                                     // r13
-  *--sp = 0;                                                     // r14
-  *--sp = 0;                                                     // r15
-  *--sp = 0x037F00001F80ull;                                     // mxcsr (low) | x87 cw (bytes 4-5)
+  *--sp = 0;                                                 // fake return address of the trampoline
+  *--sp = reinterpret_cast<uint64_t>(&mm_fiber_trampoline);  // ret target
+  *--sp = 0;                                                 // rbp
+  *--sp = 0;                                                 // rbx
+  *--sp = reinterpret_cast<uint64_t>(impl_);                 // r12
+  *--sp = 0;                                                 // r13
+  *--sp = 0;                                                 // r14
+  *--sp = 0;                                                 // r15
+  *--sp = 0x037F00001F80ull;                                 // mxcsr (low) | x87 cw (bytes 4-5)
   impl_->sp = sp;
 #else
   getcontext(&impl_->ctx);

@@ -60,7 +60,7 @@
 
 #include "runtime.h"
 
-namespace metal {}  // so kernels' `using namespace metal;` compiles
+namespace metal {}  // namespace metal
 
 typedef unsigned char uchar;
 typedef unsigned short ushort;
@@ -123,13 +123,25 @@ static_assert(sizeof(half) == 2 && alignof(half) == 2, "half is 2 bytes");
 template <typename T, int N>
 struct msl_vec;
 
-#define MM_MSL_VEC_COMMON(N)                                                                  \
-  T& operator[](int i) { return (&x)[i]; }                                                    \
-  const T& operator[](int i) const { return (&x)[i]; }                                        \
-  msl_vec& operator+=(const msl_vec& o) { for (int i = 0; i < N; i++) (*this)[i] += o[i]; return *this; } \
-  msl_vec& operator-=(const msl_vec& o) { for (int i = 0; i < N; i++) (*this)[i] -= o[i]; return *this; } \
-  msl_vec& operator*=(const msl_vec& o) { for (int i = 0; i < N; i++) (*this)[i] *= o[i]; return *this; } \
-  msl_vec& operator*=(T s) { for (int i = 0; i < N; i++) (*this)[i] *= s; return *this; }
+#define MM_MSL_VEC_COMMON(N)                           \
+  T& operator[](int i) { return (&x)[i]; }             \
+  const T& operator[](int i) const { return (&x)[i]; } \
+  msl_vec& operator+=(const msl_vec& o) {              \
+    for (int i = 0; i < N; i++) (*this)[i] += o[i];    \
+    return *this;                                      \
+  }                                                    \
+  msl_vec& operator-=(const msl_vec& o) {              \
+    for (int i = 0; i < N; i++) (*this)[i] -= o[i];    \
+    return *this;                                      \
+  }                                                    \
+  msl_vec& operator*=(const msl_vec& o) {              \
+    for (int i = 0; i < N; i++) (*this)[i] *= o[i];    \
+    return *this;                                      \
+  }                                                    \
+  msl_vec& operator*=(T s) {                           \
+    for (int i = 0; i < N; i++) (*this)[i] *= s;       \
+    return *this;                                      \
+  }
 
 template <typename T>
 struct msl_vec<T, 2> {
@@ -164,15 +176,25 @@ struct msl_vec<T, 4> {
 #undef MM_MSL_VEC_COMMON
 
 template <typename T, int N>
-msl_vec<T, N> operator+(msl_vec<T, N> a, const msl_vec<T, N>& b) { return a += b; }
+msl_vec<T, N> operator+(msl_vec<T, N> a, const msl_vec<T, N>& b) {
+  return a += b;
+}
 template <typename T, int N>
-msl_vec<T, N> operator-(msl_vec<T, N> a, const msl_vec<T, N>& b) { return a -= b; }
+msl_vec<T, N> operator-(msl_vec<T, N> a, const msl_vec<T, N>& b) {
+  return a -= b;
+}
 template <typename T, int N>
-msl_vec<T, N> operator*(msl_vec<T, N> a, const msl_vec<T, N>& b) { return a *= b; }
+msl_vec<T, N> operator*(msl_vec<T, N> a, const msl_vec<T, N>& b) {
+  return a *= b;
+}
 template <typename T, int N>
-msl_vec<T, N> operator*(msl_vec<T, N> a, T s) { return a *= s; }
+msl_vec<T, N> operator*(msl_vec<T, N> a, T s) {
+  return a *= s;
+}
 template <typename T, int N>
-msl_vec<T, N> operator*(T s, msl_vec<T, N> a) { return a *= s; }
+msl_vec<T, N> operator*(T s, msl_vec<T, N> a) {
+  return a *= s;
+}
 template <typename T, int N>
 msl_vec<T, N> operator/(msl_vec<T, N> a, const msl_vec<T, N>& b) {
   for (int i = 0; i < N; i++) a[i] /= b[i];
@@ -215,11 +237,17 @@ inline float rsqrt(float x) { return 1.0f / std::sqrt(x); }
 inline int abs(int x) { return x < 0 ? -x : x; }
 inline float abs(float x) { return std::fabs(x); }
 template <typename T>
-inline T max(T a, T b) { return a > b ? a : b; }
+inline T max(T a, T b) {
+  return a > b ? a : b;
+}
 template <typename T>
-inline T min(T a, T b) { return a < b ? a : b; }
+inline T min(T a, T b) {
+  return a < b ? a : b;
+}
 template <typename T>
-inline T clamp(T x, T lo, T hi) { return min(max(x, lo), hi); }
+inline T clamp(T x, T lo, T hi) {
+  return min(max(x, lo), hi);
+}
 template <typename To, typename From>
 inline To as_type(const From& v) {
   static_assert(sizeof(To) == sizeof(From), "as_type needs equal sizes");
@@ -284,9 +312,13 @@ inline T simd_shuffle(T v, ushort lane) {
   return mm_msl_detail::slot<T>(s, lane % ::mm::msim::kSimdWidth);
 }
 template <typename T>
-inline T simd_broadcast(T v, ushort lane) { return simd_shuffle(v, lane); }
+inline T simd_broadcast(T v, ushort lane) {
+  return simd_shuffle(v, lane);
+}
 template <typename T>
-inline T simd_broadcast_first(T v) { return simd_shuffle(v, 0); }
+inline T simd_broadcast_first(T v) {
+  return simd_shuffle(v, 0);
+}
 // Out-of-range source lanes keep their own value.
 template <typename T>
 inline T simd_shuffle_down(T v, ushort delta) {
@@ -382,18 +414,17 @@ inline void simdgroup_multiply(simdgroup_matrix<T, N, N>& d, const simdgroup_mat
 }
 
 // ---- the kernel signature convention (see the top of this file) ----------------------
-#define MM_KERNEL(NAME, ARGS)                                                                               \
-  static void NAME(const ARGS& args, const char* src0, const char* src1, const char* src2, char* dst,      \
-                   char* shmem, uint3 tgpig, uint3 tpitg, uint3 ntg, uint3 tgpg, uint tiisg, uint sgitg);   \
-  static void NAME##_mm_thunk(const ::mm::msim::KernelCall& c) {                                           \
-    NAME(*static_cast<const ARGS*>(c.args), c.src[0], c.src[1], c.src[2], c.dst, c.shmem,                  \
-         uint3(c.tgpig[0], c.tgpig[1], c.tgpig[2]), uint3(c.tpitg[0], c.tpitg[1], c.tpitg[2]),             \
-         uint3(c.ntg[0], c.ntg[1], c.ntg[2]), uint3(c.tgpg[0], c.tgpg[1], c.tgpg[2]), c.tiisg, c.sgitg);   \
-  }                                                                                                         \
-  static const ::mm::msim::KernelRegistrar NAME##_mm_registrar(#NAME, __FILE__, sizeof(ARGS),              \
-                                                               NAME##_mm_thunk);                           \
-  static void NAME(const ARGS& args, const char* src0, const char* src1, const char* src2, char* dst,      \
-                   char* shmem, uint3 tgpig, uint3 tpitg, uint3 ntg, uint3 tgpg, uint tiisg, uint sgitg)
+#define MM_KERNEL(NAME, ARGS)                                                                                      \
+  static void NAME(const ARGS& args, const char* src0, const char* src1, const char* src2, char* dst, char* shmem, \
+                   uint3 tgpig, uint3 tpitg, uint3 ntg, uint3 tgpg, uint tiisg, uint sgitg);                       \
+  static void NAME##_mm_thunk(const ::mm::msim::KernelCall& c) {                                                   \
+    NAME(*static_cast<const ARGS*>(c.args), c.src[0], c.src[1], c.src[2], c.dst, c.shmem,                          \
+         uint3(c.tgpig[0], c.tgpig[1], c.tgpig[2]), uint3(c.tpitg[0], c.tpitg[1], c.tpitg[2]),                     \
+         uint3(c.ntg[0], c.ntg[1], c.ntg[2]), uint3(c.tgpg[0], c.tgpg[1], c.tgpg[2]), c.tiisg, c.sgitg);           \
+  }                                                                                                                \
+  static const ::mm::msim::KernelRegistrar NAME##_mm_registrar(#NAME, __FILE__, sizeof(ARGS), NAME##_mm_thunk);    \
+  static void NAME(const ARGS& args, const char* src0, const char* src1, const char* src2, char* dst, char* shmem, \
+                   uint3 tgpig, uint3 tpitg, uint3 ntg, uint3 tgpg, uint tiisg, uint sgitg)
 
 // ---- address spaces (last: nothing below may include a standard header) ---------------
 #define device

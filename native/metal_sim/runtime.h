@@ -16,24 +16,24 @@ constexpr size_t kSlotBytes = 16;  // largest value a SIMD-group op exchanges (f
 
 // One kernel thread's view of a dispatch: bound buffers and its builtins.
 struct KernelCall {
-  const void* args;        // buffer(0): the args struct
-  const char* src[3];      // buffer(1..3)
-  char* dst;               // buffer(4)
-  char* shmem;             // threadgroup(0)
-  uint32_t tgpig[3];       // threadgroup_position_in_grid
-  uint32_t tpitg[3];       // thread_position_in_threadgroup
-  uint32_t ntg[3];         // threads_per_threadgroup
-  uint32_t tgpg[3];        // threadgroups_per_grid
-  uint32_t tiisg;          // thread_index_in_simdgroup
-  uint32_t sgitg;          // simdgroup_index_in_threadgroup
+  const void* args;    // buffer(0): the args struct
+  const char* src[3];  // buffer(1..3)
+  char* dst;           // buffer(4)
+  char* shmem;         // threadgroup(0)
+  uint32_t tgpig[3];   // threadgroup_position_in_grid
+  uint32_t tpitg[3];   // thread_position_in_threadgroup
+  uint32_t ntg[3];     // threads_per_threadgroup
+  uint32_t tgpg[3];    // threadgroups_per_grid
+  uint32_t tiisg;      // thread_index_in_simdgroup
+  uint32_t sgitg;      // simdgroup_index_in_threadgroup
 };
 
 using KernelFn = void (*)(const KernelCall&);
 
 struct KernelInfo {
-  std::string name;   // the pipeline name the dispatch plans use
-  std::string file;   // the .metal file that defines it
-  size_t args_size;   // sizeof its args struct
+  std::string name;  // the pipeline name the dispatch plans use
+  std::string file;  // the .metal file that defines it
+  size_t args_size;  // sizeof its args struct
   KernelFn fn;
 };
 

@@ -22,9 +22,7 @@ class MetalSimBackend : public Backend {
   }
   std::string name() const override { return "metal-sim"; }
   int threads() const override { return emulator_.threads(); }
-  bool supports(OpKind op, const std::vector<DType>& types) const override {
-    return metal::kernels_support(op, types);
-  }
+  bool supports(OpKind op, const std::vector<DType>& types) const override { return metal::kernels_support(op, types); }
 
   void run(const Graph& g, const StepArgs& step) override {
     std::lock_guard<std::mutex> lock(mu_);

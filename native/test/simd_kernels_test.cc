@@ -102,8 +102,10 @@ int main() {
   failures += check("neon", neon::kernels());
 #endif
 #elif defined(MM_HAVE_AVX2_KERNELS)
-  if (cpu_use_avx2()) failures += check("avx2", avx2::kernels());
-  else std::printf("skip: this CPU has no AVX2\n");
+  if (cpu_use_avx2())
+    failures += check("avx2", avx2::kernels());
+  else
+    std::printf("skip: this CPU has no AVX2\n");
 #endif
   std::printf("%d failures\n", failures);
   return failures == 0 ? 0 : 1;

@@ -22,10 +22,17 @@ export function refCases(...p: string[]): RefCase[] {
 }
 
 /** Largest |a - b| over every position, and the largest |b| (scale of the reference). */
-export function maxAbsDiff(ours: Float32Array, ref: number[][], vocab: number): { maxDiff: number; maxRef: number; argmaxAgree: number } {
-  let maxDiff = 0, maxRef = 0, agree = 0;
+export function maxAbsDiff(
+  ours: Float32Array,
+  ref: number[][],
+  vocab: number,
+): { maxDiff: number; maxRef: number; argmaxAgree: number } {
+  let maxDiff = 0,
+    maxRef = 0,
+    agree = 0;
   ref.forEach((row, pos) => {
-    let ai = 0, bi = 0;
+    let ai = 0,
+      bi = 0;
     for (let i = 0; i < vocab; i++) {
       const a = ours[pos * vocab + i]!;
       const b = row[i]!;

@@ -24,7 +24,7 @@ export function floatToHalf(f: number): number {
   const sign = (x >>> 16) & 0x8000;
   const a = x & 0x7fffffff;
   if (a >= 0x7f800000) return sign | 0x7c00 | (a > 0x7f800000 ? 0x200 : 0);
-  const v = Math.abs(f32buf[0]!);
+  const v = Math.abs(f32buf[0]);
   if (v >= 65520) return sign | 0x7c00;
   if (v < 2 ** -14) {
     const m = roundEven(v / 2 ** -24);
@@ -108,9 +108,15 @@ export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array 
     const o = i * bytes;
     const yo = i * block;
     switch (t) {
-      case 'F32': y[i] = dv.getFloat32(i * 4, true); break;
-      case 'F16': y[i] = h(i * 2); break;
-      case 'BF16': y[i] = bf16ToFloat(dv.getUint16(i * 2, true)); break;
+      case 'F32':
+        y[i] = dv.getFloat32(i * 4, true);
+        break;
+      case 'F16':
+        y[i] = h(i * 2);
+        break;
+      case 'BF16':
+        y[i] = bf16ToFloat(dv.getUint16(i * 2, true));
+        break;
       case 'Q4_0': {
         const d = h(o);
         for (let j = 0; j < 16; j++) {
@@ -120,7 +126,8 @@ export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array 
         break;
       }
       case 'Q4_1': {
-        const d = h(o), m = h(o + 2);
+        const d = h(o),
+          m = h(o + 2);
         for (let j = 0; j < 16; j++) {
           y[yo + j] = (b[o + 4 + j]! & 0xf) * d + m;
           y[yo + j + 16] = (b[o + 4 + j]! >> 4) * d + m;
@@ -130,7 +137,8 @@ export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array 
       case 'Q5_0':
       case 'Q5_1': {
         const one = t === 'Q5_1';
-        const d = h(o), m = one ? h(o + 2) : 0;
+        const d = h(o),
+          m = one ? h(o + 2) : 0;
         const qh = dv.getUint32(o + (one ? 4 : 2), true);
         const qs = o + (one ? 8 : 6);
         for (let j = 0; j < 16; j++) {
@@ -149,7 +157,8 @@ export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array 
       case 'Q4_K':
       case 'Q5_K': {
         const five = t === 'Q5_K';
-        const d = h(o), dmin = h(o + 2);
+        const d = h(o),
+          dmin = h(o + 2);
         const sc = o + 4;
         const qh = o + 16;
         const qs = five ? o + 48 : o + 16;
@@ -167,10 +176,16 @@ export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array 
         break;
       }
       case 'Q6_K': {
-        const ql = o, qh = o + 128, sc = o + 192, d = h(o + 208);
+        const ql = o,
+          qh = o + 128,
+          sc = o + 192,
+          d = h(o + 208);
         for (let half = 0; half < 2; half++) {
           for (let l = 0; l < 32; l++) {
-            const L = ql + 64 * half, H = qh + 32 * half, S = sc + 8 * half, Y = yo + 128 * half;
+            const L = ql + 64 * half,
+              H = qh + 32 * half,
+              S = sc + 8 * half,
+              Y = yo + 128 * half;
             const is = l >> 4;
             const q1 = ((b[L + l]! & 0xf) | (((b[H + l]! >> 0) & 3) << 4)) - 32;
             const q2 = ((b[L + l + 32]! & 0xf) | (((b[H + l]! >> 2) & 3) << 4)) - 32;
@@ -200,28 +215,45 @@ export function quantize(t: TypeName, x: Float32Array, seed = 1): Uint8Array {
     const o = i * bytes;
     const xs = x.subarray(i * block, (i + 1) * block);
     switch (t) {
-      case 'F32': dv.setFloat32(i * 4, x[i]!, true); break;
-      case 'F16': dv.setUint16(i * 2, floatToHalf(x[i]!), true); break;
-      case 'BF16': dv.setUint16(i * 2, floatToBf16(x[i]!), true); break;
+      case 'F32':
+        dv.setFloat32(i * 4, x[i]!, true);
+        break;
+      case 'F16':
+        dv.setUint16(i * 2, floatToHalf(x[i]!), true);
+        break;
+      case 'BF16':
+        dv.setUint16(i * 2, floatToBf16(x[i]!), true);
+        break;
       case 'Q8_0': {
         let amax = 0;
         for (const v of xs) amax = Math.max(amax, Math.abs(v));
-        const d = fround(amax / 127), id = d ? fround(1 / d) : 0;
+        const d = fround(amax / 127),
+          id = d ? fround(1 / d) : 0;
         dv.setUint16(o, floatToHalf(d), true);
-        for (let j = 0; j < 32; j++) dv.setInt8(o + 2 + j, Math.sign(xs[j]!) * Math.round(Math.abs(fround(xs[j]! * id))));
+        for (let j = 0; j < 32; j++)
+          dv.setInt8(o + 2 + j, Math.sign(xs[j]!) * Math.round(Math.abs(fround(xs[j]! * id))));
         break;
       }
       case 'Q4_0':
       case 'Q5_0': {
         const five = t === 'Q5_0';
-        let amax = 0, max = 0;
-        for (const v of xs) if (Math.abs(v) > amax) (amax = Math.abs(v)), (max = v);
-        const d = fround(max / (five ? -16 : -8)), id = d ? fround(1 / d) : 0;
+        let amax = 0,
+          max = 0;
+        for (const v of xs) {
+          if (Math.abs(v) > amax) {
+            amax = Math.abs(v);
+            max = v;
+          }
+        }
+        const d = fround(max / (five ? -16 : -8)),
+          id = d ? fround(1 / d) : 0;
         dv.setUint16(o, floatToHalf(d), true);
         let qh = 0;
         for (let j = 0; j < 16; j++) {
-          const q = (v: number): number => Math.min(five ? 31 : 15, Math.trunc(fround(fround(v * id) + (five ? 16.5 : 8.5))));
-          const a = q(xs[j]!), b = q(xs[j + 16]!);
+          const q = (v: number): number =>
+            Math.min(five ? 31 : 15, Math.trunc(fround(fround(v * id) + (five ? 16.5 : 8.5))));
+          const a = q(xs[j]!),
+            b = q(xs[j + 16]!);
           out[o + (five ? 6 : 2) + j] = (a & 0xf) | ((b & 0xf) << 4);
           qh |= ((a >> 4) & 1) << j;
           qh |= ((b >> 4) & 1) << (j + 16);
@@ -232,15 +264,22 @@ export function quantize(t: TypeName, x: Float32Array, seed = 1): Uint8Array {
       case 'Q4_1':
       case 'Q5_1': {
         const five = t === 'Q5_1';
-        let mn = Infinity, mx = -Infinity;
-        for (const v of xs) (mn = Math.min(mn, v)), (mx = Math.max(mx, v));
-        const d = fround((mx - mn) / (five ? 31 : 15)), id = d ? fround(1 / d) : 0;
+        let mn = Infinity,
+          mx = -Infinity;
+        for (const v of xs) {
+          mn = Math.min(mn, v);
+          mx = Math.max(mx, v);
+        }
+        const d = fround((mx - mn) / (five ? 31 : 15)),
+          id = d ? fround(1 / d) : 0;
         dv.setUint16(o, floatToHalf(d), true);
         dv.setUint16(o + 2, floatToHalf(mn), true);
         let qh = 0;
         for (let j = 0; j < 16; j++) {
-          const q = (v: number): number => Math.min(five ? 31 : 15, Math.trunc(fround(fround(fround(v - mn) * id) + 0.5)));
-          const a = q(xs[j]!), b = q(xs[j + 16]!);
+          const q = (v: number): number =>
+            Math.min(five ? 31 : 15, Math.trunc(fround(fround(fround(v - mn) * id) + 0.5)));
+          const a = q(xs[j]!),
+            b = q(xs[j + 16]!);
           out[o + (five ? 8 : 4) + j] = (a & 0xf) | ((b & 0xf) << 4);
           qh |= ((a >> 4) & 1) << j;
           qh |= ((b >> 4) & 1) << (j + 16);
@@ -283,15 +322,22 @@ export function quantizeActivations(fmt: ReturnType<typeof activationFormat>, x:
   }
   const block = fmt === 'q8_K' ? 256 : 32;
   for (let i = 0; i < x.length; i += block) {
-    let amax = 0, max = 0;
-    for (let j = i; j < i + block; j++) if (Math.abs(x[j]!) > amax) (amax = Math.abs(x[j]!)), (max = x[j]!);
+    let amax = 0,
+      max = 0;
+    for (let j = i; j < i + block; j++) {
+      if (Math.abs(x[j]!) > amax) {
+        amax = Math.abs(x[j]!);
+        max = x[j]!;
+      }
+    }
     if (fmt === 'q8_K') {
       if (amax === 0) continue;
       const iscale = fround(-127 / max);
       const d = fround(1 / iscale);
       for (let j = i; j < i + block; j++) y[j] = Math.min(127, roundEven(fround(iscale * x[j]!))) * d;
     } else {
-      const d = fround(amax / 127), id = d ? fround(1 / d) : 0;
+      const d = fround(amax / 127),
+        id = d ? fround(1 / d) : 0;
       const dh = halfToFloat(floatToHalf(d));
       for (let j = i; j < i + block; j++) y[j] = Math.round(fround(x[j]! * id)) * dh;
     }
@@ -305,7 +351,8 @@ export function q8_1BlockSums(x: Float32Array): Float64Array {
   for (let b = 0; b < s.length; b++) {
     let amax = 0;
     for (let j = 32 * b; j < 32 * b + 32; j++) amax = Math.max(amax, Math.abs(x[j]!));
-    const d = fround(amax / 127), id = d ? fround(1 / d) : 0;
+    const d = fround(amax / 127),
+      id = d ? fround(1 / d) : 0;
     let sum = 0;
     for (let j = 32 * b; j < 32 * b + 32; j++) sum += Math.round(fround(x[j]! * id));
     s[b] = halfToFloat(floatToHalf(fround(sum * d)));

@@ -114,9 +114,11 @@ int main() {
   SelfTestArgs a{0, 0};
   std::vector<float> scratch(1024);
   std::string f = fault_of(emu, launch("st_bad_barrier", a, nullptr, nullptr, scratch.data(), 2, 64, 0));
-  check(f.find("threadgroup_barrier not reached") != std::string::npos, "a barrier skipped by some threads is an error: " + f);
+  check(f.find("threadgroup_barrier not reached") != std::string::npos,
+        "a barrier skipped by some threads is an error: " + f);
   f = fault_of(emu, launch("st_divergent_simd", a, nullptr, nullptr, scratch.data(), 1, 32, 0));
-  check(f.find("not reached by all 32 lanes") != std::string::npos, "a SIMD-group function called by half the lanes is an error: " + f);
+  check(f.find("not reached by all 32 lanes") != std::string::npos,
+        "a SIMD-group function called by half the lanes is an error: " + f);
   f = fault_of(emu, launch("st_fault", a, nullptr, nullptr, scratch.data(), 8, 64, 0));
   check(f.find("deliberate fault") != std::string::npos && f.find("st_fault") != std::string::npos,
         "a fault in one thread stops the dispatch and names the kernel: " + f);

@@ -13,8 +13,12 @@ typedef signed char BOOL;
 #ifndef nil
 #define nil ((id)0)
 #endif
-#define NS_ENUM(TYPE, NAME) enum NAME : TYPE NAME; enum NAME : TYPE
-#define NS_OPTIONS(TYPE, NAME) enum NAME : TYPE NAME; enum NAME : TYPE
+#define NS_ENUM(TYPE, NAME) \
+  enum NAME : TYPE NAME;    \
+  enum NAME : TYPE
+#define NS_OPTIONS(TYPE, NAME) \
+  enum NAME : TYPE NAME;       \
+  enum NAME : TYPE
 #define NS_RETURNS_RETAINED __attribute__((ns_returns_retained))
 
 typedef NS_ENUM(NSUInteger, NSStringEncoding) { NSUTF8StringEncoding = 4 };
@@ -24,7 +28,7 @@ typedef NS_ENUM(NSUInteger, NSStringEncoding) { NSUTF8StringEncoding = 4 };
 @end
 
 __attribute__((objc_root_class))
-@interface NSObject <NSObject>
+@interface NSObject<NSObject>
 + (instancetype)alloc;
 + (instancetype)new;
 - (instancetype)init;

@@ -80,9 +80,7 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 @property(readonly) NSString* name;
 - (BOOL)supportsFamily:(MTLGPUFamily)gpuFamily;
 - (id<MTLCommandQueue>)newCommandQueue;
-- (id<MTLLibrary>)newLibraryWithSource:(NSString*)source
-                               options:(MTLCompileOptions*)options
-                                 error:(NSError**)error;
+- (id<MTLLibrary>)newLibraryWithSource:(NSString*)source options:(MTLCompileOptions*)options error:(NSError**)error;
 - (id<MTLComputePipelineState>)newComputePipelineStateWithFunction:(id<MTLFunction>)computeFunction
                                                              error:(NSError**)error;
 - (id<MTLBuffer>)newBufferWithLength:(NSUInteger)length options:(MTLResourceOptions)options;
@@ -96,4 +94,5 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 #ifdef __cplusplus
 extern "C"
 #endif
-id<MTLDevice> MTLCreateSystemDefaultDevice(void) NS_RETURNS_RETAINED;
+    id<MTLDevice>
+    MTLCreateSystemDefaultDevice(void) NS_RETURNS_RETAINED;
