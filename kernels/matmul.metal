@@ -1,5 +1,6 @@
 // dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m]); x and dst f32, W in any
-// supported type, read in place in its ggml block layout.
+// supported type, read in place in its ggml block layout (x rounded to f16 /
+// bf16 for F16 / BF16 weights, see mm_act).
 //
 // matmul_mv_<type>: decode (few rows of x). Each simdgroup owns MM_MV_ROWS
 //   rows of W; its 32 lanes walk the row in interleaved chunks (adjacent lanes
@@ -12,6 +13,22 @@
 //   grid: (ceil(m / BM), ceil(n / BN)), MM_MM_THREADS threads, 8 KiB shmem.
 #include "common.h"
 #include "dequant.h"
+
+// Activations as the kernels multiply them: rounded to the weights' type for
+// F16 / BF16 weights (as ggml's vec_dot_type and the CPU backend do; llama.cpp's
+// greedy output on F16 models depends on it), f32 for every other type.
+template <typename Q>
+inline float mm_act(float x) {
+  return x;
+}
+template <>
+inline float mm_act<DqF16>(float x) {
+  return float(half(x));
+}
+template <>
+inline float mm_act<DqBF16>(float x) {
+  return bf16_to_f32(f32_to_bf16(x));
+}
 
 template <typename Q>
 inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0, device const char * src1,
@@ -28,7 +45,7 @@ inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0,
   float wv[Q::CHUNK];
   for (int c = int(tiisg); c < nchunks; c += MM_SIMD_WIDTH) {
     const int k0 = c * int(Q::CHUNK);
-    for (int i = 0; i < int(Q::CHUNK); i++) xv[i] = k0 + i < K ? x[k0 + i] : 0.0f;
+    for (int i = 0; i < int(Q::CHUNK); i++) xv[i] = k0 + i < K ? mm_act<Q>(x[k0 + i]) : 0.0f;
     for (int r = 0; r < MM_MV_ROWS; r++) {
       if (row0 + r >= args.m) break;
       Q::dequant(src1 + (row0 + r) * args.w_stride, c, wv, K);
@@ -75,7 +92,7 @@ inline void matmul_mm_impl(constant MatMulArgs & args, device const char * src0,
     for (int u = tid; u < MM_MM_BN * MM_MM_BK; u += MM_MM_THREADS) {
       const int r = u / MM_MM_BK, c = u % MM_MM_BK;
       device const float * xr = (device const float *)(src0 + (n0 + r) * args.x_stride);
-      sx[u] = n0 + r < args.n && k0 + c < K ? xr[k0 + c] : 0.0f;
+      sx[u] = n0 + r < args.n && k0 + c < K ? mm_act<Q>(xr[k0 + c]) : 0.0f;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
     for (int kk = 0; kk < MM_MM_BK; kk += 8) {
