@@ -14,7 +14,7 @@
 #define MM_QK5_1 32
 #define MM_QK8_0 32
 #define MM_QK8_1 32
-#define MM_QK_K 256       // super-block of the K-quants
+#define MM_QK_K 256         // super-block of the K-quants
 #define MM_K_SCALE_SIZE 12  // packed 6-bit scales/mins of q4_K/q5_K
 
 #if defined(__METAL_VERSION__) || defined(MM_MSL_SHIM)
@@ -112,7 +112,7 @@ constexpr int QK_K = MM_QK_K;
 constexpr int K_SCALE_SIZE = MM_K_SCALE_SIZE;
 
 // Unpacks sub-block j's 6-bit scale and min of a q4_K/q5_K block.
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+inline void get_scale_min_k4(int j, const uint8_t * q, uint8_t * sc, uint8_t * m) {
   if (j < 4) {
     *sc = q[j] & 63;
     *m = q[j + 4] & 63;
