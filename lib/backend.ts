@@ -5,7 +5,7 @@
  */
 import { awaitNative, callNative, DisposedError, InvalidArgumentError } from './errors';
 import {
-  native,
+  nativeCall,
   type NativeBackend,
   type NativeBuffer,
   type NativeGraph,
@@ -101,13 +101,13 @@ export class Backend {
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0 || threads > 1024)) {
       throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
     }
-    const nb = callNative(() => native().createBackend(name, threads === undefined ? {} : { threads }));
+    const nb = nativeCall((n) => n.createBackend(name, threads === undefined ? {} : { threads }));
     return new Backend(name, nb);
   }
 
   /** Backend names this build and machine can create. */
   static available(): BackendName[] {
-    return callNative(() => native().availableBackends()).filter((n): n is BackendName =>
+    return nativeCall((n) => n.availableBackends()).filter((n): n is BackendName =>
       (BACKEND_NAMES as readonly string[]).includes(n),
     );
   }

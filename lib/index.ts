@@ -13,8 +13,8 @@ export { readSafetensorsHeader, readSafetensorsHeaderSync } from './safetensors/
 export type { SafetensorsHeader, SafetensorsTensor } from './safetensors/header';
 export { describeModel, describeGGUF, describeGGUFSync, describeHF } from './model/description';
 export type { ModelDescription, ModelHParams, TensorRef } from './model/description';
-export { convert } from './hf/convert';
-export type { ConvertOptions, ConvertType } from './hf/convert';
+export { convert } from './convert';
+export type { ConvertOptions, ConvertType } from './convert';
 export { verifySha256, sha256File } from './checksum';
 export { Backend, Graph, BACKEND_NAMES } from './backend';
 export type { BackendName, GraphSpec, NodeSpec, OpName, OpParams, StepArgs, TensorSpec } from './backend';
@@ -36,8 +36,8 @@ export {
   typeInfo,
 } from './ops';
 export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
-export { DType } from './native';
-export type { DTypeName } from './native';
+export { DType } from './dtype';
+export type { DTypeName } from './dtype';
 export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeOptions } from './tokenizer';
 // Inference and generation API

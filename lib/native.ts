@@ -3,35 +3,15 @@
  * tokenizers work even before anything native is needed) with node-gyp-build:
  * a matching prebuild from prebuilds/ first, else build/Release.
  *
- * This file only describes what the addon exports; lib/ops.ts and lib/backend.ts
- * wrap it with argument checking and MiniMacLLMError conversion.
+ * This file describes what the addon exports. Library code reaches it only
+ * through nativeCall() (and lib/backend.ts's Backend / Graph, which wrap the
+ * objects it returns), so every native error becomes a MiniMacLLMError;
+ * test/layering.test.ts checks that nothing else calls native().
  */
 import * as path from 'node:path';
-import { fromNative } from './errors';
+import { callNative, fromNative } from './errors';
 
-/** ggml type ids, as stored in GGUF. */
-export const DType = {
-  F32: 0,
-  F16: 1,
-  Q4_0: 2,
-  Q4_1: 3,
-  Q5_0: 6,
-  Q5_1: 7,
-  Q8_0: 8,
-  Q8_1: 9,
-  Q2_K: 10,
-  Q3_K: 11,
-  Q4_K: 12,
-  Q5_K: 13,
-  Q6_K: 14,
-  Q8_K: 15,
-  IQ4_NL: 20,
-  IQ4_XS: 23,
-  I32: 26,
-  BF16: 30,
-} as const;
-export type DTypeName = keyof typeof DType;
-export type DTypeId = (typeof DType)[DTypeName];
+export { DType, type DTypeId, type DTypeName } from './dtype';
 
 export interface NativeTypeInfo {
   name: string;
@@ -148,4 +128,9 @@ export function native(): NativeBinding {
     });
   }
   return cached;
+}
+
+/** Calls the addon, rethrowing its errors as MiniMacLLMErrors: every library call into native code goes through here. */
+export function nativeCall<T>(fn: (addon: NativeBinding) => T): T {
+  return callNative(() => fn(native()));
 }

@@ -5,8 +5,9 @@
  * Weights stay in their block type (`Uint8Array` of ggml blocks).
  */
 import { Backend, type BackendName, type NodeSpec, type OpParams, type TensorSpec } from './backend';
-import { InvalidArgumentError, callNative } from './errors';
-import { DType, native, type DTypeName } from './native';
+import { InvalidArgumentError } from './errors';
+import { DType, type DTypeName } from './dtype';
+import { nativeCall } from './native';
 
 export interface OpOptions {
   /** A backend instance or name (default: a shared CPU backend). */
@@ -46,14 +47,14 @@ export interface CpuInfo {
 }
 
 export function cpuInfo(): CpuInfo {
-  const i = callNative(() => native().cpuInfo());
+  const i = nativeCall((n) => n.cpuInfo());
   return { physicalCores: i.physicalCores, logicalCores: i.logicalCores, simd: i.simd, features: [...i.features] };
 }
 
 /** Resolves a type name or id to its id and block geometry. */
 export function typeInfo(type: WeightType): { id: number; name: string; blockSize: number; typeSize: number } {
   const id = typeof type === 'number' ? type : (DType as Record<string, number>)[type];
-  const info = id === undefined ? null : callNative(() => native().typeInfo(id));
+  const info = id === undefined ? null : nativeCall((n) => n.typeInfo(id));
   if (id === undefined || !info) throw new InvalidArgumentError(`unknown tensor type ${String(type)}`);
   return { id, name: info.name, blockSize: info.blockSize, typeSize: info.typeSize };
 }
@@ -430,11 +431,11 @@ export function storeRows(
 /** Quantizes rows of `rowLength` floats into ggml blocks of `type`. */
 export function quantize(type: WeightType, data: Float32Array, rowLength: number): Uint8Array {
   const t = typeInfo(type);
-  return callNative(() => native().quantize(t.id, data, rowLength));
+  return nativeCall((n) => n.quantize(t.id, data, rowLength));
 }
 
 /** Expands `count` elements of ggml blocks of `type` to floats. */
 export function dequantize(type: WeightType, data: Uint8Array, count: number): Float32Array {
   const t = typeInfo(type);
-  return callNative(() => native().dequantize(t.id, data, count));
+  return nativeCall((n) => n.dequantize(t.id, data, count));
 }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { main } from '../lib/cli/main';
 import { readGGUFSync } from '../lib/gguf/reader';
-import { convert, permuteRows } from '../lib/hf/convert';
+import { convert, permuteRows } from '../lib/convert';
 import { describeModel } from '../lib/model/description';
 import { DType, native } from '../lib/native';
 

@@ -2,7 +2,7 @@
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { ChatMessage } from '../chat/template';
-import type { Command } from './main';
+import type { Command } from './command';
 import { loadModelFromArgs, MODEL_OPTIONS, MODEL_USAGE } from './model-args';
 import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromArgs } from './generate';
 

@@ -1,8 +1,8 @@
 /** `minimacllm convert <hf-dir> <out.gguf> --type f16|q8_0|q4_0` */
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
-import { convert, type ConvertType } from '../hf/convert';
-import type { Command } from './main';
+import { convert, type ConvertType } from '../convert';
+import type { Command } from './command';
 
 const TYPES: ConvertType[] = ['f16', 'q8_0', 'q4_0', 'bf16', 'f32'];
 

@@ -1,7 +1,7 @@
 /** `minimacllm generate [prompt]`: streams a completion to stdout, timings to stderr. */
 import { parseArgs } from 'node:util';
 import type { GenerateOptions } from '../generate/options';
-import type { Command } from './main';
+import type { Command } from './command';
 import { intOption, loadModelFromArgs, MODEL_OPTIONS, MODEL_USAGE, numberOption } from './model-args';
 
 export function samplingFromArgs(values: Record<string, unknown>): GenerateOptions {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { ggmlTypeName, type GGUFValue } from '../gguf/types';
 import { describeModel, type ModelDescription } from '../model/description';
-import type { Command } from './main';
+import type { Command } from './command';
 
 /** Short text for a metadata value: arrays show their length and first items. */
 export function formatValue(v: GGUFValue, maxItems = 4): string {

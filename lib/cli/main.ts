@@ -5,18 +5,13 @@
  */
 import { MiniMacLLMError } from '../errors';
 import { chatCommand } from './chat';
+import type { Command } from './command';
 import { convertCommand } from './convert';
 import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
 import { perplexityCommand } from './perplexity';
 
-export interface Command {
-  /** One line for the usage text. */
-  summary: string;
-  usage: string;
-  /** Runs with the arguments after the subcommand name; resolves to the exit code. */
-  run(argv: string[]): Promise<number>;
-}
+export type { Command } from './command';
 
 export const COMMANDS: Record<string, Command> = {
   convert: convertCommand,

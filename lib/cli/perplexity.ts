@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, IOError } from '../errors';
 import { perplexity } from '../generate/perplexity';
-import type { Command } from './main';
+import type { Command } from './command';
 import { intOption, loadModelFromArgs, MODEL_OPTIONS } from './model-args';
 
 export const perplexityCommand: Command = {

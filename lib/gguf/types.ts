@@ -2,7 +2,7 @@
  * GGUF value types and ggml tensor type traits, in plain TS so a header can be
  * read (and a file size validated) without loading the native addon.
  */
-import { DType } from '../native';
+import { DType } from '../dtype';
 
 /** Metadata value type ids, as stored in GGUF. */
 export const GGUFValueType = {

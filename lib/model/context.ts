@@ -6,8 +6,10 @@
  */
 import type { Backend, Graph } from '../backend';
 import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
-import { DType, type NativeBuffer } from '../native';
-import type { Architecture, ModelHParams } from './description';
+import type { ModelFamily } from './arch/family';
+import { DType } from '../dtype';
+import type { NativeBuffer } from '../native';
+import type { ModelHParams } from './hparams';
 import { buildContextGraphs } from './graph-builder';
 import { Mutex } from './mutex';
 import type { ModelWeights } from './weights';
@@ -20,7 +22,7 @@ export interface EvaluateOptions {
 /** What a context needs from its model. */
 export interface ContextHost {
   readonly backend: Backend;
-  readonly arch: Architecture;
+  readonly family: ModelFamily;
   readonly hp: ModelHParams;
   readonly weights: ModelWeights;
   assertLive(): void;
@@ -63,9 +65,9 @@ export class Context {
     this.#maxTokens = Math.min(MAX_BATCH, contextSize);
     this.#maxTokensAll = Math.max(1, Math.min(this.#maxTokens, Math.floor(ALL_LOGITS_BYTES / (hp.vocabSize * 4))));
     const g = buildContextGraphs(host.backend, {
-      arch: host.arch,
+      family: host.family,
       hp,
-      weights: host.weights,
+      weights: host.weights.model,
       contextSize,
       maxTokens: this.#maxTokens,
       maxTokensAll: this.#maxTokensAll,

@@ -14,6 +14,7 @@ import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer'
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
 import { Context, type ContextHost } from './context';
+import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
 import { loadModelTokenizer } from './tokenizer-loader';
@@ -117,7 +118,7 @@ export class Model {
     const self = this;
     this.#host = {
       backend,
-      arch: desc.architecture,
+      family: familyOf(desc.architecture),
       hp,
       get weights(): ModelWeights {
         if (!self.#weights) throw new DisposedError('model');
@@ -292,7 +293,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   const contextSize = o.contextSize ?? Math.min(desc.hparams.contextLength, 4096);
   const backend = Backend.create(backendName, o.threads === undefined ? {} : { threads: o.threads });
   try {
-    const weights = loadWeights(backend, desc);
+    const weights = loadWeights(backend, desc, familyOf(desc.architecture));
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize);
     progress('ready', 1);

@@ -1,20 +1,24 @@
 /**
- * Hugging Face folder → llama.cpp-compatible GGUF. Norms and biases stay F32,
- * 2-D weights become the requested type (rows not a multiple of the block
- * size fall back to F16, as convert_hf_to_gguf.py does); llama Q/K rows are
- * permuted from HF's rotate-half layout to GGUF's adjacent pairs. Element
- * work (f16 expansion, quantization) is done by the native addon.
+ * Hugging Face folder → llama.cpp-compatible GGUF. The model family decides
+ * the metadata, the tensors and their order (as llama.cpp's converter writes
+ * them) and any row permutation (llama's Q/K rows from HF's rotate-half layout
+ * to GGUF's adjacent pairs). Norms and biases stay F32, 2-D weights become the
+ * requested type (rows not a multiple of the block size fall back to F16, as
+ * convert_hf_to_gguf.py does). Element work (f16 expansion, quantization) is
+ * done by the native addon.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { callNative, InvalidArgumentError, IOError } from '../errors';
-import { GGML_TYPES, GGUFValueType } from '../gguf/types';
-import { type GGUFWriteTensor, type GGUFWriteValue, typed, writeGGUF } from '../gguf/writer';
-import { describeHF, readJsonObject } from './describe';
-import { DType, native } from '../native';
-import type { ModelDescription, TensorRef } from '../model/description';
-import { tokenizerMetadata } from './tokenizer-gguf';
-import { llama3FreqFactors } from '../model/rope-factors';
+import { DType } from './dtype';
+import { InvalidArgumentError, IOError } from './errors';
+import { GGML_TYPES, GGUFValueType } from './gguf/types';
+import { type GGUFWriteTensor, type GGUFWriteValue, typed, writeGGUF } from './gguf/writer';
+import { readJsonObject } from './hf/folder';
+import { tokenizerMetadata } from './hf/tokenizer-gguf';
+import { familyOf } from './model/arch/registry';
+import { describeHF } from './model/description';
+import { declareTensors, type TensorRef } from './model/tensor-source';
+import { nativeCall } from './native';
 
 export type ConvertType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
 
@@ -33,7 +37,6 @@ const TARGET: Record<ConvertType, { dtype: number; fileType: number }> = {
 };
 
 const u32 = (v: number): GGUFWriteValue => typed(GGUFValueType.UINT32, v);
-const f32 = (v: number): GGUFWriteValue => typed(GGUFValueType.FLOAT32, v);
 
 function readBytes(t: TensorRef): Uint8Array {
   const out = new Uint8Array(t.bytes);
@@ -78,7 +81,7 @@ export function permuteRows(src: Uint8Array, nRows: number, nHead: number): Uint
 
 function toF32(t: TensorRef, raw: Uint8Array, count: number): Float32Array {
   if (t.type === DType.F32) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  return callNative(() => native().dequantize(t.type, raw, count));
+  return nativeCall((n) => n.dequantize(t.type, raw, count));
 }
 
 /** Converts a tensor's bytes to `dtype`. */
@@ -87,58 +90,7 @@ function convertData(t: TensorRef, raw: Uint8Array, dtype: number): Uint8Array {
   const count = t.shape.reduce((a, b) => a * b, 1);
   const f = toF32(t, raw, count);
   if (dtype === DType.F32) return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-  return callNative(() => native().quantize(dtype, f, t.shape[0]!));
-}
-
-/** Tensor names in the order llama.cpp's converter writes them. */
-function tensorOrder(d: ModelDescription): string[] {
-  const names = ['token_embd.weight', 'output_norm.weight', 'output.weight'];
-  const layer = [
-    'attn_norm.weight',
-    'ffn_norm.weight',
-    'attn_q.weight',
-    'attn_q.bias',
-    'attn_k.weight',
-    'attn_k.bias',
-    'attn_v.weight',
-    'attn_v.bias',
-    'attn_output.weight',
-    'attn_output.bias',
-    'attn_q_norm.weight',
-    'attn_k_norm.weight',
-    'ffn_gate.weight',
-    'ffn_up.weight',
-    'ffn_down.weight',
-  ];
-  for (let i = 0; i < d.hparams.nLayer; i++) for (const n of layer) names.push(`blk.${i}.${n}`);
-  return names.filter((n) => d.tensors.has(n));
-}
-
-/** Metadata keys for the architecture, in llama.cpp's order. */
-function archMetadata(d: ModelDescription, fileType: number): Record<string, GGUFWriteValue> {
-  const hp = d.hparams;
-  const a = d.architecture;
-  const m: Record<string, GGUFWriteValue> = {
-    'general.architecture': a,
-    'general.name': path.basename(d.name),
-    'general.alignment': u32(32),
-    'general.file_type': u32(fileType),
-    [`${a}.context_length`]: u32(hp.contextLength),
-    [`${a}.embedding_length`]: u32(hp.nEmbd),
-    [`${a}.block_count`]: u32(hp.nLayer),
-    [`${a}.feed_forward_length`]: u32(hp.nFf),
-    [`${a}.attention.head_count`]: u32(hp.nHead),
-    [`${a}.attention.head_count_kv`]: u32(hp.nKvHead),
-    [`${a}.rope.dimension_count`]: u32(hp.nRot),
-  };
-  if (hp.headDim * hp.nHead !== hp.nEmbd) {
-    m[`${a}.attention.key_length`] = u32(hp.headDim);
-    m[`${a}.attention.value_length`] = u32(hp.headDim);
-  }
-  m[`${a}.attention.layer_norm_rms_epsilon`] = f32(hp.rmsEps);
-  m[`${a}.rope.freq_base`] = f32(hp.ropeTheta);
-  m[`${a}.vocab_size`] = u32(hp.vocabSize);
-  return m;
+  return nativeCall((n) => n.quantize(dtype, f, t.shape[0]!));
 }
 
 /** Converts the Hugging Face model folder `hfDir` to a GGUF file at `outPath`. */
@@ -149,36 +101,37 @@ export async function convert(hfDir: string, outPath: string, options: ConvertOp
       `convert: type must be one of ${Object.keys(TARGET).join(', ')}, got ${String(options?.type)}`,
     );
   const d = await describeHF(hfDir);
+  const family = familyOf(d.architecture);
+  const hp = d.hparams;
   const config = d.hfConfig as Record<string, unknown>;
   const tok = await readJsonObject(path.join(hfDir, 'tokenizer.json'));
   const tokConfigPath = path.join(hfDir, 'tokenizer_config.json');
   const tokConfig = fs.existsSync(tokConfigPath) ? await readJsonObject(tokConfigPath) : undefined;
   const metadata: Record<string, GGUFWriteValue> = {
-    ...archMetadata(d, target.fileType),
-    ...tokenizerMetadata(tok, tokConfig, config, d.hparams.vocabSize, d.architecture),
+    'general.architecture': family.name,
+    'general.name': path.basename(d.name),
+    'general.alignment': u32(32),
+    'general.file_type': u32(target.fileType),
+    ...family.ggufMetadata(hp),
+    ...tokenizerMetadata(tok, tokConfig, config, hp.vocabSize, family.hfAddsBos ?? false),
   };
-  const hp = d.hparams;
   const blockSize = GGML_TYPES.get(target.dtype)!.blockSize;
   const tensors: GGUFWriteTensor[] = [];
-  const factors = llama3FreqFactors(d.hparams);
-  if (factors) {
-    tensors.push({
-      name: 'rope_freqs.weight',
-      type: DType.F32,
-      shape: [factors.length],
-      data: new Uint8Array(factors.buffer),
-    });
-  }
-  for (const name of tensorOrder(d)) {
-    const t = d.tensors.get(name)!;
+  for (const decl of declareTensors(family, hp, d.format, d.tensors)) {
+    const { name } = decl;
+    if (decl.kind === 'derived') {
+      const f = decl.data;
+      tensors.push({
+        name,
+        type: DType.F32,
+        shape: [f.length],
+        data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength),
+      });
+      continue;
+    }
+    const t = decl.ref;
     const dtype = t.shape.length === 1 ? DType.F32 : t.shape[0]! % blockSize === 0 ? target.dtype : DType.F16;
-    // HF llama Q/K rows are rotate-half; GGUF llama expects adjacent pairs.
-    const permuteHeads =
-      d.architecture === 'llama' && /\.attn_q\.(weight|bias)$/.test(name)
-        ? hp.nHead
-        : d.architecture === 'llama' && /\.attn_k\.(weight|bias)$/.test(name)
-          ? hp.nKvHead
-          : 0;
+    const permuteHeads = family.hfPermuteHeads?.(name, hp) ?? 0;
     const nRows = t.shape.length === 1 ? t.shape[0]! : t.shape[1]!;
     tensors.push({
       name,
