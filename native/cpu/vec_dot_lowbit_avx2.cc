@@ -69,7 +69,8 @@ inline __m256i plane_scales(__m256i scales8, int j) {
 }
 // Bit 4h+j of each hmask byte, as 4 (the q3_K third bit of plane j of half h).
 inline __m256i third_bit(__m256i hm, int p) {
-  const __m256i v = p >= 2 ? _mm256_srl_epi16(hm, _mm_cvtsi32_si128(p - 2)) : _mm256_sll_epi16(hm, _mm_cvtsi32_si128(2 - p));
+  const __m256i v =
+      p >= 2 ? _mm256_srl_epi16(hm, _mm_cvtsi32_si128(p - 2)) : _mm256_sll_epi16(hm, _mm_cvtsi32_si128(2 - p));
   return _mm256_and_si256(v, _mm256_set1_epi8(4));
 }
 // The 16 signed 6-bit scales of a q3_K block as bytes.
@@ -77,10 +78,9 @@ inline __m128i q3_K_scales(const uint8_t* sc) {
   uint32_t a[3];
   std::memcpy(a, sc, 12);
   const uint32_t lo = 0x0f0f0f0f, hi = 0x30303030;
-  const __m128i u = _mm_set_epi32(static_cast<int>(((a[1] >> 4) & lo) | ((a[2] >> 2) & hi)),
-                                  static_cast<int>(((a[0] >> 4) & lo) | (a[2] & hi)),
-                                  static_cast<int>((a[1] & lo) | ((a[2] << 2) & hi)),
-                                  static_cast<int>((a[0] & lo) | ((a[2] << 4) & hi)));
+  const __m128i u = _mm_set_epi32(
+      static_cast<int>(((a[1] >> 4) & lo) | ((a[2] >> 2) & hi)), static_cast<int>(((a[0] >> 4) & lo) | (a[2] & hi)),
+      static_cast<int>((a[1] & lo) | ((a[2] << 2) & hi)), static_cast<int>((a[0] & lo) | ((a[2] << 4) & hi)));
   return _mm_sub_epi8(u, _mm_set1_epi8(32));
 }
 
@@ -133,9 +133,8 @@ void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t a
         acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[c]->d), _mm256_cvtepi32_ps(sumi[c]), acc[r][c]);
         if constexpr (!kThree) {
           const block_q2_K& x2 = reinterpret_cast<const block_q2_K&>(x);
-          const __m256i m16 = _mm256_cvtepu8_epi16(
-              _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x2.scales)), 4),
-                            _mm_set1_epi8(0x0F)));
+          const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(
+              _mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x2.scales)), 4), _mm_set1_epi8(0x0F)));
           const __m256i mins = _mm256_madd_epi16(m16, load32(y[c]->bsums));
           acc[r][c] =
               _mm256_fnmadd_ps(_mm256_set1_ps(_cvtsh_ss(x2.dmin) * y[c]->d), _mm256_cvtepi32_ps(mins), acc[r][c]);
