@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DType } from '../dtype';
 import { BadModelError, IOError } from '../errors';
+import { readRegularTextFile } from '../regular-file';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../safetensors/header';
 import type { Json } from './config';
 
@@ -24,15 +25,11 @@ export const SUPPORTED_DTYPES: readonly string[] = Object.keys(DTYPE_IDS);
 
 /** Reads a JSON file of the folder (size-capped), as an object. */
 export async function readJsonObject(file: string): Promise<Json> {
-  let text: string;
-  try {
-    const st = await fs.promises.stat(file);
-    if (st.size > MAX_JSON_BYTES) throw new BadModelError(`${file} is larger than ${MAX_JSON_BYTES} bytes`);
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (e) {
-    if (e instanceof BadModelError) throw e;
-    throw new IOError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
+  const text = await readRegularTextFile(
+    file,
+    MAX_JSON_BYTES,
+    () => new BadModelError(`${file} is larger than ${MAX_JSON_BYTES} bytes`),
+  );
   let v: unknown;
   try {
     v = JSON.parse(text);
