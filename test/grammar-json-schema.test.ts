@@ -12,7 +12,7 @@ import { Grammar } from '../lib/grammar/grammar';
 import { jsonSchemaToGbnf } from '../lib/grammar/json-schema';
 import { loadModel, type Model } from '../lib/model/model';
 import { fixture } from './helpers/model-refs';
-import { removeVocabModel, writeVocabModel } from './helpers/vocab-model';
+import { vocabModel } from './helpers/vocab-model';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
@@ -359,13 +359,11 @@ describe('constrained generation: random-weight models, temperature 1, many seed
   });
 
   test('Qwen2 vocabulary (151,669 byte-level BPE tokens)', async () => {
-    const file = writeVocabModel({ vocab: 'qwen2' });
-    const model = await loadModel(file, { backend: 'cpu', contextSize: 1024 });
+    const model = await loadModel(vocabModel({ vocab: 'qwen2' }), { backend: 'cpu', contextSize: 1024 });
     try {
       await generateAll(model, 8);
     } finally {
       await model.dispose();
-      removeVocabModel(file);
     }
   });
 });

@@ -31,8 +31,9 @@ export interface ChatOptions extends GenerateOptions {
   tools?: ReadonlyArray<ToolDefinition | { type: 'function'; function: ToolDefinition }>;
   /**
    * 'auto' (default): the model decides; 'required': the reply is one or more
-   * tool calls; `{ name }`: a call of that tool; 'none': no tools (they are
-   * not shown to the model). 'required' and named calls are grammar-constrained.
+   * tool calls; `{ name }`: a call of that tool; 'none': the reply is text
+   * (tools stay in the prompt, so turns share the KV cache, but calls are not
+   * parsed). 'required' and named calls are grammar-constrained.
    */
   toolChoice?: ToolChoice;
 }
@@ -98,11 +99,16 @@ export function planChat(
   }
   const tools = checkTools(options.tools);
   const choice = checkToolChoice(options.toolChoice, tools);
-  if (choice === 'none' || tools.length === 0) return plan;
+  if (tools.length === 0) return plan;
+  const showable = templateSource !== undefined && templateUsesTools(templateSource);
+  if (choice === 'none') {
+    // Shown if the template can (the prompt then matches 'auto' turns), never parsed.
+    if (showable) variables['tools'] = templateTools(tools);
+    return plan;
+  }
   if (templateSource === undefined)
     throw new UnsupportedError('tools need a chat template: this model has none (it uses the plain chat format)');
-  if (!templateUsesTools(templateSource))
-    throw new UnsupportedError("this model's chat template does not show tools to the model");
+  if (!showable) throw new UnsupportedError("this model's chat template does not show tools to the model");
   const constrained = CONSTRAINTS.filter((k) => generate[k] !== undefined && generate[k] !== false);
   if (constrained.length > 0)
     throw new InvalidArgumentError(`${constrained[0]} can't be combined with tools (unless toolChoice is 'none')`);

@@ -91,22 +91,24 @@ function sort(results: Array<ToolCall | InvalidToolCall>): Pick<ParsedReply, 'to
 /** Hermes: `<tool_call>{json}</tool_call>` blocks anywhere (an unclosed last block counts). */
 function parseHermes(text: string, tools: readonly ToolDefinition[]): ParsedReply {
   const results: Array<ToolCall | InvalidToolCall> = [];
-  let content = '';
+  const content: string[] = [];
   let pos = 0;
   for (;;) {
     const open = text.indexOf(OPEN, pos);
     if (open < 0) {
-      content += text.slice(pos);
+      content.push(text.slice(pos));
       break;
     }
-    content += text.slice(pos, open);
+    content.push(text.slice(pos, open));
     const close = text.indexOf(CLOSE, open + OPEN.length);
     const body = text.slice(open + OPEN.length, close < 0 ? text.length : close).trim();
     results.push(toCall(body, tools));
     if (close < 0) break;
     pos = close + CLOSE.length;
   }
-  return { content: content.trim(), ...sort(results) };
+  // The text between calls, each piece trimmed, one per line.
+  const text2 = content.map((c) => c.trim()).filter((c) => c.length > 0);
+  return { content: text2.join('\n'), ...sort(results) };
 }
 
 /** Whether the reply is a Llama 3 JSON call (attempt): `{"name": ...` first, optionally after <|python_tag|>. */
@@ -169,7 +171,7 @@ export class ToolCallFilter {
   flush(): string {
     const held = this.#held;
     this.#held = '';
-    if (this.#format === 'hermes') return this.#inCall || this.#afterCall ? '' : held;
+    if (this.#format === 'hermes') return this.#inCall || (this.#afterCall && held.trim().length === 0) ? '' : held;
     return this.#llama === 'call' && llamaCallText(held) !== undefined ? '' : held;
   }
 
@@ -190,13 +192,13 @@ export class ToolCallFilter {
       }
       if (this.#afterCall) {
         // Blank text between or after calls is not content (unless more content follows).
-        const lead = /^\s*/.exec(s)![0].length;
-        if (lead === s.length) {
+        const rest = s.trimStart();
+        if (rest.length === 0 || (OPEN.startsWith(rest) && rest.length < OPEN.length)) {
           this.#held = s;
           return out;
         }
         this.#afterCall = false;
-        if (s.startsWith(OPEN, lead)) s = s.slice(lead);
+        if (rest.startsWith(OPEN)) s = rest;
       }
       const open = s.indexOf(OPEN);
       if (open < 0) {

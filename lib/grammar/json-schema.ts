@@ -233,9 +233,7 @@ export class SchemaGrammarBuilder {
       return [...new Set(list as TypeName[])];
     }
     // No type: the keywords present say which type is meant; none at all means any value.
-    const implied = (Object.keys(BY_TYPE)).filter((ty) =>
-      BY_TYPE[ty]!.some((k) => k in schema),
-    );
+    const implied = Object.keys(BY_TYPE).filter((ty) => BY_TYPE[ty]!.some((k) => k in schema));
     if (implied.length > 1) this.#unsupported(path, `keywords of several types without "type" (${implied.join(', ')})`);
     if (implied.length === 0) return [];
     return [implied[0] as TypeName];

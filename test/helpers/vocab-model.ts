@@ -51,6 +51,28 @@ export interface VocabModelOptions {
   seed?: number;
 }
 
+const CACHE = path.join(os.tmpdir(), 'minimacllm-test-vocab-models');
+const VERSION = 1; // bump when the model's contents change
+
+/**
+ * The model's path: written once into a temporary cache folder (atomically,
+ * so parallel test files can share it) and reused.
+ */
+export function vocabModel(o: VocabModelOptions): string {
+  const name = `tiny-${o.vocab}-${(o.chatTemplate ?? 'none').replace(/\.jinja$/, '')}-${o.seed ?? 7}-v${VERSION}.gguf`;
+  const file = path.join(CACHE, name);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(CACHE, { recursive: true });
+  const tmp = writeVocabModel(o);
+  try {
+    fs.renameSync(tmp, file);
+  } catch {
+    // Another worker won the race.
+  }
+  removeVocabModel(tmp);
+  return file;
+}
+
 /** Writes the model into a temporary folder; returns its path (remove with removeVocabModel). */
 export function writeVocabModel(o: VocabModelOptions): string {
   const src = readGGUFSync(fixture('tokenizer', 'vocab', `ggml-vocab-${o.vocab}.gguf`));
