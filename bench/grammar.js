@@ -50,10 +50,14 @@ async function childGrammar(file, threads, rounds, maxTokens) {
   const opts = { temperature: 0.8, maxTokens };
   const run = async (constrained, seed) => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const r = await model.generate(PROMPT, { ...opts, seed, ...(constrained ? { jsonSchema: SCHEMA } : {}) });
+    const c = process.cpuUsage(c0);
     return {
       tokens: r.tokens.length,
       tps: r.timings.generateTokensPerSecond,
+      // CPU time of the whole call (all threads) per generated token: steadier than wall time on a busy machine.
+      cpuMsPerToken: (c.user + c.system) / 1000 / Math.max(1, r.tokens.length),
       ms: performance.now() - t0,
       valid: constrained ? r.finishReason === 'eos' && r.json !== undefined : true,
       finish: r.finishReason,
@@ -87,6 +91,8 @@ function summarize(r) {
     constrainedMedian: median(tps(r.constrained)),
     coldTps: r.cold.tps,
     coldMs: r.cold.ms,
+    cpuPlain: median(r.plain.map((x) => x.cpuMsPerToken)),
+    cpuConstrained: median(r.constrained.map((x) => x.cpuMsPerToken)),
     tokensConstrained: median(r.constrained.map((x) => x.tokens)),
     tokensPlain: median(r.plain.map((x) => x.tokens)),
     allValid: r.constrained.every((x) => x.valid) && r.cold.valid,

@@ -292,16 +292,16 @@ function printGrammar(rows) {
     '\n**Structured output** (generate() with a JSON-schema grammar vs without, same process, interleaved; tok/s of decode, best / median of rounds)\n',
   );
   console.log(
-    '| GGUF | threads | unconstrained tok/s | JSON schema tok/s | ratio (best) | ratio (median) | cold first run tok/s | tokens per run | all valid |',
+    '| GGUF | threads | unconstrained tok/s | JSON schema tok/s | ratio (best) | ratio (median) | CPU ms/token unconstrained / schema | cold first run tok/s | tokens per run | all valid |',
   );
-  console.log('|' + ' --- |'.repeat(9));
+  console.log('|' + ' --- |'.repeat(10));
   for (const r of rows) {
     if (r.error) {
-      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} | | | | | | |`);
+      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} | | | | | | | |`);
       continue;
     }
     console.log(
-      `| ${r.model} | ${r.threads} | ${r.plainBest.toFixed(1)} / ${r.plainMedian.toFixed(1)} | ${r.constrainedBest.toFixed(1)} / ${r.constrainedMedian.toFixed(1)} | ${(r.constrainedBest / r.plainBest).toFixed(2)} | ${(r.constrainedMedian / r.plainMedian).toFixed(2)} | ${r.coldTps.toFixed(1)} (${(r.coldMs / 1000).toFixed(1)} s) | ${r.tokensPlain} / ${r.tokensConstrained} | ${r.allValid ? 'yes' : 'NO'} |`,
+      `| ${r.model} | ${r.threads} | ${r.plainBest.toFixed(1)} / ${r.plainMedian.toFixed(1)} | ${r.constrainedBest.toFixed(1)} / ${r.constrainedMedian.toFixed(1)} | ${(r.constrainedBest / r.plainBest).toFixed(2)} | ${(r.constrainedMedian / r.plainMedian).toFixed(2)} | ${r.cpuPlain.toFixed(2)} / ${r.cpuConstrained.toFixed(2)} | ${r.coldTps.toFixed(1)} (${(r.coldMs / 1000).toFixed(1)} s) | ${r.tokensPlain} / ${r.tokensConstrained} | ${r.allValid ? 'yes' : 'NO'} |`,
     );
   }
 }

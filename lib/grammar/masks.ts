@@ -28,19 +28,35 @@ const UNKNOWN = -2;
 const MAX_CACHED_MASKS = 1500;
 const MAX_NODES = 8_000_000;
 
+/**
+ * Pop points (trie nodes where the top rule can end inside a token), indexed
+ * by the byte that follows: the parent takes only a few first bytes (a
+ * string's closing quote, a comma), so resolving a stack looks only at the
+ * children it can take instead of walking under every pop point.
+ */
+interface PopIndex {
+  /** [257] entries for byte b are [start[b], start[b + 1]) */
+  start: Int32Array;
+  /** [entries] the child node (the byte after the pop point) */
+  child: Int32Array;
+  /** [entries] which pop point it hangs from (index into the pop list) */
+  pop: Int32Array;
+  /** Pop points where a token ends. */
+  tokenNodes: Int32Array;
+}
+
 interface LocalClass {
   /** Tokens consumed entirely inside the top rule. */
   accept: Uint32Array;
-  /** Trie nodes where the top rule can end, the token continuing in the parent. */
-  pops: Int32Array;
+  pops: PopIndex;
 }
 
 interface CountedClass {
   /** Tokens that stay inside the loop, and how many iterations each needs (started ones included). */
   ids: Int32Array;
   need: Uint16Array;
-  /** Trie nodes where an iteration ends (the loop may exit there), with the iterations done by then. */
-  popNode: Int32Array;
+  /** Where an iteration ends (the loop may exit there); popIters[k]: iterations done by pop point k. */
+  pops: PopIndex;
   popIters: Uint16Array;
 }
 
@@ -86,6 +102,8 @@ export class MaskEngine {
 
   readonly #local = new Map<number, LocalClass>();
   readonly #counted = new Map<string, CountedClass>();
+  /** Tokens a counted loop's state accepts with `room` iterations left, by body key, state and room. */
+  readonly #countedAccept = new Map<string, Uint32Array>();
   readonly #stackMasks = new Map<number, Uint32Array>();
   readonly #firstMask = new Map<number, Mask>();
   /** [maxDepth + 1] configuration per trie depth during a walk */
@@ -286,6 +304,48 @@ export class MaskEngine {
     if (this.canContinue(cfg)) this.#walk(node + 1, trie.end[node]!, trie.depth[node]! + 1, cfg, bits, true, null);
   }
 
+  #indexPops(pops: number[]): PopIndex {
+    const { byte, end, token } = this.trie;
+    const start = new Int32Array(257);
+    for (const p of pops) for (let c = p + 1; c < end[p]!; c = end[c]!) start[byte[c]! + 1]!++;
+    for (let b = 0; b < 256; b++) start[b + 1] = start[b + 1]! + start[b]!;
+    const fill = start.slice(0, 256);
+    const child = new Int32Array(start[256]!),
+      pop = new Int32Array(start[256]!);
+    pops.forEach((p, k) => {
+      for (let c = p + 1; c < end[p]!; c = end[c]!) {
+        const at = fill[byte[c]!]!++;
+        child[at] = c;
+        pop[at] = k;
+      }
+    });
+    return { start, child, pop, tokenNodes: Int32Array.from(pops.filter((p) => token[p]! >= 0)) };
+  }
+
+  /**
+   * Tokens that run past pop points and continue in configuration `cfg` (the
+   * rest of the stack); `keep(k)` filters pop points (counted loops: counts).
+   */
+  #resolvePops(idx: PopIndex, cfg: number, bits: Uint32Array, keep?: (k: number) => boolean): void {
+    if (cfg < 0 || !this.canContinue(cfg)) return;
+    const trie = this.trie;
+    const { start, child, pop } = idx;
+    for (let b = 0; b < 256; b++) {
+      const from = start[b]!,
+        to = start[b + 1]!;
+      if (from === to) continue;
+      const next = this.step(cfg, b);
+      if (next < 0) continue;
+      const f = this.#cFlags[next]!;
+      for (let j = from; j < to; j++) {
+        if (keep && !keep(pop[j]!)) continue;
+        const c = child[j]!;
+        if (trie.token[c]! >= 0) trie.markNode(c, bits);
+        if (f & 1) this.#walk(c + 1, trie.end[c]!, trie.depth[c]! + 1, next, bits, true, null);
+      }
+    }
+  }
+
   #localClass(state: number): LocalClass {
     let lc = this.#local.get(state);
     if (lc) return lc;
@@ -293,7 +353,7 @@ export class MaskEngine {
     const pops: number[] = [];
     const start = this.#intern([this.#node(state, -1)], false);
     this.#walk(0, this.trie.nodeCount, 0, start, bits, false, pops);
-    lc = { accept: bits, pops: Int32Array.from(pops) };
+    lc = { accept: bits, pops: this.#indexPops(pops) };
     this.#local.set(state, lc);
     return lc;
   }
@@ -343,11 +403,29 @@ export class MaskEngine {
     cc = {
       ids: ids.slice(0, count),
       need: need.slice(0, count),
-      popNode: Int32Array.from(popNode),
+      pops: this.#indexPops(popNode),
       popIters: Uint16Array.from(popIters),
     };
     this.#counted.set(key, cc);
     return cc;
+  }
+
+  /** The tokens a counted loop's state keeps inside the loop with `room` iterations left (shared by all stacks). */
+  #countedAcceptBits(loop: CountedLoop, bodyState: number, cc: CountedClass, room: number): Uint32Array {
+    const key = `${loop.bodyKey}#${bodyState}#${room}`;
+    let bits = this.#countedAccept.get(key);
+    if (bits) return bits;
+    bits = new Uint32Array(this.trie.words);
+    const { ids, need } = cc;
+    for (let k = 0; k < ids.length; k++) {
+      if (need[k]! <= room) {
+        const t = ids[k]!;
+        bits[t >>> 5] = bits[t >>> 5]! | (1 << (t & 31));
+      }
+    }
+    this.#remember();
+    this.#countedAccept.set(key, bits);
+    return bits;
   }
 
   /** The configuration a stack continues in once its top frame's rule has ended. */
@@ -363,33 +441,26 @@ export class MaskEngine {
   #stackMask(node: number): Uint32Array {
     const cached = this.#stackMasks.get(node);
     if (cached) return cached;
-    const bits = new Uint32Array(this.trie.words);
     const state = this.#nState[node]!;
     const counted = this.automaton.countedOf(state);
+    let bits: Uint32Array;
     if (counted) {
       const { loop, count, bodyState } = counted;
       const cc = this.#countedClass(loop, bodyState);
-      const room = loop.max - count;
-      const { ids, need } = cc;
-      for (let k = 0; k < ids.length; k++) {
-        if (need[k]! <= room) {
-          const t = ids[k]!;
-          bits[t >>> 5] = bits[t >>> 5]! | (1 << (t & 31));
-        }
-      }
-      let parent = UNKNOWN;
-      for (let k = 0; k < cc.popNode.length; k++) {
-        const total = count + cc.popIters[k]!;
-        if (total < loop.min || total > loop.max) continue;
-        if (parent === UNKNOWN) parent = this.#parentConfig(node);
-        this.#resolve(cc.popNode[k]!, parent, bits);
-      }
+      bits = this.#countedAcceptBits(loop, bodyState, cc, loop.max - count).slice();
+      const { popIters } = cc;
+      this.#resolvePops(cc.pops, this.#parentConfig(node), bits, (k) => {
+        const total = count + popIters[k]!;
+        return total >= loop.min && total <= loop.max;
+      });
+      // (Tokens ending exactly where an iteration ends are in the accepted set already.)
     } else {
       const lc = this.#localClass(state);
-      bits.set(lc.accept);
-      if (lc.pops.length > 0) {
+      bits = lc.accept.slice();
+      if (lc.pops.child.length > 0 || lc.pops.tokenNodes.length > 0) {
         const parent = this.#parentConfig(node);
-        for (const p of lc.pops) this.#resolve(p, parent, bits);
+        if (parent >= 0) for (const p of lc.pops.tokenNodes) this.trie.markNode(p, bits);
+        this.#resolvePops(lc.pops, parent, bits);
       }
     }
     this.#remember();
@@ -401,6 +472,7 @@ export class MaskEngine {
     if (++this.#cachedMasks <= MAX_CACHED_MASKS) return;
     // Too many masks held: start over (classifications per state stay).
     this.#stackMasks.clear();
+    this.#countedAccept.clear();
     this.#cMask.fill(undefined);
     this.#firstMask.clear();
     this.#cachedMasks = 0;
@@ -416,8 +488,10 @@ export class MaskEngine {
     const cached = this.#cMask[cfg];
     if (cached) return cached;
     const stacks = this.#cStacks[cfg]!;
+    const complete = this.isComplete(cfg);
     let bits: Uint32Array;
-    if (stacks.length === 1) bits = this.#stackMask(stacks[0]!).slice();
+    if (stacks.length === 1 && !complete) bits = this.#stackMask(stacks[0]!);
+    else if (stacks.length === 1) bits = this.#stackMask(stacks[0]!).slice();
     else {
       bits = new Uint32Array(this.trie.words);
       for (const s of stacks) {
@@ -425,7 +499,7 @@ export class MaskEngine {
         for (let w = 0; w < bits.length; w++) bits[w] = bits[w]! | m[w]!;
       }
     }
-    const mask = this.#withEog(bits, this.isComplete(cfg));
+    const mask = this.#withEog(bits, complete);
     this.#remember();
     this.#cMask[cfg] = mask;
     return mask;
