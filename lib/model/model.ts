@@ -24,6 +24,7 @@ import { ggmlTypeName } from '../gguf/types';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
+import { checkModelConsistency } from './consistency';
 import { Context, type ContextHost } from './context';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
@@ -59,6 +60,16 @@ export type { ChatOptions, ChatResult, ChatStream } from '../chat/chat';
 export interface CreateContextOptions {
   /** Tokens the context holds. Default: the model's default context size. */
   contextSize?: number;
+}
+
+/** renderChat()/chatTokens() options: an object, with a boolean and a plain object if given. */
+function checkChatOptions(o: unknown): void {
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options must be an object');
+  const { addGenerationPrompt, templateVariables } = o as Record<string, unknown>;
+  if (addGenerationPrompt !== undefined && typeof addGenerationPrompt !== 'boolean')
+    throw new InvalidArgumentError('addGenerationPrompt must be a boolean');
+  if (templateVariables !== undefined && (templateVariables === null || typeof templateVariables !== 'object'))
+    throw new InvalidArgumentError('templateVariables must be an object');
 }
 
 function summarize(desc: ModelDescription): { parameters: number; quantization: string } {
@@ -169,15 +180,17 @@ export class Model {
 
   /** Generates a completion of `prompt` (text, tokenized with BOS, or token ids). Calls queue per model. */
   async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
-    return collectGeneration(this.#start(prompt, options, []));
+    return collectGeneration(this.#start(prompt, options, [], false));
   }
 
   /**
    * Streams a completion: one `{ text, token }` per generated token. Breaking
-   * out of the loop stops generation and releases the context.
+   * out of the loop stops generation. The context is not held while the
+   * consumer holds a chunk, so an abandoned stream never blocks other calls
+   * or dispose() (it then ends with finishReason 'abort').
    */
   stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk> {
-    const gen = this.#start(prompt, options, []);
+    const gen = this.#start(prompt, options, [], true);
     return {
       [Symbol.asyncIterator]: () => gen,
     };
@@ -186,7 +199,7 @@ export class Model {
   /** The chat prompt for `messages` (tools included): the model's template, or the plain format. */
   renderChat(messages: readonly ChatMessage[], options: ChatRenderOptionsWithTools = {}): string {
     this.#assertLive();
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    checkChatOptions(options);
     const plan = planChat(messages, this.tokenizer.chatTemplate, options);
     return this.#render(plan, options.addGenerationPrompt ?? true);
   }
@@ -197,7 +210,7 @@ export class Model {
     options: Pick<ChatRenderOptionsWithTools, 'templateVariables' | 'tools'> = {},
   ): number[] {
     this.#assertLive();
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    checkChatOptions(options);
     return this.#chatTokens(planChat(messages, this.tokenizer.chatTemplate, options));
   }
 
@@ -206,7 +219,7 @@ export class Model {
    * `toolCalls`). The default context keeps the history's KV cache between turns.
    */
   async chat(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    const reply = this.#chat(messages, options);
+    const reply = this.#chat(messages, options, false);
     for (;;) {
       const r = await reply.next();
       if (r.done) return r.value;
@@ -215,7 +228,7 @@ export class Model {
 
   /** Streams a chat reply: chunks carry the reply's text (tool-call text held back); `result` is the ChatResult. */
   streamChat(messages: readonly ChatMessage[], options: ChatOptions = {}): ChatStream {
-    return chatStream(this.#chat(messages, options));
+    return chatStream(this.#chat(messages, options, true));
   }
 
   /** Waits for running and queued work, then frees every context, the weights and the backend. */
@@ -225,7 +238,11 @@ export class Model {
         const contexts = [...this.#contexts];
         await Promise.all(contexts.map((c) => c.dispose()));
         this.#disposed = true;
+        // Unmapped and closed now, not when the garbage collector gets to the wrappers.
+        const w = this.#weights;
         this.#weights = undefined;
+        for (const b of w?.buffers ?? []) b.dispose();
+        for (const f of w?.files ?? []) f.close();
         await this.#backend.dispose();
       })();
     }
@@ -253,6 +270,7 @@ export class Model {
   #chat(
     messages: readonly ChatMessage[],
     options: ChatOptions,
+    streaming: boolean,
   ): AsyncGenerator<GenerationChunk, ChatResult, undefined> {
     this.#assertLive();
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
@@ -262,7 +280,12 @@ export class Model {
     const plan = planChat(messages, this.tokenizer.chatTemplate, { tools, toolChoice, templateVariables }, genOptions);
     const tokens = this.#chatTokens(plan);
     const extraStop = this.#template() ? [] : PLAIN_STOP;
-    const gen = this.#start(tokens, plan.grammar ? { ...genOptions, grammar: plan.grammar } : genOptions, extraStop);
+    const gen = this.#start(
+      tokens,
+      plan.grammar ? { ...genOptions, grammar: plan.grammar } : genOptions,
+      extraStop,
+      streaming,
+    );
     return chatReply(gen, plan, onToken);
   }
 
@@ -282,6 +305,7 @@ export class Model {
     prompt: string | ArrayLike<number>,
     options: GenerateOptions | undefined,
     extraStop: readonly string[],
+    streaming: boolean,
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
@@ -290,7 +314,7 @@ export class Model {
     else ids = prompt;
     const ctx = this.#defaultContext();
     const checked = ctx.checkTokens(ids);
-    return runGeneration(ctx, this.tokenizer, checked, o);
+    return runGeneration(ctx, this.tokenizer, checked, o, streaming);
   }
 
   #assertLive(): void {
@@ -320,17 +344,21 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   aborted();
   progress('map', 0.5);
   const desc = await describeModel(source);
+  checkModelConsistency(desc);
   const tokenizer = await loadModelTokenizer(desc);
   aborted();
   const contextSize = o.contextSize ?? Math.min(desc.hparams.contextLength, 4096);
   const backend = Backend.create(backendName, o.threads === undefined ? {} : { threads: o.threads });
+  let weights: ModelWeights | undefined;
   try {
-    const weights = loadWeights(backend, desc);
+    weights = loadWeights(backend, desc);
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize);
     progress('ready', 1);
     return model;
   } catch (e) {
+    for (const b of weights?.buffers ?? []) b.dispose();
+    for (const f of weights?.files ?? []) f.close();
     await backend.dispose();
     throw e;
   }
