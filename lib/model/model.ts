@@ -343,7 +343,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     await verifySha256(source, o.sha256, o.signal);
   }
   aborted();
-  progress('map', 0.5);
+  progress('map', 0);
   const desc = await describeModel(source);
   checkModelConsistency(desc);
   const tokenizer = await loadModelTokenizer(desc);

@@ -5,9 +5,9 @@ import { InvalidArgumentError } from '../errors';
 export type BackendChoice = 'auto' | BackendName;
 
 export interface LoadProgress {
-  /** 'checksum': verifying sha256; 'map': mapping weights; 'ready': done. */
+  /** 'checksum': verifying sha256; 'map': reading the headers and mapping the weights; 'ready': done. */
   stage: 'checksum' | 'map' | 'ready';
-  /** Overall progress in [0, 1]. */
+  /** Progress of the stage in [0, 1]: each stage reports 0 when it starts, 'ready' reports 1. */
   progress: number;
 }
 
