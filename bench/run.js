@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 /**
  * End-to-end benchmark: prefill and decode tokens/s, time to first token and
  * peak RSS, for one or more GGUFs, optionally side by side with llama.cpp.
@@ -65,14 +66,13 @@ function argmax(logits) {
 }
 
 async function childMinimacllm(file, threads, P, G) {
-  const mm = require(path.join(root, 'dist', 'index.js'));
+  const mm = require('../dist/index.js');
   const { loadModel } = mm;
   const t0 = performance.now();
   const model = await loadModel(file, { backend: 'cpu', threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
-  const vocab = model.info?.vocabSize ?? model.vocabSize ?? (await ctx.evaluate([0])).length;
-  ctx.reset?.();
+  const vocab = model.info.vocabSize;
   const ids = promptTokens(P, vocab);
   const t1 = performance.now();
   let tok = argmax(await ctx.evaluate(ids));
@@ -308,7 +308,7 @@ function printGrammar(rows) {
 
 function readBandwidth() {
   try {
-    const { native } = require(path.join(root, 'dist', 'native.js'));
+    const { native } = require('../dist/native.js');
     return native().probeHardware({ threads: native().cpuInfo().physicalCores }).readGBs;
   } catch {
     return 0;
