@@ -93,6 +93,8 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
+  /** How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around each. */
+  segments(): Array<{ backend: string; nodes: number[]; copiesIn: number; copiesOut: number }>;
 }
 
 export interface NativeBackend {
@@ -123,7 +125,14 @@ export interface NativeBinding {
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
-  createBackend(name: string, options: { threads?: number }): NativeBackend;
+  /**
+   * The backend with the CPU as its fallback. For tests: `skipOps` are never given to the backend; metal-sim
+   * checks its cached plans every step with `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
+   */
+  createBackend(
+    name: string,
+    options: { threads?: number; skipOps?: string[]; verifyPlans?: boolean; maxGroupThreads?: number },
+  ): NativeBackend;
 }
 
 let cached: NativeBinding | undefined;
