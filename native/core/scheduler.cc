@@ -58,9 +58,7 @@ Scheduler::Scheduler(std::unique_ptr<Backend> backend, std::unique_ptr<Backend> 
 
 Scheduler::~Scheduler() = default;
 
-int Scheduler::threads() const {
-  return std::max(backends_[0]->threads(), backends_[1] ? backends_[1]->threads() : 0);
-}
+int Scheduler::threads() const { return std::max(backends_[0]->threads(), backends_[1] ? backends_[1]->threads() : 0); }
 
 std::shared_ptr<Schedule> Scheduler::prepare(std::shared_ptr<const Graph> g) {
   auto s = std::make_shared<Schedule>();
@@ -175,8 +173,7 @@ void Scheduler::run(Schedule& s, const StepArgs& step) {
       if (!b) continue;
       try {
         b->synchronize();
-      } catch (...) {
-      }
+      } catch (...) {}
     }
     throw;
   }

@@ -47,9 +47,7 @@ class DeviceTestBackend : public Backend {
   std::string name() const override { return "test-device"; }
   int threads() const override { return cpu_.threads(); }
 
-  BufferPtr allocate(size_t bytes) override {
-    return std::make_shared<DeviceBuffer>(Buffer::allocate(bytes), false);
-  }
+  BufferPtr allocate(size_t bytes) override { return std::make_shared<DeviceBuffer>(Buffer::allocate(bytes), false); }
   // Device memory cannot alias a mapping: weights are uploaded.
   BufferPtr wrap(void* data, size_t bytes, std::shared_ptr<void>) override {
     auto b = std::make_shared<DeviceBuffer>(Buffer::allocate(bytes), true);

@@ -25,9 +25,9 @@ static_assert(kSimdWidth == MM_SIMD_WIDTH, "one SIMD width");
 
 namespace {
 
-// Batches of at least this many rows use the simdgroup-matrix GEMM / the
-// tiled prefill attention; smaller ones the matrix-vector / decode kernels.
-constexpr int64_t kMinGemmRows = 4;
+// Batches of at least this many query rows use the tiled prefill attention;
+// smaller ones the decode kernel. (Matmul: 1 row matmul_mv, up to
+// MM_MV_BATCH rows matmul_mvb, more the simdgroup-matrix GEMM.)
 constexpr int64_t kMinPrefillRows = 4;
 
 // Weight types with matmul_{mv,mm}_<suffix> and get_rows_<suffix> kernels.
@@ -42,7 +42,7 @@ struct KernelTable {
     names.push_back(std::move(n));
   }
   KernelTable() {
-    for (const char* family : {"matmul_mv_", "matmul_mm_", "get_rows_"})
+    for (const char* family : {"matmul_mv_", "matmul_mvb_", "matmul_mm_", "get_rows_"})
       for (DType t : kWeightKernelTypes) add(std::string(family) + kernel_type_suffix(t));
     for (const char* family : {"attn_decode_", "attn_prefill_"})
       for (const char* kv : {"f32", "f16"}) add(std::string(family) + kv);
@@ -99,6 +99,15 @@ uint32_t free_threads(uint32_t want, KernelId k, Device& dev) {
 // Threads for a one-threadgroup-per-row reduction kernel.
 uint32_t row_threads(int64_t cols, KernelId k, Device& dev) {
   return free_threads(static_cast<uint32_t>(std::min<int64_t>(256, round_up(cols, 32))), k, dev);
+}
+
+// Token counts that reach every kernel variant a node can use (thresholds
+// between variants lie below 2 * MM_MV_BATCH + 1; larger counts only grow grids).
+std::vector<int64_t> step_shapes(int64_t max_tokens) {
+  std::vector<int64_t> n;
+  for (int64_t t = 1; t <= std::min<int64_t>(max_tokens, 2 * MM_MV_BATCH + 1); t++) n.push_back(t);
+  if (max_tokens > n.back()) n.push_back(max_tokens);
+  return n;
 }
 
 // Why a node cannot run on the kernels for any step ("" when it can), before
@@ -184,8 +193,7 @@ bool node_supported(const Graph& g, size_t i, Device& dev, std::string* why) {
   // Every step shape the node can see: each dispatch must fit its pipeline.
   std::vector<Dispatch> ds;
   try {
-    for (int64_t nt : {int64_t(1), int64_t(2), int64_t(3), int64_t(4), int64_t(8), g.max_tokens}) {
-      if (nt > g.max_tokens) continue;
+    for (int64_t nt : step_shapes(g.max_tokens)) {
       ds.clear();
       plan_node(g, i, StepArgs{nt, 0}, dev, ds);
       for (const Dispatch& d : ds) {
@@ -249,17 +257,22 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       k.bufs[0] = ref(x);
       k.bufs[1] = ref(W);
       if (a.has_bias) k.bufs[2] = ref(src(2));
-      if (a.n >= kMinGemmRows) {
+      // Float weights other than f16 are staged as float by the GEMM (kernels/dequant.h STAGE).
+      const int stage_bytes = W.type == DType::F32 || W.type == DType::BF16 ? 4 : 2;
+      k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
+      k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
+      if (a.n > MM_MV_BATCH) {
         k.kernel = id_of(std::string("matmul_mm_") + sfx);
         k.grid[0] = ceil_div(a.m, MM_MM_BM);
         k.grid[1] = ceil_div(a.n, MM_MM_BN);
         k.threads[0] = MM_MM_THREADS;
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (MM_MM_BN * MM_MM_BK + MM_MM_BK * MM_MM_BM));
+        k.tg_mem = tg_mem_bytes(MM_MM_SHMEM(stage_bytes));
+      } else if (a.n > 1) {
+        k.kernel = id_of(std::string("matmul_mvb_") + sfx);
+        k.grid[1] = ceil_div(a.n, MM_MV_BATCH);
       } else {
         k.kernel = id_of(std::string("matmul_mv_") + sfx);
-        k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
         k.grid[1] = static_cast<uint32_t>(a.n);
-        k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
       }
       set_args(k, a);
       break;
@@ -273,8 +286,8 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.n = i32(ids.rows_at(nt), "get_rows ids");
       a.cols = i32(table.cols, "get_rows cols");
       a.t_rows = i32(table.rows, "get_rows table rows");
-      // Elements per thread: the decoder's CHUNK (kernels/dequant.h).
-      const int64_t chunk = traits(table.type).block_size == 256 ? 16 : traits(table.type).is_quantized ? 8 : 4;
+      // 16 elements per thread (dequant16, kernels/dequant.h).
+      const int64_t chunk = 16;
       k.kernel = id_of(std::string("get_rows_") + kernel_type_suffix(table.type));
       k.bufs[0] = ref(table);
       k.bufs[1] = ref(ids);
@@ -458,8 +471,7 @@ SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes) : g_(g), no
 std::vector<KernelId> SegmentPlan::kernels(Device& dev) const {
   std::vector<KernelId> ks;
   std::vector<Dispatch> ds;
-  for (int64_t nt : {int64_t(1), int64_t(2), int64_t(3), int64_t(4), int64_t(8), g_.max_tokens}) {
-    if (nt > g_.max_tokens) continue;
+  for (int64_t nt : step_shapes(g_.max_tokens)) {
     for (int32_t i : nodes_) {
       ds.clear();
       plan_node(g_, i, StepArgs{nt, 0}, dev, ds);

@@ -32,7 +32,7 @@ using mm::metal::ByteRange;
 void views_random() {
   std::mt19937_64 rng(12345);
   for (int iter = 0; iter < 20000; iter++) {
-    const size_t page = size_t(1) << (4 + rng() % 4);  // 16..128
+    const size_t page = size_t(1) << (4 + rng() % 4);                                 // 16..128
     const size_t max_len = page * (1 + rng() % 12) + (rng() % 2 ? rng() % page : 0);  // not always whole pages
     const uintptr_t base = 0x100000 + (rng() % 3) * page + (rng() % 2 ? rng() % page : 0);
     const size_t size = 1 + rng() % (page * 40);
