@@ -33,8 +33,6 @@ import {
 } from '../lib/native';
 import { fixture, maxAbsDiff, refCases } from './helpers/model-refs';
 
-type Segment = ReturnType<NativeGraph['segments']>[number];
-
 function code(fn: () => unknown): string | undefined {
   try {
     fn();
