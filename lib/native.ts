@@ -56,11 +56,14 @@ export interface NativeMappedFile {
   view(offset: number, length: number): Uint8Array;
   /** Bytes of the mapping resident in RAM, or -1 if the OS cannot say. */
   residentBytes(): number;
+  /** Drops this object's hold on the mapping and detaches the views it handed out. */
   close(): void;
 }
 
 export interface NativeBuffer {
   readonly size: number;
+  /** Releases this object's reference to the memory now (graphs using it hold their own). */
+  dispose(): void;
 }
 
 export interface NativeTensorSpec {
@@ -99,6 +102,8 @@ export interface NativeGraph {
   runSync(step: NativeStepArgs): void;
   /** How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around each. */
   segments(): Array<{ backend: string; nodes: number[]; copiesIn: number; copiesOut: number }>;
+  /** Releases the graph and its references to buffers now (a run in flight keeps its own). */
+  dispose(): void;
 }
 
 export interface NativeBackend {
@@ -129,6 +134,8 @@ export interface NativeBinding {
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
+  externalMemory(): number;
   /**
    * The backend with the CPU as its fallback. For tests: `skipOps` are never given to the backend; metal-sim
    * checks its cached plans every step with `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
