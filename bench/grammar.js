@@ -11,9 +11,7 @@
  *         steady state: masks come from caches that live with the grammar).
  */
 'use strict';
-const path = require('node:path');
 
-const root = path.join(__dirname, '..');
 
 /** A schema whose output is long and varied: nested objects, bounded strings, enums, numbers, formats, arrays. */
 const SCHEMA = {

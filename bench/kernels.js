@@ -10,11 +10,9 @@
  * Runs on the compiled package (dist/); `npm test` or `npm run build:ts` builds it.
  */
 'use strict';
-const path = require('node:path');
 const os = require('node:os');
 const { parseArgs } = require('node:util');
 
-const root = path.join(__dirname, '..');
 const mm = require('../dist/index.js');
 const { native } = require('../dist/native.js');
 

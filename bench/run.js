@@ -33,7 +33,6 @@ const { parseArgs } = require('node:util');
 const { PRESETS, ensureModel } = require('./models');
 const { childGrammar, summarize: summarizeGrammar } = require('./grammar');
 
-const root = path.join(__dirname, '..');
 
 const { values: args } = parseArgs({
   options: {
