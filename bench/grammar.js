@@ -12,7 +12,6 @@
  */
 'use strict';
 
-
 /** A schema whose output is long and varied: nested objects, bounded strings, enums, numbers, formats, arrays. */
 const SCHEMA = {
   type: 'object',

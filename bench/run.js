@@ -33,7 +33,6 @@ const { parseArgs } = require('node:util');
 const { PRESETS, ensureModel } = require('./models');
 const { childGrammar, summarize: summarizeGrammar } = require('./grammar');
 
-
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string', multiple: true },
