@@ -92,14 +92,14 @@ const MAX_QUEUED = 64 * 1024 * 1024;
  * chunks that arrived before the connection broke are all written (an error would discard a
  * stream's buffer); resolves with the connection's error, if any, once they are.
  */
-function consume(res: http.IncomingMessage, write: (c: Buffer) => Promise<void>): Promise<unknown> {
+function consume(res: http.IncomingMessage, write: (c: Buffer) => Promise<void>): Promise<Error | undefined> {
   return new Promise((resolve, reject) => {
     const queue: Buffer[] = [];
     let queued = 0;
     let writing = false;
     let failed = false;
     let ended = false;
-    let lost: unknown;
+    let lost: Error | undefined;
     const next = (): void => {
       if (failed || writing) return;
       const c = queue.shift();
@@ -117,14 +117,14 @@ function consume(res: http.IncomingMessage, write: (c: Buffer) => Promise<void>)
         },
         (e: unknown) => {
           failed = true;
-          reject(e);
+          reject(e instanceof Error ? e : new Error(String(e)));
         },
       );
     };
-    const finish = (e?: unknown): void => {
+    const finish = (e?: Error): void => {
       if (ended) return;
       ended = true;
-      if (e !== undefined) lost = e;
+      lost = e;
       next();
     };
     res.on('data', (c: Buffer) => {
@@ -203,7 +203,13 @@ async function fetchBlob(s: HubSettings, cache: RepoCache, r: BlobRequest, blob:
         hashed = have;
       }
       report(have, true);
-      if (have === total) return;
+      if (have === total) {
+        if (total === 0)
+          await fs.promises
+            .writeFile(incomplete, '')
+            .catch((e: unknown) => Promise.reject(ioError(`cannot write ${incomplete}`, e)));
+        return;
+      }
 
       const { res, url } = await hubRequest(s, meta.location, {
         method: 'GET',

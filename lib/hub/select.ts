@@ -44,8 +44,9 @@ function stem(p: string): string {
 
 /** The quant label of a GGUF file name (`…-Q4_K_M.gguf` → Q4_K_M), if it has one. */
 export function quantOf(p: string): string | undefined {
-  const m = /(?:^|[-._])((?:I?Q\d|TQ\d|MXFP\d|B?F\d\d)(?:_[A-Z0-9]+)*)$/i.exec(stem(p));
-  return m ? m[1]!.toUpperCase() : undefined;
+  const all = [...stem(p).matchAll(/(?:^|[-._])((?:I?Q\d|TQ\d|MXFP\d|B?F\d\d)(?:_[A-Z0-9]+)*)(?=$|[-.])/gi)];
+  const last = all[all.length - 1];
+  return last ? last[1]!.toUpperCase() : undefined;
 }
 
 /** Whether the file name carries `tag` as a whole token (case-insensitive). */
