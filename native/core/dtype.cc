@@ -3,7 +3,7 @@
 #include <cmath>
 #include <string>
 
-#include "quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 

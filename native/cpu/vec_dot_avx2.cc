@@ -17,7 +17,7 @@
 
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 namespace avx2 {

@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 #include "quants.h"
 #include "vec_dot.h"
 

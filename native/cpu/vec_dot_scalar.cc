@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 namespace scalar {

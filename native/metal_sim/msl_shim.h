@@ -51,6 +51,8 @@
 // Include order matters: every standard header is included BEFORE the
 // address-space macros are defined (`thread` would break <thread>).
 #pragma once
+// kernels/quant_blocks.h (and any shared header) picks the shader spelling.
+#define MM_MSL_SHIM 1
 #include <cfloat>
 #include <cmath>
 #include <cstddef>

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../core/dtype.h"
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 #include "../cpu/cpu_features.h"
 #include "../cpu/quants.h"
 #include "../cpu/vec_dot.h"
