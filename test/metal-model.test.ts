@@ -22,7 +22,19 @@ import * as fs from 'node:fs';
 import { loadModel, type Model } from '../lib/model/model';
 import { fixture, maxAbsDiff, readJson, refCases } from './helpers/model-refs';
 
-const TOL_VS_LLAMA_CPP: Record<string, number> = { f32: 0.02, f16: 0.03, q8_0: 0.4, q4_0: 0.3, q6_k: 0.8, q4_k: 40 };
+const TOL_VS_LLAMA_CPP: Record<string, number> = {
+  f32: 0.02,
+  f16: 0.03,
+  q8_0: 0.4,
+  q4_0: 0.3,
+  q6_k: 0.8,
+  q4_k: 40,
+  q2_k: 0.8,
+  iq4_xs: 0.6,
+  iq4_nl: 0.5,
+};
+// Random fixtures of architectures not supported yet (see model-random.test.ts).
+const PENDING_ARCH = new Set(['tiny-phi3-q3_k_m.gguf']);
 const EXACT_GREEDY = new Set(['f32', 'f16']);
 
 describe('stories260K under metal-sim', () => {
@@ -69,7 +81,7 @@ describe('stories260K under metal-sim', () => {
 
 const randomFiles = fs
   .readdirSync(fixture('random'))
-  .filter((f) => f.endsWith('.gguf'))
+  .filter((f) => f.endsWith('.gguf') && !PENDING_ARCH.has(f))
   .sort();
 
 describe.each(randomFiles)('%s under metal-sim', (file) => {
