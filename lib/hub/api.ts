@@ -71,7 +71,7 @@ export function hubError(s: HubSettings, res: http.IncomingMessage, repo: string
   if (status === 401 || status === 403) {
     const advice =
       s.token === undefined
-        ? `set HF_TOKEN to a Hugging Face access token (https://huggingface.co/settings/tokens) and accept the model's terms on its page, ${page}`
+        ? `set HF_TOKEN to a Hugging Face access token (${s.endpoint}/settings/tokens) and accept the model's terms on its page, ${page}`
         : `accept the model's terms on its page, ${page}, with the account of your token, and check that the token (HF_TOKEN) can read it`;
     const kind = code === 'GatedRepo' ? 'is gated' : 'refused access';
     return new AuthError(`${repo} ${kind} (HTTP ${status})${detail}: ${advice}`);
