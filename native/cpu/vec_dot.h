@@ -1,6 +1,7 @@
 // Row-by-row dot products between a weight row (any block type, read in place)
 // and one activation row already converted to the matching activation format:
-//   f32/f16/bf16 weights   x f32 activations
+//   f32/f16/bf16 weights   x f32 activations (for f16/bf16 weights rounded to
+//                          f16/bf16 first by matmul.cc, as ggml's vec_dot_type)
 //   q4_0, q5_0, q8_0       x q8_0 activations (integer dot products)
 //   q4_1, q5_1             x q8_1 activations
 //   q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs  x q8_K activations
