@@ -81,6 +81,10 @@ DotTileFn tile_kernel(DType t) {
       case DType::Q8_0: return k.q8_0;
       case DType::Q4_K: return k.q4_K;
       case DType::Q6_K: return k.q6_K;
+      case DType::Q2_K: return k.q2_K;
+      case DType::Q3_K: return k.q3_K;
+      case DType::IQ4_NL: return k.iq4_nl;
+      case DType::IQ4_XS: return k.iq4_xs;
       default: break;
     }
   }

@@ -35,6 +35,7 @@ constexpr int kTileW = 4, kTileA = 3;  // 12 accumulators: what 16 ymm registers
 struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
   DotTileFn q5_0 = nullptr;
+  DotTileFn q2_K = nullptr, q3_K = nullptr, iq4_nl = nullptr, iq4_xs = nullptr;
 };
 
 // Vector helpers for attention and elementwise ops (AVX2 where available).
@@ -67,6 +68,10 @@ const VecOps& vec_ops();
 void quantize_row_q8_0(const float* x, void* y, int64_t n);
 void quantize_row_q8_K(const float* x, void* y, int64_t n);
 void quantize_row_q8_1(const float* x, void* y, int64_t n);
+// The low-bit types (vec_dot_lowbit_avx2.cc): q2_K, q3_K, iq4_nl, iq4_xs row
+// kernels into k, their tiles into t (iq4_nl's AVX-VNNI tile if vnni).
+void add_lowbit_kernels(DotKernels& k);
+void add_lowbit_tiles(TileKernels& t, bool vnni);
 }  // namespace avx2
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)
