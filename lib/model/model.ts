@@ -18,6 +18,7 @@ import type { ChatMessage } from '../chat/messages';
 import { ChatTemplate, PLAIN_STOP, renderPlain } from '../chat/template';
 import { verifySha256 } from '../checksum';
 import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
+import type { LazyGrammar } from '../generate/constraint';
 import { runGeneration, collectGeneration, type GenerateResult } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
 import { ggmlTypeName } from '../gguf/types';
@@ -287,6 +288,7 @@ export class Model {
       plan.grammar ? { ...genOptions, grammar: plan.grammar } : genOptions,
       extraStop,
       streaming,
+      plan.lazyGrammar,
     );
     return chatReply(gen, plan, onToken);
   }
@@ -308,9 +310,11 @@ export class Model {
     options: GenerateOptions | undefined,
     extraStop: readonly string[],
     streaming: boolean,
+    lazyGrammar?: LazyGrammar,
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
+    if (lazyGrammar) o.lazyGrammar = lazyGrammar;
     let ids: ArrayLike<number>;
     if (typeof prompt === 'string') ids = this.tokenizer.tokenize(prompt);
     else ids = prompt;
