@@ -9,7 +9,10 @@ import type { Command } from './command';
 import { convertCommand } from './convert';
 import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
+import { lsCommand } from './ls';
 import { perplexityCommand } from './perplexity';
+import { pullCommand } from './pull';
+import { rmCommand } from './rm';
 
 export type { Command } from './command';
 
@@ -19,6 +22,9 @@ export const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   chat: chatCommand,
   perplexity: perplexityCommand,
+  pull: pullCommand,
+  ls: lsCommand,
+  rm: rmCommand,
 };
 
 function usage(): string {
