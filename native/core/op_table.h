@@ -15,8 +15,8 @@ enum class ParamKind { Number, Integer, Boolean };
 struct ParamInfo {
   const char* name;
   ParamKind kind;
-  double min, max;                      // accepted values (Integer)
-  void (*set)(OpParams& p, double v);   // stores the value in OpParams
+  double min, max;                     // accepted values (Integer)
+  void (*set)(OpParams& p, double v);  // stores the value in OpParams
   double (*get)(const OpParams& p);
 };
 // Every parameter any op reads.
