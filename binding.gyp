@@ -113,7 +113,10 @@
           "link_settings": {
             "libraries": [
               "$(SDKROOT)/System/Library/Frameworks/Metal.framework",
-              "$(SDKROOT)/System/Library/Frameworks/Foundation.framework"
+              "$(SDKROOT)/System/Library/Frameworks/Foundation.framework",
+              # MTLCreateSystemDefaultDevice returns nil in processes not linked
+              # with CoreGraphics (Apple's documentation of the function)
+              "$(SDKROOT)/System/Library/Frameworks/CoreGraphics.framework"
             ]
           },
           "actions": [

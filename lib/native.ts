@@ -154,12 +154,19 @@ export interface NativeBinding {
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
   /**
-   * The backend with the CPU as its fallback. For tests: `skipOps` are never given to the backend; metal-sim
-   * checks its cached plans every step with `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
+   * The backend with the CPU as its fallback. For tests: `fallback: false` makes a node the backend doesn't run
+   * ERR_UNSUPPORTED; `skipOps` are never given to the backend; metal-sim checks its cached plans every step with
+   * `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
    */
   createBackend(
     name: string,
-    options: { threads?: number; skipOps?: string[]; verifyPlans?: boolean; maxGroupThreads?: number },
+    options: {
+      threads?: number;
+      fallback?: boolean;
+      skipOps?: string[];
+      verifyPlans?: boolean;
+      maxGroupThreads?: number;
+    },
   ): NativeBackend;
 }
 

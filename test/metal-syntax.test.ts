@@ -107,23 +107,89 @@ if (!clang) {
 }
 const mmFiles = fs.readdirSync(path.join(root, 'native/metal')).filter((f) => f.endsWith('.mm'));
 
+const objcFlags = [
+  '-x',
+  'objective-c++',
+  '-std=c++17',
+  '-fobjc-runtime=macosx-13.0',
+  '-fobjc-arc',
+  '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
+  '-fsyntax-only',
+  '-Wall',
+  '-Werror',
+  '-DMM_HAVE_METAL',
+  '-I',
+  path.join(root, 'native/metal/stubs'),
+];
+
 (clang ? test : test.skip).each(mmFiles)(
   'native/metal/%s passes the ARC syntax check against the stub SDK headers',
   (f) => {
-    run('clang++', [
-      '-x',
-      'objective-c++',
-      '-std=c++17',
-      '-fobjc-runtime=macosx-13.0',
-      '-fobjc-arc',
-      '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
-      '-fsyntax-only',
-      '-Wall',
-      '-Werror',
-      '-DMM_HAVE_METAL',
-      '-I',
-      path.join(root, 'native/metal/stubs'),
-      path.join(root, 'native/metal', f),
-    ]);
+    run('clang++', [...objcFlags, path.join(root, 'native/metal', f)]);
   },
 );
+
+// The check can fail: a selector the stubs do not declare (a real Metal one)
+// is an error, the same call with a declared selector is not.
+(clang ? test : test.skip)('using anything the stubs do not declare fails the syntax check', () => {
+  const check = (body: string): number => {
+    const f = path.join(tmp, 'probe.mm');
+    fs.writeFileSync(f, `#import <Metal/Metal.h>\nvoid probe(id<MTLDevice> d) { ${body} }\n`);
+    return spawnSync('clang++', [...objcFlags, f], { encoding: 'utf8' }).status ?? -1;
+  };
+  expect(check('(void)[d newBufferWithLength:16 options:MTLResourceStorageModeShared];')).toBe(0);
+  expect(check('(void)[d newBufferWithBytes:nullptr length:16 options:MTLResourceStorageModeShared];')).not.toBe(0);
+  expect(check('(void)[d newBufferWithLength:16 options:MTLResourceStorageModePrivate];')).not.toBe(0);
+  expect(check('(void)[d recommendedMaxWorkingSetSize];')).not.toBe(0);
+});
+
+// Check 14 of issue 14: every declaration of the stubs (selector with its
+// argument and return types, property and whether it can be set, enum value,
+// C function, struct field) equals Apple's metal-cpp headers, recorded in
+// native/metal/stubs/metal-cpp-api.json by `node scripts/metal-api.js record`.
+describe("the stub headers against Apple's declarations (metal-cpp)", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const api = require('../scripts/metal-api.js') as {
+    parseStubs(texts: string[]): Array<{ key: string; decl: unknown }>;
+    readStubs(): Array<{ key: string; decl: unknown }>;
+    compare(declared: Array<{ key: string; decl: unknown }>, facts: unknown): string[];
+    factsFile: string;
+  };
+  const facts = JSON.parse(fs.readFileSync(api.factsFile, 'utf8')) as { revision: string; api: object };
+  const stubTexts = ['Foundation/Foundation.h', 'Metal/Metal.h'].map((f) =>
+    fs.readFileSync(path.join(root, 'native/metal/stubs', f), 'utf8'),
+  );
+
+  test('every stub declaration matches metal-cpp; the revision is noted in the stubs', () => {
+    const declared = api.readStubs();
+    expect(declared.length).toBeGreaterThan(40);
+    expect(api.compare(declared, facts)).toEqual([]);
+    expect(facts.revision).toMatch(/macOS 14\.2/);
+    for (const t of stubTexts) expect(t).toContain('metal-cpp for macOS 14.2 / iOS 17.2');
+  });
+
+  test.each([
+    ['an argument type', 'newBufferWithLength:(NSUInteger)length', 'newBufferWithLength:(NSInteger)length'],
+    ['a return type', '- (void*)contents;', '- (const char*)contents;'],
+    ['an enum value', 'MTLGPUFamilyApple7 = 1007', 'MTLGPUFamilyApple7 = 1008'],
+    [
+      'a read-only property made settable',
+      '@property(readonly) NSUInteger maxBufferLength;',
+      '@property NSUInteger maxBufferLength;',
+    ],
+    [
+      'a selector metal-cpp does not have',
+      '- (id<MTLCommandQueue>)newCommandQueue;',
+      '- (id<MTLCommandQueue>)newCommandQueueFast;',
+    ],
+    [
+      'a class method made an instance method',
+      '+ (instancetype)stringWithCString:',
+      '- (instancetype)stringWithCString:',
+    ],
+  ])('a wrong stub fails: %s', (_what, from, to) => {
+    const texts = stubTexts.map((t) => t.replace(from, to));
+    expect(texts.join('')).not.toBe(stubTexts.join(''));
+    expect(api.compare(api.parseStubs(texts), facts).length).toBeGreaterThan(0);
+  });
+});

@@ -203,10 +203,11 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return guard(env, [&] { return MappedFileWrap::New(env, MappedFile::open(path)); });
 }
 
-// createBackend(name, {threads, skipOps, verifyPlans, maxGroupThreads}): the
-// backend with the CPU as its fallback; the other options are for tests:
-// skipOps (op names) are never given to the backend, verifyPlans and
-// maxGroupThreads see BackendOptions.
+// createBackend(name, {threads, fallback, skipOps, verifyPlans, maxGroupThreads}):
+// the backend with the CPU as its fallback; the other options are for tests:
+// fallback: false makes a node the backend doesn't run ERR_UNSUPPORTED, skipOps
+// (op names) are never given to the backend, verifyPlans and maxGroupThreads
+// see BackendOptions.
 Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "backend name must be a string");
@@ -215,6 +216,7 @@ Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
   if (!info[1].IsUndefined()) {
     Napi::Object o = to_object(info[1], "options");
     opts.threads = static_cast<int>(get_int(o, "threads", 0, 1024, 0));
+    sched.fallback = get_bool(o, "fallback", true, "options");
     opts.verify_plans = get_bool(o, "verifyPlans", false, "options");
     opts.max_group_threads = static_cast<int>(get_int(o, "maxGroupThreads", 0, 1024, 0));
     Napi::Value skip = o.Get("skipOps");

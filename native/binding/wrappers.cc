@@ -417,7 +417,8 @@ Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
   const int64_t off = to_int(info[1], "offset", 0, static_cast<int64_t>(f->size()));
   const int64_t len = to_int(info[2], "length", 1, static_cast<int64_t>(f->size()) - off);
   return guard(env, [&] {
-    Napi::Object o = BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len), f));
+    Napi::Object o =
+        BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->read_only_data()) + off, static_cast<size_t>(len), f));
     BufferWrap::Unwrap(o)->set_file(f);
     return o;
   });
