@@ -20,18 +20,21 @@ export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'metal', 'metal-sim
 /** A 2-D tensor view over a buffer (see NativeTensorSpec). */
 export type TensorSpec = NativeTensorSpec;
 
-export type OpName =
-  | 'get_rows'
-  | 'rms_norm'
-  | 'matmul'
-  | 'rope'
-  | 'softmax'
-  | 'attention'
-  | 'store_rows'
-  | 'swiglu'
-  | 'add'
-  | 'mul'
-  | 'last_row';
+/** Every op, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
+export const OP_NAMES = [
+  'get_rows',
+  'rms_norm',
+  'matmul',
+  'rope',
+  'softmax',
+  'attention',
+  'store_rows',
+  'swiglu',
+  'add',
+  'mul',
+  'last_row',
+] as const;
+export type OpName = (typeof OP_NAMES)[number];
 
 export type OpParams = {
   eps?: number;
@@ -46,6 +49,22 @@ export type OpParams = {
   freqBase?: number;
   freqScale?: number;
 };
+/** Every key of OpParams, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
+export const OP_PARAM_NAMES = [
+  'eps',
+  'scale',
+  'causal',
+  'nHead',
+  'nKvHead',
+  'headDim',
+  'nRot',
+  'ropeMode',
+  'freqBase',
+  'freqScale',
+] as const satisfies ReadonlyArray<keyof OpParams>;
+// Every OpParams key is listed (a key missing above fails to compile here).
+const _allParamsListed: Record<Exclude<keyof OpParams, (typeof OP_PARAM_NAMES)[number]>, never> = {};
+void _allParamsListed;
 
 export interface NodeSpec {
   op: OpName;

@@ -100,8 +100,25 @@ export interface NativeBackend {
   dispose(): Promise<void>;
 }
 
+/** The native tables lib/ mirrors (native/core/dtype.cc, op_table.cc; native/metal/plan.cc's kernels). */
+export interface NativeTables {
+  readonly types: ReadonlyArray<{
+    id: number;
+    name: string;
+    blockSize: number;
+    typeSize: number;
+    isQuantized: boolean;
+  }>;
+  readonly ops: ReadonlyArray<{ name: string; minSrc: number; maxSrc: number; params: string[] }>;
+  readonly params: ReadonlyArray<{ name: string; kind: 'number' | 'integer' | 'boolean' }>;
+  /** Kernels the Metal dispatch plans can use (empty in builds without Metal or metal-sim). */
+  readonly gpuKernels: readonly string[];
+}
+
 export interface NativeBinding {
+  /** package.json's version, compiled in. */
   readonly version: string;
+  readonly tables: NativeTables;
   cpuInfo(): NativeCpuInfo;
   /** 'scalar' forces the portable kernels (tests compare them with the SIMD ones); 'auto' restores. */
   setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'auto'): void;
@@ -109,7 +126,7 @@ export interface NativeBinding {
   /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
   probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };
   availableBackends(): string[];
-  /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q8_k). */
+  /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_1, q8_K). */
   quantize(type: number, src: Float32Array, rowLength: number): Uint8Array;
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
@@ -117,12 +134,19 @@ export interface NativeBinding {
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
   /**
-   * The backend with the CPU as its fallback. For tests: `skipOps` are never given to the backend; metal-sim
-   * checks its cached plans every step with `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
+   * The backend with the CPU as its fallback. For tests: `fallback: false` makes a node the backend doesn't run
+   * ERR_UNSUPPORTED; `skipOps` are never given to the backend; metal-sim checks its cached plans every step with
+   * `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
    */
   createBackend(
     name: string,
-    options: { threads?: number; skipOps?: string[]; verifyPlans?: boolean; maxGroupThreads?: number },
+    options: {
+      threads?: number;
+      fallback?: boolean;
+      skipOps?: string[];
+      verifyPlans?: boolean;
+      maxGroupThreads?: number;
+    },
   ): NativeBackend;
 }
 

@@ -12,7 +12,7 @@
 #include "cpu_features.h"
 #include "gemm_panel.h"
 #include "ops.h"
-#include "quants.h"
+#include "../core/quants.h"
 #include "vec_dot.h"
 
 namespace mm {

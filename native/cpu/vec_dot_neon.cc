@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "../../kernels/quant_blocks.h"
-#include "quants.h"
+#include "../core/quants.h"
 #include "vec_dot.h"
 
 namespace mm {

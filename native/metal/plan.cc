@@ -143,20 +143,10 @@ KernelId kernel_id(const std::string& name) {
 }
 
 const char* kernel_type_suffix(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::Q8_0: return "q8_0";
-    case DType::Q4_0: return "q4_0";
-    case DType::Q4_1: return "q4_1";
-    case DType::Q5_0: return "q5_0";
-    case DType::Q5_1: return "q5_1";
-    case DType::Q4_K: return "q4_K";
-    case DType::Q5_K: return "q5_K";
-    case DType::Q6_K: return "q6_K";
-    default: return nullptr;
-  }
+  // The kernels are named after the type table's (ggml's) names: matmul_mv_q4_K.
+  for (DType k : kWeightKernelTypes)
+    if (k == t) return type_name(static_cast<int32_t>(t));
+  return nullptr;
 }
 
 bool kernels_support(OpKind op, const std::vector<DType>& types) {

@@ -44,13 +44,16 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 @property(readonly) NSUInteger threadExecutionWidth;
 @end
 
-@protocol MTLComputeCommandEncoder <NSObject>
+@protocol MTLCommandEncoder <NSObject>
+- (void)endEncoding;
+@end
+
+@protocol MTLComputeCommandEncoder <MTLCommandEncoder>
 - (void)setComputePipelineState:(id<MTLComputePipelineState>)state;
 - (void)setBytes:(const void*)bytes length:(NSUInteger)length atIndex:(NSUInteger)index;
 - (void)setBuffer:(id<MTLBuffer>)buffer offset:(NSUInteger)offset atIndex:(NSUInteger)index;
 - (void)setThreadgroupMemoryLength:(NSUInteger)length atIndex:(NSUInteger)index;
 - (void)dispatchThreadgroups:(MTLSize)threadgroupsPerGrid threadsPerThreadgroup:(MTLSize)threadsPerThreadgroup;
-- (void)endEncoding;
 @end
 
 @protocol MTLCommandBuffer <NSObject>
