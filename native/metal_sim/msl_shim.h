@@ -48,7 +48,10 @@
 //
 // What compiling cannot catch here (static threadgroup arrays, stray
 // [[attributes]], swizzles, bfloat, half literals, system includes) is
-// rejected by reading the sources in test/metal-syntax.test.ts.
+// rejected by reading the sources in test/metal-syntax.test.ts; MSL's own rules
+// (real address spaces, half arithmetic, its attribute set, no double / new /
+// virtual / exceptions / goto / RTTI / function pointers / recursion) are
+// checked by clang in test/metal-strict.test.ts against a stand-in metal_stdlib.
 //
 // Include order matters: every standard header is included BEFORE the
 // address-space macros are defined (`thread` would break <thread>).
