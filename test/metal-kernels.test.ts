@@ -22,6 +22,14 @@
  *   get_rows, store_rows, add, mul: exact; swiglu, rms_norm: 2e-6 relative;
  *   softmax: 1e-6 absolute; rope: 2e-6 * m (same cumulative angle as the CPU);
  *   attention: 2e-5 * max|v| + 1e-6 (online softmax in a different key order).
+ *
+ * Expected on a Mac's GPU (item 12's real-Metal run of these comparisons): Metal
+ * compiles with fast math; the kernels call precise:: exp (softmax, attention,
+ * swiglu), sin/cos (rope) and sqrt (rms_norm), whose error is at most 4 ulp, and
+ * fast math may reorder f32 sums and make x / y 2.5 ulp. So: matmul, get_rows,
+ * store_rows, add, mul as above; rms_norm and swiglu 4e-6 relative; softmax 2e-6;
+ * attention 3e-5 * max|v| + 1e-6; rope 4e-6 * m, plus position * 2^-22 * m if the
+ * compiler reassociates the repeated angle product (a few ulp of theta).
  */
 import { Backend } from '../lib/backend';
 import { DType, native, type NativeBackend } from '../lib/native';
