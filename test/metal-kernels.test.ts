@@ -261,15 +261,26 @@ describe.each([
   [4, 2, 48],
   [8, 2, 64],
   [3, 1, 256],
+  [2, 1, 12],
 ] as const)('attention n_head=%i n_kv_head=%i head_dim=%i', (nHead, nKvHead, headDim) => {
+  // Decode kernel below 8 query rows (and for head dims that are not a multiple of 8);
+  // simdgroup-matrix prefill from 8 (20, 40: several simdgroups and threadgroups, the
+  // last simdgroup's rows shifted back to end at the last row). Caches of 300+ and
+  // 1100+ rows give the decode threadgroup 16 and 32 simdgroups.
   test.each([
     [1, 0],
     [1, 37],
     [3, 70],
     [9, 0],
     [6, 29],
-  ] as const)('%i query rows after %i cached (decode below 4 rows, tiled prefill from 4)', (n, nPast) => {
+    [8, 3],
+    [20, 5],
+    [40, 13],
+    [1, 300],
+    [2, 1100],
+  ] as const)('%i query rows after %i cached', (n, nPast) => {
     if (headDim === 256 && n * (nPast + n) > 300) return; // keep the largest heads cheap
+    if (nPast > 100 && headDim !== 64) return; // long caches: one head shape is enough
     const r = rng(nHead * 1000 + headDim + n + nPast);
     const kvRows = nPast + n;
     const q = randomFloats(n * nHead * headDim, Math.floor(r() * 1e6), 1);

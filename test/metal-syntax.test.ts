@@ -80,7 +80,14 @@ test('every kernel the dispatch plans name is defined once in kernels/', () => {
   for (const f of metalFiles) {
     const src = fs.readFileSync(path.join(kernelsDir, f), 'utf8');
     instantiate(src, /^MM_KERNEL\((\w+),/gm, (m) => [m[1]!]);
-    instantiate(src, /^MM_MATMUL_KERNELS\((\w+),/gm, (m) => [`matmul_mv_${m[1]}`, `matmul_mm_${m[1]}`]);
+    instantiate(src, /^MM_MATMUL_KERNELS\((\w+),/gm, (m) => [
+      `matmul_mv_${m[1]}`,
+      `matmul_mvb_${m[1]}`,
+      `matmul_mm_${m[1]}`,
+    ]);
+    instantiate(src, /^MM_ATTN_(DECODE|PREFILL)_KERNEL\((\w+), \w+, (\d+)\)/gm, (m) => [
+      `attn_${m[1]!.toLowerCase()}_${m[2]}_d${m[3]}`,
+    ]);
     instantiate(src, /^MM_GET_ROWS_KERNEL\((\w+),/gm, (m) => [`get_rows_${m[1]}`]);
     instantiate(src, /^MM_BINARY_KERNEL\((\w+),/gm, (m) => [m[1]!]);
   }
@@ -89,10 +96,12 @@ test('every kernel the dispatch plans name is defined once in kernels/', () => {
   const suffixes = [...plan.matchAll(/case DType::\w+: return "(\w+)";/g)].map((m) => m[1]!);
   expect(suffixes).toEqual(['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_K', 'q5_K', 'q6_K']);
   const named = new Set<string>();
-  for (const m of plan.matchAll(/"((?:matmul_mv|matmul_mm|get_rows|attn_decode|attn_prefill|store_rows)_)"/g)) {
+  for (const m of plan.matchAll(
+    /"((?:matmul_mv|matmul_mvb|matmul_mm|get_rows|attn_decode|attn_prefill|store_rows)_)"/g,
+  )) {
     const prefix = m[1]!;
     const sfx = prefix.startsWith('attn')
-      ? ['f32', 'f16']
+      ? ['f32', 'f16'].flatMap((t) => [32, 64, 128, 256].map((d) => `${t}_d${d}`))
       : prefix === 'store_rows_'
         ? ['f32', 'f16', 'bf16']
         : suffixes;

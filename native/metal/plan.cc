@@ -15,7 +15,7 @@ static_assert(sizeof(GetRowsArgs) == 40, "GetRowsArgs layout");
 static_assert(sizeof(RmsNormArgs) == 32, "RmsNormArgs layout");
 static_assert(sizeof(SoftmaxArgs) == 40, "SoftmaxArgs layout");
 static_assert(sizeof(RopeArgs) == 56, "RopeArgs layout");
-static_assert(sizeof(AttentionArgs) == 64, "AttentionArgs layout");
+static_assert(sizeof(AttentionArgs) == 72, "AttentionArgs layout");
 static_assert(sizeof(StoreRowsArgs) == 32, "StoreRowsArgs layout");
 static_assert(sizeof(BinaryArgs) == 40, "BinaryArgs layout");
 
@@ -24,7 +24,7 @@ namespace {
 // Batches of at least this many query rows use the tiled prefill attention;
 // smaller ones the decode kernel. (Matmul: 1 row matmul_mv, up to
 // MM_MV_BATCH rows matmul_mvb, more the simdgroup-matrix GEMM.)
-constexpr int64_t kMinPrefillRows = 4;
+constexpr int64_t kMinPrefillRows = 8;
 
 uint32_t ceil_div(int64_t a, int64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 uint32_t round_up(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b * b); }
@@ -261,20 +261,37 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.head_dim = n.p.head_dim;
       a.scale = n.p.scale;
       const int64_t D = a.head_dim;
+      // Kernels are instantiated for head dims up to 32, 64, 128, 256.
+      const int64_t dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
+      const std::string dsfx = std::string(sfx) + "_d" + std::to_string(dmax);
       k.bufs[0] = ref(q);
       k.bufs[1] = ref(K);
       k.bufs[2] = ref(V);
-      k.grid[0] = static_cast<uint32_t>(a.n_head);
-      k.threads[0] = MM_SIMD_WIDTH * MM_ATTN_SIMDGROUPS;
-      if (a.n_rows >= kMinPrefillRows) {
-        a.tile_keys = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(32, 2048 / D)));
-        k.kernel = std::string("attn_prefill_") + sfx;
-        k.grid[1] = ceil_div(a.n_rows, MM_ATTN_SIMDGROUPS);
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (MM_ATTN_SIMDGROUPS + 2 * a.tile_keys) * D);
+      if (a.n_rows >= kMinPrefillRows && D % 8 == 0) {
+        // Simdgroup-matrix tiles: the most keys per K/V tile (32, 16, 8) that fit 32 KiB.
+        const int64_t nsg = MM_ATTN_PREFILL_SIMDGROUPS;
+        int64_t tk = 32;
+        while (tk > 8 && MM_ATTN_PREFILL_SHMEM(D, tk, nsg) > 32768) tk /= 2;
+        a.tile_keys = static_cast<int32_t>(tk);
+        k.kernel = "attn_prefill_" + dsfx;
+        k.grid[0] = static_cast<uint32_t>(a.n_head);
+        k.grid[1] = ceil_div(a.n_rows, 8 * nsg);
+        k.threads[0] = static_cast<uint32_t>(MM_SIMD_WIDTH * nsg);
+        k.tg_mem = tg_mem_bytes(MM_ATTN_PREFILL_SHMEM(D, tk, nsg));
       } else {
-        k.kernel = std::string("attn_decode_") + sfx;
+        // One threadgroup per (KV head, chunk of its query heads, row); more simdgroups
+        // for longer caches (the cache size, not n_past, so the grid is fixed per graph),
+        // at most 4096 / D so the merge buffer stays within 16 KiB.
+        const int64_t group = a.n_head / a.n_kv_head, heads = MM_ATTN_DECODE_HEADS(dmax / 32);
+        int64_t nsg = K.rows >= 1024 ? 32 : K.rows >= 256 ? 16 : 8;
+        nsg = std::min<int64_t>(nsg, 4096 / dmax);
+        a.n_splits = 1;
+        k.kernel = "attn_decode_" + dsfx;
+        k.grid[0] = static_cast<uint32_t>(a.n_kv_head * ((group + heads - 1) / heads));
         k.grid[1] = static_cast<uint32_t>(a.n_rows);
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (D + MM_ATTN_SIMDGROUPS * (D + 2)));
+        k.grid[2] = static_cast<uint32_t>(a.n_splits);
+        k.threads[0] = static_cast<uint32_t>(MM_SIMD_WIDTH * nsg);
+        k.tg_mem = tg_mem_bytes(sizeof(float) * (nsg * D + 2 * nsg));
       }
       k.args = bytes_of(a);
       break;
