@@ -5,6 +5,7 @@
  *
  *   npm run bench [-- --model smol-q8_0,smol-q4_0,...|PATH] [--threads 1,2]
  *                    [--prompt 512] [--gen 128] [--repeat 1] [--compare llama.cpp] [--json]
+ *                    [--backend cpu|metal|metal-sim]  (minimacllm's backend; cpu by default)
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
  * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0), written once into
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     compare: { type: 'string' },
     json: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'cpu' },
     // internal: one measurement in this process
     child: { type: 'string' },
     file: { type: 'string' },
@@ -61,7 +63,7 @@ async function childMinimacllm(file, threads, P, G) {
   const mm = require(path.join(root, 'dist', 'index.js'));
   const { loadModel } = mm;
   const t0 = performance.now();
-  const model = await loadModel(file, { backend: 'cpu', threads, contextSize: P + G + 8, quiet: true });
+  const model = await loadModel(file, { backend: args.backend, threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info?.vocabSize ?? model.vocabSize ?? (await ctx.evaluate([0])).length;
@@ -132,6 +134,8 @@ function measure(engine, file, threads, P, G) {
       String(P),
       '--gen',
       String(G),
+      '--backend',
+      args.backend,
     ],
     { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
@@ -196,7 +200,16 @@ async function main() {
         const runs = [];
         for (let i = 0; i < repeat; i++) runs.push(measure(engine, file, threads, P, G));
         const r = best(runs);
-        results.push({ model: path.basename(file), bytes, engine, threads, prompt: P, gen: G, ...r });
+        results.push({
+          model: path.basename(file),
+          bytes,
+          engine,
+          backend: engine === 'minimacllm' ? args.backend : undefined,
+          threads,
+          prompt: P,
+          gen: G,
+          ...r,
+        });
         if (!args.json) {
           const s = r.error
             ? `ERROR ${r.error}`
