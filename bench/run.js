@@ -6,6 +6,7 @@
  *
  *   npm run bench [-- --model smol-q8_0,smol-q4_0,...|PATH] [--threads 1,2]
  *                    [--prompt 512] [--gen 128] [--repeat 1] [--compare llama.cpp] [--json]
+ *                    [--backend cpu|metal|metal-sim]  (minimacllm's backend; cpu by default)
  *                    [--grammar smolqwen-q8_0|PATH|off] [--grammar-rounds 5]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     compare: { type: 'string' },
     json: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'cpu' },
     grammar: { type: 'string', default: 'smolqwen-q8_0' },
     'grammar-rounds': { type: 'string', default: '5' },
     // internal: one measurement in this process
@@ -67,7 +69,7 @@ async function childMinimacllm(file, threads, P, G) {
   const mm = require('../dist/index.js');
   const { loadModel } = mm;
   const t0 = performance.now();
-  const model = await loadModel(file, { backend: 'cpu', threads, contextSize: P + G + 8, quiet: true });
+  const model = await loadModel(file, { backend: args.backend, threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info.vocabSize;
@@ -142,6 +144,8 @@ function measure(engine, file, threads, P, G) {
       String(P),
       '--gen',
       String(G),
+      '--backend',
+      args.backend,
       '--grammar-rounds',
       args['grammar-rounds'],
     ],
@@ -209,7 +213,16 @@ async function main() {
         const runs = [];
         for (let i = 0; i < repeat; i++) runs.push(measure(engine, file, threads, P, G));
         const r = best(runs);
-        results.push({ model: path.basename(file), bytes, engine, threads, prompt: P, gen: G, ...r });
+        results.push({
+          model: path.basename(file),
+          bytes,
+          engine,
+          backend: engine === 'minimacllm' ? args.backend : undefined,
+          threads,
+          prompt: P,
+          gen: G,
+          ...r,
+        });
         if (!args.json) {
           const s = r.error
             ? `ERROR ${r.error}`

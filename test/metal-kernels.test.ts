@@ -24,6 +24,14 @@
  *   get_rows, store_rows, add, mul: exact; swiglu, rms_norm: 2e-6 relative;
  *   softmax: 1e-6 absolute; rope: 2e-6 * m (same cumulative angle as the CPU);
  *   attention: 2e-5 * max|v| + 1e-6 (online softmax in a different key order).
+ *
+ * Expected on a Mac's GPU (item 12's real-Metal run of these comparisons): Metal
+ * compiles with fast math; the kernels call precise:: exp (softmax, attention,
+ * swiglu), sin/cos (rope) and sqrt (rms_norm), whose error is at most 4 ulp, and
+ * fast math may reorder f32 sums and make x / y 2.5 ulp. So: matmul, get_rows,
+ * store_rows, add, mul as above; rms_norm and swiglu 4e-6 relative; softmax 2e-6;
+ * attention 3e-5 * max|v| + 1e-6; rope 4e-6 * m, plus position * 2^-22 * m if the
+ * compiler reassociates the repeated angle product (a few ulp of theta).
  */
 import { Backend } from '../lib/backend';
 import { DType, native, type NativeBackend } from '../lib/native';
@@ -256,15 +264,26 @@ describe.each([
   [4, 2, 48],
   [8, 2, 64],
   [3, 1, 256],
+  [2, 1, 12],
 ] as const)('attention n_head=%i n_kv_head=%i head_dim=%i', (nHead, nKvHead, headDim) => {
+  // Decode kernel below 8 query rows (and for head dims that are not a multiple of 8);
+  // simdgroup-matrix prefill from 8 (20, 40: several simdgroups and threadgroups, the
+  // last simdgroup's rows shifted back to end at the last row). Caches of 300+ and
+  // 1100+ rows give the decode threadgroup 16 and 32 simdgroups.
   test.each([
     [1, 0],
     [1, 37],
     [3, 70],
     [9, 0],
     [6, 29],
-  ] as const)('%i query rows after %i cached (decode below 4 rows, tiled prefill from 4)', (n, nPast) => {
+    [8, 3],
+    [20, 5],
+    [40, 13],
+    [1, 300],
+    [2, 1100],
+  ] as const)('%i query rows after %i cached', (n, nPast) => {
     if (headDim === 256 && n * (nPast + n) > 300) return; // keep the largest heads cheap
+    if (nPast > 100 && headDim !== 64) return; // long caches: one head shape is enough
     const r = rng(nHead * 1000 + headDim + n + nPast);
     const kvRows = nPast + n;
     const q = randomFloats(n * nHead * headDim, Math.floor(r() * 1e6), 1);

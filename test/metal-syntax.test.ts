@@ -86,6 +86,9 @@ test('every kernel the dispatch plans can name is defined once in kernels/', () 
       `matmul_mvb_${m[1]}`,
       `matmul_mm_${m[1]}`,
     ]);
+    instantiate(src, /^MM_ATTN_(DECODE|PREFILL)_KERNEL\((\w+), \w+, (\d+)\)/gm, (m) => [
+      `attn_${m[1]!.toLowerCase()}_${m[2]}_d${m[3]}`,
+    ]);
     instantiate(src, /^MM_GET_ROWS_KERNEL\((\w+),/gm, (m) => [`get_rows_${m[1]}`]);
     instantiate(src, /^MM_BINARY_KERNEL\((\w+),/gm, (m) => [m[1]!]);
   }

@@ -18,7 +18,7 @@ static_assert(sizeof(GetRowsArgs) == 40, "GetRowsArgs layout");
 static_assert(sizeof(RmsNormArgs) == 32, "RmsNormArgs layout");
 static_assert(sizeof(SoftmaxArgs) == 40, "SoftmaxArgs layout");
 static_assert(sizeof(RopeArgs) == 56, "RopeArgs layout");
-static_assert(sizeof(AttentionArgs) == 64, "AttentionArgs layout");
+static_assert(sizeof(AttentionArgs) == 72, "AttentionArgs layout");
 static_assert(sizeof(StoreRowsArgs) == 32, "StoreRowsArgs layout");
 static_assert(sizeof(BinaryArgs) == 40, "BinaryArgs layout");
 static_assert(kSimdWidth == MM_SIMD_WIDTH, "one SIMD width");
@@ -28,7 +28,7 @@ namespace {
 // Batches of at least this many query rows use the tiled prefill attention;
 // smaller ones the decode kernel. (Matmul: 1 row matmul_mv, up to
 // MM_MV_BATCH rows matmul_mvb, more the simdgroup-matrix GEMM.)
-constexpr int64_t kMinPrefillRows = 4;
+constexpr int64_t kMinPrefillRows = 8;
 
 // Weight types with matmul_{mv,mm}_<suffix> and get_rows_<suffix> kernels.
 constexpr DType kWeightKernelTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
@@ -45,7 +45,8 @@ struct KernelTable {
     for (const char* family : {"matmul_mv_", "matmul_mvb_", "matmul_mm_", "get_rows_"})
       for (DType t : kWeightKernelTypes) add(std::string(family) + kernel_type_suffix(t));
     for (const char* family : {"attn_decode_", "attn_prefill_"})
-      for (const char* kv : {"f32", "f16"}) add(std::string(family) + kv);
+      for (const char* kv : {"f32", "f16"})
+        for (int d : {32, 64, 128, 256}) add(std::string(family) + kv + "_d" + std::to_string(d));
     for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
     for (const char* n :
          {"rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32", "swiglu_f32", "copy_row_f32"})
@@ -367,20 +368,38 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.head_dim = n.p.head_dim;
       a.scale = n.p.scale;
       const int64_t D = a.head_dim;
+      // Kernels are instantiated for head dims up to 32, 64, 128, 256.
+      const int64_t dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
+      const std::string dsfx = std::string(sfx) + "_d" + std::to_string(dmax);
       k.bufs[0] = ref(q);
       k.bufs[1] = ref(K);
       k.bufs[2] = ref(V);
-      k.grid[0] = static_cast<uint32_t>(a.n_head);
-      k.threads[0] = MM_SIMD_WIDTH * MM_ATTN_SIMDGROUPS;
-      if (a.n_rows >= kMinPrefillRows) {
-        a.tile_keys = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(32, 2048 / D)));
-        k.kernel = id_of(std::string("attn_prefill_") + sfx);
-        k.grid[1] = ceil_div(a.n_rows, MM_ATTN_SIMDGROUPS);
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (MM_ATTN_SIMDGROUPS + 2 * a.tile_keys) * D);
+      if (a.n_rows >= kMinPrefillRows && D % 8 == 0) {
+        // Simdgroup-matrix tiles: the most keys per K/V tile (32, 16, 8) that fit 32 KiB.
+        k.kernel = id_of("attn_prefill_" + dsfx);
+        k.threads[0] = free_threads(MM_SIMD_WIDTH * MM_ATTN_PREFILL_SIMDGROUPS, k.kernel, dev);
+        const int64_t nsg = k.threads[0] / MM_SIMD_WIDTH;
+        int64_t tk = 32;
+        while (tk > 8 && MM_ATTN_PREFILL_SHMEM(D, tk, nsg) > 32768) tk /= 2;
+        a.tile_keys = static_cast<int32_t>(tk);
+        k.grid[0] = static_cast<uint32_t>(a.n_head);
+        k.grid[1] = ceil_div(a.n_rows, 8 * nsg);
+        k.tg_mem = tg_mem_bytes(MM_ATTN_PREFILL_SHMEM(D, tk, nsg));
       } else {
-        k.kernel = id_of(std::string("attn_decode_") + sfx);
+        // One threadgroup per (KV head, chunk of its query heads, row); more simdgroups
+        // for longer caches (the cache size, not n_past, so the grid is fixed per graph),
+        // at most 4096 / D so the merge buffer stays within 16 KiB.
+        const int64_t group = a.n_head / a.n_kv_head, heads = MM_ATTN_DECODE_HEADS(dmax / 32);
+        int64_t want = K.rows >= 1024 ? 32 : K.rows >= 256 ? 16 : 8;
+        want = std::min<int64_t>(want, 4096 / dmax);
+        a.n_splits = 1;
+        k.kernel = id_of("attn_decode_" + dsfx);
+        k.threads[0] = free_threads(static_cast<uint32_t>(MM_SIMD_WIDTH * want), k.kernel, dev);
+        const int64_t nsg = k.threads[0] / MM_SIMD_WIDTH;
+        k.grid[0] = static_cast<uint32_t>(a.n_kv_head * ((group + heads - 1) / heads));
         k.grid[1] = static_cast<uint32_t>(a.n_rows);
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (D + MM_ATTN_SIMDGROUPS * (D + 2)));
+        k.grid[2] = static_cast<uint32_t>(a.n_splits);
+        k.tg_mem = tg_mem_bytes(sizeof(float) * (nsg * D + 2 * nsg));
       }
       set_args(k, a);
       break;
