@@ -87,7 +87,23 @@ test('every kernel the dispatch plans name is defined once in kernels/', () => {
   for (const [name, count] of defined) expect(`${name} x${count}`).toBe(`${name} x1`);
   const plan = fs.readFileSync(path.join(root, 'native/metal/plan.cc'), 'utf8');
   const suffixes = [...plan.matchAll(/case DType::\w+: return "(\w+)";/g)].map((m) => m[1]!);
-  expect(suffixes).toEqual(['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_K', 'q5_K', 'q6_K']);
+  expect(suffixes).toEqual([
+    'f32',
+    'f16',
+    'bf16',
+    'q8_0',
+    'q4_0',
+    'q4_1',
+    'q5_0',
+    'q5_1',
+    'q4_K',
+    'q5_K',
+    'q6_K',
+    'q2_K',
+    'q3_K',
+    'iq4_nl',
+    'iq4_xs',
+  ]);
   const named = new Set<string>();
   for (const m of plan.matchAll(/"((?:matmul_mv|matmul_mm|get_rows|attn_decode|attn_prefill|store_rows)_)"/g)) {
     const prefix = m[1]!;

@@ -78,6 +78,10 @@ const char* kernel_type_suffix(DType t) {
     case DType::Q4_K: return "q4_K";
     case DType::Q5_K: return "q5_K";
     case DType::Q6_K: return "q6_K";
+    case DType::Q2_K: return "q2_K";
+    case DType::Q3_K: return "q3_K";
+    case DType::IQ4_NL: return "iq4_nl";
+    case DType::IQ4_XS: return "iq4_xs";
     default: return nullptr;
   }
 }
