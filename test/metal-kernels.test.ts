@@ -2,7 +2,7 @@
  * Every Metal kernel (kernels/*.metal) run under metal-sim — the kernels
  * compiled as C++ and executed by the threadgroup emulator through the same
  * dispatch plans the Metal host encodes — against the CPU backend on random
- * inputs: every weight type (all 11 matmul weight types have kernels), odd sizes, several
+ * inputs: every weight type (all 15 matmul weight types have kernels), odd sizes, several
  * threadgroups, GQA ratios, n_past > 0, all three matmul paths (matrix-vector for
  * 1 row, batched matrix-vector for 2-8, simdgroup-matrix GEMM above) and both attention paths
  * (decode for < 4 query rows, tiled prefill from 4).
@@ -47,7 +47,23 @@ const cpu = Backend.create('cpu', { threads: 2 });
 afterAll(() => Promise.all([sim.dispose(), simFallback.dispose(), cpu.dispose()]));
 
 /** The weight types with Metal matmul / get_rows kernels. */
-const KERNEL_TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
+const KERNEL_TYPES: TypeName[] = [
+  'F32',
+  'F16',
+  'BF16',
+  'Q8_0',
+  'Q4_0',
+  'Q4_1',
+  'Q5_0',
+  'Q5_1',
+  'Q4_K',
+  'Q5_K',
+  'Q6_K',
+  'Q2_K',
+  'Q3_K',
+  'IQ4_NL',
+  'IQ4_XS',
+];
 
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
   expect(got.length).toBe(want.length);
@@ -109,11 +125,12 @@ function matmulRef(x: Float32Array, w: Float64Array, n: number, m: number, k: nu
 }
 
 describe.each(KERNEL_TYPES)('matmul %s', (t) => {
-  const quantized = t.startsWith('Q');
+  const block = TYPES[t].block,
+    quantized = block > 1;
   // The GEMM stages f16 and quantized weights (and the activations with them) as half.
   const halfStaged = t !== 'F32' && t !== 'BF16';
   // Odd row lengths for float types; block types: several rounds of 32 lanes.
-  const k = t.endsWith('_K') ? 768 : quantized ? 320 : 203;
+  const k = block === 256 ? 768 : quantized ? 320 : 203;
   const m = 67; // several threadgroups (8 rows each for matvec, 64 for GEMM) plus a partial one
   const wf = randomFloats(m * k, 11, 1);
   const data = quantize(t, wf, 3);
@@ -169,7 +186,7 @@ describe('nodes without a kernel', () => {
 // ---- get_rows ----------------------------------------------------------------------------
 describe.each(KERNEL_TYPES)('get_rows %s', (t) => {
   test('matches the CPU exactly; a bad id is ERR_INVALID_ARG', () => {
-    const cols = t.endsWith('_K') ? 512 : t.startsWith('Q') ? 96 : 45;
+    const cols = TYPES[t].block === 256 ? 512 : TYPES[t].block === 32 ? 96 : 45;
     const rows = 23;
     const table = { data: quantize(t, randomFloats(rows * cols, 7, 2), 5), type: t, rows, cols };
     const ids = Int32Array.from([22, 0, 7, 7, 13]);

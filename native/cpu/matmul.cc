@@ -68,9 +68,9 @@ const DotKernels& active_kernels() {
 
 DotTileFn tile_kernel(DType t) {
 #if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0)) {
+  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::IQ4_NL)) {
     const TileKernels& k = avx512::tile_kernels();
-    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : k.q8_0;
+    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : t == DType::IQ4_NL ? k.iq4_nl : k.q8_0;
   }
 #endif
 #if defined(MM_HAVE_AVX2_KERNELS)

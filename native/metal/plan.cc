@@ -31,8 +31,9 @@ namespace {
 constexpr int64_t kMinPrefillRows = 8;
 
 // Weight types with matmul_{mv,mm}_<suffix> and get_rows_<suffix> kernels.
-constexpr DType kWeightKernelTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+constexpr DType kWeightKernelTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,   DType::Q4_0,
+                                        DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,   DType::Q5_K,
+                                        DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
 
 struct KernelTable {
   std::vector<std::string> names;
