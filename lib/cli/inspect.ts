@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../errors';
 import { ggmlTypeName, type GGUFValue } from '../gguf/types';
 import { describeModel, type ModelDescription } from '../model/description';
 import type { Command } from './main';
+import { out } from './stdout';
 
 /** Short text for a metadata value: arrays show their length and first items. */
 export function formatValue(v: GGUFValue, maxItems = 4): string {
@@ -66,7 +67,7 @@ export const inspectCommand: Command = {
     });
     if (positionals.length !== 1) throw new InvalidArgumentError(`expected one model path\n\n${this.usage}`);
     const d = await describeModel(positionals[0]!);
-    process.stdout.write(`${formatDescription(d, values.tensors === true)}\n`);
+    out(`${formatDescription(d, values.tensors === true)}\n`);
     return 0;
   },
 };

@@ -9,6 +9,7 @@ import { convertCommand } from './convert';
 import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
 import { perplexityCommand } from './perplexity';
+import { guardStdout, out } from './stdout';
 
 export interface Command {
   /** One line for the usage text. */
@@ -32,9 +33,10 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardStdout();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    out(`${usage()}\n`);
     return name === undefined ? 1 : 0;
   }
   const cmd = COMMANDS[name];
@@ -43,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${cmd.usage}\n`);
+    out(`${cmd.usage}\n`);
     return 0;
   }
   try {

@@ -4,8 +4,10 @@
  * JS, so numeric scalars must be given one (`typed()` or the `types` table a
  * reader returns as `metadataTypes`); everything else is inferred.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { InvalidArgumentError, IOError, MiniMacLLMError } from '../errors';
+import * as nodePath from 'node:path';
+import { AbortError, InvalidArgumentError, IOError, MiniMacLLMError } from '../errors';
 import { GGML_TYPES, GGUFValueType, type GGUFValue, type GGUFValueTypeId, ggmlTypeName } from './types';
 import { GGUF_MAGIC } from './parser';
 
@@ -289,16 +291,84 @@ function wrapIO(path: string, e: unknown): MiniMacLLMError {
   return e instanceof MiniMacLLMError ? e : new IOError(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
 }
 
-/** Writes a GGUF file (to a temporary name, renamed into place when complete). */
-export async function writeGGUF(path: string, input: GGUFWriteInput): Promise<void> {
+export interface GGUFWriteOptions {
+  /**
+   * Replace a file already at the path (default true). With false an existing
+   * file is ERR_IO and stays untouched: the finished file is linked into place,
+   * which fails atomically if the name was taken meanwhile.
+   */
+  overwrite?: boolean;
+  /** Stops the write between tensors (ERR_ABORTED); the partial file is removed. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The temporary file a write goes to: in the output's folder (so the final
+ * rename stays on one file system and is atomic), created exclusively (never
+ * an existing file or a planted symlink), under a name no other write uses.
+ */
+function tempName(out: string): string {
+  return nodePath.join(
+    nodePath.dirname(out),
+    `${nodePath.basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
+}
+
+function exists(out: string): IOError {
+  return new IOError(`${out} exists; not replacing it`);
+}
+
+/** Moves the finished temporary file to `out`. */
+function commitSync(tmp: string, out: string, overwrite: boolean): void {
+  if (overwrite) return fs.renameSync(tmp, out);
+  try {
+    fs.linkSync(tmp, out);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw exists(out);
+    // A file system without hard links: check, then rename (not atomic, the best it allows).
+    if (fs.existsSync(out)) throw exists(out);
+    return fs.renameSync(tmp, out);
+  }
+  fs.unlinkSync(tmp);
+}
+
+async function commit(tmp: string, out: string, overwrite: boolean): Promise<void> {
+  if (overwrite) return fs.promises.rename(tmp, out);
+  try {
+    await fs.promises.link(tmp, out);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw exists(out);
+    if (fs.existsSync(out)) throw exists(out);
+    return fs.promises.rename(tmp, out);
+  }
+  await fs.promises.unlink(tmp);
+}
+
+function writeOptions(options: GGUFWriteOptions | undefined): { overwrite: boolean; signal?: AbortSignal } {
+  if (options === undefined) return { overwrite: true };
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+  const { overwrite = true, signal } = options;
+  if (typeof overwrite !== 'boolean') throw new InvalidArgumentError('overwrite must be a boolean');
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError('signal must be an AbortSignal');
+  return signal ? { overwrite, signal } : { overwrite };
+}
+
+/** Writes a GGUF file (to a temporary file in the same folder, renamed into place when complete). */
+export async function writeGGUF(path: string, input: GGUFWriteInput, options?: GGUFWriteOptions): Promise<void> {
+  const { overwrite, signal } = writeOptions(options);
   const { header, alignment, bytes } = encodeGGUFHeader(input);
-  const tmp = `${path}.tmp-${process.pid}`;
+  if (signal?.aborted) throw new AbortError();
+  const tmp = tempName(path);
   let fh: fs.promises.FileHandle | undefined;
   try {
-    fh = await fs.promises.open(tmp, 'w');
+    fh = await fs.promises.open(tmp, 'wx');
     await fh.write(header);
     const zeros = new Uint8Array(alignment);
     for (let i = 0; i < input.tensors.length; i++) {
+      if (signal?.aborted) throw new AbortError();
       const t = input.tensors[i]!;
       const n = bytes[i]!;
       const data = checkData(t, typeof t.data === 'function' ? await t.data() : t.data, n);
@@ -308,7 +378,8 @@ export async function writeGGUF(path: string, input: GGUFWriteInput): Promise<vo
     }
     await fh.close();
     fh = undefined;
-    await fs.promises.rename(tmp, path);
+    if (signal?.aborted) throw new AbortError();
+    await commit(tmp, path, overwrite);
   } catch (e) {
     await fh?.close().catch(() => undefined);
     await fs.promises.unlink(tmp).catch(() => undefined);
@@ -317,12 +388,13 @@ export async function writeGGUF(path: string, input: GGUFWriteInput): Promise<vo
 }
 
 /** Synchronous writeGGUF; tensor data functions must return synchronously. */
-export function writeGGUFSync(path: string, input: GGUFWriteInput): void {
+export function writeGGUFSync(path: string, input: GGUFWriteInput, options?: Omit<GGUFWriteOptions, 'signal'>): void {
+  const { overwrite } = writeOptions(options);
   const { header, alignment, bytes } = encodeGGUFHeader(input);
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempName(path);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'w');
+    fd = fs.openSync(tmp, 'wx');
     fs.writeSync(fd, header);
     const zeros = new Uint8Array(alignment);
     for (let i = 0; i < input.tensors.length; i++) {
@@ -337,7 +409,7 @@ export function writeGGUFSync(path: string, input: GGUFWriteInput): void {
     }
     fs.closeSync(fd);
     fd = undefined;
-    fs.renameSync(tmp, path);
+    commitSync(tmp, path, overwrite);
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
     try {
