@@ -7,9 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { AbortError, InvalidArgumentError, IOError, MiniMacLLMError } from '../errors';
+import { AbortError, InvalidArgumentError, IOError, MiniMacLLMError, showValue } from '../errors';
 import { GGML_TYPES, GGUFValueType, type GGUFValue, type GGUFValueTypeId, ggmlTypeName } from './types';
 import { GGUF_MAGIC } from './parser';
+import { checkPath } from '../regular-file';
 
 /** A value with an explicit GGUF type (`elementType` for arrays, when it cannot be inferred). */
 export interface GGUFTypedValue {
@@ -131,7 +132,7 @@ function elementTypeOf(key: string, v: GGUFValue, hint?: GGUFValueTypeId): GGUFV
 
 function writeScalar(s: Sink, key: string, type: number, v: GGUFValue): void {
   const num = (): number => {
-    if (typeof v !== 'number') throw bad(key, `${String(v)} is not a number`);
+    if (typeof v !== 'number') throw bad(key, `${showValue(v)} is not a number`);
     return v;
   };
   const int = (lo: number, hi: number): number => {
@@ -175,10 +176,10 @@ function writeScalar(s: Sink, key: string, type: number, v: GGUFValue): void {
       return s.bytes(b);
     }
     case GGUFValueType.BOOL:
-      if (typeof v !== 'boolean') throw bad(key, `${String(v)} is not a boolean`);
+      if (typeof v !== 'boolean') throw bad(key, `${showValue(v)} is not a boolean`);
       return s.u8(v ? 1 : 0);
     case GGUFValueType.STRING:
-      if (typeof v !== 'string') throw bad(key, `${String(v)} is not a string`);
+      if (typeof v !== 'string') throw bad(key, `${showValue(v)} is not a string`);
       return s.string(v);
     default:
       throw bad(key, `unknown value type ${type}`);
@@ -220,12 +221,32 @@ function writeValue(s: Sink, key: string, v: GGUFWriteValue, types?: Record<stri
 }
 
 /** Alignment from general.alignment (u32 power of two), default 32. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+
+/** The shape of a write input (its values are checked as they are encoded). */
+function checkInput(input: unknown): asserts input is GGUFWriteInput {
+  if (!isPlainObject(input)) throw new InvalidArgumentError('input must be an object with metadata and tensors');
+  if (!isPlainObject(input.metadata)) throw new InvalidArgumentError('input.metadata must be an object');
+  if (input.types !== undefined && !isPlainObject(input.types))
+    throw new InvalidArgumentError('input.types must be an object');
+  if (!Array.isArray(input.tensors)) throw new InvalidArgumentError('input.tensors must be an array');
+  input.tensors.forEach((t: unknown, i) => {
+    if (!isPlainObject(t)) throw new InvalidArgumentError(`input.tensors[${i}] must be an object`);
+    if (typeof t.name !== 'string') throw new InvalidArgumentError(`input.tensors[${i}].name must be a string`);
+    if (typeof t.type !== 'number') throw new InvalidArgumentError(`tensor "${t.name}": type must be a number`);
+    if (!Array.isArray(t.shape)) throw new InvalidArgumentError(`tensor "${t.name}": shape must be an array`);
+    if (!(t.data instanceof Uint8Array) && typeof t.data !== 'function')
+      throw new InvalidArgumentError(`tensor "${t.name}": data must be a Uint8Array or a function returning one`);
+  });
+}
+
 function alignmentOf(input: GGUFWriteInput): number {
   const v = input.metadata['general.alignment'];
   if (v === undefined) return 32;
   const a = isTypedValue(v) ? v.value : v;
   if (typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || (a & (a - 1)) !== 0) {
-    throw bad('general.alignment', `${String(a)} is not a power of two`);
+    throw bad('general.alignment', `${typeof a === 'number' ? a : typeof a} is not a power of two`);
   }
   return a;
 }
@@ -238,6 +259,7 @@ interface Layout {
 
 /** Encodes the header (through the padding before tensor data) and checks the tensors. */
 export function encodeGGUFHeader(input: GGUFWriteInput): Layout {
+  checkInput(input);
   const alignment = alignmentOf(input);
   const s = new Sink();
   const keys = Object.keys(input.metadata);
@@ -281,7 +303,7 @@ export function encodeGGUFHeader(input: GGUFWriteInput): Layout {
 function checkData(t: GGUFWriteTensor, data: Uint8Array, n: number): Uint8Array {
   if (!(data instanceof Uint8Array) || data.byteLength !== n) {
     throw new InvalidArgumentError(
-      `tensor "${t.name}": data has ${data?.byteLength} bytes, ${ggmlTypeName(t.type)} [${t.shape.join(', ')}] needs ${n}`,
+      `tensor "${t.name}": data has ${data instanceof Uint8Array ? data.byteLength : 'no'} bytes, ${ggmlTypeName(t.type)} [${t.shape.join(', ')}] needs ${n}`,
     );
   }
   return data;
@@ -358,6 +380,7 @@ function writeOptions(options: GGUFWriteOptions | undefined): { overwrite: boole
 
 /** Writes a GGUF file (to a temporary file in the same folder, renamed into place when complete). */
 export async function writeGGUF(path: string, input: GGUFWriteInput, options?: GGUFWriteOptions): Promise<void> {
+  checkPath(path);
   const { overwrite, signal } = writeOptions(options);
   const { header, alignment, bytes } = encodeGGUFHeader(input);
   if (signal?.aborted) throw new AbortError();
@@ -389,6 +412,7 @@ export async function writeGGUF(path: string, input: GGUFWriteInput, options?: G
 
 /** Synchronous writeGGUF; tensor data functions must return synchronously. */
 export function writeGGUFSync(path: string, input: GGUFWriteInput, options?: Omit<GGUFWriteOptions, 'signal'>): void {
+  checkPath(path);
   const { overwrite } = writeOptions(options);
   const { header, alignment, bytes } = encodeGGUFHeader(input);
   const tmp = tempName(path);

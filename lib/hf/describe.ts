@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BadModelError, IOError, UnsupportedError } from '../errors';
-import { readRegularTextFile } from '../regular-file';
+import { checkPath, readRegularTextFile } from '../regular-file';
 import { DType } from '../native';
 import { type ModelDescription, type TensorRef, validateHParams, validateTensors } from '../model/description';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../safetensors/header';
@@ -67,6 +67,7 @@ export async function safetensorsFiles(dir: string): Promise<{ shards: string[];
 
 /** Describes the Hugging Face model folder `dir`. */
 export async function describeHF(dir: string): Promise<ModelDescription> {
+  checkPath(dir, 'model folder');
   const config = await readJsonObject(path.join(dir, 'config.json'));
   const arch = architectureOfConfig(config);
   const { shards, index } = await safetensorsFiles(dir);
