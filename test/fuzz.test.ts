@@ -31,7 +31,7 @@ async function runBatch(suite: string, start: number, end: number, caseTimeoutMs
   let lastStart = '';
   let hung = false;
   const r = await runTsChild(RUNNER, [suite, String(SEED), String(start), String(end)], {
-    timeoutMs: (end - start) * caseTimeoutMs,
+    timeoutMs: 60000 + (end - start) * caseTimeoutMs,
     onLine: (line) => {
       if (line.startsWith('start ')) lastStart = line.slice(6);
       return true;
@@ -59,11 +59,11 @@ async function runBatch(suite: string, start: number, end: number, caseTimeoutMs
 }
 
 test('the harness reports a crash, a hang and a raw error against the case that caused it', async () => {
-  const crash = await runBatch('selftest', 0, 1, 2000);
+  const crash = await runBatch('selftest', 0, 1, 3000);
   expect(crash.failures).toEqual([expect.stringMatching(/^case 0 abort the process: the process died with SIGABRT/)]);
-  const hang = await runBatch('selftest', 1, 2, 2000);
+  const hang = await runBatch('selftest', 1, 2, 3000);
   expect(hang.failures).toEqual([expect.stringMatching(/^case 1 never settle.*: the process hung/)]);
-  const rest = await runBatch('selftest', 2, 4, 2000);
+  const rest = await runBatch('selftest', 2, 4, 3000);
   expect(rest.failures).toEqual([expect.stringMatching(/^FAIL 2 raw TypeError/)]);
   expect(rest.counts.ok).toBe(1);
 }, 60000);

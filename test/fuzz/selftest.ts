@@ -9,7 +9,7 @@ export const selftestSuite: FuzzSuite<undefined> = {
   name: 'selftest',
   count: 4,
   batch: 1,
-  caseTimeoutMs: 2000,
+  caseTimeoutMs: 3000,
   setup: () => Promise.resolve(undefined),
   make(i) {
     const cases = [

@@ -20,7 +20,7 @@ export interface ChildResult {
 export interface ChildOptions {
   /** Kills the child after this long (default 60 s). */
   timeoutMs?: number;
-  /** Kills the child when its stdout stays silent this long (calls onIdle first). */
+  /** Kills the child when its stdout stays silent this long after its first line (calls onIdle first). */
   idleTimeoutMs?: number;
   onIdle?: () => void;
   /** Called with each complete stdout line as it arrives. */
@@ -54,7 +54,6 @@ export function runTsChild(script: string, args: string[] = [], options: ChildOp
         kill();
       }, options.idleTimeoutMs);
     };
-    armIdle();
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
       armIdle();
