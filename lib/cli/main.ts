@@ -8,7 +8,10 @@ import { chatCommand } from './chat';
 import { convertCommand } from './convert';
 import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
+import { lsCommand } from './ls';
 import { perplexityCommand } from './perplexity';
+import { pullCommand } from './pull';
+import { rmCommand } from './rm';
 import { guardStdout, out } from './stdout';
 
 export interface Command {
@@ -25,6 +28,9 @@ export const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   chat: chatCommand,
   perplexity: perplexityCommand,
+  pull: pullCommand,
+  ls: lsCommand,
+  rm: rmCommand,
 };
 
 function usage(): string {

@@ -12,7 +12,7 @@
 import { AbortError } from '../errors';
 import type { Context } from '../model/context';
 import type { Tokenizer } from '../tokenizer/tokenizer';
-import { bestAllowed, GrammarConstraint } from './constraint';
+import { bestAllowed, GrammarConstraint, LazyGrammarConstraint, type TokenConstraint } from './constraint';
 import type { GenerationChunk, ResolvedGenerateOptions } from './options';
 import { Sampler } from './sampler';
 import { StopMatcher } from './stop';
@@ -49,7 +49,9 @@ export async function* runGeneration(
   streaming = false,
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
   // Builds the tokenizer's trie on first use: before taking the context.
-  const constraint = o.grammar ? new GrammarConstraint(await o.grammar.matcher(tokenizer)) : undefined;
+  let constraint: TokenConstraint | undefined;
+  if (o.grammar) constraint = new GrammarConstraint(await o.grammar.matcher(tokenizer));
+  else if (o.lazyGrammar) constraint = await LazyGrammarConstraint.create(o.lazyGrammar, tokenizer);
   let release: (() => void) | undefined = await ctx.acquire();
   const unlock = (): void => {
     release?.();
@@ -155,7 +157,7 @@ async function evaluate(
   ctx: Context,
   history: readonly number[],
   signal: AbortSignal | undefined,
-  constraint: GrammarConstraint | undefined,
+  constraint: TokenConstraint | undefined,
 ): Promise<Float32Array> {
   const pending = ctx.evaluateLocked(history, signal);
   if (constraint) {
