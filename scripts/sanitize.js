@@ -49,7 +49,13 @@ const DEFAULT_TESTS = [
 ];
 
 // -O1 after gyp's -O3: about half the compile time, and the usual level for ASan (stack traces stay readable).
-const SANITIZE = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer', '-g1', '-O1'];
+const SANITIZE = [
+  '-fsanitize=address,undefined',
+  '-fno-sanitize-recover=undefined',
+  '-fno-omit-frame-pointer',
+  '-g1',
+  '-O1',
+];
 
 function say(msg) {
   process.stderr.write(`sanitize: ${msg}\n`);
@@ -78,7 +84,17 @@ function nodeGyp() {
   // npm runs scripts with its bundled node-gyp on PATH and names it in npm_config_node_gyp.
   const candidates = [
     process.env.npm_config_node_gyp,
-    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    path.join(
+      path.dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
   ];
   return candidates.find((c) => c && fs.existsSync(c));
 }
@@ -93,8 +109,15 @@ function build() {
     CFLAGS: `${process.env.CFLAGS ?? ''} ${SANITIZE.join(' ')}`,
     LDFLAGS: `${process.env.LDFLAGS ?? ''} -fsanitize=address,undefined`,
   };
-  const args = (cmd) => [gyp, cmd, ...(process.env.npm_config_nodedir ? [`--nodedir=${process.env.npm_config_nodedir}`] : [])];
-  if (!fs.existsSync(path.join(mirror, 'build', 'Makefile')) || isNewer(path.join(mirror, 'binding.gyp'), path.join(mirror, 'build', 'Makefile'))) {
+  const args = (cmd) => [
+    gyp,
+    cmd,
+    ...(process.env.npm_config_nodedir ? [`--nodedir=${process.env.npm_config_nodedir}`] : []),
+  ];
+  if (
+    !fs.existsSync(path.join(mirror, 'build', 'Makefile')) ||
+    isNewer(path.join(mirror, 'binding.gyp'), path.join(mirror, 'build', 'Makefile'))
+  ) {
     say('configuring build-sanitize/');
     execFileSync(process.execPath, args('configure'), { cwd: mirror, env, stdio: 'inherit' });
   }
@@ -111,7 +134,8 @@ function isNewer(a, b) {
 function asanRuntime() {
   const cxx = process.env.CXX ?? 'c++';
   const p = execFileSync(cxx, ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();
-  if (!path.isAbsolute(p) || !fs.existsSync(p)) throw new Error(`${cxx} does not know where libasan.so is (got "${p}")`);
+  if (!path.isAbsolute(p) || !fs.existsSync(p))
+    throw new Error(`${cxx} does not know where libasan.so is (got "${p}")`);
   return fs.realpathSync(p);
 }
 
