@@ -109,6 +109,30 @@ const classByCode: Record<string, (m: string) => MiniMacLLMError> = {
   ERR_ABORTED: (m) => new AbortError(m),
 };
 
+/** A short rendering of any value for an error message; never throws (Symbols, null-prototype objects, detached arrays). */
+export function showValue(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return 'an array';
+      if (ArrayBuffer.isView(v))
+        return `a ${(Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'typed array'}`;
+      return 'an object';
+  }
+}
+
 /** Turns an error thrown by the native addon into the matching MiniMacLLMError. */
 export function fromNative(e: unknown): MiniMacLLMError {
   if (e instanceof MiniMacLLMError) return e;

@@ -158,9 +158,12 @@ export function native(): NativeBinding {
   // lib/native.ts (ts-jest) and dist/native.js both sit one level below the package root.
   const root = path.resolve(__dirname, '..');
   try {
+    // `npm run test:sanitize` points this at the ASan/UBSan build (scripts/sanitize.js).
+    const override = process.env.MINIMACLLM_ADDON_PATH;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    cached = load(root);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = override ? (require(path.resolve(override)) as NativeBinding) : load(root);
   } catch (e) {
     throw fromNative({
       code: 'ERR_INTERNAL',

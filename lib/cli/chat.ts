@@ -5,6 +5,7 @@ import type { ChatMessage } from '../chat/template';
 import type { Command } from './command';
 import { loadModelFromArgs, MODEL_OPTIONS, MODEL_USAGE } from './model-args';
 import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromArgs } from './generate';
+import { onStdoutClosed, out, stdoutClosed } from './stdout';
 
 export const chatCommand: Command = {
   summary: 'chat with a model interactively',
@@ -35,9 +36,15 @@ ${SAMPLING_USAGE}
       else rl.close();
     });
     const lines = rl[Symbol.asyncIterator]();
+    // A reader that goes away ends the chat quietly.
+    const unwatch = onStdoutClosed(() => {
+      answering?.abort();
+      rl.close();
+    });
     try {
       for (;;) {
-        process.stdout.write('> ');
+        if (stdoutClosed()) break;
+        out('> ');
         const next = await lines.next();
         if (next.done) break;
         const line = String(next.value).trim();
@@ -50,16 +57,17 @@ ${SAMPLING_USAGE}
           signal: answering.signal,
           onToken: (c) => {
             // The plain format's answers start with a space after "Assistant:".
-            process.stdout.write(first ? c.text.replace(/^\s+/, '') : c.text);
+            out(first ? c.text.replace(/^\s+/, '') : c.text);
             if (c.text.length > 0) first = false;
           },
         });
         answering = undefined;
-        process.stdout.write('\n');
+        out('\n');
         messages.push(r.message);
       }
       return 0;
     } finally {
+      unwatch();
       rl.close();
       await model.dispose();
     }

@@ -13,6 +13,7 @@ import { lsCommand } from './ls';
 import { perplexityCommand } from './perplexity';
 import { pullCommand } from './pull';
 import { rmCommand } from './rm';
+import { guardStdout, out } from './stdout';
 
 export type { Command } from './command';
 
@@ -33,9 +34,10 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardStdout();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    out(`${usage()}\n`);
     return name === undefined ? 1 : 0;
   }
   const cmd = COMMANDS[name];
@@ -44,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${cmd.usage}\n`);
+    out(`${cmd.usage}\n`);
     return 0;
   }
   try {

@@ -5,6 +5,7 @@ import { InvalidArgumentError, IOError } from '../errors';
 import { perplexity } from '../generate/perplexity';
 import type { Command } from './command';
 import { intOption, loadModelFromArgs, MODEL_OPTIONS } from './model-args';
+import { out } from './stdout';
 
 export const perplexityCommand: Command = {
   summary: 'perplexity of a model on a text file',
@@ -42,7 +43,7 @@ each with BOS in front, and averages the NLL of every window token.
         onWindow: (w, n, ppl) => process.stderr.write(`[${w}/${n}] ${ppl.toFixed(4)}\n`),
       });
       const s = (performance.now() - t0) / 1000;
-      process.stdout.write(
+      out(
         `perplexity: ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.ctx} tokens, ${r.tokens} tokens scored, ${(r.tokens / s).toFixed(0)} tok/s)\n`,
       );
       return 0;

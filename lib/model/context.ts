@@ -5,7 +5,7 @@
  * new ones. Calls on one context run one at a time (FIFO lock).
  */
 import type { Backend, Graph, StepArgs } from '../backend';
-import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError, showValue } from '../errors';
 import type { ModelFamily } from './arch/family';
 import { DType } from '../dtype';
 import type { NativeBuffer } from '../native';
@@ -119,7 +119,7 @@ export class Context {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const allLogits = options.allLogits ?? false;
     if (typeof allLogits !== 'boolean')
-      throw new InvalidArgumentError(`allLogits must be a boolean, got ${String(allLogits)}`);
+      throw new InvalidArgumentError(`allLogits must be a boolean, got ${showValue(allLogits)}`);
     const ids = this.checkTokens(tokens);
     return this.#lock.run(async () => {
       this.#assertLive();

@@ -139,6 +139,12 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   const normalize = buildNormalizer(json.normalizer);
   const pre = buildPreTokenizer(json.pre_tokenizer);
   const merges = Array.isArray(model.merges) ? (model.merges as Array<string | string[]>) : [];
+  // Checked here, not when the merge table is first built (inside tokenize()).
+  for (let i = 0; i < merges.length; i++) {
+    const m: unknown = merges[i];
+    const ok = typeof m === 'string' || (Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string'));
+    if (!ok) throw new BadModelError(`model.merges[${i}] is not a merge ("a b" or ["a", "b"])`);
+  }
   const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
   const bpe = new BpeModel({
     tokenToId,
