@@ -42,7 +42,7 @@ export async function* runGeneration(
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
   const release = await ctx.acquire();
   try {
-    const sampler = new Sampler(o.sampler, tokenizer.vocabSize);
+    const sampler = new Sampler(o.sampler, tokenizer.vocabSize, tokenizer.holes);
     const decoder = tokenizer.createDecoder();
     const stop = new StopMatcher(o.stop);
     const history = [...prompt];

@@ -47,6 +47,8 @@ async function fromTokenizerJsonFile(file: string): Promise<Tokenizer> {
   for (const k of ['bos_token_id', 'eos_token_id'] as const) {
     if (merged[k] === undefined && typeof modelConfig?.[k] === 'number') merged[k] = modelConfig[k];
   }
+  // Token ids beyond the model's vocab_size have no logits row: the loader rejects them.
+  if (modelConfig?.vocab_size !== undefined) merged.vocab_size = modelConfig.vocab_size;
   return Tokenizer.fromTokenizerJson(json, merged);
 }
 

@@ -23,6 +23,8 @@ export interface TokenizerSpec {
   eos?: number;
   eot?: number;
   eog: number[];
+  /** Ids below tokens.length that the file gives no token (tokenizer.json gaps); never sampled. */
+  holes?: number[];
   addBos: boolean;
   addEos: boolean;
   chatTemplate?: string;
