@@ -1,25 +1,55 @@
 /** HF tokenizer.json normalizers (the subset used by llama-family tokenizers). */
-import { UnsupportedError } from '../errors';
-import { isRecord } from './metadata';
-import { jsRegex } from './js-regex';
+import { BadModelError, UnsupportedError } from '../errors';
+import { isRecord, MAX_NESTING } from './metadata';
+import { FileRegex } from './regex';
 
 export type Normalizer = (s: string) => string;
 
-function pattern(p: unknown): { str?: string; re?: RegExp } {
-  if (isRecord(p)) {
-    if (typeof p.String === 'string') return { str: p.String };
-    if (typeof p.Regex === 'string') return { re: jsRegex(p.Regex, 'gu') };
-  }
-  throw new UnsupportedError(`unsupported normalizer pattern ${JSON.stringify(p)}`);
+/** Longest text a Replace may produce (V8's string limit is ~2^29; far beyond any prompt). */
+const MAX_NORMALIZED = 1 << 28;
+
+function tooLong(): never {
+  throw new BadModelError(
+    `tokenizer.json Replace normalizer would make the text longer than ${MAX_NORMALIZED} characters`,
+  );
 }
 
-export function buildNormalizer(cfg: unknown): Normalizer | undefined {
+/** Replace with a literal: split and join, after checking the size of the result. */
+function replaceLiteral(str: string, content: string): Normalizer {
+  return (s) => {
+    const parts = s.split(str);
+    if (parts.length === 1) return s;
+    if (s.length + (parts.length - 1) * (content.length - str.length) > MAX_NORMALIZED) tooLong();
+    return parts.join(content);
+  };
+}
+
+function replaceRegex(re: FileRegex, content: string): Normalizer {
+  return (s) => {
+    const parts: string[] = [];
+    let last = 0;
+    let kept = 0;
+    re.forEachMatch(s, (a, b) => {
+      parts.push(s.slice(last, a));
+      kept += a - last;
+      last = b;
+    });
+    if (parts.length === 0) return s;
+    parts.push(s.slice(last));
+    if (kept + s.length - last + (parts.length - 1) * content.length > MAX_NORMALIZED) tooLong();
+    return parts.join(content);
+  };
+}
+
+export function buildNormalizer(cfg: unknown, depth = 0): Normalizer | undefined {
   if (cfg === null || cfg === undefined) return undefined;
-  if (!isRecord(cfg)) throw new UnsupportedError('normalizer must be an object');
+  if (!isRecord(cfg)) throw new BadModelError('tokenizer.json normalizer must be an object');
   switch (cfg.type) {
     case 'Sequence': {
+      if (depth >= MAX_NESTING)
+        throw new BadModelError(`tokenizer.json normalizer: Sequence nested deeper than ${MAX_NESTING}`);
       const list = Array.isArray(cfg.normalizers) ? cfg.normalizers : [];
-      const fns = list.map(buildNormalizer).filter((f): f is Normalizer => f !== undefined);
+      const fns = list.map((c) => buildNormalizer(c, depth + 1)).filter((f): f is Normalizer => f !== undefined);
       return (s) => fns.reduce((acc, f) => f(acc), s);
     }
     case 'NFC':
@@ -44,10 +74,14 @@ export function buildNormalizer(cfg: unknown): Normalizer | undefined {
       return (s) => (s.length > 0 ? p + s : s);
     }
     case 'Replace': {
-      const { str, re } = pattern(cfg.pattern);
       const content = typeof cfg.content === 'string' ? cfg.content : '';
-      if (str !== undefined) return (s) => s.replaceAll(str, content);
-      return (s) => s.replace(re!, () => content);
+      const p = cfg.pattern;
+      if (isRecord(p) && typeof p.String === 'string') {
+        if (p.String === '') throw new BadModelError('tokenizer.json Replace normalizer has an empty pattern');
+        return replaceLiteral(p.String, content);
+      }
+      if (isRecord(p) && typeof p.Regex === 'string') return replaceRegex(new FileRegex(p.Regex), content);
+      throw new UnsupportedError(`unsupported normalizer pattern ${JSON.stringify(p)}`);
     }
     case 'Precompiled':
       if (!cfg.precompiled_charsmap) return undefined;

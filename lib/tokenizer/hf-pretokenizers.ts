@@ -1,11 +1,11 @@
 /**
  * HF tokenizer.json pre-tokenizers. Known split regexes (GPT-2, Llama 3,
- * Qwen2) run on the hand-written linear splitters; anything else falls back
- * to a JS RegExp.
+ * Qwen2) run on the hand-written linear splitters; any other pattern runs on
+ * RE2 (regex.ts), also in linear time.
  */
-import { UnsupportedError } from '../errors';
-import { jsRegex } from './js-regex';
-import { isRecord } from './metadata';
+import { BadModelError, UnsupportedError } from '../errors';
+import { isRecord, MAX_NESTING } from './metadata';
+import { FileRegex } from './regex';
 import { gpt2Split, llama3Split, type Splitter } from './pretokenizers';
 import { PUNCT, toCodepoints, WHITESPACE } from './unicode';
 
@@ -32,18 +32,27 @@ const KNOWN: ReadonlyMap<string, Splitter> = new Map([
 
 type Segment = [start: number, end: number, isMatch: boolean];
 
-function regexSegments(re: RegExp, s: string): Segment[] {
+function regexSegments(re: FileRegex, s: string): Segment[] {
   const segs: Segment[] = [];
   let last = 0;
-  re.lastIndex = 0;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    if (m[0].length === 0) {
-      re.lastIndex++;
-      continue;
-    }
-    if (m.index > last) segs.push([last, m.index, false]);
-    segs.push([m.index, m.index + m[0].length, true]);
-    last = m.index + m[0].length;
+  re.forEachMatch(s, (a, b) => {
+    if (a > last) segs.push([last, a, false]);
+    segs.push([a, b, true]);
+    last = b;
+  });
+  if (last < s.length) segs.push([last, s.length, false]);
+  return segs;
+}
+
+/** Non-overlapping occurrences of a literal, left to right (an empty literal occurs nowhere). */
+function literalSegments(lit: string, s: string): Segment[] {
+  const segs: Segment[] = [];
+  if (lit.length === 0) return s.length > 0 ? [[0, s.length, false]] : [];
+  let last = 0;
+  for (let i = s.indexOf(lit); i >= 0; i = s.indexOf(lit, i + lit.length)) {
+    if (i > last) segs.push([last, i, false]);
+    segs.push([i, i + lit.length, true]);
+    last = i + lit.length;
   }
   if (last < s.length) segs.push([last, s.length, false]);
   return segs;
@@ -133,12 +142,14 @@ function classSplit(pred: (f: number, cp: number) => boolean, behavior: string, 
   });
 }
 
-function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): PreTokenizer {
+function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }, depth: number): PreTokenizer {
   switch (cfg.type) {
     case 'Sequence': {
+      if (depth >= MAX_NESTING)
+        throw new BadModelError(`tokenizer.json pre_tokenizer: Sequence nested deeper than ${MAX_NESTING}`);
       const steps = (Array.isArray(cfg.pretokenizers) ? cfg.pretokenizers : []).map((c) => {
-        if (!isRecord(c)) throw new UnsupportedError('pre_tokenizer entries must be objects');
-        return build(c, flags);
+        if (!isRecord(c)) throw new BadModelError('tokenizer.json pre_tokenizer entries must be objects');
+        return build(c, flags, depth + 1);
       });
       return (pieces, atStart) => steps.reduce((acc, step) => step(acc, atStart), pieces);
     }
@@ -151,13 +162,12 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
         const known = KNOWN.get(p.Regex);
         if (known && behavior === 'Isolated' && !invert) segments = (s) => splitterSegments(known, s);
         else {
-          const re = jsRegex(p.Regex, 'gu');
+          const re = new FileRegex(p.Regex);
           segments = (s) => regexSegments(re, s);
         }
       } else if (isRecord(p) && typeof p.String === 'string') {
         const lit = p.String;
-        const re = new RegExp(lit.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
-        segments = (s) => regexSegments(re, s);
+        segments = (s) => literalSegments(lit, s);
       } else throw new UnsupportedError(`unsupported Split pattern ${JSON.stringify(p)}`);
       return eachPiece((s, out) => {
         let segs = segments(s);
@@ -177,6 +187,11 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
     }
     case 'Metaspace': {
       const rep = typeof cfg.replacement === 'string' ? cfg.replacement : '\u2581';
+      // HF requires one character; an empty one would make the split below loop forever.
+      if ([...rep].length !== 1)
+        throw new BadModelError(
+          `tokenizer.json Metaspace replacement must be one character, got ${JSON.stringify(rep)}`,
+        );
       const scheme =
         typeof cfg.prepend_scheme === 'string'
           ? cfg.prepend_scheme
@@ -228,7 +243,7 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
 export function buildPreTokenizer(cfg: unknown): HfPreTokenizer {
   const flags = { byteLevel: false };
   if (cfg === null || cfg === undefined) return { run: (p) => p, byteLevel: false };
-  if (!isRecord(cfg)) throw new UnsupportedError('pre_tokenizer must be an object');
-  const run = build(cfg, flags);
+  if (!isRecord(cfg)) throw new BadModelError('tokenizer.json pre_tokenizer must be an object');
+  const run = build(cfg, flags, 0);
   return { run, byteLevel: flags.byteLevel };
 }

@@ -8,7 +8,7 @@ import { BpeModel } from './bpe';
 import type { PieceMode } from './decoder';
 import { buildNormalizer } from './hf-normalizers';
 import { buildPreTokenizer } from './hf-pretokenizers';
-import { isRecord } from './metadata';
+import { isRecord, MAX_NESTING } from './metadata';
 import type { TokenizerSpec } from './spec';
 import {
   ATTR_BYTE,
@@ -20,9 +20,30 @@ import {
   ATTR_UNUSED,
   ATTR_USER_DEFINED,
   byteTokenValue,
-  EOG_TEXTS,
-  EOT_TEXTS,
 } from './vocab';
+import { applySpecialTextRules } from './special-ids';
+
+/** Largest vocabulary accepted (ids are int32 everywhere; real models stay below 2^20). */
+const MAX_VOCAB = 1 << 24;
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
+}
+
+/** BPE merges: "left right" strings or [left, right] pairs. */
+function checkMerges(m: unknown): Array<string | string[]> {
+  if (m === undefined || m === null) return [];
+  if (!Array.isArray(m)) throw new BadModelError('tokenizer.json model.merges must be an array');
+  for (let i = 0; i < m.length; i++) {
+    const e: unknown = m[i];
+    if (typeof e === 'string') continue;
+    if (Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string') continue;
+    throw new BadModelError(`tokenizer.json model.merges[${i}] must be a "left right" string or a pair of strings`);
+  }
+  return m as Array<string | string[]>;
+}
 
 /** A token given in tokenizer_config.json as a string or as {"content": ...}. */
 function tokenContent(v: unknown): string | undefined {
@@ -38,11 +59,13 @@ interface DecoderInfo {
 
 function decoderInfo(cfg: unknown, byteLevel: boolean): DecoderInfo {
   const info: DecoderInfo = { mode: byteLevel ? 'byte-level' : 'spm', strip: false };
-  const visit = (d: unknown) => {
+  const visit = (d: unknown, depth: number) => {
     if (!isRecord(d)) return;
     switch (d.type) {
       case 'Sequence':
-        if (Array.isArray(d.decoders)) d.decoders.forEach(visit);
+        if (depth >= MAX_NESTING)
+          throw new BadModelError(`tokenizer.json decoder: Sequence nested deeper than ${MAX_NESTING}`);
+        if (Array.isArray(d.decoders)) for (const x of d.decoders) visit(x, depth + 1);
         break;
       case 'ByteLevel':
         info.mode = 'byte-level';
@@ -64,16 +87,18 @@ function decoderInfo(cfg: unknown, byteLevel: boolean): DecoderInfo {
         break; // ByteFallback, Fuse: implied by how pieces are rendered
     }
   };
-  visit(cfg);
+  visit(cfg, 0);
   return info;
 }
 
 /** Template post-processor: does `single` start / end with a special token, and which. */
-function templateSpecials(pp: unknown): { first?: string; last?: string } {
+function templateSpecials(pp: unknown, depth = 0): { first?: string; last?: string } {
   if (!isRecord(pp)) return {};
   if (pp.type === 'Sequence' && Array.isArray(pp.processors)) {
+    if (depth >= MAX_NESTING)
+      throw new BadModelError(`tokenizer.json post_processor: Sequence nested deeper than ${MAX_NESTING}`);
     for (const p of pp.processors) {
-      const r = templateSpecials(p);
+      const r = templateSpecials(p, depth + 1);
       if (r.first !== undefined || r.last !== undefined) return r;
     }
     return {};
@@ -98,16 +123,38 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   }
   if (!isRecord(model.vocab)) throw new BadModelError('tokenizer.json model has no vocab');
   const vocab = model.vocab;
-  const added = Array.isArray(json.added_tokens) ? json.added_tokens.filter(isRecord) : [];
+  if (json.added_tokens !== undefined && json.added_tokens !== null && !Array.isArray(json.added_tokens))
+    throw new BadModelError('tokenizer.json "added_tokens" must be an array');
+  const added = (json.added_tokens ?? []) as unknown[];
+  added.forEach((a, i) => {
+    if (!isRecord(a) || typeof a.content !== 'string' || !isId(a.id))
+      throw new BadModelError(
+        `tokenizer.json added_tokens[${i}] must have a string "content" and an integer "id" >= 0`,
+      );
+  });
+  const addedTokens = added as Array<Record<string, unknown> & { id: number; content: string }>;
 
-  let n = 0;
+  // Ids are checked before anything is sized by them: below the model's vocab_size (config.json) when it
+  // is known, else below the number of tokens the file lists.
+  let entries = addedTokens.length;
   for (const k in vocab) {
-    const id = vocab[k];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
-      throw new BadModelError(`bad id for token ${JSON.stringify(k)}`);
-    if (id >= n) n = id + 1;
+    if (!isId(vocab[k]))
+      throw new BadModelError(`tokenizer.json: bad id ${show(vocab[k])} for token ${JSON.stringify(k)}`);
+    entries++;
   }
-  for (const a of added) if (typeof a.id === 'number' && a.id >= n) n = a.id + 1;
+  const vocabSize = cfg.vocab_size;
+  if (vocabSize !== undefined && (!isId(vocabSize) || vocabSize === 0 || vocabSize > MAX_VOCAB))
+    throw new BadModelError(`vocab_size must be an integer in [1, ${MAX_VOCAB}], got ${show(vocabSize)}`);
+  const limit = vocabSize ?? entries;
+  const where = vocabSize !== undefined ? `config.json vocab_size ${vocabSize}` : `the ${entries} tokens it lists`;
+  let n = 0;
+  const use = (id: number, text: string, what: string) => {
+    if (id >= limit)
+      throw new BadModelError(`tokenizer.json ${what} ${JSON.stringify(text)} has id ${id}, beyond ${where}`);
+    if (id >= n) n = id + 1;
+  };
+  for (const k in vocab) use(vocab[k] as number, k, 'token');
+  for (const a of addedTokens) use(a.id, a.content, 'added token');
   const tokens = new Array<string>(n);
   const attrs = new Uint16Array(n);
   const tokenToId = new Map<string, number>();
@@ -119,8 +166,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     tokenToId.set(k, id);
   }
   const unkText = typeof model.unk_token === 'string' ? model.unk_token : undefined;
-  for (const a of added) {
-    if (typeof a.id !== 'number' || typeof a.content !== 'string') continue;
+  for (const a of addedTokens) {
     tokens[a.id] = a.content;
     let attr = a.special === true ? ATTR_CONTROL : ATTR_USER_DEFINED;
     if (a.content === unkText) attr = ATTR_UNKNOWN;
@@ -129,16 +175,18 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     attrs[a.id] = attr;
     tokenToId.set(a.content, a.id);
   }
+  const holes: number[] = [];
   for (let i = 0; i < n; i++) {
     if (tokens[i] === undefined) {
       tokens[i] = `[EMPTY_${i}]`;
       attrs[i] = ATTR_UNUSED;
+      holes.push(i);
     }
   }
 
   const normalize = buildNormalizer(json.normalizer);
   const pre = buildPreTokenizer(json.pre_tokenizer);
-  const merges = Array.isArray(model.merges) ? (model.merges as Array<string | string[]>) : [];
+  const merges = checkMerges(model.merges);
   const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
   const bpe = new BpeModel({
     tokenToId,
@@ -162,20 +210,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : tpl.first !== undefined && bos !== undefined;
   const addEos =
     typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : tpl.last !== undefined && tpl.last !== tpl.first;
-  let eot: number | undefined;
-  for (const t of EOT_TEXTS) {
-    const id = tokenToId.get(t);
-    if (id !== undefined && attrs[id]! & ATTR_CONTROL) {
-      eot = id;
-      break;
-    }
-  }
-  const eog = new Set<number>();
-  for (const id of [eos, eot]) if (id !== undefined) eog.add(id);
-  for (const t of EOG_TEXTS) {
-    const id = tokenToId.get(t);
-    if (id !== undefined && attrs[id]! & ATTR_CONTROL) eog.add(id);
-  }
+  const { eot, eog } = applySpecialTextRules(tokens, tokenToId, attrs, { eos });
 
   let chatTemplate: string | undefined;
   if (typeof cfg.chat_template === 'string') chatTemplate = cfg.chat_template;
@@ -195,7 +230,8 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     bos,
     eos,
     eot,
-    eog: [...eog],
+    eog,
+    holes,
     addBos: addBos && bos !== undefined,
     addEos: addEos && eos !== undefined,
     chatTemplate,

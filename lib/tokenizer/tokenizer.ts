@@ -25,6 +25,45 @@ export interface DetokenizeOptions {
 
 export type { StreamingDecoder } from './decoder';
 
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'symbol') return v.toString();
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object';
+  return String(v);
+}
+
+/** Checks boolean options the way generate() checks its own: unknown keys and wrong types are errors. */
+function booleanOptions<K extends string>(
+  fn: string,
+  options: unknown,
+  keys: readonly K[],
+): Partial<Record<K, boolean>> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidArgumentError(`${fn}: options must be an object, got ${show(options)}`);
+  const o = options as Record<string, unknown>;
+  const out: Partial<Record<K, boolean>> = {};
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!(keys as readonly string[]).includes(k)) throw new InvalidArgumentError(`${fn}: unknown option "${k}"`);
+    if (typeof v !== 'boolean') throw new InvalidArgumentError(`${fn}: ${k} must be a boolean, got ${show(v)}`);
+    out[k as K] = v;
+  }
+  return out;
+}
+
+/** Token ids: an array or array-like of integers (checked one by one as they are decoded). */
+function checkIds(fn: string, ids: unknown): ArrayLike<number> {
+  if (ids === null || typeof ids !== 'object' || typeof (ids as { length?: unknown }).length !== 'number')
+    throw new InvalidArgumentError(`${fn}: ids must be an array of token ids`);
+  const n = (ids as ArrayLike<unknown>).length;
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff)
+    throw new InvalidArgumentError(`${fn}: ids.length must be an integer >= 0, got ${show(n)}`);
+  return ids as ArrayLike<number>;
+}
+
 export class Tokenizer {
   /** 'spm': SentencePiece-style BPE with byte fallback; 'bpe': rank-based (byte-level) BPE. */
   readonly type: 'spm' | 'bpe';
@@ -38,6 +77,8 @@ export class Tokenizer {
   /** Whether tokenize() puts EOS last (with `addSpecial`). */
   readonly addEos: boolean;
   readonly chatTemplate: string | undefined;
+  /** @internal Ids below vocabSize without a token (gaps in a tokenizer.json's ids): never to be generated. */
+  readonly holes: readonly number[];
 
   private readonly spec: TokenizerSpec;
   private readonly pieces: PieceTable;
@@ -55,6 +96,7 @@ export class Tokenizer {
     this.addBos = spec.addBos;
     this.addEos = spec.addEos;
     this.chatTemplate = spec.chatTemplate;
+    this.holes = Object.freeze([...(spec.holes ?? [])]);
     this.pieces = new PieceTable(spec.tokens, spec.attrs, spec.pieceMode);
     this.special = new SpecialMatcher(spec.tokens, spec.attrs);
     this.eogSet = new Set(spec.eog);
@@ -78,10 +120,15 @@ export class Tokenizer {
     return this.eos === undefined ? undefined : this.spec.tokens[this.eos];
   }
 
-  tokenize(text: string, options: TokenizeOptions = {}): number[] {
-    if (typeof text !== 'string') throw new InvalidArgumentError('tokenize: text must be a string');
-    const addSpecial = options.addSpecial ?? true;
-    const parseSpecial = options.parseSpecial ?? false;
+  /**
+   * Text → token ids, synchronously (the whole text in one go: for long texts in a server, prefer
+   * tokenizeAsync, which never holds the event loop for long).
+   */
+  tokenize(text: string, options?: TokenizeOptions): number[] {
+    if (typeof text !== 'string') throw new InvalidArgumentError(`tokenize: text must be a string, got ${show(text)}`);
+    const o = booleanOptions('tokenize', options, ['addSpecial', 'parseSpecial']);
+    const addSpecial = o.addSpecial ?? true;
+    const parseSpecial = o.parseSpecial ?? false;
     const s = wellFormed(text);
     const out: number[] = [];
     const spec = this.spec;
@@ -106,11 +153,10 @@ export class Tokenizer {
     return out;
   }
 
-  detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {
-    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
-      throw new InvalidArgumentError('detokenize: ids must be an array of token ids');
-    }
-    return decodeAll(this.pieces, ids, options.skipSpecial ?? false, this.spec.stripLeadingSpace);
+  detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string {
+    const list = checkIds('detokenize', ids);
+    const o = booleanOptions('detokenize', options, ['skipSpecial']);
+    return decodeAll(this.pieces, list, o.skipSpecial ?? false, this.spec.stripLeadingSpace);
   }
 
   /**
@@ -118,8 +164,9 @@ export class Tokenizer {
    * print what it returns. It never returns half a UTF-8 character, and the
    * concatenated output (plus flush()) equals detokenize() of all tokens.
    */
-  createDecoder(options: DetokenizeOptions = {}): StreamingDecoder {
-    return new StreamingDecoder(this.pieces, options.skipSpecial ?? false, this.spec.stripLeadingSpace);
+  createDecoder(options?: DetokenizeOptions): StreamingDecoder {
+    const o = booleanOptions('createDecoder', options, ['skipSpecial']);
+    return new StreamingDecoder(this.pieces, o.skipSpecial ?? false, this.spec.stripLeadingSpace);
   }
 
   /** Special tokens: control tokens (BOS, EOS, chat markers), unknown and unused tokens. */
