@@ -11,6 +11,8 @@ export type Fragment = { token: number } | { start: number; end: number };
 interface Candidate {
   id: number;
   text: string;
+  /** UTF-8 length: llama.cpp tries longer tokens first by byte length. */
+  bytes: number;
   always: boolean;
   lstrip: boolean;
   rstrip: boolean;
@@ -34,13 +36,14 @@ export class SpecialMatcher {
       c.push({
         id,
         text,
+        bytes: Buffer.byteLength(text),
         always: (a & (ATTR_CONTROL | ATTR_UNKNOWN | ATTR_UNUSED)) === 0,
         lstrip: (a & ATTR_LSTRIP) !== 0,
         rstrip: (a & ATTR_RSTRIP) !== 0,
       });
     }
     // Longest first; ties by id so the order is deterministic.
-    c.sort((x, y) => y.text.length - x.text.length || x.id - y.id);
+    c.sort((x, y) => y.bytes - x.bytes || x.id - y.id);
     this.candidates = c;
   }
 
