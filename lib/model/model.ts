@@ -236,7 +236,8 @@ export class Model {
   #template(): ChatTemplate | undefined {
     const src = this.tokenizer.chatTemplate;
     if (src === undefined) return undefined;
-    if (!this.#chatTemplate) this.#chatTemplate = new ChatTemplate(src);
+    // The model's template: its failures are ERR_BAD_MODEL naming the model.
+    if (!this.#chatTemplate) this.#chatTemplate = new ChatTemplate(src, { origin: this.#desc.source });
     return this.#chatTemplate;
   }
 
