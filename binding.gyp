@@ -45,6 +45,7 @@
     "mm_metal_kernel_files": [
       "kernels/args.h",
       "kernels/common.h",
+      "kernels/quant_blocks.h",
       "kernels/dequant.h",
       "kernels/attention.metal",
       "kernels/elementwise.metal",

@@ -15,15 +15,27 @@
 // Threads per simdgroup on every Apple GPU (and in metal-sim).
 #define MM_SIMD_WIDTH 32
 // Matrix-vector (decode) matmul: rows of W per simdgroup (4: one float4
-// simd_sum reduces them all), simdgroups per threadgroup.
+// simd_sum reduces them all), simdgroups per threadgroup, and the most
+// activation rows one matmul_mvb threadgroup multiplies (batched decode).
 #define MM_MV_ROWS 4
 #define MM_MV_SIMDGROUPS 2
+#define MM_MV_BATCH 8
 // Matrix-matrix (prefill) matmul tile: BM weight rows x BN tokens x BK depth,
-// computed by 4 simdgroups of 2x2 8x8 simdgroup matrices each.
-#define MM_MM_BM 32
+// computed by 4 simdgroups of 4 x 2 8x8 simdgroup matrices each. Threadgroup
+// tiles are padded (LDW, LDX: row strides in elements) so the 8 rows an 8x8
+// load touches start in different memory banks; LDO is the f32 output tile's.
+#define MM_MM_BM 64
 #define MM_MM_BN 32
 #define MM_MM_BK 32
 #define MM_MM_THREADS 128
+#define MM_MM_LDW (MM_MM_BM + 8)
+#define MM_MM_LDX (MM_MM_BK + 8)
+#define MM_MM_LDO (MM_MM_BM + 4)
+// Threadgroup memory of matmul_mm for a staging type of `stage_bytes` (2: half, 4: float).
+#define MM_MM_SHMEM(stage_bytes)                                                            \
+  ((MM_MM_BK * MM_MM_LDW + MM_MM_BN * MM_MM_LDX) * (stage_bytes) > MM_MM_BN * MM_MM_LDO * 4 \
+       ? (MM_MM_BK * MM_MM_LDW + MM_MM_BN * MM_MM_LDX) * (stage_bytes)                      \
+       : MM_MM_BN * MM_MM_LDO * 4)
 // Attention: simdgroups per threadgroup (decode splits keys over them,
 // prefill gives each its own query row).
 #define MM_ATTN_SIMDGROUPS 4

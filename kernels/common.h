@@ -1,6 +1,6 @@
 // Shared by every kernels/*.metal file: the kernel signature convention
-// (MM_KERNEL), ggml's block layouts as MSL structs, conversions and
-// threadgroup reductions. Compiled by Metal on macOS and, through
+// (MM_KERNEL), ggml's block layouts (quant_blocks.h, shared with the host),
+// conversions and threadgroup reductions. Compiled by Metal on macOS and, through
 // native/metal_sim/msl_shim.h, as C++ everywhere (metal-sim).
 #ifndef MM_KERNELS_COMMON_H
 #define MM_KERNELS_COMMON_H
@@ -21,51 +21,8 @@ using namespace metal;
                    uint tiisg [[thread_index_in_simdgroup]], uint sgitg [[simdgroup_index_in_threadgroup]])
 #endif
 
-// ---- ggml block layouts (byte-exact; see native/core/quant_blocks.h) ----------
-#define MM_QK_K 256
-struct block_q4_0 {  // x = d * (q - 8); element j: low nibble of qs[j], j+16: high nibble
-  half d;
-  uchar qs[16];
-};
-struct block_q4_1 {  // x = d * q + m; nibbles as q4_0
-  half d;
-  half m;
-  uchar qs[16];
-};
-struct block_q5_0 {  // x = d * (q - 16); bit 4 of element j is bit j of qh (little-endian)
-  half d;
-  uchar qh[4];
-  uchar qs[16];
-};
-struct block_q5_1 {  // x = d * q + m; bits as q5_0
-  half d;
-  half m;
-  uchar qh[4];
-  uchar qs[16];
-};
-struct block_q8_0 {  // x = d * q
-  half d;
-  int8_t qs[32];
-};
-struct block_q4_K {  // 8 sub-blocks of 32: x = d * sc * q - dmin * m (6-bit sc, m)
-  half d;
-  half dmin;
-  uchar scales[12];
-  uchar qs[MM_QK_K / 2];
-};
-struct block_q5_K {  // q4_K plus a 5th bit: bit s of qh[l] for sub-block s
-  half d;
-  half dmin;
-  uchar scales[12];
-  uchar qh[MM_QK_K / 8];
-  uchar qs[MM_QK_K / 2];
-};
-struct block_q6_K {  // 16 sub-blocks of 16: x = d * sc * (q - 32)
-  uchar ql[MM_QK_K / 2];
-  uchar qh[MM_QK_K / 4];
-  int8_t scales[MM_QK_K / 16];
-  half d;
-};
+// ggml's block layouts (the one definition shared with the host)
+#include "quant_blocks.h"
 
 // ---- conversions ------------------------------------------------------------------
 inline float bf16_to_f32(ushort h) { return as_type<float>(uint(h) << 16); }

@@ -1,7 +1,8 @@
 // get_rows_<type>: dst[i, :] = table[ids[i], :] expanded to f32 (embedding
-// lookup). One thread per chunk of a row; ids outside the table give zeros
-// (the host reports them as errors before dispatching).
-// grid: (ceil(chunks per row / 64), n ids), 64 threads.
+// lookup). One thread per 16 elements of a row (dequant16, kernels/dequant.h);
+// ids outside the table give zeros (the host reports them as errors before
+// dispatching).
+// grid: (ceil(ceil(cols / 16) / 64), n ids), 64 threads.
 #include "common.h"
 #include "dequant.h"
 
@@ -10,18 +11,18 @@ inline void get_rows_impl(constant GetRowsArgs & args, device const char * src0,
                           device char * dst, uint3 tgpig, uint3 tpitg, uint3 ntg) {
   const int c = int(tgpig.x * ntg.x + tpitg.x);
   const int i = int(tgpig.y);
-  const int nchunks = (args.cols + int(Q::CHUNK) - 1) / int(Q::CHUNK);
+  const int nchunks = (args.cols + 15) / 16;
   if (c >= nchunks) return;
   const int id = *(device const int *)(src1 + i * args.id_stride);
   device float * out = (device float *)(dst + i * args.d_stride);  // [cols]
-  float v[Q::CHUNK];
+  float v[16];
   if (id >= 0 && id < args.t_rows) {
-    Q::dequant(src0 + id * args.t_stride, c, v, args.cols);
+    Q::dequant16(src0 + id * args.t_stride, c, args.cols, v);
   } else {
-    for (int k = 0; k < int(Q::CHUNK); k++) v[k] = 0.0f;
+    for (int k = 0; k < 16; k++) v[k] = 0.0f;
   }
-  for (int k = 0; k < int(Q::CHUNK); k++)
-    if (c * int(Q::CHUNK) + k < args.cols) out[c * int(Q::CHUNK) + k] = v[k];
+  for (int k = 0; k < 16; k++)
+    if (16 * c + k < args.cols) out[16 * c + k] = v[k];
 }
 
 #define MM_GET_ROWS_KERNEL(SUFFIX, Q) \

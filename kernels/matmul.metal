@@ -1,15 +1,26 @@
 // dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m]); x and dst f32, W in any
-// supported type, read in place in its ggml block layout.
+// supported type (kernels/dequant.h), read in place in its ggml block layout.
 //
-// matmul_mv_<type>: decode (few rows of x). Each simdgroup owns MM_MV_ROWS
-//   rows of W; its 32 lanes walk the row in interleaved chunks (adjacent lanes
-//   read adjacent bytes), dequantize in registers, and simd_sum at the end.
+// matmul_mv_<type>: one activation row (decode). A simdgroup owns MM_MV_ROWS
+//   rows of W; lane l takes parts l, l + 32, ... of the row (16 or 32 values
+//   each, dequant.h): it loads the part's activations once, pre-scaled, and
+//   dots them with the same part of each of its rows. One float4 simd_sum at
+//   the end. Rows past m are clamped (read twice, never written).
 //   grid: (ceil(m / (MM_MV_ROWS * MM_MV_SIMDGROUPS)), n), 32 * MM_MV_SIMDGROUPS threads.
-// matmul_mm_<type>: prefill. A BM x BN output tile per threadgroup; each step
-//   stages a BK-deep slice of W (dequantized, transposed) and of x in
-//   threadgroup memory, then 4 simdgroups each multiply-accumulate a 16 x 16
-//   quarter of the tile as 2 x 2 simdgroup_float8x8 matrices.
-//   grid: (ceil(m / BM), ceil(n / BN)), MM_MM_THREADS threads, 8 KiB shmem.
+// matmul_mvb_<type>: 2..MM_MV_BATCH activation rows (batched decode). Each lane
+//   dequantizes 16 weights of a row into registers once and multiplies them
+//   with the same 16 columns of every activation row of the batch, so the
+//   batch shares each weight load.
+//   grid: (ceil(m / (MM_MV_ROWS * MM_MV_SIMDGROUPS)), ceil(n / MM_MV_BATCH)), 32 * MM_MV_SIMDGROUPS threads.
+// matmul_mm_<type>: prefill. A BM x BN (64 weight rows x 32 tokens) output tile
+//   per threadgroup; each BK = 32 deep step stages W dequantized (as the type's
+//   STAGE: half for f16 and quantized types, float for f32/bf16) and x in the
+//   same type, in padded threadgroup tiles; 4 simdgroups each own a 32 x 16
+//   quarter as 8 simdgroup_matrix accumulators (f32). Full tiles without bias
+//   are stored straight from the accumulators; edge tiles (and bias) go
+//   through threadgroup memory with bounds checks.
+//   grid: (ceil(m / BM), ceil(n / BN)), MM_MM_THREADS threads,
+//   shmem: mm_gemm_shmem_bytes(sizeof(STAGE)) (args.h).
 #include "common.h"
 #include "dequant.h"
 
@@ -18,101 +29,132 @@ inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0,
                            device const char * src2, device char * dst, uint3 tgpig, uint tiisg, uint sgitg) {
   const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
   const int n = int(tgpig.y);
-  const int K = args.k;
   device const float * x = (device const float *)(src0 + n * args.x_stride);  // [k]
-  const int nchunks = (K + int(Q::CHUNK) - 1) / int(Q::CHUNK);
+  device const char * w[MM_MV_ROWS];
+  for (int r = 0; r < MM_MV_ROWS; r++) w[r] = src1 + min(row0 + r, args.m - 1) * args.w_stride;
 
+  const int nparts = Q::parts(args.k);
   float sum[MM_MV_ROWS];
   for (int r = 0; r < MM_MV_ROWS; r++) sum[r] = 0.0f;
-  float xv[Q::CHUNK];
-  float wv[Q::CHUNK];
-  for (int c = int(tiisg); c < nchunks; c += MM_SIMD_WIDTH) {
-    const int k0 = c * int(Q::CHUNK);
-    for (int i = 0; i < int(Q::CHUNK); i++) xv[i] = k0 + i < K ? x[k0 + i] : 0.0f;
-    for (int r = 0; r < MM_MV_ROWS; r++) {
-      if (row0 + r >= args.m) break;
-      Q::dequant(src1 + (row0 + r) * args.w_stride, c, wv, K);
-      float s = 0.0f;
-      for (int i = 0; i < int(Q::CHUNK); i++) s += wv[i] * xv[i];
-      sum[r] += s;
-    }
+  for (int p = int(tiisg); p < nparts; p += MM_SIMD_WIDTH) {
+    typename Q::X xv;
+    Q::load_x(x, p, args.k, xv);
+    for (int r = 0; r < MM_MV_ROWS; r++) sum[r] += Q::vec_dot(w[r], p, args.k, xv);
   }
+  const float4 s = simd_sum(float4(sum[0], sum[1], sum[2], sum[3]));
   device float * out = (device float *)(dst + n * args.d_stride);  // [m]
   device const float * bias = (device const float *)src2;          // [m]
-  // One reduction for the 4 rows (all lanes, whether or not the rows exist).
-  const float4 s = simd_sum(float4(sum[0], sum[1], sum[2], sum[3]));
+  const int r = int(tiisg);
+  if (r < MM_MV_ROWS && row0 + r < args.m) out[row0 + r] = args.has_bias ? s[r] + bias[row0 + r] : s[r];
+}
+
+template <typename Q>
+inline void matmul_mvb_impl(constant MatMulArgs & args, device const char * src0, device const char * src1,
+                            device const char * src2, device char * dst, uint3 tgpig, uint tiisg, uint sgitg) {
+  const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
+  const int n0 = int(tgpig.y) * MM_MV_BATCH;
+  const int nb = min(MM_MV_BATCH, args.n - n0);  // activation rows of this batch (uniform)
+  const int K = args.k, nchunks = (K + 15) / 16;
+
+  float acc[MM_MV_ROWS][MM_MV_BATCH];
   for (int r = 0; r < MM_MV_ROWS; r++)
-    if (tiisg == 0 && row0 + r < args.m) out[row0 + r] = args.has_bias ? s[r] + bias[row0 + r] : s[r];
+    for (int j = 0; j < MM_MV_BATCH; j++) acc[r][j] = 0.0f;
+  for (int c = int(tiisg); c < nchunks; c += MM_SIMD_WIDTH) {
+    const int e0 = 16 * c;
+    for (int r = 0; r < MM_MV_ROWS; r++) {
+      float wv[16];
+      Q::dequant16(src1 + min(row0 + r, args.m - 1) * args.w_stride, c, K, wv);
+      for (int j = 0; j < MM_MV_BATCH; j++) {
+        if (j >= nb) break;
+        float4 xv[4];
+        load_x16((device const float *)(src0 + (n0 + j) * args.x_stride), e0, K, xv);
+        float4 t = float4(0.0f);
+        for (int i = 0; i < 4; i++) t += float4(wv[4 * i], wv[4 * i + 1], wv[4 * i + 2], wv[4 * i + 3]) * xv[i];
+        acc[r][j] += (t[0] + t[1]) + (t[2] + t[3]);
+      }
+    }
+  }
+  device const float * bias = (device const float *)src2;  // [m]
+  for (int r = 0; r < MM_MV_ROWS; r++) {
+    for (int j0 = 0; j0 < MM_MV_BATCH; j0 += 4) {
+      const float4 s = simd_sum(float4(acc[r][j0], acc[r][j0 + 1], acc[r][j0 + 2], acc[r][j0 + 3]));
+      const int j = j0 + int(tiisg);
+      if (tiisg < 4 && j < nb && row0 + r < args.m) {
+        device float * out = (device float *)(dst + (n0 + j) * args.d_stride);  // [m]
+        out[row0 + r] = args.has_bias ? s[tiisg] + bias[row0 + r] : s[tiisg];
+      }
+    }
+  }
 }
 
 template <typename Q>
 inline void matmul_mm_impl(constant MatMulArgs & args, device const char * src0, device const char * src1,
                            device const char * src2, device char * dst, threadgroup char * shmem, uint3 tgpig,
                            uint3 tpitg, uint sgitg) {
-  threadgroup float * sx = (threadgroup float *)shmem;  // [BN][BK]: tokens x depth
-  threadgroup float * sw = sx + MM_MM_BN * MM_MM_BK;    // [BK][BM]: depth x weight rows
+  typedef typename Q::STAGE S;
+  threadgroup S * sw = (threadgroup S *)shmem;     // [BK][LDW]: depth x weight rows
+  threadgroup S * sx = sw + MM_MM_BK * MM_MM_LDW;  // [BN][LDX]: tokens x depth
   const int m0 = int(tgpig.x) * MM_MM_BM, n0 = int(tgpig.y) * MM_MM_BN;
   const int K = args.k;
   const int tid = int(tpitg.x);
-  const int tn = (int(sgitg) / 2) * 16, tm = (int(sgitg) % 2) * 16;  // this simdgroup's quarter
+  const int wm = (int(sgitg) & 1) * 32, tn = (int(sgitg) >> 1) * 16;  // this simdgroup's 32 x 16 quarter
 
-  simdgroup_float8x8 acc[4];
-  for (int i = 0; i < 4; i++) acc[i] = make_filled_simdgroup_matrix<float, 8>(0.0f);
+  // Loaders: thread tid dequantizes 16 depth values of weight row tid % BM, and copies
+  // 8 depth values of token tid / 4. Rows past m / n are clamped (their results are dropped).
+  const int lw = tid % MM_MM_BM, lk = (tid / MM_MM_BM) * 16;
+  device const char * wrow = src1 + min(m0 + lw, args.m - 1) * args.w_stride;
+  const int lt = tid / 4, lx = (tid % 4) * 8;
+  device const float * xrow = (device const float *)(src0 + min(n0 + lt, args.n - 1) * args.x_stride);
 
-  const int chunks_per_row = MM_MM_BK / int(Q::CHUNK);
-  float wv[Q::CHUNK];
+  simdgroup_float8x8 acc[8];  // [token tile i][weight tile j] at 4 * i + j
+  for (int i = 0; i < 8; i++) acc[i] = make_filled_simdgroup_matrix<float, 8>(0.0f);
+
   for (int k0 = 0; k0 < K; k0 += MM_MM_BK) {
-    for (int u = tid; u < MM_MM_BM * chunks_per_row; u += MM_MM_THREADS) {
-      const int r = u / chunks_per_row, cc = u % chunks_per_row;
-      const int kk = k0 + cc * int(Q::CHUNK);
-      if (m0 + r < args.m && kk < K) {
-        Q::dequant(src1 + (m0 + r) * args.w_stride, kk / int(Q::CHUNK), wv, K);
-      } else {
-        for (int i = 0; i < int(Q::CHUNK); i++) wv[i] = 0.0f;
-      }
-      for (int i = 0; i < int(Q::CHUNK); i++) sw[(cc * int(Q::CHUNK) + i) * MM_MM_BM + r] = wv[i];
-    }
-    for (int u = tid; u < MM_MM_BN * MM_MM_BK; u += MM_MM_THREADS) {
-      const int r = u / MM_MM_BK, c = u % MM_MM_BK;
-      device const float * xr = (device const float *)(src0 + (n0 + r) * args.x_stride);
-      sx[u] = n0 + r < args.n && k0 + c < K ? xr[k0 + c] : 0.0f;
-    }
+    float wv[16];
+    Q::dequant16(wrow, (k0 + lk) / 16, K, wv);
+    float xv[8];
+    for (int i = 0; i < 8; i++) xv[i] = k0 + lx + i < K ? xrow[k0 + lx + i] : 0.0f;
+    threadgroup_barrier(mem_flags::mem_threadgroup);  // the previous step's tiles are consumed
+    for (int i = 0; i < 16; i++) sw[(lk + i) * MM_MM_LDW + lw] = S(wv[i]);
+    for (int i = 0; i < 8; i++) sx[lt * MM_MM_LDX + lx + i] = S(xv[i]);
     threadgroup_barrier(mem_flags::mem_threadgroup);
     for (int kk = 0; kk < MM_MM_BK; kk += 8) {
-      simdgroup_float8x8 a0, a1, b0, b1;
-      simdgroup_load(a0, sx + (tn + 0) * MM_MM_BK + kk, MM_MM_BK);
-      simdgroup_load(a1, sx + (tn + 8) * MM_MM_BK + kk, MM_MM_BK);
-      simdgroup_load(b0, sw + kk * MM_MM_BM + tm + 0, MM_MM_BM);
-      simdgroup_load(b1, sw + kk * MM_MM_BM + tm + 8, MM_MM_BM);
-      simdgroup_multiply_accumulate(acc[0], a0, b0, acc[0]);
-      simdgroup_multiply_accumulate(acc[1], a0, b1, acc[1]);
-      simdgroup_multiply_accumulate(acc[2], a1, b0, acc[2]);
-      simdgroup_multiply_accumulate(acc[3], a1, b1, acc[3]);
+      simdgroup_matrix<S, 8, 8> a[2], b[4];
+      for (int i = 0; i < 2; i++) simdgroup_load(a[i], sx + (tn + 8 * i) * MM_MM_LDX + kk, MM_MM_LDX);
+      for (int j = 0; j < 4; j++) simdgroup_load(b[j], sw + kk * MM_MM_LDW + wm + 8 * j, MM_MM_LDW);
+      for (int i = 0; i < 8; i++) simdgroup_multiply_accumulate(acc[i], a[i / 4], b[i % 4], acc[i]);
     }
-    threadgroup_barrier(mem_flags::mem_threadgroup);  // before the next slice overwrites the tiles
   }
 
-  // Stage the tile ([BN][BM], in sx's space) so edge tiles can be written with bounds checks.
-  threadgroup float * so = sx;
-  simdgroup_store(acc[0], so + (tn + 0) * MM_MM_BM + tm + 0, MM_MM_BM);
-  simdgroup_store(acc[1], so + (tn + 0) * MM_MM_BM + tm + 8, MM_MM_BM);
-  simdgroup_store(acc[2], so + (tn + 8) * MM_MM_BM + tm + 0, MM_MM_BM);
-  simdgroup_store(acc[3], so + (tn + 8) * MM_MM_BM + tm + 8, MM_MM_BM);
+  if (m0 + MM_MM_BM <= args.m && n0 + MM_MM_BN <= args.n && !args.has_bias && args.d_stride % 4 == 0) {
+    // A full tile: straight from the accumulators to dst.
+    const int ld = int(args.d_stride / 4);
+    device float * out = (device float *)(dst + (n0 + tn) * args.d_stride) + m0 + wm;
+    for (int i = 0; i < 8; i++) simdgroup_store(acc[i], out + (8 * (i / 4)) * ld + 8 * (i % 4), ld);
+    return;
+  }
+  // An edge tile (or bias): stage [BN][LDO] floats, then bounded stores.
+  threadgroup float * so = (threadgroup float *)shmem;
+  threadgroup_barrier(mem_flags::mem_threadgroup);  // every simdgroup is done with sw / sx
+  for (int i = 0; i < 8; i++)
+    simdgroup_store(acc[i], so + (tn + 8 * (i / 4)) * MM_MM_LDO + wm + 8 * (i % 4), MM_MM_LDO);
   threadgroup_barrier(mem_flags::mem_threadgroup);
   device const float * bias = (device const float *)src2;  // [m]
   for (int u = tid; u < MM_MM_BN * MM_MM_BM; u += MM_MM_THREADS) {
     const int r = u / MM_MM_BM, c = u % MM_MM_BM;
     if (n0 + r < args.n && m0 + c < args.m) {
       device float * out = (device float *)(dst + (n0 + r) * args.d_stride);
-      out[m0 + c] = args.has_bias ? so[u] + bias[m0 + c] : so[u];
+      const float v = so[r * MM_MM_LDO + c];
+      out[m0 + c] = args.has_bias ? v + bias[m0 + c] : v;
     }
   }
 }
 
-#define MM_MATMUL_KERNELS(SUFFIX, Q)                                                                                 \
-  MM_KERNEL(matmul_mv_##SUFFIX, MatMulArgs) { matmul_mv_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); } \
-  MM_KERNEL(matmul_mm_##SUFFIX, MatMulArgs) {                                                                        \
-    matmul_mm_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, sgitg);                                      \
+#define MM_MATMUL_KERNELS(SUFFIX, Q)                                                                                   \
+  MM_KERNEL(matmul_mv_##SUFFIX, MatMulArgs) { matmul_mv_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); }   \
+  MM_KERNEL(matmul_mvb_##SUFFIX, MatMulArgs) { matmul_mvb_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); } \
+  MM_KERNEL(matmul_mm_##SUFFIX, MatMulArgs) {                                                                          \
+    matmul_mm_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, sgitg);                                        \
   }
 
 MM_MATMUL_KERNELS(f32, DqF32)

@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_CONTEXT_OVERFLOW'
   | 'ERR_ABORTED'
+  | 'ERR_AUTH'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_NETWORK'
   | 'ERR_INTERNAL';
 
 export class MiniMacLLMError extends Error {
@@ -68,6 +71,24 @@ export class ContextOverflowError extends MiniMacLLMError {
 export class AbortError extends MiniMacLLMError {
   constructor(message = 'the operation was aborted') {
     super('ERR_ABORTED', message);
+  }
+}
+/** The Hugging Face Hub refused access (gated or private repo, bad token). */
+export class AuthError extends MiniMacLLMError {
+  constructor(message: string) {
+    super('ERR_AUTH', message);
+  }
+}
+/** A repo, revision, file or quant that does not exist (or is not cached, offline). */
+export class NotFoundError extends MiniMacLLMError {
+  constructor(message: string) {
+    super('ERR_NOT_FOUND', message);
+  }
+}
+/** The network failed (connection, timeout, server error) after bounded retries. */
+export class NetworkError extends MiniMacLLMError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NETWORK', message, options);
   }
 }
 export class InternalError extends MiniMacLLMError {

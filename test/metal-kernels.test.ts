@@ -3,8 +3,8 @@
  * compiled as C++ and executed by the threadgroup emulator through the same
  * dispatch plans the Metal host encodes — against the CPU backend on random
  * inputs: every weight type (all 11 matmul weight types have kernels), odd sizes, several
- * threadgroups, GQA ratios, n_past > 0, both matmul paths (matrix-vector for
- * < 4 rows, simdgroup-matrix GEMM from 4 rows) and both attention paths
+ * threadgroups, GQA ratios, n_past > 0, all three matmul paths (matrix-vector for
+ * 1 row, batched matrix-vector for 2-8, simdgroup-matrix GEMM above) and both attention paths
  * (decode for < 4 query rows, tiled prefill from 4).
  *
  * `sim` is the native backend "metal-sim-strict" (metal-sim refusing CPU
@@ -12,9 +12,13 @@
  * the CPU; `simFallback` is the ordinary metal-sim.
  *
  * Tolerances (s = sum over k of |x_k * w_k| for a matmul output, m = max |value|):
- *   matmul vs a float64 reference on the dequantized weights: 2e-6 * s (f32 accumulation);
- *   matmul vs the CPU: float weights 4e-6 * s; quantized weights 1.5e-2 * s (the CPU
- *     quantizes activations to q8_0 / q8_K like llama.cpp, the kernels keep them f32);
+ *   matmul vs a float64 reference on the dequantized weights: 2e-6 * s (f32
+ *     accumulation of exact products), except the GEMM (> 8 rows) for f16 and quantized
+ *     weights: 1e-3 * s, because it stages weights and activations as half (each
+ *     product off by at most 2 half roundings, 2 * 2^-11, as ggml's Metal GEMM);
+ *   matmul vs the CPU: f32/bf16 weights 4e-6 * s; f16 4e-6 * s (GEMM 1.1e-3 * s);
+ *     quantized weights 1.5e-2 * s (the CPU quantizes activations to q8_0 / q8_K like
+ *     llama.cpp, the kernels keep them f32);
  *   get_rows, store_rows, add, mul: exact; swiglu, rms_norm: 2e-6 relative;
  *   softmax: 1e-6 absolute; rope: 2e-6 * m (same cumulative angle as the CPU);
  *   attention: 2e-5 * max|v| + 1e-6 (online softmax in a different key order).
@@ -96,23 +100,39 @@ function matmulRef(x: Float32Array, w: Float64Array, n: number, m: number, k: nu
 
 describe.each(KERNEL_TYPES)('matmul %s', (t) => {
   const quantized = t.startsWith('Q');
+  // The GEMM stages f16 and quantized weights (and the activations with them) as half.
+  const halfStaged = t !== 'F32' && t !== 'BF16';
   // Odd row lengths for float types; block types: several rounds of 32 lanes.
   const k = t.endsWith('_K') ? 768 : quantized ? 320 : 203;
-  const m = 67; // several threadgroups (8 rows each for matvec, 32 for GEMM) plus a partial one
+  const m = 67; // several threadgroups (8 rows each for matvec, 64 for GEMM) plus a partial one
   const wf = randomFloats(m * k, 11, 1);
   const data = quantize(t, wf, 3);
   const wDeq = dequantize(t, data, m * k);
   const bias = randomFloats(m, 5, 0.5);
 
-  test.each([1, 3, 37])('%i rows (matvec below 4, simdgroup GEMM from 4)', (n) => {
+  // 1 row: matmul_mv; 2..8: matmul_mvb (one and two batches); 9+: the GEMM (40 rows
+  // without bias: a full 64 x 32 tile stored straight from the accumulators).
+  test.each([
+    [1, true],
+    [1, false],
+    [2, false],
+    [3, true],
+    [8, true],
+    [9, false],
+    [37, true],
+    [40, false],
+  ] as const)('%i rows, bias %s', (n, useBias) => {
     const x = randomFloats(n * k, 100 + n, 1);
-    const useBias = n !== 3;
     const weight = { data, type: t, rows: m, cols: k };
-    const got = ops.matmul(x, weight, { backend: sim, bias: useBias ? bias : undefined });
-    const base = ops.matmul(x, weight, { backend: cpu, bias: useBias ? bias : undefined });
-    const { out, mag } = matmulRef(x, wDeq, n, m, k, useBias ? bias : undefined);
-    expectClose(got, out, (i) => 2e-6 * mag[i]! + 1e-30, `matmul ${t} n=${n} vs float64 reference`);
-    expectClose(got, base, (i) => (quantized ? 1.5e-2 : 4e-6) * mag[i]! + 1e-30, `matmul ${t} n=${n} vs cpu`);
+    const b = useBias ? bias : undefined;
+    const got = ops.matmul(x, weight, { backend: sim, bias: b });
+    const base = ops.matmul(x, weight, { backend: cpu, bias: b });
+    const { out, mag } = matmulRef(x, wDeq, n, m, k, b);
+    const gemm = n > 8;
+    const refTol = gemm && halfStaged ? 1e-3 : 2e-6;
+    expectClose(got, out, (i) => refTol * mag[i]! + 1e-30, `matmul ${t} n=${n} vs float64 reference`);
+    const cpuTol = quantized ? 1.5e-2 : gemm && halfStaged ? 1.1e-3 : 4e-6;
+    expectClose(got, base, (i) => cpuTol * mag[i]! + 1e-30, `matmul ${t} n=${n} vs cpu`);
   });
 });
 

@@ -17,6 +17,7 @@ import { Backend } from '../lib/backend';
 import { cpuInfo, matmul, quantize as nativeQuantize } from '../lib/ops';
 import { native } from '../lib/native';
 import {
+  TYPES,
   WEIGHT_TYPES,
   activationFormat,
   dequantize,
@@ -25,6 +26,7 @@ import {
   blockMins,
   q8_1BlockSums,
   randomFloats,
+  type Sabotage,
   type TypeName,
 } from './helpers/reference';
 
@@ -34,14 +36,36 @@ afterAll(async () => {
   await Promise.all(backends.map((b) => b.dispose()));
 });
 
-function check(t: TypeName, M: number, K: number, N: number, seed: number, backend: Backend): void {
+interface Expected {
+  w: Uint8Array;
+  x: Float32Array;
+  bias: Float32Array;
+  rounded: Float64Array; // [N, M] with activations rounded as the kernels round them
+  exact: Float64Array; // [N, M] exact f32 math
+  tight: Float64Array; // [N, M] allowed |got - rounded|
+  loose: Float64Array; // [N, M] allowed |got - exact|
+}
+
+// The reference for one problem, computed once and shared by every kernel family.
+const expectedCache = new Map<string, Expected>();
+function expected(t: TypeName, M: number, K: number, N: number, seed: number, sabotage?: Sabotage): Expected {
+  const key = `${t} ${M} ${K} ${N} ${seed} ${sabotage ?? ''}`;
+  const hit = expectedCache.get(key);
+  if (hit) return hit;
   const wf = randomFloats(M * K, seed, 0.5);
   const w = quantize(t, wf, seed);
-  const wd = dequantize(t, w, M * K);
+  const wd = dequantize(t, w, M * K, sabotage);
   const x = randomFloats(N * K, seed + 1, 2);
   const bias = randomFloats(M, seed + 2);
-  const y = matmul(x, { data: w, type: t, rows: M, cols: K }, { backend, bias });
-  expect(y.length).toBe(N * M);
+  const e: Expected = {
+    w,
+    x,
+    bias,
+    rounded: new Float64Array(N * M),
+    exact: new Float64Array(N * M),
+    tight: new Float64Array(N * M),
+    loose: new Float64Array(N * M),
+  };
   const fmt = activationFormat(t);
   for (let n = 0; n < N; n++) {
     const xr = x.subarray(n * K, (n + 1) * K);
@@ -80,19 +104,43 @@ function check(t: TypeName, M: number, K: number, N: number, seed: number, backe
           bound += (wsum * amax) / 127;
         }
       }
-      const got = y[n * M + m]!;
-      const tight = 1e-4 * mag + 1e-5;
-      if (Math.abs(got - rounded) > tight || Math.abs(got - exact) > bound + 1e-5 * mag + 1e-5) {
-        throw new Error(`${t} M=${M} K=${K} N=${N} [${n},${m}]: got ${got}, rounded-ref ${rounded}, exact ${exact}`);
-      }
+      e.rounded[n * M + m] = rounded;
+      e.exact[n * M + m] = exact;
+      e.tight[n * M + m] = 1e-4 * mag + 1e-5;
+      e.loose[n * M + m] = bound + 1e-5 * mag + 1e-5;
+    }
+  }
+  expectedCache.set(key, e);
+  return e;
+}
+
+function check(
+  t: TypeName,
+  M: number,
+  K: number,
+  N: number,
+  seed: number,
+  backend: Backend,
+  sabotage?: Sabotage,
+): void {
+  const e = expected(t, M, K, N, seed, sabotage);
+  const y = matmul(e.x, { data: e.w, type: t, rows: M, cols: K }, { backend, bias: e.bias });
+  expect(y.length).toBe(N * M);
+  for (let i = 0; i < N * M; i++) {
+    const got = y[i]!;
+    if (Math.abs(got - e.rounded[i]!) > e.tight[i]! || Math.abs(got - e.exact[i]!) > e.loose[i]!) {
+      const [n, m] = [Math.floor(i / M), i % M];
+      throw new Error(
+        `${t} M=${M} K=${K} N=${N} [${n},${m}]: got ${got}, rounded-ref ${e.rounded[i]}, exact ${e.exact[i]}`,
+      );
     }
   }
 }
 
 describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
-  const kq = t.endsWith('_K');
-  // (Q: an odd and an even count of 32-blocks: the AVX-512 decode tiles take blocks in pairs.)
-  const Ks = kq ? [256, 768] : t.startsWith('Q') ? [32, 160, 256] : [1, 37, 160];
+  const block = TYPES[t].block;
+  // (32-blocks: an odd and an even count, since the AVX-512 decode tiles take blocks in pairs.)
+  const Ks = block === 256 ? [256, 512, 768] : block === 32 ? [32, 160, 256] : [1, 37, 160];
   for (const simd of ['auto', 'avx-vnni', 'avx2', 'scalar'] as const) {
     test(`${simd} kernels, decode and prefill shapes, 1 and 2 threads`, () => {
       native().setCpuSimd(simd);
@@ -111,6 +159,24 @@ describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
             check(t, M, K, N, seed++, backend);
     });
   }
+});
+
+// The checks above must be able to fail: a reference that reads the wrong
+// scale or bit plane of the low-bit types is caught at every kernel level, on
+// decode (tile) and prefill (panel) shapes.
+describe.each(['Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS'] as const)('matmul %s sabotaged reference', (t) => {
+  test.each(['scale', 'bit'] as const)('a wrong %s index fails the check', (sabotage) => {
+    for (const simd of ['auto', 'avx-vnni', 'avx2', 'scalar'] as const) {
+      native().setCpuSimd(simd);
+      for (const [M, N] of [
+        [7, 1],
+        [19, 17],
+      ] as const) {
+        expect(() => check(t, M, 512, N, 3, backends[1]!)).not.toThrow();
+        expect(() => check(t, M, 512, N, 3, backends[1]!, sabotage)).toThrow(/rounded-ref/);
+      }
+    }
+  });
 });
 
 test('each x86 kernel level is in use where the CPU has it', () => {

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BadModelError, InvalidArgumentError, IOError, UnsupportedError } from '../errors';
-import { readGGUF, readGGUFSync, type GGUFFile } from '../gguf/reader';
+import type { GGUFFile } from '../gguf/reader';
+import { readGGUFSet, readGGUFSetSync, type GGUFSet } from '../gguf/split';
 import type { GGUFValue } from '../gguf/types';
 // lib/hf uses this module's types and validators only at call time, so the import cycle is harmless.
 import { describeHF } from '../hf/describe';
@@ -188,14 +189,21 @@ function architectureOf(name: string | undefined, what: string): Architecture {
   return name as Architecture;
 }
 
-/** Builds the description of a parsed GGUF file. */
-export function describeParsedGGUF(file: string, g: GGUFFile): ModelDescription {
+/** Builds the description of a parsed GGUF file, or of a split set (metadata in the first part). */
+export function describeParsedGGUF(
+  file: string,
+  g: GGUFFile,
+  set: GGUFSet = { files: [file], parts: [g] },
+): ModelDescription {
   const m = g.metadata;
   const arch = architectureOf(metaString(m, 'general.architecture'), 'metadata key "general.architecture"');
   const tensors = new Map<string, TensorRef>();
-  for (const t of g.tensors) {
-    tensors.set(t.name, { name: t.name, file, offset: t.offset, bytes: t.bytes, type: t.type, shape: t.shape });
-  }
+  set.parts.forEach((part, i) => {
+    const f = set.files[i]!;
+    for (const t of part.tensors) {
+      tensors.set(t.name, { name: t.name, file: f, offset: t.offset, bytes: t.bytes, type: t.type, shape: t.shape });
+    }
+  });
   const k = (s: string): string => `${arch}.${s}`;
   const nEmbd = metaNumber(m, k('embedding_length'));
   const nHead = metaNumber(m, k('attention.head_count'));
@@ -236,18 +244,21 @@ export function describeParsedGGUF(file: string, g: GGUFFile): ModelDescription 
     name,
     hparams: hp,
     tensors,
-    fileBytes: g.fileSize,
+    fileBytes: set.parts.reduce((n, p) => n + p.fileSize, 0),
     metadata: m,
-    files: [file],
+    files: set.files,
   };
 }
 
+/** Describes a GGUF file; any part of a split set (`*-0000N-of-0000M.gguf`) describes the whole set. */
 export async function describeGGUF(file: string): Promise<ModelDescription> {
-  return describeParsedGGUF(file, await readGGUF(file));
+  const set = await readGGUFSet(file);
+  return describeParsedGGUF(set.files[0]!, set.parts[0]!, set);
 }
 
 export function describeGGUFSync(file: string): ModelDescription {
-  return describeParsedGGUF(file, readGGUFSync(file));
+  const set = readGGUFSetSync(file);
+  return describeParsedGGUF(set.files[0]!, set.parts[0]!, set);
 }
 
 // ---------------------------------------------------------------- any

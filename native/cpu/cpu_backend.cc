@@ -30,6 +30,10 @@ bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
         case DType::Q4_K:
         case DType::Q5_K:
         case DType::Q6_K:
+        case DType::Q2_K:
+        case DType::Q3_K:
+        case DType::IQ4_NL:
+        case DType::IQ4_XS:
         case DType::I32: break;
         default: return false;
       }

@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 #include "count_blocks.h"
 #include "cpu_features.h"
 #include "gemm_panel.h"

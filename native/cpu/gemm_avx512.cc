@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 #include "count_blocks.h"
 #include "gemm_panel.h"
 

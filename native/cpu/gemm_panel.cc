@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 

@@ -86,6 +86,10 @@ MatmulKernel matmul_kernel(DType t) {
     case DType::Q4_K: return {DType::Q8_K, k.q4_K, tile};
     case DType::Q5_K: return {DType::Q8_K, k.q5_K};
     case DType::Q6_K: return {DType::Q8_K, k.q6_K, tile};
+    case DType::Q2_K: return {DType::Q8_K, k.q2_K, tile};
+    case DType::Q3_K: return {DType::Q8_K, k.q3_K, tile};
+    case DType::IQ4_XS: return {DType::Q8_K, k.iq4_xs, tile};
+    case DType::IQ4_NL: return {DType::Q8_0, k.iq4_nl, tile};
     default: break;
   }
   fail(ErrorCode::Unsupported,

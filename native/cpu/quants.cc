@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "../core/error.h"
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 
@@ -84,6 +84,32 @@ void deq_q8_1(const block_q8_1* x, float* y, int64_t nb) {
     for (int j = 0; j < QK8_1; j++) y[j] = x[i].qs[j] * d;
   }
 }
+void deq_q2_K(const block_q2_K* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; i++) {
+    const float d = H(x[i].d), dmin = H(x[i].dmin);
+    for (int s = 0; s < 16; s++, y += 16) {  // sub-block s: half s / 8, plane (s % 8) / 2, bytes 16 (s % 2)..
+      const uint8_t* q = x[i].qs + 32 * (s / 8) + 16 * (s % 2);
+      const int shift = 2 * ((s % 8) / 2);
+      const float dl = d * (x[i].scales[s] & 0xF), ml = dmin * (x[i].scales[s] >> 4);
+      for (int l = 0; l < 16; l++) y[l] = dl * ((q[l] >> shift) & 3) - ml;
+    }
+  }
+}
+void deq_q3_K(const block_q3_K* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; i++) {
+    const float d = H(x[i].d);
+    for (int s = 0; s < 16; s++, y += 16) {  // bytes as q2_K; the third bit is bit s / 2 of hmask[16 (s % 2) + l]
+      const int l0 = 16 * (s % 2), plane = s / 2;
+      const uint8_t* q = x[i].qs + 32 * (s / 8) + l0;
+      const int shift = 2 * (plane % 4);
+      const float dl = d * q3_K_scale(x[i].scales, s);
+      for (int l = 0; l < 16; l++) {
+        const int hi = (x[i].hmask[l0 + l] >> plane) & 1;
+        y[l] = dl * (((q[l] >> shift) & 3) + 4 * hi - 4);
+      }
+    }
+  }
+}
 void deq_q4_K(const block_q4_K* x, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; i++) {
     const float d = H(x[i].d), dmin = H(x[i].dmin);
@@ -133,6 +159,28 @@ void deq_q6_K(const block_q6_K* x, float* y, int64_t nb) {
         y[l + 32] = d * sc[is + 2] * q2;
         y[l + 64] = d * sc[is + 4] * q3;
         y[l + 96] = d * sc[is + 6] * q4;
+      }
+    }
+  }
+}
+void deq_iq4_nl(const block_iq4_nl* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; i++, y += QK4_NL) {
+    const float d = H(x[i].d);
+    for (int j = 0; j < QK4_NL / 2; j++) {
+      y[j] = d * kIq4nlValues[x[i].qs[j] & 0xF];
+      y[j + QK4_NL / 2] = d * kIq4nlValues[x[i].qs[j] >> 4];
+    }
+  }
+}
+void deq_iq4_xs(const block_iq4_xs* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; i++) {
+    const float d = H(x[i].d);
+    for (int s = 0; s < QK_K / 32; s++, y += 32) {
+      const float dl = d * iq4_xs_scale(x[i], s);
+      const uint8_t* q = x[i].qs + 16 * s;
+      for (int j = 0; j < 16; j++) {
+        y[j] = dl * kIq4nlValues[q[j] & 0xF];
+        y[j + 16] = dl * kIq4nlValues[q[j] >> 4];
       }
     }
   }
@@ -282,10 +330,14 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::Q5_1: return deq_q5_1(static_cast<const block_q5_1*>(src), dst, nb);
     case DType::Q8_0: return deq_q8_0(static_cast<const block_q8_0*>(src), dst, nb);
     case DType::Q8_1: return deq_q8_1(static_cast<const block_q8_1*>(src), dst, nb);
+    case DType::Q2_K: return deq_q2_K(static_cast<const block_q2_K*>(src), dst, nb);
+    case DType::Q3_K: return deq_q3_K(static_cast<const block_q3_K*>(src), dst, nb);
     case DType::Q4_K: return deq_q4_K(static_cast<const block_q4_K*>(src), dst, nb);
     case DType::Q5_K: return deq_q5_K(static_cast<const block_q5_K*>(src), dst, nb);
     case DType::Q6_K: return deq_q6_K(static_cast<const block_q6_K*>(src), dst, nb);
     case DType::Q8_K: return deq_q8_K(static_cast<const block_q8_K*>(src), dst, nb);
+    case DType::IQ4_NL: return deq_iq4_nl(static_cast<const block_iq4_nl*>(src), dst, nb);
+    case DType::IQ4_XS: return deq_iq4_xs(static_cast<const block_iq4_xs*>(src), dst, nb);
     case DType::I32: {
       const auto* s = static_cast<const int32_t*>(src);
       for (int64_t i = 0; i < n; i++) dst[i] = static_cast<float>(s[i]);

@@ -3,7 +3,8 @@
 //   f32/f16/bf16 weights   x f32 activations
 //   q4_0, q5_0, q8_0       x q8_0 activations (integer dot products)
 //   q4_1, q5_1             x q8_1 activations
-//   q4_K, q5_K, q6_K       x q8_K activations
+//   q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs  x q8_K activations
+//   iq4_nl                 x q8_0 activations
 // This mirrors llama.cpp, whose matmuls also quantize activations, so both
 // engines round the same way.
 #pragma once
@@ -17,6 +18,7 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 
 struct DotKernels {
   VecDotFn f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K;
+  VecDotFn q2_K, q3_K, iq4_nl, iq4_xs;
 };
 
 // Register-blocked tile of dots: out[c * out_stride + r] = dot(W row r, activation

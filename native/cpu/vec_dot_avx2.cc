@@ -17,7 +17,7 @@
 
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 namespace avx2 {
@@ -805,8 +805,21 @@ void quantize_row_q8_0(const float* x, void* vy, int64_t n) {
 }
 
 const DotKernels& kernels() {
-  static const DotKernels k = {dot_f32,  dot_f16,  dot_bf16, dot_q4_0, dot_q4_1, dot_q5_0,
-                               dot_q5_1, dot_q8_0, dot_q4_K, dot_q5_K, dot_q6_K};
+  static const DotKernels k = {dot_f32,
+                               dot_f16,
+                               dot_bf16,
+                               dot_q4_0,
+                               dot_q4_1,
+                               dot_q5_0,
+                               dot_q5_1,
+                               dot_q8_0,
+                               dot_q4_K,
+                               dot_q5_K,
+                               dot_q6_K,
+                               generic::dot_q2_K,
+                               generic::dot_q3_K,
+                               generic::dot_iq4_nl,
+                               generic::dot_iq4_xs};
   return k;
 }
 

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 #include "vec_dot.h"
 
 #ifndef MM_PREFETCH_BYTES

@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 #include "quants.h"
 #include "vec_dot.h"
 
@@ -96,9 +96,21 @@ float dot_q4_0(int64_t n, const void* w, const void* a) {
 }  // namespace
 
 const DotKernels& kernels() {
-  static const DotKernels k = {dot_f32,           dot_f16,           generic::dot_bf16, dot_q4_0,
-                               generic::dot_q4_1, generic::dot_q5_0, generic::dot_q5_1, dot_q8_0,
-                               generic::dot_q4_K, generic::dot_q5_K, generic::dot_q6_K};
+  static const DotKernels k = {dot_f32,
+                               dot_f16,
+                               generic::dot_bf16,
+                               dot_q4_0,
+                               generic::dot_q4_1,
+                               generic::dot_q5_0,
+                               generic::dot_q5_1,
+                               dot_q8_0,
+                               generic::dot_q4_K,
+                               generic::dot_q5_K,
+                               generic::dot_q6_K,
+                               generic::dot_q2_K,
+                               generic::dot_q3_K,
+                               generic::dot_iq4_nl,
+                               generic::dot_iq4_xs};
   return k;
 }
 

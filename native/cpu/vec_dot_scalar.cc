@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "../core/quant_blocks.h"
+#include "../../kernels/quant_blocks.h"
 
 namespace mm {
 namespace scalar {
@@ -15,9 +15,10 @@ namespace scalar {
 #undef MM_FP16_TO_FP32
 
 const DotKernels& kernels() {
-  static const DotKernels k = {generic::dot_f32,  generic::dot_f16,  generic::dot_bf16, generic::dot_q4_0,
-                               generic::dot_q4_1, generic::dot_q5_0, generic::dot_q5_1, generic::dot_q8_0,
-                               generic::dot_q4_K, generic::dot_q5_K, generic::dot_q6_K};
+  static const DotKernels k = {generic::dot_f32,  generic::dot_f16,    generic::dot_bf16,  generic::dot_q4_0,
+                               generic::dot_q4_1, generic::dot_q5_0,   generic::dot_q5_1,  generic::dot_q8_0,
+                               generic::dot_q4_K, generic::dot_q5_K,   generic::dot_q6_K,  generic::dot_q2_K,
+                               generic::dot_q3_K, generic::dot_iq4_nl, generic::dot_iq4_xs};
   return k;
 }
 

@@ -21,9 +21,9 @@ static_assert(sizeof(BinaryArgs) == 40, "BinaryArgs layout");
 
 namespace {
 
-// Batches of at least this many rows use the simdgroup-matrix GEMM / the
-// tiled prefill attention; smaller ones the matrix-vector / decode kernels.
-constexpr int64_t kMinGemmRows = 4;
+// Batches of at least this many query rows use the tiled prefill attention;
+// smaller ones the decode kernel. (Matmul: 1 row matmul_mv, up to
+// MM_MV_BATCH rows matmul_mvb, more the simdgroup-matrix GEMM.)
 constexpr int64_t kMinPrefillRows = 4;
 
 uint32_t ceil_div(int64_t a, int64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
@@ -139,17 +139,22 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       k.bufs[0] = ref(x);
       k.bufs[1] = ref(W);
       if (a.has_bias) k.bufs[2] = ref(src(2));
-      if (a.n >= kMinGemmRows) {
+      // Float weights other than f16 are staged as float by the GEMM (kernels/dequant.h STAGE).
+      const int stage_bytes = W.type == DType::F32 || W.type == DType::BF16 ? 4 : 2;
+      k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
+      k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
+      if (a.n > MM_MV_BATCH) {
         k.kernel = std::string("matmul_mm_") + sfx;
         k.grid[0] = ceil_div(a.m, MM_MM_BM);
         k.grid[1] = ceil_div(a.n, MM_MM_BN);
         k.threads[0] = MM_MM_THREADS;
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (MM_MM_BN * MM_MM_BK + MM_MM_BK * MM_MM_BM));
+        k.tg_mem = tg_mem_bytes(MM_MM_SHMEM(stage_bytes));
+      } else if (a.n > 1) {
+        k.kernel = std::string("matmul_mvb_") + sfx;
+        k.grid[1] = ceil_div(a.n, MM_MV_BATCH);
       } else {
         k.kernel = std::string("matmul_mv_") + sfx;
-        k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
         k.grid[1] = static_cast<uint32_t>(a.n);
-        k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
       }
       k.args = bytes_of(a);
       break;
@@ -165,8 +170,8 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.n = i32(ids.rows_at(nt), "get_rows ids");
       a.cols = i32(table.cols, "get_rows cols");
       a.t_rows = i32(table.rows, "get_rows table rows");
-      // Elements per thread: the decoder's CHUNK (kernels/dequant.h).
-      const int64_t chunk = traits(table.type).block_size == 256 ? 16 : traits(table.type).is_quantized ? 8 : 4;
+      // 16 elements per thread (dequant16, kernels/dequant.h).
+      const int64_t chunk = 16;
       k.kernel = std::string("get_rows_") + sfx;
       k.bufs[0] = ref(table);
       k.bufs[1] = ref(ids);

@@ -24,7 +24,7 @@
 //  Types       bool, char, uchar, short, ushort, int, uint, int8_t..uint64_t, ulong,
 //              float, half (storage type; arithmetic promotes to float, so the
 //              emulator computes half math in float precision), float2/3/4,
-//              half2/4, int2, uint2, uint3, ushort2, uchar2/4, char4 with
+//              half2/4, int2, uint2, uint3, ushort2, uchar2/4, char2/4 with
 //              .x .y .z .w, [i], + - * / (vector-vector and vector-scalar), dot().
 //              No swizzles (.xy), no bfloat (use ushort bits + as_type).
 //  Functions   exp, log, sqrt, rsqrt, sin, cos, pow, fabs, abs, floor, ceil, fmax,
@@ -38,10 +38,12 @@
 //              32 lanes together. The emulator checks it (divergent calls throw).
 //  simdgroup   simdgroup_float8x8, simdgroup_half8x8, make_filled_simdgroup_matrix,
 //  matrices    simdgroup_load / simdgroup_store (elements_per_row, ulong2 origin
-//              (x = column, y = row), transpose), simdgroup_multiply_accumulate,
-//              simdgroup_multiply. Modelled as every lane holding the whole 8x8
-//              matrix (same results as the distributed hardware layout; every lane
-//              must call them).
+//              (x = column, y = row), transpose), simdgroup_multiply_accumulate
+//              (all float, all half, or half a/b with float c/d), simdgroup_multiply.
+//              Modelled as every lane holding the whole 8x8 matrix (same results as
+//              the distributed hardware layout; every lane must call them), except
+//              that simdgroup_store writes only the storing lane's 2 elements, so
+//              reading a stored tile needs a barrier as on the GPU.
 //  Threadgroup sizes are multiples of 32 (whole simdgroups).
 //
 // What compiling cannot catch here (static threadgroup arrays, stray
@@ -51,6 +53,8 @@
 // Include order matters: every standard header is included BEFORE the
 // address-space macros are defined (`thread` would break <thread>).
 #pragma once
+// kernels/quant_blocks.h (and any shared header) picks the shader spelling.
+#define MM_MSL_SHIM 1
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
@@ -218,6 +222,7 @@ typedef msl_vec<uint, 3> uint3;
 typedef msl_vec<ushort, 2> ushort2;
 typedef msl_vec<uchar, 2> uchar2;
 typedef msl_vec<uchar, 4> uchar4;
+typedef msl_vec<int8_t, 2> char2;
 typedef msl_vec<int8_t, 4> char4;
 typedef msl_vec<ulong, 2> ulong2;
 
@@ -363,46 +368,45 @@ inline void simdgroup_load(simdgroup_matrix<T, C, R>& d, const U* src, ulong ele
       d.e[r][c] = T(float(src[row * elements_per_row + col]));
     }
 }
+// Each lane writes its own 2 of the 64 elements (2 * lane, 2 * lane + 1 in
+// row-major order), as the hardware distributes a simdgroup matrix: a lane that
+// reads the stored tile back before a simdgroup_barrier / threadgroup_barrier
+// sees the elements other lanes have not written yet.
 template <typename T, int C, int R, typename U>
 inline void simdgroup_store(const simdgroup_matrix<T, C, R>& m, U* dst, ulong elements_per_row = C,
                             ulong2 origin = ulong2(0, 0), bool transpose = false) {
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) {
-      const ulong row = origin.y + (transpose ? c : r), col = origin.x + (transpose ? r : c);
-      dst[row * elements_per_row + col] = U(float(m.e[r][c]));
-    }
+  static_assert(C * R == 2 * ::mm::msim::kSimdWidth, "8x8 simdgroup matrices");
+  const unsigned lane = ::mm::msim::simd_lane();
+  for (unsigned e = 2 * lane; e < 2 * lane + 2; e++) {
+    const int r = static_cast<int>(e) / C, c = static_cast<int>(e) % C;
+    const ulong row = origin.y + (transpose ? c : r), col = origin.x + (transpose ? r : c);
+    dst[row * elements_per_row + col] = U(float(m.e[r][c]));
+  }
 }
-// d = a * b + c (accumulated in float)
-template <typename T, int N>
-inline void simdgroup_multiply_accumulate(simdgroup_matrix<T, N, N>& d, const simdgroup_matrix<T, N, N>& a,
-                                          const simdgroup_matrix<T, N, N>& b, const simdgroup_matrix<T, N, N>& c) {
-  simdgroup_matrix<T, N, N> out;
-  for (int r = 0; r < N; r++)
-    for (int col = 0; col < N; col++) {
-      float s = float(c.e[r][col]);
-      for (int k = 0; k < N; k++) s += float(a.e[r][k]) * float(b.e[k][col]);
-      out.e[r][col] = T(s);
-    }
-  d = out;
-}
-// f32 8x8: every lane computes the same product, so lanes 1..31 reuse lane 0's
-// result when their inputs are byte-identical (see simd_memo_lookup).
-inline void simdgroup_multiply_accumulate(simdgroup_float8x8& d, const simdgroup_float8x8& a,
-                                          const simdgroup_float8x8& b, const simdgroup_float8x8& c) {
-  float in[3][64];
-  std::memcpy(in[0], a.e, sizeof(a.e));
-  std::memcpy(in[1], b.e, sizeof(b.e));
-  std::memcpy(in[2], c.e, sizeof(c.e));
-  simdgroup_float8x8 out;
+// d = a * b + c with exact products and f32 accumulation; d, c: float or the
+// inputs' type; a, b: float or half (MSL's f16-in / f32-accumulate form). Every
+// lane computes the same product, so lanes 1..31 reuse lane 0's result when
+// their inputs are byte-identical (see simd_memo_lookup).
+template <typename TD, typename TA, typename TB, typename TC, int N>
+inline void simdgroup_multiply_accumulate(simdgroup_matrix<TD, N, N>& d, const simdgroup_matrix<TA, N, N>& a,
+                                          const simdgroup_matrix<TB, N, N>& b, const simdgroup_matrix<TC, N, N>& c) {
+  static_assert(std::is_same<TA, TB>::value, "a and b have one element type");
+  static_assert(std::is_same<TD, TC>::value && (std::is_same<TD, TA>::value || std::is_same<TD, float>::value),
+                "d and c: the inputs' type or float");
+  unsigned char in[sizeof(a.e) + sizeof(b.e) + sizeof(c.e)];
+  std::memcpy(in, a.e, sizeof(a.e));
+  std::memcpy(in + sizeof(a.e), b.e, sizeof(b.e));
+  std::memcpy(in + sizeof(a.e) + sizeof(b.e), c.e, sizeof(c.e));
+  simdgroup_matrix<TD, N, N> out;
   if (::mm::msim::simd_memo_lookup(in, sizeof(in), out.e, sizeof(out.e))) {
     d = out;
     return;
   }
-  for (int r = 0; r < 8; r++)
-    for (int col = 0; col < 8; col++) {
-      float s = c.e[r][col];
-      for (int k = 0; k < 8; k++) s += a.e[r][k] * b.e[k][col];
-      out.e[r][col] = s;
+  for (int r = 0; r < N; r++)
+    for (int col = 0; col < N; col++) {
+      float s = float(c.e[r][col]);
+      for (int k = 0; k < N; k++) s += float(a.e[r][k]) * float(b.e[k][col]);
+      out.e[r][col] = TD(s);
     }
   ::mm::msim::simd_memo_store(in, sizeof(in), out.e, sizeof(out.e));
   d = out;

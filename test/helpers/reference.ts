@@ -62,9 +62,13 @@ export const TYPES = {
   Q5_0: { id: 6, block: 32, bytes: 22 },
   Q5_1: { id: 7, block: 32, bytes: 24 },
   Q8_0: { id: 8, block: 32, bytes: 34 },
+  IQ4_NL: { id: 20, block: 32, bytes: 18 },
+  Q2_K: { id: 10, block: 256, bytes: 84 },
+  Q3_K: { id: 11, block: 256, bytes: 110 },
   Q4_K: { id: 12, block: 256, bytes: 144 },
   Q5_K: { id: 13, block: 256, bytes: 176 },
   Q6_K: { id: 14, block: 256, bytes: 210 },
+  IQ4_XS: { id: 23, block: 256, bytes: 136 },
   BF16: { id: 30, block: 1, bytes: 2 },
 } as const;
 export type TypeName = keyof typeof TYPES;
@@ -99,7 +103,18 @@ function scaleMinK4(j: number, q: Uint8Array, o: number): [number, number] {
   return [(q[o + j + 4]! & 0xf) | ((q[o + j - 4]! >> 6) << 4), (q[o + j + 4]! >> 4) | ((q[o + j]! >> 6) << 4)];
 }
 
-export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array {
+/** ggml's kvalues_iq4nl: the 16 levels of IQ4_NL / IQ4_XS. */
+export const IQ4NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113] as const;
+
+/**
+ * Deliberate mistakes for the sabotage tests (a test that still passes with one
+ * of these is not looking at that bit or scale): 'scale' reads the next
+ * sub-block's scale (IQ4_NL: the next block's d), 'bit' the wrong bit plane
+ * (Q2_K/Q3_K: the neighbouring plane; IQ4: the other nibble).
+ */
+export type Sabotage = 'scale' | 'bit';
+
+export function dequantize(t: TypeName, b: Uint8Array, n: number, sabotage?: Sabotage): Float64Array {
   const y = new Float64Array(n);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const h = (o: number): number => halfToFloat(dv.getUint16(o, true));
@@ -171,6 +186,57 @@ export function dequantize(t: TypeName, b: Uint8Array, n: number): Float64Array 
             const h2 = five && b[qh + l]! & (2 << (2 * c)) ? 16 : 0;
             y[yo + 64 * c + l] = d * s1 * ((q & 0xf) + h1) - dmin * m1;
             y[yo + 64 * c + 32 + l] = d * s2 * ((q >> 4) + h2) - dmin * m2;
+          }
+        }
+        break;
+      }
+      case 'Q2_K':
+      case 'Q3_K': {
+        // Element e of the 256: half e >> 7, bit plane (e >> 5) & 3, byte e & 31 of
+        // that half's 32 quant bytes; sub-block (scale) e >> 4.
+        const three = t === 'Q3_K';
+        const qs = o + (three ? 32 : 16);
+        const d = h(o + (three ? 108 : 80)),
+          dmin = three ? 0 : h(o + 82);
+        for (let e = 0; e < 256; e++) {
+          const half = e >> 7,
+            l = e & 31;
+          let plane = (e >> 5) & 3;
+          if (sabotage === 'bit') plane ^= 1;
+          let sub = e >> 4;
+          if (sabotage === 'scale') sub ^= 1;
+          const q = (b[qs + 32 * half + l]! >> (2 * plane)) & 3;
+          if (three) {
+            const hbit = (b[o + l]! >> (4 * half + plane)) & 1; // hmask[l], bit 4*half + plane
+            const lo = sub < 8 ? b[o + 96 + sub]! & 0xf : b[o + 96 + sub - 8]! >> 4;
+            const hi = (b[o + 104 + (sub % 4)]! >> (2 * Math.floor(sub / 4))) & 3;
+            y[yo + e] = d * ((lo | (hi << 4)) - 32) * (q + 4 * hbit - 4);
+          } else {
+            const sc = b[o + sub]!;
+            y[yo + e] = d * (sc & 0xf) * q - dmin * (sc >> 4);
+          }
+        }
+        break;
+      }
+      case 'IQ4_NL':
+      case 'IQ4_XS': {
+        // 32-element sub-blocks: element i < 16 is the low nibble of byte i, i >= 16 the high nibble of byte i - 16.
+        const xs = t === 'IQ4_XS';
+        // (IQ4_NL has no sub-block scale: its 'scale' mistake reads the neighbouring block's d.)
+        const d = !xs && sabotage === 'scale' && (i ^ 1) < n / block ? h((i ^ 1) * bytes) : h(o);
+        const subs = xs ? 8 : 1;
+        for (let s = 0; s < subs; s++) {
+          let ls = 32 + 1; // IQ4_NL: no sub-block scale (ls - 32 = 1)
+          if (xs) {
+            const ss = sabotage === 'scale' ? s ^ 1 : s;
+            ls =
+              ((b[o + 4 + (ss >> 1)]! >> (4 * (ss & 1))) & 0xf) | (((dv.getUint16(o + 2, true) >> (2 * ss)) & 3) << 4);
+          }
+          const qs = o + (xs ? 8 + 16 * s : 2);
+          for (let i = 0; i < 32; i++) {
+            const hiNibble = i >= 16 !== (sabotage === 'bit');
+            const q = hiNibble ? b[qs + (i & 15)]! >> 4 : b[qs + (i & 15)]! & 0xf;
+            y[yo + 32 * s + i] = d * (ls - 32) * IQ4NL_VALUES[q]!;
           }
         }
         break;
@@ -287,12 +353,22 @@ export function quantize(t: TypeName, x: Float32Array, seed = 1): Uint8Array {
         if (five) dv.setUint32(o + 4, qh >>> 0, true);
         break;
       }
+      case 'Q2_K':
+      case 'Q3_K':
       case 'Q4_K':
       case 'Q5_K':
-      case 'Q6_K': {
-        // Random but valid blocks (K-quant quantizers are not part of the engine).
+      case 'Q6_K':
+      case 'IQ4_NL':
+      case 'IQ4_XS': {
+        // Random but valid blocks (K-quant and IQ4 quantizers are not part of the engine).
         for (let k = 0; k < bytes; k++) out[o + k] = Math.floor(r() * 256);
         if (t === 'Q6_K') dv.setUint16(o + 208, floatToHalf(0.0005 + r() * 0.002), true);
+        else if (t === 'Q2_K') {
+          dv.setUint16(o + 80, floatToHalf(0.002 + r() * 0.006), true);
+          dv.setUint16(o + 82, floatToHalf(0.001 + r() * 0.004), true);
+        } else if (t === 'Q3_K') dv.setUint16(o + 108, floatToHalf(0.0005 + r() * 0.002), true);
+        else if (t === 'IQ4_NL') dv.setUint16(o, floatToHalf((r() - 0.5) * 0.02), true);
+        else if (t === 'IQ4_XS') dv.setUint16(o, floatToHalf((r() - 0.5) * 0.001), true);
         else {
           dv.setUint16(o, floatToHalf(0.001 + r() * 0.004), true);
           dv.setUint16(o + 2, floatToHalf(0.001 + r() * 0.004), true);
@@ -309,7 +385,7 @@ export function quantize(t: TypeName, x: Float32Array, seed = 1): Uint8Array {
 export function activationFormat(t: TypeName): 'f32' | 'q8_0' | 'q8_1' | 'q8_K' {
   if (t === 'F32' || t === 'F16' || t === 'BF16') return 'f32';
   if (t === 'Q4_1' || t === 'Q5_1') return 'q8_1';
-  if (t === 'Q4_K' || t === 'Q5_K' || t === 'Q6_K') return 'q8_K';
+  if (t === 'Q2_K' || t === 'Q3_K' || t === 'Q4_K' || t === 'Q5_K' || t === 'Q6_K' || t === 'IQ4_XS') return 'q8_K';
   return 'q8_0';
 }
 
