@@ -7,7 +7,7 @@ import { Backend } from '../backend';
 import { ChatTemplate, checkMessages, PLAIN_STOP, renderPlain, type ChatMessage } from '../chat/template';
 import { verifySha256 } from '../checksum';
 import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
-import { runGeneration, collectGeneration, type GenerateResult } from '../generate/generate';
+import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
 import { ggmlTypeName } from '../gguf/types';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
@@ -202,10 +202,18 @@ export class Model {
     messages: readonly ChatMessage[],
     options: { templateVariables?: Record<string, unknown> } = {},
   ): number[] {
+    const p = this.#chatPrompt(messages, options);
+    return this.tokenizer.tokenize(p.text, { addSpecial: p.addSpecial, parseSpecial: p.parseSpecial });
+  }
+
+  #chatPrompt(
+    messages: readonly ChatMessage[],
+    options: { templateVariables?: Record<string, unknown> },
+  ): { text: string; addSpecial: boolean; parseSpecial: boolean } {
     const text = this.renderChat(messages, options);
     const bos = this.tokenizer.bosToken;
     const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
-    return this.tokenizer.tokenize(text, { addSpecial: !hasBos, parseSpecial: this.#template() !== undefined });
+    return { text, addSpecial: !hasBos, parseSpecial: this.#template() !== undefined };
   }
 
   /** Answers a conversation. The default context keeps the history's KV cache between turns. */
@@ -213,9 +221,9 @@ export class Model {
     this.#assertLive();
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const { templateVariables, ...genOptions } = options;
-    const tokens = this.chatTokens(messages, templateVariables ? { templateVariables } : {});
+    const prompt = this.#chatPrompt(messages, templateVariables ? { templateVariables } : {});
     const extraStop = this.#template() ? [] : PLAIN_STOP;
-    const r = await collectGeneration(this.#start(tokens, genOptions, extraStop));
+    const r = await collectGeneration(this.#start(prompt.text, genOptions, extraStop, prompt));
     return { ...r, message: { role: 'assistant', content: r.text.trim() } };
   }
 
@@ -246,19 +254,18 @@ export class Model {
     return this.#default;
   }
 
+  /** Text prompts are tokenized inside the generation, a slice at a time (the event loop stays free). */
   #start(
     prompt: string | ArrayLike<number>,
     options: GenerateOptions | undefined,
     extraStop: readonly string[],
+    tokenizeAs: { addSpecial: boolean; parseSpecial: boolean } = { addSpecial: true, parseSpecial: false },
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
-    let ids: ArrayLike<number>;
-    if (typeof prompt === 'string') ids = this.tokenizer.tokenize(prompt);
-    else ids = prompt;
     const ctx = this.#defaultContext();
-    const checked = ctx.checkTokens(ids);
-    return runGeneration(ctx, this.tokenizer, checked, o);
+    const input: PromptInput = typeof prompt === 'string' ? { text: prompt, ...tokenizeAs } : ctx.checkTokens(prompt);
+    return runGeneration(ctx, this.tokenizer, input, o);
   }
 
   #assertLive(): void {

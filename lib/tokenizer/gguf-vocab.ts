@@ -5,6 +5,7 @@
  */
 import { BadModelError, UnsupportedError } from '../errors';
 import { BpeModel } from './bpe';
+import { MergeBarrier, plan, splitterCuts } from './cuts';
 import { type MetadataRecord, optBool, optNumber, optNumberArray, optString, optStringArray } from './metadata';
 import { ggufPreTokenizer, splitText } from './pretokenizers';
 import type { TokenizerSpec } from './spec';
@@ -101,10 +102,17 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
 
   if (spm) {
     const model = new SpmModel({ tokenToId, scores: scores ?? new Float32Array(n), unkId: unk });
+    // SentencePiece merges across the whole fragment (spaces are ▁): cut only where no token can span.
+    const barrier = new MergeBarrier(toks, 0x2581);
+    const sp = (c: number) => (c === 0x20 ? 0x2581 : c);
     return {
       ...common,
       type: 'spm',
       pieceMode: 'spm',
+      cuts: plan(
+        (p, c) => barrier.rule(sp(p), sp(c)),
+        () => barrier.ready(),
+      ),
       encodeText(text, ctx, out) {
         const t = addSpacePrefix && ctx.afterSpecial ? ' ' + text : text;
         model.encode(t.replaceAll(' ', '\u2581'), out);
@@ -120,6 +128,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     ...common,
     type: 'bpe',
     pieceMode: 'byte-level',
+    ...(pre!.cuts ? { cuts: plan(splitterCuts) } : {}),
     encodeText(text, _ctx, out) {
       splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out));
     },

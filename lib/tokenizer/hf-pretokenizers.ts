@@ -6,6 +6,7 @@
 import { BadModelError, UnsupportedError } from '../errors';
 import { isRecord, MAX_NESTING } from './metadata';
 import { FileRegex } from './regex';
+import { type CutRule, spaceCuts, splitterCuts } from './cuts';
 import { gpt2Split, llama3Split, type Splitter } from './pretokenizers';
 import { PUNCT, toCodepoints, WHITESPACE } from './unicode';
 
@@ -246,4 +247,50 @@ export function buildPreTokenizer(cfg: unknown): HfPreTokenizer {
   if (!isRecord(cfg)) throw new BadModelError('tokenizer.json pre_tokenizer must be an object');
   const run = build(cfg, flags, 0);
   return { run, byteLevel: flags.byteLevel };
+}
+
+/**
+ * Where the pre-tokenizer always ends a piece (cuts.ts): the rule of its first splitting step, provided
+ * only character-class steps (Digits, Punctuation) come before it. 'whole': no step splits, the model
+ * merges across whole fragments. undefined: no safe cuts.
+ */
+export function preTokenizerCuts(cfg: unknown): CutRule | 'whole' | undefined {
+  const steps: Record<string, unknown>[] = [];
+  const flatten = (c: unknown, depth: number): boolean => {
+    if (!isRecord(c) || depth > MAX_NESTING) return false;
+    if (c.type !== 'Sequence') {
+      steps.push(c);
+      return true;
+    }
+    return (Array.isArray(c.pretokenizers) ? c.pretokenizers : []).every((x) => flatten(x, depth + 1));
+  };
+  if (cfg !== null && cfg !== undefined && !flatten(cfg, 0)) return undefined;
+  for (const st of steps) {
+    switch (st.type) {
+      case 'Digits':
+      case 'Punctuation':
+        continue;
+      case 'ByteLevel':
+        if (st.use_regex === false) return undefined;
+        // A prefix space is added to every piece that lacks one: only cuts before a space keep that unchanged.
+        return st.add_prefix_space === true ? spaceCuts : splitterCuts;
+      case 'Split': {
+        const p = st.pattern;
+        const known = isRecord(p) && typeof p.Regex === 'string' && KNOWN.has(p.Regex);
+        const isolated = (st.behavior ?? 'Isolated') === 'Isolated' && st.invert !== true;
+        return known && isolated ? splitterCuts : undefined;
+      }
+      case 'Metaspace': {
+        if (st.split === false) return undefined;
+        const rep = typeof st.replacement === 'string' ? st.replacement.codePointAt(0) : 0x2581;
+        return (prev, cur) => (cur === 0x20 || cur === rep) && prev !== 0x20 && prev !== rep;
+      }
+      case 'WhitespaceSplit':
+      case 'Whitespace':
+        return spaceCuts;
+      default:
+        return undefined;
+    }
+  }
+  return 'whole';
 }

@@ -6,8 +6,9 @@
 import { BadModelError, UnsupportedError } from '../errors';
 import { BpeModel } from './bpe';
 import type { PieceMode } from './decoder';
-import { buildNormalizer } from './hf-normalizers';
-import { buildPreTokenizer } from './hf-pretokenizers';
+import { cpAround, type CutPlan, type CutRule, MergeBarrier } from './cuts';
+import { buildNormalizer, type Normalizer, normalizerCuts } from './hf-normalizers';
+import { buildPreTokenizer, preTokenizerCuts } from './hf-pretokenizers';
 import { isRecord, MAX_NESTING } from './metadata';
 import type { TokenizerSpec } from './spec';
 import {
@@ -43,6 +44,40 @@ function checkMerges(m: unknown): Array<string | string[]> {
     throw new BadModelError(`tokenizer.json model.merges[${i}] must be a "left right" string or a pair of strings`);
   }
   return m as Array<string | string[]>;
+}
+
+/** Where texts may be cut (cuts.ts): the normalizer must allow it, then the pre-tokenizer or the vocabulary. */
+function jsonCuts(
+  json: Record<string, unknown>,
+  normalize: Normalizer | undefined,
+  tokens: readonly string[],
+  tokenToId: ReadonlyMap<string, number>,
+  fuseUnk: boolean,
+): CutPlan | undefined {
+  const normCut = normalizerCuts(json.normalizer);
+  const preCut = preTokenizerCuts(json.pre_tokenizer);
+  if (!normCut || !preCut) return undefined;
+  const barrier = preCut === 'whole' ? new MergeBarrier(tokens, 0x2581) : undefined;
+  const rule = barrier ? barrier.rule : (preCut as CutRule);
+  const inner = { first: false, last: false };
+  return {
+    ready: () => barrier?.ready() ?? Promise.resolve(),
+    safe(s, i) {
+      const [p, c] = cpAround(s, i);
+      const x = String.fromCodePoint(p);
+      const y = String.fromCodePoint(c);
+      if (!normCut(x, y)) return false;
+      const nx = normalize ? normalize(x, inner) : x;
+      const ny = normalize ? normalize(y, inner) : y;
+      if (nx.length === 0 || ny.length === 0) return false;
+      // Unknown characters next to each other fuse into one unknown token.
+      if (fuseUnk && (!tokenToId.has(nx) || !tokenToId.has(ny))) return false;
+      return rule(
+        nx.codePointAt(nx.length - 1 - (nx.length > 1 && /[\udc00-\udfff]$/.test(nx) ? 1 : 0))!,
+        ny.codePointAt(0)!,
+      );
+    },
+  };
 }
 
 /** A token given in tokenizer_config.json as a string or as {"content": ...}. */
@@ -235,8 +270,9 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     addBos: addBos && bos !== undefined,
     addEos: addEos && eos !== undefined,
     chatTemplate,
+    cuts: jsonCuts(json, normalize, tokens, tokenToId, model.fuse_unk === true && !byteFallback),
     encodeText(text, ctx, out) {
-      const norm = normalize ? normalize(text) : text;
+      const norm = normalize ? normalize(text, { first: ctx.continued !== true, last: ctx.more !== true }) : text;
       if (norm.length === 0) return;
       const pieces = pre.run([norm], ctx.atStart);
       for (let i = 0; i < pieces.length; i++) bpe.encode(pieces[i]!, out);
