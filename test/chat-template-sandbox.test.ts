@@ -32,6 +32,10 @@ const HOSTILE: Array<[string, string]> = [
   ['replace blow-up', "{{ messages[0]['content'].replace('', messages[0]['content']) }}"],
   ['join blow-up', "{{ range(100000)|join(messages[0]['content']) }}"],
   ['tojson indent', '{{ messages|tojson(indent=1000000000) }}'],
+  [
+    'scanning a long string in a loop',
+    "{% for i in range(20000) %}{% if 'zz' in messages[0]['content'] %}{% endif %}{% endfor %}",
+  ],
 ];
 
 const BIG = 'y'.repeat(100_000);
@@ -61,7 +65,7 @@ describe('item 1: hostile chat templates', () => {
     const v = r.value as { error?: { code: string; message: string }; ms: number; maxDelayMs: number };
     expect(v.error?.code).toBe('ERR_BAD_MODEL');
     expect(v.error?.message).toMatch(/^hostile\.gguf: the chat template exceeds its limits/);
-    // The budget is 40 ms of interpretation (sandbox.ts); the margin is for a loaded 2-core CI machine.
+    // The operation budget stops these within tens of ms (sandbox.ts); the margin is for a loaded CI machine.
     expect(v.ms).toBeLessThan(400);
     expect(v.maxDelayMs).toBeLessThan(450);
   });

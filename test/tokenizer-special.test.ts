@@ -133,7 +133,7 @@ describe('hostile input', () => {
     const spm = ggufTokenizer('vocab/ggml-vocab-llama-spm.gguf');
     const time = (f: () => void) => {
       let best = Infinity;
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < 4; i++) {
         const t0 = performance.now();
         f();
         best = Math.min(best, performance.now() - t0);
@@ -147,7 +147,8 @@ describe('hostile input', () => {
         const ts = time(() => tok.tokenize(small));
         const tb = time(() => tok.tokenize(big));
         // Linear ≈ 8x, quadratic ≈ 64x: a loose bound that survives a noisy shared machine.
-        expect(tb / Math.max(ts, 2)).toBeLessThan(28);
+        // (A floor under the small time: a few ms are mostly timer and scheduler noise on a loaded machine.)
+        expect(tb / Math.max(ts, 5)).toBeLessThan(28);
       }
     }
   });

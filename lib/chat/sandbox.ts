@@ -60,7 +60,7 @@ export function limitsFor(vars: Record<string, unknown>): RenderLimits {
   const { chars, items } = measureInput(vars);
   return {
     ops: 20_000 + 200 * items + Math.ceil(chars / 8),
-    ms: 40 + 0.2 * items,
+    ms: 500 + 0.5 * items,
     chars: (1 << 20) + 4 * chars,
     items: MAX_RANGE + 2 * items,
   };
@@ -131,6 +131,8 @@ function count(s: string, sub: string): number {
   return n;
 }
 
+/** Operators that scan their operands. */
+const SCANS = new Set(['in', 'not in', '==', '!=']);
 /** Ops charged per loop iteration (each builds a scope and a `loop` object: a few microseconds). */
 const OPS_PER_ITERATION = 4;
 /** Characters of a new string that cost one op. */
@@ -162,6 +164,8 @@ class BudgetInterpreter extends Interpreter {
       if (node?.type === 'FilterExpression') v = this.#filter(node, environment);
       else if (node?.type === 'CallExpression') v = this.#call(node, environment);
       else if (node?.type === 'For') v = this.#for(node, environment);
+      else if (node?.type === 'BinaryExpression' && SCANS.has((node.operator as { value: string }).value))
+        v = this.#scan(node, environment);
       else v = super.evaluate(statement, environment);
       this.#checkSize(v);
       return v;
@@ -195,6 +199,20 @@ class BudgetInterpreter extends Interpreter {
       this.#charged.add(v);
       this.#charge(size);
     }
+  }
+
+  /** `in` and comparisons scan their operands: charged by size like building them would be. */
+  #scan(node: Node, env: Environment): Value {
+    const left = this.#pre(node.left, env);
+    const right = this.#pre(node.right, env);
+    const size = (v: Value) =>
+      v.type === 'StringValue'
+        ? (v.value as string).length / CHARS_PER_OP
+        : Array.isArray(v.value)
+          ? (v.value as unknown[]).length
+          : 0;
+    this.#charge(Math.floor(size(left.value) + size(right.value)));
+    return super.evaluate({ ...node, left, right } as never, env);
   }
 
   /** Loops: every iteration is charged up front, so an empty body cannot spin for free. */
