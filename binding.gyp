@@ -125,7 +125,8 @@
       # the CPU supports them, so one binary runs on any x86-64.
       "target_name": "mm_cpu_avx2",
       "type": "static_library",
-      "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/gemm_avx2.cc", "native/cpu/attention_avx2.cc",
+      "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
+                  "native/cpu/attention_avx2.cc",
                   "native/cpu/probe_avx2.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
       "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },

@@ -35,7 +35,12 @@ const budget = args.quick ? 0.15 : 0.6; // seconds per measurement
 
 const TYPES = args.types
   ? args.types.split(',')
-  : ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
+  : ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'].concat([
+      'Q2_K',
+      'Q3_K',
+      'IQ4_NL',
+      'IQ4_XS',
+    ]);
 
 function randomWeights(type, rows, cols) {
   const t = mm.typeInfo(type);
@@ -45,13 +50,15 @@ function randomWeights(type, rows, cols) {
     for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * 12.9898) * 0.05;
     return mm.quantize(type, f, cols);
   }
-  // K-quants: random valid blocks (small positive scales).
+  // K-quants and IQ4: random valid blocks (small positive scales).
   const out = new Uint8Array(bytes);
   for (let i = 0; i < bytes; i++) out[i] = (i * 2654435761) >>> 24;
   const dv = new DataView(out.buffer);
+  // Where each block keeps its f16 scales (d first unless listed).
+  const scaleAt = { Q6_K: [208], Q3_K: [108], Q2_K: [80, 82], IQ4_NL: [0], IQ4_XS: [0] }[type];
   for (let b = 0; b < bytes / t.typeSize; b++) {
     const o = b * t.typeSize;
-    if (type === 'Q6_K') dv.setUint16(o + 208, 0x1400, true);
+    if (scaleAt) for (const at of scaleAt) dv.setUint16(o + at, 0x1400, true);
     else {
       dv.setUint16(o, 0x1400, true);
       dv.setUint16(o + 2, 0x1400, true);

@@ -65,6 +65,22 @@ inline float float_weight<ushort>(ushort v) {
   return bf16_to_f32(v);
 }
 
+// Activations as the float-weight kernels multiply them: rounded to the
+// weights' type for f16 / bf16 (ggml's vec_dot_type, as the CPU backend does;
+// llama.cpp's greedy output on F16 models depends on it), as they are for f32.
+template <typename T>  // T: float, half or ushort (bf16 bits)
+inline float float_act(float x) {
+  return x;
+}
+template <>
+inline float float_act<half>(float x) {
+  return float(half(x));
+}
+template <>
+inline float float_act<ushort>(float x) {
+  return bf16_to_f32(f32_to_bf16(x));
+}
+
 template <typename T, typename S>
 struct DqFloat {
   typedef S STAGE;
@@ -81,7 +97,11 @@ struct DqFloat {
       for (int i = 0; i < 16; i++) out[i] = 16 * c + i < k ? float_weight<T>(r[i]) : 0.0f;
     }
   }
-  static void load_x(device const float * x, int p, int k, thread X & xv) { load_x16(x, 16 * p, k, xv.v); }
+  static float act(float x) { return float_act<T>(x); }
+  static void load_x(device const float * x, int p, int k, thread X & xv) {
+    load_x16(x, 16 * p, k, xv.v);
+    for (int i = 0; i < 4; i++) xv.v[i] = float4(act(xv.v[i][0]), act(xv.v[i][1]), act(xv.v[i][2]), act(xv.v[i][3]));
+  }
   static float vec_dot(device const char * row, int p, int k, thread const X & xv) {
     float w[16];
     dequant16(row, p, k, w);

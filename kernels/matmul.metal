@@ -1,5 +1,6 @@
 // dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m]); x and dst f32, W in any
-// supported type (kernels/dequant.h), read in place in its ggml block layout.
+// supported type (kernels/dequant.h), read in place in its ggml block layout;
+// x rounded to f16 / bf16 for F16 / BF16 weights (mm_act, as the CPU backend).
 //
 // matmul_mv_<type>: one activation row (decode). A simdgroup owns MM_MV_ROWS
 //   rows of W; lane l takes parts l, l + 32, ... of the row (16 or 32 values
@@ -23,6 +24,21 @@
 //   shmem: mm_gemm_shmem_bytes(sizeof(STAGE)) (args.h).
 #include "common.h"
 #include "dequant.h"
+
+// Activations as a weight type's kernels multiply them: f16 / bf16 weights
+// round them to their type (DqFloat::act), the rest take them as they are.
+template <typename Q>
+inline float mm_act(float x) {
+  return x;
+}
+template <>
+inline float mm_act<DqF16>(float x) {
+  return DqF16::act(x);
+}
+template <>
+inline float mm_act<DqBF16>(float x) {
+  return DqBF16::act(x);
+}
 
 template <typename Q>
 inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0, device const char * src1,
@@ -68,6 +84,8 @@ inline void matmul_mvb_impl(constant MatMulArgs & args, device const char * src0
         if (j >= nb) break;
         float4 xv[4];
         load_x16((device const float *)(src0 + (n0 + j) * args.x_stride), e0, K, xv);
+        for (int i = 0; i < 4; i++)
+          xv[i] = float4(mm_act<Q>(xv[i][0]), mm_act<Q>(xv[i][1]), mm_act<Q>(xv[i][2]), mm_act<Q>(xv[i][3]));
         float4 t = float4(0.0f);
         for (int i = 0; i < 4; i++) t += float4(wv[4 * i], wv[4 * i + 1], wv[4 * i + 2], wv[4 * i + 3]) * xv[i];
         acc[r][j] += (t[0] + t[1]) + (t[2] + t[3]);
@@ -113,7 +131,7 @@ inline void matmul_mm_impl(constant MatMulArgs & args, device const char * src0,
     float wv[16];
     Q::dequant16(wrow, (k0 + lk) / 16, K, wv);
     float xv[8];
-    for (int i = 0; i < 8; i++) xv[i] = k0 + lx + i < K ? xrow[k0 + lx + i] : 0.0f;
+    for (int i = 0; i < 8; i++) xv[i] = k0 + lx + i < K ? mm_act<Q>(xrow[k0 + lx + i]) : 0.0f;
     threadgroup_barrier(mem_flags::mem_threadgroup);  // the previous step's tiles are consumed
     for (int i = 0; i < 16; i++) sw[(lk + i) * MM_MM_LDW + lw] = S(wv[i]);
     for (int i = 0; i < 8; i++) sx[lt * MM_MM_LDX + lx + i] = S(xv[i]);

@@ -16,6 +16,8 @@
  *     accumulation of exact products), except the GEMM (> 8 rows) for f16 and quantized
  *     weights: 1e-3 * s, because it stages weights and activations as half (each
  *     product off by at most 2 half roundings, 2 * 2^-11, as ggml's Metal GEMM);
+ *     + 2^-11 * s (f16) or 2^-8 * s (bf16): every path rounds the activations of
+ *     f16 / bf16 weights to that type, as the CPU backend and llama.cpp do;
  *   matmul vs the CPU: f32/bf16 weights 4e-6 * s; f16 4e-6 * s (GEMM 1.1e-3 * s);
  *     quantized weights 1.5e-2 * s (the CPU quantizes activations to q8_0 / q8_K like
  *     llama.cpp, the kernels keep them f32);
@@ -129,7 +131,8 @@ describe.each(KERNEL_TYPES)('matmul %s', (t) => {
     const base = ops.matmul(x, weight, { backend: cpu, bias: b });
     const { out, mag } = matmulRef(x, wDeq, n, m, k, b);
     const gemm = n > 8;
-    const refTol = gemm && halfStaged ? 1e-3 : 2e-6;
+    // + the activations' rounding to the weights' type (f16 / bf16), as the CPU backend rounds them.
+    const refTol = (gemm && halfStaged ? 1e-3 : 2e-6) + (t === 'F16' ? 2 ** -11 : t === 'BF16' ? 2 ** -8 : 0);
     expectClose(got, out, (i) => refTol * mag[i]! + 1e-30, `matmul ${t} n=${n} vs float64 reference`);
     const cpuTol = quantized ? 1.5e-2 : gemm && halfStaged ? 1.1e-3 : 4e-6;
     expectClose(got, base, (i) => cpuTol * mag[i]! + 1e-30, `matmul ${t} n=${n} vs cpu`);

@@ -59,20 +59,14 @@ function runBinary(cmd: string, args: string[]): string {
 
 const x64 = process.arch === 'x64';
 (x64 ? test : test.skip)('AVX2 kernels match the scalar kernels', () => {
-  const avx = path.join(tmp, 'vec_dot_avx2.o');
   const defs = ['-std=c++17', '-O2', '-DMM_HAVE_AVX2_KERNELS'];
-  execFileSync('g++', [
-    ...defs,
-    '-mavx2',
-    '-mfma',
-    '-mf16c',
-    '-c',
-    '-o',
-    avx,
-    path.join(root, 'native/cpu/vec_dot_avx2.cc'),
-  ]);
+  const objs = ['vec_dot_avx2', 'vec_dot_lowbit_avx2'].map((f) => {
+    const o = path.join(tmp, `${f}.o`);
+    execFileSync('g++', [...defs, '-mavx2', '-mfma', '-mf16c', '-c', '-o', o, path.join(root, `native/cpu/${f}.cc`)]);
+    return o;
+  });
   const exe = path.join(tmp, 'simd-avx2');
-  execFileSync('g++', [...defs, '-o', exe, ...common, avx, '-lpthread']);
+  execFileSync('g++', [...defs, '-o', exe, ...common, ...objs, '-lpthread']);
   const out = runBinary(exe, []);
   expect(out).toMatch(/0 failures/);
 });

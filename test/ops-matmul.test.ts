@@ -2,12 +2,14 @@
  * matmul for every weight type against the scalar TS reference.
  *
  * The CPU kernels round activations to 8-bit blocks (q8_0/q8_1/q8_K) for
- * quantized weights, as llama.cpp does. Two checks per output:
+ * quantized weights and to f16 / bf16 for F16 / BF16 weights, as llama.cpp does
+ * (ggml's vec_dot_type). Two checks per output:
  *  - tight: against the reference computed with activations rounded the same
  *    way, |err| <= 1e-4 * sum|w*x| (only float summation order differs);
  *  - loose: against exact f32 math, |err| <= sum_k |w_k| * amax(block of x_k) / 127
- *    (the most 8-bit activation rounding can move it; 0 for f32/f16/bf16 weights
- *    where the bound is 1e-5 * sum|w*x|).
+ *    (the most 8-bit activation rounding can move it), sum_k |w_k * x_k| * 2^-11
+ *    (f16; + 2^-25 * |w_k| for subnormal halves) or 2^-8 (bf16) for float
+ *    weights, 0 for f32 weights; each plus 1e-5 * sum|w*x|.
  * Every kernel family runs, with 1 and 2 threads: 'auto' (on a CPU with AVX-512
  * VNNI, prefill shapes from 8 rows go through its repacked-panel GEMM),
  * 'avx-vnni' (256-bit VNNI tiles and panels), 'avx2' (plain AVX2, as on a Zen 3)
@@ -93,7 +95,12 @@ function expected(t: TypeName, M: number, K: number, N: number, seed: number, sa
           rounded += mb * sums[b]!;
         }
       }
-      if (fmt !== 'f32') {
+      if (fmt === 'f16' || fmt === 'bf16') {
+        for (let k = 0; k < K; k++) {
+          const wk = Math.abs(wd[m * K + k]!);
+          bound += fmt === 'f16' ? wk * (Math.abs(xr[k]!) * 2 ** -11 + 2 ** -25) : wk * Math.abs(xr[k]!) * 2 ** -8;
+        }
+      } else if (fmt !== 'f32') {
         for (let b = 0; b < K; b += block) {
           let amax = 0,
             wsum = 0;

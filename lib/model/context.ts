@@ -70,7 +70,6 @@ export class Context {
       maxTokens: this.#maxTokens,
       maxTokensAll: this.#maxTokensAll,
       kvType: DType.F16,
-      roundActivations: true,
     });
     this.#last = host.backend.createGraph(g.last);
     this.#all = host.backend.createGraph(g.all);

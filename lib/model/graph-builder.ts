@@ -93,8 +93,6 @@ export interface BuildOptions {
   maxTokensAll: number;
   /** KV cache type: F16 (default, like llama.cpp) or F32. */
   kvType: typeof DType.F16 | typeof DType.F32;
-  /** Round matmul inputs to f16/bf16 for F16/BF16 weights, as llama.cpp does. */
-  roundActivations: boolean;
 }
 
 /** Allocates a context's KV cache and activations and builds its two graphs. */
@@ -141,43 +139,6 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     rows: 0,
     rowsPerToken: 1,
   };
-  // llama.cpp's CPU matmul rounds activations to f16 / bf16 for F16 / BF16
-  // weights (its vec_dot type); the native matmul keeps them f32. Rounding
-  // them in the graph (store into an f16/bf16 table at the step's positions,
-  // read back with get_rows) reproduces llama.cpp's greedy output on F16 models.
-  const roundTypes = new Set<number>([DType.F16, DType.BF16]);
-  const roundCols = new Map<string, { table: TensorSpec; out: TensorSpec }>();
-  const roundSlot = (type: number, cols: number): { table: TensorSpec; out: TensorSpec } => {
-    const key = `${type}:${cols}`;
-    let slot = roundCols.get(key);
-    if (!slot) {
-      slot = {
-        table: { buffer: undefined as unknown as NativeBuffer, offset: 0, type, cols, rows: o.contextSize }, // [context, cols] f16|bf16
-        out: act.add(cols), // [n, cols] f32, rounded
-      };
-      roundCols.set(key, slot);
-    }
-    return slot;
-  };
-  if (o.roundActivations) {
-    const want = (wt: TensorSpec, cols: number): void => {
-      if (roundTypes.has(wt.type)) roundSlot(wt.type, cols);
-    };
-    for (const l of w.layers) {
-      for (const m of [l.wq, l.wk, l.wv, l.wGate, l.wUp]) want(m, hp.nEmbd);
-      want(l.wo, qDim);
-      want(l.wDown, hp.nFf);
-    }
-    want(w.output, hp.nEmbd);
-  }
-  let tableBytes = 0;
-  for (const slot of roundCols.values()) {
-    slot.table.offset = tableBytes;
-    tableBytes += align(o.contextSize * slot.table.cols * 2);
-  }
-  const tableBuffer = tableBytes > 0 ? backend.allocate(tableBytes) : undefined;
-  for (const slot of roundCols.values()) slot.table.buffer = tableBuffer!;
-
   const actBuffer = backend.allocate(act.bytes);
   act.bind(actBuffer);
   const allBuffer = backend.allocate(o.maxTokensAll * hp.vocabSize * 4);
@@ -203,22 +164,6 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     const tEmbd = T(w.tokenEmbd);
     const tFreqs = w.ropeFreqs ? T(w.ropeFreqs) : undefined;
     const opt = (s: TensorSpec | undefined): number | undefined => (s ? T(s) : undefined);
-    const slotIdx = new Map<string, { table: number; out: number }>();
-    // The matmul input for weight `wt`: `src` itself, or its f16/bf16-rounded copy.
-    const input = (src: number, wt: TensorSpec): number => {
-      const cols = g.tensors[src]!.cols;
-      const slot = roundCols.get(`${wt.type}:${cols}`);
-      if (!o.roundActivations || !slot) return src;
-      const key = `${wt.type}:${cols}`;
-      let idx = slotIdx.get(key);
-      if (!idx) {
-        idx = { table: T(slot.table), out: T(slot.out) };
-        slotIdx.set(key, idx);
-      }
-      g.op('store_rows', [src], idx.table); // table rows [n_past, n_past+n) = round(src)
-      g.op('get_rows', [idx.table, tPos], idx.out); // back to f32, rows n_past + i
-      return idx.out;
-    };
     const eps = hp.rmsEps;
     const rope: OpParams = {
       nHead: hp.nHead,
@@ -234,10 +179,9 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
       const tKc = T(cache(i, 0)),
         tVc = T(cache(i, 1));
       g.op('rms_norm', [tX, T(l.attnNorm)], tH, { eps });
-      const hq = input(tH, l.wq);
-      g.op('matmul', [hq, T(l.wq), opt(l.bq)], tQ);
-      g.op('matmul', [l.wk.type === l.wq.type ? hq : input(tH, l.wk), T(l.wk), opt(l.bk)], tK);
-      g.op('matmul', [l.wv.type === l.wq.type ? hq : input(tH, l.wv), T(l.wv), opt(l.bv)], tV);
+      g.op('matmul', [tH, T(l.wq), opt(l.bq)], tQ);
+      g.op('matmul', [tH, T(l.wk), opt(l.bk)], tK);
+      g.op('matmul', [tH, T(l.wv), opt(l.bv)], tV);
       if (l.qNorm && l.kNorm) {
         g.op('rms_norm', [tQHeads, T(l.qNorm)], tQHeads, { eps });
         g.op('rms_norm', [tKHeads, T(l.kNorm)], tKHeads, { eps });
@@ -252,14 +196,13 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
         headDim: hp.headDim,
         scale: 1 / Math.sqrt(hp.headDim),
       });
-      g.op('matmul', [input(tAttn, l.wo), T(l.wo), opt(l.bo)], tProj);
+      g.op('matmul', [tAttn, T(l.wo), opt(l.bo)], tProj);
       g.op('add', [tX, tProj], tX); // residual
       g.op('rms_norm', [tX, T(l.ffnNorm)], tH, { eps });
-      const hg = input(tH, l.wGate);
-      g.op('matmul', [hg, T(l.wGate)], tGate);
-      g.op('matmul', [l.wUp.type === l.wGate.type ? hg : input(tH, l.wUp), T(l.wUp)], tUp);
+      g.op('matmul', [tH, T(l.wGate)], tGate);
+      g.op('matmul', [tH, T(l.wUp)], tUp);
       g.op('swiglu', [tGate, tUp], tGate);
-      g.op('matmul', [input(tGate, l.wDown), T(l.wDown)], tProj);
+      g.op('matmul', [tGate, T(l.wDown)], tProj);
       g.op('add', [tX, tProj], tX);
     });
     const tOutNorm = T(w.outputNorm),
@@ -267,20 +210,13 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     let tLogits: number;
     if (allRows) {
       g.op('rms_norm', [tX, tOutNorm], tH, { eps });
-      tLogits = g.op('matmul', [input(tH, w.output), tOut], T(logitsAllSpec)); // [n, vocab]
+      tLogits = g.op('matmul', [tH, tOut], T(logitsAllSpec)); // [n, vocab]
     } else {
       // Only the last row's logits are needed while generating.
       const tLastX = T(lastX),
         tLastH = T(lastH);
       g.op('last_row', [tX], tLastX);
       g.op('rms_norm', [tLastX, tOutNorm], tLastH, { eps });
-      if (o.roundActivations && roundTypes.has(w.output.type)) {
-        // One row: round it through a one-row table at position 0 is not possible
-        // (store_rows writes at n_past), so round the full-width norm output instead.
-        g.op('rms_norm', [tX, tOutNorm], tH, { eps });
-        const r = input(tH, w.output);
-        g.op('last_row', [r], tLastH);
-      }
       tLogits = g.op('matmul', [tLastH, tOut], T(logitsLast)); // [1, vocab]
     }
     return {
@@ -298,7 +234,7 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     positions: last.idx['positions']!,
     logitsLast: last.idx['logits']!,
     logitsAll: all.idx['logits']!,
-    buffers: [kvBuffer, actBuffer, allBuffer, ...(tableBuffer ? [tableBuffer] : [])],
+    buffers: [kvBuffer, actBuffer, allBuffer],
     kvBytes,
     activationBytes: act.bytes + o.maxTokensAll * hp.vocabSize * 4,
   };

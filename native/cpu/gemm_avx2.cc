@@ -180,6 +180,154 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
   }
 }
 
+// ---- the low-bit types -----------------------------------------------------
+
+// The 16 iq4 levels in both 128-bit lanes, for vpshufb: signed, or + 128
+// (unsigned) for VNNI.
+template <bool kVnni>
+inline __m256i iq4_table() {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
+  return _mm256_broadcastsi128_si256(kVnni ? _mm_xor_si128(t, _mm_set1_epi8(static_cast<char>(0x80))) : t);
+}
+
+// Values 4g..4g+3 (low nibbles) and 16+4g.. (high) of 32 at `qs`, looked up.
+inline void pack_iq4_group(__m256i m, __m256i off, const uint8_t* qs, int g, __m256i table, __m256i* dst) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  const __m256i v = gather(m, off, qs + 4 * g);
+  _mm256_storeu_si256(dst + g, _mm256_shuffle_epi8(table, _mm256_and_si256(v, lo4)));
+  _mm256_storeu_si256(dst + g + 4, _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4)));
+}
+
+// iq4_nl: the q8_0 layout with looked-up levels.
+template <bool kVnni>
+void pack_iq4_nl(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nb = k / QK4_NL;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), table = iq4_table<kVnni>();
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* base = rows + b * sizeof(block_iq4_nl);
+    __m256i* dst = reinterpret_cast<__m256i*>(panel + b * 256);
+    for (int g = 0; g < 4; g++) pack_iq4_group(m, off, base + offsetof(block_iq4_nl, qs), g, table, dst);
+    block_scales<block_iq4_nl>(rows, rs, nr, b, scales + 8 * b);
+  }
+}
+
+// iq4_xs: each sub-block of 32 as an iq4_nl block with scale d * (ls - 32).
+template <bool kVnni>
+void pack_iq4_xs(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nsb = k / QK_K;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), table = iq4_table<kVnni>();
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_iq4_xs);
+    for (int t = 0; t < 8; t++) {
+      __m256i* dst = reinterpret_cast<__m256i*>(panel + (8 * s + t) * 256);
+      for (int g = 0; g < 4; g++) pack_iq4_group(m, off, base + offsetof(block_iq4_xs, qs) + 16 * t, g, table, dst);
+    }
+    for (int r = 0; r < kRows; r++) {
+      const block_iq4_xs* x = reinterpret_cast<const block_iq4_xs*>(base + rs * r);
+      const float d = r < nr ? _cvtsh_ss(x->d) : 0.0f;
+      for (int t = 0; t < 8; t++) scales[8 * (8 * s + t) + r] = r < nr ? d * iq4_xs_scale(*x, t) : 0.0f;
+    }
+  }
+}
+
+// The low 16 bits of each lane as half -> f32.
+inline __m256 halves_to_f32(__m256i v) {
+  v = _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
+  return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+// Bytes (as signed int8) times a per-lane int16 scale (the same in both halves
+// of each 32-bit lane); the products must fit in a byte.
+inline __m256i mul_bytes(__m256i v, __m256i scale) {
+  const __m256i lo = _mm256_mullo_epi16(_mm256_srai_epi16(_mm256_slli_epi16(v, 8), 8), scale);
+  const __m256i hi = _mm256_mullo_epi16(_mm256_srai_epi16(v, 8), scale);
+  return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi16(0xFF)), _mm256_slli_epi16(hi, 8));
+}
+// A per-lane value (low 16 bits used) in both int16 halves.
+inline __m256i int16_pair(__m256i v) {
+  return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(v, 16));
+}
+
+// q2_K: value q (0..3) times its sub-block's 4-bit scale (see gemm_avx512.cc).
+void pack_q2_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nsb = k / QK_K;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), three = _mm256_set1_epi8(3), nib = _mm256_set1_epi32(0xF);
+  float* dsb = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nsb][8]
+  float* dmin = dsb + 8 * nsb;                                      // [nsb][8]
+  int32_t* mins = reinterpret_cast<int32_t*>(dmin + 8 * nsb);       // [nsb][8][8]
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q2_K);
+    __m256i sc[4];
+    for (int i = 0; i < 4; i++) sc[i] = gather(m, off, base + offsetof(block_q2_K, scales) + 4 * i);
+    for (int h = 0; h < 2; h++)
+      for (int g = 0; g < 8; g++) {
+        const __m256i q = gather(m, off, base + offsetof(block_q2_K, qs) + 32 * h + 4 * g);
+        for (int j = 0; j < 4; j++) {
+          const int t = 4 * h + j, sub = 2 * t + (g >= 4);
+          const __m256i scale =
+              int16_pair(_mm256_and_si256(_mm256_srl_epi32(sc[sub / 4], _mm_cvtsi32_si128(8 * (sub % 4))), nib));
+          const __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), three);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (8 * s + t) * 256 + 32 * g),
+                              _mm256_mullo_epi16(v, scale));
+        }
+      }
+    const __m256i dm = gather(m, off, base + offsetof(block_q2_K, d));  // d | dmin << 16
+    _mm256_storeu_ps(dsb + 8 * s, halves_to_f32(dm));
+    _mm256_storeu_ps(dmin + 8 * s, halves_to_f32(_mm256_srli_epi32(dm, 16)));
+    for (int j = 0; j < 8; j++) {
+      const __m256i v = _mm256_srl_epi32(sc[j / 2], _mm_cvtsi32_si128(16 * (j % 2)));
+      const __m256i pair = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(v, 4), nib),
+                                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 12), nib), 16));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(mins + 8 * (8 * s + j)), pair);
+    }
+  }
+}
+
+// q3_K: (4 - q3) times its sub-block's signed 6-bit scale (+ 128 for VNNI);
+// the scale region holds -d (see gemm_avx512.cc).
+template <bool kVnni>
+void pack_q3_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
+  const int64_t nsb = k / QK_K;
+  const __m256i off = row_offsets(rs), m = rows_mask(nr), three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  const __m256i lo4 = _mm256_set1_epi32(0x0f0f0f0f), hi2 = _mm256_set1_epi32(0x30303030);
+  const __m256i flip = _mm256_set1_epi8(kVnni ? static_cast<char>(0x80) : 0);
+  float* dsb = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nsb][8]
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q3_K);
+    const __m256i a0 = gather(m, off, base + offsetof(block_q3_K, scales));
+    const __m256i a1 = gather(m, off, base + offsetof(block_q3_K, scales) + 4);
+    const __m256i a2 = gather(m, off, base + offsetof(block_q3_K, scales) + 8);
+    const __m256i sc[4] = {
+        _mm256_or_si256(_mm256_and_si256(a0, lo4), _mm256_and_si256(_mm256_slli_epi32(a2, 4), hi2)),
+        _mm256_or_si256(_mm256_and_si256(a1, lo4), _mm256_and_si256(_mm256_slli_epi32(a2, 2), hi2)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(a0, 4), lo4), _mm256_and_si256(a2, hi2)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(a1, 4), lo4),
+                        _mm256_and_si256(_mm256_srli_epi32(a2, 2), hi2)),
+    };
+    for (int g = 0; g < 8; g++) {
+      const __m256i hm = gather(m, off, base + offsetof(block_q3_K, hmask) + 4 * g);
+      for (int h = 0; h < 2; h++) {
+        const __m256i q = gather(m, off, base + offsetof(block_q3_K, qs) + 32 * h + 4 * g);
+        for (int j = 0; j < 4; j++) {
+          const int t = 4 * h + j, sub = 2 * t + (g >= 4);
+          const __m256i sb =
+              _mm256_and_si256(_mm256_srl_epi32(sc[sub / 4], _mm_cvtsi32_si128(8 * (sub % 4))), _mm256_set1_epi32(63));
+          const __m256i scale = int16_pair(_mm256_sub_epi32(sb, _mm256_set1_epi32(32)));
+          const __m256i q2 = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), three);
+          const __m256i h3 = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(t)), one);
+          const __m256i v = _mm256_sub_epi8(_mm256_set1_epi8(4), _mm256_or_si256(q2, _mm256_slli_epi16(h3, 2)));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (8 * s + t) * 256 + 32 * g),
+                              _mm256_xor_si256(mul_bytes(v, scale), flip));
+        }
+      }
+    }
+    const __m256i d = _mm256_srli_epi32(gather(m, off, base + offsetof(block_q3_K, d) - 2), 16);
+    _mm256_storeu_ps(dsb + 8 * s, _mm256_sub_ps(_mm256_setzero_ps(), halves_to_f32(d)));
+  }
+}
+
 inline int32_t load4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -328,6 +476,108 @@ MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* 
 #endif
 #undef MM_PANEL_ACCUMULATE
 
+// q2_K / q3_K (scales baked into the weights, see gemm_panel.h): a whole
+// super-block sums in int32, then one FMA with d * da; q2_K subtracts
+// dmin * da * (mins x sums of 16). The float part, shared by both variants:
+template <int C, bool kQ2>
+inline void super_accumulate(int64_t k, int64_t s, const uint8_t* panel, const uint8_t* act, size_t as,
+                             const __m256i* sum, __m256* acc) {
+  const int64_t nb = k / 32, nsb = k / QK_K;
+  const float* dsb = reinterpret_cast<const float*>(panel + weights_bytes(k));
+  const float* dmin = dsb + 8 * nsb;
+  const int32_t* mins = reinterpret_cast<const int32_t*>(dmin + 8 * nsb);
+  const __m256 dw = _mm256_loadu_ps(dsb + 8 * s);
+  for (int c = 0; c < C; c++) {
+    const uint8_t* a = act + as * c;
+    const __m256 da = _mm256_set1_ps(reinterpret_cast<const float*>(a + k)[8 * s]);
+    acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), _mm256_mul_ps(dw, da), acc[c]);
+    if constexpr (kQ2) {
+      const int32_t* si = reinterpret_cast<const int32_t*>(a + k + 4 * nb) + 16 * s;
+      __m256i ms = _mm256_setzero_si256();
+      for (int j = 0; j < 8; j++)
+        ms = _mm256_add_epi32(ms,
+                              _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(mins) + 8 * s + j),
+                                                _mm256_set1_epi32(si[2 * j + 1])));
+      acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(_mm256_loadu_ps(dmin + 8 * s), da), acc[c]);
+    }
+  }
+}
+
+// maddubs: q2_K's unsigned products (<= 45) add two groups in int16 before
+// madd; q3_K's signed ones go through the sign trick, one madd per group.
+template <int C, bool kQ2>
+void kernel_super_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, int nr,
+                       const float* bias) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < k / QK_K; s++) {
+    __m256i sum[C];
+    for (int c = 0; c < C; c++) sum[c] = _mm256_setzero_si256();
+    for (int64_t b = 8 * s; b < 8 * s + 8; b++) {
+      const __m256i* wp = reinterpret_cast<const __m256i*>(panel + b * 256);
+      for (int g = 0; g < 8; g += 2) {
+        const __m256i w0 = _mm256_loadu_si256(wp + g), w1 = _mm256_loadu_si256(wp + g + 1);
+        for (int c = 0; c < C; c++) {
+          const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g;
+          const __m256i a0 = _mm256_set1_epi32(load4(q)), a1 = _mm256_set1_epi32(load4(q + 4));
+          __m256i p;
+          if constexpr (kQ2) {
+            p = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w0, a0), _mm256_maddubs_epi16(w1, a1)), ones);
+          } else {
+            p = _mm256_add_epi32(
+                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(a0, w0)), ones),
+                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(a1, w1)), ones));
+          }
+          sum[c] = _mm256_add_epi32(sum[c], p);
+        }
+      }
+    }
+    super_accumulate<C, kQ2>(k, s, panel, act, as, sum, acc);
+  }
+  store<C>(acc, out, os, nr, bias);
+}
+
+#if MM_HAVE_VNNI
+// vpdpbusd: q2_K's weights are unsigned as they are, q3_K's + 128 with the
+// activation's -128 * sum as the starting value.
+template <int C, bool kQ2>
+MM_TARGET_VNNI void kernel_super_vnni(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out,
+                                      size_t os, int nr, const float* bias) {
+  const int64_t nb = k / 32;
+  __m256 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < k / QK_K; s++) {
+    __m256i sum[C];
+    for (int c = 0; c < C; c++) sum[c] = kQ2 ? _mm256_setzero_si256() : start_term(act + as * c, k, nb, 8 * s, 0);
+    for (int64_t b = 8 * s; b < 8 * s + 8; b++) {
+      const __m256i* wp = reinterpret_cast<const __m256i*>(panel + b * 256);
+      for (int g = 0; g < 8; g++) {
+        const __m256i w = _mm256_loadu_si256(wp + g);
+        for (int c = 0; c < C; c++) {
+          const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g;
+          sum[c] = _mm256_dpbusd_avx_epi32(sum[c], w, _mm256_set1_epi32(load4(q)));
+        }
+      }
+    }
+    super_accumulate<C, kQ2>(k, s, panel, act, as, sum, acc);
+  }
+  store<C>(acc, out, os, nr, bias);
+}
+#endif
+
+template <bool kQ2, bool kVnni>
+void run_cols_super(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
+                    int nr, const float* bias) {
+  for_blocks<kCols>(n, [&](auto c, int64_t c0) {
+    constexpr int C = decltype(c)::value;
+#if MM_HAVE_VNNI
+    if constexpr (kVnni) return kernel_super_vnni<C, kQ2>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+#endif
+    kernel_super_avx2<C, kQ2>(k, panel, act + as * c0, as, out + os * c0, os, nr, bias);
+  });
+}
+
 // Float weights: C f32 activation rows x 8 panel rows, one FMA per value.
 template <int C>
 void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, float* out, size_t os, int nr,
@@ -378,6 +628,10 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
     case DType::Q4_K: return pack_k_mins<block_q4_K, false>(k, rows, row_stride, nr, panel);
     case DType::Q5_K: return pack_k_mins<block_q5_K, true>(k, rows, row_stride, nr, panel);
     case DType::Q6_K: return pack_q6_K(k, rows, row_stride, nr, panel);
+    case DType::Q2_K: return pack_q2_K(k, rows, row_stride, nr, panel);
+    case DType::Q3_K: return pack_q3_K<kVnni>(k, rows, row_stride, nr, panel);
+    case DType::IQ4_NL: return pack_iq4_nl<kVnni>(k, rows, row_stride, nr, panel);
+    case DType::IQ4_XS: return pack_iq4_xs<kVnni>(k, rows, row_stride, nr, panel);
     default: return;
   }
 }
@@ -396,6 +650,10 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
     case DType::Q4_K: return run_cols<kQ4_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q5_K: return run_cols<kQ5_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     case DType::Q6_K: return run_cols<kQ6_K, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::IQ4_NL:
+    case DType::IQ4_XS: return run_cols<kQ8_0, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q2_K: return run_cols_super<true, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
+    case DType::Q3_K: return run_cols_super<false, kVnni>(k, panel, act, act_stride, n, out, out_stride, nr, bias);
     default: return;
   }
 }

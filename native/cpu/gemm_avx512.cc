@@ -166,6 +166,147 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
   }
 }
 
+// ---- the low-bit types -----------------------------------------------------
+
+// The 16 iq4 levels + 128 (unsigned) in every 128-bit lane, for vpshufb.
+inline __m512i iq4_table_u() {
+  const __m128i t = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)),
+                                  _mm_set1_epi8(static_cast<char>(0x80)));
+  return _mm512_broadcast_i32x4(t);
+}
+
+// Values 4g..4g+3 (low nibbles) and 16+4g.. (high) of 32 at `qs`, as levels + 128.
+inline void pack_iq4_group(__mmask16 m, __m512i off, const uint8_t* qs, int g, __m512i table, __m512i* dst) {
+  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  const __m512i v = gather(m, off, qs + 4 * g);
+  _mm512_storeu_si512(dst + g, _mm512_shuffle_epi8(table, _mm512_and_si512(v, lo4)));
+  _mm512_storeu_si512(dst + g + 4, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4)));
+}
+
+// iq4_nl: one f16 scale per 32 values (the q8_0 kind: zero point 128).
+void pack_iq4_nl(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nb = k / QK4_NL;
+  const __m512i off = row_offsets(rs), table = iq4_table_u();
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* base = rows + b * sizeof(block_iq4_nl);
+    __m512i* dst = reinterpret_cast<__m512i*>(panel + b * 512);
+    for (int g = 0; g < 4; g++) pack_iq4_group(m, off, base + offsetof(block_iq4_nl, qs), g, table, dst);
+    _mm512_storeu_ps(scales + 16 * b, halves_to_f32(gather(m, off, base)));
+  }
+}
+
+// iq4_xs: each sub-block of 32 as an iq4_nl block with scale d * (ls - 32).
+void pack_iq4_xs(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nsb = k / QK_K;
+  const __m512i off = row_offsets(rs), table = iq4_table_u();
+  float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_iq4_xs);
+    const __m512i dh = gather(m, off, base);  // d | scales_h << 16
+    const __m512i sl = gather(m, off, base + offsetof(block_iq4_xs, scales_l));
+    const __m512 d = halves_to_f32(dh);
+    for (int t = 0; t < 8; t++) {
+      const int64_t b = 8 * s + t;
+      __m512i* dst = reinterpret_cast<__m512i*>(panel + b * 512);
+      for (int g = 0; g < 4; g++) pack_iq4_group(m, off, base + offsetof(block_iq4_xs, qs) + 16 * t, g, table, dst);
+      const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(sl, 4 * t), _mm512_set1_epi32(0xF));
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(dh, 16 + 2 * t), _mm512_set1_epi32(3));
+      const __m512i ls = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+      _mm512_storeu_ps(scales + 16 * b, _mm512_mul_ps(d, _mm512_cvtepi32_ps(ls)));
+    }
+  }
+}
+
+// Bytes (as signed int8) times a per-lane int16 scale (the same in both halves
+// of each 32-bit lane); the products must fit in a byte.
+inline __m512i mul_bytes(__m512i v, __m512i scale) {
+  const __m512i lo = _mm512_mullo_epi16(_mm512_srai_epi16(_mm512_slli_epi16(v, 8), 8), scale);
+  const __m512i hi = _mm512_mullo_epi16(_mm512_srai_epi16(v, 8), scale);
+  return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi16(0xFF)), _mm512_slli_epi16(hi, 8));
+}
+// A per-lane value (low 16 bits used) in both int16 halves.
+inline __m512i int16_pair(__m512i v) {
+  return _mm512_or_si512(_mm512_and_si512(v, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(v, 16));
+}
+
+// q2_K: value q (0..3) times its sub-block's 4-bit scale; value i of block t
+// of a super-block (half t / 4, plane t % 4) is bits 2(t % 4) of qs[32(t / 4) + i].
+void pack_q2_K(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nsb = k / QK_K;
+  const __m512i off = row_offsets(rs), three = _mm512_set1_epi8(3), nib = _mm512_set1_epi32(0xF);
+  float* dsb = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nsb][16]
+  float* dmin = dsb + 16 * nsb;                                     // [nsb][16]
+  int32_t* mins = reinterpret_cast<int32_t*>(dmin + 16 * nsb);      // [nsb][8][16]
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q2_K);
+    __m512i sc[4];  // scale/min bytes 4i..4i+3 of each row
+    for (int i = 0; i < 4; i++) sc[i] = gather(m, off, base + offsetof(block_q2_K, scales) + 4 * i);
+    for (int h = 0; h < 2; h++)
+      for (int g = 0; g < 8; g++) {
+        const __m512i q = gather(m, off, base + offsetof(block_q2_K, qs) + 32 * h + 4 * g);
+        for (int j = 0; j < 4; j++) {
+          const int t = 4 * h + j, sub = 2 * t + (g >= 4);
+          const __m512i scale = int16_pair(_mm512_and_si512(_mm512_srli_epi32(sc[sub / 4], 8 * (sub % 4)), nib));
+          const __m512i v = _mm512_and_si512(_mm512_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), three);
+          // (q <= 3, scale <= 15: each product fits its byte, so one 16-bit multiply does two)
+          _mm512_storeu_si512(panel + (8 * s + t) * 512 + 64 * g, _mm512_mullo_epi16(v, scale));
+        }
+      }
+    const __m512i dm = gather(m, off, base + offsetof(block_q2_K, d));  // d | dmin << 16
+    _mm512_storeu_ps(dsb + 16 * s, halves_to_f32(dm));
+    _mm512_storeu_ps(dmin + 16 * s, halves_to_f32(_mm512_srli_epi32(dm, 16)));
+    for (int j = 0; j < 8; j++) {  // mins of sub-blocks 2j, 2j+1: high nibbles of bytes 2j, 2j+1
+      const __m512i v = _mm512_srli_epi32(sc[j / 2], 16 * (j % 2));
+      const __m512i pair = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v, 4), nib),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(v, 12), nib), 16));
+      _mm512_storeu_si512(mins + 16 * (8 * s + j), pair);
+    }
+  }
+}
+
+// q3_K: (4 - q3) times its sub-block's signed 6-bit scale, + 128 (the scale
+// region holds -d). q3 = the q2_K-style 2 bits | bit t of hmask[i] << 2.
+void pack_q3_K(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* panel) {
+  const int64_t nsb = k / QK_K;
+  const __m512i off = row_offsets(rs), three = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+  const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f), hi2 = _mm512_set1_epi32(0x30303030);
+  float* dsb = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nsb][16]
+  for (int64_t s = 0; s < nsb; s++) {
+    const uint8_t* base = rows + s * sizeof(block_q3_K);
+    const __m512i a0 = gather(m, off, base + offsetof(block_q3_K, scales));
+    const __m512i a1 = gather(m, off, base + offsetof(block_q3_K, scales) + 4);
+    const __m512i a2 = gather(m, off, base + offsetof(block_q3_K, scales) + 8);
+    // Scale bytes (0..63) of sub-blocks 4i..4i+3 (the bit layout of block_q3_K).
+    const __m512i sc[4] = {
+        _mm512_or_si512(_mm512_and_si512(a0, lo4), _mm512_and_si512(_mm512_slli_epi32(a2, 4), hi2)),
+        _mm512_or_si512(_mm512_and_si512(a1, lo4), _mm512_and_si512(_mm512_slli_epi32(a2, 2), hi2)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(a0, 4), lo4), _mm512_and_si512(a2, hi2)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(a1, 4), lo4),
+                        _mm512_and_si512(_mm512_srli_epi32(a2, 2), hi2)),
+    };
+    for (int g = 0; g < 8; g++) {
+      const __m512i hm = gather(m, off, base + offsetof(block_q3_K, hmask) + 4 * g);
+      for (int h = 0; h < 2; h++) {
+        const __m512i q = gather(m, off, base + offsetof(block_q3_K, qs) + 32 * h + 4 * g);
+        for (int j = 0; j < 4; j++) {
+          const int t = 4 * h + j, sub = 2 * t + (g >= 4);
+          const __m512i sb = _mm512_and_si512(_mm512_srli_epi32(sc[sub / 4], 8 * (sub % 4)), _mm512_set1_epi32(63));
+          const __m512i scale = int16_pair(_mm512_sub_epi32(sb, _mm512_set1_epi32(32)));
+          const __m512i q2 = _mm512_and_si512(_mm512_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), three);
+          const __m512i h3 = _mm512_and_si512(_mm512_srl_epi16(hm, _mm_cvtsi32_si128(t)), one);
+          const __m512i v = _mm512_sub_epi8(_mm512_set1_epi8(4), _mm512_or_si512(q2, _mm512_slli_epi16(h3, 2)));
+          _mm512_storeu_si512(panel + (8 * s + t) * 512 + 64 * g,
+                              _mm512_xor_si512(mul_bytes(v, scale), _mm512_set1_epi8(static_cast<char>(0x80))));
+        }
+      }
+    }
+    // d sits in the block's last 2 bytes: read the 4 ending there.
+    const __m512i d = _mm512_srli_epi32(gather(m, off, base + offsetof(block_q3_K, d) - 2), 16);
+    _mm512_storeu_ps(dsb + 16 * s, _mm512_sub_ps(_mm512_setzero_ps(), halves_to_f32(d)));
+  }
+}
+
 // How a block's integer sum becomes float (see the activation layout):
 //   kZeroPoint (q4_0, q5_0, q8_0): starts at the activation's -zero_point * sum;
 //   kMins (q4_K, q5_K; q4_1, q5_1 with min = -m): starts at 0, minus
@@ -225,6 +366,66 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
   });
 }
 
+// q2_K / q3_K (scales baked into the weights, see gemm_panel.h): a whole
+// super-block sums in int32 (q3_K from the activation's -128 * sum; at most
+// 256 * 252 * 127 in magnitude), then one FMA with d * da; q2_K subtracts
+// dmin * da * sum of mins x sums of 16 (madd of int16 pairs).
+template <int C, bool kQ2>
+void kernel_super(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, __mmask16 m,
+                  const float* bias) {
+  const int64_t nb = k / 32, nsb = k / QK_K;
+  const float* dsb = reinterpret_cast<const float*>(panel + weights_bytes(k));
+  const float* dmin = dsb + 16 * nsb;
+  const int32_t* mins = reinterpret_cast<const int32_t*>(dmin + 16 * nsb);
+  __m512 acc[C];
+  for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < nsb; s++) {
+    __m512i sum[C];
+    for (int c = 0; c < C; c++) {
+      const int32_t* si = reinterpret_cast<const int32_t*>(act + as * c + k + 4 * nb) + 16 * s;
+      sum[c] = kQ2 ? _mm512_setzero_si512() : _mm512_set1_epi32(si[0]);
+    }
+    for (int t = 0; t < 8; t++) {
+      const int64_t b = 8 * s + t;
+      const __m512i* wp = reinterpret_cast<const __m512i*>(panel + b * 512);
+      __m512i w[8];
+      for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(wp + g);
+      for (int c = 0; c < C; c++) {
+        const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b;
+        for (int g = 0; g < 8; g++) {
+          int32_t q4;
+          std::memcpy(&q4, q + 4 * g, 4);
+          sum[c] = _mm512_dpbusd_epi32(sum[c], w[g], _mm512_set1_epi32(q4));
+        }
+      }
+    }
+    const __m512 dw = _mm512_loadu_ps(dsb + 16 * s);
+    for (int c = 0; c < C; c++) {
+      const uint8_t* a = act + as * c;
+      const __m512 da = _mm512_set1_ps(reinterpret_cast<const float*>(a + k)[8 * s]);
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[c]), _mm512_mul_ps(dw, da), acc[c]);
+      if constexpr (kQ2) {
+        const int32_t* si = reinterpret_cast<const int32_t*>(a + k + 4 * nb) + 16 * s;
+        __m512i ms = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++)
+          ms = _mm512_add_epi32(
+              ms, _mm512_madd_epi16(_mm512_loadu_si512(mins + 16 * (8 * s + j)), _mm512_set1_epi32(si[2 * j + 1])));
+        acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(_mm512_loadu_ps(dmin + 16 * s), da), acc[c]);
+      }
+    }
+  }
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+  for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + os * c, m, _mm512_add_ps(acc[c], bv));
+}
+
+template <bool kQ2>
+void run_cols_super(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
+                    __mmask16 m, const float* bias) {
+  for_blocks<kCols>(n, [&](auto c, int64_t c0) {
+    kernel_super<decltype(c)::value, kQ2>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+  });
+}
+
 // Float weights: C f32 activation rows x 16 panel rows, one FMA per value.
 template <int C>
 void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, float* out, size_t os, __mmask16 m,
@@ -266,6 +467,10 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
     case DType::Q4_K: return pack_k_mins<block_q4_K, false>(k, rows, row_stride, nr, m, panel);
     case DType::Q5_K: return pack_k_mins<block_q5_K, true>(k, rows, row_stride, nr, m, panel);
     case DType::Q6_K: return pack_q6_K(k, rows, row_stride, nr, m, panel);
+    case DType::Q2_K: return pack_q2_K(k, rows, row_stride, m, panel);
+    case DType::Q3_K: return pack_q3_K(k, rows, row_stride, m, panel);
+    case DType::IQ4_NL: return pack_iq4_nl(k, rows, row_stride, m, panel);
+    case DType::IQ4_XS: return pack_iq4_xs(k, rows, row_stride, m, panel);
     default: return;
   }
 }
@@ -281,6 +486,8 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
     case DType::Q4_1:
     case DType::Q5_1: return run_cols<kMins>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     case DType::Q6_K: return run_cols<kSplit16>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    case DType::Q2_K: return run_cols_super<true>(k, panel, act, act_stride, n, out, out_stride, m, bias);
+    case DType::Q3_K: return run_cols_super<false>(k, panel, act, act_stride, n, out, out_stride, m, bias);
     default: return run_cols<kZeroPoint>(k, panel, act, act_stride, n, out, out_stride, m, bias);
   }
 }

@@ -25,10 +25,13 @@ namespace mm {
 // Activations, one row per token, in the layout every panel kernel reads:
 //   [k] int8 values (the q8_0 / q8_K quants, in order)
 //   [k/32] f32 scale of each 32 values
-//   [k/32][2] per 32 values: q4_0 -8*sum, q5_0 -16*sum, q8_0 -128*sum (int32:
-//          the zero point of unsigned weights; second slot 0); q4_K, q5_K
-//          scale*sum, q4_1, q5_1 the q8_1 block's s (f32: the mins term; second
-//          slot 0); q6_K -32*sum of each 16 values (int32)
+//   [k/32][2] per 32 values: q4_0 -8*sum, q5_0 -16*sum, q8_0, iq4_nl, iq4_xs
+//          -128*sum (int32: the zero point of unsigned weights; second slot 0);
+//          q4_K, q5_K scale*sum, q4_1, q5_1 the q8_1 block's s (f32: the mins
+//          term; second slot 0); q6_K -32*sum of each 16 values (int32);
+//          q3_K: -128 * the sum of the whole super-block in its first block's
+//          first slot, every other slot 0; q2_K: first slot 0, second the two
+//          sums of 16 (int16 pair: the partners of the mins, see below)
 size_t panel_act_row_bytes(int64_t k);
 // Lays out one activation row already quantized to the weight's activation
 // format (block_q8_0 / block_q8_1 x k/32 or block_q8_K x k/256).
@@ -42,10 +45,18 @@ void pack_float_panel(DType w, int64_t k, const uint8_t* src, size_t row_stride,
 
 // What every panel kernel set supports (the same for all instruction sets).
 bool panel_supports(DType w, int64_t k);
+// q2_K and q3_K panels hold each value already multiplied by its 4-/6-bit
+// sub-block scale (q2_K: q * sc in 0..45; q3_K: (4 - q3) * sc in -128..124,
+// with the super-block scale negated), so a whole super-block sums in int32
+// and turns into float once per 256 values instead of once per 32.
+inline bool panel_superblock_weights(DType w) { return w == DType::Q2_K || w == DType::Q3_K; }
 // One panel of `rows` rows: for quantized types [k/32][8 groups][rows][4 bytes]
 // of weights, then [k/32][rows] f32 scales, and a second [k/32][rows] f32
 // region for the types with mins or two scales per block (q4_1, q5_1, q4_K,
 // q5_K: mins; q6_K: the second half's scales); float types panel_float_bytes.
+// q2_K, q3_K: after the weights [k/256][rows] f32 super-block scales (q3_K:
+// -d); q2_K then [k/256][rows] f32 dmin and [k/256][8][rows] int32 mins (the
+// 4-bit mins of sub-blocks 2j, 2j+1 as an int16 pair).
 size_t panel_bytes_for(int rows, DType w, int64_t k);
 
 struct PanelKernels {

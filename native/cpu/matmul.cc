@@ -1,7 +1,9 @@
 // dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m]), W in any supported block type.
-// Activations are converted once per call (to q8_0/q8_1/q8_K or kept f32), then
-// each thread takes a contiguous slice of W's rows and walks them in tiles of
-// kTileRows so a tile stays in L1 while every activation row passes over it.
+// Activations are converted once per call to the weight type's activation
+// format, as ggml's vec_dot_type: q8_0/q8_1/q8_K for quantized weights, rounded
+// to f16 / bf16 for F16 / BF16 weights, as they are for F32. Then each thread
+// takes a contiguous slice of W's rows and walks them in tiles of kTileRows so
+// a tile stays in L1 while every activation row passes over it.
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -30,6 +32,30 @@ constexpr int64_t kPanelMinRows = 8;
 
 inline size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
+// F16 / BF16 weights meet activations rounded to their own type (ggml's
+// vec_dot_type; llama.cpp's greedy output on F16 models depends on it); F32
+// weights meet the rows as they are.
+DType act_rounding(DType w) { return w == DType::F16 || w == DType::BF16 ? w : DType::F32; }
+
+// One activation row rounded to f16 / bf16 (nearest even, as the KV cache's
+// stores) and widened back to f32: exactly the values an f16 x f16 dot with f32
+// accumulation multiplies, so the f32-activation kernels run unchanged.
+void round_activations(DType t, const float* x, float* dst, int64_t n) {
+  constexpr int64_t kChunk = 256;
+  uint16_t tmp[kChunk];
+  const VecOps& vo = vec_ops();
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t m = std::min<int64_t>(kChunk, n - i);
+    if (t == DType::F16) {
+      vo.f32_to_f16(m, x + i, tmp);
+      for (int64_t j = 0; j < m; j++) dst[i + j] = fp16_lookup(tmp[j]);
+    } else {
+      quantize_row(DType::BF16, x + i, tmp, m);
+      for (int64_t j = 0; j < m; j++) dst[i + j] = bf16_to_fp32(tmp[j]);
+    }
+  }
+}
+
 const DotKernels& active_kernels() {
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) return avx2::kernels();
@@ -55,6 +81,10 @@ DotTileFn tile_kernel(DType t) {
       case DType::Q8_0: return k.q8_0;
       case DType::Q4_K: return k.q4_K;
       case DType::Q6_K: return k.q6_K;
+      case DType::Q2_K: return k.q2_K;
+      case DType::Q3_K: return k.q3_K;
+      case DType::IQ4_NL: return k.iq4_nl;
+      case DType::IQ4_XS: return k.iq4_xs;
       default: break;
     }
   }
@@ -123,25 +153,35 @@ const PanelKernels* panel_kernels() {
 void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x, const TensorDesc& W,
                    const TensorDesc& d, const float* bias, int64_t N, int64_t K, int64_t M, DType act_type) {
   const int nth = ctx.pool.size();
-  const bool float_act = act_type == DType::F32;  // float weights: the f32 rows as they are
-  const size_t q_bytes = float_act ? 0 : round_up(row_bytes(act_type, K), 64);   // one quantized row, per thread
-  const size_t as_bytes = float_act ? 0 : round_up(panel_act_row_bytes(K), 64);  // panel-layout activation row
-  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);                     // one packed panel, per thread
+  const bool float_act = act_type == DType::F32;  // float weights: f32 rows
+  const DType rounding = act_rounding(W.type);    // f32 rows rounded to f16 / bf16 first
+  const bool in_place = float_act && rounding == DType::F32;
+  const size_t q_bytes = float_act ? 0 : round_up(row_bytes(act_type, K), 64);  // one quantized row, per thread
+  // One laid-out activation row: the panel layout, or the rounded f32 row.
+  const size_t as_bytes = in_place    ? 0
+                          : float_act ? round_up(static_cast<size_t>(K) * sizeof(float), 64)
+                                      : round_up(panel_act_row_bytes(K), 64);
+  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);  // one packed panel, per thread
   uint8_t* ws = ctx.scratch(as_bytes * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
   ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
   uint8_t* panels = ws;                                       // [nth, pb]
   uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);     // [nth, q_bytes]
   uint8_t* laid = qtmp + q_bytes * static_cast<size_t>(nth);  // [N, as_bytes]
-  const uint8_t* act = float_act ? x.row(0) : laid;
-  const size_t as = float_act ? x.row_stride : as_bytes;
+  const uint8_t* act = in_place ? x.row(0) : laid;
+  const size_t as = in_place ? x.row_stride : as_bytes;
 
-  if (!float_act) {
+  if (!in_place) {
     const int64_t rper = (N + 4 * nth - 1) / (4 * nth);
     ctx.pool.run_chunks((N + rper - 1) / rper, [&](int64_t c, int ith) {
       uint8_t* q = qtmp + q_bytes * static_cast<size_t>(ith);
       for (int64_t r = c * rper, r1 = std::min(N, r + rper); r < r1; r++) {
+        uint8_t* row = laid + as * static_cast<size_t>(r);
+        if (float_act) {
+          round_activations(rounding, x.row_as<float>(r), reinterpret_cast<float*>(row), K);
+          continue;
+        }
         convert_activations(act_type, x.row_as<float>(r), q, K);
-        panel_layout_act_row(W.type, K, q, laid + as * static_cast<size_t>(r));
+        panel_layout_act_row(W.type, K, q, row);
       }
     });
   }
@@ -176,12 +216,22 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
       return matmul_panels(ctx, *pk, x, W, d, bias, N, K, M, kern.act_type);
   }
 
-  // Activation rows in the kernel's format: [n, row_bytes(act_type, k)]
+  // Activation rows in the kernel's format: [n, row_bytes(act_type, k)], or
+  // f32 rows, rounded to f16 / bf16 for F16 / BF16 weights: [n, k] f32.
   const uint8_t* act;
   size_t act_stride;
-  if (kern.act_type == DType::F32) {
+  const DType rounding = act_rounding(W.type);
+  if (kern.act_type == DType::F32 && rounding == DType::F32) {
     act = x.row(0);
     act_stride = x.row_stride;
+  } else if (kern.act_type == DType::F32) {
+    act_stride = static_cast<size_t>(K) * sizeof(float);
+    uint8_t* ws = ctx.scratch(act_stride * static_cast<size_t>(N));
+    ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++)
+        round_activations(rounding, x.row_as<float>(r), reinterpret_cast<float*>(ws + act_stride * r), K);
+    });
+    act = ws;
   } else {
     act_stride = row_bytes(kern.act_type, K);
     uint8_t* ws = ctx.scratch(act_stride * static_cast<size_t>(N));

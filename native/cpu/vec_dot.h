@@ -1,6 +1,7 @@
 // Row-by-row dot products between a weight row (any block type, read in place)
 // and one activation row already converted to the matching activation format:
-//   f32/f16/bf16 weights   x f32 activations
+//   f32/f16/bf16 weights   x f32 activations (for f16/bf16 weights rounded to
+//                          f16/bf16 first by matmul.cc, as ggml's vec_dot_type)
 //   q4_0, q5_0, q8_0       x q8_0 activations (integer dot products)
 //   q4_1, q5_1             x q8_1 activations
 //   q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs  x q8_K activations
@@ -34,6 +35,7 @@ constexpr int kTileW = 4, kTileA = 3;  // 12 accumulators: what 16 ymm registers
 struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
   DotTileFn q5_0 = nullptr;
+  DotTileFn q2_K = nullptr, q3_K = nullptr, iq4_nl = nullptr, iq4_xs = nullptr;
 };
 
 // Vector helpers for attention and elementwise ops (AVX2 where available).
@@ -66,6 +68,10 @@ const VecOps& vec_ops();
 void quantize_row_q8_0(const float* x, void* y, int64_t n);
 void quantize_row_q8_K(const float* x, void* y, int64_t n);
 void quantize_row_q8_1(const float* x, void* y, int64_t n);
+// The low-bit types (vec_dot_lowbit_avx2.cc): q2_K, q3_K, iq4_nl, iq4_xs row
+// kernels into k, their tiles into t (iq4_nl's AVX-VNNI tile if vnni).
+void add_lowbit_kernels(DotKernels& k);
+void add_lowbit_tiles(TileKernels& t, bool vnni);
 }  // namespace avx2
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)

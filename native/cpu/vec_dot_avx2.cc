@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "vec_dot.h"
+#include "avx2_common.h"
 #include "cpu_features.h"
 #include "x86_vnni.h"
 
@@ -28,21 +29,6 @@ namespace avx2 {
 
 namespace {
 
-inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
-
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
-
 // Sum of products of signed bytes x*y, as 8 int32 lanes (maddubs needs an
 // unsigned operand: move x's sign onto y).
 inline __m256i dot_i8_i32(__m256i x, __m256i y) {
@@ -50,13 +36,6 @@ inline __m256i dot_i8_i32(__m256i x, __m256i y) {
   const __m256i sy = _mm256_sign_epi8(y, x);
   const __m256i p16 = _mm256_maddubs_epi16(ax, sy);
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
-// 32 nibbles of 16 bytes -> 32 bytes: low nibbles first, then high nibbles.
-inline __m256i unpack_nibbles(const uint8_t* p) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-  return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
 }
 
 float dot_f32(int64_t n, const void* w, const void* a) {
@@ -481,26 +460,6 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
     for (int c = 0; c < C; c++) out[os * c + r] = hsum(acc[r][c]) - accm[r][c];
 }
 
-// Picks the instantiation for the tile's actual size (edges of the matrix).
-using TileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t);
-template <template <int, int> class K, int I>
-constexpr TileFn tile_entry() {
-  return K<I / kTileA + 1, I % kTileA + 1>::run;
-}
-template <template <int, int> class K, size_t... I>
-void tile_table(TileFn* t, std::index_sequence<I...>) {
-  ((t[I] = tile_entry<K, static_cast<int>(I)>()), ...);
-}
-template <template <int, int> class K>
-void tile_dispatch(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out,
-                   size_t os) {
-  static const struct Table {
-    TileFn f[kTileW * kTileA];
-    Table() { tile_table<K>(f, std::make_index_sequence<kTileW * kTileA>()); }
-  } table;
-  table.f[(nr - 1) * kTileA + (nc - 1)](k, static_cast<const uint8_t*>(w), ws, static_cast<const uint8_t*>(a), as, out,
-                                        os);
-}
 template <int R, int C>
 struct TileQ80 {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
@@ -760,10 +719,17 @@ void quantize_row_q8_1(const float* x, void* vy, int64_t n) {
 }
 
 const TileKernels& tile_kernels() {
-  static const TileKernels plain{tile_dispatch<TileQ40>, tile_dispatch<TileQ80>, tile_dispatch<TileQ4K>, nullptr};
+  static const TileKernels plain = [] {
+    TileKernels t{tile_dispatch<TileQ40>, tile_dispatch<TileQ80>, tile_dispatch<TileQ4K>, nullptr};
+    add_lowbit_tiles(t, false);
+    return t;
+  }();
 #if MM_HAVE_VNNI
-  static const TileKernels vnni{tile_dispatch<TileQ40Vnni>, tile_dispatch<TileQ80Vnni>, tile_dispatch<TileQ4K>,
-                                nullptr};
+  static const TileKernels vnni = [] {
+    TileKernels t{tile_dispatch<TileQ40Vnni>, tile_dispatch<TileQ80Vnni>, tile_dispatch<TileQ4K>, nullptr};
+    add_lowbit_tiles(t, true);
+    return t;
+  }();
   if (cpu_use_avx_vnni()) return vnni;
 #endif
   return plain;
@@ -805,21 +771,12 @@ void quantize_row_q8_0(const float* x, void* vy, int64_t n) {
 }
 
 const DotKernels& kernels() {
-  static const DotKernels k = {dot_f32,
-                               dot_f16,
-                               dot_bf16,
-                               dot_q4_0,
-                               dot_q4_1,
-                               dot_q5_0,
-                               dot_q5_1,
-                               dot_q8_0,
-                               dot_q4_K,
-                               dot_q5_K,
-                               dot_q6_K,
-                               generic::dot_q2_K,
-                               generic::dot_q3_K,
-                               generic::dot_iq4_nl,
-                               generic::dot_iq4_xs};
+  static const DotKernels k = [] {
+    DotKernels k = {dot_f32,  dot_f16,  dot_bf16, dot_q4_0, dot_q4_1, dot_q5_0, dot_q5_1, dot_q8_0,
+                    dot_q4_K, dot_q5_K, dot_q6_K, nullptr,  nullptr,  nullptr,  nullptr};
+    add_lowbit_kernels(k);
+    return k;
+  }();
   return k;
 }
 

@@ -381,9 +381,14 @@ export function quantize(t: TypeName, x: Float32Array, seed = 1): Uint8Array {
 }
 
 // ---- activation quantization as the CPU kernels do it (to state tight tolerances) ----------
-/** The activation format a weight type's matmul uses: 'f32', 'q8_0', 'q8_1' or 'q8_K'. */
-export function activationFormat(t: TypeName): 'f32' | 'q8_0' | 'q8_1' | 'q8_K' {
-  if (t === 'F32' || t === 'F16' || t === 'BF16') return 'f32';
+/**
+ * The activation format a weight type's matmul uses (ggml's vec_dot_type): 'f32' for F32, 'f16' / 'bf16'
+ * (f32 rows rounded to f16 / bf16) for F16 / BF16, 'q8_0', 'q8_1' or 'q8_K' for quantized weights.
+ */
+export function activationFormat(t: TypeName): 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q8_1' | 'q8_K' {
+  if (t === 'F32') return 'f32';
+  if (t === 'F16') return 'f16';
+  if (t === 'BF16') return 'bf16';
   if (t === 'Q4_1' || t === 'Q5_1') return 'q8_1';
   if (t === 'Q2_K' || t === 'Q3_K' || t === 'Q4_K' || t === 'Q5_K' || t === 'Q6_K' || t === 'IQ4_XS') return 'q8_K';
   return 'q8_0';
@@ -394,6 +399,12 @@ export function quantizeActivations(fmt: ReturnType<typeof activationFormat>, x:
   const y = new Float64Array(x.length);
   if (fmt === 'f32') {
     y.set(x);
+    return y;
+  }
+  if (fmt === 'f16' || fmt === 'bf16') {
+    for (let j = 0; j < x.length; j++) {
+      y[j] = fmt === 'f16' ? halfToFloat(floatToHalf(x[j]!)) : bf16ToFloat(floatToBf16(x[j]!));
+    }
     return y;
   }
   const block = fmt === 'q8_K' ? 256 : 32;
