@@ -154,6 +154,10 @@ describe('item 6: regexes from tokenizer.json run in linear time (RE2)', () => {
     expect(big / Math.max(small, 1)).toBeLessThan(12);
   });
 
+  it('an unknown Split behavior is ERR_UNSUPPORTED at load, not at the first tokenize', () => {
+    expectCode(() => Tokenizer.fromTokenizerJson(withSplit({ String: 'x' }, 'Bogus')), 'ERR_UNSUPPORTED', /behavior/);
+  });
+
   it('lookarounds, backreferences and other non-linear constructs are ERR_UNSUPPORTED at load', () => {
     for (const re of ['(?=a)b', '(?<=a)b', '(a)\\1', 'a++', '(?>a+)b', '\\bword\\b', '[[:alpha:]]', '(?x) a']) {
       expectCode(() => Tokenizer.fromTokenizerJson(withSplit({ Regex: re })), 'ERR_UNSUPPORTED', /regex/);

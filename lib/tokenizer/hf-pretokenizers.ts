@@ -113,6 +113,15 @@ function applyBehavior(s: string, segs: Segment[], behavior: string, out: string
   }
 }
 
+const BEHAVIORS = ['Isolated', 'Removed', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
+
+/** A SplitDelimiterBehavior, checked at load (not at the first tokenize). */
+function splitBehavior(v: unknown): string {
+  if (v === undefined || v === null) return 'Isolated';
+  if (typeof v === 'string' && BEHAVIORS.includes(v)) return v;
+  throw new UnsupportedError(`unsupported split behavior ${JSON.stringify(v)}`);
+}
+
 function eachPiece(fn: (s: string, out: string[], atStart: boolean) => void): PreTokenizer {
   return (pieces, atStart) => {
     const out: string[] = [];
@@ -155,7 +164,7 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }, dept
       return (pieces, atStart) => steps.reduce((acc, step) => step(acc, atStart), pieces);
     }
     case 'Split': {
-      const behavior = typeof cfg.behavior === 'string' ? cfg.behavior : 'Isolated';
+      const behavior = splitBehavior(cfg.behavior);
       const invert = cfg.invert === true;
       const p = cfg.pattern;
       let segments: (s: string) => Segment[];
@@ -220,7 +229,7 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }, dept
       return classSplit((_f, cp) => cp >= 0x30 && cp <= 0x39, single ? 'Isolated' : 'Contiguous', single);
     }
     case 'Punctuation': {
-      const behavior = typeof cfg.behavior === 'string' ? cfg.behavior : 'Isolated';
+      const behavior = splitBehavior(cfg.behavior);
       const ascii = (cp: number) =>
         (cp >= 0x21 && cp <= 0x2f) ||
         (cp >= 0x3a && cp <= 0x40) ||
