@@ -20,7 +20,7 @@ type Value = ReturnType<Interpreter['evaluate']>;
 /** As in Jinja2's sandbox: the most numbers one range() may produce. */
 export const MAX_RANGE = 100_000;
 /** Nested evaluations (macros calling macros, deep expressions). */
-const MAX_DEPTH = 500;
+const MAX_DEPTH = 250;
 /** Most spaces tojson may indent by. */
 const MAX_JSON_INDENT = 64;
 
@@ -72,8 +72,11 @@ interface ValueNode {
   value: Value;
 }
 
-/** range() with Python's semantics and a cap on how many numbers it makes. */
-function boundedRange(start: unknown, stop?: unknown, step: unknown = 1): number[] {
+/**
+ * range() with Python's semantics and a cap on how many numbers it makes: MAX_RANGE, and what is left of
+ * the operation budget (every number costs an op once the list exists: refuse before building it).
+ */
+function boundedRange(left: () => number, start: unknown, stop?: unknown, step: unknown = 1): number[] {
   let a = start;
   let b = stop;
   if (b === undefined) {
@@ -85,8 +88,10 @@ function boundedRange(start: unknown, stop?: unknown, step: unknown = 1): number
   if (step === 0) throw new Error('range() step must not be zero');
   const n = Math.max(0, Math.ceil((b - a) / step));
   if (!Number.isFinite(n) || n > MAX_RANGE) throw new TemplateLimitError(`range() of more than ${MAX_RANGE} numbers`);
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = a + i * step;
+  // Building the list costs about two ops a number (it becomes a list of runtime values).
+  if (2 * n > left()) throw new TemplateLimitError(`range() of ${n} numbers with ${left()} operations left`);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(a + i * step);
   return out;
 }
 
@@ -325,13 +330,14 @@ class BudgetInterpreter extends Interpreter {
 /** Renders `program` with `vars` under `limits` (as @huggingface/jinja's Template.render does, with bounded globals). */
 export function renderProgram(program: Program, vars: Record<string, unknown>, limits: RenderLimits): string {
   const env = new Environment();
+  const interpreter = new BudgetInterpreter(env, limits);
   env.set('false', false);
   env.set('true', true);
   env.set('none', null);
   env.set('raise_exception', (msg: unknown) => {
     throw new TemplateRaisedError(String(msg));
   });
-  env.set('range', boundedRange);
+  env.set('range', (a: unknown, b?: unknown, c?: unknown) => boundedRange(() => limits.ops - interpreter.ops, a, b, c));
   env.set('strftime_now', strftimeNow);
   env.set('True', true);
   env.set('False', false);
@@ -345,7 +351,7 @@ export function renderProgram(program: Program, vars: Record<string, unknown>, l
       );
     }
   }
-  const result = new BudgetInterpreter(env, limits).run(program);
+  const result = interpreter.run(program);
   return result.value as string;
 }
 
