@@ -161,12 +161,14 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   if (json.added_tokens !== undefined && json.added_tokens !== null && !Array.isArray(json.added_tokens))
     throw new BadModelError('tokenizer.json "added_tokens" must be an array');
   const added = (json.added_tokens ?? []) as unknown[];
-  added.forEach((a, i) => {
+  // An index loop: a sparse array handed in from JS has holes that forEach would skip.
+  for (let i = 0; i < added.length; i++) {
+    const a = added[i];
     if (!isRecord(a) || typeof a.content !== 'string' || !isId(a.id))
       throw new BadModelError(
         `tokenizer.json added_tokens[${i}] must have a string "content" and an integer "id" >= 0`,
       );
-  });
+  }
   const addedTokens = added as Array<Record<string, unknown> & { id: number; content: string }>;
 
   // Ids are checked before anything is sized by them: below the model's vocab_size (config.json) when it
