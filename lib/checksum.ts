@@ -5,14 +5,16 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { AbortError, ChecksumError, InvalidArgumentError, IOError } from './errors';
+import { openRegularFile } from './regular-file';
 
 /** Hex SHA-256 of the file at `path`. */
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) throw new AbortError();
   const hash = createHash('sha256');
+  const { fh } = await openRegularFile(path);
   let stream: fs.ReadStream;
   try {
-    stream = fs.createReadStream(path, { highWaterMark: 1 << 20 });
+    stream = fh.createReadStream({ highWaterMark: 1 << 20 });
     for await (const chunk of stream) {
       if (signal?.aborted) {
         stream.destroy();
@@ -23,6 +25,8 @@ export async function sha256File(path: string, signal?: AbortSignal): Promise<st
   } catch (e) {
     if (e instanceof AbortError) throw e;
     throw new IOError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await fh.close().catch(() => undefined);
   }
   return hash.digest('hex');
 }

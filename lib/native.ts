@@ -56,11 +56,14 @@ export interface NativeMappedFile {
   view(offset: number, length: number): Uint8Array;
   /** Bytes of the mapping resident in RAM, or -1 if the OS cannot say. */
   residentBytes(): number;
+  /** Drops this object's hold on the mapping and detaches the views it handed out. */
   close(): void;
 }
 
 export interface NativeBuffer {
   readonly size: number;
+  /** Releases this object's reference to the memory now (graphs using it hold their own). */
+  dispose(): void;
 }
 
 export interface NativeTensorSpec {
@@ -97,6 +100,8 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
+  /** Releases the graph and its references to buffers now (a run in flight keeps its own). */
+  dispose(): void;
 }
 
 export interface NativeBackend {
@@ -127,6 +132,8 @@ export interface NativeBinding {
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
+  externalMemory(): number;
   createBackend(name: string, options: { threads?: number }): NativeBackend;
 }
 

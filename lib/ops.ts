@@ -4,7 +4,7 @@
  * the result, so tests and benchmarks exercise exactly the code the model runs.
  * Weights stay in their block type (`Uint8Array` of ggml blocks).
  */
-import { Backend, type BackendName, type NodeSpec, type OpParams, type TensorSpec } from './backend';
+import { Backend, type BackendName, type Graph, type NodeSpec, type OpParams, type TensorSpec } from './backend';
 import { InvalidArgumentError, callNative } from './errors';
 import { DType, native, type DTypeName } from './native';
 
@@ -26,6 +26,8 @@ export interface WeightMatrix {
 const shared = new Map<BackendName, Backend>();
 function resolveBackend(b: OpOptions['backend']): Backend {
   if (b instanceof Backend) return b;
+  if (b !== undefined && typeof b !== 'string')
+    throw new InvalidArgumentError(`backend must be a Backend or a backend name, got ${show(b)}`);
   const name = b ?? 'cpu';
   let be = shared.get(name);
   if (!be || be.disposed) {
@@ -50,37 +52,103 @@ export function cpuInfo(): CpuInfo {
   return { physicalCores: i.physicalCores, logicalCores: i.logicalCores, simd: i.simd, features: [...i.features] };
 }
 
+/** A value shown in an error message (never throws, whatever it is). */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'symbol' || typeof v === 'function') return typeof v;
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || typeof v !== 'object') return String(v);
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor?.name ?? 'typed array'}`;
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+/** `options` itself: undefined is {}, anything else must be an object. */
+function optionsOf<T extends object>(v: T | undefined, name = 'options'): Partial<T> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object') throw new InvalidArgumentError(`${name} must be an object, got ${show(v)}`);
+  return v;
+}
+
+/** A typed array whose ArrayBuffer has been detached (transferred). */
+function isDetached(v: ArrayBufferView): boolean {
+  if (v.byteLength !== 0) return false;
+  const d = (v.buffer as { detached?: unknown }).detached; // Node >= 22
+  if (typeof d === 'boolean') return d;
+  try {
+    new Uint8Array(v.buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Checks `v` is an ArrayBufferView (SharedArrayBuffer views included) that is not detached. */
+function bufferView(name: string, v: unknown): ArrayBufferView {
+  if (!ArrayBuffer.isView(v)) throw new InvalidArgumentError(`${name} must be a typed array, got ${show(v)}`);
+  if (isDetached(v)) throw new InvalidArgumentError(`${name} is a view of a detached ArrayBuffer`);
+  return v;
+}
+
 /** Resolves a type name or id to its id and block geometry. */
 export function typeInfo(type: WeightType): { id: number; name: string; blockSize: number; typeSize: number } {
-  const id = typeof type === 'number' ? type : (DType as Record<string, number>)[type];
+  let id: number | undefined;
+  if (typeof type === 'number') id = Number.isInteger(type) && type >= 0 && type < 1 << 20 ? type : undefined;
+  else if (typeof type === 'string' && Object.prototype.hasOwnProperty.call(DType, type))
+    id = (DType as Record<string, number>)[type];
   const info = id === undefined ? null : callNative(() => native().typeInfo(id));
-  if (id === undefined || !info) throw new InvalidArgumentError(`unknown tensor type ${String(type)}`);
+  if (id === undefined || !info)
+    throw new InvalidArgumentError(`unknown tensor type ${typeof type === 'string' ? type.slice(0, 40) : show(type)}`);
   return { id, name: info.name, blockSize: info.blockSize, typeSize: info.typeSize };
 }
+
+/** Largest element count of one operand (as the native layer allows). */
+const MAX_ELEMENTS = 2 ** 40;
 
 /** Bytes of `rows` rows of `cols` elements of `type`. */
 export function matrixBytes(type: WeightType, rows: number, cols: number): number {
   const t = typeInfo(type);
+  nonNegativeInt('rows', rows);
+  positiveInt('cols', cols);
   if (cols % t.blockSize !== 0) {
     throw new InvalidArgumentError(`cols ${cols} is not a multiple of the ${t.name} block size ${t.blockSize}`);
   }
-  return (rows * cols * t.typeSize) / t.blockSize;
+  if (rows * cols > MAX_ELEMENTS)
+    throw new InvalidArgumentError(`${rows} x ${cols} elements are more than the ${MAX_ELEMENTS} allowed`);
+  return rows * (cols / t.blockSize) * t.typeSize;
 }
 
 function positiveInt(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    throw new InvalidArgumentError(`${name} must be a positive integer, got ${show(v)}`);
   }
   return v;
 }
 function nonNegativeInt(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${show(v)}`);
   }
   return v;
 }
+/** An optional finite number; `ok` adds a range check described by `what`. */
+function finiteNumber(name: string, v: unknown, fallback: number, ok: (x: number) => boolean, what: string): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+    throw new InvalidArgumentError(`${name} must be ${what}, got ${show(v)}`);
+  return v;
+}
+function optionalBool(name: string, v: unknown, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${show(v)}`);
+  return v;
+}
 function f32(name: string, v: unknown): Float32Array {
-  if (!(v instanceof Float32Array)) throw new InvalidArgumentError(`${name} must be a Float32Array`);
+  if (!(v instanceof Float32Array)) throw new InvalidArgumentError(`${name} must be a Float32Array, got ${show(v)}`);
+  bufferView(name, v);
+  return v;
+}
+function i32(name: string, v: unknown): Int32Array {
+  if (!(v instanceof Int32Array)) throw new InvalidArgumentError(`${name} must be an Int32Array, got ${show(v)}`);
+  bufferView(name, v);
   return v;
 }
 function rowsOf(name: string, a: ArrayLike<number>, cols: number): number {
@@ -88,6 +156,22 @@ function rowsOf(name: string, a: ArrayLike<number>, cols: number): number {
     throw new InvalidArgumentError(`${name} length ${a.length} is not a positive multiple of ${cols}`);
   }
   return a.length / cols;
+}
+/** A WeightMatrix argument: an object with a typed array `data` of exactly the bytes its shape needs. */
+function weightMatrix(name: string, v: unknown): { data: ArrayBufferView; id: number; rows: number; cols: number } {
+  if (v === null || typeof v !== 'object') throw new InvalidArgumentError(`${name} must be an object, got ${show(v)}`);
+  const w = v as Partial<WeightMatrix>;
+  const cols = positiveInt(`${name}.cols`, w.cols);
+  const rows = positiveInt(`${name}.rows`, w.rows);
+  const t = typeInfo(w.type as WeightType);
+  const data = bufferView(`${name}.data`, w.data);
+  const bytes = matrixBytes(t.id, rows, cols);
+  if (data.byteLength !== bytes) {
+    throw new InvalidArgumentError(
+      `${name}.data has ${data.byteLength} bytes, ${rows} rows of ${cols} ${t.name} elements need ${bytes}`,
+    );
+  }
+  return { data, id: t.id, rows, cols };
 }
 
 interface Operand {
@@ -100,7 +184,12 @@ interface Operand {
   perToken?: boolean;
 }
 
-/** Runs one op over freshly allocated buffers and returns the output's bytes. */
+/**
+ * Runs one op over freshly allocated buffers and returns the output's bytes.
+ * Every operand is checked before anything is allocated, and the graph and
+ * buffers are freed before returning, so a synchronous loop of ops holds no
+ * native memory between calls.
+ */
 function runOne(
   backend: Backend,
   op: NodeSpec['op'],
@@ -111,84 +200,91 @@ function runOne(
   nPast = 0,
   dstIsCache?: Operand,
 ): Uint8Array {
+  const operands = [...srcs, dstIsCache ?? out];
+  const sizes = operands.map((o, i) => {
+    const bytes = matrixBytes(o.type, o.rows, o.cols);
+    if (o.data) {
+      const view = bufferView(`${op} input ${i}`, o.data);
+      if (view.byteLength !== bytes) {
+        throw new InvalidArgumentError(`${op}: input ${i} has ${view.byteLength} bytes, expected ${bytes}`);
+      }
+    }
+    return bytes;
+  });
   const tensors: TensorSpec[] = [];
   const inputs: { tensor: number; data: Uint8Array }[] = [];
-  const add = (o: Operand): number => {
-    const bytes = matrixBytes(o.type, o.rows, o.cols);
-    const buffer = backend.allocate(Math.max(bytes, 1));
-    tensors.push({
-      buffer,
-      offset: 0,
-      type: o.type,
-      cols: o.cols,
-      rows: o.perToken ? 0 : o.rows,
-      rowsPerToken: o.perToken ? 1 : 0,
-    });
-    if (o.data) {
-      const view = new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength);
-      if (view.byteLength !== bytes) {
-        throw new InvalidArgumentError(`${op}: an input has ${view.byteLength} bytes, expected ${bytes}`);
+  let graph: Graph | undefined;
+  try {
+    for (let i = 0; i < operands.length; i++) {
+      const o = operands[i]!;
+      const buffer = backend.allocate(Math.max(sizes[i]!, 1));
+      tensors.push({
+        buffer,
+        offset: 0,
+        type: o.type,
+        cols: o.cols,
+        rows: o.perToken ? 0 : o.rows,
+        rowsPerToken: o.perToken ? 1 : 0,
+      });
+      if (o.data) {
+        const view = new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength);
+        if (o.perToken) inputs.push({ tensor: i, data: view });
+        else backend.upload(buffer, 0, view);
       }
-      if (o.perToken) inputs.push({ tensor: tensors.length - 1, data: view });
-      else backend.upload(buffer, 0, view);
     }
-    return tensors.length - 1;
-  };
-  const src = srcs.map(add);
-  const dst = dstIsCache ? add(dstIsCache) : add(out);
-  const graph = backend.createGraph({ tensors, nodes: [{ op, src, dst, params }], maxTokens: nTokens });
-  const result = new Uint8Array(matrixBytes(out.type, out.rows, out.cols));
-  const d = tensors[dst]!;
-  if (dstIsCache) {
-    graph.runSync({ nTokens, nPast, inputs });
-    backend.download(d.buffer, 0, result);
-  } else {
-    graph.runSync({ nTokens, nPast, inputs, outputs: [{ tensor: dst, data: result }] });
+    const src = srcs.map((_, i) => i);
+    const dst = srcs.length;
+    graph = backend.createGraph({ tensors, nodes: [{ op, src, dst, params }], maxTokens: nTokens });
+    const result = new Uint8Array(matrixBytes(out.type, out.rows, out.cols));
+    if (dstIsCache) {
+      graph.runSync({ nTokens, nPast, inputs });
+      backend.download(tensors[dst]!.buffer, 0, result);
+    } else {
+      graph.runSync({ nTokens, nPast, inputs, outputs: [{ tensor: dst, data: result }] });
+    }
+    return result;
+  } finally {
+    graph?.dispose();
+    for (const t of tensors) t.buffer.dispose();
   }
-  return result;
 }
 
 const asF32 = (u: Uint8Array): Float32Array => new Float32Array(u.buffer, u.byteOffset, u.byteLength / 4);
 
 /** y[n, rows] = x[n, cols] . W[rows, cols]^T (+ bias). */
-export function matmul(
-  x: Float32Array,
-  w: WeightMatrix,
-  options: OpOptions & { bias?: Float32Array } = {},
-): Float32Array {
+export function matmul(x: Float32Array, w: WeightMatrix, options?: OpOptions & { bias?: Float32Array }): Float32Array {
+  const o = optionsOf(options);
   f32('x', x);
-  const cols = positiveInt('w.cols', w.cols);
-  const rows = positiveInt('w.rows', w.rows);
+  const wm = weightMatrix('w', w);
+  const { cols, rows } = wm;
   const n = rowsOf('x', x, cols);
-  const t = typeInfo(w.type);
   const srcs: Operand[] = [
     { data: x, type: DType.F32, cols, rows: n, perToken: true },
-    { data: w.data, type: t.id, cols, rows },
+    { data: wm.data, type: wm.id, cols, rows },
   ];
-  if (options.bias) {
-    if (f32('bias', options.bias).length !== rows) throw new InvalidArgumentError(`bias must have ${rows} elements`);
-    srcs.push({ data: options.bias, type: DType.F32, cols: rows, rows: 1 });
+  if (o.bias !== undefined) {
+    if (f32('bias', o.bias).length !== rows) throw new InvalidArgumentError(`bias must have ${rows} elements`);
+    srcs.push({ data: o.bias, type: DType.F32, cols: rows, rows: 1 });
   }
-  const be = resolveBackend(options.backend);
+  const be = resolveBackend(o.backend);
   return asF32(runOne(be, 'matmul', srcs, { type: DType.F32, cols: rows, rows: n, perToken: true }, n));
 }
 
 /** Rows `ids` of a table (any type), as f32. */
-export function getRows(table: WeightMatrix, ids: Int32Array, options: OpOptions = {}): Float32Array {
-  if (!(ids instanceof Int32Array) || ids.length === 0)
-    throw new InvalidArgumentError('ids must be a non-empty Int32Array');
-  const cols = positiveInt('table.cols', table.cols);
-  const rows = positiveInt('table.rows', table.rows);
+export function getRows(table: WeightMatrix, ids: Int32Array, options?: OpOptions): Float32Array {
+  const o = optionsOf(options);
+  const tm = weightMatrix('table', table);
+  if (i32('ids', ids).length === 0) throw new InvalidArgumentError('ids must be a non-empty Int32Array');
+  const { cols, rows } = tm;
   for (const id of ids) {
     if (id < 0 || id >= rows) throw new InvalidArgumentError(`id ${id} is outside the table's rows [0, ${rows})`);
   }
-  const t = typeInfo(table.type);
   const n = ids.length;
   const out = runOne(
-    resolveBackend(options.backend),
+    resolveBackend(o.backend),
     'get_rows',
     [
-      { data: table.data, type: t.id, cols, rows },
+      { data: tm.data, type: tm.id, cols, rows },
       { data: ids, type: DType.I32, cols: 1, rows: n, perToken: true },
     ],
     { type: DType.F32, cols, rows: n, perToken: true },
@@ -201,22 +297,20 @@ export function getRows(table: WeightMatrix, ids: Int32Array, options: OpOptions
 export function rmsNorm(
   x: Float32Array,
   cols: number,
-  options: OpOptions & { eps?: number; weight?: Float32Array } = {},
+  options?: OpOptions & { eps?: number; weight?: Float32Array },
 ): Float32Array {
+  const o = optionsOf(options);
   f32('x', x);
   positiveInt('cols', cols);
   const n = rowsOf('x', x, cols);
-  const eps = options.eps ?? 1e-5;
-  if (!(eps >= 0) || !Number.isFinite(eps))
-    throw new InvalidArgumentError(`eps must be a finite number >= 0, got ${eps}`);
+  const eps = finiteNumber('eps', o.eps, 1e-5, (v) => v >= 0, 'a finite number >= 0');
   const srcs: Operand[] = [{ data: x, type: DType.F32, cols, rows: n, perToken: true }];
-  if (options.weight) {
-    if (f32('weight', options.weight).length !== cols)
-      throw new InvalidArgumentError(`weight must have ${cols} elements`);
-    srcs.push({ data: options.weight, type: DType.F32, cols, rows: 1 });
+  if (o.weight !== undefined) {
+    if (f32('weight', o.weight).length !== cols) throw new InvalidArgumentError(`weight must have ${cols} elements`);
+    srcs.push({ data: o.weight, type: DType.F32, cols, rows: 1 });
   }
   return asF32(
-    runOne(resolveBackend(options.backend), 'rms_norm', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, {
+    runOne(resolveBackend(o.backend), 'rms_norm', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, {
       eps,
     }),
   );
@@ -235,24 +329,30 @@ export interface RopeOptions extends OpOptions {
 }
 
 /** Rotary embedding of x [n, nHead*headDim] at `positions` [n]. */
-export function rope(x: Float32Array, positions: Int32Array, o: RopeOptions): Float32Array {
+export function rope(x: Float32Array, positions: Int32Array, options: RopeOptions): Float32Array {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidArgumentError(`options must be an object with nHead and headDim, got ${show(options)}`);
+  const o = options;
   f32('x', x);
   const nHead = positiveInt('nHead', o.nHead);
   const headDim = positiveInt('headDim', o.headDim);
   const nRot = o.nRot === undefined ? headDim : positiveInt('nRot', o.nRot);
   if (nRot > headDim || nRot % 2 !== 0) throw new InvalidArgumentError(`nRot must be even and <= headDim, got ${nRot}`);
+  if (nHead * headDim > MAX_ELEMENTS) throw new InvalidArgumentError('nHead * headDim is too large');
   const cols = nHead * headDim;
   const n = rowsOf('x', x, cols);
-  if (!(positions instanceof Int32Array) || positions.length !== n) {
+  if (i32('positions', positions).length !== n) {
     throw new InvalidArgumentError(`positions must be an Int32Array of ${n} elements`);
   }
-  const freqBase = o.freqBase ?? 10000;
-  if (!(freqBase > 0)) throw new InvalidArgumentError(`freqBase must be positive, got ${freqBase}`);
+  const freqBase = finiteNumber('freqBase', o.freqBase, 10000, (v) => v > 0, 'a positive finite number');
+  const freqScale = finiteNumber('freqScale', o.freqScale, 1, (v) => v > 0, 'a positive finite number');
+  if (o.mode !== undefined && o.mode !== 'normal' && o.mode !== 'neox')
+    throw new InvalidArgumentError(`mode must be 'normal' or 'neox', got ${show(o.mode)}`);
   const srcs: Operand[] = [
     { data: x, type: DType.F32, cols, rows: n, perToken: true },
     { data: positions, type: DType.I32, cols: 1, rows: n, perToken: true },
   ];
-  if (o.freqFactors) {
+  if (o.freqFactors !== undefined) {
     if (f32('freqFactors', o.freqFactors).length !== nRot / 2) {
       throw new InvalidArgumentError(`freqFactors must have nRot/2 = ${nRot / 2} elements`);
     }
@@ -264,7 +364,7 @@ export function rope(x: Float32Array, positions: Int32Array, o: RopeOptions): Fl
     nRot,
     ropeMode: (o.mode ?? 'normal') === 'neox' ? 2 : 0,
     freqBase,
-    freqScale: o.freqScale ?? 1,
+    freqScale,
   };
   return asF32(
     runOne(resolveBackend(o.backend), 'rope', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, params),
@@ -277,16 +377,20 @@ export function rope(x: Float32Array, positions: Int32Array, o: RopeOptions): Fl
 export function softmax(
   x: Float32Array,
   cols: number,
-  options: OpOptions & { scale?: number; causal?: boolean; nPast?: number } = {},
+  options?: OpOptions & { scale?: number; causal?: boolean; nPast?: number },
 ): Float32Array {
+  const o = optionsOf(options);
   f32('x', x);
   positiveInt('cols', cols);
   const n = rowsOf('x', x, cols);
-  const nPast = nonNegativeInt('nPast', options.nPast ?? 0);
-  const params: OpParams = { scale: options.scale ?? 1, causal: options.causal ?? false };
+  const nPast = nonNegativeInt('nPast', o.nPast ?? 0);
+  const params: OpParams = {
+    scale: finiteNumber('scale', o.scale, 1, () => true, 'a finite number'),
+    causal: optionalBool('causal', o.causal, false),
+  };
   return asF32(
     runOne(
-      resolveBackend(options.backend),
+      resolveBackend(o.backend),
       'softmax',
       [{ data: x, type: DType.F32, cols, rows: n, perToken: true }],
       { type: DType.F32, cols, rows: n, perToken: true },
@@ -314,8 +418,13 @@ export function attention(
   q: Float32Array,
   kCache: Float32Array | Uint16Array,
   vCache: Float32Array | Uint16Array,
-  o: AttentionOptions,
+  options: AttentionOptions,
 ): Float32Array {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidArgumentError(
+      `options must be an object with nHead, nKvHead, headDim and nPast, got ${show(options)}`,
+    );
+  const o = options;
   f32('q', q);
   const nHead = positiveInt('nHead', o.nHead);
   const nKvHead = positiveInt('nKvHead', o.nKvHead);
@@ -323,9 +432,18 @@ export function attention(
   const nPast = nonNegativeInt('nPast', o.nPast);
   if (nHead % nKvHead !== 0)
     throw new InvalidArgumentError(`nHead (${nHead}) must be a multiple of nKvHead (${nKvHead})`);
+  if (nHead * headDim > MAX_ELEMENTS) throw new InvalidArgumentError('nHead * headDim is too large');
   const cols = nHead * headDim;
   const kvCols = nKvHead * headDim;
   const n = rowsOf('q', q, cols);
+  for (const [name, c] of [
+    ['kCache', kCache],
+    ['vCache', vCache],
+  ] as const) {
+    if (!(c instanceof Float32Array) && !(c instanceof Uint16Array))
+      throw new InvalidArgumentError(`${name} must be a Float32Array (f32) or Uint16Array (f16), got ${show(c)}`);
+    bufferView(name, c);
+  }
   const kvType = kCache instanceof Float32Array ? DType.F32 : DType.F16;
   if ((vCache instanceof Float32Array ? DType.F32 : DType.F16) !== kvType) {
     throw new InvalidArgumentError('kCache and vCache must have the same type');
@@ -339,7 +457,8 @@ export function attention(
       throw new InvalidArgumentError(`${name} must hold nPast + n = ${kvRows} rows of ${kvCols} elements`);
     }
   }
-  const params: OpParams = { nHead, nKvHead, headDim, scale: o.scale ?? 1 / Math.sqrt(headDim) };
+  const scale = finiteNumber('scale', o.scale, 1 / Math.sqrt(headDim), () => true, 'a finite number');
+  const params: OpParams = { nHead, nKvHead, headDim, scale };
   return asF32(
     runOne(
       resolveBackend(o.backend),
@@ -362,8 +481,9 @@ function binary(
   a: Float32Array,
   b: Float32Array,
   cols: number,
-  options: OpOptions,
+  options: OpOptions | undefined,
 ): Float32Array {
+  const o = optionsOf(options);
   f32('a', a);
   f32('b', b);
   positiveInt('cols', cols);
@@ -376,7 +496,7 @@ function binary(
   }
   return asF32(
     runOne(
-      resolveBackend(options.backend),
+      resolveBackend(o.backend),
       op,
       [
         { data: a, type: DType.F32, cols, rows: n, perToken: true },
@@ -391,13 +511,13 @@ function binary(
 }
 
 /** silu(gate) * up, elementwise. */
-export const swiglu = (gate: Float32Array, up: Float32Array, options: OpOptions = {}): Float32Array =>
-  binary('swiglu', gate, up, gate.length, options);
+export const swiglu = (gate: Float32Array, up: Float32Array, options?: OpOptions): Float32Array =>
+  binary('swiglu', f32('gate', gate), up, Math.max(gate.length, 1), options);
 /** a + b; b may be one row of `cols` broadcast over a's rows. */
-export const add = (a: Float32Array, b: Float32Array, cols: number, options: OpOptions = {}): Float32Array =>
+export const add = (a: Float32Array, b: Float32Array, cols: number, options?: OpOptions): Float32Array =>
   binary('add', a, b, cols, options);
 /** a * b; b may be one row of `cols` broadcast over a's rows. */
-export const mul = (a: Float32Array, b: Float32Array, cols: number, options: OpOptions = {}): Float32Array =>
+export const mul = (a: Float32Array, b: Float32Array, cols: number, options?: OpOptions): Float32Array =>
   binary('mul', a, b, cols, options);
 
 /** Writes src rows into a cache copy at rows [nPast, nPast + n), converting to the cache type. */
@@ -405,36 +525,44 @@ export function storeRows(
   src: Float32Array,
   cache: { data: ArrayBufferView; type: 'F32' | 'F16' | 'BF16'; rows: number; cols: number },
   nPast: number,
-  options: OpOptions = {},
+  options?: OpOptions,
 ): Uint8Array {
+  const o = optionsOf(options);
   f32('src', src);
-  const cols = positiveInt('cache.cols', cache.cols);
-  const rows = positiveInt('cache.rows', cache.rows);
-  const n = rowsOf('src', src, cols);
+  if (cache === null || typeof cache !== 'object')
+    throw new InvalidArgumentError(`cache must be an object, got ${show(cache)}`);
+  if (cache.type !== 'F32' && cache.type !== 'F16' && cache.type !== 'BF16')
+    throw new InvalidArgumentError(`cache.type must be 'F32', 'F16' or 'BF16', got ${show(cache.type)}`);
+  const c = weightMatrix('cache', cache);
+  const n = rowsOf('src', src, c.cols);
   nonNegativeInt('nPast', nPast);
-  if (nPast + n > rows) throw new InvalidArgumentError(`rows [${nPast}, ${nPast + n}) exceed the cache's ${rows} rows`);
-  const t = typeInfo(cache.type);
-  const c: Operand = { data: cache.data, type: t.id, cols, rows };
+  if (nPast + n > c.rows)
+    throw new InvalidArgumentError(`rows [${nPast}, ${nPast + n}) exceed the cache's ${c.rows} rows`);
+  const op: Operand = { data: c.data, type: c.id, cols: c.cols, rows: c.rows };
   return runOne(
-    resolveBackend(options.backend),
+    resolveBackend(o.backend),
     'store_rows',
-    [{ data: src, type: DType.F32, cols, rows: n, perToken: true }],
-    c,
+    [{ data: src, type: DType.F32, cols: c.cols, rows: n, perToken: true }],
+    op,
     n,
     {},
     nPast,
-    c,
+    op,
   );
 }
 
 /** Quantizes rows of `rowLength` floats into ggml blocks of `type`. */
 export function quantize(type: WeightType, data: Float32Array, rowLength: number): Uint8Array {
   const t = typeInfo(type);
+  f32('data', data);
+  positiveInt('rowLength', rowLength);
   return callNative(() => native().quantize(t.id, data, rowLength));
 }
 
 /** Expands `count` elements of ggml blocks of `type` to floats. */
 export function dequantize(type: WeightType, data: Uint8Array, count: number): Float32Array {
   const t = typeInfo(type);
+  bufferView('data', data);
+  nonNegativeInt('count', count);
   return callNative(() => native().dequantize(t.id, data, count));
 }

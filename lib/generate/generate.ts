@@ -1,9 +1,13 @@
 /**
  * The generation loop: prefill the prompt (batched, reusing the context's
  * cached prefix), then one graph run per token → sampler → incremental,
- * UTF-8-safe detokenization → stop-string check. Holds the context's lock
- * for its whole life, so concurrent generations queue instead of mixing KV
- * caches; returning early (a consumer breaking out) releases it.
+ * UTF-8-safe detokenization → stop-string check. A driven generation
+ * (generate(), chat()) holds the context's lock for its whole life, so
+ * concurrent generations queue instead of mixing KV caches. A stream releases
+ * the lock while its consumer holds a chunk (a consumer may abandon it, or
+ * pull another stream in lock-step) and takes it back for the next step,
+ * re-running the part of its history another caller evicted from the cache.
+ * A generation whose context was disposed meanwhile ends with 'abort'.
  */
 import { AbortError, ContextOverflowError } from '../errors';
 import type { Context } from '../model/context';
@@ -72,9 +76,15 @@ export async function* runGeneration(
   tokenizer: Tokenizer,
   input: PromptInput,
   o: ResolvedGenerateOptions,
+  streaming = false,
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
-  // The lock first, at once: the generation keeps its place in the queue (dispose() waits for it).
-  const release = await ctx.acquire();
+  // The lock first, at once: the generation keeps its place in the queue (dispose() waits for it), then
+  // the prompt is tokenized a slice at a time.
+  let release: (() => void) | undefined = await ctx.acquire();
+  const unlock = (): void => {
+    release?.();
+    release = undefined;
+  };
   try {
     let prompt: readonly number[];
     try {
@@ -100,7 +110,7 @@ export async function* runGeneration(
     };
 
     try {
-      if (o.signal?.aborted) throw new AbortError();
+      if (o.signal?.aborted || ctx.disposed) throw new AbortError();
       const cachedBefore = ctx.prefixLength(history);
       let logits = await ctx.evaluateLocked(history, o.signal);
       promptProcessed = history.length - cachedBefore;
@@ -114,7 +124,12 @@ export async function* runGeneration(
         history.push(token);
         tokens.push(token);
         const piece = stop.push(decoder.push(token));
+        if (streaming) unlock();
         yield emit({ text: piece.text, token });
+        if (streaming) {
+          release = await ctx.acquire();
+          if (ctx.disposed) throw new AbortError();
+        }
         if (piece.stopped) {
           finishReason = 'stop';
           break;
@@ -134,6 +149,7 @@ export async function* runGeneration(
       finishReason = 'abort';
       if (promptMs === 0) promptMs = performance.now() - t0;
     }
+    unlock(); // no native work is left
     if (finishReason !== 'stop') {
       const tail = stop.push(decoder.flush());
       if (tail.stopped) finishReason = 'stop';
@@ -154,7 +170,7 @@ export async function* runGeneration(
       },
     };
   } finally {
-    release();
+    unlock();
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { IOError } from '../errors';
+import { openRegularFile, openRegularFileSync } from '../regular-file';
 import {
   type ByteSource,
   DEFAULT_LIMITS,
@@ -78,22 +79,11 @@ class AsyncSource extends Window implements ByteSource {
   }
 }
 
-function ioError(path: string, e: unknown): IOError {
-  return new IOError(`cannot open ${path}: ${(e as Error).message}`, { cause: e });
-}
-
 /** Reads and validates the header of the GGUF file at `path`, synchronously. */
 export function readGGUFSync(path: string, limits: GGUFParseLimits = DEFAULT_LIMITS): GGUFFile {
-  let fd: number;
+  const { fd, stats } = openRegularFileSync(path);
   try {
-    fd = fs.openSync(path, 'r');
-  } catch (e) {
-    throw ioError(path, e);
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new IOError(`${path} is not a regular file`);
-    return parseGGUF(new SyncSource(fd, st.size, path), limits);
+    return parseGGUF(new SyncSource(fd, stats.size, path), limits);
   } finally {
     fs.closeSync(fd);
   }
@@ -105,15 +95,8 @@ export function readGGUFSync(path: string, limits: GGUFParseLimits = DEFAULT_LIM
  * the header ends; then one full parse decodes it.
  */
 export async function readGGUF(path: string, limits: GGUFParseLimits = DEFAULT_LIMITS): Promise<GGUFFile> {
-  let fh: fs.promises.FileHandle;
+  const { fh, stats: st } = await openRegularFile(path);
   try {
-    fh = await fs.promises.open(path, 'r');
-  } catch (e) {
-    throw ioError(path, e);
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new IOError(`${path} is not a regular file`);
     const src = new AsyncSource(st.size);
     await src.load(fh, Math.min(st.size, FIRST_CHUNK), path);
     for (;;) {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BadModelError, IOError, UnsupportedError } from '../errors';
+import { readRegularTextFile } from '../regular-file';
 import { DType } from '../native';
 import { type ModelDescription, type TensorRef, validateHParams, validateTensors } from '../model/description';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../safetensors/header';
@@ -18,15 +19,11 @@ const DTYPE_OF: Record<string, number> = { F32: DType.F32, F16: DType.F16, BF16:
 
 /** Reads a JSON file of the folder (size-capped), as an object. */
 export async function readJsonObject(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    const st = await fs.promises.stat(file);
-    if (st.size > MAX_JSON_BYTES) throw new BadModelError(`${file} is larger than ${MAX_JSON_BYTES} bytes`);
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (e) {
-    if (e instanceof BadModelError) throw e;
-    throw new IOError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
+  const text = await readRegularTextFile(
+    file,
+    MAX_JSON_BYTES,
+    () => new BadModelError(`${file} is larger than ${MAX_JSON_BYTES} bytes`),
+  );
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -44,8 +44,7 @@ export class Context {
   readonly #logitsAllIdx: number;
   readonly #maxTokens: number;
   readonly #maxTokensAll: number;
-  // Kept so the native buffers live as long as the graphs that point at them.
-  // eslint-disable-next-line no-unused-private-class-members -- held, never read
+  // Kept so the native buffers live as long as the graphs that point at them; freed by dispose().
   #buffers: NativeBuffer[];
   /** Tokens whose keys/values are in the cache, in position order. */
   #cached: number[] = [];
@@ -118,33 +117,47 @@ export class Context {
     this.#cached = [];
   }
 
-  /** Waits for running work, then frees the KV cache. Idempotent. */
+  /** Waits for running work, then frees the KV cache and activations at once (not at GC). Idempotent. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     const release = await this.#lock.acquire();
+    if (this.#disposed) return release();
     this.#disposed = true;
+    this.#last.dispose();
+    this.#all.dispose();
+    for (const b of this.#buffers) b.dispose();
     this.#buffers = [];
     this.#cached = [];
     this.#host.forget(this);
     release();
   }
 
-  /** @internal Validates token ids and length against this context. */
+  /** @internal Validates token ids and length against this context (before copying anything). */
   checkTokens(tokens: ArrayLike<number>): number[] {
-    if (tokens === null || typeof tokens !== 'object' || typeof tokens.length !== 'number') {
+    if (tokens === null || typeof tokens !== 'object') {
       throw new InvalidArgumentError('tokens must be an array of token ids');
     }
-    if (tokens.length === 0) throw new InvalidArgumentError('tokens must not be empty');
-    const vocab = this.#host.hp.vocabSize;
-    const ids = Array.from(tokens);
-    for (let i = 0; i < ids.length; i++) {
-      const t = ids[i]!;
-      if (!Number.isInteger(t) || t < 0 || t >= vocab) {
-        throw new InvalidArgumentError(`tokens[${i}] = ${String(t)} is not a token id in [0, ${vocab})`);
-      }
+    const length: unknown = tokens.length;
+    // An array's length is at most 2^32 - 1; anything else is not an array of tokens.
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
+      throw new InvalidArgumentError(
+        `tokens must be an array of token ids; its length ${typeof length === 'number' ? length : typeof length} is not a valid length`,
+      );
     }
-    if (ids.length > this.contextSize) {
-      throw new ContextOverflowError(`${ids.length} tokens do not fit the context of ${this.contextSize} tokens`);
+    if (length === 0) throw new InvalidArgumentError('tokens must not be empty');
+    if (length > this.contextSize) {
+      throw new ContextOverflowError(`${length} tokens do not fit the context of ${this.contextSize} tokens`);
+    }
+    const vocab = this.#host.hp.vocabSize;
+    const ids = new Array<number>(length);
+    for (let i = 0; i < length; i++) {
+      const t: unknown = tokens[i];
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
+        throw new InvalidArgumentError(
+          `tokens[${i}] = ${typeof t === 'number' ? t : typeof t} is not a token id in [0, ${vocab})`,
+        );
+      }
+      ids[i] = t;
     }
     return ids;
   }

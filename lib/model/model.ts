@@ -13,6 +13,7 @@ import { ggmlTypeName } from '../gguf/types';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
+import { checkModelConsistency } from './consistency';
 import { Context, type ContextHost } from './context';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
@@ -55,6 +56,16 @@ export interface ChatResult extends GenerateResult {
 export interface CreateContextOptions {
   /** Tokens the context holds. Default: the model's default context size. */
   contextSize?: number;
+}
+
+/** renderChat()/chatTokens() options: an object, with a boolean and a plain object if given. */
+function checkChatOptions(o: unknown): void {
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options must be an object');
+  const { addGenerationPrompt, templateVariables } = o as Record<string, unknown>;
+  if (addGenerationPrompt !== undefined && typeof addGenerationPrompt !== 'boolean')
+    throw new InvalidArgumentError('addGenerationPrompt must be a boolean');
+  if (templateVariables !== undefined && (templateVariables === null || typeof templateVariables !== 'object'))
+    throw new InvalidArgumentError('templateVariables must be an object');
 }
 
 function summarize(desc: ModelDescription): { parameters: number; quantization: string } {
@@ -165,15 +176,17 @@ export class Model {
 
   /** Generates a completion of `prompt` (text, tokenized with BOS, or token ids). Calls queue per model. */
   async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
-    return collectGeneration(this.#start(prompt, options, []));
+    return collectGeneration(this.#start(prompt, options, [], false));
   }
 
   /**
    * Streams a completion: one `{ text, token }` per generated token. Breaking
-   * out of the loop stops generation and releases the context.
+   * out of the loop stops generation. The context is not held while the
+   * consumer holds a chunk, so an abandoned stream never blocks other calls
+   * or dispose() (it then ends with finishReason 'abort').
    */
   stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk> {
-    const gen = this.#start(prompt, options, []);
+    const gen = this.#start(prompt, options, [], true);
     return {
       [Symbol.asyncIterator]: () => gen,
     };
@@ -185,6 +198,7 @@ export class Model {
     options: { addGenerationPrompt?: boolean; templateVariables?: Record<string, unknown> } = {},
   ): string {
     this.#assertLive();
+    checkChatOptions(options);
     const msgs = checkMessages(messages);
     const tpl = this.#template();
     if (!tpl) return renderPlain(msgs, options.addGenerationPrompt ?? true);
@@ -210,6 +224,7 @@ export class Model {
     messages: readonly ChatMessage[],
     options: { templateVariables?: Record<string, unknown> },
   ): { text: string; addSpecial: boolean; parseSpecial: boolean } {
+    checkChatOptions(options);
     const text = this.renderChat(messages, options);
     const bos = this.tokenizer.bosToken;
     const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
@@ -223,7 +238,7 @@ export class Model {
     const { templateVariables, ...genOptions } = options;
     const prompt = this.#chatPrompt(messages, templateVariables ? { templateVariables } : {});
     const extraStop = this.#template() ? [] : PLAIN_STOP;
-    const r = await collectGeneration(this.#start(prompt.text, genOptions, extraStop, prompt));
+    const r = await collectGeneration(this.#start(prompt.text, genOptions, extraStop, false, prompt));
     return { ...r, message: { role: 'assistant', content: r.text.trim() } };
   }
 
@@ -234,7 +249,11 @@ export class Model {
         const contexts = [...this.#contexts];
         await Promise.all(contexts.map((c) => c.dispose()));
         this.#disposed = true;
+        // Unmapped and closed now, not when the garbage collector gets to the wrappers.
+        const w = this.#weights;
         this.#weights = undefined;
+        for (const b of w?.buffers ?? []) b.dispose();
+        for (const f of w?.files ?? []) f.close();
         await this.#backend.dispose();
       })();
     }
@@ -259,13 +278,14 @@ export class Model {
     prompt: string | ArrayLike<number>,
     options: GenerateOptions | undefined,
     extraStop: readonly string[],
+    streaming: boolean,
     tokenizeAs: { addSpecial: boolean; parseSpecial: boolean } = { addSpecial: true, parseSpecial: false },
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
     const ctx = this.#defaultContext();
     const input: PromptInput = typeof prompt === 'string' ? { text: prompt, ...tokenizeAs } : ctx.checkTokens(prompt);
-    return runGeneration(ctx, this.tokenizer, input, o);
+    return runGeneration(ctx, this.tokenizer, input, o, streaming);
   }
 
   #assertLive(): void {
@@ -295,17 +315,21 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   aborted();
   progress('map', 0.5);
   const desc = await describeModel(source);
+  checkModelConsistency(desc);
   const tokenizer = await loadModelTokenizer(desc);
   aborted();
   const contextSize = o.contextSize ?? Math.min(desc.hparams.contextLength, 4096);
   const backend = Backend.create(backendName, o.threads === undefined ? {} : { threads: o.threads });
+  let weights: ModelWeights | undefined;
   try {
-    const weights = loadWeights(backend, desc);
+    weights = loadWeights(backend, desc);
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize);
     progress('ready', 1);
     return model;
   } catch (e) {
+    for (const b of weights?.buffers ?? []) b.dispose();
+    for (const f of weights?.files ?? []) f.close();
     await backend.dispose();
     throw e;
   }

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { BadModelError, IOError, UnsupportedError } from '../errors';
+import { openRegularFile, openRegularFileSync } from '../regular-file';
 
 /** Bytes per element of every safetensors dtype. */
 export const SAFETENSORS_DTYPE_SIZE: Readonly<Record<string, number>> = {
@@ -147,14 +148,9 @@ function readExactly(fd: number, buf: Buffer, pos: number, file: string): void {
 
 /** Reads and validates the header of a .safetensors file, synchronously. */
 export function readSafetensorsHeaderSync(file: string): SafetensorsHeader {
-  let fd: number;
+  const { fd, stats } = openRegularFileSync(file);
   try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw ioError(file, e);
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
+    const size = stats.size;
     const prefix = Buffer.alloc(8);
     if (size >= 8) readExactly(fd, prefix, 0, file);
     const n = headerLength(file, prefix, size);
@@ -170,14 +166,9 @@ export function readSafetensorsHeaderSync(file: string): SafetensorsHeader {
 
 /** Reads and validates the header of a .safetensors file. */
 export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
-  let fh: fs.promises.FileHandle;
+  const { fh, stats } = await openRegularFile(file);
   try {
-    fh = await fs.promises.open(file, 'r');
-  } catch (e) {
-    throw ioError(file, e);
-  }
-  try {
-    const size = (await fh.stat()).size;
+    const size = stats.size;
     const prefix = Buffer.alloc(8);
     if (size >= 8) await readFully(fh, prefix, 0, file);
     const n = headerLength(file, prefix, size);

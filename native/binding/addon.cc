@@ -2,7 +2,9 @@
 // This directory is the only place that knows about N-API.
 #include <napi.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "../core/backend.h"
 #include "../core/dtype.h"
@@ -89,24 +91,31 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DType t = type_arg(info[0]);
   if (!can_quantize(t)) throw_error(env, "ERR_UNSUPPORTED", std::string("cannot quantize to ") + traits(t).name);
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_error(env, "ERR_INVALID_ARG", "src must be a Float32Array");
-  Napi::Float32Array src = info[1].As<Napi::Float32Array>();
+  const Bytes src = typed_array_bytes(info[1], "src");
+  if (src.type != napi_float32_array) throw_error(env, "ERR_INVALID_ARG", "src must be a Float32Array");
   const int64_t row = to_int(info[2], "rowLength", 1, kMaxElements);
   const TypeTraits& tt = traits(t);
   if (row % tt.block_size != 0)
     throw_error(env, "ERR_INVALID_ARG",
                 "rowLength " + std::to_string(row) + " is not a multiple of the " + tt.name + " block size " +
                     std::to_string(tt.block_size));
-  const auto n = static_cast<int64_t>(src.ElementLength());
+  const auto n = static_cast<int64_t>(src.size / sizeof(float));
   if (n % row != 0)
     throw_error(env, "ERR_INVALID_ARG",
                 "src length " + std::to_string(n) + " is not a multiple of rowLength " + std::to_string(row));
   const size_t rb = row_bytes(t, row);
   const int64_t rows = n / row;
   Napi::Uint8Array out = Napi::Uint8Array::New(env, rb * static_cast<size_t>(rows));
+  // Shared memory is copied first: the block search reads each value more than
+  // once and must see the same value each time, whatever other threads write.
+  std::vector<float> copy;
+  const float* in = reinterpret_cast<const float*>(src.data);
+  if (src.shared && n > 0) {
+    copy.assign(in, in + n);
+    in = copy.data();
+  }
   guard(env, [&] {
-    for (int64_t r = 0; r < rows; r++) quantize_row(t, src.Data() + r * row, out.Data() + rb * r, row);
+    for (int64_t r = 0; r < rows; r++) quantize_row(t, in + r * row, out.Data() + rb * r, row);
   });
   return out;
 }
@@ -115,8 +124,7 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
 Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const DType t = type_arg(info[0]);
-  if (!info[1].IsTypedArray()) throw_error(env, "ERR_INVALID_ARG", "src must be a typed array of block bytes");
-  Napi::TypedArray src = info[1].As<Napi::TypedArray>();
+  const Bytes src = typed_array_bytes(info[1], "src");
   const int64_t count = to_int(info[2], "count", 0, kMaxElements);
   const TypeTraits& tt = traits(t);
   if (count % tt.block_size != 0)
@@ -124,14 +132,20 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
                 "count " + std::to_string(count) + " is not a multiple of the " + tt.name + " block size " +
                     std::to_string(tt.block_size));
   const size_t need = row_bytes(t, count);
-  if (src.ByteLength() < need)
+  if (src.size < need)
     throw_error(env, "ERR_INVALID_ARG",
-                "src has " + std::to_string(src.ByteLength()) + " bytes, " + std::to_string(count) + " " + tt.name +
+                "src has " + std::to_string(src.size) + " bytes, " + std::to_string(count) + " " + tt.name +
                     " elements need " + std::to_string(need));
   Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(count));
-  const uint8_t* p = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
-  guard(env, [&] { dequantize_row(t, p, out.Data(), count); });
+  guard(env, [&] { dequantize_row(t, src.data, out.Data(), count); });
   return out;
+}
+
+// externalMemory() -> the isolate's externally allocated bytes as V8 counts
+// them (what buffers report through AdjustExternalMemory adds up here).
+Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
 }
 
 Napi::Value MapFile(const Napi::CallbackInfo& info) {
@@ -167,6 +181,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("createBackend", Napi::Function::New(env, CreateBackend, "createBackend"));
   return exports;
 }

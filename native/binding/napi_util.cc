@@ -62,4 +62,53 @@ Napi::TypedArray to_typed_array(const Napi::Value& v, const std::string& what) {
   return v.As<Napi::TypedArray>();
 }
 
+namespace {
+
+size_t element_size(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: return 1;
+    case napi_int16_array:
+    case napi_uint16_array: return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: return 4;
+    default: return 8;  // float64, bigint64, biguint64
+  }
+}
+
+// 1: ok, 0: detached, -1: not a typed array / N-API failure.
+int read_typed_array(const Napi::Value& v, Bytes* out) {
+  if (v.IsEmpty() || !v.IsTypedArray()) return -1;
+  napi_env env = v.Env();
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value ab = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok) return -1;
+  bool detached = false;
+  // False for SharedArrayBuffers, which cannot be detached.
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok) return -1;
+  if (detached) return 0;
+  out->data = static_cast<uint8_t*>(data);
+  out->size = length * element_size(type);
+  out->type = type;
+  out->shared = !Napi::Value(env, ab).IsArrayBuffer();
+  if (out->data == nullptr && out->size > 0) return 0;
+  return 1;
+}
+
+}  // namespace
+
+Bytes typed_array_bytes(const Napi::Value& v, const std::string& what) {
+  Bytes b;
+  const int r = read_typed_array(v, &b);
+  if (r < 0) throw_error(v.Env(), "ERR_INVALID_ARG", what + " must be a typed array");
+  if (r == 0) throw_error(v.Env(), "ERR_INVALID_ARG", what + " is a view of a detached ArrayBuffer");
+  return b;
+}
+
+bool try_typed_array_bytes(const Napi::Value& v, Bytes* out) { return read_typed_array(v, out) == 1; }
+
 }  // namespace mm::js

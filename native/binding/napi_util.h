@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -40,5 +41,20 @@ double get_number(const Napi::Object& o, const char* key, double fallback, const
 bool get_bool(const Napi::Object& o, const char* key, bool fallback, const std::string& what);
 Napi::Object to_object(const Napi::Value& v, const std::string& what);
 Napi::TypedArray to_typed_array(const Napi::Value& v, const std::string& what);
+
+// The bytes of a typed array: works for views of ArrayBuffers and of
+// SharedArrayBuffers alike (napi_get_typedarray_info's data pointer; the
+// ArrayBuffer accessors reject shared memory). A view of a detached buffer is
+// ERR_INVALID_ARG naming `what`.
+struct Bytes {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  napi_typedarray_type type = napi_uint8_array;
+  bool shared = false;  // a SharedArrayBuffer view: other threads may write it meanwhile
+};
+Bytes typed_array_bytes(const Napi::Value& v, const std::string& what);
+// The same without throwing: false for a detached view (used where a JS
+// exception cannot be raised, e.g. delivering a finished run's outputs).
+bool try_typed_array_bytes(const Napi::Value& v, Bytes* out);
 
 }  // namespace mm::js

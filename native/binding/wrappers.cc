@@ -1,5 +1,6 @@
 #include "wrappers.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -12,10 +13,6 @@ namespace {
 constexpr int64_t kMaxSafe = (int64_t(1) << 53) - 1;
 
 AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
-
-uint8_t* typed_array_bytes(const Napi::TypedArray& a) {
-  return static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-}
 
 // ---- step arguments ---------------------------------------------------------
 
@@ -53,34 +50,37 @@ ParsedStep parse_step(Napi::Env env, const Graph& g, const Napi::Value& v) {
       const std::string what = std::string("step.") + key + "[" + std::to_string(i) + "]";
       Napi::Object e = to_object(arr.Get(i), what);
       const auto t = static_cast<int32_t>(require_int(e, "tensor", 0, n_tensors, what));
-      fn(what, t, to_typed_array(e.Get("data"), what + ".data"));
+      Napi::Value data = e.Get("data");
+      fn(what, t, data, typed_array_bytes(data, what + ".data"));
     }
   };
-  each("inputs", [&](const std::string& what, int32_t t, Napi::TypedArray a) {
+  each("inputs", [&](const std::string& what, int32_t t, const Napi::Value&, const Bytes& a) {
     const TensorDesc& td = g.tensors[t];
     if (td.buffer->read_only()) throw_error(env, "ERR_INVALID_ARG", what + ": tensor is read-only");
     const size_t need = step_bytes(td, s.args.n_tokens);
-    if (a.ByteLength() != need)
+    if (a.size != need)
       throw_error(env, "ERR_INVALID_ARG",
-                  what + ".data has " + std::to_string(a.ByteLength()) +
-                      " bytes, the tensor's rows for this step need " + std::to_string(need));
-    const uint8_t* p = typed_array_bytes(a);
-    s.inputs.push_back({t, std::vector<uint8_t>(p, p + need)});
+                  what + ".data has " + std::to_string(a.size) + " bytes, the tensor's rows for this step need " +
+                      std::to_string(need));
+    s.inputs.push_back({t, std::vector<uint8_t>(a.data, a.data + need)});
   });
-  each("outputs", [&](const std::string& what, int32_t t, Napi::TypedArray a) {
+  each("outputs", [&](const std::string& what, int32_t t, const Napi::Value& v, const Bytes& a) {
     const size_t need = step_bytes(g.tensors[t], s.args.n_tokens);
-    if (a.ByteLength() < need)
+    if (a.size < need)
       throw_error(env, "ERR_INVALID_ARG",
-                  what + ".data has " + std::to_string(a.ByteLength()) +
-                      " bytes, the tensor's rows for this step need " + std::to_string(need));
-    s.outputs.push_back({t, Napi::Persistent(a.As<Napi::Object>()), {}});
+                  what + ".data has " + std::to_string(a.size) + " bytes, the tensor's rows for this step need " +
+                      std::to_string(need));
+    s.outputs.push_back({t, Napi::Persistent(v.As<Napi::Object>()), {}});
   });
   validate_step(g, s.args);
   return s;
 }
 
 // Runs on any thread: inputs in, the graph, outputs out to host vectors.
-void execute_step(Backend& be, const Graph& g, ParsedStep& s) {
+// First the mapped weight files are checked: running over a truncated file
+// would fault (SIGBUS) instead of failing.
+void execute_step(Backend& be, const Graph& g, const std::vector<std::shared_ptr<MappedFile>>& files, ParsedStep& s) {
+  for (const auto& f : files) f->check_unchanged();
   for (const StepInput& in : s.inputs) {
     const TensorDesc& t = g.tensors[in.tensor];
     const size_t rb = row_bytes(t.type, t.cols);
@@ -100,26 +100,30 @@ void execute_step(Backend& be, const Graph& g, ParsedStep& s) {
 
 void deliver_outputs(ParsedStep& s) {
   for (StepOutput& out : s.outputs) {
-    Napi::TypedArray a = out.target.Value().As<Napi::TypedArray>();
-    // The caller may have detached or shrunk nothing (typed arrays are fixed), but check anyway.
-    if (a.ByteLength() >= out.bytes.size()) std::memcpy(typed_array_bytes(a), out.bytes.data(), out.bytes.size());
+    // The caller may have detached (transferred) or shrunk (a resizable
+    // ArrayBuffer) the target while the step ran: then it gets nothing.
+    Bytes a;
+    if (try_typed_array_bytes(out.target.Value(), &a) && a.size >= out.bytes.size() && !out.bytes.empty())
+      std::memcpy(a.data, out.bytes.data(), out.bytes.size());
   }
 }
 
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph, ParsedStep step)
+  RunWorker(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph,
+            std::vector<std::shared_ptr<MappedFile>> files, ParsedStep step)
       : Napi::AsyncWorker(env, "minimacllm:run"),
         deferred_(Napi::Promise::Deferred::New(env)),
         state_(std::move(state)),
         backend_(state_->backend),
         graph_(std::move(graph)),
+        files_(std::move(files)),
         step_(std::move(step)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      execute_step(*backend_, *graph_, step_);
+      execute_step(*backend_, *graph_, files_, step_);
     } catch (const Error& e) {
       code_ = error_code_name(e.code());
       SetError(e.what());
@@ -133,12 +137,12 @@ class RunWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     deliver_outputs(step_);
-    backend_.reset();
+    release();
     deferred_.Resolve(Env().Undefined());
     state_->finish_one();
   }
   void OnError(const Napi::Error& e) override {
-    backend_.reset();
+    release();
     deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
     state_->finish_one();
   }
@@ -148,16 +152,29 @@ class RunWorker : public Napi::AsyncWorker {
   std::shared_ptr<BackendState> state_;
   std::shared_ptr<Backend> backend_;
   std::shared_ptr<Graph> graph_;
+  std::vector<std::shared_ptr<MappedFile>> files_;
   ParsedStep step_;
   const char* code_ = "ERR_INTERNAL";
+
+  // Drops the references now (the worker object itself is deleted later), so
+  // a dispose() waiting on this run frees everything at once.
+  void release() {
+    backend_.reset();
+    graph_.reset();
+    files_.clear();
+    step_ = ParsedStep();
+  }
 };
 
 // ---- graph spec -----------------------------------------------------------------
 
-TensorDesc parse_tensor(Napi::Env env, const Napi::Value& v, const std::string& what) {
+TensorDesc parse_tensor(Napi::Env env, const Napi::Value& v, const std::string& what,
+                        std::vector<std::shared_ptr<MappedFile>>* files) {
   Napi::Object o = to_object(v, what);
   TensorDesc t;
-  t.buffer = BufferWrap::From(o.Get("buffer"), what + ".buffer");
+  BufferWrap* bw = BufferWrap::Get(o.Get("buffer"), what + ".buffer");
+  t.buffer = bw->buffer();
+  if (bw->file() && std::find(files->begin(), files->end(), bw->file()) == files->end()) files->push_back(bw->file());
   t.offset = static_cast<size_t>(require_int(o, "offset", 0, kMaxSafe, what));
   const auto type = static_cast<int32_t>(require_int(o, "type", 0, 1000, what));
   if (!type_traits(type)) throw_error(env, "ERR_UNSUPPORTED", what + ": unsupported type " + type_name(type));
@@ -245,11 +262,18 @@ Napi::Value MappedFileWrap::View(const Napi::CallbackInfo& info) {
   const int64_t off = to_int(info[0], "offset", 0, static_cast<int64_t>(f->size()));
   const int64_t len = to_int(info[1], "length", 0, static_cast<int64_t>(f->size()) - off);
   if (len == 0) return Napi::Uint8Array::New(env, 0);
-  // The view keeps the mapping alive; the pages are copy-on-write, so writes are harmless.
-  auto* hold = new std::shared_ptr<MappedFile>(f);
+  // The view keeps the mapping alive until close() or GC; the pages are
+  // copy-on-write, so writes are harmless.
+  auto hold = std::make_shared<std::shared_ptr<MappedFile>>(f);
+  auto* finalizer_hold = new std::shared_ptr<std::shared_ptr<MappedFile>>(hold);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
       env, const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len),
-      [](Napi::Env, void*, std::shared_ptr<MappedFile>* h) { delete h; }, hold);
+      [](Napi::Env, void*, std::shared_ptr<std::shared_ptr<MappedFile>>* h) { delete h; }, finalizer_hold);
+  // Forget views already collected, so the list stays as small as the live ones.
+  views_.erase(
+      std::remove_if(views_.begin(), views_.end(), [](const LiveView& v) { return v.buffer.Value().IsEmpty(); }),
+      views_.end());
+  views_.push_back({Napi::Weak(ab), hold});
   return Napi::Uint8Array::New(env, static_cast<size_t>(len), ab, 0);
 }
 
@@ -258,14 +282,23 @@ Napi::Value MappedFileWrap::ResidentBytes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MappedFileWrap::Close(const Napi::CallbackInfo& info) {
-  file_.reset();  // views and wrapped buffers keep their own references
+  // Live views are detached (their length becomes 0): nothing in JS can reach
+  // the mapping afterwards. Wrapped buffers and graphs keep their own references.
+  for (LiveView& v : views_) {
+    Napi::ArrayBuffer ab = v.buffer.Value();
+    if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+    v.hold->reset();
+  }
+  views_.clear();
+  file_.reset();
   return info.Env().Undefined();
 }
 
 // ---- Buffer ------------------------------------------------------------------------
 
 Napi::Function BufferWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Buffer", {InstanceAccessor<&BufferWrap::Size>("size")});
+  return DefineClass(env, "Buffer",
+                     {InstanceAccessor<&BufferWrap::Size>("size"), InstanceMethod<&BufferWrap::Dispose>("dispose")});
 }
 
 Napi::Object BufferWrap::New(Napi::Env env, BufferPtr buffer) {
@@ -276,17 +309,44 @@ Napi::Object BufferWrap::New(Napi::Env env, BufferPtr buffer) {
 
 BufferWrap::BufferWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BufferWrap>(info) {}
 
-BufferPtr BufferWrap::From(const Napi::Value& v, const std::string& what) {
+BufferWrap::~BufferWrap() {
+  if (reported_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
+}
+
+void BufferWrap::report(Napi::Env env, int64_t bytes) {
+  reported_ += bytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+}
+
+void BufferWrap::release(Napi::Env env) {
+  disposed_ = true;
+  buffer_.reset();
+  file_.reset();
+  if (reported_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+  reported_ = 0;
+}
+
+BufferWrap* BufferWrap::Get(const Napi::Value& v, const std::string& what) {
   Napi::Env env = v.Env();
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data(env).buffer.Value()))
     throw_error(env, "ERR_INVALID_ARG", what + " must be a Buffer from backend.allocate() or backend.wrap()");
   BufferWrap* w = Napi::ObjectWrap<BufferWrap>::Unwrap(v.As<Napi::Object>());
+  if (w->disposed_) throw_error(env, "ERR_DISPOSED", what + " has been disposed");
   if (!w->buffer_) throw_error(env, "ERR_INVALID_ARG", what + " is not an initialized buffer");
-  return w->buffer_;
+  return w;
 }
+
+BufferPtr BufferWrap::From(const Napi::Value& v, const std::string& what) { return Get(v, what)->buffer_; }
 
 Napi::Value BufferWrap::Size(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), buffer_ ? static_cast<double>(buffer_->size()) : 0);
+}
+
+// Drops this object's reference to the memory now; graphs that use the buffer
+// keep theirs until they are disposed too. Idempotent.
+Napi::Value BufferWrap::Dispose(const Napi::CallbackInfo& info) {
+  release(info.Env());
+  return info.Env().Undefined();
 }
 
 // ---- Backend -----------------------------------------------------------------------
@@ -337,7 +397,11 @@ Napi::Value BackendWrap::Allocate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Backend& be = live(env);
   const int64_t bytes = to_int(info[0], "bytes", 1, kMaxSafe);
-  return guard(env, [&] { return BufferWrap::New(env, be.allocate(static_cast<size_t>(bytes))); });
+  return guard(env, [&] {
+    Napi::Object o = BufferWrap::New(env, be.allocate(static_cast<size_t>(bytes)));
+    BufferWrap::Unwrap(o)->report(env, bytes);
+    return o;
+  });
 }
 
 Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
@@ -349,7 +413,9 @@ Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
   const int64_t off = to_int(info[1], "offset", 0, static_cast<int64_t>(f->size()));
   const int64_t len = to_int(info[2], "length", 1, static_cast<int64_t>(f->size()) - off);
   return guard(env, [&] {
-    return BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len), f));
+    Napi::Object o = BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len), f));
+    BufferWrap::Unwrap(o)->set_file(f);
+    return o;
   });
 }
 
@@ -358,8 +424,8 @@ Napi::Value BackendWrap::Upload(const Napi::CallbackInfo& info) {
   Backend& be = live(env);
   BufferPtr b = BufferWrap::From(info[0], "buffer");
   const int64_t off = to_int(info[1], "offset", 0, kMaxSafe);
-  Napi::TypedArray a = to_typed_array(info[2], "data");
-  guard(env, [&] { be.upload(*b, static_cast<size_t>(off), typed_array_bytes(a), a.ByteLength()); });
+  const Bytes a = typed_array_bytes(info[2], "data");
+  guard(env, [&] { be.upload(*b, static_cast<size_t>(off), a.data, a.size); });
   return env.Undefined();
 }
 
@@ -368,8 +434,8 @@ Napi::Value BackendWrap::Download(const Napi::CallbackInfo& info) {
   Backend& be = live(env);
   BufferPtr b = BufferWrap::From(info[0], "buffer");
   const int64_t off = to_int(info[1], "offset", 0, kMaxSafe);
-  Napi::TypedArray a = to_typed_array(info[2], "data");
-  guard(env, [&] { be.download(*b, static_cast<size_t>(off), typed_array_bytes(a), a.ByteLength()); });
+  const Bytes a = typed_array_bytes(info[2], "data");
+  guard(env, [&] { be.download(*b, static_cast<size_t>(off), a.data, a.size); });
   return env.Undefined();
 }
 
@@ -400,12 +466,15 @@ Napi::Value BackendWrap::CreateGraph(const Napi::CallbackInfo& info) {
   Napi::Value tv = spec.Get("tensors"), nv = spec.Get("nodes");
   if (!tv.IsArray() || !nv.IsArray()) throw_error(env, "ERR_INVALID_ARG", "graph spec needs tensors and nodes arrays");
   Napi::Array ta = tv.As<Napi::Array>(), na = nv.As<Napi::Array>();
+  std::vector<std::shared_ptr<MappedFile>> files;
   for (uint32_t i = 0; i < ta.Length(); i++)
-    g->tensors.push_back(parse_tensor(env, ta.Get(i), "tensors[" + std::to_string(i) + "]"));
+    g->tensors.push_back(parse_tensor(env, ta.Get(i), "tensors[" + std::to_string(i) + "]", &files));
   for (uint32_t i = 0; i < na.Length(); i++)
     g->nodes.push_back(parse_node(env, na.Get(i), "nodes[" + std::to_string(i) + "]"));
   guard(env, [&] { g->validate(); });
-  return GraphWrap::New(env, state_, g);
+  Napi::Object o = GraphWrap::New(env, state_, g);
+  GraphWrap::Unwrap(o)->files_ = std::move(files);
+  return o;
 }
 
 Napi::Value BackendWrap::Dispose(const Napi::CallbackInfo& info) {
@@ -429,7 +498,8 @@ Napi::Value BackendWrap::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Function GraphWrap::Init(Napi::Env env) {
   return DefineClass(env, "Graph",
-                     {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync")});
+                     {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync"),
+                      InstanceMethod<&GraphWrap::Dispose>("dispose")});
 }
 
 Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph) {
@@ -442,12 +512,19 @@ Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, 
 
 GraphWrap::GraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GraphWrap>(info) {}
 
+std::shared_ptr<Graph> GraphWrap::live(Napi::Env env) const {
+  if (disposed_) throw_error(env, "ERR_DISPOSED", "the graph has been disposed");
+  if (!graph_) throw_error(env, "ERR_INVALID_ARG", "not an initialized graph");
+  if (!state_ || state_->disposed || !state_->backend)
+    throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
+  return graph_;
+}
+
 Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!graph_) throw_error(env, "ERR_INVALID_ARG", "not an initialized graph");
-  if (state_->disposed || !state_->backend) throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
-  ParsedStep step = guard(env, [&] { return parse_step(env, *graph_, info[0]); });
-  auto* w = new RunWorker(env, state_, graph_, std::move(step));
+  std::shared_ptr<Graph> g = live(env);
+  ParsedStep step = guard(env, [&] { return parse_step(env, *g, info[0]); });
+  auto* w = new RunWorker(env, state_, g, files_, std::move(step));
   Napi::Promise p = w->promise();
   state_->inflight++;
   w->Queue();
@@ -456,13 +533,21 @@ Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value GraphWrap::RunSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!graph_) throw_error(env, "ERR_INVALID_ARG", "not an initialized graph");
-  if (state_->disposed || !state_->backend) throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
-  ParsedStep step = guard(env, [&] { return parse_step(env, *graph_, info[0]); });
+  std::shared_ptr<Graph> g = live(env);
+  ParsedStep step = guard(env, [&] { return parse_step(env, *g, info[0]); });
   std::shared_ptr<Backend> be = state_->backend;
-  guard(env, [&] { execute_step(*be, *graph_, step); });
+  guard(env, [&] { execute_step(*be, *g, files_, step); });
   deliver_outputs(step);
   return env.Undefined();
+}
+
+// Drops the graph (and through it the tensors' buffers) now; a run in flight
+// keeps its own reference until it finishes. Idempotent.
+Napi::Value GraphWrap::Dispose(const Napi::CallbackInfo& info) {
+  disposed_ = true;
+  graph_.reset();
+  files_.clear();
+  return info.Env().Undefined();
 }
 
 }  // namespace mm::js

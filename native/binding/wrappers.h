@@ -25,6 +25,13 @@ class MappedFileWrap : public Napi::ObjectWrap<MappedFileWrap> {
   Napi::Value ResidentBytes(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   std::shared_ptr<MappedFile> file_;
+  // Views handed out: close() detaches the live ones and drops their hold on
+  // the mapping, so it is unmapped once buffers and graphs let go, not at GC.
+  struct LiveView {
+    Napi::Reference<Napi::ArrayBuffer> buffer;  // weak
+    std::shared_ptr<std::shared_ptr<MappedFile>> hold;
+  };
+  std::vector<LiveView> views_;
 };
 
 class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
@@ -32,12 +39,25 @@ class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
   static Napi::Function Init(Napi::Env env);
   static Napi::Object New(Napi::Env env, BufferPtr buffer);
   explicit BufferWrap(const Napi::CallbackInfo& info);
+  ~BufferWrap() override;
   const BufferPtr& buffer() const { return buffer_; }
   static BufferPtr From(const Napi::Value& v, const std::string& what);
+  // The wrapper itself, checked like From().
+  static BufferWrap* Get(const Napi::Value& v, const std::string& what);
+  // The mapped file a wrap()ped buffer borrows from (null for allocations).
+  const std::shared_ptr<MappedFile>& file() const { return file_; }
+  void set_file(std::shared_ptr<MappedFile> f) { file_ = std::move(f); }
+  // Tells V8 about `bytes` of native memory held by this object (GC pressure).
+  void report(Napi::Env env, int64_t bytes);
 
  private:
   Napi::Value Size(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  void release(Napi::Env env);
   BufferPtr buffer_;
+  std::shared_ptr<MappedFile> file_;
+  int64_t reported_ = 0;
+  bool disposed_ = false;
 };
 
 // Shared between a Backend object and the Graphs made from it: dispose()
@@ -80,8 +100,15 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
  private:
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  std::shared_ptr<Graph> live(Napi::Env env) const;
   std::shared_ptr<BackendState> state_;
   std::shared_ptr<Graph> graph_;
+  bool disposed_ = false;
+
+ public:
+  // Mapped files the graph reads: checked unchanged before every run.
+  std::vector<std::shared_ptr<MappedFile>> files_;
 };
 
 // Constructors are kept per-environment (worker threads get their own).

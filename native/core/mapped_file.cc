@@ -27,6 +27,10 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   HANDLE f =
       CreateFileW(wpath.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
   if (f == INVALID_HANDLE_VALUE) fail(ErrorCode::IO, "cannot open " + path);
+  if (GetFileType(f) != FILE_TYPE_DISK) {
+    CloseHandle(f);
+    fail(ErrorCode::IO, "not a regular file: " + path);
+  }
   LARGE_INTEGER sz;
   if (!GetFileSizeEx(f, &sz)) {
     CloseHandle(f);
@@ -55,10 +59,29 @@ MappedFile::~MappedFile() {
 
 int64_t MappedFile::resident_bytes() const { return -1; }
 
+// Windows refuses to truncate or overwrite a file while a view of it is mapped.
+void MappedFile::check_unchanged() const {}
+
 #else
 
+namespace {
+
+void mtime_of(const struct stat& st, int64_t* sec, int64_t* nsec) {
+#if defined(__APPLE__)
+  *sec = st.st_mtimespec.tv_sec;
+  *nsec = st.st_mtimespec.tv_nsec;
+#else
+  *sec = st.st_mtim.tv_sec;
+  *nsec = st.st_mtim.tv_nsec;
+#endif
+}
+
+}  // namespace
+
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  // forever; on a regular file it changes nothing.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(ErrorCode::IO, "cannot open " + path + ": " + std::strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -68,24 +91,35 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> m(new MappedFile());
   m->path_ = path;
   m->size_ = static_cast<size_t>(st.st_size);
+  m->fd_ = fd;  // closed by the destructor, also when a failure below throws
+  mtime_of(st, &m->mtime_sec_, &m->mtime_nsec_);
   if (m->size_ > 0) {
     // Private, copy-on-write pages: shared with the page cache until written, so a
     // stray write through a JS view changes only this process's copy and never
     // faults or touches the file.
     void* p = mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
-      int e = errno;
-      ::close(fd);
+      const int e = errno;
       fail(ErrorCode::IO, "cannot mmap " + path + ": " + std::strerror(e));
     }
     m->data_ = static_cast<uint8_t*>(p);
   }
-  ::close(fd);  // the mapping stays valid without the descriptor
   return m;
 }
 
 MappedFile::~MappedFile() {
   if (data_) munmap(data_, size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::check_unchanged() const {
+  struct stat st;
+  if (fstat(fd_, &st) != 0) fail(ErrorCode::IO, "cannot stat " + path_ + ": " + std::strerror(errno));
+  int64_t sec = 0, nsec = 0;
+  mtime_of(st, &sec, &nsec);
+  if (static_cast<size_t>(st.st_size) != size_ || sec != mtime_sec_ || nsec != mtime_nsec_)
+    fail(ErrorCode::IO, "model file changed on disk: " + path_ + " (was " + std::to_string(size_) + " bytes, now " +
+                            std::to_string(static_cast<long long>(st.st_size)) + "); load it again");
 }
 
 int64_t MappedFile::resident_bytes() const {

@@ -1,0 +1,161 @@
+/**
+ * Issue 11, hostile files: a model file changed under a loaded model, FIFOs
+ * and devices given as model files, headers that would stall the event loop,
+ * misaligned tensor data, and metadata inconsistent with the tensors.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MiniMacLLMError } from '../lib/errors';
+import { readGGUF, type GGUFFile } from '../lib/gguf/reader';
+import { writeGGUFSync, typed, type GGUFWriteValue } from '../lib/gguf/writer';
+import { GGUFValueType, type GGUFValueTypeId } from '../lib/gguf/types';
+import { loadModel } from '../lib/model/model';
+import { native } from '../lib/native';
+import { runTsChild } from './helpers/child';
+import { fixture } from './helpers/model-refs';
+
+const STORIES = fixture('models', 'stories260K.gguf');
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-files-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function code(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e).toBeInstanceOf(MiniMacLLMError);
+    return `${(e as MiniMacLLMError).code}: ${(e as Error).message}`;
+  }
+  return 'no error';
+}
+
+test('3: a model file truncated or rewritten while loaded fails with ERR_IO, never SIGBUS', async () => {
+  const r = await runTsChild(path.join(__dirname, 'scenarios', 'model-file-changed.ts'), [STORIES, dir], {
+    timeoutMs: 60000,
+  });
+  expect({ signal: r.signal, status: r.status, timedOut: r.timedOut, stderr: r.stderr }).toEqual({
+    signal: null,
+    status: 0,
+    timedOut: false,
+    stderr: '',
+  });
+  const out = JSON.parse(r.stdout) as Record<string, string>;
+  expect(out.before).toBe('ok');
+  expect(out.truncatedGenerate).toMatch(/^ERR_IO: model file changed on disk/);
+  expect(out.truncatedEvaluate).toMatch(/^ERR_IO: model file changed on disk/);
+  expect(out.overwritten).toMatch(/^ERR_IO: model file changed on disk/);
+  expect(out.renamed).toBe('same');
+});
+
+(process.platform === 'win32' ? describe.skip : describe)('10: FIFOs and devices are not model files', () => {
+  let fifo: string;
+  beforeAll(() => {
+    fifo = path.join(dir, 'model.fifo');
+    execFileSync('mkfifo', [fifo]);
+  });
+
+  test('loadModel, readGGUF and mapFile refuse a FIFO at once with ERR_IO', async () => {
+    const t0 = Date.now();
+    expect(await code(loadModel(fifo, { backend: 'cpu' }))).toMatch(/^ERR_IO: .*FIFO/);
+    expect(await code(readGGUF(fifo))).toMatch(/^ERR_IO: .*FIFO/);
+    expect(await code(loadModel(fifo, { backend: 'cpu', sha256: '0'.repeat(64) }))).toMatch(/^ERR_IO/);
+    expect(() => native().mapFile(fifo)).toThrow(expect.objectContaining({ code: 'ERR_IO' }));
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  test('a character device is refused too', async () => {
+    expect(await code(loadModel('/dev/zero', { backend: 'cpu' }))).toMatch(/^ERR_IO: .*device/);
+  });
+
+  test('a FIFO in place of config.json in a model folder is ERR_IO', async () => {
+    const hf = path.join(dir, 'hf-fifo');
+    fs.cpSync(fixture('models', 'gutenberg-16m-hf'), hf, { recursive: true });
+    fs.rmSync(path.join(hf, 'config.json'));
+    execFileSync('mkfifo', [path.join(hf, 'config.json')]);
+    expect(await code(loadModel(hf, { backend: 'cpu' }))).toMatch(/^ERR_IO: .*FIFO/);
+  });
+});
+
+/** A copy of stories260K.gguf with metadata changed by `edit`. */
+async function variant(
+  name: string,
+  edit: (g: GGUFFile, meta: Record<string, GGUFWriteValue>) => void,
+): Promise<string> {
+  const g = await readGGUF(STORIES);
+  const bytes = fs.readFileSync(STORIES);
+  const meta: Record<string, GGUFWriteValue> = {};
+  for (const [k, v] of Object.entries(g.metadata)) {
+    const t = g.metadataTypes[k]!;
+    meta[k] = t === GGUFValueType.ARRAY || t === GGUFValueType.STRING ? v : typed(t as GGUFValueTypeId, v);
+  }
+  edit(g, meta);
+  const out = path.join(dir, name);
+  writeGGUFSync(out, {
+    metadata: meta,
+    tensors: g.tensors.map((t) => ({
+      name: t.name,
+      type: t.type,
+      shape: t.shape,
+      data: bytes.subarray(t.offset, t.offset + t.bytes),
+    })),
+  });
+  return out;
+}
+
+describe('16, 17: metadata that does not match the file', () => {
+  test('block_count smaller than the layers present is ERR_BAD_MODEL', async () => {
+    const f = await variant('blocks.gguf', (_, m) => {
+      m['llama.block_count'] = typed(GGUFValueType.UINT32, 3);
+    });
+    expect(await code(loadModel(f, { backend: 'cpu' }))).toMatch(/^ERR_BAD_MODEL: tensor "blk\.3\..*3 layers/);
+  });
+
+  test.each([
+    ['tokenizer.ggml.bos_token_id', 512],
+    ['tokenizer.ggml.eos_token_id', 1e6],
+    ['tokenizer.ggml.bos_token_id', 0x7fffffff],
+  ])('%s = %d (outside the vocabulary) is ERR_BAD_MODEL', async (key, id) => {
+    const f = await variant('special.gguf', (_, m) => {
+      m[key] = typed(GGUFValueType.UINT32, id);
+    });
+    expect(await code(loadModel(f, { backend: 'cpu' }))).toMatch(/^ERR_BAD_MODEL: .*outside the vocabulary/);
+  });
+
+  test('general.alignment 1 or 2 with misaligned tensors is ERR_UNSUPPORTED at load, naming the reason', async () => {
+    for (const a of [1, 2]) {
+      let misaligned: string | undefined;
+      // Name lengths shift the end of the header, and with it the data section.
+      for (let extra = 0; extra < 4 && !misaligned; extra++) {
+        const f = await variant(`align${a}.gguf`, (_, m) => {
+          m['general.alignment'] = typed(GGUFValueType.UINT32, a);
+          m['general.name'] = 'x'.repeat(1 + extra);
+        });
+        if ((await readGGUF(f)).tensors.some((t) => t.offset % 4 !== 0)) misaligned = f;
+      }
+      expect(misaligned).toBeDefined();
+      expect(await code(loadModel(misaligned!, { backend: 'cpu' }))).toMatch(
+        /^ERR_UNSUPPORTED: tensor .* not a multiple of 4/,
+      );
+    }
+  });
+
+  test('safetensors whose data starts at an odd offset are ERR_UNSUPPORTED at load', async () => {
+    const hf = path.join(dir, 'hf-odd');
+    fs.cpSync(fixture('models', 'gutenberg-16m-hf'), hf, { recursive: true });
+    const shard = path.join(hf, 'model-00001-of-00003.safetensors');
+    const b = fs.readFileSync(shard);
+    const n = Number(b.readBigUInt64LE(0));
+    // One more space of header padding: every tensor of the shard moves by one byte.
+    const out = Buffer.alloc(b.length + 1);
+    out.writeBigUInt64LE(BigInt(n + 1), 0);
+    b.copy(out, 8, 8, 8 + n);
+    out[8 + n] = 0x20;
+    b.copy(out, 9 + n, 8 + n);
+    fs.writeFileSync(shard, out);
+    expect(await code(loadModel(hf, { backend: 'cpu' }))).toMatch(/^ERR_UNSUPPORTED: tensor .* not a multiple of 4/);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * Issue 11, lifecycle: dispose() always settles (abandoned streams end with
+ * 'abort'), concurrent streams never deadlock, and dispose() releases native
+ * memory at once — mappings, KV caches, kernel-op temporaries — instead of
+ * when the garbage collector runs.
+ */
+import * as fs from 'node:fs';
+import { matmul, quantize } from '../lib/ops';
+import { loadModel, type Model } from '../lib/model/model';
+import { native } from '../lib/native';
+import { fixture } from './helpers/model-refs';
+
+const STORIES = fixture('models', 'stories260K.gguf');
+
+/** Rejects when `p` has not settled after `ms` (a hang fails the test instead of timing it out). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Lines of /proc/self/maps that map `file` (Linux only). */
+function mappingsOf(file: string): number {
+  const real = fs.realpathSync(file);
+  return fs
+    .readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((l) => l.endsWith(real)).length;
+}
+
+/** Virtual size of this process in bytes (Linux only): counts mapped memory whether touched or not. */
+function vmSize(): number {
+  const m = /VmSize:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+const linux = process.platform === 'linux';
+
+describe('streams and dispose', () => {
+  let model: Model;
+  beforeEach(async () => {
+    model = await loadModel(STORIES, { backend: 'cpu', threads: 1 });
+  });
+  afterEach(async () => {
+    await within(model.dispose(), 10000, 'dispose');
+  });
+
+  test('dispose() settles while a started stream is abandoned; the stream then ends with abort', async () => {
+    const it = model.stream('Once upon a time', { maxTokens: 50, seed: 1 })[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(first.done).toBe(false);
+    await within(model.dispose(), 5000, 'dispose() with an abandoned stream');
+    const last = await within(it.next(), 5000, 'the abandoned stream');
+    expect(last.done).toBe(true);
+    expect(last.value).toMatchObject({ finishReason: 'abort', tokens: [(first.value as { token: number }).token] });
+  });
+
+  test('a stream created before dispose() but never started ends with abort', async () => {
+    const it = model.stream('Lily', { maxTokens: 5 })[Symbol.asyncIterator]();
+    await within(model.dispose(), 5000, 'dispose()');
+    const r = await within(it.next(), 5000, 'the unstarted stream');
+    expect(r).toMatchObject({ done: true, value: { finishReason: 'abort', tokens: [] } });
+  });
+
+  test('two streams consumed in lock-step finish, each with its own greedy output', async () => {
+    const o = { maxTokens: 24, temperature: 0 };
+    const wantA = (await model.generate('Once upon a time', o)).tokens;
+    const wantB = (await model.generate('Lily and Ben', o)).tokens;
+    const a = model.stream('Once upon a time', o)[Symbol.asyncIterator]();
+    const b = model.stream('Lily and Ben', o)[Symbol.asyncIterator]();
+    const got: number[][] = [[], []];
+    const done = [false, false];
+    const step = async (): Promise<void> => {
+      while (!done[0] || !done[1]) {
+        const rs = await Promise.all([a, b].map((it, i) => (done[i] ? Promise.resolve(undefined) : it.next())));
+        rs.forEach((r, i) => {
+          if (!r) return;
+          if (r.done) done[i] = true;
+          else if (r.value.token >= 0) got[i]!.push(r.value.token);
+        });
+      }
+    };
+    await within(step(), 20000, 'two streams in lock-step');
+    expect(got[0]).toEqual(wantA);
+    expect(got[1]).toEqual(wantB);
+  });
+
+  test('generate() while a stream is held still runs, and the stream resumes correctly', async () => {
+    const o = { maxTokens: 12, temperature: 0 };
+    const want = (await model.generate('The cat', o)).tokens;
+    const it = model.stream('The cat', o)[Symbol.asyncIterator]();
+    const got: number[] = [];
+    const r0 = await it.next();
+    if (!r0.done) got.push(r0.value.token);
+    const other = await within(model.generate('A dog', { maxTokens: 8, temperature: 0 }), 10000, 'generate()');
+    expect(other.tokens.length).toBeGreaterThan(0);
+    for (;;) {
+      const r = await within(it.next(), 10000, 'the stream');
+      if (r.done) break;
+      if (r.value.token >= 0) got.push(r.value.token);
+    }
+    expect(got).toEqual(want);
+  });
+});
+
+(linux ? describe : describe.skip)('dispose() frees native memory at once (no GC)', () => {
+  test('disposed models leave no mapping of the model file', async () => {
+    const before = mappingsOf(STORIES);
+    for (let i = 0; i < 40; i++) {
+      const m = await loadModel(STORIES, { backend: 'cpu', threads: 1 });
+      await m.generate('Once', { maxTokens: 2, seed: i });
+      await m.dispose();
+    }
+    expect(mappingsOf(STORIES)).toBe(before);
+  });
+
+  test("a disposed context's KV cache and activations are unmapped at once", async () => {
+    const m = await loadModel(STORIES, { backend: 'cpu', threads: 1 });
+    try {
+      const externalBefore = native().externalMemory();
+      const before = vmSize();
+      // [2 (k, v), 5 layers, 65536 positions, 32 kv dims] f16 = 42 MB each.
+      const ctxs = Array.from({ length: 4 }, () => m.createContext({ contextSize: 65536 }));
+      const grown = vmSize() - before;
+      expect(grown).toBeGreaterThan(4 * 40e6);
+      // V8 is told about the native allocations, so GC pressure is right.
+      expect(native().externalMemory() - externalBefore).toBeGreaterThan(4 * 40e6);
+      await ctxs[0]!.evaluate([1, 2, 3]);
+      await Promise.all(ctxs.map((c) => c.dispose()));
+      expect(vmSize() - before).toBeLessThan(grown / 8);
+      expect(native().externalMemory() - externalBefore).toBeLessThan(4 * 5e6);
+    } finally {
+      await m.dispose();
+    }
+  });
+
+  test('kernel ops in a synchronous loop do not accumulate native memory', () => {
+    const rows = 1024,
+      cols = 1024;
+    const w = {
+      data: quantize('Q4_0', new Float32Array(rows * cols).fill(0.5), cols),
+      type: 'Q4_0' as const,
+      rows,
+      cols,
+    };
+    const x = new Float32Array(cols).fill(1);
+    matmul(x, w); // warm the shared backend (threads, workspace)
+    const before = vmSize();
+    let peak = before;
+    for (let i = 0; i < 100; i++) {
+      matmul(x, w);
+      peak = Math.max(peak, vmSize());
+    }
+    // 100 calls without freeing would map 100 x 0.6 MB of weights copies.
+    expect(peak - before).toBeLessThan(16e6);
+  });
+});
