@@ -6,8 +6,11 @@
  * time limit (test/helpers/isolated.ts), so a regression fails instead of
  * stalling the suite.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { Tokenizer } from '../lib';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadTokenizer, Tokenizer } from '../lib';
 import { FileRegex } from '../lib/tokenizer/regex';
 import { runIsolated } from './helpers/isolated';
 import { fixture } from './tokenizer-helpers';
@@ -292,4 +295,24 @@ describe('tokenize() / detokenize() options are validated like every other optio
       expectCode(() => t.detokenize(ids as never), 'ERR_INVALID_ARG');
     }
   });
+});
+
+describe('tokenizer files that are not regular files', () => {
+  const posix = process.platform !== 'win32';
+  (posix ? it : it.skip)(
+    'a FIFO named tokenizer.json (or given as the source) is ERR_IO at once, not a hang',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mml-fifo-'));
+      try {
+        execFileSync('mkfifo', [path.join(dir, 'tokenizer.json')]);
+        await expect(loadTokenizer(dir)).rejects.toMatchObject({
+          code: 'ERR_IO',
+          message: expect.stringMatching(/FIFO/),
+        });
+        await expect(loadTokenizer(path.join(dir, 'tokenizer.json'))).rejects.toMatchObject({ code: 'ERR_IO' });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
