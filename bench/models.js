@@ -30,6 +30,21 @@ const SHAPES = {
     ropeTheta: 100000,
     ctx: 8192,
   },
+  // SmolLM2-135M's body with Qwen2's real 151,936-row vocabulary (151,669 tokens from
+  // test/fixtures/tokenizer/vocab/ggml-vocab-qwen2.gguf + [PAD] rows, as Qwen2's GGUFs have):
+  // the large-vocabulary shape the grammar benchmark needs (a 150k-entry token trie).
+  smolqwen: {
+    name: 'SmolLM2-135M-shape, Qwen2 vocabulary',
+    nEmbd: 576,
+    nLayer: 30,
+    nHead: 9,
+    nKvHead: 3,
+    nFf: 1536,
+    vocab: 151936,
+    vocabFrom: 'qwen2',
+    ropeTheta: 100000,
+    ctx: 8192,
+  },
   // Llama-3.2-1B: dim 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied embeddings.
   llama1b: {
     name: 'Llama-3.2-1B-shape',
@@ -53,6 +68,7 @@ const PRESETS = {
   // allow, its Q5_0 fallback elsewhere (here: every matrix but ffn_down).
   'smol-q4_k_m': ['smol', 'Q4_K', 'Q5_0'],
   'llama1b-q4_0': ['llama1b', 'Q4_0'],
+  'smolqwen-q8_0': ['smolqwen', 'Q8_0'],
 };
 
 // Deterministic xorshift32 byte source.
@@ -157,6 +173,22 @@ function syntheticVocab(size) {
   return { tokens, merges, types, eos: tokens.length - 1 };
 }
 
+/** A real vocabulary from the repo's tokenizer fixtures, padded with unused [PAD] rows to `size`. */
+function fixtureVocab(mm, name, size) {
+  const g = mm.readGGUFSync(path.join(root, 'test', 'fixtures', 'tokenizer', 'vocab', `ggml-vocab-${name}.gguf`));
+  const md = g.metadata;
+  const tokens = [...md['tokenizer.ggml.tokens']];
+  const types = Array.from(md['tokenizer.ggml.token_type']);
+  for (let i = tokens.length; i < size; i++) (tokens.push(`[PAD${i}]`), types.push(5));
+  return {
+    tokens,
+    merges: [...md['tokenizer.ggml.merges']],
+    types: Int32Array.from(types),
+    eos: md['tokenizer.ggml.eos_token_id'],
+    pre: md['tokenizer.ggml.pre'],
+  };
+}
+
 /** Writes (once) and returns the path of a preset's GGUF. */
 function ensureModel(preset, { log = console.error } = {}) {
   const spec = PRESETS[preset];
@@ -196,7 +228,7 @@ function ensureModel(preset, { log = console.error } = {}) {
     mat(`${b}ffn_up.weight`, s.nEmbd, s.nFf);
     mat(`${b}ffn_down.weight`, s.nFf, s.nEmbd);
   }
-  const vocab = syntheticVocab(s.vocab);
+  const vocab = s.vocabFrom ? fixtureVocab(mm, s.vocabFrom, s.vocab) : syntheticVocab(s.vocab);
   const u32 = (v) => typed(V.UINT32, v);
   const f32 = (v) => typed(V.FLOAT32, v);
   const metadata = {
@@ -214,7 +246,7 @@ function ensureModel(preset, { log = console.error } = {}) {
     'llama.rope.dimension_count': u32(headDim),
     'llama.vocab_size': u32(s.vocab),
     'tokenizer.ggml.model': 'gpt2',
-    'tokenizer.ggml.pre': 'default',
+    'tokenizer.ggml.pre': vocab.pre ?? 'default',
     'tokenizer.ggml.tokens': vocab.tokens,
     'tokenizer.ggml.token_type': vocab.types,
     'tokenizer.ggml.merges': vocab.merges,

@@ -5,6 +5,7 @@
  *
  *   npm run bench [-- --model smol-q8_0,smol-q4_0,...|PATH] [--threads 1,2]
  *                    [--prompt 512] [--gen 128] [--repeat 1] [--compare llama.cpp] [--json]
+ *                    [--grammar smolqwen-q8_0|PATH|off] [--grammar-rounds 5]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
  * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0), written once into
@@ -17,6 +18,9 @@
  *            first / their time (one token per step, greedy).
  * --compare llama.cpp runs node-llama-cpp (installed in bench/compare/, never a
  * dependency of minimacllm) on the same file, same prompt, same thread counts.
+ * --grammar (default smolqwen-q8_0: SmolLM2-135M's body, Qwen2's 151,936-row
+ * vocabulary): structured output, generate() with a JSON-schema grammar vs
+ * without, same process, interleaved A/B (see bench/grammar.js).
  * Runs on the compiled package (dist/): `npm run build:ts` first.
  */
 'use strict';
@@ -26,6 +30,7 @@ const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const { PRESETS, ensureModel } = require('./models');
+const { childGrammar, summarize: summarizeGrammar } = require('./grammar');
 
 const root = path.join(__dirname, '..');
 
@@ -38,6 +43,8 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     compare: { type: 'string' },
     json: { type: 'boolean', default: false },
+    grammar: { type: 'string', default: 'smolqwen-q8_0' },
+    'grammar-rounds': { type: 'string', default: '5' },
     // internal: one measurement in this process
     child: { type: 'string' },
     file: { type: 'string' },
@@ -109,6 +116,11 @@ async function child() {
   const threads = Number(args.threads),
     P = Number(args.prompt),
     G = Number(args.gen);
+  if (args.child === 'grammar') {
+    const r = await childGrammar(args.file, threads, Number(args['grammar-rounds']), G);
+    process.stdout.write(`BENCH_RESULT ${JSON.stringify(r)}\n`);
+    return;
+  }
   const fn = args.child === 'llama.cpp' ? childLlamaCpp : childMinimacllm;
   const r = await fn(args.file, threads, P, G);
   r.peakRssMB = process.resourceUsage().maxRSS / 1024;
@@ -132,6 +144,8 @@ function measure(engine, file, threads, P, G) {
       String(P),
       '--gen',
       String(G),
+      '--grammar-rounds',
+      args['grammar-rounds'],
     ],
     { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
@@ -141,6 +155,7 @@ function measure(engine, file, threads, P, G) {
     return { error: why || `exit ${res.status}` };
   }
   const r = JSON.parse(line.slice('BENCH_RESULT '.length));
+  if (engine === 'grammar') return r;
   r.prefillTps = (P / r.ttftMs) * 1000;
   r.decodeTps = (r.decoded / r.decodeMs) * 1000;
   return r;
@@ -205,8 +220,9 @@ async function main() {
         }
       }
   }
+  const grammar = args.grammar === 'off' ? [] : runGrammar(threadList);
   if (args.json) {
-    console.log(JSON.stringify({ machine: machineLine(), load: os.loadavg(), results }, null, 2));
+    console.log(JSON.stringify({ machine: machineLine(), load: os.loadavg(), results, grammar }, null, 2));
     return;
   }
   console.log(
@@ -226,6 +242,7 @@ async function main() {
       `| ${r.model} | ${(r.bytes / 1e6).toFixed(0)} | ${r.engine} | ${r.threads} | ${r.prefillTps.toFixed(1)} | ${r.decodeTps.toFixed(1)} | ${r.ttftMs.toFixed(0)} | ${r.loadMs.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
     );
   }
+  printGrammar(grammar);
   if (engines.length > 1) {
     // Ratios at each engine's best thread count, as the issue's targets are stated.
     console.log(
@@ -247,6 +264,45 @@ async function main() {
         `| ${model} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,
       );
     }
+  }
+}
+
+// Structured output: constrained vs unconstrained decode on the large-vocabulary model, one child per thread count.
+function runGrammar(threadList) {
+  const m = args.grammar;
+  const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
+  const G = Number(args.gen ?? 256);
+  const out = [];
+  for (const threads of threadList) {
+    const load = os.loadavg()[0];
+    const r = measure('grammar', file, threads, 0, G);
+    if (r.error) {
+      out.push({ model: path.basename(file), threads, error: r.error });
+      continue;
+    }
+    out.push({ model: path.basename(file), threads, loadBefore: load, ...summarizeGrammar(r) });
+    if (!args.json) console.error(`${path.basename(file)} grammar ${threads}t: done`);
+  }
+  return out;
+}
+
+function printGrammar(rows) {
+  if (rows.length === 0) return;
+  console.log(
+    '\n**Structured output** (generate() with a JSON-schema grammar vs without, same process, interleaved; tok/s of decode, best / median of rounds)\n',
+  );
+  console.log(
+    '| GGUF | threads | unconstrained tok/s | JSON schema tok/s | ratio (best) | ratio (median) | CPU ms/token unconstrained / schema | cold first run tok/s | tokens per run | all valid |',
+  );
+  console.log('|' + ' --- |'.repeat(10));
+  for (const r of rows) {
+    if (r.error) {
+      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} | | | | | | | |`);
+      continue;
+    }
+    console.log(
+      `| ${r.model} | ${r.threads} | ${r.plainBest.toFixed(1)} / ${r.plainMedian.toFixed(1)} | ${r.constrainedBest.toFixed(1)} / ${r.constrainedMedian.toFixed(1)} | ${(r.constrainedBest / r.plainBest).toFixed(2)} | ${(r.constrainedMedian / r.plainMedian).toFixed(2)} | ${r.cpuPlain.toFixed(2)} / ${r.cpuConstrained.toFixed(2)} | ${r.coldTps.toFixed(1)} (${(r.coldMs / 1000).toFixed(1)} s) | ${r.tokensPlain} / ${r.tokensConstrained} | ${r.allValid ? 'yes' : 'NO'} |`,
+    );
   }
 }
 

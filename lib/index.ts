@@ -42,14 +42,22 @@ export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
 export { loadModel, Model } from './model/model';
-export type { ModelInfo, ChatOptions, ChatResult, CreateContextOptions } from './model/model';
+export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptions } from './model/model';
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
 export { GENERATE_DEFAULTS } from './generate/options';
-export type { GenerateOptions, GenerationChunk } from './generate/options';
+export type { GenerateOptions, GenerationChunk, JsonSchema } from './generate/options';
+export type { LogitsProcessor, LogitsContext } from './generate/constraint';
 export type { GenerateResult, FinishReason } from './generate/generate';
 export { perplexity } from './generate/perplexity';
 export type { PerplexityOptions, PerplexityResult } from './generate/perplexity';
 export { ChatTemplate, renderPlain } from './chat/template';
 export type { ChatMessage, ChatRenderOptions, ChatTemplateOptions } from './chat/template';
+export type { ChatTextPart, ToolCall } from './chat/messages';
+export type { ToolDefinition, ToolChoice } from './chat/tools';
+export type { InvalidToolCall } from './chat/tool-calls';
+// Structured output: grammars and JSON Schema
+export { Grammar } from './grammar/grammar';
+export { GrammarError } from './grammar/gbnf';
+export { jsonSchemaToGbnf } from './grammar/json-schema';

@@ -10,12 +10,10 @@
  */
 import { Template } from '@huggingface/jinja';
 import { BadModelError, InvalidArgumentError } from '../errors';
+import { contentText, type ChatMessage } from './messages';
 import { limitsFor, renderProgram, TemplateLimitError, TemplateRaisedError, TemplateVariableError } from './sandbox';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | (string & {});
-  content: string;
-}
+export { checkMessages, type ChatMessage } from './messages';
 
 export interface ChatRenderOptions {
   bosToken?: string | undefined;
@@ -29,23 +27,11 @@ export interface ChatRenderOptions {
 /** Stop strings the plain format needs (a model without a template does not know when its turn ends). */
 export const PLAIN_STOP = ['\nUser:'];
 
-export function checkMessages(messages: unknown): ChatMessage[] {
-  if (!Array.isArray(messages) || messages.length === 0)
-    throw new InvalidArgumentError('messages must be a non-empty array of { role, content }');
-  messages.forEach((m: unknown, i) => {
-    const r = m as { role?: unknown; content?: unknown } | null;
-    if (r === null || typeof r !== 'object' || typeof r.role !== 'string' || typeof r.content !== 'string') {
-      throw new InvalidArgumentError(`messages[${i}] must be an object with string "role" and "content"`);
-    }
-  });
-  return messages as ChatMessage[];
-}
-
 const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** The plain documented format for models without a template. */
 export function renderPlain(messages: readonly ChatMessage[], addGenerationPrompt = true): string {
-  const parts = messages.map((m) => `${capitalize(m.role)}: ${m.content}`);
+  const parts = messages.map((m) => `${capitalize(m.role)}: ${contentText(m.content)}`);
   if (addGenerationPrompt) parts.push('Assistant:');
   return parts.join('\n\n');
 }
@@ -78,7 +64,8 @@ export class ChatTemplate {
     }
   }
 
-  render(messages: readonly ChatMessage[], o: ChatRenderOptions = {}): string {
+  /** Renders messages in the template's (Hugging Face) format: see templateMessages() in messages.ts. */
+  render(messages: readonly object[], o: ChatRenderOptions = {}): string {
     const vars: Record<string, unknown> = {
       ...o.variables,
       messages,

@@ -12,6 +12,7 @@
 import { AbortError, ContextOverflowError } from '../errors';
 import type { Context } from '../model/context';
 import type { Tokenizer } from '../tokenizer/tokenizer';
+import { bestAllowed, GrammarConstraint } from './constraint';
 import type { GenerationChunk, ResolvedGenerateOptions } from './options';
 import { Sampler } from './sampler';
 import { StopMatcher } from './stop';
@@ -24,6 +25,8 @@ export interface GenerateResult {
   /** Generated token ids (the end-of-sequence token excluded). */
   tokens: number[];
   finishReason: FinishReason;
+  /** With `jsonSchema` or `json`: the parsed output (undefined unless generation ended with 'eos'). */
+  json?: unknown;
   usage: { promptTokens: number; completionTokens: number };
   timings: {
     /** Time to process the prompt (the part not already cached). */
@@ -78,8 +81,10 @@ export async function* runGeneration(
   o: ResolvedGenerateOptions,
   streaming = false,
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
-  // The lock first, at once: the generation keeps its place in the queue (dispose() waits for it), then
-  // the prompt is tokenized a slice at a time.
+  // Builds the tokenizer's trie on first use: before taking the context.
+  const constraint = o.grammar ? new GrammarConstraint(await o.grammar.matcher(tokenizer)) : undefined;
+  // Then the lock (the generation keeps its place in the queue: dispose() waits for it), and then the
+  // prompt is tokenized a slice at a time.
   let release: (() => void) | undefined = await ctx.acquire();
   const unlock = (): void => {
     release?.();
@@ -112,15 +117,19 @@ export async function* runGeneration(
     try {
       if (o.signal?.aborted || ctx.disposed) throw new AbortError();
       const cachedBefore = ctx.prefixLength(history);
-      let logits = await ctx.evaluateLocked(history, o.signal);
+      let logits = await evaluate(ctx, history, o.signal, constraint);
       promptProcessed = history.length - cachedBefore;
       promptMs = performance.now() - t0;
       for (;;) {
-        const token = sampler.sample(logits, history);
+        o.logitsProcessor?.(logits, { tokens: history, generated: tokens.length });
+        constraint?.apply(logits);
+        let token = sampler.sample(logits, history);
+        if (constraint && !constraint.allows(token)) token = bestAllowed(logits, (t) => constraint.allows(t));
         if (tokenizer.isEog(token)) {
           finishReason = 'eos';
           break;
         }
+        constraint?.accept(token);
         history.push(token);
         tokens.push(token);
         const piece = stop.push(decoder.push(token));
@@ -134,6 +143,11 @@ export async function* runGeneration(
           finishReason = 'stop';
           break;
         }
+        if (constraint?.finished) {
+          // The grammar is complete and allows nothing more: end of generation is the only choice.
+          finishReason = 'eos';
+          break;
+        }
         if (tokens.length >= o.maxTokens || history.length > ctx.contextSize) {
           finishReason = 'length';
           break;
@@ -142,7 +156,7 @@ export async function* runGeneration(
           finishReason = 'abort';
           break;
         }
-        logits = await ctx.evaluateLocked(history, o.signal);
+        logits = await evaluate(ctx, history, o.signal, constraint);
       }
     } catch (e) {
       if (!(e instanceof AbortError)) throw e;
@@ -161,6 +175,7 @@ export async function* runGeneration(
       text,
       tokens,
       finishReason,
+      ...(o.parseJson ? { json: finishReason === 'eos' ? JSON.parse(text) : undefined } : {}),
       usage: { promptTokens: prompt.length, completionTokens: tokens.length },
       timings: {
         promptMs,
@@ -172,6 +187,28 @@ export async function* runGeneration(
   } finally {
     unlock();
   }
+}
+
+/**
+ * Runs the model over `history`; while it runs (off the main thread), the
+ * grammar's mask for the next token is computed here.
+ */
+async function evaluate(
+  ctx: Context,
+  history: readonly number[],
+  signal: AbortSignal | undefined,
+  constraint: GrammarConstraint | undefined,
+): Promise<Float32Array> {
+  const pending = ctx.evaluateLocked(history, signal);
+  if (constraint) {
+    try {
+      constraint.prepare();
+    } catch (e) {
+      await pending.catch(() => undefined);
+      throw e;
+    }
+  }
+  return pending;
 }
 
 /** Drives a generation to the end and returns its result. */

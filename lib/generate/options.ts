@@ -3,6 +3,9 @@
  * and validation with messages that name the option and the bad value.
  */
 import { InvalidArgumentError } from '../errors';
+import { grammarFromGBNF, grammarFromSchema } from '../grammar/cache';
+import { Grammar } from '../grammar/grammar';
+import type { LogitsProcessor } from './constraint';
 import { randomSeed } from './rng';
 import type { SamplerOptions } from './sampler';
 
@@ -40,7 +43,24 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Called for every generated token, as it is generated. */
   onToken?: (chunk: GenerationChunk) => void;
+  /**
+   * Constrains the output to a grammar: GBNF text (llama.cpp's format) or a
+   * compiled `Grammar`. Generation ends ('eos') where the grammar is complete.
+   */
+  grammar?: string | Grammar;
+  /** Constrains the output to JSON that validates against this JSON Schema; the result gets `json`. */
+  jsonSchema?: JsonSchema;
+  /** Constrains the output to a JSON object; the result gets `json`. */
+  json?: boolean;
+  /**
+   * Changes the logits (in place) before each token is sampled; runs on the
+   * main thread once per token, before any grammar mask.
+   */
+  logitsProcessor?: LogitsProcessor;
 }
+
+/** A JSON Schema (see the README for the supported keywords). */
+export type JsonSchema = boolean | { readonly [keyword: string]: unknown };
 
 export interface ResolvedGenerateOptions {
   maxTokens: number;
@@ -48,6 +68,10 @@ export interface ResolvedGenerateOptions {
   stop: string[];
   signal: AbortSignal | undefined;
   onToken: ((chunk: GenerationChunk) => void) | undefined;
+  grammar: Grammar | undefined;
+  /** Parse the text as JSON into the result's `json`. */
+  parseJson: boolean;
+  logitsProcessor: LogitsProcessor | undefined;
 }
 
 export const GENERATE_DEFAULTS = {
@@ -62,7 +86,17 @@ export const GENERATE_DEFAULTS = {
   frequencyPenalty: 0,
 } as const;
 
-const KNOWN = new Set([...Object.keys(GENERATE_DEFAULTS), 'seed', 'stop', 'signal', 'onToken']);
+const KNOWN = new Set([
+  ...Object.keys(GENERATE_DEFAULTS),
+  'seed',
+  'stop',
+  'signal',
+  'onToken',
+  'grammar',
+  'jsonSchema',
+  'json',
+  'logitsProcessor',
+]);
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -121,6 +155,11 @@ export function resolveGenerateOptions(
   if (onToken !== undefined && typeof onToken !== 'function')
     throw new InvalidArgumentError(`onToken must be a function, got ${show(onToken)}`);
 
+  const logitsProcessor = o['logitsProcessor'];
+  if (logitsProcessor !== undefined && typeof logitsProcessor !== 'function')
+    throw new InvalidArgumentError(`logitsProcessor must be a function, got ${show(logitsProcessor)}`);
+  const { grammar, parseJson } = resolveConstraint(o);
+
   return {
     maxTokens,
     sampler: {
@@ -137,5 +176,31 @@ export function resolveGenerateOptions(
     stop: [...stop, ...extraStop.filter((x) => !stop.includes(x))],
     signal: signal,
     onToken: onToken as ((chunk: GenerationChunk) => void) | undefined,
+    grammar,
+    parseJson,
+    logitsProcessor: logitsProcessor as LogitsProcessor | undefined,
   };
+}
+
+/** The grammar of the `grammar` / `jsonSchema` / `json` options (at most one of them). */
+function resolveConstraint(o: Record<string, unknown>): { grammar: Grammar | undefined; parseJson: boolean } {
+  const given = ['grammar', 'jsonSchema', 'json'].filter((k) => o[k] !== undefined && o[k] !== false);
+  if (given.length > 1) throw new InvalidArgumentError(`give only one of ${given.join(' and ')}`);
+  const g = o['grammar'];
+  if (g !== undefined) {
+    if (g instanceof Grammar) return { grammar: g, parseJson: false };
+    if (typeof g !== 'string') throw new InvalidArgumentError(`grammar must be GBNF text or a Grammar, got ${show(g)}`);
+    return { grammar: grammarFromGBNF(g), parseJson: false };
+  }
+  const schema = o['jsonSchema'];
+  if (schema !== undefined) {
+    if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object' || Array.isArray(schema)))
+      throw new InvalidArgumentError(`jsonSchema must be a JSON Schema object, got ${show(schema)}`);
+    return { grammar: grammarFromSchema(schema), parseJson: true };
+  }
+  const json = o['json'];
+  if (json !== undefined && typeof json !== 'boolean')
+    throw new InvalidArgumentError(`json must be a boolean, got ${show(json)}`);
+  if (json === true) return { grammar: grammarFromSchema({ type: 'object' }), parseJson: true };
+  return { grammar: undefined, parseJson: false };
 }

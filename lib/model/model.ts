@@ -4,7 +4,18 @@
  * creates. Everything heavy runs in graph runs off the main thread.
  */
 import { Backend } from '../backend';
-import { ChatTemplate, checkMessages, PLAIN_STOP, renderPlain, type ChatMessage } from '../chat/template';
+import {
+  chatReply,
+  chatStream,
+  planChat,
+  type ChatOptions,
+  type ChatPlan,
+  type ChatRenderOptionsWithTools,
+  type ChatResult,
+  type ChatStream,
+} from '../chat/chat';
+import type { ChatMessage } from '../chat/messages';
+import { ChatTemplate, PLAIN_STOP, renderPlain } from '../chat/template';
 import { verifySha256 } from '../checksum';
 import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
 import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
@@ -44,14 +55,7 @@ export interface ModelInfo {
   fileBytes: number;
 }
 
-export interface ChatOptions extends GenerateOptions {
-  /** Extra chat-template variables (e.g. `{ enable_thinking: false }`). */
-  templateVariables?: Record<string, unknown>;
-}
-
-export interface ChatResult extends GenerateResult {
-  message: { role: 'assistant'; content: string };
-}
+export type { ChatOptions, ChatResult, ChatStream } from '../chat/chat';
 
 export interface CreateContextOptions {
   /** Tokens the context holds. Default: the model's default context size. */
@@ -192,54 +196,39 @@ export class Model {
     };
   }
 
-  /** The chat prompt for `messages`: the model's template, or the plain format. */
-  renderChat(
-    messages: readonly ChatMessage[],
-    options: { addGenerationPrompt?: boolean; templateVariables?: Record<string, unknown> } = {},
-  ): string {
+  /** The chat prompt for `messages` (tools included): the model's template, or the plain format. */
+  renderChat(messages: readonly ChatMessage[], options: ChatRenderOptionsWithTools = {}): string {
     this.#assertLive();
     checkChatOptions(options);
-    const msgs = checkMessages(messages);
-    const tpl = this.#template();
-    if (!tpl) return renderPlain(msgs, options.addGenerationPrompt ?? true);
-    const variables: Record<string, unknown> = { ...options.templateVariables };
-    return tpl.render(msgs, {
-      bosToken: this.tokenizer.bosToken,
-      eosToken: this.tokenizer.eosToken,
-      addGenerationPrompt: options.addGenerationPrompt ?? true,
-      variables,
-    });
+    const plan = planChat(messages, this.tokenizer.chatTemplate, options);
+    return this.#render(plan, options.addGenerationPrompt ?? true);
   }
 
   /** Token ids of the chat prompt (special tokens in the template are parsed; BOS added unless the template has it). */
   chatTokens(
     messages: readonly ChatMessage[],
-    options: { templateVariables?: Record<string, unknown> } = {},
+    options: Pick<ChatRenderOptionsWithTools, 'templateVariables' | 'tools'> = {},
   ): number[] {
-    const p = this.#chatPrompt(messages, options);
-    return this.tokenizer.tokenize(p.text, { addSpecial: p.addSpecial, parseSpecial: p.parseSpecial });
-  }
-
-  #chatPrompt(
-    messages: readonly ChatMessage[],
-    options: { templateVariables?: Record<string, unknown> },
-  ): { text: string; addSpecial: boolean; parseSpecial: boolean } {
-    checkChatOptions(options);
-    const text = this.renderChat(messages, options);
-    const bos = this.tokenizer.bosToken;
-    const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
-    return { text, addSpecial: !hasBos, parseSpecial: this.#template() !== undefined };
-  }
-
-  /** Answers a conversation. The default context keeps the history's KV cache between turns. */
-  async chat(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     this.#assertLive();
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
-    const { templateVariables, ...genOptions } = options;
-    const prompt = this.#chatPrompt(messages, templateVariables ? { templateVariables } : {});
-    const extraStop = this.#template() ? [] : PLAIN_STOP;
-    const r = await collectGeneration(this.#start(prompt.text, genOptions, extraStop, false, prompt));
-    return { ...r, message: { role: 'assistant', content: r.text.trim() } };
+    checkChatOptions(options);
+    return this.#chatTokens(planChat(messages, this.tokenizer.chatTemplate, options));
+  }
+
+  /**
+   * Answers a conversation (with `tools`, the reply's tool calls are in
+   * `toolCalls`). The default context keeps the history's KV cache between turns.
+   */
+  async chat(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    const reply = this.#chat(messages, options, false);
+    for (;;) {
+      const r = await reply.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** Streams a chat reply: chunks carry the reply's text (tool-call text held back); `result` is the ChatResult. */
+  streamChat(messages: readonly ChatMessage[], options: ChatOptions = {}): ChatStream {
+    return chatStream(this.#chat(messages, options, true));
   }
 
   /** Waits for running and queued work, then frees every context, the weights and the backend. */
@@ -258,6 +247,53 @@ export class Model {
       })();
     }
     return this.#disposing;
+  }
+
+  #render(plan: ChatPlan, addGenerationPrompt: boolean): string {
+    const tpl = this.#template();
+    if (!tpl) return renderPlain(plan.messages, addGenerationPrompt);
+    return tpl.render(plan.templateMessages, {
+      bosToken: this.tokenizer.bosToken,
+      eosToken: this.tokenizer.eosToken,
+      addGenerationPrompt,
+      variables: plan.variables,
+    });
+  }
+
+  #chatTokens(plan: ChatPlan): number[] {
+    const p = this.#chatPrompt(plan);
+    return this.tokenizer.tokenize(p.text, { addSpecial: p.addSpecial, parseSpecial: p.parseSpecial });
+  }
+
+  /** The chat prompt's text and how to tokenize it (special tokens in the template parsed; BOS unless it has one). */
+  #chatPrompt(plan: ChatPlan): { text: string; addSpecial: boolean; parseSpecial: boolean } {
+    const text = this.#render(plan, true);
+    const bos = this.tokenizer.bosToken;
+    const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
+    return { text, addSpecial: !hasBos, parseSpecial: this.#template() !== undefined };
+  }
+
+  #chat(
+    messages: readonly ChatMessage[],
+    options: ChatOptions,
+    streaming: boolean,
+  ): AsyncGenerator<GenerationChunk, ChatResult, undefined> {
+    this.#assertLive();
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    const { templateVariables, tools, toolChoice, onToken, ...genOptions } = options;
+    if (onToken !== undefined && typeof onToken !== 'function')
+      throw new InvalidArgumentError('onToken must be a function');
+    const plan = planChat(messages, this.tokenizer.chatTemplate, { tools, toolChoice, templateVariables }, genOptions);
+    const prompt = this.#chatPrompt(plan);
+    const extraStop = this.#template() ? [] : PLAIN_STOP;
+    const gen = this.#start(
+      prompt.text,
+      plan.grammar ? { ...genOptions, grammar: plan.grammar } : genOptions,
+      extraStop,
+      streaming,
+      prompt,
+    );
+    return chatReply(gen, plan, onToken);
   }
 
   #template(): ChatTemplate | undefined {
@@ -284,7 +320,10 @@ export class Model {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
     const ctx = this.#defaultContext();
-    const input: PromptInput = typeof prompt === 'string' ? { text: prompt, ...tokenizeAs } : ctx.checkTokens(prompt);
+    const input: PromptInput =
+      typeof prompt === 'string'
+        ? { text: prompt, addSpecial: tokenizeAs.addSpecial, parseSpecial: tokenizeAs.parseSpecial }
+        : ctx.checkTokens(prompt);
     return runGeneration(ctx, this.tokenizer, input, o, streaming);
   }
 

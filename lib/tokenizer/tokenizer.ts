@@ -284,6 +284,22 @@ export class Tokenizer {
     return this.eogSet.has(id);
   }
 
+  /** Every token id that ends generation. */
+  get eogIds(): readonly number[] {
+    return [...this.eogSet];
+  }
+
+  /** The bytes token `id` decodes to (special tokens: their literal text). Do not modify. */
+  tokenBytes(id: number): Uint8Array {
+    this.checkId(id);
+    return this.pieces.bytes(id, false);
+  }
+
+  /** Whether decoding drops the space SentencePiece put in front of the first generated piece. */
+  get stripsLeadingSpace(): boolean {
+    return this.spec.stripLeadingSpace;
+  }
+
   /** The token's text as stored in the vocabulary (e.g. `▁Hello`, `Ġworld`, `<0x0A>`). */
   tokenText(id: number): string {
     this.checkId(id);
