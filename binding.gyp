@@ -7,6 +7,7 @@
       "native/core/mapped_file.cc",
       "native/core/graph.cc",
       "native/core/backend.cc",
+      "native/core/scheduler.cc",
       "native/core/registry.cc",
       "native/cpu/cpu_features.cc",
       "native/cpu/thread_pool.cc",
@@ -23,12 +24,14 @@
       "native/cpu/store_rows.cc",
       "native/cpu/elementwise.cc",
       "native/cpu/cpu_backend.cc",
+      "native/cpu/device_test_backend.cc",
       "native/cpu/probe.cc"
     ],
     # metal-sim: the Metal dispatch plans + every kernels/*.metal compiled as
     # C++ through native/metal_sim/msl_shim.h, run by the threadgroup emulator.
     "mm_metal_sim_sources": [
       "native/metal/plan.cc",
+      "native/metal/buffer_views.cc",
       "native/metal_sim/fiber.cc",
       "native/metal_sim/emulator.cc",
       "native/metal_sim/sim_backend.cc",

@@ -100,6 +100,8 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
+  /** How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around each. */
+  segments(): Array<{ backend: string; nodes: number[]; copiesIn: number; copiesOut: number }>;
   /** Releases the graph and its references to buffers now (a run in flight keeps its own). */
   dispose(): void;
 }
@@ -134,7 +136,14 @@ export interface NativeBinding {
   mapFile(path: string): NativeMappedFile;
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
-  createBackend(name: string, options: { threads?: number }): NativeBackend;
+  /**
+   * The backend with the CPU as its fallback. For tests: `skipOps` are never given to the backend; metal-sim
+   * checks its cached plans every step with `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
+   */
+  createBackend(
+    name: string,
+    options: { threads?: number; skipOps?: string[]; verifyPlans?: boolean; maxGroupThreads?: number },
+  ): NativeBackend;
 }
 
 let cached: NativeBinding | undefined;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../core/backend.h"
+#include "../core/scheduler.h"
 #include "../core/dtype.h"
 #include "../core/mapped_file.h"
 #include "../cpu/cpu_features.h"
@@ -155,14 +155,37 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return guard(env, [&] { return MappedFileWrap::New(env, MappedFile::open(path)); });
 }
 
+// createBackend(name, {threads, skipOps, verifyPlans, maxGroupThreads}): the
+// backend with the CPU as its fallback; the other options are for tests:
+// skipOps (op names) are never given to the backend, verifyPlans and
+// maxGroupThreads see BackendOptions.
 Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "backend name must be a string");
   BackendOptions opts;
-  if (!info[1].IsUndefined())
-    opts.threads = static_cast<int>(get_int(to_object(info[1], "options"), "threads", 0, 1024, 0));
+  SchedulerOptions sched;
+  if (!info[1].IsUndefined()) {
+    Napi::Object o = to_object(info[1], "options");
+    opts.threads = static_cast<int>(get_int(o, "threads", 0, 1024, 0));
+    opts.verify_plans = get_bool(o, "verifyPlans", false, "options");
+    opts.max_group_threads = static_cast<int>(get_int(o, "maxGroupThreads", 0, 1024, 0));
+    Napi::Value skip = o.Get("skipOps");
+    if (!skip.IsUndefined()) {
+      if (!skip.IsArray()) throw_error(env, "ERR_INVALID_ARG", "options.skipOps must be an array of op names");
+      Napi::Array a = skip.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        OpKind op;
+        Napi::Value v = a.Get(i);
+        if (!v.IsString() || !op_from_name(v.As<Napi::String>().Utf8Value(), &op))
+          throw_error(env, "ERR_INVALID_ARG", "options.skipOps[" + std::to_string(i) + "] is not an op name");
+        sched.skip_ops.push_back(op);
+      }
+    }
+  }
   const std::string name = info[0].As<Napi::String>().Utf8Value();
-  return guard(env, [&] { return BackendWrap::New(env, std::shared_ptr<Backend>(create_backend(name, opts))); });
+  return guard(env, [&] {
+    return BackendWrap::New(env, std::shared_ptr<Scheduler>(create_scheduler(name, opts, std::move(sched))));
+  });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

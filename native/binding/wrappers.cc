@@ -79,22 +79,23 @@ ParsedStep parse_step(Napi::Env env, const Graph& g, const Napi::Value& v) {
 // Runs on any thread: inputs in, the graph, outputs out to host vectors.
 // First the mapped weight files are checked: running over a truncated file
 // would fault (SIGBUS) instead of failing.
-void execute_step(Backend& be, const Graph& g, const std::vector<std::shared_ptr<MappedFile>>& files, ParsedStep& s) {
+void execute_step(Scheduler& sched, Schedule& sg, const std::vector<std::shared_ptr<MappedFile>>& files,
+                  ParsedStep& s) {
   for (const auto& f : files) f->check_unchanged();
+  const Graph& g = sg.graph;
   for (const StepInput& in : s.inputs) {
     const TensorDesc& t = g.tensors[in.tensor];
     const size_t rb = row_bytes(t.type, t.cols);
     const int64_t rows = t.rows_at(s.args.n_tokens);
-    for (int64_t r = 0; r < rows; r++) be.upload(*t.buffer, t.offset + r * t.row_stride, in.bytes.data() + r * rb, rb);
+    for (int64_t r = 0; r < rows; r++) t.buffer->set(t.offset + r * t.row_stride, in.bytes.data() + r * rb, rb);
   }
-  be.run(g, s.args);
+  sched.run(sg, s.args);
   for (StepOutput& out : s.outputs) {
     const TensorDesc& t = g.tensors[out.tensor];
     const size_t rb = row_bytes(t.type, t.cols);
     const int64_t rows = t.rows_at(s.args.n_tokens);
     out.bytes.resize(rb * rows);
-    for (int64_t r = 0; r < rows; r++)
-      be.download(*t.buffer, t.offset + r * t.row_stride, out.bytes.data() + r * rb, rb);
+    for (int64_t r = 0; r < rows; r++) t.buffer->get(t.offset + r * t.row_stride, out.bytes.data() + r * rb, rb);
   }
 }
 
@@ -110,7 +111,7 @@ void deliver_outputs(ParsedStep& s) {
 
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph,
+  RunWorker(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Schedule> graph,
             std::vector<std::shared_ptr<MappedFile>> files, ParsedStep step)
       : Napi::AsyncWorker(env, "minimacllm:run"),
         deferred_(Napi::Promise::Deferred::New(env)),
@@ -150,8 +151,8 @@ class RunWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<BackendState> state_;
-  std::shared_ptr<Backend> backend_;
-  std::shared_ptr<Graph> graph_;
+  std::shared_ptr<Scheduler> backend_;
+  std::shared_ptr<Schedule> graph_;
   std::vector<std::shared_ptr<MappedFile>> files_;
   ParsedStep step_;
   const char* code_ = "ERR_INTERNAL";
@@ -370,7 +371,7 @@ Napi::Function BackendWrap::Init(Napi::Env env) {
        InstanceMethod<&BackendWrap::Dispose>("dispose")});
 }
 
-Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Backend> backend) {
+Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Scheduler> backend) {
   Napi::Object o = data(env).backend.New({});
   auto st = std::make_shared<BackendState>();
   st->backend = std::move(backend);
@@ -380,14 +381,14 @@ Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Backend> backend) {
 
 BackendWrap::BackendWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BackendWrap>(info) {}
 
-Backend& BackendWrap::live(Napi::Env env) {
+Scheduler& BackendWrap::live(Napi::Env env) {
   if (!state_ || state_->disposed || !state_->backend)
     throw_error(env, "ERR_DISPOSED", "the backend has been disposed");
   return *state_->backend;
 }
 
 Napi::Value BackendWrap::Name(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), live(info.Env()).name());
+  return Napi::String::New(info.Env(), live(info.Env()).backend().name());
 }
 Napi::Value BackendWrap::Threads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), live(info.Env()).threads());
@@ -395,7 +396,7 @@ Napi::Value BackendWrap::Threads(const Napi::CallbackInfo& info) {
 
 Napi::Value BackendWrap::Allocate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Backend& be = live(env);
+  Backend& be = live(env).backend();
   const int64_t bytes = to_int(info[0], "bytes", 1, kMaxSafe);
   return guard(env, [&] {
     Napi::Object o = BufferWrap::New(env, be.allocate(static_cast<size_t>(bytes)));
@@ -406,7 +407,7 @@ Napi::Value BackendWrap::Allocate(const Napi::CallbackInfo& info) {
 
 Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Backend& be = live(env);
+  Backend& be = live(env).backend();
   if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(data(env).mapped_file.Value()))
     throw_error(env, "ERR_INVALID_ARG", "file must be a MappedFile from mapFile()");
   auto f = MappedFileWrap::Unwrap(info[0].As<Napi::Object>())->file(env);
@@ -421,27 +422,27 @@ Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
 
 Napi::Value BackendWrap::Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Backend& be = live(env);
+  live(env);
   BufferPtr b = BufferWrap::From(info[0], "buffer");
   const int64_t off = to_int(info[1], "offset", 0, kMaxSafe);
   const Bytes a = typed_array_bytes(info[2], "data");
-  guard(env, [&] { be.upload(*b, static_cast<size_t>(off), a.data, a.size); });
+  guard(env, [&] { b->set(static_cast<size_t>(off), a.data, a.size); });
   return env.Undefined();
 }
 
 Napi::Value BackendWrap::Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Backend& be = live(env);
+  live(env);
   BufferPtr b = BufferWrap::From(info[0], "buffer");
   const int64_t off = to_int(info[1], "offset", 0, kMaxSafe);
   const Bytes a = typed_array_bytes(info[2], "data");
-  guard(env, [&] { be.download(*b, static_cast<size_t>(off), a.data, a.size); });
+  guard(env, [&] { b->get(static_cast<size_t>(off), a.data, a.size); });
   return env.Undefined();
 }
 
 Napi::Value BackendWrap::Supports(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Backend& be = live(env);
+  Backend& be = live(env).backend();
   if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "op must be a string");
   OpKind op;
   if (!op_from_name(info[0].As<Napi::String>().Utf8Value(), &op)) return Napi::Boolean::New(env, false);
@@ -459,7 +460,7 @@ Napi::Value BackendWrap::Supports(const Napi::CallbackInfo& info) {
 
 Napi::Value BackendWrap::CreateGraph(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  live(env);
+  Scheduler& sched = live(env);
   Napi::Object spec = to_object(info[0], "graph spec");
   auto g = std::make_shared<Graph>();
   g->max_tokens = require_int(spec, "maxTokens", 1, 1 << 20, "graph spec");
@@ -472,7 +473,8 @@ Napi::Value BackendWrap::CreateGraph(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < na.Length(); i++)
     g->nodes.push_back(parse_node(env, na.Get(i), "nodes[" + std::to_string(i) + "]"));
   guard(env, [&] { g->validate(); });
-  Napi::Object o = GraphWrap::New(env, state_, g);
+  std::shared_ptr<Schedule> s = guard(env, [&] { return sched.prepare(g); });
+  Napi::Object o = GraphWrap::New(env, state_, s);
   GraphWrap::Unwrap(o)->files_ = std::move(files);
   return o;
 }
@@ -497,12 +499,13 @@ Napi::Value BackendWrap::Dispose(const Napi::CallbackInfo& info) {
 // ---- Graph -------------------------------------------------------------------------
 
 Napi::Function GraphWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Graph",
-                     {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync"),
-                      InstanceMethod<&GraphWrap::Dispose>("dispose")});
+  return DefineClass(
+      env, "Graph",
+      {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync"),
+       InstanceMethod<&GraphWrap::Segments>("segments"), InstanceMethod<&GraphWrap::Dispose>("dispose")});
 }
 
-Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph) {
+Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Schedule> graph) {
   Napi::Object o = data(env).graph.New({});
   GraphWrap* w = GraphWrap::Unwrap(o);
   w->state_ = std::move(state);
@@ -512,7 +515,7 @@ Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, 
 
 GraphWrap::GraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GraphWrap>(info) {}
 
-std::shared_ptr<Graph> GraphWrap::live(Napi::Env env) const {
+std::shared_ptr<Schedule> GraphWrap::live(Napi::Env env) const {
   if (disposed_) throw_error(env, "ERR_DISPOSED", "the graph has been disposed");
   if (!graph_) throw_error(env, "ERR_INVALID_ARG", "not an initialized graph");
   if (!state_ || state_->disposed || !state_->backend)
@@ -522,8 +525,8 @@ std::shared_ptr<Graph> GraphWrap::live(Napi::Env env) const {
 
 Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<Graph> g = live(env);
-  ParsedStep step = guard(env, [&] { return parse_step(env, *g, info[0]); });
+  std::shared_ptr<Schedule> g = live(env);
+  ParsedStep step = guard(env, [&] { return parse_step(env, g->graph, info[0]); });
   auto* w = new RunWorker(env, state_, g, files_, std::move(step));
   Napi::Promise p = w->promise();
   state_->inflight++;
@@ -533,12 +536,32 @@ Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value GraphWrap::RunSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<Graph> g = live(env);
-  ParsedStep step = guard(env, [&] { return parse_step(env, *g, info[0]); });
-  std::shared_ptr<Backend> be = state_->backend;
+  std::shared_ptr<Schedule> g = live(env);
+  ParsedStep step = guard(env, [&] { return parse_step(env, g->graph, info[0]); });
+  std::shared_ptr<Scheduler> be = state_->backend;
   guard(env, [&] { execute_step(*be, *g, files_, step); });
   deliver_outputs(step);
   return env.Undefined();
+}
+
+// segments() -> [{backend, nodes, copiesIn, copiesOut}]: how the scheduler
+// split the graph (tests, diagnostics).
+Napi::Value GraphWrap::Segments(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Schedule> g = live(env);
+  Napi::Array out = Napi::Array::New(env, g->segments.size());
+  for (uint32_t i = 0; i < g->segments.size(); i++) {
+    const ScheduledSegment& seg = g->segments[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("backend", state_->backend->backend(seg.backend).name());
+    Napi::Array nodes = Napi::Array::New(env, seg.nodes.size());
+    for (uint32_t k = 0; k < seg.nodes.size(); k++) nodes.Set(k, seg.nodes[k]);
+    o.Set("nodes", nodes);
+    o.Set("copiesIn", static_cast<double>(seg.copy_in.size()));
+    o.Set("copiesOut", static_cast<double>(seg.copy_out.size()));
+    out.Set(i, o);
+  }
+  return out;
 }
 
 // Drops the graph (and through it the tensors' buffers) now; a run in flight

@@ -6,8 +6,8 @@
 #include <mutex>
 #include <vector>
 
-#include "../core/backend.h"
 #include "../core/mapped_file.h"
+#include "../core/scheduler.h"
 
 namespace mm::js {
 
@@ -61,10 +61,11 @@ class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
 };
 
 // Shared between a Backend object and the Graphs made from it: dispose()
-// resolves once the in-flight runs are done, then drops the backend (joining
-// its threads) even while graphs are still reachable from JS.
+// resolves once the in-flight runs are done, then drops the backend and its
+// scheduler (joining their threads) even while graphs are still reachable
+// from JS.
 struct BackendState {
-  std::shared_ptr<Backend> backend;
+  std::shared_ptr<Scheduler> backend;
   int inflight = 0;  // touched on the JS thread only
   bool disposed = false;
   std::vector<Napi::Promise::Deferred> dispose_waiters;
@@ -74,11 +75,11 @@ struct BackendState {
 class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  static Napi::Object New(Napi::Env env, std::shared_ptr<Backend> backend);
+  static Napi::Object New(Napi::Env env, std::shared_ptr<Scheduler> backend);
   explicit BackendWrap(const Napi::CallbackInfo& info);
 
  private:
-  Backend& live(Napi::Env env);
+  Scheduler& live(Napi::Env env);
   Napi::Value Name(const Napi::CallbackInfo& info);
   Napi::Value Threads(const Napi::CallbackInfo& info);
   Napi::Value Allocate(const Napi::CallbackInfo& info);
@@ -94,16 +95,17 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
 class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  static Napi::Object New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Graph> graph);
+  static Napi::Object New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Schedule> graph);
   explicit GraphWrap(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value Segments(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  std::shared_ptr<Graph> live(Napi::Env env) const;
+  std::shared_ptr<Schedule> live(Napi::Env env) const;
   std::shared_ptr<BackendState> state_;
-  std::shared_ptr<Graph> graph_;
+  std::shared_ptr<Schedule> graph_;  // the graph as the scheduler split it
   bool disposed_ = false;
 
  public:

@@ -1,29 +1,24 @@
 #include "backend.h"
 
-#include <cstring>
 #include <string>
-
-#include "error.h"
 
 namespace mm {
 
-namespace {
-void check_range(const Buffer& b, size_t offset, size_t bytes) {
-  check_arg(offset <= b.size() && bytes <= b.size() - offset, "range [" + std::to_string(offset) + ", +" +
-                                                                  std::to_string(bytes) + ") exceeds the buffer of " +
-                                                                  std::to_string(b.size()) + " bytes");
-}
-}  // namespace
-
-void Backend::upload(Buffer& dst, size_t offset, const void* src, size_t bytes) {
-  check_arg(!dst.read_only(), "cannot upload into a read-only (mapped) buffer");
-  check_range(dst, offset, bytes);
-  if (bytes) std::memcpy(dst.data() + offset, src, bytes);
+bool Backend::supports_node(const Graph& g, size_t i, std::string* why) const {
+  const Node& n = g.nodes[i];
+  std::vector<DType> types;
+  for (int32_t s : n.src) types.push_back(g.tensors[s].type);
+  types.push_back(g.tensors[n.dst].type);
+  if (supports(n.op, types)) return true;
+  if (why) *why = name() + " has no " + op_name(n.op) + " for these tensor types";
+  return false;
 }
 
-void Backend::download(const Buffer& src, size_t offset, void* dst, size_t bytes) {
-  check_range(src, offset, bytes);
-  if (bytes) std::memcpy(dst, src.data() + offset, bytes);
+std::unique_ptr<Segment> Backend::prepare(const Graph& g, std::vector<int32_t> nodes) {
+  auto s = std::make_unique<Segment>();
+  s->graph = &g;
+  s->nodes = std::move(nodes);
+  return s;
 }
 
 }  // namespace mm

@@ -1,4 +1,9 @@
-// The one interface every compute backend implements (CPU, Metal, metal-sim).
+// The interface every compute backend implements (CPU, Metal, metal-sim), in
+// the shape of ggml's backend: memory (allocate / wrap, and which buffers its
+// kernels can use in place), which nodes it runs, and running a prepared run
+// of nodes (a segment). Backends never decide fallback: the scheduler
+// (scheduler.h) asks each node's backend once per graph, gives every backend
+// the segments it supports and copies between buffers a backend cannot use.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -12,36 +17,61 @@ namespace mm {
 
 struct BackendOptions {
   int threads = 0;  // 0 = the machine's physical cores
+  // For tests of GPU backends: check every step that the plans cached per
+  // graph equal fresh ones; cap every pipeline's threads per threadgroup (0:
+  // the device's own limits) to see the plans adapt.
+  bool verify_plans = false;
+  int max_group_threads = 0;
+};
+
+// A backend's prepared form of some nodes of one graph (its dispatch lists,
+// argument blocks, pipelines), built once per graph by Backend::prepare and
+// run every step. It never holds its backend: a graph may outlive a disposed
+// backend (it is then only freed, never run).
+class Segment {
+ public:
+  virtual ~Segment() = default;
+  const Graph* graph = nullptr;  // the scheduled graph (scheduler.h), which outlives the segment
+  std::vector<int32_t> nodes;    // indices into graph->nodes, in execution order
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  virtual int threads() const { return 1; }
 
-  // Memory the backend computes on. On the CPU and on Apple's unified memory
-  // these are host pointers; `wrap` adopts mapped weights without copying.
+  // ---- memory (ggml's buffer type) ----
+  // A zeroed buffer of this backend's memory.
   virtual BufferPtr allocate(size_t bytes) { return Buffer::allocate(bytes); }
+  // Adopts `bytes` at `data` of a mapped file (kept alive by `owner`), read-only.
   virtual BufferPtr wrap(void* data, size_t bytes, std::shared_ptr<void> owner) {
     return Buffer::borrow(data, bytes, std::move(owner), true);
   }
-  virtual void upload(Buffer& dst, size_t offset, const void* src, size_t bytes);
-  virtual void download(const Buffer& src, size_t offset, void* dst, size_t bytes);
+  // Whether this backend's kernels read and write `b` in place; for any other
+  // buffer the scheduler gives it a copy in a buffer it allocated.
+  virtual bool can_use(const Buffer& b) const { return b.is_host(); }
 
-  // Whether this backend runs `op` natively for these tensor types; graphs with
-  // other ops are still accepted (a backend falls back to the CPU for them).
+  // ---- ops ----
+  // Whether `op` runs here for these tensor types (sources in order, then the
+  // destination's): the public capability query.
   virtual bool supports(OpKind op, const std::vector<DType>& types) const = 0;
+  // Whether node `i` of `g` (validated) runs here: op, types, shapes and
+  // parameters. Asked once per graph; when false, `why` (if given) says why.
+  // The default asks supports() with the node's types.
+  virtual bool supports_node(const Graph& g, size_t i, std::string* why) const;
 
-  // Runs every node of `g` for one step. Thread-safe: runs are serialized.
-  virtual void run(const Graph& g, const StepArgs& step) = 0;
-  // Waits for submitted work (a no-op for synchronous backends).
+  // ---- running ----
+  // Prepares `nodes` of `g` (each supports_node, every buffer they touch
+  // can_use): once per graph.
+  virtual std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes);
+  // Runs a prepared segment for one step. May return before the work is done
+  // (a GPU queue); synchronize() waits for it. Called by the scheduler only,
+  // one run at a time.
+  virtual void run(Segment& s, const StepArgs& step) = 0;
   virtual void synchronize() {}
-
-  virtual int threads() const { return 1; }
 };
 
 std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOptions& opts);
-// Backend names this build can create ("cpu", "metal-sim", and "metal" on macOS).
-std::vector<std::string> available_backends();
 
 }  // namespace mm

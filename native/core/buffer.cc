@@ -1,5 +1,6 @@
 #include "buffer.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -52,10 +53,7 @@ std::shared_ptr<Buffer> Buffer::allocate(size_t bytes) {
   if (bytes >= kLazyThreshold) {
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) fail(ErrorCode::OutOfMemory, "out of memory allocating " + std::to_string(bytes) + " bytes");
-    std::shared_ptr<Buffer> b(new Buffer());
-    b->data_ = static_cast<uint8_t*>(m);
-    b->size_ = bytes;
-    b->owned_ = true;
+    std::shared_ptr<Buffer> b(new Buffer(static_cast<uint8_t*>(m), bytes, false, nullptr));
     b->mapped_ = true;
     return b;
   }
@@ -63,32 +61,77 @@ std::shared_ptr<Buffer> Buffer::allocate(size_t bytes) {
   void* p = aligned_alloc_bytes(bytes);
   if (!p) fail(ErrorCode::OutOfMemory, "out of memory allocating " + std::to_string(bytes) + " bytes");
   std::memset(p, 0, bytes);
-  std::shared_ptr<Buffer> b(new Buffer());
-  b->data_ = static_cast<uint8_t*>(p);
-  b->size_ = bytes;
+  std::shared_ptr<Buffer> b(new Buffer(static_cast<uint8_t*>(p), bytes, false, nullptr));
   b->owned_ = true;
   return b;
 }
 
 std::shared_ptr<Buffer> Buffer::borrow(void* data, size_t bytes, std::shared_ptr<void> owner, bool read_only) {
-  std::shared_ptr<Buffer> b(new Buffer());
-  b->data_ = static_cast<uint8_t*>(data);
-  b->size_ = bytes;
-  b->owned_ = false;
-  b->read_only_ = read_only;
-  b->owner_ = std::move(owner);
-  return b;
+  return std::shared_ptr<Buffer>(new Buffer(static_cast<uint8_t*>(data), bytes, read_only, std::move(owner)));
 }
 
+Buffer::Buffer(uint8_t* host, size_t size, bool read_only, std::shared_ptr<void> owner)
+    : host_(host), size_(size), read_only_(read_only), owner_(std::move(owner)) {}
+
 Buffer::~Buffer() {
-  backend_state.reset();
+  // Backend states (an MTLBuffer wrapping these bytes) go first, then the
+  // memory, and the owner (a file mapping) last.
+  states_.clear();
 #if !defined(_WIN32)
-  if (owned_ && mapped_) {
-    munmap(data_, size_);
-    return;
-  }
+  if (mapped_) munmap(host_, size_);
 #endif
-  if (owned_) aligned_free(data_);
+  if (owned_) aligned_free(host_);
+}
+
+void Buffer::check_range(size_t offset, size_t bytes) const {
+  check_arg(offset <= size_ && bytes <= size_ - offset, "range [" + std::to_string(offset) + ", +" +
+                                                            std::to_string(bytes) + ") exceeds the buffer of " +
+                                                            std::to_string(size_) + " bytes");
+}
+
+void Buffer::set(size_t offset, const void* src, size_t bytes) {
+  check_arg(!read_only_, "cannot write into a read-only (mapped) buffer");
+  check_range(offset, bytes);
+  if (bytes) write(offset, src, bytes);
+}
+
+void Buffer::get(size_t offset, void* dst, size_t bytes) const {
+  check_range(offset, bytes);
+  if (bytes) read(offset, dst, bytes);
+}
+
+void Buffer::write(size_t offset, const void* src, size_t bytes) { std::memcpy(host_ + offset, src, bytes); }
+void Buffer::read(size_t offset, void* dst, size_t bytes) const { std::memcpy(dst, host_ + offset, bytes); }
+
+void Buffer::copy_to(Buffer& dst, size_t src_offset, size_t dst_offset, size_t bytes) const {
+  check_range(src_offset, bytes);
+  dst.check_range(dst_offset, bytes);
+  check_arg(!dst.read_only_, "cannot write into a read-only (mapped) buffer");
+  if (bytes == 0) return;
+  if (dst.is_host()) return read(src_offset, dst.host_ + dst_offset, bytes);
+  if (is_host()) return dst.write(dst_offset, host_ + src_offset, bytes);
+  // Device to device: through a bounded host staging block.
+  std::vector<uint8_t> stage(std::min<size_t>(bytes, size_t(1) << 22));
+  for (size_t done = 0; done < bytes; done += stage.size()) {
+    const size_t n = std::min(stage.size(), bytes - done);
+    read(src_offset + done, stage.data(), n);
+    dst.write(dst_offset + done, stage.data(), n);
+  }
+}
+
+std::shared_ptr<void> Buffer::state(const void* key) const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  for (const auto& s : states_)
+    if (s.first == key) return s.second;
+  return nullptr;
+}
+
+std::shared_ptr<void> Buffer::attach_state(const void* key, std::shared_ptr<void> st) const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  for (const auto& s : states_)
+    if (s.first == key) return s.second;
+  states_.emplace_back(key, st);
+  return st;
 }
 
 }  // namespace mm

@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -222,6 +223,26 @@ void validate_step(const Graph& g, const StepArgs& step) {
                                              " positions, the step needs " + std::to_string(need));
     }
   }
+}
+
+RowRange rows_read(const Graph& g, const Node& n, size_t k, const StepArgs& step) {
+  const int64_t rows = g.tensors[n.src[k]].rows_at(step.n_tokens);
+  switch (n.op) {
+    case OpKind::Attention:  // the KV cache: every position up to the step's last
+      if (k > 0) return {0, std::min(rows, step.n_past + step.n_tokens)};
+      break;
+    case OpKind::LastRow: return {rows - 1, rows};
+    default: break;
+  }
+  return {0, rows};
+}
+
+RowRange rows_written(const Graph& g, const Node& n, const StepArgs& step) {
+  if (n.op == OpKind::StoreRows) {  // rows [n_past, n_past + n) of the cache
+    const int64_t rows = g.tensors[n.src[0]].rows_at(step.n_tokens);
+    return {step.n_past, step.n_past + rows};
+  }
+  return {0, g.tensors[n.dst].rows_at(step.n_tokens)};
 }
 
 }  // namespace mm

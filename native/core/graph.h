@@ -22,7 +22,10 @@ struct TensorDesc {
   size_t row_stride = 0;  // bytes between rows (>= row_bytes(type, cols))
 
   int64_t rows_at(int64_t n_tokens) const { return rows + rows_per_token * n_tokens; }
-  uint8_t* row(int64_t r) const { return buffer->data() + offset + static_cast<size_t>(r) * row_stride; }
+  // Row r in host memory: only for a backend computing on host buffers (the
+  // CPU); the scheduler gives a backend only buffers it can_use, and a device
+  // buffer is reached through Buffer::get/set/copy_to instead.
+  uint8_t* row(int64_t r) const { return buffer->host_data() + offset + static_cast<size_t>(r) * row_stride; }
   template <typename T>
   T* row_as(int64_t r) const {
     return reinterpret_cast<T*>(row(r));
@@ -87,5 +90,14 @@ struct StepArgs {
 
 // Checks the step against the graph (n_tokens <= max_tokens, KV rows fit).
 void validate_step(const Graph& g, const StepArgs& step);
+
+// Rows [begin, end) of a tensor that a node touches in one step: what it reads
+// of src[k], and what it writes of dst. The scheduler copies only these rows
+// between a tensor and its mirror.
+struct RowRange {
+  int64_t begin = 0, end = 0;
+};
+RowRange rows_read(const Graph& g, const Node& n, size_t k, const StepArgs& step);
+RowRange rows_written(const Graph& g, const Node& n, const StepArgs& step);
 
 }  // namespace mm

@@ -1,7 +1,12 @@
-// Creates backends by name. The only place that knows every implementation.
+// Creates backends by name, and the scheduler around them. The only place
+// that knows every implementation.
+#include <cstdlib>
+
 #include "backend.h"
 #include "error.h"
+#include "scheduler.h"
 #include "../cpu/cpu_backend.h"
+#include "../cpu/device_test_backend.h"
 #if defined(MM_HAVE_METAL_SIM)
 #include "../metal_sim/sim_backend.h"
 #endif
@@ -14,10 +19,10 @@ namespace mm {
 std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOptions& opts) {
   if (opts.threads < 0 || opts.threads > 1024) fail(ErrorCode::InvalidArg, "threads must be in [0, 1024]");
   if (name == "cpu") return create_cpu_backend(opts);
+  // A discrete-GPU stand-in for tests (device memory, some ops refused); not listed as available.
+  if (name == "test-device") return create_device_test_backend(opts);
 #if defined(MM_HAVE_METAL_SIM)
   if (name == "metal-sim") return create_metal_sim_backend(opts);
-  // metal-sim refusing CPU fallbacks (for tests; not listed as available)
-  if (name == "metal-sim-strict") return create_metal_sim_backend(opts, true);
 #endif
   if (name == "metal") {
 #if defined(MM_HAVE_METAL)
@@ -27,6 +32,24 @@ std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOp
 #endif
   }
   fail(ErrorCode::Unsupported, "backend '" + name + "' is not available in this build");
+}
+
+std::unique_ptr<Scheduler> create_scheduler(const std::string& name, const BackendOptions& opts,
+                                            SchedulerOptions options) {
+  std::string base = name;
+#if defined(MM_HAVE_METAL_SIM)
+  // metal-sim refusing CPU fallbacks (for tests; not listed as available)
+  if (name == "metal-sim-strict") {
+    base = "metal-sim";
+    options.fallback = false;
+  }
+  const char* env = std::getenv("MINIMACLLM_METAL_SIM_NO_FALLBACK");
+  if (name == "metal-sim" && env && env[0] == '1') options.fallback = false;
+#endif
+  std::unique_ptr<Backend> be = create_backend(base, opts);
+  std::unique_ptr<Backend> cpu;
+  if (base != "cpu" && options.fallback) cpu = create_cpu_backend(opts);
+  return std::make_unique<Scheduler>(std::move(be), std::move(cpu), std::move(options));
 }
 
 std::vector<std::string> available_backends() {

@@ -63,10 +63,8 @@ void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
   fail(ErrorCode::Internal, "unknown op");
 }
 
-void CpuBackend::run(const Graph& g, const StepArgs& step) {
-  std::lock_guard<std::mutex> lock(run_mutex_);
-  validate_step(g, step);
-  for (const Node& n : g.nodes) run_node(g, n, step);
+void CpuBackend::run(Segment& s, const StepArgs& step) {
+  for (int32_t i : s.nodes) run_node(*s.graph, s.graph->nodes[i], step);
 }
 
 std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts) { return std::make_unique<CpuBackend>(opts); }

@@ -2,7 +2,6 @@
 // against, and the fast path on machines without Metal.
 #pragma once
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "../core/backend.h"
@@ -15,15 +14,14 @@ class CpuBackend : public Backend {
   explicit CpuBackend(const BackendOptions& opts);
   std::string name() const override { return "cpu"; }
   bool supports(OpKind op, const std::vector<DType>& types) const override;
-  void run(const Graph& g, const StepArgs& step) override;
+  void run(Segment& s, const StepArgs& step) override;
   int threads() const override { return pool_.size(); }
 
-  // Runs one node; the Metal backends use this for ops they fall back on.
+  // Runs one node of a graph whose buffers are host memory.
   void run_node(const Graph& g, const Node& n, const StepArgs& step);
 
  private:
   ThreadPool pool_;
-  std::mutex run_mutex_;
   std::vector<uint8_t> workspace_;
 };
 

@@ -47,7 +47,7 @@ double scalar_fma_loop(long iters) {
 double probe_read_bandwidth(size_t bytes, int threads) {
   threads = std::max(1, threads);
   BufferPtr buf = Buffer::allocate(bytes);
-  auto* words = reinterpret_cast<uint64_t*>(buf->data());
+  auto* words = reinterpret_cast<uint64_t*>(buf->host_data());
   const size_t n = bytes / 8;
   for (size_t i = 0; i < n; i += 512) words[i] = i;  // touch every page
   std::vector<uint64_t> sink(threads);

@@ -1,21 +1,27 @@
 // The Metal host (macOS, Objective-C++ with ARC): device and queue, the
-// embedded kernel library compiled once, pipelines cached by name, buffers
-// in shared (unified) memory, weights wrapped without copying. It decides
-// nothing: plan.cc says which kernel runs each node with which buffers,
-// arguments and grid; this file encodes those dispatches, one command buffer
-// per graph run (split only around nodes that fall back to the CPU backend).
+// embedded kernel library compiled once, pipelines compiled when a graph is
+// prepared (its model's first context), memory in shared (unified) buffers,
+// and mapped weights or allocations past maxBufferLength bound through
+// no-copy views of host memory (buffer_views.h), never copied. It decides
+// nothing: the scheduler gives it the segments it supports, plan.cc says which
+// kernel runs each node with which buffers, arguments and grid; this file
+// encodes those dispatches, one command buffer per segment run.
 #import <Foundation/Foundation.h>
 #import <Metal/Metal.h>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <algorithm>
+#include <cstdint>
+#include <exception>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "../core/error.h"
-#include "../cpu/cpu_backend.h"
+#include "buffer_views.h"
 #include "metal_backend.h"
 #include "plan.h"
 
@@ -29,15 +35,84 @@ namespace {
 std::string ns_to_string(NSString* s) { return s ? std::string([s UTF8String]) : std::string(); }
 std::string describe(NSError* e) { return e ? ns_to_string([e localizedDescription]) : std::string("unknown error"); }
 
-// What Buffer::backend_state holds for Metal: the MTLBuffer and where the
-// Buffer's first byte sits inside it (no-copy wraps start on a page boundary).
-struct MetalBufferState {
+// Runs `fn` inside an autorelease pool. A C++ exception must not leave an
+// @autoreleasepool block (the pool would not be drained: every autoreleased
+// object, e.g. command buffers on libuv's worker threads, would leak), so it
+// is caught inside and rethrown outside.
+template <typename F>
+void pooled(F&& fn) {
+  std::exception_ptr error;
+  @autoreleasepool {
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+size_t page_size() { return static_cast<size_t>(getpagesize()); }
+
+// Metal's state on a Buffer (Buffer::state, keyed by the device): the
+// MTLBuffers through which the GPU sees its bytes. One view covers a whole
+// newBufferWithLength allocation; mapped weights and allocations past
+// maxBufferLength get no-copy views, made when a graph needs them, each
+// holding whole tensors. Released before the Buffer's memory and owner.
+struct MetalMemory {
+  struct View {
+    uintptr_t begin = 0, end = 0;
+    id<MTLBuffer> buffer = nil;
+  };
+  std::mutex mu;
+  std::vector<View> views;
+  ~MetalMemory() {
+    std::lock_guard<std::mutex> lock(mu);
+    views.clear();  // the MTLBuffers go before the memory they wrap
+  }
+};
+
+// Keeps an allocation's MTLBuffer alive as the Buffer's owner.
+struct MetalAllocation {
   id<MTLBuffer> buffer = nil;
-  size_t offset = 0;
+};
+// Page-aligned anonymous memory for allocations larger than one MTLBuffer
+// (the OS zero-fills it on first touch).
+struct HostPages {
+  void* data = nullptr;
+  size_t bytes = 0;
+  ~HostPages() {
+    if (data) munmap(data, bytes);
+  }
+};
+
+// A segment: its plan, the pipelines it dispatches and where each of its
+// tensors is bound (BufferRef::slot -> an MTLBuffer and an offset in it).
+class MetalSegment : public Segment {
+ public:
+  MetalSegment(const Graph& g, std::vector<int32_t> nodes) : plan(g, std::move(nodes)) {}
+  struct Binding {
+    id<MTLBuffer> buffer = nil;
+    NSUInteger offset = 0;
+  };
+  metal::SegmentPlan plan;
+  std::vector<Binding> bindings;
 };
 
 id<MTLDevice> pick_device(std::string* why) {
+  // A process not linked with CoreGraphics can get nil here (binding.gyp links
+  // it); the device list is the fallback.
   id<MTLDevice> dev = MTLCreateSystemDefaultDevice();
+  if (dev == nil || ![dev supportsFamily:MTLGPUFamilyApple7]) {
+    NSArray<id<MTLDevice>>* all = MTLCopyAllDevices();
+    for (NSUInteger i = 0; i < [all count]; i++) {
+      id<MTLDevice> d = [all objectAtIndex:i];
+      if ([d supportsFamily:MTLGPUFamilyApple7]) {
+        dev = d;
+        break;
+      }
+    }
+  }
   if (dev == nil) {
     if (why) *why = "no Metal device";
     return nil;
@@ -50,186 +125,248 @@ id<MTLDevice> pick_device(std::string* why) {
   return dev;
 }
 
-class MetalBackend : public Backend {
+class MetalBackend : public Backend, public metal::Device {
  public:
-  MetalBackend(id<MTLDevice> device, const BackendOptions& opts) : device_(device), cpu_(opts) {
-    queue_ = [device_ newCommandQueue];
-    if (queue_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command queue");
-    @autoreleasepool {
-      NSString* src = [[NSString alloc] initWithBytes:kMetalKernelSource
-                                               length:kMetalKernelSourceBytes
-                                             encoding:NSUTF8StringEncoding];
+  MetalBackend(id<MTLDevice> device, const BackendOptions&) : device_(device) {
+    max_buffer_ = static_cast<size_t>([device_ maxBufferLength]);
+    pooled([&] {
+      queue_ = [device_ newCommandQueue];
+      if (queue_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command queue");
+      // The embedded source is static: the string can use its bytes in place.
+      NSString* src = [[NSString alloc] initWithBytesNoCopy:const_cast<char*>(kMetalKernelSource)
+                                                     length:kMetalKernelSourceBytes
+                                                   encoding:NSUTF8StringEncoding
+                                               freeWhenDone:NO];
       MTLCompileOptions* options = [[MTLCompileOptions alloc] init];
       options.languageVersion = MTLLanguageVersion2_3;  // simdgroup_matrix
       NSError* err = nil;
       library_ = [device_ newLibraryWithSource:src options:options error:&err];
       if (library_ == nil) fail(ErrorCode::Internal, "metal: the kernels do not compile: " + describe(err));
+    });
+    pipelines_.resize(metal::kernel_names().size());
+    // The SIMD width every kernel is written for, read from one pipeline.
+    const metal::KernelId probe = metal::kernel_id("add_f32");
+    pooled([&] { simd_width_ = static_cast<uint32_t>([pipeline(probe) threadExecutionWidth]); });
+  }
+  ~MetalBackend() override {
+    try {
+      synchronize();
+    } catch (...) {
     }
   }
 
   std::string name() const override { return "metal"; }
-  int threads() const override { return cpu_.threads(); }
 
+  // ---- memory ----
   BufferPtr allocate(size_t bytes) override {
-    auto st = std::make_shared<MetalBufferState>();
-    st->buffer = [device_ newBufferWithLength:bytes options:MTLResourceStorageModeShared];
-    if (st->buffer == nil) fail(ErrorCode::OutOfMemory, "metal: cannot allocate " + std::to_string(bytes) + " bytes");
-    std::memset([st->buffer contents], 0, bytes);  // Buffer::allocate's contract: zeroed
-    BufferPtr b = Buffer::borrow([st->buffer contents], bytes, st, false);
-    b->backend_state = st;
-    return b;
-  }
-
-  // Mapped weights: wrap the page-aligned range around them without copying;
-  // copy only when the range cannot be wrapped (e.g. it runs past the mapping).
-  BufferPtr wrap(void* data, size_t bytes, std::shared_ptr<void> owner) override {
-    const size_t page = static_cast<size_t>(getpagesize());
-    const uintptr_t p = reinterpret_cast<uintptr_t>(data);
-    const uintptr_t base = p & ~(uintptr_t(page) - 1);
-    const size_t len = (p + bytes - base + page - 1) / page * page;
-    auto st = std::make_shared<MetalBufferState>();
-    st->buffer = [device_ newBufferWithBytesNoCopy:reinterpret_cast<void*>(base)
-                                            length:len
-                                           options:MTLResourceStorageModeShared
-                                       deallocator:nil];
-    if (st->buffer != nil) {
-      st->offset = p - base;
-      // The state keeps the mapping (owner) alive as long as the MTLBuffer.
-      auto keep = std::make_shared<std::pair<std::shared_ptr<MetalBufferState>, std::shared_ptr<void>>>(st, owner);
-      BufferPtr b = Buffer::borrow(data, bytes, keep, true);
-      b->backend_state = st;
+    if (bytes == 0) bytes = 1;
+    if (bytes <= max_buffer_) {
+      auto owner = std::make_shared<MetalAllocation>();
+      pooled([&] { owner->buffer = [device_ newBufferWithLength:bytes options:MTLResourceStorageModeShared]; });
+      if (owner->buffer == nil)
+        fail(ErrorCode::OutOfMemory, "metal: cannot allocate " + std::to_string(bytes) + " bytes");
+      // No memset: newBufferWithLength clears the buffer, and touching every
+      // page would make a KV cache resident before it is used.
+      auto* data = static_cast<uint8_t*>([owner->buffer contents]);
+      auto mem = std::make_shared<MetalMemory>();
+      mem->views.push_back(
+          {reinterpret_cast<uintptr_t>(data), reinterpret_cast<uintptr_t>(data) + bytes, owner->buffer});
+      BufferPtr b = Buffer::borrow(data, bytes, owner, false);
+      b->attach_state(key(), mem);
       return b;
     }
-    st->buffer = [device_ newBufferWithBytes:data length:bytes options:MTLResourceStorageModeShared];
-    if (st->buffer == nil)
-      fail(ErrorCode::OutOfMemory, "metal: cannot copy " + std::to_string(bytes) + " bytes of weights");
-    BufferPtr b = Buffer::borrow([st->buffer contents], bytes, st, true);
-    b->backend_state = st;
+    // Larger than one MTLBuffer may be: host pages, bound as no-copy views.
+    auto pages = std::make_shared<HostPages>();
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) fail(ErrorCode::OutOfMemory, "metal: cannot allocate " + std::to_string(bytes) + " bytes");
+    pages->data = m;
+    pages->bytes = bytes;
+    BufferPtr b = Buffer::borrow(m, bytes, pages, false);
+    b->attach_state(key(), std::make_shared<MetalMemory>());
     return b;
   }
 
+  // Mapped weights: used in place through no-copy views made when a graph
+  // binds their tensors; never copied.
+  BufferPtr wrap(void* data, size_t bytes, std::shared_ptr<void> owner) override {
+    BufferPtr b = Buffer::borrow(data, bytes, std::move(owner), true);
+    b->attach_state(key(), std::make_shared<MetalMemory>());
+    return b;
+  }
+
+  // Its own buffers; a host buffer of another backend only when whole pages
+  // hold it (it is then viewed in place). Anything else the scheduler copies.
+  bool can_use(const Buffer& b) const override {
+    if (memory_of(b)) return true;
+    return b.is_host() && reinterpret_cast<uintptr_t>(b.host_data()) % page_size() == 0;
+  }
+
+  // ---- ops ----
   bool supports(OpKind op, const std::vector<DType>& types) const override { return metal::kernels_support(op, types); }
 
-  void run(const Graph& g, const StepArgs& step) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    validate_step(g, step);
-    @autoreleasepool {
-      id<MTLCommandBuffer> cmd = nil;
-      id<MTLComputeCommandEncoder> enc = nil;
-      try {
-        encode_graph(g, step, cmd, enc);
-      } catch (...) {
-        if (enc != nil) [enc endEncoding];  // never release an open encoder; the work is dropped
-        throw;
+  bool supports_node(const Graph& g, size_t i, std::string* why) const override {
+    auto* self = const_cast<MetalBackend*>(this);  // compiles pipelines and makes views: caches
+    const Node& n = g.nodes[i];
+    std::vector<int32_t> ts(n.src.begin(), n.src.end());
+    ts.push_back(n.dst);
+    for (int32_t t : ts) {
+      const TensorDesc& td = g.tensors[t];
+      if (!can_use(*td.buffer)) continue;  // the scheduler gives the segment a copy in a metal buffer
+      if (!self->bind(*td.buffer, td.offset, span(td, g.max_tokens)).buffer) {
+        if (why)
+          *why = "tensor " + std::to_string(t) + " (" + std::to_string(span(td, g.max_tokens)) +
+                 " bytes) cannot be one GPU buffer (maxBufferLength " + std::to_string(max_buffer_) + ")";
+        return false;
       }
-      finish(cmd, enc);
     }
+    return metal::node_supported(g, i, *self, why);
+  }
+
+  // ---- metal::Device ----
+  uint32_t simd_width() const override { return simd_width_; }
+  uint32_t max_threads(metal::KernelId k) override {
+    id<MTLComputePipelineState> ps = nil;
+    pooled([&] { ps = pipeline(k); });
+    if ([ps threadExecutionWidth] != metal::kSimdWidth) return 0;
+    return static_cast<uint32_t>([ps maxTotalThreadsPerThreadgroup]);
+  }
+
+  // ---- running ----
+  std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override {
+    auto s = std::make_unique<MetalSegment>(g, nodes);
+    s->graph = &g;
+    s->nodes = std::move(nodes);
+    pooled([&] {
+      for (metal::KernelId k : s->plan.kernels(*this)) pipeline(k);  // compiled now, not while encoding
+    });
+    for (const metal::SegmentPlan::Binding& b : s->plan.bindings()) {
+      const MetalSegment::Binding r = bind(*b.buffer, b.offset, b.span);
+      if (r.buffer == nil)
+        fail(ErrorCode::Internal, "metal: a tensor of " + std::to_string(b.span) + " bytes has no GPU buffer view");
+      s->bindings.push_back(r);
+    }
+    return s;
+  }
+
+  void run(Segment& seg, const StepArgs& step) override {
+    auto& s = static_cast<MetalSegment&>(seg);
+    pooled([&] {
+      const std::vector<metal::Dispatch>& list = s.plan.for_step(step, *this);
+      if (cmd_ == nil) {
+        cmd_ = [queue_ commandBuffer];
+        if (cmd_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command buffer");
+      }
+      if (enc_ == nil) {
+        enc_ = [cmd_ computeCommandEncoder];  // serial: each dispatch sees the previous one's writes
+        if (enc_ == nil) fail(ErrorCode::Internal, "metal: cannot create a compute encoder");
+      }
+      for (const metal::Dispatch& d : list) encode(s, d);
+    });
+  }
+
+  // Ends encoding (exactly once), commits and waits; reports a failed command buffer.
+  void synchronize() override {
+    pooled([&] {
+      id<MTLCommandBuffer> cmd = cmd_;
+      id<MTLComputeCommandEncoder> enc = enc_;
+      cmd_ = nil;
+      enc_ = nil;
+      if (enc != nil) [enc endEncoding];
+      if (cmd == nil) return;
+      [cmd commit];
+      [cmd waitUntilCompleted];
+      if ([cmd status] == MTLCommandBufferStatusError)
+        fail(ErrorCode::Internal, "metal: the command buffer failed: " + describe([cmd error]));
+    });
   }
 
  private:
-  void encode_graph(const Graph& g, const StepArgs& step, __strong id<MTLCommandBuffer>& cmd,
-                    __strong id<MTLComputeCommandEncoder>& enc) {
-    for (size_t i = 0; i < g.nodes.size(); i++) {
-      metal::check_host_inputs(g, i, step);
-      const metal::NodePlan plan = metal::plan_node(g, i, step);
-      if (plan.cpu_fallback) {
-        // The CPU reads what the GPU wrote so far: finish that work first.
-        finish(cmd, enc);
-        cmd = nil;
-        enc = nil;
-        cpu_.run_node(g, g.nodes[i], step);
-        continue;
-      }
-      if (cmd == nil) {
-        cmd = [queue_ commandBuffer];
-        enc = [cmd computeCommandEncoder];  // serial: each dispatch sees the previous one's writes
-        if (cmd == nil || enc == nil) fail(ErrorCode::Internal, "metal: cannot create a command buffer");
-      }
-      for (const metal::Dispatch& d : plan.dispatches) encode(enc, d);
-    }
+  const void* key() const { return (__bridge const void*)device_; }
+  std::shared_ptr<MetalMemory> memory_of(const Buffer& b) const {
+    return std::static_pointer_cast<MetalMemory>(b.state(key()));
+  }
+  static size_t span(const TensorDesc& t, int64_t max_tokens) {
+    const int64_t rows = t.rows + t.rows_per_token * max_tokens;
+    return rows <= 0 ? 0 : static_cast<size_t>(rows - 1) * t.row_stride + row_bytes(t.type, t.cols);
   }
 
-  id<MTLComputePipelineState> pipeline(const std::string& name) {
-    auto it = pipelines_.find(name);
-    if (it != pipelines_.end()) return it->second;
-    NSString* fname = [NSString stringWithUTF8String:name.c_str()];
-    id<MTLFunction> fn = [library_ newFunctionWithName:fname];
+  // The MTLBuffer and offset through which the GPU sees [offset, offset + bytes)
+  // of `b`, making a no-copy view when no existing one holds the whole range.
+  // nil when none can (the range exceeds maxBufferLength).
+  MetalSegment::Binding bind(const Buffer& b, size_t offset, size_t bytes) {
+    std::shared_ptr<MetalMemory> mem = memory_of(b);
+    if (!mem) mem = std::static_pointer_cast<MetalMemory>(b.attach_state(key(), std::make_shared<MetalMemory>()));
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(b.host_data()) + offset, end = begin + bytes;
+    std::lock_guard<std::mutex> lock(mem->mu);
+    for (const MetalMemory::View& v : mem->views)
+      if (v.begin <= begin && end <= v.end) return {v.buffer, static_cast<NSUInteger>(begin - v.begin)};
+    const uintptr_t base = reinterpret_cast<uintptr_t>(b.host_data());
+    const metal::ViewPlan p = metal::plan_views({{begin, end}}, {base, base + b.size()}, page_size(), max_buffer_);
+    if (p.view_of[0] < 0) return {};
+    const metal::ByteRange r = p.views[0];
+    id<MTLBuffer> view = nil;
+    pooled([&] {
+      view = [device_ newBufferWithBytesNoCopy:reinterpret_cast<void*>(r.begin)
+                                        length:r.end - r.begin
+                                       options:MTLResourceStorageModeShared
+                                   deallocator:nil];
+    });
+    if (view == nil) return {};
+    mem->views.push_back({r.begin, r.end, view});
+    return {view, static_cast<NSUInteger>(begin - r.begin)};
+  }
+
+  id<MTLComputePipelineState> pipeline(metal::KernelId k) {
+    std::lock_guard<std::mutex> lock(pipelines_mu_);
+    if (pipelines_[k] != nil) return pipelines_[k];
+    const std::string& name = metal::kernel_names()[k];
+    id<MTLFunction> fn = [library_ newFunctionWithName:[NSString stringWithCString:name.c_str()
+                                                                          encoding:NSUTF8StringEncoding]];
     if (fn == nil) fail(ErrorCode::Internal, "metal: no kernel named " + name);
     NSError* err = nil;
     id<MTLComputePipelineState> ps = [device_ newComputePipelineStateWithFunction:fn error:&err];
     if (ps == nil) fail(ErrorCode::Internal, "metal: cannot build the pipeline " + name + ": " + describe(err));
-    pipelines_[name] = ps;
+    pipelines_[k] = ps;
     return ps;
   }
 
-  const MetalBufferState& state_of(const Buffer& b) {
-    auto* st = static_cast<MetalBufferState*>(b.backend_state.get());
-    if (st && st->buffer != nil) return *st;
-    // A buffer from another backend: adopt its memory once (no copy when page-aligned).
-    auto adopted = std::make_shared<MetalBufferState>();
-    const size_t page = static_cast<size_t>(getpagesize());
-    const uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
-    if (p % page == 0)
-      adopted->buffer = [device_ newBufferWithBytesNoCopy:b.data()
-                                                   length:(b.size() + page - 1) / page * page
-                                                  options:MTLResourceStorageModeShared
-                                              deallocator:nil];
-    if (adopted->buffer == nil)
-      fail(ErrorCode::InvalidArg, "metal: a graph tensor uses a buffer not allocated by the metal backend");
-    const_cast<Buffer&>(b).backend_state = adopted;
-    return *adopted;
-  }
-
-  void encode(id<MTLComputeCommandEncoder> enc, const metal::Dispatch& d) {
+  void encode(MetalSegment& s, const metal::Dispatch& d) {
     id<MTLComputePipelineState> ps = pipeline(d.kernel);
-    const NSUInteger threads = d.threads[0] * d.threads[1] * d.threads[2];
-    if (threads > [ps maxTotalThreadsPerThreadgroup])
-      fail(ErrorCode::Internal, "metal: " + d.kernel + " needs " + std::to_string(threads) +
-                                    " threads per threadgroup, the pipeline allows " +
-                                    std::to_string([ps maxTotalThreadsPerThreadgroup]));
-    [enc setComputePipelineState:ps];
-    [enc setBytes:d.args.data() length:d.args.size() atIndex:0];
+    [enc_ setComputePipelineState:ps];
+    [enc_ setBytes:d.args length:d.args_size atIndex:0];
     for (int i = 0; i < 4; i++) {
       const metal::BufferRef& r = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];  // unused slots get dst
-      const MetalBufferState& st = state_of(*r.buffer);
-      [enc setBuffer:st.buffer offset:st.offset + r.offset atIndex:static_cast<NSUInteger>(i + 1)];
+      const MetalSegment::Binding& b = s.bindings[r.slot];
+      [enc_ setBuffer:b.buffer offset:b.offset atIndex:static_cast<NSUInteger>(i + 1)];
     }
-    [enc setThreadgroupMemoryLength:d.tg_mem atIndex:0];
-    [enc dispatchThreadgroups:MTLSizeMake(d.grid[0], d.grid[1], d.grid[2])
-        threadsPerThreadgroup:MTLSizeMake(d.threads[0], d.threads[1], d.threads[2])];
-  }
-
-  void finish(id<MTLCommandBuffer> cmd, id<MTLComputeCommandEncoder> enc) {
-    if (cmd == nil) return;
-    [enc endEncoding];
-    [cmd commit];
-    [cmd waitUntilCompleted];
-    if ([cmd status] == MTLCommandBufferStatusError)
-      fail(ErrorCode::Internal, "metal: the command buffer failed: " + describe([cmd error]));
+    [enc_ setThreadgroupMemoryLength:d.tg_mem atIndex:0];
+    [enc_ dispatchThreadgroups:MTLSizeMake(d.grid[0], d.grid[1], d.grid[2])
+         threadsPerThreadgroup:MTLSizeMake(d.threads[0], d.threads[1], d.threads[2])];
   }
 
   id<MTLDevice> device_;
   id<MTLCommandQueue> queue_;
   id<MTLLibrary> library_;
-  std::unordered_map<std::string, id<MTLComputePipelineState>> pipelines_;
-  CpuBackend cpu_;
-  std::mutex mu_;
+  size_t max_buffer_ = 0;
+  uint32_t simd_width_ = 0;
+  std::mutex pipelines_mu_;
+  std::vector<id<MTLComputePipelineState>> pipelines_;  // by KernelId, compiled on first need
+  id<MTLCommandBuffer> cmd_ = nil;                      // the open command buffer of this step
+  id<MTLComputeCommandEncoder> enc_ = nil;              // its encoder, while encoding is open
 };
 
 }  // namespace
 
 bool metal_device_available(std::string* why) {
-  @autoreleasepool {
-    return pick_device(why) != nil;
-  }
+  bool ok = false;
+  pooled([&] { ok = pick_device(why) != nil; });
+  return ok;
 }
 
 std::unique_ptr<Backend> create_metal_backend(const BackendOptions& opts) {
   std::string why;
   id<MTLDevice> dev = nil;
-  @autoreleasepool {
-    dev = pick_device(&why);
-  }
+  pooled([&] { dev = pick_device(&why); });
   if (dev == nil) fail(ErrorCode::Unsupported, "backend 'metal' is not available: " + why);
   return std::make_unique<MetalBackend>(dev, opts);
 }

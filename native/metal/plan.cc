@@ -1,8 +1,11 @@
 #include "plan.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
+#include <unordered_map>
 
 #include "../core/error.h"
 #include "../../kernels/args.h"
@@ -18,6 +21,7 @@ static_assert(sizeof(RopeArgs) == 56, "RopeArgs layout");
 static_assert(sizeof(AttentionArgs) == 64, "AttentionArgs layout");
 static_assert(sizeof(StoreRowsArgs) == 32, "StoreRowsArgs layout");
 static_assert(sizeof(BinaryArgs) == 40, "BinaryArgs layout");
+static_assert(kSimdWidth == MM_SIMD_WIDTH, "one SIMD width");
 
 namespace {
 
@@ -26,15 +30,48 @@ namespace {
 // MM_MV_BATCH rows matmul_mvb, more the simdgroup-matrix GEMM.)
 constexpr int64_t kMinPrefillRows = 4;
 
+// Weight types with matmul_{mv,mm}_<suffix> and get_rows_<suffix> kernels.
+constexpr DType kWeightKernelTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+struct KernelTable {
+  std::vector<std::string> names;
+  std::unordered_map<std::string, KernelId> ids;
+  void add(std::string n) {
+    ids.emplace(n, static_cast<KernelId>(names.size()));
+    names.push_back(std::move(n));
+  }
+  KernelTable() {
+    for (const char* family : {"matmul_mv_", "matmul_mvb_", "matmul_mm_", "get_rows_"})
+      for (DType t : kWeightKernelTypes) add(std::string(family) + kernel_type_suffix(t));
+    for (const char* family : {"attn_decode_", "attn_prefill_"})
+      for (const char* kv : {"f32", "f16"}) add(std::string(family) + kv);
+    for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
+    for (const char* n :
+         {"rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32", "swiglu_f32", "copy_row_f32"})
+      add(n);
+  }
+};
+const KernelTable& table() {
+  static const KernelTable t;
+  return t;
+}
+
+KernelId id_of(const std::string& name) {
+  const KernelId k = kernel_id(name);
+  if (k < 0) fail(ErrorCode::Internal, "metal: the plans name an unknown kernel " + name);
+  return k;
+}
+
 uint32_t ceil_div(int64_t a, int64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 uint32_t round_up(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b * b); }
 uint32_t tg_mem_bytes(uint64_t bytes) { return bytes < 16 ? 16 : round_up(bytes, 16); }
 
 template <typename A>
-std::vector<uint8_t> bytes_of(const A& a) {
-  std::vector<uint8_t> v(sizeof(A));
-  std::memcpy(v.data(), &a, sizeof(A));
-  return v;
+void set_args(Dispatch& k, const A& a) {
+  static_assert(sizeof(A) <= kMaxArgBytes, "args struct larger than Dispatch::args");
+  std::memcpy(k.args, &a, sizeof(A));
+  k.args_size = sizeof(A);
 }
 template <typename A>
 A zeroed() {
@@ -49,21 +86,61 @@ int32_t i32(int64_t v, const char* what) {
   return static_cast<int32_t>(v);
 }
 
-BufferRef ref(const TensorDesc& t) { return BufferRef{t.buffer.get(), t.offset}; }
+BufferRef ref(const TensorDesc& t) { return BufferRef{t.buffer.get(), t.offset, -1}; }
 int64_t stride(const TensorDesc& t) { return static_cast<int64_t>(t.row_stride); }
 
+// Threads for a kernel whose threadgroup size is free (the kernel reads
+// threads_per_threadgroup): `want`, capped by what the pipeline allows, in
+// whole simdgroups.
+uint32_t free_threads(uint32_t want, KernelId k, Device& dev) {
+  const uint32_t cap = std::max<uint32_t>(dev.max_threads(k) / 32 * 32, 32);
+  return std::min(want, cap);
+}
 // Threads for a one-threadgroup-per-row reduction kernel.
-uint32_t row_threads(int64_t cols) { return static_cast<uint32_t>(std::min<int64_t>(256, round_up(cols, 32))); }
+uint32_t row_threads(int64_t cols, KernelId k, Device& dev) {
+  return free_threads(static_cast<uint32_t>(std::min<int64_t>(256, round_up(cols, 32))), k, dev);
+}
 
-NodePlan fallback(size_t node, std::string why) {
-  NodePlan p;
-  p.node = node;
-  p.cpu_fallback = true;
-  p.reason = std::move(why);
-  return p;
+// Token counts that reach every kernel variant a node can use (thresholds
+// between variants lie below 2 * MM_MV_BATCH + 1; larger counts only grow grids).
+std::vector<int64_t> step_shapes(int64_t max_tokens) {
+  std::vector<int64_t> n;
+  for (int64_t t = 1; t <= std::min<int64_t>(max_tokens, 2 * MM_MV_BATCH + 1); t++) n.push_back(t);
+  if (max_tokens > n.back()) n.push_back(max_tokens);
+  return n;
+}
+
+// Why a node cannot run on the kernels for any step ("" when it can), before
+// asking the device.
+std::string static_refusal(const Graph& g, const Node& n) {
+  auto src = [&](size_t i) -> const TensorDesc& { return g.tensors[n.src[i]]; };
+  switch (n.op) {
+    case OpKind::MatMul:
+      if (!kernel_type_suffix(src(1).type))
+        return std::string("no Metal matmul kernel for ") + type_name(int32_t(src(1).type)) + " weights";
+      return "";
+    case OpKind::GetRows:
+      if (!kernel_type_suffix(src(0).type))
+        return std::string("no Metal get_rows kernel for ") + type_name(int32_t(src(0).type));
+      return "";
+    case OpKind::Attention:
+      if (src(1).type != src(2).type) return "K and V caches of different types";
+      if (n.p.head_dim > MM_ATTN_MAX_HEAD_DIM) return "head_dim above " + std::to_string(MM_ATTN_MAX_HEAD_DIM);
+      return "";
+    case OpKind::Count: return "unknown op";
+    default: return "";
+  }
 }
 
 }  // namespace
+
+const std::vector<std::string>& kernel_names() { return table().names; }
+
+KernelId kernel_id(const std::string& name) {
+  const auto& ids = table().ids;
+  auto it = ids.find(name);
+  return it == ids.end() ? -1 : it->second;
+}
 
 const char* kernel_type_suffix(DType t) {
   switch (t) {
@@ -98,27 +175,70 @@ bool kernels_support(OpKind op, const std::vector<DType>& types) {
   }
 }
 
-void check_host_inputs(const Graph& g, size_t node, const StepArgs& step) {
+bool node_supported(const Graph& g, size_t i, Device& dev, std::string* why) {
+  auto refuse = [&](std::string reason) {
+    if (why) *why = std::move(reason);
+    return false;
+  };
+  const Node& n = g.nodes[i];
+  std::vector<DType> types;
+  for (int32_t s : n.src) types.push_back(g.tensors[s].type);
+  types.push_back(g.tensors[n.dst].type);
+  if (!kernels_support(n.op, types)) return refuse(std::string("no Metal kernel for these types of ") + op_name(n.op));
+  std::string r = static_refusal(g, n);
+  if (!r.empty()) return refuse(r);
+  if (dev.simd_width() != kSimdWidth)
+    return refuse("the GPU's SIMD width is " + std::to_string(dev.simd_width()) + ", the kernels need " +
+                  std::to_string(kSimdWidth));
+  // Every step shape the node can see: each dispatch must fit its pipeline.
+  std::vector<Dispatch> ds;
+  try {
+    for (int64_t nt : step_shapes(g.max_tokens)) {
+      ds.clear();
+      plan_node(g, i, StepArgs{nt, 0}, dev, ds);
+      for (const Dispatch& d : ds) {
+        const uint32_t threads = d.threads[0] * d.threads[1] * d.threads[2];
+        const uint32_t cap = dev.max_threads(d.kernel);
+        if (threads > cap)
+          return refuse(kernel_names()[d.kernel] + " needs " + std::to_string(threads) +
+                        " threads per threadgroup, the pipeline allows " + std::to_string(cap));
+      }
+    }
+  } catch (const Error& e) {
+    return refuse(e.what());
+  }
+  return true;
+}
+
+void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector<int32_t>& ids) {
   const Node& n = g.nodes[node];
   if (n.op != OpKind::GetRows) return;
   const TensorDesc& table = g.tensors[n.src[0]];
-  const TensorDesc& ids = g.tensors[n.src[1]];
-  const int64_t count = ids.rows_at(step.n_tokens);
+  const TensorDesc& t = g.tensors[n.src[1]];
+  const int64_t count = t.rows_at(step.n_tokens);
+  ids.resize(static_cast<size_t>(count));
+  if (t.row_stride == sizeof(int32_t)) {
+    t.buffer->get(t.offset, ids.data(), ids.size() * sizeof(int32_t));
+  } else {
+    for (int64_t i = 0; i < count; i++) t.buffer->get(t.offset + i * t.row_stride, &ids[i], sizeof(int32_t));
+  }
   for (int64_t i = 0; i < count; i++) {
-    const int32_t id = *ids.row_as<int32_t>(i);
+    const int32_t id = ids[i];
     if (id < 0 || id >= table.rows)
       fail(ErrorCode::InvalidArg, "token id " + std::to_string(id) + " at position " + std::to_string(i) +
                                       " is outside the vocabulary [0, " + std::to_string(table.rows) + ")");
   }
 }
 
-NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
+void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out) {
   const Node& n = g.nodes[node];
   auto src = [&](size_t i) -> const TensorDesc& { return g.tensors[n.src[i]]; };
   const TensorDesc& d = g.tensors[n.dst];
   const int64_t nt = step.n_tokens;
-  NodePlan plan;
-  plan.node = node;
+  const std::string refusal = static_refusal(g, n);
+  if (!refusal.empty())
+    fail(ErrorCode::Internal, "metal: node " + std::to_string(node) + " (" + op_name(n.op) +
+                                  ") was given to the kernels but cannot run on them: " + refusal);
   Dispatch k;
   k.bufs[3] = ref(d);
 
@@ -126,8 +246,6 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
     case OpKind::MatMul: {
       const TensorDesc &x = src(0), &W = src(1);
       const char* sfx = kernel_type_suffix(W.type);
-      if (!sfx)
-        return fallback(node, std::string("no Metal matmul kernel for ") + type_name(int32_t(W.type)) + " weights");
       auto a = zeroed<MatMulArgs>();
       a.x_stride = stride(x);
       a.w_stride = stride(W);
@@ -144,25 +262,23 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
       k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
       if (a.n > MM_MV_BATCH) {
-        k.kernel = std::string("matmul_mm_") + sfx;
+        k.kernel = id_of(std::string("matmul_mm_") + sfx);
         k.grid[0] = ceil_div(a.m, MM_MM_BM);
         k.grid[1] = ceil_div(a.n, MM_MM_BN);
         k.threads[0] = MM_MM_THREADS;
         k.tg_mem = tg_mem_bytes(MM_MM_SHMEM(stage_bytes));
       } else if (a.n > 1) {
-        k.kernel = std::string("matmul_mvb_") + sfx;
+        k.kernel = id_of(std::string("matmul_mvb_") + sfx);
         k.grid[1] = ceil_div(a.n, MM_MV_BATCH);
       } else {
-        k.kernel = std::string("matmul_mv_") + sfx;
+        k.kernel = id_of(std::string("matmul_mv_") + sfx);
         k.grid[1] = static_cast<uint32_t>(a.n);
       }
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
     case OpKind::GetRows: {
       const TensorDesc &table = src(0), &ids = src(1);
-      const char* sfx = kernel_type_suffix(table.type);
-      if (!sfx) return fallback(node, std::string("no Metal get_rows kernel for ") + type_name(int32_t(table.type)));
       auto a = zeroed<GetRowsArgs>();
       a.t_stride = stride(table);
       a.id_stride = stride(ids);
@@ -172,13 +288,13 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.t_rows = i32(table.rows, "get_rows table rows");
       // 16 elements per thread (dequant16, kernels/dequant.h).
       const int64_t chunk = 16;
-      k.kernel = std::string("get_rows_") + sfx;
+      k.kernel = id_of(std::string("get_rows_") + kernel_type_suffix(table.type));
       k.bufs[0] = ref(table);
       k.bufs[1] = ref(ids);
-      k.grid[0] = ceil_div(ceil_div(a.cols, chunk), 64);
+      k.threads[0] = free_threads(64, k.kernel, dev);
+      k.grid[0] = ceil_div(ceil_div(a.cols, chunk), k.threads[0]);
       k.grid[1] = static_cast<uint32_t>(a.n);
-      k.threads[0] = 64;
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
     case OpKind::RmsNorm: {
@@ -190,13 +306,13 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.cols = i32(x.cols, "rms_norm cols");
       a.eps = n.p.eps;
       a.has_weight = n.src.size() > 1;
-      k.kernel = "rms_norm_f32";
+      k.kernel = id_of("rms_norm_f32");
       k.bufs[0] = ref(x);
       if (a.has_weight) k.bufs[1] = ref(src(1));
       k.grid[0] = static_cast<uint32_t>(a.rows);
-      k.threads[0] = row_threads(a.cols);
+      k.threads[0] = row_threads(a.cols, k.kernel, dev);
       k.tg_mem = tg_mem_bytes(sizeof(float) * (k.threads[0] / 32));
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
     case OpKind::Softmax: {
@@ -210,12 +326,13 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.causal = n.p.causal;
       a.n_tokens = i32(nt, "tokens");
       a.n_past = i32(step.n_past, "n_past");
-      k.kernel = "softmax_f32";
+      k.n_past_at = offsetof(SoftmaxArgs, n_past);
+      k.kernel = id_of("softmax_f32");
       k.bufs[0] = ref(x);
       k.grid[0] = static_cast<uint32_t>(a.rows);
-      k.threads[0] = row_threads(a.cols);
+      k.threads[0] = row_threads(a.cols, k.kernel, dev);
       k.tg_mem = tg_mem_bytes(sizeof(float) * (k.threads[0] / 32));
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
     case OpKind::Rope: {
@@ -233,20 +350,18 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       // The same float pow as the CPU backend, so both see the same theta_scale.
       a.theta_scale = std::pow(n.p.freq_base, -2.0f / static_cast<float>(n.p.n_rot));
       a.freq_scale = n.p.freq_scale;
-      k.kernel = "rope_f32";
+      k.kernel = id_of("rope_f32");
       k.bufs[0] = ref(x);
       k.bufs[1] = ref(pos);
       if (a.has_freq_factors) k.bufs[2] = ref(src(2));
       const int64_t total = int64_t(a.rows) * a.n_head * ((a.head_dim + 1) / 2);
-      k.grid[0] = i32(ceil_div(total, 64), "rope threadgroups");
-      k.threads[0] = 64;
-      k.args = bytes_of(a);
+      k.threads[0] = free_threads(64, k.kernel, dev);
+      k.grid[0] = i32(ceil_div(total, k.threads[0]), "rope threadgroups");
+      set_args(k, a);
       break;
     }
     case OpKind::Attention: {
       const TensorDesc &q = src(0), &K = src(1), &V = src(2);
-      if (K.type != V.type) return fallback(node, "K and V caches of different types");
-      if (n.p.head_dim > MM_ATTN_MAX_HEAD_DIM) return fallback(node, "head_dim above 256");
       const char* sfx = K.type == DType::F16 ? "f16" : "f32";
       auto a = zeroed<AttentionArgs>();
       a.q_stride = stride(q);
@@ -256,6 +371,7 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.n_rows = i32(q.rows_at(nt), "attention rows");
       a.n_tokens = i32(nt, "tokens");
       a.n_past = i32(step.n_past, "n_past");
+      k.n_past_at = offsetof(AttentionArgs, n_past);
       a.n_head = n.p.n_head;
       a.n_kv_head = n.p.n_kv_head;
       a.head_dim = n.p.head_dim;
@@ -268,15 +384,15 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       k.threads[0] = MM_SIMD_WIDTH * MM_ATTN_SIMDGROUPS;
       if (a.n_rows >= kMinPrefillRows) {
         a.tile_keys = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(32, 2048 / D)));
-        k.kernel = std::string("attn_prefill_") + sfx;
+        k.kernel = id_of(std::string("attn_prefill_") + sfx);
         k.grid[1] = ceil_div(a.n_rows, MM_ATTN_SIMDGROUPS);
         k.tg_mem = tg_mem_bytes(sizeof(float) * (MM_ATTN_SIMDGROUPS + 2 * a.tile_keys) * D);
       } else {
-        k.kernel = std::string("attn_decode_") + sfx;
+        k.kernel = id_of(std::string("attn_decode_") + sfx);
         k.grid[1] = static_cast<uint32_t>(a.n_rows);
         k.tg_mem = tg_mem_bytes(sizeof(float) * (D + MM_ATTN_SIMDGROUPS * (D + 2)));
       }
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
     case OpKind::StoreRows: {
@@ -287,13 +403,14 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       a.rows = i32(s.rows_at(nt), "store_rows rows");
       a.cols = i32(s.cols, "store_rows cols");
       a.n_past = i32(step.n_past, "n_past");
+      k.n_past_at = offsetof(StoreRowsArgs, n_past);
       const char* sfx = d.type == DType::F16 ? "f16" : d.type == DType::BF16 ? "bf16" : "f32";
-      k.kernel = std::string("store_rows_") + sfx;
+      k.kernel = id_of(std::string("store_rows_") + sfx);
       k.bufs[0] = ref(s);
-      k.grid[0] = ceil_div(a.cols, 256);
+      k.threads[0] = free_threads(256, k.kernel, dev);
+      k.grid[0] = ceil_div(a.cols, k.threads[0]);
       k.grid[1] = static_cast<uint32_t>(a.rows);
-      k.threads[0] = 256;
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
     case OpKind::SwiGLU:
@@ -309,25 +426,105 @@ NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step) {
       if (n.op == OpKind::LastRow) {
         a.rows = 1;
         a.a_row0 = i32(x.rows_at(nt) - 1, "rows");
-        k.kernel = "copy_row_f32";
+        k.kernel = id_of("copy_row_f32");
       } else {
         const TensorDesc& y = src(1);
         a.b_stride = stride(y);
         a.rows = i32(x.rows_at(nt), "rows");
         a.b_broadcast = n.op != OpKind::SwiGLU && y.rows == 1 && y.rows_per_token == 0;
         k.bufs[1] = ref(y);
-        k.kernel = n.op == OpKind::Add ? "add_f32" : n.op == OpKind::Mul ? "mul_f32" : "swiglu_f32";
+        k.kernel = id_of(n.op == OpKind::Add ? "add_f32" : n.op == OpKind::Mul ? "mul_f32" : "swiglu_f32");
       }
-      k.grid[0] = ceil_div(a.cols, 256);
+      k.threads[0] = free_threads(256, k.kernel, dev);
+      k.grid[0] = ceil_div(a.cols, k.threads[0]);
       k.grid[1] = static_cast<uint32_t>(a.rows);
-      k.threads[0] = 256;
-      k.args = bytes_of(a);
+      set_args(k, a);
       break;
     }
-    case OpKind::Count: fail(ErrorCode::InvalidArg, "unknown op");
+    case OpKind::Count: fail(ErrorCode::Internal, "metal: unknown op");
   }
-  plan.dispatches.push_back(std::move(k));
-  return plan;
+  out.push_back(k);
+}
+
+// ---- SegmentPlan ------------------------------------------------------------------
+
+SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes) : g_(g), nodes_(std::move(nodes)) {
+  for (int32_t i : nodes_) {
+    const Node& n = g_.nodes[i];
+    if (n.op == OpKind::GetRows) id_checks_.push_back(i);
+    auto note = [&](int32_t t) {
+      const TensorDesc& td = g_.tensors[t];
+      const int64_t rows = td.rows_at(g_.max_tokens);
+      const size_t span = static_cast<size_t>(rows - 1) * td.row_stride + row_bytes(td.type, td.cols);
+      for (Binding& b : bindings_)
+        if (b.buffer == td.buffer.get() && b.offset == td.offset) {
+          b.span = std::max(b.span, span);
+          return;
+        }
+      bindings_.push_back({td.buffer.get(), td.offset, span});
+    };
+    for (int32_t s : n.src) note(s);
+    note(n.dst);
+  }
+}
+
+std::vector<KernelId> SegmentPlan::kernels(Device& dev) const {
+  std::vector<KernelId> ks;
+  std::vector<Dispatch> ds;
+  for (int64_t nt : step_shapes(g_.max_tokens)) {
+    for (int32_t i : nodes_) {
+      ds.clear();
+      plan_node(g_, i, StepArgs{nt, 0}, dev, ds);
+      for (const Dispatch& d : ds)
+        if (std::find(ks.begin(), ks.end(), d.kernel) == ks.end()) ks.push_back(d.kernel);
+    }
+  }
+  return ks;
+}
+
+void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
+  c.list.clear();
+  for (int32_t i : nodes_) plan_node(g_, i, step, dev, c.list);
+  for (Dispatch& d : c.list)
+    for (BufferRef& r : d.bufs) {
+      if (!r.buffer) continue;
+      for (size_t b = 0; b < bindings_.size(); b++)
+        if (bindings_[b].buffer == r.buffer && bindings_[b].offset == r.offset) r.slot = static_cast<int32_t>(b);
+      if (r.slot < 0) fail(ErrorCode::Internal, "metal: a dispatch binds memory outside the segment's tensors");
+    }
+  c.n_tokens = step.n_tokens;
+}
+
+const std::vector<Dispatch>& SegmentPlan::for_step(const StepArgs& step, Device& dev) {
+  for (int32_t i : id_checks_) check_inputs(g_, static_cast<size_t>(i), step, scratch_);
+  Cached& c = step.n_tokens == 1 ? decode_ : other_;
+  if (c.n_tokens != step.n_tokens) build(c, step, dev);
+  const int32_t n_past = i32(step.n_past, "n_past");
+  for (Dispatch& d : c.list)
+    if (d.n_past_at >= 0) std::memcpy(d.args + d.n_past_at, &n_past, sizeof(n_past));
+  return c.list;
+}
+
+void SegmentPlan::verify(const StepArgs& step, Device& dev) {
+  const std::vector<Dispatch>& cached = for_step(step, dev);
+  Cached fresh;
+  build(fresh, step, dev);
+  auto same = [](const Dispatch& a, const Dispatch& b) {
+    if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
+        std::memcmp(a.args, b.args, a.args_size) != 0)
+      return false;
+    for (int i = 0; i < 3; i++)
+      if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;
+    for (int i = 0; i < 4; i++)
+      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset) return false;
+    return true;
+  };
+  bool ok = cached.size() == fresh.list.size();
+  for (size_t i = 0; ok && i < cached.size(); i++) ok = same(cached[i], fresh.list[i]);
+  if (!ok)
+    fail(ErrorCode::Internal, "metal: the cached plan differs from a fresh one at n_tokens " +
+                                  std::to_string(step.n_tokens) + ", n_past " + std::to_string(step.n_past) +
+                                  " (a plan may depend on n_past only through Dispatch::n_past_at)");
 }
 
 }  // namespace metal

@@ -1,7 +1,10 @@
-// Dispatch plans: for each graph node, which Metal kernel (pipeline name) runs
-// it with which buffers, argument bytes, grid and threadgroup size, or that it
-// falls back to the CPU backend. Portable C++: the Metal host (metal_backend.mm)
-// only encodes these, and metal-sim executes the very same plans on Linux.
+// Dispatch plans: for each graph node, which Metal kernel runs it with which
+// buffers, argument bytes, grid and threadgroup size. Portable C++: the Metal
+// host (metal_backend.mm) only encodes these, and metal-sim executes the very
+// same plans on Linux. Whether a node runs on the kernels at all is decided
+// once per graph (node_supported, asked by the scheduler); a segment's plan is
+// built once per graph and per token count, and every step only writes n_past
+// into the argument blocks that hold it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,36 +16,98 @@
 namespace mm {
 namespace metal {
 
+// A kernel: index into kernel_names().
+using KernelId = int32_t;
+// Every kernel a plan can dispatch (the function names in kernels/*.metal).
+const std::vector<std::string>& kernel_names();
+// The id of a kernel name; -1 when no plan dispatches it.
+KernelId kernel_id(const std::string& name);
+
+// What the GPU allows. Metal: the device's SIMD width and each compiled
+// pipeline's maxTotalThreadsPerThreadgroup; metal-sim: the emulator's.
+class Device {
+ public:
+  virtual ~Device() = default;
+  // threadExecutionWidth; every kernel is written for 32 (else nothing runs on them).
+  virtual uint32_t simd_width() const = 0;
+  // The largest threadgroup `k` can run with (Metal compiles its pipeline here,
+  // once); 0 when the kernel cannot be used at all.
+  virtual uint32_t max_threads(KernelId k) = 0;
+};
+
+// The SIMD width every kernel is written for (MM_SIMD_WIDTH in kernels/args.h).
+constexpr uint32_t kSimdWidth = 32;
+
 struct BufferRef {
   const Buffer* buffer = nullptr;  // null: unused slot (the host binds dst there)
   size_t offset = 0;               // bytes from the buffer start (the tensor's row 0)
+  int32_t slot = -1;               // index into SegmentPlan::bindings() (set by SegmentPlan)
 };
 
+constexpr size_t kMaxArgBytes = 128;
+
 struct Dispatch {
-  std::string kernel;               // pipeline (function) name in kernels/*.metal
-  std::vector<uint8_t> args;        // the kernels/args.h struct, bound at buffer(0)
+  KernelId kernel = -1;
+  uint32_t args_size = 0;  // bytes of the kernels/args.h struct, bound at buffer(0)
+  int32_t n_past_at = -1;  // byte offset of the args' n_past field, patched every step (-1: none)
+  alignas(8) uint8_t args[kMaxArgBytes] = {};
   BufferRef bufs[4];                // buffer(1..4): src0, src1, src2, dst
   uint32_t grid[3] = {1, 1, 1};     // threadgroups per grid
   uint32_t threads[3] = {1, 1, 1};  // threads per threadgroup (multiple of 32)
   uint32_t tg_mem = 16;             // bytes of threadgroup(0) memory (multiple of 16, >= 16)
 };
 
-struct NodePlan {
-  size_t node = 0;
-  bool cpu_fallback = false;
-  std::string reason;  // why it falls back (empty otherwise)
-  std::vector<Dispatch> dispatches;
-};
-
 // The weight/table types the matmul and get_rows kernels decode; null = none.
 const char* kernel_type_suffix(DType t);
 // Whether the kernels run `op` for these tensor types (Backend::supports).
 bool kernels_support(OpKind op, const std::vector<DType>& types);
-// The plan of one node for one step (the graph must be validated).
-NodePlan plan_node(const Graph& g, size_t node, const StepArgs& step);
+// Whether node `i` of a validated graph runs on the kernels for every step
+// shape (types, head sizes, the device's limits); else false with the reason.
+bool node_supported(const Graph& g, size_t i, Device& dev, std::string* why);
+// The dispatches of one supported node for one step, appended to `out`.
+// Throws ERR_INTERNAL for a node node_supported() refuses.
+void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out);
 // Errors a GPU cannot report: get_rows ids outside the table (ERR_INVALID_ARG,
-// same message as the CPU backend). Reads the ids from host-visible memory.
-void check_host_inputs(const Graph& g, size_t node, const StepArgs& step);
+// the CPU backend's message). Reads the ids through Buffer::get.
+void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector<int32_t>& scratch);
+
+// The plan of a run of supported nodes, built once per graph: the dispatch
+// list for a token count is built the first time a step has that count (kept
+// for decode and for the latest other count); every step then only patches
+// n_past. Holds no backend: the Device is passed in.
+class SegmentPlan {
+ public:
+  SegmentPlan(const Graph& g, std::vector<int32_t> nodes);
+  // The bytes of every tensor the segment binds (BufferRef::slot indexes
+  // this): the host resolves each to a GPU buffer and offset once.
+  struct Binding {
+    const Buffer* buffer;
+    size_t offset;  // the tensor's row 0
+    size_t span;    // bytes from there its rows may reach (at max_tokens)
+  };
+  const std::vector<Binding>& bindings() const { return bindings_; }
+  // Kernels any step of this segment may use (the pipelines to build up front).
+  std::vector<KernelId> kernels(Device& dev) const;
+  // Checks the step's get_rows ids, then returns its dispatches in order.
+  const std::vector<Dispatch>& for_step(const StepArgs& step, Device& dev);
+  // Plans the step afresh and throws ERR_INTERNAL unless the cached list
+  // for_step returned equals it (tests: a plan must depend on n_past only
+  // through the n_past fields it declares).
+  void verify(const StepArgs& step, Device& dev);
+
+ private:
+  struct Cached {
+    int64_t n_tokens = -1;
+    std::vector<Dispatch> list;
+  };
+  void build(Cached& c, const StepArgs& step, Device& dev);
+  const Graph& g_;
+  std::vector<int32_t> nodes_;
+  std::vector<int32_t> id_checks_;  // get_rows nodes
+  std::vector<int32_t> scratch_;
+  std::vector<Binding> bindings_;
+  Cached decode_, other_;
+};
 
 }  // namespace metal
 }  // namespace mm

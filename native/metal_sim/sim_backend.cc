@@ -1,11 +1,8 @@
 #include "sim_backend.h"
 
-#include <cstdlib>
-#include <mutex>
 #include <thread>
 
 #include "../core/error.h"
-#include "../cpu/cpu_backend.h"
 #include "../metal/plan.h"
 #include "emulator.h"
 
@@ -13,32 +10,45 @@ namespace mm {
 
 namespace {
 
-class MetalSimBackend : public Backend {
+// A segment's dispatch plan, built once per graph (plan.h).
+class SimSegment : public Segment {
  public:
-  MetalSimBackend(const BackendOptions& opts, bool strict)
-      : cpu_(opts), emulator_(opts.threads > 0 ? opts.threads : default_threads()) {
-    const char* env = std::getenv("MINIMACLLM_METAL_SIM_NO_FALLBACK");
-    no_fallback_ = strict || (env && env[0] == '1');
-  }
+  SimSegment(const Graph& g, std::vector<int32_t> nodes) : plan(g, std::move(nodes)) {}
+  metal::SegmentPlan plan;
+};
+
+class MetalSimBackend : public Backend, public metal::Device {
+ public:
+  explicit MetalSimBackend(const BackendOptions& opts)
+      : emulator_(opts.threads > 0 ? opts.threads : default_threads()),
+        kernels_(lookup_kernels()),
+        max_threads_(opts.max_group_threads > 0 ? static_cast<uint32_t>(opts.max_group_threads) : 1024),
+        verify_(opts.verify_plans) {}
+
   std::string name() const override { return "metal-sim"; }
   int threads() const override { return emulator_.threads(); }
   bool supports(OpKind op, const std::vector<DType>& types) const override { return metal::kernels_support(op, types); }
+  bool supports_node(const Graph& g, size_t i, std::string* why) const override {
+    return metal::node_supported(g, i, *const_cast<MetalSimBackend*>(this), why);
+  }
 
-  void run(const Graph& g, const StepArgs& step) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    validate_step(g, step);
-    for (size_t i = 0; i < g.nodes.size(); i++) {
-      metal::check_host_inputs(g, i, step);
-      const metal::NodePlan plan = metal::plan_node(g, i, step);
-      if (plan.cpu_fallback) {
-        if (no_fallback_)
-          fail(ErrorCode::Unsupported, "metal-sim: node " + std::to_string(i) + " (" + op_name(g.nodes[i].op) +
-                                           ") has no Metal kernel: " + plan.reason);
-        cpu_.run_node(g, g.nodes[i], step);
-        continue;
-      }
-      for (const metal::Dispatch& d : plan.dispatches) execute(d);
-    }
+  // ---- metal::Device: the emulator runs SIMD-groups of 32 and threadgroups up to 1024 ----
+  uint32_t simd_width() const override { return metal::kSimdWidth; }
+  uint32_t max_threads(metal::KernelId k) override { return kernel(k) ? max_threads_ : 0; }
+
+  std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override {
+    auto s = std::make_unique<SimSegment>(g, nodes);
+    s->graph = &g;
+    s->nodes = std::move(nodes);
+    for (metal::KernelId k : s->plan.kernels(*this))
+      if (!kernel(k)) fail(ErrorCode::Internal, "metal-sim: no kernel named " + metal::kernel_names()[k]);
+    return s;
+  }
+
+  void run(Segment& seg, const StepArgs& step) override {
+    auto& s = static_cast<SimSegment&>(seg);
+    if (verify_) s.plan.verify(step, *this);
+    for (const metal::Dispatch& d : s.plan.for_step(step, *this)) execute(d);
   }
 
  private:
@@ -47,19 +57,30 @@ class MetalSimBackend : public Backend {
     return n == 0 ? 1 : static_cast<int>(n);
   }
 
+  // Every kernel the plans can name, looked up once (read-only afterwards, so
+  // graphs can be prepared on one thread while another runs a step).
+  static std::vector<const msim::KernelInfo*> lookup_kernels() {
+    std::vector<const msim::KernelInfo*> ks;
+    for (const std::string& n : metal::kernel_names()) ks.push_back(msim::find_kernel(n));
+    return ks;
+  }
+  const msim::KernelInfo* kernel(metal::KernelId k) const {
+    return k >= 0 && static_cast<size_t>(k) < kernels_.size() ? kernels_[k] : nullptr;
+  }
+
   void execute(const metal::Dispatch& d) {
-    const msim::KernelInfo* k = msim::find_kernel(d.kernel);
-    if (!k) fail(ErrorCode::Internal, "metal-sim: no kernel named " + d.kernel);
-    if (k->args_size != d.args.size())
-      fail(ErrorCode::Internal, "metal-sim: " + d.kernel + " takes " + std::to_string(k->args_size) +
-                                    " bytes of arguments, the plan gives " + std::to_string(d.args.size()));
+    const msim::KernelInfo* k = kernel(d.kernel);
+    if (!k) fail(ErrorCode::Internal, "metal-sim: no kernel with id " + std::to_string(d.kernel));
+    if (k->args_size != d.args_size)
+      fail(ErrorCode::Internal, "metal-sim: " + k->name + " takes " + std::to_string(k->args_size) +
+                                    " bytes of arguments, the plan gives " + std::to_string(d.args_size));
     auto ptr = [&](int i) -> char* {
       const metal::BufferRef& r = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];  // unused slots see dst, as on Metal
-      return reinterpret_cast<char*>(r.buffer->data() + r.offset);
+      return reinterpret_cast<char*>(r.buffer->host_data() + r.offset);
     };
     msim::Launch l;
     l.kernel = k;
-    l.args = d.args.data();
+    l.args = d.args;
     for (int i = 0; i < 3; i++) l.src[i] = ptr(i);
     l.dst = ptr(3);
     for (int i = 0; i < 3; i++) {
@@ -70,16 +91,16 @@ class MetalSimBackend : public Backend {
     emulator_.dispatch(l);
   }
 
-  CpuBackend cpu_;
   msim::Emulator emulator_;
-  std::mutex mu_;
-  bool no_fallback_ = false;
+  const std::vector<const msim::KernelInfo*> kernels_;  // by KernelId
+  uint32_t max_threads_;
+  bool verify_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts, bool strict) {
-  return std::make_unique<MetalSimBackend>(opts, strict);
+std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts) {
+  return std::make_unique<MetalSimBackend>(opts);
 }
 
 }  // namespace mm

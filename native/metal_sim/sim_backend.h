@@ -1,7 +1,7 @@
 // metal-sim: a Backend that runs the Metal dispatch plans on the threadgroup
-// emulator (kernels/*.metal compiled as C++ through msl_shim.h), falling back
-// to the CPU backend for the nodes the plans give to the CPU, exactly as the
-// Metal host does. Slow, but it checks every Metal kernel on any machine.
+// emulator (kernels/*.metal compiled as C++ through msl_shim.h). The scheduler
+// gives it the nodes the kernels support and the CPU the rest, exactly as for
+// the Metal host. Slow, but it checks every Metal kernel on any machine.
 #pragma once
 #include <memory>
 
@@ -9,10 +9,9 @@
 
 namespace mm {
 
-// With `strict` (backend name "metal-sim-strict", or
-// MINIMACLLM_METAL_SIM_NO_FALLBACK=1 in the environment) a node without a
-// kernel is an ERR_UNSUPPORTED instead of a CPU fallback, so tests can prove
-// that the kernels, not the CPU, produced a result.
-std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts, bool strict = false);
+// opts.verify_plans: every step also plans afresh and fails (ERR_INTERNAL)
+// unless the cached plan equals it. opts.max_group_threads: pipelines allow
+// only that many threads per threadgroup (how the plans adapt to a device).
+std::unique_ptr<Backend> create_metal_sim_backend(const BackendOptions& opts);
 
 }  // namespace mm

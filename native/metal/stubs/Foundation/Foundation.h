@@ -1,6 +1,9 @@
 // STUB for the syntax check on Linux (test/metal-syntax.test.ts): declares
-// only the Foundation API native/metal/*.mm uses, with Apple's signatures.
-// Never used for a real build (macOS uses the SDK's headers).
+// only the Foundation API native/metal/*.mm uses, with Apple's selectors,
+// argument types and values as Apple's metal-cpp headers declare them
+// (checked against metal-cpp for macOS 14.2 / iOS 17.2; the facts are in
+// metal-cpp-api.json next to these stubs). Never used for a real build (macOS
+// uses the SDK's headers).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -24,22 +27,28 @@ typedef signed char BOOL;
 typedef NS_ENUM(NSUInteger, NSStringEncoding) { NSUTF8StringEncoding = 4 };
 
 @protocol NSObject
-- (BOOL)isEqual:(id)object;
 @end
 
 __attribute__((objc_root_class))
 @interface NSObject<NSObject>
 + (instancetype)alloc;
-+ (instancetype)new;
 - (instancetype)init;
 @end
 
 @interface NSString : NSObject
-+ (instancetype)stringWithUTF8String:(const char*)nullTerminatedCString;
-- (instancetype)initWithBytes:(const void*)bytes length:(NSUInteger)len encoding:(NSStringEncoding)encoding;
++ (instancetype)stringWithCString:(const char*)cString encoding:(NSStringEncoding)enc;
+- (instancetype)initWithBytesNoCopy:(void*)bytes
+                             length:(NSUInteger)len
+                           encoding:(NSStringEncoding)encoding
+                       freeWhenDone:(BOOL)freeBuffer;
 - (const char*)UTF8String;
 @end
 
 @interface NSError : NSObject
-- (NSString*)localizedDescription;
+@property(readonly) NSString* localizedDescription;
+@end
+
+@interface NSArray<__covariant ObjectType> : NSObject
+@property(readonly) NSUInteger count;
+- (ObjectType)objectAtIndex:(NSUInteger)index;
 @end

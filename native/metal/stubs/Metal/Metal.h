@@ -1,6 +1,9 @@
 // STUB for the syntax check on Linux (test/metal-syntax.test.ts): declares
-// only the Metal API native/metal/*.mm uses, with Apple's signatures (see the
-// Metal framework headers; keep names, selectors and types identical).
+// only the Metal API native/metal/*.mm uses, with Apple's selectors, argument
+// types, enum values and functions as Apple's metal-cpp headers declare them
+// (checked against metal-cpp for macOS 14.2 / iOS 17.2; the facts are in
+// metal-cpp-api.json next to these stubs, and the test compares every
+// declaration here with them).
 #pragma once
 #import <Foundation/Foundation.h>
 
@@ -13,31 +16,20 @@ static inline MTLSize MTLSizeMake(NSUInteger width, NSUInteger height, NSUIntege
 }
 
 typedef NS_OPTIONS(NSUInteger, MTLResourceOptions) {
-  MTLResourceStorageModeShared = 0 << 4,
-  MTLResourceStorageModePrivate = 2 << 4,
+  MTLResourceStorageModeShared = 0,
 };
 typedef NS_ENUM(NSInteger, MTLGPUFamily) {
-  MTLGPUFamilyApple6 = 1006,
   MTLGPUFamilyApple7 = 1007,
-  MTLGPUFamilyApple8 = 1008,
 };
 typedef NS_ENUM(NSUInteger, MTLLanguageVersion) {
-  MTLLanguageVersion2_3 = (2 << 16) + 3,
-  MTLLanguageVersion2_4 = (2 << 16) + 4,
-  MTLLanguageVersion3_0 = (3 << 16) + 0,
+  MTLLanguageVersion2_3 = 131075,
 };
 typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
-  MTLCommandBufferStatusNotEnqueued = 0,
-  MTLCommandBufferStatusEnqueued = 1,
-  MTLCommandBufferStatusCommitted = 2,
-  MTLCommandBufferStatusScheduled = 3,
-  MTLCommandBufferStatusCompleted = 4,
   MTLCommandBufferStatusError = 5,
 };
 
 @protocol MTLBuffer <NSObject>
 - (void*)contents;
-@property(readonly) NSUInteger length;
 @end
 
 @protocol MTLFunction <NSObject>
@@ -49,6 +41,7 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 
 @protocol MTLComputePipelineState <NSObject>
 @property(readonly) NSUInteger maxTotalThreadsPerThreadgroup;
+@property(readonly) NSUInteger threadExecutionWidth;
 @end
 
 @protocol MTLComputeCommandEncoder <NSObject>
@@ -78,13 +71,13 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 
 @protocol MTLDevice <NSObject>
 @property(readonly) NSString* name;
+@property(readonly) NSUInteger maxBufferLength;
 - (BOOL)supportsFamily:(MTLGPUFamily)gpuFamily;
 - (id<MTLCommandQueue>)newCommandQueue;
 - (id<MTLLibrary>)newLibraryWithSource:(NSString*)source options:(MTLCompileOptions*)options error:(NSError**)error;
 - (id<MTLComputePipelineState>)newComputePipelineStateWithFunction:(id<MTLFunction>)computeFunction
                                                              error:(NSError**)error;
 - (id<MTLBuffer>)newBufferWithLength:(NSUInteger)length options:(MTLResourceOptions)options;
-- (id<MTLBuffer>)newBufferWithBytes:(const void*)pointer length:(NSUInteger)length options:(MTLResourceOptions)options;
 - (id<MTLBuffer>)newBufferWithBytesNoCopy:(void*)pointer
                                    length:(NSUInteger)length
                                   options:(MTLResourceOptions)options
@@ -92,7 +85,10 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 @end
 
 #ifdef __cplusplus
-extern "C"
+extern "C" {
 #endif
-    id<MTLDevice>
-    MTLCreateSystemDefaultDevice(void) NS_RETURNS_RETAINED;
+id<MTLDevice> MTLCreateSystemDefaultDevice(void) NS_RETURNS_RETAINED;
+NSArray<id<MTLDevice>>* MTLCopyAllDevices(void) NS_RETURNS_RETAINED;
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,167 @@
+// Unit test of the portable parts of the buffer layer, run by
+// test/native-buffers.test.ts:
+//  - metal::plan_views (native/metal/buffer_views.h) with small pages and
+//    limits: random tensor layouts, every tensor inside one view, views
+//    page-aligned, whole pages, no longer than the limit, inside the memory;
+//  - Buffer: a device (non-host) buffer type reached only through get/set,
+//    copy_to between host and device, range and read-only checks, and the
+//    destruction order (backend states before the memory's owner).
+// Prints "N failures" and exits non-zero on any failure.
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../core/buffer.h"
+#include "../core/error.h"
+#include "../metal/buffer_views.h"
+
+namespace {
+
+int failures = 0;
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    failures++;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+using mm::metal::ByteRange;
+
+void views_random() {
+  std::mt19937_64 rng(12345);
+  for (int iter = 0; iter < 20000; iter++) {
+    const size_t page = size_t(1) << (4 + rng() % 4);                                 // 16..128
+    const size_t max_len = page * (1 + rng() % 12) + (rng() % 2 ? rng() % page : 0);  // not always whole pages
+    const uintptr_t base = 0x100000 + (rng() % 3) * page + (rng() % 2 ? rng() % page : 0);
+    const size_t size = 1 + rng() % (page * 40);
+    std::vector<ByteRange> ranges;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; i++) {
+      const size_t off = rng() % size;
+      const size_t len = rng() % 3 == 0 ? rng() % (page * 14) : rng() % (page * 2);
+      ranges.push_back({base + off, base + std::min(size, off + len)});
+    }
+    const ByteRange region{base, base + size};
+    const mm::metal::ViewPlan p = mm::metal::plan_views(ranges, region, page, max_len);
+    const std::string w = "iter " + std::to_string(iter) + ": ";
+    check(p.view_of.size() == ranges.size(), w + "one answer per range");
+    const uintptr_t lo = region.begin / page * page, hi = (region.end + page - 1) / page * page;
+    const size_t whole = max_len / page * page;
+    for (const ByteRange& v : p.views) {
+      check(v.begin % page == 0 && (v.end - v.begin) % page == 0, w + "views are whole pages");
+      check(v.end > v.begin && v.end - v.begin <= whole, w + "views are no longer than the limit");
+      check(v.begin >= lo && v.end <= hi, w + "views stay inside the memory's pages");
+    }
+    for (size_t i = 0; i < ranges.size(); i++) {
+      const ByteRange& r = ranges[i];
+      const uintptr_t need_b = r.begin / page * page;
+      const uintptr_t need_e = std::max((r.end + page - 1) / page * page, need_b + page);
+      const bool fits = need_e - need_b <= whole;
+      if (!fits) {
+        check(p.view_of[i] == -1, w + "a range longer than a view is refused");
+        continue;
+      }
+      check(p.view_of[i] >= 0, w + "a range that fits gets a view");
+      if (p.view_of[i] < 0) continue;
+      const ByteRange& v = p.views[p.view_of[i]];
+      check(v.begin <= r.begin && r.end <= v.end, w + "the range lies inside its view");
+    }
+    check(p.views.size() <= ranges.size(), w + "no more views than ranges");
+  }
+}
+
+void views_example() {
+  // Pages of 100 bytes, views of at most 300: tensors [0,150) [150,280) [290,450) [460,470).
+  const std::vector<ByteRange> r{{0, 150}, {150, 280}, {290, 450}, {460, 470}, {100, 520}};
+  const mm::metal::ViewPlan p = mm::metal::plan_views(r, {0, 600}, 100, 300);
+  check(p.views.size() == 2, "example: two views");
+  check(p.views.size() == 2 && p.views[0].begin == 0 && p.views[0].end == 300, "example: [0, 300)");
+  check(p.views.size() == 2 && p.views[1].begin == 200 && p.views[1].end == 500, "example: [200, 500) overlaps");
+  check(p.view_of[0] == 0 && p.view_of[1] == 0 && p.view_of[2] == 1 && p.view_of[3] == 1, "example: bindings");
+  check(p.view_of[4] == -1, "example: a 500-byte tensor cannot be bound");
+}
+
+// A device buffer: bytes the CPU cannot address, kept in a vector.
+class DeviceBuffer : public mm::Buffer {
+ public:
+  DeviceBuffer(size_t n, bool ro) : Buffer(nullptr, n, ro, nullptr), bytes_(n, 0) {}
+  std::vector<uint8_t> bytes_;
+
+ protected:
+  void write(size_t off, const void* src, size_t n) override { std::memcpy(bytes_.data() + off, src, n); }
+  void read(size_t off, void* dst, size_t n) const override { std::memcpy(dst, bytes_.data() + off, n); }
+};
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const mm::Error& e) {
+    return mm::error_code_name(e.code());
+  }
+  return "";
+}
+
+void device_buffers() {
+  DeviceBuffer dev(64, false);
+  check(!dev.is_host() && dev.host_data() == nullptr, "a device buffer is not host memory");
+  const char msg[] = "scheduler copies";
+  dev.set(10, msg, sizeof msg);
+  char back[sizeof msg] = {};
+  dev.get(10, back, sizeof msg);
+  check(std::memcmp(back, msg, sizeof msg) == 0, "set then get round-trips");
+  auto host = mm::Buffer::allocate(64);
+  check(host->is_host(), "allocate() is host memory");
+  dev.copy_to(*host, 10, 20, sizeof msg);
+  check(std::memcmp(host->host_data() + 20, msg, sizeof msg) == 0, "device to host copy");
+  DeviceBuffer dev2(64, false);
+  dev.copy_to(dev2, 10, 0, sizeof msg);
+  check(std::memcmp(dev2.bytes_.data(), msg, sizeof msg) == 0, "device to device copy");
+  host->copy_to(dev2, 20, 40, sizeof msg);
+  check(std::memcmp(dev2.bytes_.data() + 40, msg, sizeof msg) == 0, "host to device copy");
+  check(error_of([&] { dev.get(60, back, 8); }) == "ERR_INVALID_ARG", "get past the end");
+  check(error_of([&] { dev.copy_to(*host, 0, 60, 8); }) == "ERR_INVALID_ARG", "copy past the destination's end");
+  DeviceBuffer ro(16, true);
+  check(error_of([&] { ro.set(0, msg, 4); }) == "ERR_INVALID_ARG", "set on a read-only buffer");
+  check(error_of([&] { dev.copy_to(ro, 0, 0, 4); }) == "ERR_INVALID_ARG", "copy into a read-only buffer");
+}
+
+struct Owner {
+  explicit Owner(bool* a) : alive(a) {}
+  ~Owner() { *alive = false; }
+  bool* alive;
+};
+struct State {
+  State(bool* o, bool* s) : owner_alive(o), seen_alive(s) {}
+  ~State() { *seen_alive = *owner_alive; }
+  bool* owner_alive;
+  bool* seen_alive;
+};
+
+void destruction_order() {
+  bool owner_alive = true, seen_alive = false;
+  static uint8_t memory[32];
+  {
+    auto b = mm::Buffer::borrow(memory, sizeof memory, std::make_shared<Owner>(&owner_alive), true);
+    const char key = 0;
+    b->attach_state(&key, std::make_shared<State>(&owner_alive, &seen_alive));
+    check(b->state(&key) != nullptr, "the state is found under its key");
+    const char other = 0;
+    check(b->state(&other) == nullptr, "no state under another backend's key");
+  }
+  check(seen_alive, "a backend state is released while the owner (the mapping) is still alive");
+  check(!owner_alive, "the owner is released with the buffer");
+}
+
+}  // namespace
+
+int main() {
+  views_random();
+  views_example();
+  device_buffers();
+  destruction_order();
+  std::printf("%d failures\n", failures);
+  return failures == 0 ? 0 : 1;
+}
