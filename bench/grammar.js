@@ -20,8 +20,8 @@ const SCHEMA = {
   properties: {
     users: {
       type: 'array',
-      minItems: 4,
-      maxItems: 6,
+      minItems: 2,
+      maxItems: 3,
       items: {
         type: 'object',
         properties: {

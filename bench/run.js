@@ -271,7 +271,8 @@ async function main() {
 function runGrammar(threadList) {
   const m = args.grammar;
   const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
-  const G = Number(args.gen ?? 256);
+  // Room for the whole document, so constrained runs end with 'eos' (unconstrained ones run to the limit).
+  const G = Number(args.gen ?? 512);
   const out = [];
   for (const threads of threadList) {
     const load = os.loadavg()[0];

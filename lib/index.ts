@@ -46,6 +46,17 @@ export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptio
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+// Hugging Face Hub: hf: sources, the shared hub cache
+export { pullModel, listCachedModels, removeCachedModel, hubCacheDir, parseHubSource, isHubSource } from './hub';
+export type {
+  PullOptions,
+  PullResult,
+  CachedModel,
+  RemoveResult,
+  HubOptions,
+  HubSource,
+  DownloadProgress,
+} from './hub';
 export { GENERATE_DEFAULTS } from './generate/options';
 export type { GenerateOptions, GenerationChunk, JsonSchema } from './generate/options';
 export type { LogitsProcessor, LogitsContext } from './generate/constraint';

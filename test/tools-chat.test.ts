@@ -259,6 +259,34 @@ describe.each([
     expect(shown.join('')).not.toContain('get_weather');
   });
 
+  test("'auto': once the model opens a call, the call is generated under the tools' grammar", async () => {
+    const tok = model.tokenizer;
+    // Only the opening is forced: the random model writes the rest of the call itself.
+    const opening = vocab === 'qwen2' ? tok.tokenId('<tool_call>')! : model.tokenize('{', { addSpecial: false })[0]!;
+    const eos = tok.eogIds[0]!;
+    for (let seed = 1; seed <= 2; seed++) {
+      const r = await model.chat([{ role: 'user', content: 'Weather in Oslo?' }], {
+        tools: BOUNDED,
+        temperature: 1,
+        seed,
+        maxTokens: 300,
+        logitsProcessor: (logits, c) => {
+          const generated = c.tokens.slice(c.tokens.length - c.generated);
+          if (c.generated === 0) {
+            logits.fill(-Infinity);
+            logits[opening] = 0;
+          } else if (vocab === 'qwen2' && model.detokenize(generated).includes('</tool_call>')) {
+            logits.fill(-Infinity);
+            logits[eos] = 0;
+          }
+        },
+      });
+      expect([seed, r.finishReason, r.invalidToolCalls]).toEqual([seed, 'eos', []]);
+      expect(r.toolCalls).toHaveLength(1);
+      expect(validArgs(r.toolCalls[0]!)).toBe(true);
+    }
+  });
+
   test('content as text parts; checks', async () => {
     const parts: ChatMessage[] = [
       {

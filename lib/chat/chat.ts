@@ -5,6 +5,7 @@
  * back.
  */
 import { AbortError, InvalidArgumentError, UnsupportedError } from '../errors';
+import type { LazyGrammar } from '../generate/constraint';
 import type { GenerateResult } from '../generate/generate';
 import type { GenerateOptions, GenerationChunk } from '../generate/options';
 import type { Grammar } from '../grammar/grammar';
@@ -13,6 +14,7 @@ import { parseToolCalls, ToolCallFilter, type InvalidToolCall } from './tool-cal
 import {
   checkToolChoice,
   checkTools,
+  lazyToolGrammar,
   requireFormat,
   templateTools,
   templateUsesTools,
@@ -42,7 +44,7 @@ export interface ChatResult extends GenerateResult {
   message: { role: 'assistant'; content: string; toolCalls?: ToolCall[] };
   /** The tool calls of the reply, arguments parsed and valid against their tool's schema. */
   toolCalls: ToolCall[];
-  /** Calls the model attempted that are not usable, with why (only without a grammar, toolChoice 'auto'). */
+  /** Calls the model attempted that are not usable, with why (cut short, or a schema no grammar enforces). */
   invalidToolCalls: InvalidToolCall[];
 }
 
@@ -68,6 +70,8 @@ export interface ChatPlan {
   format: ToolFormat | undefined;
   /** For 'required' / named tool choice. */
   grammar: Grammar | undefined;
+  /** For 'auto': the grammar a call is generated under once the model opens one. */
+  lazyGrammar: LazyGrammar | undefined;
 }
 
 const CONSTRAINTS = ['grammar', 'jsonSchema', 'json'] as const;
@@ -91,6 +95,7 @@ export function planChat(
     tools: [],
     format: undefined,
     grammar: undefined,
+    lazyGrammar: undefined,
   };
   if (options.tools === undefined) {
     if (options.toolChoice !== undefined && options.toolChoice !== 'none' && options.toolChoice !== 'auto')
@@ -120,6 +125,8 @@ export function planChat(
     const format = requireFormat(plan.format, `toolChoice ${JSON.stringify(choice)}`);
     const allowed = choice === 'required' ? tools : tools.filter((t) => t.name === choice.name);
     plan.grammar = toolCallGrammar(format, allowed);
+  } else if (plan.format) {
+    plan.lazyGrammar = lazyToolGrammar(plan.format, tools);
   }
   return plan;
 }

@@ -13,8 +13,10 @@
  * grammar of exactly those calls, every argument object valid against its
  * tool's schema.
  */
-import { InvalidArgumentError, UnsupportedError } from '../errors';
-import { Grammar } from '../grammar/grammar';
+import { InvalidArgumentError, MiniMacLLMError, UnsupportedError } from '../errors';
+import { NEVER, WAIT, type LazyGrammar } from '../generate/constraint';
+import { grammarFromGBNF } from '../grammar/cache';
+import type { Grammar } from '../grammar/grammar';
 import { SchemaGrammarBuilder } from '../grammar/json-schema';
 import { gbnfLiteral } from '../grammar/gbnf-text';
 
@@ -109,8 +111,12 @@ export function templateUsesTools(templateSource: string | undefined): boolean {
 
 const NO_ARGUMENTS = { type: 'object', properties: {}, additionalProperties: false };
 
-/** The grammar of a reply that is only tool calls (of `allowed` tools) in the template's format. */
-export function toolCallGrammar(format: ToolFormat, allowed: readonly ToolDefinition[]): Grammar {
+/**
+ * The grammar of a reply that is only tool calls (of `allowed` tools) in the
+ * template's format; `afterOpening`: of one hermes call from just after its
+ * `<tool_call>` (for the lazy grammar of 'auto').
+ */
+export function toolCallGrammar(format: ToolFormat, allowed: readonly ToolDefinition[], afterOpening = false): Grammar {
   const b = new SchemaGrammarBuilder();
   const argsKey = format === 'hermes' ? 'arguments' : 'parameters';
   const calls = allowed.map((t) => {
@@ -118,9 +124,64 @@ export function toolCallGrammar(format: ToolFormat, allowed: readonly ToolDefini
     return `${gbnfLiteral(JSON.stringify(t.name))} space "," space ${gbnfLiteral(`"${argsKey}"`)} space ":" space ${args}`;
   });
   const call = b.addRule('call', `"{" space ${gbnfLiteral('"name"')} space ":" space (${calls.join(' | ')}) "}"`);
-  if (format === 'llama3-json') return new Grammar(b.gbnf(`${call} space`));
+  // Compiled grammars are cached by their text: the next turn with the same tools reuses every mask.
+  if (format === 'llama3-json') return grammarFromGBNF(b.gbnf(`${call} space`));
+  if (afterOpening) return grammarFromGBNF(b.gbnf(`[ \\t\\n]{0,2} ${call} [ \\t\\n]{0,2} "</tool_call>"`));
   const block = b.addRule('tool-call', `"<tool_call>\\n" ${call} "\\n</tool_call>"`);
-  return new Grammar(b.gbnf(`${block} ("\\n" ${block})*`));
+  return grammarFromGBNF(b.gbnf(`${block} ("\\n" ${block})*`));
+}
+
+const bytesOf = (s: string): Uint8Array => new TextEncoder().encode(s);
+const OPEN = bytesOf('<tool_call>');
+const PYTHON_TAG = bytesOf('<|python_tag|>');
+
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+const isBlank = (b: number): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+
+/** Llama 3: a call is the whole reply, so it starts at the first non-blank byte if that is "{" (after <|python_tag|>). */
+function llamaStart(text: Uint8Array): number {
+  let i = 0;
+  while (i < text.length && isBlank(text[i]!)) i++;
+  const tag = text.subarray(i, i + PYTHON_TAG.length);
+  if (tag.every((b, k) => b === PYTHON_TAG[k])) {
+    if (tag.length < PYTHON_TAG.length) return WAIT;
+    i += PYTHON_TAG.length;
+    while (i < text.length && isBlank(text[i]!)) i++;
+  }
+  if (i === text.length) return WAIT;
+  return text[i] === 0x7b ? i : NEVER;
+}
+
+/**
+ * For toolChoice 'auto': once the model opens a call, the call is generated
+ * under the tools' grammar (so a call it starts is valid by construction);
+ * undefined when a tool's schema has keywords a grammar can't enforce (its
+ * calls are then only validated).
+ */
+export function lazyToolGrammar(format: ToolFormat, tools: readonly ToolDefinition[]): LazyGrammar | undefined {
+  let grammar: Grammar;
+  try {
+    grammar = toolCallGrammar(format, tools, format === 'hermes');
+  } catch (e) {
+    if (e instanceof MiniMacLLMError && e.code === 'ERR_UNSUPPORTED') return undefined;
+    throw e;
+  }
+  if (format === 'llama3-json') return { grammar, findStart: llamaStart, repeat: false };
+  return {
+    grammar,
+    findStart: (text) => {
+      const i = indexOf(text, OPEN);
+      return i < 0 ? WAIT : i + OPEN.length;
+    },
+    repeat: true,
+  };
 }
 
 /** A tool named in an error message must exist; unsupported formats are ERR_UNSUPPORTED. */

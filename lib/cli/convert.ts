@@ -2,13 +2,15 @@
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { convert, type ConvertType } from '../hf/convert';
+import { pullModel } from '../hub/pull';
+import { isHubSource } from '../hub/source';
 import type { Command } from './main';
 
 const TYPES: ConvertType[] = ['f16', 'q8_0', 'q4_0', 'bf16', 'f32'];
 
 export const convertCommand: Command = {
   summary: 'convert a Hugging Face model folder to GGUF',
-  usage: `usage: minimacllm convert <hf-dir> <out.gguf> [--type ${TYPES.join('|')}] [--quiet]\n\n  --type   weight type of 2-D tensors (default q8_0); norms stay F32`,
+  usage: `usage: minimacllm convert <hf-dir | hf:org/repo> <out.gguf> [--type ${TYPES.join('|')}] [--quiet]\n\n  --type   weight type of 2-D tensors (default q8_0); norms stay F32`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -18,11 +20,13 @@ export const convertCommand: Command = {
         quiet: { type: 'boolean', short: 'q', default: false },
       },
     });
-    const [dir, out, ...extra] = positionals;
-    if (dir === undefined || out === undefined || extra.length > 0)
+    const [given, out, ...extra] = positionals;
+    if (given === undefined || out === undefined || extra.length > 0)
       throw new InvalidArgumentError(`expected <hf-dir> <out.gguf>\n\n${this.usage}`);
     const type = values.type as ConvertType;
     if (!TYPES.includes(type)) throw new InvalidArgumentError(`--type must be one of ${TYPES.join(', ')}`);
+    // A safetensors repo on the Hub converts from its cached snapshot.
+    const dir = isHubSource(given) ? (await pullModel(given)).path : given;
     // Progress only on a terminal: '\r' redraws would litter logs.
     const quiet = values.quiet === true || !process.stderr.isTTY;
     await convert(dir, out, {

@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { ggmlTypeName, type GGUFValue } from '../gguf/types';
+import { pullModel } from '../hub/pull';
+import { isHubSource } from '../hub/source';
 import { describeModel, type ModelDescription } from '../model/description';
 import type { Command } from './main';
 
@@ -57,7 +59,8 @@ export function formatDescription(d: ModelDescription, allTensors: boolean): str
 
 export const inspectCommand: Command = {
   summary: 'show the metadata and tensors of a GGUF file or Hugging Face folder',
-  usage: 'usage: minimacllm inspect <model.gguf | hf-dir> [--tensors]\n\n  --tensors   list every tensor',
+  usage:
+    'usage: minimacllm inspect <model.gguf | hf-dir | hf:org/repo[:QUANT]> [--tensors]\n\n  --tensors   list every tensor',
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -65,7 +68,9 @@ export const inspectCommand: Command = {
       options: { tensors: { type: 'boolean', default: false } },
     });
     if (positionals.length !== 1) throw new InvalidArgumentError(`expected one model path\n\n${this.usage}`);
-    const d = await describeModel(positionals[0]!);
+    let source = positionals[0]!;
+    if (isHubSource(source)) source = (await pullModel(source)).path;
+    const d = await describeModel(source);
     process.stdout.write(`${formatDescription(d, values.tensors === true)}\n`);
     return 0;
   },

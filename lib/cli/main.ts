@@ -8,7 +8,10 @@ import { chatCommand } from './chat';
 import { convertCommand } from './convert';
 import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
+import { lsCommand } from './ls';
 import { perplexityCommand } from './perplexity';
+import { pullCommand } from './pull';
+import { rmCommand } from './rm';
 
 export interface Command {
   /** One line for the usage text. */
@@ -24,6 +27,9 @@ export const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   chat: chatCommand,
   perplexity: perplexityCommand,
+  pull: pullCommand,
+  ls: lsCommand,
+  rm: rmCommand,
 };
 
 function usage(): string {

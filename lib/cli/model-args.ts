@@ -1,8 +1,10 @@
 /** Options shared by the commands that load a model (--model, --backend, --threads, --ctx). */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
+import { isHubSource } from '../hub/source';
 import { loadModel, type Model } from '../model/model';
 import type { BackendChoice } from '../model/options';
+import { downloadProgress } from './progress';
 
 /** The model shipped in the package (models/stories260K.gguf), one level above lib/ or dist/. */
 export const DEFAULT_MODEL = path.resolve(__dirname, '..', '..', 'models', 'stories260K.gguf');
@@ -14,7 +16,8 @@ export const MODEL_OPTIONS = {
   ctx: { type: 'string', short: 'c' },
 } as const;
 
-export const MODEL_USAGE = `  -m, --model PATH     GGUF file or Hugging Face folder (default: the embedded stories260K model)
+export const MODEL_USAGE = `  -m, --model PATH     GGUF file, Hugging Face folder, or hf:org/repo[:QUANT] from the Hub
+                       (default: the embedded stories260K model)
   --backend NAME       auto | cpu | metal | metal-sim (default auto)
   -t, --threads N      CPU threads (default: physical cores)
   -c, --ctx N          context size in tokens (default: min(model's, 4096))`;
@@ -47,9 +50,16 @@ export async function loadModelFromArgs(
   const threads = intOption(values, 'threads', 0);
   const contextSize = extra.contextSize ?? intOption(values, 'ctx', 1);
   const model = typeof values['model'] === 'string' ? values['model'] : DEFAULT_MODEL;
-  return loadModel(model, {
-    backend,
-    ...(threads !== undefined ? { threads } : {}),
-    ...(contextSize !== undefined ? { contextSize } : {}),
-  });
+  // hf: sources may download first: show it on stderr.
+  const progress = isHubSource(model) ? downloadProgress() : undefined;
+  try {
+    return await loadModel(model, {
+      backend,
+      ...(threads !== undefined ? { threads } : {}),
+      ...(contextSize !== undefined ? { contextSize } : {}),
+      ...(progress ? { onProgress: (p) => (p.stage === 'download' ? progress.onProgress(p) : progress.done()) } : {}),
+    });
+  } finally {
+    progress?.done();
+  }
 }

@@ -13,7 +13,7 @@ export const perplexityCommand: Command = {
 Splits the text's tokens into non-overlapping windows of --ctx tokens, runs
 each with BOS in front, and averages the NLL of every window token.
 
-  -m, --model PATH     GGUF file or Hugging Face folder (default: the embedded stories260K model)
+  -m, --model PATH     GGUF file, Hugging Face folder, or hf:org/repo[:QUANT] (default: stories260K)
   -f, --file PATH      the text (UTF-8)
   -c, --ctx N          window length in tokens (default 512)
   -w, --windows N      windows to score (default: all that fit)

@@ -5,8 +5,10 @@
  * sampler only ever sees logits.
  */
 import { InternalError, MiniMacLLMError } from '../errors';
-import type { GrammarMatcher } from '../grammar/matcher';
-import type { Mask } from '../grammar/masks';
+import type { Grammar } from '../grammar/grammar';
+import { GrammarMatcher } from '../grammar/matcher';
+import type { Mask, MaskEngine } from '../grammar/masks';
+import type { Tokenizer } from '../tokenizer/tokenizer';
 
 /** What a logits processor is told about the generation so far. */
 export interface LogitsContext {
@@ -23,8 +25,21 @@ export interface LogitsContext {
  */
 export type LogitsProcessor = (logits: Float32Array, context: LogitsContext) => void;
 
+/** What the generation loop asks of a constraint on the next token. */
+export interface TokenConstraint {
+  /** Computes the next mask ahead of time (while the model runs). */
+  prepare(): void;
+  /** Sets the logits of tokens not allowed next to -Infinity. */
+  apply(logits: Float32Array): void;
+  allows(token: number): boolean;
+  /** Advances past a sampled (allowed) token. */
+  accept(token: number): void;
+  /** Nothing but the end of generation may follow. */
+  readonly finished: boolean;
+}
+
 /** The grammar's mask, kept in step with the generated tokens. */
-export class GrammarConstraint {
+export class GrammarConstraint implements TokenConstraint {
   readonly #matcher: GrammarMatcher;
   #mask: Mask | undefined;
 
@@ -66,6 +81,114 @@ export class GrammarConstraint {
   /** The grammar is complete and nothing can follow: generation is over. */
   get finished(): boolean {
     return this.#matcher.finished;
+  }
+}
+
+/** The offset in the reply's bytes where a lazy grammar takes over, or WAIT (not yet) / NEVER. */
+export type StartFinder = (bytes: Uint8Array) => number;
+export const WAIT = -1;
+export const NEVER = -2;
+
+/**
+ * A grammar that constrains only part of a reply: free text until `findStart`
+ * sees where the grammar begins (a tool call's opening), then the grammar
+ * (fed the bytes already generated from that point); when it is complete,
+ * free text again (`repeat`) or the end of generation.
+ */
+export interface LazyGrammar {
+  grammar: Grammar;
+  findStart: StartFinder;
+  repeat: boolean;
+}
+
+/** Keeps this many bytes of unconstrained text for findStart (triggers are short). */
+const TAIL = 64;
+
+export class LazyGrammarConstraint implements TokenConstraint {
+  readonly #lazy: LazyGrammar;
+  readonly #engine: MaskEngine;
+  readonly #tokenizer: Tokenizer;
+  #active: GrammarConstraint | undefined;
+  #matcher: GrammarMatcher | undefined;
+  #buf = new Uint8Array(256);
+  #len = 0;
+  #never = false;
+  #done = false;
+  #first = true;
+
+  private constructor(lazy: LazyGrammar, engine: MaskEngine, tokenizer: Tokenizer) {
+    this.#lazy = lazy;
+    this.#engine = engine;
+    this.#tokenizer = tokenizer;
+  }
+
+  static async create(lazy: LazyGrammar, tokenizer: Tokenizer): Promise<LazyGrammarConstraint> {
+    return new LazyGrammarConstraint(lazy, await lazy.grammar.engine(tokenizer), tokenizer);
+  }
+
+  prepare(): void {
+    this.#active?.prepare();
+  }
+
+  apply(logits: Float32Array): void {
+    this.#active?.apply(logits);
+  }
+
+  allows(token: number): boolean {
+    return this.#active ? this.#active.allows(token) : true;
+  }
+
+  accept(token: number): void {
+    if (this.#active) {
+      this.#active.accept(token);
+      this.#afterGrammar();
+      return;
+    }
+    let bytes = this.#tokenizer.tokenBytes(token);
+    if (this.#first && bytes.length > 0) {
+      if (this.#tokenizer.stripsLeadingSpace && bytes[0] === 0x20) bytes = bytes.subarray(1);
+      this.#first = false;
+    }
+    if (this.#never) return;
+    if (this.#len + bytes.length > this.#buf.length) {
+      const b = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + bytes.length));
+      b.set(this.#buf.subarray(0, this.#len));
+      this.#buf = b;
+    }
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
+    const text = this.#buf.subarray(0, this.#len);
+    const at = this.#lazy.findStart(text);
+    if (at === NEVER) {
+      this.#never = true;
+      return;
+    }
+    if (at === WAIT) {
+      if (this.#len > TAIL) {
+        this.#buf.copyWithin(0, this.#len - TAIL, this.#len);
+        this.#len = TAIL;
+      }
+      return;
+    }
+    const matcher = new GrammarMatcher(this.#engine, false);
+    const rest = text.subarray(at);
+    this.#len = 0;
+    // Text already past the start that the grammar rejects: leave this one unconstrained.
+    if (!matcher.acceptBytes(rest)) return;
+    this.#matcher = matcher;
+    this.#active = new GrammarConstraint(matcher);
+    this.#afterGrammar();
+  }
+
+  #afterGrammar(): void {
+    if (!this.#matcher?.finished) return;
+    this.#active = undefined;
+    this.#matcher = undefined;
+    if (!this.#lazy.repeat) this.#done = true;
+  }
+
+  get finished(): boolean {
+    return this.#done;
   }
 }
 

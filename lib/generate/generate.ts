@@ -12,7 +12,7 @@
 import { AbortError, ContextOverflowError } from '../errors';
 import type { Context } from '../model/context';
 import type { Tokenizer } from '../tokenizer/tokenizer';
-import { bestAllowed, GrammarConstraint } from './constraint';
+import { bestAllowed, GrammarConstraint, LazyGrammarConstraint, type TokenConstraint } from './constraint';
 import type { GenerationChunk, ResolvedGenerateOptions } from './options';
 import { Sampler } from './sampler';
 import { StopMatcher } from './stop';
@@ -82,7 +82,9 @@ export async function* runGeneration(
   streaming = false,
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
   // Builds the tokenizer's trie on first use: before taking the context.
-  const constraint = o.grammar ? new GrammarConstraint(await o.grammar.matcher(tokenizer)) : undefined;
+  let constraint: TokenConstraint | undefined;
+  if (o.grammar) constraint = new GrammarConstraint(await o.grammar.matcher(tokenizer));
+  else if (o.lazyGrammar) constraint = await LazyGrammarConstraint.create(o.lazyGrammar, tokenizer);
   // Then the lock (the generation keeps its place in the queue: dispose() waits for it), and then the
   // prompt is tokenized a slice at a time.
   let release: (() => void) | undefined = await ctx.acquire();
@@ -197,7 +199,7 @@ async function evaluate(
   ctx: Context,
   history: readonly number[],
   signal: AbortSignal | undefined,
-  constraint: GrammarConstraint | undefined,
+  constraint: TokenConstraint | undefined,
 ): Promise<Float32Array> {
   const pending = ctx.evaluateLocked(history, signal);
   if (constraint) {

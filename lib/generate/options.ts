@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '../errors';
 import { grammarFromGBNF, grammarFromSchema } from '../grammar/cache';
 import { Grammar } from '../grammar/grammar';
-import type { LogitsProcessor } from './constraint';
+import type { LazyGrammar, LogitsProcessor } from './constraint';
 import { randomSeed } from './rng';
 import type { SamplerOptions } from './sampler';
 
@@ -72,6 +72,8 @@ export interface ResolvedGenerateOptions {
   /** Parse the text as JSON into the result's `json`. */
   parseJson: boolean;
   logitsProcessor: LogitsProcessor | undefined;
+  /** @internal A grammar that applies only from a point of the reply on (tool calls in chat). */
+  lazyGrammar?: LazyGrammar;
 }
 
 export const GENERATE_DEFAULTS = {

@@ -4,7 +4,8 @@
  */
 import { Grammar } from './grammar';
 
-const MAX_ENTRIES = 64;
+/** Each keeps its masks (see masks.ts: up to ~20 MB each on a 150k vocabulary). */
+const MAX_ENTRIES = 16;
 const cache = new Map<string, Grammar>();
 
 function cached(key: string, make: () => Grammar): Grammar {

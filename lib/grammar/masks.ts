@@ -24,8 +24,12 @@ import { ACCEPTING, HAS_BYTES, type Automaton, type CountedLoop } from './automa
 import type { TokenTrie } from './token-trie';
 
 const UNKNOWN = -2;
-/** Cached masks kept before the caches are dropped (each is vocab / 8 bytes). */
-const MAX_CACHED_MASKS = 1500;
+/**
+ * Token bitsets an engine keeps (masks and per-state classifications; each
+ * is vocab / 8 bytes: 1000 ≈ 19 MB for a 150k vocabulary) before it drops
+ * them and starts over.
+ */
+const MAX_CACHED_MASKS = 1000;
 const MAX_NODES = 8_000_000;
 
 /**
@@ -354,6 +358,7 @@ export class MaskEngine {
     const start = this.#intern([this.#node(state, -1)], false);
     this.#walk(0, this.trie.nodeCount, 0, start, bits, false, pops);
     lc = { accept: bits, pops: this.#indexPops(pops) };
+    this.#remember();
     this.#local.set(state, lc);
     return lc;
   }
@@ -406,6 +411,7 @@ export class MaskEngine {
       pops: this.#indexPops(popNode),
       popIters: Uint16Array.from(popIters),
     };
+    this.#remember();
     this.#counted.set(key, cc);
     return cc;
   }
@@ -470,11 +476,13 @@ export class MaskEngine {
 
   #remember(): void {
     if (++this.#cachedMasks <= MAX_CACHED_MASKS) return;
-    // Too many masks held: start over (classifications per state stay).
+    // Too many bitsets held: start over.
     this.#stackMasks.clear();
     this.#countedAccept.clear();
     this.#cMask.fill(undefined);
     this.#firstMask.clear();
+    this.#local.clear();
+    this.#counted.clear();
     this.#cachedMasks = 0;
   }
 

@@ -10,9 +10,11 @@ export class GrammarMatcher {
   #cfg: number;
   #first = true;
 
-  constructor(engine: MaskEngine) {
+  /** `atStart`: the grammar starts the output (false: it takes over mid-text, no leading-space rule). */
+  constructor(engine: MaskEngine, atStart = true) {
     this.#engine = engine;
     this.#cfg = engine.startConfig;
+    this.#first = atStart;
   }
 
   /** Tokens allowed next (end-of-generation tokens only where the grammar is complete). */

@@ -18,9 +18,12 @@ import type { ChatMessage } from '../chat/messages';
 import { ChatTemplate, PLAIN_STOP, renderPlain } from '../chat/template';
 import { verifySha256 } from '../checksum';
 import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
+import type { LazyGrammar } from '../generate/constraint';
 import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
 import { ggmlTypeName } from '../gguf/types';
+import { pullModel } from '../hub/pull';
+import { isHubSource } from '../hub/source';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
@@ -291,6 +294,7 @@ export class Model {
       plan.grammar ? { ...genOptions, grammar: plan.grammar } : genOptions,
       extraStop,
       streaming,
+      plan.lazyGrammar,
       prompt,
     );
     return chatReply(gen, plan, onToken);
@@ -315,10 +319,12 @@ export class Model {
     options: GenerateOptions | undefined,
     extraStop: readonly string[],
     streaming: boolean,
+    lazyGrammar?: LazyGrammar,
     tokenizeAs: { addSpecial: boolean; parseSpecial: boolean } = { addSpecial: true, parseSpecial: false },
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
+    if (lazyGrammar) o.lazyGrammar = lazyGrammar;
     const ctx = this.#defaultContext();
     const input: PromptInput =
       typeof prompt === 'string'
@@ -332,11 +338,19 @@ export class Model {
   }
 }
 
-/** Loads a GGUF file or a Hugging Face model folder. */
+/** Loads a GGUF file, a Hugging Face model folder, or an `hf:org/repo[:QUANT]` source from the Hub (cached). */
 export async function loadModel(source: string, options?: LoadModelOptions): Promise<Model> {
   if (typeof source !== 'string' || source.length === 0)
-    throw new InvalidArgumentError('source must be a path to a GGUF file or a model folder');
+    throw new InvalidArgumentError('source must be a path to a GGUF file or a model folder, or an hf: source');
   const o = resolveLoadOptions(options);
+  if (isHubSource(source)) {
+    const pulled = await pullModel(source, {
+      ...(o.hub ? { hub: o.hub } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      onProgress: (p) => o.onProgress?.({ stage: 'download', ...p }),
+    });
+    source = pulled.path;
+  }
   const aborted = (): void => {
     if (o.signal?.aborted) throw new AbortError('loading was aborted');
   };

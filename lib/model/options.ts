@@ -1,15 +1,20 @@
 /** loadModel() options: public shape, defaults and validation. */
 import { BACKEND_NAMES, type BackendName } from '../backend';
 import { InvalidArgumentError } from '../errors';
+import type { DownloadProgress } from '../hub/download';
+import { checkHubOptions, type HubOptions } from '../hub/settings';
 
 export type BackendChoice = 'auto' | BackendName;
 
-export interface LoadProgress {
-  /** 'checksum': verifying sha256; 'map': mapping weights; 'ready': done. */
-  stage: 'checksum' | 'map' | 'ready';
-  /** Overall progress in [0, 1]. */
-  progress: number;
-}
+export type LoadProgress =
+  | {
+      /** 'checksum': verifying sha256; 'map': mapping weights; 'ready': done. */
+      stage: 'checksum' | 'map' | 'ready';
+      /** Overall progress in [0, 1]. */
+      progress: number;
+    }
+  /** An `hf:` source's file arriving (before the other stages). */
+  | ({ stage: 'download' } & DownloadProgress);
 
 export interface LoadModelOptions {
   /** Compute backend. 'auto' (default) = 'metal' where available, else 'cpu' (with a one-time notice). */
@@ -25,6 +30,8 @@ export interface LoadModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Silence the one-time notice printed when 'auto' falls back to the CPU. Default false. */
   quiet?: boolean;
+  /** Hugging Face Hub settings for `hf:` sources (cache folder, endpoint, token, offline); default from the environment. */
+  hub?: HubOptions;
 }
 
 export interface ResolvedLoadOptions {
@@ -35,9 +42,10 @@ export interface ResolvedLoadOptions {
   signal: AbortSignal | undefined;
   onProgress: ((p: LoadProgress) => void) | undefined;
   quiet: boolean;
+  hub: HubOptions | undefined;
 }
 
-const KNOWN = new Set(['backend', 'threads', 'contextSize', 'sha256', 'signal', 'onProgress', 'quiet']);
+const KNOWN = new Set(['backend', 'threads', 'contextSize', 'sha256', 'signal', 'onProgress', 'quiet', 'hub']);
 const show = (v: unknown): string =>
   typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
 
@@ -87,5 +95,6 @@ export function resolveLoadOptions(options: LoadModelOptions | undefined): Resol
     signal: signal,
     onProgress: onProgress as ((p: LoadProgress) => void) | undefined,
     quiet,
+    hub: checkHubOptions(o['hub']),
   };
 }
