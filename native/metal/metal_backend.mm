@@ -57,8 +57,8 @@ size_t page_size() { return static_cast<size_t>(getpagesize()); }
 // Metal's state on a Buffer (Buffer::state, keyed by the device): the
 // MTLBuffers through which the GPU sees its bytes. One view covers a whole
 // newBufferWithLength allocation; mapped weights and allocations past
-// maxBufferLength get no-copy views, made when a graph needs them, each
-// holding whole tensors. Released before the Buffer's memory and owner.
+// maxBufferLength get no-copy views (buffer_views.h), made when a graph needs
+// them, each holding whole tensors. Released before the Buffer's memory and owner.
 struct MetalMemory {
   struct View {
     uintptr_t begin = 0, end = 0;
@@ -291,8 +291,10 @@ class MetalBackend : public Backend, public metal::Device {
   }
 
   // The MTLBuffer and offset through which the GPU sees [offset, offset + bytes)
-  // of `b`, making a no-copy view when no existing one holds the whole range.
-  // nil when none can (the range exceeds maxBufferLength).
+  // of `b`, making a no-copy view when no existing one holds the whole range:
+  // the whole memory when it fits maxBufferLength, else one of a few
+  // overlapping windows (buffer_views.h). nil when none can (the range exceeds
+  // maxBufferLength).
   MetalSegment::Binding bind(const Buffer& b, size_t offset, size_t bytes) {
     std::shared_ptr<MetalMemory> mem = memory_of(b);
     if (!mem) mem = std::static_pointer_cast<MetalMemory>(b.attach_state(key(), std::make_shared<MetalMemory>()));
@@ -301,9 +303,8 @@ class MetalBackend : public Backend, public metal::Device {
     for (const MetalMemory::View& v : mem->views)
       if (v.begin <= begin && end <= v.end) return {v.buffer, static_cast<NSUInteger>(begin - v.begin)};
     const uintptr_t base = reinterpret_cast<uintptr_t>(b.host_data());
-    const metal::ViewPlan p = metal::plan_views({{begin, end}}, {base, base + b.size()}, page_size(), max_buffer_);
-    if (p.view_of[0] < 0) return {};
-    const metal::ByteRange r = p.views[0];
+    const metal::ByteRange r = metal::view_for({begin, end}, {base, base + b.size()}, page_size(), max_buffer_);
+    if (r.empty()) return {};
     id<MTLBuffer> view = nil;
     pooled([&] {
       view = [device_ newBufferWithBytesNoCopy:reinterpret_cast<void*>(r.begin)
