@@ -69,7 +69,12 @@ async function childMinimacllm(file, threads, P, G) {
   const mm = require('../dist/index.js');
   const { loadModel } = mm;
   const t0 = performance.now();
-  const model = await loadModel(file, { backend: args.backend, threads, contextSize: P + G + 8, quiet: true });
+  const model = await loadModel(file, {
+    backend: /** @type {import('../dist/index').BackendChoice} */ (args.backend),
+    threads,
+    contextSize: P + G + 8,
+    quiet: true,
+  });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info.vocabSize;
