@@ -90,7 +90,7 @@ struct HostPages {
 // tensors is bound (BufferRef::slot -> an MTLBuffer and an offset in it).
 class MetalSegment : public Segment {
  public:
-  MetalSegment(const Graph& g, std::vector<int32_t> nodes) : plan(g, std::move(nodes)) {}
+  MetalSegment(const Graph& g, std::vector<int32_t> nodes, metal::Device& dev) : plan(g, std::move(nodes), dev) {}
   struct Binding {
     id<MTLBuffer> buffer = nil;
     NSUInteger offset = 0;
@@ -230,10 +230,11 @@ class MetalBackend : public Backend, public metal::Device {
     if ([ps threadExecutionWidth] != metal::kSimdWidth) return 0;
     return static_cast<uint32_t>([ps maxTotalThreadsPerThreadgroup]);
   }
+  BufferPtr scratch(size_t bytes) override { return allocate(bytes); }
 
   // ---- running ----
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override {
-    auto s = std::make_unique<MetalSegment>(g, nodes);
+    auto s = std::make_unique<MetalSegment>(g, nodes, *this);
     s->graph = &g;
     s->nodes = std::move(nodes);
     pooled([&] {

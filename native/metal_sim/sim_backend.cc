@@ -13,7 +13,7 @@ namespace {
 // A segment's dispatch plan, built once per graph (plan.h).
 class SimSegment : public Segment {
  public:
-  SimSegment(const Graph& g, std::vector<int32_t> nodes) : plan(g, std::move(nodes)) {}
+  SimSegment(const Graph& g, std::vector<int32_t> nodes, metal::Device& dev) : plan(g, std::move(nodes), dev) {}
   metal::SegmentPlan plan;
 };
 
@@ -35,9 +35,10 @@ class MetalSimBackend : public Backend, public metal::Device {
   // ---- metal::Device: the emulator runs SIMD-groups of 32 and threadgroups up to 1024 ----
   uint32_t simd_width() const override { return metal::kSimdWidth; }
   uint32_t max_threads(metal::KernelId k) override { return kernel(k) ? max_threads_ : 0; }
+  BufferPtr scratch(size_t bytes) override { return Buffer::allocate(bytes); }
 
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override {
-    auto s = std::make_unique<SimSegment>(g, nodes);
+    auto s = std::make_unique<SimSegment>(g, nodes, *this);
     s->graph = &g;
     s->nodes = std::move(nodes);
     for (metal::KernelId k : s->plan.kernels(*this))
