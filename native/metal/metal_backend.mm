@@ -5,7 +5,8 @@
 // no-copy views of host memory (buffer_views.h), never copied. It decides
 // nothing: the scheduler gives it the segments it supports, plan.cc says which
 // kernel runs each node with which buffers, arguments and grid; this file
-// encodes those dispatches, one command buffer per segment run.
+// encodes those dispatches (concurrently, with the plan's memory barriers),
+// one command buffer per step.
 #import <Foundation/Foundation.h>
 #import <Metal/Metal.h>
 
@@ -258,7 +259,10 @@ class MetalBackend : public Backend, public metal::Device {
         if (cmd_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command buffer");
       }
       if (enc_ == nil) {
-        enc_ = [cmd_ computeCommandEncoder];  // serial: each dispatch sees the previous one's writes
+        // Concurrent: dispatches overlap unless the plan puts a barrier between
+        // them (Dispatch::barrier: wherever one reads or writes what an earlier
+        // one since the last barrier writes, or writes what it reads).
+        enc_ = [cmd_ computeCommandEncoderWithDispatchType:MTLDispatchTypeConcurrent];
         if (enc_ == nil) fail(ErrorCode::Internal, "metal: cannot create a compute encoder");
       }
       for (const metal::Dispatch& d : list) encode(s, d);
@@ -334,6 +338,7 @@ class MetalBackend : public Backend, public metal::Device {
 
   void encode(MetalSegment& s, const metal::Dispatch& d) {
     id<MTLComputePipelineState> ps = pipeline(d.kernel);
+    if (d.barrier) [enc_ memoryBarrierWithScope:MTLBarrierScopeBuffers];
     [enc_ setComputePipelineState:ps];
     [enc_ setBytes:d.args length:d.args_size atIndex:0];
     for (int i = 0; i < 4; i++) {

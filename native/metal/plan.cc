@@ -564,7 +564,43 @@ void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
       if (r.slot < 0) fail(ErrorCode::Internal, "metal: a dispatch binds memory outside the segment's tensors");
     }
   }
+  place_barriers(c.list);
   c.n_tokens = step.n_tokens;
+}
+
+void SegmentPlan::place_barriers(std::vector<Dispatch>& list) const {
+  // Byte ranges read and written since the last barrier; a binding's range is
+  // every byte its tensor may reach (strided views of one buffer overlap).
+  struct Range {
+    const Buffer* buffer;
+    size_t begin, end;
+  };
+  std::vector<Range> read, written;
+  auto range = [&](const BufferRef& r) {
+    const Binding& b = bindings_[r.slot];
+    return Range{b.buffer, b.offset, b.offset + b.span};
+  };
+  auto overlaps = [](const Range& r, const std::vector<Range>& set) {
+    for (const Range& s : set)
+      if (s.buffer == r.buffer && s.begin < r.end && r.begin < s.end) return true;
+    return false;
+  };
+  bool first = true;
+  for (Dispatch& d : list) {
+    const Range w = range(d.bufs[3]);
+    bool wait = first || overlaps(w, written) || overlaps(w, read);
+    for (int i = 0; i < 3 && !wait; i++)
+      if (d.bufs[i].buffer) wait = overlaps(range(d.bufs[i]), written);
+    d.barrier = wait;
+    if (wait) {
+      read.clear();
+      written.clear();
+    }
+    for (int i = 0; i < 3; i++)
+      if (d.bufs[i].buffer) read.push_back(range(d.bufs[i]));
+    written.push_back(w);
+    first = false;
+  }
 }
 
 const std::vector<Dispatch>& SegmentPlan::for_step(const StepArgs& step, Device& dev) {
@@ -583,7 +619,7 @@ void SegmentPlan::verify(const StepArgs& step, Device& dev) {
   build(fresh, step, dev);
   auto same = [](const Dispatch& a, const Dispatch& b) {
     if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
-        std::memcmp(a.args, b.args, a.args_size) != 0)
+        a.barrier != b.barrier || std::memcmp(a.args, b.args, a.args_size) != 0)
       return false;
     for (int i = 0; i < 3; i++)
       if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;

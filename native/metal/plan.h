@@ -58,6 +58,13 @@ struct Dispatch {
   uint32_t grid[3] = {1, 1, 1};     // threadgroups per grid
   uint32_t threads[3] = {1, 1, 1};  // threads per threadgroup (multiple of 32)
   uint32_t tg_mem = 16;             // bytes of threadgroup(0) memory (multiple of 16, >= 16)
+  // Whether this dispatch must wait for the memory writes of the ones before it
+  // (a memory barrier in Metal's concurrent encoder). False only when it neither
+  // reads nor writes bytes that a dispatch since the last barrier writes, nor
+  // writes bytes one of them reads: such runs may execute in any order or at
+  // once (q/k/v projections, gate/up, the two ropes). The first dispatch of a
+  // segment always waits.
+  bool barrier = true;
 };
 
 // The weight/table types the matmul and get_rows kernels decode; null = none.
@@ -111,6 +118,7 @@ class SegmentPlan {
     std::vector<Dispatch> list;
   };
   void build(Cached& c, const StepArgs& step, Device& dev);
+  void place_barriers(std::vector<Dispatch>& list) const;
   const Graph& g_;
   std::vector<int32_t> nodes_;
   std::vector<int32_t> id_checks_;  // get_rows nodes

@@ -49,7 +49,16 @@ class MetalSimBackend : public Backend, public metal::Device {
   void run(Segment& seg, const StepArgs& step) override {
     auto& s = static_cast<SimSegment&>(seg);
     if (verify_) s.plan.verify(step, *this);
-    for (const metal::Dispatch& d : s.plan.for_step(step, *this)) execute(d);
+    // Dispatches between two barriers may run in any order on the GPU
+    // (Metal's concurrent encoder): each such run executes here in reverse, so
+    // a missing barrier shows as a wrong result in every metal-sim test.
+    const std::vector<metal::Dispatch>& list = s.plan.for_step(step, *this);
+    for (size_t begin = 0; begin < list.size();) {
+      size_t end = begin + 1;
+      while (end < list.size() && !list[end].barrier) end++;
+      for (size_t i = end; i-- > begin;) execute(list[i]);
+      begin = end;
+    }
   }
 
  private:
