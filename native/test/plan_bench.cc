@@ -110,10 +110,10 @@ Graph build(const Model& m, int32_t* ids_out) {
     const int32_t wv = weight(g, W, m.n_embd, m.n_kv * m.hd), wo = weight(g, W, m.n_head * m.hd, m.n_embd);
     const int32_t wg = weight(g, W, m.n_embd, m.ffn), wu = weight(g, W, m.n_embd, m.ffn);
     const int32_t wd = weight(g, W, m.ffn, m.n_embd);
-    const int32_t kc = add_tensor(g, mm::Buffer::allocate(mm::row_bytes(DType::F16, m.n_kv * m.hd) * m.ctx),
-                                  DType::F16, m.n_kv * m.hd, m.ctx, 0);
-    const int32_t vc = add_tensor(g, mm::Buffer::allocate(mm::row_bytes(DType::F16, m.n_kv * m.hd) * m.ctx),
-                                  DType::F16, m.n_kv * m.hd, m.ctx, 0);
+    const int32_t kc = add_tensor(g, mm::Buffer::allocate(mm::row_bytes(DType::F16, m.n_kv * m.hd) * m.ctx), DType::F16,
+                                  m.n_kv * m.hd, m.ctx, 0);
+    const int32_t vc = add_tensor(g, mm::Buffer::allocate(mm::row_bytes(DType::F16, m.n_kv * m.hd) * m.ctx), DType::F16,
+                                  m.n_kv * m.hd, m.ctx, 0);
     rope.n_head = static_cast<int32_t>(m.n_head);
     mm::OpParams rope_k = rope;
     rope_k.n_head = static_cast<int32_t>(m.n_kv);
