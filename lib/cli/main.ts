@@ -13,6 +13,7 @@ import { lsCommand } from './ls';
 import { perplexityCommand } from './perplexity';
 import { pullCommand } from './pull';
 import { rmCommand } from './rm';
+import { serveCommand } from './serve';
 
 export type { Command } from './command';
 
@@ -25,6 +26,7 @@ export const COMMANDS: Record<string, Command> = {
   pull: pullCommand,
   ls: lsCommand,
   rm: rmCommand,
+  serve: serveCommand,
 };
 
 function usage(): string {
