@@ -72,3 +72,6 @@ export type { InvalidToolCall } from './chat/tool-calls';
 export { Grammar } from './grammar/grammar';
 export { GrammarError } from './grammar/gbnf';
 export { jsonSchemaToGbnf } from './grammar/json-schema';
+// OpenAI-compatible HTTP server (what `minimacllm serve` runs)
+export { createServer, ModelServer } from './server/server';
+export type { ServerOptions } from './server/server';

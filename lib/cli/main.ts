@@ -13,6 +13,7 @@ import { lsCommand } from './ls';
 import { perplexityCommand } from './perplexity';
 import { pullCommand } from './pull';
 import { rmCommand } from './rm';
+import { serveCommand } from './serve';
 import { guardStdout, out } from './stdout';
 
 export type { Command } from './command';
@@ -26,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   pull: pullCommand,
   ls: lsCommand,
   rm: rmCommand,
+  serve: serveCommand,
 };
 
 function usage(): string {
