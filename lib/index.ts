@@ -39,7 +39,7 @@ export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, W
 export { DType } from './native';
 export type { DTypeName } from './native';
 export { loadTokenizer, Tokenizer } from './tokenizer';
-export type { DetokenizeOptions, StreamingDecoder, TokenizeOptions } from './tokenizer';
+export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
 export { loadModel, Model } from './model/model';
 export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptions } from './model/model';
@@ -64,7 +64,7 @@ export type { GenerateResult, FinishReason } from './generate/generate';
 export { perplexity } from './generate/perplexity';
 export type { PerplexityOptions, PerplexityResult } from './generate/perplexity';
 export { ChatTemplate, renderPlain } from './chat/template';
-export type { ChatMessage, ChatRenderOptions } from './chat/template';
+export type { ChatMessage, ChatRenderOptions, ChatTemplateOptions } from './chat/template';
 export type { ChatTextPart, ToolCall } from './chat/messages';
 export type { ToolDefinition, ToolChoice } from './chat/tools';
 export type { InvalidToolCall } from './chat/tool-calls';

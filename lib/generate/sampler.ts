@@ -3,6 +3,10 @@
  * penalties → top-k → top-p → min-p → temperature → draw. Temperature 0 is
  * greedy (argmax after penalties). Top-k keeps a size-k min-heap over the
  * vocabulary instead of sorting it; only the k survivors are sorted.
+ *
+ * Only ids that have a token are candidates: a model may have more logits than
+ * its tokenizer has tokens (Qwen2.5: 151,936 logits, 151,665 tokens), and a
+ * tokenizer.json may leave holes in its ids; those are never returned.
  */
 import { Rng } from './rng';
 
@@ -21,14 +25,24 @@ export interface SamplerOptions {
 export class Sampler {
   readonly #o: SamplerOptions;
   readonly #rng: Rng;
+  /** Logits at or past this index have no token. */
+  readonly #tokens: number;
+  /** Ids below #tokens without a token. */
+  readonly #holes: Int32Array;
   // Candidate scratch, reused every step: [vocab] at most.
   #idx: Int32Array;
   #val: Float32Array;
   #prob: Float64Array;
 
-  constructor(options: SamplerOptions, vocabSize: number) {
+  /**
+   * `vocabSize`: how many ids have a token (logits past it are ignored);
+   * `holes`: ids below it that have no token either.
+   */
+  constructor(options: SamplerOptions, vocabSize: number, holes: readonly number[] = []) {
     this.#o = options;
     this.#rng = new Rng(options.seed);
+    this.#tokens = vocabSize;
+    this.#holes = Int32Array.from(holes);
     const cap = options.topK > 0 ? Math.min(options.topK, vocabSize) : vocabSize;
     this.#idx = new Int32Array(cap);
     this.#val = new Float32Array(cap);
@@ -36,7 +50,9 @@ export class Sampler {
   }
 
   /** Picks the next token from one row of logits ([vocab]; penalties modify it in place). */
-  sample(logits: Float32Array, history: readonly number[]): number {
+  sample(all: Float32Array, history: readonly number[]): number {
+    const logits = all.length > this.#tokens ? all.subarray(0, this.#tokens) : all;
+    for (const id of this.#holes) if (id < logits.length) logits[id] = -Infinity;
     this.#applyPenalties(logits, history);
     if (this.#o.temperature <= 0) return argmax(logits);
     let n = this.#topK(logits);

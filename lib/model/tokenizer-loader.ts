@@ -25,6 +25,8 @@ export async function loadModelTokenizer(desc: ModelDescription): Promise<Tokeni
     // transformers' Llama tokenizers add BOS unless told otherwise (as llama.cpp's converter records).
     ...(desc.architecture === 'llama' ? { add_bos_token: true } : {}),
     ...tokCfg,
+    // Every token id must have a row of logits.
+    vocab_size: desc.hparams.vocabSize,
   };
   return Tokenizer.fromTokenizerJson(json, config);
 }

@@ -1,4 +1,5 @@
 /** What a loader (GGUF metadata or tokenizer.json) hands to the Tokenizer class. */
+import type { CutPlan } from './cuts';
 import type { PieceMode } from './decoder';
 
 export interface EncodeContext {
@@ -6,6 +7,10 @@ export interface EncodeContext {
   afterSpecial: boolean;
   /** The fragment starts at offset 0 of the input. */
   atStart: boolean;
+  /** The text continues a fragment cut before it (tokenized in slices): no leading Strip / Prepend. */
+  continued?: boolean;
+  /** The fragment goes on after this text (tokenized in slices): no trailing Strip. */
+  more?: boolean;
 }
 
 export interface TokenizerSpec {
@@ -23,7 +28,11 @@ export interface TokenizerSpec {
   eos?: number;
   eot?: number;
   eog: number[];
+  /** Ids below tokens.length that the file gives no token (tokenizer.json gaps); never sampled. */
+  holes?: number[];
   addBos: boolean;
   addEos: boolean;
   chatTemplate?: string;
+  /** Where texts may be cut to be tokenized in slices (cuts.ts); none when absent. */
+  cuts?: CutPlan;
 }
