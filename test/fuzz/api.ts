@@ -37,8 +37,6 @@ interface Entry {
   known?: string;
 }
 
-const TOKENIZE_OPTIONS = 'issue 11, tokenize/detokenize option validation (tokrel)';
-
 const msgs = [{ role: 'user', content: 'Hi there' }];
 const genOptions = (r: Rng): Record<string, unknown> => ({
   maxTokens: r.int(1, 3),
@@ -93,13 +91,11 @@ const ENTRIES: Entry[] = [
   },
   {
     name: 'model.tokenize',
-    known: TOKENIZE_OPTIONS,
     args: () => ['Hello <s>', { addSpecial: true, parseSpecial: false }],
     call: (s, a) => s.model.tokenize(a[0] as never, a[1] as never),
   },
   {
     name: 'model.detokenize',
-    known: TOKENIZE_OPTIONS,
     args: () => [[1, 100, 200], { skipSpecial: true }],
     call: (s, a) => s.model.detokenize(a[0] as never, a[1] as never),
   },
@@ -127,19 +123,24 @@ const ENTRIES: Entry[] = [
   },
   {
     name: 'tokenizer.tokenize',
-    known: TOKENIZE_OPTIONS,
     args: () => ['Hello world', { addSpecial: false }],
     call: (s, a) => s.tokenizer.tokenize(a[0] as never, a[1] as never),
   },
   {
+    name: 'tokenizer.tokenizeAsync',
+    args: () => [
+      'Hello world, once upon a time',
+      { addSpecial: false, maxTokens: 100, signal: new AbortController().signal },
+    ],
+    call: (s, a) => s.tokenizer.tokenizeAsync(a[0] as never, a[1] as never),
+  },
+  {
     name: 'tokenizer.detokenize',
-    known: TOKENIZE_OPTIONS,
     args: () => [[10, 20], {}],
     call: (s, a) => s.tokenizer.detokenize(a[0] as never, a[1] as never),
   },
   {
     name: 'tokenizer.createDecoder',
-    known: TOKENIZE_OPTIONS,
     args: () => [{}],
     call: (s, a) => s.tokenizer.createDecoder(a[0] as never).push(5),
   },

@@ -7,7 +7,7 @@
  *   node -r ./test/helpers/ts-register.js test/fuzz/run-batch.ts <suite> <seed> <start> <end>
  */
 import * as fs from 'node:fs';
-import { MiniMacLLMError } from '../../lib/errors';
+import { MiniMacLLMError, type ErrorCode } from '../../lib/errors';
 import { caseRng } from './rng';
 import type { FuzzSuite } from './suite';
 import { selftestSuite } from './selftest';
@@ -33,7 +33,9 @@ async function main(): Promise<void> {
       say(c.mustFail ? `FAIL ${i} succeeded, but the case is invalid by construction` : `ok ${i}`);
     } catch (e) {
       const coded = e instanceof MiniMacLLMError && e.code !== 'ERR_INTERNAL';
-      const allowed = coded && (!suite.allowed || suite.allowed.includes(e.code));
+      const permitted = (code: ErrorCode): boolean =>
+        !suite.allowed || suite.allowed.includes(code) || (c.alsoAllowed?.includes(code) ?? false);
+      const allowed = coded && permitted(e.code);
       if (c.known && !allowed) {
         say(
           `known ${i} ${c.known}: ${e instanceof MiniMacLLMError ? e.code : 'raw'} ${(e as Error)?.message ?? String(e)}`,
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
         say(`FAIL ${i} a valid call failed: ${(e as Error)?.stack ?? String(e)}`);
       } else if (!(e instanceof MiniMacLLMError)) {
         say(`FAIL ${i} raw ${(e as Error)?.constructor?.name ?? typeof e}: ${(e as Error)?.stack ?? String(e)}`);
-      } else if (e.code === 'ERR_INTERNAL' || (suite.allowed && !suite.allowed.includes(e.code))) {
+      } else if (e.code === 'ERR_INTERNAL' || !permitted(e.code)) {
         say(`FAIL ${i} ${e.code}: ${e.message}`);
       } else {
         say(`error ${i} ${e.code}`);

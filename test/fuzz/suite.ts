@@ -16,6 +16,8 @@ export interface FuzzCase {
    * still fail.
    */
   known?: string;
+  /** Error codes this case may also end with, beyond the suite's `allowed`. */
+  alsoAllowed?: readonly ErrorCode[];
 }
 
 export interface FuzzSuite<S = unknown> {
