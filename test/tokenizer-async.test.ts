@@ -3,11 +3,13 @@
  * where the parts give exactly the tokens of the whole. Checked against
  * tokenize() on every fixture vocabulary with tiny slices (a cut every few
  * characters wherever one is safe), and for event-loop freedom and early
- * stopping on a 10 MB prompt.
+ * stopping on a 10 MB prompt. Pieces with no safe cut inside (a megabyte of one letter) are merged
+ * a slice at a time (merge-job.ts): checked the same way, with a tiny long-piece threshold.
  */
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Tokenizer } from '../lib';
+import { longPiece } from '../lib/tokenizer/merge-job';
 import { EXTRA_TEXTS, fixture, ggufTokenizer, hfTokenizer } from './tokenizer-helpers';
 
 const VOCABS = ['gpt-2', 'llama-bpe', 'llama-spm', 'phi-3', 'qwen2'];
@@ -47,15 +49,26 @@ const TOKENIZERS: Array<[string, () => Tokenizer]> = [
 
 describe('tokenizeAsync gives exactly the tokens of tokenize', () => {
   const saved = Tokenizer.sliceChars;
+  const savedLong = longPiece.chars;
   afterAll(() => {
     Tokenizer.sliceChars = saved;
+    longPiece.chars = savedLong;
   });
+
+  const LONG_RUNS = ['a'.repeat(3000), ' '.repeat(700), '🦙'.repeat(300), '中文'.repeat(400), '\n'.repeat(500)];
 
   it.each(TOKENIZERS)('%s: tiny slices, every text', async (_name, make) => {
     const t = make();
-    const texts = [mixed(8_000, 1), INPUTS.join(' '), ...INPUTS.slice(0, 40)];
-    for (const slice of [7, 64]) {
+    const texts = [mixed(8_000, 1), INPUTS.join(' '), ...INPUTS.slice(0, 40), LONG_RUNS.join('x y ')];
+    // [slice, long piece]: tiny slices; long pieces merged as jobs (in slices, and in a text too short to cut).
+    for (const [slice, long] of [
+      [7, savedLong],
+      [64, savedLong],
+      [64, 40],
+      [1 << 30, 40],
+    ] as const) {
       Tokenizer.sliceChars = slice;
+      longPiece.chars = long;
       for (const text of texts) {
         for (const parseSpecial of [false, true]) {
           const o = { parseSpecial };
@@ -65,7 +78,7 @@ describe('tokenizeAsync gives exactly the tokens of tokenize', () => {
             let k = 0;
             while (a[k] === b[k]) k++;
             throw new Error(
-              `slice ${slice} parseSpecial ${parseSpecial}: differs at token ${k}: ` +
+              `slice ${slice} long ${long} parseSpecial ${parseSpecial}: differs at token ${k}: ` +
                 JSON.stringify(t.detokenize(a.slice(Math.max(0, k - 5), k + 5))) +
                 ' vs ' +
                 JSON.stringify(t.detokenize(b.slice(Math.max(0, k - 5), k + 5))),
@@ -96,9 +109,51 @@ describe('tokenizeAsync keeps the event loop free and stops early', () => {
     },
   );
 
+  it.each(TOKENIZERS.filter(([n]) => ['qwen2', 'llama-spm', 'hf llama2'].includes(n)))(
+    '%s: a megabyte of one letter (no safe cut) with maxTokens 4096 is ERR_CONTEXT_OVERFLOW without merging it',
+    async (_name, make) => {
+      const t = make();
+      const text = 'a'.repeat(1 << 20);
+      t.tokenize('warm up');
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      const t0 = performance.now();
+      await expect(t.tokenizeAsync(text, { maxTokens: 4096 })).rejects.toMatchObject({ code: 'ERR_CONTEXT_OVERFLOW' });
+      const ms = performance.now() - t0;
+      h.disable();
+      // Known before merging: a token holds at most the longest token's text. Left in one block: the
+      // normalizer, pre-tokenizer and symbols of the uncut megabyte: 20-40 ms warm, ~130 ms the first time
+      // in jest at load 15. tokenize(): 0.8-2.5 s in one block.
+      expect(ms).toBeLessThan(4000);
+      expect(h.max / 1e6).toBeLessThan(600);
+    },
+  );
+
+  it.each(TOKENIZERS.filter(([n]) => ['qwen2', 'llama-spm', 'hf llama2'].includes(n)))(
+    '%s: a 256 KB piece with no safe cut that fits is merged while timers keep firing',
+    async (_name, make) => {
+      const t = make();
+      const text = 'ab'.repeat(128 * 1024);
+      const want = t.tokenize(text);
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      h.enable();
+      const ids = await t.tokenizeAsync(text, { maxTokens: want.length });
+      h.disable();
+      clearInterval(timer);
+      expect(ids).toEqual(want);
+      expect(ticks).toBeGreaterThan(2);
+      expect(h.max / 1e6).toBeLessThan(200);
+      await expect(t.tokenizeAsync(text, { maxTokens: want.length - 1 })).rejects.toMatchObject({
+        code: 'ERR_CONTEXT_OVERFLOW',
+      });
+    },
+  );
+
   it('a long text that fits is tokenized while timers keep firing', async () => {
     const t = ggufTokenizer('vocab/ggml-vocab-qwen2.gguf');
-    const text = mixed(256 * 1024, 4);
+    const text = mixed(1024 * 1024, 4);
     const h = monitorEventLoopDelay({ resolution: 5 });
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);

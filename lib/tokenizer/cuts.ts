@@ -68,6 +68,11 @@ export class MergeBarrier {
     private readonly space: number,
   ) {}
 
+  /** Whether ready() has finished (before, rule() answers false: no cut). */
+  get built(): boolean {
+    return this.#inMulti !== undefined;
+  }
+
   ready(): Promise<void> {
     this.#building ??= this.#build();
     return this.#building;

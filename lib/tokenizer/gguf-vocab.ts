@@ -115,7 +115,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
       ),
       encodeText(text, ctx, out) {
         const t = addSpacePrefix && ctx.afterSpecial ? ' ' + text : text;
-        model.encode(t.replaceAll(' ', '\u2581'), out);
+        model.encode(t.replaceAll(' ', '\u2581'), out, ctx.defer);
       },
     };
   }
@@ -129,8 +129,8 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     type: 'bpe',
     pieceMode: 'byte-level',
     ...(pre!.cuts ? { cuts: plan(splitterCuts) } : {}),
-    encodeText(text, _ctx, out) {
-      splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out));
+    encodeText(text, ctx, out) {
+      splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out, ctx.defer));
     },
   };
 }

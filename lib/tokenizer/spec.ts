@@ -1,6 +1,7 @@
 /** What a loader (GGUF metadata or tokenizer.json) hands to the Tokenizer class. */
 import type { CutPlan } from './cuts';
 import type { PieceMode } from './decoder';
+import type { Defer } from './merge-job';
 
 export interface EncodeContext {
   /** The fragment follows a special token, or starts the text (SentencePiece inserts a space then). */
@@ -11,6 +12,8 @@ export interface EncodeContext {
   continued?: boolean;
   /** The fragment goes on after this text (tokenized in slices): no trailing Strip. */
   more?: boolean;
+  /** tokenizeAsync: long pieces are merged later, a slice at a time (merge-job.ts). */
+  defer?: Defer | undefined;
 }
 
 export interface TokenizerSpec {

@@ -6,6 +6,7 @@
  *
  * The caller has already applied the whitespace handling (leading space, ' ' → '▁').
  */
+import { CLOCK_EVERY, longPiece, type Defer, type MergeJob } from './merge-job';
 import { utf8Bytes } from './unicode';
 
 /**
@@ -118,16 +119,60 @@ export class SpmModel {
     }
   }
 
-  encode(text: string, out: number[]): void {
+  /**
+   * Encodes one fragment, appending ids to `out`. With `defer`, a fragment longer than
+   * `longPiece.chars` is merged later, a slice at a time (merge-job.ts): a placeholder goes in `out`.
+   */
+  encode(text: string, out: number[], defer?: Defer): void {
+    if (text.length === 0) return;
+    const job = new SpmMerge(this.o, this.byteIds, text);
+    if (defer !== undefined && text.length > longPiece.chars) {
+      // Each token covers at most the longest token's text, or one character (byte fallback, unk);
+      // a character with neither gives no token at all, so then nothing is promised.
+      const all = this.o.unkId !== undefined || this.byteIds.every((b) => b >= 0);
+      job.minTokens = all ? Math.ceil(text.length / Math.max(2, this.maxTokenLength)) : 0;
+      out.push(defer(job));
+      return;
+    }
+    job.run(Infinity);
+    job.finish(out);
+  }
+
+  private maxLen = 0;
+  /** The longest token text (UTF-16 units). */
+  private get maxTokenLength(): number {
+    if (this.maxLen === 0) {
+      let m = 1;
+      for (const k of this.o.tokenToId.keys()) if (k.length > m) m = k.length;
+      this.maxLen = m;
+    }
+    return this.maxLen;
+  }
+}
+
+/** One fragment's merge loop; resumable: run() stops at a deadline and goes on where it stopped. */
+class SpmMerge implements MergeJob {
+  minTokens = 0;
+  // Symbols: UTF-16 start and length of each character; len 0 = merged away.
+  private readonly st: Int32Array;
+  private readonly len: Int32Array;
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
+  private readonly n: number;
+  private readonly heap: BigramHeap;
+  /** Next symbol whose bigram with the one before is queued in the initial pass; n once done. */
+  private queued = 1;
+
+  constructor(
+    private readonly o: SpmOptions,
+    private readonly byteIds: Int32Array,
+    private readonly text: string,
+  ) {
     const n16 = text.length;
-    if (n16 === 0) return;
-    const t = this.o.tokenToId;
-    const scores = this.o.scores;
-    // Symbols: UTF-16 start and length of each character; len 0 = merged away.
-    const st = new Int32Array(n16);
-    const len = new Int32Array(n16);
-    const next = new Int32Array(n16);
-    const prev = new Int32Array(n16);
+    const st = (this.st = new Int32Array(n16));
+    const len = (this.len = new Int32Array(n16));
+    const next = (this.next = new Int32Array(n16));
+    const prev = (this.prev = new Int32Array(n16));
     let n = 0;
     for (let i = 0; i < n16;) {
       const c = text.charCodeAt(i);
@@ -139,17 +184,34 @@ export class SpmModel {
       n++;
       i += w;
     }
+    this.n = n;
+    this.heap = new BigramHeap(n);
+  }
 
-    const heap = new BigramHeap(n);
-    const tryAdd = (left: number, right: number) => {
-      if (left < 0 || right < 0) return;
-      const id = t.get(text.slice(st[left], st[right]! + len[right]!));
-      if (id === undefined) return;
-      heap.push(left, right, scores[id] ?? 0, len[left]! + len[right]!);
-    };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
+  private tryAdd(left: number, right: number): void {
+    if (left < 0 || right < 0) return;
+    const { st, len } = this;
+    const id = this.o.tokenToId.get(this.text.slice(st[left], st[right]! + len[right]!));
+    if (id === undefined) return;
+    this.heap.push(left, right, this.o.scores[id] ?? 0, len[left]! + len[right]!);
+  }
 
+  run(deadline: number): boolean {
+    const { len, next, prev, heap } = this;
+    let steps = 0;
+    while (this.queued < this.n) {
+      this.tryAdd(this.queued - 1, this.queued);
+      this.queued++;
+      if (++steps === CLOCK_EVERY) {
+        steps = 0;
+        if (performance.now() > deadline) return false;
+      }
+    }
     while (heap.size > 0) {
+      if (++steps === CLOCK_EVERY) {
+        steps = 0;
+        if (performance.now() > deadline) return false;
+      }
       const b = heap.pop();
       const left = heap.left[b]!;
       const right = heap.right[b]!;
@@ -161,10 +223,15 @@ export class SpmModel {
       const k = next[right]!;
       next[left] = k;
       if (k >= 0) prev[k] = left;
-      tryAdd(prev[left]!, left);
-      tryAdd(left, k);
+      this.tryAdd(prev[left]!, left);
+      this.tryAdd(left, k);
     }
+    return true;
+  }
 
+  finish(out: number[]): void {
+    const { st, len, next, text } = this;
+    const t = this.o.tokenToId;
     for (let i = 0; i !== -1; i = next[i]!) {
       const piece = text.slice(st[i], st[i]! + len[i]!);
       const id = t.get(piece);

@@ -60,22 +60,39 @@ function jsonCuts(
   const barrier = preCut === 'whole' ? new MergeBarrier(tokens, 0x2581) : undefined;
   const rule = barrier ? barrier.rule : (preCut as CutRule);
   const inner = { first: false, last: false };
+  // Whether a cut between two code points is safe depends on those two only: remembered (a text has
+  // few distinct pairs, and the test runs the normalizer on each character).
+  const memo = new Map<number, boolean>();
+  const safe = (p: number, c: number): boolean => {
+    const key = p * 0x110000 + c;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const r = safePair(p, c);
+    if (barrier === undefined || barrier.built) {
+      if (memo.size >= 1 << 16) memo.clear();
+      memo.set(key, r);
+    }
+    return r;
+  };
+  const safePair = (p: number, c: number): boolean => {
+    const x = String.fromCodePoint(p);
+    const y = String.fromCodePoint(c);
+    if (!normCut(x, y)) return false;
+    const nx = normalize ? normalize(x, inner) : x;
+    const ny = normalize ? normalize(y, inner) : y;
+    if (nx.length === 0 || ny.length === 0) return false;
+    // Unknown characters next to each other fuse into one unknown token.
+    if (fuseUnk && (!tokenToId.has(nx) || !tokenToId.has(ny))) return false;
+    return rule(
+      nx.codePointAt(nx.length - 1 - (nx.length > 1 && /[\udc00-\udfff]$/.test(nx) ? 1 : 0))!,
+      ny.codePointAt(0)!,
+    );
+  };
   return {
     ready: () => barrier?.ready() ?? Promise.resolve(),
     safe(s, i) {
       const [p, c] = cpAround(s, i);
-      const x = String.fromCodePoint(p);
-      const y = String.fromCodePoint(c);
-      if (!normCut(x, y)) return false;
-      const nx = normalize ? normalize(x, inner) : x;
-      const ny = normalize ? normalize(y, inner) : y;
-      if (nx.length === 0 || ny.length === 0) return false;
-      // Unknown characters next to each other fuse into one unknown token.
-      if (fuseUnk && (!tokenToId.has(nx) || !tokenToId.has(ny))) return false;
-      return rule(
-        nx.codePointAt(nx.length - 1 - (nx.length > 1 && /[\udc00-\udfff]$/.test(nx) ? 1 : 0))!,
-        ny.codePointAt(0)!,
-      );
+      return safe(p, c);
     },
   };
 }
@@ -277,7 +294,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
       const norm = normalize ? normalize(text, { first: ctx.continued !== true, last: ctx.more !== true }) : text;
       if (norm.length === 0) return;
       const pieces = pre.run([norm], ctx.atStart);
-      for (let i = 0; i < pieces.length; i++) bpe.encode(pieces[i]!, out);
+      for (let i = 0; i < pieces.length; i++) bpe.encode(pieces[i]!, out, ctx.defer);
     },
   };
 }

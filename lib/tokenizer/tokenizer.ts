@@ -4,6 +4,7 @@
  */
 import { AbortError, ContextOverflowError, InvalidArgumentError } from '../errors';
 import type { CutPlan } from './cuts';
+import type { Defer, MergeJob } from './merge-job';
 import { decodeAll, PieceTable, StreamingDecoder } from './decoder';
 import { specFromGGUF } from './gguf-vocab';
 import { SpecialMatcher } from './special';
@@ -35,6 +36,8 @@ export type { StreamingDecoder } from './decoder';
 
 /** tokenizeAsync gives the event loop a turn after this many milliseconds of work. */
 const SLICE_MS = 15;
+/** tokenizeAsync looks for the next safe cut this many characters at a time. */
+const CUT_SCAN = 4096;
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -168,35 +171,81 @@ export class Tokenizer {
     const addSpecial = o.addSpecial ?? true;
     const parseSpecial = o.parseSpecial ?? false;
     const spec = this.spec;
-    const out: number[] = [];
+    let out: number[] = [];
+    // Long pieces (one pre-tokenizer piece of many KB: no safe cut inside) are merged as jobs, a slice
+    // at a time; until then a placeholder holds their place and their least possible token count
+    // stands in for their tokens (`extra`: that count minus the placeholder, or the real count once run).
+    const jobs: MergeJob[] = [];
+    const done: number[][] = [];
+    let extra = 0;
+    const defer: Defer = (job) => {
+      jobs.push(job);
+      extra += job.minTokens - 1;
+      return -jobs.length;
+    };
     const check = () => {
       if (signal?.aborted) throw new AbortError('tokenizing was aborted');
-      if (maxTokens !== undefined && out.length > maxTokens)
+      if (maxTokens !== undefined && out.length + extra > maxTokens)
         throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
     };
     check();
     if (addSpecial && spec.addBos && spec.bos !== undefined) out.push(spec.bos);
     const step = Tokenizer.sliceChars;
     const cuts = spec.cuts;
+    let t0 = performance.now();
+    const breathe = async () => {
+      if (performance.now() - t0 > SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        t0 = performance.now();
+      }
+    };
     if (text.length <= step || !cuts) {
       const s = wellFormed(text);
-      if (s.length > 0) this.#encodeRange(s, 0, s.length, parseSpecial, out);
+      if (s.length > 0) this.#encodeRange(s, 0, s.length, parseSpecial, out, false, false, defer);
     } else {
       // Slices are made well-formed one at a time (cuts never fall next to a surrogate): lone surrogates
       // become U+FFFD exactly as tokenize() does it for the whole text.
       await cuts.ready();
-      let t0 = performance.now();
+      t0 = performance.now();
       for (let pos = 0; pos < text.length;) {
         check();
-        const end = this.#nextCut(text, pos + step, cuts, parseSpecial);
+        // The next safe cut, looked for a bounded stretch at a time (a long text may have none).
+        let end = -1;
+        for (let from = pos + step; end < 0; from += CUT_SCAN) {
+          end = this.#nextCut(text, from, from + CUT_SCAN, cuts, parseSpecial);
+          if (end < 0) {
+            check();
+            await breathe();
+          }
+        }
         const part = wellFormed(text.slice(pos, end));
-        this.#encodeRange(part, 0, part.length, parseSpecial, out, pos > 0, end < text.length);
+        this.#encodeRange(part, 0, part.length, parseSpecial, out, pos > 0, end < text.length, defer);
         pos = end;
-        if (performance.now() - t0 > SLICE_MS) {
+        await breathe();
+      }
+    }
+    if (jobs.length > 0) {
+      for (const job of jobs) {
+        check();
+        while (!job.run(t0 + SLICE_MS)) {
           await new Promise((r) => setImmediate(r));
           t0 = performance.now();
+          check();
         }
+        const tokens: number[] = [];
+        job.finish(tokens);
+        done.push(tokens);
+        extra += tokens.length - job.minTokens;
+        await breathe();
       }
+      check();
+      const all: number[] = [];
+      for (const id of out) {
+        if (id >= 0) all.push(id);
+        else for (const t of done[-id - 1]!) all.push(t);
+      }
+      out = all;
+      extra = 0;
     }
     if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
     check();
@@ -206,15 +255,16 @@ export class Tokenizer {
   /** @internal Characters per slice of tokenizeAsync (tests make it small to cut often). */
   static sliceChars = 4096;
 
-  /** The first safe cut at or after `from` (or the end of the text). */
-  #nextCut(s: string, from: number, cuts: CutPlan, parseSpecial: boolean): number {
-    for (let i = from; i < s.length; i++) {
+  /** The first safe cut in [from, to) (the end of the text if it is in reach), or -1. */
+  #nextCut(s: string, from: number, to: number, cuts: CutPlan, parseSpecial: boolean): number {
+    if (to >= s.length) to = s.length;
+    for (let i = from; i < to; i++) {
       const c = s.charCodeAt(i);
       const p = s.charCodeAt(i - 1);
       if ((c >= 0xd800 && c < 0xe000) || (p >= 0xd800 && p < 0xe000)) continue; // never next to a surrogate
       if (cuts.safe(s, i) && !this.special.near(s, i, parseSpecial)) return i;
     }
-    return s.length;
+    return to === s.length ? to : -1;
   }
 
   /**
@@ -229,11 +279,12 @@ export class Tokenizer {
     out: number[],
     continued = a > 0,
     more = b < s.length,
+    defer?: Defer,
   ): void {
     const spec = this.spec;
     const part = a > 0 || b < s.length ? s.slice(a, b) : s;
     if (!this.special.hasCandidates(parseSpecial)) {
-      spec.encodeText(part, { afterSpecial: !continued, atStart: !continued, continued, more }, out);
+      spec.encodeText(part, { afterSpecial: !continued, atStart: !continued, continued, more, defer }, out);
       return;
     }
     let afterSpecial = !continued;
@@ -249,6 +300,7 @@ export class Tokenizer {
             atStart: !continued && a + f.start === 0,
             continued: continued && f.start === 0,
             more: more && f.end === part.length,
+            defer,
           },
           out,
         );
