@@ -30,15 +30,15 @@ namespace mm {
 namespace {
 
 constexpr int kBuckets = 4096;
-constexpr int64_t kSmall = 64;     // candidates ranked by a plain sort
+constexpr int64_t kSmall = 64;      // candidates ranked by a plain sort
 constexpr int64_t kHeapMax = 4096;  // top-k by a size-k heap up to this k
 
 // The candidate set: logits (NaN as -inf) with their token ids, and a weight
 // per candidate. Scratch of the calling thread, reused across calls.
 struct Cands {
-  std::vector<float> val;  // [n]
-  std::vector<int32_t> id;  // [n]
-  std::vector<float> w;    // [n]
+  std::vector<float> val;     // [n]
+  std::vector<int32_t> id;    // [n]
+  std::vector<float> w;       // [n]
   std::vector<uint16_t> bkt;  // [n] bucket of each candidate
   std::vector<double> mass;   // [kBuckets]
   std::vector<int64_t> pos;   // positions in one bucket
