@@ -62,90 +62,6 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     avx2::attend_block_f16(b);
   });
 }
-
-// Decode (one query row), flash-decoding: tasks of (KV head, key range). The
-// group's query heads run together over a range (its keys and values read
-// once per group, not once per head), and the ranges of a long context spread
-// over every thread however few KV heads there are; the parts are then joined
-// by their softmax maxima.
-void attention_decode(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& q = a.src(0);  // [1, n_head * head_dim] f32
-  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16
-  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16
-  const TensorDesc& d = a.dst();   // [1, n_head * head_dim] f32
-  const OpParams& p = a.node.p;
-  const int64_t n_kv = a.step.n_past + 1;
-  const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
-  // Key ranges: whole kernel chunks, at least kMinKeys each (below that the
-  // join costs more than spreading gains), enough for ~4 tasks per thread.
-  constexpr int64_t kMinKeys = 256;
-  const int64_t want = std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
-  int64_t parts = std::min<int64_t>((n_kv + kMinKeys - 1) / kMinKeys, want);
-  const int64_t span = ((n_kv + parts - 1) / parts + kAttnKeyChunk - 1) / kAttnKeyChunk * kAttnKeyChunk;
-  parts = (n_kv + span - 1) / span;
-  const int64_t tasks = p.n_kv_head * parts;
-  const size_t per_thread = attn_block_scratch_floats(group, D);
-  const size_t part_floats = parts > 1 ? static_cast<size_t>(tasks) * group * (D + 2) : 0;
-  float* ws =
-      reinterpret_cast<float*>(ctx.scratch((static_cast<size_t>(nth) * per_thread + part_floats) * sizeof(float)));
-  float* part_acc = ws + static_cast<size_t>(nth) * per_thread;         // [tasks, group, D]
-  float* part_max = part_acc + static_cast<size_t>(tasks) * group * D;  // [tasks, group]
-  float* part_den = part_max + static_cast<size_t>(tasks) * group;      // [tasks, group]
-  auto task = [&](int64_t t, int ith) {
-    const int kvh = static_cast<int>(t / parts);
-    const int64_t j0 = (t % parts) * span, cnt = std::min(span, n_kv - j0);
-    const float* qv[kAttnMaxQueries];
-    float* out[kAttnMaxQueries];
-    int64_t visible[kAttnMaxQueries];
-    for (int i = 0; i < group; i++) {
-      const int h = kvh * group + i;
-      qv[i] = q.row_as<float>(0) + static_cast<int64_t>(h) * D;
-      out[i] = parts > 1 ? part_acc + (static_cast<size_t>(t) * group + i) * D
-                         : d.row_as<float>(0) + static_cast<int64_t>(h) * D;
-      visible[i] = cnt;
-    }
-    AttnBlock b;
-    b.nq = group;
-    b.d = D;
-    b.scale = p.scale;
-    b.q = qv;
-    b.n_kv = visible;
-    b.k = K.row(j0) + static_cast<size_t>(kvh) * D * 2;
-    b.k_stride = K.row_stride;
-    b.v = V.row(j0) + static_cast<size_t>(kvh) * D * 2;
-    b.v_stride = V.row_stride;
-    b.out = out;
-    b.scratch = ws + per_thread * static_cast<size_t>(ith);
-    if (parts > 1) {
-      b.part_max = part_max + static_cast<size_t>(t) * group;
-      b.part_den = part_den + static_cast<size_t>(t) * group;
-    }
-    avx2::attend_block_f16(b);
-  };
-  // A short context (early decode steps) is not worth waking the pool.
-  if (static_cast<int64_t>(p.n_head) * n_kv * D < 16 * 1024) {
-    for (int64_t t = 0; t < tasks; t++) task(t, 0);
-  } else {
-    ctx.pool.run_chunks(tasks, task);
-  }
-  if (parts == 1) return;
-  const VecOps& vo = vec_ops();
-  for (int h = 0; h < p.n_head; h++) {
-    const int kvh = h / group, i = h % group;
-    auto at = [&](int64_t s) { return (static_cast<size_t>(kvh) * parts + s) * group + i; };
-    float mx = -INFINITY;
-    for (int64_t s = 0; s < parts; s++) mx = std::max(mx, part_max[at(s)]);
-    float* out = d.row_as<float>(0) + static_cast<int64_t>(h) * D;
-    std::fill(out, out + D, 0.0f);
-    float den = 0;
-    for (int64_t s = 0; s < parts; s++) {
-      const float w = std::exp(part_max[at(s)] - mx);
-      den += part_den[at(s)] * w;
-      vo.axpy_f32(D, w, part_acc + at(s) * D, out);
-    }
-    vo.scale(D, 1.0f / den, out);
-  }
-}
 #endif
 }  // namespace
 
@@ -159,11 +75,10 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const int D = p.head_dim, group = p.n_head / p.n_kv_head;
   const float scale = p.scale;
 #if defined(MM_HAVE_AVX2_KERNELS)
-  // An f16 cache: the block kernel, over several query rows (prefill) or over
-  // key ranges (decode).
-  if (cpu_use_avx2() && K.type == DType::F16 && V.type == DType::F16 && p.head_dim % 16 == 0 &&
+  // Several query rows (prefill) over an f16 cache: the block kernel.
+  if (N >= 2 && cpu_use_avx2() && K.type == DType::F16 && V.type == DType::F16 && p.head_dim % 16 == 0 &&
       p.n_head / p.n_kv_head <= kAttnMaxQueries)
-    return N >= 2 ? attention_blocks(ctx, a) : attention_decode(ctx, a);
+    return attention_blocks(ctx, a);
 #endif
   const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
   const VecOps& vo = vec_ops();

@@ -151,12 +151,8 @@ void attend_block_f16(const AttnBlock& b) {
       });
   }
   for (int i = 0; i < nq; i++) {
-    const float inv = b.part_max ? 1.0f : 1.0f / den[i];
+    const float inv = 1.0f / den[i];
     for (int c = 0; c < d; c++) b.out[i][c] = acc[d * i + c] * inv;
-    if (b.part_max) {
-      b.part_max[i] = mx[i];
-      b.part_den[i] = den[i];
-    }
   }
 }
 

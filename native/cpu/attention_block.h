@@ -21,12 +21,6 @@ struct AttnBlock {
   size_t v_stride = 0;
   float* const* out = nullptr;  // [nq] -> [d]
   float* scratch = nullptr;     // attn_block_scratch_floats(nq, d) floats
-  // Flash-decoding part (null: out is the normalized attention): out gets the
-  // unnormalized weighted sum, part_max[i] the running maximum score and
-  // part_den[i] the softmax denominator under it, to be joined with the other
-  // key ranges' parts.
-  float* part_max = nullptr;  // [nq]
-  float* part_den = nullptr;  // [nq]
 };
 
 constexpr int kAttnMaxQueries = 16;  // per block
