@@ -22,7 +22,7 @@ function randomLogits(n: number, seed: number): Float32Array {
 }
 
 test('temperature 0 is argmax (first on ties)', () => {
-  const s = new Sampler({ ...base, temperature: 0 });
+  const s = new Sampler({ ...base, temperature: 0 }, 5);
   expect(s.sample(Float32Array.from([1, 3, 3, 2, 0]), [])).toBe(1);
   expect(s.sample(Float32Array.from([-5, -1, -2]), [])).toBe(1);
   expect(s.sample(Float32Array.from([NaN, -1, -2]), [])).toBe(1);
@@ -33,7 +33,7 @@ test('top-k keeps exactly the k best tokens (no full sort needed)', () => {
   const top5 = Array.from(logits.keys())
     .sort((a, b) => logits[b]! - logits[a]!)
     .slice(0, 5);
-  const s = new Sampler({ ...base, topK: 5, topP: 1, minP: 0, temperature: 100 });
+  const s = new Sampler({ ...base, topK: 5, topP: 1, minP: 0, temperature: 100 }, logits.length);
   const seen = new Set<number>();
   for (let i = 0; i < 500; i++) seen.add(s.sample(logits.slice(), []));
   expect([...seen].sort()).toEqual([...top5].sort());
@@ -42,8 +42,8 @@ test('top-k keeps exactly the k best tokens (no full sort needed)', () => {
 test('top-p and min-p cut the tail', () => {
   // probabilities ≈ 0.64, 0.24, 0.09, 0.03 ...
   const logits = Float32Array.from([4, 3, 2, 1, -10]);
-  const p = new Sampler({ ...base, topK: 0, topP: 0.7, minP: 0 });
-  const m = new Sampler({ ...base, topK: 0, topP: 1, minP: 0.3 });
+  const p = new Sampler({ ...base, topK: 0, topP: 0.7, minP: 0 }, 5);
+  const m = new Sampler({ ...base, topK: 0, topP: 1, minP: 0.3 }, 5);
   const seenP = new Set<number>(),
     seenM = new Set<number>();
   for (let i = 0; i < 300; i++) {
@@ -57,7 +57,7 @@ test('top-p and min-p cut the tail', () => {
 test('same seed, same draws; sampling follows the distribution', () => {
   const logits = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.2)]);
   const draw = (seed: number): number[] => {
-    const s = new Sampler({ ...base, temperature: 1, topK: 0, topP: 1, minP: 0, seed });
+    const s = new Sampler({ ...base, temperature: 1, topK: 0, topP: 1, minP: 0, seed }, 3);
     return Array.from({ length: 3000 }, () => s.sample(logits.slice(), []));
   };
   const a = draw(9);
@@ -70,14 +70,17 @@ test('same seed, same draws; sampling follows the distribution', () => {
 });
 
 test('repeat / presence / frequency penalties as in llama.cpp', () => {
-  const s = new Sampler({
-    ...base,
-    temperature: 0,
-    repeatPenalty: 2,
-    presencePenalty: 0.5,
-    frequencyPenalty: 0.25,
-    repeatLastN: 3,
-  });
+  const s = new Sampler(
+    {
+      ...base,
+      temperature: 0,
+      repeatPenalty: 2,
+      presencePenalty: 0.5,
+      frequencyPenalty: 0.25,
+      repeatLastN: 3,
+    },
+    4,
+  );
   const logits = Float32Array.from([4, -2, 3, 1]);
   s.sample(logits, [3, 0, 1, 1]); // window: the last 3 tokens [0, 1, 1]
   expect(Array.from(logits)).toEqual([4 / 2 - 0.25 - 0.5, -2 * 2 - 0.5 - 0.5, 3, 1]);

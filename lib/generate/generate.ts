@@ -58,7 +58,7 @@ export async function* runGeneration(
     release = undefined;
   };
   try {
-    const sampler = new Sampler(o.sampler);
+    const sampler = new Sampler(o.sampler, tokenizer.vocabSize);
     const decoder = tokenizer.createDecoder();
     const stop = new StopMatcher(o.stop);
     const history = [...prompt];

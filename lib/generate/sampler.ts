@@ -4,6 +4,10 @@
  * greedy (argmax after penalties). Penalties touch only the tokens in the
  * window; the selection and the draw run natively in O(vocab) without sorting
  * the vocabulary (native/cpu/sampler.cc), on the logits in place (no copy).
+ *
+ * Only ids that have a token are candidates: a model may have more logits than
+ * its tokenizer has tokens (Qwen2.5: 151,936 logits, 151,665 tokens), and a
+ * tokenizer.json may leave holes in its ids; those are never returned.
  */
 import { nativeCall } from '../native';
 import { Rng } from './rng';
@@ -24,14 +28,26 @@ export class Sampler {
   readonly #o: SamplerOptions;
   readonly #rng: Rng;
   readonly #counts = new Map<number, number>(); // the penalty window's token counts, reused
+  /** Logits at or past this index have no token. */
+  readonly #tokens: number;
+  /** Ids below #tokens without a token. */
+  readonly #holes: Int32Array;
 
-  constructor(options: SamplerOptions) {
+  /**
+   * `vocabSize`: how many ids have a token (logits past it are ignored);
+   * `holes`: ids below it that have no token either.
+   */
+  constructor(options: SamplerOptions, vocabSize: number, holes: readonly number[] = []) {
     this.#o = options;
     this.#rng = new Rng(options.seed);
+    this.#tokens = vocabSize;
+    this.#holes = Int32Array.from(holes);
   }
 
   /** Picks the next token from one row of logits ([vocab]; penalties modify it in place). */
-  sample(logits: Float32Array, history: readonly number[]): number {
+  sample(all: Float32Array, history: readonly number[]): number {
+    const logits = all.length > this.#tokens ? all.subarray(0, this.#tokens) : all;
+    for (const id of this.#holes) if (id < logits.length) logits[id] = -Infinity;
     this.#applyPenalties(logits, history);
     const o = this.#o;
     // The draw consumes one random number; greedy consumes none.
