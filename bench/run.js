@@ -81,7 +81,8 @@ async function childMinimacllm(file, threads, P, G) {
   const mm = require('../dist/index.js');
   const { loadModel } = mm;
   const t0 = performance.now();
-  const model = await loadModel(file, { backend: args.backend, threads, contextSize: P + G + 8, quiet: true });
+  const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
+  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info.vocabSize;
@@ -120,7 +121,9 @@ const SAMPLERS = {
 };
 async function childSampler(file, threads, rounds, G) {
   const { loadModel } = require('../dist/index.js');
-  const model = await loadModel(file, { backend: args.backend, threads, contextSize: G + 64, quiet: true });
+  const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
+  const model = await loadModel(file, { backend, threads, contextSize: G + 64, quiet: true });
+  /** @type {Record<string, number[]>} */
   const tps = Object.fromEntries(Object.keys(SAMPLERS).map((k) => [k, []]));
   const tokens = {};
   for (let i = 0; i <= rounds; i++)

@@ -12,7 +12,7 @@ import { Backend } from '../lib/backend';
 import { matmul } from '../lib/ops';
 import { native, type NativeBackend, type NativeTensorSpec, type NativeNodeSpec } from '../lib/native';
 import { DType } from '../lib/dtype';
-import { quantize, randomFloats, type TypeName } from './helpers/reference';
+import { quantize, randomFloats } from './helpers/reference';
 
 const K = 256;
 type WType = 'Q8_0' | 'Q4_0' | 'IQ4_NL' | 'Q4_K' | 'F16';
@@ -25,7 +25,7 @@ interface W {
 }
 
 function weights(type: WType, rows: number, seed: number, bias: boolean): W {
-  const data = quantize(type as TypeName, randomFloats(rows * K, seed, 0.5), seed);
+  const data = quantize(type, randomFloats(rows * K, seed, 0.5), seed);
   return { type, rows, data, ...(bias ? { bias: randomFloats(rows, seed + 7, 1) } : {}) };
 }
 
