@@ -27,6 +27,7 @@
       "native/cpu/cpu_backend.cc",
       "native/cpu/device_test_backend.cc",
       "native/cpu/probe.cc",
+      "native/cpu/sampler.cc",
       "native/cpu/host.cc"
     ],
     # metal-sim: the Metal dispatch plans + every kernels/*.metal compiled as

@@ -131,6 +131,11 @@ export interface NativeBinding {
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /**
+   * One sampled token from a row of logits, in O(vocab): top-k (0 off) → top-p (1 off) → min-p (0 off) →
+   * temperature (<= 0: argmax) → the ranked candidate where the running probability passes `r` in [0, 1].
+   */
+  sampleLogits(logits: Float32Array, topK: number, topP: number, minP: number, temperature: number, r: number): number;
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
   /**
