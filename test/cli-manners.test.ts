@@ -97,3 +97,24 @@ test('colours only when allowed: never in a pipe, never under NO_COLOR, FORCE_CO
     expect(v.stderr).not.toMatch(/backend: 'cpu'/);
   },
 );
+
+test('chat keeps going when the conversation outgrows --ctx: the oldest turns go, said once', () => {
+  const lines = Array.from({ length: 8 }, (_, i) => `Tell me story number ${i + 1} about a cat and a dog.`);
+  const r = spawnSync(
+    process.execPath,
+    [cli, 'chat', '--ctx', '96', '-n', '24', '--temperature', '0', '--threads', '1', '--system', 'Be brief.'],
+    { cwd: root, encoding: 'utf8', input: `${lines.join('\n')}\n`, env: { ...process.env, MINIMACLLM_QUIET: '1' } },
+  );
+  expect(r.stderr.match(/outgrew the context \(96 tokens\); dropping its oldest turns/g)).toHaveLength(1);
+  expect(r.status).toBe(0);
+  expect(r.stdout.split('> ').length - 1).toBe(9); // every message answered, then the prompt for the next
+  // A message too long by itself still ends the chat, with the error's code.
+  const long = spawnSync(process.execPath, [cli, 'chat', '--ctx', '16', '--threads', '1'], {
+    cwd: root,
+    encoding: 'utf8',
+    input: `${'once upon a time '.repeat(20)}\n`,
+    env: { ...process.env, MINIMACLLM_QUIET: '1' },
+  });
+  expect(long.status).toBe(1);
+  expect(long.stderr).toMatch(/^minimacllm chat: ERR_CONTEXT_OVERFLOW: /);
+});
