@@ -118,3 +118,21 @@ test('chat keeps going when the conversation outgrows --ctx: the oldest turns go
   expect(long.status).toBe(1);
   expect(long.stderr).toMatch(/^minimacllm chat: ERR_CONTEXT_OVERFLOW: /);
 });
+
+test('perplexity shows its progress: plain lines in a pipe (no colours), the result on stdout', () => {
+  const r = run([
+    'perplexity',
+    '--file',
+    path.join(root, 'test', 'fixtures', 'reference', 'pride-and-prejudice-ch1-10.txt'),
+    '--ctx',
+    '64',
+    '--windows',
+    '2',
+    '--threads',
+    '1',
+  ]);
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/^perplexity: \d+\.\d{4} \(2 windows/);
+  expect(r.stderr).toMatch(/^perplexity \[2\/2\] 100% .* ppl \d+\.\d{4}$/m);
+  expect(r.stderr).not.toContain(`${ESC}[`);
+});
