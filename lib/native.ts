@@ -180,11 +180,18 @@ export function native(): NativeBinding {
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
     cached = load(root);
   } catch (e) {
-    const why = (e as Error).message.split('\n')[0];
-    unavailable = new NativeUnavailableError(
-      [`the native addon cannot be loaded (${why})`, ...adviceLines(root)].join('\n'),
-      { cause: e },
-    );
+    const why = (e as Error).message.split('\n')[0] ?? '';
+    // node-gyp-build found nothing, or found a binary the system cannot load (an older glibc, a
+    // different libstdc++): the second needs a build from source, not a reinstall.
+    const advice = why.startsWith('No native build was found')
+      ? adviceLines(root)
+      : [
+          'A binary was found but this system cannot load it (its C library or C++ runtime may be older than the',
+          'prebuilt binary needs). Build one here: npm rebuild minimacllm --build-from-source',
+        ];
+    unavailable = new NativeUnavailableError([`the native addon cannot be loaded (${why})`, ...advice].join('\n'), {
+      cause: e,
+    });
     throw unavailable;
   }
   return cached;

@@ -69,6 +69,22 @@ test('without a binary: ERR_NATIVE_UNAVAILABLE with the advice; GGUF reading sti
   expect(r.load).toBe('ERR_NATIVE_UNAVAILABLE');
 });
 
+test('a prebuilt binary the system cannot load: ERR_NATIVE_UNAVAILABLE advising a build from source', () => {
+  const dir = unbuiltPackage('bad-prebuild', ['dist']);
+  const prebuild = path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
+  fs.mkdirSync(prebuild, { recursive: true });
+  fs.writeFileSync(path.join(prebuild, 'minimacllm.node'), 'not a shared library');
+  const script = `
+    try { require(${JSON.stringify(dir)}).cpuInfo(); } catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message })); }`;
+  const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as {
+    code: string;
+    message: string;
+  };
+  expect(r.code).toBe('ERR_NATIVE_UNAVAILABLE');
+  expect(r.message).toMatch(/this system cannot load it/);
+  expect(r.message).toMatch(/npm rebuild minimacllm --build-from-source/);
+});
+
 /** npm's own node-gyp, as npm gives it to install scripts. */
 function npmNodeGyp(): string | undefined {
   if (process.env['npm_config_node_gyp']) return process.env['npm_config_node_gyp'];
