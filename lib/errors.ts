@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ERR_AUTH'
   | 'ERR_NOT_FOUND'
   | 'ERR_NETWORK'
+  | 'ERR_NATIVE_UNAVAILABLE'
   | 'ERR_INTERNAL';
 
 export class MiniMacLLMError extends Error {
@@ -89,6 +90,12 @@ export class NotFoundError extends MiniMacLLMError {
 export class NetworkError extends MiniMacLLMError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_NETWORK', message, options);
+  }
+}
+/** The native addon is missing or cannot load here (no prebuild and no successful build, or a wrong binary). */
+export class NativeUnavailableError extends MiniMacLLMError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NATIVE_UNAVAILABLE', message, options);
   }
 }
 export class InternalError extends MiniMacLLMError {

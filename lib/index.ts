@@ -46,6 +46,8 @@ export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptio
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+export { setLogger, LOG_LEVELS } from './log';
+export type { Logger, LogLevel, LogFunction, ConsoleLike } from './log';
 // Hugging Face Hub: hf: sources, the shared hub cache
 export { pullModel, listCachedModels, removeCachedModel, hubCacheDir, parseHubSource, isHubSource } from './hub';
 export type {

@@ -3,6 +3,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { ChatMessage } from '../chat/template';
 import type { Command } from './command';
+import { chatWithinContext } from './chat-history';
 import { loadModelFromArgs, MODEL_OPTIONS, MODEL_USAGE } from './model-args';
 import { SAMPLING_OPTIONS, SAMPLING_USAGE, samplingFromArgs } from './generate';
 import { onStdoutClosed, out, stdoutClosed } from './stdout';
@@ -12,7 +13,8 @@ export const chatCommand: Command = {
   usage: `usage: minimacllm chat [options]
 
 Type a message and press enter; an empty line or Ctrl-D ends the chat,
-Ctrl-C stops the current answer.
+Ctrl-C stops the current answer. When the conversation outgrows the context
+(--ctx), its oldest turns are dropped (the system prompt stays).
 
 ${MODEL_USAGE}
 ${SAMPLING_USAGE}
@@ -24,6 +26,14 @@ ${SAMPLING_USAGE}
     });
     const options = samplingFromArgs(values);
     const model = await loadModelFromArgs(values);
+    let dropped = false;
+    const chat = chatWithinContext(model, () => {
+      if (!dropped)
+        process.stderr.write(
+          `minimacllm chat: the conversation outgrew the context (${model.info.contextSize} tokens); dropping its oldest turns\n`,
+        );
+      dropped = true;
+    });
     const messages: ChatMessage[] = values.system ? [{ role: 'system', content: values.system }] : [];
     const rl = readline.createInterface({
       input: process.stdin,
@@ -52,7 +62,7 @@ ${SAMPLING_USAGE}
         messages.push({ role: 'user', content: line });
         answering = new AbortController();
         let first = true;
-        const r = await model.chat(messages, {
+        const r = await chat(messages, {
           ...options,
           signal: answering.signal,
           onToken: (c) => {

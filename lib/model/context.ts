@@ -4,6 +4,7 @@
  * the same tokens (the next chat turn, a longer prompt) only processes the
  * new ones. Calls on one context run one at a time (FIFO lock).
  */
+import '../dispose-symbol';
 import type { Backend, Graph, StepArgs } from '../backend';
 import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError, showValue } from '../errors';
 import type { ModelFamily } from './arch/family';
@@ -149,6 +150,11 @@ export class Context {
     this.#epoch++;
     this.#host.forget(this);
     release();
+  }
+
+  /** `await using ctx = model.createContext()` disposes the context at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   /** @internal Validates token ids and length against this context (before copying anything). */

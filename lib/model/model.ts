@@ -3,6 +3,7 @@
  * default context for generate/stream/chat, and any contexts the caller
  * creates. Everything heavy runs in graph runs off the main thread.
  */
+import '../dispose-symbol';
 import { Backend } from '../backend';
 import {
   chatReply,
@@ -23,6 +24,7 @@ import { runGeneration, collectGeneration, type GenerateResult, type PromptInput
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
 import { ggmlTypeName } from '../gguf/types';
 import { pullModel } from '../hub/pull';
+import { Log } from '../log';
 import { isHubSource } from '../hub/source';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
 import { Tokenizer } from '../tokenizer/tokenizer';
@@ -253,6 +255,11 @@ export class Model {
     return this.#disposing;
   }
 
+  /** `await using model = await loadModel(…)` disposes the model at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
   #render(plan: ChatPlan, addGenerationPrompt: boolean): string {
     const tpl = this.#template();
     if (!tpl) return renderPlain(plan.messages, addGenerationPrompt);
@@ -357,7 +364,9 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   };
   const progress = (stage: 'checksum' | 'map' | 'ready', p: number): void => o.onProgress?.({ stage, progress: p });
   aborted();
-  const backendName = chooseBackend(o.backend, o.quiet);
+  const log = new Log(o.logger, o.quiet || Boolean(process.env['MINIMACLLM_QUIET']));
+  const started = Date.now();
+  const backendName = chooseBackend(o.backend, log);
   if (o.sha256 !== undefined) {
     progress('checksum', 0);
     const fs = await import('node:fs');
@@ -379,6 +388,13 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     weights = loadWeights(backend, desc, familyOf(desc.architecture));
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize);
+    if (log.enabled('info')) {
+      const i = model.info;
+      log.info(
+        `loaded ${i.name || i.architecture} (${i.architecture}, ${i.quantization}, context ${i.contextSize}) ` +
+          `on ${i.backend} with ${backend.threads} threads in ${Date.now() - started} ms`,
+      );
+    }
     progress('ready', 1);
     return model;
   } catch (e) {
