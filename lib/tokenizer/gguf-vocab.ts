@@ -129,6 +129,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     type: 'bpe',
     pieceMode: 'byte-level',
     ...(pre!.cuts ? { cuts: plan(splitterCuts) } : {}),
+    prepare: () => bpe.prepare(),
     encodeText(text, ctx, out) {
       splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out, ctx.defer));
     },

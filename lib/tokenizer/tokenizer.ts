@@ -189,6 +189,9 @@ export class Tokenizer {
         throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
     };
     check();
+    // The merge table (built at the first encode: 100+ ms for a 150k-merge vocabulary) in slices.
+    if (text.length > 0) await spec.prepare?.();
+    check();
     if (addSpecial && spec.addBos && spec.bos !== undefined) out.push(spec.bos);
     const step = Tokenizer.sliceChars;
     const cuts = spec.cuts;
@@ -250,6 +253,14 @@ export class Tokenizer {
     if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
     check();
     return out;
+  }
+
+  /**
+   * @internal Builds, a slice at a time, the tables tokenizeAsync needs and tokenize() would build at
+   * once on first use (the merge table, the cut tables). loadModel starts it in the background.
+   */
+  prepare(): Promise<void> {
+    return Promise.all([this.spec.prepare?.(), this.spec.cuts?.ready()]).then(() => undefined);
   }
 
   /** @internal Characters per slice of tokenizeAsync (tests make it small to cut often). */
