@@ -258,6 +258,7 @@ class MetalBackend : public Backend, public metal::Device {
         cmd_ = [queue_ commandBuffer];
         if (cmd_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command buffer");
       }
+      enc_state_ = metal::EncoderState{};  // this segment's binding slots
       if (enc_ == nil) {
         // Concurrent: dispatches overlap unless the plan puts a barrier between
         // them (Dispatch::barrier: wherever one reads or writes what an earlier
@@ -337,16 +338,18 @@ class MetalBackend : public Backend, public metal::Device {
   }
 
   void encode(MetalSegment& s, const metal::Dispatch& d) {
-    id<MTLComputePipelineState> ps = pipeline(d.kernel);
+    // Only what changed since the previous dispatch of this encoder (plan.h next_calls).
+    const metal::EncodeCalls c = metal::next_calls(enc_state_, d);
     if (d.barrier) [enc_ memoryBarrierWithScope:MTLBarrierScopeBuffers];
-    [enc_ setComputePipelineState:ps];
+    if (c.pipeline) [enc_ setComputePipelineState:pipeline(d.kernel)];
     [enc_ setBytes:d.args length:d.args_size atIndex:0];
     for (int i = 0; i < 4; i++) {
-      const metal::BufferRef& r = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];  // unused slots get dst
+      if (!c.buffer[i]) continue;
+      const metal::BufferRef& r = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];  // an unused slot first gets dst
       const MetalSegment::Binding& b = s.bindings[r.slot];
       [enc_ setBuffer:b.buffer offset:b.offset atIndex:static_cast<NSUInteger>(i + 1)];
     }
-    [enc_ setThreadgroupMemoryLength:d.tg_mem atIndex:0];
+    if (c.tg_mem) [enc_ setThreadgroupMemoryLength:d.tg_mem atIndex:0];
     [enc_ dispatchThreadgroups:MTLSizeMake(d.grid[0], d.grid[1], d.grid[2])
          threadsPerThreadgroup:MTLSizeMake(d.threads[0], d.threads[1], d.threads[2])];
   }
@@ -360,6 +363,7 @@ class MetalBackend : public Backend, public metal::Device {
   std::vector<id<MTLComputePipelineState>> pipelines_;  // by KernelId, compiled on first need
   id<MTLCommandBuffer> cmd_ = nil;                      // the open command buffer of this step
   id<MTLComputeCommandEncoder> enc_ = nil;              // its encoder, while encoding is open
+  metal::EncoderState enc_state_;                       // what enc_ was last told (pipeline, bindings)
 };
 
 }  // namespace

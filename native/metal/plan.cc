@@ -510,6 +510,32 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
   out.push_back(k);
 }
 
+// ---- encoding -----------------------------------------------------------------------
+
+EncodeCalls next_calls(EncoderState& st, const Dispatch& d) {
+  EncodeCalls c;
+  c.pipeline = st.kernel != d.kernel;
+  st.kernel = d.kernel;
+  for (int i = 0; i < 4; i++) {
+    if (!d.bufs[i].buffer && st.slot[i] >= 0) {
+      c.buffer[i] = false;  // unused by this kernel: whatever is bound there stays
+      continue;
+    }
+    const int32_t slot = d.bufs[i].buffer ? d.bufs[i].slot : d.bufs[3].slot;
+    c.buffer[i] = slot < 0 || st.slot[i] != slot;
+    st.slot[i] = slot;
+  }
+  c.tg_mem = st.tg_mem != d.tg_mem;
+  st.tg_mem = d.tg_mem;
+  return c;
+}
+
+int EncodeCalls::count(const Dispatch& d) const {
+  int n = 2 + (d.barrier ? 1 : 0) + (pipeline ? 1 : 0) + (tg_mem ? 1 : 0);  // setBytes, dispatch
+  for (bool b : buffer) n += b ? 1 : 0;
+  return n;
+}
+
 // ---- SegmentPlan ------------------------------------------------------------------
 
 SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev) : g_(g), nodes_(std::move(nodes)) {
