@@ -258,7 +258,6 @@ class MetalBackend : public Backend, public metal::Device {
         cmd_ = [queue_ commandBuffer];
         if (cmd_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command buffer");
       }
-      enc_state_ = metal::EncoderState{};  // this segment's binding slots
       if (enc_ == nil) {
         // Concurrent: dispatches overlap unless the plan puts a barrier between
         // them (Dispatch::barrier: wherever one reads or writes what an earlier
@@ -338,8 +337,8 @@ class MetalBackend : public Backend, public metal::Device {
   }
 
   void encode(MetalSegment& s, const metal::Dispatch& d) {
-    // Only what changed since the previous dispatch of this encoder (plan.h next_calls).
-    const metal::EncodeCalls c = metal::next_calls(enc_state_, d);
+    // Only what changed since the previous dispatch of this segment (plan.h EncodeCalls).
+    const metal::EncodeCalls& c = d.calls;
     if (d.barrier) [enc_ memoryBarrierWithScope:MTLBarrierScopeBuffers];
     if (c.pipeline) [enc_ setComputePipelineState:pipeline(d.kernel)];
     [enc_ setBytes:d.args length:d.args_size atIndex:0];
@@ -363,7 +362,6 @@ class MetalBackend : public Backend, public metal::Device {
   std::vector<id<MTLComputePipelineState>> pipelines_;  // by KernelId, compiled on first need
   id<MTLCommandBuffer> cmd_ = nil;                      // the open command buffer of this step
   id<MTLComputeCommandEncoder> enc_ = nil;              // its encoder, while encoding is open
-  metal::EncoderState enc_state_;                       // what enc_ was last told (pipeline, bindings)
 };
 
 }  // namespace

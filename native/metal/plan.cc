@@ -530,8 +530,8 @@ EncodeCalls next_calls(EncoderState& st, const Dispatch& d) {
   return c;
 }
 
-int EncodeCalls::count(const Dispatch& d) const {
-  int n = 2 + (d.barrier ? 1 : 0) + (pipeline ? 1 : 0) + (tg_mem ? 1 : 0);  // setBytes, dispatch
+int EncodeCalls::count(bool barrier) const {
+  int n = 2 + (barrier ? 1 : 0) + (pipeline ? 1 : 0) + (tg_mem ? 1 : 0);  // setBytes, dispatch
   for (bool b : buffer) n += b ? 1 : 0;
   return n;
 }
@@ -591,7 +591,13 @@ void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
     }
   }
   place_barriers(c.list);
+  decide_calls(c.list);
   c.n_tokens = step.n_tokens;
+}
+
+void SegmentPlan::decide_calls(std::vector<Dispatch>& list) {
+  EncoderState st;  // a segment's run starts binding from scratch
+  for (Dispatch& d : list) d.calls = next_calls(st, d);
 }
 
 void SegmentPlan::place_barriers(std::vector<Dispatch>& list) const {

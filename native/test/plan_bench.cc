@@ -5,9 +5,9 @@
 // KV cache), plans it as the scheduler and the Metal host do (node_supported
 // per node, one SegmentPlan, its pipelines' kernel list), then times decode
 // steps: SegmentPlan::for_step (get_rows id check, n_past patched) plus a walk
-// over the dispatches that decides, as the host's encode() does (next_calls),
-// which Metal calls each needs and touches what they pass (pipeline id,
-// argument bytes, bindings, grid, barrier); it counts those calls. Weights are never
+// over the dispatches that touches what the host's encode() passes to Metal
+// (the calls each needs, decided when the plan was built: pipeline id,
+// argument bytes, changed bindings, grid, barrier); it counts those calls. Weights are never
 // read (planning only needs their addresses), so nothing large is touched.
 //
 //   plan_bench [steps]   prints one JSON object
@@ -181,22 +181,20 @@ int main(int argc, char** argv) {
     const std::vector<mm::metal::Dispatch>& first = plan.for_step({1, 0}, dev);
     const double first_step_us = us_since(t0);
     size_t barriers = 0, calls = 0;
-    mm::metal::EncoderState enc;
     for (const mm::metal::Dispatch& d : first) {
       barriers += d.barrier;
-      calls += static_cast<size_t>(mm::metal::next_calls(enc, d).count(d));
+      calls += static_cast<size_t>(d.calls.count(d.barrier));
     }
     const size_t dispatches = first.size();
     // The calls next_calls skips must leave the encoder as a full rebinding
     // would: replay them on a model encoder, for a decode and a prefill step.
     int encode_errors = 0;
     for (const int64_t nt : {int64_t(1), g.max_tokens}) {
-      mm::metal::EncoderState st;
       int32_t bound[4] = {-1, -1, -1, -1};
       int32_t pipe = -1;
       uint32_t tg = 0;
       for (const mm::metal::Dispatch& d : plan.for_step({nt, 0}, dev)) {
-        const mm::metal::EncodeCalls c = mm::metal::next_calls(st, d);
+        const mm::metal::EncodeCalls& c = d.calls;
         if (c.pipeline) pipe = d.kernel;
         if (c.tg_mem) tg = d.tg_mem;
         for (int i = 0; i < 4; i++)
@@ -212,12 +210,12 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     for (int s = 0; s < steps; s++) {
       const int64_t n_past = 1 + s % (m.ctx - 1);
-      mm::metal::EncoderState st;
       for (const mm::metal::Dispatch& d : plan.for_step({1, n_past}, dev)) {
-        sink += static_cast<uint64_t>(mm::metal::next_calls(st, d).count(d));
+        sink += static_cast<uint64_t>(d.calls.pipeline) + d.calls.tg_mem;
         sink += static_cast<uint64_t>(d.kernel) + d.args_size + d.args[0] + d.tg_mem + d.barrier;
-        for (const mm::metal::BufferRef& r : d.bufs) {
-          const mm::metal::BufferRef& b = r.buffer ? r : d.bufs[3];
+        for (int i = 0; i < 4; i++) {
+          if (!d.calls.buffer[i]) continue;
+          const mm::metal::BufferRef& b = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];
           sink += plan.bindings()[b.slot].offset;
         }
         sink += d.grid[0] + d.grid[1] + d.grid[2] + d.threads[0];
