@@ -651,12 +651,15 @@ void SegmentPlan::verify(const StepArgs& step, Device& dev) {
   build(fresh, step, dev);
   auto same = [](const Dispatch& a, const Dispatch& b) {
     if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
-        a.barrier != b.barrier || std::memcmp(a.args, b.args, a.args_size) != 0)
+        a.barrier != b.barrier || a.calls.pipeline != b.calls.pipeline || a.calls.tg_mem != b.calls.tg_mem ||
+        std::memcmp(a.args, b.args, a.args_size) != 0)
       return false;
     for (int i = 0; i < 3; i++)
       if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;
     for (int i = 0; i < 4; i++)
-      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset) return false;
+      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset ||
+          a.calls.buffer[i] != b.calls.buffer[i])
+        return false;
     return true;
   };
   bool ok = cached.size() == fresh.list.size();
