@@ -234,16 +234,28 @@ void top_k_heap(Cands& c, const float* logits, int64_t V, int64_t k) {
     h[i] = i;
   }
   std::make_heap(h.begin(), h.end(), weaker);
-  for (int64_t t = k; t < V; t++) {
+  auto offer = [&](int64_t t) {
     const float v = logits[t];
-    if (!(v > c.val[h[0]])) continue;  // ties keep the lower id, already kept
+    if (!(v > c.val[h[0]])) return;  // ties keep the lower id, already kept
     const int64_t slot = h[0];
     std::pop_heap(h.begin(), h.end(), weaker);
     c.val[slot] = v;
     c.id[slot] = static_cast<int32_t>(t);
     h[k - 1] = slot;
     std::push_heap(h.begin(), h.end(), weaker);
+  };
+  int64_t t = k;
+#if defined(__SSE2__)
+  // Most logits lose to the weakest kept one: test 8 at a time against it.
+  for (; t + 8 <= V; t += 8) {
+    const __m128 w = _mm_set1_ps(c.val[h[0]]);
+    const int m = _mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(logits + t), w)) |
+                  (_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(logits + t + 4), w)) << 4);
+    if (m)
+      for (int e = 0; e < 8; e++) offer(t + e);
   }
+#endif
+  for (; t < V; t++) offer(t);
   c.n = k;
 }
 
