@@ -196,7 +196,17 @@ int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool s
   }
   pos.clear();
   const uint16_t want = static_cast<uint16_t>(b);
-  for (int64_t i = 0; i < n; i++)
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128i wv = _mm_set1_epi16(static_cast<int16_t>(want));
+  for (; i + 8 <= n; i += 8) {
+    const __m128i eq = _mm_cmpeq_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bkt + i)), wv);
+    if (_mm_movemask_epi8(eq))
+      for (int e = 0; e < 8; e++)
+        if (bkt[i + e] == want) pos.push_back(i + e);
+  }
+#endif
+  for (; i < n; i++)
     if (bkt[i] == want) pos.push_back(i);
   return select_positions(c, pos.data(), static_cast<int64_t>(pos.size()), acc, target, strict, unit);
 }
