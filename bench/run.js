@@ -69,7 +69,8 @@ async function childMinimacllm(file, threads, P, G) {
   const mm = require('../dist/index.js');
   const { loadModel } = mm;
   const t0 = performance.now();
-  const model = await loadModel(file, { backend: args.backend, threads, contextSize: P + G + 8, quiet: true });
+  const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
+  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info.vocabSize;
