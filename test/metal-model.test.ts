@@ -4,7 +4,7 @@
  * backend and the llama.cpp references:
  *  - stories260K: logits at every position, greedy continuations and the
  *    200-step llama2.c greedy text identical;
- *  - the random tiny llama/qwen2/qwen3/gemma3/phi3 files in every weight type: logits at
+ *  - the random tiny llama/qwen2/qwen3/gemma3/gemma2/phi3 files in every weight type: logits at
  *    every position (f32/f16: greedy continuations equal too);
  *  - gutenberg-16m Q8_0: logits of a reference case, greedy continuation equal
  *    to the CPU backend's.

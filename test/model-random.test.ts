@@ -1,5 +1,5 @@
 /**
- * Random-weight llama / qwen2 / qwen3 / gemma3 / phi3 models in every weight type against
+ * Random-weight llama / qwen2 / qwen3 / gemma3 / gemma2 / phi3 models in every weight type against
  * llama.cpp: logits at every position within a per-type tolerance (max |Δ| and
  * nrmse), top-1 agreement where llama.cpp is confident; greedy continuations
  * equal for the F32 and F16 files. The low-bit files (Q2_K, IQ4_XS, IQ4_NL)

@@ -174,3 +174,48 @@ describe('metal-sim kernels against the CPU', () => {
     expectClose(rope(x, pos, { ...o, backend: sim }), rope(x, pos, { ...o, backend: be2 }), () => 2e-6, 'rope');
   });
 });
+
+describe('bad arguments', () => {
+  const err = (f: () => unknown): { code?: string; message: string } => {
+    try {
+      f();
+    } catch (e) {
+      return e as { code?: string; message: string };
+    }
+    throw new Error('did not throw');
+  };
+  const q = new Float32Array(8);
+  const base = { nHead: 1, nKvHead: 1, headDim: 8, nPast: 0 };
+
+  test('kernel-level functions say what is wrong', () => {
+    expect(err(() => attention(q, q, q, { ...base, window: -1 })).message).toBe(
+      'window must be a non-negative integer, got -1',
+    );
+    expect(err(() => attention(q, q, q, { ...base, softcap: -1 })).message).toBe(
+      'softcap must be a finite number >= 0, got -1',
+    );
+    expect(err(() => softcap(q, 0)).message).toBe('c must be a positive finite number, got 0');
+    expect(err(() => scale(q, NaN)).message).toBe('s must be a finite number, got NaN');
+    expect(err(() => geglu(q, new Float32Array(4))).code).toBe('ERR_INVALID_ARG');
+    const pos = Int32Array.of(0);
+    expect(err(() => rope(q, pos, { nHead: 1, headDim: 8, attnFactor: 0 })).message).toBe(
+      'attnFactor must be a positive finite number, got 0',
+    );
+  });
+
+  test('native re-checks graph parameters', () => {
+    const b = be1.allocate(1024);
+    const t = (cols: number, rows: number, offset = 0): object => ({ buffer: b, offset, type: 0, cols, rows });
+    const code = (nodes: object[]): string | undefined =>
+      err(() => be1.createGraph({ tensors: [t(8, 1), t(8, 1, 64), t(8, 1, 128)], nodes, maxTokens: 1 } as never)).code;
+    const attn = (params: object): object[] => [
+      { op: 'attention', src: [0, 1, 2], dst: 0, params: { nHead: 1, nKvHead: 1, headDim: 8, ...params } },
+    ];
+    expect(code(attn({ window: -1 }))).toBe('ERR_INVALID_ARG');
+    expect(code(attn({ softcap: -2 }))).toBe('ERR_INVALID_ARG');
+    expect(code(attn({ softcap: Infinity }))).toBe('ERR_INVALID_ARG');
+    expect(code([{ op: 'softcap', src: [0], dst: 0, params: { softcap: 0 } }])).toBe('ERR_INVALID_ARG');
+    expect(code([{ op: 'scale', src: [0], dst: 0, params: { scale: NaN } }])).toBe('ERR_INVALID_ARG');
+    expect(code([{ op: 'geglu', src: [0, 1, 2], dst: 0 }])).toBe('ERR_INVALID_ARG'); // arity
+  });
+});
