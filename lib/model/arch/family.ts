@@ -65,8 +65,11 @@ export interface TensorSource {
   /** A weight used in place, in its stored type; `shape` in ggml order ([cols, rows]). */
   matrix(name: string, shape: readonly number[]): TensorSpec;
   optionalMatrix(name: string, shape: readonly number[]): TensorSpec | undefined;
-  /** A 1-D tensor the ops read as f32 ([1, n]): in place when stored f32, else converted once at load. */
-  vector(name: string, length: number): TensorSpec;
+  /**
+   * A 1-D tensor the ops read as f32 ([1, n]): in place when stored f32, else converted once at load.
+   * `add` is added to every value (Gemma's HF norms store w of x * (1 + w); default 0).
+   */
+  vector(name: string, length: number, add?: number): TensorSpec;
   optionalVector(name: string, length: number): TensorSpec | undefined;
   /**
    * A 1-D f32 tensor the file may hold, else computed from the hyper-parameters
