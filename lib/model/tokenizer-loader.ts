@@ -21,7 +21,7 @@ export async function loadModelTokenizer(desc: ModelDescription): Promise<Tokeni
 async function buildTokenizer(desc: ModelDescription): Promise<Tokenizer> {
   if (desc.format === 'gguf') {
     if (!desc.metadata) throw new BadModelError(`${desc.source}: GGUF metadata is missing`);
-    return Tokenizer.fromGGUFMetadata(desc.metadata);
+    return Tokenizer.fromGGUFMetadataAsync(desc.metadata);
   }
   const dir = desc.source;
   const json = await readJsonObject(path.join(dir, 'tokenizer.json'));

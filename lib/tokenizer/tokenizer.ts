@@ -6,7 +6,7 @@ import { AbortError, ContextOverflowError, InvalidArgumentError } from '../error
 import type { CutPlan } from './cuts';
 import type { Defer, MergeJob } from './merge-job';
 import { decodeAll, PieceTable, StreamingDecoder } from './decoder';
-import { specFromGGUF } from './gguf-vocab';
+import { specFromGGUF, specFromGGUFAsync } from './gguf-vocab';
 import { SpecialMatcher } from './special';
 import type { TokenizerSpec } from './spec';
 import { specFromTokenizerJson } from './tokenizer-json';
@@ -119,6 +119,11 @@ export class Tokenizer {
   /** From GGUF metadata (`readGGUF(path).metadata`). */
   static fromGGUFMetadata(metadata: Readonly<Record<string, unknown>>): Tokenizer {
     return new Tokenizer(specFromGGUF(metadata));
+  }
+
+  /** @internal fromGGUFMetadata with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+  static async fromGGUFMetadataAsync(metadata: Readonly<Record<string, unknown>>): Promise<Tokenizer> {
+    return new Tokenizer(await specFromGGUFAsync(metadata));
   }
 
   /** From a parsed HF tokenizer.json and, optionally, tokenizer_config.json (BOS/EOS, chat template). */
