@@ -99,6 +99,25 @@ test('stop matcher holds back partial matches and cuts at the earliest stop', ()
   expect(new StopMatcher([]).push('END')).toEqual({ text: 'END', stopped: false });
 });
 
+describe('ids without a token are never sampled (issue 11 item 15)', () => {
+  // The real Qwen2.5 case: 151,665 tokens, 151,936 logits. Here: 6 tokens, 8 logits, id 2 is a hole.
+  const logits = () => Float32Array.from([0, 1, 50, 2, 3, 0, 99, 98]);
+  it('greedy never picks a padded id (>= the tokenizer size) or a hole', () => {
+    const s = new Sampler({ ...base, temperature: 0 }, 6, [2]);
+    expect(s.sample(logits(), [])).toBe(4);
+  });
+  it('random sampling never picks them either, with any topK', () => {
+    for (const topK of [0, 3, 40]) {
+      const s = new Sampler({ ...base, temperature: 50, topK, topP: 1, minP: 0, seed: 7 }, 6, [2]);
+      for (let i = 0; i < 300; i++) {
+        const id = s.sample(logits(), []);
+        expect(id).toBeLessThan(6);
+        expect(id).not.toBe(2);
+      }
+    }
+  });
+});
+
 /**
  * The sort-based sampler the native O(vocab) one must equal: rank every token
  * (logit descending, lower id first on ties; NaN never), then top-k, top-p

@@ -97,7 +97,23 @@ test('every kernel the dispatch plans can name is defined once in kernels/', () 
   const named = native().tables.gpuKernels;
   if (process.platform === 'win32') return; // no metal-sim in Windows builds
   expect(named.length).toBeGreaterThan(40);
-  for (const t of ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_K', 'q5_K', 'q6_K', 'q2_K', 'q3_K', 'iq4_nl', 'iq4_xs'])
+  for (const t of [
+    'f32',
+    'f16',
+    'bf16',
+    'q8_0',
+    'q4_0',
+    'q4_1',
+    'q5_0',
+    'q5_1',
+    'q4_K',
+    'q5_K',
+    'q6_K',
+    'q2_K',
+    'q3_K',
+    'iq4_nl',
+    'iq4_xs',
+  ])
     expect(named).toContain(`matmul_mv_${t}`);
   for (const n of named) expect(defined.has(n) ? n : `missing kernel ${n}`).toBe(n);
 });
