@@ -86,9 +86,10 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
   const VecOps& vo = vec_ops();
   // Key ranges: whole chunks, at least kMinKeys each (below that the join
-  // costs more than spreading gains), enough for ~4 tasks per thread.
+  // costs more than spreading gains), enough for ~4 tasks per thread (one
+  // thread: one range, the per-head loop exactly).
   constexpr int64_t kMinKeys = 512;
-  const int64_t want = std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
+  const int64_t want = nth == 1 ? 1 : std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_kv / kMinKeys, want));
   const int64_t span = ((n_kv + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
   parts = (n_kv + span - 1) / span;
