@@ -36,6 +36,7 @@ export const OP_NAMES = [
   'geglu',
   'scale',
   'softcap',
+  'pool',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -57,6 +58,8 @@ export type OpParams = {
   window?: number;
   /** attention scores, softcap op: c * tanh(x / c) (0: none). */
   softcap?: number;
+  /** pool: 1 = mean, 2 = first row (cls), 3 = last row (llama.cpp's pooling_type values). */
+  pooling?: 1 | 2 | 3;
 };
 /** Every key of OpParams, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
 export const OP_PARAM_NAMES = [
@@ -73,6 +76,7 @@ export const OP_PARAM_NAMES = [
   'attnFactor',
   'window',
   'softcap',
+  'pooling',
 ] as const satisfies ReadonlyArray<keyof OpParams>;
 // Every OpParams key is listed (a key missing above fails to compile here).
 const _allParamsListed: Record<Exclude<keyof OpParams, (typeof OP_PARAM_NAMES)[number]>, never> = {};

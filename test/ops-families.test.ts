@@ -219,3 +219,53 @@ describe('bad arguments', () => {
     expect(code([{ op: 'geglu', src: [0, 1, 2], dst: 0 }])).toBe('ERR_INVALID_ARG'); // arity
   });
 });
+
+test('pool: mean (float64 sum), first and last of the step rows; every SIMD level and thread count', () => {
+  const cols = 37;
+  for (const backend of [be1, be2]) {
+    for (const n of [1, 5, 64]) {
+      const x = randomFloats(64 * cols, n, 3);
+      const b = backend.allocate(64 * cols * 4 + cols * 4);
+      const spec = (pooling: 1 | 2 | 3): object => ({
+        tensors: [
+          { buffer: b, offset: 0, type: 0, cols, rows: 0, rowsPerToken: 1 },
+          { buffer: b, offset: 64 * cols * 4, type: 0, cols, rows: 1 },
+        ],
+        nodes: [{ op: 'pool', src: [0], dst: 1, params: { pooling } }],
+        maxTokens: 64,
+      });
+      const run = (pooling: 1 | 2 | 3): Float32Array => {
+        const g = backend.createGraph(spec(pooling) as never);
+        const out = new Float32Array(cols);
+        g.runSync({
+          nTokens: n,
+          nPast: 0,
+          inputs: [{ tensor: 0, data: x.subarray(0, n * cols) }],
+          outputs: [{ tensor: 1, data: out }],
+        });
+        g.dispose();
+        return out;
+      };
+      const mean = Array.from({ length: cols }, (_, c) => {
+        let s = 0;
+        for (let r = 0; r < n; r++) s += x[r * cols + c]!;
+        return fround(s / n);
+      });
+      expectClose(run(1), mean, () => 0, `pool mean n=${n}`);
+      expect(Array.from(run(2))).toEqual(Array.from(x.subarray(0, cols)));
+      expect(Array.from(run(3))).toEqual(Array.from(x.subarray((n - 1) * cols, n * cols)));
+      b.dispose();
+    }
+  }
+  const b = be1.allocate(256);
+  expect(() =>
+    be1.createGraph({
+      tensors: [
+        { buffer: b, offset: 0, type: 0, cols: 4, rows: 2 },
+        { buffer: b, offset: 64, type: 0, cols: 4, rows: 1 },
+      ],
+      nodes: [{ op: 'pool', src: [0], dst: 1, params: { pooling: 4 } }],
+      maxTokens: 1,
+    } as never),
+  ).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }) as Error);
+});

@@ -205,6 +205,13 @@ void Graph::validate() const {
           check_arg(n.p.softcap > 0.0f && std::isfinite(n.p.softcap), w + "softcap must be a positive finite number");
         break;
       }
+      case OpKind::Pool: {
+        is_f32(src(0), "x");
+        check_arg(d.cols == src(0).cols && d.rows == 1 && d.rows_per_token == 0, w + "dst must be one row of x's cols");
+        check_arg(n.p.pooling == kPoolMean || n.p.pooling == kPoolCls || n.p.pooling == kPoolLast,
+                  w + "pooling must be 1 (mean), 2 (cls) or 3 (last)");
+        break;
+      }
       case OpKind::Count: fail(ErrorCode::InvalidArg, w + "unknown op");
     }
   }

@@ -31,6 +31,7 @@ const std::vector<ParamInfo>& params_table() {
       MM_PARAM_F("attnFactor", attn_factor),
       MM_PARAM_I("window", window, 0, INT32_MAX),
       MM_PARAM_F("softcap", softcap),
+      MM_PARAM_I("pooling", pooling, 1, 3),
   };
   return params;
 }
@@ -54,6 +55,7 @@ const OpInfo* ops_table() {
       {"geglu", 2, 2, {}},
       {"scale", 1, 1, {"scale"}},
       {"softcap", 1, 1, {"softcap"}},
+      {"pool", 1, 1, {"pooling"}},
   };
   static_assert(sizeof(ops) / sizeof(ops[0]) == static_cast<size_t>(OpKind::Count), "one row per op");
   return ops;

@@ -63,6 +63,7 @@ void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
     case OpKind::GeGLU: return op_geglu(ctx, a);
     case OpKind::Scale: return op_scale(ctx, a);
     case OpKind::Softcap: return op_softcap(ctx, a);
+    case OpKind::Pool: return op_pool(ctx, a);
     case OpKind::Count: break;
   }
   fail(ErrorCode::Internal, "unknown op");

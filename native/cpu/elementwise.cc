@@ -74,6 +74,26 @@ void op_mul(CpuContext& ctx, const OpArgs& a) {
   binary(ctx, a, [](float x, float y) { return x * y; });
 }
 
+// Mean (in double, then rounded), first or last of the step's rows, column by column.
+void op_pool(CpuContext& ctx, const OpArgs& a) {
+  const TensorDesc& x = a.src(0);  // [n, c] f32
+  const TensorDesc& d = a.dst();   // [1, c] f32
+  const int64_t R = x.rows_at(a.step.n_tokens), C = x.cols;
+  const int32_t mode = a.node.p.pooling;
+  float* out = d.row_as<float>(0);
+  if (mode != kPoolMean) {
+    std::memmove(out, x.row(mode == kPoolCls ? 0 : R - 1), static_cast<size_t>(C) * 4);
+    return;
+  }
+  ctx.pool.parallel_for(C, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c++) {
+      double s = 0;
+      for (int64_t r = 0; r < R; r++) s += x.row_as<float>(r)[c];
+      out[c] = static_cast<float>(s / static_cast<double>(R));
+    }
+  });
+}
+
 void op_last_row(CpuContext&, const OpArgs& a) {
   const TensorDesc& x = a.src(0);  // [n, c] f32
   const TensorDesc& d = a.dst();   // [1, c] f32

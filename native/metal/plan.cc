@@ -145,6 +145,7 @@ std::string static_refusal(const Graph& g, const Node& n) {
       if (src(1).type != src(2).type) return "K and V caches of different types";
       if (n.p.head_dim > MM_ATTN_MAX_HEAD_DIM) return "head_dim above " + std::to_string(MM_ATTN_MAX_HEAD_DIM);
       return "";
+    case OpKind::Pool: return "no Metal pool kernel (embeddings pool on the CPU)";
     case OpKind::Count: return "unknown op";
     default: return "";
   }
@@ -518,7 +519,8 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       set_args(k, a);
       break;
     }
-    case OpKind::Count: fail(ErrorCode::Internal, "metal: unknown op");
+    case OpKind::Pool:
+    case OpKind::Count: fail(ErrorCode::Internal, std::string("metal: no kernel for ") + op_name(n.op));
   }
   out.push_back(k);
 }

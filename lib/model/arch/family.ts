@@ -123,4 +123,6 @@ export interface ModelFamily<H extends ModelHParams = ModelHParams, W extends Fa
   layer(g: LayerOps, w: W, hp: H): void;
   /** logits [rows, vocab] of the final hidden states x [rows, n_embd] (final norm, output matmul, softcap, ...). */
   head(g: GraphOps, w: W, hp: H, x: Tensor, logits: Tensor): void;
+  /** The normed final hidden states out [rows, n_embd] of x (what llama.cpp pools for embeddings). */
+  outputNorm(g: GraphOps, w: W, hp: H, x: Tensor, out: Tensor): void;
 }

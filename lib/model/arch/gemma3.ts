@@ -366,6 +366,10 @@ function head(g: GraphOps, w: GemmaWeights, hp: GemmaHParams, x: Tensor, logits:
   if (hp.finalSoftcap > 0) g.op('softcap', [logits], logits, { softcap: hp.finalSoftcap });
 }
 
+function outputNorm(g: GraphOps, w: GemmaWeights, hp: GemmaHParams, x: Tensor, out: Tensor): void {
+  rmsNorm(g, x, w.outputNorm, hp.rmsEps, out);
+}
+
 function gemmaVariant<const N extends GemmaVariant['name']>(
   v: GemmaVariant & { name: N },
 ): ModelFamily<GemmaHParams, GemmaWeights> & { readonly name: N } {
@@ -383,6 +387,7 @@ function gemmaVariant<const N extends GemmaVariant['name']>(
     embed,
     layer,
     head,
+    outputNorm,
   };
 }
 

@@ -212,6 +212,10 @@ function head(g: GraphOps, w: Phi3Weights, hp: Phi3HParams, x: Tensor, logits: T
   g.op('matmul', [h, g.weight(w.output)], logits); // [rows, vocab]
 }
 
+function outputNorm(g: GraphOps, w: Phi3Weights, hp: Phi3HParams, x: Tensor, out: Tensor): void {
+  rmsNorm(g, x, w.outputNorm, hp.rmsEps, out);
+}
+
 export const phi3: ModelFamily<Phi3HParams, Phi3Weights> & { readonly name: 'phi3' } = {
   name: 'phi3',
   hfArchitectures: ['Phi3ForCausalLM'],
@@ -224,4 +228,5 @@ export const phi3: ModelFamily<Phi3HParams, Phi3Weights> & { readonly name: 'phi
   embed,
   layer,
   head,
+  outputNorm,
 };
