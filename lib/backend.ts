@@ -48,6 +48,8 @@ export type OpParams = {
   ropeMode?: 0 | 2;
   freqBase?: number;
   freqScale?: number;
+  /** matmul: each row computed as if it were alone (no panel GEMM), for batch-invariant batched decoding. */
+  rowwise?: boolean;
 };
 /** Every key of OpParams, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
 export const OP_PARAM_NAMES = [
@@ -61,6 +63,7 @@ export const OP_PARAM_NAMES = [
   'ropeMode',
   'freqBase',
   'freqScale',
+  'rowwise',
 ] as const satisfies ReadonlyArray<keyof OpParams>;
 // Every OpParams key is listed (a key missing above fails to compile here).
 const _allParamsListed: Record<Exclude<keyof OpParams, (typeof OP_PARAM_NAMES)[number]>, never> = {};

@@ -28,6 +28,8 @@ const std::vector<ParamInfo>& params_table() {
       MM_PARAM_I("ropeMode", rope_mode, 0, 2),
       MM_PARAM_F("freqBase", freq_base),
       MM_PARAM_F("freqScale", freq_scale),
+      ParamInfo{"rowwise", ParamKind::Boolean, 0, 1, [](OpParams& p, double v) { p.rowwise = v != 0; },
+                [](const OpParams& p) { return p.rowwise ? 1.0 : 0.0; }},
   };
   return params;
 }
@@ -39,11 +41,11 @@ const OpInfo* ops_table() {
   static const OpInfo ops[] = {
       {"get_rows", 2, 2, {}},
       {"rms_norm", 1, 2, {"eps"}},
-      {"matmul", 2, 3, {}},
+      {"matmul", 2, 3, {"rowwise"}},
       {"rope", 2, 3, {"nHead", "headDim", "nRot", "ropeMode", "freqBase", "freqScale"}},
       {"softmax", 1, 1, {"scale", "causal"}},
-      {"attention", 3, 3, {"nHead", "nKvHead", "headDim", "scale"}},
-      {"store_rows", 1, 1, {}},
+      {"attention", 3, 4, {"nHead", "nKvHead", "headDim", "scale"}},
+      {"store_rows", 1, 2, {}},
       {"swiglu", 2, 2, {}},
       {"add", 2, 2, {}},
       {"mul", 2, 2, {}},

@@ -209,7 +209,8 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols, M = W.rows;
   const MatmulKernel kern = matmul_kernel(W.type);
 
-  if (N >= kPanelMinRows) {
+  // rowwise (batched decoding): the row/tile kernels, whose per-row result does not depend on N.
+  if (N >= kPanelMinRows && !a.node.p.rowwise) {
     const PanelKernels* pk = panel_kernels();
     // (32-bit gather offsets: a panel's rows must span less than 2 GiB.)
     if (pk && pk->supports(W.type, K) && W.row_stride * static_cast<size_t>(pk->rows) < (size_t(1) << 31))
