@@ -41,7 +41,7 @@ export type { DTypeName } from './dtype';
 export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeOptions } from './tokenizer';
 // Inference and generation API
-export { loadModel, Model } from './model/model';
+export { loadModel, Model, ModelSequence } from './model/model';
 export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptions } from './model/model';
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';

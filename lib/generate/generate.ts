@@ -10,12 +10,26 @@
  * A generation whose context was disposed meanwhile ends with 'abort'.
  */
 import { AbortError } from '../errors';
-import type { Context } from '../model/context';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { bestAllowed, GrammarConstraint, LazyGrammarConstraint, type TokenConstraint } from './constraint';
 import type { GenerationChunk, ResolvedGenerateOptions } from './options';
 import { Sampler } from './sampler';
 import { StopMatcher } from './stop';
+
+/**
+ * What the generation loop runs on: a Context, or a parallel sequence (the
+ * same protocol over a slot of a shared cache, decoded in batched steps).
+ */
+export interface GenerationTarget {
+  readonly contextSize: number;
+  readonly disposed: boolean;
+  /** Holds the cache for the steps that follow (released while a stream's consumer holds a chunk). */
+  acquire(): Promise<() => void>;
+  prefixLength(ids: readonly number[]): number;
+  readonly cacheEpoch: number;
+  evaluateLocked(ids: readonly number[], signal?: AbortSignal): Promise<Float32Array>;
+  nextLocked(ids: readonly number[], epoch: number, signal?: AbortSignal): Promise<Float32Array>;
+}
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
 
@@ -42,7 +56,7 @@ const perSecond = (n: number, ms: number): number => (ms > 0 ? (n * 1000) / ms :
 
 /** Runs one generation; yields a chunk per token and returns the result. */
 export async function* runGeneration(
-  ctx: Context,
+  ctx: GenerationTarget,
   tokenizer: Tokenizer,
   prompt: readonly number[],
   o: ResolvedGenerateOptions,
@@ -159,7 +173,7 @@ export async function* runGeneration(
  * computed here.
  */
 async function evaluate(
-  ctx: Context,
+  ctx: GenerationTarget,
   history: readonly number[],
   epoch: number | undefined,
   signal: AbortSignal | undefined,

@@ -30,6 +30,13 @@ export interface LoadModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Silence the one-time notice printed when 'auto' falls back to the CPU. Default false. */
   quiet?: boolean;
+  /**
+   * Generations that run at once, batched into one graph run per decode step
+   * (more queue FIFO). Each has its own slot of contextSize tokens in one KV
+   * cache allocated up front, so memory grows with it. Default 1 (one
+   * generation at a time, the KV cache of one context).
+   */
+  maxSequences?: number;
   /** Hugging Face Hub settings for `hf:` sources (cache folder, endpoint, token, offline); default from the environment. */
   hub?: HubOptions;
 }
@@ -43,9 +50,20 @@ export interface ResolvedLoadOptions {
   onProgress: ((p: LoadProgress) => void) | undefined;
   quiet: boolean;
   hub: HubOptions | undefined;
+  maxSequences: number;
 }
 
-const KNOWN = new Set(['backend', 'threads', 'contextSize', 'sha256', 'signal', 'onProgress', 'quiet', 'hub']);
+const KNOWN = new Set([
+  'backend',
+  'threads',
+  'contextSize',
+  'sha256',
+  'signal',
+  'onProgress',
+  'quiet',
+  'hub',
+  'maxSequences',
+]);
 const show = (v: unknown): string =>
   typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
 
@@ -87,7 +105,11 @@ export function resolveLoadOptions(options: LoadModelOptions | undefined): Resol
     throw new InvalidArgumentError(`onProgress must be a function, got ${show(onProgress)}`);
   const quiet = o['quiet'] ?? false;
   if (typeof quiet !== 'boolean') throw new InvalidArgumentError(`quiet must be a boolean, got ${show(quiet)}`);
+  const maxSequences = o['maxSequences'] ?? 1;
+  if (typeof maxSequences !== 'number' || !Number.isInteger(maxSequences) || maxSequences < 1 || maxSequences > 256)
+    throw new InvalidArgumentError(`maxSequences must be an integer in [1, 256], got ${show(maxSequences)}`);
   return {
+    maxSequences,
     backend: backend as BackendChoice,
     threads: threads,
     contextSize: checkContextSize(o['contextSize']),
