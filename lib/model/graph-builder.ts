@@ -18,6 +18,7 @@ import type { ModelHParams } from './hparams';
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const F32 = 4;
+const FLOAT_WEIGHTS = new Set<number>([DType.F32, DType.F16, DType.BF16]);
 
 /** Placeholder until the buffer is allocated (after both graphs are built, once the plan's size is known). */
 const UNBOUND = undefined as unknown as NativeBuffer;
@@ -139,7 +140,10 @@ class GraphBuild implements LayerOps {
 
   op(op: OpName, src: ReadonlyArray<Tensor | undefined>, dst: Tensor, params?: OpParams): Tensor {
     const node: NodeSpec = { op, src: src.filter((s): s is Tensor => s !== undefined), dst };
-    if (this.rowwise && op === 'matmul') params = { ...params, rowwise: true };
+    // Float weights: the row kernels give each row exactly its result alone; quantized weights' tile kernels
+    // don't anyway (README), so they keep the faster panel GEMM from 8 rows on.
+    if (this.rowwise && op === 'matmul' && FLOAT_WEIGHTS.has(this.tensors[node.src[1]!]?.type ?? -1))
+      params = { ...params, rowwise: true };
     if (params) node.params = params;
     this.nodes.push(node);
     return dst;
