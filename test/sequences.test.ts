@@ -174,3 +174,35 @@ test('dispose() completes with a stream abandoned mid-way', async () => {
   const r = await it.next();
   expect(r.done ? r.value.finishReason : 'more').toBe('abort');
 });
+
+test('a prefix another running sequence holds is copied, not recomputed, with the same result', async () => {
+  const system =
+    'Once upon a time there was a little girl named Lily. She liked to play outside in the sun with her dog.';
+  const one = await loadModel(fixture('models', 'stories260K.gguf'), { backend: 'cpu', contextSize: 128 });
+  const alone = (await one.generate(`${system} One day`, { temperature: 0, maxTokens: 20 })).tokens;
+  await one.dispose();
+  const model = await loadModel(fixture('models', 'stories260K.gguf'), {
+    backend: 'cpu',
+    contextSize: 128,
+    maxSequences: 2,
+  });
+  try {
+    // A holds the shared prefix in slot 0 while B starts in the empty slot 1.
+    const a = model.stream(`${system} The dog`, { temperature: 0, maxTokens: 30 })[Symbol.asyncIterator]();
+    await a.next();
+    const before = { ...model.sequenceStats! };
+    const [b] = await Promise.all([
+      model.generate(`${system} One day`, { temperature: 0, maxTokens: 20 }),
+      (async () => {
+        for (let r = await a.next(); !r.done; r = await a.next());
+      })(),
+    ]);
+    expect(b.tokens).toEqual(alone);
+    const shared = model.sequenceStats!.sharedTokens - before.sharedTokens;
+    const computed = model.sequenceStats!.prefillTokens - before.prefillTokens;
+    expect(shared).toBeGreaterThanOrEqual(model.tokenize(system).length - 3);
+    expect(shared + computed).toBe(b.usage.promptTokens);
+  } finally {
+    await model.dispose();
+  }
+});

@@ -29,6 +29,8 @@ export interface GenerationTarget {
   readonly cacheEpoch: number;
   evaluateLocked(ids: readonly number[], signal?: AbortSignal): Promise<Float32Array>;
   nextLocked(ids: readonly number[], epoch: number, signal?: AbortSignal): Promise<Float32Array>;
+  /** The generation is over (its cache may go to others first). */
+  close?(): void;
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
@@ -163,6 +165,7 @@ export async function* runGeneration(
     };
   } finally {
     unlock();
+    ctx.close?.();
   }
 }
 

@@ -233,6 +233,16 @@ export class Context {
     return last ? this.#logits : undefined;
   }
 
+  /**
+   * @internal Keys and values of `tokens` were copied into the cache at
+   * positions [start, start + tokens.length) (from another sequence sharing
+   * the prefix): the cache now holds its first `start` tokens and these.
+   */
+  adoptTokens(start: number, tokens: readonly number[]): void {
+    this.#truncate(start);
+    for (const t of tokens) this.#cached.push(t);
+  }
+
   /** @internal A batched decode step wrote `token`'s keys and values at the next position. */
   appendDecoded(token: number): void {
     this.#cached.push(token);

@@ -28,6 +28,10 @@ import { Mutex } from './mutex';
 
 /** Tokens per prefill run while other sequences decode: bounds their inter-token latency. */
 export const PREFILL_CHUNK = 128;
+/** A prefix another slot holds is copied (not recomputed) from this many tokens on. */
+const MIN_SHARED = 16;
+/** Bytes of keys and values copied per engine step (on the main thread: bounded). */
+const COPY_BYTES = 8 << 20;
 
 interface Slot {
   readonly index: number;
@@ -35,9 +39,12 @@ interface Slot {
   readonly logits: Float32Array; // [vocab] this slot's last logits
   leased: boolean;
   lastUsed: number;
+  /** The running generation that last held it: others take it only when no other slot is free. */
+  reservedBy: object | undefined;
 }
 
 interface Waiter {
+  who: object | undefined;
   prefer: Slot | undefined;
   hint: readonly number[];
   grant: (slot: Slot) => void;
@@ -75,14 +82,23 @@ export class SequenceEngine {
   #idle: Array<() => void> = [];
   readonly #pinned = new Set<PinnedSequence>();
   /** Counters: batched decode steps and the rows they ran, prompt tokens prefilled. */
-  readonly stats = { decodeSteps: 0, decodeRows: 0, prefillTokens: 0 };
+  readonly stats = { decodeSteps: 0, decodeRows: 0, prefillTokens: 0, sharedTokens: 0 };
+
+  readonly #backend: ContextHost['backend'];
+  readonly #kvRowBytes: number;
+  readonly #kvLayerBytes: number;
+  readonly #nLayer: number;
 
   constructor(host: ContextHost, maxSequences: number, contextSize: number) {
+    this.#backend = host.backend;
+    this.#nLayer = host.hp.nLayer;
     this.maxSequences = maxSequences;
     this.contextSize = contextSize;
     const hp = host.hp;
     this.#vocab = hp.vocabSize;
     this.#kv = allocateKvCache(host.backend, hp, maxSequences * contextSize, DType.F16);
+    this.#kvRowBytes = hp.nKvHead * hp.headDim * 2; // f16
+    this.#kvLayerBytes = this.#kv.bytes / (2 * hp.nLayer);
     const built: NativeBuffer[] = [this.#kv.buffer];
     try {
       for (let i = 0; i < maxSequences; i++) {
@@ -91,7 +107,14 @@ export class SequenceEngine {
           maxTokens: PREFILL_CHUNK,
           noAllLogits: true,
         });
-        this.#slots.push({ index: i, ctx, logits: new Float32Array(hp.vocabSize), leased: false, lastUsed: 0 });
+        this.#slots.push({
+          index: i,
+          ctx,
+          logits: new Float32Array(hp.vocabSize),
+          leased: false,
+          lastUsed: 0,
+          reservedBy: undefined,
+        });
       }
       const g = buildBatchGraph(host.backend, {
         family: host.family,
@@ -134,10 +157,11 @@ export class SequenceEngine {
   /** A sequence that holds a slot (its cache) until disposed: waits for a free one. */
   async pinned(): Promise<PinnedSequence> {
     if (this.#disposing) throw new DisposedError('model');
-    const slot = await this.lease(undefined, []);
+    const slot = await this.lease(undefined, [], {});
     slot.ctx.reset(); // a fresh conversation
     const seq = new PinnedSequence(this, slot, () => {
       this.#pinned.delete(seq);
+      slot.reservedBy = undefined;
       this.release(slot);
     });
     this.#pinned.add(seq);
@@ -145,13 +169,13 @@ export class SequenceEngine {
   }
 
   /** @internal Waits (FIFO) for a free slot: `prefer` if free, else the longest cached prefix of `hint`, else the least recently used. */
-  lease(prefer: Slot | undefined, hint: readonly number[]): Promise<Slot> {
+  lease(prefer: Slot | undefined, hint: readonly number[], who?: object): Promise<Slot> {
     if (this.#disposed) return Promise.reject(new DisposedError('model'));
     if (this.#waiters.length === 0) {
-      const s = this.#pick(prefer, hint);
-      if (s) return Promise.resolve(this.#take(s));
+      const s = this.#pick(prefer, hint, who);
+      if (s) return Promise.resolve(this.#take(s, who));
     }
-    return new Promise<Slot>((grant, fail) => this.#waiters.push({ prefer, hint, grant, fail }));
+    return new Promise<Slot>((grant, fail) => this.#waiters.push({ who, prefer, hint, grant, fail }));
   }
 
   /** @internal */
@@ -159,7 +183,7 @@ export class SequenceEngine {
     slot.leased = false;
     slot.lastUsed = ++this.#clock;
     const w = this.#waiters.shift();
-    if (w) w.grant(this.#take(this.#pick(w.prefer, w.hint) ?? slot));
+    if (w) w.grant(this.#take(this.#pick(w.prefer, w.hint, w.who) ?? slot, w.who));
     else this.#checkIdle();
   }
 
@@ -203,12 +227,18 @@ export class SequenceEngine {
     for (const r of idle) r();
   }
 
-  #pick(prefer: Slot | undefined, hint: readonly number[]): Slot | undefined {
+  #pick(prefer: Slot | undefined, hint: readonly number[], who: object | undefined): Slot | undefined {
     if (prefer && !prefer.leased) return prefer;
+    return this.#best(hint, who, false) ?? this.#best(hint, who, true);
+  }
+
+  // The free slot with the longest cached prefix of `hint` (ties: least recently used), leaving slots
+  // another running generation will come back to unless `anyFree`.
+  #best(hint: readonly number[], who: object | undefined, anyFree: boolean): Slot | undefined {
     let best: Slot | undefined;
     let bestLen = -1;
     for (const s of this.#slots) {
-      if (s.leased) continue;
+      if (s.leased || (!anyFree && s.reservedBy !== undefined && s.reservedBy !== who)) continue;
       const len = s.ctx.prefixLength(hint);
       if (len > bestLen || (len === bestLen && best !== undefined && s.lastUsed < best.lastUsed)) {
         best = s;
@@ -218,8 +248,9 @@ export class SequenceEngine {
     return best;
   }
 
-  #take(s: Slot): Slot {
+  #take(s: Slot, who: object | undefined): Slot {
     s.leased = true;
+    s.reservedBy = who;
     s.lastUsed = ++this.#clock;
     return s;
   }
@@ -286,9 +317,47 @@ export class SequenceEngine {
     }
   }
 
+  /**
+   * When another slot (running or finished) holds a longer prefix of `ids`
+   * than `slot` does, copies that prefix's keys and values (at most
+   * COPY_BYTES this step) instead of recomputing them. Returns whether it did.
+   */
+  #copySharedPrefix(slot: Slot, ids: readonly number[]): boolean {
+    const own = slot.ctx.prefixLength(ids);
+    let donor: Slot | undefined;
+    let best = own + MIN_SHARED - 1;
+    for (const s of this.#slots) {
+      if (s === slot) continue;
+      const len = s.ctx.prefixLength(ids);
+      if (len > best) [donor, best] = [s, len];
+    }
+    if (!donor) return false;
+    const perToken = this.#kvRowBytes * 2 * this.#nLayer;
+    const end = Math.min(best, own + Math.max(1, Math.floor(COPY_BYTES / perToken)));
+    const bytes = (end - own) * this.#kvRowBytes;
+    const tmp = new Uint8Array(bytes);
+    const rowAt = (s: Slot, pos: number): number => (s.index * this.contextSize + pos) * this.#kvRowBytes;
+    for (let l = 0; l < 2 * this.#nLayer; l++) {
+      const base = l * this.#kvLayerBytes;
+      this.#backend.download(this.#kv.buffer, base + rowAt(donor, own), tmp);
+      this.#backend.upload(this.#kv.buffer, base + rowAt(slot, own), tmp);
+    }
+    slot.ctx.adoptTokens(own, ids.slice(own, end));
+    this.stats.sharedTokens += end - own;
+    return true;
+  }
+
   async #runPrefillChunk(): Promise<void> {
     const p = this.#prefills.shift()!;
     if (p.signal?.aborted) return p.reject(new AbortError());
+    try {
+      if (this.#copySharedPrefix(p.slot, p.ids)) {
+        this.#prefills.unshift(p); // computes the rest next
+        return;
+      }
+    } catch (e) {
+      return p.reject(e);
+    }
     let logits: Float32Array | undefined;
     try {
       const before = p.slot.ctx.prefixLength(p.ids);
@@ -331,7 +400,7 @@ export class Sequence implements GenerationTarget {
   async acquire(): Promise<() => void> {
     // While the model is disposed of, the generation loop sees `disposed` and ends with 'abort'.
     if (this.#engine.disposing) return () => undefined;
-    const slot = await this.#engine.lease(this.#prev, this.#hint);
+    const slot = await this.#engine.lease(this.#prev, this.#hint, this);
     this.#slot = slot;
     this.#prev = slot;
     let done = false;
@@ -345,6 +414,10 @@ export class Sequence implements GenerationTarget {
 
   prefixLength(ids: readonly number[]): number {
     return this.#held().ctx.prefixLength(ids);
+  }
+
+  close(): void {
+    if (this.#prev?.reservedBy === this) this.#prev.reservedBy = undefined;
   }
 
   /** Unique across slots: a sequence moved to another slot sees a different epoch. */
