@@ -62,7 +62,8 @@ export class SequenceEngine {
   readonly contextSize: number;
   readonly #kv: KvCache;
   readonly #slots: Slot[] = [];
-  readonly #graph: Graph;
+  /** The batched decode step (CPU); undefined where its per-sequence ops have no kernel (Metal): one run per sequence. */
+  readonly #graph: Graph | undefined;
   readonly #buffers: NativeBuffer[];
   readonly #vocab: number;
   // Step inputs and outputs, reused: [maxSequences] ids, positions, cache rows; [maxSequences, 2] spans.
@@ -71,9 +72,9 @@ export class SequenceEngine {
   readonly #rows: Int32Array;
   readonly #spans: Int32Array;
   readonly #out: Float32Array; // [maxSequences, vocab]
-  readonly #step: { ids: number; positions: number; kvRows: number; kvSpans: number; logits: number };
+  readonly #step: { ids: number; positions: number; kvRows: number; kvSpans: number; logits: number } | undefined;
   readonly #waiters: Waiter[] = [];
-  #decodes: Array<Pending<Float32Array> & { token: number; pos: number }> = [];
+  #decodes: Array<Pending<Float32Array> & { ids: readonly number[]; token: number; pos: number }> = [];
   #prefills: Array<Pending<Float32Array> & { ids: readonly number[]; signal: AbortSignal | undefined }> = [];
   #running = false;
   #clock = 0;
@@ -116,16 +117,19 @@ export class SequenceEngine {
           reservedBy: undefined,
         });
       }
-      const g = buildBatchGraph(host.backend, {
-        family: host.family,
-        hp,
-        weights: host.weights.model,
-        kv: this.#kv,
-        maxRows: maxSequences,
-      });
-      built.push(...g.buffers);
-      this.#graph = host.backend.createGraph(g.spec);
-      this.#step = { ids: g.ids, positions: g.positions, kvRows: g.kvRows, kvSpans: g.kvSpans, logits: g.logits };
+      // Metal has no kernel for per-sequence attention yet: its cache would travel to the CPU every step.
+      if (host.backend.name === 'cpu') {
+        const g = buildBatchGraph(host.backend, {
+          family: host.family,
+          hp,
+          weights: host.weights.model,
+          kv: this.#kv,
+          maxRows: maxSequences,
+        });
+        built.push(...g.buffers);
+        this.#graph = host.backend.createGraph(g.spec);
+        this.#step = { ids: g.ids, positions: g.positions, kvRows: g.kvRows, kvSpans: g.kvSpans, logits: g.logits };
+      }
     } catch (e) {
       for (const s of this.#slots) void s.ctx.dispose();
       for (const b of built) b.dispose();
@@ -200,9 +204,9 @@ export class SequenceEngine {
   }
 
   /** @internal Runs `token` at position `pos` of `slot` in the next batched decode step. */
-  decode(slot: Slot, token: number, pos: number): Promise<Float32Array> {
+  decode(slot: Slot, ids: readonly number[], pos: number): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
-      this.#decodes.push({ slot, token, pos, resolve, reject });
+      this.#decodes.push({ slot, ids, token: ids[pos]!, pos, resolve, reject });
       this.#kick();
     });
   }
@@ -216,7 +220,7 @@ export class SequenceEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     await Promise.all(this.#slots.map((s) => s.ctx.dispose()));
-    this.#graph.dispose();
+    this.#graph?.dispose();
     for (const b of this.#buffers) b.dispose();
   }
 
@@ -279,6 +283,20 @@ export class SequenceEngine {
   async #runDecodes(): Promise<void> {
     const batch = this.#decodes.splice(0, this.maxSequences);
     const n = batch.length;
+    if (!this.#graph || !this.#step) {
+      // One run per sequence over its own slot (each slot's context decodes its next token).
+      for (const d of batch) {
+        try {
+          d.slot.logits.set(await d.slot.ctx.nextLocked(d.ids, d.slot.ctx.cacheEpoch));
+          d.resolve(d.slot.logits);
+        } catch (e) {
+          d.reject(e);
+        }
+      }
+      this.stats.decodeSteps += n;
+      this.stats.decodeRows += n;
+      return;
+    }
     const ctxSize = this.contextSize;
     for (let i = 0; i < n; i++) {
       const d = batch[i]!;
@@ -441,7 +459,7 @@ export class Sequence implements GenerationTarget {
       return Promise.reject(
         new ContextOverflowError(`${pos + 1} tokens do not fit the context of ${this.contextSize} tokens`),
       );
-    return this.#engine.decode(slot, ids[pos]!, pos);
+    return this.#engine.decode(slot, ids, pos);
   }
 
   #held(): Slot {
@@ -508,7 +526,7 @@ export class PinnedSequence implements GenerationTarget {
       return Promise.reject(
         new ContextOverflowError(`${pos + 1} tokens do not fit the context of ${this.contextSize} tokens`),
       );
-    return this.#engine.decode(this.#slot, ids[pos]!, pos);
+    return this.#engine.decode(this.#slot, ids, pos);
   }
 
   /** Waits for its running call, then gives its slot back. Idempotent. */
