@@ -206,3 +206,22 @@ test('a prefix another running sequence holds is copied, not recomputed, with th
     await model.dispose();
   }
 });
+
+test('metal-sim (the Metal kernels emulated): parallel sequences run one decode per sequence, same tokens as alone', async () => {
+  const model = await loadModel(fixture('models', 'stories260K.gguf'), {
+    backend: 'metal-sim',
+    contextSize: 64,
+    maxSequences: 2,
+  });
+  try {
+    const prompts = ['Once upon a time', 'The little dog'];
+    const alone: number[][] = [];
+    for (const p of prompts) alone.push((await model.generate(p, { temperature: 0, maxTokens: 6 })).tokens);
+    const together = await Promise.all(prompts.map((p) => model.generate(p, { temperature: 0, maxTokens: 6 })));
+    expect(together.map((r) => r.tokens)).toEqual(alone);
+    // No batched graph there: as many decode runs as rows.
+    expect(model.sequenceStats!.decodeSteps).toBe(model.sequenceStats!.decodeRows);
+  } finally {
+    await model.dispose();
+  }
+});
