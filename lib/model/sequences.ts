@@ -22,7 +22,7 @@ import { DType } from '../dtype';
 import { AbortError, ContextOverflowError, DisposedError } from '../errors';
 import type { GenerationTarget } from '../generate/generate';
 import type { NativeBuffer } from '../native';
-import { Context, type ContextHost } from './context';
+import { checkTokenIds, Context, type ContextHost } from './context';
 import { allocateKvCache, buildBatchGraph, type KvCache } from './graph-builder';
 import { Mutex } from './mutex';
 
@@ -150,6 +150,20 @@ export class SequenceEngine {
 
   get disposing(): boolean {
     return this.#disposing;
+  }
+
+  /** @internal */
+  checkTokens(tokens: ArrayLike<number>): number[] {
+    return checkTokenIds(tokens, this.contextSize, this.#vocab);
+  }
+
+  /** @internal Whether a free slot (not kept for another running generation) caches more of `ids` than `held`. */
+  hasBetterSlot(held: Slot, ids: readonly number[]): boolean {
+    const have = held.ctx.prefixLength(ids);
+    return this.#slots.some(
+      (s) =>
+        !s.leased && (s.reservedBy === undefined || s.reservedBy === held.reservedBy) && s.ctx.prefixLength(ids) > have,
+    );
   }
 
   /** A new sequence: a generation's handle on the engine (leases a slot per step). */
@@ -425,9 +439,26 @@ export class Sequence implements GenerationTarget {
     return () => {
       if (done) return;
       done = true;
+      const s = this.#slot; // (prepare() may have moved it)
       this.#slot = undefined;
-      this.#engine.release(slot);
+      if (s) this.#engine.release(s);
     };
+  }
+
+  checkTokens(tokens: ArrayLike<number>): number[] {
+    return this.#engine.checkTokens(tokens);
+  }
+
+  /** The slot was leased before the prompt was tokenized: move to one that caches more of it, if free. */
+  async prepare(prompt: readonly number[]): Promise<void> {
+    this.#hint = prompt;
+    const held = this.#slot;
+    if (!held || !this.#engine.hasBetterSlot(held, prompt)) return;
+    this.#slot = undefined;
+    this.#engine.release(held);
+    const s = await this.#engine.lease(undefined, prompt, this);
+    this.#slot = s;
+    this.#prev = s;
   }
 
   prefixLength(ids: readonly number[]): number {
@@ -503,6 +534,10 @@ export class PinnedSequence implements GenerationTarget {
 
   acquire(): Promise<() => void> {
     return this.#lock.acquire();
+  }
+
+  checkTokens(tokens: ArrayLike<number>): number[] {
+    return this.#engine.checkTokens(tokens);
   }
 
   prefixLength(ids: readonly number[]): number {
