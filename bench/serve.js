@@ -83,10 +83,16 @@ async function main() {
         body: JSON.stringify({ prompt: promptOf(i), max_tokens: gen, temperature: 0, stream: true }),
       });
       const dec = new TextDecoder();
+      let rest = ''; // an event may arrive split over reads
       // @ts-ignore: a web ReadableStream is async-iterable in Node
       for await (const chunk of res.body) {
-        const s = dec.decode(chunk, { stream: true });
-        for (const line of s.split('\n')) if (line.startsWith('data: {')) times.push(performance.now());
+        const lines = (rest + dec.decode(chunk, { stream: true })).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.startsWith('data: {')) continue;
+          const c = JSON.parse(line.slice(6));
+          if (c.choices?.[0]?.text) times.push(performance.now()); // a token's text (not the finish / usage chunks)
+        }
       }
     }
     return { t0, times };
