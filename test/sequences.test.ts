@@ -52,6 +52,9 @@ describe('stories260K (F32), maxSequences 4', () => {
     await expect(loadModel(fixture('models', 'stories260K.gguf'), { maxSequences: 0 })).rejects.toThrow(
       /maxSequences must be an integer in \[1, 256\], got 0/,
     );
+    await expect(
+      loadModel(fixture('models', 'stories260K.gguf'), { maxSequences: 256, contextSize: 1 << 24 }),
+    ).rejects.toThrow(/below 2\^31 cache rows/);
   });
 
   test('8 concurrent greedy generations (queued beyond 4) equal each run alone, in batched steps', async () => {

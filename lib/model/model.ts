@@ -160,6 +160,8 @@ export class Model {
       },
     };
     if (desc.tensors.size === 0) throw new InvalidArgumentError('model has no tensors');
+    // Parallel sequences' KV cache is allocated now: too little memory fails loadModel, not a later call.
+    if (maxSequences > 1) this.#engine = new SequenceEngine(this.#host, maxSequences, contextSize);
   }
 
   get hparams(): ModelHParams {

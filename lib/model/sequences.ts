@@ -19,7 +19,7 @@
  */
 import type { Graph, StepArgs } from '../backend';
 import { DType } from '../dtype';
-import { AbortError, ContextOverflowError, DisposedError } from '../errors';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
 import type { GenerationTarget } from '../generate/generate';
 import type { NativeBuffer } from '../native';
 import { checkTokenIds, Context, type ContextHost } from './context';
@@ -97,6 +97,11 @@ export class SequenceEngine {
     this.contextSize = contextSize;
     const hp = host.hp;
     this.#vocab = hp.vocabSize;
+    // Cache rows are i32 indices in the batched step.
+    if (maxSequences * contextSize > 2 ** 31 - 1)
+      throw new InvalidArgumentError(
+        `maxSequences × contextSize must be below 2^31 cache rows, got ${maxSequences} × ${contextSize}`,
+      );
     this.#kv = allocateKvCache(host.backend, hp, maxSequences * contextSize, DType.F16);
     this.#kvRowBytes = hp.nKvHead * hp.headDim * 2; // f16
     this.#kvLayerBytes = this.#kv.bytes / (2 * hp.nLayer);
