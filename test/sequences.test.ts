@@ -133,7 +133,8 @@ describe('stories260K (F32), maxSequences 4', () => {
     await expect(seq.generate('x')).rejects.toMatchObject({ code: 'ERR_DISPOSED' });
     // All 4 slots are free again.
     const seqs = await Promise.all([1, 2, 3, 4].map(() => model.createSequence()));
-    await Promise.all(seqs.map((s) => s.dispose()));
+    await Promise.all(seqs.map((s) => s[Symbol.asyncDispose]()));
+    expect(seqs.every((s) => s.disposed)).toBe(true);
   });
 
   test('a cached prefix is reused: the next chat turn prefills only its new tokens', async () => {

@@ -454,6 +454,11 @@ export class ModelSequence {
   dispose(): Promise<void> {
     return this.#seq.dispose();
   }
+
+  /** `await using seq = await model.createSequence()` frees the slot at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
 }
 
 /** Loads a GGUF file, a Hugging Face model folder, or an `hf:org/repo[:QUANT]` source from the Hub (cached). */
