@@ -229,3 +229,24 @@ test('metal-sim (the Metal kernels emulated): parallel sequences run one decode 
     await model.dispose();
   }
 });
+
+test.each(['tiny-gemma2-f16.gguf', 'tiny-gemma3-f16.gguf', 'tiny-phi3-f16.gguf'])(
+  '%s (sliding windows, softcaps, partial rope): concurrent == alone == the one-sequence model',
+  async (file) => {
+    const one = await loadModel(fixture('random', file), { backend: 'cpu', contextSize: 64 });
+    const model = await loadModel(fixture('random', file), { backend: 'cpu', contextSize: 64, maxSequences: 4 });
+    try {
+      const vocab = model.info.vocabSize;
+      const prompts = [0, 1, 2, 3].map((i) =>
+        Array.from({ length: 5 + i * 3 }, (_, k) => 1 + ((i * 37 + k * 11) % (vocab - 1))),
+      );
+      const ref: number[][] = [];
+      for (const p of prompts) ref.push((await one.generate(p, { temperature: 0, maxTokens: 20 })).tokens);
+      const together = await Promise.all(prompts.map((p) => model.generate(p, { temperature: 0, maxTokens: 20 })));
+      expect(together.map((r) => r.tokens)).toEqual(ref);
+      expect(model.sequenceStats!.decodeSteps).toBeLessThan(model.sequenceStats!.decodeRows);
+    } finally {
+      await Promise.all([one.dispose(), model.dispose()]);
+    }
+  },
+);
