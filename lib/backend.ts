@@ -60,6 +60,8 @@ export type OpParams = {
   softcap?: number;
   /** pool: 1 = mean, 2 = first row (cls), 3 = last row (llama.cpp's pooling_type values). */
   pooling?: 1 | 2 | 3;
+  /** matmul: each row computed as if it were alone (no panel GEMM), for batch-invariant batched decoding. */
+  rowwise?: boolean;
 };
 /** Every key of OpParams, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
 export const OP_PARAM_NAMES = [
@@ -77,6 +79,7 @@ export const OP_PARAM_NAMES = [
   'window',
   'softcap',
   'pooling',
+  'rowwise',
 ] as const satisfies ReadonlyArray<keyof OpParams>;
 // Every OpParams key is listed (a key missing above fails to compile here).
 const _allParamsListed: Record<Exclude<keyof OpParams, (typeof OP_PARAM_NAMES)[number]>, never> = {};

@@ -44,7 +44,7 @@ export type { DTypeName } from './dtype';
 export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
-export { loadModel, Model } from './model/model';
+export { loadModel, Model, ModelSequence } from './model/model';
 export type { EmbedOptions, Pooling } from './model/embed';
 export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptions } from './model/model';
 export { Context } from './model/context';

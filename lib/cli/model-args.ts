@@ -44,7 +44,7 @@ export function numberOption(values: Record<string, unknown>, name: string): num
 
 export async function loadModelFromArgs(
   values: Record<string, unknown>,
-  extra: { contextSize?: number } = {},
+  extra: { contextSize?: number; maxSequences?: number } = {},
 ): Promise<Model> {
   const backend = (values['backend'] ?? 'auto') as BackendChoice;
   const threads = intOption(values, 'threads', 0);
@@ -57,6 +57,7 @@ export async function loadModelFromArgs(
       backend,
       ...(threads !== undefined ? { threads } : {}),
       ...(contextSize !== undefined ? { contextSize } : {}),
+      ...(extra.maxSequences !== undefined ? { maxSequences: extra.maxSequences } : {}),
       ...(progress ? { onProgress: (p) => (p.stage === 'download' ? progress.onProgress(p) : progress.done()) } : {}),
     });
   } finally {

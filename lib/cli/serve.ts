@@ -16,7 +16,8 @@ finish (or are cut after --shutdown-timeout seconds), exit 0.
 ${MODEL_USAGE}
   --host ADDR          address to bind (default 127.0.0.1: this machine only)
   --port N             port (default 8080; 0 = any free port)
-  --parallel N         requests generating at once (default: 1)
+  --parallel N         requests generating at once, batched (default 4; each
+                       has its own --ctx tokens of KV cache)
   --queue N            requests waiting beyond those before 429 (default 64)
   --api-key KEY        require "Authorization: Bearer KEY" on /v1/*
                        (default: $MINIMACLLM_API_KEY if set)
@@ -43,12 +44,12 @@ ${MODEL_USAGE}
       },
     });
     const port = intOption(values, 'port', 0) ?? 8080;
-    const parallel = intOption(values, 'parallel', 1);
+    const parallel = intOption(values, 'parallel', 1) ?? 4;
     const queue = intOption(values, 'queue', 0);
     const maxBody = intOption(values, 'max-body', 1);
     const shutdownS = intOption(values, 'shutdown-timeout', 0) ?? 10;
     const apiKey = values['api-key'] ?? process.env['MINIMACLLM_API_KEY'];
-    const model = await loadModelFromArgs(values);
+    const model = await loadModelFromArgs(values, { maxSequences: parallel });
     const source = typeof values.model === 'string' ? values.model : 'stories260K.gguf';
     const alias = values.alias ?? path.basename(source).replace(/\.gguf$/i, '');
     const log = values.quiet ? undefined : (line: string): void => void process.stderr.write(`${line}\n`);
@@ -61,7 +62,7 @@ ${MODEL_USAGE}
         cors: values.cors,
         shutdownTimeoutMs: shutdownS * 1000,
         ...(apiKey ? { apiKey } : {}),
-        ...(parallel !== undefined ? { parallel } : {}),
+        parallel,
         ...(queue !== undefined ? { queue } : {}),
         ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
         ...(log ? { log } : {}),

@@ -10,12 +10,32 @@
  * A generation whose context was disposed meanwhile ends with 'abort'.
  */
 import { AbortError, ContextOverflowError } from '../errors';
-import type { Context } from '../model/context';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { bestAllowed, GrammarConstraint, LazyGrammarConstraint, type TokenConstraint } from './constraint';
 import type { GenerationChunk, ResolvedGenerateOptions } from './options';
 import { Sampler } from './sampler';
 import { StopMatcher } from './stop';
+
+/**
+ * What the generation loop runs on: a Context, or a parallel sequence (the
+ * same protocol over a slot of a shared cache, decoded in batched steps).
+ */
+export interface GenerationTarget {
+  readonly contextSize: number;
+  readonly disposed: boolean;
+  /** Holds the cache for the steps that follow (released while a stream's consumer holds a chunk). */
+  acquire(): Promise<() => void>;
+  prefixLength(ids: readonly number[]): number;
+  readonly cacheEpoch: number;
+  evaluateLocked(ids: readonly number[], signal?: AbortSignal): Promise<Float32Array>;
+  nextLocked(ids: readonly number[], epoch: number, signal?: AbortSignal): Promise<Float32Array>;
+  /** Validates token ids and length against the context (throws ERR_INVALID_ARG / ERR_CONTEXT_OVERFLOW). */
+  checkTokens(tokens: ArrayLike<number>): number[];
+  /** The prompt is known (tokenized): a parallel sequence may move to a slot that caches more of it. */
+  prepare?(prompt: readonly number[]): Promise<void>;
+  /** The generation is over (its cache may go to others first). */
+  close?(): void;
+}
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
 
@@ -55,7 +75,7 @@ const aborted = (): GenerateResult => ({
  * Tokenizes a text prompt a slice at a time (the event loop stays free), stopping as soon as it is
  * known not to fit the context.
  */
-async function promptTokens(ctx: Context, tokenizer: Tokenizer, input: PromptInput, signal?: AbortSignal) {
+async function promptTokens(ctx: GenerationTarget, tokenizer: Tokenizer, input: PromptInput, signal?: AbortSignal) {
   if (!('text' in input)) return input;
   const size = ctx.contextSize;
   try {
@@ -75,7 +95,7 @@ async function promptTokens(ctx: Context, tokenizer: Tokenizer, input: PromptInp
 
 /** Runs one generation; yields a chunk per token and returns the result. */
 export async function* runGeneration(
-  ctx: Context,
+  ctx: GenerationTarget,
   tokenizer: Tokenizer,
   input: PromptInput,
   o: ResolvedGenerateOptions,
@@ -96,6 +116,7 @@ export async function* runGeneration(
     let prompt: readonly number[];
     try {
       prompt = await promptTokens(ctx, tokenizer, input, o.signal);
+      await ctx.prepare?.(prompt);
     } catch (e) {
       if (e instanceof AbortError) return aborted();
       throw e;
@@ -191,6 +212,7 @@ export async function* runGeneration(
     };
   } finally {
     unlock();
+    ctx.close?.();
   }
 }
 
@@ -201,7 +223,7 @@ export async function* runGeneration(
  * computed here.
  */
 async function evaluate(
-  ctx: Context,
+  ctx: GenerationTarget,
   history: readonly number[],
   epoch: number | undefined,
   signal: AbortSignal | undefined,

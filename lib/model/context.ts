@@ -11,7 +11,7 @@ import type { ModelFamily } from './arch/family';
 import { DType } from '../dtype';
 import type { NativeBuffer } from '../native';
 import type { ModelHParams } from './hparams';
-import { buildContextGraphs } from './graph-builder';
+import { buildContextGraphs, type KvCache } from './graph-builder';
 import { Mutex } from './mutex';
 import type { ModelWeights } from './weights';
 
@@ -34,6 +34,16 @@ export interface ContextHost {
 export const MAX_BATCH = 512;
 /** Bytes of the all-logits output buffer ([rows, vocab] f32). */
 const ALL_LOGITS_BYTES = 64 << 20;
+
+/** @internal How a sequence slot's context differs from a standalone one. */
+export interface ContextLayout {
+  /** Rows [firstRow, firstRow + contextSize) of a shared KV cache instead of its own. */
+  kvSlot?: { kv: KvCache; firstRow: number };
+  /** Rows per prefill run (default MAX_BATCH). */
+  maxTokens?: number;
+  /** Without allLogits use (sequence slots): a one-row all-logits graph. */
+  noAllLogits?: boolean;
+}
 
 export class Context {
   readonly contextSize: number;
@@ -64,13 +74,16 @@ export class Context {
   #disposed = false;
 
   /** @internal Use model.createContext(). */
-  constructor(host: ContextHost, contextSize: number) {
+  constructor(host: ContextHost, contextSize: number, layout: ContextLayout = {}) {
     this.#host = host;
     this.contextSize = contextSize;
     const hp = host.hp;
-    this.#maxTokens = Math.min(MAX_BATCH, contextSize);
-    this.#maxTokensAll = Math.max(1, Math.min(this.#maxTokens, Math.floor(ALL_LOGITS_BYTES / (hp.vocabSize * 4))));
+    this.#maxTokens = Math.min(layout.maxTokens ?? MAX_BATCH, contextSize);
+    this.#maxTokensAll = layout.noAllLogits
+      ? 1
+      : Math.max(1, Math.min(this.#maxTokens, Math.floor(ALL_LOGITS_BYTES / (hp.vocabSize * 4))));
     const g = buildContextGraphs(host.backend, {
+      ...(layout.kvSlot ? { kvSlot: layout.kvSlot } : {}),
       family: host.family,
       hp,
       weights: host.weights.model,
@@ -159,32 +172,7 @@ export class Context {
 
   /** @internal Validates token ids and length against this context (before copying anything). */
   checkTokens(tokens: ArrayLike<number>): number[] {
-    if (tokens === null || typeof tokens !== 'object') {
-      throw new InvalidArgumentError('tokens must be an array of token ids');
-    }
-    const length: unknown = tokens.length;
-    // An array's length is at most 2^32 - 1; anything else is not an array of tokens.
-    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
-      throw new InvalidArgumentError(
-        `tokens must be an array of token ids; its length ${typeof length === 'number' ? length : typeof length} is not a valid length`,
-      );
-    }
-    if (length === 0) throw new InvalidArgumentError('tokens must not be empty');
-    if (length > this.contextSize) {
-      throw new ContextOverflowError(`${length} tokens do not fit the context of ${this.contextSize} tokens`);
-    }
-    const vocab = this.#host.hp.vocabSize;
-    const ids = new Array<number>(length);
-    for (let i = 0; i < length; i++) {
-      const t: unknown = tokens[i];
-      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
-        throw new InvalidArgumentError(
-          `tokens[${i}] = ${typeof t === 'number' ? t : typeof t} is not a token id in [0, ${vocab})`,
-        );
-      }
-      ids[i] = t;
-    }
-    return ids;
+    return checkTokenIds(tokens, this.contextSize, this.#host.hp.vocabSize);
   }
 
   /** @internal How many leading tokens of `ids` a call would reuse from the cache. */
@@ -229,6 +217,41 @@ export class Context {
       start += n;
     }
     return this.#logits;
+  }
+
+  /**
+   * @internal With the lock held: one prefill run of at most `maxChunk`
+   * tokens towards `ids` (reusing the cached prefix). Resolves with the last
+   * row's logits once the cache holds all of ids but the last token's
+   * logits are known, else undefined (call again).
+   */
+  async prefillChunkLocked(ids: readonly number[], maxChunk: number): Promise<Float32Array | undefined> {
+    this.#assertLive();
+    if (ids.length > this.contextSize) {
+      throw new ContextOverflowError(`${ids.length} tokens do not fit the context of ${this.contextSize} tokens`);
+    }
+    const start = this.prefixLength(ids);
+    this.#truncate(start);
+    const n = Math.min(maxChunk, this.#maxTokens, ids.length - start);
+    const last = start + n === ids.length;
+    await this.#runChunk(this.#last, ids, start, n, last ? [{ tensor: this.#logitsLastIdx, data: this.#logits }] : []);
+    for (let i = 0; i < n; i++) this.#cached.push(ids[start + i]!);
+    return last ? this.#logits : undefined;
+  }
+
+  /**
+   * @internal Keys and values of `tokens` were copied into the cache at
+   * positions [start, start + tokens.length) (from another sequence sharing
+   * the prefix): the cache now holds its first `start` tokens and these.
+   */
+  adoptTokens(start: number, tokens: readonly number[]): void {
+    this.#truncate(start);
+    for (const t of tokens) this.#cached.push(t);
+  }
+
+  /** @internal A batched decode step wrote `token`'s keys and values at the next position. */
+  appendDecoded(token: number): void {
+    this.#cached.push(token);
   }
 
   /** @internal Changes whenever the cache loses tokens; see nextLocked. */
@@ -314,4 +337,33 @@ export class Context {
     if (this.#disposed) throw new DisposedError('context');
     this.#host.assertLive();
   }
+}
+
+/** @internal Validates token ids and length (before copying anything). */
+export function checkTokenIds(tokens: ArrayLike<number>, contextSize: number, vocab: number): number[] {
+  if (tokens === null || typeof tokens !== 'object') {
+    throw new InvalidArgumentError('tokens must be an array of token ids');
+  }
+  const length: unknown = tokens.length;
+  // An array's length is at most 2^32 - 1; anything else is not an array of tokens.
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > 2 ** 32 - 1) {
+    throw new InvalidArgumentError(
+      `tokens must be an array of token ids; its length ${typeof length === 'number' ? length : typeof length} is not a valid length`,
+    );
+  }
+  if (length === 0) throw new InvalidArgumentError('tokens must not be empty');
+  if (length > contextSize) {
+    throw new ContextOverflowError(`${length} tokens do not fit the context of ${contextSize} tokens`);
+  }
+  const ids = new Array<number>(length);
+  for (let i = 0; i < length; i++) {
+    const t: unknown = tokens[i];
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
+      throw new InvalidArgumentError(
+        `tokens[${i}] = ${typeof t === 'number' ? t : typeof t} is not a token id in [0, ${vocab})`,
+      );
+    }
+    ids[i] = t;
+  }
+  return ids;
 }

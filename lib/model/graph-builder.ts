@@ -18,6 +18,7 @@ import type { ModelHParams } from './hparams';
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const F32 = 4;
+const FLOAT_WEIGHTS = new Set<number>([DType.F32, DType.F16, DType.BF16]);
 
 /** Placeholder until the buffer is allocated (after both graphs are built, once the plan's size is known). */
 const UNBOUND = undefined as unknown as NativeBuffer;
@@ -88,6 +89,10 @@ class GraphBuild implements LayerOps {
   x: Tensor = -1;
   kCache: Tensor = -1;
   vCache: Tensor = -1;
+  kvRows: Tensor | undefined;
+  kvSpans: Tensor | undefined;
+  /** Matmuls compute each row as if alone (batched decoding: rows of different sequences). */
+  rowwise = false;
   readonly positions: Tensor;
 
   constructor(
@@ -135,6 +140,10 @@ class GraphBuild implements LayerOps {
 
   op(op: OpName, src: ReadonlyArray<Tensor | undefined>, dst: Tensor, params?: OpParams): Tensor {
     const node: NodeSpec = { op, src: src.filter((s): s is Tensor => s !== undefined), dst };
+    // Float weights: the row kernels give each row exactly its result alone; quantized weights' tile kernels
+    // don't anyway (README), so they keep the faster panel GEMM from 8 rows on.
+    if (this.rowwise && op === 'matmul' && FLOAT_WEIGHTS.has(this.tensors[node.src[1]!]?.type ?? -1))
+      params = { ...params, rowwise: true };
     if (params) node.params = params;
     this.nodes.push(node);
     return dst;
@@ -180,26 +189,67 @@ export interface BuildOptions {
   maxTokensAll: number;
   /** KV cache type: F16 (default, like llama.cpp) or F32. */
   kvType: typeof DType.F16 | typeof DType.F32;
+  /** A slot of a shared KV cache (parallel sequences): rows [firstRow, firstRow + contextSize) of `kv`. */
+  kvSlot?: { kv: KvCache; firstRow: number };
 }
 
-/** Allocates a context's KV cache and activations and builds its two graphs. */
+/**
+ * A KV cache: per layer K then V, each [rows, n_kv_head*head_dim]. One
+ * sequence's context owns one; parallel sequences share one of
+ * maxSequences × contextSize rows, a slot of contextSize rows each.
+ */
+export interface KvCache {
+  buffer: NativeBuffer;
+  rows: number;
+  type: typeof DType.F16 | typeof DType.F32;
+  bytes: number;
+}
+
+export function allocateKvCache(
+  backend: Backend,
+  hp: ModelHParams,
+  rows: number,
+  type: typeof DType.F16 | typeof DType.F32,
+): KvCache {
+  const bytes = kvLayerBytes(hp, rows, type) * 2 * hp.nLayer;
+  return { buffer: backend.allocate(bytes), rows, type, bytes };
+}
+
+const kvLayerBytes = (hp: ModelHParams, rows: number, type: number): number =>
+  align(rows * hp.nKvHead * hp.headDim * (type === DType.F16 ? 2 : 4));
+
+/** Layer `layer`'s K (which 0) or V (1) cache rows [firstRow, firstRow + rows). */
+function cacheView(
+  hp: ModelHParams,
+  kv: KvCache,
+  layer: number,
+  which: 0 | 1,
+  firstRow: number,
+  rows: number,
+): TensorSpec {
+  const kvDim = hp.nKvHead * hp.headDim;
+  const elem = kv.type === DType.F16 ? 2 : 4;
+  return {
+    buffer: kv.buffer,
+    offset: (2 * layer + which) * kvLayerBytes(hp, kv.rows, kv.type) + firstRow * kvDim * elem,
+    type: kv.type,
+    cols: kvDim,
+    rows,
+  };
+}
+
+/** Allocates a context's KV cache (unless it is a slot of a shared one) and activations, and builds its two graphs. */
 export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGraphs {
   const { hp, family, weights: w } = o;
-  const kvDim = hp.nKvHead * hp.headDim;
-  const kvElem = o.kvType === DType.F16 ? 2 : 4;
-
-  // KV cache: per layer K then V, each [context, n_kv_head*head_dim].
-  const kvLayerBytes = align(o.contextSize * kvDim * kvElem);
-  const kvBytes = kvLayerBytes * 2 * hp.nLayer;
-  const kvBuffer = backend.allocate(kvBytes);
-  const cache = (layer: number, which: 0 | 1): TensorSpec => ({
-    buffer: kvBuffer,
-    offset: (2 * layer + which) * kvLayerBytes,
-    type: o.kvType,
-    cols: kvDim,
-    rows: o.contextSize,
-  });
-  const caches = Array.from({ length: hp.nLayer }, (_, i) => [cache(i, 0), cache(i, 1)] as const);
+  const own = o.kvSlot ? undefined : allocateKvCache(backend, hp, o.contextSize, o.kvType);
+  const kv = o.kvSlot?.kv ?? own!;
+  const firstRow = o.kvSlot?.firstRow ?? 0;
+  const kvBytes = own?.bytes ?? 0;
+  const caches = Array.from(
+    { length: hp.nLayer },
+    (_, i) =>
+      [cacheView(hp, kv, i, 0, firstRow, o.contextSize), cacheView(hp, kv, i, 1, firstRow, o.contextSize)] as const,
+  );
 
   // The common tensors' names start with '#': a family's activation names cannot alias them.
   const plan = new ActivationPlan(o.maxTokens);
@@ -263,9 +313,67 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     positions: last.positions,
     logitsLast: last.logits,
     logitsAll: all.logits,
-    buffers: [kvBuffer, actBuffer, allBuffer],
+    buffers: own ? [own.buffer, actBuffer, allBuffer] : [actBuffer, allBuffer],
     kvBytes,
     activationBytes: plan.bytes + o.maxTokensAll * hp.vocabSize * F32,
+  };
+}
+
+export interface BatchGraph {
+  /** Logits of every row: [n, vocab]. */
+  spec: GraphSpec;
+  /** Inputs, one row per sequence: token id, position, cache row to write, cache span to attend ([n, 2]). */
+  ids: number;
+  positions: number;
+  kvRows: number;
+  kvSpans: number;
+  logits: number;
+  buffers: NativeBuffer[];
+}
+
+/**
+ * The decode step of parallel sequences: one row per sequence through every
+ * matmul (the weights are read once for all), each row's key and value stored
+ * at its own cache row and attending its own slot's rows of the shared cache.
+ */
+export function buildBatchGraph(
+  backend: Backend,
+  o: { family: ModelFamily; hp: ModelHParams; weights: FamilyWeights; kv: KvCache; maxRows: number },
+): BatchGraph {
+  const { hp, family, weights: w } = o;
+  const plan = new ActivationPlan(o.maxRows);
+  const ids = plan.perToken('#ids', 1, DType.I32); // [n] i32 token ids
+  const pos = plan.perToken('#positions', 1, DType.I32); // [n] i32 positions
+  const rows = plan.perToken('#kvRows', 1, DType.I32); // [n] i32 cache row of each new key/value
+  const spans = plan.perToken('#kvSpans', 2, DType.I32); // [n, 2] i32 first cache row, rows attended
+  const x = plan.perToken('#x', hp.nEmbd); // [n, n_embd] residual stream
+  const logits = plan.perToken('#logits', hp.vocabSize); // [n, vocab]
+  const g = new GraphBuild(plan, pos, o.kv.rows);
+  const tIds = g.tensor(ids);
+  const tX = g.tensor(x);
+  g.kvRows = g.tensor(rows);
+  g.kvSpans = g.tensor(spans);
+  g.rowwise = true;
+  family.embed(g, w, hp, tIds, tX);
+  for (let i = 0; i < hp.nLayer; i++) {
+    g.layer = i;
+    g.x = tX;
+    g.kCache = g.tensor(cacheView(hp, o.kv, i, 0, 0, o.kv.rows));
+    g.vCache = g.tensor(cacheView(hp, o.kv, i, 1, 0, o.kv.rows));
+    family.layer(g, w, hp);
+  }
+  const tLogits = g.tensor(logits);
+  family.head(g, w, hp, tX, tLogits);
+  const buffer = backend.allocate(plan.bytes);
+  plan.bind(buffer);
+  return {
+    spec: { tensors: g.tensors, nodes: g.nodes, maxTokens: o.maxRows },
+    ids: tIds,
+    positions: g.positions,
+    kvRows: g.kvRows,
+    kvSpans: g.kvSpans,
+    logits: tLogits,
+    buffers: [buffer],
   };
 }
 

@@ -30,13 +30,14 @@ import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer'
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
 import { checkModelConsistency } from './consistency';
-import { Context, type ContextHost } from './context';
+import { checkTokenIds, Context, type ContextHost } from './context';
 import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { embedOptions, Embedder, modelPooling, type EmbedOptions } from './embed';
 import { Mutex } from './mutex';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
 import { loadModelTokenizer } from './tokenizer-loader';
+import { SequenceEngine, type PinnedSequence } from './sequences';
 import { loadWeights, type ModelWeights } from './weights';
 
 export interface ModelInfo {
@@ -51,8 +52,10 @@ export interface ModelInfo {
   quantization: string;
   /** Context length the model was trained with. */
   contextLength: number;
-  /** Tokens of the default context. */
+  /** Tokens of the default context (and of each parallel sequence). */
   contextSize: number;
+  /** Generations that run at once, batched (loadModel's maxSequences). */
+  maxSequences: number;
   vocabSize: number;
   nLayer: number;
   nHead: number;
@@ -105,6 +108,7 @@ export class Model {
   #disposed = false;
   #disposing: Promise<void> | undefined;
   readonly #host: ContextHost;
+  #engine: SequenceEngine | undefined;
   #embedder: Embedder | undefined;
   readonly #embedLock = new Mutex();
 
@@ -115,6 +119,7 @@ export class Model {
     backend: Backend,
     weights: ModelWeights,
     contextSize: number,
+    maxSequences = 1,
   ) {
     this.#desc = desc;
     this.tokenizer = tokenizer;
@@ -129,6 +134,7 @@ export class Model {
       ...summarize(desc),
       contextLength: hp.contextLength,
       contextSize,
+      maxSequences,
       vocabSize: hp.vocabSize,
       nLayer: hp.nLayer,
       nHead: hp.nHead,
@@ -158,6 +164,8 @@ export class Model {
       },
     };
     if (desc.tensors.size === 0) throw new InvalidArgumentError('model has no tensors');
+    // Parallel sequences' KV cache is allocated now: too little memory fails loadModel, not a later call.
+    if (maxSequences > 1) this.#engine = new SequenceEngine(this.#host, maxSequences, contextSize);
   }
 
   get hparams(): ModelHParams {
@@ -166,6 +174,11 @@ export class Model {
 
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /** @internal Parallel sequences' counters (batched steps and rows, prefilled tokens); undefined before first use. */
+  get sequenceStats(): Readonly<SequenceEngine['stats']> | undefined {
+    return this.#engine?.stats;
   }
 
   tokenize(text: string, options?: TokenizeOptions): number[] {
@@ -186,6 +199,22 @@ export class Model {
     const ctx = new Context(this.#host, size);
     this.#contexts.add(ctx);
     return ctx;
+  }
+
+  /**
+   * A sequence of its own: one of the maxSequences slots, held until its
+   * dispose(), whose cache keeps what it processed between calls (a
+   * conversation, a document you ask several questions about). Its calls run
+   * one at a time and batch with the model's other generations. Waits while
+   * every slot is busy.
+   */
+  async createSequence(): Promise<ModelSequence> {
+    this.#assertLive();
+    const pinned = await this.#sequences().pinned();
+    return new ModelSequence(pinned, {
+      start: (prompt, options, streaming) => this.#start(prompt, options, [], streaming, undefined, undefined, pinned),
+      chat: (messages, options, streaming) => this.#chat(messages, options, streaming, pinned),
+    });
   }
 
   /** Generates a completion of `prompt` (text, tokenized with BOS, or token ids). Calls queue per model. */
@@ -280,6 +309,7 @@ export class Model {
   dispose(): Promise<void> {
     if (!this.#disposing) {
       this.#disposing = (async () => {
+        await this.#engine?.dispose();
         const contexts = [...this.#contexts];
         await Promise.all(contexts.map((c) => c.dispose()));
         // Embedding graphs: after the running embed() call, if any.
@@ -332,6 +362,7 @@ export class Model {
     messages: readonly ChatMessage[],
     options: ChatOptions,
     streaming: boolean,
+    target?: PinnedSequence,
   ): AsyncGenerator<GenerationChunk, ChatResult, undefined> {
     this.#assertLive();
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
@@ -348,8 +379,14 @@ export class Model {
       streaming,
       plan.lazyGrammar,
       prompt,
+      target,
     );
     return chatReply(gen, plan, onToken);
+  }
+
+  #sequences(): SequenceEngine {
+    this.#engine ??= new SequenceEngine(this.#host, this.info.maxSequences, this.info.contextSize);
+    return this.#engine;
   }
 
   #template(): ChatTemplate | undefined {
@@ -373,10 +410,20 @@ export class Model {
     streaming: boolean,
     lazyGrammar?: LazyGrammar,
     tokenizeAs: { addSpecial: boolean; parseSpecial: boolean } = { addSpecial: true, parseSpecial: false },
+    target?: PinnedSequence,
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
+    if (target?.disposed) throw new DisposedError('sequence');
     const o = resolveGenerateOptions(options, extraStop);
     if (lazyGrammar) o.lazyGrammar = lazyGrammar;
+    if (target || this.info.maxSequences > 1) {
+      const input: PromptInput =
+        typeof prompt === 'string'
+          ? { text: prompt, addSpecial: tokenizeAs.addSpecial, parseSpecial: tokenizeAs.parseSpecial }
+          : checkTokenIds(prompt, this.info.contextSize, this.info.vocabSize);
+      const seq = target ?? this.#sequences().sequence('text' in input ? [] : input);
+      return runGeneration(seq, this.tokenizer, input, o, streaming);
+    }
     const ctx = this.#defaultContext();
     const input: PromptInput =
       typeof prompt === 'string'
@@ -387,6 +434,74 @@ export class Model {
 
   #assertLive(): void {
     if (this.#disposed || this.#disposing) throw new DisposedError('model');
+  }
+}
+
+interface SequenceRunner {
+  start(
+    prompt: string | ArrayLike<number>,
+    options: GenerateOptions | undefined,
+    streaming: boolean,
+  ): AsyncGenerator<GenerationChunk, GenerateResult, undefined>;
+  chat(
+    messages: readonly ChatMessage[],
+    options: ChatOptions,
+    streaming: boolean,
+  ): AsyncGenerator<GenerationChunk, ChatResult, undefined>;
+}
+
+/**
+ * An explicit sequence (model.createSequence()): generate / stream / chat as
+ * on the model, over a cache of its own that persists between calls.
+ */
+export class ModelSequence {
+  readonly #seq: PinnedSequence;
+  readonly #run: SequenceRunner;
+
+  /** @internal Use model.createSequence(). */
+  constructor(seq: PinnedSequence, run: SequenceRunner) {
+    this.#seq = seq;
+    this.#run = run;
+  }
+
+  /** Tokens this sequence's cache holds (the next call reuses the longest matching prefix). */
+  get cachedTokens(): readonly number[] {
+    return this.#seq.cachedTokens;
+  }
+
+  get disposed(): boolean {
+    return this.#seq.disposed;
+  }
+
+  async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
+    return collectGeneration(this.#run.start(prompt, options, false));
+  }
+
+  stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk> {
+    const gen = this.#run.start(prompt, options, true);
+    return { [Symbol.asyncIterator]: () => gen };
+  }
+
+  async chat(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    const reply = this.#run.chat(messages, options, false);
+    for (;;) {
+      const r = await reply.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  streamChat(messages: readonly ChatMessage[], options: ChatOptions = {}): ChatStream {
+    return chatStream(this.#run.chat(messages, options, true));
+  }
+
+  /** Waits for its running call, then frees its slot for other generations. */
+  dispose(): Promise<void> {
+    return this.#seq.dispose();
+  }
+
+  /** `await using seq = await model.createSequence()` frees the slot at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 }
 
@@ -431,7 +546,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   try {
     weights = loadWeights(backend, desc, familyOf(desc.architecture));
     aborted();
-    const model = new Model(desc, tokenizer, backend, weights, contextSize);
+    const model = new Model(desc, tokenizer, backend, weights, contextSize, o.maxSequences);
     if (log.enabled('info')) {
       const i = model.info;
       log.info(

@@ -31,6 +31,13 @@ export interface LoadModelOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Drop this model's debug/info/warn notices (errors still go to the logger). Default false. */
   quiet?: boolean;
+  /**
+   * Generations that run at once, batched into one graph run per decode step
+   * (more queue FIFO). Each has its own slot of contextSize tokens in one KV
+   * cache allocated up front, so memory grows with it. Default 1 (one
+   * generation at a time, the KV cache of one context).
+   */
+  maxSequences?: number;
   /** Where this model's notices go (level and sink); default: the one given to setLogger(), else stderr. */
   logger?: Logger;
   /** Hugging Face Hub settings for `hf:` sources (cache folder, endpoint, token, offline); default from the environment. */
@@ -46,6 +53,7 @@ export interface ResolvedLoadOptions {
   onProgress: ((p: LoadProgress) => void) | undefined;
   quiet: boolean;
   hub: HubOptions | undefined;
+  maxSequences: number;
   logger: Logger | undefined;
 }
 
@@ -58,6 +66,7 @@ const KNOWN = new Set([
   'onProgress',
   'quiet',
   'hub',
+  'maxSequences',
   'logger',
 ]);
 const show = (v: unknown): string =>
@@ -101,7 +110,11 @@ export function resolveLoadOptions(options: LoadModelOptions | undefined): Resol
     throw new InvalidArgumentError(`onProgress must be a function, got ${show(onProgress)}`);
   const quiet = o['quiet'] ?? false;
   if (typeof quiet !== 'boolean') throw new InvalidArgumentError(`quiet must be a boolean, got ${show(quiet)}`);
+  const maxSequences = o['maxSequences'] ?? 1;
+  if (typeof maxSequences !== 'number' || !Number.isInteger(maxSequences) || maxSequences < 1 || maxSequences > 256)
+    throw new InvalidArgumentError(`maxSequences must be an integer in [1, 256], got ${show(maxSequences)}`);
   return {
+    maxSequences,
     backend: backend as BackendChoice,
     threads: threads,
     contextSize: checkContextSize(o['contextSize']),

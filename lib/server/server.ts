@@ -43,7 +43,7 @@ export interface ServerOptions {
   apiKey?: string;
   /** Send CORS headers (any origin) and answer preflight requests. Default false. */
   cors?: boolean;
-  /** Requests generating at once. Default: the model's maxSequences. */
+  /** Requests generating at once (more than the model's maxSequences queue inside the model). Default: its maxSequences. */
   parallel?: number;
   /** Requests waiting for a slot before new ones get 429. Default 64. */
   queue?: number;
@@ -103,7 +103,7 @@ export class ModelServer {
       host: options.host ?? '127.0.0.1',
       port: positiveInt(options.port, 'port', 8080, 0),
       cors: options.cors ?? false,
-      parallel: positiveInt(options.parallel, 'parallel', 1),
+      parallel: positiveInt(options.parallel, 'parallel', model.info.maxSequences),
       queue: positiveInt(options.queue, 'queue', 64, 0),
       maxBodyBytes: positiveInt(options.maxBodyBytes, 'maxBodyBytes', 1 << 20),
       maxTokens: positiveInt(options.maxTokens, 'maxTokens', model.info.contextSize),

@@ -167,6 +167,9 @@ void Graph::validate() const {
           check_arg(c->rows_per_token == 0 && c->rows > 0, w + "KV cache must have fixed rows");
         }
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal q shape");
+        if (n.src.size() == 4)
+          check_arg(src(3).type == DType::I32 && src(3).cols == 2 && same_rows(src(3), src(0)),
+                    w + "spans must be i32 [n, 2] (first cache row, rows), one per q row");
         check_arg(n.p.window >= 0, w + "window must be >= 0");
         check_arg(n.p.softcap >= 0.0f && std::isfinite(n.p.softcap), w + "softcap must be a finite number >= 0");
         break;
@@ -176,6 +179,9 @@ void Graph::validate() const {
         check_arg(d.type == DType::F32 || d.type == DType::F16 || d.type == DType::BF16,
                   w + "dst must be f32, f16 or bf16");
         check_arg(d.rows_per_token == 0 && d.cols == src(0).cols, w + "dst must be a cache with src's cols");
+        if (n.src.size() == 2)
+          check_arg(src(1).type == DType::I32 && src(1).cols == 1 && same_rows(src(1), src(0)),
+                    w + "rows must be i32 [n], one per src row");
         break;
       }
       case OpKind::SwiGLU:
@@ -223,7 +229,10 @@ void validate_step(const Graph& g, const StepArgs& step) {
   check_arg(step.n_past >= 0 && step.n_past <= (int64_t(1) << 40), "nPast must be >= 0");
   for (size_t ni = 0; ni < g.nodes.size(); ni++) {
     const Node& n = g.nodes[ni];
-    if (n.op == OpKind::StoreRows || n.op == OpKind::Attention) {
+    // Indexed forms (rows / spans) are bounds-checked by the kernels, row by row.
+    const bool indexed =
+        (n.op == OpKind::StoreRows && n.src.size() == 2) || (n.op == OpKind::Attention && n.src.size() == 4);
+    if (!indexed && (n.op == OpKind::StoreRows || n.op == OpKind::Attention)) {
       const TensorDesc& cache = n.op == OpKind::StoreRows ? g.tensors[n.dst] : g.tensors[n.src[1]];
       const int64_t need = step.n_past + step.n_tokens;
       if (need > cache.rows)
@@ -236,8 +245,8 @@ void validate_step(const Graph& g, const StepArgs& step) {
 RowRange rows_read(const Graph& g, const Node& n, size_t k, const StepArgs& step) {
   const int64_t rows = g.tensors[n.src[k]].rows_at(step.n_tokens);
   switch (n.op) {
-    case OpKind::Attention:  // the KV cache: every position up to the step's last
-      if (k > 0) return {0, std::min(rows, step.n_past + step.n_tokens)};
+    case OpKind::Attention:  // the KV cache: every position up to the step's last (any row with spans)
+      if (k == 1 || k == 2) return {0, n.src.size() == 4 ? rows : std::min(rows, step.n_past + step.n_tokens)};
       break;
     case OpKind::LastRow: return {rows - 1, rows};
     default: break;
@@ -246,6 +255,7 @@ RowRange rows_read(const Graph& g, const Node& n, size_t k, const StepArgs& step
 }
 
 RowRange rows_written(const Graph& g, const Node& n, const StepArgs& step) {
+  if (n.op == OpKind::StoreRows && n.src.size() == 2) return {0, g.tensors[n.dst].rows};  // any row
   if (n.op == OpKind::StoreRows) {  // rows [n_past, n_past + n) of the cache
     const int64_t rows = g.tensors[n.src[0]].rows_at(step.n_tokens);
     return {step.n_past, step.n_past + rows};

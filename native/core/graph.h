@@ -38,8 +38,11 @@ enum class OpKind : int32_t {
   MatMul,     // dst[n, m] = x[n, k] . W[m, k]^T [+ bias]    src: x, W [, bias]
   Rope,       // rotary embedding per head                   src: x, pos(i32) [, freq_factors]
   Softmax,    // dst = softmax(x * scale [+ causal mask])    src: x
-  Attention,  // causal GQA attention over the KV cache      src: q, k_cache, v_cache
-  StoreRows,  // dst rows [n_past, n_past + n) = src (converts to dst type)
+  Attention,  // causal GQA attention over the KV cache      src: q, k_cache, v_cache [, spans(i32 [n, 2])]
+              //   with spans, row i attends cache rows [spans[i][0], spans[i][0] + spans[i][1]) (one
+              //   sequence's slot), not [0, n_past + i]: many sequences' rows share one step
+  StoreRows,  // dst rows [n_past, n_past + n) = src (converts to dst type)  src: x [, rows(i32 [n])]
+              //   with rows, src row i goes to dst row rows[i] instead (each sequence's next position)
   SwiGLU,     // dst = silu(gate) * up                       src: gate, up
   Add,        // dst = a + b (b may be one broadcast row)    src: a, b
   Mul,        // dst = a * b (b may be one broadcast row)    src: a, b
@@ -61,6 +64,7 @@ struct OpParams {
   float eps = 1e-5f;      // rms_norm
   float scale = 1.0f;     // softmax, attention
   bool causal = false;    // softmax
+  bool rowwise = false;   // matmul: every row as if alone (no panel GEMM), so batched decoding is batch-invariant
   int32_t n_head = 0;     // rope, attention
   int32_t n_kv_head = 0;  // attention
   int32_t head_dim = 0;   // rope, attention

@@ -32,6 +32,8 @@ const std::vector<ParamInfo>& params_table() {
       MM_PARAM_I("window", window, 0, INT32_MAX),
       MM_PARAM_F("softcap", softcap),
       MM_PARAM_I("pooling", pooling, 1, 3),
+      ParamInfo{"rowwise", ParamKind::Boolean, 0, 1, [](OpParams& p, double v) { p.rowwise = v != 0; },
+                [](const OpParams& p) { return p.rowwise ? 1.0 : 0.0; }},
   };
   return params;
 }
@@ -43,11 +45,11 @@ const OpInfo* ops_table() {
   static const OpInfo ops[] = {
       {"get_rows", 2, 2, {}},
       {"rms_norm", 1, 2, {"eps"}},
-      {"matmul", 2, 3, {}},
+      {"matmul", 2, 3, {"rowwise"}},
       {"rope", 2, 3, {"nHead", "headDim", "nRot", "ropeMode", "freqBase", "freqScale", "attnFactor"}},
       {"softmax", 1, 1, {"scale", "causal"}},
-      {"attention", 3, 3, {"nHead", "nKvHead", "headDim", "scale", "window", "softcap"}},
-      {"store_rows", 1, 1, {}},
+      {"attention", 3, 4, {"nHead", "nKvHead", "headDim", "scale", "window", "softcap"}},
+      {"store_rows", 1, 2, {}},
       {"swiglu", 2, 2, {}},
       {"add", 2, 2, {}},
       {"mul", 2, 2, {}},

@@ -1,6 +1,9 @@
 // Causal grouped-query attention of n query rows over the KV cache:
 // query i (position p = n_past + i) attends to cache rows [0, p], or with a
-// sliding window w to (p - w, p]; query head h reads KV head h / (n_head /
+// sliding window w to (p - w, p] (with spans: rows [spans[i][0], spans[i][0] +
+// spans[i][1]), its sequence's slot, always through the row-by-row path so a
+// row's result never depends on the other rows of the step: batched decoding
+// equals decoding alone); query head h reads KV head h / (n_head /
 // n_kv_head). Scores may be soft-capped: c * tanh(s / c) (gemma2). One (row, head) pair per task.
 // Keys are scored a chunk at a time into a small per-thread buffer, then the
 // chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
@@ -8,7 +11,9 @@
 // no allocation per token (the workspace only grows).
 #include <algorithm>
 #include <cmath>
+#include <string>
 
+#include "../core/error.h"
 #include "attention_block.h"
 #include "cpu_features.h"
 #include "ops.h"
@@ -187,14 +192,28 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const int64_t N = q.rows_at(a.step.n_tokens), past = a.step.n_past;
   const int D = p.head_dim, group = p.n_head / p.n_kv_head;
   const float scale = p.scale;
+  const TensorDesc* spans = a.has_src(3) ? &a.src(3) : nullptr;  // [n, 2] i32: first cache row, rows
+  int64_t max_kv = past + N;
+  if (spans) {
+    max_kv = 0;
+    for (int64_t i = 0; i < N; i++) {
+      const int32_t* sp = spans->row_as<int32_t>(i);
+      if (sp[0] < 0 || sp[1] < 1 || int64_t(sp[0]) + sp[1] > K.rows)
+        fail(ErrorCode::InvalidArg, "attention: span [" + std::to_string(sp[0]) + ", +" + std::to_string(sp[1]) +
+                                        ") of row " + std::to_string(i) + " is not inside the cache of " +
+                                        std::to_string(K.rows) + " rows");
+      max_kv = std::max<int64_t>(max_kv, sp[1]);
+    }
+  }
 #if defined(MM_HAVE_AVX2_KERNELS)
   // Several query rows (prefill) over an f16 cache: the block kernel.
-  if (N >= 2 && cpu_use_avx2() && K.type == DType::F16 && V.type == DType::F16 && p.head_dim % 16 == 0 &&
+  if (!spans && N >= 2 && cpu_use_avx2() && K.type == DType::F16 && V.type == DType::F16 && p.head_dim % 16 == 0 &&
       p.n_head / p.n_kv_head <= kAttnMaxQueries)
     return attention_blocks(ctx, a);
 #endif
-  // One query row over an f16 cache (decode): by KV head and key range.
-  if (N == 1 && K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0) return attention_decode_f16(ctx, a);
+  // One query row over an f16 cache (decode): by KV head and key range (it has no window or softcap).
+  if (!spans && N == 1 && K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0 && p.window == 0 && p.softcap == 0)
+    return attention_decode_f16(ctx, a);
   const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
   const VecOps& vo = vec_ops();
   const bool v_half = V.type == DType::F16;
@@ -218,18 +237,21 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
       const float* qh = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const size_t k_off = static_cast<size_t>(kvh) * D * k_elt, v_off = static_cast<size_t>(kvh) * D * v_elt;
-      const int64_t n_kv = past + (i % a.step.n_tokens) + 1;
+      const int32_t* sp = spans ? spans->row_as<int32_t>(i) : nullptr;
+      const int64_t n_kv = sp ? sp[1] : past + (i % a.step.n_tokens) + 1;
       const int64_t kv_begin = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
+      const uint8_t* k_base = K.row(sp ? sp[0] : 0);
+      const uint8_t* v_base = V.row(sp ? sp[0] : 0);
       float mx = -INFINITY, sum = 0;
       std::fill(acc, acc + D, 0.0f);
       for (int64_t j0 = kv_begin; j0 < n_kv; j0 += kChunk) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
         if (fast_half) {
-          vo.dot_rows_f16(cnt, K.row(j0) + k_off, K.row_stride, D, qh, s);
+          vo.dot_rows_f16(cnt, k_base + j0 * K.row_stride + k_off, K.row_stride, D, qh, s);
           vo.scale(cnt, scale, s);
         } else {
-          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, K.row(j0 + j) + k_off, qh) * scale;
+          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + (j0 + j) * K.row_stride + k_off, qh) * scale;
         }
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
@@ -243,13 +265,13 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
         }
         sum += vo.exp_sub_sum(cnt, s, mx);
         if (fast_half)
-          vo.accum_rows_f16(cnt, s, V.row(j0) + v_off, V.row_stride, D, acc);
+          vo.accum_rows_f16(cnt, s, v_base + j0 * V.row_stride + v_off, V.row_stride, D, acc);
         else if (v_half)
           for (int64_t j = 0; j < cnt; j++)
-            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(V.row(j0 + j) + v_off), acc);
+            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(v_base + (j0 + j) * V.row_stride + v_off), acc);
         else
           for (int64_t j = 0; j < cnt; j++)
-            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(V.row(j0 + j) + v_off), acc);
+            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(v_base + (j0 + j) * V.row_stride + v_off), acc);
       }
       float* out = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const float inv = 1.0f / sum;
@@ -257,7 +279,7 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
     }
   };
   // A single short query (early decode steps) is not worth waking the pool.
-  if (tasks * (past + N) * D < 16 * 1024) {
+  if (tasks * max_kv * D < 16 * 1024) {
     for (int64_t c = 0; c * per < tasks; c++) body(c, 0);
     return;
   }

@@ -307,8 +307,9 @@ void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations
 }
 
 // The panel GEMM for these weights and this many activation rows, or null.
-const PanelKernels* panels_for(const TensorDesc& W, int64_t N, int64_t K) {
-  if (N < kPanelMinRows) return nullptr;
+// rowwise (batched decoding): never, the row/tile kernels' result for a row does not depend on N.
+const PanelKernels* panels_for(const TensorDesc& W, int64_t N, int64_t K, bool rowwise) {
+  if (N < kPanelMinRows || rowwise) return nullptr;
   const PanelKernels* pk = panel_kernels();
   // (32-bit gather offsets: a panel's rows must span less than 2 GiB.)
   if (pk && pk->supports(W.type, K) && W.row_stride * static_cast<size_t>(pk->rows) < (size_t(1) << 31)) return pk;
@@ -327,7 +328,7 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& d = a.dst();   // [n, m] f32
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols;
   const RowJob j = row_job(a);  // bias: [m]
-  if (const PanelKernels* pk = panels_for(W, N, K))
+  if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise))
     return matmul_panels(ctx, *pk, x, W, d, j.bias, N, K, j.M, j.kern.act_type);
   const Activations act = prepare_activations(ctx, x, j.kern.act_type, act_rounding(W.type), N, K);
   run_row_jobs(ctx, &j, 1, act, N, K);
@@ -342,8 +343,8 @@ void op_matmul_group(CpuContext& ctx, const OpArgs* ops, size_t count) {
   for (size_t i = 0; i < count; i++) {
     jobs.push_back(row_job(ops[i]));
     const DType wt = ops[i].src(1).type;
-    fuse = fuse && !panels_for(ops[i].src(1), N, K) && jobs[i].kern.act_type == jobs[0].kern.act_type &&
-           act_rounding(wt) == act_rounding(ops[0].src(1).type);
+    fuse = fuse && !panels_for(ops[i].src(1), N, K, ops[i].node.p.rowwise) &&
+           jobs[i].kern.act_type == jobs[0].kern.act_type && act_rounding(wt) == act_rounding(ops[0].src(1).type);
   }
   if (!fuse) {  // prefill (panel GEMMs, bound by compute) or activation formats that differ
     for (size_t i = 0; i < count; i++) op_matmul(ctx, ops[i]);

@@ -142,8 +142,13 @@ std::string static_refusal(const Graph& g, const Node& n) {
         return std::string("no Metal get_rows kernel for ") + type_name(int32_t(src(0).type));
       return "";
     case OpKind::Attention:
+      // Per-sequence spans (batched decoding) have no kernel yet: the scheduler runs the node on the CPU.
+      if (n.src.size() == 4) return "no Metal kernel for per-sequence attention spans";
       if (src(1).type != src(2).type) return "K and V caches of different types";
       if (n.p.head_dim > MM_ATTN_MAX_HEAD_DIM) return "head_dim above " + std::to_string(MM_ATTN_MAX_HEAD_DIM);
+      return "";
+    case OpKind::StoreRows:
+      if (n.src.size() == 2) return "no Metal kernel for indexed store_rows";
       return "";
     case OpKind::Pool: return "no Metal pool kernel (embeddings pool on the CPU)";
     case OpKind::Count: return "unknown op";

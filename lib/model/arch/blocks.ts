@@ -100,10 +100,10 @@ export function attend(
   const freqs = g.weight(p.ropeFreqs);
   g.op('rope', [q, g.positions, freqs], q, ropeParams(p, p.nHead)); // in place
   g.op('rope', [k, g.positions, freqs], k, ropeParams(p, p.nKvHead));
-  g.op('store_rows', [k], g.kCache); // cache rows [n_past, n_past+n)
-  g.op('store_rows', [v], g.vCache);
+  g.op('store_rows', [k, g.kvRows], g.kCache); // cache rows [n_past, n_past+n) (or kvRows)
+  g.op('store_rows', [v, g.kvRows], g.vCache);
   const attn = g.activation('attn', p.nHead * p.headDim); // [n, n_head*head_dim]
-  g.op('attention', [q, g.kCache, g.vCache], attn, {
+  g.op('attention', [q, g.kCache, g.vCache, g.kvSpans], attn, {
     nHead: p.nHead,
     nKvHead: p.nKvHead,
     headDim: p.headDim,

@@ -49,6 +49,13 @@ export interface LayerOps extends GraphOps {
   /** This layer's keys and values, [context, n_kv_head * head_dim] each; a step writes rows [n_past, n_past + n). */
   readonly kCache: Tensor;
   readonly vCache: Tensor;
+  /**
+   * Batched decoding (many sequences' rows in one step): the cache row each
+   * row's key/value goes to (i32 [n]) and the cache rows each row attends
+   * (i32 [n, 2]: first row, count). Undefined for one sequence's graphs.
+   */
+  readonly kvRows?: Tensor;
+  readonly kvSpans?: Tensor;
 }
 
 /**
