@@ -27,6 +27,7 @@
       "native/cpu/cpu_backend.cc",
       "native/cpu/device_test_backend.cc",
       "native/cpu/probe.cc",
+      "native/cpu/sampler.cc",
       "native/cpu/host.cc"
     ],
     # metal-sim: the Metal dispatch plans + every kernels/*.metal compiled as
@@ -131,31 +132,38 @@
           ]
         }]
       ]
-    },
-    {
-      # The AVX2/FMA/F16C kernels: the only sources compiled with those
-      # instructions enabled; the CPU backend calls them only after checking
-      # the CPU supports them, so one binary runs on any x86-64.
-      "target_name": "mm_cpu_avx2",
-      "type": "static_library",
-      "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
-                  "native/cpu/attention_avx2.cc",
-                  "native/cpu/probe_avx2.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
-      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
-      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
-    },
-    {
-      # The AVX-512 VNNI prefill panels (gemm_panel.h), likewise used only
-      # after a run-time check (cpu_use_avx512).
-      "target_name": "mm_cpu_avx512",
-      "type": "static_library",
-      "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/vec_dot_avx512.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
-      "xcode_settings": {
-        "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
-      },
-      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
     }
+  ],
+  # The x86-64 kernel libraries exist only on x64 (an arm64 build, native or cross, has no -mavx2).
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          # The AVX2/FMA/F16C kernels: the only sources compiled with those
+          # instructions enabled; the CPU backend calls them only after checking
+          # the CPU supports them, so one binary runs on any x86-64.
+          "target_name": "mm_cpu_avx2",
+          "type": "static_library",
+          "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
+                      "native/cpu/attention_avx2.cc",
+                      "native/cpu/probe_avx2.cc"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+        },
+        {
+          # The AVX-512 VNNI prefill panels (gemm_panel.h), likewise used only
+          # after a run-time check (cpu_use_avx512).
+          "target_name": "mm_cpu_avx512",
+          "type": "static_library",
+          "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/vec_dot_avx512.cc"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+          "xcode_settings": {
+            "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
+          },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
+        }
+      ]
+    }]
   ]
 }

@@ -44,6 +44,10 @@
 #define MM_ATTN_DECODE_HEADS(dpl) ((dpl) >= 2 ? 16 / (dpl) : 8)
 #define MM_ATTN_PREFILL_SIMDGROUPS 4
 #define MM_ATTN_PAD 4
+// Decode attention split over keys (grid z, a second pass combines): each
+// split takes at least this many keys, so a short context leaves the later
+// splits empty (the split count is fixed per graph by the cache size).
+#define MM_ATTN_SPLIT_MIN_KEYS 256
 // Largest head_dim the attention kernels take.
 #define MM_ATTN_MAX_HEAD_DIM 256
 // Threadgroup bytes of attn_prefill: K and V tiles [tk][d + PAD] f32, per simdgroup
@@ -120,7 +124,8 @@ struct RopeArgs {
 
 // attn_decode_*, attn_prefill_*: causal GQA attention over the KV cache
 // buffers: src0 = q f32, src1 = K cache, src2 = V cache (same type), dst f32
-// (attn_decode with n_splits > 1: dst = a partials scratch, see attention.metal)
+// (attn_decode with n_splits > 1: dst = a partials scratch [n_rows][n_head][n_splits][head_dim + 2],
+// then attn_combine_f32: src0 = that scratch, dst f32; see attention.metal)
 struct AttentionArgs {
   int64_t q_stride;
   int64_t k_stride;

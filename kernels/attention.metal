@@ -13,13 +13,18 @@
 //   NSG = ntg / 32 simdgroups (8-32) take keys sg, sg + NSG, ...; each K/V row is
 //   loaded once for all G heads of the chunk (GQA: G = 16 / (DMAX / 32), at most 8).
 //   The simdgroups' partial (M, S, acc) merge through threadgroup memory. With
-//   n_splits > 1 (long contexts: more threadgroups than heads x rows) split z takes
-//   the z-th of n_splits equal key ranges and writes its unnormalized partial
-//   (M, S, acc[D]) to dst = a scratch buffer [n_rows][n_head][n_splits][D + 2]
-//   for a second pass to combine (the plans use n_splits = 1 until the host
-//   provides that scratch buffer).
+//   n_splits > 1 (long caches and few heads x rows: more threadgroups than that
+//   to fill the GPU) split z takes the z-th of n_splits equal key ranges, each at
+//   least MM_ATTN_SPLIT_MIN_KEYS long (later splits of a short context are
+//   empty), and writes its unnormalized partial (M, S, acc[D]) to dst = a
+//   scratch buffer [n_rows][n_head][n_splits][D + 2], which attn_combine_f32
+//   merges into the output.
 //   grid: (n_kv_head * ceil(group / G), n_rows, n_splits), threads: 32 * NSG,
 //   shmem: (NSG * D + 2 * NSG) floats.
+// attn_combine_f32 (after a split attn_decode): out[i][h * D + d] =
+//   sum_z w_z acc_z[d] / sum_z w_z S_z with w_z = exp(M_z - max_z M_z); an empty
+//   split (M = MM_NEG_BIG, S = 0) weighs 0.
+//   grid: (n_head, n_rows), threads: 32 * k (any), no threadgroup memory.
 // attn_prefill_<kv>_d<DMAX> (8 or more query rows, head_dim a multiple of 8): one
 //   threadgroup per (head, 8 * NSG consecutive query rows), 8 rows per simdgroup;
 //   tiles of tile_keys keys of K and V staged once (as f32) in padded threadgroup
@@ -61,7 +66,7 @@ inline void attn_decode_impl(constant AttentionArgs & args, device const char * 
   // This split's keys: the z-th of nsplit equal ranges of the row's keys [kv_lo, n_kv).
   const int n_kv = args.n_past + i % args.n_tokens + 1;
   const int kv_lo = args.window > 0 ? max(0, n_kv - args.window) : 0;
-  const int per = (n_kv - kv_lo + nsplit - 1) / nsplit;
+  const int per = max((n_kv - kv_lo + nsplit - 1) / nsplit, nsplit > 1 ? MM_ATTN_SPLIT_MIN_KEYS : 0);
   const int j_begin = min(n_kv, kv_lo + z * per), j_end = min(n_kv, j_begin + per);
 
   float q[G][DPL], acc[G][DPL], M[G], S[G];
@@ -135,6 +140,24 @@ inline void attn_decode_impl(constant AttentionArgs & args, device const char * 
     threadgroup_barrier(mem_flags::mem_threadgroup);  // o and ms are rewritten for the next head
   }
 }
+
+// One (head, query row) per threadgroup: the splits' partials of attn_decode merged.
+inline void attn_combine_impl(constant AttentionArgs & args, device const char * src0, device char * dst, uint3 tgpig,
+                              uint3 tpitg, uint3 ntg) {
+  const int h = int(tgpig.x), i = int(tgpig.y), D = args.head_dim, ns = args.n_splits;
+  device const float * part = (device const float *)src0 + (i * args.n_head + h) * ns * (D + 2);  // [ns][D + 2]
+  float gM = MM_NEG_BIG;
+  for (int z = 0; z < ns; z++) gM = fmax(gM, part[z * (D + 2)]);
+  float sum = 0.0f;
+  for (int z = 0; z < ns; z++) sum += precise::exp(part[z * (D + 2)] - gM) * part[z * (D + 2) + 1];
+  device float * out = (device float *)(dst + i * args.d_stride) + h * D;  // [D]
+  for (int d = int(tpitg.x); d < D; d += int(ntg.x)) {
+    float od = 0.0f;
+    for (int z = 0; z < ns; z++) od += precise::exp(part[z * (D + 2)] - gM) * part[z * (D + 2) + 2 + d];
+    out[d] = od / sum;
+  }
+}
+MM_KERNEL(attn_combine_f32, AttentionArgs) { attn_combine_impl(args, src0, dst, tgpig, tpitg, ntg); }
 
 // ---- prefill -------------------------------------------------------------------------------
 template <typename KV, int DMAX>

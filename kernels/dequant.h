@@ -491,16 +491,17 @@ struct DqQ6_K {
 // ---- q2_K / q3_K: 16 values per part, one 16-value sub-block each -----------------------
 // Part p = sub-block s = p % 16 of super-block p / 16: half h = s / 8, bit plane j = (s % 8) / 2,
 // bytes i = s % 2: qs bytes [32h + 16i, +16) hold it in bits 2j, 2j+1 (read as 4 uints:
-// q2_K's blocks are 4-byte aligned, q3_K's 2-byte, so two ushorts each). Masking a uint
-// with 0x03030303 << 2j leaves each quant times 4^j, so the activations are stored times
-// 4^-j instead of shifting every weight. q3_K's third bit is bit s / 2 of hmask[16i + l].
+// q2_K's blocks are 4-byte aligned, q3_K's 2-byte, so two ushorts each). q2_K: masking a
+// uint with 0x03030303 << 2j leaves each quant times 4^j, so its activations are stored
+// times 4^-j instead of shifting every weight. q3_K's third bit is bit s / 2 of
+// hmask[16i + l]: the plane is shifted down and the bit put beside it (activations plain).
 struct QK16X {
-  float4 v[4];  // x[16s .. 16s+15] times 4^-j
+  float4 v[4];  // x[16s .. 16s+15] (q2_K: times 4^-j)
   float sum;    // their plain sum (for q2_K's min and q3_K's -4)
 };
-inline void qk16_load_x(device const float * x, int p, thread QK16X & xv) {
+inline void qk16_load_x(device const float * x, int p, bool prescale, thread QK16X & xv) {
   device const float * xb = x + 16 * p;
-  const float f = 1.0f / float(1 << (2 * ((p & 7) >> 1)));
+  const float f = prescale ? 1.0f / float(1 << (2 * ((p & 7) >> 1))) : 1.0f;
   float s = 0.0f;
   for (int i = 0; i < 4; i++) {
     const float4 t = float4(xb[4 * i], xb[4 * i + 1], xb[4 * i + 2], xb[4 * i + 3]);
@@ -515,7 +516,7 @@ struct DqQ2_K {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef QK16X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, xv); }
+  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, true, xv); }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q2_K * b = (device const block_q2_K *)row + (p >> 4);
     const int s = p & 15;
@@ -547,20 +548,22 @@ struct DqQ3_K {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef QK16X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, xv); }
+  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, false, xv); }
   // sum (q2 + 4 * hbit - 4) * x: the q2 part pre-scaled, the hbit part times 4 * 4^j.
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q3_K * b = (device const block_q3_K *)row + (p >> 4);
     const int s = p & 15, j = (s & 7) >> 1, t = s >> 1;
     device const ushort * q = (device const ushort *)(b->qs + 32 * (s >> 3) + 16 * (s & 1));
     device const ushort * hm = (device const ushort *)(b->hmask + 16 * (s & 1));
-    const uint mask = 0x03030303u << (2 * j);
-    float a = 0.0f, h = 0.0f;
+    // Four 3-bit quants per uint (SWAR): bit plane j of qs in bits 0-1 of each byte,
+    // hmask bit t beside them in bit 2: q + 4h, one conversion and one dot.
+    float a = 0.0f;
     for (int i = 0; i < 4; i++) {
-      a += dot(bytes_to_float4(load_u32_from_u16(q + 2 * i) & mask), xv.v[i]);
-      h += dot(bytes_to_float4((load_u32_from_u16(hm + 2 * i) >> t) & 0x01010101u), xv.v[i]);
+      const uint lo = (load_u32_from_u16(q + 2 * i) >> (2 * j)) & 0x03030303u;
+      const uint hi = ((load_u32_from_u16(hm + 2 * i) >> t) & 0x01010101u) << 2;
+      a += dot(bytes_to_float4(lo | hi), xv.v[i]);
     }
-    return float(b->d) * q3k_scale(b->scales, s) * (a + float(4 << (2 * j)) * h - 4.0f * xv.sum);
+    return float(b->d) * q3k_scale(b->scales, s) * (a - 4.0f * xv.sum);
   }
   static void dequant16(device const char * row, int c, int, thread float * out) {
     device const block_q3_K * b = (device const block_q3_K *)row + (c >> 4);

@@ -3,7 +3,7 @@
  * The model layer builds one graph per model and runs it once per step; the
  * kernel-level API (lib/ops.ts) builds one-node graphs.
  */
-import { awaitNative, callNative, DisposedError, InvalidArgumentError } from './errors';
+import { awaitNative, callNative, DisposedError, InvalidArgumentError, showValue } from './errors';
 import {
   nativeCall,
   type NativeBackend,
@@ -134,11 +134,12 @@ export class Backend {
   /** Creates a backend; `threads` 0/undefined = the machine's physical cores. */
   static create(name: BackendName, options: { threads?: number } = {}): Backend {
     if (!BACKEND_NAMES.includes(name)) {
-      throw new InvalidArgumentError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+      throw new InvalidArgumentError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${showValue(name)}`);
     }
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const { threads } = options;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0 || threads > 1024)) {
-      throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
+      throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${showValue(threads)}`);
     }
     const nb = nativeCall((n) => n.createBackend(name, threads === undefined ? {} : { threads }));
     return new Backend(name, nb);

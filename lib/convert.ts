@@ -26,6 +26,36 @@ export interface ConvertOptions {
   type: ConvertType;
   /** Called after each tensor is written. */
   onProgress?: (done: number, total: number, name: string) => void;
+  /** Replace an existing output file (default false: ERR_IO). The model's own files are never replaced. */
+  overwrite?: boolean;
+  /** Stops the conversion (ERR_ABORTED); nothing is left behind. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Refuses an output path that would destroy data: one of the model folder's
+ * files (also through a symlink or a hard link: compared by device and inode),
+ * a directory, or — without `overwrite` — any existing file.
+ */
+async function checkOutput(
+  hfDir: string,
+  files: readonly string[],
+  outPath: string,
+  overwrite: boolean,
+): Promise<void> {
+  const st = await fs.promises.stat(outPath).catch(() => undefined);
+  if (!st) return;
+  if (st.isDirectory()) throw new InvalidArgumentError(`convert: output ${outPath} is a directory`);
+  const inputs = new Set(files.map((f) => path.resolve(f)));
+  for (const name of await fs.promises.readdir(hfDir).catch(() => [])) inputs.add(path.resolve(hfDir, name));
+  for (const f of inputs) {
+    const s = await fs.promises.stat(f).catch(() => undefined);
+    if (s && s.dev === st.dev && s.ino === st.ino)
+      throw new InvalidArgumentError(
+        `convert: output ${outPath} is an input file of the model (${f}); not writing over it`,
+      );
+  }
+  if (!overwrite) throw new IOError(`convert: ${outPath} exists (pass overwrite: true, or --force, to replace it)`);
 }
 
 const TARGET: Record<ConvertType, { dtype: number; fileType: number }> = {
@@ -96,14 +126,27 @@ function convertData(t: TensorRef, raw: Uint8Array, dtype: number, add = 0): Uin
 
 /** Converts the Hugging Face model folder `hfDir` to a GGUF file at `outPath`. */
 export async function convert(hfDir: string, outPath: string, options: ConvertOptions): Promise<void> {
-  const target = TARGET[options?.type];
+  if (typeof hfDir !== 'string' || hfDir.length === 0) throw new InvalidArgumentError('convert: hfDir must be a path');
+  if (typeof outPath !== 'string' || outPath.length === 0)
+    throw new InvalidArgumentError('convert: outPath must be a path');
+  if (options === null || typeof options !== 'object')
+    throw new InvalidArgumentError('convert: options must be an object');
+  const type: unknown = options.type;
+  const target = typeof type === 'string' && Object.hasOwn(TARGET, type) ? TARGET[type as ConvertType] : undefined;
   if (!target)
     throw new InvalidArgumentError(
-      `convert: type must be one of ${Object.keys(TARGET).join(', ')}, got ${String(options?.type)}`,
+      `convert: type must be one of ${Object.keys(TARGET).join(', ')}, got ${typeof type === 'string' ? JSON.stringify(type) : typeof type}`,
     );
+  const { overwrite = false, signal, onProgress } = options;
+  if (typeof overwrite !== 'boolean') throw new InvalidArgumentError('convert: overwrite must be a boolean');
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError('convert: signal must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new InvalidArgumentError('convert: onProgress must be a function');
   const d = await describeHF(hfDir);
   const family = familyOf(d.architecture);
   const hp = d.hparams;
+  await checkOutput(hfDir, d.files, outPath, overwrite);
   const config = d.hfConfig as Record<string, unknown>;
   const tok = await readJsonObject(path.join(hfDir, 'tokenizer.json'));
   const tokConfigPath = path.join(hfDir, 'tokenizer_config.json');
@@ -157,5 +200,5 @@ export async function convert(hfDir: string, outPath: string, options: ConvertOp
       };
     }
   }
-  await writeGGUF(outPath, { metadata, tensors });
+  await writeGGUF(outPath, { metadata, tensors }, signal ? { overwrite, signal } : { overwrite });
 }

@@ -42,7 +42,7 @@ export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, W
 export { DType } from './dtype';
 export type { DTypeName } from './dtype';
 export { loadTokenizer, Tokenizer } from './tokenizer';
-export type { DetokenizeOptions, StreamingDecoder, TokenizeOptions } from './tokenizer';
+export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
 export { loadModel, Model } from './model/model';
 export type { EmbedOptions, Pooling } from './model/embed';
@@ -50,6 +50,8 @@ export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptio
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+export { setLogger, LOG_LEVELS } from './log';
+export type { Logger, LogLevel, LogFunction, ConsoleLike } from './log';
 // Hugging Face Hub: hf: sources, the shared hub cache
 export { pullModel, listCachedModels, removeCachedModel, hubCacheDir, parseHubSource, isHubSource } from './hub';
 export type {
@@ -68,7 +70,7 @@ export type { GenerateResult, FinishReason } from './generate/generate';
 export { perplexity } from './generate/perplexity';
 export type { PerplexityOptions, PerplexityResult } from './generate/perplexity';
 export { ChatTemplate, renderPlain } from './chat/template';
-export type { ChatMessage, ChatRenderOptions } from './chat/template';
+export type { ChatMessage, ChatRenderOptions, ChatTemplateOptions } from './chat/template';
 export type { ChatTextPart, ToolCall } from './chat/messages';
 export type { ToolDefinition, ToolChoice } from './chat/tools';
 export type { InvalidToolCall } from './chat/tool-calls';
@@ -76,3 +78,6 @@ export type { InvalidToolCall } from './chat/tool-calls';
 export { Grammar } from './grammar/grammar';
 export { GrammarError } from './grammar/gbnf';
 export { jsonSchemaToGbnf } from './grammar/json-schema';
+// OpenAI-compatible HTTP server (what `minimacllm serve` runs)
+export { createServer, ModelServer } from './server/server';
+export type { ServerOptions } from './server/server';

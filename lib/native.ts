@@ -9,7 +9,7 @@
  * test/layering.test.ts checks that nothing else calls native().
  */
 import * as path from 'node:path';
-import { callNative, fromNative } from './errors';
+import { callNative, NativeUnavailableError } from './errors';
 
 export { DType, type DTypeId, type DTypeName } from './dtype';
 
@@ -131,6 +131,11 @@ export interface NativeBinding {
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /**
+   * One sampled token from a row of logits, in O(vocab): top-k (0 off) → top-p (1 off) → min-p (0 off) →
+   * temperature (<= 0: argmax) → the ranked candidate where the running probability passes `r` in [0, 1].
+   */
+  sampleLogits(logits: Float32Array, topK: number, topP: number, minP: number, temperature: number, r: number): number;
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
   /**
@@ -151,21 +156,51 @@ export interface NativeBinding {
 }
 
 let cached: NativeBinding | undefined;
+let unavailable: NativeUnavailableError | undefined;
 
-/** The addon; loads it on first use. Throws ERR_INTERNAL when it cannot be loaded. */
+/** scripts/native-advice.js (shipped beside dist/): what is missing and what to run. */
+function adviceLines(root: string): string[] {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const m = require(path.join(root, 'scripts', 'native-advice.js')) as {
+      nativeAdvice(o: { runtime: boolean }): string[];
+    };
+    return m.nativeAdvice({ runtime: true });
+  } catch {
+    return ['Reinstall minimacllm, or build it: npm rebuild minimacllm'];
+  }
+}
+
+/**
+ * The addon; loads it on first use. Throws ERR_NATIVE_UNAVAILABLE (the same advice the install
+ * step gives) when no prebuilt or built binary matches this machine or it cannot be loaded.
+ */
 export function native(): NativeBinding {
   if (cached) return cached;
+  if (unavailable) throw unavailable;
   // lib/native.ts (ts-jest) and dist/native.js both sit one level below the package root.
   const root = path.resolve(__dirname, '..');
   try {
+    // `npm run test:sanitize` points this at the ASan/UBSan build (scripts/sanitize.js).
+    const override = process.env.MINIMACLLM_ADDON_PATH;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    cached = load(root);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = override ? (require(path.resolve(override)) as NativeBinding) : load(root);
   } catch (e) {
-    throw fromNative({
-      code: 'ERR_INTERNAL',
-      message: `minimacllm: cannot load the native addon (run \`npm rebuild minimacllm\`): ${(e as Error).message}`,
+    const why = (e as Error).message.split('\n')[0] ?? '';
+    // node-gyp-build found nothing, or found a binary the system cannot load (an older glibc, a
+    // different libstdc++): the second needs a build from source, not a reinstall.
+    const advice = why.startsWith('No native build was found')
+      ? adviceLines(root)
+      : [
+          'A binary was found but this system cannot load it (its C library or C++ runtime may be older than the',
+          'prebuilt binary needs). Build one here: npm rebuild minimacllm --build-from-source',
+        ];
+    unavailable = new NativeUnavailableError([`the native addon cannot be loaded (${why})`, ...advice].join('\n'), {
+      cause: e,
     });
+    throw unavailable;
   }
   return cached;
 }

@@ -155,8 +155,9 @@ describe('CLI', () => {
       expect(log.join('')).toMatch(/GGUF llama/);
       expect(log.join('')).toMatch(/Q8_0\s+57 tensors/);
       expect(await main(['inspect', path.join(dir, 'missing.gguf')])).toBe(1);
-      expect(await main(['convert', HF, out, '--type', 'q5_9'])).toBe(1);
-      expect(await main(['nope'])).toBe(1);
+      // Usage errors exit 2 (test/cli-manners.test.ts).
+      expect(await main(['convert', HF, out, '--type', 'q5_9'])).toBe(2);
+      expect(await main(['nope'])).toBe(2);
     } finally {
       err.mockRestore();
       std.mockRestore();

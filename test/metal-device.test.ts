@@ -131,6 +131,7 @@ d('every kernel on the GPU against the CPU backend', () => {
   test.each([
     [4, 4, 64, 1, 0],
     [8, 2, 64, 1, 300],
+    [8, 2, 64, 2, 1100], // keys split over threadgroups, merged by attn_combine_f32
     [8, 2, 128, 37, 0],
     [6, 2, 128, 9, 70],
   ] as const)(

@@ -286,7 +286,9 @@ describe.each([
   // Decode kernel below 8 query rows (and for head dims that are not a multiple of 8);
   // simdgroup-matrix prefill from 8 (20, 40: several simdgroups and threadgroups, the
   // last simdgroup's rows shifted back to end at the last row). Caches of 300+ and
-  // 1100+ rows give the decode threadgroup 16 and 32 simdgroups.
+  // 1100+ rows give the decode threadgroup 16 and 32 simdgroups; caches of 512+
+  // rows with few heads split their keys over threadgroups (700: 2 splits, 1100: 4,
+  // merged by attn_combine).
   test.each([
     [1, 0],
     [1, 37],
@@ -297,6 +299,7 @@ describe.each([
     [20, 5],
     [40, 13],
     [1, 300],
+    [1, 700],
     [2, 1100],
   ] as const)('%i query rows after %i cached', (n, nPast) => {
     if (headDim === 256 && n * (nPast + n) > 300) return; // keep the largest heads cheap
@@ -334,13 +337,12 @@ interface Built {
 }
 
 /** One attention block: norm, fused QKV matmul read through strided views, rope, KV store, attention, output, residual. */
-function buildBlock(be: Backend, woType: TypeName): Built {
+function buildBlock(be: Backend, woType: TypeName, ctx = 16): Built {
   const dim = 64,
     nHead = 4,
     nKv = 2,
     hd = 16,
-    maxTokens = 8,
-    ctx = 16;
+    maxTokens = 8;
   const qkvCols = dim + 2 * nKv * hd; // 128
   const f32Bytes = (rows: number, cols: number): number => rows * cols * 4;
   const alloc = (bytes: number) => be.allocate(bytes);
@@ -415,6 +417,50 @@ function buildBlock(be: Backend, woType: TypeName): Built {
   });
   return { be, graph, out: 16, kCache: 11, vCache: 12, tensors };
 }
+
+/** Runs one step of a buildBlock graph; returns the residual output. */
+function runBlock(g: Built, n: number, nPast: number): Float32Array {
+  const dim = 64;
+  const x = randomFloats(n * dim, 50 + n + nPast, 1);
+  const pos = Int32Array.from({ length: n }, (_, i) => nPast + i);
+  const res = new Float32Array(n * dim);
+  g.graph.runSync({
+    nTokens: n,
+    nPast,
+    inputs: [
+      { tensor: 0, data: x },
+      { tensor: 1, data: pos },
+    ],
+    outputs: [{ tensor: g.out, data: res }],
+  });
+  return res;
+}
+
+// A 1200-row cache with 2 KV heads: decode steps split the keys 4 ways
+// (threadgroups per split: 2), each split at least 256 keys, so the early steps
+// leave later splits empty; the steps' cache positions jump (rows in between are
+// zeros on both backends) to reach 1, 2, 3 and 4 non-empty splits.
+test('decode attention split over keys (long cache): steps across split boundaries match the CPU', () => {
+  // Plans verified against fresh ones every step (the split count is fixed per graph).
+  const verified = new BackendCtor(
+    'metal-sim',
+    native().createBackend('metal-sim-strict', { threads: 2, verifyPlans: true }),
+  );
+  const a = buildBlock(verified, 'F16', 1200),
+    b = buildBlock(cpu, 'F16', 1200);
+  for (const [n, nPast] of [
+    [8, 0],
+    [1, 8],
+    [2, 300],
+    [1, 600],
+    [3, 1100],
+    [1, 1190],
+  ] as const) {
+    const got = runBlock(a, n, nPast),
+      want = runBlock(b, n, nPast);
+    expectClose(got, want, () => 1e-4 * maxAbs(want), `split block n=${n} nPast=${nPast}`);
+  }
+});
 
 test.each(['F16', 'Q8_0'] as const)(
   'an attention block graph (Wo %s): prefill then decode steps match the CPU',

@@ -9,7 +9,7 @@
  * re-running the part of its history another caller evicted from the cache.
  * A generation whose context was disposed meanwhile ends with 'abort'.
  */
-import { AbortError } from '../errors';
+import { AbortError, ContextOverflowError } from '../errors';
 import type { Context } from '../model/context';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { bestAllowed, GrammarConstraint, LazyGrammarConstraint, type TokenConstraint } from './constraint';
@@ -40,11 +40,44 @@ export interface GenerateResult {
 
 const perSecond = (n: number, ms: number): number => (ms > 0 ? (n * 1000) / ms : 0);
 
+/** A prompt as token ids (already checked against the context), or as text to tokenize. */
+export type PromptInput = readonly number[] | { text: string; addSpecial: boolean; parseSpecial: boolean };
+
+const aborted = (): GenerateResult => ({
+  text: '',
+  tokens: [],
+  finishReason: 'abort',
+  usage: { promptTokens: 0, completionTokens: 0 },
+  timings: { promptMs: 0, generateMs: 0, promptTokensPerSecond: 0, generateTokensPerSecond: 0 },
+});
+
+/**
+ * Tokenizes a text prompt a slice at a time (the event loop stays free), stopping as soon as it is
+ * known not to fit the context.
+ */
+async function promptTokens(ctx: Context, tokenizer: Tokenizer, input: PromptInput, signal?: AbortSignal) {
+  if (!('text' in input)) return input;
+  const size = ctx.contextSize;
+  try {
+    const ids = await tokenizer.tokenizeAsync(input.text, {
+      addSpecial: input.addSpecial,
+      parseSpecial: input.parseSpecial,
+      maxTokens: size,
+      ...(signal ? { signal } : {}),
+    });
+    return ctx.checkTokens(ids);
+  } catch (e) {
+    if (e instanceof ContextOverflowError)
+      throw new ContextOverflowError(`the prompt has more than ${size} tokens: it does not fit the context of ${size}`);
+    throw e;
+  }
+}
+
 /** Runs one generation; yields a chunk per token and returns the result. */
 export async function* runGeneration(
   ctx: Context,
   tokenizer: Tokenizer,
-  prompt: readonly number[],
+  input: PromptInput,
   o: ResolvedGenerateOptions,
   streaming = false,
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
@@ -52,13 +85,22 @@ export async function* runGeneration(
   let constraint: TokenConstraint | undefined;
   if (o.grammar) constraint = new GrammarConstraint(await o.grammar.matcher(tokenizer));
   else if (o.lazyGrammar) constraint = await LazyGrammarConstraint.create(o.lazyGrammar, tokenizer);
+  // Then the lock (the generation keeps its place in the queue: dispose() waits for it), and then the
+  // prompt is tokenized a slice at a time.
   let release: (() => void) | undefined = await ctx.acquire();
   const unlock = (): void => {
     release?.();
     release = undefined;
   };
   try {
-    const sampler = new Sampler(o.sampler, tokenizer.vocabSize);
+    let prompt: readonly number[];
+    try {
+      prompt = await promptTokens(ctx, tokenizer, input, o.signal);
+    } catch (e) {
+      if (e instanceof AbortError) return aborted();
+      throw e;
+    }
+    const sampler = new Sampler(o.sampler, tokenizer.vocabSize, tokenizer.holes);
     const decoder = tokenizer.createDecoder();
     const stop = new StopMatcher(o.stop);
     const history = [...prompt];

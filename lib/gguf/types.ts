@@ -122,6 +122,7 @@ const OTHER_GGML_TYPE_NAMES: Record<number, string> = {
 
 /** "Q8_0", or "type 16 (IQ2_XXS)" style text for an id, for messages. */
 export function ggmlTypeName(type: number): string {
+  if (typeof type !== 'number') return `type ${typeof type}`;
   const t = GGML_TYPES.get(type);
   if (t) return t.name;
   const other = OTHER_GGML_TYPE_NAMES[type];

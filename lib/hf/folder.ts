@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DType } from '../dtype';
 import { BadModelError, IOError } from '../errors';
-import { readRegularTextFile } from '../regular-file';
+import { checkPath, readRegularTextFile } from '../regular-file';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../safetensors/header';
 import type { Json } from './config';
 
@@ -96,6 +96,7 @@ export interface HFFolder {
 
 /** Reads config.json and the safetensors headers of the folder `dir`. */
 export async function readHFFolder(dir: string): Promise<HFFolder> {
+  checkPath(dir, 'model folder');
   const config = await readJsonObject(path.join(dir, 'config.json'));
   const { shards, index } = await safetensorsFiles(dir);
   const headers = await Promise.all(shards.map((s) => readSafetensorsHeader(path.join(dir, s))));

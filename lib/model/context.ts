@@ -4,8 +4,9 @@
  * the same tokens (the next chat turn, a longer prompt) only processes the
  * new ones. Calls on one context run one at a time (FIFO lock).
  */
+import '../dispose-symbol';
 import type { Backend, Graph, StepArgs } from '../backend';
-import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError, showValue } from '../errors';
 import type { ModelFamily } from './arch/family';
 import { DType } from '../dtype';
 import type { NativeBuffer } from '../native';
@@ -119,7 +120,7 @@ export class Context {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const allLogits = options.allLogits ?? false;
     if (typeof allLogits !== 'boolean')
-      throw new InvalidArgumentError(`allLogits must be a boolean, got ${String(allLogits)}`);
+      throw new InvalidArgumentError(`allLogits must be a boolean, got ${showValue(allLogits)}`);
     const ids = this.checkTokens(tokens);
     return this.#lock.run(async () => {
       this.#assertLive();
@@ -149,6 +150,11 @@ export class Context {
     this.#epoch++;
     this.#host.forget(this);
     release();
+  }
+
+  /** `await using ctx = model.createContext()` disposes the context at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   /** @internal Validates token ids and length against this context (before copying anything). */

@@ -3,6 +3,7 @@
  * default context for generate/stream/chat, and any contexts the caller
  * creates. Everything heavy runs in graph runs off the main thread.
  */
+import '../dispose-symbol';
 import { Backend } from '../backend';
 import {
   chatReply,
@@ -19,10 +20,11 @@ import { ChatTemplate, PLAIN_STOP, renderPlain } from '../chat/template';
 import { verifySha256 } from '../checksum';
 import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
 import type { LazyGrammar } from '../generate/constraint';
-import { runGeneration, collectGeneration, type GenerateResult } from '../generate/generate';
+import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
 import { ggmlTypeName } from '../gguf/types';
 import { pullModel } from '../hub/pull';
+import { Log } from '../log';
 import { isHubSource } from '../hub/source';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
 import { Tokenizer } from '../tokenizer/tokenizer';
@@ -297,6 +299,11 @@ export class Model {
     return this.#disposing;
   }
 
+  /** `await using model = await loadModel(…)` disposes the model at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
   #render(plan: ChatPlan, addGenerationPrompt: boolean): string {
     const tpl = this.#template();
     if (!tpl) return renderPlain(plan.messages, addGenerationPrompt);
@@ -309,10 +316,16 @@ export class Model {
   }
 
   #chatTokens(plan: ChatPlan): number[] {
+    const p = this.#chatPrompt(plan);
+    return this.tokenizer.tokenize(p.text, { addSpecial: p.addSpecial, parseSpecial: p.parseSpecial });
+  }
+
+  /** The chat prompt's text and how to tokenize it (special tokens in the template parsed; BOS unless it has one). */
+  #chatPrompt(plan: ChatPlan): { text: string; addSpecial: boolean; parseSpecial: boolean } {
     const text = this.#render(plan, true);
     const bos = this.tokenizer.bosToken;
     const hasBos = this.#template() !== undefined && bos !== undefined && bos.length > 0 && text.startsWith(bos);
-    return this.tokenizer.tokenize(text, { addSpecial: !hasBos, parseSpecial: this.#template() !== undefined });
+    return { text, addSpecial: !hasBos, parseSpecial: this.#template() !== undefined };
   }
 
   #chat(
@@ -326,14 +339,15 @@ export class Model {
     if (onToken !== undefined && typeof onToken !== 'function')
       throw new InvalidArgumentError('onToken must be a function');
     const plan = planChat(messages, this.tokenizer.chatTemplate, { tools, toolChoice, templateVariables }, genOptions);
-    const tokens = this.#chatTokens(plan);
+    const prompt = this.#chatPrompt(plan);
     const extraStop = this.#template() ? [] : PLAIN_STOP;
     const gen = this.#start(
-      tokens,
+      prompt.text,
       plan.grammar ? { ...genOptions, grammar: plan.grammar } : genOptions,
       extraStop,
       streaming,
       plan.lazyGrammar,
+      prompt,
     );
     return chatReply(gen, plan, onToken);
   }
@@ -341,7 +355,8 @@ export class Model {
   #template(): ChatTemplate | undefined {
     const src = this.tokenizer.chatTemplate;
     if (src === undefined) return undefined;
-    if (!this.#chatTemplate) this.#chatTemplate = new ChatTemplate(src);
+    // The model's template: its failures are ERR_BAD_MODEL naming the model.
+    if (!this.#chatTemplate) this.#chatTemplate = new ChatTemplate(src, { origin: this.#desc.source });
     return this.#chatTemplate;
   }
 
@@ -350,22 +365,24 @@ export class Model {
     return this.#default;
   }
 
+  /** Text prompts are tokenized inside the generation, a slice at a time (the event loop stays free). */
   #start(
     prompt: string | ArrayLike<number>,
     options: GenerateOptions | undefined,
     extraStop: readonly string[],
     streaming: boolean,
     lazyGrammar?: LazyGrammar,
+    tokenizeAs: { addSpecial: boolean; parseSpecial: boolean } = { addSpecial: true, parseSpecial: false },
   ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
     this.#assertLive();
     const o = resolveGenerateOptions(options, extraStop);
     if (lazyGrammar) o.lazyGrammar = lazyGrammar;
-    let ids: ArrayLike<number>;
-    if (typeof prompt === 'string') ids = this.tokenizer.tokenize(prompt);
-    else ids = prompt;
     const ctx = this.#defaultContext();
-    const checked = ctx.checkTokens(ids);
-    return runGeneration(ctx, this.tokenizer, checked, o, streaming);
+    const input: PromptInput =
+      typeof prompt === 'string'
+        ? { text: prompt, addSpecial: tokenizeAs.addSpecial, parseSpecial: tokenizeAs.parseSpecial }
+        : ctx.checkTokens(prompt);
+    return runGeneration(ctx, this.tokenizer, input, o, streaming);
   }
 
   #assertLive(): void {
@@ -391,7 +408,9 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   };
   const progress = (stage: 'checksum' | 'map' | 'ready', p: number): void => o.onProgress?.({ stage, progress: p });
   aborted();
-  const backendName = chooseBackend(o.backend, o.quiet);
+  const log = new Log(o.logger, o.quiet || Boolean(process.env['MINIMACLLM_QUIET']));
+  const started = Date.now();
+  const backendName = chooseBackend(o.backend, log);
   if (o.sha256 !== undefined) {
     progress('checksum', 0);
     const fs = await import('node:fs');
@@ -413,6 +432,13 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     weights = loadWeights(backend, desc, familyOf(desc.architecture));
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize);
+    if (log.enabled('info')) {
+      const i = model.info;
+      log.info(
+        `loaded ${i.name || i.architecture} (${i.architecture}, ${i.quantization}, context ${i.contextSize}) ` +
+          `on ${i.backend} with ${backend.threads} threads in ${Date.now() - started} ms`,
+      );
+    }
     progress('ready', 1);
     return model;
   } catch (e) {

@@ -26,6 +26,8 @@ export async function loadModelTokenizer(desc: ModelDescription): Promise<Tokeni
     // e.g. transformers' Llama tokenizers add BOS unless told otherwise (as llama.cpp's converter records).
     ...(familyOf(desc.architecture).hfAddsBos ? { add_bos_token: true } : {}),
     ...tokCfg,
+    // Every token id must have a row of logits.
+    vocab_size: desc.hparams.vocabSize,
   };
   return Tokenizer.fromTokenizerJson(json, config);
 }

@@ -8,6 +8,7 @@
  */
 import { BYTE_TO_CHAR } from './byte-level';
 import { NumberHeap } from './heap';
+import { CLOCK_EVERY, longPiece, type Defer, type MergeJob } from './merge-job';
 import { PairTable } from './pair-table';
 import { utf8Encode } from './unicode';
 
@@ -27,6 +28,9 @@ export interface BpeOptions {
   ignoreMerges?: boolean;
 }
 
+// Module-level: a global (Math.floor) looked up in a hot loop is ~30x slower inside a vm context (jest).
+const floor = Math.floor;
+
 /** Words longer than this use the heap; shorter ones a plain scan (faster for short words). */
 const SCAN_MAX = 48;
 /** Pieces longer than this are not cached (they are rare, and keep the cache small). */
@@ -37,7 +41,9 @@ export class BpeModel {
   private pairTable: PairTable | undefined;
   private readonly byteToId = new Int32Array(256).fill(-1);
   private readonly byteTokenId = new Int32Array(256).fill(-1);
+  /** Char-level models: the id of each character (-1: not a token; -2: not looked up yet). */
   private readonly charIds = new Map<number, number>();
+  private readonly bmpIds = new Int32Array(0x10000).fill(-2);
   private cache = new Map<string, readonly number[]>();
   private scratch = new Uint8Array(1024);
   // Reused work arrays for the merge loop.
@@ -89,9 +95,16 @@ export class BpeModel {
     return pairs;
   }
 
-  /** Encodes one pre-tokenized piece, appending ids to `out`. */
-  encode(piece: string, out: number[]): void {
+  /**
+   * Encodes one pre-tokenized piece, appending ids to `out`. With `defer`, a piece longer than
+   * `longPiece.chars` is merged later, a slice at a time (merge-job.ts): a placeholder goes in `out`.
+   */
+  encode(piece: string, out: number[], defer?: Defer): void {
     if (piece.length === 0) return;
+    if (defer !== undefined && piece.length > longPiece.chars) {
+      this.encodeUncached(piece, out, defer);
+      return;
+    }
     const cacheable = piece.length <= CACHE_MAX_PIECE;
     if (cacheable) {
       const hit = this.cache.get(piece);
@@ -109,13 +122,13 @@ export class BpeModel {
     for (let i = 0; i < res.length; i++) out.push(res[i]!);
   }
 
-  private encodeUncached(piece: string, out: number[]): void {
+  private encodeUncached(piece: string, out: number[], defer?: Defer): void {
     let n: number;
     if (this.o.byteLevel) {
       if (this.scratch.length < piece.length * 3) this.scratch = new Uint8Array(piece.length * 3 + 16);
       const bytes = this.scratch;
       n = utf8Encode(piece, 0, piece.length, bytes, 0);
-      if (this.o.ignoreMerges) {
+      if (this.o.ignoreMerges && n <= this.maxTokenLength) {
         let s = '';
         for (let i = 0; i < n; i++) s += BYTE_TO_CHAR[bytes[i]!]!;
         const whole = this.o.tokenToId.get(s);
@@ -127,7 +140,7 @@ export class BpeModel {
       this.reserve(n);
       for (let i = 0; i < n; i++) this.ids[i] = this.byteToId[bytes[i]!]!;
     } else {
-      if (this.o.ignoreMerges) {
+      if (this.o.ignoreMerges && piece.length <= this.maxTokenLength) {
         const whole = this.o.tokenToId.get(piece);
         if (whole !== undefined) {
           out.push(whole);
@@ -138,14 +151,37 @@ export class BpeModel {
     }
     if (n === 0) return;
     const ids = this.ids;
+    if (defer !== undefined && n > SCAN_MAX) {
+      // The job owns its arrays (other pieces, and other calls, are tokenized meanwhile).
+      const own = ids.slice(0, n);
+      let valid = 0;
+      for (let i = 0; i < n; i++) if (own[i]! >= 0) valid++;
+      const job = new HeapMerge(this, own, new Int32Array(n), new Int32Array(n), n);
+      job.minTokens = Math.ceil(valid / this.maxTokenLength);
+      out.push(defer(job));
+      return;
+    }
     if (n > 1) {
-      if (n <= SCAN_MAX) this.mergeScan(n);
-      else this.mergeHeap(n);
-      for (let i = 0; i !== -1; i = this.next[i]!) {
-        const id = ids[i]!;
-        if (id >= 0) out.push(id); // a byte missing from the vocabulary is dropped, as llama.cpp does
+      if (n <= SCAN_MAX) {
+        this.mergeScan(n);
+        emitList(ids, this.next, out);
+      } else {
+        const job = new HeapMerge(this, ids, this.next, this.prev, n);
+        job.run(Infinity);
+        job.finish(out);
       }
     } else if (ids[0]! >= 0) out.push(ids[0]!);
+  }
+
+  private maxLen = 0;
+  /** The longest token text (UTF-16 units; a token merges at most that many symbols). */
+  private get maxTokenLength(): number {
+    if (this.maxLen === 0) {
+      let m = 1;
+      for (const t of this.o.tokens) if (t !== undefined && t.length > m) m = t.length;
+      this.maxLen = m;
+    }
+    return this.maxLen;
   }
 
   private reserve(n: number): void {
@@ -163,12 +199,15 @@ export class BpeModel {
     const t = this.o.tokenToId;
     let n = 0;
     let prevUnk = false;
-    for (const ch of piece) {
-      const cp = ch.codePointAt(0)!;
-      let id = this.charIds.get(cp);
-      if (id === undefined) {
-        id = t.get(ch) ?? -1;
-        this.charIds.set(cp, id);
+    // By index, without a string per character (the strings cost ~4x the rest on long pieces).
+    for (let i = 0; i < piece.length;) {
+      const cp = piece.codePointAt(i)!;
+      i += cp > 0xffff ? 2 : 1;
+      let id = cp < 0x10000 ? this.bmpIds[cp]! : (this.charIds.get(cp) ?? -2);
+      if (id === -2) {
+        id = t.get(String.fromCodePoint(cp)) ?? -1;
+        if (cp < 0x10000) this.bmpIds[cp] = id;
+        else this.charIds.set(cp, id);
       }
       if (id >= 0) {
         this.ids[n++] = id;
@@ -176,7 +215,7 @@ export class BpeModel {
         continue;
       }
       if (this.o.byteFallback) {
-        const bytes = new TextEncoder().encode(ch);
+        const bytes = new TextEncoder().encode(String.fromCodePoint(cp));
         let ok = true;
         for (const b of bytes) if (this.byteTokenId[b]! < 0) ok = false;
         if (ok) {
@@ -198,7 +237,8 @@ export class BpeModel {
    * (saves a string concatenation per merge at load); a merge whose result is
    * not a token never fires (HF refuses such files).
    */
-  private lookup(a: number, b: number): number {
+  /** @internal */
+  lookup(a: number, b: number): number {
     if (a < 0 || b < 0) return -1;
     const pairs = this.pairTable ?? this.pairs;
     const slot = pairs.find(a, b);
@@ -211,7 +251,8 @@ export class BpeModel {
     return m < 0 ? -1 : pairs.rankAt(slot);
   }
 
-  private mergedId(a: number, b: number): number {
+  /** @internal */
+  mergedId(a: number, b: number): number {
     const pairs = this.pairs;
     return pairs.merged[pairs.find(a, b)]!;
   }
@@ -235,44 +276,90 @@ export class BpeModel {
       next[at] = next[next[at]!]!;
     }
   }
+}
 
-  /** Heap + linked list for long words: O(n log n). */
-  private mergeHeap(n: number): void {
-    const { ids, next, prev } = this;
-    for (let i = 0; i < n; i++) {
-      next[i] = i + 1 < n ? i + 1 : -1;
-      prev[i] = i - 1;
-    }
+/** The symbols left in the linked list, in order (a byte missing from the vocabulary is dropped, as llama.cpp does). */
+function emitList(ids: Int32Array, next: Int32Array, out: number[]): void {
+  for (let i = 0; i !== -1; i = next[i]!) {
+    const id = ids[i]!;
+    if (id >= 0) out.push(id);
+  }
+}
+
+/**
+ * Heap + linked list for long words: O(n log n). Resumable: run() stops at a deadline and goes on
+ * where it stopped (tokenizeAsync); encode() runs it with no deadline.
+ */
+class HeapMerge implements MergeJob {
+  minTokens = 0;
+  private readonly span: number;
+  private readonly heap = new NumberHeap();
+  private readonly alive: Uint8Array;
+  /** Next symbol to link and queue (with the one after it) in the initial pass; n once it is done. */
+  private queued = 0;
+
+  constructor(
+    private readonly model: BpeModel,
+    private readonly ids: Int32Array,
+    private readonly next: Int32Array,
+    private readonly prev: Int32Array,
+    private readonly n: number,
+  ) {
     // key = rank * span + left position: pops lowest rank, then leftmost.
     let span = 1;
     while (span <= n) span *= 2;
-    const heap = new NumberHeap();
-    const alive = new Uint8Array(n).fill(1);
-    const push = (i: number) => {
-      const j = next[i]!;
-      if (j < 0) return;
-      const r = this.lookup(ids[i]!, ids[j]!);
-      if (r >= 0) heap.push(r * span + i);
-    };
-    for (let i = 0; i + 1 < n; i++) push(i);
+    this.span = span;
+    this.alive = new Uint8Array(n).fill(1);
+  }
+
+  private push(i: number): void {
+    const j = this.next[i]!;
+    if (j < 0) return;
+    const r = this.model.lookup(this.ids[i]!, this.ids[j]!);
+    if (r >= 0) this.heap.push(r * this.span + i);
+  }
+
+  run(deadline: number): boolean {
+    const { ids, next, prev, alive, heap, span, model } = this;
+    let steps = 0;
+    // The initial pass links the symbols and queues every pair (inside run(): it is O(n) work too).
+    const n = this.n;
+    while (this.queued < n) {
+      const i = this.queued++;
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+      this.push(i);
+      if (++steps === CLOCK_EVERY) {
+        steps = 0;
+        if (performance.now() > deadline) return false;
+      }
+    }
     for (;;) {
+      if (++steps === CLOCK_EVERY) {
+        steps = 0;
+        if (performance.now() > deadline) return false;
+      }
       const key = heap.pop();
-      if (key === undefined) return;
-      const rank = Math.floor(key / span);
+      if (key === undefined) return true;
+      const rank = floor(key / span);
       const i = key - rank * span;
       if (!alive[i]) continue;
       const j = next[i]!;
       if (j < 0) continue;
       // Stale entry: the pair at i changed since it was queued.
-      if (this.lookup(ids[i]!, ids[j]!) !== rank) continue;
-      ids[i] = this.mergedId(ids[i]!, ids[j]!);
+      if (model.lookup(ids[i]!, ids[j]!) !== rank) continue;
+      ids[i] = model.mergedId(ids[i]!, ids[j]!);
       alive[j] = 0;
       const k = next[j]!;
       next[i] = k;
       if (k >= 0) prev[k] = i;
       const p = prev[i]!;
-      if (p >= 0) push(p);
-      push(i);
+      if (p >= 0) this.push(p);
+      this.push(i);
     }
+  }
+
+  finish(out: number[]): void {
+    emitList(this.ids, this.next, out);
   }
 }

@@ -5,20 +5,13 @@
  */
 import { BadModelError, UnsupportedError } from '../errors';
 import { BpeModel } from './bpe';
+import { MergeBarrier, plan, splitterCuts } from './cuts';
 import { type MetadataRecord, optBool, optNumber, optNumberArray, optString, optStringArray } from './metadata';
 import { ggufPreTokenizer, splitText } from './pretokenizers';
 import type { TokenizerSpec } from './spec';
 import { SpmModel } from './spm';
-import {
-  ATTR_CONTROL,
-  ATTR_NORMAL,
-  ATTR_RSTRIP,
-  ATTR_UNKNOWN,
-  ATTR_USER_DEFINED,
-  attrFromTokenType,
-  EOG_TEXTS,
-  EOT_TEXTS,
-} from './vocab';
+import { ATTR_CONTROL, ATTR_NORMAL, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_USER_DEFINED, attrFromTokenType } from './vocab';
+import { applySpecialTextRules } from './special-ids';
 
 const K = 'tokenizer.ggml.';
 
@@ -57,8 +50,6 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
   const bos = special('bos_token_id', spm ? 1 : 11);
   const eos = special('eos_token_id', spm ? 2 : 11);
   const unk = special('unknown_token_id', spm ? 0 : undefined);
-  let eot = special('eot_token_id', undefined);
-  let eom = special('eom_token_id', undefined);
   const pre = spm ? undefined : ggufPreTokenizer(optString(md, K + 'pre'));
   const addBos = optBool(md, K + 'add_bos_token') ?? (spm ? true : pre!.addBos);
   const addEos = optBool(md, K + 'add_eos_token') ?? false;
@@ -66,23 +57,21 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
   if (addBos && bos === undefined) throw new BadModelError(`${K}add_bos_token is true but there is no BOS token`);
   if (addEos && eos === undefined) throw new BadModelError(`${K}add_eos_token is true but there is no EOS token`);
 
-  // End-of-turn tokens recognised by their text, as llama.cpp does; they are control tokens.
-  const byText = (texts: readonly string[]) => {
-    for (const t of texts) {
-      const id = tokenToId.get(t);
-      if (id !== undefined) return id;
-    }
-    return undefined;
-  };
-  eot ??= byText(EOT_TEXTS);
-  eom ??= byText(['<|eom_id|>']);
-  for (const id of [eot, eom]) if (id !== undefined) attrs[id] = attrs[id]! | ATTR_CONTROL;
-  const eog = new Set<number>();
-  for (const id of [eos, eot, eom]) if (id !== undefined) eog.add(id);
-  for (const t of EOG_TEXTS) {
-    const id = tokenToId.get(t);
-    if (id !== undefined && attrs[id]! & ATTR_CONTROL) eog.add(id);
-  }
+  const fimKey = (role: string, old?: string) =>
+    special(`fim_${role}_token_id`, undefined) ?? (old ? special(`${old}_token_id`, undefined) : undefined);
+  const { eot, eog } = applySpecialTextRules(toks, tokenToId, attrs, {
+    eos,
+    eot: special('eot_token_id', undefined),
+    eom: special('eom_token_id', undefined),
+    fim: {
+      pre: fimKey('pre', 'prefix'),
+      suf: fimKey('suf', 'suffix'),
+      mid: fimKey('mid', 'middle'),
+      pad: fimKey('pad'),
+      rep: fimKey('rep'),
+      sep: fimKey('sep'),
+    },
+  });
 
   // Phi-3 files need right-stripping special tokens (llama.cpp keys this on general.name).
   const name = (optString(md, 'general.name') ?? '').toLowerCase();
@@ -104,7 +93,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     bos,
     eos,
     eot,
-    eog: [...eog],
+    eog,
     addBos,
     addEos,
     chatTemplate: optString(md, 'tokenizer.chat_template'),
@@ -113,13 +102,20 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
 
   if (spm) {
     const model = new SpmModel({ tokenToId, scores: scores ?? new Float32Array(n), unkId: unk });
+    // SentencePiece merges across the whole fragment (spaces are ▁): cut only where no token can span.
+    const barrier = new MergeBarrier(toks, 0x2581);
+    const sp = (c: number) => (c === 0x20 ? 0x2581 : c);
     return {
       ...common,
       type: 'spm',
       pieceMode: 'spm',
+      cuts: plan(
+        (p, c) => barrier.rule(sp(p), sp(c)),
+        () => barrier.ready(),
+      ),
       encodeText(text, ctx, out) {
         const t = addSpacePrefix && ctx.afterSpecial ? ' ' + text : text;
-        model.encode(t.replaceAll(' ', '\u2581'), out);
+        model.encode(t.replaceAll(' ', '\u2581'), out, ctx.defer);
       },
     };
   }
@@ -132,8 +128,9 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     ...common,
     type: 'bpe',
     pieceMode: 'byte-level',
-    encodeText(text, _ctx, out) {
-      splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out));
+    ...(pre!.cuts ? { cuts: plan(splitterCuts) } : {}),
+    encodeText(text, ctx, out) {
+      splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out, ctx.defer));
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Binary min-heaps for the merge loops. Merging by priority queue keeps BPE
- * O(n log n) on long words (1 MB of one repeated character is one word).
+ * Binary min-heap for the BPE merge loop (SPM has its own typed-array heap in spm.ts).
+ * Merging by priority queue keeps BPE O(n log n) on long words (1 MB of one repeated
+ * character is one word).
  */
 
 /** Min-heap of plain numbers (BPE packs rank and position into one key). */
@@ -30,37 +31,6 @@ export class NumberHeap {
     const top = a[0]!;
     const last = a.pop()!;
     if (n > 1) siftDown(a, last, n - 1, (x, y) => x < y);
-    return top;
-  }
-}
-
-/** Min-heap of items ordered by a caller-supplied `less` (SPM orders by float score, then position). */
-export class Heap<T> {
-  private a: T[] = [];
-  constructor(private readonly less: (x: T, y: T) => boolean) {}
-  get size(): number {
-    return this.a.length;
-  }
-  push(v: T): void {
-    const a = this.a;
-    let i = a.length;
-    a.push(v);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const pv = a[p]!;
-      if (!this.less(v, pv)) break;
-      a[i] = pv;
-      i = p;
-    }
-    a[i] = v;
-  }
-  pop(): T | undefined {
-    const a = this.a;
-    const n = a.length;
-    if (n === 0) return undefined;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (n > 1) siftDown(a, last, n - 1, this.less);
     return top;
   }
 }

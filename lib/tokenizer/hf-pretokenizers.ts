@@ -1,11 +1,12 @@
 /**
  * HF tokenizer.json pre-tokenizers. Known split regexes (GPT-2, Llama 3,
- * Qwen2) run on the hand-written linear splitters; anything else falls back
- * to a JS RegExp.
+ * Qwen2) run on the hand-written linear splitters; any other pattern runs on
+ * RE2 (regex.ts), also in linear time.
  */
-import { UnsupportedError } from '../errors';
-import { jsRegex } from './js-regex';
-import { isRecord } from './metadata';
+import { BadModelError, UnsupportedError } from '../errors';
+import { isRecord, MAX_NESTING } from './metadata';
+import { FileRegex } from './regex';
+import { type CutRule, spaceCuts, splitterCuts } from './cuts';
 import { gpt2Split, llama3Split, type Splitter } from './pretokenizers';
 import { PUNCT, toCodepoints, WHITESPACE } from './unicode';
 
@@ -32,18 +33,27 @@ const KNOWN: ReadonlyMap<string, Splitter> = new Map([
 
 type Segment = [start: number, end: number, isMatch: boolean];
 
-function regexSegments(re: RegExp, s: string): Segment[] {
+function regexSegments(re: FileRegex, s: string): Segment[] {
   const segs: Segment[] = [];
   let last = 0;
-  re.lastIndex = 0;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    if (m[0].length === 0) {
-      re.lastIndex++;
-      continue;
-    }
-    if (m.index > last) segs.push([last, m.index, false]);
-    segs.push([m.index, m.index + m[0].length, true]);
-    last = m.index + m[0].length;
+  re.forEachMatch(s, (a, b) => {
+    if (a > last) segs.push([last, a, false]);
+    segs.push([a, b, true]);
+    last = b;
+  });
+  if (last < s.length) segs.push([last, s.length, false]);
+  return segs;
+}
+
+/** Non-overlapping occurrences of a literal, left to right (an empty literal occurs nowhere). */
+function literalSegments(lit: string, s: string): Segment[] {
+  const segs: Segment[] = [];
+  if (lit.length === 0) return s.length > 0 ? [[0, s.length, false]] : [];
+  let last = 0;
+  for (let i = s.indexOf(lit); i >= 0; i = s.indexOf(lit, i + lit.length)) {
+    if (i > last) segs.push([last, i, false]);
+    segs.push([i, i + lit.length, true]);
+    last = i + lit.length;
   }
   if (last < s.length) segs.push([last, s.length, false]);
   return segs;
@@ -103,6 +113,15 @@ function applyBehavior(s: string, segs: Segment[], behavior: string, out: string
   }
 }
 
+const BEHAVIORS = ['Isolated', 'Removed', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
+
+/** A SplitDelimiterBehavior, checked at load (not at the first tokenize). */
+function splitBehavior(v: unknown): string {
+  if (v === undefined || v === null) return 'Isolated';
+  if (typeof v === 'string' && BEHAVIORS.includes(v)) return v;
+  throw new UnsupportedError(`unsupported split behavior ${JSON.stringify(v)}`);
+}
+
 function eachPiece(fn: (s: string, out: string[], atStart: boolean) => void): PreTokenizer {
   return (pieces, atStart) => {
     const out: string[] = [];
@@ -133,17 +152,19 @@ function classSplit(pred: (f: number, cp: number) => boolean, behavior: string, 
   });
 }
 
-function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): PreTokenizer {
+function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }, depth: number): PreTokenizer {
   switch (cfg.type) {
     case 'Sequence': {
+      if (depth >= MAX_NESTING)
+        throw new BadModelError(`tokenizer.json pre_tokenizer: Sequence nested deeper than ${MAX_NESTING}`);
       const steps = (Array.isArray(cfg.pretokenizers) ? cfg.pretokenizers : []).map((c) => {
-        if (!isRecord(c)) throw new UnsupportedError('pre_tokenizer entries must be objects');
-        return build(c, flags);
+        if (!isRecord(c)) throw new BadModelError('tokenizer.json pre_tokenizer entries must be objects');
+        return build(c, flags, depth + 1);
       });
       return (pieces, atStart) => steps.reduce((acc, step) => step(acc, atStart), pieces);
     }
     case 'Split': {
-      const behavior = typeof cfg.behavior === 'string' ? cfg.behavior : 'Isolated';
+      const behavior = splitBehavior(cfg.behavior);
       const invert = cfg.invert === true;
       const p = cfg.pattern;
       let segments: (s: string) => Segment[];
@@ -151,13 +172,12 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
         const known = KNOWN.get(p.Regex);
         if (known && behavior === 'Isolated' && !invert) segments = (s) => splitterSegments(known, s);
         else {
-          const re = jsRegex(p.Regex, 'gu');
+          const re = new FileRegex(p.Regex);
           segments = (s) => regexSegments(re, s);
         }
       } else if (isRecord(p) && typeof p.String === 'string') {
         const lit = p.String;
-        const re = new RegExp(lit.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
-        segments = (s) => regexSegments(re, s);
+        segments = (s) => literalSegments(lit, s);
       } else throw new UnsupportedError(`unsupported Split pattern ${JSON.stringify(p)}`);
       return eachPiece((s, out) => {
         let segs = segments(s);
@@ -177,6 +197,11 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
     }
     case 'Metaspace': {
       const rep = typeof cfg.replacement === 'string' ? cfg.replacement : '\u2581';
+      // HF requires one character; an empty one would make the split below loop forever.
+      if ([...rep].length !== 1)
+        throw new BadModelError(
+          `tokenizer.json Metaspace replacement must be one character, got ${JSON.stringify(rep)}`,
+        );
       const scheme =
         typeof cfg.prepend_scheme === 'string'
           ? cfg.prepend_scheme
@@ -204,7 +229,7 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
       return classSplit((_f, cp) => cp >= 0x30 && cp <= 0x39, single ? 'Isolated' : 'Contiguous', single);
     }
     case 'Punctuation': {
-      const behavior = typeof cfg.behavior === 'string' ? cfg.behavior : 'Isolated';
+      const behavior = splitBehavior(cfg.behavior);
       const ascii = (cp: number) =>
         (cp >= 0x21 && cp <= 0x2f) ||
         (cp >= 0x3a && cp <= 0x40) ||
@@ -228,7 +253,53 @@ function build(cfg: Record<string, unknown>, flags: { byteLevel: boolean }): Pre
 export function buildPreTokenizer(cfg: unknown): HfPreTokenizer {
   const flags = { byteLevel: false };
   if (cfg === null || cfg === undefined) return { run: (p) => p, byteLevel: false };
-  if (!isRecord(cfg)) throw new UnsupportedError('pre_tokenizer must be an object');
-  const run = build(cfg, flags);
+  if (!isRecord(cfg)) throw new BadModelError('tokenizer.json pre_tokenizer must be an object');
+  const run = build(cfg, flags, 0);
   return { run, byteLevel: flags.byteLevel };
+}
+
+/**
+ * Where the pre-tokenizer always ends a piece (cuts.ts): the rule of its first splitting step, provided
+ * only character-class steps (Digits, Punctuation) come before it. 'whole': no step splits, the model
+ * merges across whole fragments. undefined: no safe cuts.
+ */
+export function preTokenizerCuts(cfg: unknown): CutRule | 'whole' | undefined {
+  const steps: Record<string, unknown>[] = [];
+  const flatten = (c: unknown, depth: number): boolean => {
+    if (!isRecord(c) || depth > MAX_NESTING) return false;
+    if (c.type !== 'Sequence') {
+      steps.push(c);
+      return true;
+    }
+    return (Array.isArray(c.pretokenizers) ? c.pretokenizers : []).every((x) => flatten(x, depth + 1));
+  };
+  if (cfg !== null && cfg !== undefined && !flatten(cfg, 0)) return undefined;
+  for (const st of steps) {
+    switch (st.type) {
+      case 'Digits':
+      case 'Punctuation':
+        continue;
+      case 'ByteLevel':
+        if (st.use_regex === false) return undefined;
+        // A prefix space is added to every piece that lacks one: only cuts before a space keep that unchanged.
+        return st.add_prefix_space === true ? spaceCuts : splitterCuts;
+      case 'Split': {
+        const p = st.pattern;
+        const known = isRecord(p) && typeof p.Regex === 'string' && KNOWN.has(p.Regex);
+        const isolated = (st.behavior ?? 'Isolated') === 'Isolated' && st.invert !== true;
+        return known && isolated ? splitterCuts : undefined;
+      }
+      case 'Metaspace': {
+        if (st.split === false) return undefined;
+        const rep = typeof st.replacement === 'string' ? st.replacement.codePointAt(0) : 0x2581;
+        return (prev, cur) => (cur === 0x20 || cur === rep) && prev !== 0x20 && prev !== rep;
+      }
+      case 'WhitespaceSplit':
+      case 'Whitespace':
+        return spaceCuts;
+      default:
+        return undefined;
+    }
+  }
+  return 'whole';
 }

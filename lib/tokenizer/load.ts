@@ -3,15 +3,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BadModelError, InvalidArgumentError, IOError } from '../errors';
 import { readGGUF } from '../gguf/reader';
+import { openRegularFile, readRegularTextFile } from '../regular-file';
 import { Tokenizer } from './tokenizer';
 
+const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
+/** A JSON file that must be a regular file (a FIFO would block forever), size-capped. */
 async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (e) {
-    throw new IOError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
+  const text = await readRegularTextFile(
+    file,
+    MAX_JSON_BYTES,
+    () => new BadModelError(`${file} is larger than ${MAX_JSON_BYTES} bytes`),
+  );
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
@@ -26,7 +29,7 @@ async function readJsonIfExists(file: string): Promise<Record<string, unknown> |
 }
 
 async function isGGUF(file: string): Promise<boolean> {
-  const fh = await fs.promises.open(file, 'r');
+  const { fh } = await openRegularFile(file);
   try {
     const buf = Buffer.alloc(4);
     const { bytesRead } = await fh.read(buf, 0, 4, 0);
@@ -47,6 +50,8 @@ async function fromTokenizerJsonFile(file: string): Promise<Tokenizer> {
   for (const k of ['bos_token_id', 'eos_token_id'] as const) {
     if (merged[k] === undefined && typeof modelConfig?.[k] === 'number') merged[k] = modelConfig[k];
   }
+  // Token ids beyond the model's vocab_size have no logits row: the loader rejects them.
+  if (modelConfig?.vocab_size !== undefined) merged.vocab_size = modelConfig.vocab_size;
   return Tokenizer.fromTokenizerJson(json, merged);
 }
 

@@ -3,6 +3,9 @@ import { BadModelError } from '../errors';
 
 export type MetadataRecord = Readonly<Record<string, unknown>>;
 
+/** Deepest `Sequence` nesting accepted in a tokenizer.json (real files nest one or two levels). */
+export const MAX_NESTING = 32;
+
 export function optString(md: MetadataRecord, key: string): string | undefined {
   const v = md[key];
   if (v === undefined || v === null) return undefined;

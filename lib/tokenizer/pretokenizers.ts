@@ -266,6 +266,8 @@ export interface GGUFPreTokenizer {
   ignoreMerges: boolean;
   /** Default for `add_bos_token` when the GGUF does not say. */
   addBos: boolean;
+  /** The stages always split at cuts.ts's splitter boundaries (they run the GPT-2 or Llama 3 splitter). */
+  cuts: boolean;
 }
 
 const GPT2 = [gpt2Split];
@@ -345,7 +347,10 @@ const PRE_GROUPS: Array<[string[], Splitter[], Partial<GGUFPreTokenizer>?]> = [
 
 const PRE_TABLE = new Map<string, GGUFPreTokenizer>();
 for (const [names, stages, extra] of PRE_GROUPS) {
-  for (const name of names) PRE_TABLE.set(name, { stages, ignoreMerges: false, addBos: false, ...extra });
+  // The other stages of these groups only isolate character classes that contain no space, letter boundary
+  // or digit boundary the splitter would not also split at (cuts.ts).
+  const cuts = stages.some((st) => st === gpt2Split || st === LLAMA3[0] || st === QWEN2[0]);
+  for (const name of names) PRE_TABLE.set(name, { stages, ignoreMerges: false, addBos: false, cuts, ...extra });
 }
 
 /** Pre-tokenizer for a GGUF `tokenizer.ggml.pre` value (missing → llama.cpp's "default"). */

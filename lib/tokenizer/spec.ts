@@ -1,11 +1,19 @@
 /** What a loader (GGUF metadata or tokenizer.json) hands to the Tokenizer class. */
+import type { CutPlan } from './cuts';
 import type { PieceMode } from './decoder';
+import type { Defer } from './merge-job';
 
 export interface EncodeContext {
   /** The fragment follows a special token, or starts the text (SentencePiece inserts a space then). */
   afterSpecial: boolean;
   /** The fragment starts at offset 0 of the input. */
   atStart: boolean;
+  /** The text continues a fragment cut before it (tokenized in slices): no leading Strip / Prepend. */
+  continued?: boolean;
+  /** The fragment goes on after this text (tokenized in slices): no trailing Strip. */
+  more?: boolean;
+  /** tokenizeAsync: long pieces are merged later, a slice at a time (merge-job.ts). */
+  defer?: Defer | undefined;
 }
 
 export interface TokenizerSpec {
@@ -23,7 +31,11 @@ export interface TokenizerSpec {
   eos?: number;
   eot?: number;
   eog: number[];
+  /** Ids below tokens.length that the file gives no token (tokenizer.json gaps); never sampled. */
+  holes?: number[];
   addBos: boolean;
   addEos: boolean;
   chatTemplate?: string;
+  /** Where texts may be cut to be tokenized in slices (cuts.ts); none when absent. */
+  cuts?: CutPlan;
 }

@@ -4,6 +4,7 @@
  * over every remaining text fragment, left to right. Control tokens take part
  * only when parsing specials; user-defined (added) tokens always do.
  */
+import { wellFormed } from './unicode';
 import { ATTR_CONTROL, ATTR_LSTRIP, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_UNUSED, ATTR_USER_DEFINED } from './vocab';
 
 export type Fragment = { token: number } | { start: number; end: number };
@@ -11,6 +12,8 @@ export type Fragment = { token: number } | { start: number; end: number };
 interface Candidate {
   id: number;
   text: string;
+  /** UTF-8 length: llama.cpp tries longer tokens first by byte length. */
+  bytes: number;
   always: boolean;
   lstrip: boolean;
   rstrip: boolean;
@@ -23,6 +26,8 @@ function isCSpace(c: number): boolean {
 
 export class SpecialMatcher {
   private readonly candidates: Candidate[];
+  /** Longest candidate, in UTF-16 units. */
+  private readonly maxLength: number;
 
   constructor(tokens: readonly string[], attrs: Uint16Array) {
     const c: Candidate[] = [];
@@ -34,14 +39,27 @@ export class SpecialMatcher {
       c.push({
         id,
         text,
+        bytes: Buffer.byteLength(text),
         always: (a & (ATTR_CONTROL | ATTR_UNKNOWN | ATTR_UNUSED)) === 0,
         lstrip: (a & ATTR_LSTRIP) !== 0,
         rstrip: (a & ATTR_RSTRIP) !== 0,
       });
     }
     // Longest first; ties by id so the order is deterministic.
-    c.sort((x, y) => y.text.length - x.text.length || x.id - y.id);
+    c.sort((x, y) => y.bytes - x.bytes || x.id - y.id);
     this.candidates = c;
+    this.maxLength = c.reduce((m, x) => Math.max(m, x.text.length), 0);
+  }
+
+  /** Whether a token looked for (with `parseSpecial`) occurs within its own length of index `i`. */
+  near(text: string, i: number, parseSpecial: boolean): boolean {
+    let window: string | undefined;
+    for (const cand of this.candidates) {
+      if (!parseSpecial && !cand.always) continue;
+      window ??= wellFormed(text.slice(Math.max(0, i - this.maxLength), i + this.maxLength));
+      if (window.includes(cand.text)) return true;
+    }
+    return false;
   }
 
   /** Whether any token would be looked for in text (to skip the work entirely). */

@@ -6,9 +6,10 @@
 import { BadModelError, UnsupportedError } from '../errors';
 import { BpeModel } from './bpe';
 import type { PieceMode } from './decoder';
-import { buildNormalizer } from './hf-normalizers';
-import { buildPreTokenizer } from './hf-pretokenizers';
-import { isRecord } from './metadata';
+import { cpAround, type CutPlan, type CutRule, MergeBarrier } from './cuts';
+import { buildNormalizer, type Normalizer, normalizerCuts } from './hf-normalizers';
+import { buildPreTokenizer, preTokenizerCuts } from './hf-pretokenizers';
+import { isRecord, MAX_NESTING } from './metadata';
 import type { TokenizerSpec } from './spec';
 import {
   ATTR_BYTE,
@@ -20,9 +21,81 @@ import {
   ATTR_UNUSED,
   ATTR_USER_DEFINED,
   byteTokenValue,
-  EOG_TEXTS,
-  EOT_TEXTS,
 } from './vocab';
+import { applySpecialTextRules } from './special-ids';
+
+/** Largest vocabulary accepted (ids are int32 everywhere; real models stay below 2^20). */
+const MAX_VOCAB = 1 << 24;
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
+}
+
+/** BPE merges: "left right" strings or [left, right] pairs. */
+function checkMerges(m: unknown): Array<string | string[]> {
+  if (m === undefined || m === null) return [];
+  if (!Array.isArray(m)) throw new BadModelError('tokenizer.json model.merges must be an array');
+  for (let i = 0; i < m.length; i++) {
+    const e: unknown = m[i];
+    if (typeof e === 'string') continue;
+    if (Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string') continue;
+    throw new BadModelError(`tokenizer.json model.merges[${i}] must be a "left right" string or a pair of strings`);
+  }
+  return m as Array<string | string[]>;
+}
+
+/** Where texts may be cut (cuts.ts): the normalizer must allow it, then the pre-tokenizer or the vocabulary. */
+function jsonCuts(
+  json: Record<string, unknown>,
+  normalize: Normalizer | undefined,
+  tokens: readonly string[],
+  tokenToId: ReadonlyMap<string, number>,
+  fuseUnk: boolean,
+): CutPlan | undefined {
+  const normCut = normalizerCuts(json.normalizer);
+  const preCut = preTokenizerCuts(json.pre_tokenizer);
+  if (!normCut || !preCut) return undefined;
+  const barrier = preCut === 'whole' ? new MergeBarrier(tokens, 0x2581) : undefined;
+  const rule = barrier ? barrier.rule : (preCut as CutRule);
+  const inner = { first: false, last: false };
+  // Whether a cut between two code points is safe depends on those two only: remembered (a text has
+  // few distinct pairs, and the test runs the normalizer on each character).
+  const memo = new Map<number, boolean>();
+  const safe = (p: number, c: number): boolean => {
+    const key = p * 0x110000 + c;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const r = safePair(p, c);
+    if (barrier === undefined || barrier.built) {
+      if (memo.size >= 1 << 16) memo.clear();
+      memo.set(key, r);
+    }
+    return r;
+  };
+  const safePair = (p: number, c: number): boolean => {
+    const x = String.fromCodePoint(p);
+    const y = String.fromCodePoint(c);
+    if (!normCut(x, y)) return false;
+    const nx = normalize ? normalize(x, inner) : x;
+    const ny = normalize ? normalize(y, inner) : y;
+    if (nx.length === 0 || ny.length === 0) return false;
+    // Unknown characters next to each other fuse into one unknown token.
+    if (fuseUnk && (!tokenToId.has(nx) || !tokenToId.has(ny))) return false;
+    return rule(
+      nx.codePointAt(nx.length - 1 - (nx.length > 1 && /[\udc00-\udfff]$/.test(nx) ? 1 : 0))!,
+      ny.codePointAt(0)!,
+    );
+  };
+  return {
+    ready: () => barrier?.ready() ?? Promise.resolve(),
+    safe(s, i) {
+      const [p, c] = cpAround(s, i);
+      return safe(p, c);
+    },
+  };
+}
 
 /** A token given in tokenizer_config.json as a string or as {"content": ...}. */
 function tokenContent(v: unknown): string | undefined {
@@ -38,11 +111,13 @@ interface DecoderInfo {
 
 function decoderInfo(cfg: unknown, byteLevel: boolean): DecoderInfo {
   const info: DecoderInfo = { mode: byteLevel ? 'byte-level' : 'spm', strip: false };
-  const visit = (d: unknown) => {
+  const visit = (d: unknown, depth: number) => {
     if (!isRecord(d)) return;
     switch (d.type) {
       case 'Sequence':
-        if (Array.isArray(d.decoders)) d.decoders.forEach(visit);
+        if (depth >= MAX_NESTING)
+          throw new BadModelError(`tokenizer.json decoder: Sequence nested deeper than ${MAX_NESTING}`);
+        if (Array.isArray(d.decoders)) for (const x of d.decoders) visit(x, depth + 1);
         break;
       case 'ByteLevel':
         info.mode = 'byte-level';
@@ -64,16 +139,18 @@ function decoderInfo(cfg: unknown, byteLevel: boolean): DecoderInfo {
         break; // ByteFallback, Fuse: implied by how pieces are rendered
     }
   };
-  visit(cfg);
+  visit(cfg, 0);
   return info;
 }
 
 /** Template post-processor: does `single` start / end with a special token, and which. */
-function templateSpecials(pp: unknown): { first?: string; last?: string } {
+function templateSpecials(pp: unknown, depth = 0): { first?: string; last?: string } {
   if (!isRecord(pp)) return {};
   if (pp.type === 'Sequence' && Array.isArray(pp.processors)) {
+    if (depth >= MAX_NESTING)
+      throw new BadModelError(`tokenizer.json post_processor: Sequence nested deeper than ${MAX_NESTING}`);
     for (const p of pp.processors) {
-      const r = templateSpecials(p);
+      const r = templateSpecials(p, depth + 1);
       if (r.first !== undefined || r.last !== undefined) return r;
     }
     return {};
@@ -98,16 +175,40 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   }
   if (!isRecord(model.vocab)) throw new BadModelError('tokenizer.json model has no vocab');
   const vocab = model.vocab;
-  const added = Array.isArray(json.added_tokens) ? json.added_tokens.filter(isRecord) : [];
-
-  let n = 0;
-  for (const k in vocab) {
-    const id = vocab[k];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
-      throw new BadModelError(`bad id for token ${JSON.stringify(k)}`);
-    if (id >= n) n = id + 1;
+  if (json.added_tokens !== undefined && json.added_tokens !== null && !Array.isArray(json.added_tokens))
+    throw new BadModelError('tokenizer.json "added_tokens" must be an array');
+  const added = (json.added_tokens ?? []) as unknown[];
+  // An index loop: a sparse array handed in from JS has holes that forEach would skip.
+  for (let i = 0; i < added.length; i++) {
+    const a = added[i];
+    if (!isRecord(a) || typeof a.content !== 'string' || !isId(a.id))
+      throw new BadModelError(
+        `tokenizer.json added_tokens[${i}] must have a string "content" and an integer "id" >= 0`,
+      );
   }
-  for (const a of added) if (typeof a.id === 'number' && a.id >= n) n = a.id + 1;
+  const addedTokens = added as Array<Record<string, unknown> & { id: number; content: string }>;
+
+  // Ids are checked before anything is sized by them: below the model's vocab_size (config.json) when it
+  // is known, else below the number of tokens the file lists.
+  let entries = addedTokens.length;
+  for (const k in vocab) {
+    if (!isId(vocab[k]))
+      throw new BadModelError(`tokenizer.json: bad id ${show(vocab[k])} for token ${JSON.stringify(k)}`);
+    entries++;
+  }
+  const vocabSize = cfg.vocab_size;
+  if (vocabSize !== undefined && (!isId(vocabSize) || vocabSize === 0 || vocabSize > MAX_VOCAB))
+    throw new BadModelError(`vocab_size must be an integer in [1, ${MAX_VOCAB}], got ${show(vocabSize)}`);
+  const limit = vocabSize ?? entries;
+  const where = vocabSize !== undefined ? `config.json vocab_size ${vocabSize}` : `the ${entries} tokens it lists`;
+  let n = 0;
+  const use = (id: number, text: string, what: string) => {
+    if (id >= limit)
+      throw new BadModelError(`tokenizer.json ${what} ${JSON.stringify(text)} has id ${id}, beyond ${where}`);
+    if (id >= n) n = id + 1;
+  };
+  for (const k in vocab) use(vocab[k] as number, k, 'token');
+  for (const a of addedTokens) use(a.id, a.content, 'added token');
   const tokens = new Array<string>(n);
   const attrs = new Uint16Array(n);
   const tokenToId = new Map<string, number>();
@@ -119,8 +220,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     tokenToId.set(k, id);
   }
   const unkText = typeof model.unk_token === 'string' ? model.unk_token : undefined;
-  for (const a of added) {
-    if (typeof a.id !== 'number' || typeof a.content !== 'string') continue;
+  for (const a of addedTokens) {
     tokens[a.id] = a.content;
     let attr = a.special === true ? ATTR_CONTROL : ATTR_USER_DEFINED;
     if (a.content === unkText) attr = ATTR_UNKNOWN;
@@ -129,16 +229,18 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     attrs[a.id] = attr;
     tokenToId.set(a.content, a.id);
   }
+  const holes: number[] = [];
   for (let i = 0; i < n; i++) {
     if (tokens[i] === undefined) {
       tokens[i] = `[EMPTY_${i}]`;
       attrs[i] = ATTR_UNUSED;
+      holes.push(i);
     }
   }
 
   const normalize = buildNormalizer(json.normalizer);
   const pre = buildPreTokenizer(json.pre_tokenizer);
-  const merges = Array.isArray(model.merges) ? (model.merges as Array<string | string[]>) : [];
+  const merges = checkMerges(model.merges);
   const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
   const bpe = new BpeModel({
     tokenToId,
@@ -162,20 +264,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : tpl.first !== undefined && bos !== undefined;
   const addEos =
     typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : tpl.last !== undefined && tpl.last !== tpl.first;
-  let eot: number | undefined;
-  for (const t of EOT_TEXTS) {
-    const id = tokenToId.get(t);
-    if (id !== undefined && attrs[id]! & ATTR_CONTROL) {
-      eot = id;
-      break;
-    }
-  }
-  const eog = new Set<number>();
-  for (const id of [eos, eot]) if (id !== undefined) eog.add(id);
-  for (const t of EOG_TEXTS) {
-    const id = tokenToId.get(t);
-    if (id !== undefined && attrs[id]! & ATTR_CONTROL) eog.add(id);
-  }
+  const { eot, eog } = applySpecialTextRules(tokens, tokenToId, attrs, { eos });
 
   let chatTemplate: string | undefined;
   if (typeof cfg.chat_template === 'string') chatTemplate = cfg.chat_template;
@@ -195,15 +284,17 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     bos,
     eos,
     eot,
-    eog: [...eog],
+    eog,
+    holes,
     addBos: addBos && bos !== undefined,
     addEos: addEos && eos !== undefined,
     chatTemplate,
+    cuts: jsonCuts(json, normalize, tokens, tokenToId, model.fuse_unk === true && !byteFallback),
     encodeText(text, ctx, out) {
-      const norm = normalize ? normalize(text) : text;
+      const norm = normalize ? normalize(text, { first: ctx.continued !== true, last: ctx.more !== true }) : text;
       if (norm.length === 0) return;
       const pieces = pre.run([norm], ctx.atStart);
-      for (let i = 0; i < pieces.length; i++) bpe.encode(pieces[i]!, out);
+      for (let i = 0; i < pieces.length; i++) bpe.encode(pieces[i]!, out, ctx.defer);
     },
   };
 }

@@ -2,7 +2,9 @@
  * Tokenizer: text ↔ token ids for a model's vocabulary, exactly as llama.cpp
  * (GGUF) or Hugging Face tokenizers (tokenizer.json) would produce them.
  */
-import { InvalidArgumentError } from '../errors';
+import { AbortError, ContextOverflowError, InvalidArgumentError } from '../errors';
+import type { CutPlan } from './cuts';
+import type { Defer, MergeJob } from './merge-job';
 import { decodeAll, PieceTable, StreamingDecoder } from './decoder';
 import { specFromGGUF } from './gguf-vocab';
 import { SpecialMatcher } from './special';
@@ -18,12 +20,63 @@ export interface TokenizeOptions {
   parseSpecial?: boolean;
 }
 
+export interface TokenizeAsyncOptions extends TokenizeOptions {
+  /** Stop as soon as the text is known to need more tokens than this: ERR_CONTEXT_OVERFLOW. */
+  maxTokens?: number;
+  /** Aborting stops tokenizing: ERR_ABORTED. */
+  signal?: AbortSignal;
+}
+
 export interface DetokenizeOptions {
   /** Leave out special tokens (BOS, EOS, control tokens). Default false. */
   skipSpecial?: boolean;
 }
 
 export type { StreamingDecoder } from './decoder';
+
+/** tokenizeAsync gives the event loop a turn after this many milliseconds of work. */
+const SLICE_MS = 15;
+/** tokenizeAsync looks for the next safe cut this many characters at a time. */
+const CUT_SCAN = 4096;
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'symbol') return v.toString();
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object';
+  return String(v);
+}
+
+/** Checks boolean options the way generate() checks its own: unknown keys and wrong types are errors. */
+function booleanOptions<K extends string>(
+  fn: string,
+  options: unknown,
+  keys: readonly K[],
+): Partial<Record<K, boolean>> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidArgumentError(`${fn}: options must be an object, got ${show(options)}`);
+  const o = options as Record<string, unknown>;
+  const out: Partial<Record<K, boolean>> = {};
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!(keys as readonly string[]).includes(k)) throw new InvalidArgumentError(`${fn}: unknown option "${k}"`);
+    if (typeof v !== 'boolean') throw new InvalidArgumentError(`${fn}: ${k} must be a boolean, got ${show(v)}`);
+    out[k as K] = v;
+  }
+  return out;
+}
+
+/** Token ids: an array or array-like of integers (checked one by one as they are decoded). */
+function checkIds(fn: string, ids: unknown): ArrayLike<number> {
+  if (ids === null || typeof ids !== 'object' || typeof (ids as { length?: unknown }).length !== 'number')
+    throw new InvalidArgumentError(`${fn}: ids must be an array of token ids`);
+  const n = (ids as ArrayLike<unknown>).length;
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff)
+    throw new InvalidArgumentError(`${fn}: ids.length must be an integer >= 0, got ${show(n)}`);
+  return ids as ArrayLike<number>;
+}
 
 export class Tokenizer {
   /** 'spm': SentencePiece-style BPE with byte fallback; 'bpe': rank-based (byte-level) BPE. */
@@ -38,6 +91,8 @@ export class Tokenizer {
   /** Whether tokenize() puts EOS last (with `addSpecial`). */
   readonly addEos: boolean;
   readonly chatTemplate: string | undefined;
+  /** @internal Ids below vocabSize without a token (gaps in a tokenizer.json's ids): never to be generated. */
+  readonly holes: readonly number[];
 
   private readonly spec: TokenizerSpec;
   private readonly pieces: PieceTable;
@@ -55,6 +110,7 @@ export class Tokenizer {
     this.addBos = spec.addBos;
     this.addEos = spec.addEos;
     this.chatTemplate = spec.chatTemplate;
+    this.holes = Object.freeze([...(spec.holes ?? [])]);
     this.pieces = new PieceTable(spec.tokens, spec.attrs, spec.pieceMode);
     this.special = new SpecialMatcher(spec.tokens, spec.attrs);
     this.eogSet = new Set(spec.eog);
@@ -78,39 +134,185 @@ export class Tokenizer {
     return this.eos === undefined ? undefined : this.spec.tokens[this.eos];
   }
 
-  tokenize(text: string, options: TokenizeOptions = {}): number[] {
-    if (typeof text !== 'string') throw new InvalidArgumentError('tokenize: text must be a string');
-    const addSpecial = options.addSpecial ?? true;
-    const parseSpecial = options.parseSpecial ?? false;
+  /**
+   * Text → token ids, synchronously (the whole text in one go: for long texts in a server, prefer
+   * tokenizeAsync, which never holds the event loop for long).
+   */
+  tokenize(text: string, options?: TokenizeOptions): number[] {
+    if (typeof text !== 'string') throw new InvalidArgumentError(`tokenize: text must be a string, got ${show(text)}`);
+    const o = booleanOptions('tokenize', options, ['addSpecial', 'parseSpecial']);
+    const addSpecial = o.addSpecial ?? true;
+    const parseSpecial = o.parseSpecial ?? false;
     const s = wellFormed(text);
     const out: number[] = [];
     const spec = this.spec;
     if (addSpecial && spec.addBos && spec.bos !== undefined) out.push(spec.bos);
-    if (s.length > 0) {
-      if (!this.special.hasCandidates(parseSpecial)) {
-        spec.encodeText(s, { afterSpecial: true, atStart: true }, out);
-      } else {
-        let afterSpecial = true;
-        for (const f of this.special.partition(s, parseSpecial)) {
-          if ('token' in f) {
-            out.push(f.token);
-            afterSpecial = true;
-          } else {
-            spec.encodeText(s.slice(f.start, f.end), { afterSpecial, atStart: f.start === 0 }, out);
-            afterSpecial = false;
-          }
-        }
-      }
-    }
+    if (s.length > 0) this.#encodeRange(s, 0, s.length, parseSpecial, out);
     if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
     return out;
   }
 
-  detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {
-    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
-      throw new InvalidArgumentError('detokenize: ids must be an array of token ids');
+  /**
+   * tokenize() that never holds the event loop for long: a long text is cut where tokenizing the parts
+   * gives exactly the tokens of the whole (cuts.ts), and the parts are tokenized a slice at a time with
+   * the event loop free in between. With `maxTokens` it stops as soon as the tokens exceed it.
+   */
+  async tokenizeAsync(text: string, options?: TokenizeAsyncOptions): Promise<number[]> {
+    if (typeof text !== 'string')
+      throw new InvalidArgumentError(`tokenizeAsync: text must be a string, got ${show(text)}`);
+    const { maxTokens, signal, ...rest } = (options ?? {}) as TokenizeAsyncOptions & Record<string, unknown>;
+    if (options !== undefined && (options === null || typeof options !== 'object'))
+      throw new InvalidArgumentError(`tokenizeAsync: options must be an object, got ${show(options)}`);
+    const o = booleanOptions('tokenizeAsync', rest, ['addSpecial', 'parseSpecial']);
+    if (maxTokens !== undefined && (!Number.isSafeInteger(maxTokens) || maxTokens < 0))
+      throw new InvalidArgumentError(`tokenizeAsync: maxTokens must be an integer >= 0, got ${show(maxTokens)}`);
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw new InvalidArgumentError(`tokenizeAsync: signal must be an AbortSignal, got ${show(signal)}`);
+    const addSpecial = o.addSpecial ?? true;
+    const parseSpecial = o.parseSpecial ?? false;
+    const spec = this.spec;
+    let out: number[] = [];
+    // Long pieces (one pre-tokenizer piece of many KB: no safe cut inside) are merged as jobs, a slice
+    // at a time; until then a placeholder holds their place and their least possible token count
+    // stands in for their tokens (`extra`: that count minus the placeholder, or the real count once run).
+    const jobs: MergeJob[] = [];
+    const done: number[][] = [];
+    let extra = 0;
+    const defer: Defer = (job) => {
+      jobs.push(job);
+      extra += job.minTokens - 1;
+      return -jobs.length;
+    };
+    const check = () => {
+      if (signal?.aborted) throw new AbortError('tokenizing was aborted');
+      if (maxTokens !== undefined && out.length + extra > maxTokens)
+        throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
+    };
+    check();
+    if (addSpecial && spec.addBos && spec.bos !== undefined) out.push(spec.bos);
+    const step = Tokenizer.sliceChars;
+    const cuts = spec.cuts;
+    let t0 = performance.now();
+    const breathe = async () => {
+      if (performance.now() - t0 > SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        t0 = performance.now();
+      }
+    };
+    if (text.length <= step || !cuts) {
+      const s = wellFormed(text);
+      if (s.length > 0) this.#encodeRange(s, 0, s.length, parseSpecial, out, false, false, defer);
+    } else {
+      // Slices are made well-formed one at a time (cuts never fall next to a surrogate): lone surrogates
+      // become U+FFFD exactly as tokenize() does it for the whole text.
+      await cuts.ready();
+      t0 = performance.now();
+      for (let pos = 0; pos < text.length;) {
+        check();
+        // The next safe cut, looked for a bounded stretch at a time (a long text may have none).
+        let end = -1;
+        for (let from = pos + step; end < 0; from += CUT_SCAN) {
+          end = this.#nextCut(text, from, from + CUT_SCAN, cuts, parseSpecial);
+          if (end < 0) {
+            check();
+            await breathe();
+          }
+        }
+        const part = wellFormed(text.slice(pos, end));
+        this.#encodeRange(part, 0, part.length, parseSpecial, out, pos > 0, end < text.length, defer);
+        pos = end;
+        await breathe();
+      }
     }
-    return decodeAll(this.pieces, ids, options.skipSpecial ?? false, this.spec.stripLeadingSpace);
+    if (jobs.length > 0) {
+      for (const job of jobs) {
+        check();
+        while (!job.run(t0 + SLICE_MS)) {
+          await new Promise((r) => setImmediate(r));
+          t0 = performance.now();
+          check();
+        }
+        const tokens: number[] = [];
+        job.finish(tokens);
+        done.push(tokens);
+        extra += tokens.length - job.minTokens;
+        await breathe();
+      }
+      check();
+      const all: number[] = [];
+      for (const id of out) {
+        if (id >= 0) all.push(id);
+        else for (const t of done[-id - 1]!) all.push(t);
+      }
+      out = all;
+      extra = 0;
+    }
+    if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
+    check();
+    return out;
+  }
+
+  /** @internal Characters per slice of tokenizeAsync (tests make it small to cut often). */
+  static sliceChars = 4096;
+
+  /** The first safe cut in [from, to) (the end of the text if it is in reach), or -1. */
+  #nextCut(s: string, from: number, to: number, cuts: CutPlan, parseSpecial: boolean): number {
+    if (to >= s.length) to = s.length;
+    for (let i = from; i < to; i++) {
+      const c = s.charCodeAt(i);
+      const p = s.charCodeAt(i - 1);
+      if ((c >= 0xd800 && c < 0xe000) || (p >= 0xd800 && p < 0xe000)) continue; // never next to a surrogate
+      if (cuts.safe(s, i) && !this.special.near(s, i, parseSpecial)) return i;
+    }
+    return to === s.length ? to : -1;
+  }
+
+  /**
+   * Tokens of s[a, b) with special tokens split out. `continued` / `more`: the text is a slice of a
+   * longer one that has text before / after it.
+   */
+  #encodeRange(
+    s: string,
+    a: number,
+    b: number,
+    parseSpecial: boolean,
+    out: number[],
+    continued = a > 0,
+    more = b < s.length,
+    defer?: Defer,
+  ): void {
+    const spec = this.spec;
+    const part = a > 0 || b < s.length ? s.slice(a, b) : s;
+    if (!this.special.hasCandidates(parseSpecial)) {
+      spec.encodeText(part, { afterSpecial: !continued, atStart: !continued, continued, more, defer }, out);
+      return;
+    }
+    let afterSpecial = !continued;
+    for (const f of this.special.partition(part, parseSpecial)) {
+      if ('token' in f) {
+        out.push(f.token);
+        afterSpecial = true;
+      } else {
+        spec.encodeText(
+          part.slice(f.start, f.end),
+          {
+            afterSpecial,
+            atStart: !continued && a + f.start === 0,
+            continued: continued && f.start === 0,
+            more: more && f.end === part.length,
+            defer,
+          },
+          out,
+        );
+        afterSpecial = false;
+      }
+    }
+  }
+
+  detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string {
+    const list = checkIds('detokenize', ids);
+    const o = booleanOptions('detokenize', options, ['skipSpecial']);
+    return decodeAll(this.pieces, list, o.skipSpecial ?? false, this.spec.stripLeadingSpace);
   }
 
   /**
@@ -118,8 +320,9 @@ export class Tokenizer {
    * print what it returns. It never returns half a UTF-8 character, and the
    * concatenated output (plus flush()) equals detokenize() of all tokens.
    */
-  createDecoder(options: DetokenizeOptions = {}): StreamingDecoder {
-    return new StreamingDecoder(this.pieces, options.skipSpecial ?? false, this.spec.stripLeadingSpace);
+  createDecoder(options?: DetokenizeOptions): StreamingDecoder {
+    const o = booleanOptions('createDecoder', options, ['skipSpecial']);
+    return new StreamingDecoder(this.pieces, o.skipSpecial ?? false, this.spec.stripLeadingSpace);
   }
 
   /** Special tokens: control tokens (BOS, EOS, chat markers), unknown and unused tokens. */

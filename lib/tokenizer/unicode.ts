@@ -85,6 +85,10 @@ const loneSurrogate = /\p{Cs}/u;
  * llama.cpp, fed through Node) sees for such a string.
  */
 export function wellFormed(text: string): string {
+  // Node 20+: native and several times faster than the regex on long texts.
+  const t = text as string & { isWellFormed?: () => boolean; toWellFormed?: () => string };
+  if (typeof t.isWellFormed === 'function' && typeof t.toWellFormed === 'function')
+    return t.isWellFormed() ? text : t.toWellFormed();
   if (!loneSurrogate.test(text)) return text;
   return text.replace(/\p{Cs}/gu, '\uFFFD');
 }

@@ -37,23 +37,6 @@ export function attrFromTokenType(t: number): number {
   }
 }
 
-/** Texts llama.cpp recognises as end-of-turn tokens, most specific first. */
-export const EOT_TEXTS = [
-  '<|eot_id|>',
-  '<|im_end|>',
-  '<|end|>',
-  '<end_of_turn>',
-  '<|endoftext|>',
-  '<|end_of_text|>',
-  '<EOT>',
-  '_<EOT>',
-  '[EOT]',
-  '<｜end▁of▁sentence｜>',
-  '<end_of_utterance>',
-];
-/** Further texts that end generation (llama.cpp's EOG list). */
-export const EOG_TEXTS = [...EOT_TEXTS, '<|eom_id|>', '<|return|>', '<|call|>'];
-
 /** `<0xAB>` → 0xAB, or -1. */
 export function byteTokenValue(text: string): number {
   if (text.length !== 6 || !text.startsWith('<0x') || text[5] !== '>') return -1;

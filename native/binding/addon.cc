@@ -2,6 +2,8 @@
 // This directory is the only place that knows about N-API.
 #include <napi.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -189,6 +191,38 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// sampleLogits(logits: Float32Array, topK, topP, minP, temperature, r) -> token id:
+// the sampler's selection and draw over one row of logits (synchronous: O(vocab)).
+Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Bytes src = typed_array_bytes(info[0], "logits");
+  if (src.type != napi_float32_array || src.size == 0)
+    throw_error(env, "ERR_INVALID_ARG", "logits must be a non-empty Float32Array");
+  const auto n = static_cast<int64_t>(src.size / sizeof(float));
+  if (n > INT32_MAX) throw_error(env, "ERR_INVALID_ARG", "logits has more than 2^31 - 1 entries");
+  auto number = [&](size_t i, const char* what, double lo, double hi) {
+    const double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(v >= lo && v <= hi))
+      throw_error(env, "ERR_INVALID_ARG",
+                  std::string(what) + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v;
+  };
+  SampleParams p;
+  p.top_k = to_int(info[1], "topK", 0, INT32_MAX);
+  p.top_p = number(2, "topP", 0, 1);
+  p.min_p = number(3, "minP", 0, 1);
+  p.temperature = number(4, "temperature", 0, 1e30);
+  const double r = number(5, "r", 0, 1);
+  // Shared memory is copied first: the passes must all see the same values.
+  std::vector<float> copy;
+  const float* x = reinterpret_cast<const float*>(src.data);
+  if (src.shared) {
+    copy.assign(x, x + n);
+    x = copy.data();
+  }
+  return guard(env, [&] { return Napi::Number::New(env, sample_logits(x, n, p, r)); });
+}
+
 // externalMemory() -> the isolate's externally allocated bytes as V8 counts
 // them (what buffers report through AdjustExternalMemory adds up here).
 Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
@@ -255,6 +289,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("sampleLogits", Napi::Function::New(env, SampleLogits, "sampleLogits"));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("createBackend", Napi::Function::New(env, CreateBackend, "createBackend"));
   return exports;

@@ -49,8 +49,8 @@ struct KernelTable {
       for (const char* kv : {"f32", "f16"})
         for (int d : {32, 64, 128, 256}) add(std::string(family) + kv + "_d" + std::to_string(d));
     for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
-    for (const char* n : {"rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32", "swiglu_f32", "geglu_f32",
-                          "scale_f32", "softcap_f32", "copy_row_f32"})
+    for (const char* n : {"attn_combine_f32", "rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32",
+                          "swiglu_f32", "geglu_f32", "scale_f32", "softcap_f32", "copy_row_f32"})
       add(n);
   }
 };
@@ -101,6 +101,22 @@ uint32_t free_threads(uint32_t want, KernelId k, Device& dev) {
 // Threads for a one-threadgroup-per-row reduction kernel.
 uint32_t row_threads(int64_t cols, KernelId k, Device& dev) {
   return free_threads(static_cast<uint32_t>(std::min<int64_t>(256, round_up(cols, 32))), k, dev);
+}
+
+// Decode attention over a long cache with few (KV head chunk, row) threadgroups
+// splits its keys over more threadgroups, up to this many in all (a large
+// M-series GPU has 32-76 cores), into at most kMaxKeySplits ranges.
+constexpr int64_t kFillThreadgroups = 64;
+constexpr int64_t kMaxKeySplits = 32;
+
+// Key splits of a decode attention with `groups` threadgroups per split over
+// a cache of `cache_rows` rows: fixed per graph (the cache size, not n_past),
+// each split at least MM_ATTN_SPLIT_MIN_KEYS keys of a full cache.
+int32_t decode_splits(int64_t groups, int64_t cache_rows) {
+  if (groups >= kFillThreadgroups) return 1;
+  const int64_t want = (kFillThreadgroups + groups - 1) / groups;
+  return static_cast<int32_t>(
+      std::max<int64_t>(1, std::min({want, cache_rows / MM_ATTN_SPLIT_MIN_KEYS, kMaxKeySplits})));
 }
 
 // Token counts that reach every kernel variant a node can use (thresholds
@@ -223,7 +239,24 @@ void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector
   }
 }
 
-void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out) {
+size_t scratch_bytes(const Graph& g, size_t node) {
+  const Node& n = g.nodes[node];
+  if (n.op != OpKind::Attention) return 0;
+  const TensorDesc &q = g.tensors[n.src[0]], &K = g.tensors[n.src[1]];
+  const int64_t D = n.p.head_dim, dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
+  const int64_t group = n.p.n_head / n.p.n_kv_head, heads = MM_ATTN_DECODE_HEADS(dmax / 32);
+  size_t most = 0;
+  for (int64_t nt : step_shapes(g.max_tokens)) {
+    const int64_t rows = q.rows_at(nt);
+    if (rows >= kMinPrefillRows) continue;  // split decode only (see plan_node)
+    const int64_t splits = decode_splits(n.p.n_kv_head * ((group + heads - 1) / heads) * rows, K.rows);
+    if (splits > 1) most = std::max(most, static_cast<size_t>(rows * n.p.n_head * splits * (D + 2)) * sizeof(float));
+  }
+  return most;
+}
+
+void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out,
+               const Buffer* scratch) {
   const Node& n = g.nodes[node];
   auto src = [&](size_t i) -> const TensorDesc& { return g.tensors[n.src[i]]; };
   const TensorDesc& d = g.tensors[n.dst];
@@ -391,13 +424,17 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
         k.grid[1] = ceil_div(a.n_rows, 8 * nsg);
         k.tg_mem = tg_mem_bytes(MM_ATTN_PREFILL_SHMEM(D, tk, nsg));
       } else {
-        // One threadgroup per (KV head, chunk of its query heads, row); more simdgroups
-        // for longer caches (the cache size, not n_past, so the grid is fixed per graph),
-        // at most 4096 / D so the merge buffer stays within 16 KiB.
+        // One threadgroup per (KV head, chunk of its query heads, row, key split). Few
+        // of those over a long cache (decode rows only): the keys split over more
+        // threadgroups, merged by attn_combine (scratch: the partials). More simdgroups
+        // for more keys per split (the cache size, not n_past, so the grid is fixed per
+        // graph), at most 4096 / D so the merge buffer stays within 16 KiB.
         const int64_t group = a.n_head / a.n_kv_head, heads = MM_ATTN_DECODE_HEADS(dmax / 32);
-        int64_t want = K.rows >= 1024 ? 32 : K.rows >= 256 ? 16 : 8;
+        const int64_t groups = a.n_kv_head * ((group + heads - 1) / heads) * a.n_rows;
+        a.n_splits = a.n_rows < kMinPrefillRows ? decode_splits(groups, K.rows) : 1;
+        const int64_t keys = K.rows / a.n_splits;
+        int64_t want = keys >= 1024 ? 32 : keys >= 256 ? 16 : 8;
         want = std::min<int64_t>(want, 4096 / dmax);
-        a.n_splits = 1;
         k.kernel = id_of("attn_decode_" + dsfx);
         k.threads[0] = free_threads(static_cast<uint32_t>(MM_SIMD_WIDTH * want), k.kernel, dev);
         const int64_t nsg = k.threads[0] / MM_SIMD_WIDTH;
@@ -405,6 +442,23 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
         k.grid[1] = static_cast<uint32_t>(a.n_rows);
         k.grid[2] = static_cast<uint32_t>(a.n_splits);
         k.tg_mem = tg_mem_bytes(sizeof(float) * (nsg * D + 2 * nsg));
+        if (a.n_splits > 1) {
+          // [n_rows][n_head][n_splits][D + 2] partials, then merged into dst.
+          k.bufs[3] = BufferRef{scratch, 0, -1};
+          set_args(k, a);
+          out.push_back(k);
+          Dispatch c;
+          c.kernel = id_of("attn_combine_f32");
+          c.n_past_at = k.n_past_at;  // the same args (n_past unused, kept current)
+          c.bufs[0] = BufferRef{scratch, 0, -1};
+          c.bufs[3] = ref(d);
+          c.threads[0] = free_threads(static_cast<uint32_t>(std::min<int64_t>(256, round_up(D, 32))), c.kernel, dev);
+          c.grid[0] = static_cast<uint32_t>(a.n_head);
+          c.grid[1] = static_cast<uint32_t>(a.n_rows);
+          set_args(c, a);
+          out.push_back(c);
+          return;
+        }
       }
       set_args(k, a);
       break;
@@ -473,7 +527,13 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
 
 // ---- SegmentPlan ------------------------------------------------------------------
 
-SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes) : g_(g), nodes_(std::move(nodes)) {
+SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev) : g_(g), nodes_(std::move(nodes)) {
+  size_t scratch = 0;
+  for (int32_t i : nodes_) scratch = std::max(scratch, scratch_bytes(g_, static_cast<size_t>(i)));
+  if (scratch > 0) {
+    scratch_ = dev.scratch(scratch);
+    bindings_.push_back({scratch_.get(), 0, scratch});
+  }
   for (int32_t i : nodes_) {
     const Node& n = g_.nodes[i];
     if (n.op == OpKind::GetRows) id_checks_.push_back(i);
@@ -509,19 +569,57 @@ std::vector<KernelId> SegmentPlan::kernels(Device& dev) const {
 
 void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
   c.list.clear();
-  for (int32_t i : nodes_) plan_node(g_, i, step, dev, c.list);
-  for (Dispatch& d : c.list)
+  for (int32_t i : nodes_) plan_node(g_, i, step, dev, c.list, scratch_.get());
+  for (Dispatch& d : c.list) {
+    if (!d.bufs[3].buffer) fail(ErrorCode::Internal, "metal: a dispatch has no output buffer");
     for (BufferRef& r : d.bufs) {
       if (!r.buffer) continue;
       for (size_t b = 0; b < bindings_.size(); b++)
         if (bindings_[b].buffer == r.buffer && bindings_[b].offset == r.offset) r.slot = static_cast<int32_t>(b);
       if (r.slot < 0) fail(ErrorCode::Internal, "metal: a dispatch binds memory outside the segment's tensors");
     }
+  }
+  place_barriers(c.list);
   c.n_tokens = step.n_tokens;
 }
 
+void SegmentPlan::place_barriers(std::vector<Dispatch>& list) const {
+  // Byte ranges read and written since the last barrier; a binding's range is
+  // every byte its tensor may reach (strided views of one buffer overlap).
+  struct Range {
+    const Buffer* buffer;
+    size_t begin, end;
+  };
+  std::vector<Range> read, written;
+  auto range = [&](const BufferRef& r) {
+    const Binding& b = bindings_[r.slot];
+    return Range{b.buffer, b.offset, b.offset + b.span};
+  };
+  auto overlaps = [](const Range& r, const std::vector<Range>& set) {
+    for (const Range& s : set)
+      if (s.buffer == r.buffer && s.begin < r.end && r.begin < s.end) return true;
+    return false;
+  };
+  bool first = true;
+  for (Dispatch& d : list) {
+    const Range w = range(d.bufs[3]);
+    bool wait = first || overlaps(w, written) || overlaps(w, read);
+    for (int i = 0; i < 3 && !wait; i++)
+      if (d.bufs[i].buffer) wait = overlaps(range(d.bufs[i]), written);
+    d.barrier = wait;
+    if (wait) {
+      read.clear();
+      written.clear();
+    }
+    for (int i = 0; i < 3; i++)
+      if (d.bufs[i].buffer) read.push_back(range(d.bufs[i]));
+    written.push_back(w);
+    first = false;
+  }
+}
+
 const std::vector<Dispatch>& SegmentPlan::for_step(const StepArgs& step, Device& dev) {
-  for (int32_t i : id_checks_) check_inputs(g_, static_cast<size_t>(i), step, scratch_);
+  for (int32_t i : id_checks_) check_inputs(g_, static_cast<size_t>(i), step, ids_);
   Cached& c = step.n_tokens == 1 ? decode_ : other_;
   if (c.n_tokens != step.n_tokens) build(c, step, dev);
   const int32_t n_past = i32(step.n_past, "n_past");
@@ -536,7 +634,7 @@ void SegmentPlan::verify(const StepArgs& step, Device& dev) {
   build(fresh, step, dev);
   auto same = [](const Dispatch& a, const Dispatch& b) {
     if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
-        std::memcmp(a.args, b.args, a.args_size) != 0)
+        a.barrier != b.barrier || std::memcmp(a.args, b.args, a.args_size) != 0)
       return false;
     for (int i = 0; i < 3; i++)
       if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;

@@ -27,6 +27,12 @@ typedef NS_ENUM(NSUInteger, MTLLanguageVersion) {
 typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
   MTLCommandBufferStatusError = 5,
 };
+typedef NS_ENUM(NSUInteger, MTLDispatchType) {
+  MTLDispatchTypeConcurrent = 1,
+};
+typedef NS_OPTIONS(NSUInteger, MTLBarrierScope) {
+  MTLBarrierScopeBuffers = 1,
+};
 
 @protocol MTLBuffer <NSObject>
 - (void*)contents;
@@ -54,10 +60,11 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 - (void)setBuffer:(id<MTLBuffer>)buffer offset:(NSUInteger)offset atIndex:(NSUInteger)index;
 - (void)setThreadgroupMemoryLength:(NSUInteger)length atIndex:(NSUInteger)index;
 - (void)dispatchThreadgroups:(MTLSize)threadgroupsPerGrid threadsPerThreadgroup:(MTLSize)threadsPerThreadgroup;
+- (void)memoryBarrierWithScope:(MTLBarrierScope)scope;
 @end
 
 @protocol MTLCommandBuffer <NSObject>
-- (id<MTLComputeCommandEncoder>)computeCommandEncoder;
+- (id<MTLComputeCommandEncoder>)computeCommandEncoderWithDispatchType:(MTLDispatchType)dispatchType;
 - (void)commit;
 - (void)waitUntilCompleted;
 @property(readonly) MTLCommandBufferStatus status;

@@ -1,0 +1,179 @@
+/**
+ * tokenizeAsync (issue 11 item 11): a long text is tokenized in slices cut
+ * where the parts give exactly the tokens of the whole. Checked against
+ * tokenize() on every fixture vocabulary with tiny slices (a cut every few
+ * characters wherever one is safe), and for event-loop freedom and early
+ * stopping on a 10 MB prompt. Pieces with no safe cut inside (a megabyte of one letter) are merged
+ * a slice at a time (merge-job.ts): checked the same way, with a tiny long-piece threshold.
+ */
+import * as fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Tokenizer } from '../lib';
+import { longPiece } from '../lib/tokenizer/merge-job';
+import { EXTRA_TEXTS, fixture, ggufTokenizer, hfTokenizer } from './tokenizer-helpers';
+
+const VOCABS = ['gpt-2', 'llama-bpe', 'llama-spm', 'phi-3', 'qwen2'];
+const INPUTS = VOCABS.flatMap((v) =>
+  fs.readFileSync(fixture('vocab', `ggml-vocab-${v}.gguf.inp`), 'utf8').split('\n__ggml_vocab_test__\n'),
+);
+
+/** Deterministic text mixing scripts, digits, punctuation, whitespace runs, specials and emoji. */
+function mixed(n: number, seed: number): string {
+  const parts = [
+    ...EXTRA_TEXTS,
+    ...INPUTS,
+    'ΣΑΣ σας ΟΔΟΣ. ',
+    '中文没有空格的句子很长很长，还有标点。',
+    'x'.repeat(50),
+    '1234567890',
+    "don't you'll I'M ",
+    '<|im_start|>',
+    '</s>',
+    ' \n\n ',
+  ];
+  let s = seed >>> 0;
+  const rnd = (k: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % k;
+  let out = '';
+  while (out.length < n) out += parts[rnd(parts.length)]! + [' ', '', '\n', '  '][rnd(4)]!;
+  return out;
+}
+
+const TOKENIZERS: Array<[string, () => Tokenizer]> = [
+  ...VOCABS.map((v): [string, () => Tokenizer] => [v, () => ggufTokenizer(`vocab/ggml-vocab-${v}.gguf`)]),
+  ['stories260K (spm)', () => ggufTokenizer('models/stories260K-vocab.gguf')],
+  ...['llama3', 'qwen2', 'llama2', 'gutenberg-16m'].map((h): [string, () => Tokenizer] => [
+    `hf ${h}`,
+    () => hfTokenizer(h),
+  ]),
+];
+
+describe('tokenizeAsync gives exactly the tokens of tokenize', () => {
+  const saved = Tokenizer.sliceChars;
+  const savedLong = longPiece.chars;
+  afterAll(() => {
+    Tokenizer.sliceChars = saved;
+    longPiece.chars = savedLong;
+  });
+
+  const LONG_RUNS = ['a'.repeat(3000), ' '.repeat(700), '🦙'.repeat(300), '中文'.repeat(400), '\n'.repeat(500)];
+
+  it.each(TOKENIZERS)('%s: tiny slices, every text', async (_name, make) => {
+    const t = make();
+    const texts = [mixed(8_000, 1), INPUTS.join(' '), ...INPUTS.slice(0, 40), LONG_RUNS.join('x y ')];
+    // [slice, long piece]: tiny slices; long pieces merged as jobs (in slices, and in a text too short to cut).
+    for (const [slice, long] of [
+      [7, savedLong],
+      [64, savedLong],
+      [64, 40],
+      [1 << 30, 40],
+    ] as const) {
+      Tokenizer.sliceChars = slice;
+      longPiece.chars = long;
+      for (const text of texts) {
+        for (const parseSpecial of [false, true]) {
+          const o = { parseSpecial };
+          const a = t.tokenize(text, o);
+          const b = await t.tokenizeAsync(text, o);
+          if (a.join(',') !== b.join(',')) {
+            let k = 0;
+            while (a[k] === b[k]) k++;
+            throw new Error(
+              `slice ${slice} long ${long} parseSpecial ${parseSpecial}: differs at token ${k}: ` +
+                JSON.stringify(t.detokenize(a.slice(Math.max(0, k - 5), k + 5))) +
+                ' vs ' +
+                JSON.stringify(t.detokenize(b.slice(Math.max(0, k - 5), k + 5))),
+            );
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('tokenizeAsync keeps the event loop free and stops early', () => {
+  const big = mixed(10 * 1024 * 1024, 3);
+
+  it.each(TOKENIZERS.filter(([n]) => ['qwen2', 'llama-spm', 'hf llama2'].includes(n)))(
+    '%s: a 10 MB prompt with maxTokens 4096 is ERR_CONTEXT_OVERFLOW after a few slices',
+    async (_name, make) => {
+      const t = make();
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      const t0 = performance.now();
+      await expect(t.tokenizeAsync(big, { maxTokens: 4096 })).rejects.toMatchObject({ code: 'ERR_CONTEXT_OVERFLOW' });
+      const ms = performance.now() - t0;
+      h.disable();
+      // Stopping early: far less than tokenizing 10 MB (seconds); blocks of a few ms at a time.
+      expect(ms).toBeLessThan(1500);
+      expect(h.max / 1e6).toBeLessThan(200);
+    },
+  );
+
+  it.each(TOKENIZERS.filter(([n]) => ['qwen2', 'llama-spm', 'hf llama2'].includes(n)))(
+    '%s: a megabyte of one letter (no safe cut) with maxTokens 4096 is ERR_CONTEXT_OVERFLOW without merging it',
+    async (_name, make) => {
+      const t = make();
+      const text = 'a'.repeat(1 << 20);
+      t.tokenize('warm up');
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      const t0 = performance.now();
+      await expect(t.tokenizeAsync(text, { maxTokens: 4096 })).rejects.toMatchObject({ code: 'ERR_CONTEXT_OVERFLOW' });
+      const ms = performance.now() - t0;
+      h.disable();
+      // Known before merging: a token holds at most the longest token's text. Left in one block: the
+      // normalizer, pre-tokenizer and symbols of the uncut megabyte: 20-40 ms warm, ~130 ms the first time
+      // in jest at load 15. tokenize(): 0.8-2.5 s in one block.
+      expect(ms).toBeLessThan(4000);
+      expect(h.max / 1e6).toBeLessThan(600);
+    },
+  );
+
+  it.each(TOKENIZERS.filter(([n]) => ['qwen2', 'llama-spm', 'hf llama2'].includes(n)))(
+    '%s: a 256 KB piece with no safe cut that fits is merged while timers keep firing',
+    async (_name, make) => {
+      const t = make();
+      const text = 'ab'.repeat(128 * 1024);
+      const want = t.tokenize(text);
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      h.enable();
+      const ids = await t.tokenizeAsync(text, { maxTokens: want.length });
+      h.disable();
+      clearInterval(timer);
+      expect(ids).toEqual(want);
+      expect(ticks).toBeGreaterThan(2);
+      expect(h.max / 1e6).toBeLessThan(200);
+      await expect(t.tokenizeAsync(text, { maxTokens: want.length - 1 })).rejects.toMatchObject({
+        code: 'ERR_CONTEXT_OVERFLOW',
+      });
+    },
+  );
+
+  it('a long text that fits is tokenized while timers keep firing', async () => {
+    const t = ggufTokenizer('vocab/ggml-vocab-qwen2.gguf');
+    const text = mixed(1024 * 1024, 4);
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    h.enable();
+    const ids = await t.tokenizeAsync(text);
+    h.disable();
+    clearInterval(timer);
+    expect(ids).toEqual(t.tokenize(text));
+    expect(ticks).toBeGreaterThan(2);
+    expect(h.max / 1e6).toBeLessThan(200);
+  });
+
+  it('validates its options and honours an abort signal', async () => {
+    const t = ggufTokenizer('vocab/ggml-vocab-qwen2.gguf');
+    await expect(t.tokenizeAsync('x', { maxTokens: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(t.tokenizeAsync('x', { signal: 'no' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(t.tokenizeAsync('x', { addSpecial: 1 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    const ac = new AbortController();
+    const p = t.tokenizeAsync(big, { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+  });
+});
