@@ -58,6 +58,38 @@ const SHAPES = {
     ropeTheta: 500000,
     ctx: 8192,
   },
+  // Gemma-3-1B: dim 1152, 26 layers, 4/1 heads of 256, ffn 6912, vocab 262144, tied; sliding window
+  // 512 on 5 of every 6 layers (rope base 10000 there, 1e6 on the global ones), q/k norms, sandwich norms.
+  gemma3_1b: {
+    name: 'Gemma-3-1B-shape',
+    arch: 'gemma3',
+    nEmbd: 1152,
+    nLayer: 26,
+    nHead: 4,
+    nKvHead: 1,
+    headDim: 256,
+    nFf: 6912,
+    vocab: 262144,
+    ropeTheta: 1000000,
+    ctx: 32768,
+    window: 512,
+  },
+  // Phi-4-mini: dim 3072, 32 layers, 24/8 heads of 128, ffn 8192, vocab 200064, tied; fused qkv and
+  // gate+up, partial rotary (96 of 128), LongRoPE factors (original context 4096).
+  phi4mini: {
+    name: 'Phi-4-mini-shape',
+    arch: 'phi3',
+    nEmbd: 3072,
+    nLayer: 32,
+    nHead: 24,
+    nKvHead: 8,
+    nFf: 8192,
+    vocab: 200064,
+    ropeTheta: 10000,
+    ctx: 131072,
+    nRot: 96,
+    origCtx: 4096,
+  },
 };
 
 /** Known presets: `<shape>-<type>`; q4_k uses Q8_0 where a row is not a multiple of 256 (llama.cpp's fallback). */
@@ -70,6 +102,8 @@ const PRESETS = {
   'smol-q4_k_m': ['smol', 'Q4_K', 'Q5_0'],
   'llama1b-q4_0': ['llama1b', 'Q4_0'],
   'smolqwen-q8_0': ['smolqwen', 'Q8_0'],
+  'gemma3-1b-q4_0': ['gemma3_1b', 'Q4_0'],
+  'phi4mini-q4_0': ['phi4mini', 'Q4_0'],
 };
 
 // Deterministic xorshift32 byte source.
@@ -205,7 +239,9 @@ function ensureModel(preset, { log = console.error } = {}) {
   // K-quants need rows that are multiples of 256; else Q8_0, as the issue's table
   // specifies (llama.cpp's own quantizer falls back to Q5_0 for Q4_K).
   const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T[fallbackName] : main);
-  const headDim = s.nEmbd / s.nHead,
+  const arch = s.arch ?? 'llama';
+  const headDim = s.headDim ?? s.nEmbd / s.nHead,
+    qDim = headDim * s.nHead,
     kvDim = headDim * s.nKvHead;
   const tensors = [];
   let seed = 1;
@@ -217,35 +253,79 @@ function ensureModel(preset, { log = console.error } = {}) {
   const vec = (name, n) => tensors.push({ name, type: T.F32, shape: [n], data: () => f32Ones(n) });
   mat('token_embd.weight', s.nEmbd, s.vocab);
   vec('output_norm.weight', s.nEmbd);
+  if (arch === 'phi3') {
+    // LongRoPE divisors (1: the short factors; the long ones grow with the pair index).
+    const half = s.nRot / 2;
+    const factors = (long) => Float32Array.from({ length: half }, (_, i) => (long ? 1 + (i / half) * 30 : 1));
+    tensors.push({
+      name: 'rope_factors_long.weight',
+      type: T.F32,
+      shape: [half],
+      data: () => new Uint8Array(factors(true).buffer),
+    });
+    tensors.push({
+      name: 'rope_factors_short.weight',
+      type: T.F32,
+      shape: [half],
+      data: () => new Uint8Array(factors(false).buffer),
+    });
+  }
   for (let l = 0; l < s.nLayer; l++) {
     const b = `blk.${l}.`;
     vec(`${b}attn_norm.weight`, s.nEmbd);
-    mat(`${b}attn_q.weight`, s.nEmbd, s.nEmbd);
+    if (arch === 'phi3') {
+      mat(`${b}attn_qkv.weight`, s.nEmbd, qDim + 2 * kvDim);
+      mat(`${b}attn_output.weight`, qDim, s.nEmbd);
+      vec(`${b}ffn_norm.weight`, s.nEmbd);
+      mat(`${b}ffn_up.weight`, s.nEmbd, 2 * s.nFf);
+      mat(`${b}ffn_down.weight`, s.nFf, s.nEmbd);
+      continue;
+    }
+    mat(`${b}attn_q.weight`, s.nEmbd, qDim);
     mat(`${b}attn_k.weight`, s.nEmbd, kvDim);
     mat(`${b}attn_v.weight`, s.nEmbd, kvDim);
-    mat(`${b}attn_output.weight`, s.nEmbd, s.nEmbd);
+    if (arch === 'gemma3') {
+      vec(`${b}attn_q_norm.weight`, headDim);
+      vec(`${b}attn_k_norm.weight`, headDim);
+    }
+    mat(`${b}attn_output.weight`, qDim, s.nEmbd);
+    if (arch === 'gemma3') vec(`${b}post_attention_norm.weight`, s.nEmbd);
     vec(`${b}ffn_norm.weight`, s.nEmbd);
     mat(`${b}ffn_gate.weight`, s.nEmbd, s.nFf);
     mat(`${b}ffn_up.weight`, s.nEmbd, s.nFf);
     mat(`${b}ffn_down.weight`, s.nFf, s.nEmbd);
+    if (arch === 'gemma3') vec(`${b}post_ffw_norm.weight`, s.nEmbd);
   }
   const vocab = s.vocabFrom ? fixtureVocab(mm, s.vocabFrom, s.vocab) : syntheticVocab(s.vocab);
   const u32 = (v) => typed(V.UINT32, v);
   const f32 = (v) => typed(V.FLOAT32, v);
+  const a = arch;
   const metadata = {
-    'general.architecture': 'llama',
+    'general.architecture': arch,
     'general.name': `${s.name} ${typeName} (random weights)`,
     'general.file_type': u32(typeName === 'Q8_0' ? 7 : typeName === 'Q4_0' ? 2 : 15),
-    'llama.context_length': u32(s.ctx),
-    'llama.embedding_length': u32(s.nEmbd),
-    'llama.block_count': u32(s.nLayer),
-    'llama.feed_forward_length': u32(s.nFf),
-    'llama.attention.head_count': u32(s.nHead),
-    'llama.attention.head_count_kv': u32(s.nKvHead),
-    'llama.attention.layer_norm_rms_epsilon': f32(1e-5),
-    'llama.rope.freq_base': f32(s.ropeTheta),
-    'llama.rope.dimension_count': u32(headDim),
-    'llama.vocab_size': u32(s.vocab),
+    [`${a}.context_length`]: u32(s.ctx),
+    [`${a}.embedding_length`]: u32(s.nEmbd),
+    [`${a}.block_count`]: u32(s.nLayer),
+    [`${a}.feed_forward_length`]: u32(s.nFf),
+    [`${a}.attention.head_count`]: u32(s.nHead),
+    [`${a}.attention.head_count_kv`]: u32(s.nKvHead),
+    [`${a}.attention.layer_norm_rms_epsilon`]: f32(1e-5),
+    [`${a}.rope.freq_base`]: f32(s.ropeTheta),
+    [`${a}.rope.dimension_count`]: u32(s.nRot ?? headDim),
+    [`${a}.vocab_size`]: u32(s.vocab),
+    ...(s.headDim !== undefined && {
+      [`${a}.attention.key_length`]: u32(s.headDim),
+      [`${a}.attention.value_length`]: u32(s.headDim),
+    }),
+    ...(s.window !== undefined && {
+      [`${a}.attention.sliding_window`]: u32(s.window),
+      [`${a}.rope.freq_base_swa`]: f32(10000),
+    }),
+    ...(s.origCtx !== undefined && {
+      [`${a}.rope.scaling.original_context_length`]: u32(s.origCtx),
+      [`${a}.rope.scaling.attn_factor`]: f32(Math.sqrt(1 + Math.log(s.ctx / s.origCtx) / Math.log(s.origCtx))),
+    }),
     'tokenizer.ggml.model': 'gpt2',
     'tokenizer.ggml.pre': vocab.pre ?? 'default',
     'tokenizer.ggml.tokens': vocab.tokens,

@@ -11,7 +11,8 @@
  *                    [--depth 4096,16384] [--sampler smolqwen-q8_0|PATH|off]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
- * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0), written once into
+ * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0, gemma3-1b-q4_0,
+ * phi4mini-q4_0), written once into
  * bench/.models/. Every measurement runs in a fresh child process (one engine,
  * one thread count), so peak RSS and load time are its own:
  *   load   = loadModel + context creation (ms)
@@ -257,7 +258,7 @@ async function main() {
   const results = [];
   const depths = args.depth.split(',').filter(Boolean).map(Number);
   const runs = models.flatMap((m) => {
-    const big = /llama1b/.test(m);
+    const big = /llama1b|gemma3-1b|phi4mini/.test(m);
     const base = { m, P: Number(args.prompt ?? (big ? 256 : 512)), G: Number(args.gen ?? (big ? 64 : 128)) };
     return [base, ...depths.map((d) => ({ m, P: d, G: 32 }))];
   });

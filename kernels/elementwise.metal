@@ -1,7 +1,8 @@
 // Row-wise elementwise kernels, one thread per element: add_f32, mul_f32
 // (b may be one broadcast row), swiglu_f32 (silu(gate) * up), geglu_f32
 // (gelu_tanh(gate) * up), scale_f32 (a * value), softcap_f32 (value * tanh(a /
-// value)) and copy_row_f32 (last_row: rows = 1, reads row a_row0). swiglu and
+// value)), mean_rows_f32 (pool, mean) and copy_row_f32 (last_row and pool cls / last:
+// rows = 1, reads row a_row0). swiglu and
 // geglu use precise::exp, softcap precise::tanh: Metal compiles with fast math,
 // whose exp is only within 3 + 2|x| ulp.
 // grid: (ceil(cols / 256), rows), 256 threads.
@@ -32,6 +33,15 @@ MM_BINARY_KERNEL(geglu_f32, a / (1.0f + precise::exp(-1.5957691216057308f * a * 
 
 MM_UNARY_KERNEL(scale_f32, a * args.value)
 MM_UNARY_KERNEL(softcap_f32, args.value * precise::tanh(a / args.value))
+
+// pool (mean): dst[0][c] = sum over the rows of a / rows (one thread per column, rows summed in order).
+MM_KERNEL(mean_rows_f32, BinaryArgs) {
+  const int c = int(tgpig.x * ntg.x + tpitg.x);
+  if (c >= args.cols) return;
+  float s = 0.0f;
+  for (int r = 0; r < args.rows; r++) s += ((device const float *)(src0 + r * args.a_stride))[c];
+  ((device float *)dst)[c] = s / float(args.rows);
+}
 
 MM_KERNEL(copy_row_f32, BinaryArgs) {
   const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);

@@ -46,7 +46,7 @@ async function expectLlamaCpp(model: Model): Promise<void> {
   }
 }
 
-test("metal-sim: llama.cpp's pooled embeddings, cosine >= 0.999 (the pool node runs on the CPU)", async () => {
+test("metal-sim: llama.cpp's pooled embeddings, cosine >= 0.999", async () => {
   const model = await loadModel(FILE, { backend: 'metal-sim', threads: 2 });
   try {
     await expectLlamaCpp(model);

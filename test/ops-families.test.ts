@@ -1,13 +1,14 @@
 /**
- * The ops the Gemma / Phi-3 families added — geglu, scale, softcap, attention
- * with a sliding window and soft-capped scores, rope with attnFactor — on the
+ * The ops the Gemma / Phi-3 families and embeddings added — geglu, scale, softcap,
+ * attention with a sliding window and soft-capped scores, rope with attnFactor, pool — on the
  * CPU backend (AVX2 and scalar, 1 and 2 threads) against float64 references,
  * and on metal-sim-strict (the Metal kernels, no CPU fallback) against the CPU.
  * Tolerances: geglu 1e-6 relative + 1e-7 (float32 exp / tanh); scale exact;
  * softcap 2e-6 * c (the vector form c * (1 - 2 / (1 + e^(2x/c)))); attention
  * 1e-5 * max|v| (as ops-core); rope: 5e-4 * attnFactor (ops-core's bound).
  * metal-sim vs CPU: geglu 2e-6 relative + 1e-7, softcap 2e-6 * c, attention
- * 2e-5 * max|v| + 1e-6, rope 2e-6 (as metal-kernels.test.ts).
+ * 2e-5 * max|v| + 1e-6, rope 2e-6 (as metal-kernels.test.ts), pool mean 1e-6 relative
+ * (float sum on the kernel, double on the CPU), first / last row exact.
  */
 import { Backend } from '../lib/backend';
 import { native, type NativeBackend } from '../lib/native';
@@ -165,6 +166,33 @@ describe('metal-sim kernels against the CPU', () => {
       const tol = 2e-5 * maxAbs(vr) + 1e-6;
       expectClose(got, want, () => tol, `metal-sim attention ${JSON.stringify(c)}`);
     }
+  });
+
+  test('pool (mean, first, last row) on the kernels', () => {
+    const cols = 300,
+      n = 37;
+    const x = randomFloats(64 * cols, 5, 2);
+    const run = (backend: Backend, pooling: 1 | 2 | 3): Float32Array => {
+      const b = backend.allocate(64 * cols * 4 + cols * 4);
+      const g = backend.createGraph({
+        tensors: [
+          { buffer: b, offset: 0, type: 0, cols, rows: 0, rowsPerToken: 1 },
+          { buffer: b, offset: 64 * cols * 4, type: 0, cols, rows: 1 },
+        ],
+        nodes: [{ op: 'pool', src: [0], dst: 1, params: { pooling } }],
+        maxTokens: 64,
+      });
+      const out = new Float32Array(cols);
+      const inputs = [{ tensor: 0, data: x.subarray(0, n * cols) }];
+      g.runSync({ nTokens: n, nPast: 0, inputs, outputs: [{ tensor: 1, data: out }] });
+      g.dispose();
+      b.dispose();
+      return out;
+    };
+    const want = run(be2, 1);
+    expectClose(run(sim, 1), want, (i) => 1e-6 * (1 + Math.abs(want[i]!)), 'pool mean');
+    expect(Array.from(run(sim, 2))).toEqual(Array.from(run(be2, 2)));
+    expect(Array.from(run(sim, 3))).toEqual(Array.from(run(be2, 3)));
   });
 
   test('rope with attnFactor', () => {

@@ -50,7 +50,7 @@ struct KernelTable {
         for (int d : {32, 64, 128, 256}) add(std::string(family) + kv + "_d" + std::to_string(d));
     for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
     for (const char* n : {"attn_combine_f32", "rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32",
-                          "swiglu_f32", "geglu_f32", "scale_f32", "softcap_f32", "copy_row_f32"})
+                          "swiglu_f32", "geglu_f32", "scale_f32", "softcap_f32", "mean_rows_f32", "copy_row_f32"})
       add(n);
   }
 };
@@ -150,7 +150,6 @@ std::string static_refusal(const Graph& g, const Node& n) {
     case OpKind::StoreRows:
       if (n.src.size() == 2) return "no Metal kernel for indexed store_rows";
       return "";
-    case OpKind::Pool: return "no Metal pool kernel (embeddings pool on the CPU)";
     case OpKind::Count: return "unknown op";
     default: return "";
   }
@@ -524,8 +523,29 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       set_args(k, a);
       break;
     }
-    case OpKind::Pool:
-    case OpKind::Count: fail(ErrorCode::Internal, std::string("metal: no kernel for ") + op_name(n.op));
+    case OpKind::Pool: {  // mean: mean_rows_f32; first / last row: copy_row_f32
+      const TensorDesc& x = src(0);
+      auto a = zeroed<BinaryArgs>();
+      a.a_stride = stride(x);
+      a.d_stride = stride(d);
+      a.cols = i32(x.cols, "cols");
+      const int32_t n_rows = i32(x.rows_at(nt), "rows");
+      k.bufs[0] = ref(x);
+      if (n.p.pooling == kPoolMean) {
+        a.rows = n_rows;
+        k.kernel = id_of("mean_rows_f32");
+      } else {
+        a.rows = 1;
+        a.a_row0 = n.p.pooling == kPoolCls ? 0 : n_rows - 1;
+        k.kernel = id_of("copy_row_f32");
+      }
+      k.threads[0] = free_threads(256, k.kernel, dev);
+      k.grid[0] = ceil_div(a.cols, k.threads[0]);
+      k.grid[1] = 1;
+      set_args(k, a);
+      break;
+    }
+    case OpKind::Count: fail(ErrorCode::Internal, "metal: unknown op");
   }
   out.push_back(k);
 }
