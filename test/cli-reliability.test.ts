@@ -101,7 +101,7 @@ describe('18: convert never loses data', () => {
     const before = snapshot(d);
     for (const target of ['model-00001-of-00003.safetensors', 'config.json', 'tokenizer.json']) {
       const r = run(['convert', d, path.join(d, target), '--force']);
-      expect(r.status).toBe(2); // an invalid argument: a usage error
+      expect(r.status).toBe(2); // a usage error: the output names one of the inputs
       expect(r.stderr).toMatch(/input/);
     }
     fs.symlinkSync(path.join(d, 'config.json'), path.join(dir, 'link.gguf'));
