@@ -73,7 +73,10 @@ async function main() {
     if (file) return 0;
   }
   const r = await build();
-  if (r.ok) return 0;
+  if (r.ok) {
+    fs.rmSync(r.log, { force: true }); // kept only when it explains a failure
+    return 0;
+  }
   const details = errorLines(r.log);
   process.stderr.write(`\n${details.map((l) => `  | ${l}`).join('\n')}\n\n`);
   say([...nativeAdvice(), `The build's full output: ${r.log}`]);

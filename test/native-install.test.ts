@@ -127,3 +127,38 @@ if (!canBuild) console.warn("native-install: npm's node-gyp or the node headers 
   },
   130000,
 );
+
+(canBuild ? test : test.skip)(
+  'no prebuild: the install step builds from source, silently, and keeps no log; once built it builds nothing',
+  () => {
+    // A stand-in addon (one C file) so the real node-gyp run takes seconds.
+    const dir = path.join(tmp, 'tiny');
+    fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
+    for (const f of ['scripts/install.js', 'scripts/native-advice.js'])
+      fs.copyFileSync(path.join(root, f), path.join(dir, f));
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    fs.writeFileSync(path.join(dir, 'package.json'), '{ "name": "tiny", "version": "1.0.0" }\n');
+    fs.writeFileSync(
+      path.join(dir, 'binding.gyp'),
+      '{ "targets": [{ "target_name": "tiny", "sources": ["tiny.c"] }] }\n',
+    );
+    fs.writeFileSync(path.join(dir, 'tiny.c'), '#include <node_api.h>\nNAPI_MODULE_INIT() { return exports; }\n');
+    const install = () =>
+      spawnSync(process.execPath, [path.join(dir, 'scripts', 'install.js')], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 120000,
+        env: { ...process.env, npm_config_node_gyp: npmNodeGyp(), npm_config_nodedir: nodeDir },
+      });
+    const first = install();
+    expect([first.status, first.stdout, first.stderr]).toEqual([0, '', '']);
+    const built = path.join(dir, 'build', 'Release', 'tiny.node');
+    expect(fs.existsSync(built)).toBe(true);
+    expect(fs.existsSync(path.join(os.tmpdir(), `minimacllm-build-${first.pid}.log`))).toBe(false);
+    const mtime = fs.statSync(built).mtimeMs;
+    const second = install();
+    expect([second.status, second.stderr]).toEqual([0, '']);
+    expect(fs.statSync(built).mtimeMs).toBe(mtime);
+  },
+  130000,
+);
