@@ -3,6 +3,8 @@
     "mm_cpu_sources": [
       "native/core/error.cc",
       "native/core/dtype.cc",
+      "native/core/quants.cc",
+      "native/core/op_table.cc",
       "native/core/buffer.cc",
       "native/core/mapped_file.cc",
       "native/core/graph.cc",
@@ -11,7 +13,6 @@
       "native/core/registry.cc",
       "native/cpu/cpu_features.cc",
       "native/cpu/thread_pool.cc",
-      "native/cpu/quants.cc",
       "native/cpu/vec_dot_scalar.cc",
       "native/cpu/vec_dot_neon.cc",
       "native/cpu/matmul.cc",
@@ -25,7 +26,9 @@
       "native/cpu/elementwise.cc",
       "native/cpu/cpu_backend.cc",
       "native/cpu/device_test_backend.cc",
-      "native/cpu/probe.cc"
+      "native/cpu/probe.cc",
+      "native/cpu/sampler.cc",
+      "native/cpu/host.cc"
     ],
     # metal-sim: the Metal dispatch plans + every kernels/*.metal compiled as
     # C++ through native/metal_sim/msl_shim.h, run by the threadgroup emulator.
@@ -87,7 +90,12 @@
         "native/binding/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        # the addon's `version`: package.json's, as a C string literal
+        "MM_PACKAGE_VERSION=<!(node -p \"JSON.stringify(require('./package.json').version)\")"
+      ],
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["mm_cpu_avx2", "mm_cpu_avx512"] }],
         ["OS!='win'", {
@@ -106,7 +114,10 @@
           "link_settings": {
             "libraries": [
               "$(SDKROOT)/System/Library/Frameworks/Metal.framework",
-              "$(SDKROOT)/System/Library/Frameworks/Foundation.framework"
+              "$(SDKROOT)/System/Library/Frameworks/Foundation.framework",
+              # MTLCreateSystemDefaultDevice returns nil in processes not linked
+              # with CoreGraphics (Apple's documentation of the function)
+              "$(SDKROOT)/System/Library/Frameworks/CoreGraphics.framework"
             ]
           },
           "actions": [
@@ -121,31 +132,38 @@
           ]
         }]
       ]
-    },
-    {
-      # The AVX2/FMA/F16C kernels: the only sources compiled with those
-      # instructions enabled; the CPU backend calls them only after checking
-      # the CPU supports them, so one binary runs on any x86-64.
-      "target_name": "mm_cpu_avx2",
-      "type": "static_library",
-      "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
-                  "native/cpu/attention_avx2.cc",
-                  "native/cpu/probe_avx2.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
-      "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
-      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
-    },
-    {
-      # The AVX-512 VNNI prefill panels (gemm_panel.h), likewise used only
-      # after a run-time check (cpu_use_avx512).
-      "target_name": "mm_cpu_avx512",
-      "type": "static_library",
-      "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/vec_dot_avx512.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
-      "xcode_settings": {
-        "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
-      },
-      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
     }
+  ],
+  # The x86-64 kernel libraries exist only on x64 (an arm64 build, native or cross, has no -mavx2).
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          # The AVX2/FMA/F16C kernels: the only sources compiled with those
+          # instructions enabled; the CPU backend calls them only after checking
+          # the CPU supports them, so one binary runs on any x86-64.
+          "target_name": "mm_cpu_avx2",
+          "type": "static_library",
+          "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
+                      "native/cpu/attention_avx2.cc",
+                      "native/cpu/probe_avx2.cc"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+        },
+        {
+          # The AVX-512 VNNI prefill panels (gemm_panel.h), likewise used only
+          # after a run-time check (cpu_use_avx512).
+          "target_name": "mm_cpu_avx512",
+          "type": "static_library",
+          "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/vec_dot_avx512.cc"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+          "xcode_settings": {
+            "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
+          },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
+        }
+      ]
+    }]
   ]
 }

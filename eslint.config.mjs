@@ -7,7 +7,16 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'build/', 'dist/', 'prebuilds/', 'bench/compare/', 'bench/.models/', 'test/fixtures/'],
+    ignores: [
+      'node_modules/',
+      'build/',
+      'build-sanitize/',
+      'dist/',
+      'prebuilds/',
+      'bench/compare/',
+      'bench/.models/',
+      'test/fixtures/',
+    ],
   },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,

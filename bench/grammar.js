@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Structured-output benchmark (part of `npm run bench`): decode tok/s of
  * generate() with a JSON-schema grammar against the same generate() without
@@ -10,9 +11,6 @@
  *         steady state: masks come from caches that live with the grammar).
  */
 'use strict';
-const path = require('node:path');
-
-const root = path.join(__dirname, '..');
 
 /** A schema whose output is long and varied: nested objects, bounded strings, enums, numbers, formats, arrays. */
 const SCHEMA = {
@@ -45,7 +43,7 @@ const SCHEMA = {
 const PROMPT = 'Return the users of the system as JSON:';
 
 async function childGrammar(file, threads, rounds, maxTokens) {
-  const { loadModel } = require(path.join(root, 'dist', 'index.js'));
+  const { loadModel } = require('../dist/index.js');
   const model = await loadModel(file, { backend: 'cpu', threads, contextSize: 2048, quiet: true });
   const opts = { temperature: 0.8, maxTokens };
   const run = async (constrained, seed) => {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 /**
  * Kernel benchmark: GFLOP/s and GB/s of every op and matmul weight type, for
  * decode-shaped (matrix-vector) and prefill-shaped (many-row) problems, printed
@@ -9,13 +10,11 @@
  * Runs on the compiled package (dist/); `npm test` or `npm run build:ts` builds it.
  */
 'use strict';
-const path = require('node:path');
 const os = require('node:os');
 const { parseArgs } = require('node:util');
 
-const root = path.join(__dirname, '..');
-const mm = require(path.join(root, 'dist', 'index.js'));
-const { native } = require(path.join(root, 'dist', 'native.js'));
+const mm = require('../dist/index.js');
+const { native } = require('../dist/native.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -28,7 +27,7 @@ const { values: args } = parseArgs({
 });
 
 const threads = args.threads ? Number(args.threads) : native().cpuInfo().physicalCores;
-const be = mm.Backend.create(args.backend, { threads });
+const be = mm.Backend.create(/** @type {import('../dist/index.js').BackendName} */ (args.backend), { threads });
 const D = args.quick ? 2048 : 4096; // matrix side
 const P = args.quick ? 64 : 512; // prefill rows
 const budget = args.quick ? 0.15 : 0.6; // seconds per measurement
@@ -102,9 +101,15 @@ function benchMatmul(type, rows) {
   return { s, gflops: flops / s / 1e9, gbs: bytes / s / 1e9 };
 }
 
-function benchSimple(name, build, flopsPer, bytes) {
-  const g = build();
-  const s = timeIt(() => g.runSync({ nTokens: g.nTokens ?? 1, nPast: g.nPast ?? 0 }));
+/**
+ * @param {string} name
+ * @param {import('../dist/index.js').Graph} g
+ * @param {import('../dist/index.js').StepArgs} step
+ * @param {number} flopsPer
+ * @param {number} bytes
+ */
+function benchSimple(name, g, step, flopsPer, bytes) {
+  const s = timeIt(() => g.runSync(step));
   return { name, s, gflops: flopsPer / s / 1e9, gbs: bytes / s / 1e9 };
 }
 
@@ -134,6 +139,7 @@ function main() {
   );
   const mk = (nodes, tensors) => be.createGraph({ tensors, nodes, maxTokens: P });
   const T = (buf, cols, type = 'F32') => tensor(buf, type, cols, P, true);
+  /** @type {Array<[string, import('../dist/index.js').Graph, number, number]>} */
   const simple = [
     [
       'rms_norm',
@@ -159,8 +165,7 @@ function main() {
     ['mul', mk([{ op: 'mul', src: [0, 1], dst: 2 }], [T(a, D), T(b, D), T(c, D)]), E, 12 * E],
   ];
   for (const [name, g, flops, bytes] of simple) {
-    g.nTokens = P;
-    rowsOut.push({ op: name, prefill: benchSimple(name, () => g, flops, bytes) });
+    rowsOut.push({ op: name, prefill: benchSimple(name, g, { nTokens: P }, flops, bytes) });
   }
   // Decode attention: one query over a 2048-token f16 KV cache, 32 heads / 8 KV heads, head dim 128.
   {
@@ -189,11 +194,9 @@ function main() {
       ],
       maxTokens: 1,
     });
-    g.nTokens = 1;
-    g.nPast = CTX - 1;
     rowsOut.push({
       op: `attention decode (ctx ${CTX}, f16 KV)`,
-      decode: benchSimple('attention', () => g, 4 * H * HD * CTX, 2 * CTX * KV * HD * 2),
+      decode: benchSimple('attention', g, { nTokens: 1, nPast: CTX - 1 }, 4 * H * HD * CTX, 2 * CTX * KV * HD * 2),
     });
   }
 

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Random-weight GGUFs of real model shapes for benchmarking (no download).
  * Weights are random but valid blocks of the named type, scaled like trained
@@ -198,7 +199,7 @@ function ensureModel(preset, { log = console.error } = {}) {
   const file = path.join(MODELS_DIR, `${preset}.gguf`);
   if (fs.existsSync(file)) return file;
   fs.mkdirSync(MODELS_DIR, { recursive: true });
-  const mm = require(path.join(root, 'dist', 'index.js'));
+  const mm = require('../dist/index.js');
   const { typed, GGUFValueType: V } = { typed: mm.ggufTyped, GGUFValueType: mm.GGUFValueType };
   const main = T[typeName];
   // K-quants need rows that are multiples of 256; else Q8_0, as the issue's table

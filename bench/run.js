@@ -1,11 +1,14 @@
 #!/usr/bin/env node
+// @ts-check
 /**
  * End-to-end benchmark: prefill and decode tokens/s, time to first token and
  * peak RSS, for one or more GGUFs, optionally side by side with llama.cpp.
  *
  *   npm run bench [-- --model smol-q8_0,smol-q4_0,...|PATH] [--threads 1,2]
  *                    [--prompt 512] [--gen 128] [--repeat 1] [--compare llama.cpp] [--json]
+ *                    [--backend cpu|metal|metal-sim]  (minimacllm's backend; cpu by default)
  *                    [--grammar smolqwen-q8_0|PATH|off] [--grammar-rounds 5]
+ *                    [--depth 4096,16384] [--sampler smolqwen-q8_0|PATH|off]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
  * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0), written once into
@@ -21,6 +24,15 @@
  * --grammar (default smolqwen-q8_0: SmolLM2-135M's body, Qwen2's 151,936-row
  * vocabulary): structured output, generate() with a JSON-schema grammar vs
  * without, same process, interleaved A/B (see bench/grammar.js).
+ * --depth adds, per model, rows whose prompt is that many tokens (decode then
+ * reads a KV cache that deep; 32 tokens generated).
+ * Next to each decode figure: the decode roofline, the tokens/s the measured
+ * read bandwidth (all cores) allows when every token reads the weights once
+ * plus the KV cache at that depth, and the fraction of it reached.
+ * --sampler (default smolqwen-q8_0: a 151,936-row vocabulary): generate()'s
+ * decode tok/s with greedy, default and unrestricted (topK 0, topP 1, minP 0)
+ * sampling, same process, interleaved; the sampler's share of decode time is
+ * 1 - tok/s(setting) / tok/s(greedy).
  * Runs on the compiled package (dist/): `npm run build:ts` first.
  */
 'use strict';
@@ -32,8 +44,6 @@ const { parseArgs } = require('node:util');
 const { PRESETS, ensureModel } = require('./models');
 const { childGrammar, summarize: summarizeGrammar } = require('./grammar');
 
-const root = path.join(__dirname, '..');
-
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string', multiple: true },
@@ -43,8 +53,11 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '1' },
     compare: { type: 'string' },
     json: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'cpu' },
     grammar: { type: 'string', default: 'smolqwen-q8_0' },
     'grammar-rounds': { type: 'string', default: '5' },
+    depth: { type: 'string', default: '' },
+    sampler: { type: 'string', default: 'smolqwen-q8_0' },
     // internal: one measurement in this process
     child: { type: 'string' },
     file: { type: 'string' },
@@ -65,14 +78,14 @@ function argmax(logits) {
 }
 
 async function childMinimacllm(file, threads, P, G) {
-  const mm = require(path.join(root, 'dist', 'index.js'));
+  const mm = require('../dist/index.js');
   const { loadModel } = mm;
   const t0 = performance.now();
-  const model = await loadModel(file, { backend: 'cpu', threads, contextSize: P + G + 8, quiet: true });
+  const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
+  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
-  const vocab = model.info?.vocabSize ?? model.vocabSize ?? (await ctx.evaluate([0])).length;
-  ctx.reset?.();
+  const vocab = model.info.vocabSize;
   const ids = promptTokens(P, vocab);
   const t1 = performance.now();
   let tok = argmax(await ctx.evaluate(ids));
@@ -84,9 +97,43 @@ async function childMinimacllm(file, threads, P, G) {
   }
   const tEnd = performance.now();
   const c = process.cpuUsage(c0);
+  const info = model.info;
   await model.dispose?.();
+  // f16 K and V rows of every layer: what one decode step reads per cached token.
+  const kvBytesPerToken = info.nLayer * 2 * info.nKvHead * info.headDim * 2;
   // CPU time of the decode loop (all threads): steadier than wall time on a busy machine.
-  return { loadMs, ttftMs: tFirst - t1, decodeMs: tEnd - tFirst, decodeCpuMs: (c.user + c.system) / 1000, decoded: G };
+  return {
+    loadMs,
+    ttftMs: tFirst - t1,
+    decodeMs: tEnd - tFirst,
+    decodeCpuMs: (c.user + c.system) / 1000,
+    decoded: G,
+    kvBytesPerToken,
+  };
+}
+
+// Sampler settings on one model, interleaved rounds of generate() (random
+// weights rarely end early: the seed is fixed so every setting decodes alike).
+const SAMPLERS = {
+  greedy: { temperature: 0 },
+  default: {}, // topK 40, topP 0.95, minP 0.05, temperature 0.8
+  unrestricted: { topK: 0, topP: 1, minP: 0, temperature: 0.8 },
+};
+async function childSampler(file, threads, rounds, G) {
+  const { loadModel } = require('../dist/index.js');
+  const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
+  const model = await loadModel(file, { backend, threads, contextSize: G + 64, quiet: true });
+  /** @type {Record<string, number[]>} */
+  const tps = Object.fromEntries(Object.keys(SAMPLERS).map((k) => [k, []]));
+  const tokens = {};
+  for (let i = 0; i <= rounds; i++)
+    for (const [name, o] of Object.entries(SAMPLERS)) {
+      const r = await model.generate('Once upon a time', { ...o, maxTokens: G, seed: 7 });
+      if (i > 0) tps[name].push(r.timings.generateTokensPerSecond); // round 0 warms up
+      tokens[name] = r.tokens.length;
+    }
+  await model.dispose();
+  return { tps, tokens };
 }
 
 async function childLlamaCpp(file, threads, P, G) {
@@ -121,6 +168,11 @@ async function child() {
     process.stdout.write(`BENCH_RESULT ${JSON.stringify(r)}\n`);
     return;
   }
+  if (args.child === 'sampler') {
+    const r = await childSampler(args.file, threads, Number(args['grammar-rounds']), G);
+    process.stdout.write(`BENCH_RESULT ${JSON.stringify(r)}\n`);
+    return;
+  }
   const fn = args.child === 'llama.cpp' ? childLlamaCpp : childMinimacllm;
   const r = await fn(args.file, threads, P, G);
   r.peakRssMB = process.resourceUsage().maxRSS / 1024;
@@ -144,6 +196,8 @@ function measure(engine, file, threads, P, G) {
       String(P),
       '--gen',
       String(G),
+      '--backend',
+      args.backend,
       '--grammar-rounds',
       args['grammar-rounds'],
     ],
@@ -155,7 +209,7 @@ function measure(engine, file, threads, P, G) {
     return { error: why || `exit ${res.status}` };
   }
   const r = JSON.parse(line.slice('BENCH_RESULT '.length));
-  if (engine === 'grammar') return r;
+  if (engine === 'grammar' || engine === 'sampler') return r;
   r.prefillTps = (P / r.ttftMs) * 1000;
   r.decodeTps = (r.decoded / r.decodeMs) * 1000;
   return r;
@@ -173,6 +227,7 @@ function best(runs) {
     decodeTps: pick('decodeTps', true),
     peakRssMB: pick('peakRssMB', false),
     decoded: ok[0].decoded,
+    kvBytesPerToken: ok[0].kvBytesPerToken,
   };
 }
 
@@ -200,18 +255,30 @@ async function main() {
       );
   }
   const results = [];
-  for (const m of models) {
-    const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
+  const depths = args.depth.split(',').filter(Boolean).map(Number);
+  const runs = models.flatMap((m) => {
     const big = /llama1b/.test(m);
-    const P = Number(args.prompt ?? (big ? 256 : 512)),
-      G = Number(args.gen ?? (big ? 64 : 128));
+    const base = { m, P: Number(args.prompt ?? (big ? 256 : 512)), G: Number(args.gen ?? (big ? 64 : 128)) };
+    return [base, ...depths.map((d) => ({ m, P: d, G: 32 }))];
+  });
+  for (const { m, P, G } of runs) {
+    const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
     const bytes = fs.statSync(file).size;
     for (const threads of threadList)
       for (const engine of engines) {
         const runs = [];
         for (let i = 0; i < repeat; i++) runs.push(measure(engine, file, threads, P, G));
         const r = best(runs);
-        results.push({ model: path.basename(file), bytes, engine, threads, prompt: P, gen: G, ...r });
+        results.push({
+          model: path.basename(file),
+          bytes,
+          engine,
+          backend: engine === 'minimacllm' ? args.backend : undefined,
+          threads,
+          prompt: P,
+          gen: G,
+          ...r,
+        });
         if (!args.json) {
           const s = r.error
             ? `ERROR ${r.error}`
@@ -221,39 +288,58 @@ async function main() {
       }
   }
   const grammar = args.grammar === 'off' ? [] : runGrammar(threadList);
+  const sampler = args.sampler === 'off' ? [] : runSampler(threadList);
+  const bw = readBandwidth();
+  // Decode roofline: every token reads the weights once plus the KV cache of the context so far.
+  for (const r of results) {
+    // llama.cpp's rows: the same file, so the same KV cache (f16 by default in both)
+    r.kvBytesPerToken ??= results.find((o) => o.model === r.model && o.kvBytesPerToken)?.kvBytesPerToken;
+    if (r.error || !bw) continue;
+    const depth = r.prompt + r.gen / 2;
+    r.readGBs = bw;
+    r.rooflineTps = (bw * 1e9) / (r.bytes + (r.kvBytesPerToken ?? 0) * depth);
+    r.rooflineFraction = r.decodeTps / r.rooflineTps;
+  }
   if (args.json) {
-    console.log(JSON.stringify({ machine: machineLine(), load: os.loadavg(), results, grammar }, null, 2));
+    console.log(
+      JSON.stringify({ machine: machineLine(), load: os.loadavg(), readGBs: bw, results, grammar, sampler }, null, 2),
+    );
     return;
   }
   console.log(
     `\nmachine: ${machineLine()}; load average ${os
       .loadavg()
       .map((x) => x.toFixed(2))
-      .join(' ')}\n`,
+      .join(' ')}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores)\n`,
   );
-  console.log('| GGUF | MB | engine | threads | prefill tok/s | decode tok/s | TTFT ms | load ms | peak RSS MB |');
-  console.log('|' + ' --- |'.repeat(9));
+  console.log(
+    '| GGUF | MB | prompt | engine | threads | prefill tok/s | decode tok/s | decode roofline tok/s (fraction) | TTFT ms | load ms | peak RSS MB |',
+  );
+  console.log('|' + ' --- |'.repeat(11));
   for (const r of results) {
+    const head = `| ${r.model} | ${(r.bytes / 1e6).toFixed(0)} | ${r.prompt} | ${r.engine} | ${r.threads}`;
     if (r.error) {
-      console.log(`| ${r.model} | ${(r.bytes / 1e6).toFixed(0)} | ${r.engine} | ${r.threads} | error | | | | |`);
+      console.log(`${head} | error | | | | | |`);
       continue;
     }
+    const roof = r.rooflineTps ? `${r.rooflineTps.toFixed(1)} (${(r.rooflineFraction * 100).toFixed(0)}%)` : '?';
     console.log(
-      `| ${r.model} | ${(r.bytes / 1e6).toFixed(0)} | ${r.engine} | ${r.threads} | ${r.prefillTps.toFixed(1)} | ${r.decodeTps.toFixed(1)} | ${r.ttftMs.toFixed(0)} | ${r.loadMs.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
+      `${head} | ${r.prefillTps.toFixed(1)} | ${r.decodeTps.toFixed(1)} | ${roof} | ${r.ttftMs.toFixed(0)} | ${r.loadMs.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
     );
   }
   printGrammar(grammar);
+  printSampler(sampler);
   if (engines.length > 1) {
     // Ratios at each engine's best thread count, as the issue's targets are stated.
     console.log(
       '\n| GGUF | minimacllm decode (best t) | llama.cpp decode (best t) | ratio | minimacllm prefill | llama.cpp prefill | ratio | decode roofline tok/s (bytes / read GB/s) |',
     );
     console.log('|' + ' --- |'.repeat(8));
-    const bw = readBandwidth();
-    for (const model of [...new Set(results.map((r) => r.model))]) {
+    for (const key of [...new Set(results.map((r) => `${r.model} @${r.prompt}`))]) {
+      const [model, at] = key.split(' @');
       const of = (e, k) =>
         results
-          .filter((r) => r.model === model && r.engine === e && !r.error)
+          .filter((r) => r.model === model && String(r.prompt) === at && r.engine === e && !r.error)
           .reduce((a, r) => (r[k] > a.v ? { v: r[k], t: r.threads } : a), { v: 0, t: 0 });
       const md = of('minimacllm', 'decodeTps'),
         ld = of('llama.cpp', 'decodeTps');
@@ -261,9 +347,47 @@ async function main() {
         lp = of('llama.cpp', 'prefillTps');
       const bytes = results.find((r) => r.model === model).bytes;
       console.log(
-        `| ${model} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,
+        `| ${key} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,
       );
     }
+  }
+}
+
+// Sampler settings on the large-vocabulary model, one child per thread count.
+function runSampler(threadList) {
+  const m = args.sampler;
+  const file = m in PRESETS ? ensureModel(m) : path.resolve(m);
+  const G = Number(args.gen ?? 128);
+  return threadList.map((threads) => {
+    const load = os.loadavg()[0];
+    const r = measure('sampler', file, threads, 0, G);
+    if (!args.json && !r.error) console.error(`${path.basename(file)} sampler ${threads}t: done`);
+    return { model: path.basename(file), threads, loadBefore: load, ...r };
+  });
+}
+
+function printSampler(rows) {
+  if (rows.length === 0) return;
+  console.log(
+    '\n**Sampling** (generate() decode tok/s, best of the rounds, same process, interleaved; share = 1 - tok/s / greedy tok/s)\n',
+  );
+  console.log(
+    '| GGUF | threads | greedy | default (topK 40, topP 0.95, minP 0.05) | share | topK 0, topP 1, minP 0 | share |',
+  );
+  console.log('|' + ' --- |'.repeat(7));
+  for (const r of rows) {
+    if (r.error) {
+      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} | | | | |`);
+      continue;
+    }
+    const best = (name) => Math.max(...r.tps[name]);
+    const g = best('greedy'),
+      d = best('default'),
+      u = best('unrestricted');
+    const share = (x) => `${((1 - x / g) * 100).toFixed(1)}%`;
+    console.log(
+      `| ${r.model} | ${r.threads} | ${g.toFixed(1)} | ${d.toFixed(1)} | ${share(d)} | ${u.toFixed(1)} | ${share(u)} |`,
+    );
   }
 }
 
@@ -309,7 +433,7 @@ function printGrammar(rows) {
 
 function readBandwidth() {
   try {
-    const { native } = require(path.join(root, 'dist', 'native.js'));
+    const { native } = require('../dist/native.js');
     return native().probeHardware({ threads: native().cpuInfo().physicalCores }).readGBs;
   } catch {
     return 0;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 /**
  * Tokenizer benchmark (npm run bench:tokenizer; needs `npm run build:ts` first).
  * Prints: prose throughput per vocabulary, linearity on pathological inputs
@@ -10,9 +11,9 @@ const path = require('node:path');
 
 let lib;
 try {
-  lib = require('../dist');
+  lib = require('../dist/index.js');
 } catch (e) {
-  console.error('bench/tokenizer.js needs the compiled build: run `npm run build:ts` first.\n' + e.message);
+  console.error('bench/tokenizer.js needs the compiled build: run `npm run build:ts` first.\n' + String(e));
   process.exit(1);
 }
 const { Tokenizer, loadTokenizer, readGGUFSync } = lib;
@@ -155,11 +156,13 @@ async function main() {
     'newline + spaces': (b) => sized('\n  ', b),
   };
   const lin = [];
-  for (const [tname, tok] of [
+  /** @type {Array<[string, import('../dist/index.js').Tokenizer]>} */
+  const vocabularies = [
     ['llama-bpe', toks['llama-bpe (Llama 3, 128k)']],
     ['qwen2', toks['qwen2 (152k)']],
     ['llama-spm', toks['llama-spm (Llama 2, 32k)']],
-  ]) {
+  ];
+  for (const [tname, tok] of vocabularies) {
     for (const [iname, make] of Object.entries(inputs)) {
       const small = make(256 * 1024);
       const big = make(MB);

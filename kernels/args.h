@@ -36,11 +36,24 @@
   ((MM_MM_BK * MM_MM_LDW + MM_MM_BN * MM_MM_LDX) * (stage_bytes) > MM_MM_BN * MM_MM_LDO * 4 \
        ? (MM_MM_BK * MM_MM_LDW + MM_MM_BN * MM_MM_LDX) * (stage_bytes)                      \
        : MM_MM_BN * MM_MM_LDO * 4)
-// Attention: simdgroups per threadgroup (decode splits keys over them,
-// prefill gives each its own query row).
-#define MM_ATTN_SIMDGROUPS 4
-// Largest head_dim the attention kernels take (8 accumulators per lane).
+// Attention. Decode: query heads of one GQA group sharing each K/V load, for
+// DPL = head dims per lane (head_dim <= 32 * DPL), so a lane holds G * DPL <= 16
+// query and 16 output values. Prefill: 8 query rows per simdgroup, at most
+// MM_ATTN_PREFILL_SIMDGROUPS simdgroups; threadgroup rows padded by
+// MM_ATTN_PAD floats (see mm_attn_prefill_shmem).
+#define MM_ATTN_DECODE_HEADS(dpl) ((dpl) >= 2 ? 16 / (dpl) : 8)
+#define MM_ATTN_PREFILL_SIMDGROUPS 4
+#define MM_ATTN_PAD 4
+// Decode attention split over keys (grid z, a second pass combines): each
+// split takes at least this many keys, so a short context leaves the later
+// splits empty (the split count is fixed per graph by the cache size).
+#define MM_ATTN_SPLIT_MIN_KEYS 256
+// Largest head_dim the attention kernels take.
 #define MM_ATTN_MAX_HEAD_DIM 256
+// Threadgroup bytes of attn_prefill: K and V tiles [tk][d + PAD] f32, per simdgroup
+// an [8][tk + PAD] score tile and an 8 x 8 diagonal.
+#define MM_ATTN_PREFILL_SHMEM(d, tk, nsg) \
+  (4 * (2 * (tk) * ((d) + MM_ATTN_PAD) + (nsg)*8 * ((tk) + MM_ATTN_PAD) + (nsg)*64))
 
 // matmul_mv_* and matmul_mm_*: dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m])
 // buffers: src0 = x f32, src1 = W, src2 = bias f32 (or unused), dst f32
@@ -107,8 +120,10 @@ struct RopeArgs {
   float freq_scale;
 };
 
-// attn_decode_* / attn_prefill_*: causal GQA attention over the KV cache
+// attn_decode_*, attn_prefill_*: causal GQA attention over the KV cache
 // buffers: src0 = q f32, src1 = K cache, src2 = V cache (same type), dst f32
+// (attn_decode with n_splits > 1: dst = a partials scratch [n_rows][n_head][n_splits][head_dim + 2],
+// then attn_combine_f32: src0 = that scratch, dst f32; see attention.metal)
 struct AttentionArgs {
   int64_t q_stride;
   int64_t k_stride;
@@ -121,7 +136,9 @@ struct AttentionArgs {
   int32_t n_kv_head;
   int32_t head_dim;
   float scale;
-  int32_t tile_keys;  // prefill: keys per threadgroup-memory tile
+  int32_t tile_keys;  // prefill: keys per threadgroup-memory tile (a multiple of 8)
+  int32_t n_splits;   // decode: key ranges split over threadgroups (grid z)
+  int32_t pad0;
 };
 
 // store_rows_*: dst[n_past + r, :] = convert(src[r, :])

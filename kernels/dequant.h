@@ -488,4 +488,171 @@ struct DqQ6_K {
   }
 };
 
+// ---- q2_K / q3_K: 16 values per part, one 16-value sub-block each -----------------------
+// Part p = sub-block s = p % 16 of super-block p / 16: half h = s / 8, bit plane j = (s % 8) / 2,
+// bytes i = s % 2: qs bytes [32h + 16i, +16) hold it in bits 2j, 2j+1 (read as 4 uints:
+// q2_K's blocks are 4-byte aligned, q3_K's 2-byte, so two ushorts each). q2_K: masking a
+// uint with 0x03030303 << 2j leaves each quant times 4^j, so its activations are stored
+// times 4^-j instead of shifting every weight. q3_K's third bit is bit s / 2 of
+// hmask[16i + l]: the plane is shifted down and the bit put beside it (activations plain).
+struct QK16X {
+  float4 v[4];  // x[16s .. 16s+15] (q2_K: times 4^-j)
+  float sum;    // their plain sum (for q2_K's min and q3_K's -4)
+};
+inline void qk16_load_x(device const float * x, int p, bool prescale, thread QK16X & xv) {
+  device const float * xb = x + 16 * p;
+  const float f = prescale ? 1.0f / float(1 << (2 * ((p & 7) >> 1))) : 1.0f;
+  float s = 0.0f;
+  for (int i = 0; i < 4; i++) {
+    const float4 t = float4(xb[4 * i], xb[4 * i + 1], xb[4 * i + 2], xb[4 * i + 3]);
+    s += (t[0] + t[1]) + (t[2] + t[3]);
+    xv.v[i] = t * f;
+  }
+  xv.sum = s;
+}
+
+struct DqQ2_K {
+  typedef half STAGE;
+  enum { PART = 16 };
+  static int parts(int k) { return k / 16; }
+  typedef QK16X X;
+  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, true, xv); }
+  static float vec_dot(device const char * row, int p, int, thread const X & xv) {
+    device const block_q2_K * b = (device const block_q2_K *)row + (p >> 4);
+    const int s = p & 15;
+    device const uint * q = (device const uint *)(b->qs + 32 * (s >> 3) + 16 * (s & 1));
+    const uint mask = 0x03030303u << (2 * ((s & 7) >> 1));
+    float a = 0.0f;
+    for (int i = 0; i < 4; i++) a += dot(bytes_to_float4(q[i] & mask), xv.v[i]);
+    const uint sc = b->scales[s];
+    return float(b->d) * float(sc & 0xF) * a - float(b->dmin) * float(sc >> 4) * xv.sum;
+  }
+  // Chunk c = sub-block c % 16 of super-block c / 16.
+  static void dequant16(device const char * row, int c, int, thread float * out) {
+    device const block_q2_K * b = (device const block_q2_K *)row + (c >> 4);
+    const int s = c & 15, shift = 2 * ((s & 7) >> 1);
+    device const uchar * q = b->qs + 32 * (s >> 3) + 16 * (s & 1);
+    const float d = float(b->d) * float(b->scales[s] & 0xF), m = float(b->dmin) * float(b->scales[s] >> 4);
+    for (int i = 0; i < 16; i++) out[i] = d * float((q[i] >> shift) & 3) - m;
+  }
+};
+
+// The signed 6-bit scale of sub-block s of a q3_K block (see kernels/quant_blocks.h).
+inline float q3k_scale(device const uchar * sc, int s) {
+  const int lo = (sc[s & 7] >> (4 * (s >> 3))) & 0xF;
+  const int hi = (sc[8 + (s & 3)] >> (2 * (s >> 2))) & 3;
+  return float((lo | (hi << 4)) - 32);
+}
+struct DqQ3_K {
+  typedef half STAGE;
+  enum { PART = 16 };
+  static int parts(int k) { return k / 16; }
+  typedef QK16X X;
+  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, false, xv); }
+  // sum (q2 + 4 * hbit - 4) * x: the q2 part pre-scaled, the hbit part times 4 * 4^j.
+  static float vec_dot(device const char * row, int p, int, thread const X & xv) {
+    device const block_q3_K * b = (device const block_q3_K *)row + (p >> 4);
+    const int s = p & 15, j = (s & 7) >> 1, t = s >> 1;
+    device const ushort * q = (device const ushort *)(b->qs + 32 * (s >> 3) + 16 * (s & 1));
+    device const ushort * hm = (device const ushort *)(b->hmask + 16 * (s & 1));
+    // Four 3-bit quants per uint (SWAR): bit plane j of qs in bits 0-1 of each byte,
+    // hmask bit t beside them in bit 2: q + 4h, one conversion and one dot.
+    float a = 0.0f;
+    for (int i = 0; i < 4; i++) {
+      const uint lo = (load_u32_from_u16(q + 2 * i) >> (2 * j)) & 0x03030303u;
+      const uint hi = ((load_u32_from_u16(hm + 2 * i) >> t) & 0x01010101u) << 2;
+      a += dot(bytes_to_float4(lo | hi), xv.v[i]);
+    }
+    return float(b->d) * q3k_scale(b->scales, s) * (a - 4.0f * xv.sum);
+  }
+  static void dequant16(device const char * row, int c, int, thread float * out) {
+    device const block_q3_K * b = (device const block_q3_K *)row + (c >> 4);
+    const int s = c & 15, shift = 2 * ((s & 7) >> 1), t = s >> 1;
+    device const uchar * q = b->qs + 32 * (s >> 3) + 16 * (s & 1);
+    device const uchar * hm = b->hmask + 16 * (s & 1);
+    const float d = float(b->d) * q3k_scale(b->scales, s);
+    for (int i = 0; i < 16; i++) out[i] = d * float(int((q[i] >> shift) & 3) + 4 * int((hm[i] >> t) & 1) - 4);
+  }
+};
+
+// ---- iq4_nl / iq4_xs: 4-bit indices into 16 non-uniform levels ------------------------
+constant float kIq4Levels[16] = {-127.0f, -104.0f, -83.0f, -65.0f, -49.0f, -35.0f, -22.0f, -10.0f,
+                                 1.0f,    13.0f,   25.0f,  38.0f,  53.0f,  69.0f,  89.0f,  113.0f};
+// Byte j of a 32-value block holds element j (low nibble) and 16 + j (high). Sum over 8
+// bytes (4 ushorts) of level(lo) * xl[j] + level(hi) * xh[j].
+inline float iq4_dot8(device const ushort * q, thread const float * xl, thread const float * xh) {
+  float a = 0.0f, b = 0.0f;
+  for (int i = 0; i < 4; i++) {
+    const uint u = q[i];
+    a += kIq4Levels[u & 0xF] * xl[2 * i] + kIq4Levels[(u >> 8) & 0xF] * xl[2 * i + 1];
+    b += kIq4Levels[(u >> 4) & 0xF] * xh[2 * i] + kIq4Levels[u >> 12] * xh[2 * i + 1];
+  }
+  return a + b;
+}
+
+// iq4_nl: part p = half h = p % 2 of block p / 2 (as q4_0): qs bytes [8h, 8h + 8).
+struct DqIQ4_NL {
+  typedef half STAGE;
+  enum { PART = 16 };
+  static int parts(int k) { return k / 16; }
+  struct X {
+    float v[16];  // x[8h .. 8h+7], x[16+8h .. 16+8h+7] of block p / 2
+  };
+  static void load_x(device const float * x, int p, int, thread X & xv) {
+    device const float * xb = x + (p >> 1) * 32 + (p & 1) * 8;
+    for (int i = 0; i < 8; i++) {
+      xv.v[i] = xb[i];
+      xv.v[8 + i] = xb[16 + i];
+    }
+  }
+  static float vec_dot(device const char * row, int p, int, thread const X & xv) {
+    device const block_iq4_nl * b = (device const block_iq4_nl *)row + (p >> 1);
+    return float(b->d) * iq4_dot8((device const ushort *)(b->qs + (p & 1) * 8), xv.v, xv.v + 8);
+  }
+  static void dequant16(device const char * row, int c, int, thread float * out) {
+    device const block_iq4_nl * b = (device const block_iq4_nl *)row + (c >> 1);
+    const float d = float(b->d);
+    const int shift = (c & 1) * 4;
+    for (int i = 0; i < 16; i++) out[i] = d * kIq4Levels[(b->qs[i] >> shift) & 0xF];
+  }
+};
+
+// iq4_xs: part p = sub-block s = p % 8 of super-block p / 8, 32 values, its 16 qs bytes
+// read as 8 ushorts (two iq4_dot8 halves), scale d * (ls - 32).
+struct DqIQ4_XS {
+  typedef half STAGE;
+  enum { PART = 32 };
+  static int parts(int k) { return k / 32; }
+  struct X {
+    float v[32];  // x[0..7], x[16..23], x[8..15], x[24..31] of sub-block p (iq4_dot8's order)
+  };
+  static float scale(device const block_iq4_xs * b, int s) {
+    const int ls = ((b->scales_l[s >> 1] >> (4 * (s & 1))) & 0xF) | (((b->scales_h >> (2 * s)) & 3) << 4);
+    return float(b->d) * float(ls - 32);
+  }
+  static void load_x(device const float * x, int p, int, thread X & xv) {
+    device const float * xb = x + 32 * p;
+    for (int i = 0; i < 8; i++) {
+      xv.v[i] = xb[i];
+      xv.v[8 + i] = xb[16 + i];
+      xv.v[16 + i] = xb[8 + i];
+      xv.v[24 + i] = xb[24 + i];
+    }
+  }
+  static float vec_dot(device const char * row, int p, int, thread const X & xv) {
+    device const block_iq4_xs * b = (device const block_iq4_xs *)row + (p >> 3);
+    const int s = p & 7;
+    device const ushort * q = (device const ushort *)(b->qs + 16 * s);
+    return scale(b, s) * (iq4_dot8(q, xv.v, xv.v + 8) + iq4_dot8(q + 4, xv.v + 16, xv.v + 24));
+  }
+  // Chunk c: sub-block (c % 16) / 2, elements 16 * (c % 2) .. +15 (low / high nibbles).
+  static void dequant16(device const char * row, int c, int, thread float * out) {
+    device const block_iq4_xs * b = (device const block_iq4_xs *)row + (c >> 4);
+    const int s = (c & 15) >> 1, shift = (c & 1) * 4;
+    const float d = scale(b, s);
+    device const uchar * q = b->qs + 16 * s;
+    for (int i = 0; i < 16; i++) out[i] = d * kIq4Levels[(q[i] >> shift) & 0xF];
+  }
+};
+
 #endif  // MM_KERNELS_DEQUANT_H

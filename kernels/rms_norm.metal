@@ -13,6 +13,6 @@ MM_KERNEL(rms_norm_f32, RmsNormArgs) {
   float ss = 0.0f;
   for (int i = int(tpitg.x); i < args.cols; i += int(nt)) ss += x[i] * x[i];
   ss = tg_sum(ss, (threadgroup float *)shmem, tiisg, sgitg, nsg);
-  const float scale = 1.0f / sqrt(ss / float(args.cols) + args.eps);
+  const float scale = 1.0f / precise::sqrt(ss / float(args.cols) + args.eps);  // fast sqrt: x * rsqrt(x)
   for (int i = int(tpitg.x); i < args.cols; i += int(nt)) d[i] = args.has_weight ? x[i] * scale * w[i] : x[i] * scale;
 }

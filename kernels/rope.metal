@@ -22,7 +22,9 @@ MM_KERNEL(rope_f32, RopeArgs) {
     for (int k = 0; k < i; k++) theta *= args.theta_scale;
     float t = args.freq_scale * theta;
     if (args.has_freq_factors) t /= ((device const float *)src2)[i];
-    const float c = cos(t), s = sin(t);
+    // precise: fast-math sin/cos are only within 2^-13 absolute on [-pi, pi] and worse
+    // outside, and angles reach position * freq_scale radians.
+    const float c = precise::cos(t), s = precise::sin(t);
     const int i0 = args.neox ? i : 2 * i;
     const int i1 = args.neox ? i + half_rot : 2 * i + 1;
     const float x0 = x[i0], x1 = x[i1];

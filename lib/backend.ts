@@ -3,9 +3,9 @@
  * The model layer builds one graph per model and runs it once per step; the
  * kernel-level API (lib/ops.ts) builds one-node graphs.
  */
-import { awaitNative, callNative, DisposedError, InvalidArgumentError } from './errors';
+import { awaitNative, callNative, DisposedError, InvalidArgumentError, showValue } from './errors';
 import {
-  native,
+  nativeCall,
   type NativeBackend,
   type NativeBuffer,
   type NativeGraph,
@@ -20,18 +20,21 @@ export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'metal', 'metal-sim
 /** A 2-D tensor view over a buffer (see NativeTensorSpec). */
 export type TensorSpec = NativeTensorSpec;
 
-export type OpName =
-  | 'get_rows'
-  | 'rms_norm'
-  | 'matmul'
-  | 'rope'
-  | 'softmax'
-  | 'attention'
-  | 'store_rows'
-  | 'swiglu'
-  | 'add'
-  | 'mul'
-  | 'last_row';
+/** Every op, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
+export const OP_NAMES = [
+  'get_rows',
+  'rms_norm',
+  'matmul',
+  'rope',
+  'softmax',
+  'attention',
+  'store_rows',
+  'swiglu',
+  'add',
+  'mul',
+  'last_row',
+] as const;
+export type OpName = (typeof OP_NAMES)[number];
 
 export type OpParams = {
   eps?: number;
@@ -46,6 +49,22 @@ export type OpParams = {
   freqBase?: number;
   freqScale?: number;
 };
+/** Every key of OpParams, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
+export const OP_PARAM_NAMES = [
+  'eps',
+  'scale',
+  'causal',
+  'nHead',
+  'nKvHead',
+  'headDim',
+  'nRot',
+  'ropeMode',
+  'freqBase',
+  'freqScale',
+] as const satisfies ReadonlyArray<keyof OpParams>;
+// Every OpParams key is listed (a key missing above fails to compile here).
+const _allParamsListed: Record<Exclude<keyof OpParams, (typeof OP_PARAM_NAMES)[number]>, never> = {};
+void _allParamsListed;
 
 export interface NodeSpec {
   op: OpName;
@@ -99,19 +118,20 @@ export class Backend {
   /** Creates a backend; `threads` 0/undefined = the machine's physical cores. */
   static create(name: BackendName, options: { threads?: number } = {}): Backend {
     if (!BACKEND_NAMES.includes(name)) {
-      throw new InvalidArgumentError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+      throw new InvalidArgumentError(`backend must be one of ${BACKEND_NAMES.join(', ')}, got ${showValue(name)}`);
     }
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const { threads } = options;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0 || threads > 1024)) {
-      throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
+      throw new InvalidArgumentError(`threads must be an integer in [0, 1024], got ${showValue(threads)}`);
     }
-    const nb = callNative(() => native().createBackend(name, threads === undefined ? {} : { threads }));
+    const nb = nativeCall((n) => n.createBackend(name, threads === undefined ? {} : { threads }));
     return new Backend(name, nb);
   }
 
   /** Backend names this build and machine can create. */
   static available(): BackendName[] {
-    return callNative(() => native().availableBackends()).filter((n): n is BackendName =>
+    return nativeCall((n) => n.availableBackends()).filter((n): n is BackendName =>
       (BACKEND_NAMES as readonly string[]).includes(n),
     );
   }

@@ -35,7 +35,7 @@ export async function sha256File(path: string, signal?: AbortSignal): Promise<st
 export async function verifySha256(path: string, expectedHex: string, signal?: AbortSignal): Promise<void> {
   if (typeof expectedHex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(expectedHex)) {
     throw new InvalidArgumentError(
-      `sha256 must be 64 hexadecimal digits, got ${JSON.stringify(String(expectedHex).slice(0, 80))}`,
+      `sha256 must be 64 hexadecimal digits, got ${typeof expectedHex === 'string' ? JSON.stringify(expectedHex.slice(0, 80)) : typeof expectedHex}`,
     );
   }
   const actual = await sha256File(path, signal);

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ERR_AUTH'
   | 'ERR_NOT_FOUND'
   | 'ERR_NETWORK'
+  | 'ERR_NATIVE_UNAVAILABLE'
   | 'ERR_INTERNAL';
 
 export class MiniMacLLMError extends Error {
@@ -91,6 +92,12 @@ export class NetworkError extends MiniMacLLMError {
     super('ERR_NETWORK', message, options);
   }
 }
+/** The native addon is missing or cannot load here (no prebuild and no successful build, or a wrong binary). */
+export class NativeUnavailableError extends MiniMacLLMError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NATIVE_UNAVAILABLE', message, options);
+  }
+}
 export class InternalError extends MiniMacLLMError {
   constructor(message: string) {
     super('ERR_INTERNAL', message);
@@ -108,6 +115,30 @@ const classByCode: Record<string, (m: string) => MiniMacLLMError> = {
   ERR_CONTEXT_OVERFLOW: (m) => new ContextOverflowError(m),
   ERR_ABORTED: (m) => new AbortError(m),
 };
+
+/** A short rendering of any value for an error message; never throws (Symbols, null-prototype objects, detached arrays). */
+export function showValue(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return 'an array';
+      if (ArrayBuffer.isView(v))
+        return `a ${(Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'typed array'}`;
+      return 'an object';
+  }
+}
 
 /** Turns an error thrown by the native addon into the matching MiniMacLLMError. */
 export function fromNative(e: unknown): MiniMacLLMError {

@@ -13,8 +13,8 @@ export { readSafetensorsHeader, readSafetensorsHeaderSync } from './safetensors/
 export type { SafetensorsHeader, SafetensorsTensor } from './safetensors/header';
 export { describeModel, describeGGUF, describeGGUFSync, describeHF } from './model/description';
 export type { ModelDescription, ModelHParams, TensorRef } from './model/description';
-export { convert } from './hf/convert';
-export type { ConvertOptions, ConvertType } from './hf/convert';
+export { convert } from './convert';
+export type { ConvertOptions, ConvertType } from './convert';
 export { verifySha256, sha256File } from './checksum';
 export { Backend, Graph, BACKEND_NAMES } from './backend';
 export type { BackendName, GraphSpec, NodeSpec, OpName, OpParams, StepArgs, TensorSpec } from './backend';
@@ -36,8 +36,8 @@ export {
   typeInfo,
 } from './ops';
 export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
-export { DType } from './native';
-export type { DTypeName } from './native';
+export { DType } from './dtype';
+export type { DTypeName } from './dtype';
 export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
@@ -46,6 +46,8 @@ export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptio
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+export { setLogger, LOG_LEVELS } from './log';
+export type { Logger, LogLevel, LogFunction, ConsoleLike } from './log';
 // Hugging Face Hub: hf: sources, the shared hub cache
 export { pullModel, listCachedModels, removeCachedModel, hubCacheDir, parseHubSource, isHubSource } from './hub';
 export type {
@@ -72,3 +74,6 @@ export type { InvalidToolCall } from './chat/tool-calls';
 export { Grammar } from './grammar/grammar';
 export { GrammarError } from './grammar/gbnf';
 export { jsonSchemaToGbnf } from './grammar/json-schema';
+// OpenAI-compatible HTTP server (what `minimacllm serve` runs)
+export { createServer, ModelServer } from './server/server';
+export type { ServerOptions } from './server/server';

@@ -3,35 +3,15 @@
  * tokenizers work even before anything native is needed) with node-gyp-build:
  * a matching prebuild from prebuilds/ first, else build/Release.
  *
- * This file only describes what the addon exports; lib/ops.ts and lib/backend.ts
- * wrap it with argument checking and MiniMacLLMError conversion.
+ * This file describes what the addon exports. Library code reaches it only
+ * through nativeCall() (and lib/backend.ts's Backend / Graph, which wrap the
+ * objects it returns), so every native error becomes a MiniMacLLMError;
+ * test/layering.test.ts checks that nothing else calls native().
  */
 import * as path from 'node:path';
-import { fromNative } from './errors';
+import { callNative, NativeUnavailableError } from './errors';
 
-/** ggml type ids, as stored in GGUF. */
-export const DType = {
-  F32: 0,
-  F16: 1,
-  Q4_0: 2,
-  Q4_1: 3,
-  Q5_0: 6,
-  Q5_1: 7,
-  Q8_0: 8,
-  Q8_1: 9,
-  Q2_K: 10,
-  Q3_K: 11,
-  Q4_K: 12,
-  Q5_K: 13,
-  Q6_K: 14,
-  Q8_K: 15,
-  IQ4_NL: 20,
-  IQ4_XS: 23,
-  I32: 26,
-  BF16: 30,
-} as const;
-export type DTypeName = keyof typeof DType;
-export type DTypeId = (typeof DType)[DTypeName];
+export { DType, type DTypeId, type DTypeName } from './dtype';
 
 export interface NativeTypeInfo {
   name: string;
@@ -120,8 +100,25 @@ export interface NativeBackend {
   dispose(): Promise<void>;
 }
 
+/** The native tables lib/ mirrors (native/core/dtype.cc, op_table.cc; native/metal/plan.cc's kernels). */
+export interface NativeTables {
+  readonly types: ReadonlyArray<{
+    id: number;
+    name: string;
+    blockSize: number;
+    typeSize: number;
+    isQuantized: boolean;
+  }>;
+  readonly ops: ReadonlyArray<{ name: string; minSrc: number; maxSrc: number; params: string[] }>;
+  readonly params: ReadonlyArray<{ name: string; kind: 'number' | 'integer' | 'boolean' }>;
+  /** Kernels the Metal dispatch plans can use (empty in builds without Metal or metal-sim). */
+  readonly gpuKernels: readonly string[];
+}
+
 export interface NativeBinding {
+  /** package.json's version, compiled in. */
   readonly version: string;
+  readonly tables: NativeTables;
   cpuInfo(): NativeCpuInfo;
   /** 'scalar' forces the portable kernels (tests compare them with the SIMD ones); 'auto' restores. */
   setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'auto'): void;
@@ -129,39 +126,86 @@ export interface NativeBinding {
   /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
   probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };
   availableBackends(): string[];
-  /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q8_k). */
+  /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_1, q8_K). */
   quantize(type: number, src: Float32Array, rowLength: number): Uint8Array;
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /**
+   * One sampled token from a row of logits, in O(vocab): top-k (0 off) → top-p (1 off) → min-p (0 off) →
+   * temperature (<= 0: argmax) → the ranked candidate where the running probability passes `r` in [0, 1].
+   */
+  sampleLogits(logits: Float32Array, topK: number, topP: number, minP: number, temperature: number, r: number): number;
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
   /**
-   * The backend with the CPU as its fallback. For tests: `skipOps` are never given to the backend; metal-sim
-   * checks its cached plans every step with `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
+   * The backend with the CPU as its fallback. For tests: `fallback: false` makes a node the backend doesn't run
+   * ERR_UNSUPPORTED; `skipOps` are never given to the backend; metal-sim checks its cached plans every step with
+   * `verifyPlans` and caps its threads per threadgroup at `maxGroupThreads`.
    */
   createBackend(
     name: string,
-    options: { threads?: number; skipOps?: string[]; verifyPlans?: boolean; maxGroupThreads?: number },
+    options: {
+      threads?: number;
+      fallback?: boolean;
+      skipOps?: string[];
+      verifyPlans?: boolean;
+      maxGroupThreads?: number;
+    },
   ): NativeBackend;
 }
 
 let cached: NativeBinding | undefined;
+let unavailable: NativeUnavailableError | undefined;
 
-/** The addon; loads it on first use. Throws ERR_INTERNAL when it cannot be loaded. */
+/** scripts/native-advice.js (shipped beside dist/): what is missing and what to run. */
+function adviceLines(root: string): string[] {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const m = require(path.join(root, 'scripts', 'native-advice.js')) as {
+      nativeAdvice(o: { runtime: boolean }): string[];
+    };
+    return m.nativeAdvice({ runtime: true });
+  } catch {
+    return ['Reinstall minimacllm, or build it: npm rebuild minimacllm'];
+  }
+}
+
+/**
+ * The addon; loads it on first use. Throws ERR_NATIVE_UNAVAILABLE (the same advice the install
+ * step gives) when no prebuilt or built binary matches this machine or it cannot be loaded.
+ */
 export function native(): NativeBinding {
   if (cached) return cached;
+  if (unavailable) throw unavailable;
   // lib/native.ts (ts-jest) and dist/native.js both sit one level below the package root.
   const root = path.resolve(__dirname, '..');
   try {
+    // `npm run test:sanitize` points this at the ASan/UBSan build (scripts/sanitize.js).
+    const override = process.env.MINIMACLLM_ADDON_PATH;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    cached = load(root);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = override ? (require(path.resolve(override)) as NativeBinding) : load(root);
   } catch (e) {
-    throw fromNative({
-      code: 'ERR_INTERNAL',
-      message: `minimacllm: cannot load the native addon (run \`npm rebuild minimacllm\`): ${(e as Error).message}`,
+    const why = (e as Error).message.split('\n')[0] ?? '';
+    // node-gyp-build found nothing, or found a binary the system cannot load (an older glibc, a
+    // different libstdc++): the second needs a build from source, not a reinstall.
+    const advice = why.startsWith('No native build was found')
+      ? adviceLines(root)
+      : [
+          'A binary was found but this system cannot load it (its C library or C++ runtime may be older than the',
+          'prebuilt binary needs). Build one here: npm rebuild minimacllm --build-from-source',
+        ];
+    unavailable = new NativeUnavailableError([`the native addon cannot be loaded (${why})`, ...advice].join('\n'), {
+      cause: e,
     });
+    throw unavailable;
   }
   return cached;
+}
+
+/** Calls the addon, rethrowing its errors as MiniMacLLMErrors: every library call into native code goes through here. */
+export function nativeCall<T>(fn: (addon: NativeBinding) => T): T {
+  return callNative(() => fn(native()));
 }

@@ -5,8 +5,9 @@
  * Weights stay in their block type (`Uint8Array` of ggml blocks).
  */
 import { Backend, type BackendName, type Graph, type NodeSpec, type OpParams, type TensorSpec } from './backend';
-import { InvalidArgumentError, callNative } from './errors';
-import { DType, native, type DTypeName } from './native';
+import { DType, type DTypeName } from './dtype';
+import { InvalidArgumentError } from './errors';
+import { nativeCall } from './native';
 
 export interface OpOptions {
   /** A backend instance or name (default: a shared CPU backend). */
@@ -48,7 +49,7 @@ export interface CpuInfo {
 }
 
 export function cpuInfo(): CpuInfo {
-  const i = callNative(() => native().cpuInfo());
+  const i = nativeCall((n) => n.cpuInfo());
   return { physicalCores: i.physicalCores, logicalCores: i.logicalCores, simd: i.simd, features: [...i.features] };
 }
 
@@ -95,7 +96,7 @@ export function typeInfo(type: WeightType): { id: number; name: string; blockSiz
   if (typeof type === 'number') id = Number.isInteger(type) && type >= 0 && type < 1 << 20 ? type : undefined;
   else if (typeof type === 'string' && Object.prototype.hasOwnProperty.call(DType, type))
     id = (DType as Record<string, number>)[type];
-  const info = id === undefined ? null : callNative(() => native().typeInfo(id));
+  const info = id === undefined ? null : nativeCall((n) => n.typeInfo(id));
   if (id === undefined || !info)
     throw new InvalidArgumentError(`unknown tensor type ${typeof type === 'string' ? type.slice(0, 40) : show(type)}`);
   return { id, name: info.name, blockSize: info.blockSize, typeSize: info.typeSize };
@@ -556,7 +557,7 @@ export function quantize(type: WeightType, data: Float32Array, rowLength: number
   const t = typeInfo(type);
   f32('data', data);
   positiveInt('rowLength', rowLength);
-  return callNative(() => native().quantize(t.id, data, rowLength));
+  return nativeCall((n) => n.quantize(t.id, data, rowLength));
 }
 
 /** Expands `count` elements of ggml blocks of `type` to floats. */
@@ -564,5 +565,5 @@ export function dequantize(type: WeightType, data: Uint8Array, count: number): F
   const t = typeInfo(type);
   bufferView('data', data);
   nonNegativeInt('count', count);
-  return callNative(() => native().dequantize(t.id, data, count));
+  return nativeCall((n) => n.dequantize(t.id, data, count));
 }

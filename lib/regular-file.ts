@@ -7,10 +7,18 @@
  * between a check and the open can slip another kind of file in.
  */
 import * as fs from 'node:fs';
-import { IOError } from './errors';
+import { InvalidArgumentError, IOError } from './errors';
 
 // Windows has no O_NONBLOCK (and no FIFOs at file paths).
 const FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+
+/** A path argument: a non-empty string (Buffers and URLs are not accepted by the public API). */
+export function checkPath(path: unknown, what = 'path'): string {
+  if (typeof path !== 'string' || path.length === 0)
+    throw new InvalidArgumentError(`${what} must be a non-empty string`);
+  if (path.includes('\0')) throw new InvalidArgumentError(`${what} must not contain NUL characters`);
+  return path;
+}
 
 function openError(path: string, e: unknown): IOError {
   return new IOError(`cannot open ${path}: ${(e as Error).message}`, { cause: e });
@@ -31,6 +39,7 @@ function notRegular(path: string, st: fs.Stats): IOError {
 
 /** Opens `path` for reading; ERR_IO unless it is a regular file. Returns the handle and its stats. */
 export async function openRegularFile(path: string): Promise<{ fh: fs.promises.FileHandle; stats: fs.Stats }> {
+  checkPath(path);
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(path, FLAGS);
@@ -49,6 +58,7 @@ export async function openRegularFile(path: string): Promise<{ fh: fs.promises.F
 
 /** Synchronous openRegularFile: a file descriptor (close it) and its stats. */
 export function openRegularFileSync(path: string): { fd: number; stats: fs.Stats } {
+  checkPath(path);
   let fd: number;
   try {
     fd = fs.openSync(path, FLAGS);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Embeds the Metal kernels in the addon: concatenates kernels/args.h, the
 // other kernels/*.h helpers and every kernels/*.metal file into ONE Metal
-// source (each local header inlined once, where it is first included), and
+// source (each local header inlined once, where it is first included, with
+// #line directives so diagnostics name the original files and lines), and
 // writes it as a C++ string constant that metal_backend.mm hands to
 // newLibraryWithSource at run time.
 //
@@ -21,12 +22,22 @@ function build() {
     if (seen.has(name)) return;
     if (!fs.existsSync(file)) throw new Error(`${from}: #include "${name}" not found in kernels/`);
     seen.add(name);
-    out.push(`// ---- kernels/${name} ----`);
-    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    // #line directives: compiler diagnostics (Apple's, and the strict check's) name
+    // kernels/<file>:<line> instead of a line of the concatenation.
+    out.push(`// ---- kernels/${name} ----`, `#line 1 "kernels/${name}"`);
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    lines.forEach((line, i) => {
       const m = /^\s*#\s*include\s+"([^"]+)"/.exec(line);
-      if (m) include(m[1], name);
-      else out.push(line);
-    }
+      if (!m) {
+        out.push(line);
+        return;
+      }
+      const before = out.length;
+      include(m[1], name);
+      // Keep the line count (an include becomes at least one line) and resume numbering.
+      if (out.length === before) out.push('');
+      else out.push(`#line ${i + 2} "kernels/${name}"`);
+    });
   }
   include('args.h', 'embed-kernels');
   const files = fs

@@ -43,7 +43,7 @@ test('generate is greedy and reproducible with --temperature 0', () => {
 
 test('bad options are usage errors', () => {
   const r = run(['generate', 'x', '--max-tokens=-3']);
-  expect(r.status).toBe(1);
+  expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/--max-tokens must be an integer >= 1/);
   expect(run(['perplexity']).stderr).toMatch(/--file is required/);
   expect(run(['help']).stdout).toMatch(/generate.*\n(.|\n)*perplexity/);

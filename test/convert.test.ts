@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { main } from '../lib/cli/main';
 import { readGGUFSync } from '../lib/gguf/reader';
-import { convert, permuteRows } from '../lib/hf/convert';
+import { convert, permuteRows } from '../lib/convert';
 import { describeModel } from '../lib/model/description';
 import { DType, native } from '../lib/native';
 
@@ -155,8 +155,9 @@ describe('CLI', () => {
       expect(log.join('')).toMatch(/GGUF llama/);
       expect(log.join('')).toMatch(/Q8_0\s+57 tensors/);
       expect(await main(['inspect', path.join(dir, 'missing.gguf')])).toBe(1);
-      expect(await main(['convert', HF, out, '--type', 'q5_9'])).toBe(1);
-      expect(await main(['nope'])).toBe(1);
+      // Usage errors exit 2 (test/cli-manners.test.ts).
+      expect(await main(['convert', HF, out, '--type', 'q5_9'])).toBe(2);
+      expect(await main(['nope'])).toBe(2);
     } finally {
       err.mockRestore();
       std.mockRestore();

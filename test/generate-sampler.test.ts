@@ -1,5 +1,6 @@
 /** Sampler, stop matcher and PRNG units. */
-import { argmax, Sampler, type SamplerOptions } from '../lib/generate/sampler';
+import { Sampler, type SamplerOptions } from '../lib/generate/sampler';
+import { native } from '../lib/native';
 import { StopMatcher } from '../lib/generate/stop';
 import { Rng } from '../lib/generate/rng';
 
@@ -23,7 +24,8 @@ function randomLogits(n: number, seed: number): Float32Array {
 test('temperature 0 is argmax (first on ties)', () => {
   const s = new Sampler({ ...base, temperature: 0 }, 5);
   expect(s.sample(Float32Array.from([1, 3, 3, 2, 0]), [])).toBe(1);
-  expect(argmax(Float32Array.from([-5, -1, -2]))).toBe(1);
+  expect(s.sample(Float32Array.from([-5, -1, -2]), [])).toBe(1);
+  expect(s.sample(Float32Array.from([NaN, -1, -2]), [])).toBe(1);
 });
 
 test('top-k keeps exactly the k best tokens (no full sort needed)', () => {
@@ -69,7 +71,14 @@ test('same seed, same draws; sampling follows the distribution', () => {
 
 test('repeat / presence / frequency penalties as in llama.cpp', () => {
   const s = new Sampler(
-    { ...base, temperature: 0, repeatPenalty: 2, presencePenalty: 0.5, frequencyPenalty: 0.25, repeatLastN: 3 },
+    {
+      ...base,
+      temperature: 0,
+      repeatPenalty: 2,
+      presencePenalty: 0.5,
+      frequencyPenalty: 0.25,
+      repeatLastN: 3,
+    },
     4,
   );
   const logits = Float32Array.from([4, -2, 3, 1]);
@@ -107,4 +116,114 @@ describe('ids without a token are never sampled (issue 11 item 15)', () => {
       }
     }
   });
+});
+
+/**
+ * The sort-based sampler the native O(vocab) one must equal: rank every token
+ * (logit descending, lower id first on ties; NaN never), then top-k, top-p
+ * (shortest prefix reaching p), min-p, temperature and the draw walking the
+ * ranked candidates (a function of r). `margin`: how close a running sum came
+ * to a cut it was tested against (float rounding may decide those differently).
+ */
+function referenceSampler(
+  logits: Float32Array,
+  order: readonly number[],
+  o: { topK: number; topP: number; minP: number; temperature: number },
+): (r: number) => { token: number; margin: number } {
+  let cut = Infinity;
+  let c = order.slice(0, o.topK > 0 ? Math.min(o.topK, order.length) : order.length);
+  const probs = (t: number): number[] => {
+    const mx = logits[c[0]!]!;
+    const e = c.map((i) => Math.exp((logits[i]! - mx) / t));
+    const sum = e.reduce((a, b) => a + b, 0);
+    return e.map((x) => x / sum);
+  };
+  if (o.topP < 1) {
+    const p = probs(1);
+    let cum = 0;
+    let keep = c.length;
+    for (let i = 0; i < c.length; i++) {
+      cum += p[i]!;
+      cut = Math.min(cut, Math.abs(cum - o.topP));
+      if (cum >= o.topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+    c = c.slice(0, keep);
+  }
+  if (o.minP > 0) {
+    const threshold = logits[c[0]!]! + Math.log(o.minP);
+    c = c.filter((i) => logits[i]! >= threshold);
+  }
+  const p = probs(o.temperature);
+  return (r) => {
+    let margin = cut;
+    let cum = 0;
+    for (let i = 0; i < c.length; i++) {
+      cum += p[i]!;
+      margin = Math.min(margin, Math.abs(cum - r));
+      if (cum > r) return { token: c[i]!, margin };
+    }
+    return { token: c[c.length - 1]!, margin };
+  };
+}
+
+test('native O(vocab) selection equals the sort-based sampler on random, tied and peaked logits', () => {
+  const rng = new Rng(5);
+  const cases: Float32Array[] = [];
+  for (const V of [1, 7, 64, 65, 300, 5000, 151669]) {
+    cases.push(Float32Array.from({ length: V }, () => (rng.next() - 0.5) * 20)); // flat (random weights)
+    cases.push(Float32Array.from({ length: V }, () => Math.round((rng.next() - 0.5) * 6))); // many ties
+    // peaked like a trained model: a few high logits over a long tail, some -Infinity (masked) and NaN
+    cases.push(
+      Float32Array.from({ length: V }, (_, i) => {
+        const u = rng.next();
+        if (i > 0 && u < 0.01) return -Infinity;
+        if (i > 0 && u < 0.012) return NaN;
+        return u > 0.995 ? 8 + u * 4 : -4 * Math.log(1 / (1 - u));
+      }),
+    );
+  }
+  const settings = [
+    { topK: 0, topP: 1, minP: 0 },
+    { topK: 40, topP: 0.95, minP: 0.05 },
+    { topK: 0, topP: 0.9, minP: 0 },
+    { topK: 0, topP: 1, minP: 0.1 },
+    { topK: 1, topP: 1, minP: 0 },
+    { topK: 5000, topP: 0.5, minP: 0 },
+    { topK: 10000, topP: 1, minP: 0.01 }, // above the heap's limit: bucket selection
+    { topK: 64, topP: 0.2, minP: 0.5 },
+  ];
+  const addon = native();
+  let compared = 0;
+  for (const logits of cases) {
+    const order = Array.from(logits.keys())
+      .filter((i) => !Number.isNaN(logits[i]))
+      .sort((a, b) => logits[b]! - logits[a]! || a - b);
+    for (const s of settings) {
+      for (const temperature of [0.3, 1, 2]) {
+        const reference = referenceSampler(logits, order, { ...s, temperature });
+        for (let k = 0; k < 8; k++) {
+          const r = k === 0 ? 0 : rng.next();
+          const ref = reference(r);
+          const got = addon.sampleLogits(logits, s.topK, s.topP, s.minP, temperature, r);
+          if (ref.margin < 1e-5) continue; // a float tie at a cut: either answer is right
+          expect({ ...s, temperature, r, V: logits.length, got }).toEqual({
+            ...s,
+            temperature,
+            r,
+            V: logits.length,
+            got: ref.token,
+          });
+          compared++;
+        }
+      }
+    }
+  }
+  expect(compared).toBeGreaterThan(3000);
+  // greedy: the first maximum, NaN skipped
+  expect(addon.sampleLogits(Float32Array.from([NaN, 2, 5, 5]), 40, 0.9, 0.1, 0, 0)).toBe(2);
+  expect(() => addon.sampleLogits(new Float32Array(0), 0, 1, 0, 1, 0.5)).toThrow(/non-empty Float32Array/);
+  expect(() => addon.sampleLogits(new Float32Array(3), 0, 1, 0, 1, 1.5)).toThrow(/r must be/);
 });

@@ -17,11 +17,14 @@
  * metal-kernels.test.ts). Measured max |Δ logit| vs llama.cpp: f32 0.006,
  * f16 0.010, q8_0 0.18, q4_0 0.11, q6_k 0.38, q4_k 27, qwen2 q8_0 0.15,
  * qwen3 f16 0.004; stories260K vs the CPU 1.2e-2 (f16 KV cache roundings, see below);
- * gutenberg Q8_0 vs the CPU 0.30.
+ * gutenberg Q8_0 vs the CPU 0.30. The low-bit files (every node on Metal kernels)
+ * are also held to the issue's nrmse (Q2_K <= 0.08, IQ4 <= 0.05) and top-1
+ * agreement where llama.cpp is confident; measured max |Δ| / nrmse: q2_k
+ * 0.28 / 0.030, iq4_xs 0.25 / 0.026, iq4_nl 0.16 / 0.019.
  */
 import * as fs from 'node:fs';
 import { loadModel, type Model } from '../lib/model/model';
-import { fixture, maxAbsDiff, readJson, refCases } from './helpers/model-refs';
+import { fixture, logitStats, maxAbsDiff, readJson, refCases } from './helpers/model-refs';
 
 const TOL_VS_LLAMA_CPP: Record<string, number> = {
   f32: 0.02,
@@ -30,12 +33,13 @@ const TOL_VS_LLAMA_CPP: Record<string, number> = {
   q4_0: 0.3,
   q6_k: 0.8,
   q4_k: 40,
-  q2_k: 0.8,
-  iq4_xs: 0.6,
-  iq4_nl: 0.5,
+  q2_k: 0.6,
+  iq4_xs: 0.5,
+  iq4_nl: 0.35,
 };
 // Random fixtures of architectures not supported yet (see model-random.test.ts).
 const PENDING_ARCH = new Set(['tiny-phi3-q3_k_m.gguf']);
+const NRMSE: Record<string, number> = { q2_k: 0.08, iq4_xs: 0.05, iq4_nl: 0.05 };
 const EXACT_GREEDY = new Set(['f32', 'f16']);
 
 describe('stories260K under metal-sim', () => {
@@ -99,6 +103,11 @@ describe.each(randomFiles)('%s under metal-sim', (file) => {
         const logits = await ctx.evaluate(c.tokens, { allLogits: true });
         const d = maxAbsDiff(logits, c.logits, vocab);
         expect(d.maxDiff).toBeLessThan(TOL_VS_LLAMA_CPP[type]!);
+        if (NRMSE[type] !== undefined) {
+          const st = logitStats(logits, c.logits, vocab);
+          expect(st.nrmse).toBeLessThanOrEqual(NRMSE[type]);
+          expect(st.top1Agree).toBeGreaterThanOrEqual(0.95);
+        }
         if (EXACT_GREEDY.has(type)) {
           const g = await model.generate(c.tokens, { maxTokens: c.greedy.length, temperature: 0 });
           expect(g.tokens).toEqual(c.greedy);

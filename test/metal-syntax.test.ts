@@ -4,8 +4,8 @@
  *    scripts/embed-kernels.js builds for newLibraryWithSource (all files in one
  *    translation unit: catches duplicate helpers across files), compiles as
  *    C++ through the MSL shim (native/metal_sim/msl_shim.h) with -Werror;
- *  - every kernel name the dispatch plans use (native/metal/plan.cc) is
- *    defined by exactly one MM_KERNEL in kernels/;
+ *  - every kernel name the dispatch plans can use (native/metal/plan.cc's
+ *    table, exported by the addon) is defined by exactly one MM_KERNEL in kernels/;
  *  - the Objective-C++ host (native/metal/*.mm) passes clang's ARC syntax
  *    check against the stub Foundation/Metal headers in native/metal/stubs/.
  *    Skipped with a message when clang++ is missing (apt-get install clang).
@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { native } from '../lib/native';
 
 const root = path.join(__dirname, '..');
 const kernelsDir = path.join(root, 'kernels');
@@ -71,7 +72,7 @@ test('kernels stay inside the MSL subset msl_shim.h documents', () => {
   }
 });
 
-test('every kernel the dispatch plans name is defined once in kernels/', () => {
+test('every kernel the dispatch plans can name is defined once in kernels/', () => {
   const defined = new Map<string, number>();
   const instantiate = (body: string, re: RegExp, make: (m: RegExpExecArray) => string[]): void => {
     for (let m = re.exec(body); m; m = re.exec(body))
@@ -80,26 +81,40 @@ test('every kernel the dispatch plans name is defined once in kernels/', () => {
   for (const f of metalFiles) {
     const src = fs.readFileSync(path.join(kernelsDir, f), 'utf8');
     instantiate(src, /^MM_KERNEL\((\w+),/gm, (m) => [m[1]!]);
-    instantiate(src, /^MM_MATMUL_KERNELS\((\w+),/gm, (m) => [`matmul_mv_${m[1]}`, `matmul_mm_${m[1]}`]);
+    instantiate(src, /^MM_MATMUL_KERNELS\((\w+),/gm, (m) => [
+      `matmul_mv_${m[1]}`,
+      `matmul_mvb_${m[1]}`,
+      `matmul_mm_${m[1]}`,
+    ]);
+    instantiate(src, /^MM_ATTN_(DECODE|PREFILL)_KERNEL\((\w+), \w+, (\d+)\)/gm, (m) => [
+      `attn_${m[1]!.toLowerCase()}_${m[2]}_d${m[3]}`,
+    ]);
     instantiate(src, /^MM_GET_ROWS_KERNEL\((\w+),/gm, (m) => [`get_rows_${m[1]}`]);
     instantiate(src, /^MM_BINARY_KERNEL\((\w+),/gm, (m) => [m[1]!]);
   }
   for (const [name, count] of defined) expect(`${name} x${count}`).toBe(`${name} x1`);
-  const plan = fs.readFileSync(path.join(root, 'native/metal/plan.cc'), 'utf8');
-  const suffixes = [...plan.matchAll(/case DType::\w+: return "(\w+)";/g)].map((m) => m[1]!);
-  expect(suffixes).toEqual(['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_K', 'q5_K', 'q6_K']);
-  const named = new Set<string>();
-  for (const m of plan.matchAll(/"((?:matmul_mv|matmul_mm|get_rows|attn_decode|attn_prefill|store_rows)_)"/g)) {
-    const prefix = m[1]!;
-    const sfx = prefix.startsWith('attn')
-      ? ['f32', 'f16']
-      : prefix === 'store_rows_'
-        ? ['f32', 'f16', 'bf16']
-        : suffixes;
-    for (const s of sfx) named.add(prefix + s);
-  }
-  for (const m of plan.matchAll(/"(\w+_f32)"/g)) named.add(m[1]!);
-  expect(named.size).toBeGreaterThan(30);
+  // The plans' kernel table (native/metal/plan.cc), as the addon exports it.
+  const named = native().tables.gpuKernels;
+  if (process.platform === 'win32') return; // no metal-sim in Windows builds
+  expect(named.length).toBeGreaterThan(40);
+  for (const t of [
+    'f32',
+    'f16',
+    'bf16',
+    'q8_0',
+    'q4_0',
+    'q4_1',
+    'q5_0',
+    'q5_1',
+    'q4_K',
+    'q5_K',
+    'q6_K',
+    'q2_K',
+    'q3_K',
+    'iq4_nl',
+    'iq4_xs',
+  ])
+    expect(named).toContain(`matmul_mv_${t}`);
   for (const n of named) expect(defined.has(n) ? n : `missing kernel ${n}`).toBe(n);
 });
 
@@ -111,23 +126,89 @@ if (!clang) {
 }
 const mmFiles = fs.readdirSync(path.join(root, 'native/metal')).filter((f) => f.endsWith('.mm'));
 
+const objcFlags = [
+  '-x',
+  'objective-c++',
+  '-std=c++17',
+  '-fobjc-runtime=macosx-13.0',
+  '-fobjc-arc',
+  '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
+  '-fsyntax-only',
+  '-Wall',
+  '-Werror',
+  '-DMM_HAVE_METAL',
+  '-I',
+  path.join(root, 'native/metal/stubs'),
+];
+
 (clang ? test : test.skip).each(mmFiles)(
   'native/metal/%s passes the ARC syntax check against the stub SDK headers',
   (f) => {
-    run('clang++', [
-      '-x',
-      'objective-c++',
-      '-std=c++17',
-      '-fobjc-runtime=macosx-13.0',
-      '-fobjc-arc',
-      '-fblocks', // Apple's clang enables blocks by default (the deallocator: argument)
-      '-fsyntax-only',
-      '-Wall',
-      '-Werror',
-      '-DMM_HAVE_METAL',
-      '-I',
-      path.join(root, 'native/metal/stubs'),
-      path.join(root, 'native/metal', f),
-    ]);
+    run('clang++', [...objcFlags, path.join(root, 'native/metal', f)]);
   },
 );
+
+// The check can fail: a selector the stubs do not declare (a real Metal one)
+// is an error, the same call with a declared selector is not.
+(clang ? test : test.skip)('using anything the stubs do not declare fails the syntax check', () => {
+  const check = (body: string): number => {
+    const f = path.join(tmp, 'probe.mm');
+    fs.writeFileSync(f, `#import <Metal/Metal.h>\nvoid probe(id<MTLDevice> d) { ${body} }\n`);
+    return spawnSync('clang++', [...objcFlags, f], { encoding: 'utf8' }).status ?? -1;
+  };
+  expect(check('(void)[d newBufferWithLength:16 options:MTLResourceStorageModeShared];')).toBe(0);
+  expect(check('(void)[d newBufferWithBytes:nullptr length:16 options:MTLResourceStorageModeShared];')).not.toBe(0);
+  expect(check('(void)[d newBufferWithLength:16 options:MTLResourceStorageModePrivate];')).not.toBe(0);
+  expect(check('(void)[d recommendedMaxWorkingSetSize];')).not.toBe(0);
+});
+
+// Check 14 of issue 14: every declaration of the stubs (selector with its
+// argument and return types, property and whether it can be set, enum value,
+// C function, struct field) equals Apple's metal-cpp headers, recorded in
+// native/metal/stubs/metal-cpp-api.json by `node scripts/metal-api.js record`.
+describe("the stub headers against Apple's declarations (metal-cpp)", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const api = require('../scripts/metal-api.js') as {
+    parseStubs(texts: string[]): Array<{ key: string; decl: unknown }>;
+    readStubs(): Array<{ key: string; decl: unknown }>;
+    compare(declared: Array<{ key: string; decl: unknown }>, facts: unknown): string[];
+    factsFile: string;
+  };
+  const facts = JSON.parse(fs.readFileSync(api.factsFile, 'utf8')) as { revision: string; api: object };
+  const stubTexts = ['Foundation/Foundation.h', 'Metal/Metal.h'].map((f) =>
+    fs.readFileSync(path.join(root, 'native/metal/stubs', f), 'utf8'),
+  );
+
+  test('every stub declaration matches metal-cpp; the revision is noted in the stubs', () => {
+    const declared = api.readStubs();
+    expect(declared.length).toBeGreaterThan(40);
+    expect(api.compare(declared, facts)).toEqual([]);
+    expect(facts.revision).toMatch(/macOS 14\.2/);
+    for (const t of stubTexts) expect(t).toContain('metal-cpp for macOS 14.2 / iOS 17.2');
+  });
+
+  test.each([
+    ['an argument type', 'newBufferWithLength:(NSUInteger)length', 'newBufferWithLength:(NSInteger)length'],
+    ['a return type', '- (void*)contents;', '- (const char*)contents;'],
+    ['an enum value', 'MTLGPUFamilyApple7 = 1007', 'MTLGPUFamilyApple7 = 1008'],
+    [
+      'a read-only property made settable',
+      '@property(readonly) NSUInteger maxBufferLength;',
+      '@property NSUInteger maxBufferLength;',
+    ],
+    [
+      'a selector metal-cpp does not have',
+      '- (id<MTLCommandQueue>)newCommandQueue;',
+      '- (id<MTLCommandQueue>)newCommandQueueFast;',
+    ],
+    [
+      'a class method made an instance method',
+      '+ (instancetype)stringWithCString:',
+      '- (instancetype)stringWithCString:',
+    ],
+  ])('a wrong stub fails: %s', (_what, from, to) => {
+    const texts = stubTexts.map((t) => t.replace(from, to));
+    expect(texts.join('')).not.toBe(stubTexts.join(''));
+    expect(api.compare(api.parseStubs(texts), facts).length).toBeGreaterThan(0);
+  });
+});

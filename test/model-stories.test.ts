@@ -5,6 +5,7 @@
  */
 import { loadModel, type Model } from '../lib/model/model';
 import { fixture, maxAbsDiff, readJson, refCases } from './helpers/model-refs';
+import { measureStall } from './helpers/stall';
 
 // F32 weights; the only differences from llama.cpp are summation order and
 // the f16 KV cache (both engines use one): measured max |Δ| 0.013 on logits up to 19.
@@ -59,21 +60,15 @@ test('logits at every position match llama.cpp within tolerance, greedy continua
   await ctx.dispose();
 });
 
-test('a 10 ms interval is never delayed more than 50 ms during generate()', async () => {
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - 10);
-    last = now;
-  }, 10);
-  try {
+test('generate() never blocks the event loop for more than 50 ms', async () => {
+  // Main-thread CPU per event-loop gap (helpers/stall.ts): on a loaded machine a
+  // gap can last longer because the process was not scheduled, not because the
+  // code blocked.
+  const stall = await measureStall(async () => {
     // A long prompt (several prefill batches) and a long decode.
     const prompt = model.tokenize('Once upon a time, there was a little girl named Lily. '.repeat(40));
     const r = await model.generate(prompt, { maxTokens: 300, temperature: 0.8, seed: 1 });
     expect(r.usage.completionTokens).toBeGreaterThan(0);
-  } finally {
-    clearInterval(timer);
-  }
-  expect(worst).toBeLessThan(50);
+  });
+  expect(stall.blockedMs).toBeLessThan(50);
 });

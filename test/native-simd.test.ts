@@ -16,7 +16,7 @@ const common = [
   'native/test/simd_kernels_test.cc',
   'native/core/dtype.cc',
   'native/core/error.cc',
-  'native/cpu/quants.cc',
+  'native/core/quants.cc',
   'native/cpu/vec_dot_scalar.cc',
   'native/cpu/cpu_features.cc',
 ].map((f) => path.join(root, f));

@@ -200,8 +200,9 @@ test.each([
   ['f32', false],
   ['f16', true],
 ] as const)('attention with a %s cache: GQA ratios, nPast, several query rows', (_name, half) => {
-  // (The last three take the block path on x86: several rows, head_dim % 16 == 0,
-  // key chunks of 64 with the causal limit inside a chunk, uneven query blocks.)
+  // (Several rows with head_dim % 16 == 0 take the block kernel on x86: key chunks of 64 with
+  // the causal limit inside a chunk, uneven query blocks. One row over an f16 cache: by KV head
+  // and key range, long contexts split over the threads.)
   for (const [nHead, nKv, D, n, past] of [
     [4, 4, 8, 1, 0],
     [8, 2, 16, 1, 40],
@@ -210,6 +211,10 @@ test.each([
     [9, 3, 64, 70, 100],
     [8, 2, 32, 13, 3],
     [2, 2, 128, 20, 0],
+    // decode over a long cache: key ranges split over the threads (flash-decoding), joined by their maxima
+    [9, 3, 64, 1, 1600],
+    [32, 8, 64, 1, 700],
+    [4, 1, 32, 1, 1100],
   ] as const) {
     const q = randomFloats(n * nHead * D, nHead + D, 1);
     const kf = randomFloats((past + n) * nKv * D, 2 + D, 1);

@@ -8,22 +8,24 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-  exports: { '.': { import: string; require: string; types: string } };
+  exports: { '.': { import: { types: string; default: string }; require: { types: string; default: string } } };
   bin: Record<string, string>;
   engines: { node: string };
 };
 
 test('package.json points at built files', () => {
-  for (const f of [pkg.exports['.'].import, pkg.exports['.'].require, pkg.exports['.'].types]) {
+  const { import: esm, require: cjs } = pkg.exports['.'];
+  for (const f of [esm.default, esm.types, cjs.default, cjs.types])
     expect(fs.existsSync(path.join(root, f))).toBe(true);
-  }
+  // Each condition's types match its format: .d.mts for the ES module, .d.ts for CommonJS.
+  expect([esm.types, cjs.types]).toEqual(['./dist/index.d.mts', './dist/index.d.ts']);
   expect(pkg.engines.node).toBe('>=20');
 });
 
 test('require() and import give the same API', () => {
   const script = `
     const cjs = require(${JSON.stringify(root)});
-    import(${JSON.stringify(path.join(root, pkg.exports['.'].import))}).then((esm) => {
+    import(${JSON.stringify(path.join(root, pkg.exports['.'].import.default))}).then((esm) => {
       const names = ['matmul', 'Backend', 'readGGUF', 'MiniMacLLMError', 'quantize'];
       for (const n of names) {
         if (typeof cjs[n] !== 'function') throw new Error('cjs lacks ' + n);

@@ -8,13 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MiniMacLLMError } from '../lib/errors';
-import { readGGUF, type GGUFFile } from '../lib/gguf/reader';
+import { readGGUF, readGGUFSync, type GGUFFile } from '../lib/gguf/reader';
 import { writeGGUFSync, typed, type GGUFWriteValue } from '../lib/gguf/writer';
 import { GGUFValueType, type GGUFValueTypeId } from '../lib/gguf/types';
 import { loadModel } from '../lib/model/model';
 import { native } from '../lib/native';
 import { runTsChild } from './helpers/child';
 import { fixture } from './helpers/model-refs';
+import { measureStall } from './helpers/stall';
 
 const STORIES = fixture('models', 'stories260K.gguf');
 let dir: string;
@@ -105,6 +106,60 @@ async function variant(
   });
   return out;
 }
+
+describe('12: a header of millions of strings does not stall the event loop', () => {
+  let big: string;
+  beforeAll(async () => {
+    // 1.5M strings (twice the largest real vocabulary + merges), 13.5 MB of header.
+    big = await variant('strings.gguf', (_, m) => {
+      m['fuzz.strings'] = new Array<string>(1_500_000).fill('a');
+    });
+  }, 120000);
+
+  test('loadModel and readGGUF parse it in slices: no stall over 50 ms', async () => {
+    const stall = await measureStall(async () => {
+      const g = await readGGUF(big);
+      expect((g.metadata['fuzz.strings'] as string[]).length).toBe(1_500_000);
+      const m = await loadModel(big, { backend: 'cpu', threads: 1 });
+      await m.dispose();
+    });
+    expect(stall.blockedMs).toBeLessThan(50);
+  }, 60000);
+
+  test('16M one-byte strings are ERR_BAD_MODEL at once, without parsing them', async () => {
+    // magic, version 3, 0 tensors, 1 key "k" = array of 16M strings; the strings are a sparse tail of zeros.
+    const head = Buffer.alloc(4 + 4 + 8 + 8 + 8 + 1 + 4 + 4 + 8);
+    let o = head.writeUInt32LE(0x46554747, 0);
+    o = head.writeUInt32LE(3, o);
+    o = head.writeBigUInt64LE(0n, o);
+    o = head.writeBigUInt64LE(1n, o);
+    o = head.writeBigUInt64LE(1n, o);
+    o += head.write('k', o);
+    o = head.writeUInt32LE(9, o);
+    o = head.writeUInt32LE(8, o);
+    head.writeBigUInt64LE(BigInt(16 << 20), o);
+    const file = path.join(dir, 'sixteen-million.gguf');
+    fs.writeFileSync(file, head);
+    fs.truncateSync(file, head.length + (16 << 20) * 9);
+    let failure = '';
+    const stall = await measureStall(async () => {
+      failure = await code(readGGUF(file));
+    });
+    expect(failure).toMatch(/^ERR_BAD_MODEL: .*more than 2097152 strings/);
+    expect(stall.blockedMs).toBeLessThan(50);
+  });
+
+  test('the sliced parse reads exactly what the synchronous one does', async () => {
+    const a = await readGGUF(big);
+    const b = readGGUFSync(big);
+    expect(Object.keys(a.metadata)).toEqual(Object.keys(b.metadata));
+    expect(a.tensors).toEqual(b.tensors);
+    expect(a.metadata['tokenizer.ggml.tokens']).toEqual(b.metadata['tokenizer.ggml.tokens']);
+    const [x, y] = [a.metadata['fuzz.strings'] as string[], b.metadata['fuzz.strings'] as string[]];
+    expect(x.length).toBe(y.length);
+    expect(x.join('\n')).toBe(y.join('\n'));
+  }, 60000);
+});
 
 describe('16, 17: metadata that does not match the file', () => {
   test('block_count smaller than the layers present is ERR_BAD_MODEL', async () => {

@@ -10,7 +10,7 @@
  */
 import { Template } from '@huggingface/jinja';
 import { BadModelError, InvalidArgumentError } from '../errors';
-import { contentText, type ChatMessage } from './messages';
+import { checkMessages, contentText, type ChatMessage } from './messages';
 import { limitsFor, renderProgram, TemplateLimitError, TemplateRaisedError, TemplateVariableError } from './sandbox';
 
 export { checkMessages, type ChatMessage } from './messages';
@@ -31,6 +31,8 @@ const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
 /** The plain documented format for models without a template. */
 export function renderPlain(messages: readonly ChatMessage[], addGenerationPrompt = true): string {
+  checkMessages(messages);
+  if (typeof addGenerationPrompt !== 'boolean') throw new InvalidArgumentError('addGenerationPrompt must be a boolean');
   const parts = messages.map((m) => `${capitalize(m.role)}: ${contentText(m.content)}`);
   if (addGenerationPrompt) parts.push('Assistant:');
   return parts.join('\n\n');

@@ -1,16 +1,16 @@
 /** `minimacllm convert <hf-dir> <out.gguf> --type f16|q8_0|q4_0` */
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError } from '../errors';
-import { convert, type ConvertType } from '../hf/convert';
+import { AbortError, InvalidArgumentError } from '../errors';
+import { convert, type ConvertType } from '../convert';
 import { pullModel } from '../hub/pull';
 import { isHubSource } from '../hub/source';
-import type { Command } from './main';
+import type { Command } from './command';
 
 const TYPES: ConvertType[] = ['f16', 'q8_0', 'q4_0', 'bf16', 'f32'];
 
 export const convertCommand: Command = {
   summary: 'convert a Hugging Face model folder to GGUF',
-  usage: `usage: minimacllm convert <hf-dir | hf:org/repo> <out.gguf> [--type ${TYPES.join('|')}] [--quiet]\n\n  --type   weight type of 2-D tensors (default q8_0); norms stay F32`,
+  usage: `usage: minimacllm convert <hf-dir | hf:org/repo> <out.gguf> [--type ${TYPES.join('|')}] [--force] [--quiet]\n\n  --type   weight type of 2-D tensors (default q8_0); norms stay F32\n  --force  replace <out.gguf> if it exists (never one of the model's own files)`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -18,6 +18,7 @@ export const convertCommand: Command = {
       options: {
         type: { type: 'string', short: 't', default: 'q8_0' },
         quiet: { type: 'boolean', short: 'q', default: false },
+        force: { type: 'boolean', short: 'f', default: false },
       },
     });
     const [given, out, ...extra] = positionals;
@@ -29,12 +30,34 @@ export const convertCommand: Command = {
     const dir = isHubSource(given) ? (await pullModel(given)).path : given;
     // Progress only on a terminal: '\r' redraws would litter logs.
     const quiet = values.quiet === true || !process.stderr.isTTY;
-    await convert(dir, out, {
-      type,
-      onProgress: quiet
-        ? undefined
-        : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
-    });
+    // Ctrl-C or a kill stops between tensors; the temporary file is removed before exiting.
+    const ac = new AbortController();
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (s: NodeJS.Signals): void => {
+      interrupted = s;
+      ac.abort();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await convert(dir, out, {
+        type,
+        overwrite: values.force === true,
+        signal: ac.signal,
+        onProgress: quiet
+          ? undefined
+          : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
+      });
+    } catch (e) {
+      if (interrupted && e instanceof AbortError) {
+        process.stderr.write(`${quiet ? '' : '\n'}minimacllm convert: interrupted; ${out} was not written\n`);
+        return interrupted === 'SIGINT' ? 130 : 143;
+      }
+      throw e;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
     if (!quiet) process.stderr.write(`\nwrote ${out}\n`);
     return 0;
   },

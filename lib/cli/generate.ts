@@ -1,8 +1,9 @@
 /** `minimacllm generate [prompt]`: streams a completion to stdout, timings to stderr. */
 import { parseArgs } from 'node:util';
 import type { GenerateOptions } from '../generate/options';
-import type { Command } from './main';
+import type { Command } from './command';
 import { intOption, loadModelFromArgs, MODEL_OPTIONS, MODEL_USAGE, numberOption } from './model-args';
+import { onStdoutClosed, out, stdoutClosed } from './stdout';
 
 export function samplingFromArgs(values: Record<string, unknown>): GenerateOptions {
   const o: GenerateOptions = {};
@@ -70,15 +71,17 @@ ${SAMPLING_USAGE}
     const ac = new AbortController();
     const onSigint = (): void => ac.abort();
     process.once('SIGINT', onSigint);
+    // A reader that goes away (`| head`) ends generation quietly.
+    const unwatch = onStdoutClosed(() => ac.abort());
     try {
-      process.stdout.write(prompt);
+      out(prompt);
       const r = await model.generate(prompt, {
         ...options,
         signal: ac.signal,
-        onToken: (c) => process.stdout.write(c.text),
+        onToken: (c) => out(c.text),
       });
-      process.stdout.write('\n');
-      if (!values.quiet) {
+      out('\n');
+      if (!values.quiet && !stdoutClosed()) {
         const t = r.timings;
         process.stderr.write(
           `[${model.info.name} on ${model.info.backend}] prompt: ${r.usage.promptTokens} tokens, ${t.promptMs.toFixed(1)} ms (${t.promptTokensPerSecond.toFixed(1)} tok/s); ` +
@@ -87,6 +90,7 @@ ${SAMPLING_USAGE}
       }
       return 0;
     } finally {
+      unwatch();
       process.removeListener('SIGINT', onSigint);
       await model.dispose();
     }

@@ -5,7 +5,8 @@ import { ggmlTypeName, type GGUFValue } from '../gguf/types';
 import { pullModel } from '../hub/pull';
 import { isHubSource } from '../hub/source';
 import { describeModel, type ModelDescription } from '../model/description';
-import type { Command } from './main';
+import type { Command } from './command';
+import { out } from './stdout';
 
 /** Short text for a metadata value: arrays show their length and first items. */
 export function formatValue(v: GGUFValue, maxItems = 4): string {
@@ -71,7 +72,7 @@ export const inspectCommand: Command = {
     let source = positionals[0]!;
     if (isHubSource(source)) source = (await pullModel(source)).path;
     const d = await describeModel(source);
-    process.stdout.write(`${formatDescription(d, values.tensors === true)}\n`);
+    out(`${formatDescription(d, values.tensors === true)}\n`);
     return 0;
   },
 };

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { listCachedModels } from '../hub/manage';
 import { hubSettings } from '../hub/settings';
-import type { Command } from './main';
+import type { Command } from './command';
 import { formatBytes } from './progress';
 
 export const lsCommand: Command = {

@@ -3,8 +3,10 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, IOError } from '../errors';
 import { perplexity } from '../generate/perplexity';
-import type { Command } from './main';
+import type { Command } from './command';
 import { intOption, loadModelFromArgs, MODEL_OPTIONS } from './model-args';
+import { stepProgress } from './progress';
+import { out } from './stdout';
 
 export const perplexityCommand: Command = {
   summary: 'perplexity of a model on a text file',
@@ -34,19 +36,22 @@ each with BOS in front, and averages the NLL of every window token.
     const ctx = intOption(values, 'ctx', 2) ?? 512;
     const windows = intOption(values, 'windows', 1);
     const model = await loadModelFromArgs(values, { contextSize: ctx });
+    const progress = stepProgress('perplexity');
     try {
       const t0 = performance.now();
       const r = await perplexity(model, text, {
         ctx,
         ...(windows !== undefined ? { windows } : {}),
-        onWindow: (w, n, ppl) => process.stderr.write(`[${w}/${n}] ${ppl.toFixed(4)}\n`),
+        onWindow: (w, n, ppl) => progress.update(w, n, `ppl ${ppl.toFixed(4)}`),
       });
+      progress.done();
       const s = (performance.now() - t0) / 1000;
-      process.stdout.write(
+      out(
         `perplexity: ${r.ppl.toFixed(4)} (${r.windows} windows of ${r.ctx} tokens, ${r.tokens} tokens scored, ${(r.tokens / s).toFixed(0)} tok/s)\n`,
       );
       return 0;
     } finally {
+      progress.done();
       await model.dispose();
     }
   },

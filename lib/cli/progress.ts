@@ -96,3 +96,62 @@ export function downloadProgress(
     },
   };
 }
+
+/**
+ * A progress display for counted steps (tensors converted, perplexity windows): a redrawn bar with
+ * a count, percent, ETA and a detail (the current tensor, the running perplexity) on a terminal;
+ * a plain line every 2 s, and at the end, otherwise. `done()` ends it.
+ */
+export function stepProgress(
+  title: string,
+  stream: Stream = process.stderr,
+  env: Env = process.env,
+): { update: (done: number, total: number, detail: string) => void; done: () => void } {
+  const tty = stream.isTTY === true;
+  const c = createColors(useColor(stream, env));
+  const width = (): number => Math.max(40, Math.min(stream.columns ?? 100, 160));
+  const started = Date.now();
+  const bar = new SingleBar({
+    stream,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+    fps: 10,
+    hideCursor: tty,
+    gracefulExit: true,
+    format: (_opts, params, payload: { detail: string }) => {
+      const { value, total } = params;
+      const pct = total > 0 ? Math.floor((value / total) * 100) : 100;
+      const elapsed = (Date.now() - started) / 1000;
+      const eta = value > 0 && value < total ? formatDuration((elapsed / value) * (total - value)) : '--';
+      const stats = `[${value}/${total}] ${String(pct).padStart(3)}%  ETA ${eta}`;
+      if (!tty) return `${title} ${stats}  ${payload.detail}`;
+      const room = width() - title.length - stats.length - 4;
+      const size = Math.max(10, Math.floor(room * 0.4));
+      const full = total > 0 ? Math.round((value / total) * size) : size;
+      const detailRoom = room - size;
+      const detail =
+        payload.detail.length <= detailRoom
+          ? payload.detail
+          : detailRoom > 4
+            ? `…${payload.detail.slice(-(detailRoom - 1))}`
+            : '';
+      return `${c.bold(title)} ${c.cyan('█'.repeat(full))}${c.dim('░'.repeat(size - full))} ${stats} ${c.dim(detail)}`;
+    },
+  });
+  let running = false;
+  return {
+    update(done, total, detail) {
+      if (!running) {
+        running = true;
+        bar.start(total, done, { detail });
+      } else {
+        bar.setTotal(total);
+        bar.update(done, { detail });
+      }
+    },
+    done() {
+      if (running) bar.stop();
+      running = false;
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { pullModel } from '../hub/pull';
 import { isHubSource } from '../hub/source';
-import type { Command } from './main';
+import type { Command } from './command';
 import { downloadProgress, formatBytes } from './progress';
 
 export const HF_SOURCE_USAGE = `  hf:org/repo             the repo's Q4_K_M GGUF (else its first GGUF, else its safetensors model)

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { removeCachedModel } from '../hub/manage';
 import { isHubSource } from '../hub/source';
-import type { Command } from './main';
+import type { Command } from './command';
 import { formatBytes } from './progress';
 
 export const rmCommand: Command = {

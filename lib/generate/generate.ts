@@ -119,7 +119,8 @@ export async function* runGeneration(
     try {
       if (o.signal?.aborted || ctx.disposed) throw new AbortError();
       const cachedBefore = ctx.prefixLength(history);
-      let logits = await evaluate(ctx, history, o.signal, constraint);
+      let logits = await evaluate(ctx, history, undefined, o.signal, constraint);
+      let epoch = ctx.cacheEpoch;
       promptProcessed = history.length - cachedBefore;
       promptMs = performance.now() - t0;
       for (;;) {
@@ -158,7 +159,9 @@ export async function* runGeneration(
           finishReason = 'abort';
           break;
         }
-        logits = await evaluate(ctx, history, o.signal, constraint);
+        // One token at the next position (the whole history only if a stream's cache changed meanwhile).
+        logits = await evaluate(ctx, history, epoch, o.signal, constraint);
+        epoch = ctx.cacheEpoch;
       }
     } catch (e) {
       if (!(e instanceof AbortError)) throw e;
@@ -192,16 +195,19 @@ export async function* runGeneration(
 }
 
 /**
- * Runs the model over `history`; while it runs (off the main thread), the
- * grammar's mask for the next token is computed here.
+ * Runs the model over `history` (the prompt), or over its last token when
+ * `epoch` (the context's cacheEpoch after the previous step) is given; while
+ * it runs (off the main thread), the grammar's mask for the next token is
+ * computed here.
  */
 async function evaluate(
   ctx: Context,
   history: readonly number[],
+  epoch: number | undefined,
   signal: AbortSignal | undefined,
   constraint: TokenConstraint | undefined,
 ): Promise<Float32Array> {
-  const pending = ctx.evaluateLocked(history, signal);
+  const pending = epoch === undefined ? ctx.evaluateLocked(history, signal) : ctx.nextLocked(history, epoch, signal);
   if (constraint) {
     try {
       constraint.prepare();

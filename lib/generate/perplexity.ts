@@ -41,17 +41,25 @@ export async function perplexity(
   text: string,
   options: PerplexityOptions = {},
 ): Promise<PerplexityResult> {
+  const show = (v: unknown): string => (typeof v === 'number' ? String(v) : typeof v);
+  if (typeof model?.tokenize !== 'function') throw new InvalidArgumentError('model must be a Model from loadModel()');
+  if (typeof text !== 'string') throw new InvalidArgumentError(`text must be a string, got ${show(text)}`);
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
   const ctxLen = options.ctx ?? 512;
   if (!Number.isInteger(ctxLen) || ctxLen < 2)
-    throw new InvalidArgumentError(`ctx must be an integer >= 2, got ${String(ctxLen)}`);
+    throw new InvalidArgumentError(`ctx must be an integer >= 2, got ${show(ctxLen)}`);
+  if (options.onWindow !== undefined && typeof options.onWindow !== 'function')
+    throw new InvalidArgumentError('onWindow must be a function');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new InvalidArgumentError('signal must be an AbortSignal');
   const bos = model.tokenizer.bos;
   if (bos === undefined) throw new UnsupportedError('perplexity needs a model with a BOS token');
+  if (options.windows !== undefined && (!Number.isInteger(options.windows) || options.windows < 1)) {
+    throw new InvalidArgumentError(`windows must be a positive integer, got ${show(options.windows)}`);
+  }
   const tokens = model.tokenize(text, { addSpecial: false });
   const available = Math.floor(tokens.length / ctxLen);
   const windows = options.windows === undefined ? available : Math.min(options.windows, available);
-  if (options.windows !== undefined && (!Number.isInteger(options.windows) || options.windows < 1)) {
-    throw new InvalidArgumentError(`windows must be a positive integer, got ${String(options.windows)}`);
-  }
   if (windows < 1)
     throw new InvalidArgumentError(`the text has ${tokens.length} tokens, fewer than one window of ${ctxLen}`);
   const vocab = model.info.vocabSize;

@@ -3,8 +3,15 @@
  * ByteSource fills from the file on demand, and checks every count, length and
  * offset against the real file size before allocating or reading anything:
  * model files are untrusted input.
+ *
+ * The parse is a generator that can pause in every loop whose length the file
+ * controls (strings, arrays, keys, tensors): readGGUF runs it in slices of a
+ * few milliseconds with the event loop turning in between, so a header of
+ * millions of strings never blocks the main thread for long. The synchronous
+ * entry points run it straight through.
  */
 import { isUtf8 } from 'node:buffer';
+import { StringDecoder } from 'node:string_decoder';
 import { BadModelError, UnsupportedError } from '../errors';
 import {
   GGML_TYPES,
@@ -63,9 +70,39 @@ export class NeedMoreBytes extends Error {
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const TWO32 = 4294967296;
-// Caps on JS objects a header may make us create (each costs far more memory than its bytes).
-const MAX_STRINGS = 1 << 24;
-const MAX_NESTED_ARRAYS = 1 << 20;
+/**
+ * Cap on the JS values a header may make us create: keys, strings, booleans
+ * and nested arrays together. Each costs far more memory than its bytes, and
+ * a live array of millions of them makes every full garbage collection pause
+ * the main thread for tens of milliseconds. The largest real vocabularies
+ * (tokens + merges) hold well under a million strings.
+ */
+export const MAX_HEADER_VALUES = 1 << 21;
+const MAX_NESTED_ARRAYS = 1 << 16;
+/** Longest metadata key or tensor name (llama.cpp allows 64-byte tensor names; keys are short). */
+const MAX_NAME_BYTES = 1 << 16;
+/** Strings longer than this are decoded in pieces of this size, pausing in between. */
+const DECODE_PIECE = 1 << 20;
+/** Typed arrays are copied in pieces of this many bytes. */
+const COPY_PIECE = 1 << 23;
+/** Short strings decoded at once, at most (a run of them is one native decode). */
+const MAX_RUN = 4096;
+
+/** When a sliced parse should pause: `deadline` is set by the driver before each slice. */
+export interface SliceClock {
+  deadline: number;
+}
+
+/** A parse step: yields (undefined) where it may pause, returns the value. */
+type Steps<T> = Generator<void, T, void>;
+
+/** Runs a generator to its end without pausing. */
+export function runSteps<T>(g: Steps<T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
 
 type TypedArrayCtor = {
   new (length: number): ArrayBufferView & { length: number };
@@ -95,8 +132,22 @@ class Parser {
     limits: GGUFParseLimits,
     /** Skim: only walk the structure (to find where the header ends); values are left empty. */
     private readonly skim: boolean,
+    /** Present for a sliced parse: where to pause. */
+    private readonly clock: SliceClock | undefined,
   ) {
     this.limit = Math.min(src.fileSize, limits.maxHeaderBytes);
+  }
+
+  /** Counts `n` more JS values (keys, strings, booleans, arrays) against MAX_HEADER_VALUES. */
+  values(n: number, what: string): void {
+    this.strings += n;
+    if (this.strings > MAX_HEADER_VALUES)
+      throw new BadModelError(`${what}: more than ${MAX_HEADER_VALUES} strings and other values in the header`);
+  }
+
+  /** Whether this slice's time is up (never, for a synchronous parse). */
+  due(): boolean {
+    return this.clock !== undefined && performance.now() >= this.clock.deadline;
   }
 
   /** Checks that `n` more bytes exist (file, header cap), then loads them. */
@@ -141,17 +192,39 @@ class Parser {
     return this.src.buf.readBigUInt64LE(at).toString();
   }
 
-  /** Reads a gguf_string. `strict` (keys, names; decoded even when skimming): invalid UTF-8 is an error; else decoded with U+FFFD. */
-  string(what: string, strict: boolean): string {
+  /** A key or tensor name: valid UTF-8 of at most MAX_NAME_BYTES (decoded even when skimming). */
+  name(what: string): string {
+    const at = this.pos;
+    const len = this.u64n(`${what} length`);
+    if (len > MAX_NAME_BYTES) {
+      throw new BadModelError(`${what}: ${this.u64text(at)} bytes is longer than the ${MAX_NAME_BYTES} allowed`);
+    }
+    this.need(len, what);
+    const s = this.decode(this.pos, this.pos + len, what, true);
+    this.pos += len;
+    return s;
+  }
+
+  /** A string value (invalid UTF-8 becomes U+FFFD); long ones are decoded in pieces, pausing in between. */
+  *string(what: string): Steps<string> {
     const at = this.pos;
     const len = this.u64n(`${what} length`);
     if (len > this.remaining) {
       throw new BadModelError(`${what}: string of ${this.u64text(at)} bytes exceeds the file`);
     }
     this.need(len, what);
-    const s = this.skim && !strict ? '' : this.decode(this.pos, this.pos + len, what, strict);
+    const start = this.pos;
     this.pos += len;
-    return s;
+    if (this.skim) return '';
+    if (len <= DECODE_PIECE) return this.decode(start, start + len, what, false);
+    const decoder = new StringDecoder('utf8');
+    const parts: string[] = [];
+    for (let p = start; p < start + len; p += DECODE_PIECE) {
+      if (this.due()) yield;
+      parts.push(decoder.write(this.src.buf.subarray(p, Math.min(p + DECODE_PIECE, start + len))));
+    }
+    parts.push(decoder.end());
+    return parts.join('');
   }
 
   private decode(a: number, b: number, what: string, strict: boolean): string {
@@ -168,10 +241,11 @@ class Parser {
    * UTF-8, and cut with substring. Other strings are decoded one by one,
    * invalid sequences becoming U+FFFD.
    */
-  private stringArray(count: number, what: string): string[] {
+  private *stringArray(count: number, what: string): Steps<string[]> {
     const start = this.pos;
 
     for (let i = 0; i < count; i++) {
+      if ((i & 0xfff) === 0 && this.due()) yield;
       // Hot loop: messages are only built on the slow path (they would dominate).
       const at = this.pos;
       let len: number;
@@ -192,10 +266,12 @@ class Parser {
     let q = start;
     let i = 0;
     while (i < count) {
+      if (this.due()) yield;
       // Find the run of short strings [i, j) spanning bytes [q, r).
       let j = i;
       let r = q;
-      while (j < count && buf.readUInt32LE(r) < 0x80) {
+      const stop = Math.min(count, i + MAX_RUN);
+      while (j < stop && buf.readUInt32LE(r) < 0x80) {
         r += 8 + buf[r]!;
         j++;
       }
@@ -205,10 +281,17 @@ class Parser {
         q = r;
       } else {
         // A long string (or a short run not worth it / not valid UTF-8).
-        const stop = Math.max(j, i + 1);
-        for (; i < stop; i++) {
+        const end = Math.max(j, i + 1);
+        for (; i < end; i++) {
           const len = buf.readUInt32LE(q); // < 2^32: checked against the file above
-          out[i] = buf.toString('utf8', q + 8, q + 8 + len);
+          if (len > DECODE_PIECE) {
+            const end = this.pos;
+            this.pos = q;
+            out[i] = yield* this.string(`${what}[${i}]`);
+            this.pos = end;
+          } else {
+            out[i] = buf.toString('utf8', q + 8, q + 8 + len);
+          }
           q += 8 + len;
         }
       }
@@ -236,7 +319,18 @@ class Parser {
     }
   }
 
-  value(type: number, what: string, depth: number): GGUFValue {
+  /** Any value; strings and arrays may pause. */
+  *value(type: number, what: string, depth: number): Steps<GGUFValue> {
+    if (type === GGUFValueType.STRING) {
+      this.values(1, what);
+      return yield* this.string(what);
+    }
+    if (type === GGUFValueType.ARRAY) return yield* this.array(what, depth);
+    return this.scalar(type, what);
+  }
+
+  /** A value of a fixed-size type. */
+  scalar(type: number, what: string): GGUFValue {
     const buf = this.src.buf;
     let v: GGUFValue;
     switch (type) {
@@ -281,12 +375,6 @@ class Parser {
         if (b > 1) throw new BadModelError(`${what}: bool byte ${b} at ${this.pos - 1} is neither 0 nor 1`);
         return b === 1;
       }
-      case GGUFValueType.STRING:
-        if (++this.strings > MAX_STRINGS)
-          throw new BadModelError(`${what}: more than ${MAX_STRINGS} strings in the header`);
-        return this.string(what, false);
-      case GGUFValueType.ARRAY:
-        return this.array(what, depth);
       default:
         throw new BadModelError(`${what}: unknown value type ${type} at byte ${this.pos - 4}`);
     }
@@ -294,7 +382,7 @@ class Parser {
     return v;
   }
 
-  array(what: string, depth: number): GGUFValue {
+  *array(what: string, depth: number): Steps<GGUFValue> {
     if (depth > 8) throw new BadModelError(`${what}: arrays nested deeper than 8 levels`);
     const elemType = this.u32(`${what} array type`);
     const minSize = GGUF_VALUE_MIN_SIZE[elemType];
@@ -319,11 +407,17 @@ class Parser {
       }
       const out = new Ctor(count);
       // Copy, not view: the window buffer is reused and its offsets are unaligned.
-      new Uint8Array(out.buffer, out.byteOffset, nbytes).set(this.src.buf.subarray(this.pos, this.pos + nbytes));
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, nbytes);
+      for (let p = 0; p < nbytes; p += COPY_PIECE) {
+        if (this.due()) yield;
+        const n = Math.min(COPY_PIECE, nbytes - p);
+        bytes.set(this.src.buf.subarray(this.pos + p, this.pos + p + n), p);
+      }
       this.pos += nbytes;
       return out as unknown as GGUFValue;
     }
     if (elemType === GGUFValueType.BOOL) {
+      this.values(count, what);
       this.need(count, what);
       if (this.skim) {
         this.pos += count;
@@ -332,6 +426,7 @@ class Parser {
       const out: boolean[] = new Array<boolean>(count);
       const buf = this.src.buf;
       for (let i = 0; i < count; i++) {
+        if ((i & 0xffff) === 0 && this.due()) yield;
         const b = buf[this.pos + i]!;
         if (b > 1) throw new BadModelError(`${what}[${i}]: bool byte ${b} is neither 0 nor 1`);
         out[i] = b === 1;
@@ -340,24 +435,39 @@ class Parser {
       return out;
     }
     if (elemType === GGUFValueType.STRING) {
-      this.strings += count;
-      if (this.strings > MAX_STRINGS)
-        throw new BadModelError(`${what}: more than ${MAX_STRINGS} strings in the header`);
-      return this.stringArray(count, what);
+      this.values(count, what);
+      return yield* this.stringArray(count, what);
     }
     // Nested arrays.
     this.nested += count;
     if (this.nested > MAX_NESTED_ARRAYS)
       throw new BadModelError(`${what}: more than ${MAX_NESTED_ARRAYS} nested arrays`);
+    this.values(count, what);
     const out: GGUFValue[] = new Array<GGUFValue>(count);
-    for (let i = 0; i < count; i++) out[i] = this.array(`${what}[${i}]`, depth + 1);
+    for (let i = 0; i < count; i++) {
+      if (this.due()) yield;
+      out[i] = yield* this.array(`${what}[${i}]`, depth + 1);
+    }
     return out;
   }
 }
 
 /** Parses the header; throws BadModelError / UnsupportedError, or NeedMoreBytes from an async source. */
 export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIMITS, skim = false): GGUFFile {
-  const p = new Parser(src, limits, skim);
+  return runSteps(parseGGUFSteps(src, limits, skim, undefined));
+}
+
+/**
+ * The parse as steps: pauses (yields) whenever `clock.deadline` has passed, in
+ * every loop a file can make long; without a clock it never pauses.
+ */
+export function* parseGGUFSteps(
+  src: ByteSource,
+  limits: GGUFParseLimits,
+  skim: boolean,
+  clock: SliceClock | undefined,
+): Steps<GGUFFile> {
+  const p = new Parser(src, limits, skim, clock);
   const fileSize = src.fileSize;
   if (fileSize < 4) throw new BadModelError(`not a GGUF file: only ${fileSize} bytes`);
   const magic = p.u32('magic');
@@ -386,12 +496,17 @@ export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIM
   const metadata: Record<string, GGUFValue> = Object.create(null) as Record<string, GGUFValue>;
   const metadataTypes: Record<string, number> = Object.create(null) as Record<string, number>;
   for (let i = 0; i < kvCount; i++) {
-    const key = p.string(`metadata key #${i}`, true);
+    if (p.due()) yield;
+    const key = p.name(`metadata key #${i}`);
+    p.values(1, `metadata key "${key}"`);
     if (key.length === 0) throw new BadModelError(`metadata key #${i} is empty`);
     if (key in metadata) throw new BadModelError(`duplicate metadata key "${key}"`);
     const type = p.u32(`metadata key "${key}" type`);
     metadataTypes[key] = type;
-    metadata[key] = p.value(type, `metadata key "${key}"`, 0);
+    metadata[key] =
+      type === GGUFValueType.STRING || type === GGUFValueType.ARRAY
+        ? yield* p.value(type, `metadata key "${key}"`, 0)
+        : p.scalar(type, `metadata key "${key}"`);
   }
 
   let alignment = 32;
@@ -407,7 +522,8 @@ export function parseGGUF(src: ByteSource, limits: GGUFParseLimits = DEFAULT_LIM
   const raw: Array<{ name: string; type: number; shape: number[]; rel: number; bytes: number }> = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
-    const name = p.string(`tensor #${i} name`, true);
+    if (p.due()) yield;
+    const name = p.name(`tensor #${i} name`);
     if (names.has(name)) throw new BadModelError(`duplicate tensor name "${name}"`);
     names.add(name);
     const what = `tensor "${name}"`;

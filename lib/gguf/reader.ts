@@ -1,9 +1,10 @@
 /**
  * readGGUF / readGGUFSync: read a GGUF header from disk in growing chunks
- * (never the tensor data) and parse it with parser.ts.
+ * (never the tensor data) and parse it with parser.ts. readGGUF parses in
+ * slices of a few milliseconds, letting the event loop turn in between.
  */
 import * as fs from 'node:fs';
-import { IOError } from '../errors';
+import { InvalidArgumentError, IOError } from '../errors';
 import { openRegularFile, openRegularFileSync } from '../regular-file';
 import {
   type ByteSource,
@@ -12,26 +13,33 @@ import {
   type GGUFParseLimits,
   NeedMoreBytes,
   parseGGUF,
+  parseGGUFSteps,
+  type SliceClock,
 } from './parser';
 
 export type { GGUFFile, GGUFTensorInfo, GGUFParseLimits } from './parser';
 
 const FIRST_CHUNK = 256 * 1024;
+/** Longest a readGGUF parse runs before letting the event loop turn. */
+const SLICE_MS = 8;
 
-/** A growing prefix of the file; `grow` picks how much to have loaded to cover `end`. */
+/**
+ * A growing prefix of the file, read into one buffer of the largest size a
+ * header may have (uninitialized memory costs nothing until read into, and
+ * nothing is ever copied to grow it); `target` picks how much to have loaded
+ * to cover `end`.
+ */
 class Window {
-  buf: Buffer = Buffer.alloc(0);
+  readonly buf: Buffer;
   loaded = 0;
-  constructor(readonly fileSize: number) {}
-  target(end: number): number {
-    return Math.min(this.fileSize, Math.max(end, this.loaded * 2, FIRST_CHUNK));
+  constructor(
+    readonly fileSize: number,
+    limits: GGUFParseLimits,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(0, Math.min(fileSize, limits.maxHeaderBytes)));
   }
-  /** Enlarges the buffer to `size`, keeping loaded bytes. */
-  resize(size: number): void {
-    if (size <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.loaded);
-    this.buf = next;
+  target(end: number): number {
+    return Math.min(this.buf.length, Math.max(end, this.loaded * 2, FIRST_CHUNK));
   }
 }
 
@@ -39,13 +47,13 @@ class SyncSource extends Window implements ByteSource {
   constructor(
     private readonly fd: number,
     fileSize: number,
+    limits: GGUFParseLimits,
     private readonly path: string,
   ) {
-    super(fileSize);
+    super(fileSize, limits);
   }
   ensure(end: number): void {
     const size = this.target(end);
-    this.resize(size);
     while (this.loaded < size) {
       let n: number;
       try {
@@ -65,7 +73,6 @@ class AsyncSource extends Window implements ByteSource {
   }
   async load(fh: fs.promises.FileHandle, end: number, path: string): Promise<void> {
     const size = this.target(end);
-    this.resize(size);
     while (this.loaded < size) {
       let n: number;
       try {
@@ -81,9 +88,10 @@ class AsyncSource extends Window implements ByteSource {
 
 /** Reads and validates the header of the GGUF file at `path`, synchronously. */
 export function readGGUFSync(path: string, limits: GGUFParseLimits = DEFAULT_LIMITS): GGUFFile {
+  checkLimits(limits);
   const { fd, stats } = openRegularFileSync(path);
   try {
-    return parseGGUF(new SyncSource(fd, stats.size, path), limits);
+    return parseGGUF(new SyncSource(fd, stats.size, limits, path), limits);
   } finally {
     fs.closeSync(fd);
   }
@@ -95,14 +103,16 @@ export function readGGUFSync(path: string, limits: GGUFParseLimits = DEFAULT_LIM
  * the header ends; then one full parse decodes it.
  */
 export async function readGGUF(path: string, limits: GGUFParseLimits = DEFAULT_LIMITS): Promise<GGUFFile> {
+  checkLimits(limits);
   const { fh, stats: st } = await openRegularFile(path);
   try {
-    const src = new AsyncSource(st.size);
+    const src = new AsyncSource(st.size, limits);
     await src.load(fh, Math.min(st.size, FIRST_CHUNK), path);
+    const clock: SliceClock = { deadline: 0 };
     for (;;) {
       try {
-        parseGGUF(src, limits, true);
-        return parseGGUF(src, limits);
+        await sliced(parseGGUFSteps(src, limits, true, clock), clock);
+        return await sliced(parseGGUFSteps(src, limits, false, clock), clock);
       } catch (e) {
         if (!(e instanceof NeedMoreBytes)) throw e;
         await src.load(fh, e.end, path);
@@ -113,12 +123,32 @@ export async function readGGUF(path: string, limits: GGUFParseLimits = DEFAULT_L
   }
 }
 
+function checkLimits(limits: unknown): asserts limits is GGUFParseLimits {
+  const m = (limits as Partial<GGUFParseLimits> | null)?.maxHeaderBytes;
+  if (limits === null || typeof limits !== 'object' || typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0)
+    throw new InvalidArgumentError('limits must be { maxHeaderBytes: a non-negative integer }');
+}
+
+/** Runs parse steps in slices of SLICE_MS, yielding to the event loop between them. */
+async function sliced<T>(steps: Generator<void, T, void>, clock: SliceClock): Promise<T> {
+  for (;;) {
+    clock.deadline = performance.now() + SLICE_MS;
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 /** Parses a GGUF header held in memory (`bytes` = the file, or its first part with `fileSize` the full size). */
 export function parseGGUFBuffer(
   bytes: Uint8Array,
   fileSize = bytes.byteLength,
   limits: GGUFParseLimits = DEFAULT_LIMITS,
 ): GGUFFile {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('bytes must be a Uint8Array');
+  if (typeof fileSize !== 'number' || !Number.isSafeInteger(fileSize) || fileSize < 0)
+    throw new InvalidArgumentError('fileSize must be a non-negative integer');
+  checkLimits(limits);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const src = {
     fileSize,

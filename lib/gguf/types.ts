@@ -2,7 +2,7 @@
  * GGUF value types and ggml tensor type traits, in plain TS so a header can be
  * read (and a file size validated) without loading the native addon.
  */
-import { DType } from '../native';
+import { DType } from '../dtype';
 
 /** Metadata value type ids, as stored in GGUF. */
 export const GGUFValueType = {
@@ -122,6 +122,7 @@ const OTHER_GGML_TYPE_NAMES: Record<number, string> = {
 
 /** "Q8_0", or "type 16 (IQ2_XXS)" style text for an id, for messages. */
 export function ggmlTypeName(type: number): string {
+  if (typeof type !== 'number') return `type ${typeof type}`;
   const t = GGML_TYPES.get(type);
   if (t) return t.name;
   const other = OTHER_GGML_TYPE_NAMES[type];

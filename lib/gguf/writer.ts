@@ -4,10 +4,13 @@
  * JS, so numeric scalars must be given one (`typed()` or the `types` table a
  * reader returns as `metadataTypes`); everything else is inferred.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { InvalidArgumentError, IOError, MiniMacLLMError } from '../errors';
+import * as nodePath from 'node:path';
+import { AbortError, InvalidArgumentError, IOError, MiniMacLLMError, showValue } from '../errors';
 import { GGML_TYPES, GGUFValueType, type GGUFValue, type GGUFValueTypeId, ggmlTypeName } from './types';
 import { GGUF_MAGIC } from './parser';
+import { checkPath } from '../regular-file';
 
 /** A value with an explicit GGUF type (`elementType` for arrays, when it cannot be inferred). */
 export interface GGUFTypedValue {
@@ -129,7 +132,7 @@ function elementTypeOf(key: string, v: GGUFValue, hint?: GGUFValueTypeId): GGUFV
 
 function writeScalar(s: Sink, key: string, type: number, v: GGUFValue): void {
   const num = (): number => {
-    if (typeof v !== 'number') throw bad(key, `${String(v)} is not a number`);
+    if (typeof v !== 'number') throw bad(key, `${showValue(v)} is not a number`);
     return v;
   };
   const int = (lo: number, hi: number): number => {
@@ -173,10 +176,10 @@ function writeScalar(s: Sink, key: string, type: number, v: GGUFValue): void {
       return s.bytes(b);
     }
     case GGUFValueType.BOOL:
-      if (typeof v !== 'boolean') throw bad(key, `${String(v)} is not a boolean`);
+      if (typeof v !== 'boolean') throw bad(key, `${showValue(v)} is not a boolean`);
       return s.u8(v ? 1 : 0);
     case GGUFValueType.STRING:
-      if (typeof v !== 'string') throw bad(key, `${String(v)} is not a string`);
+      if (typeof v !== 'string') throw bad(key, `${showValue(v)} is not a string`);
       return s.string(v);
     default:
       throw bad(key, `unknown value type ${type}`);
@@ -218,12 +221,32 @@ function writeValue(s: Sink, key: string, v: GGUFWriteValue, types?: Record<stri
 }
 
 /** Alignment from general.alignment (u32 power of two), default 32. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+
+/** The shape of a write input (its values are checked as they are encoded). */
+function checkInput(input: unknown): asserts input is GGUFWriteInput {
+  if (!isPlainObject(input)) throw new InvalidArgumentError('input must be an object with metadata and tensors');
+  if (!isPlainObject(input.metadata)) throw new InvalidArgumentError('input.metadata must be an object');
+  if (input.types !== undefined && !isPlainObject(input.types))
+    throw new InvalidArgumentError('input.types must be an object');
+  if (!Array.isArray(input.tensors)) throw new InvalidArgumentError('input.tensors must be an array');
+  input.tensors.forEach((t: unknown, i) => {
+    if (!isPlainObject(t)) throw new InvalidArgumentError(`input.tensors[${i}] must be an object`);
+    if (typeof t.name !== 'string') throw new InvalidArgumentError(`input.tensors[${i}].name must be a string`);
+    if (typeof t.type !== 'number') throw new InvalidArgumentError(`tensor "${t.name}": type must be a number`);
+    if (!Array.isArray(t.shape)) throw new InvalidArgumentError(`tensor "${t.name}": shape must be an array`);
+    if (!(t.data instanceof Uint8Array) && typeof t.data !== 'function')
+      throw new InvalidArgumentError(`tensor "${t.name}": data must be a Uint8Array or a function returning one`);
+  });
+}
+
 function alignmentOf(input: GGUFWriteInput): number {
   const v = input.metadata['general.alignment'];
   if (v === undefined) return 32;
   const a = isTypedValue(v) ? v.value : v;
   if (typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || (a & (a - 1)) !== 0) {
-    throw bad('general.alignment', `${String(a)} is not a power of two`);
+    throw bad('general.alignment', `${typeof a === 'number' ? a : typeof a} is not a power of two`);
   }
   return a;
 }
@@ -236,6 +259,7 @@ interface Layout {
 
 /** Encodes the header (through the padding before tensor data) and checks the tensors. */
 export function encodeGGUFHeader(input: GGUFWriteInput): Layout {
+  checkInput(input);
   const alignment = alignmentOf(input);
   const s = new Sink();
   const keys = Object.keys(input.metadata);
@@ -279,7 +303,7 @@ export function encodeGGUFHeader(input: GGUFWriteInput): Layout {
 function checkData(t: GGUFWriteTensor, data: Uint8Array, n: number): Uint8Array {
   if (!(data instanceof Uint8Array) || data.byteLength !== n) {
     throw new InvalidArgumentError(
-      `tensor "${t.name}": data has ${data?.byteLength} bytes, ${ggmlTypeName(t.type)} [${t.shape.join(', ')}] needs ${n}`,
+      `tensor "${t.name}": data has ${data instanceof Uint8Array ? data.byteLength : 'no'} bytes, ${ggmlTypeName(t.type)} [${t.shape.join(', ')}] needs ${n}`,
     );
   }
   return data;
@@ -289,16 +313,85 @@ function wrapIO(path: string, e: unknown): MiniMacLLMError {
   return e instanceof MiniMacLLMError ? e : new IOError(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
 }
 
-/** Writes a GGUF file (to a temporary name, renamed into place when complete). */
-export async function writeGGUF(path: string, input: GGUFWriteInput): Promise<void> {
+export interface GGUFWriteOptions {
+  /**
+   * Replace a file already at the path (default true). With false an existing
+   * file is ERR_IO and stays untouched: the finished file is linked into place,
+   * which fails atomically if the name was taken meanwhile.
+   */
+  overwrite?: boolean;
+  /** Stops the write between tensors (ERR_ABORTED); the partial file is removed. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The temporary file a write goes to: in the output's folder (so the final
+ * rename stays on one file system and is atomic), created exclusively (never
+ * an existing file or a planted symlink), under a name no other write uses.
+ */
+function tempName(out: string): string {
+  return nodePath.join(
+    nodePath.dirname(out),
+    `${nodePath.basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
+}
+
+function exists(out: string): IOError {
+  return new IOError(`${out} exists; not replacing it`);
+}
+
+/** Moves the finished temporary file to `out`. */
+function commitSync(tmp: string, out: string, overwrite: boolean): void {
+  if (overwrite) return fs.renameSync(tmp, out);
+  try {
+    fs.linkSync(tmp, out);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw exists(out);
+    // A file system without hard links: check, then rename (not atomic, the best it allows).
+    if (fs.existsSync(out)) throw exists(out);
+    return fs.renameSync(tmp, out);
+  }
+  fs.unlinkSync(tmp);
+}
+
+async function commit(tmp: string, out: string, overwrite: boolean): Promise<void> {
+  if (overwrite) return fs.promises.rename(tmp, out);
+  try {
+    await fs.promises.link(tmp, out);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw exists(out);
+    if (fs.existsSync(out)) throw exists(out);
+    return fs.promises.rename(tmp, out);
+  }
+  await fs.promises.unlink(tmp);
+}
+
+function writeOptions(options: GGUFWriteOptions | undefined): { overwrite: boolean; signal?: AbortSignal } {
+  if (options === undefined) return { overwrite: true };
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+  const { overwrite = true, signal } = options;
+  if (typeof overwrite !== 'boolean') throw new InvalidArgumentError('overwrite must be a boolean');
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new InvalidArgumentError('signal must be an AbortSignal');
+  return signal ? { overwrite, signal } : { overwrite };
+}
+
+/** Writes a GGUF file (to a temporary file in the same folder, renamed into place when complete). */
+export async function writeGGUF(path: string, input: GGUFWriteInput, options?: GGUFWriteOptions): Promise<void> {
+  checkPath(path);
+  const { overwrite, signal } = writeOptions(options);
   const { header, alignment, bytes } = encodeGGUFHeader(input);
-  const tmp = `${path}.tmp-${process.pid}`;
+  if (signal?.aborted) throw new AbortError();
+  const tmp = tempName(path);
   let fh: fs.promises.FileHandle | undefined;
   try {
-    fh = await fs.promises.open(tmp, 'w');
+    fh = await fs.promises.open(tmp, 'wx');
     await fh.write(header);
     const zeros = new Uint8Array(alignment);
     for (let i = 0; i < input.tensors.length; i++) {
+      if (signal?.aborted) throw new AbortError();
       const t = input.tensors[i]!;
       const n = bytes[i]!;
       const data = checkData(t, typeof t.data === 'function' ? await t.data() : t.data, n);
@@ -308,7 +401,8 @@ export async function writeGGUF(path: string, input: GGUFWriteInput): Promise<vo
     }
     await fh.close();
     fh = undefined;
-    await fs.promises.rename(tmp, path);
+    if (signal?.aborted) throw new AbortError();
+    await commit(tmp, path, overwrite);
   } catch (e) {
     await fh?.close().catch(() => undefined);
     await fs.promises.unlink(tmp).catch(() => undefined);
@@ -317,12 +411,14 @@ export async function writeGGUF(path: string, input: GGUFWriteInput): Promise<vo
 }
 
 /** Synchronous writeGGUF; tensor data functions must return synchronously. */
-export function writeGGUFSync(path: string, input: GGUFWriteInput): void {
+export function writeGGUFSync(path: string, input: GGUFWriteInput, options?: Omit<GGUFWriteOptions, 'signal'>): void {
+  checkPath(path);
+  const { overwrite } = writeOptions(options);
   const { header, alignment, bytes } = encodeGGUFHeader(input);
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempName(path);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'w');
+    fd = fs.openSync(tmp, 'wx');
     fs.writeSync(fd, header);
     const zeros = new Uint8Array(alignment);
     for (let i = 0; i < input.tensors.length; i++) {
@@ -337,7 +433,7 @@ export function writeGGUFSync(path: string, input: GGUFWriteInput): void {
     }
     fs.closeSync(fd);
     fd = undefined;
-    fs.renameSync(tmp, path);
+    commitSync(tmp, path, overwrite);
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
     try {

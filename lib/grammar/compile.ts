@@ -379,7 +379,6 @@ export function compileGrammar(ast: GrammarAst): Automaton {
   const nfas = names.map((n) => c.ruleNfa(n));
   const { classOf, nClasses } = c.ranges.classes();
   const A = new Automaton(classOf, nClasses);
-  const rep = A.classByte;
 
   // Counted loops: body DFAs over the global classes (which refine each body's own).
   for (const [id, p] of c.loops.entries()) {
@@ -393,6 +392,7 @@ export function compileGrammar(ast: GrammarAst): Automaton {
   interface Pending {
     rule: number;
     set: number[];
+    id: number;
   }
   const ruleStart: number[] = [];
   const stateIndex = new Map<string, number>();
@@ -405,7 +405,7 @@ export function compileGrammar(ast: GrammarAst): Automaton {
       if (A.stateCount >= MAX_STATES) tooLarge();
       id = A.addState();
       stateIndex.set(key, id);
-      pending.push({ rule, set });
+      pending.push({ rule, set, id });
     }
     return id;
   };
@@ -414,22 +414,38 @@ export function compileGrammar(ast: GrammarAst): Automaton {
     ruleStart[r] = intern(r, closure(nfa, [start]));
     A.ruleNames.set(ruleStart[r], names[r]!);
   });
+  // The classes a byte range covers (ranges are unions of classes).
+  const rangeClasses = new Map<number, number[]>();
+  const classesOf = (lo: number, hi: number): number[] => {
+    const key = lo * 256 + hi;
+    let cs = rangeClasses.get(key);
+    if (!cs) {
+      const seen = new Set<number>();
+      for (let b = lo; b <= hi; b++) seen.add(classOf[b]!);
+      cs = [...seen];
+      rangeClasses.set(key, cs);
+    }
+    return cs;
+  };
+  const buckets: number[][] = Array.from({ length: nClasses }, () => []);
   for (let p = 0; p < pending.length; p++) {
-    const { rule, set } = pending[p]!;
-    const id = stateIndex.get(`${rule}:${set.join(',')}`)!;
+    const { rule, set, id } = pending[p]!;
     const { nfa, end } = nfas[rule]!;
     let flags = set.includes(end) ? ACCEPTING : 0;
-    for (let cls = 0; cls < nClasses; cls++) {
-      const b = rep[cls]!;
-      const targets: number[] = [];
-      for (const s of set) {
-        const e = nfa.edges[s]!;
-        for (let k = 0; k < e.length; k += 3) if (e[k]! <= b && b <= e[k + 1]!) targets.push(e[k + 2]!);
+    const used: number[] = [];
+    for (const s of set) {
+      const e = nfa.edges[s]!;
+      for (let k = 0; k < e.length; k += 3) {
+        for (const cls of classesOf(e[k]!, e[k + 1]!)) {
+          if (buckets[cls]!.length === 0) used.push(cls);
+          buckets[cls]!.push(e[k + 2]!);
+        }
       }
-      if (targets.length > 0) {
-        A.setTransition(id, cls, intern(rule, closure(nfa, targets)));
-        flags |= HAS_BYTES;
-      }
+    }
+    for (const cls of used) {
+      A.setTransition(id, cls, intern(rule, closure(nfa, buckets[cls]!)));
+      buckets[cls]!.length = 0;
+      flags |= HAS_BYTES;
     }
     A.setFlags(id, flags);
     const calls: Array<[Callee, number]> = [];
@@ -452,7 +468,7 @@ export function compileGrammar(ast: GrammarAst): Automaton {
     A.setCalls(state, Int32Array.from(calls.flatMap(([callee, ret]) => [calleeStart(callee), ret])));
   }
   A.rootStart = ruleStart[c.ruleIndex(ast.root)]!;
-  pruneUnfinishable(A, ruleStart.length + loopStart.length > 0 ? [...ruleStart, ...loopStart] : []);
+  pruneUnfinishable(A);
   return A;
 }
 
@@ -460,28 +476,42 @@ export function compileGrammar(ast: GrammarAst): Automaton {
  * Removes transitions and calls into states that can never finish their
  * rule, and makes a call whose return state only ends the rule a tail call.
  * Counted-loop states always can finish (their bodies are non-empty).
+ * "Can finish" spreads backwards from accepting states along transitions,
+ * and to a state with a call once both callee and return state can.
  */
-function pruneUnfinishable(A: Automaton, starts: number[]): void {
+function pruneUnfinishable(A: Automaton): void {
   const n = A.stateCount;
   const isLoopState = (s: number): boolean => A.countedOf(s) !== undefined;
   const done = new Uint8Array(n);
-  for (let s = 0; s < n; s++) if (isLoopState(s) || A.flags(s) & ACCEPTING) done[s] = 1;
-  for (let changed = true; changed;) {
-    changed = false;
-    for (let s = 0; s < n; s++) {
-      if (done[s]) continue;
-      let ok = false;
-      for (let cls = 0; cls < A.nClasses && !ok; cls++) {
-        const t = A.step(s, cls);
-        if (t >= 0 && done[t]) ok = true;
-      }
-      const calls = A.calls(s);
-      if (!ok && calls) {
-        for (let k = 0; k < calls.length && !ok; k += 2) if (done[calls[k]!] && done[calls[k + 1]!]) ok = true;
-      }
-      if (ok) {
-        done[s] = 1;
-        changed = true;
+  const preds: number[][] = Array.from({ length: n }, () => []);
+  const callers: number[][] = Array.from({ length: n }, () => []);
+  for (let s = 0; s < n; s++) {
+    if (isLoopState(s)) continue;
+    for (let cls = 0; cls < A.nClasses; cls++) {
+      const t = A.step(s, cls);
+      if (t >= 0) preds[t]!.push(s);
+    }
+    const calls = A.calls(s);
+    if (calls) for (let k = 0; k < calls.length; k++) callers[calls[k]!]!.push(s);
+  }
+  const todo: number[] = [];
+  const finish = (s: number): void => {
+    if (done[s]) return;
+    done[s] = 1;
+    todo.push(s);
+  };
+  for (let s = 0; s < n; s++) if (isLoopState(s) || A.flags(s) & ACCEPTING) finish(s);
+  while (todo.length > 0) {
+    const x = todo.pop()!;
+    for (const p of preds[x]!) finish(p);
+    for (const p of callers[x]!) {
+      if (done[p]) continue;
+      const calls = A.calls(p)!;
+      for (let k = 0; k < calls.length; k += 2) {
+        if (done[calls[k]!] && done[calls[k + 1]!]) {
+          finish(p);
+          break;
+        }
       }
     }
   }
@@ -513,5 +543,4 @@ function pruneUnfinishable(A: Automaton, starts: number[]): void {
     }
     A.setCalls(s, Int32Array.from(kept));
   }
-  void starts;
 }

@@ -46,21 +46,25 @@ class Parser {
   /** Every rule reference, to check they are all defined. */
   readonly refs: Array<Extract<Expr, { kind: 'ref' }>> = [];
 
+  /** Offsets where lines start. */
+  readonly #lines: number[] = [0];
+
   constructor(src: string) {
     this.#src = src;
+    for (let i = 0; i < src.length; i++) if (src[i] === '\n') this.#lines.push(i + 1);
   }
 
   #where(pos: number): { line: number; column: number } {
-    let line = 1,
-      start = 0;
-    for (let i = 0; i < pos && i < this.#src.length; i++) {
-      if (this.#src[i] === '\n') {
-        line++;
-        start = i + 1;
-      }
+    let lo = 0,
+      hi = this.#lines.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#lines[mid]! <= pos) lo = mid;
+      else hi = mid - 1;
     }
+    const start = this.#lines[lo]!;
     // Columns count code points, as an editor shows them.
-    return { line, column: [...this.#src.slice(start, pos)].length + 1 };
+    return { line: lo + 1, column: [...this.#src.slice(start, pos)].length + 1 };
   }
 
   fail(message: string, pos = this.#pos): never {

@@ -57,7 +57,8 @@ export function tokenizerMetadata(
   tokConfig: Json | undefined,
   config: Json,
   vocabSize: number,
-  arch: string,
+  /** Whether the model family's tokenizers add BOS by default (llama). */
+  addsBosByDefault: boolean,
 ): Record<string, GGUFWriteValue> {
   const model = obj(tok['model']);
   if (model?.['type'] !== 'BPE' || obj(tok['decoder'])?.['type'] !== 'ByteLevel') {
@@ -129,19 +130,19 @@ export function tokenizerMetadata(
   const pad = tokenContent(tokConfig?.['pad_token']);
   if (pad !== undefined && ids.has(pad))
     meta['tokenizer.ggml.padding_token_id'] = typed(GGUFValueType.UINT32, ids.get(pad)!);
-  meta['tokenizer.ggml.add_bos_token'] = addBos(tok, tokConfig, arch, bos);
+  meta['tokenizer.ggml.add_bos_token'] = addBos(tok, tokConfig, addsBosByDefault, bos);
   const template = tokConfig?.['chat_template'];
   if (typeof template === 'string') meta['tokenizer.chat_template'] = template;
   return meta;
 }
 
-/** tokenizer_config's add_bos_token, else a BOS-first post-processor template, else llama's default (true). */
-function addBos(tok: Json, tokConfig: Json | undefined, arch: string, bos: number | undefined): boolean {
+/** tokenizer_config's add_bos_token, else a BOS-first post-processor template, else the family's default. */
+function addBos(tok: Json, tokConfig: Json | undefined, byDefault: boolean, bos: number | undefined): boolean {
   const explicit = tokConfig?.['add_bos_token'];
   if (typeof explicit === 'boolean') return explicit;
   const post = obj(tok['post_processor']);
   if (post?.['type'] === 'TemplateProcessing' && Array.isArray(post['single'])) {
     return obj((post['single'] as unknown[])[0])?.['SpecialToken'] !== undefined;
   }
-  return arch === 'llama' && bos !== undefined;
+  return byDefault && bos !== undefined;
 }

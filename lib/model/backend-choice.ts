@@ -1,20 +1,27 @@
 /** Which backend a loadModel() call gets. */
 import { Backend, type BackendName } from '../backend';
 import { UnsupportedError } from '../errors';
+import type { Log } from '../log';
 import type { BackendChoice } from './options';
 
 let warned = false;
 
-export function chooseBackend(choice: BackendChoice, quiet: boolean): BackendName {
+/**
+ * 'auto' is Metal where available, else the CPU. Only a Mac is expected to have Metal, so only there
+ * does falling back earn a (one-time) warning; elsewhere it is a debug record.
+ */
+export function chooseBackend(
+  choice: BackendChoice,
+  log: Log,
+  platform: NodeJS.Platform = process.platform,
+): BackendName {
   const available = Backend.available();
   if (choice === 'auto') {
     if (available.includes('metal')) return 'metal';
-    if (!warned && !quiet && !process.env['MINIMACLLM_QUIET']) {
+    if (platform === 'darwin' && !warned && log.enabled('warn')) {
       warned = true;
-      console.warn(
-        "minimacllm: Metal is not available on this machine; running on the CPU backend (pass backend: 'cpu' or quiet: true to silence)",
-      );
-    }
+      log.warn('Metal is not available on this Mac; running on the CPU backend (slower)');
+    } else log.debug(`backend auto: ${platform === 'darwin' ? 'Metal unavailable, ' : ''}using the CPU backend`);
     return 'cpu';
   }
   if (!available.includes(choice)) {
@@ -23,4 +30,9 @@ export function chooseBackend(choice: BackendChoice, quiet: boolean): BackendNam
     );
   }
   return choice;
+}
+
+/** For tests: lets the one-time warning fire again. */
+export function resetBackendNotice(): void {
+  warned = false;
 }

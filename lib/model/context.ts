@@ -4,10 +4,13 @@
  * the same tokens (the next chat turn, a longer prompt) only processes the
  * new ones. Calls on one context run one at a time (FIFO lock).
  */
-import type { Backend, Graph } from '../backend';
-import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
-import { DType, type NativeBuffer } from '../native';
-import type { Architecture, ModelHParams } from './description';
+import '../dispose-symbol';
+import type { Backend, Graph, StepArgs } from '../backend';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError, showValue } from '../errors';
+import type { ModelFamily } from './arch/family';
+import { DType } from '../dtype';
+import type { NativeBuffer } from '../native';
+import type { ModelHParams } from './hparams';
 import { buildContextGraphs } from './graph-builder';
 import { Mutex } from './mutex';
 import type { ModelWeights } from './weights';
@@ -20,7 +23,7 @@ export interface EvaluateOptions {
 /** What a context needs from its model. */
 export interface ContextHost {
   readonly backend: Backend;
-  readonly arch: Architecture;
+  readonly family: ModelFamily;
   readonly hp: ModelHParams;
   readonly weights: ModelWeights;
   assertLive(): void;
@@ -46,12 +49,18 @@ export class Context {
   readonly #maxTokensAll: number;
   // Kept so the native buffers live as long as the graphs that point at them; freed by dispose().
   #buffers: NativeBuffer[];
-  /** Tokens whose keys/values are in the cache, in position order. */
+  /** Tokens whose keys/values are in the cache, in position order; the next token goes at #cached.length. */
   #cached: number[] = [];
+  /** Bumped whenever the cache loses tokens (truncated, reset): while it stays, the cache only grew. */
+  #epoch = 0;
   // Reused step inputs and the last-row logits: nothing is allocated per token.
   readonly #idsBuf: Int32Array; // [maxTokens]
   readonly #posBuf: Int32Array; // [maxTokens]
   readonly #logits: Float32Array; // [vocab]
+  // One decode step's arguments, reused: the token and its position go in place.
+  readonly #decode: StepArgs;
+  readonly #decodeIds = new Int32Array(1); // [1] i32
+  readonly #decodePos = new Int32Array(1); // [1] i32
   #disposed = false;
 
   /** @internal Use model.createContext(). */
@@ -62,9 +71,9 @@ export class Context {
     this.#maxTokens = Math.min(MAX_BATCH, contextSize);
     this.#maxTokensAll = Math.max(1, Math.min(this.#maxTokens, Math.floor(ALL_LOGITS_BYTES / (hp.vocabSize * 4))));
     const g = buildContextGraphs(host.backend, {
-      arch: host.arch,
+      family: host.family,
       hp,
-      weights: host.weights,
+      weights: host.weights.model,
       contextSize,
       maxTokens: this.#maxTokens,
       maxTokensAll: this.#maxTokensAll,
@@ -80,6 +89,15 @@ export class Context {
     this.#idsBuf = new Int32Array(this.#maxTokens);
     this.#posBuf = new Int32Array(this.#maxTokens);
     this.#logits = new Float32Array(hp.vocabSize);
+    this.#decode = {
+      nTokens: 1,
+      nPast: 0,
+      inputs: [
+        { tensor: this.#ids, data: this.#decodeIds },
+        { tensor: this.#positions, data: this.#decodePos },
+      ],
+      outputs: [{ tensor: this.#logitsLastIdx, data: this.#logits }],
+    };
   }
 
   get disposed(): boolean {
@@ -102,7 +120,7 @@ export class Context {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const allLogits = options.allLogits ?? false;
     if (typeof allLogits !== 'boolean')
-      throw new InvalidArgumentError(`allLogits must be a boolean, got ${String(allLogits)}`);
+      throw new InvalidArgumentError(`allLogits must be a boolean, got ${showValue(allLogits)}`);
     const ids = this.checkTokens(tokens);
     return this.#lock.run(async () => {
       this.#assertLive();
@@ -115,6 +133,7 @@ export class Context {
   reset(): void {
     this.#assertLive();
     this.#cached = [];
+    this.#epoch++;
   }
 
   /** Waits for running work, then frees the KV cache and activations at once (not at GC). Idempotent. */
@@ -128,8 +147,14 @@ export class Context {
     for (const b of this.#buffers) b.dispose();
     this.#buffers = [];
     this.#cached = [];
+    this.#epoch++;
     this.#host.forget(this);
     release();
+  }
+
+  /** `await using ctx = model.createContext()` disposes the context at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   /** @internal Validates token ids and length against this context (before copying anything). */
@@ -187,8 +212,8 @@ export class Context {
     }
     // Reuse the longest cached prefix, but always run at least the last token (its logits are not kept).
     let start = this.prefixLength(ids);
+    this.#truncate(start);
     const cached = this.#cached;
-    cached.length = start;
     while (start < ids.length) {
       if (signal?.aborted) throw new AbortError();
       const n = Math.min(this.#maxTokens, ids.length - start);
@@ -206,11 +231,49 @@ export class Context {
     return this.#logits;
   }
 
+  /** @internal Changes whenever the cache loses tokens; see nextLocked. */
+  get cacheEpoch(): number {
+    return this.#epoch;
+  }
+
+  /**
+   * @internal With the lock held: the logits after `ids`, one more token than
+   * the caller's previous step. When the cache has only grown since then
+   * (`epoch` is still cacheEpoch) and holds ids minus its last token, that
+   * token runs alone at the next position: nothing is compared. Otherwise (a
+   * stream whose cache another call changed meanwhile) evaluateLocked reuses
+   * the longest cached prefix.
+   */
+  async nextLocked(ids: readonly number[], epoch: number, signal?: AbortSignal): Promise<Float32Array> {
+    this.#assertLive();
+    const pos = this.#cached.length;
+    if (epoch !== this.#epoch || pos !== ids.length - 1) return this.evaluateLocked(ids, signal);
+    if (signal?.aborted) throw new AbortError();
+    if (pos >= this.contextSize) {
+      throw new ContextOverflowError(`${pos + 1} tokens do not fit the context of ${this.contextSize} tokens`);
+    }
+    const token = ids[pos]!;
+    this.#decodeIds[0] = token;
+    this.#decodePos[0] = pos;
+    this.#decode.nPast = pos;
+    await this.#last.run(this.#decode);
+    this.#cached.push(token);
+    return this.#logits;
+  }
+
+  // Keeps the first n cached tokens.
+  #truncate(n: number): void {
+    if (n >= this.#cached.length) return;
+    this.#cached.length = n;
+    this.#epoch++;
+  }
+
   async #evaluateAll(ids: readonly number[]): Promise<Float32Array> {
     // Every row's logits are wanted, so nothing cached can be skipped.
     const vocab = this.#host.hp.vocabSize;
     const out = new Float32Array(ids.length * vocab); // [n_tokens, vocab]
     this.#cached = [];
+    this.#epoch++;
     for (let start = 0; start < ids.length;) {
       const n = Math.min(this.#maxTokensAll, ids.length - start);
       await this.#runChunk(this.#all, ids, start, n, [

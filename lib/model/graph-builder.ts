@@ -1,67 +1,154 @@
 /**
- * The llama-family forward pass as one graph of ops, built once per context:
- * embed → n_layer × (rms_norm, q/k/v matmuls [+ bias] [+ q/k rms_norm per
- * head], rope, KV store, attention, output matmul, residual, rms_norm,
- * SwiGLU FFN, residual) → final norm → logits. Activation tensors have one row
- * per token (rowsPerToken 1) so a single graph serves every batch size up to
- * maxTokens; the KV cache has one row per position.
+ * A context's memory and graphs, common to every family: the KV cache (per
+ * layer K then V, one row per position), the activation plan (named row-per-
+ * token f32 tensors in one buffer, sized for maxTokens; a name is the same
+ * memory in every layer) and the layer loop. The family (arch/<name>.ts)
+ * builds the embedding, each layer and the head from ops. Two graphs share
+ * everything: `last` computes the logits of the step's last row only (decode,
+ * prefill), `all` those of every row (perplexity, allLogits). Activation tensors
+ * have rowsPerToken 1, so one graph serves every batch size up to maxTokens.
  */
 import type { Backend, GraphSpec, NodeSpec, OpName, OpParams, TensorSpec } from '../backend';
-import { DType, type NativeBuffer } from '../native';
-import type { Architecture, ModelHParams } from './description';
-import type { ModelWeights } from './weights';
+import { DType } from '../dtype';
+import { InternalError } from '../errors';
+import type { NativeBuffer } from '../native';
+import type { FamilyWeights, LayerOps, ModelFamily, Tensor } from './arch/family';
+import type { ModelHParams } from './hparams';
 
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+const F32 = 4;
 
-/** Collects tensors and nodes; tensor handles are indices into `tensors`. */
-class GraphSpecBuilder {
+/** Placeholder until the buffer is allocated (after both graphs are built, once the plan's size is known). */
+const UNBOUND = undefined as unknown as NativeBuffer;
+
+/** f32 activations packed into one buffer: per-token tensors sized for maxTokens, fixed ones, and views of both. */
+class ActivationPlan {
+  bytes = 0;
+  readonly #named = new Map<string, TensorSpec>();
+  readonly #specs: TensorSpec[] = [];
+  constructor(private readonly maxTokens: number) {}
+
+  /** [n, cols] under `name` (declared once; the same memory wherever the name is used). */
+  perToken(name: string, cols: number, type: number = DType.F32, elemBytes = F32): TensorSpec {
+    return this.#declare(name, cols, () => {
+      const spec: TensorSpec = { buffer: UNBOUND, offset: this.bytes, type, cols, rows: 0, rowsPerToken: 1 };
+      this.bytes += align(this.maxTokens * cols * elemBytes);
+      return spec;
+    });
+  }
+
+  /** [rows, cols] f32 under `name`. */
+  fixed(name: string, cols: number, rows: number): TensorSpec {
+    return this.#declare(name, cols, () => {
+      const spec: TensorSpec = { buffer: UNBOUND, offset: this.bytes, type: DType.F32, cols, rows };
+      this.bytes += align(rows * cols * F32);
+      return spec;
+    });
+  }
+
+  /** A view of a tensor: bound with it when it is planned here (weights are bound already). */
+  view(parent: TensorSpec, view: TensorSpec): TensorSpec {
+    if (this.#specs.includes(parent)) this.#specs.push(view);
+    else if (parent.buffer === UNBOUND) throw new InternalError('a view of an unplanned, unbound tensor');
+    return view;
+  }
+
+  bind(buffer: NativeBuffer): void {
+    for (const s of this.#specs) s.buffer = buffer;
+  }
+
+  #declare(name: string, cols: number, make: () => TensorSpec): TensorSpec {
+    const old = this.#named.get(name);
+    if (old) {
+      if (old.cols !== cols)
+        throw new InternalError(`activation "${name}" declared with ${old.cols} and ${cols} columns`);
+      return old;
+    }
+    const spec = make();
+    this.#named.set(name, spec);
+    this.#specs.push(spec);
+    return spec;
+  }
+}
+
+/**
+ * One graph being built: tensors (handles are indices) and nodes. It is the
+ * GraphOps / LayerOps the family builds with; the layer loop sets the layer's
+ * fields, the last-row head switches activations to one fixed row.
+ */
+class GraphBuild implements LayerOps {
   readonly tensors: TensorSpec[] = [];
   readonly nodes: NodeSpec[] = [];
-  tensor(t: TensorSpec): number {
-    this.tensors.push(t);
-    return this.tensors.length - 1;
+  readonly #handles = new Map<TensorSpec, Tensor>();
+  readonly #views = new Map<string, Tensor>();
+  /** Activations: row-per-token, or one fixed row (the head of the last-row graph). */
+  oneRow = false;
+  layer = -1;
+  x: Tensor = -1;
+  kCache: Tensor = -1;
+  vCache: Tensor = -1;
+  readonly positions: Tensor;
+
+  constructor(
+    private readonly plan: ActivationPlan,
+    positions: TensorSpec,
+    readonly contextSize: number,
+  ) {
+    this.positions = this.tensor(positions);
   }
-  op(op: OpName, src: Array<number | undefined>, dst: number, params?: OpParams): number {
-    const node: NodeSpec = { op, src: src.filter((s): s is number => s !== undefined), dst };
+
+  tensor(spec: TensorSpec): Tensor {
+    let t = this.#handles.get(spec);
+    if (t === undefined) {
+      t = this.tensors.push(spec) - 1;
+      this.#handles.set(spec, t);
+    }
+    return t;
+  }
+
+  activation(name: string, cols: number): Tensor {
+    return this.tensor(this.oneRow ? this.plan.fixed(`last:${name}`, cols, 1) : this.plan.perToken(name, cols));
+  }
+
+  weight(spec: TensorSpec): Tensor;
+  weight(spec: TensorSpec | undefined): Tensor | undefined;
+  weight(spec: TensorSpec | undefined): Tensor | undefined {
+    return spec ? this.tensor(spec) : undefined;
+  }
+
+  split(t: Tensor, parts: number): Tensor {
+    return this.#view(`${t}/${parts}`, t, (s) => {
+      if (!Number.isInteger(parts) || parts <= 0 || s.cols % parts !== 0)
+        throw new InternalError(`cannot split ${s.cols} columns into ${parts} parts`);
+      return { ...s, cols: s.cols / parts, rows: s.rows * parts, rowsPerToken: (s.rowsPerToken ?? 0) * parts };
+    });
+  }
+
+  columns(t: Tensor, from: number, cols: number): Tensor {
+    return this.#view(`${t}[${from},${cols}]`, t, (s) => {
+      if (s.type !== DType.F32 || !(from >= 0 && cols > 0 && from + cols <= s.cols))
+        throw new InternalError(`columns [${from}, ${from + cols}) are not inside an f32 tensor of ${s.cols}`);
+      return { ...s, offset: s.offset + from * F32, cols, rowStride: s.rowStride ?? s.cols * F32 };
+    });
+  }
+
+  op(op: OpName, src: ReadonlyArray<Tensor | undefined>, dst: Tensor, params?: OpParams): Tensor {
+    const node: NodeSpec = { op, src: src.filter((s): s is Tensor => s !== undefined), dst };
     if (params) node.params = params;
     this.nodes.push(node);
     return dst;
   }
-}
 
-/** Row-per-token f32 activations packed into one buffer, sized for maxTokens. */
-class ActivationLayout {
-  bytes = 0;
-  readonly specs: TensorSpec[] = [];
-  constructor(private readonly maxTokens: number) {}
-  add(cols: number, type: number = DType.F32, elemBytes = 4): TensorSpec {
-    const spec: TensorSpec = {
-      buffer: undefined as unknown as NativeBuffer,
-      offset: this.bytes,
-      type,
-      cols,
-      rows: 0,
-      rowsPerToken: 1,
-    };
-    this.bytes += align(this.maxTokens * cols * elemBytes);
-    this.specs.push(spec);
-    return spec;
-  }
-  fixed(cols: number, rows: number): TensorSpec {
-    const spec: TensorSpec = {
-      buffer: undefined as unknown as NativeBuffer,
-      offset: this.bytes,
-      type: DType.F32,
-      cols,
-      rows,
-    };
-    this.bytes += align(rows * cols * 4);
-    this.specs.push(spec);
-    return spec;
-  }
-  bind(buffer: NativeBuffer): void {
-    for (const s of this.specs) s.buffer = buffer;
+  #view(key: string, t: Tensor, make: (s: TensorSpec) => TensorSpec): Tensor {
+    let v = this.#views.get(key);
+    if (v === undefined) {
+      const s = this.tensors[t];
+      if (!s) throw new InternalError(`no tensor ${t}`);
+      v = this.tensor(this.plan.view(s, make(s)));
+      this.#views.set(key, v);
+    }
+    return v;
   }
 }
 
@@ -83,9 +170,9 @@ export interface ContextGraphs {
 }
 
 export interface BuildOptions {
-  arch: Architecture;
+  family: ModelFamily;
   hp: ModelHParams;
-  weights: ModelWeights;
+  weights: FamilyWeights;
   contextSize: number;
   /** Largest batch per prefill run. */
   maxTokens: number;
@@ -97,14 +184,12 @@ export interface BuildOptions {
 
 /** Allocates a context's KV cache and activations and builds its two graphs. */
 export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGraphs {
-  const { hp, weights: w } = o;
-  const qDim = hp.nHead * hp.headDim;
+  const { hp, family, weights: w } = o;
   const kvDim = hp.nKvHead * hp.headDim;
   const kvElem = o.kvType === DType.F16 ? 2 : 4;
 
   // KV cache: per layer K then V, each [context, n_kv_head*head_dim].
-  const kvRowBytes = kvDim * kvElem;
-  const kvLayerBytes = align(o.contextSize * kvRowBytes);
+  const kvLayerBytes = align(o.contextSize * kvDim * kvElem);
   const kvBytes = kvLayerBytes * 2 * hp.nLayer;
   const kvBuffer = backend.allocate(kvBytes);
   const cache = (layer: number, which: 0 | 1): TensorSpec => ({
@@ -114,128 +199,72 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     cols: kvDim,
     rows: o.contextSize,
   });
+  const caches = Array.from({ length: hp.nLayer }, (_, i) => [cache(i, 0), cache(i, 1)] as const);
 
-  const act = new ActivationLayout(o.maxTokens);
-  const ids = act.add(1, DType.I32); // [n] i32 token ids
-  const pos = act.add(1, DType.I32); // [n] i32 positions
-  const x = act.add(hp.nEmbd); // [n, n_embd] residual stream
-  const h = act.add(hp.nEmbd); // [n, n_embd] normed input of a sub-block
-  const q = act.add(qDim); // [n, n_head*head_dim]
-  const k = act.add(kvDim); // [n, n_kv_head*head_dim]
-  const v = act.add(kvDim); // [n, n_kv_head*head_dim]
-  const attn = act.add(qDim); // [n, n_head*head_dim] attention output
-  const proj = act.add(hp.nEmbd); // [n, n_embd] attn / ffn output projection
-  const gate = act.add(hp.nFf); // [n, n_ff] gate, then silu(gate)*up
-  const up = act.add(hp.nFf); // [n, n_ff]
-  const lastX = act.fixed(hp.nEmbd, 1); // [1, n_embd]
-  const lastH = act.fixed(hp.nEmbd, 1); // [1, n_embd]
-  const logitsLast = act.fixed(hp.vocabSize, 1); // [1, vocab]
+  // The common tensors' names start with '#': a family's activation names cannot alias them.
+  const plan = new ActivationPlan(o.maxTokens);
+  const ids = plan.perToken('#ids', 1, DType.I32); // [n] i32 token ids
+  const pos = plan.perToken('#positions', 1, DType.I32); // [n] i32 positions
+  const x = plan.perToken('#x', hp.nEmbd); // [n, n_embd] residual stream
+  const lastX = plan.fixed('#lastX', hp.nEmbd, 1); // [1, n_embd]
+  const logitsLast = plan.fixed('#logitsLast', hp.vocabSize, 1); // [1, vocab]
   // All-logits output lives in its own buffer sized for the smaller maxTokensAll.
-  const logitsAllSpec: TensorSpec = {
-    buffer: undefined as unknown as NativeBuffer,
+  const logitsAll: TensorSpec = {
+    buffer: UNBOUND,
     offset: 0,
     type: DType.F32,
     cols: hp.vocabSize,
     rows: 0,
     rowsPerToken: 1,
   };
-  const actBuffer = backend.allocate(act.bytes);
-  act.bind(actBuffer);
-  const allBuffer = backend.allocate(o.maxTokensAll * hp.vocabSize * 4);
-  logitsAllSpec.buffer = allBuffer;
 
-  const build = (allRows: boolean): { spec: GraphSpec; idx: Record<string, number> } => {
-    const g = new GraphSpecBuilder();
-    const T = (s: TensorSpec): number => g.tensor(s);
-    const tIds = T(ids),
-      tPos = T(pos),
-      tX = T(x),
-      tH = T(h),
-      tQ = T(q),
-      tK = T(k),
-      tV = T(v);
-    const tAttn = T(attn),
-      tProj = T(proj),
-      tGate = T(gate),
-      tUp = T(up);
-    // Per-head views of q and k for qwen3's q/k norms: [n*n_head, head_dim].
-    const tQHeads = T({ ...q, cols: hp.headDim, rowsPerToken: hp.nHead });
-    const tKHeads = T({ ...k, cols: hp.headDim, rowsPerToken: hp.nKvHead });
-    const tEmbd = T(w.tokenEmbd);
-    const tFreqs = w.ropeFreqs ? T(w.ropeFreqs) : undefined;
-    const opt = (s: TensorSpec | undefined): number | undefined => (s ? T(s) : undefined);
-    const eps = hp.rmsEps;
-    const rope: OpParams = {
-      nHead: hp.nHead,
-      headDim: hp.headDim,
-      nRot: hp.nRot,
-      ropeMode: hp.ropeMode === 'neox' ? 2 : 0,
-      freqBase: hp.ropeTheta,
-      freqScale: 1,
-    };
-
-    g.op('get_rows', [tEmbd, tIds], tX); // x = embd[ids]
-    w.layers.forEach((l, i) => {
-      const tKc = T(cache(i, 0)),
-        tVc = T(cache(i, 1));
-      g.op('rms_norm', [tX, T(l.attnNorm)], tH, { eps });
-      g.op('matmul', [tH, T(l.wq), opt(l.bq)], tQ);
-      g.op('matmul', [tH, T(l.wk), opt(l.bk)], tK);
-      g.op('matmul', [tH, T(l.wv), opt(l.bv)], tV);
-      if (l.qNorm && l.kNorm) {
-        g.op('rms_norm', [tQHeads, T(l.qNorm)], tQHeads, { eps });
-        g.op('rms_norm', [tKHeads, T(l.kNorm)], tKHeads, { eps });
-      }
-      g.op('rope', [tQ, tPos, tFreqs], tQ, rope); // in place
-      g.op('rope', [tK, tPos, tFreqs], tK, { ...rope, nHead: hp.nKvHead });
-      g.op('store_rows', [tK], tKc); // cache rows [n_past, n_past+n)
-      g.op('store_rows', [tV], tVc);
-      g.op('attention', [tQ, tKc, tVc], tAttn, {
-        nHead: hp.nHead,
-        nKvHead: hp.nKvHead,
-        headDim: hp.headDim,
-        scale: 1 / Math.sqrt(hp.headDim),
-      });
-      g.op('matmul', [tAttn, T(l.wo), opt(l.bo)], tProj);
-      g.op('add', [tX, tProj], tX); // residual
-      g.op('rms_norm', [tX, T(l.ffnNorm)], tH, { eps });
-      g.op('matmul', [tH, T(l.wGate)], tGate);
-      g.op('matmul', [tH, T(l.wUp)], tUp);
-      g.op('swiglu', [tGate, tUp], tGate);
-      g.op('matmul', [tGate, T(l.wDown)], tProj);
-      g.op('add', [tX, tProj], tX);
-    });
-    const tOutNorm = T(w.outputNorm),
-      tOut = T(w.output);
-    let tLogits: number;
+  const build = (allRows: boolean): { spec: GraphSpec; ids: Tensor; positions: Tensor; logits: Tensor } => {
+    const g = new GraphBuild(plan, pos, o.contextSize);
+    const tIds = g.tensor(ids);
+    const tX = g.tensor(x);
+    family.embed(g, w, hp, tIds, tX);
+    for (let i = 0; i < hp.nLayer; i++) {
+      const [k, v] = caches[i]!;
+      g.layer = i;
+      g.x = tX;
+      g.kCache = g.tensor(k);
+      g.vCache = g.tensor(v);
+      family.layer(g, w, hp);
+    }
+    let tLogits: Tensor;
     if (allRows) {
-      g.op('rms_norm', [tX, tOutNorm], tH, { eps });
-      tLogits = g.op('matmul', [tH, tOut], T(logitsAllSpec)); // [n, vocab]
+      tLogits = g.tensor(logitsAll);
+      family.head(g, w, hp, tX, tLogits); // [n, vocab]
     } else {
       // Only the last row's logits are needed while generating.
-      const tLastX = T(lastX),
-        tLastH = T(lastH);
-      g.op('last_row', [tX], tLastX);
-      g.op('rms_norm', [tLastX, tOutNorm], tLastH, { eps });
-      tLogits = g.op('matmul', [tLastH, tOut], T(logitsLast)); // [1, vocab]
+      const tLastX = g.op('last_row', [tX], g.tensor(lastX));
+      tLogits = g.tensor(logitsLast);
+      g.oneRow = true;
+      family.head(g, w, hp, tLastX, tLogits); // [1, vocab]
     }
     return {
       spec: { tensors: g.tensors, nodes: g.nodes, maxTokens: allRows ? o.maxTokensAll : o.maxTokens },
-      idx: { ids: tIds, positions: tPos, logits: tLogits },
+      ids: tIds,
+      positions: g.positions,
+      logits: tLogits,
     };
   };
 
   const last = build(false);
   const all = build(true);
+  const actBuffer = backend.allocate(plan.bytes);
+  plan.bind(actBuffer);
+  const allBuffer = backend.allocate(o.maxTokensAll * hp.vocabSize * F32);
+  logitsAll.buffer = allBuffer;
   return {
     last: last.spec,
     all: all.spec,
-    ids: last.idx['ids']!,
-    positions: last.idx['positions']!,
-    logitsLast: last.idx['logits']!,
-    logitsAll: all.idx['logits']!,
+    ids: last.ids,
+    positions: last.positions,
+    logitsLast: last.logits,
+    logitsAll: all.logits,
     buffers: [kvBuffer, actBuffer, allBuffer],
     kvBytes,
-    activationBytes: act.bytes + o.maxTokensAll * hp.vocabSize * 4,
+    activationBytes: plan.bytes + o.maxTokensAll * hp.vocabSize * F32,
   };
 }

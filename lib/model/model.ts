@@ -3,6 +3,7 @@
  * default context for generate/stream/chat, and any contexts the caller
  * creates. Everything heavy runs in graph runs off the main thread.
  */
+import '../dispose-symbol';
 import { Backend } from '../backend';
 import {
   chatReply,
@@ -23,12 +24,14 @@ import { runGeneration, collectGeneration, type GenerateResult, type PromptInput
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
 import { ggmlTypeName } from '../gguf/types';
 import { pullModel } from '../hub/pull';
+import { Log } from '../log';
 import { isHubSource } from '../hub/source';
 import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
 import { checkModelConsistency } from './consistency';
 import { Context, type ContextHost } from './context';
+import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
 import { loadModelTokenizer } from './tokenizer-loader';
@@ -135,7 +138,7 @@ export class Model {
     const self = this;
     this.#host = {
       backend,
-      arch: desc.architecture,
+      family: familyOf(desc.architecture),
       hp,
       get weights(): ModelWeights {
         if (!self.#weights) throw new DisposedError('model');
@@ -252,6 +255,11 @@ export class Model {
     return this.#disposing;
   }
 
+  /** `await using model = await loadModel(…)` disposes the model at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
   #render(plan: ChatPlan, addGenerationPrompt: boolean): string {
     const tpl = this.#template();
     if (!tpl) return renderPlain(plan.messages, addGenerationPrompt);
@@ -356,7 +364,9 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   };
   const progress = (stage: 'checksum' | 'map' | 'ready', p: number): void => o.onProgress?.({ stage, progress: p });
   aborted();
-  const backendName = chooseBackend(o.backend, o.quiet);
+  const log = new Log(o.logger, o.quiet || Boolean(process.env['MINIMACLLM_QUIET']));
+  const started = Date.now();
+  const backendName = chooseBackend(o.backend, log);
   if (o.sha256 !== undefined) {
     progress('checksum', 0);
     const fs = await import('node:fs');
@@ -366,7 +376,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     await verifySha256(source, o.sha256, o.signal);
   }
   aborted();
-  progress('map', 0.5);
+  progress('map', 0);
   const desc = await describeModel(source);
   checkModelConsistency(desc);
   const tokenizer = await loadModelTokenizer(desc);
@@ -375,9 +385,16 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   const backend = Backend.create(backendName, o.threads === undefined ? {} : { threads: o.threads });
   let weights: ModelWeights | undefined;
   try {
-    weights = loadWeights(backend, desc);
+    weights = loadWeights(backend, desc, familyOf(desc.architecture));
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize);
+    if (log.enabled('info')) {
+      const i = model.info;
+      log.info(
+        `loaded ${i.name || i.architecture} (${i.architecture}, ${i.quantization}, context ${i.contextSize}) ` +
+          `on ${i.backend} with ${backend.threads} threads in ${Date.now() - started} ms`,
+      );
+    }
     progress('ready', 1);
     return model;
   } catch (e) {

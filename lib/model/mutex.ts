@@ -1,7 +1,6 @@
 /** A FIFO async lock: callers run one at a time in the order they asked. */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
-  #held = 0;
 
   /** Resolves with a release function once every earlier holder has released. */
   acquire(): Promise<() => void> {
@@ -11,19 +10,12 @@ export class Mutex {
     });
     const prev = this.#tail;
     this.#tail = prev.then(() => next);
-    this.#held++;
     let released = false;
     return prev.then(() => () => {
       if (released) return;
       released = true;
-      this.#held--;
       release();
     });
-  }
-
-  /** Number of holders and waiters. */
-  get pending(): number {
-    return this.#held;
   }
 
   async run<T>(fn: () => Promise<T>): Promise<T> {

@@ -3,21 +3,22 @@ import { BACKEND_NAMES, type BackendName } from '../backend';
 import { InvalidArgumentError } from '../errors';
 import type { DownloadProgress } from '../hub/download';
 import { checkHubOptions, type HubOptions } from '../hub/settings';
+import { checkLogger, type Logger } from '../log';
 
 export type BackendChoice = 'auto' | BackendName;
 
 export type LoadProgress =
   | {
-      /** 'checksum': verifying sha256; 'map': mapping weights; 'ready': done. */
+      /** 'checksum': verifying sha256; 'map': reading the headers and mapping the weights; 'ready': done. */
       stage: 'checksum' | 'map' | 'ready';
-      /** Overall progress in [0, 1]. */
+      /** Progress of the stage in [0, 1]: each stage reports 0 when it starts, 'ready' reports 1. */
       progress: number;
     }
   /** An `hf:` source's file arriving (before the other stages). */
   | ({ stage: 'download' } & DownloadProgress);
 
 export interface LoadModelOptions {
-  /** Compute backend. 'auto' (default) = 'metal' where available, else 'cpu' (with a one-time notice). */
+  /** Compute backend. 'auto' (default) = 'metal' where available, else 'cpu' (with a one-time warning on a Mac). */
   backend?: BackendChoice;
   /** CPU threads; 0 or undefined = the machine's physical cores. */
   threads?: number;
@@ -28,8 +29,10 @@ export interface LoadModelOptions {
   /** Aborts loading (ERR_ABORTED). */
   signal?: AbortSignal;
   onProgress?: (p: LoadProgress) => void;
-  /** Silence the one-time notice printed when 'auto' falls back to the CPU. Default false. */
+  /** Drop this model's debug/info/warn notices (errors still go to the logger). Default false. */
   quiet?: boolean;
+  /** Where this model's notices go (level and sink); default: the one given to setLogger(), else stderr. */
+  logger?: Logger;
   /** Hugging Face Hub settings for `hf:` sources (cache folder, endpoint, token, offline); default from the environment. */
   hub?: HubOptions;
 }
@@ -43,9 +46,20 @@ export interface ResolvedLoadOptions {
   onProgress: ((p: LoadProgress) => void) | undefined;
   quiet: boolean;
   hub: HubOptions | undefined;
+  logger: Logger | undefined;
 }
 
-const KNOWN = new Set(['backend', 'threads', 'contextSize', 'sha256', 'signal', 'onProgress', 'quiet', 'hub']);
+const KNOWN = new Set([
+  'backend',
+  'threads',
+  'contextSize',
+  'sha256',
+  'signal',
+  'onProgress',
+  'quiet',
+  'hub',
+  'logger',
+]);
 const show = (v: unknown): string =>
   typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
 
@@ -96,5 +110,6 @@ export function resolveLoadOptions(options: LoadModelOptions | undefined): Resol
     onProgress: onProgress as ((p: LoadProgress) => void) | undefined,
     quiet,
     hub: checkHubOptions(o['hub']),
+    logger: checkLogger(o['logger']),
   };
 }

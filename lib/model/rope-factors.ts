@@ -1,4 +1,4 @@
-import type { ModelHParams } from './description';
+import type { ModelHParams } from './hparams';
 
 /**
  * llama3 rope scaling as llama.cpp / transformers compute it: one divisor per

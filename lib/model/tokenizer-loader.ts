@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BadModelError } from '../errors';
-import { readJsonObject } from '../hf/describe';
+import { readJsonObject } from '../hf/folder';
+import { familyOf } from './arch/registry';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import type { ModelDescription } from './description';
 
@@ -30,8 +31,8 @@ async function buildTokenizer(desc: ModelDescription): Promise<Tokenizer> {
   const config: Record<string, unknown> = {
     bos_token_id: modelCfg['bos_token_id'],
     eos_token_id: Array.isArray(modelCfg['eos_token_id']) ? modelCfg['eos_token_id'][0] : modelCfg['eos_token_id'],
-    // transformers' Llama tokenizers add BOS unless told otherwise (as llama.cpp's converter records).
-    ...(desc.architecture === 'llama' ? { add_bos_token: true } : {}),
+    // e.g. transformers' Llama tokenizers add BOS unless told otherwise (as llama.cpp's converter records).
+    ...(familyOf(desc.architecture).hfAddsBos ? { add_bos_token: true } : {}),
     ...tokCfg,
     // Every token id must have a row of logits.
     vocab_size: desc.hparams.vocabSize,

@@ -2,16 +2,18 @@
 // This directory is the only place that knows about N-API.
 #include <napi.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "../core/scheduler.h"
 #include "../core/dtype.h"
+#include "../core/host.h"
 #include "../core/mapped_file.h"
-#include "../cpu/cpu_features.h"
-#include "../cpu/probe.h"
-#include "../cpu/quants.h"
+#include "../core/op_table.h"
+#include "../core/quants.h"
+#include "../core/scheduler.h"
 #include "napi_util.h"
 #include "wrappers.h"
 
@@ -22,13 +24,13 @@ constexpr int64_t kMaxElements = int64_t(1) << 40;
 
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const CpuFeatures& f = cpu_features();
+  const HostInfo f = host_info();
   Napi::Object o = Napi::Object::New(env);
   o.Set("physicalCores", f.physical_cores);
   o.Set("logicalCores", f.logical_cores);
-  o.Set("simd", cpu_simd_name());
-  Napi::Array names = Napi::Array::New(env, f.names.size());
-  for (uint32_t i = 0; i < f.names.size(); i++) names.Set(i, f.names[i]);
+  o.Set("simd", f.simd);
+  Napi::Array names = Napi::Array::New(env, f.features.size());
+  for (uint32_t i = 0; i < f.features.size(); i++) names.Set(i, f.features[i]);
   o.Set("features", names);
   return o;
 }
@@ -39,10 +41,8 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  if (mode != "scalar" && mode != "avx2" && mode != "avx-vnni" && mode != "auto")
+  if (!set_cpu_kernel_level(mode))
     throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar', 'avx2', 'avx-vnni' or 'auto'");
-  cpu_force_scalar(mode == "scalar");
-  cpu_cap_x86(mode == "avx2" ? 2 : mode == "avx-vnni" ? 1 : 0);
   return env.Undefined();
 }
 
@@ -52,11 +52,11 @@ Napi::Value ProbeHardware(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].IsUndefined() ? Napi::Object::New(env) : to_object(info[0], "options");
   const int64_t bytes = get_int(o, "bandwidthBytes", int64_t(1) << 20, int64_t(1) << 34, int64_t(256) << 20);
-  const int threads = static_cast<int>(get_int(o, "threads", 1, 1024, cpu_features().physical_cores));
+  const int threads = static_cast<int>(get_int(o, "threads", 1, 1024, host_info().physical_cores));
   return guard(env, [&] {
     Napi::Object r = Napi::Object::New(env);
-    r.Set("readGBs", probe_read_bandwidth(static_cast<size_t>(bytes), threads));
-    r.Set("peakGflops", probe_peak_gflops(threads));
+    r.Set("readGBs", measure_read_bandwidth(static_cast<size_t>(bytes), threads));
+    r.Set("peakGflops", measure_peak_gflops(threads));
     return r;
   });
 }
@@ -71,6 +71,56 @@ Napi::Value TypeInfo(const Napi::CallbackInfo& info) {
   o.Set("typeSize", static_cast<double>(t->type_size));
   o.Set("isQuantized", t->is_quantized);
   return o;
+}
+
+// The native tables lib/ mirrors (test/native-tables.test.ts compares them):
+// tensor types, ops with their source counts and parameters, the parameters'
+// kinds, and the kernels the GPU plans dispatch.
+Napi::Object Tables(Napi::Env env) {
+  Napi::Object t = Napi::Object::New(env);
+  const std::vector<int32_t>& ids = known_types();
+  Napi::Array types = Napi::Array::New(env, ids.size());
+  for (uint32_t i = 0; i < ids.size(); i++) {
+    const TypeTraits& tt = *type_traits(ids[i]);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", ids[i]);
+    o.Set("name", tt.name);
+    o.Set("blockSize", static_cast<double>(tt.block_size));
+    o.Set("typeSize", static_cast<double>(tt.type_size));
+    o.Set("isQuantized", tt.is_quantized);
+    types.Set(i, o);
+  }
+  t.Set("types", types);
+  Napi::Array ops = Napi::Array::New(env, static_cast<size_t>(OpKind::Count));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(OpKind::Count); i++) {
+    const OpInfo& oi = op_info(static_cast<OpKind>(i));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", oi.name);
+    o.Set("minSrc", oi.min_src);
+    o.Set("maxSrc", oi.max_src);
+    Napi::Array ps = Napi::Array::New(env, oi.params.size());
+    for (uint32_t k = 0; k < oi.params.size(); k++) ps.Set(k, oi.params[k]);
+    o.Set("params", ps);
+    ops.Set(i, o);
+  }
+  t.Set("ops", ops);
+  const std::vector<ParamInfo>& params = op_params();
+  Napi::Array ps = Napi::Array::New(env, params.size());
+  for (uint32_t i = 0; i < params.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", params[i].name);
+    o.Set("kind", params[i].kind == ParamKind::Number    ? "number"
+                  : params[i].kind == ParamKind::Integer ? "integer"
+                                                         : "boolean");
+    ps.Set(i, o);
+  }
+  t.Set("params", ps);
+  const std::vector<std::string> kernels = gpu_kernel_names();
+  Napi::Array ks = Napi::Array::New(env, kernels.size());
+  for (uint32_t i = 0; i < kernels.size(); i++) ks.Set(i, kernels[i]);
+  t.Set("gpuKernels", ks);
+  t.Freeze();
+  return t;
 }
 
 Napi::Value AvailableBackends(const Napi::CallbackInfo& info) {
@@ -141,6 +191,38 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// sampleLogits(logits: Float32Array, topK, topP, minP, temperature, r) -> token id:
+// the sampler's selection and draw over one row of logits (synchronous: O(vocab)).
+Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Bytes src = typed_array_bytes(info[0], "logits");
+  if (src.type != napi_float32_array || src.size == 0)
+    throw_error(env, "ERR_INVALID_ARG", "logits must be a non-empty Float32Array");
+  const auto n = static_cast<int64_t>(src.size / sizeof(float));
+  if (n > INT32_MAX) throw_error(env, "ERR_INVALID_ARG", "logits has more than 2^31 - 1 entries");
+  auto number = [&](size_t i, const char* what, double lo, double hi) {
+    const double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(v >= lo && v <= hi))
+      throw_error(env, "ERR_INVALID_ARG",
+                  std::string(what) + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v;
+  };
+  SampleParams p;
+  p.top_k = to_int(info[1], "topK", 0, INT32_MAX);
+  p.top_p = number(2, "topP", 0, 1);
+  p.min_p = number(3, "minP", 0, 1);
+  p.temperature = number(4, "temperature", 0, 1e30);
+  const double r = number(5, "r", 0, 1);
+  // Shared memory is copied first: the passes must all see the same values.
+  std::vector<float> copy;
+  const float* x = reinterpret_cast<const float*>(src.data);
+  if (src.shared) {
+    copy.assign(x, x + n);
+    x = copy.data();
+  }
+  return guard(env, [&] { return Napi::Number::New(env, sample_logits(x, n, p, r)); });
+}
+
 // externalMemory() -> the isolate's externally allocated bytes as V8 counts
 // them (what buffers report through AdjustExternalMemory adds up here).
 Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
@@ -155,10 +237,11 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return guard(env, [&] { return MappedFileWrap::New(env, MappedFile::open(path)); });
 }
 
-// createBackend(name, {threads, skipOps, verifyPlans, maxGroupThreads}): the
-// backend with the CPU as its fallback; the other options are for tests:
-// skipOps (op names) are never given to the backend, verifyPlans and
-// maxGroupThreads see BackendOptions.
+// createBackend(name, {threads, fallback, skipOps, verifyPlans, maxGroupThreads}):
+// the backend with the CPU as its fallback; the other options are for tests:
+// fallback: false makes a node the backend doesn't run ERR_UNSUPPORTED, skipOps
+// (op names) are never given to the backend, verifyPlans and maxGroupThreads
+// see BackendOptions.
 Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "backend name must be a string");
@@ -167,6 +250,7 @@ Napi::Value CreateBackend(const Napi::CallbackInfo& info) {
   if (!info[1].IsUndefined()) {
     Napi::Object o = to_object(info[1], "options");
     opts.threads = static_cast<int>(get_int(o, "threads", 0, 1024, 0));
+    sched.fallback = get_bool(o, "fallback", true, "options");
     opts.verify_plans = get_bool(o, "verifyPlans", false, "options");
     opts.max_group_threads = static_cast<int>(get_int(o, "maxGroupThreads", 0, 1024, 0));
     Napi::Value skip = o.Get("skipOps");
@@ -195,7 +279,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   d->backend = Napi::Persistent(BackendWrap::Init(env));
   d->graph = Napi::Persistent(GraphWrap::Init(env));
   env.SetInstanceData(d);
-  exports.Set("version", Napi::String::New(env, "0.1.0"));
+  exports.Set("version", Napi::String::New(env, MM_PACKAGE_VERSION));  // package.json's, defined by binding.gyp
+  exports.Set("tables", Tables(env));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("setCpuSimd", Napi::Function::New(env, SetCpuSimd, "setCpuSimd"));
   exports.Set("probeHardware", Napi::Function::New(env, ProbeHardware, "probeHardware"));
@@ -204,6 +289,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("sampleLogits", Napi::Function::New(env, SampleLogits, "sampleLogits"));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("createBackend", Napi::Function::New(env, CreateBackend, "createBackend"));
   return exports;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "../core/op_table.h"
 #include "napi_util.h"
 
 namespace mm::js {
@@ -209,18 +210,20 @@ Node parse_node(Napi::Env env, const Napi::Value& v, const std::string& what) {
   n.dst = static_cast<int32_t>(require_int(o, "dst", 0, INT32_MAX, what));
   Napi::Value pv = o.Get("params");
   if (!pv.IsUndefined()) {
+    // Every parameter of the op table (native/core/op_table.h), by its name.
     Napi::Object p = to_object(pv, what + ".params");
     const std::string pw = what + ".params";
-    n.p.eps = static_cast<float>(get_number(p, "eps", n.p.eps, pw));
-    n.p.scale = static_cast<float>(get_number(p, "scale", n.p.scale, pw));
-    n.p.causal = get_bool(p, "causal", n.p.causal, pw);
-    n.p.n_head = static_cast<int32_t>(get_int(p, "nHead", 0, 1 << 16, 0));
-    n.p.n_kv_head = static_cast<int32_t>(get_int(p, "nKvHead", 0, 1 << 16, 0));
-    n.p.head_dim = static_cast<int32_t>(get_int(p, "headDim", 0, 1 << 16, 0));
-    n.p.n_rot = static_cast<int32_t>(get_int(p, "nRot", 0, 1 << 16, n.p.head_dim));
-    n.p.rope_mode = static_cast<int32_t>(get_int(p, "ropeMode", 0, 2, kRopeNormal));
-    n.p.freq_base = static_cast<float>(get_number(p, "freqBase", n.p.freq_base, pw));
-    n.p.freq_scale = static_cast<float>(get_number(p, "freqScale", n.p.freq_scale, pw));
+    for (const ParamInfo& pi : op_params()) {
+      switch (pi.kind) {
+        case ParamKind::Number: pi.set(n.p, get_number(p, pi.name, pi.get(n.p), pw)); break;
+        case ParamKind::Integer:
+          pi.set(n.p, static_cast<double>(get_int(p, pi.name, static_cast<int64_t>(pi.min),
+                                                  static_cast<int64_t>(pi.max), static_cast<int64_t>(pi.get(n.p)))));
+          break;
+        case ParamKind::Boolean: pi.set(n.p, get_bool(p, pi.name, pi.get(n.p) != 0, pw) ? 1 : 0); break;
+      }
+    }
+    if (p.Get("nRot").IsUndefined()) n.p.n_rot = n.p.head_dim;  // rope rotates the whole head by default
   }
   return n;
 }
@@ -414,7 +417,8 @@ Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
   const int64_t off = to_int(info[1], "offset", 0, static_cast<int64_t>(f->size()));
   const int64_t len = to_int(info[2], "length", 1, static_cast<int64_t>(f->size()) - off);
   return guard(env, [&] {
-    Napi::Object o = BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->data()) + off, static_cast<size_t>(len), f));
+    Napi::Object o =
+        BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->read_only_data()) + off, static_cast<size_t>(len), f));
     BufferWrap::Unwrap(o)->set_file(f);
     return o;
   });

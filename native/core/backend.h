@@ -73,5 +73,8 @@ class Backend {
 };
 
 std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOptions& opts);
+// The kernels the GPU backends' plans can dispatch (native/metal/plan.h);
+// empty in a build without them.
+std::vector<std::string> gpu_kernel_names();
 
 }  // namespace mm

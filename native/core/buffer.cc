@@ -26,6 +26,17 @@ constexpr size_t kMaxBuffer = size_t(1) << 40;
 // unused KV positions) cost no resident memory until they are written.
 constexpr size_t kLazyThreshold = size_t(1) << 20;
 
+// Under AddressSanitizer every buffer comes from the allocator, which puts
+// poisoned red zones around it: raw mmap pages would hide an overflow of a KV
+// cache or an activation buffer from the sanitizer (npm run test:sanitize).
+#if defined(__SANITIZE_ADDRESS__)
+#define MM_BUFFERS_FROM_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MM_BUFFERS_FROM_MALLOC 1
+#endif
+#endif
+
 void* aligned_alloc_bytes(size_t bytes) {
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   if (rounded == 0) rounded = kAlign;
@@ -49,7 +60,7 @@ void aligned_free(void* p) {
 std::shared_ptr<Buffer> Buffer::allocate(size_t bytes) {
   if (bytes > kMaxBuffer)
     fail(ErrorCode::OutOfMemory, "cannot allocate a buffer of " + std::to_string(bytes) + " bytes");
-#if !defined(_WIN32)
+#if !defined(_WIN32) && !defined(MM_BUFFERS_FROM_MALLOC)
   if (bytes >= kLazyThreshold) {
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) fail(ErrorCode::OutOfMemory, "out of memory allocating " + std::to_string(bytes) + " bytes");

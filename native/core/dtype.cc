@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "../../kernels/quant_blocks.h"
 
@@ -21,12 +22,12 @@ const Entry kTypes[] = {
     {7, {"q5_1", QK5_1, sizeof(block_q5_1), true}},
     {8, {"q8_0", QK8_0, sizeof(block_q8_0), true}},
     {9, {"q8_1", QK8_1, sizeof(block_q8_1), true}},
-    {10, {"q2_k", QK_K, sizeof(block_q2_K), true}},
-    {11, {"q3_k", QK_K, sizeof(block_q3_K), true}},
-    {12, {"q4_k", QK_K, sizeof(block_q4_K), true}},
-    {13, {"q5_k", QK_K, sizeof(block_q5_K), true}},
-    {14, {"q6_k", QK_K, sizeof(block_q6_K), true}},
-    {15, {"q8_k", QK_K, sizeof(block_q8_K), true}},
+    {10, {"q2_K", QK_K, sizeof(block_q2_K), true}},
+    {11, {"q3_K", QK_K, sizeof(block_q3_K), true}},
+    {12, {"q4_K", QK_K, sizeof(block_q4_K), true}},
+    {13, {"q5_K", QK_K, sizeof(block_q5_K), true}},
+    {14, {"q6_K", QK_K, sizeof(block_q6_K), true}},
+    {15, {"q8_K", QK_K, sizeof(block_q8_K), true}},
     {20, {"iq4_nl", QK4_NL, sizeof(block_iq4_nl), true}},
     {23, {"iq4_xs", QK_K, sizeof(block_iq4_xs), true}},
     {26, {"i32", 1, 4, false}},
@@ -34,6 +35,15 @@ const Entry kTypes[] = {
 };
 thread_local std::string unknown_name;
 }  // namespace
+
+const std::vector<int32_t>& known_types() {
+  static const std::vector<int32_t> ids = [] {
+    std::vector<int32_t> v;
+    for (const Entry& e : kTypes) v.push_back(e.id);
+    return v;
+  }();
+  return ids;
+}
 
 const TypeTraits* type_traits(int32_t t) {
   for (const Entry& e : kTypes)

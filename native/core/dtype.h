@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace mm {
 
@@ -29,6 +30,9 @@ enum class DType : int32_t {
   BF16 = 30,
 };
 
+// The one table of tensor types (dtype.cc): ggml's names ("q4_K", "bf16"),
+// which lib/native.ts DType and lib/gguf/types.ts spell upper-case
+// (test/native-tables.test.ts compares them).
 struct TypeTraits {
   const char* name;
   int64_t block_size;  // elements per block (1 for plain types)
@@ -39,7 +43,9 @@ struct TypeTraits {
 // Null when `t` is not a type minimacllm knows.
 const TypeTraits* type_traits(int32_t t);
 inline const TypeTraits& traits(DType t) { return *type_traits(static_cast<int32_t>(t)); }
-const char* type_name(int32_t t);  // "q4_0", or "unknown(17)"
+const char* type_name(int32_t t);  // "q4_K", or "unknown(17)"
+// Every type id the table has, in increasing order.
+const std::vector<int32_t>& known_types();
 
 // Bytes of a row of `n` elements; `n` must be a multiple of the block size.
 inline size_t row_bytes(DType t, int64_t n) {

@@ -5,14 +5,11 @@
 #include <string>
 
 #include "error.h"
+#include "op_table.h"
 
 namespace mm {
 
 namespace {
-
-const char* const kOpNames[] = {"get_rows",   "rms_norm", "matmul", "rope", "softmax", "attention",
-                                "store_rows", "swiglu",   "add",    "mul",  "last_row"};
-static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == static_cast<size_t>(OpKind::Count), "op names");
 
 bool mul_ok(uint64_t a, uint64_t b, uint64_t* out) {
   if (a != 0 && b > std::numeric_limits<uint64_t>::max() / a) return false;
@@ -62,14 +59,11 @@ bool same_rows(const TensorDesc& a, const TensorDesc& b) {
 
 }  // namespace
 
-const char* op_name(OpKind op) {
-  auto i = static_cast<size_t>(op);
-  return i < static_cast<size_t>(OpKind::Count) ? kOpNames[i] : "unknown";
-}
+const char* op_name(OpKind op) { return op_info(op).name; }
 
 bool op_from_name(const std::string& name, OpKind* out) {
   for (size_t i = 0; i < static_cast<size_t>(OpKind::Count); i++) {
-    if (name == kOpNames[i]) {
+    if (name == op_info(static_cast<OpKind>(i)).name) {
       *out = static_cast<OpKind>(i);
       return true;
     }
@@ -89,19 +83,19 @@ void Graph::validate() const {
     for (int32_t s : n.src) check_arg(s >= 0 && s < n_tensors, w + "src is not a tensor index");
     const TensorDesc& d = tensors[n.dst];
     check_arg(!d.buffer->read_only(), w + "dst is a read-only (mapped) buffer");
-    auto nsrc = [&](size_t lo, size_t hi) {
-      check_arg(n.src.size() >= lo && n.src.size() <= hi, w + "expects " + std::to_string(lo) +
-                                                              (lo == hi ? "" : "-" + std::to_string(hi)) +
-                                                              " sources, got " + std::to_string(n.src.size()));
-    };
     auto src = [&](size_t k) -> const TensorDesc& { return tensors[n.src[k]]; };
     auto is_f32 = [&](const TensorDesc& t, const char* what) {
       check_arg(t.type == DType::F32, w + what + " must be f32, got " + type_name(static_cast<int32_t>(t.type)));
     };
     if (n.op != OpKind::StoreRows) is_f32(d, "dst");
+    if (n.op != OpKind::Count) {  // the source count the op table gives
+      const size_t lo = static_cast<size_t>(op_info(n.op).min_src), hi = static_cast<size_t>(op_info(n.op).max_src);
+      check_arg(n.src.size() >= lo && n.src.size() <= hi, w + "expects " + std::to_string(lo) +
+                                                              (lo == hi ? "" : "-" + std::to_string(hi)) +
+                                                              " sources, got " + std::to_string(n.src.size()));
+    }
     switch (n.op) {
       case OpKind::GetRows: {
-        nsrc(2, 2);
         check_arg(src(1).type == DType::I32, w + "ids must be i32");
         check_arg(src(0).rows_per_token == 0, w + "table must have fixed rows");
         check_arg(d.cols == src(0).cols, w + "dst cols must equal table cols");
@@ -109,7 +103,6 @@ void Graph::validate() const {
         break;
       }
       case OpKind::RmsNorm: {
-        nsrc(1, 2);
         is_f32(src(0), "x");
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
         check_arg(n.p.eps >= 0.0f, w + "eps must be >= 0");
@@ -121,7 +114,6 @@ void Graph::validate() const {
         break;
       }
       case OpKind::MatMul: {
-        nsrc(2, 3);
         is_f32(src(0), "x");
         const TensorDesc& W = src(1);
         check_arg(W.rows_per_token == 0 && W.rows > 0, w + "weight must have fixed rows");
@@ -139,7 +131,6 @@ void Graph::validate() const {
         break;
       }
       case OpKind::Rope: {
-        nsrc(2, 3);
         is_f32(src(0), "x");
         check_arg(src(1).type == DType::I32, w + "positions must be i32");
         check_arg(n.p.head_dim > 0 && n.p.n_head > 0 && int64_t(n.p.head_dim) * n.p.n_head == src(0).cols,
@@ -158,13 +149,11 @@ void Graph::validate() const {
         break;
       }
       case OpKind::Softmax: {
-        nsrc(1, 1);
         is_f32(src(0), "x");
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
         break;
       }
       case OpKind::Attention: {
-        nsrc(3, 3);
         is_f32(src(0), "q");
         const TensorDesc &K = src(1), &V = src(2);
         check_arg(n.p.head_dim > 0 && n.p.n_head > 0 && n.p.n_kv_head > 0 && n.p.n_head % n.p.n_kv_head == 0,
@@ -179,7 +168,6 @@ void Graph::validate() const {
         break;
       }
       case OpKind::StoreRows: {
-        nsrc(1, 1);
         is_f32(src(0), "src");
         check_arg(d.type == DType::F32 || d.type == DType::F16 || d.type == DType::BF16,
                   w + "dst must be f32, f16 or bf16");
@@ -189,7 +177,6 @@ void Graph::validate() const {
       case OpKind::SwiGLU:
       case OpKind::Add:
       case OpKind::Mul: {
-        nsrc(2, 2);
         is_f32(src(0), "a");
         is_f32(src(1), "b");
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal a shape");
@@ -199,7 +186,6 @@ void Graph::validate() const {
         break;
       }
       case OpKind::LastRow: {
-        nsrc(1, 1);
         is_f32(src(0), "x");
         check_arg(d.cols == src(0).cols && d.rows == 1 && d.rows_per_token == 0, w + "dst must be one row of x's cols");
         break;

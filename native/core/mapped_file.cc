@@ -47,11 +47,15 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     void* p = MapViewOfFile(h, FILE_MAP_COPY, 0, 0, 0);
     if (!p) fail(ErrorCode::IO, "cannot map " + path);
     m->data_ = static_cast<uint8_t*>(p);
+    void* ro = MapViewOfFile(h, FILE_MAP_READ, 0, 0, 0);
+    if (!ro) fail(ErrorCode::IO, "cannot map " + path);
+    m->ro_data_ = static_cast<uint8_t*>(ro);
   }
   return m;
 }
 
 MappedFile::~MappedFile() {
+  if (ro_data_) UnmapViewOfFile(ro_data_);
   if (data_) UnmapViewOfFile(data_);
   if (mapping_) CloseHandle(mapping_);
   if (file_) CloseHandle(file_);
@@ -103,11 +107,19 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       fail(ErrorCode::IO, "cannot mmap " + path + ": " + std::strerror(e));
     }
     m->data_ = static_cast<uint8_t*>(p);
+    // What the backends read (weights): read-only and shared with the page cache.
+    void* ro = mmap(nullptr, m->size_, PROT_READ, MAP_SHARED, fd, 0);
+    if (ro == MAP_FAILED) {
+      const int e = errno;
+      fail(ErrorCode::IO, "cannot mmap " + path + ": " + std::strerror(e));
+    }
+    m->ro_data_ = static_cast<uint8_t*>(ro);
   }
   return m;
 }
 
 MappedFile::~MappedFile() {
+  if (ro_data_) munmap(ro_data_, size_);
   if (data_) munmap(data_, size_);
   if (fd_ >= 0) ::close(fd_);
 }
@@ -123,7 +135,7 @@ void MappedFile::check_unchanged() const {
 }
 
 int64_t MappedFile::resident_bytes() const {
-  if (!data_) return 0;
+  if (!ro_data_) return 0;
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t pages = (size_ + page - 1) / page;
 #if defined(__APPLE__)
@@ -131,7 +143,7 @@ int64_t MappedFile::resident_bytes() const {
 #else
   std::vector<unsigned char> vec(pages);
 #endif
-  if (mincore(data_, size_, vec.data()) != 0) return -1;
+  if (mincore(ro_data_, size_, vec.data()) != 0) return -1;
   int64_t n = 0;
   for (auto v : vec) n += (v & 1);
   return n * static_cast<int64_t>(page);

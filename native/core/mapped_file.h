@@ -19,10 +19,19 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
+  // The copy-on-write mapping: JS views of the file (a stray write changes
+  // only this process's pages).
   const uint8_t* data() const { return data_; }
+  // A second, read-only shared mapping of the same file (mmap PROT_READ
+  // MAP_SHARED; a FILE_MAP_READ view on Windows) for what the backends read in
+  // place: the weights. Nothing writes there (graphs refuse read-only
+  // destinations), and a GPU can make these pages resident without the private
+  // copies a copy-on-write mapping may force. Null for an empty file.
+  const uint8_t* read_only_data() const { return ro_data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  // Bytes of this mapping currently resident in RAM (mincore); -1 if unknown.
+  // Bytes of the file resident in RAM through the read-only mapping (mincore:
+  // the weights the backends touched); -1 if unknown.
   int64_t resident_bytes() const;
   // Throws ERR_IO "model file changed on disk" when the open file's size or
   // modification time differ from when it was mapped. One fstat: cheap enough
@@ -32,6 +41,7 @@ class MappedFile {
  private:
   MappedFile() = default;
   uint8_t* data_ = nullptr;
+  uint8_t* ro_data_ = nullptr;
   size_t size_ = 0;
   std::string path_;
 #if defined(_WIN32)

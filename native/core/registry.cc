@@ -13,6 +13,9 @@
 #if defined(MM_HAVE_METAL)
 #include "../metal/metal_backend.h"
 #endif
+#if defined(MM_HAVE_METAL) || defined(MM_HAVE_METAL_SIM)
+#include "../metal/plan.h"
+#endif
 
 namespace mm {
 
@@ -50,6 +53,14 @@ std::unique_ptr<Scheduler> create_scheduler(const std::string& name, const Backe
   std::unique_ptr<Backend> cpu;
   if (base != "cpu" && options.fallback) cpu = create_cpu_backend(opts);
   return std::make_unique<Scheduler>(std::move(be), std::move(cpu), std::move(options));
+}
+
+std::vector<std::string> gpu_kernel_names() {
+#if defined(MM_HAVE_METAL) || defined(MM_HAVE_METAL_SIM)
+  return metal::kernel_names();
+#else
+  return {};
+#endif
 }
 
 std::vector<std::string> available_backends() {

@@ -62,7 +62,111 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     avx2::attend_block_f16(b);
   });
 }
+
 #endif
+
+// Decode (one query row) over an f16 cache, flash-decoding: tasks of (KV head,
+// key range). A task walks its range in chunks of kChunk keys (16 KB of keys
+// at head_dim 64: they stay in L1) and runs every query head of the GQA group
+// over each chunk, so the cache is read from memory once per KV head, not once
+// per query head; a long context's ranges spread over every thread however
+// few KV heads there are, and their parts are joined by their softmax maxima.
+// One range (a short context) computes exactly what the per-head loop does.
+void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
+  const TensorDesc& q = a.src(0);  // [1, n_head * head_dim] f32
+  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16
+  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16
+  const TensorDesc& d = a.dst();   // [1, n_head * head_dim] f32
+  const OpParams& p = a.node.p;
+  const int64_t n_kv = a.step.n_past + 1;
+  const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
+  const VecOps& vo = vec_ops();
+  // Key ranges: whole chunks, at least kMinKeys each (below that the join
+  // costs more than spreading gains), enough for ~4 tasks per thread.
+  constexpr int64_t kMinKeys = 512;
+  const int64_t want = std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_kv / kMinKeys, want));
+  const int64_t span = ((n_kv + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
+  parts = (n_kv + span - 1) / span;
+  const int64_t tasks = p.n_kv_head * parts;
+  // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores.
+  const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk;
+  // Parts of a split context: [tasks, group, D] sums, [tasks, group] maxima and denominators.
+  const size_t part_floats = parts > 1 ? static_cast<size_t>(tasks) * group * (D + 2) : 0;
+  float* ws =
+      reinterpret_cast<float*>(ctx.scratch((static_cast<size_t>(nth) * per_thread + part_floats) * sizeof(float)));
+  float* part_acc = ws + static_cast<size_t>(nth) * per_thread;
+  float* part_max = part_acc + static_cast<size_t>(tasks) * group * D;
+  float* part_den = part_max + static_cast<size_t>(tasks) * group;
+  auto task = [&](int64_t t, int ith) {
+    const int kvh = static_cast<int>(t / parts);
+    const int64_t j_begin = (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
+    float* acc = ws + static_cast<size_t>(ith) * per_thread;  // [group, D]
+    float* mx = acc + static_cast<size_t>(group) * D;         // [group]
+    float* sum = mx + group;                                  // [group]
+    float* s = sum + group;                                   // [kChunk]
+    std::fill(acc, acc + static_cast<size_t>(group) * D, 0.0f);
+    std::fill(mx, mx + group, -INFINITY);
+    std::fill(sum, sum + group, 0.0f);
+    const size_t off = static_cast<size_t>(kvh) * D * 2;
+    for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
+      const int64_t cnt = std::min(kChunk, j_end - j0);
+      for (int i = 0; i < group; i++) {
+        const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
+        float* ai = acc + static_cast<size_t>(i) * D;
+        vo.dot_rows_f16(cnt, K.row(j0) + off, K.row_stride, D, qh, s);
+        float cmx = -INFINITY;
+        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j] *= p.scale);
+        if (cmx > mx[i]) {  // rescale what was accumulated under the old maximum
+          if (sum[i] != 0) {
+            const float c = std::exp(mx[i] - cmx);
+            sum[i] *= c;
+            vo.scale(D, c, ai);
+          }
+          mx[i] = cmx;
+        }
+        sum[i] += vo.exp_sub_sum(cnt, s, mx[i]);
+        vo.accum_rows_f16(cnt, s, V.row(j0) + off, V.row_stride, D, ai);
+      }
+    }
+    for (int i = 0; i < group; i++) {
+      const int h = kvh * group + i;
+      const float* ai = acc + static_cast<size_t>(i) * D;
+      if (parts == 1) {
+        float* out = d.row_as<float>(0) + static_cast<int64_t>(h) * D;
+        const float inv = 1.0f / sum[i];
+        for (int k = 0; k < D; k++) out[k] = ai[k] * inv;
+      } else {
+        const size_t at = static_cast<size_t>(t) * group + i;
+        std::copy(ai, ai + D, part_acc + at * D);
+        part_max[at] = mx[i];
+        part_den[at] = sum[i];
+      }
+    }
+  };
+  // A short context (early decode steps) is not worth waking the pool.
+  if (static_cast<int64_t>(p.n_head) * n_kv * D < 16 * 1024) {
+    for (int64_t t = 0; t < tasks; t++) task(t, 0);
+  } else {
+    ctx.pool.run_chunks(tasks, task);
+  }
+  if (parts == 1) return;
+  for (int h = 0; h < p.n_head; h++) {
+    const int kvh = h / group, i = h % group;
+    auto at = [&](int64_t r) { return (static_cast<size_t>(kvh) * parts + r) * group + i; };
+    float m = -INFINITY;
+    for (int64_t r = 0; r < parts; r++) m = std::max(m, part_max[at(r)]);
+    float* out = d.row_as<float>(0) + static_cast<int64_t>(h) * D;
+    std::fill(out, out + D, 0.0f);
+    float den = 0;
+    for (int64_t r = 0; r < parts; r++) {
+      const float w = std::exp(part_max[at(r)] - m);
+      den += part_den[at(r)] * w;
+      vo.axpy_f32(D, w, part_acc + at(r) * D, out);
+    }
+    vo.scale(D, 1.0f / den, out);
+  }
+}
 }  // namespace
 
 void op_attention(CpuContext& ctx, const OpArgs& a) {
@@ -80,6 +184,8 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
       p.n_head / p.n_kv_head <= kAttnMaxQueries)
     return attention_blocks(ctx, a);
 #endif
+  // One query row over an f16 cache (decode): by KV head and key range.
+  if (N == 1 && K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0) return attention_decode_f16(ctx, a);
   const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
   const VecOps& vo = vec_ops();
   const bool v_half = V.type == DType::F16;

@@ -1,5 +1,7 @@
 #include "cpu_backend.h"
 
+#include <algorithm>
+
 #include "../core/error.h"
 #include "cpu_features.h"
 #include "ops.h"
@@ -63,8 +65,38 @@ void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
   fail(ErrorCode::Internal, "unknown op");
 }
 
+// Consecutive matmuls reading the same activations (q/k/v, gate/up) run as
+// one group unless one writes what another reads.
 void CpuBackend::run(Segment& s, const StepArgs& step) {
-  for (int32_t i : s.nodes) run_node(*s.graph, s.graph->nodes[i], step);
+  const Graph& g = *s.graph;
+  std::vector<OpArgs> group;
+  for (size_t i = 0; i < s.nodes.size();) {
+    const Node& n = g.nodes[s.nodes[i]];
+    size_t j = i + 1;
+    if (n.op == OpKind::MatMul) {
+      auto reads = [&](const Node& m, int32_t t) { return std::find(m.src.begin(), m.src.end(), t) != m.src.end(); };
+      while (j < s.nodes.size()) {
+        const Node& m = g.nodes[s.nodes[j]];
+        if (m.op != OpKind::MatMul || m.src[0] != n.src[0]) break;
+        bool clash = false;
+        for (size_t k = i; k < j; k++) {
+          const Node& e = g.nodes[s.nodes[k]];
+          clash = clash || reads(m, e.dst) || reads(e, m.dst) || e.dst == m.dst;
+        }
+        if (clash) break;
+        j++;
+      }
+    }
+    if (j - i == 1) {
+      run_node(g, n, step);
+    } else {
+      CpuContext ctx{pool_, workspace_};
+      group.clear();
+      for (size_t k = i; k < j; k++) group.push_back(OpArgs{g.nodes[s.nodes[k]], g, step});
+      op_matmul_group(ctx, group.data(), group.size());
+    }
+    i = j;
+  }
 }
 
 std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts) { return std::make_unique<CpuBackend>(opts); }

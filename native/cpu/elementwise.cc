@@ -1,6 +1,5 @@
-// Row-wise elementwise ops: swiglu, add and mul (b may be one broadcast row),
+// Row-wise elementwise ops: swiglu, add and mul (for add and mul b may be one broadcast row),
 // and last_row (the step's final row, e.g. for next-token logits only).
-#include <cmath>
 #include <cstring>
 
 #include "ops.h"
@@ -28,15 +27,11 @@ void binary(CpuContext& ctx, const OpArgs& a, F f) {
 }  // namespace
 
 void op_swiglu(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& g = a.src(0);  // [r, c] f32
-  const TensorDesc& u = a.src(1);  // [r, c] f32
-  const TensorDesc& d = a.dst();   // [r, c] f32
-  const int64_t R = g.rows_at(a.step.n_tokens), C = g.cols;
-  if (u.rows == 1 && u.rows_per_token == 0 && R > 1) {  // broadcast row: the plain path
-    binary(ctx, a, [](float x, float y) { return x / (1.0f + std::exp(-x)) * y; });
-    return;
-  }
-  const VecOps& vo = vec_ops();  // vector exp (AVX2) where available
+  const TensorDesc& g = a.src(0);                            // [r, c] f32
+  const TensorDesc& u = a.src(1);                            // [r, c] f32
+  const TensorDesc& d = a.dst();                             // [r, c] f32
+  const int64_t R = g.rows_at(a.step.n_tokens), C = g.cols;  // (graph.cc: up never broadcasts)
+  const VecOps& vo = vec_ops();                              // vector exp (AVX2) where available
   ctx.pool.parallel_for(R, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) vo.swiglu(C, g.row_as<float>(r), u.row_as<float>(r), d.row_as<float>(r));
   });

@@ -172,7 +172,8 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
 inline __m512i iq4_table_u() {
   const __m128i t = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)),
                                   _mm_set1_epi8(static_cast<char>(0x80)));
-  return _mm512_broadcast_i32x4(t);
+  const __m512i z = _mm512_zextsi128_si512(t);
+  return _mm512_maskz_shuffle_i32x4(0xFFFF, z, z, 0);
 }
 
 // Values 4g..4g+3 (low nibbles) and 16+4g.. (high) of 32 at `qs`, as levels + 128.

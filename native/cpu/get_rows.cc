@@ -3,7 +3,7 @@
 
 #include "../core/error.h"
 #include "ops.h"
-#include "quants.h"
+#include "../core/quants.h"
 
 namespace mm {
 

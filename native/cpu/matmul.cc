@@ -12,7 +12,7 @@
 #include "cpu_features.h"
 #include "gemm_panel.h"
 #include "ops.h"
-#include "quants.h"
+#include "../core/quants.h"
 #include "vec_dot.h"
 
 namespace mm {
@@ -68,9 +68,9 @@ const DotKernels& active_kernels() {
 
 DotTileFn tile_kernel(DType t) {
 #if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0)) {
+  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::IQ4_NL)) {
     const TileKernels& k = avx512::tile_kernels();
-    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : k.q8_0;
+    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : t == DType::IQ4_NL ? k.iq4_nl : k.q8_0;
   }
 #endif
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -201,99 +201,156 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
 }
 }  // namespace
 
-void op_matmul(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& x = a.src(0);                                          // [n, k] f32
-  const TensorDesc& W = a.src(1);                                          // [m, k] any type
-  const TensorDesc& d = a.dst();                                           // [n, m] f32
-  const float* bias = a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr;  // [m]
-  const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols, M = W.rows;
-  const MatmulKernel kern = matmul_kernel(W.type);
-
-  if (N >= kPanelMinRows) {
-    const PanelKernels* pk = panel_kernels();
-    // (32-bit gather offsets: a panel's rows must span less than 2 GiB.)
-    if (pk && pk->supports(W.type, K) && W.row_stride * static_cast<size_t>(pk->rows) < (size_t(1) << 31))
-      return matmul_panels(ctx, *pk, x, W, d, bias, N, K, M, kern.act_type);
-  }
-
-  // Activation rows in the kernel's format: [n, row_bytes(act_type, k)], or
-  // f32 rows, rounded to f16 / bf16 for F16 / BF16 weights: [n, k] f32.
-  const uint8_t* act;
-  size_t act_stride;
-  const DType rounding = act_rounding(W.type);
-  if (kern.act_type == DType::F32 && rounding == DType::F32) {
-    act = x.row(0);
-    act_stride = x.row_stride;
-  } else if (kern.act_type == DType::F32) {
-    act_stride = static_cast<size_t>(K) * sizeof(float);
-    uint8_t* ws = ctx.scratch(act_stride * static_cast<size_t>(N));
+namespace {
+// Activation rows in the row/tile kernels' format: [n, row_bytes(act_type, k)],
+// or f32 rows, rounded to f16 / bf16 for F16 / BF16 weights: [n, k] f32 (the
+// source rows themselves when nothing needs converting).
+struct Activations {
+  const uint8_t* data;
+  size_t stride;
+};
+Activations prepare_activations(CpuContext& ctx, const TensorDesc& x, DType act_type, DType rounding, int64_t N,
+                                int64_t K) {
+  if (act_type == DType::F32 && rounding == DType::F32) return {x.row(0), x.row_stride};
+  if (act_type == DType::F32) {
+    const size_t stride = static_cast<size_t>(K) * sizeof(float);
+    uint8_t* ws = ctx.scratch(stride * static_cast<size_t>(N));
     ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++)
-        round_activations(rounding, x.row_as<float>(r), reinterpret_cast<float*>(ws + act_stride * r), K);
+        round_activations(rounding, x.row_as<float>(r), reinterpret_cast<float*>(ws + stride * r), K);
     });
-    act = ws;
-  } else {
-    act_stride = row_bytes(kern.act_type, K);
-    uint8_t* ws = ctx.scratch(act_stride * static_cast<size_t>(N));
-    ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; r++) convert_activations(kern.act_type, x.row_as<float>(r), ws + act_stride * r, K);
-    });
-    act = ws;
+    return {ws, stride};
   }
+  const size_t stride = row_bytes(act_type, K);
+  uint8_t* ws = ctx.scratch(stride * static_cast<size_t>(N));
+  ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) convert_activations(act_type, x.row_as<float>(r), ws + stride * r, K);
+  });
+  return {ws, stride};
+}
 
-  // Chunks of whole row tiles, claimed dynamically (see ThreadPool): several
-  // per thread so both cores finish together even when one is interrupted.
-  const int nth = ctx.pool.size();
-  auto split = [&](int64_t units) -> int64_t {
-    if (M * K < kMinParallelWeights || nth == 1) return 1;
-    return std::min<int64_t>(units, 8 * nth);
-  };
+// One matmul of the row/tile kernels: its weights, output and kernel.
+struct RowJob {
+  const TensorDesc* W;
+  const TensorDesc* d;
+  const float* bias;  // [m] or null
+  MatmulKernel kern;
+  int64_t M;
+  // Weight rows per unit of work: tiles of kTileW rows for the register-blocked
+  // kernel, else tiles of kTileRows rows that stay in L1 while every activation
+  // row passes over them.
+  int64_t unit() const { return kern.tile ? kTileW : kTileRows; }
+  int64_t units() const { return (M + unit() - 1) / unit(); }
+};
 
-  if (kern.tile) {
+// Rows [m_begin, m_end) of one job over all N activation rows.
+void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t m_begin, int64_t m_end) {
+  const TensorDesc& W = *j.W;
+  const TensorDesc& d = *j.d;
+  if (j.kern.tile) {
     // Register-blocked: kTileW weight rows x kTileA activation rows per kernel call.
     const size_t out_stride = d.row_stride / sizeof(float);
-    const int64_t units = (M + kTileW - 1) / kTileW, chunks = split(units), per = (units + chunks - 1) / chunks;
-    ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
-      const int64_t m_begin = std::min<int64_t>(M, per * c * kTileW);
-      const int64_t m_end = std::min<int64_t>(M, per * (c + 1) * kTileW);
-      for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
-        const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
-        for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileW) {
-          const int nr = static_cast<int>(std::min<int64_t>(kTileW, m_end - m0));
-          for (int64_t c0 = n0; c0 < n1; c0 += kTileA) {
-            const int nc = static_cast<int>(std::min<int64_t>(kTileA, n1 - c0));
-            kern.tile(K, W.row(m0), W.row_stride, nr, act + act_stride * c0, act_stride, nc, d.row_as<float>(c0) + m0,
-                      out_stride);
-          }
-        }
-      }
-      if (bias)
-        for (int64_t n = 0; n < N; n++) {
-          float* out = d.row_as<float>(n);
-          for (int64_t m = m_begin; m < m_end; m++) out[m] += bias[m];
-        }
-    });
-    return;
-  }
-
-  // Row by row, in tiles of kTileRows weight rows that stay in L1 while every
-  // activation row passes over them.
-  const int64_t units = (M + kTileRows - 1) / kTileRows, chunks = split(units), per = (units + chunks - 1) / chunks;
-  ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
-    const int64_t m_begin = std::min<int64_t>(M, per * c * kTileRows);
-    const int64_t m_end = std::min<int64_t>(M, per * (c + 1) * kTileRows);
-    for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileRows) {
-      const int64_t m1 = std::min<int64_t>(m_end, m0 + kTileRows);
-      for (int64_t n = 0; n < N; n++) {
-        const uint8_t* ar = act + act_stride * n;
-        float* out = d.row_as<float>(n);
-        for (int64_t m = m0; m < m1; m++) {
-          const float v = kern.dot(K, W.row(m), ar);
-          out[m] = bias ? v + bias[m] : v;
+    for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
+      const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileW) {
+        const int nr = static_cast<int>(std::min<int64_t>(kTileW, m_end - m0));
+        for (int64_t c0 = n0; c0 < n1; c0 += kTileA) {
+          const int nc = static_cast<int>(std::min<int64_t>(kTileA, n1 - c0));
+          j.kern.tile(K, W.row(m0), W.row_stride, nr, act.data + act.stride * c0, act.stride, nc,
+                      d.row_as<float>(c0) + m0, out_stride);
         }
       }
     }
+    if (j.bias)
+      for (int64_t n = 0; n < N; n++) {
+        float* out = d.row_as<float>(n);
+        for (int64_t m = m_begin; m < m_end; m++) out[m] += j.bias[m];
+      }
+    return;
+  }
+  for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileRows) {
+    const int64_t m1 = std::min<int64_t>(m_end, m0 + kTileRows);
+    for (int64_t n = 0; n < N; n++) {
+      const uint8_t* ar = act.data + act.stride * n;
+      float* out = d.row_as<float>(n);
+      for (int64_t m = m0; m < m1; m++) {
+        const float v = j.kern.dot(K, W.row(m), ar);
+        out[m] = j.bias ? v + j.bias[m] : v;
+      }
+    }
+  }
+}
+
+// Jobs sharing one activation matrix in one pool handoff: the units of all
+// jobs form one range, cut into chunks claimed dynamically (see ThreadPool):
+// several per thread so both cores finish together even when one is interrupted.
+void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations act, int64_t N, int64_t K) {
+  int64_t units = 0, weights = 0;
+  for (size_t i = 0; i < count; i++) {
+    units += jobs[i].units();
+    weights += jobs[i].M * K;
+  }
+  const int nth = ctx.pool.size();
+  const int64_t chunks = weights < kMinParallelWeights || nth == 1 ? 1 : std::min<int64_t>(units, 8 * nth);
+  const int64_t per = (units + chunks - 1) / chunks;
+  ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
+    const int64_t u0 = per * c, u1 = std::min(units, u0 + per);
+    int64_t base = 0;  // the first unit of job i in the joint range
+    for (size_t i = 0; i < count && base < u1; i++) {
+      const RowJob& j = jobs[i];
+      const int64_t n_units = j.units();
+      const int64_t a = std::max(u0, base) - base, b = std::min(u1, base + n_units) - base;
+      if (a < b) matmul_rows(j, act, N, K, a * j.unit(), std::min(j.M, b * j.unit()));
+      base += n_units;
+    }
   });
+}
+
+// The panel GEMM for these weights and this many activation rows, or null.
+const PanelKernels* panels_for(const TensorDesc& W, int64_t N, int64_t K) {
+  if (N < kPanelMinRows) return nullptr;
+  const PanelKernels* pk = panel_kernels();
+  // (32-bit gather offsets: a panel's rows must span less than 2 GiB.)
+  if (pk && pk->supports(W.type, K) && W.row_stride * static_cast<size_t>(pk->rows) < (size_t(1) << 31)) return pk;
+  return nullptr;
+}
+
+RowJob row_job(const OpArgs& a) {
+  const TensorDesc& W = a.src(1);
+  return {&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
+}
+}  // namespace
+
+void op_matmul(CpuContext& ctx, const OpArgs& a) {
+  const TensorDesc& x = a.src(0);  // [n, k] f32
+  const TensorDesc& W = a.src(1);  // [m, k] any type
+  const TensorDesc& d = a.dst();   // [n, m] f32
+  const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols;
+  const RowJob j = row_job(a);  // bias: [m]
+  if (const PanelKernels* pk = panels_for(W, N, K))
+    return matmul_panels(ctx, *pk, x, W, d, j.bias, N, K, j.M, j.kern.act_type);
+  const Activations act = prepare_activations(ctx, x, j.kern.act_type, act_rounding(W.type), N, K);
+  run_row_jobs(ctx, &j, 1, act, N, K);
+}
+
+void op_matmul_group(CpuContext& ctx, const OpArgs* ops, size_t count) {
+  const TensorDesc& x = ops[0].src(0);  // [n, k] f32, shared by all
+  const int64_t N = x.rows_at(ops[0].step.n_tokens), K = x.cols;
+  std::vector<RowJob> jobs;
+  jobs.reserve(count);
+  bool fuse = true;
+  for (size_t i = 0; i < count; i++) {
+    jobs.push_back(row_job(ops[i]));
+    const DType wt = ops[i].src(1).type;
+    fuse = fuse && !panels_for(ops[i].src(1), N, K) && jobs[i].kern.act_type == jobs[0].kern.act_type &&
+           act_rounding(wt) == act_rounding(ops[0].src(1).type);
+  }
+  if (!fuse) {  // prefill (panel GEMMs, bound by compute) or activation formats that differ
+    for (size_t i = 0; i < count; i++) op_matmul(ctx, ops[i]);
+    return;
+  }
+  const Activations act = prepare_activations(ctx, x, jobs[0].kern.act_type, act_rounding(ops[0].src(1).type), N, K);
+  run_row_jobs(ctx, jobs.data(), count, act, N, K);
 }
 
 }  // namespace mm

@@ -27,16 +27,20 @@ struct OpArgs {
   bool has_src(size_t i) const { return node.src.size() > i; }
 };
 
-void op_get_rows(CpuContext& ctx, const OpArgs& a);    // get_rows.cc
-void op_rms_norm(CpuContext& ctx, const OpArgs& a);    // rms_norm.cc
-void op_matmul(CpuContext& ctx, const OpArgs& a);      // matmul.cc
-void op_rope(CpuContext& ctx, const OpArgs& a);        // rope.cc
-void op_softmax(CpuContext& ctx, const OpArgs& a);     // softmax.cc
-void op_attention(CpuContext& ctx, const OpArgs& a);   // attention.cc
-void op_store_rows(CpuContext& ctx, const OpArgs& a);  // store_rows.cc
-void op_swiglu(CpuContext& ctx, const OpArgs& a);      // elementwise.cc
-void op_add(CpuContext& ctx, const OpArgs& a);         // elementwise.cc
-void op_mul(CpuContext& ctx, const OpArgs& a);         // elementwise.cc
-void op_last_row(CpuContext& ctx, const OpArgs& a);    // elementwise.cc
+void op_get_rows(CpuContext& ctx, const OpArgs& a);  // get_rows.cc
+void op_rms_norm(CpuContext& ctx, const OpArgs& a);  // rms_norm.cc
+void op_matmul(CpuContext& ctx, const OpArgs& a);    // matmul.cc
+// Matmuls of one activation matrix (e.g. q/k/v, gate/up): for decode-sized
+// inputs the activations are converted once and all weight rows share one pool
+// handoff; results equal running each op_matmul.
+void op_matmul_group(CpuContext& ctx, const OpArgs* ops, size_t count);  // matmul.cc
+void op_rope(CpuContext& ctx, const OpArgs& a);                          // rope.cc
+void op_softmax(CpuContext& ctx, const OpArgs& a);                       // softmax.cc
+void op_attention(CpuContext& ctx, const OpArgs& a);                     // attention.cc
+void op_store_rows(CpuContext& ctx, const OpArgs& a);                    // store_rows.cc
+void op_swiglu(CpuContext& ctx, const OpArgs& a);                        // elementwise.cc
+void op_add(CpuContext& ctx, const OpArgs& a);                           // elementwise.cc
+void op_mul(CpuContext& ctx, const OpArgs& a);                           // elementwise.cc
+void op_last_row(CpuContext& ctx, const OpArgs& a);                      // elementwise.cc
 
 }  // namespace mm

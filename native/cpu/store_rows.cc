@@ -1,7 +1,7 @@
 // Writes the step's rows into a cache at rows [n_past, n_past + n): how new
 // keys and values enter the KV cache (converted to its f32/f16/bf16 type).
 #include "ops.h"
-#include "quants.h"
+#include "../core/quants.h"
 #include "vec_dot.h"
 
 namespace mm {

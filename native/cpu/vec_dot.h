@@ -76,8 +76,9 @@ void add_lowbit_tiles(TileKernels& t, bool vnni);
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)
 namespace avx512 {
-// q4_0 / q5_0 / q8_0 decode tiles with 512-bit vpdpbusd (vec_dot_avx512.cc);
-// q4_K and multi-row tiles are the AVX2 ones (q5_0: row kernels).
+// q4_0 / q5_0 / q8_0 / iq4_nl decode tiles with 512-bit vpdpbusd
+// (vec_dot_avx512.cc); the K-quant and multi-row tiles are the AVX2 ones
+// (q5_0: row kernels).
 const TileKernels& tile_kernels();
 }  // namespace avx512
 #endif

@@ -1,4 +1,4 @@
-// AVX-512 VNNI decode tiles for q4_0, q5_0 and q8_0 weights (see DotTileFn in
+// AVX-512 VNNI decode tiles for q4_0, q5_0, q8_0 and iq4_nl weights (see DotTileFn in
 // vec_dot.h): one activation row against up to 4 weight rows read in place,
 // two 32-value blocks per 512-bit vpdpbusd. Compiled in the cpu_avx512
 // library; chosen only after cpu_use_avx512(). Tiles with more than one
@@ -33,10 +33,21 @@ inline __m512 pair_scales(uint16_t d0, uint16_t d1, __m512i pattern) {
   return _mm512_permutexvar_ps(pattern, _mm512_castps128_ps512(f));
 }
 
-// q4_0, and q5_0 (kFive: bit v of qh is bit 4 of value v, zero point 16).
-template <int R, bool kFive>
+// The 16 iq4 levels + 128 (unsigned) in every 128-bit lane, for vpshufb.
+inline __m512i iq4_levels_u() {
+  const __m512i t = _mm512_zextsi128_si512(_mm_xor_si128(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)), _mm_set1_epi8(static_cast<char>(0x80))));
+  return _mm512_maskz_shuffle_i32x4(0xFFFF, t, t, 0);  // (maskz: no undefined source for GCC 12 to warn about)
+}
+
+// q4_0, q5_0 (kFive: bit v of qh is bit 4 of value v, zero point 16) and
+// iq4_nl (kIq4: the nibbles index the 16 levels, looked up + 128 with vpshufb,
+// zero point 128).
+template <int R, bool kFive, bool kIq4 = false>
 void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
-  using Block = typename std::conditional<kFive, block_q5_0, block_q4_0>::type;
+  using Block = typename std::conditional<kIq4, block_iq4_nl,
+                                          typename std::conditional<kFive, block_q5_0, block_q4_0>::type>::type;
+  const __m512i levels = iq4_levels_u();
   const int64_t nb = k / QK8_0;
   const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a);
   const __m512i pattern = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
@@ -52,8 +63,12 @@ void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
     const __m512i av = _mm512_shuffle_i64x2(y01, y01, _MM_SHUFFLE(3, 1, 2, 0));
     // (q - z) . a = q . a - z * a: each lane starts at -z * (its 4 activations).
-    const __m512i m8 = _mm512_sub_epi32(
-        _mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(kFive ? 16 : 8), av));
+    const __m512i m8 =
+        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                                     _mm512_set1_epi8(static_cast<char>(kIq4    ? 128
+                                                                                                        : kFive ? 16
+                                                                                                                : 8)),
+                                                                     av));
     const __m512 da = pair_scales(y[b].d, y[b + 1].d, pattern);
     for (int r = 0; r < R; r++) {
       const Block* x = reinterpret_cast<const Block*>(w + ws * r) + b;
@@ -71,6 +86,7 @@ void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
                               (static_cast<uint64_t>(h0 >> 16) << 32) | (static_cast<uint64_t>(h1 >> 16) << 48);
         wv = _mm512_or_si512(wv, _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(16)));
       }
+      if constexpr (kIq4) wv = _mm512_shuffle_epi8(levels, wv);
       const __m512i sum = _mm512_dpbusd_epi32(m8, wv, av);
       acc[r] =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(pair_scales(x[0].d, x[1].d, pattern), da), acc[r]);
@@ -80,7 +96,9 @@ void tile_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
     out[r] = _mm512_reduce_add_ps(acc[r]);
     if (b < nb) {
       const auto& rk = avx2::kernels();
-      out[r] += (kFive ? rk.q5_0 : rk.q4_0)(QK8_0, reinterpret_cast<const Block*>(w + ws * r) + b, y + b);
+      out[r] += (kIq4    ? rk.iq4_nl
+                 : kFive ? rk.q5_0
+                         : rk.q4_0)(QK8_0, reinterpret_cast<const Block*>(w + ws * r) + b, y + b);
     }
   }
 }
@@ -126,6 +144,7 @@ template <DType T>
 void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
   const TileKernels& wide = avx2::tile_kernels();
   if (nc != 1) {
+    if (T == DType::IQ4_NL) return wide.iq4_nl(k, w, ws, nr, a, as, nc, out, os);
     if (T == DType::Q5_0) {  // no multi-row tile for q5_0: row by row
       for (int c = 0; c < nc; c++)
         for (int r = 0; r < nr; r++)
@@ -138,13 +157,13 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const uint8_t* ab = static_cast<const uint8_t*>(a);
   auto run = [&](auto fn) { fn(k, wb, ws, ab, out); };
-  if constexpr (T == DType::Q4_0 || T == DType::Q5_0) {
-    constexpr bool five = T == DType::Q5_0;
+  if constexpr (T == DType::Q4_0 || T == DType::Q5_0 || T == DType::IQ4_NL) {
+    constexpr bool five = T == DType::Q5_0, iq4 = T == DType::IQ4_NL;
     switch (nr) {
-      case 1: return run(tile_q4_0<1, five>);
-      case 2: return run(tile_q4_0<2, five>);
-      case 3: return run(tile_q4_0<3, five>);
-      default: return run(tile_q4_0<4, five>);
+      case 1: return run(tile_q4_0<1, five, iq4>);
+      case 2: return run(tile_q4_0<2, five, iq4>);
+      case 3: return run(tile_q4_0<3, five, iq4>);
+      default: return run(tile_q4_0<4, five, iq4>);
     }
   } else {
     switch (nr) {
@@ -159,8 +178,15 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
 }  // namespace
 
 const TileKernels& tile_kernels() {
-  static const TileKernels k{tile<DType::Q4_0>, tile<DType::Q8_0>, avx2::tile_kernels().q4_K, nullptr,
-                             tile<DType::Q5_0>};
+  static const TileKernels k = [] {
+    // (the K-quant and iq4_xs tiles are the AVX2 ones)
+    TileKernels t = avx2::tile_kernels();
+    t.q4_0 = tile<DType::Q4_0>;
+    t.q8_0 = tile<DType::Q8_0>;
+    t.q5_0 = tile<DType::Q5_0>;
+    t.iq4_nl = tile<DType::IQ4_NL>;
+    return t;
+  }();
   return k;
 }
 

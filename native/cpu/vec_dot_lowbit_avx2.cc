@@ -54,6 +54,27 @@ inline __m256i dot_pairs(__m256i w, __m256i a) {
   return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
 }
 
+// The 8 signed 6-bit sub-block scales of an iq4_xs block as int16, in both
+// 128-bit lanes: the low nibbles interleaved out of scales_l, the 2-bit high
+// parts of scales_h moved to the top of each int16 by a multiply and back down.
+inline __m256i iq4_xs_scales(const block_iq4_xs& x) {
+  uint32_t l;
+  std::memcpy(&l, x.scales_l, 4);
+  const __m128i lv = _mm_cvtsi32_si128(static_cast<int>(l));
+  const __m128i lo = _mm_unpacklo_epi8(_mm_and_si128(lv, _mm_set1_epi8(0x0F)),
+                                       _mm_and_si128(_mm_srli_epi16(lv, 4), _mm_set1_epi8(0x0F)));
+  const __m128i hi =
+      _mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16(static_cast<int16_t>(x.scales_h)),
+                                     _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1)),
+                     14);
+  const __m128i ls = _mm_or_si128(_mm_cvtepu8_epi16(lo), _mm_slli_epi16(hi, 4));
+  return _mm256_broadcastsi128_si256(_mm_sub_epi16(ls, _mm_set1_epi16(32)));
+}
+// Int16 element s (0..7) of both lanes of v, in every int16 position.
+inline __m256i broadcast_i16(__m256i v, int s) {
+  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s)));
+}
+
 // ---- q2_K / q3_K: 16 sub-blocks of 16 -----------------------------------------
 
 // The 32 values of bit plane j (0..3) of 32 packed bytes: (q >> 2j) & 3.
@@ -162,9 +183,10 @@ void tile_iq4_xs_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
       if (C == 1) prefetch_block(&x);
       __m256i sumi[C];
       for (int c = 0; c < C; c++) sumi[c] = _mm256_setzero_si256();
+      const __m256i scales = iq4_xs_scales(x);
       for (int s = 0; s < QK_K / 32; s++) {
         const __m256i v = iq4_values(table, x.qs + 16 * s);
-        const __m256i sc = _mm256_set1_epi16(static_cast<int16_t>(iq4_xs_scale(x, s)));
+        const __m256i sc = broadcast_i16(scales, s);
         for (int c = 0; c < C; c++)
           sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(dot_pairs(v, load32(y[c]->qs + 32 * s)), sc));
       }

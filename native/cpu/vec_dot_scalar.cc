@@ -1,5 +1,5 @@
 // Portable kernels: the reference every SIMD path is tested against.
-#include "quants.h"
+#include "../core/quants.h"
 #include "vec_dot.h"
 
 #include <cmath>

@@ -1,49 +1,27 @@
 #include "buffer_views.h"
 
 #include <algorithm>
-#include <numeric>
 
 namespace mm {
 namespace metal {
 
-ViewPlan plan_views(const std::vector<ByteRange>& ranges, ByteRange region, size_t page, size_t max_length) {
+ByteRange view_for(ByteRange r, ByteRange region, size_t page, size_t max_length) {
+  if (page == 0 || r.end < r.begin || r.begin < region.begin || r.end > region.end) return {};
   auto floor_page = [&](uintptr_t a) { return a / page * page; };
   auto ceil_page = [&](uintptr_t a) { return (a + page - 1) / page * page; };
-  const uintptr_t lo = floor_page(region.begin), hi = ceil_page(region.end);
-  const size_t max_len = max_length / page * page;  // whole pages only
-
-  ViewPlan p;
-  p.view_of.assign(ranges.size(), -1);
-  std::vector<size_t> order(ranges.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a].begin < ranges[b].begin; });
-
-  bool open = false;
-  ByteRange cur;
-  std::vector<size_t> members;  // ranges of the open view
-  auto close = [&] {
-    if (!open) return;
-    p.views.push_back(cur);
-    for (size_t m : members) p.view_of[m] = static_cast<int32_t>(p.views.size() - 1);
-    members.clear();
-    open = false;
-  };
-  for (size_t i : order) {
-    const ByteRange& r = ranges[i];
-    if (r.begin < region.begin || r.end > region.end || r.end < r.begin) continue;  // outside the memory
-    const uintptr_t b = floor_page(r.begin), e = std::max(ceil_page(r.end), b + page);
-    if (e - b > max_len || b < lo || e > hi) continue;  // cannot be one view
-    if (open && std::max(cur.end, e) - cur.begin <= max_len) {
-      cur.end = std::max(cur.end, e);
-    } else {
-      close();
-      cur = ByteRange{b, e};
-      open = true;
-    }
-    members.push_back(i);
-  }
-  close();
-  return p;
+  const uintptr_t lo = floor_page(region.begin), hi = std::max(ceil_page(region.end), lo + page);
+  const uintptr_t w = max_length / page * page;  // whole pages only
+  const uintptr_t b = floor_page(r.begin), e = std::max(ceil_page(r.end), b + page);
+  if (w == 0 || e - b > w) return {};
+  if (hi - lo <= w) return {lo, hi};  // the whole memory is one view
+  // Windows of w every `stride` bytes; the one where the range starts, moved
+  // back to end at hi when it would pass it.
+  const uintptr_t stride = std::max<uintptr_t>(page, w / 2 / page * page);
+  const uintptr_t start = std::min(lo + (b - lo) / stride * stride, hi - w);
+  if (e <= start + w) return {start, start + w};
+  // Longer than what remains of its window: a view from its own first page.
+  const uintptr_t own = std::min(b, hi - w);
+  return {own, own + w};
 }
 
 }  // namespace metal

@@ -5,7 +5,8 @@
 // no-copy views of host memory (buffer_views.h), never copied. It decides
 // nothing: the scheduler gives it the segments it supports, plan.cc says which
 // kernel runs each node with which buffers, arguments and grid; this file
-// encodes those dispatches, one command buffer per segment run.
+// encodes those dispatches (concurrently, with the plan's memory barriers),
+// one command buffer per step.
 #import <Foundation/Foundation.h>
 #import <Metal/Metal.h>
 
@@ -57,8 +58,8 @@ size_t page_size() { return static_cast<size_t>(getpagesize()); }
 // Metal's state on a Buffer (Buffer::state, keyed by the device): the
 // MTLBuffers through which the GPU sees its bytes. One view covers a whole
 // newBufferWithLength allocation; mapped weights and allocations past
-// maxBufferLength get no-copy views, made when a graph needs them, each
-// holding whole tensors. Released before the Buffer's memory and owner.
+// maxBufferLength get no-copy views (buffer_views.h), made when a graph needs
+// them, each holding whole tensors. Released before the Buffer's memory and owner.
 struct MetalMemory {
   struct View {
     uintptr_t begin = 0, end = 0;
@@ -90,7 +91,7 @@ struct HostPages {
 // tensors is bound (BufferRef::slot -> an MTLBuffer and an offset in it).
 class MetalSegment : public Segment {
  public:
-  MetalSegment(const Graph& g, std::vector<int32_t> nodes) : plan(g, std::move(nodes)) {}
+  MetalSegment(const Graph& g, std::vector<int32_t> nodes, metal::Device& dev) : plan(g, std::move(nodes), dev) {}
   struct Binding {
     id<MTLBuffer> buffer = nil;
     NSUInteger offset = 0;
@@ -230,10 +231,11 @@ class MetalBackend : public Backend, public metal::Device {
     if ([ps threadExecutionWidth] != metal::kSimdWidth) return 0;
     return static_cast<uint32_t>([ps maxTotalThreadsPerThreadgroup]);
   }
+  BufferPtr scratch(size_t bytes) override { return allocate(bytes); }
 
   // ---- running ----
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override {
-    auto s = std::make_unique<MetalSegment>(g, nodes);
+    auto s = std::make_unique<MetalSegment>(g, nodes, *this);
     s->graph = &g;
     s->nodes = std::move(nodes);
     pooled([&] {
@@ -257,7 +259,10 @@ class MetalBackend : public Backend, public metal::Device {
         if (cmd_ == nil) fail(ErrorCode::Internal, "metal: cannot create a command buffer");
       }
       if (enc_ == nil) {
-        enc_ = [cmd_ computeCommandEncoder];  // serial: each dispatch sees the previous one's writes
+        // Concurrent: dispatches overlap unless the plan puts a barrier between
+        // them (Dispatch::barrier: wherever one reads or writes what an earlier
+        // one since the last barrier writes, or writes what it reads).
+        enc_ = [cmd_ computeCommandEncoderWithDispatchType:MTLDispatchTypeConcurrent];
         if (enc_ == nil) fail(ErrorCode::Internal, "metal: cannot create a compute encoder");
       }
       for (const metal::Dispatch& d : list) encode(s, d);
@@ -291,8 +296,10 @@ class MetalBackend : public Backend, public metal::Device {
   }
 
   // The MTLBuffer and offset through which the GPU sees [offset, offset + bytes)
-  // of `b`, making a no-copy view when no existing one holds the whole range.
-  // nil when none can (the range exceeds maxBufferLength).
+  // of `b`, making a no-copy view when no existing one holds the whole range:
+  // the whole memory when it fits maxBufferLength, else one of a few
+  // overlapping windows (buffer_views.h). nil when none can (the range exceeds
+  // maxBufferLength).
   MetalSegment::Binding bind(const Buffer& b, size_t offset, size_t bytes) {
     std::shared_ptr<MetalMemory> mem = memory_of(b);
     if (!mem) mem = std::static_pointer_cast<MetalMemory>(b.attach_state(key(), std::make_shared<MetalMemory>()));
@@ -301,9 +308,8 @@ class MetalBackend : public Backend, public metal::Device {
     for (const MetalMemory::View& v : mem->views)
       if (v.begin <= begin && end <= v.end) return {v.buffer, static_cast<NSUInteger>(begin - v.begin)};
     const uintptr_t base = reinterpret_cast<uintptr_t>(b.host_data());
-    const metal::ViewPlan p = metal::plan_views({{begin, end}}, {base, base + b.size()}, page_size(), max_buffer_);
-    if (p.view_of[0] < 0) return {};
-    const metal::ByteRange r = p.views[0];
+    const metal::ByteRange r = metal::view_for({begin, end}, {base, base + b.size()}, page_size(), max_buffer_);
+    if (r.empty()) return {};
     id<MTLBuffer> view = nil;
     pooled([&] {
       view = [device_ newBufferWithBytesNoCopy:reinterpret_cast<void*>(r.begin)
@@ -332,6 +338,7 @@ class MetalBackend : public Backend, public metal::Device {
 
   void encode(MetalSegment& s, const metal::Dispatch& d) {
     id<MTLComputePipelineState> ps = pipeline(d.kernel);
+    if (d.barrier) [enc_ memoryBarrierWithScope:MTLBarrierScopeBuffers];
     [enc_ setComputePipelineState:ps];
     [enc_ setBytes:d.args length:d.args_size atIndex:0];
     for (int i = 0; i < 4; i++) {

@@ -18,7 +18,7 @@ static_assert(sizeof(GetRowsArgs) == 40, "GetRowsArgs layout");
 static_assert(sizeof(RmsNormArgs) == 32, "RmsNormArgs layout");
 static_assert(sizeof(SoftmaxArgs) == 40, "SoftmaxArgs layout");
 static_assert(sizeof(RopeArgs) == 56, "RopeArgs layout");
-static_assert(sizeof(AttentionArgs) == 64, "AttentionArgs layout");
+static_assert(sizeof(AttentionArgs) == 72, "AttentionArgs layout");
 static_assert(sizeof(StoreRowsArgs) == 32, "StoreRowsArgs layout");
 static_assert(sizeof(BinaryArgs) == 40, "BinaryArgs layout");
 static_assert(kSimdWidth == MM_SIMD_WIDTH, "one SIMD width");
@@ -28,11 +28,12 @@ namespace {
 // Batches of at least this many query rows use the tiled prefill attention;
 // smaller ones the decode kernel. (Matmul: 1 row matmul_mv, up to
 // MM_MV_BATCH rows matmul_mvb, more the simdgroup-matrix GEMM.)
-constexpr int64_t kMinPrefillRows = 4;
+constexpr int64_t kMinPrefillRows = 8;
 
 // Weight types with matmul_{mv,mm}_<suffix> and get_rows_<suffix> kernels.
-constexpr DType kWeightKernelTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+constexpr DType kWeightKernelTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,   DType::Q4_0,
+                                        DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,   DType::Q5_K,
+                                        DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
 
 struct KernelTable {
   std::vector<std::string> names;
@@ -45,10 +46,11 @@ struct KernelTable {
     for (const char* family : {"matmul_mv_", "matmul_mvb_", "matmul_mm_", "get_rows_"})
       for (DType t : kWeightKernelTypes) add(std::string(family) + kernel_type_suffix(t));
     for (const char* family : {"attn_decode_", "attn_prefill_"})
-      for (const char* kv : {"f32", "f16"}) add(std::string(family) + kv);
+      for (const char* kv : {"f32", "f16"})
+        for (int d : {32, 64, 128, 256}) add(std::string(family) + kv + "_d" + std::to_string(d));
     for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
-    for (const char* n :
-         {"rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32", "swiglu_f32", "copy_row_f32"})
+    for (const char* n : {"attn_combine_f32", "rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32",
+                          "swiglu_f32", "copy_row_f32"})
       add(n);
   }
 };
@@ -101,6 +103,22 @@ uint32_t row_threads(int64_t cols, KernelId k, Device& dev) {
   return free_threads(static_cast<uint32_t>(std::min<int64_t>(256, round_up(cols, 32))), k, dev);
 }
 
+// Decode attention over a long cache with few (KV head chunk, row) threadgroups
+// splits its keys over more threadgroups, up to this many in all (a large
+// M-series GPU has 32-76 cores), into at most kMaxKeySplits ranges.
+constexpr int64_t kFillThreadgroups = 64;
+constexpr int64_t kMaxKeySplits = 32;
+
+// Key splits of a decode attention with `groups` threadgroups per split over
+// a cache of `cache_rows` rows: fixed per graph (the cache size, not n_past),
+// each split at least MM_ATTN_SPLIT_MIN_KEYS keys of a full cache.
+int32_t decode_splits(int64_t groups, int64_t cache_rows) {
+  if (groups >= kFillThreadgroups) return 1;
+  const int64_t want = (kFillThreadgroups + groups - 1) / groups;
+  return static_cast<int32_t>(
+      std::max<int64_t>(1, std::min({want, cache_rows / MM_ATTN_SPLIT_MIN_KEYS, kMaxKeySplits})));
+}
+
 // Token counts that reach every kernel variant a node can use (thresholds
 // between variants lie below 2 * MM_MV_BATCH + 1; larger counts only grow grids).
 std::vector<int64_t> step_shapes(int64_t max_tokens) {
@@ -143,20 +161,10 @@ KernelId kernel_id(const std::string& name) {
 }
 
 const char* kernel_type_suffix(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::Q8_0: return "q8_0";
-    case DType::Q4_0: return "q4_0";
-    case DType::Q4_1: return "q4_1";
-    case DType::Q5_0: return "q5_0";
-    case DType::Q5_1: return "q5_1";
-    case DType::Q4_K: return "q4_K";
-    case DType::Q5_K: return "q5_K";
-    case DType::Q6_K: return "q6_K";
-    default: return nullptr;
-  }
+  // The kernels are named after the type table's (ggml's) names: matmul_mv_q4_K.
+  for (DType k : kWeightKernelTypes)
+    if (k == t) return type_name(static_cast<int32_t>(t));
+  return nullptr;
 }
 
 bool kernels_support(OpKind op, const std::vector<DType>& types) {
@@ -230,7 +238,24 @@ void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector
   }
 }
 
-void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out) {
+size_t scratch_bytes(const Graph& g, size_t node) {
+  const Node& n = g.nodes[node];
+  if (n.op != OpKind::Attention) return 0;
+  const TensorDesc &q = g.tensors[n.src[0]], &K = g.tensors[n.src[1]];
+  const int64_t D = n.p.head_dim, dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
+  const int64_t group = n.p.n_head / n.p.n_kv_head, heads = MM_ATTN_DECODE_HEADS(dmax / 32);
+  size_t most = 0;
+  for (int64_t nt : step_shapes(g.max_tokens)) {
+    const int64_t rows = q.rows_at(nt);
+    if (rows >= kMinPrefillRows) continue;  // split decode only (see plan_node)
+    const int64_t splits = decode_splits(n.p.n_kv_head * ((group + heads - 1) / heads) * rows, K.rows);
+    if (splits > 1) most = std::max(most, static_cast<size_t>(rows * n.p.n_head * splits * (D + 2)) * sizeof(float));
+  }
+  return most;
+}
+
+void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out,
+               const Buffer* scratch) {
   const Node& n = g.nodes[node];
   auto src = [&](size_t i) -> const TensorDesc& { return g.tensors[n.src[i]]; };
   const TensorDesc& d = g.tensors[n.dst];
@@ -377,20 +402,59 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.head_dim = n.p.head_dim;
       a.scale = n.p.scale;
       const int64_t D = a.head_dim;
+      // Kernels are instantiated for head dims up to 32, 64, 128, 256.
+      const int64_t dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
+      const std::string dsfx = std::string(sfx) + "_d" + std::to_string(dmax);
       k.bufs[0] = ref(q);
       k.bufs[1] = ref(K);
       k.bufs[2] = ref(V);
-      k.grid[0] = static_cast<uint32_t>(a.n_head);
-      k.threads[0] = MM_SIMD_WIDTH * MM_ATTN_SIMDGROUPS;
-      if (a.n_rows >= kMinPrefillRows) {
-        a.tile_keys = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(32, 2048 / D)));
-        k.kernel = id_of(std::string("attn_prefill_") + sfx);
-        k.grid[1] = ceil_div(a.n_rows, MM_ATTN_SIMDGROUPS);
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (MM_ATTN_SIMDGROUPS + 2 * a.tile_keys) * D);
+      if (a.n_rows >= kMinPrefillRows && D % 8 == 0) {
+        // Simdgroup-matrix tiles: the most keys per K/V tile (32, 16, 8) that fit 32 KiB.
+        k.kernel = id_of("attn_prefill_" + dsfx);
+        k.threads[0] = free_threads(MM_SIMD_WIDTH * MM_ATTN_PREFILL_SIMDGROUPS, k.kernel, dev);
+        const int64_t nsg = k.threads[0] / MM_SIMD_WIDTH;
+        int64_t tk = 32;
+        while (tk > 8 && MM_ATTN_PREFILL_SHMEM(D, tk, nsg) > 32768) tk /= 2;
+        a.tile_keys = static_cast<int32_t>(tk);
+        k.grid[0] = static_cast<uint32_t>(a.n_head);
+        k.grid[1] = ceil_div(a.n_rows, 8 * nsg);
+        k.tg_mem = tg_mem_bytes(MM_ATTN_PREFILL_SHMEM(D, tk, nsg));
       } else {
-        k.kernel = id_of(std::string("attn_decode_") + sfx);
+        // One threadgroup per (KV head, chunk of its query heads, row, key split). Few
+        // of those over a long cache (decode rows only): the keys split over more
+        // threadgroups, merged by attn_combine (scratch: the partials). More simdgroups
+        // for more keys per split (the cache size, not n_past, so the grid is fixed per
+        // graph), at most 4096 / D so the merge buffer stays within 16 KiB.
+        const int64_t group = a.n_head / a.n_kv_head, heads = MM_ATTN_DECODE_HEADS(dmax / 32);
+        const int64_t groups = a.n_kv_head * ((group + heads - 1) / heads) * a.n_rows;
+        a.n_splits = a.n_rows < kMinPrefillRows ? decode_splits(groups, K.rows) : 1;
+        const int64_t keys = K.rows / a.n_splits;
+        int64_t want = keys >= 1024 ? 32 : keys >= 256 ? 16 : 8;
+        want = std::min<int64_t>(want, 4096 / dmax);
+        k.kernel = id_of("attn_decode_" + dsfx);
+        k.threads[0] = free_threads(static_cast<uint32_t>(MM_SIMD_WIDTH * want), k.kernel, dev);
+        const int64_t nsg = k.threads[0] / MM_SIMD_WIDTH;
+        k.grid[0] = static_cast<uint32_t>(a.n_kv_head * ((group + heads - 1) / heads));
         k.grid[1] = static_cast<uint32_t>(a.n_rows);
-        k.tg_mem = tg_mem_bytes(sizeof(float) * (D + MM_ATTN_SIMDGROUPS * (D + 2)));
+        k.grid[2] = static_cast<uint32_t>(a.n_splits);
+        k.tg_mem = tg_mem_bytes(sizeof(float) * (nsg * D + 2 * nsg));
+        if (a.n_splits > 1) {
+          // [n_rows][n_head][n_splits][D + 2] partials, then merged into dst.
+          k.bufs[3] = BufferRef{scratch, 0, -1};
+          set_args(k, a);
+          out.push_back(k);
+          Dispatch c;
+          c.kernel = id_of("attn_combine_f32");
+          c.n_past_at = k.n_past_at;  // the same args (n_past unused, kept current)
+          c.bufs[0] = BufferRef{scratch, 0, -1};
+          c.bufs[3] = ref(d);
+          c.threads[0] = free_threads(static_cast<uint32_t>(std::min<int64_t>(256, round_up(D, 32))), c.kernel, dev);
+          c.grid[0] = static_cast<uint32_t>(a.n_head);
+          c.grid[1] = static_cast<uint32_t>(a.n_rows);
+          set_args(c, a);
+          out.push_back(c);
+          return;
+        }
       }
       set_args(k, a);
       break;
@@ -448,7 +512,13 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
 
 // ---- SegmentPlan ------------------------------------------------------------------
 
-SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes) : g_(g), nodes_(std::move(nodes)) {
+SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev) : g_(g), nodes_(std::move(nodes)) {
+  size_t scratch = 0;
+  for (int32_t i : nodes_) scratch = std::max(scratch, scratch_bytes(g_, static_cast<size_t>(i)));
+  if (scratch > 0) {
+    scratch_ = dev.scratch(scratch);
+    bindings_.push_back({scratch_.get(), 0, scratch});
+  }
   for (int32_t i : nodes_) {
     const Node& n = g_.nodes[i];
     if (n.op == OpKind::GetRows) id_checks_.push_back(i);
@@ -484,19 +554,57 @@ std::vector<KernelId> SegmentPlan::kernels(Device& dev) const {
 
 void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
   c.list.clear();
-  for (int32_t i : nodes_) plan_node(g_, i, step, dev, c.list);
-  for (Dispatch& d : c.list)
+  for (int32_t i : nodes_) plan_node(g_, i, step, dev, c.list, scratch_.get());
+  for (Dispatch& d : c.list) {
+    if (!d.bufs[3].buffer) fail(ErrorCode::Internal, "metal: a dispatch has no output buffer");
     for (BufferRef& r : d.bufs) {
       if (!r.buffer) continue;
       for (size_t b = 0; b < bindings_.size(); b++)
         if (bindings_[b].buffer == r.buffer && bindings_[b].offset == r.offset) r.slot = static_cast<int32_t>(b);
       if (r.slot < 0) fail(ErrorCode::Internal, "metal: a dispatch binds memory outside the segment's tensors");
     }
+  }
+  place_barriers(c.list);
   c.n_tokens = step.n_tokens;
 }
 
+void SegmentPlan::place_barriers(std::vector<Dispatch>& list) const {
+  // Byte ranges read and written since the last barrier; a binding's range is
+  // every byte its tensor may reach (strided views of one buffer overlap).
+  struct Range {
+    const Buffer* buffer;
+    size_t begin, end;
+  };
+  std::vector<Range> read, written;
+  auto range = [&](const BufferRef& r) {
+    const Binding& b = bindings_[r.slot];
+    return Range{b.buffer, b.offset, b.offset + b.span};
+  };
+  auto overlaps = [](const Range& r, const std::vector<Range>& set) {
+    for (const Range& s : set)
+      if (s.buffer == r.buffer && s.begin < r.end && r.begin < s.end) return true;
+    return false;
+  };
+  bool first = true;
+  for (Dispatch& d : list) {
+    const Range w = range(d.bufs[3]);
+    bool wait = first || overlaps(w, written) || overlaps(w, read);
+    for (int i = 0; i < 3 && !wait; i++)
+      if (d.bufs[i].buffer) wait = overlaps(range(d.bufs[i]), written);
+    d.barrier = wait;
+    if (wait) {
+      read.clear();
+      written.clear();
+    }
+    for (int i = 0; i < 3; i++)
+      if (d.bufs[i].buffer) read.push_back(range(d.bufs[i]));
+    written.push_back(w);
+    first = false;
+  }
+}
+
 const std::vector<Dispatch>& SegmentPlan::for_step(const StepArgs& step, Device& dev) {
-  for (int32_t i : id_checks_) check_inputs(g_, static_cast<size_t>(i), step, scratch_);
+  for (int32_t i : id_checks_) check_inputs(g_, static_cast<size_t>(i), step, ids_);
   Cached& c = step.n_tokens == 1 ? decode_ : other_;
   if (c.n_tokens != step.n_tokens) build(c, step, dev);
   const int32_t n_past = i32(step.n_past, "n_past");
@@ -511,7 +619,7 @@ void SegmentPlan::verify(const StepArgs& step, Device& dev) {
   build(fresh, step, dev);
   auto same = [](const Dispatch& a, const Dispatch& b) {
     if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
-        std::memcmp(a.args, b.args, a.args_size) != 0)
+        a.barrier != b.barrier || std::memcmp(a.args, b.args, a.args_size) != 0)
       return false;
     for (int i = 0; i < 3; i++)
       if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;

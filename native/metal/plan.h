@@ -33,6 +33,9 @@ class Device {
   // The largest threadgroup `k` can run with (Metal compiles its pipeline here,
   // once); 0 when the kernel cannot be used at all.
   virtual uint32_t max_threads(KernelId k) = 0;
+  // Device memory for intermediate results a plan keeps between its own
+  // dispatches (split attention's partials), zero-filled.
+  virtual BufferPtr scratch(size_t bytes) = 0;
 };
 
 // The SIMD width every kernel is written for (MM_SIMD_WIDTH in kernels/args.h).
@@ -55,6 +58,13 @@ struct Dispatch {
   uint32_t grid[3] = {1, 1, 1};     // threadgroups per grid
   uint32_t threads[3] = {1, 1, 1};  // threads per threadgroup (multiple of 32)
   uint32_t tg_mem = 16;             // bytes of threadgroup(0) memory (multiple of 16, >= 16)
+  // Whether this dispatch must wait for the memory writes of the ones before it
+  // (a memory barrier in Metal's concurrent encoder). False only when it neither
+  // reads nor writes bytes that a dispatch since the last barrier writes, nor
+  // writes bytes one of them reads: such runs may execute in any order or at
+  // once (q/k/v projections, gate/up, the two ropes). The first dispatch of a
+  // segment always waits.
+  bool barrier = true;
 };
 
 // The weight/table types the matmul and get_rows kernels decode; null = none.
@@ -65,8 +75,14 @@ bool kernels_support(OpKind op, const std::vector<DType>& types);
 // shape (types, head sizes, the device's limits); else false with the reason.
 bool node_supported(const Graph& g, size_t i, Device& dev, std::string* why);
 // The dispatches of one supported node for one step, appended to `out`.
-// Throws ERR_INTERNAL for a node node_supported() refuses.
-void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out);
+// Throws ERR_INTERNAL for a node node_supported() refuses. `scratch` is where
+// dispatches keep intermediate results (at offset 0, at least
+// scratch_bytes(g, node) bytes); without it those refs are null (enough to
+// know kernels and grids, not to run).
+void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out,
+               const Buffer* scratch = nullptr);
+// Scratch bytes plan_node needs for node `node` at any step shape (0: none).
+size_t scratch_bytes(const Graph& g, size_t node);
 // Errors a GPU cannot report: get_rows ids outside the table (ERR_INVALID_ARG,
 // the CPU backend's message). Reads the ids through Buffer::get.
 void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector<int32_t>& scratch);
@@ -74,10 +90,11 @@ void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector
 // The plan of a run of supported nodes, built once per graph: the dispatch
 // list for a token count is built the first time a step has that count (kept
 // for decode and for the latest other count); every step then only patches
-// n_past. Holds no backend: the Device is passed in.
+// n_past. Holds no backend: the Device is passed in (the constructor takes the
+// segment's scratch memory from it, once).
 class SegmentPlan {
  public:
-  SegmentPlan(const Graph& g, std::vector<int32_t> nodes);
+  SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev);
   // The bytes of every tensor the segment binds (BufferRef::slot indexes
   // this): the host resolves each to a GPU buffer and offset once.
   struct Binding {
@@ -101,11 +118,13 @@ class SegmentPlan {
     std::vector<Dispatch> list;
   };
   void build(Cached& c, const StepArgs& step, Device& dev);
+  void place_barriers(std::vector<Dispatch>& list) const;
   const Graph& g_;
   std::vector<int32_t> nodes_;
   std::vector<int32_t> id_checks_;  // get_rows nodes
-  std::vector<int32_t> scratch_;
+  std::vector<int32_t> ids_;        // get_rows ids read back for checking
   std::vector<Binding> bindings_;
+  BufferPtr scratch_;  // shared by the segment's nodes (dispatches run in order)
   Cached decode_, other_;
 };
 

@@ -28,7 +28,8 @@
 //              .x .y .z .w, [i], + - * / (vector-vector and vector-scalar), dot().
 //              No swizzles (.xy), no bfloat (use ushort bits + as_type).
 //  Functions   exp, log, sqrt, rsqrt, sin, cos, pow, fabs, abs, floor, ceil, fmax,
-//              fmin, max, min, clamp, as_type<T>, INFINITY, FLT_MAX.
+//              fmin, max, min, clamp, as_type<T>, INFINITY, FLT_MAX; precise:: and
+//              fast:: exp, log, sqrt, sin, cos (precise::tanh).
 //  Sync        threadgroup_barrier(mem_flags::mem_threadgroup|mem_device),
 //              simdgroup_barrier(...): every thread of the group (resp. all 32 lanes
 //              of the simdgroup) must reach the same call (uniform control flow).
@@ -48,7 +49,10 @@
 //
 // What compiling cannot catch here (static threadgroup arrays, stray
 // [[attributes]], swizzles, bfloat, half literals, system includes) is
-// rejected by reading the sources in test/metal-syntax.test.ts.
+// rejected by reading the sources in test/metal-syntax.test.ts; MSL's own rules
+// (real address spaces, half arithmetic, its attribute set, no double / new /
+// virtual / exceptions / goto / RTTI / function pointers / recursion) are
+// checked by clang in test/metal-strict.test.ts against a stand-in metal_stdlib.
 //
 // Include order matters: every standard header is included BEFORE the
 // address-space macros are defined (`thread` would break <thread>).
@@ -239,6 +243,23 @@ using std::pow;
 using std::sin;
 using std::sqrt;
 inline float rsqrt(float x) { return 1.0f / std::sqrt(x); }
+// MSL's metal::precise / metal::fast variants: both IEEE float math here (what
+// the GPU's precise variants approximate within a few ulp).
+namespace precise {
+using std::cos;
+using std::exp;
+using std::log;
+using std::sin;
+using std::sqrt;
+inline float tanh(float x) { return std::tanh(x); }
+}  // namespace precise
+namespace fast {
+using std::cos;
+using std::exp;
+using std::log;
+using std::sin;
+using std::sqrt;
+}  // namespace fast
 inline int abs(int x) { return x < 0 ? -x : x; }
 inline float abs(float x) { return std::fabs(x); }
 template <typename T>

@@ -13,7 +13,7 @@ namespace {
 // A segment's dispatch plan, built once per graph (plan.h).
 class SimSegment : public Segment {
  public:
-  SimSegment(const Graph& g, std::vector<int32_t> nodes) : plan(g, std::move(nodes)) {}
+  SimSegment(const Graph& g, std::vector<int32_t> nodes, metal::Device& dev) : plan(g, std::move(nodes), dev) {}
   metal::SegmentPlan plan;
 };
 
@@ -35,9 +35,10 @@ class MetalSimBackend : public Backend, public metal::Device {
   // ---- metal::Device: the emulator runs SIMD-groups of 32 and threadgroups up to 1024 ----
   uint32_t simd_width() const override { return metal::kSimdWidth; }
   uint32_t max_threads(metal::KernelId k) override { return kernel(k) ? max_threads_ : 0; }
+  BufferPtr scratch(size_t bytes) override { return Buffer::allocate(bytes); }
 
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override {
-    auto s = std::make_unique<SimSegment>(g, nodes);
+    auto s = std::make_unique<SimSegment>(g, nodes, *this);
     s->graph = &g;
     s->nodes = std::move(nodes);
     for (metal::KernelId k : s->plan.kernels(*this))
@@ -48,7 +49,16 @@ class MetalSimBackend : public Backend, public metal::Device {
   void run(Segment& seg, const StepArgs& step) override {
     auto& s = static_cast<SimSegment&>(seg);
     if (verify_) s.plan.verify(step, *this);
-    for (const metal::Dispatch& d : s.plan.for_step(step, *this)) execute(d);
+    // Dispatches between two barriers may run in any order on the GPU
+    // (Metal's concurrent encoder): each such run executes here in reverse, so
+    // a missing barrier shows as a wrong result in every metal-sim test.
+    const std::vector<metal::Dispatch>& list = s.plan.for_step(step, *this);
+    for (size_t begin = 0; begin < list.size();) {
+      size_t end = begin + 1;
+      while (end < list.size() && !list[end].barrier) end++;
+      for (size_t i = end; i-- > begin;) execute(list[i]);
+      begin = end;
+    }
   }
 
  private:

@@ -1,8 +1,9 @@
 // Unit test of the portable parts of the buffer layer, run by
 // test/native-buffers.test.ts:
-//  - metal::plan_views (native/metal/buffer_views.h) with small pages and
+//  - metal::view_for (native/metal/buffer_views.h) with small pages and
 //    limits: random tensor layouts, every tensor inside one view, views
-//    page-aligned, whole pages, no longer than the limit, inside the memory;
+//    page-aligned, whole pages, no longer than the limit, inside the memory,
+//    and few of them (one when the memory fits one view);
 //  - Buffer: a device (non-host) buffer type reached only through get/set,
 //    copy_to between host and device, range and read-only checks, and the
 //    destruction order (backend states before the memory's owner).
@@ -36,51 +37,57 @@ void views_random() {
     const size_t max_len = page * (1 + rng() % 12) + (rng() % 2 ? rng() % page : 0);  // not always whole pages
     const uintptr_t base = 0x100000 + (rng() % 3) * page + (rng() % 2 ? rng() % page : 0);
     const size_t size = 1 + rng() % (page * 40);
-    std::vector<ByteRange> ranges;
-    const int n = 1 + static_cast<int>(rng() % 12);
+    const ByteRange region{base, base + size};
+    const uintptr_t lo = region.begin / page * page, hi = std::max((region.end + page - 1) / page * page, lo + page);
+    const size_t whole = max_len / page * page;
+    const size_t stride = std::max(page, whole / 2 / page * page);
+    const std::string w = "iter " + std::to_string(iter) + ": ";
+    std::vector<ByteRange> views;  // distinct views handed out for this region
+    size_t long_ranges = 0;        // ranges longer than a window may still hold
+    const int n = 1 + static_cast<int>(rng() % 40);
     for (int i = 0; i < n; i++) {
       const size_t off = rng() % size;
       const size_t len = rng() % 3 == 0 ? rng() % (page * 14) : rng() % (page * 2);
-      ranges.push_back({base + off, base + std::min(size, off + len)});
-    }
-    const ByteRange region{base, base + size};
-    const mm::metal::ViewPlan p = mm::metal::plan_views(ranges, region, page, max_len);
-    const std::string w = "iter " + std::to_string(iter) + ": ";
-    check(p.view_of.size() == ranges.size(), w + "one answer per range");
-    const uintptr_t lo = region.begin / page * page, hi = (region.end + page - 1) / page * page;
-    const size_t whole = max_len / page * page;
-    for (const ByteRange& v : p.views) {
-      check(v.begin % page == 0 && (v.end - v.begin) % page == 0, w + "views are whole pages");
-      check(v.end > v.begin && v.end - v.begin <= whole, w + "views are no longer than the limit");
-      check(v.begin >= lo && v.end <= hi, w + "views stay inside the memory's pages");
-    }
-    for (size_t i = 0; i < ranges.size(); i++) {
-      const ByteRange& r = ranges[i];
+      const ByteRange r{base + off, base + std::min(size, off + len)};
+      const ByteRange v = mm::metal::view_for(r, region, page, max_len);
       const uintptr_t need_b = r.begin / page * page;
       const uintptr_t need_e = std::max((r.end + page - 1) / page * page, need_b + page);
-      const bool fits = need_e - need_b <= whole;
-      if (!fits) {
-        check(p.view_of[i] == -1, w + "a range longer than a view is refused");
+      if (need_e - need_b > whole) {
+        check(v.empty(), w + "a range longer than a view is refused");
         continue;
       }
-      check(p.view_of[i] >= 0, w + "a range that fits gets a view");
-      if (p.view_of[i] < 0) continue;
-      const ByteRange& v = p.views[p.view_of[i]];
+      check(!v.empty(), w + "a range that fits gets a view");
+      if (v.empty()) continue;
+      check(v.begin % page == 0 && (v.end - v.begin) % page == 0, w + "views are whole pages");
+      check(v.end - v.begin <= whole, w + "views are no longer than the limit");
+      check(v.begin >= lo && v.end <= hi, w + "views stay inside the memory's pages");
       check(v.begin <= r.begin && r.end <= v.end, w + "the range lies inside its view");
+      if (hi - lo <= whole) check(v.begin == lo && v.end == hi, w + "memory that fits one view is one view");
+      if (need_e - need_b > whole - stride) long_ranges++;
+      bool seen = false;
+      for (const ByteRange& u : views) seen = seen || (u.begin == v.begin && u.end == v.end);
+      if (!seen) views.push_back(v);
     }
-    check(p.views.size() <= ranges.size(), w + "no more views than ranges");
+    // Windows every `stride` bytes, plus at most one view per long range.
+    check(views.size() <= (hi - lo + stride - 1) / stride + long_ranges, w + "few views per memory");
   }
+  const ByteRange none = mm::metal::view_for({0x50, 0x10}, {0, 0x100}, 16, 64);
+  check(none.empty(), "a reversed range is refused");
+  check(mm::metal::view_for({0x90, 0x110}, {0x100, 0x200}, 16, 64).empty(), "a range outside the memory is refused");
 }
 
 void views_example() {
-  // Pages of 100 bytes, views of at most 300: tensors [0,150) [150,280) [290,450) [460,470).
-  const std::vector<ByteRange> r{{0, 150}, {150, 280}, {290, 450}, {460, 470}, {100, 520}};
-  const mm::metal::ViewPlan p = mm::metal::plan_views(r, {0, 600}, 100, 300);
-  check(p.views.size() == 2, "example: two views");
-  check(p.views.size() == 2 && p.views[0].begin == 0 && p.views[0].end == 300, "example: [0, 300)");
-  check(p.views.size() == 2 && p.views[1].begin == 200 && p.views[1].end == 500, "example: [200, 500) overlaps");
-  check(p.view_of[0] == 0 && p.view_of[1] == 0 && p.view_of[2] == 1 && p.view_of[3] == 1, "example: bindings");
-  check(p.view_of[4] == -1, "example: a 500-byte tensor cannot be bound");
+  // Pages of 100 bytes, views of at most 400 bytes over [0, 1000): windows
+  // [0,400) [200,600) [400,800) and [600,1000) (the last one ends at the end).
+  const ByteRange mem{0, 1000};
+  auto v = [&](uintptr_t b, uintptr_t e) { return mm::metal::view_for({b, e}, mem, 100, 400); };
+  auto is = [](ByteRange r, uintptr_t b, uintptr_t e) { return r.begin == b && r.end == e; };
+  check(is(v(0, 150), 0, 400) && is(v(150, 380), 0, 400), "example: tensors in the first window share it");
+  check(is(v(210, 590), 200, 600), "example: a tensor from 210 takes the window at 200");
+  check(is(v(350, 620), 300, 700), "example: one that outgrows its window gets a view from its own page");
+  check(is(v(650, 990), 600, 1000) && is(v(920, 1000), 600, 1000), "example: the last window ends at the end");
+  check(v(100, 520).empty(), "example: a tensor spanning 5 pages cannot be bound");
+  check(is(mm::metal::view_for({10, 20}, {0, 350}, 100, 400), 0, 400), "example: small memory is one view");
 }
 
 // A device buffer: bytes the CPU cannot address, kept in a vector.

@@ -12,7 +12,7 @@
 #include "../core/dtype.h"
 #include "../../kernels/quant_blocks.h"
 #include "../cpu/cpu_features.h"
-#include "../cpu/quants.h"
+#include "../core/quants.h"
 #include "../cpu/vec_dot.h"
 
 using namespace mm;

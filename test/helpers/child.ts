@@ -11,18 +11,27 @@ export interface ChildResult {
   /** Exit code, or null when killed by a signal. */
   status: number | null;
   signal: NodeJS.Signals | null;
+  /** Killed for running past timeoutMs or for printing nothing for idleTimeoutMs. */
   timedOut: boolean;
   stdout: string;
   stderr: string;
 }
 
+export interface ChildOptions {
+  /** Kills the child after this long (default 60 s). */
+  timeoutMs?: number;
+  /** Kills the child when its stdout stays silent this long after its first line (calls onIdle first). */
+  idleTimeoutMs?: number;
+  onIdle?: () => void;
+  /** Called with each complete stdout line as it arrives. */
+  onLine?: (line: string) => unknown;
+  env?: NodeJS.ProcessEnv;
+  nodeArgs?: string[];
+}
+
 const REGISTER = path.join(__dirname, 'ts-register.js');
 
-export function runTsChild(
-  script: string,
-  args: string[] = [],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
-): Promise<ChildResult> {
+export function runTsChild(script: string, args: string[] = [], options: ChildOptions = {}): Promise<ChildResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '-r', REGISTER, script, ...args], {
       env: { ...process.env, ...options.env },
@@ -30,15 +39,34 @@ export function runTsChild(
     });
     let stdout = '';
     let stderr = '';
+    let partial = '';
     let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
+    const kill = (): void => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, options.timeoutMs ?? 60000);
+    };
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      if (options.idleTimeoutMs === undefined) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        options.onIdle?.();
+        kill();
+      }, options.idleTimeoutMs);
+    };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      armIdle();
+      if (!options.onLine) return;
+      const parts = (partial + d).split('\n');
+      partial = parts.pop()!;
+      for (const line of parts) options.onLine(line);
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(kill, options.timeoutMs ?? 60000);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
+      clearTimeout(idle);
       resolve({ status, signal, timedOut, stdout, stderr });
     });
   });

@@ -27,6 +27,12 @@ typedef NS_ENUM(NSUInteger, MTLLanguageVersion) {
 typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
   MTLCommandBufferStatusError = 5,
 };
+typedef NS_ENUM(NSUInteger, MTLDispatchType) {
+  MTLDispatchTypeConcurrent = 1,
+};
+typedef NS_OPTIONS(NSUInteger, MTLBarrierScope) {
+  MTLBarrierScopeBuffers = 1,
+};
 
 @protocol MTLBuffer <NSObject>
 - (void*)contents;
@@ -44,17 +50,21 @@ typedef NS_ENUM(NSUInteger, MTLCommandBufferStatus) {
 @property(readonly) NSUInteger threadExecutionWidth;
 @end
 
-@protocol MTLComputeCommandEncoder <NSObject>
+@protocol MTLCommandEncoder <NSObject>
+- (void)endEncoding;
+@end
+
+@protocol MTLComputeCommandEncoder <MTLCommandEncoder>
 - (void)setComputePipelineState:(id<MTLComputePipelineState>)state;
 - (void)setBytes:(const void*)bytes length:(NSUInteger)length atIndex:(NSUInteger)index;
 - (void)setBuffer:(id<MTLBuffer>)buffer offset:(NSUInteger)offset atIndex:(NSUInteger)index;
 - (void)setThreadgroupMemoryLength:(NSUInteger)length atIndex:(NSUInteger)index;
 - (void)dispatchThreadgroups:(MTLSize)threadgroupsPerGrid threadsPerThreadgroup:(MTLSize)threadsPerThreadgroup;
-- (void)endEncoding;
+- (void)memoryBarrierWithScope:(MTLBarrierScope)scope;
 @end
 
 @protocol MTLCommandBuffer <NSObject>
-- (id<MTLComputeCommandEncoder>)computeCommandEncoder;
+- (id<MTLComputeCommandEncoder>)computeCommandEncoderWithDispatchType:(MTLDispatchType)dispatchType;
 - (void)commit;
 - (void)waitUntilCompleted;
 @property(readonly) MTLCommandBufferStatus status;

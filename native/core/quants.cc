@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "../core/error.h"
+#include "error.h"
 #include "../../kernels/quant_blocks.h"
 
 namespace mm {

@@ -1,24 +1,30 @@
 /**
  * Hugging Face model folders: config.json + model.safetensors, or shards
- * listed in model.safetensors.index.json. Tensors are described in place
- * (absolute offsets into the shard files) under their GGUF names.
+ * listed in model.safetensors.index.json. Reads what the folder holds (the
+ * config as JSON, every tensor in place with its HF name); what it means is
+ * the model family's business (lib/model/arch).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BadModelError, IOError, UnsupportedError } from '../errors';
-import { readRegularTextFile } from '../regular-file';
-import { DType } from '../native';
-import { type ModelDescription, type TensorRef, validateHParams, validateTensors } from '../model/description';
+import { DType } from '../dtype';
+import { BadModelError, IOError } from '../errors';
+import { checkPath, readRegularTextFile } from '../regular-file';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../safetensors/header';
-import { architectureOfConfig, hparamsOfConfig } from './config';
-import { ggufName } from './names';
+import type { Json } from './config';
 
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
-const DTYPE_OF: Record<string, number> = { F32: DType.F32, F16: DType.F16, BF16: DType.BF16 };
+/** ggml type ids of the safetensors dtypes a model's weights may have. */
+const DTYPE_IDS: Readonly<Record<string, number>> = { F32: DType.F32, F16: DType.F16, BF16: DType.BF16 };
+
+/** The ggml type id of a safetensors dtype, or undefined when weights of it are not supported. */
+export function safetensorsTypeId(dtype: string): number | undefined {
+  return DTYPE_IDS[dtype];
+}
+export const SUPPORTED_DTYPES: readonly string[] = Object.keys(DTYPE_IDS);
 
 /** Reads a JSON file of the folder (size-capped), as an object. */
-export async function readJsonObject(file: string): Promise<Record<string, unknown>> {
+export async function readJsonObject(file: string): Promise<Json> {
   const text = await readRegularTextFile(
     file,
     MAX_JSON_BYTES,
@@ -31,7 +37,7 @@ export async function readJsonObject(file: string): Promise<Record<string, unkno
     throw new BadModelError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadModelError(`${file} is not a JSON object`);
-  return v as Record<string, unknown>;
+  return v as Json;
 }
 
 /** The shard file names of the folder (basenames), from the index, or model.safetensors, or every *.safetensors. */
@@ -65,14 +71,36 @@ export async function safetensorsFiles(dir: string): Promise<{ shards: string[];
   return { shards: names };
 }
 
-/** Describes the Hugging Face model folder `dir`. */
-export async function describeHF(dir: string): Promise<ModelDescription> {
+/** A tensor of the folder, in place. */
+export interface HFTensor {
+  /** transformers' name, e.g. model.layers.0.self_attn.q_proj.weight. */
+  name: string;
+  file: string;
+  /** Absolute byte offset in `file`. */
+  offset: number;
+  bytes: number;
+  /** safetensors dtype, e.g. 'BF16'. */
+  dtype: string;
+  /** Row-major, as stored (shape[last] is the row length). */
+  shape: number[];
+}
+
+export interface HFFolder {
+  config: Json;
+  /** Every tensor (one copy each: the index decides which shard's counts). */
+  tensors: HFTensor[];
+  /** The shard files (absolute or as joined with the folder). */
+  files: string[];
+  fileBytes: number;
+}
+
+/** Reads config.json and the safetensors headers of the folder `dir`. */
+export async function readHFFolder(dir: string): Promise<HFFolder> {
+  checkPath(dir, 'model folder');
   const config = await readJsonObject(path.join(dir, 'config.json'));
-  const arch = architectureOfConfig(config);
   const { shards, index } = await safetensorsFiles(dir);
   const headers = await Promise.all(shards.map((s) => readSafetensorsHeader(path.join(dir, s))));
-
-  const tensors = new Map<string, TensorRef>();
+  const tensors: HFTensor[] = [];
   let fileBytes = 0;
   shards.forEach((shard, i) => {
     const file = path.join(dir, shard);
@@ -80,14 +108,7 @@ export async function describeHF(dir: string): Promise<ModelDescription> {
     fileBytes += h.fileSize;
     for (const t of h.tensors) {
       if (index && index.get(t.name) !== shard) continue; // the index decides which copy counts
-      const name = ggufName(t.name);
-      if (name === undefined) continue;
-      if (tensors.has(name)) throw new BadModelError(`${dir}: tensor "${t.name}" appears twice`);
-      const type = DTYPE_OF[t.dtype];
-      if (type === undefined)
-        throw new UnsupportedError(`${file}: tensor "${t.name}" has dtype ${t.dtype} (supported: F32, F16, BF16)`);
-      // safetensors is row-major [rows, cols]; ggml order lists the row length first.
-      tensors.set(name, { name, file, offset: t.offset, bytes: t.bytes, type, shape: [...t.shape].reverse() });
+      tensors.push({ name: t.name, file, offset: t.offset, bytes: t.bytes, dtype: t.dtype, shape: t.shape });
     }
   });
   if (index) {
@@ -97,23 +118,5 @@ export async function describeHF(dir: string): Promise<ModelDescription> {
         throw new BadModelError(`${dir}: tensor "${tensor}" is not in ${shard}`);
     }
   }
-
-  const hp = hparamsOfConfig(config, tensors.has('output.weight'));
-  // With tied embeddings transformers ignores any stored lm_head.
-  if (hp.tiedEmbeddings) tensors.delete('output.weight');
-  validateHParams(hp);
-  validateTensors(arch, hp, tensors);
-  const nameOrPath = config['_name_or_path'];
-  const name = typeof nameOrPath === 'string' && nameOrPath.length > 0 ? nameOrPath : path.basename(path.resolve(dir));
-  return {
-    format: 'hf',
-    source: dir,
-    architecture: arch,
-    name,
-    hparams: hp,
-    tensors,
-    fileBytes,
-    hfConfig: config,
-    files: shards.map((s) => path.join(dir, s)),
-  };
+  return { config, tensors, files: shards.map((s) => path.join(dir, s)), fileBytes };
 }

@@ -1,0 +1,317 @@
+// Token sampling over one row of logits in O(vocab), never sorting the
+// vocabulary: top-k -> top-p -> min-p -> temperature -> draw, llama.cpp's
+// order and the semantics of a sort-based sampler (candidates ranked by logit,
+// ties by lower token id; top-p keeps the shortest prefix whose probability
+// reaches p; the draw walks the ranked candidates until the running
+// probability passes r).
+//
+// Every step that needs "the candidate at which a running sum over the ranked
+// candidates reaches a target" (top-k: a count, top-p and the draw: a
+// probability mass) buckets the candidates by logit: 4096 buckets spanning
+// [min, max] are ordered like the logits, so one pass sums the weight per
+// bucket, the prefix sum over buckets finds the one holding the answer, and
+// only that bucket's few candidates are ranked exactly (quickselect by weight
+// when a bucket is large, e.g. many equal logits). Probabilities use the
+// vectorized exp of the attention kernels.
+#include "../core/host.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "vec_dot.h"
+
+namespace mm {
+namespace {
+
+constexpr int kBuckets = 4096;
+constexpr int64_t kSmall = 64;      // candidates ranked by a plain sort
+constexpr int64_t kHeapMax = 4096;  // top-k by a size-k heap up to this k
+
+// The candidate set: logits (NaN as -inf) with their token ids, and a weight
+// per candidate. Scratch of the calling thread, reused across calls.
+struct Cands {
+  std::vector<float> val;     // [n]
+  std::vector<int32_t> id;    // [n]
+  std::vector<float> w;       // [n]
+  std::vector<uint16_t> bkt;  // [n] bucket of each candidate
+  std::vector<double> mass;   // [kBuckets]
+  std::vector<int64_t> pos;   // positions in one bucket
+  int64_t n = 0;
+};
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Largest value and smallest finite one of x[0, n); NaN is skipped.
+void min_max(const float* x, int64_t n, float* mn, float* mx) {
+  float lo = std::numeric_limits<float>::max(), hi = kNegInf;
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 ninf = _mm_set1_ps(kNegInf), big = _mm_set1_ps(lo);
+  __m128 hi4 = ninf, lo4 = big;
+  for (; i + 4 <= n; i += 4) {
+    const __m128 v = _mm_loadu_ps(x + i);
+    hi4 = _mm_max_ps(v, hi4);  // NaN v: keeps hi4
+    const __m128 finite = _mm_cmpgt_ps(v, ninf);
+    lo4 = _mm_min_ps(_mm_or_ps(_mm_and_ps(finite, v), _mm_andnot_ps(finite, big)), lo4);
+  }
+  alignas(16) float h[4], l[4];
+  _mm_store_ps(h, hi4);
+  _mm_store_ps(l, lo4);
+  for (int j = 0; j < 4; j++) {
+    hi = h[j] > hi ? h[j] : hi;
+    lo = l[j] < lo ? l[j] : lo;
+  }
+#endif
+  for (; i < n; i++) {
+    const float v = x[i];
+    hi = v > hi ? v : hi;
+    lo = v < lo && v > kNegInf ? v : lo;
+  }
+  *mn = lo;
+  *mx = hi;
+}
+
+// bkt[i] = the bucket of v[i]: (vmax - v) * scale truncated, at most kBuckets - 1
+// (-inf and NaN land in the last); monotone in v, so buckets keep the rank order.
+void buckets(const float* v, int64_t n, float vmax, float scale, uint16_t* bkt) {
+  const float top = static_cast<float>(kBuckets - 1);
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 vm = _mm_set1_ps(vmax), sc = _mm_set1_ps(scale), tp = _mm_set1_ps(top);
+  for (; i + 8 <= n; i += 8) {
+    // min(d, top) returns top for a NaN d
+    const __m128 d0 = _mm_min_ps(_mm_mul_ps(_mm_sub_ps(vm, _mm_loadu_ps(v + i)), sc), tp);
+    const __m128 d1 = _mm_min_ps(_mm_mul_ps(_mm_sub_ps(vm, _mm_loadu_ps(v + i + 4)), sc), tp);
+    const __m128i b = _mm_packs_epi32(_mm_cvttps_epi32(d0), _mm_cvttps_epi32(d1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bkt + i), b);
+  }
+#endif
+  for (; i < n; i++) {
+    const float d = (vmax - v[i]) * scale;
+    bkt[i] = static_cast<uint16_t>(d < top ? static_cast<int>(d) : kBuckets - 1);
+  }
+}
+
+// Sum of x[0, n) in double, four independent chains.
+double sum(const float* x, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += x[i];
+    s1 += x[i + 1];
+    s2 += x[i + 2];
+    s3 += x[i + 3];
+  }
+  for (; i < n; i++) s0 += x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+// Rank order: a higher logit first, equal logits by lower token id.
+inline bool ahead(float va, int32_t ia, float vb, int32_t ib) { return va > vb || (va == vb && ia < ib); }
+
+// The running-sum condition: the draw stops when the sum passes r (strict),
+// top-p and top-k when it reaches their target.
+inline bool reached(double cum, double target, bool strict) { return strict ? cum > target : cum >= target; }
+
+// Among positions p[0, m) (any order), the first in rank order at which
+// acc + the running weight sum reaches `target`; the last-ranked one if none
+// does. Quickselect by weight: expected O(m).
+int64_t select_positions(const Cands& c, int64_t* p, int64_t m, double acc, double target, bool strict,
+                         const bool unit) {
+  auto wt = [&](int64_t q) -> double { return unit ? 1.0 : c.w[q]; };
+  auto before = [&](int64_t a, int64_t b) { return ahead(c.val[a], c.id[a], c.val[b], c.id[b]); };
+  int64_t lo = 0, hi = m;
+  while (hi - lo > kSmall) {
+    // Median of three as the pivot, moved to hi - 1.
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (before(p[mid], p[lo])) std::swap(p[mid], p[lo]);
+    if (before(p[hi - 1], p[lo])) std::swap(p[hi - 1], p[lo]);
+    if (before(p[mid], p[hi - 1])) std::swap(p[mid], p[hi - 1]);
+    const int64_t pv = p[hi - 1];
+    int64_t store = lo;
+    double up = 0;  // weight ranked ahead of the pivot
+    for (int64_t i = lo; i < hi - 1; i++)
+      if (before(p[i], pv)) {
+        std::swap(p[i], p[store]);
+        up += wt(p[store]);
+        store++;
+      }
+    std::swap(p[store], p[hi - 1]);
+    if (reached(acc + up, target, strict)) {
+      hi = store;
+      continue;
+    }
+    acc += up;
+    if (reached(acc + wt(p[store]), target, strict)) return p[store];
+    acc += wt(p[store]);
+    lo = store + 1;
+  }
+  std::sort(p + lo, p + hi, before);
+  for (int64_t i = lo; i < hi; i++) {
+    acc += wt(p[i]);
+    if (reached(acc, target, strict)) return p[i];
+  }
+  return p[hi - 1];  // not reached (rounding): the last ranked so far
+}
+
+// The position (in c) of the first ranked candidate at which the running
+// weight sum reaches `target` (weights c.w, or 1 each with `unit`).
+// vmin, vmax: bounds of the candidates' logits (vmin: of the finite ones; a
+// bound of a superset serves, with coarser buckets).
+int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool strict, bool unit) {
+  const int64_t n = c.n;
+  std::vector<int64_t>& pos = c.pos;
+  if (n <= kSmall) {
+    pos.resize(n);
+    for (int64_t i = 0; i < n; i++) pos[i] = i;
+    return select_positions(c, pos.data(), n, 0, target, strict, unit);
+  }
+  const float span = vmax - vmin;
+  const float scale = span > 0 && std::isfinite(span) ? static_cast<float>(kBuckets) / span : 0.0f;
+  const uint16_t* bkt = c.bkt.data();
+  buckets(c.val.data(), n, vmax, scale, c.bkt.data());
+  std::vector<double>& mass = c.mass;
+  mass.assign(kBuckets, 0.0);
+  if (unit)
+    for (int64_t i = 0; i < n; i++) mass[bkt[i]] += 1.0;
+  else
+    for (int64_t i = 0; i < n; i++) mass[bkt[i]] += c.w[i];
+  double acc = 0;
+  int b = 0, last = 0;
+  for (; b < kBuckets; b++) {
+    if (mass[b] == 0) continue;
+    last = b;
+    if (reached(acc + mass[b], target, strict)) break;
+    acc += mass[b];
+  }
+  if (b == kBuckets) {  // never reached (rounding): the last-ranked candidate of the last bucket
+    b = last;
+    acc -= mass[b];
+  }
+  pos.clear();
+  const uint16_t want = static_cast<uint16_t>(b);
+  for (int64_t i = 0; i < n; i++)
+    if (bkt[i] == want) pos.push_back(i);
+  return select_positions(c, pos.data(), static_cast<int64_t>(pos.size()), acc, target, strict, unit);
+}
+
+// Keeps the candidates ranked up to and including the one at position f.
+void keep_through(Cands& c, int64_t f) {
+  const float fv = c.val[f];
+  const int32_t fi = c.id[f];
+  int64_t m = 0;
+  for (int64_t i = 0; i < c.n; i++)
+    if (c.id[i] == fi || ahead(c.val[i], c.id[i], fv, fi)) {
+      c.val[m] = c.val[i];
+      c.id[m] = c.id[i];
+      m++;
+    }
+  c.n = m;
+}
+
+// c.w = exp((val - vmax) / temperature); returns their sum.
+double probabilities(Cands& c, float vmax, float temperature) {
+  const float inv = 1.0f / temperature;
+  for (int64_t i = 0; i < c.n; i++) c.w[i] = c.val[i] * inv;
+  vec_ops().exp_sub_sum(c.n, c.w.data(), vmax * inv);
+  return sum(c.w.data(), c.n);
+}
+
+// The k best candidates of logits[0, V) by a size-k heap (root: the weakest kept).
+void top_k_heap(Cands& c, const float* logits, int64_t V, int64_t k) {
+  auto weaker = [&](int64_t a, int64_t b) { return ahead(c.val[a], c.id[a], c.val[b], c.id[b]); };
+  std::vector<int64_t>& h = c.pos;
+  h.resize(k);
+  for (int64_t i = 0; i < k; i++) {
+    c.val[i] = logits[i] == logits[i] ? logits[i] : kNegInf;  // NaN: never drawn
+    c.id[i] = static_cast<int32_t>(i);
+    h[i] = i;
+  }
+  std::make_heap(h.begin(), h.end(), weaker);
+  for (int64_t t = k; t < V; t++) {
+    const float v = logits[t];
+    if (!(v > c.val[h[0]])) continue;  // ties keep the lower id, already kept
+    const int64_t slot = h[0];
+    std::pop_heap(h.begin(), h.end(), weaker);
+    c.val[slot] = v;
+    c.id[slot] = static_cast<int32_t>(t);
+    h[k - 1] = slot;
+    std::push_heap(h.begin(), h.end(), weaker);
+  }
+  c.n = k;
+}
+
+}  // namespace
+
+int32_t argmax_logits(const float* x, int64_t n) {
+  float mn, mx;
+  min_max(x, n, &mn, &mx);  // NaN never compares greater
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 m = _mm_set1_ps(mx);
+  for (; i + 4 <= n; i += 4)
+    if (_mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + i), m))) break;
+#endif
+  for (; i < n; i++)
+    if (x[i] == mx) return static_cast<int32_t>(i);
+  return 0;  // all NaN
+}
+
+int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, double r) {
+  if (p.temperature <= 0) return argmax_logits(logits, V);
+  thread_local Cands c;
+  c.val.resize(V);
+  c.id.resize(V);
+  c.w.resize(V);
+  c.bkt.resize(V);
+  const int64_t k = p.top_k > 0 ? std::min<int64_t>(p.top_k, V) : V;
+  if (k <= kHeapMax && k < V) {
+    top_k_heap(c, logits, V, k);
+  } else {
+    float* val = c.val.data();
+    int32_t* id = c.id.data();
+    for (int64_t i = 0; i < V; i++) {
+      val[i] = logits[i] == logits[i] ? logits[i] : kNegInf;  // NaN: never drawn
+      id[i] = static_cast<int32_t>(i);
+    }
+    c.n = V;
+  }
+  // The best candidate (the lowest id among equal best); an infinite one is the
+  // answer without probabilities.
+  float vmin, vmax;
+  min_max(c.val.data(), c.n, &vmin, &vmax);
+  int64_t top = -1;
+  for (int64_t i = 0; i < c.n; i++)
+    if (c.val[i] == vmax && (top < 0 || c.id[i] < c.id[top])) {
+      top = i;
+      if (c.n == V) break;  // ids ascend: the first is the lowest
+    }
+  if (!std::isfinite(vmax)) return c.id[top];
+  if (k < c.n) keep_through(c, select_by_weight(c, vmin, vmax, static_cast<double>(k), false, true));
+  if (p.top_p < 1) {
+    const double total = probabilities(c, vmax, 1.0f);
+    keep_through(c, select_by_weight(c, vmin, vmax, p.top_p * total, false, false));
+  }
+  if (p.min_p > 0) {
+    // p_i >= min_p * p_max  <=>  logit_i >= logit_max + ln(min_p)
+    const double threshold = static_cast<double>(vmax) + std::log(p.min_p);
+    int64_t m = 0;
+    for (int64_t i = 0; i < c.n; i++)
+      if (static_cast<double>(c.val[i]) >= threshold) {
+        c.val[m] = c.val[i];
+        c.id[m] = c.id[i];
+        m++;
+      }
+    c.n = m;  // the best candidate always stays
+  }
+  const double total = probabilities(c, vmax, static_cast<float>(p.temperature));
+  return c.id[select_by_weight(c, vmin, vmax, r * total, true, false)];
+}
+
+}  // namespace mm

@@ -1,0 +1,51 @@
+/**
+ * The Metal plans at the size of a real model, without a Mac: the standalone
+ * native/test/plan_bench.cc builds the graph of a Llama-3.2-1B-shaped model
+ * (16 layers, 2048 wide, 32/8 heads of 64, FFN 8192, vocabulary 128256, Q4_0
+ * weights, 4096-row f16 KV cache), asks node_supported for every node, plans
+ * one segment and runs 50 decode steps through SegmentPlan::for_step. Checks
+ * that every node runs on the kernels, the decode attention splits its keys
+ * (one combine dispatch per layer) and where the memory barriers go: per layer
+ * 13 of 18 dispatches wait, while k and v (after q), rope k (after rope q),
+ * the V store (after the K store) and up (after gate) run concurrently. About
+ * 10 s (compiling). `npm run bench:encode` times the same path.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '..');
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const cxx = process.env.CXX ?? (has('g++') ? 'g++' : has('clang++') ? 'clang++' : undefined);
+if (!cxx) console.warn('metal-plan: no C++ compiler on PATH; skipped');
+
+/** The sources plan_bench links (bench/encode.js lists the same). */
+const planBenchSources = [
+  'native/test/plan_bench.cc',
+  'native/metal/plan.cc',
+  'native/core/graph.cc',
+  'native/core/buffer.cc',
+  'native/core/dtype.cc',
+  'native/core/op_table.cc',
+  'native/core/error.cc',
+].map((f) => path.join(root, f));
+
+(cxx ? test : test.skip)('a 1B-shaped decode step: every node planned, split attention, barriers', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-plan-'));
+  try {
+    const exe = path.join(tmp, 'plan-bench');
+    execFileSync(cxx!, ['-std=c++17', '-O1', '-Wall', '-Werror', '-o', exe, ...planBenchSources]);
+    const r = spawnSync(exe, ['50'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, number>;
+    expect(out.error).toBeUndefined();
+    const layers = 16;
+    expect(out.nodes).toBe(1 + 17 * layers + 3);
+    expect(out.dispatches).toBe(out.nodes! + layers); // + one attn_combine per layer
+    expect(out.barriers).toBe(1 + 13 * layers + 3);
+    expect(out.steps).toBe(50);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,9 @@
+// expect: MSL_forbids_goto
+#include <metal_stdlib>
+using namespace metal;
+kernel void k(device float * dst [[buffer(0)]], uint t [[thread_position_in_grid]]) {
+  if (dst[t] < 0.0f) goto out;
+  dst[t] = 1.0f;
+out:
+  return;
+}
