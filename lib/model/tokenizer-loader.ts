@@ -37,5 +37,5 @@ async function buildTokenizer(desc: ModelDescription): Promise<Tokenizer> {
     // Every token id must have a row of logits.
     vocab_size: desc.hparams.vocabSize,
   };
-  return Tokenizer.fromTokenizerJson(json, config);
+  return Tokenizer.fromTokenizerJsonAsync(json, config);
 }

@@ -52,7 +52,7 @@ async function fromTokenizerJsonFile(file: string): Promise<Tokenizer> {
   }
   // Token ids beyond the model's vocab_size have no logits row: the loader rejects them.
   if (modelConfig?.vocab_size !== undefined) merged.vocab_size = modelConfig.vocab_size;
-  return Tokenizer.fromTokenizerJson(json, merged);
+  return Tokenizer.fromTokenizerJsonAsync(json, merged);
 }
 
 /**

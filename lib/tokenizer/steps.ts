@@ -14,7 +14,11 @@ export async function runStepsAsync<T>(g: Generator<void, T, undefined>, sliceMs
   let t0 = performance.now();
   for (;;) {
     const r = g.next();
-    if (r.done) return r.value;
+    if (r.done) {
+      // What the caller does with the result starts a fresh slice.
+      await new Promise((res) => setImmediate(res));
+      return r.value;
+    }
     if (performance.now() - t0 > sliceMs) {
       await new Promise((res) => setImmediate(res));
       t0 = performance.now();

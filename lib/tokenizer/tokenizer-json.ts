@@ -11,6 +11,7 @@ import { buildNormalizer, type Normalizer, normalizerCuts } from './hf-normalize
 import { buildPreTokenizer, preTokenizerCuts } from './hf-pretokenizers';
 import { isRecord, MAX_NESTING } from './metadata';
 import type { TokenizerSpec } from './spec';
+import { runSteps, runStepsAsync } from './steps';
 import {
   ATTR_BYTE,
   ATTR_CONTROL,
@@ -164,6 +165,16 @@ function templateSpecials(pp: unknown, depth = 0): { first?: string; last?: stri
 }
 
 export function specFromTokenizerJson(json: unknown, config?: unknown): TokenizerSpec {
+  return runSteps(specFromTokenizerJsonSteps(json, config));
+}
+
+/** specFromTokenizerJson with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+export function specFromTokenizerJsonAsync(json: unknown, config?: unknown): Promise<TokenizerSpec> {
+  return runStepsAsync(specFromTokenizerJsonSteps(json, config));
+}
+
+/** The build, yielding between steps of the vocabulary loops (151k entries: tens of ms each). */
+function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator<void, TokenizerSpec, undefined> {
   if (!isRecord(json) || !isRecord(json.model)) throw new BadModelError('tokenizer.json has no "model"');
   const cfg = isRecord(config) ? config : {};
   const model = json.model;
@@ -191,10 +202,13 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
   // Ids are checked before anything is sized by them: below the model's vocab_size (config.json) when it
   // is known, else below the number of tokens the file lists.
   let entries = addedTokens.length;
-  for (const k in vocab) {
+  // The keys once (collecting 151k keys is one block of tens of ms; a for-in loop collects them again).
+  const keys = Object.keys(vocab);
+  yield;
+  for (const k of keys) {
     if (!isId(vocab[k]))
       throw new BadModelError(`tokenizer.json: bad id ${show(vocab[k])} for token ${JSON.stringify(k)}`);
-    entries++;
+    if ((++entries & 4095) === 0) yield;
   }
   const vocabSize = cfg.vocab_size;
   if (vocabSize !== undefined && (!isId(vocabSize) || vocabSize === 0 || vocabSize > MAX_VOCAB))
@@ -207,17 +221,22 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
       throw new BadModelError(`tokenizer.json ${what} ${JSON.stringify(text)} has id ${id}, beyond ${where}`);
     if (id >= n) n = id + 1;
   };
-  for (const k in vocab) use(vocab[k] as number, k, 'token');
+  let steps = 0;
+  for (const k of keys) {
+    use(vocab[k] as number, k, 'token');
+    if ((++steps & 4095) === 0) yield;
+  }
   for (const a of addedTokens) use(a.id, a.content, 'added token');
   const tokens = new Array<string>(n);
   const attrs = new Uint16Array(n);
   const tokenToId = new Map<string, number>();
   const byteFallback = model.byte_fallback === true;
-  for (const k in vocab) {
+  for (const k of keys) {
     const id = vocab[k] as number;
     tokens[id] = k;
     attrs[id] = byteFallback && byteTokenValue(k) >= 0 ? ATTR_BYTE : ATTR_NORMAL;
     tokenToId.set(k, id);
+    if ((++steps & 4095) === 0) yield;
   }
   const unkText = typeof model.unk_token === 'string' ? model.unk_token : undefined;
   for (const a of addedTokens) {
@@ -240,7 +259,9 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
 
   const normalize = buildNormalizer(json.normalizer);
   const pre = buildPreTokenizer(json.pre_tokenizer);
+  yield;
   const merges = checkMerges(model.merges);
+  yield;
   const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
   const bpe = new BpeModel({
     tokenToId,
@@ -264,7 +285,9 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : tpl.first !== undefined && bos !== undefined;
   const addEos =
     typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : tpl.last !== undefined && tpl.last !== tpl.first;
+  yield;
   const { eot, eog } = applySpecialTextRules(tokens, tokenToId, attrs, { eos });
+  yield;
 
   let chatTemplate: string | undefined;
   if (typeof cfg.chat_template === 'string') chatTemplate = cfg.chat_template;

@@ -9,7 +9,7 @@ import { decodeAll, PieceTable, StreamingDecoder } from './decoder';
 import { specFromGGUF, specFromGGUFAsync } from './gguf-vocab';
 import { SpecialMatcher } from './special';
 import type { TokenizerSpec } from './spec';
-import { specFromTokenizerJson } from './tokenizer-json';
+import { specFromTokenizerJson, specFromTokenizerJsonAsync } from './tokenizer-json';
 import { wellFormed } from './unicode';
 import { SPECIAL_ATTRS } from './vocab';
 
@@ -129,6 +129,11 @@ export class Tokenizer {
   /** From a parsed HF tokenizer.json and, optionally, tokenizer_config.json (BOS/EOS, chat template). */
   static fromTokenizerJson(json: unknown, config?: unknown): Tokenizer {
     return new Tokenizer(specFromTokenizerJson(json, config));
+  }
+
+  /** @internal fromTokenizerJson with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+  static async fromTokenizerJsonAsync(json: unknown, config?: unknown): Promise<Tokenizer> {
+    return new Tokenizer(await specFromTokenizerJsonAsync(json, config));
   }
 
   get bosToken(): string | undefined {
