@@ -97,8 +97,6 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   // thread: one range, the per-head loop exactly).
   constexpr int64_t kMinKeys = 512;
   const int64_t want = nth == 1 ? 1 : std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
-  // A sliding window reads only the last p.window keys: [kv_lo, n_kv).
-  const int64_t kv_lo = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0, n_keys = n_kv - kv_lo;
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_keys / kMinKeys, want));
   const int64_t span = ((n_keys + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
   parts = (n_keys + span - 1) / span;
