@@ -95,9 +95,11 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   // thread: one range, the per-head loop exactly).
   constexpr int64_t kMinKeys = 512;
   const int64_t want = nth == 1 ? 1 : std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_kv / kMinKeys, want));
-  const int64_t span = ((n_kv + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
-  parts = (n_kv + span - 1) / span;
+  // A sliding window reads only the last p.window keys: [kv_lo, n_kv).
+  const int64_t kv_lo = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0, n_keys = n_kv - kv_lo;
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_keys / kMinKeys, want));
+  const int64_t span = ((n_keys + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
+  parts = (n_keys + span - 1) / span;
   const int64_t tasks = p.n_kv_head * parts;
   // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores.
   const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk;
@@ -110,7 +112,7 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   float* part_den = part_max + static_cast<size_t>(tasks) * group;
   auto task = [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t / parts);
-    const int64_t j_begin = (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
+    const int64_t j_begin = kv_lo + (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
     float* acc = ws + static_cast<size_t>(ith) * per_thread;  // [group, D]
     float* mx = acc + static_cast<size_t>(group) * D;         // [group]
     float* sum = mx + group;                                  // [group]
@@ -125,8 +127,10 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
         const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         float* ai = acc + static_cast<size_t>(i) * D;
         vo.dot_rows_f16(cnt, K.row(j0) + off, K.row_stride, D, qh, s);
+        vo.scale(cnt, p.scale, s);
+        if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         float cmx = -INFINITY;
-        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j] *= p.scale);
+        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
         if (cmx > mx[i]) {  // rescale what was accumulated under the old maximum
           if (sum[i] != 0) {
             const float c = std::exp(mx[i] - cmx);
