@@ -211,8 +211,8 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
       p.n_head / p.n_kv_head <= kAttnMaxQueries)
     return attention_blocks(ctx, a);
 #endif
-  // One query row over an f16 cache (decode): by KV head and key range (it has no window or softcap).
-  if (!spans && N == 1 && K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0 && p.window == 0 && p.softcap == 0)
+  // One query row over an f16 cache (decode): by KV head and key range.
+  if (!spans && N == 1 && K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0)
     return attention_decode_f16(ctx, a);
   const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
   const VecOps& vo = vec_ops();
