@@ -46,6 +46,8 @@ const DEFAULT_TESTS = [
   'test/model-random.test.ts',
   'test/generate-api.test.ts',
   'test/cli-reliability.test.ts',
+  'test/scheduler.test.ts',
+  'test/generate-sampler.test.ts',
 ];
 
 // -O1 after gyp's -O3: about half the compile time, and the usual level for ASan (stack traces stay readable).
@@ -77,7 +79,8 @@ function syncMirror() {
     fs.copyFileSync(from, to);
     fs.utimesSync(to, st.atime, st.mtime);
   };
-  for (const rel of ['binding.gyp', 'native', 'kernels', 'scripts/embed-kernels.js']) copy(rel);
+  // package.json: binding.gyp reads the version from it.
+  for (const rel of ['binding.gyp', 'package.json', 'native', 'kernels', 'scripts/embed-kernels.js']) copy(rel);
 }
 
 function nodeGyp() {
