@@ -136,3 +136,18 @@ test('perplexity shows its progress: plain lines in a pipe (no colours), the res
   expect(r.stderr).toMatch(/^perplexity \[2\/2\] 100% .* ppl \d+\.\d{4}$/m);
   expect(r.stderr).not.toContain(`${ESC}[`);
 });
+
+test('convert shows its progress as plain lines in a pipe, nothing with --quiet', () => {
+  const hf = path.join(root, 'test', 'fixtures', 'models', 'gutenberg-16m-hf');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-convert-progress-'));
+  try {
+    const r = run(['convert', hf, path.join(dir, 'a.gguf'), '--type', 'f16']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^convert \[(\d+)\/\1\] 100% .*\nwrote .*a\.gguf\n$/m);
+    expect(r.stderr).not.toContain(`${ESC}[`);
+    const q = run(['convert', hf, path.join(dir, 'b.gguf'), '--type', 'f16', '--quiet']);
+    expect([q.status, q.stderr]).toEqual([0, '']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

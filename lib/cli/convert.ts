@@ -5,6 +5,7 @@ import { convert, type ConvertType } from '../convert';
 import { pullModel } from '../hub/pull';
 import { isHubSource } from '../hub/source';
 import type { Command } from './command';
+import { stepProgress } from './progress';
 
 const TYPES: ConvertType[] = ['f16', 'q8_0', 'q4_0', 'bf16', 'f32'];
 
@@ -28,8 +29,9 @@ export const convertCommand: Command = {
     if (!TYPES.includes(type)) throw new InvalidArgumentError(`--type must be one of ${TYPES.join(', ')}`);
     // A safetensors repo on the Hub converts from its cached snapshot.
     const dir = isHubSource(given) ? (await pullModel(given)).path : given;
-    // Progress only on a terminal: '\r' redraws would litter logs.
-    const quiet = values.quiet === true || !process.stderr.isTTY;
+    // A bar on a terminal, a plain line every 2 s in a log; nothing with --quiet.
+    const quiet = values.quiet === true;
+    const progress = quiet ? undefined : stepProgress('convert');
     // Ctrl-C or a kill stops between tensors; the temporary file is removed before exiting.
     const ac = new AbortController();
     let interrupted: NodeJS.Signals | undefined;
@@ -44,21 +46,22 @@ export const convertCommand: Command = {
         type,
         overwrite: values.force === true,
         signal: ac.signal,
-        onProgress: quiet
-          ? undefined
-          : (done, total, name) => process.stderr.write(`\r[${done}/${total}] ${name.padEnd(40)}`),
+        onProgress: progress && ((done, total, name) => progress.update(done, total, name)),
       });
+      progress?.done();
     } catch (e) {
       if (interrupted && e instanceof AbortError) {
-        process.stderr.write(`${quiet ? '' : '\n'}minimacllm convert: interrupted; ${out} was not written\n`);
+        progress?.done();
+        process.stderr.write(`minimacllm convert: interrupted; ${out} was not written\n`);
         return interrupted === 'SIGINT' ? 130 : 143;
       }
       throw e;
     } finally {
+      progress?.done();
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
     }
-    if (!quiet) process.stderr.write(`\nwrote ${out}\n`);
+    if (!quiet) process.stderr.write(`wrote ${out}\n`);
     return 0;
   },
 };

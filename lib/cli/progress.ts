@@ -116,8 +116,12 @@ export function stepProgress(
     noTTYOutput: true,
     notTTYSchedule: 2000,
     fps: 10,
-    hideCursor: tty,
-    gracefulExit: true,
+    // No SIGINT handler of its own (gracefulExit): Ctrl-C keeps its meaning for the command; so the
+    // cursor is never hidden (nothing to restore).
+    hideCursor: false,
+    gracefulExit: false,
+    // In a pipe the last line already ends the output (cli-progress would add an empty line).
+    clearOnComplete: !tty,
     format: (_opts, params, payload: { detail: string }) => {
       const { value, total } = params;
       const pct = total > 0 ? Math.floor((value / total) * 100) : 100;

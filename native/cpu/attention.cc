@@ -82,15 +82,16 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16
   const TensorDesc& d = a.dst();   // [1, n_head * head_dim] f32
   const OpParams& p = a.node.p;
-  const int64_t n_kv = a.step.n_past + 1;                                          // keys end here
-  const int64_t kv_lo = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;  // and begin here
-  const int64_t n_keys = n_kv - kv_lo;
+  const int64_t n_kv = a.step.n_past + 1;
   const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
   const VecOps& vo = vec_ops();
   // Key ranges: whole chunks, at least kMinKeys each (below that the join
-  // costs more than spreading gains), enough for ~4 tasks per thread.
+  // costs more than spreading gains), enough for ~4 tasks per thread (one
+  // thread: one range, the per-head loop exactly).
   constexpr int64_t kMinKeys = 512;
-  const int64_t want = std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
+  const int64_t want = nth == 1 ? 1 : std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
+  // A sliding window reads only the last p.window keys: [kv_lo, n_kv).
+  const int64_t kv_lo = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0, n_keys = n_kv - kv_lo;
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_keys / kMinKeys, want));
   const int64_t span = ((n_keys + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
   parts = (n_keys + span - 1) / span;
@@ -153,7 +154,7 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
     }
   };
   // A short context (early decode steps) is not worth waking the pool.
-  if (static_cast<int64_t>(p.n_head) * n_keys * D < 16 * 1024) {
+  if (static_cast<int64_t>(p.n_head) * n_kv * D < 16 * 1024) {
     for (int64_t t = 0; t < tasks; t++) task(t, 0);
   } else {
     ctx.pool.run_chunks(tasks, task);

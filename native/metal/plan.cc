@@ -545,6 +545,32 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
   out.push_back(k);
 }
 
+// ---- encoding -----------------------------------------------------------------------
+
+EncodeCalls next_calls(EncoderState& st, const Dispatch& d) {
+  EncodeCalls c;
+  c.pipeline = st.kernel != d.kernel;
+  st.kernel = d.kernel;
+  for (int i = 0; i < 4; i++) {
+    if (!d.bufs[i].buffer && st.slot[i] >= 0) {
+      c.buffer[i] = false;  // unused by this kernel: whatever is bound there stays
+      continue;
+    }
+    const int32_t slot = d.bufs[i].buffer ? d.bufs[i].slot : d.bufs[3].slot;
+    c.buffer[i] = slot < 0 || st.slot[i] != slot;
+    st.slot[i] = slot;
+  }
+  c.tg_mem = st.tg_mem != d.tg_mem;
+  st.tg_mem = d.tg_mem;
+  return c;
+}
+
+int EncodeCalls::count(bool barrier) const {
+  int n = 2 + (barrier ? 1 : 0) + (pipeline ? 1 : 0) + (tg_mem ? 1 : 0);  // setBytes, dispatch
+  for (bool b : buffer) n += b ? 1 : 0;
+  return n;
+}
+
 // ---- SegmentPlan ------------------------------------------------------------------
 
 SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev) : g_(g), nodes_(std::move(nodes)) {
@@ -600,7 +626,13 @@ void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
     }
   }
   place_barriers(c.list);
+  decide_calls(c.list);
   c.n_tokens = step.n_tokens;
+}
+
+void SegmentPlan::decide_calls(std::vector<Dispatch>& list) {
+  EncoderState st;  // a segment's run starts binding from scratch
+  for (Dispatch& d : list) d.calls = next_calls(st, d);
 }
 
 void SegmentPlan::place_barriers(std::vector<Dispatch>& list) const {
@@ -654,12 +686,15 @@ void SegmentPlan::verify(const StepArgs& step, Device& dev) {
   build(fresh, step, dev);
   auto same = [](const Dispatch& a, const Dispatch& b) {
     if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
-        a.barrier != b.barrier || std::memcmp(a.args, b.args, a.args_size) != 0)
+        a.barrier != b.barrier || a.calls.pipeline != b.calls.pipeline || a.calls.tg_mem != b.calls.tg_mem ||
+        std::memcmp(a.args, b.args, a.args_size) != 0)
       return false;
     for (int i = 0; i < 3; i++)
       if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;
     for (int i = 0; i < 4; i++)
-      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset) return false;
+      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset ||
+          a.calls.buffer[i] != b.calls.buffer[i])
+        return false;
     return true;
   };
   bool ok = cached.size() == fresh.list.size();
