@@ -118,6 +118,8 @@ struct RopeArgs {
   int32_t has_freq_factors;
   float theta_scale;  // freq_base^(-2 / n_rot), computed on the host like the CPU does
   float freq_scale;
+  float attn_factor;  // cos and sin scaled by it
+  int32_t pad0;
 };
 
 // attn_decode_*, attn_prefill_*: causal GQA attention over the KV cache
@@ -138,6 +140,8 @@ struct AttentionArgs {
   float scale;
   int32_t tile_keys;  // prefill: keys per threadgroup-memory tile (a multiple of 8)
   int32_t n_splits;   // decode: key ranges split over threadgroups (grid z)
+  int32_t window;     // > 0: the query at position p sees keys (p - window, p]
+  float softcap;      // > 0: scores softcap * tanh(s / softcap)
   int32_t pad0;
 };
 
@@ -152,7 +156,8 @@ struct StoreRowsArgs {
   int32_t pad0;
 };
 
-// add_f32 / mul_f32 / swiglu_f32 / copy_row_f32 (last_row: rows = 1, a_row0 = last)
+// add_f32 / mul_f32 / swiglu_f32 / geglu_f32 / copy_row_f32 (last_row: rows = 1, a_row0 = last),
+// scale_f32 / softcap_f32 (dst = f(a), by `value`)
 // buffers: src0 = a, src1 = b (or unused), dst
 struct BinaryArgs {
   int64_t a_stride;
@@ -162,6 +167,8 @@ struct BinaryArgs {
   int32_t cols;
   int32_t b_broadcast;  // b is one row used for every row of a
   int32_t a_row0;       // first row of a read (last_row)
+  float value;          // scale_f32: the factor; softcap_f32: the cap
+  int32_t pad0;
 };
 
 #endif  // MM_KERNELS_ARGS_H

@@ -1,6 +1,8 @@
 // Causal grouped-query attention over the KV cache. Query row i (token
 // i % n_tokens, position n_past + i % n_tokens) of head h sees cache rows
-// [0, n_past + i % n_tokens] of KV head h / (n_head / n_kv_head). Scores never
+// [0, p = n_past + i % n_tokens] of KV head h / (n_head / n_kv_head), or with
+// a sliding window (window > 0) rows (p - window, p]; scores are soft-capped
+// (softcap * tanh(s / softcap), precise::tanh) when softcap > 0. Scores never
 // touch device memory: online softmax (running max M, running sum S, rescaled
 // accumulators). exp is precise:: (Metal's fast exp is 3 + 2|x| ulp).
 //
@@ -61,10 +63,11 @@ inline void attn_decode_impl(constant AttentionArgs & args, device const char * 
   const int i = int(tgpig.y), z = int(tgpig.z), nsplit = int(tgpg.z);
   const int nsg = int(ntg.x) / MM_SIMD_WIDTH;
 
-  // This split's keys: the z-th of nsplit equal ranges of the row's n_kv keys.
+  // This split's keys: the z-th of nsplit equal ranges of the row's keys [kv_lo, n_kv).
   const int n_kv = args.n_past + i % args.n_tokens + 1;
-  const int per = max((n_kv + nsplit - 1) / nsplit, nsplit > 1 ? MM_ATTN_SPLIT_MIN_KEYS : 0);
-  const int j_begin = min(n_kv, z * per), j_end = min(n_kv, j_begin + per);
+  const int kv_lo = args.window > 0 ? max(0, n_kv - args.window) : 0;
+  const int per = max((n_kv - kv_lo + nsplit - 1) / nsplit, nsplit > 1 ? MM_ATTN_SPLIT_MIN_KEYS : 0);
+  const int j_begin = min(n_kv, kv_lo + z * per), j_end = min(n_kv, j_begin + per);
 
   float q[G][DPL], acc[G][DPL], M[G], S[G];
   for (int g = 0; g < G; g++) {
@@ -89,7 +92,8 @@ inline void attn_decode_impl(constant AttentionArgs & args, device const char * 
       const float4 s4 = simd_sum(part);  // up to 4 heads' scores in one reduction
       for (int gg = 0; gg < 4 && g0 + gg < ng; gg++) {
         const int g = g0 + gg;
-        const float s = s4[gg], newM = fmax(M[g], s);
+        const float s = args.softcap > 0.0f ? args.softcap * precise::tanh(s4[gg] / args.softcap) : s4[gg];
+        const float newM = fmax(M[g], s);
         const float c = precise::exp(M[g] - newM), p = precise::exp(s - newM);
         S[g] = S[g] * c + p;
         for (int t = 0; t < DPL; t++) acc[g][t] = acc[g][t] * c + p * v[t];
@@ -175,11 +179,16 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
   // Lanes 4r .. 4r+3 own row r0 + r: its causal limit, M and S.
   const int myrow = r0 + int(tiisg) / 4;
   const int n_kv = args.n_past + myrow % args.n_tokens + 1;
+  const int kv_lo = args.window > 0 ? max(0, n_kv - args.window) : 0;
   // Keys any row of the threadgroup sees (uniform, for the barriers).
-  int kv_end = 0;
+  int kv_end = 0, kv_begin = 1 << 30;
   for (int s = 0; s < nsg; s++) {
     const int rs = min(blk0 + 8 * s, args.n_rows - 8);
-    for (int r = rs; r < rs + 8; r++) kv_end = max(kv_end, args.n_past + r % args.n_tokens + 1);
+    for (int r = rs; r < rs + 8; r++) {
+      const int e = args.n_past + r % args.n_tokens + 1;
+      kv_end = max(kv_end, e);
+      kv_begin = min(kv_begin, args.window > 0 ? max(0, e - args.window) : 0);
+    }
   }
 
   const ulong ldq = ulong(args.q_stride / 4), ldd = ulong(args.d_stride / 4);
@@ -193,7 +202,7 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
   // K / V tile loaders: tpr threads per key row, each copying 4 dims at a time; rows
   // tid / tpr, + rstep, ... (one division per thread, none per element).
   const int tpr = min(nt, D / 4), lr = tid / tpr, ld = (tid % tpr) * 4, rstep = nt / tpr;
-  for (int j0 = 0; j0 < kv_end; j0 += TK) {
+  for (int j0 = kv_begin; j0 < kv_end; j0 += TK) {
     threadgroup_barrier(mem_flags::mem_threadgroup);  // the previous tile is consumed
     if (lr < rstep) {
       for (int jj = lr; jj < TK; jj += rstep) {
@@ -228,7 +237,10 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
     threadgroup float * srow = ss + (int(tiisg) / 4) * lds;
     float mx = MM_NEG_BIG;
     for (int c = c0; c < c0 + cols; c++) {
-      const float v = j0 + c < n_kv ? srow[c] * args.scale : MM_NEG_BIG;
+      const bool seen = j0 + c < n_kv && j0 + c >= kv_lo;
+      float v = srow[c] * args.scale;
+      if (args.softcap > 0.0f) v = args.softcap * precise::tanh(v / args.softcap);
+      v = seen ? v : MM_NEG_BIG;
       srow[c] = v;
       mx = fmax(mx, v);
     }
@@ -238,7 +250,7 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
     const float corr = precise::exp(M - newM);
     float sum = 0.0f;
     for (int c = c0; c < c0 + cols; c++) {
-      const float p = j0 + c < n_kv ? precise::exp(srow[c] - newM) : 0.0f;
+      const float p = j0 + c < n_kv && j0 + c >= kv_lo ? precise::exp(srow[c] - newM) : 0.0f;
       srow[c] = p;
       sum += p;
     }

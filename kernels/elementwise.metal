@@ -1,7 +1,9 @@
 // Row-wise elementwise kernels, one thread per element: add_f32, mul_f32
-// (b may be one broadcast row), swiglu_f32 (silu(gate) * up) and copy_row_f32
-// (last_row: rows = 1, reads row a_row0). swiglu uses precise::exp: Metal
-// compiles with fast math, whose exp is only within 3 + 2|x| ulp.
+// (b may be one broadcast row), swiglu_f32 (silu(gate) * up), geglu_f32
+// (gelu_tanh(gate) * up), scale_f32 (a * value), softcap_f32 (value * tanh(a /
+// value)) and copy_row_f32 (last_row: rows = 1, reads row a_row0). swiglu and
+// geglu use precise::exp, softcap precise::tanh: Metal compiles with fast math,
+// whose exp is only within 3 + 2|x| ulp.
 // grid: (ceil(cols / 256), rows), 256 threads.
 #include "common.h"
 
@@ -17,6 +19,19 @@
 MM_BINARY_KERNEL(add_f32, a + b)
 MM_BINARY_KERNEL(mul_f32, a * b)
 MM_BINARY_KERNEL(swiglu_f32, a / (1.0f + precise::exp(-a)) * b)
+// gelu_tanh(a) = a * sigmoid(2u), u = sqrt(2/pi) (a + 0.044715 a^3), as the CPU's vector form.
+MM_BINARY_KERNEL(geglu_f32, a / (1.0f + precise::exp(-1.5957691216057308f * a * (1.0f + 0.044715f * a * a))) * b)
+
+#define MM_UNARY_KERNEL(NAME, EXPR)                                        \
+  MM_KERNEL(NAME, BinaryArgs) {                                            \
+    const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);        \
+    if (c >= args.cols) return;                                            \
+    const float a = ((device const float *)(src0 + r * args.a_stride))[c]; \
+    ((device float *)(dst + r * args.d_stride))[c] = EXPR;                 \
+  }
+
+MM_UNARY_KERNEL(scale_f32, a * args.value)
+MM_UNARY_KERNEL(softcap_f32, args.value * precise::tanh(a / args.value))
 
 MM_KERNEL(copy_row_f32, BinaryArgs) {
   const int c = int(tgpig.x * ntg.x + tpitg.x), r = int(tgpig.y);

@@ -1,7 +1,8 @@
 // rope_f32: rotary position embedding. One thread per (row, head, pair):
 // pairs below n_rot/2 rotate ((2i, 2i+1) normal, (i, i + n_rot/2) neox), the
 // rest copy the unrotated tail when dst is not x. theta_i = pos *
-// theta_scale^i * freq_scale / freq_factors[i], with theta_scale^i built by the
+// theta_scale^i * freq_scale / freq_factors[i] (cos and sin scaled by
+// attn_factor), with theta_scale^i built by the
 // same repeated product as the CPU backend so angles agree to the last bit.
 // grid: (ceil(rows * n_head * ceil(head_dim / 2) / 64)), 64 threads.
 #include "common.h"
@@ -24,7 +25,7 @@ MM_KERNEL(rope_f32, RopeArgs) {
     if (args.has_freq_factors) t /= ((device const float *)src2)[i];
     // precise: fast-math sin/cos are only within 2^-13 absolute on [-pi, pi] and worse
     // outside, and angles reach position * freq_scale radians.
-    const float c = precise::cos(t), s = precise::sin(t);
+    const float c = precise::cos(t) * args.attn_factor, s = precise::sin(t) * args.attn_factor;
     const int i0 = args.neox ? i : 2 * i;
     const int i1 = args.neox ? i + half_rot : 2 * i + 1;
     const float x0 = x[i0], x1 = x[i1];

@@ -33,6 +33,10 @@ export const OP_NAMES = [
   'add',
   'mul',
   'last_row',
+  'geglu',
+  'scale',
+  'softcap',
+  'pool',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -48,6 +52,14 @@ export type OpParams = {
   ropeMode?: 0 | 2;
   freqBase?: number;
   freqScale?: number;
+  /** rope: cos and sin scaled by it (LongRoPE's magnitude correction). */
+  attnFactor?: number;
+  /** attention: the query at position p sees keys (p - window, p] (0: every earlier key). */
+  window?: number;
+  /** attention scores, softcap op: c * tanh(x / c) (0: none). */
+  softcap?: number;
+  /** pool: 1 = mean, 2 = first row (cls), 3 = last row (llama.cpp's pooling_type values). */
+  pooling?: 1 | 2 | 3;
 };
 /** Every key of OpParams, as the native op table names them (test/native-tables.test.ts keeps the two equal). */
 export const OP_PARAM_NAMES = [
@@ -61,6 +73,10 @@ export const OP_PARAM_NAMES = [
   'ropeMode',
   'freqBase',
   'freqScale',
+  'attnFactor',
+  'window',
+  'softcap',
+  'pooling',
 ] as const satisfies ReadonlyArray<keyof OpParams>;
 // Every OpParams key is listed (a key missing above fails to compile here).
 const _allParamsListed: Record<Exclude<keyof OpParams, (typeof OP_PARAM_NAMES)[number]>, never> = {};

@@ -115,10 +115,11 @@ function toF32(t: TensorRef, raw: Uint8Array, count: number): Float32Array {
 }
 
 /** Converts a tensor's bytes to `dtype`. */
-function convertData(t: TensorRef, raw: Uint8Array, dtype: number): Uint8Array {
-  if (dtype === t.type) return raw;
+function convertData(t: TensorRef, raw: Uint8Array, dtype: number, add = 0): Uint8Array {
+  if (dtype === t.type && add === 0) return raw;
   const count = t.shape.reduce((a, b) => a * b, 1);
   const f = toF32(t, raw, count);
+  if (add !== 0) for (let i = 0; i < f.length; i++) f[i]! += add; // GGUF stores what the ops read (gemma: 1 + w)
   if (dtype === DType.F32) return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
   return nativeCall((n) => n.quantize(dtype, f, t.shape[0]!));
 }
@@ -183,7 +184,7 @@ export async function convert(hfDir: string, outPath: string, options: ConvertOp
       data: () => {
         let raw = readBytes(t);
         if (permuteHeads) raw = permuteRows(raw, nRows, permuteHeads);
-        return convertData(t, raw, dtype);
+        return convertData(t, raw, dtype, decl.kind === 'vector' ? decl.add : 0);
       },
     });
   }

@@ -23,6 +23,7 @@ export {
   attention,
   cpuInfo,
   dequantize,
+  geglu,
   getRows,
   matmul,
   matrixBytes,
@@ -30,6 +31,8 @@ export {
   quantize,
   rmsNorm,
   rope,
+  scale,
+  softcap,
   softmax,
   storeRows,
   swiglu,
@@ -42,6 +45,7 @@ export { loadTokenizer, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
 export { loadModel, Model } from './model/model';
+export type { EmbedOptions, Pooling } from './model/embed';
 export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptions } from './model/model';
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';

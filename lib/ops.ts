@@ -325,8 +325,10 @@ export interface RopeOptions extends OpOptions {
   mode?: 'normal' | 'neox';
   freqBase?: number;
   freqScale?: number;
-  /** Per-pair frequency divisors (llama3 scaling), nRot/2 values. */
+  /** Per-pair frequency divisors (llama3 scaling, LongRoPE), nRot/2 values. */
   freqFactors?: Float32Array;
+  /** cos and sin scaled by it (LongRoPE's magnitude correction; default 1). */
+  attnFactor?: number;
 }
 
 /** Rotary embedding of x [n, nHead*headDim] at `positions` [n]. */
@@ -347,6 +349,7 @@ export function rope(x: Float32Array, positions: Int32Array, options: RopeOption
   }
   const freqBase = finiteNumber('freqBase', o.freqBase, 10000, (v) => v > 0, 'a positive finite number');
   const freqScale = finiteNumber('freqScale', o.freqScale, 1, (v) => v > 0, 'a positive finite number');
+  const attnFactor = finiteNumber('attnFactor', o.attnFactor, 1, (v) => v > 0, 'a positive finite number');
   if (o.mode !== undefined && o.mode !== 'normal' && o.mode !== 'neox')
     throw new InvalidArgumentError(`mode must be 'normal' or 'neox', got ${show(o.mode)}`);
   const srcs: Operand[] = [
@@ -366,6 +369,7 @@ export function rope(x: Float32Array, positions: Int32Array, options: RopeOption
     ropeMode: (o.mode ?? 'normal') === 'neox' ? 2 : 0,
     freqBase,
     freqScale,
+    attnFactor,
   };
   return asF32(
     runOne(resolveBackend(o.backend), 'rope', srcs, { type: DType.F32, cols, rows: n, perToken: true }, n, params),
@@ -409,6 +413,10 @@ export interface AttentionOptions extends OpOptions {
   /** Cache rows before this batch; query i attends to rows [0, nPast + i]. */
   nPast: number;
   scale?: number;
+  /** Sliding window: query i attends to rows (nPast + i - window, nPast + i] only (0 or absent: all). */
+  window?: number;
+  /** Scores soft-capped to c * tanh(s / c) (gemma2; 0 or absent: none). */
+  softcap?: number;
 }
 
 /**
@@ -459,7 +467,9 @@ export function attention(
     }
   }
   const scale = finiteNumber('scale', o.scale, 1 / Math.sqrt(headDim), () => true, 'a finite number');
-  const params: OpParams = { nHead, nKvHead, headDim, scale };
+  const window = nonNegativeInt('window', o.window ?? 0);
+  const softcap = finiteNumber('softcap', o.softcap, 0, (v) => v >= 0, 'a finite number >= 0');
+  const params: OpParams = { nHead, nKvHead, headDim, scale, window, softcap };
   return asF32(
     runOne(
       resolveBackend(o.backend),
@@ -478,7 +488,7 @@ export function attention(
 }
 
 function binary(
-  op: 'swiglu' | 'add' | 'mul',
+  op: 'swiglu' | 'geglu' | 'add' | 'mul',
   a: Float32Array,
   b: Float32Array,
   cols: number,
@@ -489,11 +499,10 @@ function binary(
   f32('b', b);
   positiveInt('cols', cols);
   const n = rowsOf('a', a, cols);
-  const broadcast = op !== 'swiglu' && b.length === cols && n > 1;
+  const gated = op === 'swiglu' || op === 'geglu';
+  const broadcast = !gated && b.length === cols && n > 1;
   if (!broadcast && b.length !== a.length) {
-    throw new InvalidArgumentError(
-      `b must have a's length (${a.length})${op === 'swiglu' ? '' : ` or one row of ${cols}`}`,
-    );
+    throw new InvalidArgumentError(`b must have a's length (${a.length})${gated ? '' : ` or one row of ${cols}`}`);
   }
   return asF32(
     runOne(
@@ -514,12 +523,49 @@ function binary(
 /** silu(gate) * up, elementwise. */
 export const swiglu = (gate: Float32Array, up: Float32Array, options?: OpOptions): Float32Array =>
   binary('swiglu', f32('gate', gate), up, Math.max(gate.length, 1), options);
+/** gelu(gate) * up, elementwise (GELU's tanh approximation, as gemma's gelu_pytorch_tanh). */
+export const geglu = (gate: Float32Array, up: Float32Array, options?: OpOptions): Float32Array =>
+  binary('geglu', f32('gate', gate), up, Math.max(gate.length, 1), options);
 /** a + b; b may be one row of `cols` broadcast over a's rows. */
 export const add = (a: Float32Array, b: Float32Array, cols: number, options?: OpOptions): Float32Array =>
   binary('add', a, b, cols, options);
 /** a * b; b may be one row of `cols` broadcast over a's rows. */
 export const mul = (a: Float32Array, b: Float32Array, cols: number, options?: OpOptions): Float32Array =>
   binary('mul', a, b, cols, options);
+
+function unary(
+  op: 'scale' | 'softcap',
+  x: Float32Array,
+  params: OpParams,
+  options: OpOptions | undefined,
+): Float32Array {
+  const o = optionsOf(options);
+  f32('x', x);
+  const cols = Math.max(x.length, 1);
+  return asF32(
+    runOne(
+      resolveBackend(o.backend),
+      op,
+      [{ data: x, type: DType.F32, cols, rows: 1, perToken: true }],
+      { type: DType.F32, cols, rows: 1, perToken: true },
+      1,
+      params,
+    ),
+  );
+}
+/** x * s, elementwise. */
+export function scale(x: Float32Array, s: number, options?: OpOptions): Float32Array {
+  if (typeof s !== 'number' || !Number.isFinite(s))
+    throw new InvalidArgumentError(`s must be a finite number, got ${show(s)}`);
+  return unary('scale', x, { scale: s }, options);
+}
+/** c * tanh(x / c), elementwise (logit soft-capping). */
+export function softcap(x: Float32Array, c: number, options?: OpOptions): Float32Array {
+  if (typeof c !== 'number' || !Number.isFinite(c) || c <= 0)
+    throw new InvalidArgumentError(`c must be a positive finite number, got ${show(c)}`);
+  const cap = c;
+  return unary('softcap', x, { softcap: cap }, options);
+}
 
 /** Writes src rows into a cache copy at rows [nPast, nPast + n), converting to the cache type. */
 export function storeRows(

@@ -7,7 +7,9 @@
  * that every node runs on the kernels, the decode attention splits its keys
  * (one combine dispatch per layer) and where the memory barriers go: per layer
  * 13 of 18 dispatches wait, while k and v (after q), rope k (after rope q),
- * the V store (after the K store) and up (after gate) run concurrently. About
+ * the V store (after the K store) and up (after gate) run concurrently; and that
+ * the encoder calls the host skips (unchanged pipeline, bindings, threadgroup
+ * memory) leave every dispatch what it needs, replayed on a model encoder. About
  * 10 s (compiling). `npm run bench:encode` times the same path.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -45,6 +47,10 @@ const planBenchSources = [
     expect(out.dispatches).toBe(out.nodes! + layers); // + one attn_combine per layer
     expect(out.barriers).toBe(1 + 13 * layers + 3);
     expect(out.steps).toBe(50);
+    // Encoding (next_calls): replaying the calls leaves every dispatch its pipeline,
+    // threadgroup memory and bindings; unchanged state is not set again.
+    expect(out.encode_errors).toBe(0);
+    expect(out.metal_calls).toBeLessThan(0.75 * (8 * out.dispatches! + out.barriers!));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -91,6 +91,7 @@ test('every kernel the dispatch plans can name is defined once in kernels/', () 
     ]);
     instantiate(src, /^MM_GET_ROWS_KERNEL\((\w+),/gm, (m) => [`get_rows_${m[1]}`]);
     instantiate(src, /^MM_BINARY_KERNEL\((\w+),/gm, (m) => [m[1]!]);
+    instantiate(src, /^MM_UNARY_KERNEL\((\w+),/gm, (m) => [m[1]!]);
   }
   for (const [name, count] of defined) expect(`${name} x${count}`).toBe(`${name} x1`);
   // The plans' kernel table (native/metal/plan.cc), as the addon exports it.

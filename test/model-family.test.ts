@@ -48,6 +48,7 @@ const fused: ModelFamily<ModelHParams, FusedWeights> = {
   },
   embed: (g, w, hp, ids, x) => llama.embed(g, w.llama, hp, ids, x),
   head: (g, w, hp, x, logits) => llama.head(g, w.llama, hp, x, logits),
+  outputNorm: (g, w, hp, x, out) => llama.outputNorm(g, w.llama, hp, x, out),
   layer(g, w, hp) {
     const l = w.layers[g.layer]!;
     const qDim = hp.nHead * hp.headDim,

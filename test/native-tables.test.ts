@@ -43,6 +43,7 @@ test('op names and parameters', () => {
     'ropeMode',
     'freqBase',
     'freqScale',
+    'attnFactor',
   ]);
   expect(Object.isFrozen(tables)).toBe(true);
 });

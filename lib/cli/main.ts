@@ -11,6 +11,7 @@ import { setLogger } from '../log';
 import { chatCommand } from './chat';
 import type { Command } from './command';
 import { convertCommand } from './convert';
+import { embedCommand } from './embed';
 import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
 import { lsCommand } from './ls';
@@ -29,6 +30,7 @@ export const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   chat: chatCommand,
   perplexity: perplexityCommand,
+  embed: embedCommand,
   pull: pullCommand,
   ls: lsCommand,
   rm: rmCommand,

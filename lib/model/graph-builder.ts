@@ -268,3 +268,76 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     activationBytes: plan.bytes + o.maxTokensAll * hp.vocabSize * F32,
   };
 }
+
+export interface EmbeddingGraph {
+  graph: GraphSpec;
+  ids: number;
+  positions: number;
+  /** Output: [1, n_embd] pooled (or [n, n_embd] with pooling 'none'). */
+  output: number;
+  buffers: NativeBuffer[];
+}
+
+export interface EmbeddingBuildOptions {
+  family: ModelFamily;
+  hp: ModelHParams;
+  weights: FamilyWeights;
+  /** Longest input (tokens): the KV cache and the batch. */
+  maxTokens: number;
+  /** 1 mean, 2 first token (cls), 3 last token, 0 none (every token's vector). */
+  pooling: 0 | 1 | 2 | 3;
+  /** Scale each output vector to unit L2 norm. */
+  normalize: boolean;
+}
+
+/**
+ * The embedding graph of one input of up to maxTokens tokens: the layers over
+ * their own KV cache (f32), the final norm (llama.cpp's t_embd), pooling, and
+ * L2 normalization as rms_norm (x / sqrt(mean x^2)) then a scale by 1/sqrt(n_embd).
+ */
+export function buildEmbeddingGraph(backend: Backend, o: EmbeddingBuildOptions): EmbeddingGraph {
+  const { hp, family, weights: w } = o;
+  const kvDim = hp.nKvHead * hp.headDim;
+  const kvLayerBytes = align(o.maxTokens * kvDim * F32);
+  const kvBuffer = backend.allocate(kvLayerBytes * 2 * hp.nLayer);
+  const plan = new ActivationPlan(o.maxTokens);
+  const ids = plan.perToken('#ids', 1, DType.I32); // [n] i32
+  const pos = plan.perToken('#positions', 1, DType.I32); // [n] i32
+  const x = plan.perToken('#x', hp.nEmbd); // [n, n_embd] residual stream
+  const normed = plan.perToken('#normed', hp.nEmbd); // [n, n_embd] final norm
+  const g = new GraphBuild(plan, pos, o.maxTokens);
+  const tIds = g.tensor(ids);
+  const tX = g.tensor(x);
+  family.embed(g, w, hp, tIds, tX);
+  for (let i = 0; i < hp.nLayer; i++) {
+    g.layer = i;
+    g.x = tX;
+    const cache = (which: 0 | 1): TensorSpec => ({
+      buffer: kvBuffer,
+      offset: (2 * i + which) * kvLayerBytes,
+      type: DType.F32,
+      cols: kvDim,
+      rows: o.maxTokens,
+    });
+    g.kCache = g.tensor(cache(0));
+    g.vCache = g.tensor(cache(1));
+    family.layer(g, w, hp);
+  }
+  let out = g.tensor(normed);
+  family.outputNorm(g, w, hp, tX, out);
+  if (o.pooling !== 0) out = g.op('pool', [out], g.tensor(plan.fixed('#pooled', hp.nEmbd, 1)), { pooling: o.pooling });
+  if (o.normalize) {
+    // Unit length: rms_norm gives x * sqrt(n) / |x|; a zero vector stays 0 (eps).
+    g.op('rms_norm', [out], out, { eps: 1e-24 });
+    g.op('scale', [out], out, { scale: 1 / Math.sqrt(hp.nEmbd) });
+  }
+  const actBuffer = backend.allocate(plan.bytes);
+  plan.bind(actBuffer);
+  return {
+    graph: { tensors: g.tensors, nodes: g.nodes, maxTokens: o.maxTokens },
+    ids: tIds,
+    positions: g.positions,
+    output: out,
+    buffers: [kvBuffer, actBuffer],
+  };
+}

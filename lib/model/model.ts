@@ -33,6 +33,8 @@ import { checkModelConsistency } from './consistency';
 import { Context, type ContextHost } from './context';
 import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
+import { embedOptions, Embedder, modelPooling, type EmbedOptions } from './embed';
+import { Mutex } from './mutex';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
 import { loadModelTokenizer } from './tokenizer-loader';
 import { loadWeights, type ModelWeights } from './weights';
@@ -103,6 +105,8 @@ export class Model {
   #disposed = false;
   #disposing: Promise<void> | undefined;
   readonly #host: ContextHost;
+  #embedder: Embedder | undefined;
+  readonly #embedLock = new Mutex();
 
   /** @internal Use loadModel(). */
   constructor(
@@ -237,12 +241,52 @@ export class Model {
     return chatStream(this.#chat(messages, options, true));
   }
 
+  /**
+   * Embedding vectors of `input` (a text or token ids; an array of them gives an array of
+   * vectors): the final normed hidden states pooled by `options.pooling` (default: the
+   * model's pooling type, else 'mean'; 'none' gives every token's vector, [n * nEmbd]) and
+   * scaled to unit length unless `normalize: false`. Texts are tokenized as tokenize() does
+   * (the model's BOS when it adds one).
+   */
+  async embed(input: string | readonly number[], options?: EmbedOptions): Promise<Float32Array>;
+  async embed(input: ReadonlyArray<string | readonly number[]>, options?: EmbedOptions): Promise<Float32Array[]>;
+  async embed(
+    input: string | readonly number[] | ReadonlyArray<string | readonly number[]>,
+    options?: EmbedOptions,
+  ): Promise<Float32Array | Float32Array[]> {
+    this.#assertLive();
+    const o = embedOptions(options, modelPooling(this.#desc) ?? 'mean');
+    const isIds = (x: unknown): x is readonly number[] => Array.isArray(x) && x.every((v) => typeof v === 'number');
+    const one = typeof input === 'string' || (isIds(input) && (input.length > 0 || !Array.isArray(input)));
+    const items = (one ? [input] : input) as ReadonlyArray<unknown>;
+    if (!Array.isArray(items) || items.length === 0)
+      throw new InvalidArgumentError('input must be a string, token ids, or a non-empty array of them');
+    const ids = items.map((x, i) => {
+      if (typeof x === 'string') return this.tokenizer.tokenize(x);
+      if (isIds(x)) return [...x];
+      throw new InvalidArgumentError(`input ${i} must be a string or an array of token ids`);
+    });
+    const out = await this.#embedLock.run(async () => {
+      this.#assertLive();
+      this.#embedder ??= new Embedder(this.#backend, this.#host.family, this.#host.hp, () => this.#host.weights.model);
+      const vectors: Float32Array[] = [];
+      for (const t of ids) vectors.push(await this.#embedder.run(t, o));
+      return vectors;
+    });
+    return one ? out[0]! : out;
+  }
+
   /** Waits for running and queued work, then frees every context, the weights and the backend. */
   dispose(): Promise<void> {
     if (!this.#disposing) {
       this.#disposing = (async () => {
         const contexts = [...this.#contexts];
         await Promise.all(contexts.map((c) => c.dispose()));
+        // Embedding graphs: after the running embed() call, if any.
+        const release = await this.#embedLock.acquire();
+        this.#embedder?.dispose();
+        this.#embedder = undefined;
+        release();
         this.#disposed = true;
         // Unmapped and closed now, not when the garbage collector gets to the wrappers.
         const w = this.#weights;

@@ -26,7 +26,9 @@ export interface TensorRef {
 
 /** One declared tensor: read from the model files, or computed (`data`). */
 export type Declared =
-  { name: string; kind: 'matrix' | 'vector'; ref: TensorRef } | { name: string; kind: 'derived'; data: Float32Array };
+  | { name: string; kind: 'matrix'; ref: TensorRef }
+  | { name: string; kind: 'vector'; ref: TensorRef; add: number }
+  | { name: string; kind: 'derived'; data: Float32Array };
 
 export class TensorChecker implements TensorSource {
   readonly declared: Declared[] = [];
@@ -50,10 +52,10 @@ export class TensorChecker implements TensorSource {
     return this.tensors.has(name) ? this.matrix(name, shape) : undefined;
   }
 
-  vector(name: string, length: number): TensorSpec {
+  vector(name: string, length: number, add = 0): TensorSpec {
     const ref = this.#expect(name, [length]);
-    this.declared.push({ name, kind: 'vector', ref });
-    return this.mapVector(ref);
+    this.declared.push({ name, kind: 'vector', ref, add });
+    return this.mapVector(ref, add);
   }
 
   optionalVector(name: string, length: number): TensorSpec | undefined {
@@ -77,7 +79,7 @@ export class TensorChecker implements TensorSource {
       ref.shape.slice(1).reduce((a, b) => a * b, 1),
     );
   }
-  protected mapVector(ref: TensorRef): TensorSpec {
+  protected mapVector(ref: TensorRef, _add: number): TensorSpec {
     return placeholder(DType.F32, ref.shape[0]!, 1);
   }
   protected mapDerived(data: Float32Array): TensorSpec {

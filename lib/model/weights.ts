@@ -48,12 +48,14 @@ class WeightMapper extends TensorChecker {
     };
   }
 
-  // In place when already f32, else converted into the small buffer.
-  protected override mapVector(t: TensorRef): TensorSpec {
-    if (t.type === DType.F32)
+  // In place when already f32 (and nothing to add), else converted into the small buffer.
+  protected override mapVector(t: TensorRef, add: number): TensorSpec {
+    if (t.type === DType.F32 && add === 0)
       return { buffer: this.#file(t).buffer, offset: t.offset, type: t.type, cols: count(t), rows: 1 };
     const mapped = this.#file(t).mapped;
-    return this.mapDerived(nativeCall((n) => n.dequantize(t.type, mapped.view(t.offset, t.bytes), count(t))));
+    const data = nativeCall((n) => n.dequantize(t.type, mapped.view(t.offset, t.bytes), count(t)));
+    if (add !== 0) for (let i = 0; i < data.length; i++) data[i]! += add;
+    return this.mapDerived(data);
   }
 
   protected override mapDerived(data: Float32Array): TensorSpec {

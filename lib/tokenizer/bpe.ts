@@ -62,37 +62,60 @@ export class BpeModel {
     }
   }
 
+  /** Merges [0, pairsBuilt) are in `pairsPartial`; `pairTable` is set once all are. */
+  private pairsPartial: PairTable | undefined;
+  private pairsBuilt = 0;
+  private preparing: Promise<void> | undefined;
+
   /**
    * The merge table, built on first use: loading stays fast (150k merges cost
    * tens of ms), and a tokenizer used only to detokenize never pays for it.
+   * prepare() builds it a slice at a time instead; this getter finishes what is left.
    */
   private get pairs(): PairTable {
     if (this.pairTable) return this.pairTable;
+    this.buildPairs(Infinity);
+    return this.pairTable!;
+  }
+
+  /** Builds the merge table in slices of ~10 ms with the event loop free in between (tokenizeAsync). */
+  prepare(): Promise<void> {
+    if (this.pairTable) return Promise.resolve();
+    this.preparing ??= (async () => {
+      while (!this.buildPairs(performance.now() + 10)) await new Promise((r) => setImmediate(r));
+    })();
+    return this.preparing;
+  }
+
+  /** Adds merges to the table until done (true) or past the deadline (false). */
+  private buildPairs(deadline: number): boolean {
     const m = this.o.merges;
     const t = this.o.tokenToId;
-    const pairs = new PairTable(m.length);
-    for (let r = 0; r < m.length; r++) {
+    const pairs = (this.pairsPartial ??= new PairTable(m.length));
+    let r = this.pairsBuilt;
+    while (r < m.length) {
+      if ((r & 1023) === 0 && r > this.pairsBuilt && performance.now() > deadline) break;
       const e = m[r]!;
       let a: string | undefined;
       let b: string | undefined;
       if (typeof e === 'string') {
         // Split at the first space after the first character, as llama.cpp does.
         const sp = e.indexOf(' ', 1);
-        if (sp < 0) continue;
-        a = e.slice(0, sp);
-        b = e.slice(sp + 1);
+        a = sp < 0 ? undefined : e.slice(0, sp);
+        b = sp < 0 ? undefined : e.slice(sp + 1);
       } else {
         a = e[0];
         b = e[1];
       }
-      if (a === undefined || b === undefined) continue;
-      const ia = t.get(a);
-      const ib = t.get(b);
-      if (ia === undefined || ib === undefined) continue;
-      pairs.add(ia, ib, r);
+      const ia = a === undefined ? undefined : t.get(a);
+      const ib = b === undefined ? undefined : t.get(b);
+      if (ia !== undefined && ib !== undefined) pairs.add(ia, ib, r);
+      r++;
     }
+    this.pairsBuilt = r;
+    if (r < m.length) return false;
     this.pairTable = pairs;
-    return pairs;
+    return true;
   }
 
   /**

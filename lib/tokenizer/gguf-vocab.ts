@@ -12,10 +12,21 @@ import type { TokenizerSpec } from './spec';
 import { SpmModel } from './spm';
 import { ATTR_CONTROL, ATTR_NORMAL, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_USER_DEFINED, attrFromTokenType } from './vocab';
 import { applySpecialTextRules } from './special-ids';
+import { runSteps, runStepsAsync } from './steps';
 
 const K = 'tokenizer.ggml.';
 
 export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
+  return runSteps(specFromGGUFSteps(md));
+}
+
+/** specFromGGUF with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+export function specFromGGUFAsync(md: MetadataRecord): Promise<TokenizerSpec> {
+  return runStepsAsync(specFromGGUFSteps(md));
+}
+
+/** The build, yielding between steps of the token table (151k tokens: 60-100 ms of CPU in one piece). */
+function* specFromGGUFSteps(md: MetadataRecord): Generator<void, TokenizerSpec, undefined> {
   const model = optString(md, K + 'model');
   if (model === undefined) throw new BadModelError(`GGUF has no ${K}model`);
   if (model !== 'llama' && model !== 'gpt2') {
@@ -41,7 +52,9 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     }
     if (tokenToId.get(t) === undefined) tokenToId.set(t, i);
     attrs[i] = types ? attrFromTokenType(types[i]!) : ATTR_NORMAL;
+    if ((i & 4095) === 4095) yield;
   }
+  yield;
 
   const spm = model === 'llama';
   // llama.cpp's defaults, then whatever the file says.
@@ -72,6 +85,8 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
       sep: fimKey('sep'),
     },
   });
+
+  yield;
 
   // Phi-3 files need right-stripping special tokens (llama.cpp keys this on general.name).
   const name = (optString(md, 'general.name') ?? '').toLowerCase();
@@ -122,6 +137,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
 
   const merges = optStringArray(md, K + 'merges');
   if (!merges) throw new BadModelError(`GGUF byte-level vocabulary has no ${K}merges`);
+  yield;
   const bpe = new BpeModel({ tokenToId, tokens: toks, merges, byteLevel: true, ignoreMerges: pre!.ignoreMerges });
   const stages = pre!.stages;
   return {
@@ -129,6 +145,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
     type: 'bpe',
     pieceMode: 'byte-level',
     ...(pre!.cuts ? { cuts: plan(splitterCuts) } : {}),
+    prepare: () => bpe.prepare(),
     encodeText(text, ctx, out) {
       splitText(text, stages, (s, e) => bpe.encode(text.slice(s, e), out, ctx.defer));
     },

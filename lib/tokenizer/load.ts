@@ -76,7 +76,7 @@ export async function loadTokenizer(source: string): Promise<Tokenizer> {
   }
   if (await isGGUF(source)) {
     const { metadata } = await readGGUF(source);
-    return Tokenizer.fromGGUFMetadata(metadata);
+    return Tokenizer.fromGGUFMetadataAsync(metadata);
   }
   return fromTokenizerJsonFile(source);
 }

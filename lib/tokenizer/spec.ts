@@ -36,6 +36,8 @@ export interface TokenizerSpec {
   addBos: boolean;
   addEos: boolean;
   chatTemplate?: string;
+  /** Builds what the first encode would build at once (the merge table), a slice at a time (tokenizeAsync). */
+  prepare?: () => Promise<void>;
   /** Where texts may be cut to be tokenized in slices (cuts.ts); none when absent. */
   cuts?: CutPlan;
 }

@@ -290,6 +290,7 @@ export function specFromTokenizerJson(json: unknown, config?: unknown): Tokenize
     addEos: addEos && eos !== undefined,
     chatTemplate,
     cuts: jsonCuts(json, normalize, tokens, tokenToId, model.fuse_unk === true && !byteFallback),
+    prepare: () => bpe.prepare(),
     encodeText(text, ctx, out) {
       const norm = normalize ? normalize(text, { first: ctx.continued !== true, last: ctx.more !== true }) : text;
       if (norm.length === 0) return;

@@ -6,7 +6,7 @@ import { AbortError, ContextOverflowError, InvalidArgumentError } from '../error
 import type { CutPlan } from './cuts';
 import type { Defer, MergeJob } from './merge-job';
 import { decodeAll, PieceTable, StreamingDecoder } from './decoder';
-import { specFromGGUF } from './gguf-vocab';
+import { specFromGGUF, specFromGGUFAsync } from './gguf-vocab';
 import { SpecialMatcher } from './special';
 import type { TokenizerSpec } from './spec';
 import { specFromTokenizerJson } from './tokenizer-json';
@@ -121,6 +121,11 @@ export class Tokenizer {
     return new Tokenizer(specFromGGUF(metadata));
   }
 
+  /** @internal fromGGUFMetadata with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+  static async fromGGUFMetadataAsync(metadata: Readonly<Record<string, unknown>>): Promise<Tokenizer> {
+    return new Tokenizer(await specFromGGUFAsync(metadata));
+  }
+
   /** From a parsed HF tokenizer.json and, optionally, tokenizer_config.json (BOS/EOS, chat template). */
   static fromTokenizerJson(json: unknown, config?: unknown): Tokenizer {
     return new Tokenizer(specFromTokenizerJson(json, config));
@@ -189,6 +194,9 @@ export class Tokenizer {
         throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
     };
     check();
+    // The merge table (built at the first encode: 100+ ms for a 150k-merge vocabulary) in slices.
+    if (text.length > 0) await spec.prepare?.();
+    check();
     if (addSpecial && spec.addBos && spec.bos !== undefined) out.push(spec.bos);
     const step = Tokenizer.sliceChars;
     const cuts = spec.cuts;
@@ -250,6 +258,14 @@ export class Tokenizer {
     if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
     check();
     return out;
+  }
+
+  /**
+   * @internal Builds, a slice at a time, the tables tokenizeAsync needs and tokenize() would build at
+   * once on first use (the merge table, the cut tables). loadModel starts it in the background.
+   */
+  prepare(): Promise<void> {
+    return Promise.all([this.spec.prepare?.(), this.spec.cuts?.ready()]).then(() => undefined);
   }
 
   /** @internal Characters per slice of tokenizeAsync (tests make it small to cut often). */

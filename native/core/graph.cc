@@ -1,6 +1,7 @@
 #include "graph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -139,6 +140,7 @@ void Graph::validate() const {
                   w + "n_rot must be even and in (0, head_dim]");
         check_arg(n.p.rope_mode == kRopeNormal || n.p.rope_mode == kRopeNeox, w + "mode must be normal or neox");
         check_arg(n.p.freq_base > 0.0f, w + "freq_base must be positive");
+        check_arg(std::isfinite(n.p.attn_factor), w + "attn_factor must be finite");
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
         check_arg(same_rows(src(0), src(1)), w + "positions rows must equal x rows");
         if (n.src.size() == 3) {
@@ -165,6 +167,8 @@ void Graph::validate() const {
           check_arg(c->rows_per_token == 0 && c->rows > 0, w + "KV cache must have fixed rows");
         }
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal q shape");
+        check_arg(n.p.window >= 0, w + "window must be >= 0");
+        check_arg(n.p.softcap >= 0.0f && std::isfinite(n.p.softcap), w + "softcap must be a finite number >= 0");
         break;
       }
       case OpKind::StoreRows: {
@@ -175,19 +179,37 @@ void Graph::validate() const {
         break;
       }
       case OpKind::SwiGLU:
+      case OpKind::GeGLU:
       case OpKind::Add:
       case OpKind::Mul: {
         is_f32(src(0), "a");
         is_f32(src(1), "b");
         check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal a shape");
-        const bool broadcast = n.op != OpKind::SwiGLU && src(1).rows == 1 && src(1).rows_per_token == 0;
+        const bool gated = n.op == OpKind::SwiGLU || n.op == OpKind::GeGLU;
+        const bool broadcast = !gated && src(1).rows == 1 && src(1).rows_per_token == 0;
         check_arg(src(1).cols == d.cols && (broadcast || same_rows(src(1), src(0))),
-                  w + "b must match a's shape" + (n.op == OpKind::SwiGLU ? "" : " or be one row"));
+                  w + "b must match a's shape" + (gated ? "" : " or be one row"));
         break;
       }
       case OpKind::LastRow: {
         is_f32(src(0), "x");
         check_arg(d.cols == src(0).cols && d.rows == 1 && d.rows_per_token == 0, w + "dst must be one row of x's cols");
+        break;
+      }
+      case OpKind::Scale:
+      case OpKind::Softcap: {
+        is_f32(src(0), "x");
+        check_arg(d.cols == src(0).cols && same_rows(d, src(0)), w + "dst shape must equal x shape");
+        check_arg(std::isfinite(n.p.scale), w + "scale must be finite");
+        if (n.op == OpKind::Softcap)
+          check_arg(n.p.softcap > 0.0f && std::isfinite(n.p.softcap), w + "softcap must be a positive finite number");
+        break;
+      }
+      case OpKind::Pool: {
+        is_f32(src(0), "x");
+        check_arg(d.cols == src(0).cols && d.rows == 1 && d.rows_per_token == 0, w + "dst must be one row of x's cols");
+        check_arg(n.p.pooling == kPoolMean || n.p.pooling == kPoolCls || n.p.pooling == kPoolLast,
+                  w + "pooling must be 1 (mean), 2 (cls) or 3 (last)");
         break;
       }
       case OpKind::Count: fail(ErrorCode::InvalidArg, w + "unknown op");

@@ -44,13 +44,18 @@ enum class OpKind : int32_t {
   Add,        // dst = a + b (b may be one broadcast row)    src: a, b
   Mul,        // dst = a * b (b may be one broadcast row)    src: a, b
   LastRow,    // dst[1, d] = src[n - 1, :]                   src: x
+  GeGLU,      // dst = gelu_tanh(gate) * up                  src: gate, up
+  Scale,      // dst = x * scale                             src: x
+  Softcap,    // dst = softcap * tanh(x / softcap)           src: x
+  Pool,       // dst[1, d] = mean | first | last of x's rows  src: x
   Count
 };
 
 const char* op_name(OpKind op);
 bool op_from_name(const std::string& name, OpKind* out);
 
-enum RopeMode : int32_t { kRopeNormal = 0, kRopeNeox = 2 };  // ggml's values
+enum RopeMode : int32_t { kRopeNormal = 0, kRopeNeox = 2 };              // ggml's values
+enum PoolType : int32_t { kPoolMean = 1, kPoolCls = 2, kPoolLast = 3 };  // llama.cpp's pooling_type values
 
 struct OpParams {
   float eps = 1e-5f;      // rms_norm
@@ -63,6 +68,11 @@ struct OpParams {
   int32_t rope_mode = kRopeNormal;
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;
+  float attn_factor = 1.0f;  // rope: cos and sin scaled by it (LongRoPE / YaRN magnitude)
+  // attention: the query at position p sees keys (p - window, p] (0: all of [0, p])
+  int32_t window = 0;
+  float softcap = 0.0f;         // attention scores, softcap op: c * tanh(x / c) (0: none)
+  int32_t pooling = kPoolMean;  // pool
 };
 
 struct Node {

@@ -28,6 +28,10 @@ const std::vector<ParamInfo>& params_table() {
       MM_PARAM_I("ropeMode", rope_mode, 0, 2),
       MM_PARAM_F("freqBase", freq_base),
       MM_PARAM_F("freqScale", freq_scale),
+      MM_PARAM_F("attnFactor", attn_factor),
+      MM_PARAM_I("window", window, 0, INT32_MAX),
+      MM_PARAM_F("softcap", softcap),
+      MM_PARAM_I("pooling", pooling, 1, 3),
   };
   return params;
 }
@@ -40,14 +44,18 @@ const OpInfo* ops_table() {
       {"get_rows", 2, 2, {}},
       {"rms_norm", 1, 2, {"eps"}},
       {"matmul", 2, 3, {}},
-      {"rope", 2, 3, {"nHead", "headDim", "nRot", "ropeMode", "freqBase", "freqScale"}},
+      {"rope", 2, 3, {"nHead", "headDim", "nRot", "ropeMode", "freqBase", "freqScale", "attnFactor"}},
       {"softmax", 1, 1, {"scale", "causal"}},
-      {"attention", 3, 3, {"nHead", "nKvHead", "headDim", "scale"}},
+      {"attention", 3, 3, {"nHead", "nKvHead", "headDim", "scale", "window", "softcap"}},
       {"store_rows", 1, 1, {}},
       {"swiglu", 2, 2, {}},
       {"add", 2, 2, {}},
       {"mul", 2, 2, {}},
       {"last_row", 1, 1, {}},
+      {"geglu", 2, 2, {}},
+      {"scale", 1, 1, {"scale"}},
+      {"softcap", 1, 1, {"softcap"}},
+      {"pool", 1, 1, {"pooling"}},
   };
   static_assert(sizeof(ops) / sizeof(ops[0]) == static_cast<size_t>(OpKind::Count), "one row per op");
   return ops;

@@ -1,6 +1,7 @@
 // Causal grouped-query attention of n query rows over the KV cache:
-// query i (position n_past + i) attends to cache rows [0, n_past + i]; query
-// head h reads KV head h / (n_head / n_kv_head). One (row, head) pair per task.
+// query i (position p = n_past + i) attends to cache rows [0, p], or with a
+// sliding window w to (p - w, p]; query head h reads KV head h / (n_head /
+// n_kv_head). Scores may be soft-capped: c * tanh(s / c) (gemma2). One (row, head) pair per task.
 // Keys are scored a chunk at a time into a small per-thread buffer, then the
 // chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
 // cache); an online-softmax rescale joins the chunks, so no [ctx] buffer and
@@ -39,20 +40,23 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     const int64_t i0 = (t / p.n_kv_head) * rows_per_block, i1 = std::min(N, i0 + rows_per_block);
     const float* qv[kAttnMaxQueries];
     float* out[kAttnMaxQueries];
-    int64_t n_kv[kAttnMaxQueries];
+    int64_t n_kv[kAttnMaxQueries], kv_begin[kAttnMaxQueries];
     int nq = 0;
     for (int64_t i = i0; i < i1; i++)
       for (int h = kvh * group; h < (kvh + 1) * group; h++, nq++) {
         qv[nq] = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
         out[nq] = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
         n_kv[nq] = past + (i % a.step.n_tokens) + 1;
+        kv_begin[nq] = p.window > 0 ? std::max<int64_t>(0, n_kv[nq] - p.window) : 0;
       }
     AttnBlock b;
     b.nq = nq;
     b.d = D;
     b.scale = p.scale;
+    b.softcap = p.softcap;
     b.q = qv;
     b.n_kv = n_kv;
+    b.kv_begin = kv_begin;
     b.k = K.row(0) + static_cast<size_t>(kvh) * D * 2;
     b.k_stride = K.row_stride;
     b.v = V.row(0) + static_cast<size_t>(kvh) * D * 2;
@@ -82,12 +86,15 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
   const VecOps& vo = vec_ops();
   // Key ranges: whole chunks, at least kMinKeys each (below that the join
-  // costs more than spreading gains), enough for ~4 tasks per thread.
+  // costs more than spreading gains), enough for ~4 tasks per thread (one
+  // thread: one range, the per-head loop exactly).
   constexpr int64_t kMinKeys = 512;
-  const int64_t want = std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_kv / kMinKeys, want));
-  const int64_t span = ((n_kv + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
-  parts = (n_kv + span - 1) / span;
+  const int64_t want = nth == 1 ? 1 : std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
+  // A sliding window reads only the last p.window keys: [kv_lo, n_kv).
+  const int64_t kv_lo = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0, n_keys = n_kv - kv_lo;
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_keys / kMinKeys, want));
+  const int64_t span = ((n_keys + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
+  parts = (n_keys + span - 1) / span;
   const int64_t tasks = p.n_kv_head * parts;
   // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores.
   const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk;
@@ -100,7 +107,7 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   float* part_den = part_max + static_cast<size_t>(tasks) * group;
   auto task = [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t / parts);
-    const int64_t j_begin = (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
+    const int64_t j_begin = kv_lo + (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
     float* acc = ws + static_cast<size_t>(ith) * per_thread;  // [group, D]
     float* mx = acc + static_cast<size_t>(group) * D;         // [group]
     float* sum = mx + group;                                  // [group]
@@ -115,8 +122,10 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
         const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         float* ai = acc + static_cast<size_t>(i) * D;
         vo.dot_rows_f16(cnt, K.row(j0) + off, K.row_stride, D, qh, s);
+        vo.scale(cnt, p.scale, s);
+        if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         float cmx = -INFINITY;
-        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j] *= p.scale);
+        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
         if (cmx > mx[i]) {  // rescale what was accumulated under the old maximum
           if (sum[i] != 0) {
             const float c = std::exp(mx[i] - cmx);
@@ -210,20 +219,20 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
       const float* qh = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const size_t k_off = static_cast<size_t>(kvh) * D * k_elt, v_off = static_cast<size_t>(kvh) * D * v_elt;
       const int64_t n_kv = past + (i % a.step.n_tokens) + 1;
+      const int64_t kv_begin = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
       float mx = -INFINITY, sum = 0;
       std::fill(acc, acc + D, 0.0f);
-      for (int64_t j0 = 0; j0 < n_kv; j0 += kChunk) {
+      for (int64_t j0 = kv_begin; j0 < n_kv; j0 += kChunk) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
         if (fast_half) {
           vo.dot_rows_f16(cnt, K.row(j0) + k_off, K.row_stride, D, qh, s);
-          for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j] *= scale);
+          vo.scale(cnt, scale, s);
         } else {
-          for (int64_t j = 0; j < cnt; j++) {
-            s[j] = kdot(D, K.row(j0 + j) + k_off, qh) * scale;
-            cmx = std::max(cmx, s[j]);
-          }
+          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, K.row(j0 + j) + k_off, qh) * scale;
         }
+        if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
+        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
         if (cmx > mx) {  // rescale what was accumulated under the old maximum
           if (sum != 0) {
             const float c = std::exp(mx - cmx);

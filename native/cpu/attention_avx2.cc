@@ -110,8 +110,9 @@ void attend_block_f16(const AttnBlock& b) {
   std::fill(den, den + nq, 0.0f);
   const VecOps& vo = vec_ops();
   const int64_t n_max = *std::max_element(b.n_kv, b.n_kv + nq);
+  const int64_t n_min = *std::min_element(b.kv_begin, b.kv_begin + nq);
 
-  for (int64_t j0 = 0; j0 < n_max; j0 += C) {
+  for (int64_t j0 = n_min; j0 < n_max; j0 += C) {
     const int cnt = static_cast<int>(std::min<int64_t>(C, n_max - j0));
     const int cnt16 = (cnt + 15) & ~15;
     // kt[c][j] = key j0 + j, value c: 8 x 8 tiles transposed in registers (zero past cnt).
@@ -130,18 +131,22 @@ void attend_block_f16(const AttnBlock& b) {
 
     for (int i = 0; i < nq; i++) {
       float* s = S + C * i;
-      const int valid = static_cast<int>(std::clamp<int64_t>(b.n_kv[i] - j0, 0, cnt));  // causal limit
-      if (valid > 0) {
-        const float cmx = max_of(s, valid);
+      // Keys [lo, hi) of the chunk are visible: the causal limit, and the window's start.
+      const int hi = static_cast<int>(std::clamp<int64_t>(b.n_kv[i] - j0, 0, cnt));
+      const int lo = static_cast<int>(std::clamp<int64_t>(b.kv_begin[i] - j0, 0, hi));
+      if (hi > lo) {
+        if (b.softcap > 0) vo.softcap(hi - lo, b.softcap, s + lo);
+        const float cmx = max_of(s + lo, hi - lo);
         if (cmx > mx[i]) {  // rescale what was summed under the old maximum
           const float r = std::exp(mx[i] - cmx);
           den[i] *= r;
           vo.scale(d, r, acc + d * i);
           mx[i] = cmx;
         }
-        den[i] += vo.exp_sub_sum(valid, s, mx[i]);
+        den[i] += vo.exp_sub_sum(hi - lo, s + lo, mx[i]);
       }
-      std::fill(s + valid, s + cnt, 0.0f);
+      std::fill(s, s + lo, 0.0f);
+      std::fill(s + hi, s + cnt, 0.0f);
     }
 
     const uint8_t* v = b.v + b.v_stride * j0;

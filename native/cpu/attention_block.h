@@ -10,12 +10,14 @@
 namespace mm {
 
 struct AttnBlock {
-  int nq = 0;                       // query vectors in the block
-  int d = 0;                        // head_dim (multiple of 16)
-  float scale = 1;                  // applied to q.k
-  const float* const* q = nullptr;  // [nq] -> [d]
-  const int64_t* n_kv = nullptr;    // [nq] keys visible to each query (>= 1)
-  const uint8_t* k = nullptr;       // f16 key rows of this KV head, k_stride bytes apart
+  int nq = 0;                         // query vectors in the block
+  int d = 0;                          // head_dim (multiple of 16)
+  float scale = 1;                    // applied to q.k
+  float softcap = 0;                  // scores c * tanh(s / c) when > 0
+  const float* const* q = nullptr;    // [nq] -> [d]
+  const int64_t* n_kv = nullptr;      // [nq] keys visible to each query end here (>= 1)
+  const int64_t* kv_begin = nullptr;  // [nq] and begin here (sliding window; < n_kv)
+  const uint8_t* k = nullptr;         // f16 key rows of this KV head, k_stride bytes apart
   size_t k_stride = 0;
   const uint8_t* v = nullptr;  // f16 value rows, likewise
   size_t v_stride = 0;

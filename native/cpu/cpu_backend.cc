@@ -60,6 +60,10 @@ void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
     case OpKind::Add: return op_add(ctx, a);
     case OpKind::Mul: return op_mul(ctx, a);
     case OpKind::LastRow: return op_last_row(ctx, a);
+    case OpKind::GeGLU: return op_geglu(ctx, a);
+    case OpKind::Scale: return op_scale(ctx, a);
+    case OpKind::Softcap: return op_softcap(ctx, a);
+    case OpKind::Pool: return op_pool(ctx, a);
     case OpKind::Count: break;
   }
   fail(ErrorCode::Internal, "unknown op");

@@ -42,5 +42,9 @@ void op_swiglu(CpuContext& ctx, const OpArgs& a);                        // elem
 void op_add(CpuContext& ctx, const OpArgs& a);                           // elementwise.cc
 void op_mul(CpuContext& ctx, const OpArgs& a);                           // elementwise.cc
 void op_last_row(CpuContext& ctx, const OpArgs& a);                      // elementwise.cc
+void op_geglu(CpuContext& ctx, const OpArgs& a);                         // elementwise.cc
+void op_scale(CpuContext& ctx, const OpArgs& a);                         // elementwise.cc
+void op_softcap(CpuContext& ctx, const OpArgs& a);                       // elementwise.cc
+void op_pool(CpuContext& ctx, const OpArgs& a);                          // elementwise.cc
 
 }  // namespace mm

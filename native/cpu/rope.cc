@@ -1,7 +1,8 @@
 // Rotary position embedding, per head. "normal" rotates adjacent pairs
 // (x[2i], x[2i+1]) as GGUF llama weights expect; "neox" rotates (x[i],
 // x[i + n_rot/2]) as HF's rotate-half and qwen do. theta_i = pos * base^(-2i/n_rot)
-// * freq_scale / freq_factors[i] (freq_factors: llama3-style scaling).
+// * freq_scale / freq_factors[i] (freq_factors: llama3-style scaling, LongRoPE);
+// cos and sin are scaled by attn_factor (LongRoPE's magnitude correction).
 #include <algorithm>
 #include <cmath>
 
@@ -34,8 +35,8 @@ void op_rope(CpuContext& ctx, const OpArgs& a) {
       for (int i = 0; i < half; i++, theta *= theta_scale) {
         float t = p.freq_scale * theta;
         if (ff) t /= ff[i];
-        cs[i] = std::cos(t);
-        sn[i] = std::sin(t);
+        cs[i] = std::cos(t) * p.attn_factor;
+        sn[i] = std::sin(t) * p.attn_factor;
       }
       for (int h = 0; h < p.n_head; h++) {
         const float* xh = xr + static_cast<int64_t>(h) * p.head_dim;

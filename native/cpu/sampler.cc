@@ -196,7 +196,17 @@ int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool s
   }
   pos.clear();
   const uint16_t want = static_cast<uint16_t>(b);
-  for (int64_t i = 0; i < n; i++)
+  int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128i wv = _mm_set1_epi16(static_cast<int16_t>(want));
+  for (; i + 8 <= n; i += 8) {
+    const __m128i eq = _mm_cmpeq_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bkt + i)), wv);
+    if (_mm_movemask_epi8(eq))
+      for (int e = 0; e < 8; e++)
+        if (bkt[i + e] == want) pos.push_back(i + e);
+  }
+#endif
+  for (; i < n; i++)
     if (bkt[i] == want) pos.push_back(i);
   return select_positions(c, pos.data(), static_cast<int64_t>(pos.size()), acc, target, strict, unit);
 }
@@ -234,16 +244,28 @@ void top_k_heap(Cands& c, const float* logits, int64_t V, int64_t k) {
     h[i] = i;
   }
   std::make_heap(h.begin(), h.end(), weaker);
-  for (int64_t t = k; t < V; t++) {
+  auto offer = [&](int64_t t) {
     const float v = logits[t];
-    if (!(v > c.val[h[0]])) continue;  // ties keep the lower id, already kept
+    if (!(v > c.val[h[0]])) return;  // ties keep the lower id, already kept
     const int64_t slot = h[0];
     std::pop_heap(h.begin(), h.end(), weaker);
     c.val[slot] = v;
     c.id[slot] = static_cast<int32_t>(t);
     h[k - 1] = slot;
     std::push_heap(h.begin(), h.end(), weaker);
+  };
+  int64_t t = k;
+#if defined(__SSE2__)
+  // Most logits lose to the weakest kept one: test 8 at a time against it.
+  for (; t + 8 <= V; t += 8) {
+    const __m128 w = _mm_set1_ps(c.val[h[0]]);
+    const int m = _mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(logits + t), w)) |
+                  (_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(logits + t + 4), w)) << 4);
+    if (m)
+      for (int e = 0; e < 8; e++) offer(t + e);
   }
+#endif
+  for (; t < V; t++) offer(t);
   c.n = k;
 }
 

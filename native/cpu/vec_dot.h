@@ -9,6 +9,7 @@
 // This mirrors llama.cpp, whose matmuls also quantize activations, so both
 // engines round the same way.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "../core/dtype.h"
@@ -38,6 +39,14 @@ struct TileKernels {
   DotTileFn q2_K = nullptr, q3_K = nullptr, iq4_nl = nullptr, iq4_xs = nullptr;
 };
 
+// GELU, tanh approximation (gemma's gelu_pytorch_tanh, ggml_gelu): 0.5 x (1 + tanh u)
+// written as x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), which keeps its
+// relative precision where 1 + tanh u would cancel (x << 0).
+constexpr float kGeluCoefA = 0.044715f, kSqrt2OverPi = 0.79788456080286535588f;
+inline float gelu_tanh(float x) {
+  return x / (1.0f + std::exp(-2.0f * kSqrt2OverPi * x * (1.0f + kGeluCoefA * x * x)));
+}
+
 // Vector helpers for attention and elementwise ops (AVX2 where available).
 struct VecOps {
   void (*axpy_f32)(int64_t n, float a, const float* x, float* y);       // y += a * x
@@ -52,6 +61,10 @@ struct VecOps {
   void (*accum_rows_f16)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
   // y = half(x), round to nearest even (the f16 KV cache's stores).
   void (*f32_to_f16)(int64_t n, const float* x, uint16_t* y);
+  // y = gelu(g) * u, GELU's tanh form written as g * sigmoid(2 * sqrt(2/pi) * (g + 0.044715 g^3)).
+  void (*geglu)(int64_t n, const float* g, const float* u, float* y);
+  // x = c * tanh(x / c) in place (logit soft-capping).
+  void (*softcap)(int64_t n, float c, float* x);
 };
 const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 

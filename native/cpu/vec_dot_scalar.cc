@@ -49,12 +49,18 @@ void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t strid
 void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   for (int64_t i = 0; i < n; i++) y[i] = fp32_to_fp16(x[i]);
 }
+void geglu_f32(int64_t n, const float* g, const float* u, float* y) {
+  for (int64_t i = 0; i < n; i++) y[i] = gelu_tanh(g[i]) * u[i];
+}
+void softcap_f32(int64_t n, float c, float* x) {
+  for (int64_t i = 0; i < n; i++) x[i] = c * std::tanh(x[i] / c);
+}
 
 }  // namespace
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32,   axpy_f16,     scale_f32,      exp_sub_sum,
-                           swiglu_f32, dot_rows_f16, accum_rows_f16, f32_to_f16};
+  static const VecOps v = {axpy_f32,     axpy_f16,       scale_f32,  exp_sub_sum, swiglu_f32,
+                           dot_rows_f16, accum_rows_f16, f32_to_f16, geglu_f32,   softcap_f32};
   return v;
 }
 

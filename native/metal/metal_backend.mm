@@ -337,16 +337,18 @@ class MetalBackend : public Backend, public metal::Device {
   }
 
   void encode(MetalSegment& s, const metal::Dispatch& d) {
-    id<MTLComputePipelineState> ps = pipeline(d.kernel);
+    // Only what changed since the previous dispatch of this segment (plan.h EncodeCalls).
+    const metal::EncodeCalls& c = d.calls;
     if (d.barrier) [enc_ memoryBarrierWithScope:MTLBarrierScopeBuffers];
-    [enc_ setComputePipelineState:ps];
+    if (c.pipeline) [enc_ setComputePipelineState:pipeline(d.kernel)];
     [enc_ setBytes:d.args length:d.args_size atIndex:0];
     for (int i = 0; i < 4; i++) {
-      const metal::BufferRef& r = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];  // unused slots get dst
+      if (!c.buffer[i]) continue;
+      const metal::BufferRef& r = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];  // an unused slot first gets dst
       const MetalSegment::Binding& b = s.bindings[r.slot];
       [enc_ setBuffer:b.buffer offset:b.offset atIndex:static_cast<NSUInteger>(i + 1)];
     }
-    [enc_ setThreadgroupMemoryLength:d.tg_mem atIndex:0];
+    if (c.tg_mem) [enc_ setThreadgroupMemoryLength:d.tg_mem atIndex:0];
     [enc_ dispatchThreadgroups:MTLSizeMake(d.grid[0], d.grid[1], d.grid[2])
          threadsPerThreadgroup:MTLSizeMake(d.threads[0], d.threads[1], d.threads[2])];
   }

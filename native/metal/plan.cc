@@ -17,10 +17,10 @@ static_assert(sizeof(MatMulArgs) == 40, "MatMulArgs layout");
 static_assert(sizeof(GetRowsArgs) == 40, "GetRowsArgs layout");
 static_assert(sizeof(RmsNormArgs) == 32, "RmsNormArgs layout");
 static_assert(sizeof(SoftmaxArgs) == 40, "SoftmaxArgs layout");
-static_assert(sizeof(RopeArgs) == 56, "RopeArgs layout");
-static_assert(sizeof(AttentionArgs) == 72, "AttentionArgs layout");
+static_assert(sizeof(RopeArgs) == 64, "RopeArgs layout");
+static_assert(sizeof(AttentionArgs) == 80, "AttentionArgs layout");
 static_assert(sizeof(StoreRowsArgs) == 32, "StoreRowsArgs layout");
-static_assert(sizeof(BinaryArgs) == 40, "BinaryArgs layout");
+static_assert(sizeof(BinaryArgs) == 48, "BinaryArgs layout");
 static_assert(kSimdWidth == MM_SIMD_WIDTH, "one SIMD width");
 
 namespace {
@@ -50,7 +50,7 @@ struct KernelTable {
         for (int d : {32, 64, 128, 256}) add(std::string(family) + kv + "_d" + std::to_string(d));
     for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
     for (const char* n : {"attn_combine_f32", "rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32",
-                          "swiglu_f32", "copy_row_f32"})
+                          "swiglu_f32", "geglu_f32", "scale_f32", "softcap_f32", "copy_row_f32"})
       add(n);
   }
 };
@@ -145,6 +145,7 @@ std::string static_refusal(const Graph& g, const Node& n) {
       if (src(1).type != src(2).type) return "K and V caches of different types";
       if (n.p.head_dim > MM_ATTN_MAX_HEAD_DIM) return "head_dim above " + std::to_string(MM_ATTN_MAX_HEAD_DIM);
       return "";
+    case OpKind::Pool: return "no Metal pool kernel (embeddings pool on the CPU)";
     case OpKind::Count: return "unknown op";
     default: return "";
   }
@@ -375,6 +376,7 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       // The same float pow as the CPU backend, so both see the same theta_scale.
       a.theta_scale = std::pow(n.p.freq_base, -2.0f / static_cast<float>(n.p.n_rot));
       a.freq_scale = n.p.freq_scale;
+      a.attn_factor = n.p.attn_factor;
       k.kernel = id_of("rope_f32");
       k.bufs[0] = ref(x);
       k.bufs[1] = ref(pos);
@@ -401,6 +403,8 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.n_kv_head = n.p.n_kv_head;
       a.head_dim = n.p.head_dim;
       a.scale = n.p.scale;
+      a.window = n.p.window;
+      a.softcap = n.p.softcap;
       const int64_t D = a.head_dim;
       // Kernels are instantiated for head dims up to 32, 64, 128, 256.
       const int64_t dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
@@ -478,8 +482,11 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       break;
     }
     case OpKind::SwiGLU:
+    case OpKind::GeGLU:
     case OpKind::Add:
     case OpKind::Mul:
+    case OpKind::Scale:
+    case OpKind::Softcap:
     case OpKind::LastRow: {
       const TensorDesc& x = src(0);
       auto a = zeroed<BinaryArgs>();
@@ -491,13 +498,20 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
         a.rows = 1;
         a.a_row0 = i32(x.rows_at(nt) - 1, "rows");
         k.kernel = id_of("copy_row_f32");
+      } else if (n.op == OpKind::Scale || n.op == OpKind::Softcap) {
+        a.rows = i32(x.rows_at(nt), "rows");
+        a.value = n.op == OpKind::Scale ? n.p.scale : n.p.softcap;
+        k.kernel = id_of(n.op == OpKind::Scale ? "scale_f32" : "softcap_f32");
       } else {
         const TensorDesc& y = src(1);
         a.b_stride = stride(y);
         a.rows = i32(x.rows_at(nt), "rows");
-        a.b_broadcast = n.op != OpKind::SwiGLU && y.rows == 1 && y.rows_per_token == 0;
+        a.b_broadcast = (n.op == OpKind::Add || n.op == OpKind::Mul) && y.rows == 1 && y.rows_per_token == 0;
         k.bufs[1] = ref(y);
-        k.kernel = id_of(n.op == OpKind::Add ? "add_f32" : n.op == OpKind::Mul ? "mul_f32" : "swiglu_f32");
+        k.kernel = id_of(n.op == OpKind::Add     ? "add_f32"
+                         : n.op == OpKind::Mul   ? "mul_f32"
+                         : n.op == OpKind::GeGLU ? "geglu_f32"
+                                                 : "swiglu_f32");
       }
       k.threads[0] = free_threads(256, k.kernel, dev);
       k.grid[0] = ceil_div(a.cols, k.threads[0]);
@@ -505,9 +519,36 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       set_args(k, a);
       break;
     }
-    case OpKind::Count: fail(ErrorCode::Internal, "metal: unknown op");
+    case OpKind::Pool:
+    case OpKind::Count: fail(ErrorCode::Internal, std::string("metal: no kernel for ") + op_name(n.op));
   }
   out.push_back(k);
+}
+
+// ---- encoding -----------------------------------------------------------------------
+
+EncodeCalls next_calls(EncoderState& st, const Dispatch& d) {
+  EncodeCalls c;
+  c.pipeline = st.kernel != d.kernel;
+  st.kernel = d.kernel;
+  for (int i = 0; i < 4; i++) {
+    if (!d.bufs[i].buffer && st.slot[i] >= 0) {
+      c.buffer[i] = false;  // unused by this kernel: whatever is bound there stays
+      continue;
+    }
+    const int32_t slot = d.bufs[i].buffer ? d.bufs[i].slot : d.bufs[3].slot;
+    c.buffer[i] = slot < 0 || st.slot[i] != slot;
+    st.slot[i] = slot;
+  }
+  c.tg_mem = st.tg_mem != d.tg_mem;
+  st.tg_mem = d.tg_mem;
+  return c;
+}
+
+int EncodeCalls::count(bool barrier) const {
+  int n = 2 + (barrier ? 1 : 0) + (pipeline ? 1 : 0) + (tg_mem ? 1 : 0);  // setBytes, dispatch
+  for (bool b : buffer) n += b ? 1 : 0;
+  return n;
 }
 
 // ---- SegmentPlan ------------------------------------------------------------------
@@ -565,7 +606,13 @@ void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
     }
   }
   place_barriers(c.list);
+  decide_calls(c.list);
   c.n_tokens = step.n_tokens;
+}
+
+void SegmentPlan::decide_calls(std::vector<Dispatch>& list) {
+  EncoderState st;  // a segment's run starts binding from scratch
+  for (Dispatch& d : list) d.calls = next_calls(st, d);
 }
 
 void SegmentPlan::place_barriers(std::vector<Dispatch>& list) const {
@@ -619,12 +666,15 @@ void SegmentPlan::verify(const StepArgs& step, Device& dev) {
   build(fresh, step, dev);
   auto same = [](const Dispatch& a, const Dispatch& b) {
     if (a.kernel != b.kernel || a.args_size != b.args_size || a.n_past_at != b.n_past_at || a.tg_mem != b.tg_mem ||
-        a.barrier != b.barrier || std::memcmp(a.args, b.args, a.args_size) != 0)
+        a.barrier != b.barrier || a.calls.pipeline != b.calls.pipeline || a.calls.tg_mem != b.calls.tg_mem ||
+        std::memcmp(a.args, b.args, a.args_size) != 0)
       return false;
     for (int i = 0; i < 3; i++)
       if (a.grid[i] != b.grid[i] || a.threads[i] != b.threads[i]) return false;
     for (int i = 0; i < 4; i++)
-      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset) return false;
+      if (a.bufs[i].buffer != b.bufs[i].buffer || a.bufs[i].offset != b.bufs[i].offset ||
+          a.calls.buffer[i] != b.calls.buffer[i])
+        return false;
     return true;
   };
   bool ok = cached.size() == fresh.list.size();

@@ -6,7 +6,8 @@
 // per node, one SegmentPlan, its pipelines' kernel list), then times decode
 // steps: SegmentPlan::for_step (get_rows id check, n_past patched) plus a walk
 // over the dispatches that touches what the host's encode() passes to Metal
-// (pipeline id, argument bytes, 4 bindings, grid, barrier). Weights are never
+// (the calls each needs, decided when the plan was built: pipeline id,
+// argument bytes, changed bindings, grid, barrier); it counts those calls. Weights are never
 // read (planning only needs their addresses), so nothing large is touched.
 //
 //   plan_bench [steps]   prints one JSON object
@@ -179,9 +180,30 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     const std::vector<mm::metal::Dispatch>& first = plan.for_step({1, 0}, dev);
     const double first_step_us = us_since(t0);
-    size_t barriers = 0;
-    for (const mm::metal::Dispatch& d : first) barriers += d.barrier;
+    size_t barriers = 0, calls = 0;
+    for (const mm::metal::Dispatch& d : first) {
+      barriers += d.barrier;
+      calls += static_cast<size_t>(d.calls.count(d.barrier));
+    }
     const size_t dispatches = first.size();
+    // The calls next_calls skips must leave the encoder as a full rebinding
+    // would: replay them on a model encoder, for a decode and a prefill step.
+    int encode_errors = 0;
+    for (const int64_t nt : {int64_t(1), g.max_tokens}) {
+      int32_t bound[4] = {-1, -1, -1, -1};
+      int32_t pipe = -1;
+      uint32_t tg = 0;
+      for (const mm::metal::Dispatch& d : plan.for_step({nt, 0}, dev)) {
+        const mm::metal::EncodeCalls& c = d.calls;
+        if (c.pipeline) pipe = d.kernel;
+        if (c.tg_mem) tg = d.tg_mem;
+        for (int i = 0; i < 4; i++)
+          if (c.buffer[i]) bound[i] = d.bufs[i].buffer ? d.bufs[i].slot : d.bufs[3].slot;
+        bool ok = pipe == d.kernel && tg == d.tg_mem;
+        for (int i = 0; i < 4; i++) ok = ok && (d.bufs[i].buffer ? bound[i] == d.bufs[i].slot : bound[i] >= 0);
+        encode_errors += ok ? 0 : 1;
+      }
+    }
 
     // Steady state: what every decode token costs the CPU before Metal's own calls.
     uint64_t sink = 0;
@@ -189,9 +211,11 @@ int main(int argc, char** argv) {
     for (int s = 0; s < steps; s++) {
       const int64_t n_past = 1 + s % (m.ctx - 1);
       for (const mm::metal::Dispatch& d : plan.for_step({1, n_past}, dev)) {
+        sink += static_cast<uint64_t>(d.calls.pipeline) + d.calls.tg_mem;
         sink += static_cast<uint64_t>(d.kernel) + d.args_size + d.args[0] + d.tg_mem + d.barrier;
-        for (const mm::metal::BufferRef& r : d.bufs) {
-          const mm::metal::BufferRef& b = r.buffer ? r : d.bufs[3];
+        for (int i = 0; i < 4; i++) {
+          if (!d.calls.buffer[i]) continue;
+          const mm::metal::BufferRef& b = d.bufs[i].buffer ? d.bufs[i] : d.bufs[3];
           sink += plan.bindings()[b.slot].offset;
         }
         sink += d.grid[0] + d.grid[1] + d.grid[2] + d.threads[0];
@@ -199,11 +223,14 @@ int main(int argc, char** argv) {
     }
     const double step_us = us_since(t0) / steps;
     std::printf(
-        "{\"layers\": %lld, \"nodes\": %zu, \"dispatches\": %zu, \"barriers\": %zu, \"kernels\": %zu, "
+        "{\"layers\": %lld, \"nodes\": %zu, \"dispatches\": %zu, \"barriers\": %zu, \"metal_calls\": %zu, "
+        "\"encode_errors\": %d, "
+        "\"kernels\": %zu, "
         "\"bindings\": %zu, \"prepare_us\": %.1f, \"first_step_us\": %.1f, \"step_us\": %.3f, \"steps\": %d, "
         "\"sink\": %llu}\n",
-        static_cast<long long>(m.layers), g.nodes.size(), dispatches, barriers, kernels, plan.bindings().size(),
-        prepare_us, first_step_us, step_us, steps, static_cast<unsigned long long>(sink % 1000));
+        static_cast<long long>(m.layers), g.nodes.size(), dispatches, barriers, calls, encode_errors, kernels,
+        plan.bindings().size(), prepare_us, first_step_us, step_us, steps,
+        static_cast<unsigned long long>(sink % 1000));
   } catch (const mm::Error& e) {
     std::printf("{\"error\": \"%s: %s\"}\n", mm::error_code_name(e.code()), e.what());
     return 1;

@@ -454,3 +454,58 @@ export function blockMins(t: 'Q4_1' | 'Q5_1', w: Uint8Array, blocks: number): Fl
   for (let b = 0; b < blocks; b++) m[b] = halfToFloat(dv.getUint16(b * TYPES[t].bytes + 2, true));
   return m;
 }
+
+/** GELU, tanh form (gemma's gelu_pytorch_tanh), in float64. */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+/**
+ * Causal GQA attention in float64: q [n, nHead*D], k/v cache rows [nPast + n, nKv*D].
+ * Query i (position nPast + i) sees keys (pos - window, pos] (window 0: all up to pos);
+ * scores scale * q.k, soft-capped to c * tanh(s / c) when softcap > 0.
+ */
+export function attentionReference(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  o: {
+    n: number;
+    nPast: number;
+    nHead: number;
+    nKvHead: number;
+    headDim: number;
+    scale?: number;
+    window?: number;
+    softcap?: number;
+  },
+): Float64Array {
+  const { n, nPast, nHead, nKvHead: nKv, headDim: D } = o;
+  const scale = o.scale ?? 1 / Math.sqrt(D);
+  const out = new Float64Array(n * nHead * D);
+  for (let i = 0; i < n; i++) {
+    const pos = nPast + i;
+    const first = o.window ? Math.max(0, pos - o.window + 1) : 0;
+    for (let h = 0; h < nHead; h++) {
+      const kvh = Math.floor(h / (nHead / nKv));
+      const s: number[] = [];
+      let mx = -Infinity;
+      for (let j = first; j <= pos; j++) {
+        let d = 0;
+        for (let c = 0; c < D; c++) d += q[i * nHead * D + h * D + c]! * k[j * nKv * D + kvh * D + c]!;
+        let x = d * scale;
+        if (o.softcap) x = o.softcap * Math.tanh(x / o.softcap);
+        s.push(x);
+        mx = Math.max(mx, x);
+      }
+      let sum = 0;
+      for (let j = 0; j < s.length; j++) sum += s[j] = Math.exp(s[j]! - mx);
+      for (let c = 0; c < D; c++) {
+        let acc = 0;
+        for (let j = 0; j < s.length; j++) acc += s[j]! * v[(first + j) * nKv * D + kvh * D + c]!;
+        out[i * nHead * D + h * D + c] = acc / sum;
+      }
+    }
+  }
+  return out;
+}

@@ -34,12 +34,19 @@ export interface AttentionParams {
   nRot: number;
   ropeMode: 'normal' | 'neox';
   ropeTheta: number;
-  /** Per-pair frequency divisors [1, n_rot/2] (llama3 scaling), if any. */
+  /** Per-pair frequency divisors [1, n_rot/2] (llama3 scaling, LongRoPE), if any. */
   ropeFreqs?: TensorSpec;
+  /** Position scale (linear rope scaling: 1 / factor; default 1) and cos/sin magnitude (LongRoPE; default 1). */
+  ropeFreqScale?: number;
+  ropeAttnFactor?: number;
   /** Epsilon of the q/k norms. */
   eps: number;
   /** Score scale (1/sqrt(head_dim) unless the family says otherwise). */
   scale: number;
+  /** Sliding window: the query at position p sees keys (p - window, p] (0 or absent: all). */
+  window?: number;
+  /** Scores soft-capped to c * tanh(s / c) (gemma2; 0 or absent: none). */
+  softcap?: number;
 }
 
 /** The params of the rope op for `nHead` heads. */
@@ -50,7 +57,8 @@ export function ropeParams(p: AttentionParams, nHead: number): OpParams {
     nRot: p.nRot,
     ropeMode: p.ropeMode === 'neox' ? 2 : 0,
     freqBase: p.ropeTheta,
-    freqScale: 1,
+    freqScale: p.ropeFreqScale ?? 1,
+    ...(p.ropeAttnFactor !== undefined && p.ropeAttnFactor !== 1 && { attnFactor: p.ropeAttnFactor }),
   };
 }
 
@@ -100,6 +108,8 @@ export function attend(
     nKvHead: p.nKvHead,
     headDim: p.headDim,
     scale: p.scale,
+    ...(p.window && { window: p.window }),
+    ...(p.softcap && { softcap: p.softcap }),
   });
   return g.op('matmul', [attn, g.weight(w.wo), g.weight(w.bo)], out);
 }
@@ -110,8 +120,8 @@ export interface GatedFfnWeights {
   wDown: TensorSpec; // [n_embd, n_ff]
 }
 
-/** out = down(act(gate(h)) * up(h)) for h [n, n_embd]; act 'swiglu' (silu-gated). */
-export function gatedFfn(g: GraphOps, h: Tensor, w: GatedFfnWeights, act: 'swiglu', out: Tensor): Tensor {
+/** out = down(act(gate(h)) * up(h)) for h [n, n_embd]; act 'swiglu' (silu-gated) or 'geglu' (GELU-tanh-gated). */
+export function gatedFfn(g: GraphOps, h: Tensor, w: GatedFfnWeights, act: 'swiglu' | 'geglu', out: Tensor): Tensor {
   const gate = g.activation('gate', w.wGate.rows); // [n, n_ff] gate, then act(gate)*up
   const up = g.activation('up', w.wUp.rows); // [n, n_ff]
   g.op('matmul', [h, g.weight(w.wGate)], gate);

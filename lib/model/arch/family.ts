@@ -65,8 +65,11 @@ export interface TensorSource {
   /** A weight used in place, in its stored type; `shape` in ggml order ([cols, rows]). */
   matrix(name: string, shape: readonly number[]): TensorSpec;
   optionalMatrix(name: string, shape: readonly number[]): TensorSpec | undefined;
-  /** A 1-D tensor the ops read as f32 ([1, n]): in place when stored f32, else converted once at load. */
-  vector(name: string, length: number): TensorSpec;
+  /**
+   * A 1-D tensor the ops read as f32 ([1, n]): in place when stored f32, else converted once at load.
+   * `add` is added to every value (Gemma's HF norms store w of x * (1 + w); default 0).
+   */
+  vector(name: string, length: number, add?: number): TensorSpec;
   optionalVector(name: string, length: number): TensorSpec | undefined;
   /**
    * A 1-D f32 tensor the file may hold, else computed from the hyper-parameters
@@ -120,4 +123,6 @@ export interface ModelFamily<H extends ModelHParams = ModelHParams, W extends Fa
   layer(g: LayerOps, w: W, hp: H): void;
   /** logits [rows, vocab] of the final hidden states x [rows, n_embd] (final norm, output matmul, softcap, ...). */
   head(g: GraphOps, w: W, hp: H, x: Tensor, logits: Tensor): void;
+  /** The normed final hidden states out [rows, n_embd] of x (what llama.cpp pools for embeddings). */
+  outputNorm(g: GraphOps, w: W, hp: H, x: Tensor, out: Tensor): void;
 }

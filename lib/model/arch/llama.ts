@@ -300,6 +300,10 @@ export function llamaLayer(g: LayerOps, w: LlamaWeights, hp: ModelHParams): void
   g.op('add', [g.x, proj], g.x);
 }
 
+export function llamaOutputNorm(g: GraphOps, w: LlamaWeights, hp: ModelHParams, x: Tensor, out: Tensor): void {
+  rmsNorm(g, x, w.outputNorm, hp.rmsEps, out);
+}
+
 export function llamaHead(g: GraphOps, w: LlamaWeights, hp: ModelHParams, x: Tensor, logits: Tensor): void {
   const h = g.activation('h', hp.nEmbd); // [rows, n_embd]
   rmsNorm(g, x, w.outputNorm, hp.rmsEps, h);
@@ -327,6 +331,7 @@ export function llamaVariant<const N extends string>(
     embed: llamaEmbed,
     layer: llamaLayer,
     head: llamaHead,
+    outputNorm: llamaOutputNorm,
   };
 }
 

@@ -4,13 +4,15 @@
  */
 import { BadModelError, UnsupportedError } from '../../errors';
 import type { ModelFamily } from './family';
+import { gemma2, gemma3 } from './gemma3';
 import { llama } from './llama';
+import { phi3 } from './phi3';
 import { qwen2 } from './qwen2';
 import { qwen3 } from './qwen3';
 
-export const FAMILIES = [llama, qwen2, qwen3] as const;
+export const FAMILIES = [llama, qwen2, qwen3, gemma3, gemma2, phi3] as const;
 
-/** GGUF architecture names of the supported families ('llama' | 'qwen2' | 'qwen3'). */
+/** GGUF architecture names of the supported families ('llama' | 'qwen2' | 'qwen3' | 'gemma3' | 'gemma2' | 'phi3'). */
 export type Architecture = (typeof FAMILIES)[number]['name'];
 
 export const ARCHITECTURES: readonly Architecture[] = FAMILIES.map((f) => f.name);
