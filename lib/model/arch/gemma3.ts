@@ -19,6 +19,7 @@ import type { HFConfig, Json } from '../../hf/config';
 import type { GGUFMeta, ModelHParams } from '../hparams';
 import { gatedFfn, rmsNorm, selfAttention, type AttentionParams, type AttentionWeights } from './blocks';
 import type { FamilyWeights, GraphOps, LayerOps, ModelFamily, Tensor, TensorSource } from './family';
+import { hfNameMapper } from './hf-names';
 
 export interface GemmaHParams extends ModelHParams {
   /** Keys a windowed layer's query sees (its own position and window - 1 before it). */
@@ -87,16 +88,7 @@ const HF_LAYER: Record<string, string> = {
   'mlp.up_proj.weight': 'ffn_up.weight',
   'mlp.down_proj.weight': 'ffn_down.weight',
 };
-const HF_LAYER_RE = /^model\.layers\.(0|[1-9][0-9]{0,5})\.(.+)$/;
-
-function gemmaTensorName(hfName: string): string | undefined {
-  const g = HF_GLOBAL[hfName];
-  if (g) return g;
-  const m = HF_LAYER_RE.exec(hfName);
-  if (!m) return undefined;
-  const rest = HF_LAYER[m[2]!];
-  return rest ? `blk.${m[1]}.${rest}` : undefined;
-}
+const gemmaTensorName = hfNameMapper(HF_GLOBAL, HF_LAYER);
 
 // ---------------------------------------------------------------- hyper-parameters
 

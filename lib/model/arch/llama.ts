@@ -20,6 +20,7 @@ import {
   type GatedFfnWeights,
 } from './blocks';
 import type { FamilyWeights, GraphOps, LayerOps, ModelFamily, Tensor, TensorSource } from './family';
+import { hfNameMapper } from './hf-names';
 
 export interface LlamaLayer extends AttentionWeights, GatedFfnWeights {
   attnNorm: TensorSpec; // [1, n_embd] f32
@@ -71,17 +72,8 @@ const HF_LAYER: Record<string, string> = {
   'mlp.up_proj.weight': 'ffn_up.weight',
   'mlp.down_proj.weight': 'ffn_down.weight',
 };
-const HF_LAYER_RE = /^model\.layers\.(0|[1-9][0-9]{0,5})\.(.+)$/;
-
 /** The GGUF name of a transformers llama-style tensor, or undefined (e.g. rotary_emb.inv_freq). */
-export function llamaTensorName(hfName: string): string | undefined {
-  const g = HF_GLOBAL[hfName];
-  if (g) return g;
-  const m = HF_LAYER_RE.exec(hfName);
-  if (!m) return undefined;
-  const rest = HF_LAYER[m[2]!];
-  return rest ? `blk.${m[1]}.${rest}` : undefined;
-}
+export const llamaTensorName = hfNameMapper(HF_GLOBAL, HF_LAYER);
 
 // ---------------------------------------------------------------- hyper-parameters
 

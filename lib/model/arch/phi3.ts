@@ -16,6 +16,7 @@ import { HFConfig, type Json } from '../../hf/config';
 import type { GGUFMeta, ModelHParams } from '../hparams';
 import { attend, rmsNorm, type AttentionParams } from './blocks';
 import type { FamilyWeights, GraphOps, LayerOps, ModelFamily, Tensor, TensorSource } from './family';
+import { hfNameMapper } from './hf-names';
 import { llamaHParamsFromGGUF, llamaHParamsFromHF, llamaMetadata, llamaTensorName } from './llama';
 
 export interface Phi3HParams extends ModelHParams {
@@ -51,13 +52,10 @@ const HF_FUSED: Record<string, string> = {
   'self_attn.qkv_proj.weight': 'attn_qkv.weight',
   'mlp.gate_up_proj.weight': 'ffn_up.weight',
 };
-const HF_LAYER_RE = /^model\.layers\.(0|[1-9][0-9]{0,5})\.(.+)$/;
+const fusedTensorName = hfNameMapper({}, HF_FUSED);
 
 function phi3TensorName(hfName: string): string | undefined {
-  const m = HF_LAYER_RE.exec(hfName);
-  const fused = m ? HF_FUSED[m[2]!] : undefined;
-  if (fused) return `blk.${m![1]}.${fused}`;
-  return llamaTensorName(hfName);
+  return fusedTensorName(hfName) ?? llamaTensorName(hfName);
 }
 
 // ---------------------------------------------------------------- hyper-parameters
