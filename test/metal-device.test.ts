@@ -27,6 +27,7 @@ import { native, type NativeBackend } from '../lib/native';
 import * as ops from '../lib/ops';
 import { fixture, maxAbsDiff, refCases } from './helpers/model-refs';
 import { dequantize, floatToHalf, quantize, randomFloats, type TypeName } from './helpers/reference';
+import { maxAbs } from './helpers/close';
 
 const hasMetal = Backend.available().includes('metal');
 if (!hasMetal) console.warn('metal-device: no Metal GPU here; the real-Metal tests are skipped (they run on macOS)');
@@ -59,11 +60,6 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: n
     throw new Error(`${what}: element ${at}: metal ${got[at]}, cpu ${want[at]} (|diff| ${worst} > ${tol(at)})`);
   }
 }
-const maxAbs = (a: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-};
 
 const KERNEL_TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'];
 

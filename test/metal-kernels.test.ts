@@ -37,6 +37,7 @@ import { Backend } from '../lib/backend';
 import { DType, native, type NativeBackend } from '../lib/native';
 import * as ops from '../lib/ops';
 import { dequantize, quantize, randomFloats, rng, TYPES, type TypeName } from './helpers/reference';
+import { expectClose, maxAbs } from './helpers/close';
 
 // lib/backend's Backend.create only knows the public names: wrap the native
 // strict backend with the same (TS-private) constructor it uses.
@@ -65,19 +66,6 @@ const KERNEL_TYPES: TypeName[] = [
   'IQ4_XS',
 ];
 
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i]! - want[i]!) <= tol(i))) {
-      throw new Error(`${what}: element ${i}: got ${got[i]}, want ${want[i]} (tolerance ${tol(i)})`);
-    }
-  }
-}
-const maxAbs = (a: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-};
 function errorCode(fn: () => unknown): string | undefined {
   try {
     fn();

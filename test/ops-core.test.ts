@@ -20,19 +20,11 @@ import {
   randomFloats,
   rng,
 } from './helpers/reference';
+import { expectClose } from './helpers/close';
 
 const be1 = Backend.create('cpu', { threads: 1 });
 const be2 = Backend.create('cpu', { threads: 2 });
 afterAll(() => Promise.all([be1.dispose(), be2.dispose()]));
-
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i]! - want[i]!) <= tol(i))) {
-      throw new Error(`${what}: element ${i}: got ${got[i]}, want ${want[i]} (tolerance ${tol(i)})`);
-    }
-  }
-}
 
 describe.each(WEIGHT_TYPES)('get_rows %s', (t) => {
   test('matches the reference dequantization exactly', () => {

@@ -14,6 +14,7 @@ import { Backend } from '../lib/backend';
 import { native, type NativeBackend } from '../lib/native';
 import { attention, geglu, rope, scale, softcap } from '../lib/ops';
 import { attentionReference, floatToHalf, fround, geluTanh, halfToFloat, randomFloats } from './helpers/reference';
+import { expectClose, maxAbs } from './helpers/close';
 
 const be1 = Backend.create('cpu', { threads: 1 });
 const be2 = Backend.create('cpu', { threads: 2 });
@@ -23,20 +24,6 @@ afterAll(() => {
   native().setCpuSimd('auto');
   return Promise.all([be1.dispose(), be2.dispose(), sim.dispose()]);
 });
-
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i]! - want[i]!) <= tol(i))) {
-      throw new Error(`${what}: element ${i}: got ${got[i]}, want ${want[i]} (tolerance ${tol(i)})`);
-    }
-  }
-}
-const maxAbs = (a: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-};
 
 // Attention cases: [nHead, nKv, D, n, past, window, softcap]. On x86 several rows with
 // head_dim % 16 == 0 take the AVX2 block path (key chunks of 64); one row the decode path.
