@@ -3,6 +3,8 @@ import { Sampler, type SamplerOptions } from '../lib/generate/sampler';
 import { native } from '../lib/native';
 import { StopMatcher } from '../lib/generate/stop';
 import { Rng } from '../lib/generate/rng';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 
 const base: SamplerOptions = {
   temperature: 0.8,
@@ -226,4 +228,84 @@ test('native O(vocab) selection equals the sort-based sampler on random, tied an
   expect(addon.sampleLogits(Float32Array.from([NaN, 2, 5, 5]), 40, 0.9, 0.1, 0, 0)).toBe(2);
   expect(() => addon.sampleLogits(new Float32Array(0), 0, 1, 0, 1, 0.5)).toThrow(/non-empty Float32Array/);
   expect(() => addon.sampleLogits(new Float32Array(3), 0, 1, 0, 1, 1.5)).toThrow(/r must be/);
+});
+
+test('seeded draws over a 151,936-token vocabulary are pinned (the fused native passes change no draw)', () => {
+  // Expected ids recorded from the sampler before its passes were fused (and equal with MINIMACLLM_SIMD=scalar).
+  function modelLikeLogits(n: number, seed: number): Float32Array {
+    const r = new Rng(seed);
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = (r.next() + r.next() + r.next() - 1.5) * 6;
+    for (let i = 0; i < 30; i++) x[Math.floor(r.next() * n)] = 10 + r.next() * 8;
+    return x;
+  }
+  const V = 151936;
+  const cases: Record<string, [Partial<SamplerOptions>, number[]]> = {
+    default: [{}, [63110, 136440, 129536, 120484, 51587, 138815, 104985, 151229, 6822, 118253, 144604, 71287]],
+    unrestricted: [
+      { topK: 0, topP: 1, minP: 0 },
+      [67966, 123180, 129536, 120484, 51587, 5744, 104985, 57758, 6822, 80797, 144604, 71287],
+    ],
+    hot: [
+      { topK: 0, topP: 1, minP: 0, temperature: 3 },
+      [56662, 143103, 97224, 115153, 33680, 118854, 15343, 29051, 22038, 10995, 110874, 22123],
+    ],
+    topP: [
+      { topK: 0, topP: 0.9, minP: 0 },
+      [63110, 136440, 129536, 120484, 51587, 138815, 149623, 151229, 6822, 118253, 144604, 71287],
+    ],
+    minP: [
+      { topK: 0, topP: 1, minP: 0.05 },
+      [63110, 123180, 129536, 120484, 51587, 138815, 104985, 151229, 6822, 118253, 144604, 71287],
+    ],
+    bigTopK: [
+      { topK: 10000, topP: 1, minP: 0, temperature: 2 },
+      [49287, 27321, 14685, 10525, 44095, 79309, 82126, 28562, 7174, 126360, 129569, 88799],
+    ],
+    penalties: [
+      { topK: 0, topP: 1, minP: 0, repeatPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.2 },
+      [67966, 123180, 129536, 120484, 51587, 5744, 104985, 57758, 6822, 80797, 144604, 71287],
+    ],
+  };
+  for (const [name, [o, want]] of Object.entries(cases)) {
+    const s = new Sampler({ ...base, seed: 42, ...o }, V - 200, [5, 77]);
+    const got: number[] = [];
+    for (let t = 0; t < 12; t++) {
+      const l = modelLikeLogits(V, 100 + t);
+      if (t % 4 === 3) for (let i = 0; i < V; i += 3) l[i] = -Infinity; // a grammar's mask
+      if (t % 4 === 2) for (let i = 1000; i < 1100; i++) l[i] = 0.5; // ties
+      if (t === 5) l[9] = NaN;
+      got.push(s.sample(l, got));
+    }
+    expect([name, got]).toEqual([name, want]);
+  }
+});
+
+test('the scalar kernels (MINIMACLLM_SIMD=scalar) draw the same tokens as the vector ones', () => {
+  // Same rows and settings in a child process forced onto the scalar VecOps: every draw must match.
+  const script = `
+    const addon = require('node-gyp-build')(${JSON.stringify(path.resolve(__dirname, '..'))});
+    let s = 7;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+    const out = [];
+    for (const n of [151936, 4099, 70]) {
+      const x = Float32Array.from({ length: n }, () => (rnd() + rnd() + rnd() - 1.5) * 6);
+      for (let i = 0; i < 20; i++) x[Math.floor(rnd() * n)] = 10 + rnd() * 8;
+      x[3] = NaN;
+      for (let i = 0; i < n; i += 5) if (rnd() < 0.3) x[i] = -Infinity;
+      for (const [k, p, m, t] of [[0, 1, 0, 0.8], [0, 0.9, 0, 1.5], [0, 1, 0.05, 0.7], [40, 0.95, 0.05, 0.8], [5000, 1, 0, 2]])
+        for (let j = 0; j < 8; j++) out.push(addon.sampleLogits(x, k, p, m, t, rnd()));
+    }
+    process.stdout.write(JSON.stringify(out));`;
+  const run = (simd: string | undefined): number[] => {
+    const env = { ...process.env };
+    if (simd) env['MINIMACLLM_SIMD'] = simd;
+    else delete env['MINIMACLLM_SIMD'];
+    const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as number[];
+  };
+  const vector = run(undefined);
+  expect(vector).toHaveLength(3 * 5 * 8);
+  expect(run('scalar')).toEqual(vector);
 });

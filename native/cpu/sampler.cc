@@ -11,8 +11,15 @@
 // [min, max] are ordered like the logits, so one pass sums the weight per
 // bucket, the prefix sum over buckets finds the one holding the answer, and
 // only that bucket's few candidates are ranked exactly (quickselect by weight
-// when a bucket is large, e.g. many equal logits). Probabilities use the
-// vectorized exp of the attention kernels.
+// when a bucket is large, e.g. many equal logits).
+//
+// Cost (issue 13: a 151,936-token row each token): few passes over the row.
+// One copies it with NaN as -inf and finds its bounds; one computes the
+// weights and their sum (vec_ops: AVX2 where available); buckets are computed
+// once per row and move along with the cuts; the bucket sums start with the
+// top buckets, where the answer mostly is; ids are positions until the first
+// cut. Every sum keeps its order, so the draws are the same bits as a plain
+// pass-by-pass loop.
 #include "../core/host.h"
 
 #include <algorithm>
@@ -34,15 +41,20 @@ constexpr int64_t kSmall = 64;      // candidates ranked by a plain sort
 constexpr int64_t kHeapMax = 4096;  // top-k by a size-k heap up to this k
 
 // The candidate set: logits (NaN as -inf) with their token ids, and a weight
-// per candidate. Scratch of the calling thread, reused across calls.
+// per candidate. Scratch of the calling thread, reused across calls. Until the
+// first cut the candidates are the whole row in order, so a candidate's id is
+// its position and `id` is not written (one pass less).
 struct Cands {
   std::vector<float> val;     // [n]
-  std::vector<int32_t> id;    // [n]
+  std::vector<int32_t> id;    // [n], unless ident
   std::vector<float> w;       // [n]
-  std::vector<uint16_t> bkt;  // [n] bucket of each candidate
+  std::vector<uint16_t> bkt;  // [n] bucket of each candidate, once have_bkt
   std::vector<double> mass;   // [kBuckets]
   std::vector<int64_t> pos;   // positions in one bucket
   int64_t n = 0;
+  bool ident = false;     // id[i] == i
+  bool have_bkt = false;  // bkt holds the buckets of val (they depend only on val, vmin, vmax)
+  int32_t id_of(int64_t i) const { return ident ? static_cast<int32_t>(i) : id[i]; }
 };
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -98,20 +110,6 @@ void buckets(const float* v, int64_t n, float vmax, float scale, uint16_t* bkt) 
   }
 }
 
-// Sum of x[0, n) in double, four independent chains.
-double sum(const float* x, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += x[i];
-    s1 += x[i + 1];
-    s2 += x[i + 2];
-    s3 += x[i + 3];
-  }
-  for (; i < n; i++) s0 += x[i];
-  return (s0 + s1) + (s2 + s3);
-}
-
 // Rank order: a higher logit first, equal logits by lower token id.
 inline bool ahead(float va, int32_t ia, float vb, int32_t ib) { return va > vb || (va == vb && ia < ib); }
 
@@ -125,7 +123,7 @@ inline bool reached(double cum, double target, bool strict) { return strict ? cu
 int64_t select_positions(const Cands& c, int64_t* p, int64_t m, double acc, double target, bool strict,
                          const bool unit) {
   auto wt = [&](int64_t q) -> double { return unit ? 1.0 : c.w[q]; };
-  auto before = [&](int64_t a, int64_t b) { return ahead(c.val[a], c.id[a], c.val[b], c.id[b]); };
+  auto before = [&](int64_t a, int64_t b) { return ahead(c.val[a], c.id_of(a), c.val[b], c.id_of(b)); };
   int64_t lo = 0, hi = m;
   while (hi - lo > kSmall) {
     // Median of three as the pivot, moved to hi - 1.
@@ -160,10 +158,53 @@ int64_t select_positions(const Cands& c, int64_t* p, int64_t m, double acc, doub
   return p[hi - 1];  // not reached (rounding): the last ranked so far
 }
 
+// mass[b] += the weight (c.w, or 1 each with `unit`) of every candidate in
+// bucket b, for b in [from, to), in position order.
+void add_mass(const Cands& c, bool unit, int from, int to, double* mass) {
+  const uint16_t* bkt = c.bkt.data();
+  const float* w = c.w.data();
+  const int64_t n = c.n;
+  const auto lo = static_cast<uint16_t>(from), span = static_cast<uint16_t>(to - from);
+  auto add = [&](int64_t i) {
+    if (static_cast<uint16_t>(bkt[i] - lo) < span) mass[bkt[i]] += unit ? 1.0 : w[i];
+  };
+  int64_t i = 0;
+#if defined(__SSE2__)
+  if (to < kBuckets) {
+    // Few candidates lie in the top buckets: test 8 at a time.
+    const __m128i lim = _mm_set1_epi16(static_cast<int16_t>(to));
+    for (; i + 8 <= n; i += 8)
+      if (_mm_movemask_epi8(_mm_cmplt_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bkt + i)), lim)))
+        for (int e = 0; e < 8; e++) add(i + e);
+  }
+#endif
+  for (; i + 4 <= n; i += 4) {
+    add(i);
+    add(i + 1);
+    add(i + 2);
+    add(i + 3);
+  }
+  for (; i < n; i++) add(i);
+}
+
+// The first bucket in [from, to) at which the running sum from acc reaches the
+// target (acc: the sum before it), or -1 with acc the sum through bucket to - 1;
+// last: the last non-empty bucket seen.
+int first_reaching(const double* mass, int from, int to, double& acc, double target, bool strict, int& last) {
+  for (int b = from; b < to; b++) {
+    if (mass[b] == 0) continue;
+    last = b;
+    if (reached(acc + mass[b], target, strict)) return b;
+    acc += mass[b];
+  }
+  return -1;
+}
+
 // The position (in c) of the first ranked candidate at which the running
 // weight sum reaches `target` (weights c.w, or 1 each with `unit`).
 // vmin, vmax: bounds of the candidates' logits (vmin: of the finite ones; a
-// bound of a superset serves, with coarser buckets).
+// bound of a superset serves, with coarser buckets). Every call on one row
+// passes the same bounds, so the buckets are computed once and kept through cuts.
 int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool strict, bool unit) {
   const int64_t n = c.n;
   std::vector<int64_t>& pos = c.pos;
@@ -172,25 +213,28 @@ int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool s
     for (int64_t i = 0; i < n; i++) pos[i] = i;
     return select_positions(c, pos.data(), n, 0, target, strict, unit);
   }
-  const float span = vmax - vmin;
-  const float scale = span > 0 && std::isfinite(span) ? static_cast<float>(kBuckets) / span : 0.0f;
-  const uint16_t* bkt = c.bkt.data();
-  buckets(c.val.data(), n, vmax, scale, c.bkt.data());
-  std::vector<double>& mass = c.mass;
-  mass.assign(kBuckets, 0.0);
-  if (unit)
-    for (int64_t i = 0; i < n; i++) mass[bkt[i]] += 1.0;
-  else
-    for (int64_t i = 0; i < n; i++) mass[bkt[i]] += c.w[i];
-  double acc = 0;
-  int b = 0, last = 0;
-  for (; b < kBuckets; b++) {
-    if (mass[b] == 0) continue;
-    last = b;
-    if (reached(acc + mass[b], target, strict)) break;
-    acc += mass[b];
+  if (!c.have_bkt) {
+    const float span = vmax - vmin;
+    const float scale = span > 0 && std::isfinite(span) ? static_cast<float>(kBuckets) / span : 0.0f;
+    buckets(c.val.data(), n, vmax, scale, c.bkt.data());
+    c.have_bkt = true;
   }
-  if (b == kBuckets) {  // never reached (rounding): the last-ranked candidate of the last bucket
+  const uint16_t* bkt = c.bkt.data();
+  double* mass = c.mass.data();
+  // The answer mostly lies in the top buckets (the probable tokens): sum those
+  // first and the next ones only if the target lies past them. A bucket's sum
+  // is the same either way (its candidates in position order), and so is the answer.
+  static constexpr int kLevels[] = {64, 1024, kBuckets};
+  std::fill(mass, mass + kBuckets, 0.0);
+  double acc = 0;
+  int last = 0, b = -1, from = 0;
+  for (const int to : kLevels) {
+    add_mass(c, unit, from, to, mass);
+    b = first_reaching(mass, from, to, acc, target, strict, last);
+    if (b >= 0) break;
+    from = to;
+  }
+  if (b < 0) {  // never reached (rounding): the last-ranked candidate of the last bucket
     b = last;
     acc -= mass[b];
   }
@@ -211,26 +255,51 @@ int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool s
   return select_positions(c, pos.data(), static_cast<int64_t>(pos.size()), acc, target, strict, unit);
 }
 
+// Keeps the candidates i with keep(i) (false for most: blocks of 4 whose
+// values all lie below `floor` are skipped), in order; ids and buckets move along.
+template <typename Keep>
+void compact(Cands& c, float floor, Keep keep) {
+  float* val = c.val.data();
+  int32_t* id = c.id.data();
+  uint16_t* bkt = c.bkt.data();
+  const bool ident = c.ident, with_bkt = c.have_bkt;
+  int64_t m = 0, i = 0;
+  auto take = [&](int64_t j) {
+    if (!keep(j)) return;
+    const int32_t t = ident ? static_cast<int32_t>(j) : id[j];
+    val[m] = val[j];
+    id[m] = t;
+    if (with_bkt) bkt[m] = bkt[j];
+    m++;
+  };
+#if defined(__SSE2__)
+  const __m128 f = _mm_set1_ps(floor);
+  for (; i + 4 <= c.n; i += 4)
+    if (_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(val + i), f)))
+      for (int e = 0; e < 4; e++) take(i + e);
+#endif
+  for (; i < c.n; i++) take(i);
+  c.n = m;
+  c.ident = false;
+}
+
 // Keeps the candidates ranked up to and including the one at position f.
 void keep_through(Cands& c, int64_t f) {
   const float fv = c.val[f];
-  const int32_t fi = c.id[f];
-  int64_t m = 0;
-  for (int64_t i = 0; i < c.n; i++)
-    if (c.id[i] == fi || ahead(c.val[i], c.id[i], fv, fi)) {
-      c.val[m] = c.val[i];
-      c.id[m] = c.id[i];
-      m++;
-    }
-  c.n = m;
+  const int32_t fi = c.id_of(f);
+  const float* val = c.val.data();
+  const Cands& cc = c;
+  // Only values >= fv can rank ahead of f (a NaN-free row: NaN became -inf).
+  compact(c, fv, [&](int64_t i) {
+    const int32_t t = cc.id_of(i);
+    return t == fi || ahead(val[i], t, fv, fi);
+  });
 }
 
-// c.w = exp((val - vmax) / temperature); returns their sum.
+// c.w = exp((val - vmax) / temperature) as exp(val * (1 / t) - vmax * (1 / t)); returns their sum.
 double probabilities(Cands& c, float vmax, float temperature) {
   const float inv = 1.0f / temperature;
-  for (int64_t i = 0; i < c.n; i++) c.w[i] = c.val[i] * inv;
-  vec_ops().exp_sub_sum(c.n, c.w.data(), vmax * inv);
-  return sum(c.w.data(), c.n);
+  return vec_ops().exp_scale_sum(c.n, c.val.data(), inv, vmax * inv, c.w.data());
 }
 
 // The k best candidates of logits[0, V) by a size-k heap (root: the weakest kept).
@@ -267,6 +336,7 @@ void top_k_heap(Cands& c, const float* logits, int64_t V, int64_t k) {
 #endif
   for (; t < V; t++) offer(t);
   c.n = k;
+  c.ident = false;
 }
 
 }  // namespace
@@ -292,29 +362,29 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   c.id.resize(V);
   c.w.resize(V);
   c.bkt.resize(V);
+  c.mass.resize(kBuckets);
+  c.have_bkt = false;
   const int64_t k = p.top_k > 0 ? std::min<int64_t>(p.top_k, V) : V;
+  float vmin, vmax;
   if (k <= kHeapMax && k < V) {
     top_k_heap(c, logits, V, k);
+    min_max(c.val.data(), c.n, &vmin, &vmax);
   } else {
-    float* val = c.val.data();
-    int32_t* id = c.id.data();
-    for (int64_t i = 0; i < V; i++) {
-      val[i] = logits[i] == logits[i] ? logits[i] : kNegInf;  // NaN: never drawn
-      id[i] = static_cast<int32_t>(i);
-    }
+    vec_ops().finite_min_max(V, logits, c.val.data(), &vmin, &vmax);  // NaN: -inf, never drawn
     c.n = V;
+    c.ident = true;
   }
-  // The best candidate (the lowest id among equal best); an infinite one is the
+  // An infinite best candidate (the lowest id among equal best ones) is the
   // answer without probabilities.
-  float vmin, vmax;
-  min_max(c.val.data(), c.n, &vmin, &vmax);
-  int64_t top = -1;
-  for (int64_t i = 0; i < c.n; i++)
-    if (c.val[i] == vmax && (top < 0 || c.id[i] < c.id[top])) {
-      top = i;
-      if (c.n == V) break;  // ids ascend: the first is the lowest
-    }
-  if (!std::isfinite(vmax)) return c.id[top];
+  if (!std::isfinite(vmax)) {
+    int64_t top = -1;
+    for (int64_t i = 0; i < c.n; i++)
+      if (c.val[i] == vmax && (top < 0 || c.id_of(i) < c.id_of(top))) {
+        top = i;
+        if (c.ident) break;  // ids ascend: the first is the lowest
+      }
+    return c.id_of(top);
+  }
   if (k < c.n) keep_through(c, select_by_weight(c, vmin, vmax, static_cast<double>(k), false, true));
   if (p.top_p < 1) {
     const double total = probabilities(c, vmax, 1.0f);
@@ -323,17 +393,14 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   if (p.min_p > 0) {
     // p_i >= min_p * p_max  <=>  logit_i >= logit_max + ln(min_p)
     const double threshold = static_cast<double>(vmax) + std::log(p.min_p);
-    int64_t m = 0;
-    for (int64_t i = 0; i < c.n; i++)
-      if (static_cast<double>(c.val[i]) >= threshold) {
-        c.val[m] = c.val[i];
-        c.id[m] = c.id[i];
-        m++;
-      }
-    c.n = m;  // the best candidate always stays
+    // A float at or below every float >= threshold bounds the skipped blocks.
+    const float floor = std::nextafter(static_cast<float>(threshold), kNegInf);
+    const float* val = c.val.data();
+    compact(c, floor, [&](int64_t i) { return static_cast<double>(val[i]) >= threshold; });
+    // the best candidate always stays
   }
   const double total = probabilities(c, vmax, static_cast<float>(p.temperature));
-  return c.id[select_by_weight(c, vmin, vmax, r * total, true, false)];
+  return c.id_of(select_by_weight(c, vmin, vmax, r * total, true, false));
 }
 
 }  // namespace mm

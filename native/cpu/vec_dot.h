@@ -47,6 +47,28 @@ inline float gelu_tanh(float x) {
   return x / (1.0f + std::exp(-2.0f * kSqrt2OverPi * x * (1.0f + kGeluCoefA * x * x)));
 }
 
+// Keeps the compiler from fusing the rounding of x into a following add or
+// subtract (an FMA rounds once, so it would change the bits).
+template <typename T>
+inline void opaque(T& x) {
+#if defined(__GNUC__)
+  __asm__("" : "+x"(x));
+#endif
+}
+
+// Continues four double chains c0..c3 over x[i, n), i a multiple of 4: element
+// j into chain j % 4 while four remain, the rest into c0; (c0 + c1) + (c2 + c3).
+inline double sum4_f64(const float* x, int64_t i, int64_t n, double c0, double c1, double c2, double c3) {
+  for (; i + 4 <= n; i += 4) {
+    c0 += x[i];
+    c1 += x[i + 1];
+    c2 += x[i + 2];
+    c3 += x[i + 3];
+  }
+  for (; i < n; i++) c0 += x[i];
+  return (c0 + c1) + (c2 + c3);
+}
+
 // Vector helpers for attention and elementwise ops (AVX2 where available).
 struct VecOps {
   void (*axpy_f32)(int64_t n, float a, const float* x, float* y);       // y += a * x
@@ -65,6 +87,14 @@ struct VecOps {
   void (*geglu)(int64_t n, const float* g, const float* u, float* y);
   // x = c * tanh(x / c) in place (logit soft-capping).
   void (*softcap)(int64_t n, float c, float* x);
+  // The sampler's weights in one pass: w = exp(v * inv - sub) (the product rounded
+  // before the subtraction, never fused), returns sum(w) in double over four
+  // chains (element i into chain i % 4, the remainder past the last four into
+  // chain 0, then (c0 + c1) + (c2 + c3)), the same bits as a scalar loop.
+  double (*exp_scale_sum)(int64_t n, const float* v, float inv, float sub, float* w);
+  // The sampler's first pass: out = x with NaN as -inf; *mn = the smallest finite
+  // value (FLT_MAX if none), *mx = the largest (-inf if none).
+  void (*finite_min_max)(int64_t n, const float* x, float* out, float* mn, float* mx);
 };
 const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 

@@ -7,6 +7,7 @@
 #endif
 
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <type_traits>
 #include <utility>
@@ -566,6 +567,60 @@ float exp_sub_sum(int64_t n, float* x, float mx) {
   for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
   return t;
 }
+double exp_scale_sum(int64_t n, const float* v, float inv, float sub, float* w) {
+  const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(sub);
+  __m256d acc = _mm256_setzero_pd();  // lane j: chain j
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 p = _mm256_mul_ps(_mm256_loadu_ps(v + i), vi);
+    opaque(p);  // no fused multiply-subtract: the product rounds first
+    const __m256 e = v_expf(_mm256_sub_ps(p, vs));
+    _mm256_storeu_ps(w + i, e);
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  for (int64_t j = i; j < n; j++) {
+    float p = v[j] * inv;
+    opaque(p);
+    w[j] = std::exp(p - sub);
+  }
+  alignas(32) double c[4];
+  _mm256_store_pd(c, acc);
+  return sum4_f64(w, i, n, c[0], c[1], c[2], c[3]);
+}
+void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const __m256 vninf = _mm256_set1_ps(ninf), big = _mm256_set1_ps(std::numeric_limits<float>::max());
+  __m256 hi0 = vninf, hi1 = vninf, lo0 = big, lo1 = big;
+  auto step = [&](int64_t i, __m256& hi, __m256& lo) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    v = _mm256_blendv_ps(vninf, v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));  // NaN: -inf
+    _mm256_storeu_ps(out + i, v);
+    hi = _mm256_max_ps(hi, v);
+    lo = _mm256_min_ps(lo, _mm256_blendv_ps(big, v, _mm256_cmp_ps(v, vninf, _CMP_GT_OQ)));
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    step(i, hi0, lo0);
+    step(i + 8, hi1, lo1);
+  }
+  alignas(32) float h[8], l[8];
+  _mm256_store_ps(h, _mm256_max_ps(hi0, hi1));
+  _mm256_store_ps(l, _mm256_min_ps(lo0, lo1));
+  float hi = ninf, lo = std::numeric_limits<float>::max();
+  for (int j = 0; j < 8; j++) {
+    hi = h[j] > hi ? h[j] : hi;
+    lo = l[j] < lo ? l[j] : lo;
+  }
+  for (; i < n; i++) {
+    const float v = x[i] == x[i] ? x[i] : ninf;
+    out[i] = v;
+    hi = v > hi ? v : hi;
+    lo = v < lo && v > ninf ? v : lo;
+  }
+  *mn = lo;
+  *mx = hi;
+}
 void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
   const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
   int64_t i = 0;
@@ -762,8 +817,8 @@ const TileKernels& tile_kernels() {
 }
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32,     axpy_f16,       scale_f32,  exp_sub_sum, swiglu_f32,
-                           dot_rows_f16, accum_rows_f16, f32_to_f16, geglu_f32,   softcap_f32};
+  static const VecOps v = {axpy_f32,       axpy_f16,   scale_f32, exp_sub_sum, swiglu_f32,    dot_rows_f16,
+                           accum_rows_f16, f32_to_f16, geglu_f32, softcap_f32, exp_scale_sum, finite_min_max};
   return v;
 }
 

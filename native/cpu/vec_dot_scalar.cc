@@ -3,6 +3,7 @@
 #include "vec_dot.h"
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 
 #include "../../kernels/quant_blocks.h"
@@ -37,6 +38,26 @@ float exp_sub_sum(int64_t n, float* x, float mx) {
   for (int64_t i = 0; i < n; i++) s += (x[i] = std::exp(x[i] - mx));
   return s;
 }
+double exp_scale_sum(int64_t n, const float* v, float inv, float sub, float* w) {
+  for (int64_t i = 0; i < n; i++) {
+    float p = v[i] * inv;
+    opaque(p);
+    w[i] = std::exp(p - sub);
+  }
+  return sum4_f64(w, 0, n, 0, 0, 0, 0);
+}
+void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float lo = std::numeric_limits<float>::max(), hi = ninf;
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i] == x[i] ? x[i] : ninf;
+    out[i] = v;
+    hi = v > hi ? v : hi;
+    lo = v < lo && v > ninf ? v : lo;
+  }
+  *mn = lo;
+  *mx = hi;
+}
 void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
   for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
@@ -59,8 +80,8 @@ void softcap_f32(int64_t n, float c, float* x) {
 }  // namespace
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32,     axpy_f16,       scale_f32,  exp_sub_sum, swiglu_f32,
-                           dot_rows_f16, accum_rows_f16, f32_to_f16, geglu_f32,   softcap_f32};
+  static const VecOps v = {axpy_f32,       axpy_f16,   scale_f32, exp_sub_sum, swiglu_f32,    dot_rows_f16,
+                           accum_rows_f16, f32_to_f16, geglu_f32, softcap_f32, exp_scale_sum, finite_min_max};
   return v;
 }
 
