@@ -54,6 +54,7 @@ struct Cands {
   int64_t n = 0;
   bool ident = false;     // id[i] == i
   bool have_bkt = false;  // bkt holds the buckets of val (they depend only on val, vmin, vmax)
+  float scale = 0;        // buckets per unit of logit
   int32_t id_of(int64_t i) const { return ident ? static_cast<int32_t>(i) : id[i]; }
 };
 
@@ -159,32 +160,35 @@ int64_t select_positions(const Cands& c, int64_t* p, int64_t m, double acc, doub
 }
 
 // mass[b] += the weight (c.w, or 1 each with `unit`) of every candidate in
-// bucket b, for b in [from, to), in position order.
-void add_mass(const Cands& c, bool unit, int from, int to, double* mass) {
+// bucket b, for b < to (all with to == kBuckets), in position order.
+void add_mass(const Cands& c, bool unit, int to, double* mass) {
   const uint16_t* bkt = c.bkt.data();
   const float* w = c.w.data();
   const int64_t n = c.n;
-  const auto lo = static_cast<uint16_t>(from), span = static_cast<uint16_t>(to - from);
-  auto add = [&](int64_t i) {
-    if (static_cast<uint16_t>(bkt[i] - lo) < span) mass[bkt[i]] += unit ? 1.0 : w[i];
-  };
   int64_t i = 0;
-#if defined(__SSE2__)
   if (to < kBuckets) {
+    auto add = [&](int64_t j) {
+      if (bkt[j] < to) mass[bkt[j]] += unit ? 1.0 : w[j];
+    };
+#if defined(__SSE2__)
     // Few candidates lie in the top buckets: test 8 at a time.
     const __m128i lim = _mm_set1_epi16(static_cast<int16_t>(to));
     for (; i + 8 <= n; i += 8)
       if (_mm_movemask_epi8(_mm_cmplt_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bkt + i)), lim)))
         for (int e = 0; e < 8; e++) add(i + e);
-  }
 #endif
-  for (; i + 4 <= n; i += 4) {
-    add(i);
-    add(i + 1);
-    add(i + 2);
-    add(i + 3);
+    for (; i < n; i++) add(i);
+  } else if (unit) {
+    for (; i < n; i++) mass[bkt[i]] += 1.0;
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      mass[bkt[i]] += w[i];
+      mass[bkt[i + 1]] += w[i + 1];
+      mass[bkt[i + 2]] += w[i + 2];
+      mass[bkt[i + 3]] += w[i + 3];
+    }
+    for (; i < n; i++) mass[bkt[i]] += w[i];
   }
-  for (; i < n; i++) add(i);
 }
 
 // The first bucket in [from, to) at which the running sum from acc reaches the
@@ -205,7 +209,10 @@ int first_reaching(const double* mass, int from, int to, double& acc, double tar
 // vmin, vmax: bounds of the candidates' logits (vmin: of the finite ones; a
 // bound of a superset serves, with coarser buckets). Every call on one row
 // passes the same bounds, so the buckets are computed once and kept through cuts.
-int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool strict, bool unit) {
+// total, temperature: the sum of the weights exp((val - vmax) / temperature)
+// (total 0 with unit weights).
+int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool strict, bool unit, double total = 0,
+                         float temperature = 1) {
   const int64_t n = c.n;
   std::vector<int64_t>& pos = c.pos;
   if (n <= kSmall) {
@@ -215,24 +222,34 @@ int64_t select_by_weight(Cands& c, float vmin, float vmax, double target, bool s
   }
   if (!c.have_bkt) {
     const float span = vmax - vmin;
-    const float scale = span > 0 && std::isfinite(span) ? static_cast<float>(kBuckets) / span : 0.0f;
-    buckets(c.val.data(), n, vmax, scale, c.bkt.data());
+    c.scale = span > 0 && std::isfinite(span) ? static_cast<float>(kBuckets) / span : 0.0f;
+    buckets(c.val.data(), n, vmax, c.scale, c.bkt.data());
     c.have_bkt = true;
   }
   const uint16_t* bkt = c.bkt.data();
   double* mass = c.mass.data();
-  // The answer mostly lies in the top buckets (the probable tokens): sum those
-  // first and the next ones only if the target lies past them. A bucket's sum
-  // is the same either way (its candidates in position order), and so is the answer.
-  static constexpr int kLevels[] = {64, 1024, kBuckets};
+  // The answer mostly lies in the top buckets (the probable tokens). A weight
+  // in bucket b or past it is at most exp(-b / (scale * temperature)), so the
+  // buckets from `top` on hold less than the mass past the target (with a
+  // margin of 2 for rounding): sum the buckets before `top` first (a cheap
+  // pass when few candidates are there), all of them only if the target lies
+  // past (rounding). A bucket's sum is the same either way (its candidates in
+  // position order), and so is the answer.
+  int top = kBuckets;
+  const double spare = total - target;
+  if (!unit && spare > 0 && c.scale > 0) {
+    const double t = std::ceil(static_cast<double>(c.scale) * temperature * std::log(2.0 * n / spare)) + 1;
+    if (t < kBuckets) top = std::max(1, static_cast<int>(t));
+  }
   std::fill(mass, mass + kBuckets, 0.0);
   double acc = 0;
-  int last = 0, b = -1, from = 0;
-  for (const int to : kLevels) {
-    add_mass(c, unit, from, to, mass);
-    b = first_reaching(mass, from, to, acc, target, strict, last);
-    if (b >= 0) break;
-    from = to;
+  int last = 0;
+  add_mass(c, unit, top, mass);
+  int b = first_reaching(mass, 0, top, acc, target, strict, last);
+  if (b < 0 && top < kBuckets) {
+    std::fill(mass, mass + top, 0.0);  // summed again, in the same order, with the rest
+    add_mass(c, unit, kBuckets, mass);
+    b = first_reaching(mass, top, kBuckets, acc, target, strict, last);
   }
   if (b < 0) {  // never reached (rounding): the last-ranked candidate of the last bucket
     b = last;
@@ -388,7 +405,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   if (k < c.n) keep_through(c, select_by_weight(c, vmin, vmax, static_cast<double>(k), false, true));
   if (p.top_p < 1) {
     const double total = probabilities(c, vmax, 1.0f);
-    keep_through(c, select_by_weight(c, vmin, vmax, p.top_p * total, false, false));
+    keep_through(c, select_by_weight(c, vmin, vmax, p.top_p * total, false, false, total, 1.0f));
   }
   if (p.min_p > 0) {
     // p_i >= min_p * p_max  <=>  logit_i >= logit_max + ln(min_p)
@@ -400,7 +417,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
     // the best candidate always stays
   }
   const double total = probabilities(c, vmax, static_cast<float>(p.temperature));
-  return c.id_of(select_by_weight(c, vmin, vmax, r * total, true, false));
+  return c.id_of(select_by_weight(c, vmin, vmax, r * total, true, false, total, static_cast<float>(p.temperature)));
 }
 
 }  // namespace mm
