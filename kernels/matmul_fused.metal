@@ -82,12 +82,12 @@ inline void matmul_mv_glu_impl(constant MatMulFusedArgs & args, device const cha
   mv_rows<Q>(in, src1, args.w_stride, args.m, args.k, (device const float *)src2, 0, out, row0, tiisg);
 }
 
-#define MM_MATMUL_FUSED_KERNELS(SUFFIX, Q)                                       \
-  MM_KERNEL(matmul_mv_rms_##SUFFIX, MatMulFusedArgs) {                           \
-    matmul_mv_rms_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg);     \
-  }                                                                              \
-  MM_KERNEL(matmul_mv_glu_##SUFFIX, MatMulFusedArgs) {                           \
-    matmul_mv_glu_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg);     \
+#define MM_MATMUL_FUSED_KERNELS(SUFFIX, Q)                                   \
+  MM_KERNEL(matmul_mv_rms_##SUFFIX, MatMulFusedArgs) {                       \
+    matmul_mv_rms_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); \
+  }                                                                          \
+  MM_KERNEL(matmul_mv_glu_##SUFFIX, MatMulFusedArgs) {                       \
+    matmul_mv_glu_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); \
   }
 
 MM_MATMUL_FUSED_KERNELS(f32, DqF32)
