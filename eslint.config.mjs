@@ -15,6 +15,7 @@ export default tseslint.config(
       'prebuilds/',
       'bench/compare/',
       'bench/.models/',
+      'bench/llama.cpp/',
       'test/fixtures/',
     ],
   },

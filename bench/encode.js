@@ -49,7 +49,9 @@ try {
     console.log(JSON.stringify(out));
   } else {
     console.log('Metal decode step, CPU side (Llama-3.2-1B shape, Q4_0, 4096-row f16 cache)');
-    console.log(`  nodes ${out.nodes}, dispatches ${out.dispatches}, memory barriers ${out.barriers}`);
+    console.log(
+      `  nodes ${out.nodes}, dispatches ${out.dispatches} (${out.unfused_dispatches} unfused: ${out.fusions} rms_norm / swiglu nodes run inside ${out.fused_dispatches} matmuls), memory barriers ${out.barriers}`,
+    );
     console.log(`  pipelines compiled at graph creation: ${out.kernels}; GPU buffer bindings: ${out.bindings}`);
     console.log(`  graph creation (node_supported x ${out.nodes}, plan, kernel list): ${out.prepare_us.toFixed(0)} us`);
     console.log(`  first decode step (dispatch list built): ${out.first_step_us.toFixed(0)} us`);

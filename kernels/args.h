@@ -67,6 +67,25 @@ struct MatMulArgs {
   int32_t has_bias;
 };
 
+// matmul_mv_rms_*: dst = rms_norm(x, nw) . W^T, the rms_norm node fused into the
+//   matmul that reads its output (the norm's output is never written)
+//   buffers: src0 = x f32 (the norm's input), src1 = W, src2 = nw f32 [k], dst f32
+// matmul_mv_glu_*: dst = (act(gate) * up) . W^T, a swiglu / geglu node fused in
+//   buffers: src0 = gate f32, src1 = W, src2 = up f32, dst f32
+// one activation row (n = 1); grid and threads as matmul_mv_*; no bias
+struct MatMulFusedArgs {
+  int64_t x_stride;  // bytes between rows of x (rms) or gate (glu)
+  int64_t u_stride;  // bytes between rows of up (glu)
+  int64_t w_stride;
+  int64_t d_stride;
+  int32_t n;    // activation rows (tokens)
+  int32_t m;    // rows of W
+  int32_t k;    // cols of x and W
+  int32_t act;  // glu: 0 silu (swiglu), 1 gelu_tanh (geglu)
+  float eps;    // rms
+  int32_t pad0;
+};
+
 // get_rows_*: dst[i, :] = table[ids[i], :] (ids outside the table give zeros;
 // the host has already reported them as errors)
 // buffers: src0 = table, src1 = ids i32, dst f32

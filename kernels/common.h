@@ -33,6 +33,15 @@ inline ushort f32_to_bf16(float f) {
   return ushort((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
 }
 
+// ---- gated activations (elementwise.metal's swiglu / geglu, matmul_fused.metal's glu
+// input: one expression, so fused and unfused round alike). precise::exp: Metal
+// compiles with fast math, whose exp is only within 3 + 2|x| ulp.
+inline float mm_silu(float a) { return a / (1.0f + precise::exp(-a)); }
+// gelu_tanh(a) = a * sigmoid(2u), u = sqrt(2/pi) (a + 0.044715 a^3), as the CPU's vector form.
+inline float mm_gelu_tanh(float a) {
+  return a / (1.0f + precise::exp(-1.5957691216057308f * a * (1.0f + 0.044715f * a * a)));
+}
+
 // ---- threadgroup reductions (every thread of the group must call them) --------------
 // scratch: >= one float per simdgroup of threadgroup memory.
 inline float tg_sum(float v, threadgroup float * scratch, uint tiisg, uint sgitg, uint nsg) {

@@ -16,6 +16,9 @@
 //   X                 the part's activations in registers, pre-scaled the way
 //                     vec_dot() wants them, with the sums that fold zero points in
 //   load_x(x, p, k, xv)
+//                     x: a device const float * row, or any type with x + i and
+//                     x[i] (matmul_fused.metal's views compute the input as they
+//                     load it)
 //   vec_dot(row, p, k, xv)
 //                     the part's weights read with 16/32-bit loads, decoded
 //                     without branches, dotted with xv; the block scale is
@@ -44,7 +47,8 @@ inline uint spread_bits4(uint n) { return ((n * 0x00204081u) & 0x01010101u) << 4
 
 // ---- float types: 16 contiguous values per part, tail guarded ---------------------------
 // 16 activations starting at element e0 (zeros past k).
-inline void load_x16(device const float * x, int e0, int k, thread float4 * v) {
+template <typename P>  // P: device const float *, or an input view (matmul_fused.metal)
+inline void load_x16(P x, int e0, int k, thread float4 * v) {
   if (e0 + 16 <= k) {
     for (int i = 0; i < 4; i++) v[i] = float4(x[e0 + 4 * i], x[e0 + 4 * i + 1], x[e0 + 4 * i + 2], x[e0 + 4 * i + 3]);
   } else {
@@ -98,7 +102,8 @@ struct DqFloat {
     }
   }
   static float act(float x) { return float_act<T>(x); }
-  static void load_x(device const float * x, int p, int k, thread X & xv) {
+  template <typename P>
+  static void load_x(P x, int p, int k, thread X & xv) {
     load_x16(x, 16 * p, k, xv.v);
     for (int i = 0; i < 4; i++) xv.v[i] = float4(act(xv.v[i][0]), act(xv.v[i][1]), act(xv.v[i][2]), act(xv.v[i][3]));
   }
@@ -123,8 +128,9 @@ struct Q4X {
   float v[16];  // v[2i], v[2i+1]: low nibbles of ushort i; v[8+2i], v[9+2i]: high nibbles
   float sum;    // sum of the 16 activations (for the zero point / min)
 };
-inline void q4_load_x(device const float * x, int p, thread Q4X & xv) {
-  device const float * xb = x + (p >> 1) * 32 + (p & 1) * 8;
+template <typename P>
+inline void q4_load_x(P x, int p, thread Q4X & xv) {
+  const P xb = x + (p >> 1) * 32 + (p & 1) * 8;
   float s = 0.0f;
   for (int i = 0; i < 8; i += 2) {
     const float a = xb[i], b = xb[i + 1], c = xb[i + 16], d = xb[i + 17];
@@ -159,7 +165,10 @@ struct DqQ4_0 {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q4X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { q4_load_x(x, p, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    q4_load_x(x, p, xv);
+  }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q4_0 * b = (device const block_q4_0 *)row + (p >> 1);
     const float d = float(b->d);
@@ -177,7 +186,10 @@ struct DqQ4_1 {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q4X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { q4_load_x(x, p, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    q4_load_x(x, p, xv);
+  }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q4_1 * b = (device const block_q4_1 *)row + (p >> 1);
     const float d = float(b->d), m = float(b->m);
@@ -199,8 +211,9 @@ struct Q5X {
   float4 v[4];  // x[8h .. 8h+7], x[16+8h .. 16+8h+7]
   float sum;
 };
-inline void q5_load_x(device const float * x, int p, thread Q5X & xv) {
-  device const float * xb = x + (p >> 1) * 32 + (p & 1) * 8;
+template <typename P>
+inline void q5_load_x(P x, int p, thread Q5X & xv) {
+  const P xb = x + (p >> 1) * 32 + (p & 1) * 8;
   xv.v[0] = float4(xb[0], xb[1], xb[2], xb[3]);
   xv.v[1] = float4(xb[4], xb[5], xb[6], xb[7]);
   xv.v[2] = float4(xb[16], xb[17], xb[18], xb[19]);
@@ -229,7 +242,10 @@ struct DqQ5_0 {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q5X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { q5_load_x(x, p, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    q5_load_x(x, p, xv);
+  }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q5_0 * b = (device const block_q5_0 *)row + (p >> 1);
     const uint qh = load_u32_from_u16((device const ushort *)b->qh);
@@ -248,7 +264,10 @@ struct DqQ5_1 {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q5X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { q5_load_x(x, p, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    q5_load_x(x, p, xv);
+  }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q5_1 * b = (device const block_q5_1 *)row + (p >> 1);
     const uint qh = load_u32_from_u16((device const ushort *)b->qh);
@@ -271,8 +290,9 @@ struct DqQ8_0 {
   struct X {
     float v[16];  // x[16h .. 16h+15] of block p / 2
   };
-  static void load_x(device const float * x, int p, int, thread X & xv) {
-    device const float * xb = x + 16 * p;
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    const P xb = x + 16 * p;
     for (int i = 0; i < 16; i++) xv.v[i] = xb[i];
   }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
@@ -333,11 +353,12 @@ struct QKX {
   float sum[4];
 };
 // Activations of part p: pieces [0..7] sub-block 2iq, [8..15] 2iq+1, [16..23] 2iq+4, [24..31] 2iq+5.
-inline void qk_load_x(device const float * x, int p, bool prescale, thread QKX & xv) {
+template <typename P>
+inline void qk_load_x(P x, int p, bool prescale, thread QKX & xv) {
   const int iq = (p & 7) >> 2, ir = p & 3;
-  device const float * xb = x + (p >> 3) * 256 + 64 * iq + 8 * ir;
+  const P xb = x + (p >> 3) * 256 + 64 * iq + 8 * ir;
   for (int g = 0; g < 4; g++) {
-    device const float * xs = xb + 32 * g + 64 * (g >> 1);  // 0, 32, 128, 160
+    const P xs = xb + 32 * g + 64 * (g >> 1);  // 0, 32, 128, 160
     float s = 0.0f;
     for (int i = 0; i < 8; i++) {
       const float v = xs[i];
@@ -355,7 +376,10 @@ struct DqQ4_K {
   enum { PART = 32 };
   static int parts(int k) { return k / 32; }
   typedef QKX X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { qk_load_x(x, p, true, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    qk_load_x(x, p, true, xv);
+  }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q4_K * b = (device const block_q4_K *)row + (p >> 3);
     const int iq = (p & 7) >> 2, ir = p & 3;
@@ -392,7 +416,10 @@ struct DqQ5_K {
   enum { PART = 32 };
   static int parts(int k) { return k / 32; }
   typedef QKX X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { qk_load_x(x, p, false, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    qk_load_x(x, p, false, xv);
+  }
   // The 5th bit of element l of sub-block s is bit s of qh[l]: with qh bytes 8ir..8ir+7
   // read as two uints, (qh >> s) & 0x01010101 gives four of them at bit 0 of each byte.
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
@@ -448,10 +475,11 @@ struct DqQ6_K {
     float4 v[4];  // quarter qq: x[128ip + 32qq + l0 .. +3]
     float sum[4];
   };
-  static void load_x(device const float * x, int p, int, thread X & xv) {
-    device const float * xb = x + (p >> 4) * 256 + 128 * ((p & 15) >> 3) + 4 * (p & 7);
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    const P xb = x + (p >> 4) * 256 + 128 * ((p & 15) >> 3) + 4 * (p & 7);
     for (int qq = 0; qq < 4; qq++) {
-      device const float * xs = xb + 32 * qq;
+      const P xs = xb + 32 * qq;
       xv.v[qq] = float4(xs[0], xs[1], xs[2], xs[3]);
       xv.sum[qq] = (xs[0] + xs[1]) + (xs[2] + xs[3]);
     }
@@ -499,8 +527,9 @@ struct QK16X {
   float4 v[4];  // x[16s .. 16s+15] (q2_K: times 4^-j)
   float sum;    // their plain sum (for q2_K's min and q3_K's -4)
 };
-inline void qk16_load_x(device const float * x, int p, bool prescale, thread QK16X & xv) {
-  device const float * xb = x + 16 * p;
+template <typename P>
+inline void qk16_load_x(P x, int p, bool prescale, thread QK16X & xv) {
+  const P xb = x + 16 * p;
   const float f = prescale ? 1.0f / float(1 << (2 * ((p & 7) >> 1))) : 1.0f;
   float s = 0.0f;
   for (int i = 0; i < 4; i++) {
@@ -516,7 +545,10 @@ struct DqQ2_K {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef QK16X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, true, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    qk16_load_x(x, p, true, xv);
+  }
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q2_K * b = (device const block_q2_K *)row + (p >> 4);
     const int s = p & 15;
@@ -548,7 +580,10 @@ struct DqQ3_K {
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef QK16X X;
-  static void load_x(device const float * x, int p, int, thread X & xv) { qk16_load_x(x, p, false, xv); }
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    qk16_load_x(x, p, false, xv);
+  }
   // sum (q2 + 4 * hbit - 4) * x: the q2 part pre-scaled, the hbit part times 4 * 4^j.
   static float vec_dot(device const char * row, int p, int, thread const X & xv) {
     device const block_q3_K * b = (device const block_q3_K *)row + (p >> 4);
@@ -598,8 +633,9 @@ struct DqIQ4_NL {
   struct X {
     float v[16];  // x[8h .. 8h+7], x[16+8h .. 16+8h+7] of block p / 2
   };
-  static void load_x(device const float * x, int p, int, thread X & xv) {
-    device const float * xb = x + (p >> 1) * 32 + (p & 1) * 8;
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    const P xb = x + (p >> 1) * 32 + (p & 1) * 8;
     for (int i = 0; i < 8; i++) {
       xv.v[i] = xb[i];
       xv.v[8 + i] = xb[16 + i];
@@ -630,8 +666,9 @@ struct DqIQ4_XS {
     const int ls = ((b->scales_l[s >> 1] >> (4 * (s & 1))) & 0xF) | (((b->scales_h >> (2 * s)) & 3) << 4);
     return float(b->d) * float(ls - 32);
   }
-  static void load_x(device const float * x, int p, int, thread X & xv) {
-    device const float * xb = x + 32 * p;
+  template <typename P>
+  static void load_x(P x, int p, int, thread X & xv) {
+    const P xb = x + 32 * p;
     for (int i = 0; i < 8; i++) {
       xv.v[i] = xb[i];
       xv.v[8 + i] = xb[16 + i];

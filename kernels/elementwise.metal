@@ -19,9 +19,8 @@
 
 MM_BINARY_KERNEL(add_f32, a + b)
 MM_BINARY_KERNEL(mul_f32, a * b)
-MM_BINARY_KERNEL(swiglu_f32, a / (1.0f + precise::exp(-a)) * b)
-// gelu_tanh(a) = a * sigmoid(2u), u = sqrt(2/pi) (a + 0.044715 a^3), as the CPU's vector form.
-MM_BINARY_KERNEL(geglu_f32, a / (1.0f + precise::exp(-1.5957691216057308f * a * (1.0f + 0.044715f * a * a))) * b)
+MM_BINARY_KERNEL(swiglu_f32, mm_silu(a) * b)
+MM_BINARY_KERNEL(geglu_f32, mm_gelu_tanh(a) * b)  // common.h
 
 #define MM_UNARY_KERNEL(NAME, EXPR)                                        \
   MM_KERNEL(NAME, BinaryArgs) {                                            \

@@ -2,16 +2,9 @@
 // supported type (kernels/dequant.h), read in place in its ggml block layout;
 // x rounded to f16 / bf16 for F16 / BF16 weights (mm_act, as the CPU backend).
 //
-// matmul_mv_<type>: one activation row (decode). A simdgroup owns MM_MV_ROWS
-//   rows of W; lane l takes parts l, l + 32, ... of the row (16 or 32 values
-//   each, dequant.h): it loads the part's activations once, pre-scaled, and
-//   dots them with the same part of each of its rows. One float4 simd_sum at
-//   the end. Rows past m are clamped (read twice, never written).
+// matmul_mv_<type>: one activation row (decode; the body is matvec.h's mv_rows).
 //   grid: (ceil(m / (MM_MV_ROWS * MM_MV_SIMDGROUPS)), n), 32 * MM_MV_SIMDGROUPS threads.
-// matmul_mvb_<type>: 2..MM_MV_BATCH activation rows (batched decode). Each lane
-//   dequantizes 16 weights of a row into registers once and multiplies them
-//   with the same 16 columns of every activation row of the batch, so the
-//   batch shares each weight load.
+// matmul_mvb_<type>: 2..MM_MV_BATCH activation rows (batched decode; matvec.h's mvb_rows).
 //   grid: (ceil(m / (MM_MV_ROWS * MM_MV_SIMDGROUPS)), ceil(n / MM_MV_BATCH)), 32 * MM_MV_SIMDGROUPS threads.
 // matmul_mm_<type>: prefill. A BM x BN (64 weight rows x 32 tokens) output tile
 //   per threadgroup; each BK = 32 deep step stages W dequantized (as the type's
@@ -24,21 +17,7 @@
 //   shmem: mm_gemm_shmem_bytes(sizeof(STAGE)) (args.h).
 #include "common.h"
 #include "dequant.h"
-
-// Activations as a weight type's kernels multiply them: f16 / bf16 weights
-// round them to their type (DqFloat::act), the rest take them as they are.
-template <typename Q>
-inline float mm_act(float x) {
-  return x;
-}
-template <>
-inline float mm_act<DqF16>(float x) {
-  return DqF16::act(x);
-}
-template <>
-inline float mm_act<DqBF16>(float x) {
-  return DqBF16::act(x);
-}
+#include "matvec.h"
 
 template <typename Q>
 inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0, device const char * src1,
@@ -46,22 +25,8 @@ inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0,
   const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
   const int n = int(tgpig.y);
   device const float * x = (device const float *)(src0 + n * args.x_stride);  // [k]
-  device const char * w[MM_MV_ROWS];
-  for (int r = 0; r < MM_MV_ROWS; r++) w[r] = src1 + min(row0 + r, args.m - 1) * args.w_stride;
-
-  const int nparts = Q::parts(args.k);
-  float sum[MM_MV_ROWS];
-  for (int r = 0; r < MM_MV_ROWS; r++) sum[r] = 0.0f;
-  for (int p = int(tiisg); p < nparts; p += MM_SIMD_WIDTH) {
-    typename Q::X xv;
-    Q::load_x(x, p, args.k, xv);
-    for (int r = 0; r < MM_MV_ROWS; r++) sum[r] += Q::vec_dot(w[r], p, args.k, xv);
-  }
-  const float4 s = simd_sum(float4(sum[0], sum[1], sum[2], sum[3]));
-  device float * out = (device float *)(dst + n * args.d_stride);  // [m]
-  device const float * bias = (device const float *)src2;          // [m]
-  const int r = int(tiisg);
-  if (r < MM_MV_ROWS && row0 + r < args.m) out[row0 + r] = args.has_bias ? s[r] + bias[row0 + r] : s[r];
+  device float * out = (device float *)(dst + n * args.d_stride);             // [m]
+  mv_rows<Q>(x, src1, args.w_stride, args.m, args.k, (device const float *)src2, args.has_bias, out, row0, tiisg);
 }
 
 template <typename Q>
@@ -70,39 +35,10 @@ inline void matmul_mvb_impl(constant MatMulArgs & args, device const char * src0
   const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
   const int n0 = int(tgpig.y) * MM_MV_BATCH;
   const int nb = min(MM_MV_BATCH, args.n - n0);  // activation rows of this batch (uniform)
-  const int K = args.k, nchunks = (K + 15) / 16;
-
-  float acc[MM_MV_ROWS][MM_MV_BATCH];
-  for (int r = 0; r < MM_MV_ROWS; r++)
-    for (int j = 0; j < MM_MV_BATCH; j++) acc[r][j] = 0.0f;
-  for (int c = int(tiisg); c < nchunks; c += MM_SIMD_WIDTH) {
-    const int e0 = 16 * c;
-    for (int r = 0; r < MM_MV_ROWS; r++) {
-      float wv[16];
-      Q::dequant16(src1 + min(row0 + r, args.m - 1) * args.w_stride, c, K, wv);
-      for (int j = 0; j < MM_MV_BATCH; j++) {
-        if (j >= nb) break;
-        float4 xv[4];
-        load_x16((device const float *)(src0 + (n0 + j) * args.x_stride), e0, K, xv);
-        for (int i = 0; i < 4; i++)
-          xv[i] = float4(mm_act<Q>(xv[i][0]), mm_act<Q>(xv[i][1]), mm_act<Q>(xv[i][2]), mm_act<Q>(xv[i][3]));
-        float4 t = float4(0.0f);
-        for (int i = 0; i < 4; i++) t += float4(wv[4 * i], wv[4 * i + 1], wv[4 * i + 2], wv[4 * i + 3]) * xv[i];
-        acc[r][j] += (t[0] + t[1]) + (t[2] + t[3]);
-      }
-    }
-  }
-  device const float * bias = (device const float *)src2;  // [m]
-  for (int r = 0; r < MM_MV_ROWS; r++) {
-    for (int j0 = 0; j0 < MM_MV_BATCH; j0 += 4) {
-      const float4 s = simd_sum(float4(acc[r][j0], acc[r][j0 + 1], acc[r][j0 + 2], acc[r][j0 + 3]));
-      const int j = j0 + int(tiisg);
-      if (tiisg < 4 && j < nb && row0 + r < args.m) {
-        device float * out = (device float *)(dst + (n0 + j) * args.d_stride);  // [m]
-        out[row0 + r] = args.has_bias ? s[tiisg] + bias[row0 + r] : s[tiisg];
-      }
-    }
-  }
+  device const float * xs[MM_MV_BATCH];          // [k] each
+  for (int j = 0; j < MM_MV_BATCH; j++) xs[j] = (device const float *)(src0 + min(n0 + j, args.n - 1) * args.x_stride);
+  mvb_rows<Q>(xs, nb, src1, args.w_stride, args.m, args.k, (device const float *)src2, args.has_bias, dst,
+              args.d_stride, n0, row0, tiisg);
 }
 
 template <typename Q>

@@ -80,8 +80,11 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
-  /** How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around each. */
-  segments(): Array<{ backend: string; nodes: number[]; copiesIn: number; copiesOut: number }>;
+  /**
+   * How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around
+   * each, and the nodes a GPU plan runs inside others at decode steps (each entry: the producer, then its consumers).
+   */
+  segments(): Array<{ backend: string; nodes: number[]; copiesIn: number; copiesOut: number; fused: number[][] }>;
   /** Releases the graph and its references to buffers now (a run in flight keeps its own). */
   dispose(): void;
 }

@@ -5,9 +5,11 @@
  * weights, 4096-row f16 KV cache), asks node_supported for every node, plans
  * one segment and runs 50 decode steps through SegmentPlan::for_step. Checks
  * that every node runs on the kernels, the decode attention splits its keys
- * (one combine dispatch per layer) and where the memory barriers go: per layer
- * 13 of 18 dispatches wait, while k and v (after q), rope k (after rope q),
- * the V store (after the K store) and up (after gate) run concurrently; and that
+ * (one combine dispatch per layer), the rms_norms and swiglus are fused into
+ * the matmuls that read them (292 dispatches become 245) and where the memory
+ * barriers go: per layer 10 of 15 dispatches wait, while k and v (after q),
+ * rope k (after rope q), the V store (after the K store) and up (after gate)
+ * run concurrently; and that
  * the encoder calls the host skips (unchanged pipeline, bindings, threadgroup
  * memory) leave every dispatch what it needs, replayed on a model encoder. About
  * 10 s (compiling). `npm run bench:encode` times the same path.
@@ -44,8 +46,17 @@ const planBenchSources = [
     expect(out.error).toBeUndefined();
     const layers = 16;
     expect(out.nodes).toBe(1 + 17 * layers + 3);
-    expect(out.dispatches).toBe(out.nodes! + layers); // + one attn_combine per layer
-    expect(out.barriers).toBe(1 + 13 * layers + 3);
+    // Fused (kernels/matmul_fused.metal): both rms_norms of every layer into the q/k/v
+    // and gate/up matmuls, and the swiglu into the down projection in every layer but
+    // the last (nothing rewrites its output after it, so it stays a node of its own).
+    expect(out.fusions).toBe(3 * layers - 1);
+    expect(out.fused_dispatches).toBe(5 * layers + layers - 1);
+    // + one attn_combine per layer, - the fused producers' dispatches.
+    expect(out.unfused_dispatches).toBe(out.nodes! + layers);
+    expect(out.dispatches).toBe(out.nodes! + layers - out.fusions!);
+    // Per layer 10 of 15 dispatches wait (13 of 18 unfused: the three fused away
+    // all waited); the last layer's unfused swiglu adds one dispatch and one wait.
+    expect(out.barriers).toBe(1 + 10 * layers + 1 + 3);
     expect(out.steps).toBe(50);
     // Encoding (next_calls): replaying the calls leaves every dispatch its pipeline,
     // threadgroup memory and bindings; unchanged state is not set again.

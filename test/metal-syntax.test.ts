@@ -86,6 +86,9 @@ test('every kernel the dispatch plans can name is defined once in kernels/', () 
       `matmul_mvb_${m[1]}`,
       `matmul_mm_${m[1]}`,
     ]);
+    instantiate(src, /^MM_MATMUL_FUSED_KERNELS\((\w+),/gm, (m) =>
+      ['mv_rms', 'mv_glu'].map((k) => `matmul_${k}_${m[1]}`),
+    );
     instantiate(src, /^MM_ATTN_(DECODE|PREFILL)_KERNEL\((\w+), \w+, (\d+)\)/gm, (m) => [
       `attn_${m[1]!.toLowerCase()}_${m[2]}_d${m[3]}`,
     ]);
@@ -115,7 +118,7 @@ test('every kernel the dispatch plans can name is defined once in kernels/', () 
     'iq4_nl',
     'iq4_xs',
   ])
-    expect(named).toContain(`matmul_mv_${t}`);
+    for (const k of ['mv', 'mvb', 'mv_rms', 'mv_glu']) expect(named).toContain(`matmul_${k}_${t}`);
   for (const n of named) expect(defined.has(n) ? n : `missing kernel ${n}`).toBe(n);
 });
 

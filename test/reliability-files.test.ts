@@ -8,12 +8,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MiniMacLLMError } from '../lib/errors';
-import { readGGUF, readGGUFSync, type GGUFFile } from '../lib/gguf/reader';
-import { writeGGUFSync, typed, type GGUFWriteValue } from '../lib/gguf/writer';
-import { GGUFValueType, type GGUFValueTypeId } from '../lib/gguf/types';
+import { readGGUF, readGGUFSync } from '../lib/gguf/reader';
+import { typed } from '../lib/gguf/writer';
+import { GGUFValueType } from '../lib/gguf/types';
 import { loadModel } from '../lib/model/model';
 import { native } from '../lib/native';
 import { runTsChild } from './helpers/child';
+import { ggufVariant } from './helpers/gguf-variant';
 import { fixture } from './helpers/model-refs';
 import { measureStall } from './helpers/stall';
 
@@ -82,30 +83,8 @@ test('3: a model file truncated or rewritten while loaded fails with ERR_IO, nev
 });
 
 /** A copy of stories260K.gguf with metadata changed by `edit`. */
-async function variant(
-  name: string,
-  edit: (g: GGUFFile, meta: Record<string, GGUFWriteValue>) => void,
-): Promise<string> {
-  const g = await readGGUF(STORIES);
-  const bytes = fs.readFileSync(STORIES);
-  const meta: Record<string, GGUFWriteValue> = {};
-  for (const [k, v] of Object.entries(g.metadata)) {
-    const t = g.metadataTypes[k]!;
-    meta[k] = t === GGUFValueType.ARRAY || t === GGUFValueType.STRING ? v : typed(t as GGUFValueTypeId, v);
-  }
-  edit(g, meta);
-  const out = path.join(dir, name);
-  writeGGUFSync(out, {
-    metadata: meta,
-    tensors: g.tensors.map((t) => ({
-      name: t.name,
-      type: t.type,
-      shape: t.shape,
-      data: bytes.subarray(t.offset, t.offset + t.bytes),
-    })),
-  });
-  return out;
-}
+const variant = (name: string, edit: Parameters<typeof ggufVariant>[2]): Promise<string> =>
+  ggufVariant(STORIES, path.join(dir, name), edit);
 
 describe('12: a header of millions of strings does not stall the event loop', () => {
   let big: string;

@@ -2,12 +2,19 @@
  * `minimacllm serve`'s HTTP API against the official `openai` client, on a
  * real server on loopback over stories260K: models, chat and completions
  * (stream and not, usage), outputs equal to the library's, errors with their
- * statuses and OpenAI's shape, --api-key, structured output. About 5 s.
+ * statuses and OpenAI's shape, --api-key, structured output, llama-server's
+ * ignore_eos. About 5 s.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import OpenAI from 'openai';
+import { typed } from '../lib/gguf/writer';
+import { GGUFValueType } from '../lib/gguf/types';
 import { loadModel, type Model } from '../lib/model/model';
 import { createServer, type ModelServer } from '../lib/server/server';
+import { ggufVariant } from './helpers/gguf-variant';
 import { fixture } from './helpers/model-refs';
 
 const KEY = 'sk-test-key';
@@ -144,6 +151,51 @@ test('sampling fields: seed reproduces, llama-server extras are accepted', async
     });
   const [a, b] = [await ask(), await ask()];
   expect(a.choices[0]!.text).toBe(b.choices[0]!.text);
+});
+
+test("ignore_eos (llama-server's field): end-of-generation is never sampled, the reply runs to max_tokens", async () => {
+  // stories260K greedy after "Once upon a time" reads ", there was a little girl named Lily. She": a copy whose
+  // end-of-generation token is the 12th of those ends there, unless the request says ignore_eos.
+  const eos = (await model.generate('Once upon a time', { temperature: 0, maxTokens: 12 })).tokens[11]!;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mml-eos-'));
+  const file = await ggufVariant(fixture('models', 'stories260K.gguf'), path.join(dir, 'eos.gguf'), (_, m) => {
+    m['tokenizer.ggml.eos_token_id'] = typed(GGUFValueType.UINT32, eos);
+  });
+  const m2 = await loadModel(file, { backend: 'cpu', contextSize: 256 });
+  const s2 = createServer(m2, { port: 0, modelId: 'eos' });
+  try {
+    const c2 = new OpenAI({ baseURL: `${(await s2.listen()).url}/v1`, apiKey: 'none', maxRetries: 0 });
+    const ask = (extra: object): Promise<OpenAI.Completion> =>
+      c2.completions.create({ model: 'eos', prompt: 'Once upon a time', temperature: 0, max_tokens: 30, ...extra });
+    const ends = await ask({});
+    expect([ends.choices[0]!.finish_reason, ends.usage?.completion_tokens]).toEqual(['stop', 11]);
+    expect(ends.choices[0]!.text).toBe(', there was a little girl named Lily.');
+    const runs = await ask({ ignore_eos: true });
+    expect([runs.choices[0]!.finish_reason, runs.usage?.completion_tokens]).toEqual(['length', 30]);
+    expect(runs.choices[0]!.text.startsWith(', there was a little girl named Lily.')).toBe(true);
+    // Streamed too: every chunk counted in usage.
+    const stream = await c2.completions.create({
+      model: 'eos',
+      prompt: 'Once upon a time',
+      temperature: 0,
+      max_tokens: 30,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...({ ignore_eos: true } as object),
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const c of stream) {
+      text += c.choices[0]?.text ?? '';
+      if (c.usage) usage = c.usage;
+    }
+    expect([text, usage?.completion_tokens]).toEqual([runs.choices[0]!.text, 30]);
+    await expect(ask({ ignore_eos: 'yes' })).rejects.toMatchObject({ status: 400, param: 'ignore_eos' });
+  } finally {
+    await s2.close();
+    await m2.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('errors: OpenAI shape and status, naming the parameter', async () => {

@@ -14,6 +14,8 @@ export interface SamplingRequest {
   options: GenerateOptions;
   stream: boolean;
   includeUsage: boolean;
+  /** llama-server's `ignore_eos`: end-of-generation tokens are never sampled (runs to max_tokens or a stop). */
+  ignoreEos: boolean;
 }
 
 const describe = (v: unknown): string =>
@@ -94,7 +96,10 @@ export function samplingOf(b: Body, maxTokensLimit: number): SamplingRequest {
       throw badParam('stream_options.include_usage', 'stream_options.include_usage must be a boolean');
     includeUsage = iu === true;
   }
-  return { options: o, stream: stream === true, includeUsage };
+  const ignoreEos = b['ignore_eos'] ?? false;
+  if (typeof ignoreEos !== 'boolean' && ignoreEos !== null)
+    throw badParam('ignore_eos', 'ignore_eos must be a boolean');
+  return { options: o, stream: stream === true, includeUsage, ignoreEos: ignoreEos === true };
 }
 
 function textOf(content: unknown, at: string): string | null {

@@ -261,6 +261,12 @@ export class ModelServer {
         throw e;
       });
       const options = { ...sampling.options, ...extras, signal: ac.signal };
+      if (sampling.ignoreEos) {
+        const eog = this.#model.tokenizer.eogIds;
+        options.logitsProcessor = (logits: Float32Array): void => {
+          for (const id of eog) logits[id] = -Infinity;
+        };
+      }
       const head: ReplyHead = { id: newId(chat ? 'chatcmpl' : 'cmpl'), created: nowSeconds(), model: this.modelId };
       if (sampling.stream)
         await this.#stream(res, rec, head, ac, chat, messages, prompt, options, sampling.includeUsage);

@@ -561,6 +561,15 @@ Napi::Value GraphWrap::Segments(const Napi::CallbackInfo& info) {
     Napi::Array nodes = Napi::Array::New(env, seg.nodes.size());
     for (uint32_t k = 0; k < seg.nodes.size(); k++) nodes.Set(k, seg.nodes[k]);
     o.Set("nodes", nodes);
+    const std::vector<std::vector<int32_t>> fused =
+        seg.prepared ? seg.prepared->fused() : std::vector<std::vector<int32_t>>{};
+    Napi::Array fa = Napi::Array::New(env, fused.size());
+    for (uint32_t f = 0; f < fused.size(); f++) {
+      Napi::Array one = Napi::Array::New(env, fused[f].size());
+      for (uint32_t k = 0; k < fused[f].size(); k++) one.Set(k, fused[f][k]);
+      fa.Set(f, one);
+    }
+    o.Set("fused", fa);
     o.Set("copiesIn", static_cast<double>(seg.copy_in.size()));
     o.Set("copiesOut", static_cast<double>(seg.copy_out.size()));
     out.Set(i, o);

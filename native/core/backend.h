@@ -33,6 +33,9 @@ class Segment {
   virtual ~Segment() = default;
   const Graph* graph = nullptr;  // the scheduled graph (scheduler.h), which outlives the segment
   std::vector<int32_t> nodes;    // indices into graph->nodes, in execution order
+  // Nodes this backend runs inside others (a GPU plan's fused kernels): each
+  // entry the producer, then the nodes it is fused into. For tests and tools.
+  virtual std::vector<std::vector<int32_t>> fused() const { return {}; }
 };
 
 class Backend {

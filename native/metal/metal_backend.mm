@@ -98,6 +98,7 @@ class MetalSegment : public Segment {
   };
   metal::SegmentPlan plan;
   std::vector<Binding> bindings;
+  std::vector<std::vector<int32_t>> fused() const override { return plan.fused_lists(); }
 };
 
 id<MTLDevice> pick_device(std::string* why) {

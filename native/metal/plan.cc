@@ -14,6 +14,7 @@ namespace mm {
 namespace metal {
 
 static_assert(sizeof(MatMulArgs) == 40, "MatMulArgs layout");
+static_assert(sizeof(MatMulFusedArgs) == 56, "MatMulFusedArgs layout");
 static_assert(sizeof(GetRowsArgs) == 40, "GetRowsArgs layout");
 static_assert(sizeof(RmsNormArgs) == 32, "RmsNormArgs layout");
 static_assert(sizeof(SoftmaxArgs) == 40, "SoftmaxArgs layout");
@@ -43,7 +44,8 @@ struct KernelTable {
     names.push_back(std::move(n));
   }
   KernelTable() {
-    for (const char* family : {"matmul_mv_", "matmul_mvb_", "matmul_mm_", "get_rows_"})
+    for (const char* family :
+         {"matmul_mv_", "matmul_mvb_", "matmul_mm_", "get_rows_", "matmul_mv_rms_", "matmul_mv_glu_"})
       for (DType t : kWeightKernelTypes) add(std::string(family) + kernel_type_suffix(t));
     for (const char* family : {"attn_decode_", "attn_prefill_"})
       for (const char* kv : {"f32", "f16"})
@@ -550,6 +552,115 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
   out.push_back(k);
 }
 
+// ---- fusion -------------------------------------------------------------------------
+
+namespace {
+
+// Bytes a tensor may reach (at max_tokens), as SegmentPlan's bindings count them.
+struct Span {
+  const Buffer* buffer;
+  size_t begin, end;
+  bool overlaps(const Span& o) const { return buffer == o.buffer && begin < o.end && o.begin < end; }
+};
+Span span_of(const Graph& g, int32_t t) {
+  const TensorDesc& td = g.tensors[t];
+  const int64_t rows = td.rows_at(g.max_tokens);
+  const size_t bytes = rows > 0 ? static_cast<size_t>(rows - 1) * td.row_stride + row_bytes(td.type, td.cols) : 0;
+  return Span{td.buffer.get(), td.offset, td.offset + bytes};
+}
+// The same tensor: same bytes, layout and rows at every step.
+bool same_tensor(const TensorDesc& a, const TensorDesc& b) {
+  return a.buffer.get() == b.buffer.get() && a.offset == b.offset && a.type == b.type && a.cols == b.cols &&
+         a.rows == b.rows && a.rows_per_token == b.rows_per_token && a.row_stride == b.row_stride;
+}
+
+// The fused kernel family a producer's consumers run ("" when it has none).
+const char* fused_family(const Node& p) {
+  if (p.op == OpKind::RmsNorm && p.src.size() == 2) return "rms";
+  if (p.op == OpKind::SwiGLU || p.op == OpKind::GeGLU) return "glu";
+  return "";
+}
+
+}  // namespace
+
+std::vector<Fusion> find_fusions(const Graph& g, const std::vector<int32_t>& nodes, Device& dev) {
+  std::vector<Fusion> found;
+  for (size_t at = 0; at < nodes.size(); at++) {
+    const Node& p = g.nodes[nodes[at]];
+    const std::string family = fused_family(p);
+    if (family.empty()) continue;
+    const TensorDesc& out = g.tensors[p.dst];
+    const Span t = span_of(g, p.dst);
+    std::vector<Span> inputs;
+    for (int32_t s : p.src) inputs.push_back(span_of(g, s));
+    // The output's readers up to the node that next writes all of it (the kill)
+    // must all be matmuls that can take it fused, in this segment: then no
+    // other node, backend or step, nor the host after the step, can see that
+    // the output was never written (after the kill it holds what it would
+    // have). The producer's inputs must stay unchanged until the last of them.
+    Fusion f{nodes[at], {}};
+    bool ok = true, killed = false, inputs_written = false;
+    for (size_t j = at + 1; j < nodes.size() && ok && !killed; j++) {
+      const Node& c = g.nodes[nodes[j]];
+      bool reads = false;
+      for (int32_t s : c.src) reads = reads || span_of(g, s).overlaps(t);
+      const Span w = span_of(g, c.dst);
+      const bool writes = w.overlaps(t);
+      if (reads) {
+        const TensorDesc* W = c.src.size() > 1 ? &g.tensors[c.src[1]] : nullptr;
+        const char* sfx = W ? kernel_type_suffix(W->type) : nullptr;
+        ok = c.op == OpKind::MatMul && c.src.size() == 2 && sfx && same_tensor(g.tensors[c.src[0]], out) &&
+             !span_of(g, c.src[1]).overlaps(t) && !writes && !inputs_written;
+        for (const Span& in : inputs) ok = ok && !w.overlaps(in);
+        const KernelId k = ok ? kernel_id("matmul_mv_" + family + "_" + sfx) : -1;
+        ok = ok && k >= 0 && dev.max_threads(k) >= MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
+        if (ok) f.consumers.push_back(nodes[j]);
+        continue;
+      }
+      if (writes) {
+        killed = c.op != OpKind::StoreRows && same_tensor(g.tensors[c.dst], out);
+        ok = killed;
+      }
+      for (const Span& in : inputs) inputs_written = inputs_written || w.overlaps(in);
+    }
+    if (ok && killed && !f.consumers.empty()) found.push_back(std::move(f));
+  }
+  return found;
+}
+
+bool fuses_at(const Graph& g, const Fusion& f, int64_t n_tokens) {
+  // One row (matmul_mv): kernels/matmul_fused.metal says why batches run unfused.
+  return g.tensors[g.nodes[f.producer].dst].rows_at(n_tokens) == 1;
+}
+
+void plan_fused(const Graph& g, const Fusion& f, size_t consumer, const StepArgs& step, std::vector<Dispatch>& out) {
+  const Node &p = g.nodes[f.producer], &c = g.nodes[consumer];
+  if (!fuses_at(g, f, step.n_tokens)) fail(ErrorCode::Internal, "metal: a fused matmul planned for more than one row");
+  const TensorDesc &x = g.tensors[p.src[0]], &W = g.tensors[c.src[1]], &d = g.tensors[c.dst];
+  const bool rms = p.op == OpKind::RmsNorm;
+  auto a = zeroed<MatMulFusedArgs>();
+  a.x_stride = stride(x);
+  a.u_stride = rms ? 0 : stride(g.tensors[p.src[1]]);
+  a.w_stride = stride(W);
+  a.d_stride = stride(d);
+  a.n = i32(g.tensors[c.src[0]].rows_at(step.n_tokens), "matmul rows");
+  a.m = i32(W.rows, "matmul weight rows");
+  a.k = i32(W.cols, "matmul depth");
+  a.act = p.op == OpKind::GeGLU ? 1 : 0;
+  a.eps = p.p.eps;
+  Dispatch k;
+  k.bufs[0] = ref(x);  // rms: the norm's input; glu: gate
+  k.bufs[1] = ref(W);
+  k.bufs[2] = ref(g.tensors[p.src[1]]);  // rms: the norm's weight; glu: up
+  k.bufs[3] = ref(d);
+  k.kernel = id_of(std::string(rms ? "matmul_mv_rms_" : "matmul_mv_glu_") + kernel_type_suffix(W.type));
+  k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
+  k.grid[1] = 1;
+  k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
+  set_args(k, a);
+  out.push_back(k);
+}
+
 // ---- encoding -----------------------------------------------------------------------
 
 EncodeCalls next_calls(EncoderState& st, const Dispatch& d) {
@@ -579,6 +690,12 @@ int EncodeCalls::count(bool barrier) const {
 // ---- SegmentPlan ------------------------------------------------------------------
 
 SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev) : g_(g), nodes_(std::move(nodes)) {
+  fusions_ = find_fusions(g_, nodes_, dev);
+  fusion_of_.assign(g_.nodes.size(), -1);
+  for (size_t f = 0; f < fusions_.size(); f++) {
+    fusion_of_[fusions_[f].producer] = static_cast<int32_t>(f);
+    for (int32_t c : fusions_[f].consumers) fusion_of_[c] = static_cast<int32_t>(f);
+  }
   size_t scratch = 0;
   for (int32_t i : nodes_) scratch = std::max(scratch, scratch_bytes(g_, static_cast<size_t>(i)));
   if (scratch > 0) {
@@ -608,19 +725,38 @@ std::vector<KernelId> SegmentPlan::kernels(Device& dev) const {
   std::vector<KernelId> ks;
   std::vector<Dispatch> ds;
   for (int64_t nt : step_shapes(g_.max_tokens)) {
-    for (int32_t i : nodes_) {
-      ds.clear();
-      plan_node(g_, i, StepArgs{nt, 0}, dev, ds);
-      for (const Dispatch& d : ds)
-        if (std::find(ks.begin(), ks.end(), d.kernel) == ks.end()) ks.push_back(d.kernel);
-    }
+    ds.clear();
+    plan_all(StepArgs{nt, 0}, dev, ds, nullptr);
+    for (const Dispatch& d : ds)
+      if (std::find(ks.begin(), ks.end(), d.kernel) == ks.end()) ks.push_back(d.kernel);
   }
   return ks;
 }
 
+std::vector<std::vector<int32_t>> SegmentPlan::fused_lists() const {
+  std::vector<std::vector<int32_t>> out;
+  for (const Fusion& f : fusions_) {
+    out.push_back({f.producer});
+    out.back().insert(out.back().end(), f.consumers.begin(), f.consumers.end());
+  }
+  return out;
+}
+
+void SegmentPlan::plan_all(const StepArgs& step, Device& dev, std::vector<Dispatch>& out, const Buffer* scratch) const {
+  for (int32_t i : nodes_) {
+    const int32_t f = fusion_of_[i];
+    if (f >= 0 && fuses_at(g_, fusions_[f], step.n_tokens)) {
+      // The producer runs inside its consumers.
+      if (fusions_[f].producer != i) plan_fused(g_, fusions_[f], static_cast<size_t>(i), step, out);
+      continue;
+    }
+    plan_node(g_, i, step, dev, out, scratch);
+  }
+}
+
 void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
   c.list.clear();
-  for (int32_t i : nodes_) plan_node(g_, i, step, dev, c.list, scratch_.get());
+  plan_all(step, dev, c.list, scratch_.get());
   for (Dispatch& d : c.list) {
     if (!d.bufs[3].buffer) fail(ErrorCode::Internal, "metal: a dispatch has no output buffer");
     for (BufferRef& r : d.bufs) {

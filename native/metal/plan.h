@@ -111,6 +111,23 @@ size_t scratch_bytes(const Graph& g, size_t node);
 // the CPU backend's message). Reads the ids through Buffer::get.
 void check_inputs(const Graph& g, size_t node, const StepArgs& step, std::vector<int32_t>& scratch);
 
+// A node fused into the matmuls that read its output (kernels/matmul_fused.metal):
+// an rms_norm with a weight, or a swiglu / geglu, whose output only matmuls
+// without bias of the same segment read (as their whole x) before a later node
+// of the segment writes all of it again, and whose inputs stay unchanged until
+// then. Steps of one row (decode) then run each consumer as a fused matmul and
+// the producer not at all; steps of more rows plan both unfused.
+struct Fusion {
+  int32_t producer = -1;
+  std::vector<int32_t> consumers;  // node indices, in order
+};
+// The fusions of a segment's nodes (graph order); fused kernels must fit the device.
+std::vector<Fusion> find_fusions(const Graph& g, const std::vector<int32_t>& nodes, Device& dev);
+// Whether a step of `n_tokens` runs `f` fused.
+bool fuses_at(const Graph& g, const Fusion& f, int64_t n_tokens);
+// The fused dispatch of consumer node `consumer` of `f`, appended to `out`.
+void plan_fused(const Graph& g, const Fusion& f, size_t consumer, const StepArgs& step, std::vector<Dispatch>& out);
+
 // The plan of a run of supported nodes, built once per graph: the dispatch
 // list for a token count is built the first time a step has that count (kept
 // for decode and for the latest other count); every step then only patches
@@ -127,6 +144,10 @@ class SegmentPlan {
     size_t span;    // bytes from there its rows may reach (at max_tokens)
   };
   const std::vector<Binding>& bindings() const { return bindings_; }
+  // The nodes it fuses into others at decode steps (find_fusions).
+  const std::vector<Fusion>& fusions() const { return fusions_; }
+  // The same as Segment::fused lists them (producer first).
+  std::vector<std::vector<int32_t>> fused_lists() const;
   // Kernels any step of this segment may use (the pipelines to build up front).
   std::vector<KernelId> kernels(Device& dev) const;
   // Checks the step's get_rows ids, then returns its dispatches in order.
@@ -142,10 +163,14 @@ class SegmentPlan {
     std::vector<Dispatch> list;
   };
   void build(Cached& c, const StepArgs& step, Device& dev);
+  // The dispatches of every node for one step, fusions applied where the step allows.
+  void plan_all(const StepArgs& step, Device& dev, std::vector<Dispatch>& out, const Buffer* scratch) const;
   void place_barriers(std::vector<Dispatch>& list) const;
   static void decide_calls(std::vector<Dispatch>& list);
   const Graph& g_;
   std::vector<int32_t> nodes_;
+  std::vector<Fusion> fusions_;
+  std::vector<int32_t> fusion_of_;  // per graph node: index into fusions_ of its producer or consumer, or -1
   std::vector<int32_t> id_checks_;  // get_rows nodes
   std::vector<int32_t> ids_;        // get_rows ids read back for checking
   std::vector<Binding> bindings_;

@@ -15,6 +15,7 @@ class SimSegment : public Segment {
  public:
   SimSegment(const Graph& g, std::vector<int32_t> nodes, metal::Device& dev) : plan(g, std::move(nodes), dev) {}
   metal::SegmentPlan plan;
+  std::vector<std::vector<int32_t>> fused() const override { return plan.fused_lists(); }
 };
 
 class MetalSimBackend : public Backend, public metal::Device {

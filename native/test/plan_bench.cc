@@ -180,11 +180,15 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     const std::vector<mm::metal::Dispatch>& first = plan.for_step({1, 0}, dev);
     const double first_step_us = us_since(t0);
-    size_t barriers = 0, calls = 0;
+    size_t barriers = 0, calls = 0, fused_dispatches = 0;
     for (const mm::metal::Dispatch& d : first) {
       barriers += d.barrier;
       calls += static_cast<size_t>(d.calls.count(d.barrier));
+      const std::string& name = mm::metal::kernel_names()[d.kernel];
+      fused_dispatches += name.find("_rms_") != std::string::npos || name.find("_glu_") != std::string::npos;
     }
+    // Each fusion drops exactly its producer's dispatch from a decode step.
+    const size_t fusions = plan.fusions().size();
     const size_t dispatches = first.size();
     // The calls next_calls skips must leave the encoder as a full rebinding
     // would: replay them on a model encoder, for a decode and a prefill step.
@@ -223,13 +227,14 @@ int main(int argc, char** argv) {
     }
     const double step_us = us_since(t0) / steps;
     std::printf(
-        "{\"layers\": %lld, \"nodes\": %zu, \"dispatches\": %zu, \"barriers\": %zu, \"metal_calls\": %zu, "
+        "{\"layers\": %lld, \"nodes\": %zu, \"dispatches\": %zu, \"unfused_dispatches\": %zu, "
+        "\"fusions\": %zu, \"fused_dispatches\": %zu, \"barriers\": %zu, \"metal_calls\": %zu, "
         "\"encode_errors\": %d, "
         "\"kernels\": %zu, "
         "\"bindings\": %zu, \"prepare_us\": %.1f, \"first_step_us\": %.1f, \"step_us\": %.3f, \"steps\": %d, "
         "\"sink\": %llu}\n",
-        static_cast<long long>(m.layers), g.nodes.size(), dispatches, barriers, calls, encode_errors, kernels,
-        plan.bindings().size(), prepare_us, first_step_us, step_us, steps,
+        static_cast<long long>(m.layers), g.nodes.size(), dispatches, dispatches + fusions, fusions, fused_dispatches,
+        barriers, calls, encode_errors, kernels, plan.bindings().size(), prepare_us, first_step_us, step_us, steps,
         static_cast<unsigned long long>(sink % 1000));
   } catch (const mm::Error& e) {
     std::printf("{\"error\": \"%s: %s\"}\n", mm::error_code_name(e.code()), e.what());
