@@ -49,7 +49,7 @@ struct Cands {
   std::vector<int32_t> id;    // [n], unless ident
   std::vector<float> w;       // [n]
   std::vector<uint16_t> bkt;  // [n] bucket of each candidate, once have_bkt
-  std::vector<double> mass;   // [kBuckets + 1], the last a spare slot never read
+  std::vector<double> mass;   // [kBuckets]
   std::vector<int64_t> pos;   // positions in one bucket
   int64_t n = 0;
   bool ident = false;     // id[i] == i
@@ -167,8 +167,9 @@ void add_mass(const Cands& c, bool unit, int to, double* mass) {
   const int64_t n = c.n;
   int64_t i = 0;
   if (to < kBuckets) {
-    // Branch-free: a candidate past `to` adds to the spare slot mass[kBuckets].
-    auto add = [&](int64_t j) { mass[bkt[j] < to ? bkt[j] : kBuckets] += unit ? 1.0 : w[j]; };
+    auto add = [&](int64_t j) {
+      if (bkt[j] < to) mass[bkt[j]] += unit ? 1.0 : w[j];
+    };
 #if defined(__SSE2__)
     // Few candidates lie in the top buckets: test 8 at a time.
     const __m128i lim = _mm_set1_epi16(static_cast<int16_t>(to));
@@ -378,7 +379,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   c.id.resize(V);
   c.w.resize(V);
   c.bkt.resize(V);
-  c.mass.resize(kBuckets + 1);
+  c.mass.resize(kBuckets);
   c.have_bkt = false;
   const int64_t k = p.top_k > 0 ? std::min<int64_t>(p.top_k, V) : V;
   float vmin, vmax;
