@@ -5,6 +5,9 @@
 // row's result never depends on the other rows of the step: batched decoding
 // equals decoding alone); query head h reads KV head h / (n_head /
 // n_kv_head). Scores may be soft-capped: c * tanh(s / c) (gemma2). One (row, head) pair per task.
+// With ring > 0 the cache (or each span's slot) is a ring: key position j is at
+// row j % ring (a windowed layer keeps only its window plus a batch); the keys
+// are taken in the same order, a run of them cut in two where the ring wraps.
 // Keys are scored a chunk at a time into a small per-thread buffer, then the
 // chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
 // cache); an online-softmax rescale joins the chunks, so no [ctx] buffer and
@@ -59,6 +62,7 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     b.d = D;
     b.scale = p.scale;
     b.softcap = p.softcap;
+    b.ring = p.ring;
     b.q = qv;
     b.n_kv = n_kv;
     b.kv_begin = kv_begin;
@@ -126,7 +130,9 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
       for (int i = 0; i < group; i++) {
         const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         float* ai = acc + static_cast<size_t>(i) * D;
-        vo.dot_rows_f16(cnt, K.row(j0) + off, K.row_stride, D, qh, s);
+        for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
+          vo.dot_rows_f16(len, K.row(row) + off, K.row_stride, D, qh, s + o);
+        });
         vo.scale(cnt, p.scale, s);
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         float cmx = -INFINITY;
@@ -140,7 +146,9 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
           mx[i] = cmx;
         }
         sum[i] += vo.exp_sub_sum(cnt, s, mx[i]);
-        vo.accum_rows_f16(cnt, s, V.row(j0) + off, V.row_stride, D, ai);
+        for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
+          vo.accum_rows_f16(len, s + o, V.row(row) + off, V.row_stride, D, ai);
+        });
       }
     }
     for (int i = 0; i < group; i++) {
@@ -198,7 +206,9 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
     max_kv = 0;
     for (int64_t i = 0; i < N; i++) {
       const int32_t* sp = spans->row_as<int32_t>(i);
-      if (sp[0] < 0 || sp[1] < 1 || int64_t(sp[0]) + sp[1] > K.rows)
+      // A ring slot holds the last `ring` positions of its sequence in rows [sp[0], sp[0] + ring).
+      const int64_t slot_rows = p.ring > 0 ? std::min<int64_t>(sp[1], p.ring) : sp[1];
+      if (sp[0] < 0 || sp[1] < 1 || int64_t(sp[0]) + slot_rows > K.rows)
         fail(ErrorCode::InvalidArg, "attention: span [" + std::to_string(sp[0]) + ", +" + std::to_string(sp[1]) +
                                         ") of row " + std::to_string(i) + " is not inside the cache of " +
                                         std::to_string(K.rows) + " rows");
@@ -229,6 +239,7 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   // Small chunks claimed dynamically: causal rows grow with i, so equal
   // contiguous ranges would give the last thread most of the work.
   const int64_t chunks = std::min<int64_t>(tasks, 16 * nth), per = (tasks + chunks - 1) / chunks;
+  const auto row_of = [&](int64_t j) { return p.ring > 0 ? j % p.ring : j; };  // cache row of key position j
   auto body = [&](int64_t c, int ith) {
     float* acc = scratch + static_cast<size_t>(ith) * per_thread;
     float* s = acc + D;
@@ -248,10 +259,12 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
         if (fast_half) {
-          vo.dot_rows_f16(cnt, k_base + j0 * K.row_stride + k_off, K.row_stride, D, qh, s);
+          for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
+            vo.dot_rows_f16(len, k_base + row * K.row_stride + k_off, K.row_stride, D, qh, s + o);
+          });
           vo.scale(cnt, scale, s);
         } else {
-          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + (j0 + j) * K.row_stride + k_off, qh) * scale;
+          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + row_of(j0 + j) * K.row_stride + k_off, qh) * scale;
         }
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
@@ -265,13 +278,16 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
         }
         sum += vo.exp_sub_sum(cnt, s, mx);
         if (fast_half)
-          vo.accum_rows_f16(cnt, s, v_base + j0 * V.row_stride + v_off, V.row_stride, D, acc);
+          for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
+            vo.accum_rows_f16(len, s + o, v_base + row * V.row_stride + v_off, V.row_stride, D, acc);
+          });
         else if (v_half)
           for (int64_t j = 0; j < cnt; j++)
-            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(v_base + (j0 + j) * V.row_stride + v_off), acc);
+            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(v_base + row_of(j0 + j) * V.row_stride + v_off),
+                        acc);
         else
           for (int64_t j = 0; j < cnt; j++)
-            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(v_base + (j0 + j) * V.row_stride + v_off), acc);
+            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(v_base + row_of(j0 + j) * V.row_stride + v_off), acc);
       }
       float* out = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const float inv = 1.0f / sum;
