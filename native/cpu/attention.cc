@@ -14,6 +14,7 @@
 // no allocation per token (the workspace only grows).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "../core/error.h"
@@ -26,6 +27,25 @@ namespace mm {
 
 namespace {
 constexpr int64_t kChunk = 128;  // keys scored per pass (512 B of scores: stays in L1)
+
+// Floats of per-thread scratch for gathered keys: [kChunk, D] f16 (ring caches only).
+size_t gather_floats(const OpParams& p) { return p.ring > 0 ? static_cast<size_t>(kChunk) * p.head_dim / 2 : 0; }
+
+// The f16 keys of positions [j0, j0 + cnt) (row r at base + r * stride + off) as one run:
+// in place, or, for a chunk a ring wraps, copied in order into buf [cnt, D]. The SIMD
+// dot kernels score keys 8 at a time and the rest one by one; one run of the same keys
+// gives the same bits as the full cache's (two runs cut at the wrap might not).
+const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j0, int64_t cnt, int64_t ring, int D,
+                       uint16_t* buf, size_t* run_stride) {
+  *run_stride = stride;
+  if (ring <= 0) return base + j0 * stride + off;
+  if (j0 % ring + cnt <= ring) return base + (j0 % ring) * stride + off;
+  for_ring_runs(j0, cnt, ring, [&](int64_t o, int64_t len, int64_t row) {
+    for (int64_t r = 0; r < len; r++) std::memcpy(buf + (o + r) * D, base + (row + r) * stride + off, 2 * D);
+  });
+  *run_stride = 2 * static_cast<size_t>(D);
+  return reinterpret_cast<const uint8_t*>(buf);
+}
 
 #if defined(MM_HAVE_AVX2_KERNELS)
 // Prefill: tasks of (KV head, a few consecutive query rows) x every query head
@@ -106,7 +126,7 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   parts = (n_keys + span - 1) / span;
   const int64_t tasks = p.n_kv_head * parts;
   // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores.
-  const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk;
+  const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk + gather_floats(p);
   // Parts of a split context: [tasks, group, D] sums, [tasks, group] maxima and denominators.
   const size_t part_floats = parts > 1 ? static_cast<size_t>(tasks) * group * (D + 2) : 0;
   float* ws =
@@ -117,22 +137,23 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   auto task = [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t / parts);
     const int64_t j_begin = kv_lo + (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
-    float* acc = ws + static_cast<size_t>(ith) * per_thread;  // [group, D]
-    float* mx = acc + static_cast<size_t>(group) * D;         // [group]
-    float* sum = mx + group;                                  // [group]
-    float* s = sum + group;                                   // [kChunk]
+    float* acc = ws + static_cast<size_t>(ith) * per_thread;       // [group, D]
+    float* mx = acc + static_cast<size_t>(group) * D;              // [group]
+    float* sum = mx + group;                                       // [group]
+    float* s = sum + group;                                        // [kChunk]
+    uint16_t* gathered = reinterpret_cast<uint16_t*>(s + kChunk);  // [kChunk, D] f16 (ring)
     std::fill(acc, acc + static_cast<size_t>(group) * D, 0.0f);
     std::fill(mx, mx + group, -INFINITY);
     std::fill(sum, sum + group, 0.0f);
     const size_t off = static_cast<size_t>(kvh) * D * 2;
     for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
       const int64_t cnt = std::min(kChunk, j_end - j0);
+      size_t ks = 0;
+      const uint8_t* keys = key_run(K.row(0), K.row_stride, off, j0, cnt, p.ring, D, gathered, &ks);
       for (int i = 0; i < group; i++) {
         const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         float* ai = acc + static_cast<size_t>(i) * D;
-        for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
-          vo.dot_rows_f16(len, K.row(row) + off, K.row_stride, D, qh, s + o);
-        });
+        vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
         vo.scale(cnt, p.scale, s);
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         float cmx = -INFINITY;
@@ -233,7 +254,7 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const int64_t tasks = N * p.n_head;
   const int nth = ctx.pool.size();
   // Per thread: [head_dim] accumulator + [kChunk] scores.
-  const size_t per_thread = static_cast<size_t>(D) + kChunk;
+  const size_t per_thread = static_cast<size_t>(D) + kChunk + gather_floats(p);
   float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
 
   // Small chunks claimed dynamically: causal rows grow with i, so equal
@@ -243,6 +264,7 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   auto body = [&](int64_t c, int ith) {
     float* acc = scratch + static_cast<size_t>(ith) * per_thread;
     float* s = acc + D;
+    uint16_t* gathered = reinterpret_cast<uint16_t*>(s + kChunk);  // [kChunk, D] f16 (ring)
     for (int64_t t = c * per, t_end = std::min(tasks, t + per); t < t_end; t++) {
       const int64_t i = t / p.n_head;
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
@@ -259,9 +281,9 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
         if (fast_half) {
-          for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
-            vo.dot_rows_f16(len, k_base + row * K.row_stride + k_off, K.row_stride, D, qh, s + o);
-          });
+          size_t ks = 0;
+          const uint8_t* keys = key_run(k_base, K.row_stride, k_off, j0, cnt, p.ring, D, gathered, &ks);
+          vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
           vo.scale(cnt, scale, s);
         } else {
           for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + row_of(j0 + j) * K.row_stride + k_off, qh) * scale;
