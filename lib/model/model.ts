@@ -30,7 +30,7 @@ import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer'
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
 import { checkModelConsistency } from './consistency';
-import { checkTokenIds, Context, type ContextHost } from './context';
+import { checkTokenIds, Context, type ContextHost, type ContextLayout } from './context';
 import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { embedOptions, Embedder, modelPooling, type EmbedOptions } from './embed';
@@ -197,6 +197,14 @@ export class Model {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const size = checkContextSize(options.contextSize) ?? this.info.contextSize;
     const ctx = new Context(this.#host, size);
+    this.#contexts.add(ctx);
+    return ctx;
+  }
+
+  /** @internal A context with a layout (tests: rows per prefill run, a full-size cache for windowed layers). */
+  createContextWithLayout(contextSize: number, layout: ContextLayout): Context {
+    this.#assertLive();
+    const ctx = new Context(this.#host, contextSize, layout);
     this.#contexts.add(ctx);
     return ctx;
   }
