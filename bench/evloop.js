@@ -24,8 +24,10 @@ try {
   process.exit(1);
 }
 require('../test/helpers/ts-register.js');
-const { writeVocabModel, removeVocabModel } = require('../test/helpers/vocab-model.ts');
-const { writeHfQwen2Folder } = require('../test/helpers/hf-vocab-model.ts');
+// The test helpers that write the tiny models (TypeScript, through the hook above).
+const helpers = path.join(__dirname, '..', 'test', 'helpers');
+const { writeVocabModel, removeVocabModel } = require(path.join(helpers, 'vocab-model'));
+const { writeHfQwen2Folder } = require(path.join(helpers, 'hf-vocab-model'));
 
 const { loadModel, loadTokenizer, Tokenizer, readGGUFSync } = lib;
 const FIX = path.join(__dirname, '..', 'test', 'fixtures');
@@ -60,7 +62,8 @@ async function measure(work) {
   try {
     await work();
   } catch (e) {
-    outcome = e && e.code ? e.code : String(e);
+    const err = /** @type {{ code?: string }} */ (e);
+    outcome = err && err.code ? err.code : String(e);
   } finally {
     clearInterval(timer);
     tick();

@@ -19,7 +19,7 @@ import { loadModel } from '../lib/model/model';
 import { writeHfQwen2Folder } from './helpers/hf-vocab-model';
 import { measureStall } from './helpers/stall';
 import { vocabModel } from './helpers/vocab-model';
-import { fixture, ggufTokenizer, hfTokenizer } from './tokenizer-helpers';
+import { fixture, ggufTokenizer, hfTokenizer, readJson } from './tokenizer-helpers';
 
 const MB = 1024 * 1024;
 const qwen2Md = () => readGGUFSync(fixture('vocab', 'ggml-vocab-qwen2.gguf')).metadata;
@@ -114,6 +114,20 @@ describe('what the worker tokenizes is exactly what tokenize() gives', () => {
     ['GGUF llama-spm', () => ggufTokenizer('vocab/ggml-vocab-llama-spm.gguf')],
     ['HF qwen2', () => hfTokenizer('qwen2')],
     ['HF llama2', () => hfTokenizer('llama2')],
+    [
+      'HF qwen2 with a custom Split regex (no cuts)',
+      () => {
+        const j = readJson<Record<string, unknown>>('hf', 'qwen2', 'tokenizer.json');
+        j.pre_tokenizer = {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Isolated', invert: false },
+            { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+          ],
+        };
+        return Tokenizer.fromTokenizerJson(j);
+      },
+    ],
   ];
   it.each(tokenizers)('%s', async (_name, make) => {
     const t = make();
