@@ -18,7 +18,7 @@ import {
 import type { ChatMessage } from '../chat/messages';
 import { ChatTemplate, PLAIN_STOP, renderPlain } from '../chat/template';
 import { verifySha256 } from '../checksum';
-import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
 import type { LazyGrammar } from '../generate/constraint';
 import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
@@ -298,11 +298,24 @@ export class Model {
     const items = (one ? [input] : input) as ReadonlyArray<unknown>;
     if (!Array.isArray(items) || items.length === 0)
       throw new InvalidArgumentError('input must be a string, token ids, or a non-empty array of them');
-    const ids = items.map((x, i) => {
-      if (typeof x === 'string') return this.tokenizer.tokenize(x);
-      if (isIds(x)) return [...x];
-      throw new InvalidArgumentError(`input ${i} must be a string or an array of token ids`);
+    items.forEach((x, i) => {
+      if (typeof x !== 'string' && !isIds(x))
+        throw new InvalidArgumentError(`input ${i} must be a string or an array of token ids`);
     });
+    // Texts tokenized a slice at a time (a long one never holds the event loop), stopping past the context.
+    const ctxLen = this.#desc.hparams.contextLength;
+    const ids: number[][] = [];
+    for (const x of items as ReadonlyArray<string | readonly number[]>) {
+      if (typeof x !== 'string') ids.push([...x]);
+      else {
+        const t = await this.tokenizer.tokenizeAsync(x, { maxTokens: ctxLen }).catch((e: unknown) => {
+          if (e instanceof ContextOverflowError)
+            throw new ContextOverflowError(`the input has more tokens than the model's context holds (${ctxLen})`);
+          throw e;
+        });
+        ids.push(t);
+      }
+    }
     const out = await this.#embedLock.run(async () => {
       this.#assertLive();
       this.#embedder ??= new Embedder(this.#backend, this.#host.family, this.#host.hp, () => this.#host.weights.model);
