@@ -90,6 +90,49 @@ describe('tokenizeAsync of 10 MB that cannot be cut keeps the event loop free', 
     expect(stall.blockedMs).toBeLessThan(150);
   });
 
+  // Results of millions of ids (no maxTokens): the ids come back from the worker as moved Int32Arrays and are
+  // joined into one array sized once. Its allocation (8 bytes an id, page-faulted in one step) is the block
+  // that remains: 31-42 ms of main-thread CPU at 7.3 M ids, 77-87 ms at 21 M, at load 12-15 on 2 cores. The
+  // bound fails on the code before the worker and the sized join (544 ms and 3.3 s); not on 466d903, whose
+  // extra cost was a GC pause over an array of small integers (287 ms wall at 21 M ids, `--trace-gc`), which
+  // this CPU measure sees only in part.
+  const many: Array<[string, () => Promise<Tokenizer>, () => string, number]> = [
+    [
+      '10 MB of CJK with no spaces: 7.3 M ids',
+      () => Promise.resolve(qwen2),
+      () => '中文没有空格的句子很长'.repeat(MB),
+      7_000_000,
+    ],
+    [
+      '10 MB of emoji, llama-spm byte fallback: 21 M ids',
+      async () => {
+        const spm = await Tokenizer.fromGGUFMetadataAsync(
+          readGGUFSync(fixture('vocab', 'ggml-vocab-llama-spm.gguf')).metadata,
+        );
+        await spm.prepare();
+        return spm;
+      },
+      () => '🦙'.repeat(5 * MB),
+      20_000_000,
+    ],
+  ];
+  it.each(many)('%s', async (_name, tok, text, least) => {
+    const t = await tok();
+    const s = text();
+    let ids: number[] = [];
+    const stall = await measureStall(async () => {
+      ids = await t.tokenizeAsync(s, { addSpecial: false });
+    });
+    expect(ids.length).toBeGreaterThan(least);
+    expect(Array.isArray(ids)).toBe(true);
+    const head = t.tokenize(s.slice(0, 4000), { addSpecial: false });
+    expect(ids.slice(0, 100)).toEqual(head.slice(0, 100));
+    const tail = t.tokenize(s.slice(-4000), { addSpecial: false });
+    expect(ids.slice(-100)).toEqual(tail.slice(-100));
+    expect(ids.every((id) => Number.isInteger(id) && id >= 0)).toBe(true);
+    expect(stall.blockedMs).toBeLessThan(150);
+  });
+
   it('aborting while the worker tokenizes rejects at once with ERR_ABORTED', async () => {
     const ac = new AbortController();
     const p = noCuts.tokenizeAsync('Hello world. '.repeat(800_000), { signal: ac.signal });
