@@ -161,10 +161,10 @@ struct AttentionArgs {
   int32_t n_splits;   // decode: key ranges split over threadgroups (grid z)
   int32_t window;     // > 0: the query at position p sees keys (p - window, p]
   float softcap;      // > 0: scores softcap * tanh(s / softcap)
-  int32_t pad0;
+  int32_t ring;       // > 0: the cache is a ring, key position j at row j % ring
 };
 
-// store_rows_*: dst[n_past + r, :] = convert(src[r, :])
+// store_rows_*: dst[n_past + r, :] = convert(src[r, :]) (row (n_past + r) % ring of a ring)
 // buffers: src0 = src f32, dst cache
 struct StoreRowsArgs {
   int64_t s_stride;
@@ -172,7 +172,7 @@ struct StoreRowsArgs {
   int32_t rows;
   int32_t cols;
   int32_t n_past;
-  int32_t pad0;
+  int32_t ring;  // > 0: the cache is a ring of this many rows
 };
 
 // add_f32 / mul_f32 / swiglu_f32 / geglu_f32 / copy_row_f32 (last_row: rows = 1, a_row0 = last),

@@ -2,7 +2,9 @@
 // i % n_tokens, position n_past + i % n_tokens) of head h sees cache rows
 // [0, p = n_past + i % n_tokens] of KV head h / (n_head / n_kv_head), or with
 // a sliding window (window > 0) rows (p - window, p]; scores are soft-capped
-// (softcap * tanh(s / softcap), precise::tanh) when softcap > 0. Scores never
+// (softcap * tanh(s / softcap), precise::tanh) when softcap > 0. With ring > 0
+// the cache is a ring (a sliding-window layer's): key position j is at row
+// j % ring; the keys are taken in the same order, so the sums are the same. Scores never
 // touch device memory: online softmax (running max M, running sum S, rescaled
 // accumulators). exp is precise:: (Metal's fast exp is 3 + 2|x| ulp).
 //
@@ -82,8 +84,9 @@ inline void attn_decode_impl(constant AttentionArgs & args, device const char * 
   }
   for (int j = j_begin + int(sgitg); j < j_end; j += nsg) {
     float k[DPL], v[DPL];
-    load_lane_dims<KV, DPL>((device const KV *)(src1 + j * args.k_stride) + kvh * D, tiisg, D, k);
-    load_lane_dims<KV, DPL>((device const KV *)(src2 + j * args.v_stride) + kvh * D, tiisg, D, v);
+    const int row = args.ring > 0 ? j % args.ring : j;
+    load_lane_dims<KV, DPL>((device const KV *)(src1 + row * args.k_stride) + kvh * D, tiisg, D, k);
+    load_lane_dims<KV, DPL>((device const KV *)(src2 + row * args.v_stride) + kvh * D, tiisg, D, v);
     for (int g0 = 0; g0 < G; g0 += 4) {
       if (g0 >= ng) break;  // uniform: the chunk's heads only
       float4 part = float4(0.0f);
@@ -206,9 +209,9 @@ inline void attn_prefill_impl(constant AttentionArgs & args, device const char *
     threadgroup_barrier(mem_flags::mem_threadgroup);  // the previous tile is consumed
     if (lr < rstep) {
       for (int jj = lr; jj < TK; jj += rstep) {
-        const int j = j0 + jj;
-        device const KV * kr = (device const KV *)(src1 + min(j, kv_end - 1) * args.k_stride) + kvh * D;
-        device const KV * vr = (device const KV *)(src2 + min(j, kv_end - 1) * args.v_stride) + kvh * D;
+        const int j = j0 + jj, jr = min(j, kv_end - 1), row = args.ring > 0 ? jr % args.ring : jr;
+        device const KV * kr = (device const KV *)(src1 + row * args.k_stride) + kvh * D;
+        device const KV * vr = (device const KV *)(src2 + row * args.v_stride) + kvh * D;
         for (int d = ld; d < D; d += 4 * tpr)
           for (int e = 0; e < 4; e++) {
             // Keys past the block's last one: zeros (their P is 0, and 0 * NaN would not be).

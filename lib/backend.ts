@@ -58,6 +58,11 @@ export type OpParams = {
   window?: number;
   /** attention scores, softcap op: c * tanh(x / c) (0: none). */
   softcap?: number;
+  /**
+   * attention, store_rows: the KV cache is a ring of this many rows, position p at row p % ring
+   * (0 or absent: row p); a sliding-window layer's cache holds only the window plus a batch.
+   */
+  ring?: number;
   /** pool: 1 = mean, 2 = first row (cls), 3 = last row (llama.cpp's pooling_type values). */
   pooling?: 1 | 2 | 3;
   /** matmul: each row computed as if it were alone (no panel GEMM), for batch-invariant batched decoding. */
@@ -78,6 +83,7 @@ export const OP_PARAM_NAMES = [
   'attnFactor',
   'window',
   'softcap',
+  'ring',
   'pooling',
   'rowwise',
 ] as const satisfies ReadonlyArray<keyof OpParams>;

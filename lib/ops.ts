@@ -417,11 +417,16 @@ export interface AttentionOptions extends OpOptions {
   window?: number;
   /** Scores soft-capped to c * tanh(s / c) (gemma2; 0 or absent: none). */
   softcap?: number;
+  /**
+   * The caches are a ring of this many rows (a sliding-window layer's): key position j is at
+   * row j % ring (needs a window, window + n - 1 <= ring; 0 or absent: row j).
+   */
+  ring?: number;
 }
 
 /**
  * Causal GQA attention. q: [n, nHead*headDim]; kCache/vCache: [nPast+n, nKvHead*headDim]
- * as Float32Array (f32 cache) or Uint16Array (f16 cache).
+ * (with `ring`: [ring, nKvHead*headDim]) as Float32Array (f32 cache) or Uint16Array (f16 cache).
  */
 export function attention(
   q: Float32Array,
@@ -457,19 +462,24 @@ export function attention(
   if ((vCache instanceof Float32Array ? DType.F32 : DType.F16) !== kvType) {
     throw new InvalidArgumentError('kCache and vCache must have the same type');
   }
-  const kvRows = nPast + n;
+  const ring = nonNegativeInt('ring', o.ring ?? 0);
+  const kvRows = ring > 0 ? ring : nPast + n;
   for (const [name, c] of [
     ['kCache', kCache],
     ['vCache', vCache],
   ] as const) {
     if (c.length !== kvRows * kvCols) {
-      throw new InvalidArgumentError(`${name} must hold nPast + n = ${kvRows} rows of ${kvCols} elements`);
+      throw new InvalidArgumentError(
+        `${name} must hold ${ring > 0 ? 'ring' : 'nPast + n'} = ${kvRows} rows of ${kvCols} elements`,
+      );
     }
   }
   const scale = finiteNumber('scale', o.scale, 1 / Math.sqrt(headDim), () => true, 'a finite number');
   const window = nonNegativeInt('window', o.window ?? 0);
   const softcap = finiteNumber('softcap', o.softcap, 0, (v) => v >= 0, 'a finite number >= 0');
-  const params: OpParams = { nHead, nKvHead, headDim, scale, window, softcap };
+  if (ring > 0 && !(window > 0 && window + n - 1 <= ring))
+    throw new InvalidArgumentError(`a ring of ${ring} rows needs a window with window + n - 1 <= ring`);
+  const params: OpParams = { nHead, nKvHead, headDim, scale, window, softcap, ...(ring > 0 && { ring }) };
   return asF32(
     runOne(
       resolveBackend(o.backend),

@@ -38,7 +38,7 @@ const ATTN_CASES = [
   [2, 2, 128, 12, 0, 1, 0],
 ] as const;
 
-function attnInputs(c: (typeof ATTN_CASES)[number], half: boolean) {
+function attnInputs(c: readonly [number, number, number, number, number, ...number[]], half: boolean) {
   const [nHead, nKv, D, n, past] = c;
   const q = randomFloats(n * nHead * D, nHead + D + n, 2);
   const kf = randomFloats((past + n) * nKv * D, 2 + D + past, 2);
@@ -128,6 +128,73 @@ describe.each(['auto', 'scalar'] as const)('CPU (%s SIMD)', (simd) => {
   });
 });
 
+// Ring caches (sliding-window layers): [nHead, nKv, D, n, past, window, softcap, ring]. The keys
+// wrap the ring; ring = window + n - 1 is the smallest that holds what the step's first query sees.
+// Paths on x86: AVX2 block prefill (several rows, D % 16 == 0), flash decode over an f16 cache
+// (one row; the last case splits its 1500 keys over two ranges on two threads), the per-row loop
+// (f32 caches, D % 8 != 0 or too large a group).
+const RING_CASES = [
+  [4, 1, 64, 1, 200, 16, 0, 16],
+  [4, 1, 64, 1, 203, 16, 0, 40],
+  [4, 1, 64, 54, 100, 16, 0, 69],
+  [8, 2, 32, 70, 300, 33, 30, 130],
+  [6, 3, 64, 9, 50, 4, 0, 12],
+  [4, 4, 8, 3, 40, 5, 50, 7],
+  [32, 1, 32, 5, 77, 20, 0, 24],
+  [2, 1, 64, 1, 3000, 1500, 0, 1600],
+] as const;
+
+/** The full cache's rows the ring keeps at row p % ring; the rest NaN (read by mistake, they show). */
+function ringOf(
+  full: Float32Array | Uint16Array,
+  kvCols: number,
+  end: number,
+  ring: number,
+): Float32Array | Uint16Array {
+  const r =
+    full instanceof Float32Array
+      ? new Float32Array(ring * kvCols).fill(NaN)
+      : new Uint16Array(ring * kvCols).fill(0x7e00);
+  for (let p = Math.max(0, end - ring); p < end; p++)
+    r.set(full.subarray(p * kvCols, (p + 1) * kvCols), (p % ring) * kvCols);
+  return r;
+}
+
+describe.each(['auto', 'avx2', 'avx-vnni', 'scalar'] as const)('ring KV caches, CPU (%s SIMD)', (simd) => {
+  beforeAll(() => native().setCpuSimd(simd));
+  test.each([
+    ['f32', false],
+    ['f16', true],
+  ] as const)('attention over a wrapped ring equals the full cache, %s', (_name, half) => {
+    for (const c of RING_CASES) {
+      const [nHead, nKv, D, n, past, window, cap, ring] = c;
+      const { q, kc, vc, kr, vr } = attnInputs([nHead, nKv, D, n, past, window, cap], half);
+      const kvCols = nKv * D;
+      const want = attentionReference(q, kr, vr, {
+        n,
+        nPast: past,
+        nHead,
+        nKvHead: nKv,
+        headDim: D,
+        window,
+        softcap: cap,
+      });
+      for (const backend of [be1, be2]) {
+        const opts = { nHead, nKvHead: nKv, headDim: D, nPast: past, window, softcap: cap, backend };
+        const full = attention(q, kc, vc, opts);
+        const got = attention(q, ringOf(kc, kvCols, past + n, ring), ringOf(vc, kvCols, past + n, ring), {
+          ...opts,
+          ring,
+        });
+        const tol = 1e-5 * maxAbs(vr);
+        expectClose(got, want, () => tol, `ring attention ${JSON.stringify(c)}`);
+        // The same keys in the same order, scored in the same runs: the same bits.
+        expectClose(got, full, () => 0, `ring vs full ${JSON.stringify(c)}`);
+      }
+    }
+  });
+});
+
 describe('metal-sim kernels against the CPU', () => {
   beforeAll(() => native().setCpuSimd('auto'));
   test('geglu, scale, softcap', () => {
@@ -152,6 +219,24 @@ describe('metal-sim kernels against the CPU', () => {
       const got = attention(q, kc, vc, { ...opts, backend: sim });
       const tol = 2e-5 * maxAbs(vr) + 1e-6;
       expectClose(got, want, () => tol, `metal-sim attention ${JSON.stringify(c)}`);
+    }
+  });
+
+  test.each([
+    ['f32', false],
+    ['f16', true],
+  ] as const)('attention over a wrapped ring cache (decode and prefill kernels), %s', (_name, half) => {
+    for (const c of RING_CASES.slice(0, 7)) {
+      const [nHead, nKv, D, n, past, window, cap, ring] = c;
+      const { q, kc, vc, vr } = attnInputs([nHead, nKv, D, n, past, window, cap], half);
+      const kvCols = nKv * D;
+      const opts = { nHead, nKvHead: nKv, headDim: D, nPast: past, window, softcap: cap };
+      const want = attention(q, kc, vc, { ...opts, backend: be2 });
+      const rk = ringOf(kc, kvCols, past + n, ring);
+      const rv = ringOf(vc, kvCols, past + n, ring);
+      const got = attention(q, rk, rv, { ...opts, ring, backend: sim });
+      const tol = 2e-5 * maxAbs(vr) + 1e-6;
+      expectClose(got, want, () => tol, `metal-sim ring attention ${JSON.stringify(c)}`);
     }
   });
 

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { Tokenizer } from '../lib';
 import { readGGUFSync } from '../lib/gguf/reader';
 import { longPiece } from '../lib/tokenizer/merge-job';
-import { measureStall } from './helpers/stall';
+import { leastStall, measureStall } from './helpers/stall';
 import { EXTRA_TEXTS, fixture, ggufTokenizer, hfTokenizer } from './tokenizer-helpers';
 
 const VOCABS = ['gpt-2', 'llama-bpe', 'llama-spm', 'phi-3', 'qwen2'];
@@ -149,27 +149,32 @@ describe('tokenizeAsync keeps the event loop free and stops early', () => {
 
   it("a fresh tokenizer's merge table is built a slice at a time (tokenize() builds it at once)", async () => {
     const md = readGGUFSync(fixture('vocab', 'ggml-vocab-qwen2.gguf')).metadata;
-    const fresh = Tokenizer.fromGGUFMetadata(md);
+    const fresh = [0, 1, 2].map(() => Tokenizer.fromGGUFMetadata(md));
     let ids: number[] = [];
-    const stall = await measureStall(async () => {
-      ids = await fresh.tokenizeAsync('Hello world, a first prompt');
+    // The least of 3 runs, each on a fresh tokenizer (see leastStall).
+    const stall = await leastStall(3, async () => {
+      ids = await fresh.pop()!.tokenizeAsync('Hello world, a first prompt');
     });
     expect(ids).toEqual(ggufTokenizer('vocab/ggml-vocab-qwen2.gguf').tokenize('Hello world, a first prompt'));
-    // Main-thread CPU per gap: 8-13 ms here; tokenize() builds the 151k merges in one block of 110-130 ms.
+    // Main-thread CPU per gap: 8-11 ms here (load ~12 on 2 cores); tokenize() builds the 151k merges in one
+    // block of 107-153 ms, and does so in every run (the least of 3: 96 ms).
     expect(stall.blockedMs).toBeLessThan(40);
   });
 
   it('loading builds the token tables of a 151k-token vocabulary a slice at a time', async () => {
     const md = readGGUFSync(fixture('vocab', 'ggml-vocab-qwen2.gguf')).metadata;
     let t: Tokenizer | undefined;
-    const stall = await measureStall(async () => {
+    // The least of 3 runs: one run measured 54 ms once while other test files ran alongside (a pause of the
+    // shared heap, not this code's); a block the code makes is in every run.
+    const stall = await leastStall(3, async () => {
       t = await Tokenizer.fromGGUFMetadataAsync(md);
     });
     expect(t!.tokenize('Hello world, a first prompt')).toEqual(
       ggufTokenizer('vocab/ggml-vocab-qwen2.gguf').tokenize('Hello world, a first prompt'),
     );
-    // Main-thread CPU per gap: 8-13 ms here; fromGGUFMetadata() takes 58-87 ms in one block.
-    expect(stall.blockedMs).toBeLessThan(40);
+    // Main-thread CPU per gap: 8-14 ms here (load ~12 on 2 cores); fromGGUFMetadata() takes 67-86 ms in one
+    // block, in every run (the least of 3: 50 ms).
+    expect(stall.blockedMs).toBeLessThan(30);
   });
 
   it('loading a 151k-token tokenizer.json builds its tables a slice at a time (JSON.parse aside)', async () => {

@@ -4,7 +4,7 @@
  * front; the NLL of every window token given the tokens before it in its
  * window. ppl = exp(mean NLL).
  */
-import { AbortError, InvalidArgumentError, UnsupportedError } from '../errors';
+import { AbortError, DisposedError, InvalidArgumentError, UnsupportedError } from '../errors';
 import type { Model } from '../model/model';
 
 export interface PerplexityOptions {
@@ -57,7 +57,9 @@ export async function perplexity(
   if (options.windows !== undefined && (!Number.isInteger(options.windows) || options.windows < 1)) {
     throw new InvalidArgumentError(`windows must be a positive integer, got ${show(options.windows)}`);
   }
-  const tokens = model.tokenize(text, { addSpecial: false });
+  // A slice at a time (a long text never holds the event loop).
+  if (model.disposed) throw new DisposedError('model');
+  const tokens = await model.tokenizer.tokenizeAsync(text, { addSpecial: false, signal: options.signal });
   const available = Math.floor(tokens.length / ctxLen);
   const windows = options.windows === undefined ? available : Math.min(options.windows, available);
   if (windows < 1)

@@ -11,7 +11,8 @@ import type { ModelFamily } from './arch/family';
 import { DType } from '../dtype';
 import type { NativeBuffer } from '../native';
 import type { ModelHParams } from './hparams';
-import { buildContextGraphs, type KvCache } from './graph-builder';
+import { buildContextGraphs } from './graph-builder';
+import type { KvCache } from './kv-cache';
 import { Mutex } from './mutex';
 import type { ModelWeights } from './weights';
 
@@ -37,12 +38,14 @@ const ALL_LOGITS_BYTES = 64 << 20;
 
 /** @internal How a sequence slot's context differs from a standalone one. */
 export interface ContextLayout {
-  /** Rows [firstRow, firstRow + contextSize) of a shared KV cache instead of its own. */
-  kvSlot?: { kv: KvCache; firstRow: number };
+  /** Slot `slot` of a shared KV cache instead of its own. */
+  kvSlot?: { kv: KvCache; slot: number };
   /** Rows per prefill run (default MAX_BATCH). */
   maxTokens?: number;
   /** Without allLogits use (sequence slots): a one-row all-logits graph. */
   noAllLogits?: boolean;
+  /** Windowed layers keep the whole context (no ring): what tests compare the ring against. */
+  fullKv?: boolean;
 }
 
 export class Context {
@@ -63,6 +66,16 @@ export class Context {
   #cached: number[] = [];
   /** Bumped whenever the cache loses tokens (truncated, reset): while it stays, the cache only grew. */
   #epoch = 0;
+  /**
+   * Ring layers (sliding windows): their window and rows, and the first cached position whose
+   * keys they still hold (a ring keeps the last ringRows positions written; positions below
+   * this were overwritten, or are stale after a truncation). 0, 0, 0 without a ring.
+   */
+  readonly #window: number;
+  readonly #ringRows: number;
+  #ringFloor = 0;
+  /** Bytes of the KV cache this context allocated (0 for a slot of a shared one). */
+  readonly kvBytes: number;
   // Reused step inputs and the last-row logits: nothing is allocated per token.
   readonly #idsBuf: Int32Array; // [maxTokens]
   readonly #posBuf: Int32Array; // [maxTokens]
@@ -91,7 +104,11 @@ export class Context {
       maxTokens: this.#maxTokens,
       maxTokensAll: this.#maxTokensAll,
       kvType: DType.F16,
+      ...(layout.fullKv && { fullKv: true }),
     });
+    this.#window = g.kv.window;
+    this.#ringRows = g.kv.ringRows;
+    this.kvBytes = g.kvBytes;
     this.#last = host.backend.createGraph(g.last);
     this.#all = host.backend.createGraph(g.all);
     this.#ids = g.ids;
@@ -146,6 +163,7 @@ export class Context {
   reset(): void {
     this.#assertLive();
     this.#cached = [];
+    this.#ringFloor = 0;
     this.#epoch++;
   }
 
@@ -160,6 +178,7 @@ export class Context {
     for (const b of this.#buffers) b.dispose();
     this.#buffers = [];
     this.#cached = [];
+    this.#ringFloor = 0;
     this.#epoch++;
     this.#host.forget(this);
     release();
@@ -181,7 +200,26 @@ export class Context {
     const lim = Math.min(cached.length, ids.length - 1);
     let n = 0;
     while (n < lim && cached[n] === ids[n]) n++;
-    return n;
+    return this.canResumeAt(n) ? n : 0;
+  }
+
+  /**
+   * @internal Whether the cache can continue after its first `n` tokens: the ring layers still
+   * hold the keys position n sees, (n - window, n). (The last ringRows positions written are in
+   * the ring; going back further than ringRows - window from the end, they are gone.)
+   */
+  canResumeAt(n: number, floor = this.#ringFloor): boolean {
+    return n === 0 || this.#ringRows === 0 || Math.max(0, n - this.#window + 1) >= floor;
+  }
+
+  /** @internal The first position the ring layers hold (see #ringFloor). */
+  get ringFloor(): number {
+    return this.#ringFloor;
+  }
+
+  /** @internal Rows per ring, window of its layers (0, 0: none). */
+  get ring(): { rows: number; window: number } {
+    return { rows: this.#ringRows, window: this.#window };
   }
 
   /** @internal Holds the context's lock (generation holds it for all its steps). */
@@ -244,14 +282,23 @@ export class Context {
    * positions [start, start + tokens.length) (from another sequence sharing
    * the prefix): the cache now holds its first `start` tokens and these.
    */
-  adoptTokens(start: number, tokens: readonly number[]): void {
+  adoptTokens(start: number, tokens: readonly number[], ringFloor: number): void {
     this.#truncate(start);
     for (const t of tokens) this.#cached.push(t);
+    this.#ringFloor = ringFloor;
   }
 
   /** @internal A batched decode step wrote `token`'s keys and values at the next position. */
   appendDecoded(token: number): void {
     this.#cached.push(token);
+  }
+
+  /**
+   * @internal A step is about to write positions up to `end` (exclusive): the ring layers lose
+   * the positions ringRows back from there (noted before the run: a failed run may have written).
+   */
+  noteWrite(end: number): void {
+    if (this.#ringRows > 0) this.#ringFloor = Math.max(this.#ringFloor, end - this.#ringRows);
   }
 
   /** @internal Changes whenever the cache loses tokens; see nextLocked. */
@@ -279,6 +326,7 @@ export class Context {
     this.#decodeIds[0] = token;
     this.#decodePos[0] = pos;
     this.#decode.nPast = pos;
+    this.noteWrite(pos + 1);
     await this.#last.run(this.#decode);
     this.#cached.push(token);
     return this.#logits;
@@ -288,6 +336,7 @@ export class Context {
   #truncate(n: number): void {
     if (n >= this.#cached.length) return;
     this.#cached.length = n;
+    if (n === 0) this.#ringFloor = 0; // everything is rewritten from position 0
     this.#epoch++;
   }
 
@@ -296,6 +345,7 @@ export class Context {
     const vocab = this.#host.hp.vocabSize;
     const out = new Float32Array(ids.length * vocab); // [n_tokens, vocab]
     this.#cached = [];
+    this.#ringFloor = 0;
     this.#epoch++;
     for (let start = 0; start < ids.length;) {
       const n = Math.min(this.#maxTokensAll, ids.length - start);
@@ -322,6 +372,7 @@ export class Context {
       idsIn[i] = ids[start + i]!;
       posIn[i] = start + i;
     }
+    this.noteWrite(start + n);
     await graph.run({
       nTokens: n,
       nPast: start,

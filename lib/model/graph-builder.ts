@@ -14,6 +14,7 @@ import { InternalError } from '../errors';
 import type { NativeBuffer } from '../native';
 import type { FamilyWeights, LayerOps, ModelFamily, Tensor } from './arch/family';
 import type { ModelHParams } from './hparams';
+import { allocateKvCache, cacheView, kvLayout, type KvCache } from './kv-cache';
 
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -91,6 +92,7 @@ class GraphBuild implements LayerOps {
   vCache: Tensor = -1;
   kvRows: Tensor | undefined;
   kvSpans: Tensor | undefined;
+  kvRing = 0;
   /** Matmuls compute each row as if alone (batched decoding: rows of different sequences). */
   rowwise = false;
   readonly positions: Tensor;
@@ -175,6 +177,8 @@ export interface ContextGraphs {
   /** Buffers the graphs use; kept alive with the context. */
   buffers: NativeBuffer[];
   kvBytes: number;
+  /** The KV cache the graphs use (the context's own, or the shared one of its slot). */
+  kv: KvCache;
   activationBytes: number;
 }
 
@@ -189,66 +193,35 @@ export interface BuildOptions {
   maxTokensAll: number;
   /** KV cache type: F16 (default, like llama.cpp) or F32. */
   kvType: typeof DType.F16 | typeof DType.F32;
-  /** A slot of a shared KV cache (parallel sequences): rows [firstRow, firstRow + contextSize) of `kv`. */
-  kvSlot?: { kv: KvCache; firstRow: number };
-}
-
-/**
- * A KV cache: per layer K then V, each [rows, n_kv_head*head_dim]. One
- * sequence's context owns one; parallel sequences share one of
- * maxSequences × contextSize rows, a slot of contextSize rows each.
- */
-export interface KvCache {
-  buffer: NativeBuffer;
-  rows: number;
-  type: typeof DType.F16 | typeof DType.F32;
-  bytes: number;
-}
-
-export function allocateKvCache(
-  backend: Backend,
-  hp: ModelHParams,
-  rows: number,
-  type: typeof DType.F16 | typeof DType.F32,
-): KvCache {
-  const bytes = kvLayerBytes(hp, rows, type) * 2 * hp.nLayer;
-  return { buffer: backend.allocate(bytes), rows, type, bytes };
-}
-
-const kvLayerBytes = (hp: ModelHParams, rows: number, type: number): number =>
-  align(rows * hp.nKvHead * hp.headDim * (type === DType.F16 ? 2 : 4));
-
-/** Layer `layer`'s K (which 0) or V (1) cache rows [firstRow, firstRow + rows). */
-function cacheView(
-  hp: ModelHParams,
-  kv: KvCache,
-  layer: number,
-  which: 0 | 1,
-  firstRow: number,
-  rows: number,
-): TensorSpec {
-  const kvDim = hp.nKvHead * hp.headDim;
-  const elem = kv.type === DType.F16 ? 2 : 4;
-  return {
-    buffer: kv.buffer,
-    offset: (2 * layer + which) * kvLayerBytes(hp, kv.rows, kv.type) + firstRow * kvDim * elem,
-    type: kv.type,
-    cols: kvDim,
-    rows,
-  };
+  /** Windowed layers keep the whole context too (no ring): the reference the ring is tested against. */
+  fullKv?: boolean;
+  /** A slot of a shared KV cache (parallel sequences) instead of one of its own. */
+  kvSlot?: { kv: KvCache; slot: number };
 }
 
 /** Allocates a context's KV cache (unless it is a slot of a shared one) and activations, and builds its two graphs. */
 export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGraphs {
   const { hp, family, weights: w } = o;
-  const own = o.kvSlot ? undefined : allocateKvCache(backend, hp, o.contextSize, o.kvType);
+  const own = o.kvSlot
+    ? undefined
+    : allocateKvCache(
+        backend,
+        kvLayout(hp, family, {
+          contextSize: o.contextSize,
+          maxTokens: o.maxTokens,
+          slots: 1,
+          type: o.kvType,
+          ...(o.fullKv && { fullKv: true }),
+        }),
+      );
   const kv = o.kvSlot?.kv ?? own!;
-  const firstRow = o.kvSlot?.firstRow ?? 0;
+  const slot = o.kvSlot?.slot ?? 0;
+  if (kv.contextSize !== o.contextSize || (kv.ringRows > 0 && kv.ringRows < kv.window + o.maxTokens))
+    throw new InternalError('the KV cache does not fit this context');
   const kvBytes = own?.bytes ?? 0;
   const caches = Array.from(
     { length: hp.nLayer },
-    (_, i) =>
-      [cacheView(hp, kv, i, 0, firstRow, o.contextSize), cacheView(hp, kv, i, 1, firstRow, o.contextSize)] as const,
+    (_, i) => [cacheView(kv, i, 0, slot), cacheView(kv, i, 1, slot)] as const,
   );
 
   // The common tensors' names start with '#': a family's activation names cannot alias them.
@@ -279,8 +252,10 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
       g.x = tX;
       g.kCache = g.tensor(k);
       g.vCache = g.tensor(v);
+      g.kvRing = kv.layers[i]!.ring;
       family.layer(g, w, hp);
     }
+    g.kvRing = 0;
     let tLogits: Tensor;
     if (allRows) {
       tLogits = g.tensor(logitsAll);
@@ -315,6 +290,7 @@ export function buildContextGraphs(backend: Backend, o: BuildOptions): ContextGr
     logitsAll: all.logits,
     buffers: own ? [own.buffer, actBuffer, allBuffer] : [actBuffer, allBuffer],
     kvBytes,
+    kv,
     activationBytes: plan.bytes + o.maxTokensAll * hp.vocabSize * F32,
   };
 }
@@ -327,6 +303,8 @@ export interface BatchGraph {
   positions: number;
   kvRows: number;
   kvSpans: number;
+  /** The same for the ring layers (sliding windows), if any: rows in the ring, spans [slot's first row, positions]. */
+  ring?: { kvRows: number; kvSpans: number };
   logits: number;
   buffers: NativeBuffer[];
 }
@@ -346,22 +324,29 @@ export function buildBatchGraph(
   const pos = plan.perToken('#positions', 1, DType.I32); // [n] i32 positions
   const rows = plan.perToken('#kvRows', 1, DType.I32); // [n] i32 cache row of each new key/value
   const spans = plan.perToken('#kvSpans', 2, DType.I32); // [n, 2] i32 first cache row, rows attended
+  const ringRows = o.kv.ringRows > 0 ? plan.perToken('#kvRowsRing', 1, DType.I32) : undefined; // [n] i32
+  const ringSpans = o.kv.ringRows > 0 ? plan.perToken('#kvSpansRing', 2, DType.I32) : undefined; // [n, 2] i32
   const x = plan.perToken('#x', hp.nEmbd); // [n, n_embd] residual stream
   const logits = plan.perToken('#logits', hp.vocabSize); // [n, vocab]
-  const g = new GraphBuild(plan, pos, o.kv.rows);
+  const g = new GraphBuild(plan, pos, o.kv.contextSize);
   const tIds = g.tensor(ids);
   const tX = g.tensor(x);
-  g.kvRows = g.tensor(rows);
-  g.kvSpans = g.tensor(spans);
+  const full = { rows: g.tensor(rows), spans: g.tensor(spans) };
+  const ring = ringRows && ringSpans ? { rows: g.tensor(ringRows), spans: g.tensor(ringSpans) } : undefined;
   g.rowwise = true;
   family.embed(g, w, hp, tIds, tX);
   for (let i = 0; i < hp.nLayer; i++) {
     g.layer = i;
     g.x = tX;
-    g.kCache = g.tensor(cacheView(hp, o.kv, i, 0, 0, o.kv.rows));
-    g.vCache = g.tensor(cacheView(hp, o.kv, i, 1, 0, o.kv.rows));
+    g.kCache = g.tensor(cacheView(o.kv, i, 0, undefined));
+    g.vCache = g.tensor(cacheView(o.kv, i, 1, undefined));
+    g.kvRing = o.kv.layers[i]!.ring;
+    const inputs = g.kvRing > 0 ? ring! : full;
+    g.kvRows = inputs.rows;
+    g.kvSpans = inputs.spans;
     family.layer(g, w, hp);
   }
+  g.kvRing = 0;
   const tLogits = g.tensor(logits);
   family.head(g, w, hp, tX, tLogits);
   const buffer = backend.allocate(plan.bytes);
@@ -370,8 +355,9 @@ export function buildBatchGraph(
     spec: { tensors: g.tensors, nodes: g.nodes, maxTokens: o.maxRows },
     ids: tIds,
     positions: g.positions,
-    kvRows: g.kvRows,
-    kvSpans: g.kvSpans,
+    kvRows: full.rows,
+    kvSpans: full.spans,
+    ...(ring && { ring: { kvRows: ring.rows, kvSpans: ring.spans } }),
     logits: tLogits,
     buffers: [buffer],
   };

@@ -18,7 +18,7 @@ import {
 import type { ChatMessage } from '../chat/messages';
 import { ChatTemplate, PLAIN_STOP, renderPlain } from '../chat/template';
 import { verifySha256 } from '../checksum';
-import { AbortError, DisposedError, InvalidArgumentError } from '../errors';
+import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
 import type { LazyGrammar } from '../generate/constraint';
 import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
@@ -30,7 +30,7 @@ import type { TokenizeOptions, DetokenizeOptions } from '../tokenizer/tokenizer'
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { chooseBackend } from './backend-choice';
 import { checkModelConsistency } from './consistency';
-import { checkTokenIds, Context, type ContextHost } from './context';
+import { checkTokenIds, Context, type ContextHost, type ContextLayout } from './context';
 import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { embedOptions, Embedder, modelPooling, type EmbedOptions } from './embed';
@@ -201,6 +201,14 @@ export class Model {
     return ctx;
   }
 
+  /** @internal A context with a layout (tests: rows per prefill run, a full-size cache for windowed layers). */
+  createContextWithLayout(contextSize: number, layout: ContextLayout): Context {
+    this.#assertLive();
+    const ctx = new Context(this.#host, contextSize, layout);
+    this.#contexts.add(ctx);
+    return ctx;
+  }
+
   /**
    * A sequence of its own: one of the maxSequences slots, held until its
    * dispose(), whose cache keeps what it processed between calls (a
@@ -290,11 +298,24 @@ export class Model {
     const items = (one ? [input] : input) as ReadonlyArray<unknown>;
     if (!Array.isArray(items) || items.length === 0)
       throw new InvalidArgumentError('input must be a string, token ids, or a non-empty array of them');
-    const ids = items.map((x, i) => {
-      if (typeof x === 'string') return this.tokenizer.tokenize(x);
-      if (isIds(x)) return [...x];
-      throw new InvalidArgumentError(`input ${i} must be a string or an array of token ids`);
+    items.forEach((x, i) => {
+      if (typeof x !== 'string' && !isIds(x))
+        throw new InvalidArgumentError(`input ${i} must be a string or an array of token ids`);
     });
+    // Texts tokenized a slice at a time (a long one never holds the event loop), stopping past the context.
+    const ctxLen = this.#desc.hparams.contextLength;
+    const ids: number[][] = [];
+    for (const x of items as ReadonlyArray<string | readonly number[]>) {
+      if (typeof x !== 'string') ids.push([...x]);
+      else {
+        const t = await this.tokenizer.tokenizeAsync(x, { maxTokens: ctxLen }).catch((e: unknown) => {
+          if (e instanceof ContextOverflowError)
+            throw new ContextOverflowError(`the input has more tokens than the model's context holds (${ctxLen})`);
+          throw e;
+        });
+        ids.push(t);
+      }
+    }
     const out = await this.#embedLock.run(async () => {
       this.#assertLive();
       this.#embedder ??= new Embedder(this.#backend, this.#host.family, this.#host.hp, () => this.#host.weights.model);

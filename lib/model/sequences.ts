@@ -23,7 +23,8 @@ import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError }
 import type { GenerationTarget } from '../generate/generate';
 import type { NativeBuffer } from '../native';
 import { checkTokenIds, Context, type ContextHost } from './context';
-import { allocateKvCache, buildBatchGraph, type KvCache } from './graph-builder';
+import { buildBatchGraph } from './graph-builder';
+import { allocateKvCache, kvLayout, type KvCache } from './kv-cache';
 import { Mutex } from './mutex';
 
 /** Tokens per prefill run while other sequences decode: bounds their inter-token latency. */
@@ -66,13 +67,25 @@ export class SequenceEngine {
   readonly #graph: Graph | undefined;
   readonly #buffers: NativeBuffer[];
   readonly #vocab: number;
-  // Step inputs and outputs, reused: [maxSequences] ids, positions, cache rows; [maxSequences, 2] spans.
+  // Step inputs and outputs, reused: [maxSequences] ids, positions, cache rows; [maxSequences, 2] spans
+  // (the ring layers' rows and spans likewise).
   readonly #ids: Int32Array;
   readonly #pos: Int32Array;
   readonly #rows: Int32Array;
   readonly #spans: Int32Array;
+  readonly #ringRows: Int32Array;
+  readonly #ringSpans: Int32Array;
   readonly #out: Float32Array; // [maxSequences, vocab]
-  readonly #step: { ids: number; positions: number; kvRows: number; kvSpans: number; logits: number } | undefined;
+  readonly #step:
+    | {
+        ids: number;
+        positions: number;
+        kvRows: number;
+        kvSpans: number;
+        ring: { kvRows: number; kvSpans: number } | undefined;
+        logits: number;
+      }
+    | undefined;
   readonly #waiters: Waiter[] = [];
   #decodes: Array<Pending<Float32Array> & { ids: readonly number[]; token: number; pos: number }> = [];
   #prefills: Array<Pending<Float32Array> & { ids: readonly number[]; signal: AbortSignal | undefined }> = [];
@@ -86,13 +99,9 @@ export class SequenceEngine {
   readonly stats = { decodeSteps: 0, decodeRows: 0, prefillTokens: 0, sharedTokens: 0 };
 
   readonly #backend: ContextHost['backend'];
-  readonly #kvRowBytes: number;
-  readonly #kvLayerBytes: number;
-  readonly #nLayer: number;
 
   constructor(host: ContextHost, maxSequences: number, contextSize: number) {
     this.#backend = host.backend;
-    this.#nLayer = host.hp.nLayer;
     this.maxSequences = maxSequences;
     this.contextSize = contextSize;
     const hp = host.hp;
@@ -102,14 +111,20 @@ export class SequenceEngine {
       throw new InvalidArgumentError(
         `maxSequences × contextSize must be below 2^31 cache rows, got ${maxSequences} × ${contextSize}`,
       );
-    this.#kv = allocateKvCache(host.backend, hp, maxSequences * contextSize, DType.F16);
-    this.#kvRowBytes = hp.nKvHead * hp.headDim * 2; // f16
-    this.#kvLayerBytes = this.#kv.bytes / (2 * hp.nLayer);
+    this.#kv = allocateKvCache(
+      host.backend,
+      kvLayout(hp, host.family, {
+        contextSize,
+        maxTokens: Math.min(PREFILL_CHUNK, contextSize),
+        slots: maxSequences,
+        type: DType.F16,
+      }),
+    );
     const built: NativeBuffer[] = [this.#kv.buffer];
     try {
       for (let i = 0; i < maxSequences; i++) {
         const ctx = new Context(host, contextSize, {
-          kvSlot: { kv: this.#kv, firstRow: i * contextSize },
+          kvSlot: { kv: this.#kv, slot: i },
           maxTokens: PREFILL_CHUNK,
           noAllLogits: true,
         });
@@ -133,7 +148,14 @@ export class SequenceEngine {
         });
         built.push(...g.buffers);
         this.#graph = host.backend.createGraph(g.spec);
-        this.#step = { ids: g.ids, positions: g.positions, kvRows: g.kvRows, kvSpans: g.kvSpans, logits: g.logits };
+        this.#step = {
+          ids: g.ids,
+          positions: g.positions,
+          kvRows: g.kvRows,
+          kvSpans: g.kvSpans,
+          ring: g.ring,
+          logits: g.logits,
+        };
       }
     } catch (e) {
       for (const s of this.#slots) void s.ctx.dispose();
@@ -145,6 +167,8 @@ export class SequenceEngine {
     this.#pos = new Int32Array(maxSequences);
     this.#rows = new Int32Array(maxSequences);
     this.#spans = new Int32Array(2 * maxSequences);
+    this.#ringRows = new Int32Array(maxSequences);
+    this.#ringSpans = new Int32Array(2 * maxSequences);
     this.#out = new Float32Array(maxSequences * hp.vocabSize);
   }
 
@@ -317,6 +341,7 @@ export class SequenceEngine {
       return;
     }
     const ctxSize = this.contextSize;
+    const ring = this.#kv.ringRows;
     for (let i = 0; i < n; i++) {
       const d = batch[i]!;
       const first = d.slot.index * ctxSize;
@@ -325,6 +350,13 @@ export class SequenceEngine {
       this.#rows[i] = first + d.pos;
       this.#spans[2 * i] = first;
       this.#spans[2 * i + 1] = d.pos + 1;
+      // Ring layers: the slot's ring of `ring` rows, position p at row p % ring.
+      if (ring > 0) {
+        this.#ringRows[i] = d.slot.index * ring + (d.pos % ring);
+        this.#ringSpans[2 * i] = d.slot.index * ring;
+        this.#ringSpans[2 * i + 1] = d.pos + 1;
+      }
+      d.slot.ctx.noteWrite(d.pos + 1);
     }
     const vocab = this.#vocab;
     const args: StepArgs = {
@@ -335,6 +367,12 @@ export class SequenceEngine {
         { tensor: this.#step.positions, data: this.#pos.subarray(0, n) },
         { tensor: this.#step.kvRows, data: this.#rows.subarray(0, n) },
         { tensor: this.#step.kvSpans, data: this.#spans.subarray(0, 2 * n) },
+        ...(this.#step.ring
+          ? [
+              { tensor: this.#step.ring.kvRows, data: this.#ringRows.subarray(0, n) },
+              { tensor: this.#step.ring.kvSpans, data: this.#ringSpans.subarray(0, 2 * n) },
+            ]
+          : []),
       ],
       outputs: [{ tensor: this.#step.logits, data: this.#out.subarray(0, n * vocab) }],
     };
@@ -358,6 +396,8 @@ export class SequenceEngine {
    * When another slot (running or finished) holds a longer prefix of `ids`
    * than `slot` does, copies that prefix's keys and values (at most
    * COPY_BYTES this step) instead of recomputing them. Returns whether it did.
+   * Ring layers (sliding windows) copy only the positions their ring keeps:
+   * the last ringRows of the copied range that the donor's ring still holds.
    */
   #copySharedPrefix(slot: Slot, ids: readonly number[]): boolean {
     const own = slot.ctx.prefixLength(ids);
@@ -369,17 +409,35 @@ export class SequenceEngine {
       if (len > best) [donor, best] = [s, len];
     }
     if (!donor) return false;
-    const perToken = this.#kvRowBytes * 2 * this.#nLayer;
+    const kv = this.#kv;
+    const perToken = kv.rowBytes * 2 * kv.layers.length;
     const end = Math.min(best, own + Math.max(1, Math.floor(COPY_BYTES / perToken)));
-    const bytes = (end - own) * this.#kvRowBytes;
-    const tmp = new Uint8Array(bytes);
-    const rowAt = (s: Slot, pos: number): number => (s.index * this.contextSize + pos) * this.#kvRowBytes;
-    for (let l = 0; l < 2 * this.#nLayer; l++) {
-      const base = l * this.#kvLayerBytes;
-      this.#backend.download(this.#kv.buffer, base + rowAt(donor, own), tmp);
-      this.#backend.upload(this.#kv.buffer, base + rowAt(slot, own), tmp);
+    // The ring positions to copy, and the slot's first held ring position afterwards. Where the
+    // donor's ring no longer holds a position the slot would need, nothing is copied.
+    let ringFrom = own;
+    let floor = slot.ctx.ringFloor;
+    if (kv.ringRows > 0) {
+      ringFrom = Math.max(own, end - kv.ringRows, donor.ctx.ringFloor);
+      floor = ringFrom > own ? ringFrom : Math.max(floor, end - kv.ringRows);
+      if (!slot.ctx.canResumeAt(end, floor)) return false;
     }
-    slot.ctx.adoptTokens(own, ids.slice(own, end));
+    const tmp = new Uint8Array((end - own) * kv.rowBytes);
+    for (const l of kv.layers) {
+      for (const base of [l.k, l.v]) {
+        // Positions [from, end) of the donor's slot to the same rows of this one (mod ring).
+        const from = l.ring > 0 ? ringFrom : own;
+        for (let p = from; p < end;) {
+          const row = l.ring > 0 ? p % l.ring : p;
+          const len = l.ring > 0 ? Math.min(end - p, l.ring - row) : end - p;
+          const part = tmp.subarray(0, len * kv.rowBytes);
+          const at = (s: Slot): number => base + (s.index * l.rows + row) * kv.rowBytes;
+          this.#backend.download(kv.buffer, at(donor), part);
+          this.#backend.upload(kv.buffer, at(slot), part);
+          p += len;
+        }
+      }
+    }
+    slot.ctx.adoptTokens(own, ids.slice(own, end), floor);
     this.stats.sharedTokens += end - own;
     return true;
   }

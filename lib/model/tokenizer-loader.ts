@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BadModelError } from '../errors';
 import { readJsonObject } from '../hf/folder';
+import { readTokenizerJson } from '../tokenizer/load';
 import { familyOf } from './arch/registry';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import type { ModelDescription } from './description';
@@ -24,7 +25,7 @@ async function buildTokenizer(desc: ModelDescription): Promise<Tokenizer> {
     return Tokenizer.fromGGUFMetadataAsync(desc.metadata);
   }
   const dir = desc.source;
-  const json = await readJsonObject(path.join(dir, 'tokenizer.json'));
+  const parts = await readTokenizerJson(path.join(dir, 'tokenizer.json'));
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   const tokCfg = fs.existsSync(cfgFile) ? await readJsonObject(cfgFile) : {};
   const modelCfg = (desc.hfConfig ?? {}) as Record<string, unknown>;
@@ -37,5 +38,5 @@ async function buildTokenizer(desc: ModelDescription): Promise<Tokenizer> {
     // Every token id must have a row of logits.
     vocab_size: desc.hparams.vocabSize,
   };
-  return Tokenizer.fromTokenizerJsonAsync(json, config);
+  return Tokenizer.fromTokenizerJsonPartsAsync(parts, config);
 }

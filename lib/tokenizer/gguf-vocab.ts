@@ -16,6 +16,13 @@ import { runSteps, runStepsAsync } from './steps';
 
 const K = 'tokenizer.ggml.';
 
+/** The keys the tokenizer is built from (tokenizer.*, and general.name for the Phi-3 quirk). */
+function tokenizerMetadata(md: MetadataRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(md)) if (k.startsWith(K) || k === 'general.name') out[k] = md[k];
+  return out;
+}
+
 export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
   return runSteps(specFromGGUFSteps(md));
 }
@@ -113,6 +120,8 @@ function* specFromGGUFSteps(md: MetadataRecord): Generator<void, TokenizerSpec, 
     addEos,
     chatTemplate: optString(md, 'tokenizer.chat_template'),
     stripLeadingSpace: addSpacePrefix,
+    // What a worker thread rebuilds this tokenizer from (offload.ts).
+    source: { kind: 'gguf' as const, metadata: tokenizerMetadata(md) },
   };
 
   if (spm) {

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { BadModelError, InvalidArgumentError, IOError } from '../errors';
 import { readGGUF } from '../gguf/reader';
 import { openRegularFile, readRegularTextFile } from '../regular-file';
+import { parseTokenizerJson } from './json-parts';
 import { Tokenizer } from './tokenizer';
+import type { TokenizerJsonParts } from './tokenizer-json';
 
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
@@ -20,6 +22,23 @@ async function readJson(file: string): Promise<unknown> {
   } catch (e) {
     throw new BadModelError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** @internal A tokenizer.json, parsed off the main thread when it is large (json-parts.ts). */
+export async function readTokenizerJson(file: string): Promise<TokenizerJsonParts> {
+  const { fh, stats } = await openRegularFile(file);
+  let data: Buffer;
+  try {
+    if (stats.size > MAX_JSON_BYTES) throw new BadModelError(`${file} is larger than ${MAX_JSON_BYTES} bytes`);
+    try {
+      data = await fh.readFile();
+    } catch (e) {
+      throw new IOError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+  return parseTokenizerJson(data, file);
 }
 
 async function readJsonIfExists(file: string): Promise<Record<string, unknown> | undefined> {
@@ -42,7 +61,7 @@ async function isGGUF(file: string): Promise<boolean> {
 /** tokenizer.json with the tokenizer_config.json (and config.json for BOS/EOS ids) beside it. */
 async function fromTokenizerJsonFile(file: string): Promise<Tokenizer> {
   const dir = path.dirname(file);
-  const json = await readJson(file);
+  const parts = await readTokenizerJson(file);
   const config = (await readJsonIfExists(path.join(dir, 'tokenizer_config.json'))) ?? {};
   const modelConfig = await readJsonIfExists(path.join(dir, 'config.json'));
   const merged: Record<string, unknown> = { ...config };
@@ -52,7 +71,7 @@ async function fromTokenizerJsonFile(file: string): Promise<Tokenizer> {
   }
   // Token ids beyond the model's vocab_size have no logits row: the loader rejects them.
   if (modelConfig?.vocab_size !== undefined) merged.vocab_size = modelConfig.vocab_size;
-  return Tokenizer.fromTokenizerJsonAsync(json, merged);
+  return Tokenizer.fromTokenizerJsonPartsAsync(parts, merged);
 }
 
 /**

@@ -3,6 +3,24 @@ import type { CutPlan } from './cuts';
 import type { PieceMode } from './decoder';
 import type { Defer } from './merge-job';
 
+/**
+ * A tokenizer.json as the builder takes it (tokenizer-json.ts): the parsed file, with its two big tables
+ * (the vocabulary and the merges) optionally given apart, as arrays (a worker thread parses large files:
+ * json-parts.ts).
+ */
+export interface TokenizerJsonParts {
+  /** The file's object; `model.vocab` / `model.merges` are not looked at when given below. */
+  json: unknown;
+  /** model.vocab's keys and their values, in Object.keys order. */
+  vocab?: { keys: string[]; ids: unknown[] };
+  merges?: unknown[];
+}
+
+/** What a tokenizer was built from, for a worker thread to build the same one (offload.ts). */
+export type TokenizerSource =
+  | { kind: 'gguf'; metadata: Readonly<Record<string, unknown>> }
+  | { kind: 'json'; parts: TokenizerJsonParts; config: unknown };
+
 export interface EncodeContext {
   /** The fragment follows a special token, or starts the text (SentencePiece inserts a space then). */
   afterSpecial: boolean;
@@ -38,6 +56,8 @@ export interface TokenizerSpec {
   chatTemplate?: string;
   /** Builds what the first encode would build at once (the merge table), a slice at a time (tokenizeAsync). */
   prepare?: () => Promise<void>;
+  /** What it was built from (tokenizeAsync hands what it cannot slice to a worker built from it). */
+  source?: TokenizerSource;
   /** Where texts may be cut to be tokenized in slices (cuts.ts); none when absent. */
   cuts?: CutPlan;
 }

@@ -10,7 +10,7 @@ import { cpAround, type CutPlan, type CutRule, MergeBarrier } from './cuts';
 import { buildNormalizer, type Normalizer, normalizerCuts } from './hf-normalizers';
 import { buildPreTokenizer, preTokenizerCuts } from './hf-pretokenizers';
 import { isRecord, MAX_NESTING } from './metadata';
-import type { TokenizerSpec } from './spec';
+import type { TokenizerJsonParts, TokenizerSpec } from './spec';
 import { runSteps, runStepsAsync } from './steps';
 import {
   ATTR_BYTE,
@@ -164,17 +164,28 @@ function templateSpecials(pp: unknown, depth = 0): { first?: string; last?: stri
   return { first: name(pp.single[0]), last: name(pp.single[pp.single.length - 1]) };
 }
 
+export type { TokenizerJsonParts } from './spec';
+
 export function specFromTokenizerJson(json: unknown, config?: unknown): TokenizerSpec {
-  return runSteps(specFromTokenizerJsonSteps(json, config));
+  return runSteps(specFromTokenizerJsonSteps({ json }, config));
+}
+
+/** specFromTokenizerJson from parts, at once (the tokenizing worker: offload.ts). */
+export function specFromTokenizerJsonParts(parts: TokenizerJsonParts, config?: unknown): TokenizerSpec {
+  return runSteps(specFromTokenizerJsonSteps(parts, config));
 }
 
 /** specFromTokenizerJson with the event loop free every ~10 ms (loadModel, loadTokenizer). */
-export function specFromTokenizerJsonAsync(json: unknown, config?: unknown): Promise<TokenizerSpec> {
-  return runStepsAsync(specFromTokenizerJsonSteps(json, config));
+export function specFromTokenizerJsonAsync(parts: TokenizerJsonParts, config?: unknown): Promise<TokenizerSpec> {
+  return runStepsAsync(specFromTokenizerJsonSteps(parts, config));
 }
 
 /** The build, yielding between steps of the vocabulary loops (151k entries: tens of ms each). */
-function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator<void, TokenizerSpec, undefined> {
+function* specFromTokenizerJsonSteps(
+  parts: TokenizerJsonParts,
+  config?: unknown,
+): Generator<void, TokenizerSpec, undefined> {
+  const json = parts.json;
   if (!isRecord(json) || !isRecord(json.model)) throw new BadModelError('tokenizer.json has no "model"');
   const cfg = isRecord(config) ? config : {};
   const model = json.model;
@@ -184,8 +195,23 @@ function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator
   for (const k of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
     if (typeof model[k] === 'string' && model[k] !== '') throw new UnsupportedError(`BPE ${k} is not supported`);
   }
-  if (!isRecord(model.vocab)) throw new BadModelError('tokenizer.json model has no vocab');
-  const vocab = model.vocab;
+  let keys: string[];
+  let ids: unknown[];
+  if (parts.vocab) {
+    ({ keys, ids } = parts.vocab);
+  } else {
+    if (!isRecord(model.vocab)) throw new BadModelError('tokenizer.json model has no vocab');
+    const vocab = model.vocab;
+    // The keys once (collecting 151k keys is one block of tens of ms: the async loaders get them from
+    // a worker thread instead).
+    keys = Object.keys(vocab);
+    yield;
+    ids = new Array<unknown>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      ids[i] = vocab[keys[i]!];
+      if ((i & 4095) === 4095) yield;
+    }
+  }
   if (json.added_tokens !== undefined && json.added_tokens !== null && !Array.isArray(json.added_tokens))
     throw new BadModelError('tokenizer.json "added_tokens" must be an array');
   const added = (json.added_tokens ?? []) as unknown[];
@@ -202,12 +228,9 @@ function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator
   // Ids are checked before anything is sized by them: below the model's vocab_size (config.json) when it
   // is known, else below the number of tokens the file lists.
   let entries = addedTokens.length;
-  // The keys once (collecting 151k keys is one block of tens of ms; a for-in loop collects them again).
-  const keys = Object.keys(vocab);
-  yield;
-  for (const k of keys) {
-    if (!isId(vocab[k]))
-      throw new BadModelError(`tokenizer.json: bad id ${show(vocab[k])} for token ${JSON.stringify(k)}`);
+  for (let i = 0; i < keys.length; i++) {
+    if (!isId(ids[i]))
+      throw new BadModelError(`tokenizer.json: bad id ${show(ids[i])} for token ${JSON.stringify(keys[i])}`);
     if ((++entries & 4095) === 0) yield;
   }
   const vocabSize = cfg.vocab_size;
@@ -222,8 +245,8 @@ function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator
     if (id >= n) n = id + 1;
   };
   let steps = 0;
-  for (const k of keys) {
-    use(vocab[k] as number, k, 'token');
+  for (let i = 0; i < keys.length; i++) {
+    use(ids[i] as number, keys[i]!, 'token');
     if ((++steps & 4095) === 0) yield;
   }
   for (const a of addedTokens) use(a.id, a.content, 'added token');
@@ -231,8 +254,9 @@ function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator
   const attrs = new Uint16Array(n);
   const tokenToId = new Map<string, number>();
   const byteFallback = model.byte_fallback === true;
-  for (const k of keys) {
-    const id = vocab[k] as number;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const id = ids[i] as number;
     tokens[id] = k;
     attrs[id] = byteFallback && byteTokenValue(k) >= 0 ? ATTR_BYTE : ATTR_NORMAL;
     tokenToId.set(k, id);
@@ -260,7 +284,7 @@ function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator
   const normalize = buildNormalizer(json.normalizer);
   const pre = buildPreTokenizer(json.pre_tokenizer);
   yield;
-  const merges = checkMerges(model.merges);
+  const merges = checkMerges(parts.merges ?? model.merges);
   yield;
   const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
   const bpe = new BpeModel({
@@ -313,6 +337,16 @@ function* specFromTokenizerJsonSteps(json: unknown, config?: unknown): Generator
     addEos: addEos && eos !== undefined,
     chatTemplate,
     cuts: jsonCuts(json, normalize, tokens, tokenToId, model.fuse_unk === true && !byteFallback),
+    // What a worker thread rebuilds this tokenizer from (offload.ts): the big tables apart, as arrays.
+    source: {
+      kind: 'json',
+      parts: {
+        json: { ...json, model: { ...model, vocab: undefined, merges: undefined } },
+        vocab: { keys, ids },
+        merges,
+      },
+      config,
+    },
     prepare: () => bpe.prepare(),
     encodeText(text, ctx, out) {
       const norm = normalize ? normalize(text, { first: ctx.continued !== true, last: ctx.more !== true }) : text;

@@ -5,11 +5,12 @@
 import { AbortError, ContextOverflowError, InvalidArgumentError } from '../errors';
 import type { CutPlan } from './cuts';
 import type { Defer, MergeJob } from './merge-job';
+import { Offload } from './offload';
 import { decodeAll, PieceTable, StreamingDecoder } from './decoder';
 import { specFromGGUF, specFromGGUFAsync } from './gguf-vocab';
 import { SpecialMatcher } from './special';
 import type { TokenizerSpec } from './spec';
-import { specFromTokenizerJson, specFromTokenizerJsonAsync } from './tokenizer-json';
+import { specFromTokenizerJson, specFromTokenizerJsonAsync, type TokenizerJsonParts } from './tokenizer-json';
 import { wellFormed } from './unicode';
 import { SPECIAL_ATTRS } from './vocab';
 
@@ -38,6 +39,28 @@ export type { StreamingDecoder } from './decoder';
 const SLICE_MS = 15;
 /** tokenizeAsync looks for the next safe cut this many characters at a time. */
 const CUT_SCAN = 4096;
+/**
+ * tokenizeAsync hands a stretch this long with no safe cut (and what follows it), or a whole text this
+ * long for a pipeline with no cuts, to a worker thread (offload.ts): the normalizer, pre-tokenizer and
+ * symbols of an uncut stretch cost 20-70 ms per MB of main-thread time in one step.
+ */
+const OFFLOAD_UNCUT = 1 << 17;
+/** tokenizeAsync keeps its tokens in arrays of about this many ids until it joins them at the end. */
+const PART_IDS = 1 << 20;
+
+/**
+ * An array for `n` numbers. V8 keeps it fast when sized up front up to 2^25 elements; past that it grows as it
+ * is filled. From PART_IDS up it holds doubles (unboxed, 8 bytes each like small integers): the GC's marking
+ * skips a double array, where it scans an array of small integers slot by slot, in the one pause of the next
+ * full collection (287 ms after a 21 M-id result, 5 ms with doubles: `node --trace-gc`). The values read back
+ * are the same integers.
+ */
+function numberArray(n: number): number[] {
+  if (n < PART_IDS) return new Array<number>(n);
+  const a = [0.5]; // a double array from the start: converting one later would copy it in one step
+  a.length = n < 1 << 25 ? n : 0;
+  return a;
+}
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -98,6 +121,8 @@ export class Tokenizer {
   private readonly pieces: PieceTable;
   private readonly special: SpecialMatcher;
   private readonly eogSet: ReadonlySet<number>;
+  /** The worker tokenizeAsync hands uncut stretches to; none for a tokenizer with no source. */
+  readonly #offload: Offload | undefined;
 
   /** @internal Use loadTokenizer, Tokenizer.fromGGUFMetadata or Tokenizer.fromTokenizerJson. */
   constructor(spec: TokenizerSpec) {
@@ -114,6 +139,7 @@ export class Tokenizer {
     this.pieces = new PieceTable(spec.tokens, spec.attrs, spec.pieceMode);
     this.special = new SpecialMatcher(spec.tokens, spec.attrs);
     this.eogSet = new Set(spec.eog);
+    this.#offload = spec.source ? new Offload(spec.source) : undefined;
   }
 
   /** From GGUF metadata (`readGGUF(path).metadata`). */
@@ -133,7 +159,12 @@ export class Tokenizer {
 
   /** @internal fromTokenizerJson with the event loop free every ~10 ms (loadModel, loadTokenizer). */
   static async fromTokenizerJsonAsync(json: unknown, config?: unknown): Promise<Tokenizer> {
-    return new Tokenizer(await specFromTokenizerJsonAsync(json, config));
+    return new Tokenizer(await specFromTokenizerJsonAsync({ json }, config));
+  }
+
+  /** @internal From a tokenizer.json parsed off the main thread (json-parts.ts), built in slices. */
+  static async fromTokenizerJsonPartsAsync(parts: TokenizerJsonParts, config?: unknown): Promise<Tokenizer> {
+    return new Tokenizer(await specFromTokenizerJsonAsync(parts, config));
   }
 
   get bosToken(): string | undefined {
@@ -178,10 +209,51 @@ export class Tokenizer {
       throw new InvalidArgumentError(`tokenizeAsync: maxTokens must be an integer >= 0, got ${show(maxTokens)}`);
     if (signal !== undefined && !(signal instanceof AbortSignal))
       throw new InvalidArgumentError(`tokenizeAsync: signal must be an AbortSignal, got ${show(signal)}`);
-    const addSpecial = o.addSpecial ?? true;
-    const parseSpecial = o.parseSpecial ?? false;
+    return this.#tokenizeAsync(text, {
+      addSpecial: o.addSpecial ?? true,
+      parseSpecial: o.parseSpecial ?? false,
+      continued: false,
+      maxTokens,
+      signal,
+      offload: this.#offload,
+    });
+  }
+
+  /**
+   * @internal The worker's entry (offload.ts): the tokens of `text` without BOS / EOS, where `continued`
+   * says the text follows a safe cut of a longer one. Never hands work on.
+   */
+  tokenizePart(
+    text: string,
+    o: { parseSpecial: boolean; continued: boolean; maxTokens?: number; signal?: AbortSignal },
+  ): Promise<number[]> {
+    return this.#tokenizeAsync(text, { ...o, addSpecial: false, offload: undefined });
+  }
+
+  async #tokenizeAsync(
+    text: string,
+    o: {
+      addSpecial: boolean;
+      parseSpecial: boolean;
+      continued: boolean;
+      maxTokens?: number | undefined;
+      signal?: AbortSignal | undefined;
+      offload: Offload | undefined;
+    },
+  ): Promise<number[]> {
+    const { addSpecial, parseSpecial, continued, maxTokens, signal, offload } = o;
     const spec = this.spec;
+    // Tokens so far: full parts of ~1M ids in `parts`, then `out` (one array of millions would be copied
+    // in one block each time it grows).
     let out: number[] = [];
+    const parts: Array<ArrayLike<number>> = [];
+    let inParts = 0;
+    const spill = () => {
+      if (out.length < PART_IDS) return;
+      parts.push(out);
+      inParts += out.length;
+      out = [];
+    };
     // Long pieces (one pre-tokenizer piece of many KB: no safe cut inside) are merged as jobs, a slice
     // at a time; until then a placeholder holds their place and their least possible token count
     // stands in for their tokens (`extra`: that count minus the placeholder, or the real count once run).
@@ -195,7 +267,7 @@ export class Tokenizer {
     };
     const check = () => {
       if (signal?.aborted) throw new AbortError('tokenizing was aborted');
-      if (maxTokens !== undefined && out.length + extra > maxTokens)
+      if (maxTokens !== undefined && inParts + out.length + extra > maxTokens)
         throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
     };
     check();
@@ -212,9 +284,25 @@ export class Tokenizer {
         t0 = performance.now();
       }
     };
+    // What cannot be sliced here goes to a worker thread (offload.ts): its tokens from `from` to the end.
+    const handOff = async (from: number, worker: Offload): Promise<boolean> => {
+      const budget = maxTokens === undefined ? undefined : maxTokens - (inParts + out.length + extra);
+      const part = from > 0 ? text.slice(from) : text;
+      const ids = await worker.run(part, { parseSpecial, continued: continued || from > 0, maxTokens: budget, signal });
+      if (ids === undefined) return false; // no worker here: tokenized in place
+      if (ids === 'overflow') throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
+      parts.push(out, ids);
+      inParts += out.length + ids.length;
+      out = [];
+      check();
+      return true;
+    };
     if (text.length <= step || !cuts) {
-      const s = wellFormed(text);
-      if (s.length > 0) this.#encodeRange(s, 0, s.length, parseSpecial, out, false, false, defer);
+      // No cuts: the whole text in one step, here if it is short, else in the worker.
+      if (!(offload && text.length > OFFLOAD_UNCUT && (await handOff(0, offload)))) {
+        const s = wellFormed(text);
+        if (s.length > 0) this.#encodeRange(s, 0, s.length, parseSpecial, out, continued, false, defer);
+      }
     } else {
       // Slices are made well-formed one at a time (cuts never fall next to a surrogate): lone surrogates
       // become U+FFFD exactly as tokenize() does it for the whole text.
@@ -224,15 +312,23 @@ export class Tokenizer {
         check();
         // The next safe cut, looked for a bounded stretch at a time (a long text may have none).
         let end = -1;
+        let handed = false;
         for (let from = pos + step; end < 0; from += CUT_SCAN) {
+          // A stretch this long with no cut (one huge word, a run of emoji): the rest goes to the worker.
+          if (offload && from - pos > OFFLOAD_UNCUT && (await handOff(pos, offload))) {
+            handed = true;
+            break;
+          }
           end = this.#nextCut(text, from, from + CUT_SCAN, cuts, parseSpecial);
           if (end < 0) {
             check();
             await breathe();
           }
         }
+        if (handed) break;
         const part = wellFormed(text.slice(pos, end));
-        this.#encodeRange(part, 0, part.length, parseSpecial, out, pos > 0, end < text.length, defer);
+        this.#encodeRange(part, 0, part.length, parseSpecial, out, continued || pos > 0, end < text.length, defer);
+        spill();
         pos = end;
         await breathe();
       }
@@ -252,17 +348,25 @@ export class Tokenizer {
         await breathe();
       }
       check();
-      const all: number[] = [];
-      for (const id of out) {
-        if (id >= 0) all.push(id);
-        else for (const t of done[-id - 1]!) all.push(t);
-      }
-      out = all;
-      extra = 0;
     }
     if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
     check();
-    return out;
+    if (parts.length === 0 && jobs.length === 0) return out;
+    // One array, sized once, filled a slice at a time; placeholders replaced by their jobs' tokens.
+    parts.push(out);
+    const total = inParts + out.length + extra;
+    const all = numberArray(total);
+    let k = 0;
+    t0 = performance.now();
+    for (const part of parts) {
+      for (let i = 0; i < part.length; i++) {
+        const id = part[i]!;
+        if (id >= 0) all[k++] = id;
+        else for (const t of done[-id - 1]!) all[k++] = t;
+        if ((i & 65535) === 65535) await breathe();
+      }
+    }
+    return all;
   }
 
   /**

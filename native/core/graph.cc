@@ -172,6 +172,10 @@ void Graph::validate() const {
                     w + "spans must be i32 [n, 2] (first cache row, rows), one per q row");
         check_arg(n.p.window >= 0, w + "window must be >= 0");
         check_arg(n.p.softcap >= 0.0f && std::isfinite(n.p.softcap), w + "softcap must be a finite number >= 0");
+        // A ring keeps only the last `ring` positions: only a windowed layer can attend through one.
+        check_arg(n.p.ring >= 0 && n.p.ring <= K.rows && n.p.ring <= V.rows, w + "ring must be in [0, KV cache rows]");
+        check_arg(n.p.ring == 0 || (n.p.window > 0 && n.p.window <= n.p.ring),
+                  w + "a ring cache needs a window of at most ring rows");
         break;
       }
       case OpKind::StoreRows: {
@@ -182,6 +186,8 @@ void Graph::validate() const {
         if (n.src.size() == 2)
           check_arg(src(1).type == DType::I32 && src(1).cols == 1 && same_rows(src(1), src(0)),
                     w + "rows must be i32 [n], one per src row");
+        check_arg(n.p.ring >= 0 && n.p.ring <= d.rows, w + "ring must be in [0, cache rows]");
+        check_arg(n.p.ring == 0 || n.src.size() == 1, w + "a ring takes no row indices (they say the rows)");
         break;
       }
       case OpKind::SwiGLU:
@@ -232,7 +238,14 @@ void validate_step(const Graph& g, const StepArgs& step) {
     // Indexed forms (rows / spans) are bounds-checked by the kernels, row by row.
     const bool indexed =
         (n.op == OpKind::StoreRows && n.src.size() == 2) || (n.op == OpKind::Attention && n.src.size() == 4);
-    if (!indexed && (n.op == OpKind::StoreRows || n.op == OpKind::Attention)) {
+    if (!indexed && n.p.ring > 0 && (n.op == OpKind::StoreRows || n.op == OpKind::Attention)) {
+      // A ring holds any position, but a step's new rows must not overwrite keys its own first
+      // query still sees: n_tokens + window - 1 rows (store_rows: n_tokens) must fit.
+      const int64_t need = step.n_tokens + (n.op == OpKind::Attention ? n.p.window - 1 : 0);
+      if (need > n.p.ring)
+        fail(ErrorCode::InvalidArg, where(ni, n.op) + "a step of " + std::to_string(step.n_tokens) +
+                                        " tokens does not fit the ring of " + std::to_string(n.p.ring) + " rows");
+    } else if (!indexed && (n.op == OpKind::StoreRows || n.op == OpKind::Attention)) {
       const TensorDesc& cache = n.op == OpKind::StoreRows ? g.tensors[n.dst] : g.tensors[n.src[1]];
       const int64_t need = step.n_past + step.n_tokens;
       if (need > cache.rows)
@@ -246,7 +259,8 @@ RowRange rows_read(const Graph& g, const Node& n, size_t k, const StepArgs& step
   const int64_t rows = g.tensors[n.src[k]].rows_at(step.n_tokens);
   switch (n.op) {
     case OpKind::Attention:  // the KV cache: every position up to the step's last (any row with spans)
-      if (k == 1 || k == 2) return {0, n.src.size() == 4 ? rows : std::min(rows, step.n_past + step.n_tokens)};
+      if (k == 1 || k == 2)
+        return {0, n.src.size() == 4 || n.p.ring > 0 ? rows : std::min(rows, step.n_past + step.n_tokens)};
       break;
     case OpKind::LastRow: return {rows - 1, rows};
     default: break;
@@ -256,8 +270,12 @@ RowRange rows_read(const Graph& g, const Node& n, size_t k, const StepArgs& step
 
 RowRange rows_written(const Graph& g, const Node& n, const StepArgs& step) {
   if (n.op == OpKind::StoreRows && n.src.size() == 2) return {0, g.tensors[n.dst].rows};  // any row
-  if (n.op == OpKind::StoreRows) {  // rows [n_past, n_past + n) of the cache
+  if (n.op == OpKind::StoreRows) {  // rows [n_past, n_past + n) of the cache (mod ring: all when they wrap)
     const int64_t rows = g.tensors[n.src[0]].rows_at(step.n_tokens);
+    if (n.p.ring > 0) {
+      const int64_t at = step.n_past % n.p.ring;
+      return at + rows <= n.p.ring ? RowRange{at, at + rows} : RowRange{0, n.p.ring};
+    }
     return {step.n_past, step.n_past + rows};
   }
   return {0, g.tensors[n.dst].rows_at(step.n_tokens)};

@@ -40,9 +40,11 @@ enum class OpKind : int32_t {
   Softmax,    // dst = softmax(x * scale [+ causal mask])    src: x
   Attention,  // causal GQA attention over the KV cache      src: q, k_cache, v_cache [, spans(i32 [n, 2])]
               //   with spans, row i attends cache rows [spans[i][0], spans[i][0] + spans[i][1]) (one
-              //   sequence's slot), not [0, n_past + i]: many sequences' rows share one step
+              //   sequence's slot), not [0, n_past + i]: many sequences' rows share one step;
+              //   with ring > 0 the cache (or each span's slot) is a ring: position j at row j % ring
   StoreRows,  // dst rows [n_past, n_past + n) = src (converts to dst type)  src: x [, rows(i32 [n])]
-              //   with rows, src row i goes to dst row rows[i] instead (each sequence's next position)
+              //   with rows, src row i goes to dst row rows[i] instead (each sequence's next position);
+              //   with ring > 0 (and no rows) row (n_past + i) % ring: a sliding-window layer's ring
   SwiGLU,     // dst = silu(gate) * up                       src: gate, up
   Add,        // dst = a + b (b may be one broadcast row)    src: a, b
   Mul,        // dst = a * b (b may be one broadcast row)    src: a, b
@@ -75,7 +77,10 @@ struct OpParams {
   float attn_factor = 1.0f;  // rope: cos and sin scaled by it (LongRoPE / YaRN magnitude)
   // attention: the query at position p sees keys (p - window, p] (0: all of [0, p])
   int32_t window = 0;
-  float softcap = 0.0f;         // attention scores, softcap op: c * tanh(x / c) (0: none)
+  float softcap = 0.0f;  // attention scores, softcap op: c * tanh(x / c) (0: none)
+  // attention, store_rows: the KV cache is a ring of this many rows (0: row = position), position p
+  // at row p % ring; it holds the window plus a batch (a windowed layer needs no older keys)
+  int32_t ring = 0;
   int32_t pooling = kPoolMean;  // pool
 };
 

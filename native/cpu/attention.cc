@@ -5,12 +5,16 @@
 // row's result never depends on the other rows of the step: batched decoding
 // equals decoding alone); query head h reads KV head h / (n_head /
 // n_kv_head). Scores may be soft-capped: c * tanh(s / c) (gemma2). One (row, head) pair per task.
+// With ring > 0 the cache (or each span's slot) is a ring: key position j is at
+// row j % ring (a windowed layer keeps only its window plus a batch); the keys
+// are taken in the same order, a run of them cut in two where the ring wraps.
 // Keys are scored a chunk at a time into a small per-thread buffer, then the
 // chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
 // cache); an online-softmax rescale joins the chunks, so no [ctx] buffer and
 // no allocation per token (the workspace only grows).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "../core/error.h"
@@ -23,6 +27,25 @@ namespace mm {
 
 namespace {
 constexpr int64_t kChunk = 128;  // keys scored per pass (512 B of scores: stays in L1)
+
+// Floats of per-thread scratch for gathered keys: [kChunk, D] f16 (ring caches only).
+size_t gather_floats(const OpParams& p) { return p.ring > 0 ? static_cast<size_t>(kChunk) * p.head_dim / 2 : 0; }
+
+// The f16 keys of positions [j0, j0 + cnt) (row r at base + r * stride + off) as one run:
+// in place, or, for a chunk a ring wraps, copied in order into buf [cnt, D]. The SIMD
+// dot kernels score keys 8 at a time and the rest one by one; one run of the same keys
+// gives the same bits as the full cache's (two runs cut at the wrap might not).
+const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j0, int64_t cnt, int64_t ring, int D,
+                       uint16_t* buf, size_t* run_stride) {
+  *run_stride = stride;
+  if (ring <= 0) return base + j0 * stride + off;
+  if (j0 % ring + cnt <= ring) return base + (j0 % ring) * stride + off;
+  for_ring_runs(j0, cnt, ring, [&](int64_t o, int64_t len, int64_t row) {
+    for (int64_t r = 0; r < len; r++) std::memcpy(buf + (o + r) * D, base + (row + r) * stride + off, 2 * D);
+  });
+  *run_stride = 2 * static_cast<size_t>(D);
+  return reinterpret_cast<const uint8_t*>(buf);
+}
 
 #if defined(MM_HAVE_AVX2_KERNELS)
 // Prefill: tasks of (KV head, a few consecutive query rows) x every query head
@@ -59,6 +82,7 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     b.d = D;
     b.scale = p.scale;
     b.softcap = p.softcap;
+    b.ring = p.ring;
     b.q = qv;
     b.n_kv = n_kv;
     b.kv_begin = kv_begin;
@@ -102,7 +126,7 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   parts = (n_keys + span - 1) / span;
   const int64_t tasks = p.n_kv_head * parts;
   // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores.
-  const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk;
+  const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk + gather_floats(p);
   // Parts of a split context: [tasks, group, D] sums, [tasks, group] maxima and denominators.
   const size_t part_floats = parts > 1 ? static_cast<size_t>(tasks) * group * (D + 2) : 0;
   float* ws =
@@ -113,20 +137,23 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   auto task = [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t / parts);
     const int64_t j_begin = kv_lo + (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
-    float* acc = ws + static_cast<size_t>(ith) * per_thread;  // [group, D]
-    float* mx = acc + static_cast<size_t>(group) * D;         // [group]
-    float* sum = mx + group;                                  // [group]
-    float* s = sum + group;                                   // [kChunk]
+    float* acc = ws + static_cast<size_t>(ith) * per_thread;       // [group, D]
+    float* mx = acc + static_cast<size_t>(group) * D;              // [group]
+    float* sum = mx + group;                                       // [group]
+    float* s = sum + group;                                        // [kChunk]
+    uint16_t* gathered = reinterpret_cast<uint16_t*>(s + kChunk);  // [kChunk, D] f16 (ring)
     std::fill(acc, acc + static_cast<size_t>(group) * D, 0.0f);
     std::fill(mx, mx + group, -INFINITY);
     std::fill(sum, sum + group, 0.0f);
     const size_t off = static_cast<size_t>(kvh) * D * 2;
     for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
       const int64_t cnt = std::min(kChunk, j_end - j0);
+      size_t ks = 0;
+      const uint8_t* keys = key_run(K.row(0), K.row_stride, off, j0, cnt, p.ring, D, gathered, &ks);
       for (int i = 0; i < group; i++) {
         const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         float* ai = acc + static_cast<size_t>(i) * D;
-        vo.dot_rows_f16(cnt, K.row(j0) + off, K.row_stride, D, qh, s);
+        vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
         vo.scale(cnt, p.scale, s);
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         float cmx = -INFINITY;
@@ -140,7 +167,9 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
           mx[i] = cmx;
         }
         sum[i] += vo.exp_sub_sum(cnt, s, mx[i]);
-        vo.accum_rows_f16(cnt, s, V.row(j0) + off, V.row_stride, D, ai);
+        for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
+          vo.accum_rows_f16(len, s + o, V.row(row) + off, V.row_stride, D, ai);
+        });
       }
     }
     for (int i = 0; i < group; i++) {
@@ -198,7 +227,9 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
     max_kv = 0;
     for (int64_t i = 0; i < N; i++) {
       const int32_t* sp = spans->row_as<int32_t>(i);
-      if (sp[0] < 0 || sp[1] < 1 || int64_t(sp[0]) + sp[1] > K.rows)
+      // A ring slot holds the last `ring` positions of its sequence in rows [sp[0], sp[0] + ring).
+      const int64_t slot_rows = p.ring > 0 ? std::min<int64_t>(sp[1], p.ring) : sp[1];
+      if (sp[0] < 0 || sp[1] < 1 || int64_t(sp[0]) + slot_rows > K.rows)
         fail(ErrorCode::InvalidArg, "attention: span [" + std::to_string(sp[0]) + ", +" + std::to_string(sp[1]) +
                                         ") of row " + std::to_string(i) + " is not inside the cache of " +
                                         std::to_string(K.rows) + " rows");
@@ -223,15 +254,17 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   const int64_t tasks = N * p.n_head;
   const int nth = ctx.pool.size();
   // Per thread: [head_dim] accumulator + [kChunk] scores.
-  const size_t per_thread = static_cast<size_t>(D) + kChunk;
+  const size_t per_thread = static_cast<size_t>(D) + kChunk + gather_floats(p);
   float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
 
   // Small chunks claimed dynamically: causal rows grow with i, so equal
   // contiguous ranges would give the last thread most of the work.
   const int64_t chunks = std::min<int64_t>(tasks, 16 * nth), per = (tasks + chunks - 1) / chunks;
+  const auto row_of = [&](int64_t j) { return p.ring > 0 ? j % p.ring : j; };  // cache row of key position j
   auto body = [&](int64_t c, int ith) {
     float* acc = scratch + static_cast<size_t>(ith) * per_thread;
     float* s = acc + D;
+    uint16_t* gathered = reinterpret_cast<uint16_t*>(s + kChunk);  // [kChunk, D] f16 (ring)
     for (int64_t t = c * per, t_end = std::min(tasks, t + per); t < t_end; t++) {
       const int64_t i = t / p.n_head;
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
@@ -248,10 +281,12 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
         if (fast_half) {
-          vo.dot_rows_f16(cnt, k_base + j0 * K.row_stride + k_off, K.row_stride, D, qh, s);
+          size_t ks = 0;
+          const uint8_t* keys = key_run(k_base, K.row_stride, k_off, j0, cnt, p.ring, D, gathered, &ks);
+          vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
           vo.scale(cnt, scale, s);
         } else {
-          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + (j0 + j) * K.row_stride + k_off, qh) * scale;
+          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + row_of(j0 + j) * K.row_stride + k_off, qh) * scale;
         }
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
@@ -265,13 +300,16 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
         }
         sum += vo.exp_sub_sum(cnt, s, mx);
         if (fast_half)
-          vo.accum_rows_f16(cnt, s, v_base + j0 * V.row_stride + v_off, V.row_stride, D, acc);
+          for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
+            vo.accum_rows_f16(len, s + o, v_base + row * V.row_stride + v_off, V.row_stride, D, acc);
+          });
         else if (v_half)
           for (int64_t j = 0; j < cnt; j++)
-            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(v_base + (j0 + j) * V.row_stride + v_off), acc);
+            vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(v_base + row_of(j0 + j) * V.row_stride + v_off),
+                        acc);
         else
           for (int64_t j = 0; j < cnt; j++)
-            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(v_base + (j0 + j) * V.row_stride + v_off), acc);
+            vo.axpy_f32(D, s[j], reinterpret_cast<const float*>(v_base + row_of(j0 + j) * V.row_stride + v_off), acc);
       }
       float* out = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const float inv = 1.0f / sum;

@@ -112,6 +112,8 @@ void attend_block_f16(const AttnBlock& b) {
   const int64_t n_max = *std::max_element(b.n_kv, b.n_kv + nq);
   const int64_t n_min = *std::min_element(b.kv_begin, b.kv_begin + nq);
 
+  const auto row_of = [&](int64_t j) { return b.ring > 0 ? j % b.ring : j; };
+
   for (int64_t j0 = n_min; j0 < n_max; j0 += C) {
     const int cnt = static_cast<int>(std::min<int64_t>(C, n_max - j0));
     const int cnt16 = (cnt + 15) & ~15;
@@ -120,7 +122,7 @@ void attend_block_f16(const AttnBlock& b) {
       for (int c = 0; c < d; c += 8) {
         __m256 r[8];
         for (int e = 0; e < 8; e++)
-          r[e] = j + e < cnt ? load_h8(b.k + b.k_stride * (j0 + j + e) + 2 * c) : _mm256_setzero_ps();
+          r[e] = j + e < cnt ? load_h8(b.k + b.k_stride * row_of(j0 + j + e) + 2 * c) : _mm256_setzero_ps();
         transpose8(r);
         for (int e = 0; e < 8; e++) _mm256_storeu_ps(kt + C * (c + e) + j, r[e]);
       }
@@ -149,11 +151,15 @@ void attend_block_f16(const AttnBlock& b) {
       std::fill(s + hi, s + cnt, 0.0f);
     }
 
-    const uint8_t* v = b.v + b.v_stride * j0;
-    for (int c0 = 0; c0 < d; c0 += 16)
-      for_blocks<4>(nq, [&](auto q, int64_t q0) {
-        weighted_sum<decltype(q)::value>(cnt, S, static_cast<int>(q0), v, b.v_stride, c0, acc, d);
-      });
+    // Values of the chunk's keys in order (two runs where a ring wraps: the same sums).
+    for_ring_runs(j0, cnt, b.ring, [&](int64_t off, int64_t len, int64_t row) {
+      const uint8_t* v = b.v + b.v_stride * row;
+      for (int c0 = 0; c0 < d; c0 += 16)
+        for_blocks<4>(nq, [&](auto q, int64_t q0) {
+          weighted_sum<decltype(q)::value>(static_cast<int>(len), S + off, static_cast<int>(q0), v, b.v_stride, c0, acc,
+                                           d);
+        });
+    });
   }
   for (int i = 0; i < nq; i++) {
     const float inv = 1.0f / den[i];

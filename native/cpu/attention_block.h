@@ -4,6 +4,7 @@
 // as small register-blocked matrix products (online softmax across key chunks,
 // as in flash attention).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -17,6 +18,7 @@ struct AttnBlock {
   const float* const* q = nullptr;    // [nq] -> [d]
   const int64_t* n_kv = nullptr;      // [nq] keys visible to each query end here (>= 1)
   const int64_t* kv_begin = nullptr;  // [nq] and begin here (sliding window; < n_kv)
+  int64_t ring = 0;                   // > 0: key position j is at row j % ring (a ring cache)
   const uint8_t* k = nullptr;         // f16 key rows of this KV head, k_stride bytes apart
   size_t k_stride = 0;
   const uint8_t* v = nullptr;  // f16 value rows, likewise
@@ -24,6 +26,19 @@ struct AttnBlock {
   float* const* out = nullptr;  // [nq] -> [d]
   float* scratch = nullptr;     // attn_block_scratch_floats(nq, d) floats
 };
+
+// Calls f(offset, count, row) for the runs of key positions [j0, j0 + cnt) that
+// lie in consecutive cache rows: one run, or two where a ring cache (ring > 0:
+// position j at row j % ring) wraps.
+template <typename F>
+inline void for_ring_runs(int64_t j0, int64_t cnt, int64_t ring, F&& f) {
+  for (int64_t done = 0; done < cnt;) {
+    const int64_t row = ring > 0 ? (j0 + done) % ring : j0 + done;
+    const int64_t len = ring > 0 ? std::min(cnt - done, ring - row) : cnt - done;
+    f(done, len, row);
+    done += len;
+  }
+}
 
 constexpr int kAttnMaxQueries = 16;  // per block
 constexpr int kAttnKeyChunk = 64;    // keys per pass

@@ -1,7 +1,7 @@
 // Writes the step's rows into a cache at rows [n_past, n_past + n), or at the
 // rows an i32 index gives (batched decoding: each sequence's next position in
-// its slot): how new keys and values enter the KV cache (converted to its
-// f32/f16/bf16 type).
+// its slot), or at rows (n_past + r) % ring of a ring (a windowed layer): how
+// new keys and values enter the KV cache (converted to its f32/f16/bf16 type).
 #include <string>
 
 #include "../core/error.h"
@@ -14,7 +14,7 @@ namespace mm {
 void op_store_rows(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& s = a.src(0);  // [n, c] f32
   const TensorDesc& d = a.dst();   // [ctx, c] f32|f16|bf16
-  const int64_t N = s.rows_at(a.step.n_tokens), past = a.step.n_past;
+  const int64_t N = s.rows_at(a.step.n_tokens), past = a.step.n_past, ring = a.node.p.ring;
   const TensorDesc* idx = a.has_src(1) ? &a.src(1) : nullptr;  // [n] i32
   // Native re-checks every index: a bad one is an error, never a write out of bounds.
   if (idx)
@@ -27,7 +27,7 @@ void op_store_rows(CpuContext& ctx, const OpArgs& a) {
   const VecOps& vo = vec_ops();
   ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
-      const int64_t at = idx ? *idx->row_as<int32_t>(r) : past + r;
+      const int64_t at = idx ? *idx->row_as<int32_t>(r) : ring > 0 ? (past + r) % ring : past + r;
       if (d.type == DType::F16)
         vo.f32_to_f16(s.cols, s.row_as<float>(r), reinterpret_cast<uint16_t*>(d.row(at)));
       else

@@ -411,6 +411,7 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.scale = n.p.scale;
       a.window = n.p.window;
       a.softcap = n.p.softcap;
+      a.ring = n.p.ring;
       const int64_t D = a.head_dim;
       // Kernels are instantiated for head dims up to 32, 64, 128, 256.
       const int64_t dmax = D <= 32 ? 32 : D <= 64 ? 64 : D <= 128 ? 128 : 256;
@@ -477,6 +478,7 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.rows = i32(s.rows_at(nt), "store_rows rows");
       a.cols = i32(s.cols, "store_rows cols");
       a.n_past = i32(step.n_past, "n_past");
+      a.ring = n.p.ring;
       k.n_past_at = offsetof(StoreRowsArgs, n_past);
       const char* sfx = d.type == DType::F16 ? "f16" : d.type == DType::BF16 ? "bf16" : "f32";
       k.kernel = id_of(std::string("store_rows_") + sfx);

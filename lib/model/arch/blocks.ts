@@ -5,6 +5,7 @@
  * weight specs ([rows, cols]), so a block works for any head_dim / n_ff.
  */
 import type { OpParams, TensorSpec } from '../../backend';
+import { InternalError } from '../../errors';
 import type { GraphOps, LayerOps, Tensor } from './family';
 
 /** out = x / rms(x) * weight, row by row (x and out may be the same tensor). */
@@ -100,8 +101,13 @@ export function attend(
   const freqs = g.weight(p.ropeFreqs);
   g.op('rope', [q, g.positions, freqs], q, ropeParams(p, p.nHead)); // in place
   g.op('rope', [k, g.positions, freqs], k, ropeParams(p, p.nKvHead));
-  g.op('store_rows', [k, g.kvRows], g.kCache); // cache rows [n_past, n_past+n) (or kvRows)
-  g.op('store_rows', [v, g.kvRows], g.vCache);
+  // A windowed layer's cache may be a ring (position p at row p % ring) holding the window and a batch.
+  const ring = g.kvRing ?? 0;
+  if (ring > 0 && !(p.window && p.window <= ring))
+    throw new InternalError(`layer ${g.layer}: a ring KV cache of ${ring} rows needs a window of at most that`);
+  const store = ring > 0 && g.kvRows === undefined ? { ring } : undefined;
+  g.op('store_rows', [k, g.kvRows], g.kCache, store); // cache rows [n_past, n_past+n) (mod ring, or kvRows)
+  g.op('store_rows', [v, g.kvRows], g.vCache, store);
   const attn = g.activation('attn', p.nHead * p.headDim); // [n, n_head*head_dim]
   g.op('attention', [q, g.kCache, g.vCache, g.kvSpans], attn, {
     nHead: p.nHead,
@@ -110,6 +116,7 @@ export function attend(
     scale: p.scale,
     ...(p.window && { window: p.window }),
     ...(p.softcap && { softcap: p.softcap }),
+    ...(ring > 0 && { ring }),
   });
   return g.op('matmul', [attn, g.weight(w.wo), g.weight(w.bo)], out);
 }

@@ -56,6 +56,11 @@ export interface LayerOps extends GraphOps {
    */
   readonly kvRows?: Tensor;
   readonly kvSpans?: Tensor;
+  /**
+   * > 0: this (windowed) layer's cache is a ring of kvRing rows, position p at row p % kvRing
+   * (attention and store_rows take it as `ring`; kvRows / kvSpans already say ring rows).
+   */
+  readonly kvRing?: number;
 }
 
 /**
@@ -126,6 +131,11 @@ export interface ModelFamily<H extends ModelHParams = ModelHParams, W extends Fa
 
   /** x [n, n_embd] from the token ids [n] (get_rows of the embedding table; + a scale for some families). */
   embed(g: GraphOps, w: W, hp: H, ids: Tensor, x: Tensor): void;
+  /**
+   * The sliding window of layer `il` (its queries see only the last `window` positions), or 0:
+   * such a layer's KV cache is a ring of window + batch rows instead of the whole context.
+   */
+  layerWindow?(hp: H, il: number): number;
   /** Layer g.layer over the residual stream g.x (its weights: w.layers[g.layer]). */
   layer(g: LayerOps, w: W, hp: H): void;
   /** logits [rows, vocab] of the final hidden states x [rows, n_embd] (final norm, output matmul, softcap, ...). */

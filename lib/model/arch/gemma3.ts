@@ -377,6 +377,7 @@ function gemmaVariant<const N extends GemmaVariant['name']>(
     weights: (hp, t) => weights(hp, t, v),
     ggufMetadata: (hp) => metadata(v.name, hp),
     embed,
+    layerWindow: (hp, il) => (isWindowedLayer(hp, il) ? hp.slidingWindow : 0),
     layer,
     head,
     outputNorm,

@@ -1,0 +1,149 @@
+/**
+ * A large tokenizer.json parsed off the main thread. Decoding Qwen2's 11 MB file from UTF-8 takes
+ * ~100 ms in one call, JSON.parse ~200 ms, collecting the 151k keys of its vocabulary ~40 ms: a worker
+ * thread gets the file's bytes (moved, not copied), does all three, and sends back the vocabulary (keys
+ * and ids), the merges and the rest of the file as UTF-8 JSON texts of 8192 entries each (moved too: a
+ * string would be copied in one block of tens of ms), decoded and parsed here one at a time with the
+ * event loop free in between (~2-10 ms each).
+ */
+import { Worker } from 'node:worker_threads';
+import { BadModelError } from '../errors';
+import type { TokenizerJsonParts } from './tokenizer-json';
+
+/** Smaller files are parsed in place (a 1 MB JSON.parse takes ~10-20 ms). */
+const IN_PLACE_BYTES = 1 << 20;
+
+/** The worker: plain JavaScript (it needs nothing from the library), run from this string. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const CHUNK = 8192;
+const isRecord = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+const moved = [];
+const bytes = (s) => {
+  const b = Buffer.from(s, 'utf8');
+  // A buffer of its own (a small one could sit in the shared pool), moved to the main thread.
+  const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  moved.push(ab);
+  return ab;
+};
+const chunks = (a) => {
+  const out = [];
+  for (let i = 0; i < a.length; i += CHUNK) out.push(bytes(JSON.stringify(a.slice(i, i + CHUNK))));
+  return out;
+};
+(() => {
+  let j;
+  try {
+    j = JSON.parse(Buffer.from(workerData).toString('utf8'));
+  } catch (e) {
+    parentPort.postMessage({ error: String(e && e.message) });
+    return;
+  }
+  const msg = {};
+  const model = isRecord(j) && isRecord(j.model) ? j.model : undefined;
+  if (model && isRecord(model.vocab)) {
+    const v = model.vocab;
+    const keys = Object.keys(v);
+    msg.keys = chunks(keys);
+    msg.ids = chunks(keys.map((k) => v[k]));
+    delete model.vocab;
+  }
+  if (model && Array.isArray(model.merges)) {
+    msg.merges = chunks(model.merges);
+    delete model.merges;
+  }
+  msg.rest = bytes(JSON.stringify(j));
+  parentPort.postMessage(msg, moved);
+})();
+`;
+
+interface WorkerReply {
+  error?: string;
+  rest?: ArrayBuffer;
+  keys?: ArrayBuffer[];
+  ids?: ArrayBuffer[];
+  merges?: ArrayBuffer[];
+}
+
+const parseBytes = (b: ArrayBuffer): unknown => JSON.parse(Buffer.from(b).toString('utf8'));
+
+const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Parses JSON texts of arrays one at a time into one array, the event loop free every ~8 ms. */
+async function unpack(chunks: readonly ArrayBuffer[]): Promise<unknown[]> {
+  const out: unknown[] = [];
+  let t0 = performance.now();
+  for (const c of chunks) {
+    const part = parseBytes(c) as unknown[];
+    for (let i = 0; i < part.length; i++) out.push(part[i]);
+    if (performance.now() - t0 > 8) {
+      await yieldNow();
+      t0 = performance.now();
+    }
+  }
+  return out;
+}
+
+function parseWorker(data: Uint8Array): Promise<WorkerReply> {
+  return new Promise((resolve, reject) => {
+    // The bytes are moved to the worker (a Buffer read from a file owns its ArrayBuffer; else a copy).
+    const own =
+      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+        ? data.buffer
+        : data.slice().buffer;
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: own, transferList: [own] });
+    let settled = false;
+    w.once('message', (m: WorkerReply) => {
+      settled = true;
+      resolve(m);
+      void w.terminate();
+    });
+    w.once('error', (e) => {
+      if (!settled) reject(e);
+      settled = true;
+    });
+    w.once('exit', (code) => {
+      if (!settled) reject(new Error(`the JSON worker exited with code ${code}`));
+      settled = true;
+    });
+  });
+}
+
+/**
+ * The parts of a tokenizer.json from its bytes (read from `file`, named in errors; given to the worker,
+ * not to be used after). `file` must hold a JSON object; what is inside is checked by the builder
+ * (tokenizer-json.ts).
+ */
+export async function parseTokenizerJson(data: Uint8Array, file: string): Promise<TokenizerJsonParts> {
+  const bad = (msg: string) => new BadModelError(`${file} is not valid JSON: ${msg}`);
+  if (data.byteLength <= IN_PLACE_BYTES) {
+    let json: unknown;
+    try {
+      json = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw new BadModelError(`${file} is not a JSON object`);
+    return { json };
+  }
+  let reply: WorkerReply;
+  try {
+    reply = await parseWorker(data);
+  } catch (e) {
+    throw new BadModelError(`${file} could not be parsed: ${(e as Error).message}`);
+  }
+  if (reply.error !== undefined || reply.rest === undefined) throw bad(reply.error ?? 'no result');
+  await yieldNow();
+  const json = parseBytes(reply.rest);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new BadModelError(`${file} is not a JSON object`);
+  const parts: TokenizerJsonParts = { json };
+  if (reply.keys && reply.ids) {
+    const keys = (await unpack(reply.keys)) as string[];
+    const ids = await unpack(reply.ids);
+    parts.vocab = { keys, ids };
+  }
+  if (reply.merges) parts.merges = await unpack(reply.merges);
+  return parts;
+}
