@@ -26,7 +26,15 @@
  *     by an ulp).
  */
 import { DType, native, type NativeBackend, type NativeBuffer } from '../lib/native';
-import { dequantize, geluTanh, quantize, randomFloats, TYPES, type TypeName } from './helpers/reference';
+import {
+  dequantize,
+  geluTanh,
+  quantize,
+  randomFloats,
+  TYPES,
+  type TypeName,
+  METAL_KERNEL_TYPES as KERNEL_TYPES,
+} from './helpers/reference';
 import { expectClose } from './helpers/close';
 import { fixture } from './helpers/model-refs';
 import { loadModel } from '../lib/model/model';
@@ -35,23 +43,6 @@ const sim = native().createBackend('metal-sim-strict', { threads: 2, verifyPlans
 const cpu = native().createBackend('cpu', { threads: 2 });
 afterAll(() => Promise.all([sim.dispose(), cpu.dispose()]));
 
-const KERNEL_TYPES: TypeName[] = [
-  'F32',
-  'F16',
-  'BF16',
-  'Q8_0',
-  'Q4_0',
-  'Q4_1',
-  'Q5_0',
-  'Q5_1',
-  'Q4_K',
-  'Q5_K',
-  'Q6_K',
-  'Q2_K',
-  'Q3_K',
-  'IQ4_NL',
-  'IQ4_XS',
-];
 const MAX_TOKENS = 9;
 
 interface Weight {

@@ -36,7 +36,15 @@
 import { Backend } from '../lib/backend';
 import { DType, native, type NativeBackend } from '../lib/native';
 import * as ops from '../lib/ops';
-import { dequantize, quantize, randomFloats, rng, TYPES, type TypeName } from './helpers/reference';
+import {
+  dequantize,
+  quantize,
+  randomFloats,
+  rng,
+  TYPES,
+  type TypeName,
+  METAL_KERNEL_TYPES as KERNEL_TYPES,
+} from './helpers/reference';
 import { expectClose, maxAbs } from './helpers/close';
 
 // lib/backend's Backend.create only knows the public names: wrap the native
@@ -46,25 +54,6 @@ const sim = new BackendCtor('metal-sim', native().createBackend('metal-sim-stric
 const simFallback = Backend.create('metal-sim', { threads: 2 });
 const cpu = Backend.create('cpu', { threads: 2 });
 afterAll(() => Promise.all([sim.dispose(), simFallback.dispose(), cpu.dispose()]));
-
-/** The weight types with Metal matmul / get_rows kernels. */
-const KERNEL_TYPES: TypeName[] = [
-  'F32',
-  'F16',
-  'BF16',
-  'Q8_0',
-  'Q4_0',
-  'Q4_1',
-  'Q5_0',
-  'Q5_1',
-  'Q4_K',
-  'Q5_K',
-  'Q6_K',
-  'Q2_K',
-  'Q3_K',
-  'IQ4_NL',
-  'IQ4_XS',
-];
 
 function errorCode(fn: () => unknown): string | undefined {
   try {

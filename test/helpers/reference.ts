@@ -72,6 +72,25 @@ export const TYPES = {
   BF16: { id: 30, block: 1, bytes: 2 },
 } as const;
 export type TypeName = keyof typeof TYPES;
+
+/** The weight types with Metal matmul / get_rows kernels (and fused decode matmuls). */
+export const METAL_KERNEL_TYPES: TypeName[] = [
+  'F32',
+  'F16',
+  'BF16',
+  'Q8_0',
+  'Q4_0',
+  'Q4_1',
+  'Q5_0',
+  'Q5_1',
+  'Q4_K',
+  'Q5_K',
+  'Q6_K',
+  'Q2_K',
+  'Q3_K',
+  'IQ4_NL',
+  'IQ4_XS',
+];
 export const WEIGHT_TYPES = Object.keys(TYPES) as TypeName[];
 
 export function rowBytes(t: TypeName, n: number): number {
