@@ -16,7 +16,7 @@ import { native } from '../lib/native';
 import { runTsChild } from './helpers/child';
 import { ggufVariant } from './helpers/gguf-variant';
 import { fixture } from './helpers/model-refs';
-import { measureStall } from './helpers/stall';
+import { leastStall } from './helpers/stall';
 
 const STORIES = fixture('models', 'stories260K.gguf');
 let dir: string;
@@ -120,7 +120,8 @@ describe('12: a header of millions of strings does not stall the event loop', ()
     fs.writeFileSync(file, head);
     fs.truncateSync(file, head.length + (16 << 20) * 9);
     let failure = '';
-    const stall = await measureStall(async () => {
+    // Least of 3 runs: a GC pause of the shared test heap (CI saw 64 ms once) is not the reader's.
+    const stall = await leastStall(3, async () => {
       failure = await code(readGGUF(file));
     });
     expect(failure).toMatch(/^ERR_BAD_MODEL: .*more than 2097152 strings/);
