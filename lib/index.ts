@@ -41,7 +41,7 @@ export {
 export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
 export { DType } from './dtype';
 export type { DTypeName } from './dtype';
-export { loadTokenizer, Tokenizer } from './tokenizer';
+export { loadTokenizer, MAX_TOKEN_ARRAY, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
 export { loadModel, Model, ModelSequence } from './model/model';

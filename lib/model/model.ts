@@ -304,11 +304,12 @@ export class Model {
     });
     // Texts tokenized a slice at a time (a long one never holds the event loop), stopping past the context.
     const ctxLen = this.#desc.hparams.contextLength;
-    const ids: number[][] = [];
+    const ids: Array<ArrayLike<number>> = [];
     for (const x of items as ReadonlyArray<string | readonly number[]>) {
       if (typeof x !== 'string') ids.push([...x]);
       else {
-        const t = await this.tokenizer.tokenizeAsync(x, { maxTokens: ctxLen }).catch((e: unknown) => {
+        // A Uint32Array: a number[] result is capped at MAX_TOKEN_ARRAY ids, a context may be longer.
+        const t = await this.tokenizer.tokenizeAsync(x, { maxTokens: ctxLen, as: 'uint32' }).catch((e: unknown) => {
           if (e instanceof ContextOverflowError)
             throw new ContextOverflowError(`the input has more tokens than the model's context holds (${ctxLen})`);
           throw e;
