@@ -50,6 +50,7 @@ export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptio
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+export type { KvType } from './model/kv-type';
 export { setLogger, LOG_LEVELS } from './log';
 export type { Logger, LogLevel, LogFunction, ConsoleLike } from './log';
 // Hugging Face Hub: hf: sources, the shared hub cache
