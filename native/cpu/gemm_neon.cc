@@ -145,8 +145,7 @@ void pack_rows(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
 
 template <bool kMmla>
 void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
-  if (panel_float_weights(w))
-    return pack_float_panel(w, k, rows, rs, nr, kPanelRows, reinterpret_cast<float*>(panel));
+  if (panel_float_weights(w)) return pack_float_panel(w, k, rows, rs, nr, kPanelRows, reinterpret_cast<float*>(panel));
   switch (w) {
     case DType::Q4_0: return pack_rows<DType::Q4_0, kMmla>(k, rows, rs, nr, panel);
     case DType::Q4_1: return pack_rows<DType::Q4_1, kMmla>(k, rows, rs, nr, panel);
@@ -164,6 +163,16 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t rs, int nr, uint
   }
 }
 
+// Value L of 4 (panel row L of p): both row quads times lane L of each activation quad.
+template <int C, int L>
+inline void float_lane(float32x4_t (*acc)[2], const float* p, const float32x4_t* xv) {
+  const float32x4_t w0 = vld1q_f32(p + 8 * L), w1 = vld1q_f32(p + 8 * L + 4);
+  for (int c = 0; c < C; c++) {
+    acc[c][0] = vfmaq_laneq_f32(acc[c][0], w0, xv[c], L);
+    acc[c][1] = vfmaq_laneq_f32(acc[c][1], w1, xv[c], L);
+  }
+}
+
 // C f32 activation rows x 8 panel rows, one FMA per value and row quad.
 template <int C>
 void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, float* out, size_t os, int nr,
@@ -175,20 +184,14 @@ void kernel_float(int64_t k, const float* panel, const uint8_t* act, size_t as, 
     x[c] = reinterpret_cast<const float*>(act + as * c);
   }
   int64_t i = 0;
-#define MM_FLOAT_LANE(l)                                                                                  \
-  {                                                                                                       \
-    const float32x4_t w0 = vld1q_f32(panel + 8 * (i + l)), w1 = vld1q_f32(panel + 8 * (i + l) + 4);       \
-    for (int c = 0; c < C; c++) {                                                                         \
-      acc[c][0] = vfmaq_laneq_f32(acc[c][0], w0, xv[c], l);                                               \
-      acc[c][1] = vfmaq_laneq_f32(acc[c][1], w1, xv[c], l);                                               \
-    }                                                                                                     \
-  }
   for (; i + 4 <= k; i += 4) {
     float32x4_t xv[C];
     for (int c = 0; c < C; c++) xv[c] = vld1q_f32(x[c] + i);
-    MM_FLOAT_LANE(0) MM_FLOAT_LANE(1) MM_FLOAT_LANE(2) MM_FLOAT_LANE(3)
+    float_lane<C, 0>(acc, panel + 8 * i, xv);
+    float_lane<C, 1>(acc, panel + 8 * i, xv);
+    float_lane<C, 2>(acc, panel + 8 * i, xv);
+    float_lane<C, 3>(acc, panel + 8 * i, xv);
   }
-#undef MM_FLOAT_LANE
   for (; i < k; i++) {
     const float32x4_t w0 = vld1q_f32(panel + 8 * i), w1 = vld1q_f32(panel + 8 * i + 4);
     for (int c = 0; c < C; c++) {

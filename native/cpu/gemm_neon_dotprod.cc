@@ -19,6 +19,17 @@ namespace {
 
 constexpr int kCols = 4;  // activation rows per call: 8 int + 8 float accumulators, 4 activation vectors
 
+// Group g of 4 values of a half: rows 0-3 and 4-7 against bytes 4g..4g+3 of
+// each activation row's 16.
+template <int C, int G>
+inline void sdot_group(int32x4_t (*s)[2], const int8_t* wq, const int8x16_t* av) {
+  const int8x16_t w0 = vld1q_s8(wq + 32 * G), w1 = vld1q_s8(wq + 32 * G + 16);
+  for (int c = 0; c < C; c++) {
+    s[c][0] = vdotq_laneq_s32(s[c][0], w0, av[c], G);
+    s[c][1] = vdotq_laneq_s32(s[c][1], w1, av[c], G);
+  }
+}
+
 // C activation rows x 8 panel rows.
 template <int C, Kind K>
 void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, int nr,
@@ -46,16 +57,10 @@ void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, floa
       int8x16_t av[C];
       for (int c = 0; c < C; c++) av[c] = vld1q_s8(a[c].qs() + 32 * b + 16 * h);
       const int8_t* wq = wp + 128 * h;
-#define MM_SDOT_GROUP(g)                                                           \
-  {                                                                                \
-    const int8x16_t w0 = vld1q_s8(wq + 32 * g), w1 = vld1q_s8(wq + 32 * g + 16); \
-    for (int c = 0; c < C; c++) {                                                  \
-      s[c][0] = vdotq_laneq_s32(s[c][0], w0, av[c], g);                            \
-      s[c][1] = vdotq_laneq_s32(s[c][1], w1, av[c], g);                            \
-    }                                                                              \
-  }
-      MM_SDOT_GROUP(0) MM_SDOT_GROUP(1) MM_SDOT_GROUP(2) MM_SDOT_GROUP(3)
-#undef MM_SDOT_GROUP
+      sdot_group<C, 0>(s, wq, av);
+      sdot_group<C, 1>(s, wq, av);
+      sdot_group<C, 2>(s, wq, av);
+      sdot_group<C, 3>(s, wq, av);
       if (h == 0 && !halves_kind(K)) continue;
       // acc += sum * (d_w * d_a), the half's scale region for the halves kinds.
       const float* d = reg + (halves_kind(K) ? h : 0) * rstride + kPanelRows * b;
@@ -98,7 +103,8 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
 
 void gemm(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t as, int64_t n, float* out,
           size_t os, const float* bias) {
-  if (panel_float_weights(w)) return gemm_float(k, reinterpret_cast<const float*>(panel), act, as, n, out, os, nr, bias);
+  if (panel_float_weights(w))
+    return gemm_float(k, reinterpret_cast<const float*>(panel), act, as, n, out, os, nr, bias);
   switch (panel_kind(w)) {
     case kZero: return run_cols<kZero>(k, panel, act, as, n, out, os, nr, bias);
     case kSigned: return run_cols<kSigned>(k, panel, act, as, n, out, os, nr, bias);

@@ -67,7 +67,8 @@ void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int 
         int8x16_t w[4];
         for (int q = 0; q < 4; q++) w[q] = vld1q_s8(wp + 64 * g + 16 * q);
         for (int p = 0; p < P; p++) {
-          const int8x16_t av = vcombine_s8(vld1_s8(a[2 * p].qs() + 32 * b + 8 * g), vld1_s8(a[2 * p + 1].qs() + 32 * b + 8 * g));
+          const int8x16_t av =
+              vcombine_s8(vld1_s8(a[2 * p].qs() + 32 * b + 8 * g), vld1_s8(a[2 * p + 1].qs() + 32 * b + 8 * g));
           for (int q = 0; q < 4; q++) s[p][q] = vmmlaq_s32(s[p][q], w[q], av);
         }
       }
@@ -120,7 +121,8 @@ void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, in
 
 void gemm(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t as, int64_t n, float* out,
           size_t os, const float* bias) {
-  if (panel_float_weights(w)) return gemm_float(k, reinterpret_cast<const float*>(panel), act, as, n, out, os, nr, bias);
+  if (panel_float_weights(w))
+    return gemm_float(k, reinterpret_cast<const float*>(panel), act, as, n, out, os, nr, bias);
   switch (panel_kind(w)) {
     case kZero: return run_cols<kZero>(k, panel, act, as, n, out, os, nr, bias);
     case kSigned: return run_cols<kSigned>(k, panel, act, as, n, out, os, nr, bias);

@@ -31,13 +31,20 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"f32", DType::F32, &DotKernels::f32, DType::F32},       {"f16", DType::F16, &DotKernels::f16, DType::F32},
-    {"bf16", DType::BF16, &DotKernels::bf16, DType::F32},    {"q4_0", DType::Q4_0, &DotKernels::q4_0, DType::Q8_0},
-    {"q4_1", DType::Q4_1, &DotKernels::q4_1, DType::Q8_1},   {"q5_0", DType::Q5_0, &DotKernels::q5_0, DType::Q8_0},
-    {"q5_1", DType::Q5_1, &DotKernels::q5_1, DType::Q8_1},   {"q8_0", DType::Q8_0, &DotKernels::q8_0, DType::Q8_0},
-    {"q4_K", DType::Q4_K, &DotKernels::q4_K, DType::Q8_K},   {"q5_K", DType::Q5_K, &DotKernels::q5_K, DType::Q8_K},
-    {"q6_K", DType::Q6_K, &DotKernels::q6_K, DType::Q8_K},   {"q2_K", DType::Q2_K, &DotKernels::q2_K, DType::Q8_K},
-    {"q3_K", DType::Q3_K, &DotKernels::q3_K, DType::Q8_K},   {"iq4_nl", DType::IQ4_NL, &DotKernels::iq4_nl, DType::Q8_0},
+    {"f32", DType::F32, &DotKernels::f32, DType::F32},
+    {"f16", DType::F16, &DotKernels::f16, DType::F32},
+    {"bf16", DType::BF16, &DotKernels::bf16, DType::F32},
+    {"q4_0", DType::Q4_0, &DotKernels::q4_0, DType::Q8_0},
+    {"q4_1", DType::Q4_1, &DotKernels::q4_1, DType::Q8_1},
+    {"q5_0", DType::Q5_0, &DotKernels::q5_0, DType::Q8_0},
+    {"q5_1", DType::Q5_1, &DotKernels::q5_1, DType::Q8_1},
+    {"q8_0", DType::Q8_0, &DotKernels::q8_0, DType::Q8_0},
+    {"q4_K", DType::Q4_K, &DotKernels::q4_K, DType::Q8_K},
+    {"q5_K", DType::Q5_K, &DotKernels::q5_K, DType::Q8_K},
+    {"q6_K", DType::Q6_K, &DotKernels::q6_K, DType::Q8_K},
+    {"q2_K", DType::Q2_K, &DotKernels::q2_K, DType::Q8_K},
+    {"q3_K", DType::Q3_K, &DotKernels::q3_K, DType::Q8_K},
+    {"iq4_nl", DType::IQ4_NL, &DotKernels::iq4_nl, DType::Q8_0},
     {"iq4_xs", DType::IQ4_XS, &DotKernels::iq4_xs, DType::Q8_K},
 };
 
@@ -65,9 +72,7 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
         break;
       case DType::IQ4_NL:
       case DType::IQ4_XS: std::memcpy(&out[o], &d, 2); break;
-      default:
-        std::memcpy(&out[o], &d, 2);
-        std::memcpy(&out[o + 2], &d, 2);
+      default: std::memcpy(&out[o], &d, 2); std::memcpy(&out[o + 2], &d, 2);
     }
   }
   return out;
