@@ -17,6 +17,7 @@
       "native/cpu/vec_dot_neon.cc",
       "native/cpu/matmul.cc",
       "native/cpu/gemm_panel.cc",
+      "native/cpu/gemm_neon.cc",
       "native/cpu/get_rows.cc",
       "native/cpu/rms_norm.cc",
       "native/cpu/rope.cc",
@@ -80,7 +81,9 @@
       "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17", "/O2"] }
     },
     "conditions": [
-      ["target_arch=='x64'", { "defines": ["MM_HAVE_AVX2_KERNELS", "MM_HAVE_AVX512_KERNELS"] }]
+      ["target_arch=='x64'", { "defines": ["MM_HAVE_AVX2_KERNELS", "MM_HAVE_AVX512_KERNELS"] }],
+      # arm64 prefill panels (gemm_neon.h), gcc / clang: Linux (native or cross) and macOS
+      ["target_arch=='arm64' and OS!='win'", { "defines": ["MM_HAVE_NEON_PANELS"] }]
     ]
   },
   "targets": [
@@ -101,6 +104,7 @@
       ],
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["mm_cpu_avx2", "mm_cpu_avx512"] }],
+        ["target_arch=='arm64' and OS!='win'", { "dependencies": ["mm_cpu_neon_dotprod", "mm_cpu_neon_i8mm"] }],
         ["OS!='win'", {
           "sources": ["<@(mm_metal_sim_sources)"],
           "defines": ["MM_HAVE_METAL_SIM"]
@@ -165,6 +169,28 @@
             "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
           },
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
+        }
+      ]
+    }],
+    # The arm64 panel kernels that need extensions beyond Armv8.0, one library
+    # per level like the x86 ones, used only after cpu_use_neon_dotprod /
+    # cpu_use_neon_i8mm: the rest of the addon stays plain Armv8 (Graviton 1,
+    # Raspberry Pi, Apple M1 all load it).
+    ["target_arch=='arm64' and OS!='win'", {
+      "targets": [
+        {
+          "target_name": "mm_cpu_neon_dotprod",
+          "type": "static_library",
+          "sources": ["native/cpu/gemm_neon_dotprod.cc"],
+          "cflags_cc": ["-march=armv8.2-a+dotprod"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-march=armv8.2-a+dotprod"] }
+        },
+        {
+          "target_name": "mm_cpu_neon_i8mm",
+          "type": "static_library",
+          "sources": ["native/cpu/gemm_neon_i8mm.cc"],
+          "cflags_cc": ["-march=armv8.2-a+dotprod+i8mm"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-march=armv8.2-a+dotprod+i8mm"] }
         }
       ]
     }]

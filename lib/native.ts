@@ -23,7 +23,10 @@ export interface NativeTypeInfo {
 export interface NativeCpuInfo {
   physicalCores: number;
   logicalCores: number;
-  /** SIMD path the CPU kernels use: 'avx512' (AVX2 + AVX-512 VNNI prefill) | 'avx-vnni' | 'avx2' | 'neon' | 'scalar'. */
+  /**
+   * SIMD path the CPU kernels use: 'avx512' (AVX2 + AVX-512 VNNI prefill) | 'avx-vnni' | 'avx2' |
+   * 'neon-i8mm' (arm64 smmla prefill panels) | 'neon-dotprod' (sdot panels) | 'neon' | 'scalar'.
+   */
   simd: string;
   features: string[];
 }
@@ -123,8 +126,11 @@ export interface NativeBinding {
   readonly version: string;
   readonly tables: NativeTables;
   cpuInfo(): NativeCpuInfo;
-  /** 'scalar' forces the portable kernels (tests compare them with the SIMD ones); 'auto' restores. */
-  setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'auto'): void;
+  /**
+   * 'scalar' forces the portable kernels (tests compare them with the SIMD ones); the others cap the
+   * level ('neon-dotprod': no i8mm panels; 'neon': no panels); 'auto' restores.
+   */
+  setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'neon' | 'neon-dotprod' | 'auto'): void;
   typeInfo(type: number): NativeTypeInfo | null;
   /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
   probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };

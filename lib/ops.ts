@@ -42,9 +42,9 @@ function resolveBackend(b: OpOptions['backend']): Backend {
 export interface CpuInfo {
   physicalCores: number;
   logicalCores: number;
-  /** 'avx512' | 'avx-vnni' | 'avx2' | 'neon' | 'scalar' */
+  /** 'avx512' | 'avx-vnni' | 'avx2' | 'neon-i8mm' | 'neon-dotprod' | 'neon' | 'scalar' */
   simd: string;
-  /** e.g. ['avx2', 'fma', 'f16c', 'avx-vnni', 'avx512vnni'] */
+  /** e.g. ['avx2', 'fma', 'f16c', 'avx-vnni', 'avx512vnni'] or ['neon', 'dotprod', 'i8mm'] */
   features: string[];
 }
 

@@ -13,6 +13,7 @@ import { matmul } from '../lib/ops';
 import { native, type NativeBackend, type NativeTensorSpec, type NativeNodeSpec } from '../lib/native';
 import { DType } from '../lib/dtype';
 import { quantize, randomFloats } from './helpers/reference';
+import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const K = 256;
 type WType = 'Q8_0' | 'Q4_0' | 'IQ4_NL' | 'Q4_K' | 'F16';
@@ -85,7 +86,7 @@ function runGroup(be: NativeBackend, ws: W[], x: Float32Array, n: number, chain?
 const alone = (w: W, x: Float32Array, backend: Backend): Float32Array =>
   matmul(x, { data: w.data, type: w.type, rows: w.rows, cols: K }, { ...(w.bias ? { bias: w.bias } : {}), backend });
 
-const levels = ['auto', 'avx-vnni', 'avx2', 'scalar'] as const;
+const levels = CPU_SIMD_LEVELS;
 afterAll(() => native().setCpuSimd('auto'));
 
 test.each([1, 2])('grouped matmuls equal each matmul alone (%i threads)', async (threads) => {

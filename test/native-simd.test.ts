@@ -6,6 +6,10 @@
  *    aarch64-linux-gnu-g++ and run under qemu-aarch64 (skipped with a message
  *    when those tools are absent; .ci/run installs them);
  *  - x86-64 AVX2, built and run natively.
+ * And the arm64 prefill panels (native/test/panel_kernels_test.cc): the sdot
+ * and i8mm levels against the scalar kernels for every weight type, each level
+ * file compiled with its own -march as binding.gyp does and the rest plain
+ * Armv8, run under qemu-aarch64 CPUs with and without those extensions.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,14 +17,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.join(__dirname, '..');
-const common = [
-  'native/test/simd_kernels_test.cc',
+const support = [
   'native/core/dtype.cc',
   'native/core/error.cc',
   'native/core/quants.cc',
   'native/cpu/vec_dot_scalar.cc',
   'native/cpu/cpu_features.cc',
 ].map((f) => path.join(root, f));
+const common = [path.join(root, 'native/test/simd_kernels_test.cc'), ...support];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-simd-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -57,6 +61,99 @@ function runBinary(cmd: string, args: string[]): string {
   expect(out).toContain(`ok ${name} q6_K`);
   expect(out).toContain('0 failures');
 });
+
+// Every weight type has a panel kernel at both arm64 levels.
+const PANEL_TYPES = [
+  'f32',
+  'f16',
+  'bf16',
+  'q4_0',
+  'q4_1',
+  'q5_0',
+  'q5_1',
+  'q8_0',
+  'q4_K',
+  'q5_K',
+  'q6_K',
+  'q2_K',
+  'q3_K',
+  'iq4_nl',
+  'iq4_xs',
+];
+
+// One binary for every arm64 run below: the two level files with binding.gyp's
+// flags, everything else for plain Armv8.0.
+let panelExe: string | undefined;
+function panelBinary(): string {
+  if (panelExe) return panelExe;
+  const cxx = ['-std=c++17', '-O2', '-DMM_HAVE_NEON_PANELS'];
+  const objs = [
+    ['gemm_neon_dotprod', '-march=armv8.2-a+dotprod'],
+    ['gemm_neon_i8mm', '-march=armv8.2-a+dotprod+i8mm'],
+  ].map(([f, march]) => {
+    const o = path.join(tmp, `${f}.o`);
+    execFileSync('aarch64-linux-gnu-g++', [...cxx, march!, '-c', '-o', o, path.join(root, `native/cpu/${f}.cc`)]);
+    return o;
+  });
+  const exe = path.join(tmp, 'panels-arm64');
+  const sources = ['native/test/panel_kernels_test.cc', 'native/cpu/gemm_panel.cc', 'native/cpu/gemm_neon.cc'];
+  execFileSync('aarch64-linux-gnu-g++', [
+    ...cxx,
+    '-march=armv8-a',
+    '-static',
+    '-o',
+    exe,
+    ...sources.map((f) => path.join(root, f)),
+    ...support,
+    ...objs,
+  ]);
+  panelExe = exe;
+  return exe;
+}
+
+function runPanels(cpu: string, simd?: string): string {
+  const r = spawnSync('qemu-aarch64', ['-cpu', cpu, panelBinary()], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, MINIMACLLM_SIMD: simd ?? '' },
+  });
+  if (r.status !== 0) throw new Error(`panels under qemu -cpu ${cpu} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+(crossTools ? test : test.skip)(
+  'neon-dotprod and neon-i8mm panels match the scalar kernels under qemu-aarch64 -cpu max',
+  () => {
+    const out = runPanels('max');
+    expect(out).toContain('levels: dotprod i8mm\n');
+    expect(out).toContain('simd neon-i8mm\n');
+    for (const level of ['neon-dotprod', 'neon-i8mm'])
+      for (const t of PANEL_TYPES) expect(out).toContain(`ok ${level} ${t}\n`);
+    expect(out).toContain('\n0 failures');
+  },
+  180_000,
+);
+
+(crossTools ? test : test.skip)(
+  'the panel level follows what the CPU reports and MINIMACLLM_SIMD',
+  () => {
+    // Neoverse N1 / Graviton 2 class: dotprod, no i8mm
+    const a76 = runPanels('cortex-a76');
+    expect(a76).toContain('levels: dotprod\n');
+    expect(a76).toContain('simd neon-dotprod\n');
+    for (const t of PANEL_TYPES) expect(a76).toContain(`ok neon-dotprod ${t}\n`);
+    expect(a76).toContain('skip neon-i8mm');
+    // Plain Armv8.0 (Graviton 1, Raspberry Pi 3): the row kernels; the binary runs there
+    const a53 = runPanels('cortex-a53');
+    expect(a53).toContain('levels:\n');
+    expect(a53).toContain('simd neon\n');
+    expect(a53).toContain('\n0 failures');
+    expect(runPanels('max', 'neon-dotprod')).toContain('simd neon-dotprod\n');
+    expect(runPanels('max', 'neon')).toContain('simd neon\n');
+    expect(runPanels('max', 'scalar')).toContain('simd scalar\n');
+  },
+  180_000,
+);
 
 const x64 = process.arch === 'x64';
 (x64 ? test : test.skip)('AVX2 kernels match the scalar kernels', () => {

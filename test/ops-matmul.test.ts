@@ -13,7 +13,9 @@
  * Every kernel family runs, with 1 and 2 threads: 'auto' (on a CPU with AVX-512
  * VNNI, prefill shapes from 8 rows go through its repacked-panel GEMM),
  * 'avx-vnni' (256-bit VNNI tiles and panels), 'avx2' (plain AVX2, as on a Zen 3)
- * and 'scalar'; on CPUs without an extension its mode is the same as 'auto'.
+ * and 'scalar'; on arm64 'auto' (i8mm panels where the CPU has i8mm, else sdot
+ * panels), 'neon-dotprod' and 'neon' (row kernels) instead of the x86 levels
+ * (helpers/simd-levels.ts); on CPUs without an extension its mode is the same as 'auto'.
  */
 import { Backend } from '../lib/backend';
 import { cpuInfo, matmul, quantize as nativeQuantize } from '../lib/ops';
@@ -31,6 +33,7 @@ import {
   type Sabotage,
   type TypeName,
 } from './helpers/reference';
+import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const backends = [Backend.create('cpu', { threads: 1 }), Backend.create('cpu', { threads: 2 })];
 afterAll(async () => {
@@ -148,7 +151,7 @@ describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
   const block = TYPES[t].block;
   // (32-blocks: an odd and an even count, since the AVX-512 decode tiles take blocks in pairs.)
   const Ks = block === 256 ? [256, 512, 768] : block === 32 ? [32, 160, 256] : [1, 37, 160];
-  for (const simd of ['auto', 'avx-vnni', 'avx2', 'scalar'] as const) {
+  for (const simd of CPU_SIMD_LEVELS) {
     test(`${simd} kernels, decode and prefill shapes, 1 and 2 threads`, () => {
       native().setCpuSimd(simd);
       let seed = 11;
@@ -173,7 +176,7 @@ describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
 // decode (tile) and prefill (panel) shapes.
 describe.each(['Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS'] as const)('matmul %s sabotaged reference', (t) => {
   test.each(['scale', 'bit'] as const)('a wrong %s index fails the check', (sabotage) => {
-    for (const simd of ['auto', 'avx-vnni', 'avx2', 'scalar'] as const) {
+    for (const simd of CPU_SIMD_LEVELS) {
       native().setCpuSimd(simd);
       for (const [M, N] of [
         [7, 1],
@@ -186,15 +189,23 @@ describe.each(['Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS'] as const)('matmul %s sabotage
   });
 });
 
-test('each x86 kernel level is in use where the CPU has it', () => {
+test('each kernel level is in use where the CPU has it', () => {
   native().setCpuSimd('auto');
   const { features, simd } = cpuInfo();
-  expect(['avx512', 'avx-vnni', 'avx2', 'neon', 'scalar']).toContain(simd);
+  expect(['avx512', 'avx-vnni', 'avx2', 'neon-i8mm', 'neon-dotprod', 'neon', 'scalar']).toContain(simd);
   if (features.includes('avx512vnni')) expect(simd).toBe('avx512');
   native().setCpuSimd('avx-vnni');
   if (features.includes('avx-vnni')) expect(native().cpuInfo().simd).toBe('avx-vnni');
   native().setCpuSimd('avx2');
   if (features.includes('avx2')) expect(native().cpuInfo().simd).toBe('avx2');
+  // arm64: the i8mm panels where the CPU reports i8mm, else the sdot ones where it has dotprod
+  native().setCpuSimd('auto');
+  if (features.includes('i8mm')) expect(native().cpuInfo().simd).toBe('neon-i8mm');
+  else if (features.includes('dotprod')) expect(native().cpuInfo().simd).toBe('neon-dotprod');
+  native().setCpuSimd('neon-dotprod');
+  if (features.includes('dotprod')) expect(native().cpuInfo().simd).toBe('neon-dotprod');
+  native().setCpuSimd('neon');
+  if (features.includes('neon')) expect(native().cpuInfo().simd).toBe('neon');
   native().setCpuSimd('auto');
   expect(() => native().setCpuSimd('avx9' as 'auto')).toThrow(/mode must be/);
 });

@@ -23,6 +23,7 @@ import {
   randomFloats,
   type TypeName,
 } from './helpers/reference';
+import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const RANDOM = path.join(__dirname, 'fixtures', 'random');
 const FILES = ['tiny-llama256-q2_k', 'tiny-llama256-iq4_xs', 'tiny-llama256-iq4_nl', 'tiny-phi3-q3_k_m'];
@@ -102,7 +103,7 @@ describe.each([...samples.keys()].sort())('matmul on llama.cpp-quantized %s rows
     K = t.cols;
   const w = t.raw.subarray(0, (M * K * TYPES[type].bytes) / TYPES[type].block);
   const wd = dequantize(type, w, M * K);
-  test.each(['auto', 'avx-vnni', 'avx2', 'scalar'] as const)('%s kernels, 1 and 2 threads', (simd) => {
+  test.each(CPU_SIMD_LEVELS)('%s kernels, 1 and 2 threads', (simd) => {
     native().setCpuSimd(simd);
     for (const N of [1, 3, 17]) {
       const x = randomFloats(N * K, 7 + N, 2);

@@ -35,14 +35,15 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// setCpuSimd('scalar' | 'avx2' | 'avx-vnni' | 'auto'): tests run every kernel
-// through each path ('avx2': plain AVX2 as on a Zen 3; 'avx-vnni': no AVX-512;
-// both mean 'auto' on CPUs without those extensions).
+// setCpuSimd('scalar' | 'avx2' | 'avx-vnni' | 'neon' | 'neon-dotprod' | 'auto'):
+// tests run every kernel through each path ('avx2': plain AVX2 as on a Zen 3;
+// 'avx-vnni': no AVX-512; 'neon-dotprod': arm64 sdot panels, no i8mm; 'neon':
+// arm64 row kernels only; each means 'auto' on CPUs without those extensions).
 Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string mode = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   if (!set_cpu_kernel_level(mode))
-    throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar', 'avx2', 'avx-vnni' or 'auto'");
+    throw_error(env, "ERR_INVALID_ARG", "mode must be 'scalar', 'avx2', 'avx-vnni', 'neon', 'neon-dotprod' or 'auto'");
   return env.Undefined();
 }
 

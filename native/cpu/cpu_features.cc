@@ -15,6 +15,9 @@
 #if defined(_MSC_VER)
 #include <intrin.h>
 #endif
+#if defined(__linux__) && defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 namespace mm {
 
@@ -22,6 +25,15 @@ namespace {
 
 std::atomic<bool> g_force_scalar{false};
 std::atomic<int> g_x86_cap{0};
+std::atomic<int> g_arm_cap{0};
+
+#if defined(__APPLE__) && defined(__aarch64__)
+bool sysctl_flag(const char* name) {
+  int v = 0;
+  size_t len = sizeof(v);
+  return sysctlbyname(name, &v, &len, nullptr, 0) == 0 && v != 0;
+}
+#endif
 
 int count_physical_cores(int logical) {
 #if defined(__APPLE__)
@@ -84,8 +96,17 @@ CpuFeatures probe() {
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
   f.neon = true;
-#if defined(__ARM_FEATURE_DOTPROD)
-  f.dotprod = true;
+#if defined(__linux__) && defined(__aarch64__)
+  // What the kernel reports (bit numbers from the arm64 uapi hwcap.h:
+  // HWCAP_ASIMDDP, HWCAP2_I8MM; the named constants need newer headers).
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  f.dotprod = (hwcap >> 20) & 1;
+  f.i8mm = (hwcap2 >> 13) & 1;
+#elif defined(__APPLE__)
+  f.dotprod = sysctl_flag("hw.optional.arm.FEAT_DotProd");
+  f.i8mm = sysctl_flag("hw.optional.arm.FEAT_I8MM");
+#elif defined(__ARM_FEATURE_DOTPROD)
+  f.dotprod = true;  // what the compiler was told the target has
 #endif
 #endif
   if (f.avx2) f.names.push_back("avx2");
@@ -95,10 +116,13 @@ CpuFeatures probe() {
   if (f.avx512vnni) f.names.push_back("avx512vnni");
   if (f.neon) f.names.push_back("neon");
   if (f.dotprod) f.names.push_back("dotprod");
+  if (f.i8mm) f.names.push_back("i8mm");
   const char* env = std::getenv("MINIMACLLM_SIMD");
   if (env && std::strcmp(env, "scalar") == 0) g_force_scalar = true;
   if (env && std::strcmp(env, "avx-vnni") == 0) g_x86_cap = 1;
   if (env && std::strcmp(env, "avx2") == 0) g_x86_cap = 2;
+  if (env && std::strcmp(env, "neon-dotprod") == 0) g_arm_cap = 1;
+  if (env && std::strcmp(env, "neon") == 0) g_arm_cap = 2;
   const char* no_vnni = std::getenv("MINIMACLLM_NO_VNNI");
   if (no_vnni && std::strcmp(no_vnni, "1") == 0) g_x86_cap = 2;
   return f;
@@ -115,6 +139,11 @@ void cpu_force_scalar(bool on) { g_force_scalar = on; }
 void cpu_cap_x86(int level) {
   cpu_features();  // the environment's cap first, so this call wins
   g_x86_cap = level;
+}
+
+void cpu_cap_arm(int level) {
+  cpu_features();  // the environment's cap first, so this call wins
+  g_arm_cap = level;
 }
 
 bool cpu_use_avx2() {
@@ -136,10 +165,24 @@ bool cpu_use_avx512() {
 #endif
 }
 
+// The arm64 panel levels (gemm_panel.h); i8mm implies dotprod on every CPU
+// that has it (FEAT_I8MM is Armv8.6, dotprod mandatory from Armv8.4).
+bool cpu_use_neon_dotprod() {
+#if defined(MM_HAVE_NEON_PANELS)
+  return cpu_use_neon() && g_arm_cap < 2 && cpu_features().dotprod;
+#else
+  return false;
+#endif
+}
+
+bool cpu_use_neon_i8mm() { return cpu_use_neon_dotprod() && g_arm_cap < 1 && cpu_features().i8mm; }
+
 const char* cpu_simd_name() {
   if (cpu_use_avx512()) return "avx512";
   if (cpu_use_avx_vnni()) return "avx-vnni";
   if (cpu_use_avx2()) return "avx2";
+  if (cpu_use_neon_i8mm()) return "neon-i8mm";
+  if (cpu_use_neon_dotprod()) return "neon-dotprod";
   if (cpu_use_neon()) return "neon";
   return "scalar";
 }

@@ -1,4 +1,5 @@
-// Prefill GEMM on repacked weight panels (AVX-512 VNNI, AVX-VNNI, AVX2).
+// Prefill GEMM on repacked weight panels (AVX-512 VNNI, AVX-VNNI, AVX2; arm64
+// sdot and i8mm, see gemm_neon.h).
 //
 // The row kernels (vec_dot.h) reduce each (weight row, activation row) pair to
 // one float and spend as many instructions on block scales and horizontal sums
@@ -83,6 +84,12 @@ const PanelKernels& panel_kernels();  // gemm_avx512.cc
 namespace avx2 {
 const PanelKernels& panel_kernels();  // gemm_avx2.cc (AVX-VNNI variant where the CPU has it)
 }
+#endif
+#if defined(MM_HAVE_NEON_PANELS)
+namespace neon {
+const PanelKernels& panel_kernels_dotprod();  // gemm_neon_dotprod.cc (sdot)
+const PanelKernels& panel_kernels_i8mm();     // gemm_neon_i8mm.cc (smmla)
+}  // namespace neon
 #endif
 
 }  // namespace mm

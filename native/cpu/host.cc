@@ -17,9 +17,12 @@ HostInfo host_info() {
 }
 
 bool set_cpu_kernel_level(const std::string& mode) {
-  if (mode != "scalar" && mode != "avx2" && mode != "avx-vnni" && mode != "auto") return false;
+  if (mode != "scalar" && mode != "avx2" && mode != "avx-vnni" && mode != "neon" && mode != "neon-dotprod" &&
+      mode != "auto")
+    return false;
   cpu_force_scalar(mode == "scalar");
   cpu_cap_x86(mode == "avx2" ? 2 : mode == "avx-vnni" ? 1 : 0);
+  cpu_cap_arm(mode == "neon" ? 2 : mode == "neon-dotprod" ? 1 : 0);
   return true;
 }
 

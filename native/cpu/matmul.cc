@@ -136,13 +136,18 @@ void convert_activations(DType act_type, const float* x, void* dst, int64_t n) {
 }
 
 namespace {
-// The panel GEMM for this CPU (AVX-512 VNNI, else AVX-VNNI / AVX2), or null.
+// The panel GEMM for this CPU (AVX-512 VNNI, else AVX-VNNI / AVX2; arm64:
+// i8mm, else sdot), or null.
 const PanelKernels* panel_kernels() {
 #if defined(MM_HAVE_AVX512_KERNELS)
   if (cpu_use_avx512()) return &avx512::panel_kernels();
 #endif
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) return &avx2::panel_kernels();
+#endif
+#if defined(MM_HAVE_NEON_PANELS)
+  if (cpu_use_neon_i8mm()) return &neon::panel_kernels_i8mm();
+  if (cpu_use_neon_dotprod()) return &neon::panel_kernels_dotprod();
 #endif
   return nullptr;
 }
