@@ -44,6 +44,7 @@
       "native/metal_sim/kernels_get_rows.cc",
       "native/metal_sim/kernels_matmul.cc",
       "native/metal_sim/kernels_matmul_fused.cc",
+      "native/metal_sim/kernels_quantize_act.cc",
       "native/metal_sim/kernels_rms_norm.cc",
       "native/metal_sim/kernels_rope.cc",
       "native/metal_sim/kernels_softmax.cc",

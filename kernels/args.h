@@ -36,6 +36,8 @@
   ((MM_MM_BK * MM_MM_LDW + MM_MM_BN * MM_MM_LDX) * (stage_bytes) > MM_MM_BN * MM_MM_LDO * 4 \
        ? (MM_MM_BK * MM_MM_LDW + MM_MM_BN * MM_MM_LDX) * (stage_bytes)                      \
        : MM_MM_BN * MM_MM_LDO * 4)
+// quantize_act_*: blocks per threadgroup (one simdgroup each).
+#define MM_QA_SIMDGROUPS 4
 // Attention. Decode: query heads of one GQA group sharing each K/V load, for
 // DPL = head dims per lane (head_dim <= 32 * DPL), so a lane holds G * DPL <= 16
 // query and 16 output values. Prefill: 8 query rows per simdgroup, at most
@@ -56,7 +58,8 @@
   (4 * (2 * (tk) * ((d) + MM_ATTN_PAD) + (nsg)*8 * ((tk) + MM_ATTN_PAD) + (nsg)*64))
 
 // matmul_mv_* and matmul_mm_*: dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m])
-// buffers: src0 = x f32, src1 = W, src2 = bias f32 (or unused), dst f32
+// buffers: src0 = x f32 (quantized W, 2+ rows: x as quantize_act_* rounded it),
+// src1 = W, src2 = bias f32 (or unused), dst f32
 struct MatMulArgs {
   int64_t x_stride;  // bytes between rows of x
   int64_t w_stride;  // bytes between rows of W
@@ -84,6 +87,17 @@ struct MatMulFusedArgs {
   int32_t act;  // glu: 0 silu (swiglu), 1 gelu_tanh (geglu)
   float eps;    // rms
   int32_t pad0;
+};
+
+// quantize_act_q8_0 / quantize_act_q8_K: dst[r, :] = x[r, :] rounded to the 8-bit
+// grid of a quantized weight type's activations (act_quant.h), kept as f32
+// buffers: src0 = x f32, dst f32 (a scratch row set the matmuls then read)
+// grid: (ceil(cols / (QB * MM_QA_SIMDGROUPS)), rows), 32 * MM_QA_SIMDGROUPS threads
+struct ActQuantArgs {
+  int64_t x_stride;
+  int64_t d_stride;
+  int32_t rows;
+  int32_t cols;  // a multiple of the block (32 or 256)
 };
 
 // get_rows_*: dst[i, :] = table[ids[i], :] (ids outside the table give zeros;

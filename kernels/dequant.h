@@ -2,10 +2,15 @@
 // prefill) and get_rows.metal. Adding a type = its block struct in common.h
 // plus one struct here with:
 //
+//   ACT               the 8-bit grid its activations are rounded to first
+//                     (act_quant.h; ActNone for float weights)
 //   STAGE             the threadgroup type the GEMM stages its weight tile in
-//                     (half: exact for f16 and every quantized type's d * q
-//                     rounded once; float for f32 / bf16, whose range or
-//                     mantissa half would cut)
+//                     (and the activations with it): half for f16 (exact, as
+//                     are its f16-rounded activations); float for f32 / bf16,
+//                     whose range or mantissa half would cut, and for the
+//                     quantized types, whose d * q and q8-grid activations q * d
+//                     half would round (float keeps every product exact, as
+//                     the CPU's integer dot: docs/apple-silicon.md)
 //   dequant16(row, c, k, out)
 //                     elements [16c, 16c + 16) of a row as floats (zeros past
 //                     k: float rows may have any length; block rows are whole
@@ -33,6 +38,7 @@
 #ifndef MM_KERNELS_DEQUANT_H
 #define MM_KERNELS_DEQUANT_H
 
+#include "act_quant.h"
 #include "common.h"
 
 // ---- helpers -------------------------------------------------------------------------
@@ -88,6 +94,7 @@ inline float float_act<ushort>(float x) {
 template <typename T, typename S>
 struct DqFloat {
   typedef S STAGE;
+  typedef ActNone ACT;
   enum { PART = 16 };
   static int parts(int k) { return (k + 15) / 16; }
   struct X {
@@ -161,7 +168,8 @@ inline void q4_nibbles16(device const uchar * qs, int c, thread float * out) {
 }
 
 struct DqQ4_0 {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_0 ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q4X X;
@@ -182,7 +190,8 @@ struct DqQ4_0 {
   }
 };
 struct DqQ4_1 {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_0 ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q4X X;
@@ -238,7 +247,8 @@ inline void q5_values16(device const uchar * qs, uint qh, int c, thread float * 
 }
 
 struct DqQ5_0 {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_0 ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q5X X;
@@ -260,7 +270,8 @@ struct DqQ5_0 {
   }
 };
 struct DqQ5_1 {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_0 ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef Q5X X;
@@ -284,7 +295,8 @@ struct DqQ5_1 {
 
 // ---- q8_0: 16 values per part, two int8 per ushort load --------------------------------
 struct DqQ8_0 {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_0 ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   struct X {
@@ -372,7 +384,8 @@ inline void qk_load_x(P x, int p, bool prescale, thread QKX & xv) {
 }
 
 struct DqQ4_K {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_K ACT;
   enum { PART = 32 };
   static int parts(int k) { return k / 32; }
   typedef QKX X;
@@ -412,7 +425,8 @@ struct DqQ4_K {
   }
 };
 struct DqQ5_K {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_K ACT;
   enum { PART = 32 };
   static int parts(int k) { return k / 32; }
   typedef QKX X;
@@ -468,7 +482,8 @@ struct DqQ5_K {
 // bytes [32ip + l0, +4) the top 2 bits of all four (bits 2qq, 2qq+1). Assembled four quants
 // per uint (SWAR); the block is 2-byte aligned, so each uint is two ushort loads.
 struct DqQ6_K {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_K ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   struct X {
@@ -541,7 +556,8 @@ inline void qk16_load_x(P x, int p, bool prescale, thread QK16X & xv) {
 }
 
 struct DqQ2_K {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_K ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef QK16X X;
@@ -576,7 +592,8 @@ inline float q3k_scale(device const uchar * sc, int s) {
   return float((lo | (hi << 4)) - 32);
 }
 struct DqQ3_K {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_K ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   typedef QK16X X;
@@ -627,7 +644,8 @@ inline float iq4_dot8(device const ushort * q, thread const float * xl, thread c
 
 // iq4_nl: part p = half h = p % 2 of block p / 2 (as q4_0): qs bytes [8h, 8h + 8).
 struct DqIQ4_NL {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_0 ACT;
   enum { PART = 16 };
   static int parts(int k) { return k / 16; }
   struct X {
@@ -656,7 +674,8 @@ struct DqIQ4_NL {
 // iq4_xs: part p = sub-block s = p % 8 of super-block p / 8, 32 values, its 16 qs bytes
 // read as 8 ushorts (two iq4_dot8 halves), scale d * (ls - 32).
 struct DqIQ4_XS {
-  typedef half STAGE;
+  typedef float STAGE;
+  typedef ActQ8_K ACT;
   enum { PART = 32 };
   static int parts(int k) { return k / 32; }
   struct X {

@@ -1,15 +1,19 @@
 // dst[n, m] = x[n, k] . W[m, k]^T (+ bias[m]); x and dst f32, W in any
 // supported type (kernels/dequant.h), read in place in its ggml block layout;
-// x rounded to f16 / bf16 for F16 / BF16 weights (mm_act, as the CPU backend).
+// x rounded to f16 / bf16 for F16 / BF16 weights (mm_act, as the CPU backend);
+// quantized weights meet x on the CPU's q8_0 / q8_K grid (act_quant.h): one row
+// rounds it in the kernel, more rows read it as quantize_act.metal rounded it
+// (the plan binds that copy as x).
 //
-// matmul_mv_<type>: one activation row (decode; the body is matvec.h's mv_rows).
+// matmul_mv_<type>: one activation row (decode; the body is matvec.h's mv_rows_act).
+//   shmem: quantized weights: 8 bytes per activation block (the block scales).
 //   grid: (ceil(m / (MM_MV_ROWS * MM_MV_SIMDGROUPS)), n), 32 * MM_MV_SIMDGROUPS threads.
 // matmul_mvb_<type>: 2..MM_MV_BATCH activation rows (batched decode; matvec.h's mvb_rows).
 //   grid: (ceil(m / (MM_MV_ROWS * MM_MV_SIMDGROUPS)), ceil(n / MM_MV_BATCH)), 32 * MM_MV_SIMDGROUPS threads.
 // matmul_mm_<type>: prefill. A BM x BN (64 weight rows x 32 tokens) output tile
 //   per threadgroup; each BK = 32 deep step stages W dequantized (as the type's
-//   STAGE: half for f16 and quantized types, float for f32/bf16) and x in the
-//   same type, in padded threadgroup tiles; 4 simdgroups each own a 32 x 16
+//   STAGE: half for f16, float for the rest) and x in the same type, in
+//   padded threadgroup tiles; 4 simdgroups each own a 32 x 16
 //   quarter as 8 simdgroup_matrix accumulators (f32). Full tiles without bias
 //   are stored straight from the accumulators; edge tiles (and bias) go
 //   through threadgroup memory with bounds checks.
@@ -21,12 +25,14 @@
 
 template <typename Q>
 inline void matmul_mv_impl(constant MatMulArgs & args, device const char * src0, device const char * src1,
-                           device const char * src2, device char * dst, uint3 tgpig, uint tiisg, uint sgitg) {
+                           device const char * src2, device char * dst, threadgroup char * shmem, uint3 tgpig,
+                           uint tiisg, uint sgitg) {
   const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
   const int n = int(tgpig.y);
   device const float * x = (device const float *)(src0 + n * args.x_stride);  // [k]
   device float * out = (device float *)(dst + n * args.d_stride);             // [m]
-  mv_rows<Q>(x, src1, args.w_stride, args.m, args.k, (device const float *)src2, args.has_bias, out, row0, tiisg);
+  mv_rows_act<Q>(typename Q::ACT(), x, src1, args.w_stride, args.m, args.k, (device const float *)src2, args.has_bias,
+                 out, row0, shmem, tiisg, sgitg);
 }
 
 template <typename Q>
@@ -105,7 +111,9 @@ inline void matmul_mm_impl(constant MatMulArgs & args, device const char * src0,
 }
 
 #define MM_MATMUL_KERNELS(SUFFIX, Q)                                                                                   \
-  MM_KERNEL(matmul_mv_##SUFFIX, MatMulArgs) { matmul_mv_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); }   \
+  MM_KERNEL(matmul_mv_##SUFFIX, MatMulArgs) {                                                                          \
+    matmul_mv_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tiisg, sgitg);                                        \
+  }                                                                                                                    \
   MM_KERNEL(matmul_mvb_##SUFFIX, MatMulArgs) { matmul_mvb_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); } \
   MM_KERNEL(matmul_mm_##SUFFIX, MatMulArgs) {                                                                          \
     matmul_mm_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tpitg, sgitg);                                        \

@@ -11,6 +11,12 @@
 // matmul_mv_glu_<type>: gate, up -> act(gate) * up -> . W^T (silu or
 //   gelu_tanh, common.h's expressions, as elementwise.metal's swiglu / geglu).
 //
+// Quantized weights: the CPU backend rounds the norm's / activation's output to
+// the weights' 8-bit activation grid (act_quant.h) before its integer dot, so the
+// fused kernels do too, after computing it (matvec.h's mv_rows_act: one more pass
+// over the row's inputs, computed again, an exp per value for glu).
+// shmem: 8 bytes per block (k / 32 or k / 256 blocks).
+//
 // One activation row (decode) only: the body is matvec.h's mv_rows reading
 // through a view (NormIn, GluIn) instead of a device pointer, so each
 // activation is computed once per part and simdgroup and shared by its 4
@@ -63,31 +69,35 @@ inline device const float * fused_row(device const char * base, int64_t stride, 
 
 template <typename Q>
 inline void matmul_mv_rms_impl(constant MatMulFusedArgs & args, device const char * src0, device const char * src1,
-                               device const char * src2, device char * dst, uint3 tgpig, uint tiisg, uint sgitg) {
+                               device const char * src2, device char * dst, threadgroup char * shmem, uint3 tgpig,
+                               uint tiisg, uint sgitg) {
   const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
   const int n = int(tgpig.y);
   device const float * x = fused_row(src0, args.x_stride, n);  // [k]
   const NormIn in = {x, (device const float *)src2, rms_row_scale(x, args.k, args.eps, tiisg)};
   device float * out = (device float *)(dst + n * args.d_stride);  // [m]
-  mv_rows<Q>(in, src1, args.w_stride, args.m, args.k, (device const float *)src2, 0, out, row0, tiisg);
+  mv_rows_act<Q>(typename Q::ACT(), in, src1, args.w_stride, args.m, args.k, (device const float *)src2, 0, out, row0,
+                 shmem, tiisg, sgitg);
 }
 
 template <typename Q>
 inline void matmul_mv_glu_impl(constant MatMulFusedArgs & args, device const char * src0, device const char * src1,
-                               device const char * src2, device char * dst, uint3 tgpig, uint tiisg, uint sgitg) {
+                               device const char * src2, device char * dst, threadgroup char * shmem, uint3 tgpig,
+                               uint tiisg, uint sgitg) {
   const int row0 = (int(tgpig.x) * MM_MV_SIMDGROUPS + int(sgitg)) * MM_MV_ROWS;
   const int n = int(tgpig.y);
   const GluIn in = {fused_row(src0, args.x_stride, n), fused_row(src2, args.u_stride, n), args.act};
   device float * out = (device float *)(dst + n * args.d_stride);  // [m]
-  mv_rows<Q>(in, src1, args.w_stride, args.m, args.k, (device const float *)src2, 0, out, row0, tiisg);
+  mv_rows_act<Q>(typename Q::ACT(), in, src1, args.w_stride, args.m, args.k, (device const float *)src2, 0, out, row0,
+                 shmem, tiisg, sgitg);
 }
 
-#define MM_MATMUL_FUSED_KERNELS(SUFFIX, Q)                                   \
-  MM_KERNEL(matmul_mv_rms_##SUFFIX, MatMulFusedArgs) {                       \
-    matmul_mv_rms_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); \
-  }                                                                          \
-  MM_KERNEL(matmul_mv_glu_##SUFFIX, MatMulFusedArgs) {                       \
-    matmul_mv_glu_impl<Q>(args, src0, src1, src2, dst, tgpig, tiisg, sgitg); \
+#define MM_MATMUL_FUSED_KERNELS(SUFFIX, Q)                                          \
+  MM_KERNEL(matmul_mv_rms_##SUFFIX, MatMulFusedArgs) {                              \
+    matmul_mv_rms_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tiisg, sgitg); \
+  }                                                                                 \
+  MM_KERNEL(matmul_mv_glu_##SUFFIX, MatMulFusedArgs) {                              \
+    matmul_mv_glu_impl<Q>(args, src0, src1, src2, dst, shmem, tgpig, tiisg, sgitg); \
   }
 
 MM_MATMUL_FUSED_KERNELS(f32, DqF32)

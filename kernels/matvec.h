@@ -8,6 +8,8 @@
 //   dequant.h): it loads the part's activations once, pre-scaled, and dots
 //   them with the same part of each of its rows. One float4 simd_sum at the
 //   end. Rows past m are clamped (read twice, never written).
+// mv_rows_act: mv_rows with x rounded to the weights' activation grid in the kernel
+//   (one activation row: the plain decode matmul and matmul_fused.metal's).
 // mvb_rows: 2..MM_MV_BATCH activation rows (batched decode). Each lane
 //   dequantizes 16 weights of a row into registers once and multiplies them
 //   with the same 16 columns of every activation row of the batch, so the
@@ -15,6 +17,7 @@
 #ifndef MM_KERNELS_MATVEC_H
 #define MM_KERNELS_MATVEC_H
 
+#include "act_quant.h"
 #include "common.h"
 #include "dequant.h"
 
@@ -88,6 +91,61 @@ inline void mvb_rows(thread const P * xs, int nb, device const char * w0, int64_
       }
     }
   }
+}
+
+// A view's values rounded to grid A with the block scales in sc (act_block_scales).
+// Every load_x reads one part through x + offset, and a part (16 or 32 values
+// from a multiple of 16) lies inside one block, so the view takes the scales of
+// the block its offset falls in, once per part, and uses them for x[i]
+// (test/metal-fused.test.ts would see a read across blocks: k spans several).
+template <typename V, typename A>
+struct RoundedIn {
+  V in;                          // the unrounded view, from element `base` of the row
+  threadgroup const float * sc;  // [k / QB][2] act_quant.h's scales of each block
+  int base;
+  float2 s;  // the scales of block base / QB
+  RoundedIn operator+(int o) const {
+    const int b = (base + o) / int(A::QB);
+    RoundedIn v = {in + o, sc, base + o, float2(sc[2 * b], sc[2 * b + 1])};
+    return v;
+  }
+  float operator[](int i) const { return act_round(in[i], s); }
+};
+
+// Every block's scales of a view's row (all threads of the threadgroup call it).
+template <typename A, typename V>
+inline void act_block_scales(V in, int k, threadgroup float * sc, uint tiisg, uint sgitg) {
+  for (int b = int(sgitg); b < k / int(A::QB); b += MM_MV_SIMDGROUPS) {
+    float amax = 0.0f;
+    for (int i = int(tiisg); i < int(A::QB); i += MM_SIMD_WIDTH) amax = fmax(amax, fabs(in[b * int(A::QB) + i]));
+    amax = simd_max(amax);
+    const float2 s = A::scales(amax);
+    if (tiisg == 0) {
+      sc[2 * b] = s[0];
+      sc[2 * b + 1] = s[1];
+    }
+  }
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+}
+
+// mv_rows over x rounded first to the weights' 8-bit grid when they have one
+// (act_quant.h): the threadgroup computes each block's scales into threadgroup
+// memory (its simdgroups take alternate blocks), then mv_rows loads through
+// RoundedIn, which rounds each value with its block's scales. Float weights:
+// mv_rows as it is. shmem: 8 bytes per block (k / 32 or k / 256 blocks).
+template <typename Q, typename V>
+inline void mv_rows_act(ActNone, V in, device const char * w0, int64_t w_stride, int m, int k,
+                        device const float * bias, int has_bias, device float * out, int row0, threadgroup char *,
+                        uint tiisg, uint) {
+  mv_rows<Q>(in, w0, w_stride, m, k, bias, has_bias, out, row0, tiisg);
+}
+template <typename Q, typename V, typename A>
+inline void mv_rows_act(A, V in, device const char * w0, int64_t w_stride, int m, int k, device const float * bias,
+                        int has_bias, device float * out, int row0, threadgroup char * shmem, uint tiisg, uint sgitg) {
+  threadgroup float * sc = (threadgroup float *)shmem;  // [k / QB][2]
+  act_block_scales<A>(in, k, sc, tiisg, sgitg);
+  const RoundedIn<V, A> r = {in, sc, 0, float2(sc[0], sc[1])};
+  mv_rows<Q>(r, w0, w_stride, m, k, bias, has_bias, out, row0, tiisg);
 }
 
 #endif  // MM_KERNELS_MATVEC_H

@@ -9,7 +9,8 @@
  * the matmuls that read them (292 dispatches become 245) and where the memory
  * barriers go: per layer 10 of 15 dispatches wait, while k and v (after q),
  * rope k (after rope q), the V store (after the K store) and up (after gate)
- * run concurrently; and that
+ * run concurrently; that a batched step rounds each quantized matmul input to the
+ * q8 grid once (quantize_act, shared by q/k/v and by gate/up); and that
  * the encoder calls the host skips (unchanged pipeline, bindings, threadgroup
  * memory) leave every dispatch what it needs, replayed on a model encoder. About
  * 10 s (compiling). `npm run bench:encode` times the same path.
@@ -58,10 +59,20 @@ const planBenchSources = [
     // all waited); the last layer's unfused swiglu adds one dispatch and one wait.
     expect(out.barriers).toBe(1 + 10 * layers + 1 + 3);
     expect(out.steps).toBe(50);
+    // Batched rows (a max_tokens step, 8 rows): the matmuls over quantized weights read
+    // their input rounded to the q8_0 grid by one quantize_act dispatch per input: q/k/v
+    // share one, gate/up one, wo and down one each; the head's one row (last_row) and
+    // every decode matmul round in their own kernel (matvec.h mv_rows_act).
+    expect(out.prefill_tokens).toBe(8);
+    expect(out.prefill_act_quants).toBe(4 * layers);
+    expect(out.prefill_dispatches).toBe(out.nodes! + 4 * layers);
     // Encoding (next_calls): replaying the calls leaves every dispatch its pipeline,
     // threadgroup memory and bindings; unchanged state is not set again.
     expect(out.encode_errors).toBe(0);
-    expect(out.metal_calls).toBeLessThan(0.75 * (8 * out.dispatches! + out.barriers!));
+    // (0.78 of them since the decode matmuls over quantized weights keep their
+    // activations' block scales in threadgroup memory: its length now changes
+    // between them and the kernels around them, 1,541 calls became 1,655.)
+    expect(out.metal_calls).toBeLessThan(0.8 * (8 * out.dispatches! + out.barriers!));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -16,6 +16,7 @@ namespace metal {
 static_assert(sizeof(MatMulArgs) == 40, "MatMulArgs layout");
 static_assert(sizeof(MatMulFusedArgs) == 56, "MatMulFusedArgs layout");
 static_assert(sizeof(GetRowsArgs) == 40, "GetRowsArgs layout");
+static_assert(sizeof(ActQuantArgs) == 24, "ActQuantArgs layout");
 static_assert(sizeof(RmsNormArgs) == 32, "RmsNormArgs layout");
 static_assert(sizeof(SoftmaxArgs) == 40, "SoftmaxArgs layout");
 static_assert(sizeof(RopeArgs) == 64, "RopeArgs layout");
@@ -52,7 +53,8 @@ struct KernelTable {
         for (int d : {32, 64, 128, 256}) add(std::string(family) + kv + "_d" + std::to_string(d));
     for (const char* t : {"f32", "f16", "bf16"}) add(std::string("store_rows_") + t);
     for (const char* n : {"attn_combine_f32", "rms_norm_f32", "softmax_f32", "rope_f32", "add_f32", "mul_f32",
-                          "swiglu_f32", "geglu_f32", "scale_f32", "softcap_f32", "mean_rows_f32", "copy_row_f32"})
+                          "swiglu_f32", "geglu_f32", "scale_f32", "softcap_f32", "mean_rows_f32", "copy_row_f32",
+                          "quantize_act_q8_0", "quantize_act_q8_K"})
       add(n);
   }
 };
@@ -91,6 +93,9 @@ int32_t i32(int64_t v, const char* what) {
 }
 
 BufferRef ref(const TensorDesc& t) { return BufferRef{t.buffer.get(), t.offset, -1}; }
+
+// The rounded activations of one matmul input (quantize_act_*): f32 rows of k values.
+int64_t act_stride(int64_t k) { return k * static_cast<int64_t>(sizeof(float)); }
 int64_t stride(const TensorDesc& t) { return static_cast<int64_t>(t.row_stride); }
 
 // Threads for a kernel whose threadgroup size is free (the kernel reads
@@ -138,6 +143,10 @@ std::string static_refusal(const Graph& g, const Node& n) {
     case OpKind::MatMul:
       if (!kernel_type_suffix(src(1).type))
         return std::string("no Metal matmul kernel for ") + type_name(int32_t(src(1).type)) + " weights";
+      // One row keeps its activations' block scales in threadgroup memory (8 bytes a
+      // block; Metal guarantees 32 KiB): k up to 131,072 (q8_0 blocks).
+      if (act_block(src(1).type) > 0 && src(1).cols / act_block(src(1).type) * 8 > 32768)
+        return "matmul depth " + std::to_string(src(1).cols) + " needs more threadgroup memory than 32 KiB";
       return "";
     case OpKind::GetRows:
       if (!kernel_type_suffix(src(0).type))
@@ -165,6 +174,52 @@ KernelId kernel_id(const std::string& name) {
   const auto& ids = table().ids;
   auto it = ids.find(name);
   return it == ids.end() ? -1 : it->second;
+}
+
+int act_block(DType w) {
+  switch (w) {
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q8_0:
+    case DType::IQ4_NL: return 32;
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+    case DType::IQ4_XS: return 256;
+    default: return 0;
+  }
+}
+
+Dispatch plan_act_quant(const TensorDesc& x, int block, int64_t n_tokens, const Buffer* act) {
+  auto a = zeroed<ActQuantArgs>();
+  a.x_stride = stride(x);
+  a.d_stride = act_stride(x.cols);
+  a.rows = i32(x.rows_at(n_tokens), "matmul rows");
+  a.cols = i32(x.cols, "matmul depth");
+  Dispatch k;
+  k.kernel = id_of(block == 32 ? "quantize_act_q8_0" : "quantize_act_q8_K");
+  k.bufs[0] = ref(x);
+  k.bufs[3] = BufferRef{act, 0, -1};
+  k.grid[0] = ceil_div(a.cols, static_cast<int64_t>(block) * MM_QA_SIMDGROUPS);
+  k.grid[1] = static_cast<uint32_t>(a.rows);
+  k.threads[0] = MM_SIMD_WIDTH * MM_QA_SIMDGROUPS;
+  set_args(k, a);
+  return k;
+}
+
+size_t act_bytes(const Graph& g, const std::vector<int32_t>& nodes) {
+  size_t most = 0;
+  for (int32_t i : nodes) {
+    const Node& n = g.nodes[i];
+    if (n.op != OpKind::MatMul || act_block(g.tensors[n.src[1]].type) == 0) continue;
+    const TensorDesc& x = g.tensors[n.src[0]];
+    most = std::max(most, static_cast<size_t>(x.rows_at(g.max_tokens) * act_stride(x.cols)));
+  }
+  return most;
 }
 
 const char* kernel_type_suffix(DType t) {
@@ -262,7 +317,7 @@ size_t scratch_bytes(const Graph& g, size_t node) {
 }
 
 void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out,
-               const Buffer* scratch) {
+               const Buffer* scratch, const Buffer* act) {
   const Node& n = g.nodes[node];
   auto src = [&](size_t i) -> const TensorDesc& { return g.tensors[n.src[i]]; };
   const TensorDesc& d = g.tensors[n.dst];
@@ -287,10 +342,16 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       a.k = i32(W.cols, "matmul depth");
       a.has_bias = n.src.size() > 2;
       k.bufs[0] = ref(x);
+      const int block = act_block(W.type);
+      if (block > 0 && a.n > 1 && act) {
+        // x as quantize_act_* rounded it (planned before this node by SegmentPlan).
+        k.bufs[0] = BufferRef{act, 0, -1};
+        a.x_stride = act_stride(W.cols);
+      }
       k.bufs[1] = ref(W);
       if (a.has_bias) k.bufs[2] = ref(src(2));
-      // Float weights other than f16 are staged as float by the GEMM (kernels/dequant.h STAGE).
-      const int stage_bytes = W.type == DType::F32 || W.type == DType::BF16 ? 4 : 2;
+      // Every type but f16 is staged as float by the GEMM (kernels/dequant.h STAGE).
+      const int stage_bytes = W.type == DType::F16 ? 2 : 4;
       k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
       k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
       if (a.n > MM_MV_BATCH) {
@@ -305,6 +366,8 @@ void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, s
       } else {
         k.kernel = id_of(std::string("matmul_mv_") + sfx);
         k.grid[1] = static_cast<uint32_t>(a.n);
+        // One row rounds x itself (kernels/matvec.h mv_rows_act): its block scales.
+        if (block > 0) k.tg_mem = tg_mem_bytes(static_cast<uint64_t>(a.k / block) * 2 * sizeof(float));
       }
       set_args(k, a);
       break;
@@ -659,6 +722,8 @@ void plan_fused(const Graph& g, const Fusion& f, size_t consumer, const StepArgs
   k.grid[0] = ceil_div(a.m, MM_MV_ROWS * MM_MV_SIMDGROUPS);
   k.grid[1] = 1;
   k.threads[0] = MM_SIMD_WIDTH * MM_MV_SIMDGROUPS;
+  // Quantized weights: the block scales of the rounded input (float2 per block).
+  if (const int qb = act_block(W.type)) k.tg_mem = tg_mem_bytes(static_cast<uint64_t>(a.k / qb) * 2 * sizeof(float));
   set_args(k, a);
   out.push_back(k);
 }
@@ -704,6 +769,10 @@ SegmentPlan::SegmentPlan(const Graph& g, std::vector<int32_t> nodes, Device& dev
     scratch_ = dev.scratch(scratch);
     bindings_.push_back({scratch_.get(), 0, scratch});
   }
+  if (const size_t act = act_bytes(g_, nodes_)) {
+    act_ = dev.scratch(act);
+    bindings_.push_back({act_.get(), 0, act});
+  }
   for (int32_t i : nodes_) {
     const Node& n = g_.nodes[i];
     if (n.op == OpKind::GetRows) id_checks_.push_back(i);
@@ -728,7 +797,7 @@ std::vector<KernelId> SegmentPlan::kernels(Device& dev) const {
   std::vector<Dispatch> ds;
   for (int64_t nt : step_shapes(g_.max_tokens)) {
     ds.clear();
-    plan_all(StepArgs{nt, 0}, dev, ds, nullptr);
+    plan_all(StepArgs{nt, 0}, dev, ds, nullptr, nullptr);
     for (const Dispatch& d : ds)
       if (std::find(ks.begin(), ks.end(), d.kernel) == ks.end()) ks.push_back(d.kernel);
   }
@@ -744,21 +813,38 @@ std::vector<std::vector<int32_t>> SegmentPlan::fused_lists() const {
   return out;
 }
 
-void SegmentPlan::plan_all(const StepArgs& step, Device& dev, std::vector<Dispatch>& out, const Buffer* scratch) const {
+void SegmentPlan::plan_all(const StepArgs& step, Device& dev, std::vector<Dispatch>& out, const Buffer* scratch,
+                           const Buffer* act) const {
+  // Which input the act buffer holds rounded, to which block grid (-1: none yet):
+  // matmuls of one input and grid (q / k / v, gate / up) share one quantize_act.
+  int32_t held = -1;
+  int held_block = 0;
   for (int32_t i : nodes_) {
+    const Node& n = g_.nodes[i];
     const int32_t f = fusion_of_[i];
     if (f >= 0 && fuses_at(g_, fusions_[f], step.n_tokens)) {
       // The producer runs inside its consumers.
       if (fusions_[f].producer != i) plan_fused(g_, fusions_[f], static_cast<size_t>(i), step, out);
-      continue;
+    } else {
+      // One row (decode) is rounded by matmul_mv itself: no dispatch for it.
+      const int block = n.op == OpKind::MatMul && g_.tensors[n.src[0]].rows_at(step.n_tokens) > 1
+                            ? act_block(g_.tensors[n.src[1]].type)
+                            : 0;
+      if (block > 0 && !(held >= 0 && held_block == block && same_tensor(g_.tensors[held], g_.tensors[n.src[0]]))) {
+        out.push_back(plan_act_quant(g_.tensors[n.src[0]], block, step.n_tokens, act));
+        held = n.src[0];
+        held_block = block;
+      }
+      plan_node(g_, i, step, dev, out, scratch, act);
     }
-    plan_node(g_, i, step, dev, out, scratch);
+    // A node that writes the held input makes its rounded copy stale.
+    if (held >= 0 && span_of(g_, n.dst).overlaps(span_of(g_, held))) held = -1;
   }
 }
 
 void SegmentPlan::build(Cached& c, const StepArgs& step, Device& dev) {
   c.list.clear();
-  plan_all(step, dev, c.list, scratch_.get());
+  plan_all(step, dev, c.list, scratch_.get(), act_.get());
   for (Dispatch& d : c.list) {
     if (!d.bufs[3].buffer) fail(ErrorCode::Internal, "metal: a dispatch has no output buffer");
     for (BufferRef& r : d.bufs) {

@@ -103,8 +103,19 @@ bool node_supported(const Graph& g, size_t i, Device& dev, std::string* why);
 // dispatches keep intermediate results (at offset 0, at least
 // scratch_bytes(g, node) bytes); without it those refs are null (enough to
 // know kernels and grids, not to run).
+// A matmul over quantized weights of more than one row reads its x from `act`
+// (row stride k floats), where plan_act_quant's dispatch has rounded it (null: x
+// itself, for listing kernels); one row (matmul_mv) rounds x in the kernel.
 void plan_node(const Graph& g, size_t node, const StepArgs& step, Device& dev, std::vector<Dispatch>& out,
-               const Buffer* scratch = nullptr);
+               const Buffer* scratch = nullptr, const Buffer* act = nullptr);
+// The block of the 8-bit grid a weight type's matmul rounds its activations to
+// first, as the CPU backend's vec_dot_type (kernels/act_quant.h): 32 (q8_0), 256
+// (q8_K), 0 for float weights.
+int act_block(DType w);
+// quantize_act_* rounding x's rows at this step to grid `block`, into `act` ([rows, k] f32).
+Dispatch plan_act_quant(const TensorDesc& x, int block, int64_t n_tokens, const Buffer* act);
+// Bytes of the rounded-activation buffer of a segment's matmuls (0: none have quantized weights).
+size_t act_bytes(const Graph& g, const std::vector<int32_t>& nodes);
 // Scratch bytes plan_node needs for node `node` at any step shape (0: none).
 size_t scratch_bytes(const Graph& g, size_t node);
 // Errors a GPU cannot report: get_rows ids outside the table (ERR_INVALID_ARG,
@@ -164,7 +175,8 @@ class SegmentPlan {
   };
   void build(Cached& c, const StepArgs& step, Device& dev);
   // The dispatches of every node for one step, fusions applied where the step allows.
-  void plan_all(const StepArgs& step, Device& dev, std::vector<Dispatch>& out, const Buffer* scratch) const;
+  void plan_all(const StepArgs& step, Device& dev, std::vector<Dispatch>& out, const Buffer* scratch,
+                const Buffer* act) const;
   void place_barriers(std::vector<Dispatch>& list) const;
   static void decide_calls(std::vector<Dispatch>& list);
   const Graph& g_;
@@ -175,6 +187,7 @@ class SegmentPlan {
   std::vector<int32_t> ids_;        // get_rows ids read back for checking
   std::vector<Binding> bindings_;
   BufferPtr scratch_;  // shared by the segment's nodes (dispatches run in order)
+  BufferPtr act_;      // [rows, k] f32: the input of the latest quantized matmuls, rounded (quantize_act_*)
   Cached decode_, other_;
 };
 

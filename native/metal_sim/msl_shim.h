@@ -27,8 +27,8 @@
 //              half2/4, int2, uint2, uint3, ushort2, uchar2/4, char2/4 with
 //              .x .y .z .w, [i], + - * / (vector-vector and vector-scalar), dot().
 //              No swizzles (.xy), no bfloat (use ushort bits + as_type).
-//  Functions   exp, log, sqrt, rsqrt, sin, cos, pow, fabs, abs, floor, ceil, fmax,
-//              fmin, max, min, clamp, as_type<T>, INFINITY, FLT_MAX; precise:: and
+//  Functions   exp, log, sqrt, rsqrt, sin, cos, pow, fabs, abs, floor, ceil, rint
+//              (half to even), fma, fmax, fmin, max, min, clamp, as_type<T>, INFINITY, FLT_MAX; precise:: and
 //              fast:: exp, log, sqrt, sin, cos (precise::tanh).
 //  Sync        threadgroup_barrier(mem_flags::mem_threadgroup|mem_device),
 //              simdgroup_barrier(...): every thread of the group (resp. all 32 lanes
@@ -236,10 +236,12 @@ using std::cos;
 using std::exp;
 using std::fabs;
 using std::floor;
+using std::fma;
 using std::fmax;
 using std::fmin;
 using std::log;
 using std::pow;
+using std::rint;  // the default rounding mode: nearest, ties to even
 using std::sin;
 using std::sqrt;
 inline float rsqrt(float x) { return 1.0f / std::sqrt(x); }

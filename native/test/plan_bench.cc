@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
     // The calls next_calls skips must leave the encoder as a full rebinding
     // would: replay them on a model encoder, for a decode and a prefill step.
     int encode_errors = 0;
+    size_t prefill_dispatches = 0, prefill_act_quants = 0;  // of a max_tokens step
     for (const int64_t nt : {int64_t(1), g.max_tokens}) {
       int32_t bound[4] = {-1, -1, -1, -1};
       int32_t pipe = -1;
@@ -204,6 +205,10 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 4; i++)
           if (c.buffer[i]) bound[i] = d.bufs[i].buffer ? d.bufs[i].slot : d.bufs[3].slot;
         bool ok = pipe == d.kernel && tg == d.tg_mem;
+        if (nt > 1) {
+          prefill_dispatches++;
+          prefill_act_quants += mm::metal::kernel_names()[d.kernel].rfind("quantize_act_", 0) == 0;
+        }
         for (int i = 0; i < 4; i++) ok = ok && (d.bufs[i].buffer ? bound[i] == d.bufs[i].slot : bound[i] >= 0);
         encode_errors += ok ? 0 : 1;
       }
@@ -229,12 +234,13 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"layers\": %lld, \"nodes\": %zu, \"dispatches\": %zu, \"unfused_dispatches\": %zu, "
         "\"fusions\": %zu, \"fused_dispatches\": %zu, \"barriers\": %zu, \"metal_calls\": %zu, "
-        "\"encode_errors\": %d, "
+        "\"encode_errors\": %d, \"prefill_tokens\": %lld, \"prefill_dispatches\": %zu, \"prefill_act_quants\": %zu, "
         "\"kernels\": %zu, "
         "\"bindings\": %zu, \"prepare_us\": %.1f, \"first_step_us\": %.1f, \"step_us\": %.3f, \"steps\": %d, "
         "\"sink\": %llu}\n",
         static_cast<long long>(m.layers), g.nodes.size(), dispatches, dispatches + fusions, fusions, fused_dispatches,
-        barriers, calls, encode_errors, kernels, plan.bindings().size(), prepare_us, first_step_us, step_us, steps,
+        barriers, calls, encode_errors, static_cast<long long>(g.max_tokens), prefill_dispatches, prefill_act_quants,
+        kernels, plan.bindings().size(), prepare_us, first_step_us, step_us, steps,
         static_cast<unsigned long long>(sink % 1000));
   } catch (const mm::Error& e) {
     std::printf("{\"error\": \"%s: %s\"}\n", mm::error_code_name(e.code()), e.what());
