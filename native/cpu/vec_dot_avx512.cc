@@ -146,8 +146,10 @@ void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
 // One activation row here; more go to the AVX2 / AVX-VNNI tile.
 template <DType T>
 void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
-  const TileKernels& wide = avx2::tile_kernels();
   if (nc != 1) {
+    // (looked up only here: tile_kernels() checks the CPU's features, a cost
+    // on every 4-row decode tile if done for each call)
+    const TileKernels& wide = avx2::tile_kernels();
     if (T == DType::IQ4_NL) return wide.iq4_nl(k, w, ws, nr, a, as, nc, out, os);
     if (T == DType::Q5_0) {  // no multi-row tile for q5_0: row by row
       for (int c = 0; c < nc; c++)
