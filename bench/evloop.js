@@ -29,7 +29,7 @@ const helpers = path.join(__dirname, '..', 'test', 'helpers');
 const { writeVocabModel, removeVocabModel } = require(path.join(helpers, 'vocab-model'));
 const { writeHfQwen2Folder } = require(path.join(helpers, 'hf-vocab-model'));
 
-const { loadModel, loadTokenizer, Tokenizer, readGGUFSync } = lib;
+const { loadModel, loadTokenizer, Tokenizer, readGGUFSync, MAX_TOKEN_ARRAY } = lib;
 const FIX = path.join(__dirname, '..', 'test', 'fixtures');
 const MB = 1024 * 1024;
 const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
@@ -127,8 +127,13 @@ async function main() {
       const hfLlama2 = await loadTokenizer(path.join(FIX, 'tokenizer', 'hf', 'llama2'));
       const spm = await loadTokenizer(path.join(FIX, 'tokenizer', 'vocab', 'ggml-vocab-llama-spm.gguf'));
       for (const t of [gguf, noCuts, hfQwen, hfLlama2, spm]) await t.prepare();
+      // Default: a number[] of at most MAX_TOKEN_ARRAY ids (more: ERR_INVALID_ARG as soon as it is known);
+      // { as: 'uint32' }: a Uint32Array of any length.
       for (const [shape, text] of prompts()) {
         await row(`tokenizeAsync: GGUF qwen2, 10 MB ${shape}`, () => gguf.tokenizeAsync(text));
+        await row(`tokenizeAsync as uint32: GGUF qwen2, 10 MB ${shape}`, () =>
+          gguf.tokenizeAsync(text, { as: 'uint32' }),
+        );
       }
       await row('tokenizeAsync: GGUF qwen2 with no cuts (deepseek-coder), 10 MB prose', () =>
         noCuts.tokenizeAsync(prompts()[0][1]),
@@ -138,6 +143,12 @@ async function main() {
         hfLlama2.tokenizeAsync('a'.repeat(10 * MB)),
       );
       await row('tokenizeAsync: GGUF llama-spm, 10 MB emoji', () => spm.tokenizeAsync('🦙'.repeat(5 * MB)));
+      await row('tokenizeAsync as uint32: GGUF llama-spm, 10 MB emoji (21 M ids)', () =>
+        spm.tokenizeAsync('🦙'.repeat(5 * MB), { as: 'uint32' }),
+      );
+      await row(`tokenizeAsync: GGUF qwen2, digits (${MAX_TOKEN_ARRAY} ids: a number[] at the cap)`, () =>
+        gguf.tokenizeAsync('1 '.repeat(MAX_TOKEN_ARRAY / 2), { addSpecial: false }),
+      );
     }
     if (!only || only === 'model') {
       const m = await loadModel(ggufFile);

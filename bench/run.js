@@ -9,6 +9,7 @@
  *                    [--backend cpu|metal|metal-sim]  (minimacllm's backend; cpu by default)
  *                    [--grammar smolqwen-q8_0|PATH|off] [--grammar-rounds 5]
  *                    [--depth 4096,16384] [--sampler smolqwen-q8_0|PATH|off]
+ *                    [--kv-type f16|q8_0|f32]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
  * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0, gemma3-1b-q4_0,
@@ -27,6 +28,10 @@
  * without, same process, interleaved A/B (see bench/grammar.js).
  * --depth adds, per model, rows whose prompt is that many tokens (decode then
  * reads a KV cache that deep; 32 tokens generated).
+ * --kv-type (default f16): the KV cache's type for every engine: minimacllm's
+ * kvType, llama.cpp's -ctk/-ctv (node-llama-cpp's experimentalKvCacheKeyType /
+ * ValueType; a quantized V cache needs llama.cpp's flash attention, so q8_0
+ * turns it on there). The decode roofline counts that cache's bytes.
  * Next to each decode figure: the decode roofline, the tokens/s the measured
  * read bandwidth (all cores) allows when every token reads the weights once
  * plus the KV cache at that depth, and the fraction of it reached.
@@ -59,6 +64,7 @@ const { values: args } = parseArgs({
     'grammar-rounds': { type: 'string', default: '5' },
     depth: { type: 'string', default: '' },
     sampler: { type: 'string', default: 'smolqwen-q8_0' },
+    'kv-type': { type: 'string', default: 'f16' },
     // internal: one measurement in this process
     child: { type: 'string' },
     file: { type: 'string' },
@@ -83,7 +89,8 @@ async function childMinimacllm(file, threads, P, G) {
   const { loadModel } = mm;
   const t0 = performance.now();
   const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
-  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true });
+  const kvType = /** @type {import('../dist/index.js').KvType} */ (args['kv-type']);
+  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true, kvType });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info.vocabSize;
@@ -100,8 +107,10 @@ async function childMinimacllm(file, threads, P, G) {
   const c = process.cpuUsage(c0);
   const info = model.info;
   await model.dispose?.();
-  // f16 K and V rows of every layer: what one decode step reads per cached token.
-  const kvBytesPerToken = info.nLayer * 2 * info.nKvHead * info.headDim * 2;
+  // K and V rows of every layer: what one decode step reads per cached token
+  // (q8_0: blocks of 32 values in 34 bytes; f16: 2 bytes a value; f32: 4).
+  const perValue = kvType === 'q8_0' ? 34 / 32 : kvType === 'f32' ? 4 : 2;
+  const kvBytesPerToken = info.nLayer * 2 * info.nKvHead * info.headDim * perValue;
   // CPU time of the decode loop (all threads): steadier than wall time on a busy machine.
   return {
     loadMs,
@@ -143,7 +152,17 @@ async function childLlamaCpp(file, threads, P, G) {
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
   const t0 = performance.now();
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize: P + G + 8, threads, batchSize: P });
+  const kvType = args['kv-type'];
+  const kvOptions =
+    kvType === 'f16'
+      ? {}
+      : {
+          experimentalKvCacheKeyType: kvType.toUpperCase(),
+          experimentalKvCacheValueType: kvType.toUpperCase(),
+          // llama.cpp quantizes the V cache only with flash attention
+          ...(kvType === 'q8_0' && { flashAttention: true }),
+        };
+  const context = await model.createContext({ contextSize: P + G + 8, threads, batchSize: P, ...kvOptions });
   const seq = context.getSequence();
   const loadMs = performance.now() - t0;
   const ids = promptTokens(P, model.tokens?.length ?? model.fileInsights?.vocabSize ?? 32000);
@@ -201,6 +220,8 @@ function measure(engine, file, threads, P, G) {
       args.backend,
       '--grammar-rounds',
       args['grammar-rounds'],
+      '--kv-type',
+      args['kv-type'],
     ],
     { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
@@ -242,6 +263,8 @@ function machineLine() {
 }
 
 async function main() {
+  if (!['f16', 'q8_0', 'f32'].includes(args['kv-type']))
+    throw new Error(`--kv-type must be f16, q8_0 or f32, got "${args['kv-type']}"`);
   const models = (args.model ?? ['smol-q8_0']).flatMap((m) => m.split(',')).filter(Boolean);
   const threadList = args.threads.split(',').map(Number);
   const repeat = Math.max(1, Number(args.repeat));
@@ -275,6 +298,7 @@ async function main() {
           bytes,
           engine,
           backend: engine === 'minimacllm' ? args.backend : undefined,
+          kvType: args['kv-type'],
           threads,
           prompt: P,
           gen: G,
@@ -293,7 +317,7 @@ async function main() {
   const bw = readBandwidth();
   // Decode roofline: every token reads the weights once plus the KV cache of the context so far.
   for (const r of results) {
-    // llama.cpp's rows: the same file, so the same KV cache (f16 by default in both)
+    // llama.cpp's rows: the same file and --kv-type, so the same KV cache
     r.kvBytesPerToken ??= results.find((o) => o.model === r.model && o.kvBytesPerToken)?.kvBytesPerToken;
     if (r.error || !bw) continue;
     const depth = r.prompt + r.gen / 2;
@@ -311,7 +335,7 @@ async function main() {
     `\nmachine: ${machineLine()}; load average ${os
       .loadavg()
       .map((x) => x.toFixed(2))
-      .join(' ')}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores)\n`,
+      .join(' ')}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores); KV cache ${args['kv-type']}\n`,
   );
   console.log(
     '| GGUF | MB | prompt | engine | threads | prefill tok/s | decode tok/s | decode roofline tok/s (fraction) | TTFT ms | load ms | peak RSS MB |',

@@ -41,7 +41,7 @@ export {
 export type { AttentionOptions, CpuInfo, OpOptions, RopeOptions, WeightMatrix, WeightType } from './ops';
 export { DType } from './dtype';
 export type { DTypeName } from './dtype';
-export { loadTokenizer, Tokenizer } from './tokenizer';
+export { loadTokenizer, MAX_TOKEN_ARRAY, Tokenizer } from './tokenizer';
 export type { DetokenizeOptions, StreamingDecoder, TokenizeAsyncOptions, TokenizeOptions } from './tokenizer';
 // Inference and generation API
 export { loadModel, Model, ModelSequence } from './model/model';
@@ -50,6 +50,7 @@ export type { ModelInfo, ChatOptions, ChatResult, ChatStream, CreateContextOptio
 export { Context } from './model/context';
 export type { EvaluateOptions } from './model/context';
 export type { LoadModelOptions, LoadProgress, BackendChoice } from './model/options';
+export type { KvType } from './model/kv-type';
 export { setLogger, LOG_LEVELS } from './log';
 export type { Logger, LogLevel, LogFunction, ConsoleLike } from './log';
 // Hugging Face Hub: hf: sources, the shared hub cache

@@ -426,12 +426,13 @@ export interface AttentionOptions extends OpOptions {
 
 /**
  * Causal GQA attention. q: [n, nHead*headDim]; kCache/vCache: [nPast+n, nKvHead*headDim]
- * (with `ring`: [ring, nKvHead*headDim]) as Float32Array (f32 cache) or Uint16Array (f16 cache).
+ * (with `ring`: [ring, nKvHead*headDim]) as Float32Array (f32 cache), Uint16Array (f16 cache)
+ * or Uint8Array (q8_0 cache: each row nKvHead*headDim/32 blocks of 34 bytes; headDim % 32 == 0).
  */
 export function attention(
   q: Float32Array,
-  kCache: Float32Array | Uint16Array,
-  vCache: Float32Array | Uint16Array,
+  kCache: Float32Array | Uint16Array | Uint8Array,
+  vCache: Float32Array | Uint16Array | Uint8Array,
   options: AttentionOptions,
 ): Float32Array {
   if (options === null || typeof options !== 'object')
@@ -454,23 +455,31 @@ export function attention(
     ['kCache', kCache],
     ['vCache', vCache],
   ] as const) {
-    if (!(c instanceof Float32Array) && !(c instanceof Uint16Array))
-      throw new InvalidArgumentError(`${name} must be a Float32Array (f32) or Uint16Array (f16), got ${show(c)}`);
+    if (!(c instanceof Float32Array) && !(c instanceof Uint16Array) && !(c instanceof Uint8Array))
+      throw new InvalidArgumentError(
+        `${name} must be a Float32Array (f32), Uint16Array (f16) or Uint8Array (q8_0), got ${show(c)}`,
+      );
     bufferView(name, c);
   }
-  const kvType = kCache instanceof Float32Array ? DType.F32 : DType.F16;
-  if ((vCache instanceof Float32Array ? DType.F32 : DType.F16) !== kvType) {
+  const typeOf = (c: Float32Array | Uint16Array | Uint8Array): number =>
+    c instanceof Float32Array ? DType.F32 : c instanceof Uint16Array ? DType.F16 : DType.Q8_0;
+  const kvType = typeOf(kCache);
+  if (typeOf(vCache) !== kvType) {
     throw new InvalidArgumentError('kCache and vCache must have the same type');
   }
+  if (kvType === DType.Q8_0 && headDim % 32 !== 0)
+    throw new InvalidArgumentError(`a q8_0 cache needs headDim a multiple of 32, got ${headDim}`);
+  // Elements (f32, f16) or bytes (q8_0: 34 per 32 values) of one cache row.
+  const rowLength = kvType === DType.Q8_0 ? (kvCols / 32) * 34 : kvCols;
   const ring = nonNegativeInt('ring', o.ring ?? 0);
   const kvRows = ring > 0 ? ring : nPast + n;
   for (const [name, c] of [
     ['kCache', kCache],
     ['vCache', vCache],
   ] as const) {
-    if (c.length !== kvRows * kvCols) {
+    if (c.length !== kvRows * rowLength) {
       throw new InvalidArgumentError(
-        `${name} must hold ${ring > 0 ? 'ring' : 'nPast + n'} = ${kvRows} rows of ${kvCols} elements`,
+        `${name} must hold ${ring > 0 ? 'ring' : 'nPast + n'} = ${kvRows} rows of ${rowLength} ${kvType === DType.Q8_0 ? 'bytes' : 'elements'}`,
       );
     }
   }
@@ -580,7 +589,7 @@ export function softcap(x: Float32Array, c: number, options?: OpOptions): Float3
 /** Writes src rows into a cache copy at rows [nPast, nPast + n), converting to the cache type. */
 export function storeRows(
   src: Float32Array,
-  cache: { data: ArrayBufferView; type: 'F32' | 'F16' | 'BF16'; rows: number; cols: number },
+  cache: { data: ArrayBufferView; type: 'F32' | 'F16' | 'BF16' | 'Q8_0'; rows: number; cols: number },
   nPast: number,
   options?: OpOptions,
 ): Uint8Array {
@@ -588,8 +597,8 @@ export function storeRows(
   f32('src', src);
   if (cache === null || typeof cache !== 'object')
     throw new InvalidArgumentError(`cache must be an object, got ${show(cache)}`);
-  if (cache.type !== 'F32' && cache.type !== 'F16' && cache.type !== 'BF16')
-    throw new InvalidArgumentError(`cache.type must be 'F32', 'F16' or 'BF16', got ${show(cache.type)}`);
+  if (cache.type !== 'F32' && cache.type !== 'F16' && cache.type !== 'BF16' && cache.type !== 'Q8_0')
+    throw new InvalidArgumentError(`cache.type must be 'F32', 'F16', 'BF16' or 'Q8_0', got ${show(cache.type)}`);
   const c = weightMatrix('cache', cache);
   const n = rowsOf('src', src, c.cols);
   nonNegativeInt('nPast', nPast);

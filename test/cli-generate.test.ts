@@ -73,3 +73,32 @@ test('chat reads turns from stdin', () => {
   expect(r.status).toBe(0);
   expect(r.stdout.startsWith('> ')).toBe(true);
 });
+
+test('--kv-type q8_0 (generate, perplexity); a bad or unsupported one is an error', () => {
+  const gutenberg = fixture('models', 'gutenberg-16m-q8_0.gguf');
+  const g = run(['generate', 'The old man', '-m', gutenberg, '--kv-type', 'q8_0', '--ctx', '64', '-n', '8']);
+  expect(g.status).toBe(0);
+  expect(g.stdout.startsWith('The old man')).toBe(true);
+  const p = run([
+    'perplexity',
+    '-m',
+    gutenberg,
+    '--kv-type',
+    'q8_0',
+    '-f',
+    fixture('reference', 'pride-and-prejudice-ch1-10.txt'),
+    '--ctx',
+    '64',
+    '--windows',
+    '2',
+  ]);
+  expect(p.status).toBe(0);
+  expect(p.stdout).toMatch(/^perplexity: \d+\.\d{4} \(2 windows of 64 tokens/);
+  const bad = run(['generate', 'x', '--kv-type', 'q4_0']);
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toMatch(/--kv-type must be one of f16, q8_0, f32, got "q4_0"/);
+  // The embedded stories260K has head_dim 8: no whole q8_0 block per head.
+  const unsupported = run(['generate', 'x', '--kv-type', 'q8_0']);
+  expect(unsupported.status).toBe(1);
+  expect(unsupported.stderr).toMatch(/ERR_UNSUPPORTED: kvType 'q8_0' needs head_dim a multiple of 32/);
+});

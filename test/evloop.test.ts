@@ -13,13 +13,20 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Tokenizer } from '../lib';
+import { MAX_TOKEN_ARRAY, Tokenizer } from '../lib';
 import { readGGUFSync } from '../lib/gguf/reader';
 import { loadModel } from '../lib/model/model';
+import { Offload } from '../lib/tokenizer/offload';
 import { writeHfQwen2Folder } from './helpers/hf-vocab-model';
-import { measureStall } from './helpers/stall';
+import { leastStall, measureStall } from './helpers/stall';
 import { vocabModel } from './helpers/vocab-model';
 import { fixture, ggufTokenizer, hfTokenizer, readJson } from './tokenizer-helpers';
+
+/**
+ * A Uint32Array of any realm: the worker's arrays are made in the realm its port delivers to, not in jest's
+ * vm context, so `instanceof` / toBeInstanceOf would say no.
+ */
+const isUint32 = (v: unknown): boolean => Object.prototype.toString.call(v) === '[object Uint32Array]';
 
 const MB = 1024 * 1024;
 const qwen2Md = () => readGGUFSync(fixture('vocab', 'ggml-vocab-qwen2.gguf')).metadata;
@@ -83,54 +90,79 @@ describe('tokenizeAsync of 10 MB that cannot be cut keeps the event loop free', 
     const s = text();
     let n = 0;
     const stall = await measureStall(async () => {
-      n = (await t.tokenizeAsync(s, { addSpecial: false })).length;
+      n = (await t.tokenizeAsync(s, { addSpecial: false, as: 'uint32' })).length;
     });
     expect(n).toBeGreaterThan(10_000);
     // Before: 0.4 s (emoji), 0.6 s (one word), seconds (no cuts) in one block.
     expect(stall.blockedMs).toBeLessThan(150);
   });
 
-  // Results of millions of ids (no maxTokens): the ids come back from the worker as moved Int32Arrays and are
-  // joined into one array sized once. Its allocation (8 bytes an id, page-faulted in one step) is the block
-  // that remains: 31-42 ms of main-thread CPU at 7.3 M ids, 77-87 ms at 21 M, at load 12-15 on 2 cores. The
-  // bound fails on the code before the worker and the sized join (544 ms and 3.3 s); not on 466d903, whose
-  // extra cost was a GC pause over an array of small integers (287 ms wall at 21 M ids, `--trace-gc`), which
-  // this CPU measure sees only in part.
-  const many: Array<[string, () => Promise<Tokenizer>, () => string, number]> = [
+  // Results of millions of ids (no maxTokens). A number[] is allocated in one step (8 bytes an id, its pages
+  // faulted in at once: ~5 ms of main-thread CPU per million ids), so it holds at most MAX_TOKEN_ARRAY (2^22)
+  // ids: 20-31 ms at the cap here (load ~5 on 2 cores), where 7.3 M ids took 31-42 ms and 21 M 77-144 ms. A
+  // Uint32Array of any length is allocated lazily and filled a bounded block at a time, or is the worker's own
+  // (moved, not copied). Before: the 21 M-id result was one number[] (77-144 ms in one step); earlier still
+  // 544 ms and 3.3 s (no worker, no sized join). Each case is the least of 3 runs (helpers/stall.ts).
+  const spm = async () => {
+    const t = await Tokenizer.fromGGUFMetadataAsync(
+      readGGUFSync(fixture('vocab', 'ggml-vocab-llama-spm.gguf')).metadata,
+    );
+    await t.prepare();
+    return t;
+  };
+  const many: Array<[string, () => Promise<Tokenizer>, () => string, 'array' | 'uint32', number]> = [
+    // llama-spm: an emoji is 4 byte-fallback tokens; a run of them has no safe cut (the worker tokenizes it).
+    ['number[] at the cap, from the worker: 1 M emoji, 4 M ids', spm, () => '🦙'.repeat(1_000_000), 'array', 4_000_000],
+    // Qwen2: a digit and a space are a token each; cut into slices on the main thread.
     [
-      '10 MB of CJK with no spaces: 7.3 M ids',
+      'number[] at the cap, from slices: 4.19 M ids',
       () => Promise.resolve(qwen2),
-      () => '中文没有空格的句子很长'.repeat(MB),
-      7_000_000,
+      () => '1 '.repeat(MAX_TOKEN_ARRAY / 2 - 50),
+      'array',
+      MAX_TOKEN_ARRAY - 100,
     ],
+    ['Uint32Array from the worker: 2 M emoji, 8.4 M ids', spm, () => '🦙'.repeat(2 * MB), 'uint32', 8_000_000],
     [
-      '10 MB of emoji, llama-spm byte fallback: 21 M ids',
-      async () => {
-        const spm = await Tokenizer.fromGGUFMetadataAsync(
-          readGGUFSync(fixture('vocab', 'ggml-vocab-llama-spm.gguf')).metadata,
-        );
-        await spm.prepare();
-        return spm;
-      },
-      () => '🦙'.repeat(5 * MB),
-      20_000_000,
+      'Uint32Array from slices: 10 M ids',
+      () => Promise.resolve(qwen2),
+      () => '1 '.repeat(5 * MB),
+      'uint32',
+      10_000_000,
     ],
   ];
-  it.each(many)('%s', async (_name, tok, text, least) => {
+  it.each(many)('%s', async (_name, tok, text, as, least) => {
     const t = await tok();
     const s = text();
-    let ids: number[] = [];
-    const stall = await measureStall(async () => {
-      ids = await t.tokenizeAsync(s, { addSpecial: false });
+    let ids: ArrayLike<number> = [];
+    const stall = await leastStall(3, async () => {
+      ids = await t.tokenizeAsync(s, { addSpecial: false, as });
     });
-    expect(ids.length).toBeGreaterThan(least);
-    expect(Array.isArray(ids)).toBe(true);
+    expect(ids.length).toBeGreaterThanOrEqual(least);
+    expect(as === 'array' ? Array.isArray(ids) : isUint32(ids)).toBe(true);
+    const slice = (a: number, b: number): number[] => Array.prototype.slice.call(ids, a, b) as number[];
     const head = t.tokenize(s.slice(0, 4000), { addSpecial: false });
-    expect(ids.slice(0, 100)).toEqual(head.slice(0, 100));
+    expect(slice(0, 100)).toEqual(head.slice(0, 100));
     const tail = t.tokenize(s.slice(-4000), { addSpecial: false });
-    expect(ids.slice(-100)).toEqual(tail.slice(-100));
-    expect(ids.every((id) => Number.isInteger(id) && id >= 0)).toBe(true);
-    expect(stall.blockedMs).toBeLessThan(150);
+    expect(slice(ids.length - 100, ids.length)).toEqual(tail.slice(-100));
+    let ok = true;
+    for (let i = 0; i < ids.length; i++) ok &&= Number.isInteger(ids[i]) && ids[i]! >= 0;
+    expect(ok).toBe(true);
+    expect(stall.blockedMs).toBeLessThan(50);
+  });
+
+  it('past the cap a number[] result is ERR_INVALID_ARG, from the worker or from slices, without a long block', async () => {
+    const t = await spm();
+    const stall = await leastStall(3, async () => {
+      // 1.1 M emoji: 4.4 M ids, past the cap: the worker stops at the cap and the error names the remedy.
+      await expect(t.tokenizeAsync('🦙'.repeat(1_100_000))).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG',
+        message: expect.stringContaining("{ as: 'uint32' }"),
+      });
+      await expect(qwen2.tokenizeAsync('1 '.repeat(MAX_TOKEN_ARRAY / 2 + 1))).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG',
+      });
+    });
+    expect(stall.blockedMs).toBeLessThan(50);
   });
 
   it('aborting while the worker tokenizes rejects at once with ERR_ABORTED', async () => {
@@ -172,6 +204,10 @@ describe('what the worker tokenizes is exactly what tokenize() gives', () => {
       },
     ],
   ];
+  const saved = Tokenizer.maxArrayIds;
+  afterEach(() => {
+    Tokenizer.maxArrayIds = saved;
+  });
   it.each(tokenizers)('%s', async (_name, make) => {
     const t = make();
     for (const text of texts) {
@@ -180,11 +216,56 @@ describe('what the worker tokenizes is exactly what tokenize() gives', () => {
         const got = await t.tokenizeAsync(text, { parseSpecial });
         expect(got.length).toBe(want.length);
         expect(got.join(',') === want.join(',')).toBe(true);
+        // The worker's Uint32Array: the whole result (moved, a text with no cut from its start: the worker
+        // adds BOS / EOS) or joined with the slices before it.
+        const typed = await t.tokenizeAsync(text, { parseSpecial, as: 'uint32' });
+        expect(isUint32(typed)).toBe(true);
+        expect(typed.join(',') === want.join(',')).toBe(true);
+        const bare = t.tokenize(text, { parseSpecial, addSpecial: false });
+        const typedBare = await t.tokenizeAsync(text, { parseSpecial, addSpecial: false, as: 'uint32' });
+        expect(typedBare.join(',') === bare.join(',')).toBe(true);
         // Early stop in the worker: one token short of the real count.
         await expect(t.tokenizeAsync(text, { parseSpecial, maxTokens: want.length - 1 })).rejects.toMatchObject({
           code: 'ERR_CONTEXT_OVERFLOW',
         });
+        await expect(
+          t.tokenizeAsync(text, { parseSpecial, maxTokens: want.length - 1, as: 'uint32' }),
+        ).rejects.toMatchObject({ code: 'ERR_CONTEXT_OVERFLOW' });
+        // The number[] cap, one short of the count: the worker stops at it.
+        Tokenizer.maxArrayIds = want.length - 1;
+        await expect(t.tokenizeAsync(text, { parseSpecial })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+        Tokenizer.maxArrayIds = saved;
       }
+    }
+  });
+
+  it("a text the worker tokenizes from its start comes back as the worker's own Uint32Array (moved, not copied)", async () => {
+    const proto = Offload.prototype;
+    const run = Object.getOwnPropertyDescriptor(proto, 'run')!.value as Offload['run'];
+    let fromWorker: unknown;
+    const spy = jest.spyOn(proto, 'run').mockImplementation(async function (this: Offload, ...a) {
+      fromWorker = await run.apply(this, a);
+      return fromWorker as Awaited<ReturnType<Offload['run']>>;
+    });
+    try {
+      // llama-spm adds BOS (the worker adds it); a run of emoji has no safe cut.
+      const t = ggufTokenizer('vocab/ggml-vocab-llama-spm.gguf');
+      const text = '🦙'.repeat(70_000);
+      for (const addSpecial of [true, false]) {
+        fromWorker = undefined;
+        const got = await t.tokenizeAsync(text, { addSpecial, as: 'uint32' });
+        expect(fromWorker).toBe(got);
+        expect(got.join(',') === t.tokenize(text, { addSpecial }).join(',')).toBe(true);
+      }
+      // After slices tokenized here, the worker's ids are copied into one array after them.
+      const after = 'Hello world. '.repeat(2000) + text;
+      fromWorker = undefined;
+      const joined = await t.tokenizeAsync(after, { as: 'uint32' });
+      expect(isUint32(fromWorker)).toBe(true);
+      expect(fromWorker).not.toBe(joined);
+      expect(joined.join(',') === t.tokenize(after).join(',')).toBe(true);
+    } finally {
+      spy.mockRestore();
     }
   });
 });

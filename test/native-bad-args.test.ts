@@ -99,6 +99,18 @@ describe('backend and graph', () => {
         [{ op: 'attention', src: [0, 1, 2], dst: 0, params: { nHead: 3, nKvHead: 2, headDim: 8 } }],
       ),
     ).toBe('ERR_INVALID_ARG'); // GQA ratio
+    // A q8_0 KV cache (native re-checks what kvType's TS checks): K and V both q8_0, whole blocks per head.
+    const q8 = (nHead: number, headDim: number, vType: number): string =>
+      graph(
+        [t(32, 1), t(32, 2, { type: 8, offset: 128 }), t(32, 2, { type: vType, offset: 256 })],
+        [{ op: 'attention', src: [0, 1, 2], dst: 0, params: { nHead, nKvHead: nHead, headDim } }],
+      );
+    expect(q8(1, 32, 8)).toBe('no error');
+    expect(q8(1, 32, 1)).toBe('ERR_INVALID_ARG'); // q8_0 K, f16 V
+    expect(q8(2, 16, 8)).toBe('ERR_INVALID_ARG'); // head_dim 16: half a block per head
+    expect(graph([t(16, 1), t(16, 2, { type: 8, offset: 128 })], [{ op: 'store_rows', src: [0], dst: 1 }])).toBe(
+      'ERR_INVALID_ARG',
+    ); // 16 values: not a q8_0 row
     expect(graph([t(8, 1)], [{ op: 'rope', src: [0, 0], dst: 0, params: { nHead: 1, headDim: 8 } }])).toBe(
       'ERR_INVALID_ARG',
     ); // positions not i32

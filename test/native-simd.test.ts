@@ -1,5 +1,6 @@
 /**
- * The SIMD dot-product kernels against the scalar ones, compiled as a small
+ * The SIMD dot-product kernels (and the AVX2 attention's q8_0 value
+ * accumulation) against the scalar ones, compiled as a small
  * standalone binary (native/test/simd_kernels_test.cc):
  *  - arm64 NEON, with and without the sdot extension, cross-compiled with
  *    aarch64-linux-gnu-g++ and run under qemu-aarch64 (skipped with a message
@@ -69,4 +70,6 @@ const x64 = process.arch === 'x64';
   execFileSync('g++', [...defs, '-o', exe, ...common, ...objs, '-lpthread']);
   const out = runBinary(exe, []);
   expect(out).toMatch(/0 failures/);
+  // The q8_0 KV cache's value accumulation (attention vector ops) where the CPU has AVX2.
+  if (!out.includes('skip: this CPU has no AVX2')) expect(out).toContain('ok avx2 accum_rows_q8_0');
 });

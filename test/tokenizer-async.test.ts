@@ -7,11 +7,17 @@
  * a slice at a time (merge-job.ts): checked the same way, with a tiny long-piece threshold.
  */
 import * as fs from 'node:fs';
-import { Tokenizer } from '../lib';
+import { MAX_TOKEN_ARRAY, Tokenizer } from '../lib';
 import { readGGUFSync } from '../lib/gguf/reader';
 import { longPiece } from '../lib/tokenizer/merge-job';
 import { leastStall, measureStall } from './helpers/stall';
 import { EXTRA_TEXTS, fixture, ggufTokenizer, hfTokenizer } from './tokenizer-helpers';
+
+/**
+ * A Uint32Array of any realm: the worker's arrays are made in the realm its port delivers to, not in jest's
+ * vm context, so `instanceof` / toBeInstanceOf would say no.
+ */
+const isUint32 = (v: unknown): boolean => Object.prototype.toString.call(v) === '[object Uint32Array]';
 
 const VOCABS = ['gpt-2', 'llama-bpe', 'llama-spm', 'phi-3', 'qwen2'];
 const INPUTS = VOCABS.flatMap((v) =>
@@ -85,8 +91,117 @@ describe('tokenizeAsync gives exactly the tokens of tokenize', () => {
                 JSON.stringify(t.detokenize(b.slice(Math.max(0, k - 5), k + 5))),
             );
           }
+          // The same ids as a Uint32Array (assembled from the slices' parts, placeholders replaced).
+          const c = await t.tokenizeAsync(text, { ...o, as: 'uint32' });
+          expect(isUint32(c)).toBe(true);
+          expect(c.length === a.length && c.every((id, i) => id === a[i])).toBe(true);
         }
       }
+    }
+  });
+});
+
+describe("tokenizeAsync's result: a number[] up to MAX_TOKEN_ARRAY ids, a Uint32Array of any length", () => {
+  const qwen2 = () => ggufTokenizer('vocab/ggml-vocab-qwen2.gguf');
+  const saved = Tokenizer.maxArrayIds;
+  const savedSlice = Tokenizer.sliceChars;
+  afterEach(() => {
+    Tokenizer.maxArrayIds = saved;
+    Tokenizer.sliceChars = savedSlice;
+  });
+  const same = (got: ArrayLike<number>, want: readonly number[]): boolean =>
+    got.length === want.length && want.every((id, i) => got[i] === id);
+
+  it('MAX_TOKEN_ARRAY is 2^22 and is the default cap', () => {
+    expect(MAX_TOKEN_ARRAY).toBe(4_194_304);
+    expect(Tokenizer.maxArrayIds).toBe(MAX_TOKEN_ARRAY);
+  });
+
+  it("past the cap a number[] result is ERR_INVALID_ARG naming the count, the reason and { as: 'uint32' } / maxTokens", async () => {
+    const t = qwen2();
+    const text = mixed(20_000, 7);
+    const want = t.tokenize(text);
+    expect(want.length).toBeGreaterThan(1000);
+    Tokenizer.sliceChars = 64;
+    // Exactly at the cap: a number[].
+    Tokenizer.maxArrayIds = want.length;
+    expect(await t.tokenizeAsync(text)).toEqual(want);
+    Tokenizer.maxArrayIds = want.length - 1;
+    const err = await t.tokenizeAsync(text).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(err?.code).toBe('ERR_INVALID_ARG');
+    expect(err?.message).toContain(`more than ${want.length - 1} tokens`);
+    expect(err?.message).toContain('block the event loop');
+    expect(err?.message).toContain("{ as: 'uint32' }");
+    expect(err?.message).toContain('maxTokens');
+    // The typed result has no cap; `as: 'array'` is the default.
+    expect(same(await t.tokenizeAsync(text, { as: 'uint32' }), want)).toBe(true);
+    await expect(t.tokenizeAsync(text, { as: 'array' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    // maxTokens at or under the cap: the overflow is the context's; over it, the cap's.
+    Tokenizer.maxArrayIds = 1000;
+    await expect(t.tokenizeAsync(text, { maxTokens: 900 })).rejects.toMatchObject({ code: 'ERR_CONTEXT_OVERFLOW' });
+    await expect(t.tokenizeAsync(text, { maxTokens: 1000 })).rejects.toMatchObject({ code: 'ERR_CONTEXT_OVERFLOW' });
+    await expect(t.tokenizeAsync(text, { maxTokens: 5000 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(same(await t.tokenizeAsync(text, { maxTokens: want.length, as: 'uint32' }), want)).toBe(true);
+  });
+
+  it('past the cap it stops at once, as maxTokens does (a 10 MB text, cap 4096)', async () => {
+    const t = qwen2();
+    Tokenizer.maxArrayIds = 4096;
+    const t0 = performance.now();
+    await expect(t.tokenizeAsync(mixed(10 * 1024 * 1024, 3))).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    // Tokenizing all 10 MB takes seconds.
+    expect(performance.now() - t0).toBeLessThan(1500);
+  });
+
+  it("as: 'uint32' honours maxTokens and an abort signal", async () => {
+    const t = qwen2();
+    const text = mixed(20_000, 8);
+    const want = t.tokenize(text);
+    Tokenizer.sliceChars = 64;
+    await expect(t.tokenizeAsync(text, { as: 'uint32', maxTokens: want.length - 1 })).rejects.toMatchObject({
+      code: 'ERR_CONTEXT_OVERFLOW',
+    });
+    expect(same(await t.tokenizeAsync(text, { as: 'uint32', maxTokens: want.length }), want)).toBe(true);
+    const ac = new AbortController();
+    const p = t.tokenizeAsync(mixed(1024 * 1024, 9), { as: 'uint32', signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    await expect(t.tokenizeAsync('x', { as: 'uint32', signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'ERR_ABORTED',
+    });
+  });
+
+  it('with addSpecial and parseSpecial, short texts and empty ones', async () => {
+    const t = ggufTokenizer('vocab/ggml-vocab-llama-spm.gguf');
+    for (const text of ['', 'x', 'Hello <s> world </s>', mixed(5000, 10)]) {
+      for (const addSpecial of [false, true]) {
+        for (const parseSpecial of [false, true]) {
+          const want = t.tokenize(text, { addSpecial, parseSpecial });
+          const got = await t.tokenizeAsync(text, { addSpecial, parseSpecial, as: 'uint32' });
+          expect(isUint32(got)).toBe(true);
+          expect(Array.from(got)).toEqual(want);
+        }
+      }
+    }
+  });
+
+  it('rejects a bad `as` with ERR_INVALID_ARG', async () => {
+    const t = qwen2();
+    for (const [as, shown] of [
+      ['Uint32', '"Uint32"'],
+      ['float64', '"float64"'],
+      [1, '1'],
+      [null, 'null'],
+      [true, 'true'],
+      [{}, 'an object'],
+    ] as const) {
+      await expect(t.tokenizeAsync('x', { as: as as never })).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG',
+        message: `tokenizeAsync: as must be 'array' or 'uint32', got ${shown}`,
+      });
     }
   });
 });

@@ -1,7 +1,8 @@
-/** Options shared by the commands that load a model (--model, --backend, --threads, --ctx). */
+/** Options shared by the commands that load a model (--model, --backend, --threads, --ctx, --kv-type). */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { isHubSource } from '../hub/source';
+import { checkKvType } from '../model/kv-type';
 import { loadModel, type Model } from '../model/model';
 import type { BackendChoice } from '../model/options';
 import { downloadProgress } from './progress';
@@ -14,13 +15,16 @@ export const MODEL_OPTIONS = {
   backend: { type: 'string' },
   threads: { type: 'string', short: 't' },
   ctx: { type: 'string', short: 'c' },
+  'kv-type': { type: 'string' },
 } as const;
 
 export const MODEL_USAGE = `  -m, --model PATH     GGUF file, Hugging Face folder, or hf:org/repo[:QUANT] from the Hub
                        (default: the embedded stories260K model)
   --backend NAME       auto | cpu | metal | metal-sim (default auto)
   -t, --threads N      CPU threads (default: physical cores)
-  -c, --ctx N          context size in tokens (default: min(model's, 4096))`;
+  -c, --ctx N          context size in tokens (default: min(model's, 4096))
+  --kv-type TYPE       KV cache type: f16 | q8_0 | f32 (default f16; q8_0 holds
+                       about half the bytes of f16, CPU backend only)`;
 
 /** Parses an integer option; undefined when absent. */
 export function intOption(values: Record<string, unknown>, name: string, min: number): number | undefined {
@@ -49,6 +53,7 @@ export async function loadModelFromArgs(
   const backend = (values['backend'] ?? 'auto') as BackendChoice;
   const threads = intOption(values, 'threads', 0);
   const contextSize = extra.contextSize ?? intOption(values, 'ctx', 1);
+  const kvType = checkKvType(values['kv-type'], '--kv-type');
   const model = typeof values['model'] === 'string' ? values['model'] : DEFAULT_MODEL;
   // hf: sources may download first: show it on stderr.
   const progress = isHubSource(model) ? downloadProgress() : undefined;
@@ -58,6 +63,7 @@ export async function loadModelFromArgs(
       ...(threads !== undefined ? { threads } : {}),
       ...(contextSize !== undefined ? { contextSize } : {}),
       ...(extra.maxSequences !== undefined ? { maxSequences: extra.maxSequences } : {}),
+      ...(kvType !== undefined ? { kvType } : {}),
       ...(progress ? { onProgress: (p) => (p.stage === 'download' ? progress.onProgress(p) : progress.done()) } : {}),
     });
   } finally {

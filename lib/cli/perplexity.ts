@@ -20,7 +20,8 @@ each with BOS in front, and averages the NLL of every window token.
   -c, --ctx N          window length in tokens (default 512)
   -w, --windows N      windows to score (default: all that fit)
   --backend NAME       auto | cpu | metal | metal-sim (default auto)
-  -t, --threads N      CPU threads`,
+  -t, --threads N      CPU threads
+  --kv-type TYPE       KV cache type: f16 | q8_0 | f32 (default f16)`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,

@@ -83,6 +83,7 @@ async function promptTokens(ctx: GenerationTarget, tokenizer: Tokenizer, input: 
       addSpecial: input.addSpecial,
       parseSpecial: input.parseSpecial,
       maxTokens: size,
+      as: 'uint32', // a context may hold more than MAX_TOKEN_ARRAY ids; checkTokens copies them into a number[]
       ...(signal ? { signal } : {}),
     });
     return ctx.checkTokens(ids);

@@ -59,7 +59,8 @@ export async function perplexity(
   }
   // A slice at a time (a long text never holds the event loop).
   if (model.disposed) throw new DisposedError('model');
-  const tokens = await model.tokenizer.tokenizeAsync(text, { addSpecial: false, signal: options.signal });
+  // A Uint32Array: a text of any length (a number[] result is capped at MAX_TOKEN_ARRAY ids).
+  const tokens = await model.tokenizer.tokenizeAsync(text, { addSpecial: false, signal: options.signal, as: 'uint32' });
   const available = Math.floor(tokens.length / ctxLen);
   const windows = options.windows === undefined ? available : Math.min(options.windows, available);
   if (windows < 1)
@@ -71,9 +72,9 @@ export async function perplexity(
   try {
     for (let w = 0; w < windows; w++) {
       if (options.signal?.aborted) throw new AbortError();
-      const win = tokens.slice(w * ctxLen, (w + 1) * ctxLen);
+      const win = tokens.subarray(w * ctxLen, (w + 1) * ctxLen);
       // Position i predicts win[i]: BOS, then all but the window's last token.
-      const input = [bos, ...win.slice(0, ctxLen - 1)];
+      const input = [bos, ...win.subarray(0, ctxLen - 1)];
       const logits = await ctx.evaluate(input, { allLogits: true }); // [ctx, vocab]
       for (let i = 0; i < ctxLen; i++) nllSum -= logProb(logits, vocab, i, win[i]!);
       count += ctxLen;

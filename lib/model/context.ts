@@ -8,11 +8,11 @@ import '../dispose-symbol';
 import type { Backend, Graph, StepArgs } from '../backend';
 import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError, showValue } from '../errors';
 import type { ModelFamily } from './arch/family';
-import { DType } from '../dtype';
 import type { NativeBuffer } from '../native';
 import type { ModelHParams } from './hparams';
 import { buildContextGraphs } from './graph-builder';
 import type { KvCache } from './kv-cache';
+import { KV_DTYPE, type KvType } from './kv-type';
 import { Mutex } from './mutex';
 import type { ModelWeights } from './weights';
 
@@ -27,6 +27,8 @@ export interface ContextHost {
   readonly family: ModelFamily;
   readonly hp: ModelHParams;
   readonly weights: ModelWeights;
+  /** The KV cache type of contexts that don't choose one (loadModel's kvType). */
+  readonly kvType: KvType;
   assertLive(): void;
   forget(ctx: Context): void;
 }
@@ -46,6 +48,8 @@ export interface ContextLayout {
   noAllLogits?: boolean;
   /** Windowed layers keep the whole context (no ring): what tests compare the ring against. */
   fullKv?: boolean;
+  /** The KV cache's type (default: the host's); a slot's is its shared cache's. */
+  kvType?: KvType;
 }
 
 export class Context {
@@ -103,7 +107,7 @@ export class Context {
       contextSize,
       maxTokens: this.#maxTokens,
       maxTokensAll: this.#maxTokensAll,
-      kvType: DType.F16,
+      kvType: layout.kvSlot?.kv.type ?? KV_DTYPE[layout.kvType ?? host.kvType],
       ...(layout.fullKv && { fullKv: true }),
     });
     this.#window = g.kv.window;

@@ -93,14 +93,16 @@ export class Embedder {
   ) {}
 
   /** The embedding of one tokenized input: [n_embd], or [n * n_embd] with pooling 'none'. */
-  async run(ids: readonly number[], o: Required<EmbedOptions>): Promise<Float32Array> {
+  async run(ids: ArrayLike<number>, o: Required<EmbedOptions>): Promise<Float32Array> {
     const n = ids.length;
     if (n === 0) throw new InvalidArgumentError('cannot embed an empty input (no tokens)');
     if (n > this.hp.contextLength)
       throw new ContextOverflowError(`the input has ${n} tokens, the model's context holds ${this.hp.contextLength}`);
-    for (const id of ids)
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!;
       if (!Number.isInteger(id) || id < 0 || id >= this.hp.vocabSize)
         throw new InvalidArgumentError(`token id ${id} is outside the vocabulary [0, ${this.hp.vocabSize})`);
+    }
     const b = this.#graph(n, o);
     const out = new Float32Array(o.pooling === 'none' ? n * this.hp.nEmbd : this.hp.nEmbd);
     await b.graph.run({

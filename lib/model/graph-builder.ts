@@ -15,6 +15,7 @@ import type { NativeBuffer } from '../native';
 import type { FamilyWeights, LayerOps, ModelFamily, Tensor } from './arch/family';
 import type { ModelHParams } from './hparams';
 import { allocateKvCache, cacheView, kvLayout, type KvCache } from './kv-cache';
+import type { KvDType } from './kv-type';
 
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -191,8 +192,8 @@ export interface BuildOptions {
   maxTokens: number;
   /** Rows per run of the all-logits graph (bounded so [rows, vocab] stays small). */
   maxTokensAll: number;
-  /** KV cache type: F16 (default, like llama.cpp) or F32. */
-  kvType: typeof DType.F16 | typeof DType.F32;
+  /** KV cache type: F16 (default, like llama.cpp), Q8_0 (head_dim % 32 == 0) or F32. */
+  kvType: KvDType;
   /** Windowed layers keep the whole context too (no ring): the reference the ring is tested against. */
   fullKv?: boolean;
   /** A slot of a shared KV cache (parallel sequences) instead of one of its own. */

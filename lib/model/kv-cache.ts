@@ -9,6 +9,7 @@ import { InternalError } from '../errors';
 import type { NativeBuffer } from '../native';
 import type { ModelFamily } from './arch/family';
 import type { ModelHParams } from './hparams';
+import { kvRowBytes, type KvDType } from './kv-type';
 
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -31,8 +32,10 @@ export interface KvLayer {
 export interface KvLayout {
   contextSize: number;
   slots: number;
-  type: typeof DType.F16 | typeof DType.F32;
-  /** Bytes of one cache row (one position of one layer's K or V). */
+  type: KvDType;
+  /** Values of one cache row: n_kv_head * head_dim. */
+  cols: number;
+  /** Bytes of one cache row (one position of one layer's K or V; q8_0: cols / 32 blocks of 34 bytes). */
   rowBytes: number;
   layers: readonly KvLayer[];
   /** The window of the ring layers and their rows (0 and 0 without any). */
@@ -59,11 +62,14 @@ export function kvLayout(
     contextSize: number;
     maxTokens: number;
     slots: number;
-    type: typeof DType.F16 | typeof DType.F32;
+    type: KvDType;
     fullKv?: boolean;
   },
 ): KvLayout {
-  const rowBytes = hp.nKvHead * hp.headDim * (o.type === DType.F16 ? 2 : 4);
+  const cols = hp.nKvHead * hp.headDim;
+  if (o.type === DType.Q8_0 && hp.headDim % 32 !== 0)
+    throw new InternalError('a q8_0 KV cache needs head_dim % 32 == 0');
+  const rowBytes = kvRowBytes(o.type, cols);
   const layers: KvLayer[] = [];
   let bytes = 0;
   let window = 0;
@@ -81,7 +87,7 @@ export function kvLayout(
     layers.push({ k: bytes, v: bytes + layerBytes, rows, ring });
     bytes += 2 * layerBytes;
   }
-  return { contextSize: o.contextSize, slots: o.slots, type: o.type, rowBytes, layers, window, ringRows, bytes };
+  return { contextSize: o.contextSize, slots: o.slots, type: o.type, cols, rowBytes, layers, window, ringRows, bytes };
 }
 
 export function allocateKvCache(backend: Backend, layout: KvLayout): KvCache {
@@ -95,7 +101,7 @@ export function cacheView(kv: KvCache, layer: number, which: 0 | 1, slot: number
     buffer: kv.buffer,
     offset: (which === 0 ? l.k : l.v) + (slot ?? 0) * l.rows * kv.rowBytes,
     type: kv.type,
-    cols: kv.rowBytes / (kv.type === DType.F16 ? 2 : 4),
+    cols: kv.cols,
     rows: slot === undefined ? kv.slots * l.rows : l.rows,
   };
 }

@@ -34,6 +34,7 @@ import { checkTokenIds, Context, type ContextHost, type ContextLayout } from './
 import { familyOf } from './arch/registry';
 import { describeModel, type Architecture, type ModelDescription, type ModelHParams } from './description';
 import { embedOptions, Embedder, modelPooling, type EmbedOptions } from './embed';
+import { checkKvType, checkKvTypeSupport, type KvType } from './kv-type';
 import { Mutex } from './mutex';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
 import { loadModelTokenizer } from './tokenizer-loader';
@@ -56,6 +57,8 @@ export interface ModelInfo {
   contextSize: number;
   /** Generations that run at once, batched (loadModel's maxSequences). */
   maxSequences: number;
+  /** The KV cache type of the default context, parallel sequences and createContext() (loadModel's kvType). */
+  kvType: KvType;
   vocabSize: number;
   nLayer: number;
   nHead: number;
@@ -71,6 +74,8 @@ export type { ChatOptions, ChatResult, ChatStream } from '../chat/chat';
 export interface CreateContextOptions {
   /** Tokens the context holds. Default: the model's default context size. */
   contextSize?: number;
+  /** The KV cache's type (see loadModel's kvType). Default: the model's (info.kvType). */
+  kvType?: KvType;
 }
 
 /** renderChat()/chatTokens() options: an object, with a boolean and a plain object if given. */
@@ -120,6 +125,7 @@ export class Model {
     weights: ModelWeights,
     contextSize: number,
     maxSequences = 1,
+    kvType: KvType = 'f16',
   ) {
     this.#desc = desc;
     this.tokenizer = tokenizer;
@@ -135,6 +141,7 @@ export class Model {
       contextLength: hp.contextLength,
       contextSize,
       maxSequences,
+      kvType,
       vocabSize: hp.vocabSize,
       nLayer: hp.nLayer,
       nHead: hp.nHead,
@@ -146,10 +153,12 @@ export class Model {
     });
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
+    checkKvTypeSupport(kvType, hp.headDim, backend.name);
     this.#host = {
       backend,
       family: familyOf(desc.architecture),
       hp,
+      kvType,
       get weights(): ModelWeights {
         if (!self.#weights) throw new DisposedError('model');
         return self.#weights;
@@ -196,7 +205,9 @@ export class Model {
     this.#assertLive();
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
     const size = checkContextSize(options.contextSize) ?? this.info.contextSize;
-    const ctx = new Context(this.#host, size);
+    const kvType = checkKvType(options.kvType) ?? this.info.kvType;
+    checkKvTypeSupport(kvType, this.info.headDim, this.#backend.name);
+    const ctx = new Context(this.#host, size, { kvType });
     this.#contexts.add(ctx);
     return ctx;
   }
@@ -304,11 +315,12 @@ export class Model {
     });
     // Texts tokenized a slice at a time (a long one never holds the event loop), stopping past the context.
     const ctxLen = this.#desc.hparams.contextLength;
-    const ids: number[][] = [];
+    const ids: Array<ArrayLike<number>> = [];
     for (const x of items as ReadonlyArray<string | readonly number[]>) {
       if (typeof x !== 'string') ids.push([...x]);
       else {
-        const t = await this.tokenizer.tokenizeAsync(x, { maxTokens: ctxLen }).catch((e: unknown) => {
+        // A Uint32Array: a number[] result is capped at MAX_TOKEN_ARRAY ids, a context may be longer.
+        const t = await this.tokenizer.tokenizeAsync(x, { maxTokens: ctxLen, as: 'uint32' }).catch((e: unknown) => {
           if (e instanceof ContextOverflowError)
             throw new ContextOverflowError(`the input has more tokens than the model's context holds (${ctxLen})`);
           throw e;
@@ -567,7 +579,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   try {
     weights = loadWeights(backend, desc, familyOf(desc.architecture));
     aborted();
-    const model = new Model(desc, tokenizer, backend, weights, contextSize, o.maxSequences);
+    const model = new Model(desc, tokenizer, backend, weights, contextSize, o.maxSequences, o.kvType);
     if (log.enabled('info')) {
       const i = model.info;
       log.info(

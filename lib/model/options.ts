@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../errors';
 import type { DownloadProgress } from '../hub/download';
 import { checkHubOptions, type HubOptions } from '../hub/settings';
 import { checkLogger, type Logger } from '../log';
+import { checkKvType, type KvType } from './kv-type';
 
 export type BackendChoice = 'auto' | BackendName;
 
@@ -42,6 +43,12 @@ export interface LoadModelOptions {
   logger?: Logger;
   /** Hugging Face Hub settings for `hf:` sources (cache folder, endpoint, token, offline); default from the environment. */
   hub?: HubOptions;
+  /**
+   * The KV cache's type for the default context, parallel sequences and createContext():
+   * 'f16' (default), 'q8_0' (about half the bytes; needs head_dim % 32 == 0 and the CPU
+   * backend: ERR_UNSUPPORTED otherwise) or 'f32'.
+   */
+  kvType?: KvType;
 }
 
 export interface ResolvedLoadOptions {
@@ -55,6 +62,7 @@ export interface ResolvedLoadOptions {
   hub: HubOptions | undefined;
   maxSequences: number;
   logger: Logger | undefined;
+  kvType: KvType;
 }
 
 const KNOWN = new Set([
@@ -68,6 +76,7 @@ const KNOWN = new Set([
   'hub',
   'maxSequences',
   'logger',
+  'kvType',
 ]);
 const show = (v: unknown): string =>
   typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
@@ -124,5 +133,6 @@ export function resolveLoadOptions(options: LoadModelOptions | undefined): Resol
     quiet,
     hub: checkHubOptions(o['hub']),
     logger: checkLogger(o['logger']),
+    kvType: checkKvType(o['kvType']) ?? 'f16',
   };
 }

@@ -18,13 +18,13 @@
  * used one.
  */
 import type { Graph, StepArgs } from '../backend';
-import { DType } from '../dtype';
 import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError } from '../errors';
 import type { GenerationTarget } from '../generate/generate';
 import type { NativeBuffer } from '../native';
 import { checkTokenIds, Context, type ContextHost } from './context';
 import { buildBatchGraph } from './graph-builder';
 import { allocateKvCache, kvLayout, type KvCache } from './kv-cache';
+import { KV_DTYPE } from './kv-type';
 import { Mutex } from './mutex';
 
 /** Tokens per prefill run while other sequences decode: bounds their inter-token latency. */
@@ -117,7 +117,7 @@ export class SequenceEngine {
         contextSize,
         maxTokens: Math.min(PREFILL_CHUNK, contextSize),
         slots: maxSequences,
-        type: DType.F16,
+        type: KV_DTYPE[host.kvType],
       }),
     );
     const built: NativeBuffer[] = [this.#kv.buffer];

@@ -24,6 +24,8 @@ const IDLE_MS = 30_000;
 export interface OffloadOptions {
   parseSpecial: boolean;
   continued: boolean;
+  /** BOS / EOS as the model asks (only for a whole text). */
+  addSpecial: boolean;
   maxTokens?: number | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -34,14 +36,21 @@ export type ToWorker =
   | { t: 'arr'; key: string; from: number; total: number; chunk: unknown }
   | { t: 'build' }
   | { t: 'text'; id: number; chunk: string }
-  | { t: 'run'; id: number; parseSpecial: boolean; continued: boolean; maxTokens?: number | undefined }
+  | {
+      t: 'run';
+      id: number;
+      parseSpecial: boolean;
+      continued: boolean;
+      addSpecial: boolean;
+      maxTokens?: number | undefined;
+    }
   | { t: 'cancel'; id: number };
 
 /** Messages from the worker. */
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'fail'; message: string }
-  | { t: 'done'; id: number; ids: Int32Array }
+  | { t: 'done'; id: number; ids: Uint32Array }
   | { t: 'err'; id: number; code: string; message: string };
 
 /** The source as one record of entries (a tokenizer.json's big tables apart). */
@@ -71,7 +80,7 @@ function startWorker(): Worker {
 }
 
 interface Pending {
-  resolve: (v: Int32Array | 'overflow' | undefined) => void;
+  resolve: (v: Uint32Array | 'overflow' | undefined) => void;
   reject: (e: unknown) => void;
 }
 
@@ -91,12 +100,12 @@ export class Offload {
    * The tokens of `text` from the worker; 'overflow' when they exceed `maxTokens`; undefined when there
    * is no worker to be had (the caller tokenizes in place). Aborting rejects at once with ERR_ABORTED.
    */
-  async run(text: string, o: OffloadOptions): Promise<Int32Array | 'overflow' | undefined> {
+  async run(text: string, o: OffloadOptions): Promise<Uint32Array | 'overflow' | undefined> {
     if (this.#broken) return undefined;
     if (o.signal?.aborted) throw new AbortError('tokenizing was aborted');
     this.#busy();
     const id = this.#next++;
-    const result = new Promise<Int32Array | 'overflow' | undefined>((resolve, reject) => {
+    const result = new Promise<Uint32Array | 'overflow' | undefined>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
     });
     const onAbort = () => {
@@ -138,6 +147,7 @@ export class Offload {
         id,
         parseSpecial: o.parseSpecial,
         continued: o.continued,
+        addSpecial: o.addSpecial,
         maxTokens: o.maxTokens,
       };
       this.#worker.postMessage(msg);

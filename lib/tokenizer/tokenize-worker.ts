@@ -33,14 +33,15 @@ async function run(m: Extract<ToWorker, { t: 'run' }>): Promise<void> {
   const text = (texts.get(m.id) ?? []).join('');
   texts.delete(m.id);
   try {
+    // A Uint32Array of its own: moved to the main thread, not copied.
     const ids = await tokenizer!.tokenizePart(text, {
       parseSpecial: m.parseSpecial,
       continued: m.continued,
+      addSpecial: m.addSpecial,
       maxTokens: m.maxTokens,
       signal: ac.signal,
     });
-    const out = Int32Array.from(ids);
-    post({ t: 'done', id: m.id, ids: out }, [out.buffer]);
+    post({ t: 'done', id: m.id, ids }, [ids.buffer as ArrayBuffer]);
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown };
     post({

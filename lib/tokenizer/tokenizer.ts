@@ -26,6 +26,11 @@ export interface TokenizeAsyncOptions extends TokenizeOptions {
   maxTokens?: number;
   /** Aborting stops tokenizing: ERR_ABORTED. */
   signal?: AbortSignal;
+  /**
+   * What the ids come back as: `'array'` (default) a `number[]` of at most MAX_TOKEN_ARRAY ids (more is
+   * ERR_INVALID_ARG), `'uint32'` a `Uint32Array` of any length.
+   */
+  as?: 'array' | 'uint32';
 }
 
 export interface DetokenizeOptions {
@@ -47,6 +52,17 @@ const CUT_SCAN = 4096;
 const OFFLOAD_UNCUT = 1 << 17;
 /** tokenizeAsync keeps its tokens in arrays of about this many ids until it joins them at the end. */
 const PART_IDS = 1 << 20;
+/** Ids copied from the worker's array into a typed result per step (4 MB, fresh pages faulted in as written). */
+const COPY_IDS = 1 << 20;
+
+/**
+ * The most ids tokenizeAsync returns as a `number[]` (2^22 = 4,194,304): one JavaScript array is allocated in
+ * one step, 8 bytes an id with its pages faulted in at once (~5 ms of main-thread CPU per million ids, ~20 ms
+ * for this many), which would hold the event loop past 50 ms from ~10 M ids. A longer text is ERR_INVALID_ARG
+ * as soon as it is known to need more; `{ as: 'uint32' }` gives a `Uint32Array` of any length (allocated
+ * lazily, filled a slice at a time), `maxTokens` bounds the count.
+ */
+export const MAX_TOKEN_ARRAY = 1 << 22;
 
 /**
  * An array for `n` numbers. V8 keeps it fast when sized up front up to 2^25 elements; past that it grows as it
@@ -60,6 +76,14 @@ function numberArray(n: number): number[] {
   const a = [0.5]; // a double array from the start: converting one later would copy it in one step
   a.length = n < 1 << 25 ? n : 0;
   return a;
+}
+
+/**
+ * The worker's ids. Not `instanceof`: a message's typed array is made in the realm the port delivers to,
+ * which is not this module's under a test runner's vm context (jest).
+ */
+function isUint32(v: unknown): v is Uint32Array {
+  return ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === '[object Uint32Array]';
 }
 
 function show(v: unknown): string {
@@ -197,11 +221,17 @@ export class Tokenizer {
    * tokenize() that never holds the event loop for long: a long text is cut where tokenizing the parts
    * gives exactly the tokens of the whole (cuts.ts), and the parts are tokenized a slice at a time with
    * the event loop free in between. With `maxTokens` it stops as soon as the tokens exceed it.
+   *
+   * Resolves with a `number[]` of at most MAX_TOKEN_ARRAY ids (a longer result is ERR_INVALID_ARG, as soon as
+   * that is known), or with `{ as: 'uint32' }` a `Uint32Array` of any length.
    */
-  async tokenizeAsync(text: string, options?: TokenizeAsyncOptions): Promise<number[]> {
+  tokenizeAsync(text: string, options: TokenizeAsyncOptions & { as: 'uint32' }): Promise<Uint32Array>;
+  tokenizeAsync(text: string, options?: TokenizeAsyncOptions & { as?: 'array' | undefined }): Promise<number[]>;
+  tokenizeAsync(text: string, options?: TokenizeAsyncOptions): Promise<number[] | Uint32Array>;
+  async tokenizeAsync(text: string, options?: TokenizeAsyncOptions): Promise<number[] | Uint32Array> {
     if (typeof text !== 'string')
       throw new InvalidArgumentError(`tokenizeAsync: text must be a string, got ${show(text)}`);
-    const { maxTokens, signal, ...rest } = (options ?? {}) as TokenizeAsyncOptions & Record<string, unknown>;
+    const { maxTokens, signal, as, ...rest } = (options ?? {}) as TokenizeAsyncOptions & Record<string, unknown>;
     if (options !== undefined && (options === null || typeof options !== 'object'))
       throw new InvalidArgumentError(`tokenizeAsync: options must be an object, got ${show(options)}`);
     const o = booleanOptions('tokenizeAsync', rest, ['addSpecial', 'parseSpecial']);
@@ -209,6 +239,9 @@ export class Tokenizer {
       throw new InvalidArgumentError(`tokenizeAsync: maxTokens must be an integer >= 0, got ${show(maxTokens)}`);
     if (signal !== undefined && !(signal instanceof AbortSignal))
       throw new InvalidArgumentError(`tokenizeAsync: signal must be an AbortSignal, got ${show(signal)}`);
+    if (as !== undefined && as !== 'array' && as !== 'uint32')
+      throw new InvalidArgumentError(`tokenizeAsync: as must be 'array' or 'uint32', got ${show(as)}`);
+    const typed = as === 'uint32';
     return this.#tokenizeAsync(text, {
       addSpecial: o.addSpecial ?? true,
       parseSpecial: o.parseSpecial ?? false,
@@ -216,18 +249,21 @@ export class Tokenizer {
       maxTokens,
       signal,
       offload: this.#offload,
+      typed,
+      arrayLimit: typed ? undefined : Tokenizer.maxArrayIds,
     });
   }
 
   /**
-   * @internal The worker's entry (offload.ts): the tokens of `text` without BOS / EOS, where `continued`
-   * says the text follows a safe cut of a longer one. Never hands work on.
+   * @internal The worker's entry (offload.ts): the tokens of `text` as a Uint32Array of its own (to be
+   * moved), where `continued` says the text follows a safe cut of a longer one and `addSpecial` (the whole
+   * text only) adds BOS / EOS. Never hands work on.
    */
-  tokenizePart(
+  async tokenizePart(
     text: string,
-    o: { parseSpecial: boolean; continued: boolean; maxTokens?: number; signal?: AbortSignal },
-  ): Promise<number[]> {
-    return this.#tokenizeAsync(text, { ...o, addSpecial: false, offload: undefined });
+    o: { parseSpecial: boolean; continued: boolean; addSpecial: boolean; maxTokens?: number; signal?: AbortSignal },
+  ): Promise<Uint32Array> {
+    return (await this.#tokenizeAsync(text, { ...o, offload: undefined, typed: true })) as Uint32Array;
   }
 
   async #tokenizeAsync(
@@ -239,12 +275,16 @@ export class Tokenizer {
       maxTokens?: number | undefined;
       signal?: AbortSignal | undefined;
       offload: Offload | undefined;
+      /** A Uint32Array result (else a number[]). */
+      typed: boolean;
+      /** A number[] result of more ids than this is ERR_INVALID_ARG, found as early as maxTokens' overflow. */
+      arrayLimit?: number | undefined;
     },
-  ): Promise<number[]> {
-    const { addSpecial, parseSpecial, continued, maxTokens, signal, offload } = o;
+  ): Promise<number[] | Uint32Array> {
+    const { addSpecial, parseSpecial, continued, maxTokens, signal, offload, typed, arrayLimit } = o;
     const spec = this.spec;
-    // Tokens so far: full parts of ~1M ids in `parts`, then `out` (one array of millions would be copied
-    // in one block each time it grows).
+    // Tokens so far: full parts of ~1M ids (or the worker's Uint32Array) in `parts`, then `out` (one array of
+    // millions would be copied in one block each time it grows).
     let out: number[] = [];
     const parts: Array<ArrayLike<number>> = [];
     let inParts = 0;
@@ -265,16 +305,26 @@ export class Tokenizer {
       extra += job.minTokens - 1;
       return -jobs.length;
     };
+    const tooMany = () =>
+      new InvalidArgumentError(
+        `tokenizeAsync: the text has more than ${arrayLimit} tokens, more than a number[] result holds ` +
+          `(allocating one array that long would block the event loop); pass { as: 'uint32' } for a ` +
+          `Uint32Array, or maxTokens to bound the count`,
+      );
     const check = () => {
       if (signal?.aborted) throw new AbortError('tokenizing was aborted');
-      if (maxTokens !== undefined && inParts + out.length + extra > maxTokens)
+      const n = inParts + out.length + extra;
+      if (maxTokens !== undefined && n > maxTokens)
         throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
+      if (arrayLimit !== undefined && n > arrayLimit) throw tooMany();
     };
     check();
     // The merge table (built at the first encode: 100+ ms for a 150k-merge vocabulary) in slices.
     if (text.length > 0) await spec.prepare?.();
     check();
-    if (addSpecial && spec.addBos && spec.bos !== undefined) out.push(spec.bos);
+    const bos = addSpecial && spec.addBos && spec.bos !== undefined ? spec.bos : undefined;
+    let eos = addSpecial && spec.addEos && spec.eos !== undefined ? spec.eos : undefined;
+    if (bos !== undefined) out.push(bos);
     const step = Tokenizer.sliceChars;
     const cuts = spec.cuts;
     let t0 = performance.now();
@@ -285,12 +335,30 @@ export class Tokenizer {
       }
     };
     // What cannot be sliced here goes to a worker thread (offload.ts): its tokens from `from` to the end.
+    // From the start (nothing tokenized here but BOS), the worker adds BOS / EOS itself: its ids are then
+    // the whole result, moved to this thread with no copy.
     const handOff = async (from: number, worker: Offload): Promise<boolean> => {
-      const budget = maxTokens === undefined ? undefined : maxTokens - (inParts + out.length + extra);
-      const part = from > 0 ? text.slice(from) : text;
-      const ids = await worker.run(part, { parseSpecial, continued: continued || from > 0, maxTokens: budget, signal });
+      const whole = from === 0;
+      const before = whole ? 0 : inParts + out.length + extra;
+      const limit = Math.min(maxTokens ?? Infinity, arrayLimit ?? Infinity);
+      const part = whole ? text : text.slice(from);
+      const ids = await worker.run(part, {
+        parseSpecial,
+        continued: continued || !whole,
+        addSpecial: whole && addSpecial,
+        maxTokens: limit === Infinity ? undefined : limit - before,
+        signal,
+      });
       if (ids === undefined) return false; // no worker here: tokenized in place
-      if (ids === 'overflow') throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
+      if (ids === 'overflow') {
+        if (maxTokens !== undefined && maxTokens <= (arrayLimit ?? Infinity))
+          throw new ContextOverflowError(`the text has more than ${maxTokens} tokens`);
+        throw tooMany();
+      }
+      if (whole) {
+        out = [];
+        eos = undefined;
+      }
       parts.push(out, ids);
       inParts += out.length + ids.length;
       out = [];
@@ -349,16 +417,32 @@ export class Tokenizer {
       }
       check();
     }
-    if (addSpecial && spec.addEos && spec.eos !== undefined) out.push(spec.eos);
+    if (eos !== undefined) out.push(eos);
     check();
-    if (parts.length === 0 && jobs.length === 0) return out;
+    if (jobs.length === 0) {
+      if (parts.length === 0 && !typed) return out;
+      if (parts.length === 0 && out.length <= 65536) return new Uint32Array(out);
+      // The worker's ids are the result: moved here, not copied.
+      const w = parts[1];
+      if (typed && parts.length === 2 && parts[0]!.length === 0 && out.length === 0 && isUint32(w)) return w;
+    }
     // One array, sized once, filled a slice at a time; placeholders replaced by their jobs' tokens.
     parts.push(out);
     const total = inParts + out.length + extra;
-    const all = numberArray(total);
+    const all = typed ? new Uint32Array(total) : numberArray(total);
     let k = 0;
     t0 = performance.now();
     for (const part of parts) {
+      if (typed && isUint32(part)) {
+        // The worker's ids (no placeholders): copied a bounded block at a time.
+        for (let i = 0; i < part.length; i += COPY_IDS) {
+          const block = part.subarray(i, i + COPY_IDS);
+          (all as Uint32Array).set(block, k);
+          k += block.length;
+          await breathe();
+        }
+        continue;
+      }
       for (let i = 0; i < part.length; i++) {
         const id = part[i]!;
         if (id >= 0) all[k++] = id;
@@ -379,6 +463,9 @@ export class Tokenizer {
 
   /** @internal Characters per slice of tokenizeAsync (tests make it small to cut often). */
   static sliceChars = 4096;
+
+  /** @internal The most ids of a number[] result of tokenizeAsync: MAX_TOKEN_ARRAY (tests lower it). */
+  static maxArrayIds = MAX_TOKEN_ARRAY;
 
   /** The first safe cut in [from, to) (the end of the text if it is in reach), or -1. */
   #nextCut(s: string, from: number, to: number, cuts: CutPlan, parseSpecial: boolean): number {

@@ -161,8 +161,13 @@ void Graph::validate() const {
         check_arg(n.p.head_dim > 0 && n.p.n_head > 0 && n.p.n_kv_head > 0 && n.p.n_head % n.p.n_kv_head == 0,
                   w + "n_head must be a positive multiple of n_kv_head");
         check_arg(src(0).cols == int64_t(n.p.n_head) * n.p.head_dim, w + "q cols must equal n_head * head_dim");
+        // q8_0 (llama.cpp's -ctk/-ctv q8_0): K and V both, each head a whole number of 32-value blocks.
+        check_arg((K.type == DType::Q8_0) == (V.type == DType::Q8_0), w + "a q8_0 KV cache needs q8_0 K and V");
+        check_arg(K.type != DType::Q8_0 || n.p.head_dim % 32 == 0,
+                  w + "a q8_0 KV cache needs head_dim a multiple of 32, got " + std::to_string(n.p.head_dim));
         for (const TensorDesc* c : {&K, &V}) {
-          check_arg(c->type == DType::F32 || c->type == DType::F16, w + "KV cache must be f32 or f16");
+          check_arg(c->type == DType::F32 || c->type == DType::F16 || c->type == DType::Q8_0,
+                    w + "KV cache must be f32, f16 or q8_0");
           check_arg(c->cols == int64_t(n.p.n_kv_head) * n.p.head_dim, w + "KV cols must equal n_kv_head * head_dim");
           check_arg(c->rows_per_token == 0 && c->rows > 0, w + "KV cache must have fixed rows");
         }
@@ -180,8 +185,9 @@ void Graph::validate() const {
       }
       case OpKind::StoreRows: {
         is_f32(src(0), "src");
-        check_arg(d.type == DType::F32 || d.type == DType::F16 || d.type == DType::BF16,
-                  w + "dst must be f32, f16 or bf16");
+        check_arg(d.type == DType::F32 || d.type == DType::F16 || d.type == DType::BF16 || d.type == DType::Q8_0,
+                  w + "dst must be f32, f16, bf16 or q8_0");
+        check_arg(d.type != DType::Q8_0 || d.cols % 32 == 0, w + "a q8_0 cache needs cols a multiple of 32");
         check_arg(d.rows_per_token == 0 && d.cols == src(0).cols, w + "dst must be a cache with src's cols");
         if (n.src.size() == 2)
           check_arg(src(1).type == DType::I32 && src(1).cols == 1 && same_rows(src(1), src(0)),

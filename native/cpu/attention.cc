@@ -12,12 +12,19 @@
 // chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
 // cache); an online-softmax rescale joins the chunks, so no [ctx] buffer and
 // no allocation per token (the workspace only grows).
+// A q8_0 cache (llama.cpp's -ctk/-ctv q8_0: each head's row is head_dim / 32
+// blocks) scores keys as llama.cpp does: the query rounded to q8_0 once, then
+// integer block dots with this CPU's q8_0 matmul kernels; values are
+// dequantized as they are accumulated. The block (prefill) kernel reads the
+// query rounded the same way, so prefill and decode agree up to summation order.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
+#include "../../kernels/quant_blocks.h"
 #include "../core/error.h"
+#include "../core/quants.h"
 #include "attention_block.h"
 #include "cpu_features.h"
 #include "ops.h"
@@ -28,39 +35,61 @@ namespace mm {
 namespace {
 constexpr int64_t kChunk = 128;  // keys scored per pass (512 B of scores: stays in L1)
 
-// Floats of per-thread scratch for gathered keys: [kChunk, D] f16 (ring caches only).
-size_t gather_floats(const OpParams& p) { return p.ring > 0 ? static_cast<size_t>(kChunk) * p.head_dim / 2 : 0; }
+// Bytes of one KV head's part of a cache row: head_dim floats, halves, or q8_0 blocks.
+size_t head_bytes(DType t, int D) { return row_bytes(t, D); }
+// Floats that hold `bytes` (scratch is counted in floats).
+size_t floats_for(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
-// The f16 keys of positions [j0, j0 + cnt) (row r at base + r * stride + off) as one run:
-// in place, or, for a chunk a ring wraps, copied in order into buf [cnt, D]. The SIMD
-// dot kernels score keys 8 at a time and the rest one by one; one run of the same keys
-// gives the same bits as the full cache's (two runs cut at the wrap might not).
-const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j0, int64_t cnt, int64_t ring, int D,
-                       uint16_t* buf, size_t* run_stride) {
+// Floats of per-thread scratch for gathered keys: [kChunk] head rows (ring caches only).
+size_t gather_floats(const OpParams& p, DType t) {
+  return p.ring > 0 ? floats_for(static_cast<size_t>(kChunk) * head_bytes(t, p.head_dim)) : 0;
+}
+
+// The keys of positions [j0, j0 + cnt) (row r at base + r * stride + off, hb bytes each) as
+// one run: in place, or, for a chunk a ring wraps, copied in order into buf [cnt, hb]. The
+// SIMD dot kernels score keys several at a time and the rest one by one; one run of the same
+// keys gives the same bits as the full cache's (two runs cut at the wrap might not).
+const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j0, int64_t cnt, int64_t ring, size_t hb,
+                       uint8_t* buf, size_t* run_stride) {
   *run_stride = stride;
   if (ring <= 0) return base + j0 * stride + off;
   if (j0 % ring + cnt <= ring) return base + (j0 % ring) * stride + off;
   for_ring_runs(j0, cnt, ring, [&](int64_t o, int64_t len, int64_t row) {
-    for (int64_t r = 0; r < len; r++) std::memcpy(buf + (o + r) * D, base + (row + r) * stride + off, 2 * D);
+    for (int64_t r = 0; r < len; r++) std::memcpy(buf + (o + r) * hb, base + (row + r) * stride + off, hb);
   });
-  *run_stride = 2 * static_cast<size_t>(D);
-  return reinterpret_cast<const uint8_t*>(buf);
+  *run_stride = hb;
+  return buf;
+}
+
+// out[j] = dot(q8_0 key row j, q8_0 query qq) for j < n: this CPU's q8_0 matmul kernels,
+// in tiles of kTileW keys where it has them (a tile's sums equal the row kernel's).
+void dot_rows_q8_0(const MatmulKernel& mk, int64_t n, const uint8_t* rows, size_t stride, int D, const void* qq,
+                   float* out) {
+  int64_t j = 0;
+  if (mk.tile)
+    for (; j + kTileW <= n; j += kTileW) mk.tile(D, rows + j * stride, stride, kTileW, qq, 0, 1, out + j, 1);
+  for (; j < n; j++) out[j] = mk.dot(D, rows + j * stride, qq);
 }
 
 #if defined(MM_HAVE_AVX2_KERNELS)
 // Prefill: tasks of (KV head, a few consecutive query rows) x every query head
-// of the group (up to kAttnMaxQueries vectors), run by attend_block_f16.
+// of the group (up to kAttnMaxQueries vectors), run by attend_block. Over a
+// q8_0 cache each query is first rounded to q8_0 (and back to floats).
 void attention_blocks(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& q = a.src(0);  // [n, n_head * head_dim] f32
-  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16
-  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16
+  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16|q8_0
+  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16|q8_0
   const TensorDesc& d = a.dst();   // [n, n_head * head_dim] f32
   const OpParams& p = a.node.p;
   const int64_t N = q.rows_at(a.step.n_tokens), past = a.step.n_past;
   const int D = p.head_dim, group = p.n_head / p.n_kv_head;
   const int rows_per_block = std::max(1, kAttnMaxQueries / group);
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block, tasks = blocks * p.n_kv_head;
-  const size_t per_thread = attn_block_scratch_floats(kAttnMaxQueries, D);
+  const bool q8 = K.type == DType::Q8_0;
+  const size_t hb = head_bytes(K.type, D);
+  // + [kAttnMaxQueries, D] rounded queries and one [D / 32] q8_0 block row (q8_0 cache).
+  const size_t per_thread = attn_block_scratch_floats(kAttnMaxQueries, D) +
+                            (q8 ? static_cast<size_t>(kAttnMaxQueries) * D + floats_for(hb) : 0);
   float* scratch =
       reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(ctx.pool.size()) * per_thread * sizeof(float)));
   ctx.pool.run_chunks(tasks, [&](int64_t t, int ith) {
@@ -70,9 +99,18 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     float* out[kAttnMaxQueries];
     int64_t n_kv[kAttnMaxQueries], kv_begin[kAttnMaxQueries];
     int nq = 0;
+    float* thread_scratch = scratch + per_thread * static_cast<size_t>(ith);
+    float* rounded = thread_scratch + attn_block_scratch_floats(kAttnMaxQueries, D);  // [kAttnMaxQueries, D]
+    void* blocks = rounded + static_cast<size_t>(kAttnMaxQueries) * D;                // [D / 32] q8_0
     for (int64_t i = i0; i < i1; i++)
       for (int h = kvh * group; h < (kvh + 1) * group; h++, nq++) {
         qv[nq] = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
+        if (q8) {  // the query as the decode path's integer dots see it
+          float* r = rounded + static_cast<size_t>(nq) * D;
+          convert_activations(DType::Q8_0, qv[nq], blocks, D);
+          dequantize_row(DType::Q8_0, blocks, r, D);
+          qv[nq] = r;
+        }
         out[nq] = d.row_as<float>(i) + static_cast<int64_t>(h) * D;
         n_kv[nq] = past + (i % a.step.n_tokens) + 1;
         kv_begin[nq] = p.window > 0 ? std::max<int64_t>(0, n_kv[nq] - p.window) : 0;
@@ -86,29 +124,30 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     b.q = qv;
     b.n_kv = n_kv;
     b.kv_begin = kv_begin;
-    b.k = K.row(0) + static_cast<size_t>(kvh) * D * 2;
+    b.q8 = q8;
+    b.k = K.row(0) + static_cast<size_t>(kvh) * hb;
     b.k_stride = K.row_stride;
-    b.v = V.row(0) + static_cast<size_t>(kvh) * D * 2;
+    b.v = V.row(0) + static_cast<size_t>(kvh) * hb;
     b.v_stride = V.row_stride;
     b.out = out;
-    b.scratch = scratch + per_thread * static_cast<size_t>(ith);
-    avx2::attend_block_f16(b);
+    b.scratch = thread_scratch;
+    avx2::attend_block(b);
   });
 }
 
 #endif
 
-// Decode (one query row) over an f16 cache, flash-decoding: tasks of (KV head,
+// Decode (one query row) over an f16 or q8_0 cache, flash-decoding: tasks of (KV head,
 // key range). A task walks its range in chunks of kChunk keys (16 KB of keys
 // at head_dim 64: they stay in L1) and runs every query head of the GQA group
 // over each chunk, so the cache is read from memory once per KV head, not once
 // per query head; a long context's ranges spread over every thread however
 // few KV heads there are, and their parts are joined by their softmax maxima.
 // One range (a short context) computes exactly what the per-head loop does.
-void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
+void attention_decode(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& q = a.src(0);  // [1, n_head * head_dim] f32
-  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16
-  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16
+  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16|q8_0
+  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f16|q8_0
   const TensorDesc& d = a.dst();   // [1, n_head * head_dim] f32
   const OpParams& p = a.node.p;
   const int64_t n_kv = a.step.n_past + 1;                                          // keys end here
@@ -116,6 +155,9 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   const int64_t n_keys = n_kv - kv_lo;
   const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
   const VecOps& vo = vec_ops();
+  const bool q8 = K.type == DType::Q8_0;
+  const size_t hb = head_bytes(K.type, D);
+  const MatmulKernel mk = q8 ? matmul_kernel(DType::Q8_0) : MatmulKernel{};
   // Key ranges: whole chunks, at least kMinKeys each (below that the join
   // costs more than spreading gains), enough for ~4 tasks per thread (one
   // thread: one range, the per-head loop exactly).
@@ -125,8 +167,10 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   const int64_t span = ((n_keys + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
   parts = (n_keys + span - 1) / span;
   const int64_t tasks = p.n_kv_head * parts;
-  // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores.
-  const size_t per_thread = static_cast<size_t>(group) * (D + 2) + kChunk + gather_floats(p);
+  // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores
+  // + gathered keys (ring) + [group] q8_0 queries (q8_0 cache).
+  const size_t qq_floats = q8 ? floats_for(hb) : 0;
+  const size_t per_thread = static_cast<size_t>(group) * (D + 2 + qq_floats) + kChunk + gather_floats(p, K.type);
   // Parts of a split context: [tasks, group, D] sums, [tasks, group] maxima and denominators.
   const size_t part_floats = parts > 1 ? static_cast<size_t>(tasks) * group * (D + 2) : 0;
   float* ws =
@@ -137,23 +181,31 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
   auto task = [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t / parts);
     const int64_t j_begin = kv_lo + (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
-    float* acc = ws + static_cast<size_t>(ith) * per_thread;       // [group, D]
-    float* mx = acc + static_cast<size_t>(group) * D;              // [group]
-    float* sum = mx + group;                                       // [group]
-    float* s = sum + group;                                        // [kChunk]
-    uint16_t* gathered = reinterpret_cast<uint16_t*>(s + kChunk);  // [kChunk, D] f16 (ring)
+    float* acc = ws + static_cast<size_t>(ith) * per_thread;     // [group, D]
+    float* mx = acc + static_cast<size_t>(group) * D;            // [group]
+    float* sum = mx + group;                                     // [group]
+    float* s = sum + group;                                      // [kChunk]
+    uint8_t* gathered = reinterpret_cast<uint8_t*>(s + kChunk);  // [kChunk, hb] (ring)
+    float* qq = s + kChunk + gather_floats(p, K.type);           // [group, qq_floats] q8_0 queries
     std::fill(acc, acc + static_cast<size_t>(group) * D, 0.0f);
     std::fill(mx, mx + group, -INFINITY);
     std::fill(sum, sum + group, 0.0f);
-    const size_t off = static_cast<size_t>(kvh) * D * 2;
+    const size_t off = static_cast<size_t>(kvh) * hb;
+    if (q8)
+      for (int i = 0; i < group; i++)
+        convert_activations(DType::Q8_0, q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D,
+                            qq + static_cast<size_t>(i) * qq_floats, D);
     for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
       const int64_t cnt = std::min(kChunk, j_end - j0);
       size_t ks = 0;
-      const uint8_t* keys = key_run(K.row(0), K.row_stride, off, j0, cnt, p.ring, D, gathered, &ks);
+      const uint8_t* keys = key_run(K.row(0), K.row_stride, off, j0, cnt, p.ring, hb, gathered, &ks);
       for (int i = 0; i < group; i++) {
         const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         float* ai = acc + static_cast<size_t>(i) * D;
-        vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
+        if (q8)
+          dot_rows_q8_0(mk, cnt, keys, ks, D, qq + static_cast<size_t>(i) * qq_floats, s);
+        else
+          vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
         vo.scale(cnt, p.scale, s);
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         float cmx = -INFINITY;
@@ -168,7 +220,7 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
         }
         sum[i] += vo.exp_sub_sum(cnt, s, mx[i]);
         for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
-          vo.accum_rows_f16(len, s + o, V.row(row) + off, V.row_stride, D, ai);
+          (q8 ? vo.accum_rows_q8_0 : vo.accum_rows_f16)(len, s + o, V.row(row) + off, V.row_stride, D, ai);
         });
       }
     }
@@ -214,11 +266,14 @@ void attention_decode_f16(CpuContext& ctx, const OpArgs& a) {
 
 void op_attention(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& q = a.src(0);  // [n, n_head * head_dim] f32
-  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f32|f16
-  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f32|f16
+  const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f32|f16|q8_0
+  const TensorDesc& V = a.src(2);  // [ctx, n_kv_head * head_dim] f32|f16|q8_0 (q8_0 with q8_0 only)
   const TensorDesc& d = a.dst();   // [n, n_head * head_dim] f32
   const OpParams& p = a.node.p;
   const int64_t N = q.rows_at(a.step.n_tokens), past = a.step.n_past;
+  const bool q8 = K.type == DType::Q8_0;
+  if (q8 != (V.type == DType::Q8_0) || (q8 && p.head_dim % QK8_0 != 0))
+    fail(ErrorCode::InvalidArg, "attention: a q8_0 KV cache needs q8_0 K and V and head_dim % 32 == 0");
   const int D = p.head_dim, group = p.n_head / p.n_kv_head;
   const float scale = p.scale;
   const TensorDesc* spans = a.has_src(3) ? &a.src(3) : nullptr;  // [n, 2] i32: first cache row, rows
@@ -237,24 +292,27 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
     }
   }
 #if defined(MM_HAVE_AVX2_KERNELS)
-  // Several query rows (prefill) over an f16 cache: the block kernel.
-  if (!spans && N >= 2 && cpu_use_avx2() && K.type == DType::F16 && V.type == DType::F16 && p.head_dim % 16 == 0 &&
+  // Several query rows (prefill) over an f16 or q8_0 cache: the block kernel.
+  const bool half = K.type == DType::F16 && V.type == DType::F16;
+  if (!spans && N >= 2 && cpu_use_avx2() && (half || q8) && p.head_dim % 16 == 0 &&
       p.n_head / p.n_kv_head <= kAttnMaxQueries)
     return attention_blocks(ctx, a);
 #endif
-  // One query row over an f16 cache (decode): by KV head and key range.
-  if (!spans && N == 1 && K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0)
-    return attention_decode_f16(ctx, a);
-  const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
+  // One query row over an f16 or q8_0 cache (decode): by KV head and key range.
+  if (!spans && N == 1 && ((K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0) || q8))
+    return attention_decode(ctx, a);
+  const MatmulKernel mk = matmul_kernel(K.type);  // f32 or f16 row . f32 query; q8_0 . q8_0
+  const VecDotFn kdot = mk.dot;
   const VecOps& vo = vec_ops();
   const bool v_half = V.type == DType::F16;
-  const size_t k_elt = K.type == DType::F16 ? 2 : 4, v_elt = v_half ? 2 : 4;
+  const size_t k_hb = head_bytes(K.type, D), v_hb = head_bytes(V.type, D);
   // f16 K and V with head_dim % 8 == 0 (every real model): multi-row kernels.
   const bool fast_half = K.type == DType::F16 && v_half && D % 8 == 0;
   const int64_t tasks = N * p.n_head;
   const int nth = ctx.pool.size();
-  // Per thread: [head_dim] accumulator + [kChunk] scores.
-  const size_t per_thread = static_cast<size_t>(D) + kChunk + gather_floats(p);
+  // Per thread: [head_dim] accumulator + [kChunk] scores + gathered keys (ring) + a q8_0 query (q8_0 cache).
+  const size_t qq_floats = q8 ? floats_for(k_hb) : 0;
+  const size_t per_thread = static_cast<size_t>(D) + kChunk + gather_floats(p, K.type) + qq_floats;
   float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
 
   // Small chunks claimed dynamically: causal rows grow with i, so equal
@@ -264,12 +322,14 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   auto body = [&](int64_t c, int ith) {
     float* acc = scratch + static_cast<size_t>(ith) * per_thread;
     float* s = acc + D;
-    uint16_t* gathered = reinterpret_cast<uint16_t*>(s + kChunk);  // [kChunk, D] f16 (ring)
+    uint8_t* gathered = reinterpret_cast<uint8_t*>(s + kChunk);  // [kChunk, k_hb] (ring)
+    float* qq = s + kChunk + gather_floats(p, K.type);           // [D / 32] q8_0 query (q8_0 cache)
     for (int64_t t = c * per, t_end = std::min(tasks, t + per); t < t_end; t++) {
       const int64_t i = t / p.n_head;
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
       const float* qh = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
-      const size_t k_off = static_cast<size_t>(kvh) * D * k_elt, v_off = static_cast<size_t>(kvh) * D * v_elt;
+      const size_t k_off = static_cast<size_t>(kvh) * k_hb, v_off = static_cast<size_t>(kvh) * v_hb;
+      if (q8) convert_activations(DType::Q8_0, qh, qq, D);
       const int32_t* sp = spans ? spans->row_as<int32_t>(i) : nullptr;
       const int64_t n_kv = sp ? sp[1] : past + (i % a.step.n_tokens) + 1;
       const int64_t kv_begin = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
@@ -280,10 +340,13 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
       for (int64_t j0 = kv_begin; j0 < n_kv; j0 += kChunk) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
-        if (fast_half) {
+        if (fast_half || q8) {
           size_t ks = 0;
-          const uint8_t* keys = key_run(k_base, K.row_stride, k_off, j0, cnt, p.ring, D, gathered, &ks);
-          vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
+          const uint8_t* keys = key_run(k_base, K.row_stride, k_off, j0, cnt, p.ring, k_hb, gathered, &ks);
+          if (q8)
+            dot_rows_q8_0(mk, cnt, keys, ks, D, qq, s);
+          else
+            vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
           vo.scale(cnt, scale, s);
         } else {
           for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + row_of(j0 + j) * K.row_stride + k_off, qh) * scale;
@@ -299,9 +362,10 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
           mx = cmx;
         }
         sum += vo.exp_sub_sum(cnt, s, mx);
-        if (fast_half)
+        if (fast_half || q8)
           for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
-            vo.accum_rows_f16(len, s + o, v_base + row * V.row_stride + v_off, V.row_stride, D, acc);
+            (q8 ? vo.accum_rows_q8_0 : vo.accum_rows_f16)(len, s + o, v_base + row * V.row_stride + v_off, V.row_stride,
+                                                          D, acc);
           });
         else if (v_half)
           for (int64_t j = 0; j < cnt; j++)

@@ -1,11 +1,14 @@
-// AVX2 block attention over an f16 KV cache (see attention_block.h). Compiled
-// in the cpu_avx2 library; called only after cpu_use_avx2().
+// AVX2 block attention over an f16 or q8_0 KV cache (see attention_block.h).
+// Compiled in the cpu_avx2 library; called only after cpu_use_avx2(). A q8_0
+// cache is dequantized as it is loaded (8 values: int8 widened, times the
+// block's f16 scale), so the rest is the f16 path's.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "../../kernels/quant_blocks.h"
 #include "attention_block.h"
 #include "count_blocks.h"
 #include "vec_dot.h"
@@ -19,6 +22,18 @@ constexpr int C = kAttnKeyChunk;
 
 inline __m256 load_h8(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Values [c, c + 8) of one head's row (c % 8 == 0) as floats: f16, or q8_0 blocks of 32.
+template <bool Q8>
+inline __m256 load8(const uint8_t* row, int c) {
+  if constexpr (Q8) {
+    const auto* b = reinterpret_cast<const block_q8_0*>(row) + c / QK8_0;
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->qs + c % QK8_0));
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+  } else {
+    return load_h8(row + 2 * c);
+  }
 }
 
 // Transposes 8 rows of 8 floats in registers.
@@ -74,16 +89,16 @@ void scores(int d, const float* const* q, int q0, const float* kt, int j, float 
 
 // acc[q][c0..c0+16) += sum_j P[q][j] * value row j, for Q queries from q0:
 // each value vector load serves Q queries.
-template <int Q>
+template <int Q, bool Q8>
 void weighted_sum(int cnt, const float* P, int q0, const uint8_t* v, size_t vs, int c0, float* acc, int d) {
   __m256 a[Q][2];
   for (int i = 0; i < Q; i++) {
     a[i][0] = _mm256_loadu_ps(acc + d * (q0 + i) + c0);
     a[i][1] = _mm256_loadu_ps(acc + d * (q0 + i) + c0 + 8);
   }
-  const uint8_t* r = v + 2 * c0;
+  const uint8_t* r = v;
   for (int j = 0; j < cnt; j++, r += vs) {
-    const __m256 v0 = load_h8(r), v1 = load_h8(r + 16);
+    const __m256 v0 = load8<Q8>(r, c0), v1 = load8<Q8>(r, c0 + 8);
     for (int i = 0; i < Q; i++) {
       const __m256 p = _mm256_set1_ps(P[C * (q0 + i) + j]);
       a[i][0] = _mm256_fmadd_ps(p, v0, a[i][0]);
@@ -96,9 +111,8 @@ void weighted_sum(int cnt, const float* P, int q0, const uint8_t* v, size_t vs, 
   }
 }
 
-}  // namespace
-
-void attend_block_f16(const AttnBlock& b) {
+template <bool Q8>
+void attend(const AttnBlock& b) {
   const int nq = b.nq, d = b.d;
   float* kt = b.scratch;     // [d, C] keys of the chunk, transposed to f32
   float* S = kt + d * C;     // [nq, C] scores, then softmax weights
@@ -122,7 +136,7 @@ void attend_block_f16(const AttnBlock& b) {
       for (int c = 0; c < d; c += 8) {
         __m256 r[8];
         for (int e = 0; e < 8; e++)
-          r[e] = j + e < cnt ? load_h8(b.k + b.k_stride * row_of(j0 + j + e) + 2 * c) : _mm256_setzero_ps();
+          r[e] = j + e < cnt ? load8<Q8>(b.k + b.k_stride * row_of(j0 + j + e), c) : _mm256_setzero_ps();
         transpose8(r);
         for (int e = 0; e < 8; e++) _mm256_storeu_ps(kt + C * (c + e) + j, r[e]);
       }
@@ -156,8 +170,8 @@ void attend_block_f16(const AttnBlock& b) {
       const uint8_t* v = b.v + b.v_stride * row;
       for (int c0 = 0; c0 < d; c0 += 16)
         for_blocks<4>(nq, [&](auto q, int64_t q0) {
-          weighted_sum<decltype(q)::value>(static_cast<int>(len), S + off, static_cast<int>(q0), v, b.v_stride, c0, acc,
-                                           d);
+          weighted_sum<decltype(q)::value, Q8>(static_cast<int>(len), S + off, static_cast<int>(q0), v, b.v_stride, c0,
+                                               acc, d);
         });
     });
   }
@@ -166,6 +180,10 @@ void attend_block_f16(const AttnBlock& b) {
     for (int c = 0; c < d; c++) b.out[i][c] = acc[d * i + c] * inv;
   }
 }
+
+}  // namespace
+
+void attend_block(const AttnBlock& b) { b.q8 ? attend<true>(b) : attend<false>(b); }
 
 }  // namespace avx2
 }  // namespace mm

@@ -19,9 +19,10 @@ struct AttnBlock {
   const int64_t* n_kv = nullptr;      // [nq] keys visible to each query end here (>= 1)
   const int64_t* kv_begin = nullptr;  // [nq] and begin here (sliding window; < n_kv)
   int64_t ring = 0;                   // > 0: key position j is at row j % ring (a ring cache)
-  const uint8_t* k = nullptr;         // f16 key rows of this KV head, k_stride bytes apart
+  bool q8 = false;                    // the cache is q8_0 (d / 32 blocks per head) instead of f16
+  const uint8_t* k = nullptr;         // key rows of this KV head, k_stride bytes apart
   size_t k_stride = 0;
-  const uint8_t* v = nullptr;  // f16 value rows, likewise
+  const uint8_t* v = nullptr;  // value rows, likewise
   size_t v_stride = 0;
   float* const* out = nullptr;  // [nq] -> [d]
   float* scratch = nullptr;     // attn_block_scratch_floats(nq, d) floats
@@ -50,7 +51,7 @@ inline size_t attn_block_scratch_floats(int nq, int d) {
 
 #if defined(MM_HAVE_AVX2_KERNELS)
 namespace avx2 {
-void attend_block_f16(const AttnBlock& b);  // attention_avx2.cc
+void attend_block(const AttnBlock& b);  // attention_avx2.cc (f16 or q8_0 cache)
 }
 #endif
 

@@ -1,7 +1,9 @@
 // Writes the step's rows into a cache at rows [n_past, n_past + n), or at the
 // rows an i32 index gives (batched decoding: each sequence's next position in
 // its slot), or at rows (n_past + r) % ring of a ring (a windowed layer): how
-// new keys and values enter the KV cache (converted to its f32/f16/bf16 type).
+// new keys and values enter the KV cache (converted to its f32/f16/bf16 type, or
+// rounded to q8_0 blocks by the reference quantizer, llama.cpp's
+// quantize_row_q8_0_ref: the same bytes on every CPU).
 #include <string>
 
 #include "../core/error.h"
@@ -13,7 +15,7 @@ namespace mm {
 
 void op_store_rows(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& s = a.src(0);  // [n, c] f32
-  const TensorDesc& d = a.dst();   // [ctx, c] f32|f16|bf16
+  const TensorDesc& d = a.dst();   // [ctx, c] f32|f16|bf16|q8_0 (c % 32 == 0)
   const int64_t N = s.rows_at(a.step.n_tokens), past = a.step.n_past, ring = a.node.p.ring;
   const TensorDesc* idx = a.has_src(1) ? &a.src(1) : nullptr;  // [n] i32
   // Native re-checks every index: a bad one is an error, never a write out of bounds.

@@ -81,6 +81,9 @@ struct VecOps {
   void (*dot_rows_f16)(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out);
   // acc[0, d) += sum_j s[j] * row j (acc held in registers across the rows).
   void (*accum_rows_f16)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
+  // The same over a q8_0 cache (d % 32 == 0; each row d / 32 blocks): acc += s[j] * d_b * qs, dequantized
+  // as it is accumulated.
+  void (*accum_rows_q8_0)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
   // y = half(x), round to nearest even (the f16 KV cache's stores).
   void (*f32_to_f16)(int64_t n, const float* x, uint16_t* y);
   // y = gelu(g) * u, GELU's tanh form written as g * sigmoid(2 * sqrt(2/pi) * (g + 0.044715 g^3)).

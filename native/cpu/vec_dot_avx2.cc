@@ -711,6 +711,28 @@ void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t strid
   }
 }
 
+// One q8_0 block (32 columns) per pass over the rows, its sums in 4 registers:
+// each row's weight s[j] * d folded into one broadcast, the int8 values widened to floats.
+void accum_rows_q8_0(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
+  for (int i = 0; i < d; i += QK8_0) {
+    __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
+    __m256 a2 = _mm256_loadu_ps(acc + i + 16), a3 = _mm256_loadu_ps(acc + i + 24);
+    const uint8_t* r = rows + (i / QK8_0) * sizeof(block_q8_0);
+    for (int64_t j = 0; j < n; j++, r += stride) {
+      const auto* b = reinterpret_cast<const block_q8_0*>(r);
+      const __m256 w = _mm256_set1_ps(s[j] * _cvtsh_ss(b->d));
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
+      const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+      a0 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), a0);
+      a1 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), a1);
+      a2 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), a2);
+      a3 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), a3);
+    }
+    _mm256_storeu_ps(acc + i, a0), _mm256_storeu_ps(acc + i + 8, a1);
+    _mm256_storeu_ps(acc + i + 16, a2), _mm256_storeu_ps(acc + i + 24, a3);
+  }
+}
+
 void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -819,8 +841,9 @@ const TileKernels& tile_kernels() {
 }
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32,       axpy_f16,   scale_f32, exp_sub_sum, swiglu_f32,    dot_rows_f16,
-                           accum_rows_f16, f32_to_f16, geglu_f32, softcap_f32, exp_scale_sum, finite_min_max};
+  static const VecOps v = {axpy_f32,     axpy_f16,       scale_f32,       exp_sub_sum, swiglu_f32,
+                           dot_rows_f16, accum_rows_f16, accum_rows_q8_0, f32_to_f16,  geglu_f32,
+                           softcap_f32,  exp_scale_sum,  finite_min_max};
   return v;
 }
 

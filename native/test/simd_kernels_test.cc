@@ -108,6 +108,40 @@ int check(const char* isa, const DotKernels& simd) {
   return failures;
 }
 
+#if defined(MM_HAVE_AVX2_KERNELS)
+// The attention's q8_0 value accumulation (a q8_0 KV cache) against the scalar one
+// (arm64 has no attention vector ops of its own: it runs the scalar ones):
+// rows of d / 32 blocks `stride` bytes apart, acc += s[j] * row j.
+int check_accum_q8_0(const char* isa, const VecOps& simd) {
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  int failures = 0;
+  for (int d : {32, 64, 128, 256})
+    for (int64_t n : {1, 7, 64}) {
+      const size_t rb = row_bytes(DType::Q8_0, d), stride = rb + 34;  // rows of a wider cache (another head)
+      std::vector<uint8_t> rows(stride * n);
+      std::vector<float> x(d), s(n), want(d), got(d);
+      for (int64_t j = 0; j < n; j++) {
+        for (auto& v : x) v = u(rng);
+        quantize_row(DType::Q8_0, x.data(), rows.data() + stride * j, d);
+        s[j] = std::fabs(u(rng));
+      }
+      for (int c = 0; c < d; c++) want[c] = got[c] = u(rng);
+      scalar::vec_ops().accum_rows_q8_0(n, s.data(), rows.data(), stride, d, want.data());
+      simd.accum_rows_q8_0(n, s.data(), rows.data(), stride, d, got.data());
+      for (int c = 0; c < d; c++)
+        if (!(std::fabs(got[c] - want[c]) <= 1e-5f * (1 + std::fabs(want[c])))) {
+          std::printf("FAIL %s accum_rows_q8_0 d=%d n=%lld c=%d: simd %.9g scalar %.9g\n", isa, d,
+                      static_cast<long long>(n), c, got[c], want[c]);
+          failures++;
+          break;
+        }
+    }
+  std::printf("ok %s accum_rows_q8_0\n", isa);
+  return failures;
+}
+#endif
+
 }  // namespace
 
 int main() {
@@ -119,10 +153,12 @@ int main() {
   failures += check("neon", neon::kernels());
 #endif
 #elif defined(MM_HAVE_AVX2_KERNELS)
-  if (cpu_use_avx2())
+  if (cpu_use_avx2()) {
     failures += check("avx2", avx2::kernels());
-  else
+    failures += check_accum_q8_0("avx2", avx2::vec_ops());
+  } else {
     std::printf("skip: this CPU has no AVX2\n");
+  }
 #endif
   std::printf("%d failures\n", failures);
   return failures == 0 ? 0 : 1;

@@ -128,9 +128,9 @@ const ENTRIES: Entry[] = [
   },
   {
     name: 'tokenizer.tokenizeAsync',
-    args: () => [
+    args: (_, r) => [
       'Hello world, once upon a time',
-      { addSpecial: false, maxTokens: 100, signal: new AbortController().signal },
+      { addSpecial: false, maxTokens: 100, signal: new AbortController().signal, as: r.pick(['array', 'uint32']) },
     ],
     call: (s, a) => s.tokenizer.tokenizeAsync(a[0] as never, a[1] as never),
   },
