@@ -2,9 +2,6 @@
 // -mf16c (binding.gyp's cpu_avx2 target); nothing here runs unless
 // cpu_use_avx2() said the CPU has those extensions.
 #include <immintrin.h>
-#ifndef MM_PREFETCH_BYTES
-#define MM_PREFETCH_BYTES 4096
-#endif
 
 #include <cmath>
 #include <limits>
@@ -299,7 +296,12 @@ inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_
 
 // Decode streams each weight byte once from memory: prefetch ahead in every row
 // (several interleaved rows defeat part of the hardware prefetcher's run-up).
-constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
+// A tile's R rows are consecutive, so each row prefetches the same block of the
+// row one tile below (R * ws bytes on) into L2: a fixed distance into L1 falls
+// inside the current tile on short rows and too close on long ones.
+inline void prefetch_next_tile(const void* x, size_t tile_bytes) {
+  _mm_prefetch(static_cast<const char*>(x) + tile_bytes, _MM_HINT_T1);
+}
 
 // R weight rows x C activation rows; acc[r][c] lives in registers (R*C <= 12).
 // AVX-VNNI variants where the CPU has it (x86_vnni.h).
@@ -327,7 +329,7 @@ void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_
       for (int c = 0; c < C; c++) a8[c] = _mm256_maddubs_epi16(_mm256_set1_epi8(8), ay[c]);
       for (int r = 0; r < R; r++) {
         const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
-        if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        if (C == 1) prefetch_next_tile(&x, R * ws);
         const __m256i q = unpack_nibbles(x.qs);
         const float dw = _cvtsh_ss(x.d);
         for (int c = 0; c < C; c++) {
@@ -339,7 +341,7 @@ void tile_q8_act(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_
     }
     for (int r = 0; r < R; r++) {
       const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
-      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+      if (C == 1) prefetch_next_tile(&x, R * ws);
       const __m256i q = load_signed(x);
       const __m256i aq = _mm256_sign_epi8(q, q);
       const float dw = _cvtsh_ss(x.d);
@@ -377,7 +379,7 @@ MM_TARGET_VNNI void tile_q8_act_vnni(int64_t k, const uint8_t* w, size_t ws, con
                                  _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), ay[c]));
       for (int r = 0; r < R; r++) {
         const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
-        if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        if (C == 1) prefetch_next_tile(&x, R * ws);
         const __m256i q = unpack_nibbles(x.qs);
         const float dw = _cvtsh_ss(x.d);
         for (int c = 0; c < C; c++) {
@@ -393,7 +395,7 @@ MM_TARGET_VNNI void tile_q8_act_vnni(int64_t k, const uint8_t* w, size_t ws, con
       for (int c = 0; c < C; c++) au[c] = _mm256_xor_si256(ay[c], _mm256_set1_epi8(static_cast<char>(0x80)));
       for (int r = 0; r < R; r++) {
         const WB& x = reinterpret_cast<const WB*>(w + ws * r)[b];
-        if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+        if (C == 1) prefetch_next_tile(&x, R * ws);
         const __m256i q = load_signed(x);
         const __m256i m128 = _mm256_sub_epi32(
             _mm256_setzero_si256(),
@@ -425,9 +427,9 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
     for (int r = 0; r < R; r++) {
       const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
       if (C == 1) {
-        _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes + 64, _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes + 128, _MM_HINT_T0);
+        prefetch_next_tile(&x, R * ws);
+        prefetch_next_tile(&x, R * ws + 64);
+        prefetch_next_tile(&x, R * ws + 128);
       }
       uint8_t sc[8], mn[8];
       for (int j = 0; j < 8; j++) get_scale_min_k4(j, x.scales, &sc[j], &mn[j]);

@@ -23,21 +23,19 @@
 #include "vec_dot.h"
 #include "x86_vnni.h"
 
-#ifndef MM_PREFETCH_BYTES
-#define MM_PREFETCH_BYTES 4096
-#endif
-
 namespace mm {
 namespace avx2 {
 
 namespace {
 
-constexpr int kPrefetchBytes = MM_PREFETCH_BYTES;
-
+// The same block of the row one tile below (tile_bytes = R * ws on), into L2,
+// as the other decode tiles (vec_dot_avx2.cc).
+inline void prefetch_next_tile(const void* x, size_t tile_bytes) {
+  _mm_prefetch(static_cast<const char*>(x) + tile_bytes, _MM_HINT_T1);
+}
 template <typename Block>
-inline void prefetch_block(const Block* x) {
-  for (size_t o = 0; o < sizeof(Block); o += 64)
-    _mm_prefetch(reinterpret_cast<const char*>(x) + kPrefetchBytes + o, _MM_HINT_T0);
+inline void prefetch_block(const Block* x, size_t tile_bytes) {
+  for (size_t o = 0; o < sizeof(Block); o += 64) prefetch_next_tile(reinterpret_cast<const char*>(x) + o, tile_bytes);
 }
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -120,7 +118,7 @@ void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t a
     for (int c = 0; c < C; c++) y[c] = reinterpret_cast<const block_q8_K*>(a + as * c) + b;
     for (int r = 0; r < R; r++) {
       const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
-      if (C == 1) prefetch_block(&x);
+      if (C == 1) prefetch_block(&x, R * ws);
       __m128i sc8;  // the 16 sub-block scales as bytes
       if constexpr (kThree) {
         sc8 = q3_K_scales(x.scales);
@@ -180,7 +178,7 @@ void tile_iq4_xs_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
     for (int c = 0; c < C; c++) y[c] = reinterpret_cast<const block_q8_K*>(a + as * c) + b;
     for (int r = 0; r < R; r++) {
       const block_iq4_xs& x = reinterpret_cast<const block_iq4_xs*>(w + ws * r)[b];
-      if (C == 1) prefetch_block(&x);
+      if (C == 1) prefetch_block(&x, R * ws);
       __m256i sumi[C];
       for (int c = 0; c < C; c++) sumi[c] = _mm256_setzero_si256();
       const __m256i scales = iq4_xs_scales(x);
@@ -217,7 +215,7 @@ void tile_iq4_nl_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
     }
     for (int r = 0; r < R; r++) {
       const block_iq4_nl& x = reinterpret_cast<const block_iq4_nl*>(w + ws * r)[b];
-      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+      if (C == 1) prefetch_next_tile(&x, R * ws);
       const __m256i v = iq4_values(table, x.qs);
       const float dw = _cvtsh_ss(x.d);
       for (int c = 0; c < C; c++) {
@@ -253,7 +251,7 @@ MM_TARGET_VNNI void tile_iq4_nl_vnni(int64_t k, const uint8_t* w, size_t ws, con
     }
     for (int r = 0; r < R; r++) {
       const block_iq4_nl& x = reinterpret_cast<const block_iq4_nl*>(w + ws * r)[b];
-      if (C == 1) _mm_prefetch(reinterpret_cast<const char*>(&x) + kPrefetchBytes, _MM_HINT_T0);
+      if (C == 1) prefetch_next_tile(&x, R * ws);
       const __m256i u = iq4_values(table, x.qs);
       const float dw = _cvtsh_ss(x.d);
       for (int c = 0; c < C; c++) {
