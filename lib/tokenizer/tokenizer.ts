@@ -56,13 +56,14 @@ const PART_IDS = 1 << 20;
 const COPY_IDS = 1 << 20;
 
 /**
- * The most ids tokenizeAsync returns as a `number[]` (2^22 = 4,194,304): one JavaScript array is allocated in
- * one step, 8 bytes an id with its pages faulted in at once (~5 ms of main-thread CPU per million ids, ~20 ms
- * for this many), which would hold the event loop past 50 ms from ~10 M ids. A longer text is ERR_INVALID_ARG
+ * The most ids tokenizeAsync returns as a `number[]` (2^21 = 2,097,152): one JavaScript array is allocated in
+ * one step, 8 bytes an id with its pages faulted in at once (~5 ms of main-thread CPU per million ids), which
+ * would hold the event loop past 50 ms from ~10 M ids; at 2^22 a quiet run measured 36-39 ms in one gap (the
+ * array plus a collection), at 2^21 28-31 ms: the margin is kept for loaded machines. A longer text is ERR_INVALID_ARG
  * as soon as it is known to need more; `{ as: 'uint32' }` gives a `Uint32Array` of any length (allocated
  * lazily, filled a slice at a time), `maxTokens` bounds the count.
  */
-export const MAX_TOKEN_ARRAY = 1 << 22;
+export const MAX_TOKEN_ARRAY = 1 << 21;
 
 /**
  * An array for `n` numbers. V8 keeps it fast when sized up front up to 2^25 elements; past that it grows as it
