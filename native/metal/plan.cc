@@ -177,21 +177,10 @@ KernelId kernel_id(const std::string& name) {
 }
 
 int act_block(DType w) {
-  switch (w) {
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q5_1:
-    case DType::Q8_0:
-    case DType::IQ4_NL: return 32;
-    case DType::Q2_K:
-    case DType::Q3_K:
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-    case DType::IQ4_XS: return 256;
-    default: return 0;
-  }
+  // A quantized weight type's activation grid has its block size: 32 (q8_0 for the 32-value
+  // types), 256 (q8_K for the K-quants and IQ4_XS).
+  const TypeTraits& t = traits(w);
+  return t.is_quantized ? static_cast<int>(t.block_size) : 0;
 }
 
 Dispatch plan_act_quant(const TensorDesc& x, int block, int64_t n_tokens, const Buffer* act) {
