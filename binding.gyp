@@ -153,7 +153,7 @@
           "target_name": "mm_cpu_avx2",
           "type": "static_library",
           "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
-                      "native/cpu/attention_avx2.cc",
+                      "native/cpu/attention_avx2.cc", "native/cpu/attention_rows_avx2.cc",
                       "native/cpu/probe_avx2.cc"],
           "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },

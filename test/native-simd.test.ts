@@ -158,7 +158,7 @@ function runPanels(cpu: string, simd?: string): string {
 const x64 = process.arch === 'x64';
 (x64 ? test : test.skip)('AVX2 kernels match the scalar kernels', () => {
   const defs = ['-std=c++17', '-O2', '-DMM_HAVE_AVX2_KERNELS'];
-  const objs = ['vec_dot_avx2', 'vec_dot_lowbit_avx2'].map((f) => {
+  const objs = ['vec_dot_avx2', 'vec_dot_lowbit_avx2', 'attention_rows_avx2'].map((f) => {
     const o = path.join(tmp, `${f}.o`);
     execFileSync('g++', [...defs, '-mavx2', '-mfma', '-mf16c', '-c', '-o', o, path.join(root, `native/cpu/${f}.cc`)]);
     return o;
@@ -167,6 +167,6 @@ const x64 = process.arch === 'x64';
   execFileSync('g++', [...defs, '-o', exe, ...common, ...objs, '-lpthread']);
   const out = runBinary(exe, []);
   expect(out).toMatch(/0 failures/);
-  // The q8_0 KV cache's value accumulation (attention vector ops) where the CPU has AVX2.
-  if (!out.includes('skip: this CPU has no AVX2')) expect(out).toContain('ok avx2 accum_rows_q8_0');
+  // The attention's row kernels (f16 and q8_0 KV caches) where the CPU has AVX2.
+  if (!out.includes('skip: this CPU has no AVX2')) expect(out).toContain('ok avx2 attention rows');
 });

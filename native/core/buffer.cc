@@ -25,6 +25,7 @@ constexpr size_t kMaxBuffer = size_t(1) << 40;
 // pages on first touch, so a context's rarely used buffers (all-rows logits,
 // unused KV positions) cost no resident memory until they are written.
 constexpr size_t kLazyThreshold = size_t(1) << 20;
+constexpr size_t kHugePage = size_t(2) << 20;
 
 // Under AddressSanitizer every buffer comes from the allocator, which puts
 // poisoned red zones around it: raw mmap pages would hide an overflow of a KV
@@ -64,6 +65,12 @@ std::shared_ptr<Buffer> Buffer::allocate(size_t bytes) {
   if (bytes >= kLazyThreshold) {
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) fail(ErrorCode::OutOfMemory, "out of memory allocating " + std::to_string(bytes) + " bytes");
+#if defined(MADV_HUGEPAGE)
+    // Transparent huge pages where the system gives them on request (Linux's
+    // "madvise" mode): a deep KV cache is read with a stride, a TLB miss every
+    // few rows on 4 KB pages (decode attention at depth 4096 was 17% slower).
+    if (bytes >= kHugePage) madvise(m, bytes, MADV_HUGEPAGE);
+#endif
     std::shared_ptr<Buffer> b(new Buffer(static_cast<uint8_t*>(m), bytes, false, nullptr));
     b->mapped_ = true;
     return b;

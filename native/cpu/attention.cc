@@ -4,14 +4,16 @@
 // spans[i][1]), its sequence's slot, always through the row-by-row path so a
 // row's result never depends on the other rows of the step: batched decoding
 // equals decoding alone); query head h reads KV head h / (n_head /
-// n_kv_head). Scores may be soft-capped: c * tanh(s / c) (gemma2). One (row, head) pair per task.
+// n_kv_head). Scores may be soft-capped: c * tanh(s / c) (gemma2). The
+// row-by-row path runs one (row, KV head) pair per task: every query head of
+// the KV head's group over one pass of its keys and values (GroupAttend).
 // With ring > 0 the cache (or each span's slot) is a ring: key position j is at
 // row j % ring (a windowed layer keeps only its window plus a batch); the keys
 // are taken in the same order, a run of them cut in two where the ring wraps.
 // Keys are scored a chunk at a time into a small per-thread buffer, then the
-// chunk's softmax weights are applied with vector exp/axpy (F16C for an f16
-// cache); an online-softmax rescale joins the chunks, so no [ctx] buffer and
-// no allocation per token (the workspace only grows).
+// chunk's softmax weights are applied (F16C for an f16 cache); an
+// online-softmax rescale joins the chunks, so no [ctx] buffer and no
+// allocation per token (the workspace only grows).
 // A q8_0 cache (llama.cpp's -ctk/-ctv q8_0: each head's row is head_dim / 32
 // blocks) scores keys as llama.cpp does: the query rounded to q8_0 once, then
 // integer block dots with this CPU's q8_0 matmul kernels; values are
@@ -28,6 +30,7 @@
 #include "attention_block.h"
 #include "cpu_features.h"
 #include "ops.h"
+#include "prefetch.h"
 #include "vec_dot.h"
 
 namespace mm {
@@ -39,11 +42,6 @@ constexpr int64_t kChunk = 128;  // keys scored per pass (512 B of scores: stays
 size_t head_bytes(DType t, int D) { return row_bytes(t, D); }
 // Floats that hold `bytes` (scratch is counted in floats).
 size_t floats_for(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
-
-// Floats of per-thread scratch for gathered keys: [kChunk] head rows (ring caches only).
-size_t gather_floats(const OpParams& p, DType t) {
-  return p.ring > 0 ? floats_for(static_cast<size_t>(kChunk) * head_bytes(t, p.head_dim)) : 0;
-}
 
 // The keys of positions [j0, j0 + cnt) (row r at base + r * stride + off, hb bytes each) as
 // one run: in place, or, for a chunk a ring wraps, copied in order into buf [cnt, hb]. The
@@ -61,14 +59,127 @@ const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j
   return buf;
 }
 
-// out[j] = dot(q8_0 key row j, q8_0 query qq) for j < n: this CPU's q8_0 matmul kernels,
-// in tiles of kTileW keys where it has them (a tile's sums equal the row kernel's).
-void dot_rows_q8_0(const MatmulKernel& mk, int64_t n, const uint8_t* rows, size_t stride, int D, const void* qq,
-                   float* out) {
+// out[h * os + j] = dot(q8_0 key row j, q8_0 query h) for j < n, h < g (query h at
+// qq + h * qb bytes): this CPU's q8_0 matmul tiles, kTileW keys x up to kTileA
+// heads per call where it has them, the rest row by row. Every caller groups the
+// same keys and heads the same way, so a score's bits depend only on the chunk.
+void scores_q8_0(const MatmulKernel& mk, int64_t n, const uint8_t* rows, size_t stride, int D, const uint8_t* qq,
+                 size_t qb, int g, float* out, int64_t os, ptrdiff_t pf) {
+  const size_t rb = row_bytes(DType::Q8_0, D);
+  const auto prefetch = [&](int64_t j) {  // row j's bytes pf further on (the next chunk's row)
+    if (pf != 0) prefetch_l2(rows + j * stride + pf, rb);
+  };
   int64_t j = 0;
   if (mk.tile)
-    for (; j + kTileW <= n; j += kTileW) mk.tile(D, rows + j * stride, stride, kTileW, qq, 0, 1, out + j, 1);
-  for (; j < n; j++) out[j] = mk.dot(D, rows + j * stride, qq);
+    for (; j + kTileW <= n; j += kTileW) {
+      for (int r = 0; r < kTileW; r++) prefetch(j + r);
+      for (int h0 = 0; h0 < g; h0 += kTileA)
+        mk.tile(D, rows + j * stride, stride, kTileW, qq + h0 * qb, qb, std::min(kTileA, g - h0), out + h0 * os + j,
+                static_cast<size_t>(os));
+    }
+  for (; j < n; j++) {
+    prefetch(j);
+    for (int h = 0; h < g; h++) out[h * os + j] = mk.dot(D, rows + j * stride, qq + h * qb);
+  }
+}
+
+// Keys per chunk for head rows of hb bytes: the chunk's keys and values (~4 KB
+// each) stay in L1 while every query head of the group reads them (measured:
+// 4 KB beat 8 and 16 KB at head_dim 64 and 256, tied at 128).
+int64_t chunk_keys(size_t hb) { return std::clamp<int64_t>(static_cast<int64_t>(4096 / hb) / 16 * 16, 16, kChunk); }
+
+// One query row's GQA group (the query heads of one KV head) over the keys
+// [j_begin, j_end) of that KV head, chunk by chunk with an online softmax: each
+// chunk's keys are scored and its values accumulated for every head of the
+// group in one pass over the rows, the next chunk's rows prefetched into L2
+// meanwhile (the hardware prefetcher leaves a deep cache's strided head rows to
+// memory latency). Decode and the row-by-row path both run this, so a range
+// gives the same bits in both.
+struct GroupAttend {
+  const OpParams* p = nullptr;
+  int D = 0, group = 0;
+  bool q8 = false;
+  size_t hb = 0;               // bytes of one head's part of a cache row
+  int64_t chunk = 0;           // keys per chunk (chunk_keys)
+  MatmulKernel mk{};           // q8_0 cache: the q8_0 matmul kernels
+  const uint8_t* k = nullptr;  // row 0 of the keys (of a span's slot), this KV head's part
+  const uint8_t* v = nullptr;  // and of the values
+  size_t k_stride = 0, v_stride = 0;
+
+  // Per-thread floats: [group, D] sums + [group] maxima + [group] denominators
+  // + [group, chunk] scores + [group] q8_0 queries + gathered keys (ring).
+  size_t qq_bytes() const { return q8 ? hb : 0; }
+  size_t scratch_floats() const {
+    return static_cast<size_t>(group) * (D + 2 + chunk) + floats_for(group * qq_bytes()) +
+           (p->ring > 0 ? floats_for(static_cast<size_t>(chunk) * hb) : 0);
+  }
+
+  // q: [group, D] this row's query heads. Leaves the unnormalized sums in
+  // w[0, group * D), the maxima and denominators after them.
+  void run(const float* q, int64_t j_begin, int64_t j_end, float* w) const {
+    const VecOps& vo = vec_ops();
+    float* acc = w;                                                                 // [group, D]
+    float* mx = acc + static_cast<size_t>(group) * D;                               // [group]
+    float* sum = mx + group;                                                        // [group]
+    float* s = sum + group;                                                         // [group, chunk]
+    auto* qq = reinterpret_cast<uint8_t*>(s + static_cast<size_t>(group) * chunk);  // [group, hb] q8_0
+    uint8_t* gathered = reinterpret_cast<uint8_t*>(reinterpret_cast<float*>(qq) + floats_for(group * qq_bytes()));
+    std::fill(acc, acc + static_cast<size_t>(group) * D, 0.0f);
+    std::fill(mx, mx + group, -INFINITY);
+    std::fill(sum, sum + group, 0.0f);
+    if (q8)
+      for (int i = 0; i < group; i++) convert_activations(DType::Q8_0, q + static_cast<int64_t>(i) * D, qq + i * hb, D);
+    const auto row_of = [&](int64_t j) { return p->ring > 0 ? j % p->ring : j; };
+    for (int64_t j0 = j_begin; j0 < j_end; j0 += chunk) {
+      const int64_t cnt = std::min(chunk, j_end - j0);
+      // The next chunk's rows, prefetched as this one's are read, where they
+      // lie a chunk further on (not across a ring's wrap). Without it a deep
+      // cache's strided head rows streamed at a third of the speed.
+      const int64_t ahead = chunk;
+      const bool next_whole = j0 + cnt + ahead <= j_end && (p->ring <= 0 || (j0 % p->ring) + cnt + ahead <= p->ring);
+      const ptrdiff_t kpf = next_whole ? ahead * static_cast<ptrdiff_t>(k_stride) : 0;
+      const ptrdiff_t vpf = next_whole ? ahead * static_cast<ptrdiff_t>(v_stride) : 0;
+      size_t ks = 0;
+      const uint8_t* keys = key_run(k, k_stride, 0, j0, cnt, p->ring, hb, gathered, &ks);
+      if (q8)
+        scores_q8_0(mk, cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
+      else
+        vo.scores_f16(cnt, keys, ks, D, q, group, s, chunk, kpf);
+      for (int i = 0; i < group; i++) {
+        float* si = s + static_cast<size_t>(i) * chunk;
+        vo.scale(cnt, p->scale, si);
+        if (p->softcap > 0) vo.softcap(cnt, p->softcap, si);
+        float cmx = -INFINITY;
+        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, si[j]);
+        if (cmx > mx[i]) {  // rescale what was accumulated under the old maximum
+          if (sum[i] != 0) {
+            const float c = std::exp(mx[i] - cmx);
+            sum[i] *= c;
+            vo.scale(D, c, acc + static_cast<size_t>(i) * D);
+          }
+          mx[i] = cmx;
+        }
+        sum[i] += vo.exp_sub_sum(cnt, si, mx[i]);
+      }
+      for_ring_runs(j0, cnt, p->ring, [&](int64_t o, int64_t len, int64_t row) {
+        (q8 ? vo.accum_q8_0 : vo.accum_f16)(len, s + o, chunk, v + row * v_stride, v_stride, D, group, acc, vpf);
+      });
+    }
+  }
+};
+
+GroupAttend group_attend(const OpParams& p, const TensorDesc& K, const TensorDesc& V) {
+  GroupAttend g;
+  g.p = &p;
+  g.D = p.head_dim;
+  g.group = p.n_head / p.n_kv_head;
+  g.q8 = K.type == DType::Q8_0;
+  g.hb = head_bytes(K.type, g.D);
+  g.chunk = chunk_keys(g.hb);
+  if (g.q8) g.mk = matmul_kernel(DType::Q8_0);
+  g.k_stride = K.row_stride;
+  g.v_stride = V.row_stride;
+  return g;
 }
 
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -138,12 +249,11 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
 #endif
 
 // Decode (one query row) over an f16 or q8_0 cache, flash-decoding: tasks of (KV head,
-// key range). A task walks its range in chunks of kChunk keys (16 KB of keys
-// at head_dim 64: they stay in L1) and runs every query head of the GQA group
-// over each chunk, so the cache is read from memory once per KV head, not once
-// per query head; a long context's ranges spread over every thread however
-// few KV heads there are, and their parts are joined by their softmax maxima.
-// One range (a short context) computes exactly what the per-head loop does.
+// key range), each range a GroupAttend over every query head of the KV head's
+// group, so the cache is read from memory once per KV head, not once per query
+// head; a long context's ranges spread over every thread however few KV heads
+// there are, and their parts are joined by their softmax maxima. One range (a
+// short context) computes exactly what the row-by-row path does.
 void attention_decode(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& q = a.src(0);  // [1, n_head * head_dim] f32
   const TensorDesc& K = a.src(1);  // [ctx, n_kv_head * head_dim] f16|q8_0
@@ -155,22 +265,26 @@ void attention_decode(CpuContext& ctx, const OpArgs& a) {
   const int64_t n_keys = n_kv - kv_lo;
   const int D = p.head_dim, group = p.n_head / p.n_kv_head, nth = ctx.pool.size();
   const VecOps& vo = vec_ops();
-  const bool q8 = K.type == DType::Q8_0;
-  const size_t hb = head_bytes(K.type, D);
-  const MatmulKernel mk = q8 ? matmul_kernel(DType::Q8_0) : MatmulKernel{};
-  // Key ranges: whole chunks, at least kMinKeys each (below that the join
-  // costs more than spreading gains), enough for ~4 tasks per thread (one
-  // thread: one range, the per-head loop exactly).
-  constexpr int64_t kMinKeys = 512;
-  const int64_t want = nth == 1 ? 1 : std::max<int64_t>(1, (4 * nth + p.n_kv_head - 1) / p.n_kv_head);
-  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n_keys / kMinKeys, want));
-  const int64_t span = ((n_keys + parts - 1) / parts + kChunk - 1) / kChunk * kChunk;
+  GroupAttend ga = group_attend(p, K, V);
+  // Key ranges: whole chunks, at least kMinKeys each (below that the join costs
+  // more than spreading gains), at least two tasks per thread and as many for
+  // each thread where the keys allow (one thread: one range, the row-by-row
+  // path exactly).
+  constexpr int64_t kMinKeys = 256;
+  int64_t parts = 1;
+  if (nth > 1) {
+    const int64_t most = std::max<int64_t>(1, n_keys / kMinKeys);
+    parts = std::min<int64_t>(most, (2 * nth + p.n_kv_head - 1) / p.n_kv_head);  // >= 2 tasks per thread
+    for (int64_t r = parts; r <= most && r < parts + nth; r++)                   // an even share for every thread
+      if ((r * p.n_kv_head) % nth == 0) {
+        parts = r;
+        break;
+      }
+  }
+  const int64_t span = ((n_keys + parts - 1) / parts + ga.chunk - 1) / ga.chunk * ga.chunk;
   parts = (n_keys + span - 1) / span;
   const int64_t tasks = p.n_kv_head * parts;
-  // Per thread: [group, D] sums + [group] maxima + [group] denominators + [kChunk] scores
-  // + gathered keys (ring) + [group] q8_0 queries (q8_0 cache).
-  const size_t qq_floats = q8 ? floats_for(hb) : 0;
-  const size_t per_thread = static_cast<size_t>(group) * (D + 2 + qq_floats) + kChunk + gather_floats(p, K.type);
+  const size_t per_thread = ga.scratch_floats();
   // Parts of a split context: [tasks, group, D] sums, [tasks, group] maxima and denominators.
   const size_t part_floats = parts > 1 ? static_cast<size_t>(tasks) * group * (D + 2) : 0;
   float* ws =
@@ -181,54 +295,18 @@ void attention_decode(CpuContext& ctx, const OpArgs& a) {
   auto task = [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t / parts);
     const int64_t j_begin = kv_lo + (t % parts) * span, j_end = std::min(n_kv, j_begin + span);
-    float* acc = ws + static_cast<size_t>(ith) * per_thread;     // [group, D]
-    float* mx = acc + static_cast<size_t>(group) * D;            // [group]
-    float* sum = mx + group;                                     // [group]
-    float* s = sum + group;                                      // [kChunk]
-    uint8_t* gathered = reinterpret_cast<uint8_t*>(s + kChunk);  // [kChunk, hb] (ring)
-    float* qq = s + kChunk + gather_floats(p, K.type);           // [group, qq_floats] q8_0 queries
-    std::fill(acc, acc + static_cast<size_t>(group) * D, 0.0f);
-    std::fill(mx, mx + group, -INFINITY);
-    std::fill(sum, sum + group, 0.0f);
-    const size_t off = static_cast<size_t>(kvh) * hb;
-    if (q8)
-      for (int i = 0; i < group; i++)
-        convert_activations(DType::Q8_0, q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D,
-                            qq + static_cast<size_t>(i) * qq_floats, D);
-    for (int64_t j0 = j_begin; j0 < j_end; j0 += kChunk) {
-      const int64_t cnt = std::min(kChunk, j_end - j0);
-      size_t ks = 0;
-      const uint8_t* keys = key_run(K.row(0), K.row_stride, off, j0, cnt, p.ring, hb, gathered, &ks);
-      for (int i = 0; i < group; i++) {
-        const float* qh = q.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
-        float* ai = acc + static_cast<size_t>(i) * D;
-        if (q8)
-          dot_rows_q8_0(mk, cnt, keys, ks, D, qq + static_cast<size_t>(i) * qq_floats, s);
-        else
-          vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
-        vo.scale(cnt, p.scale, s);
-        if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
-        float cmx = -INFINITY;
-        for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
-        if (cmx > mx[i]) {  // rescale what was accumulated under the old maximum
-          if (sum[i] != 0) {
-            const float c = std::exp(mx[i] - cmx);
-            sum[i] *= c;
-            vo.scale(D, c, ai);
-          }
-          mx[i] = cmx;
-        }
-        sum[i] += vo.exp_sub_sum(cnt, s, mx[i]);
-        for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
-          (q8 ? vo.accum_rows_q8_0 : vo.accum_rows_f16)(len, s + o, V.row(row) + off, V.row_stride, D, ai);
-        });
-      }
-    }
+    GroupAttend g = ga;
+    g.k = K.row(0) + static_cast<size_t>(kvh) * ga.hb;
+    g.v = V.row(0) + static_cast<size_t>(kvh) * ga.hb;
+    float* w = ws + static_cast<size_t>(ith) * per_thread;
+    g.run(q.row_as<float>(0) + static_cast<int64_t>(kvh) * group * D, j_begin, j_end, w);
+    const float* acc = w;                                    // [group, D]
+    const float* mx = acc + static_cast<size_t>(group) * D;  // [group]
+    const float* sum = mx + group;                           // [group]
     for (int i = 0; i < group; i++) {
-      const int h = kvh * group + i;
       const float* ai = acc + static_cast<size_t>(i) * D;
       if (parts == 1) {
-        float* out = d.row_as<float>(0) + static_cast<int64_t>(h) * D;
+        float* out = d.row_as<float>(0) + static_cast<int64_t>(kvh * group + i) * D;
         const float inv = 1.0f / sum[i];
         for (int k = 0; k < D; k++) out[k] = ai[k] * inv;
       } else {
@@ -301,18 +379,53 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   // One query row over an f16 or q8_0 cache (decode): by KV head and key range.
   if (!spans && N == 1 && ((K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0) || q8))
     return attention_decode(ctx, a);
-  const MatmulKernel mk = matmul_kernel(K.type);  // f32 or f16 row . f32 query; q8_0 . q8_0
-  const VecDotFn kdot = mk.dot;
+  const int nth = ctx.pool.size();
+  const auto kv_range = [&](int64_t i, int64_t* begin, int64_t* end) {  // row i's keys, its slot's first row
+    const int32_t* sp = spans ? spans->row_as<int32_t>(i) : nullptr;
+    *end = sp ? sp[1] : past + (i % a.step.n_tokens) + 1;
+    *begin = p.window > 0 ? std::max<int64_t>(0, *end - p.window) : 0;
+    return sp ? sp[0] : 0;
+  };
+  // f16 (head_dim % 8 == 0, every real model) or q8_0 K and V: a GroupAttend per
+  // (query row, KV head), the same as decode's for one range.
+  if ((K.type == DType::F16 && V.type == DType::F16 && D % 8 == 0) || q8) {
+    GroupAttend ga = group_attend(p, K, V);
+    const int64_t tasks = N * p.n_kv_head;
+    const size_t per_thread = ga.scratch_floats();
+    float* ws = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
+    auto task = [&](int64_t t, int ith) {
+      const int64_t i = t / p.n_kv_head;
+      const int kvh = static_cast<int>(t % p.n_kv_head);
+      int64_t begin = 0, end = 0;
+      const int64_t slot = kv_range(i, &begin, &end);
+      GroupAttend g = ga;
+      g.k = K.row(slot) + static_cast<size_t>(kvh) * ga.hb;
+      g.v = V.row(slot) + static_cast<size_t>(kvh) * ga.hb;
+      float* w = ws + static_cast<size_t>(ith) * per_thread;
+      g.run(q.row_as<float>(i) + static_cast<int64_t>(kvh) * group * D, begin, end, w);
+      const float* sum = w + static_cast<size_t>(group) * (D + 1);  // [group] denominators
+      for (int h = 0; h < group; h++) {
+        float* out = d.row_as<float>(i) + static_cast<int64_t>(kvh * group + h) * D;
+        const float inv = 1.0f / sum[h];
+        for (int k = 0; k < D; k++) out[k] = w[static_cast<size_t>(h) * D + k] * inv;
+      }
+    };
+    // A single short query (early decode steps) is not worth waking the pool.
+    if (N * p.n_head * max_kv * D < 16 * 1024) {
+      for (int64_t t = 0; t < tasks; t++) task(t, 0);
+    } else {
+      ctx.pool.run_chunks(tasks, task);
+    }
+    return;
+  }
+  // f32 caches (and odd head sizes): row by row, (query row, head) per task.
+  const VecDotFn kdot = matmul_kernel(K.type).dot;  // f32 or f16 row . f32 query
   const VecOps& vo = vec_ops();
   const bool v_half = V.type == DType::F16;
   const size_t k_hb = head_bytes(K.type, D), v_hb = head_bytes(V.type, D);
-  // f16 K and V with head_dim % 8 == 0 (every real model): multi-row kernels.
-  const bool fast_half = K.type == DType::F16 && v_half && D % 8 == 0;
   const int64_t tasks = N * p.n_head;
-  const int nth = ctx.pool.size();
-  // Per thread: [head_dim] accumulator + [kChunk] scores + gathered keys (ring) + a q8_0 query (q8_0 cache).
-  const size_t qq_floats = q8 ? floats_for(k_hb) : 0;
-  const size_t per_thread = static_cast<size_t>(D) + kChunk + gather_floats(p, K.type) + qq_floats;
+  // Per thread: [head_dim] accumulator + [kChunk] scores.
+  const size_t per_thread = static_cast<size_t>(D) + kChunk;
   float* scratch = reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(nth) * per_thread * sizeof(float)));
 
   // Small chunks claimed dynamically: causal rows grow with i, so equal
@@ -322,35 +435,21 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
   auto body = [&](int64_t c, int ith) {
     float* acc = scratch + static_cast<size_t>(ith) * per_thread;
     float* s = acc + D;
-    uint8_t* gathered = reinterpret_cast<uint8_t*>(s + kChunk);  // [kChunk, k_hb] (ring)
-    float* qq = s + kChunk + gather_floats(p, K.type);           // [D / 32] q8_0 query (q8_0 cache)
     for (int64_t t = c * per, t_end = std::min(tasks, t + per); t < t_end; t++) {
       const int64_t i = t / p.n_head;
       const int h = static_cast<int>(t % p.n_head), kvh = h / group;
       const float* qh = q.row_as<float>(i) + static_cast<int64_t>(h) * D;
       const size_t k_off = static_cast<size_t>(kvh) * k_hb, v_off = static_cast<size_t>(kvh) * v_hb;
-      if (q8) convert_activations(DType::Q8_0, qh, qq, D);
-      const int32_t* sp = spans ? spans->row_as<int32_t>(i) : nullptr;
-      const int64_t n_kv = sp ? sp[1] : past + (i % a.step.n_tokens) + 1;
-      const int64_t kv_begin = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
-      const uint8_t* k_base = K.row(sp ? sp[0] : 0);
-      const uint8_t* v_base = V.row(sp ? sp[0] : 0);
+      int64_t kv_begin = 0, n_kv = 0;
+      const int64_t slot = kv_range(i, &kv_begin, &n_kv);
+      const uint8_t* k_base = K.row(slot);
+      const uint8_t* v_base = V.row(slot);
       float mx = -INFINITY, sum = 0;
       std::fill(acc, acc + D, 0.0f);
       for (int64_t j0 = kv_begin; j0 < n_kv; j0 += kChunk) {
         const int64_t cnt = std::min(kChunk, n_kv - j0);
         float cmx = -INFINITY;
-        if (fast_half || q8) {
-          size_t ks = 0;
-          const uint8_t* keys = key_run(k_base, K.row_stride, k_off, j0, cnt, p.ring, k_hb, gathered, &ks);
-          if (q8)
-            dot_rows_q8_0(mk, cnt, keys, ks, D, qq, s);
-          else
-            vo.dot_rows_f16(cnt, keys, ks, D, qh, s);
-          vo.scale(cnt, scale, s);
-        } else {
-          for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + row_of(j0 + j) * K.row_stride + k_off, qh) * scale;
-        }
+        for (int64_t j = 0; j < cnt; j++) s[j] = kdot(D, k_base + row_of(j0 + j) * K.row_stride + k_off, qh) * scale;
         if (p.softcap > 0) vo.softcap(cnt, p.softcap, s);
         for (int64_t j = 0; j < cnt; j++) cmx = std::max(cmx, s[j]);
         if (cmx > mx) {  // rescale what was accumulated under the old maximum
@@ -362,12 +461,7 @@ void op_attention(CpuContext& ctx, const OpArgs& a) {
           mx = cmx;
         }
         sum += vo.exp_sub_sum(cnt, s, mx);
-        if (fast_half || q8)
-          for_ring_runs(j0, cnt, p.ring, [&](int64_t o, int64_t len, int64_t row) {
-            (q8 ? vo.accum_rows_q8_0 : vo.accum_rows_f16)(len, s + o, v_base + row * V.row_stride + v_off, V.row_stride,
-                                                          D, acc);
-          });
-        else if (v_half)
+        if (v_half)
           for (int64_t j = 0; j < cnt; j++)
             vo.axpy_f16(D, s[j], reinterpret_cast<const uint16_t*>(v_base + row_of(j0 + j) * V.row_stride + v_off),
                         acc);

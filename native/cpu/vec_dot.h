@@ -10,6 +10,7 @@
 // engines round the same way.
 #pragma once
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "../core/dtype.h"
@@ -76,14 +77,20 @@ struct VecOps {
   void (*scale)(int64_t n, float a, float* y);                          // y *= a
   float (*exp_sub_sum)(int64_t n, float* x, float mx);                  // x = exp(x - mx), returns sum(x)
   void (*swiglu)(int64_t n, const float* g, const float* u, float* y);  // y = silu(g) * u
-  // Attention over an f16 cache, n rows of d halves (d % 8 == 0) `stride` bytes apart:
-  // out[j] = dot(row j, q) for j < n (8 keys reduced at once).
-  void (*dot_rows_f16)(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out);
-  // acc[0, d) += sum_j s[j] * row j (acc held in registers across the rows).
-  void (*accum_rows_f16)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
-  // The same over a q8_0 cache (d % 32 == 0; each row d / 32 blocks): acc += s[j] * d_b * qs, dequantized
-  // as it is accumulated.
-  void (*accum_rows_q8_0)(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc);
+  // Attention over a chunk of cache rows for the g query heads that share one KV head, each row
+  // loaded once for all g: n rows of d values `stride` bytes apart, query head h's vector at
+  // q + h * d. scores_f16: out[h * os + j] = dot(f16 row j, q + h * d) (d % 8 == 0); a row's
+  // score has the same bits whatever n and g are and wherever the row sits among the n.
+  // pf != 0: each row's bytes pf past it are prefetched as it is read (the next chunk's row).
+  void (*scores_f16)(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out,
+                     int64_t os, ptrdiff_t pf);
+  // acc[h * d + c] += sum_j s[h * ss + j] * row j [c] for h < g, c < d, in the order of j: f16 rows
+  // (d % 8 == 0), or q8_0 rows (d % 32 == 0; d / 32 blocks each, dequantized as accumulated: the
+  // weight s * d_block rounded, then times each int8 value).
+  void (*accum_f16)(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                    ptrdiff_t pf);
+  void (*accum_q8_0)(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g,
+                     float* acc, ptrdiff_t pf);
   // y = half(x), round to nearest even (the f16 KV cache's stores).
   void (*f32_to_f16)(int64_t n, const float* x, uint16_t* y);
   // y = gelu(g) * u, GELU's tanh form written as g * sigmoid(2 * sqrt(2/pi) * (g + 0.044715 g^3)).

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "vec_dot.h"
+#include "attention_rows.h"
 #include "avx2_common.h"
 #include "cpu_features.h"
 #include "x86_vnni.h"
@@ -661,78 +662,6 @@ void softcap_f32(int64_t n, float c, float* x) {
   for (; i < n; i++) x[i] = c * std::tanh(x[i] / c);
 }
 
-inline __m256 load_h8(const uint8_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-// 8 keys at a time: one accumulator per key, then a transposing reduction so
-// the 8 dots land in one vector (instead of 8 horizontal sums).
-void dot_rows_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out) {
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    __m256 acc[8];
-    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
-    for (int i = 0; i < d; i += 8) {
-      const __m256 qv = _mm256_loadu_ps(q + i);
-      for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(load_h8(rows + stride * (j + k) + 2 * i), qv, acc[k]);
-    }
-    const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
-    const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
-    const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
-    // lanes: [k0 k1 k2 k3 | k0 k1 k2 k3] and the same for 4-7: add the 128-bit halves
-    const __m256 lo = _mm256_permute2f128_ps(h0123, h4567, 0x20), hi = _mm256_permute2f128_ps(h0123, h4567, 0x31);
-    _mm256_storeu_ps(out + j, _mm256_add_ps(lo, hi));
-  }
-  for (; j < n; j++) out[j] = dot_f16(d, rows + stride * j, q);
-}
-
-// acc in registers, 32 columns per pass over the rows (rows come from L1/L2).
-void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
-  int i = 0;
-  for (; i + 32 <= d; i += 32) {
-    __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
-    __m256 a2 = _mm256_loadu_ps(acc + i + 16), a3 = _mm256_loadu_ps(acc + i + 24);
-    const uint8_t* r = rows + 2 * i;
-    for (int64_t j = 0; j < n; j++, r += stride) {
-      const __m256 sj = _mm256_set1_ps(s[j]);
-      a0 = _mm256_fmadd_ps(sj, load_h8(r), a0);
-      a1 = _mm256_fmadd_ps(sj, load_h8(r + 16), a1);
-      a2 = _mm256_fmadd_ps(sj, load_h8(r + 32), a2);
-      a3 = _mm256_fmadd_ps(sj, load_h8(r + 48), a3);
-    }
-    _mm256_storeu_ps(acc + i, a0), _mm256_storeu_ps(acc + i + 8, a1);
-    _mm256_storeu_ps(acc + i + 16, a2), _mm256_storeu_ps(acc + i + 24, a3);
-  }
-  for (; i < d; i += 8) {
-    __m256 a0 = _mm256_loadu_ps(acc + i);
-    const uint8_t* r = rows + 2 * i;
-    for (int64_t j = 0; j < n; j++, r += stride) a0 = _mm256_fmadd_ps(_mm256_set1_ps(s[j]), load_h8(r), a0);
-    _mm256_storeu_ps(acc + i, a0);
-  }
-}
-
-// One q8_0 block (32 columns) per pass over the rows, its sums in 4 registers:
-// each row's weight s[j] * d folded into one broadcast, the int8 values widened to floats.
-void accum_rows_q8_0(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
-  for (int i = 0; i < d; i += QK8_0) {
-    __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
-    __m256 a2 = _mm256_loadu_ps(acc + i + 16), a3 = _mm256_loadu_ps(acc + i + 24);
-    const uint8_t* r = rows + (i / QK8_0) * sizeof(block_q8_0);
-    for (int64_t j = 0; j < n; j++, r += stride) {
-      const auto* b = reinterpret_cast<const block_q8_0*>(r);
-      const __m256 w = _mm256_set1_ps(s[j] * _cvtsh_ss(b->d));
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
-      const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-      a0 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), a0);
-      a1 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), a1);
-      a2 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), a2);
-      a3 = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), a3);
-    }
-    _mm256_storeu_ps(acc + i, a0), _mm256_storeu_ps(acc + i + 8, a1);
-    _mm256_storeu_ps(acc + i + 16, a2), _mm256_storeu_ps(acc + i + 24, a3);
-  }
-}
-
 void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -841,9 +770,8 @@ const TileKernels& tile_kernels() {
 }
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32,     axpy_f16,       scale_f32,       exp_sub_sum, swiglu_f32,
-                           dot_rows_f16, accum_rows_f16, accum_rows_q8_0, f32_to_f16,  geglu_f32,
-                           softcap_f32,  exp_scale_sum,  finite_min_max};
+  static const VecOps v = {axpy_f32,   axpy_f16,   scale_f32, exp_sub_sum, swiglu_f32,    scores_f16,    accum_f16,
+                           accum_q8_0, f32_to_f16, geglu_f32, softcap_f32, exp_scale_sum, finite_min_max};
   return v;
 }
 

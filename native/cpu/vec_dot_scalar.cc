@@ -61,20 +61,27 @@ void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx)
 void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
   for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
-void dot_rows_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out) {
-  for (int64_t j = 0; j < n; j++) out[j] = generic::dot_f16(d, rows + stride * j, q);
+void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
+                ptrdiff_t /*pf*/) {
+  for (int h = 0; h < g; h++)
+    for (int64_t j = 0; j < n; j++) out[h * os + j] = generic::dot_f16(d, rows + stride * j, q + h * d);
 }
-void accum_rows_f16(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
-  for (int64_t j = 0; j < n; j++) axpy_f16(d, s[j], reinterpret_cast<const uint16_t*>(rows + stride * j), acc);
+void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+               ptrdiff_t /*pf*/) {
+  for (int h = 0; h < g; h++)
+    for (int64_t j = 0; j < n; j++)
+      axpy_f16(d, s[h * ss + j], reinterpret_cast<const uint16_t*>(rows + stride * j), acc + h * d);
 }
-void accum_rows_q8_0(int64_t n, const float* s, const uint8_t* rows, size_t stride, int d, float* acc) {
-  for (int64_t j = 0; j < n; j++) {
-    const auto* b = reinterpret_cast<const block_q8_0*>(rows + stride * j);  // [d / 32] blocks
-    for (int i = 0; i < d / QK8_0; i++) {
-      const float w = s[j] * fp16_lookup(b[i].d);
-      for (int k = 0; k < QK8_0; k++) acc[i * QK8_0 + k] += w * static_cast<float>(b[i].qs[k]);
+void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                ptrdiff_t /*pf*/) {
+  for (int h = 0; h < g; h++)
+    for (int64_t j = 0; j < n; j++) {
+      const auto* b = reinterpret_cast<const block_q8_0*>(rows + stride * j);  // [d / 32] blocks
+      for (int i = 0; i < d / QK8_0; i++) {
+        const float w = s[h * ss + j] * fp16_lookup(b[i].d);
+        for (int k = 0; k < QK8_0; k++) acc[h * d + i * QK8_0 + k] += w * static_cast<float>(b[i].qs[k]);
+      }
     }
-  }
 }
 void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   for (int64_t i = 0; i < n; i++) y[i] = fp32_to_fp16(x[i]);
@@ -89,9 +96,8 @@ void softcap_f32(int64_t n, float c, float* x) {
 }  // namespace
 
 const VecOps& vec_ops() {
-  static const VecOps v = {axpy_f32,     axpy_f16,       scale_f32,       exp_sub_sum, swiglu_f32,
-                           dot_rows_f16, accum_rows_f16, accum_rows_q8_0, f32_to_f16,  geglu_f32,
-                           softcap_f32,  exp_scale_sum,  finite_min_max};
+  static const VecOps v = {axpy_f32,   axpy_f16,   scale_f32, exp_sub_sum, swiglu_f32,    scores_f16,    accum_f16,
+                           accum_q8_0, f32_to_f16, geglu_f32, softcap_f32, exp_scale_sum, finite_min_max};
   return v;
 }
 

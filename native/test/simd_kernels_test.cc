@@ -56,35 +56,92 @@ int check(const char* isa, const DotKernels& simd) {
 }
 
 #if defined(MM_HAVE_AVX2_KERNELS)
-// The attention's q8_0 value accumulation (a q8_0 KV cache) against the scalar one
-// (arm64 has no attention vector ops of its own: it runs the scalar ones):
-// rows of d / 32 blocks `stride` bytes apart, acc += s[j] * row j.
-int check_accum_q8_0(const char* isa, const VecOps& simd) {
+// The attention's row kernels (VecOps::scores_f16 / accum_f16 / accum_q8_0)
+// against the scalar ones (arm64 runs the scalar ones): chunks of n cache rows
+// `stride` bytes apart (a wider cache: another KV head between rows) for g
+// query heads, with and without the prefetch of the next chunk's rows. Also:
+// a row's score has the same bits wherever it sits in the chunk (the 4-row
+// blocks' tails are summed like whole blocks), and for any g.
+int check_attention_rows(const char* isa, const VecOps& simd) {
   std::mt19937 rng(99);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const VecOps& ref = scalar::vec_ops();
   int failures = 0;
-  for (int d : {32, 64, 128, 256})
-    for (int64_t n : {1, 7, 64}) {
-      const size_t rb = row_bytes(DType::Q8_0, d), stride = rb + 34;  // rows of a wider cache (another head)
-      std::vector<uint8_t> rows(stride * n);
-      std::vector<float> x(d), s(n), want(d), got(d);
-      for (int64_t j = 0; j < n; j++) {
-        for (auto& v : x) v = u(rng);
-        quantize_row(DType::Q8_0, x.data(), rows.data() + stride * j, d);
-        s[j] = std::fabs(u(rng));
+  auto close = [&](const char* what, int d, int64_t n, int g, const std::vector<float>& got,
+                   const std::vector<float>& want, float tol) {
+    for (size_t i = 0; i < want.size(); i++)
+      if (!(std::fabs(got[i] - want[i]) <= tol * (1 + std::fabs(want[i])))) {
+        std::printf("FAIL %s %s d=%d n=%lld g=%d at %zu: simd %.9g scalar %.9g\n", isa, what, d,
+                    static_cast<long long>(n), g, i, got[i], want[i]);
+        failures++;
+        return;
       }
-      for (int c = 0; c < d; c++) want[c] = got[c] = u(rng);
-      scalar::vec_ops().accum_rows_q8_0(n, s.data(), rows.data(), stride, d, want.data());
-      simd.accum_rows_q8_0(n, s.data(), rows.data(), stride, d, got.data());
-      for (int c = 0; c < d; c++)
-        if (!(std::fabs(got[c] - want[c]) <= 1e-5f * (1 + std::fabs(want[c])))) {
-          std::printf("FAIL %s accum_rows_q8_0 d=%d n=%lld c=%d: simd %.9g scalar %.9g\n", isa, d,
-                      static_cast<long long>(n), c, got[c], want[c]);
-          failures++;
-          break;
+  };
+  for (int d : {8, 24, 32, 64, 128, 256})
+    for (int64_t n : {1, 3, 4, 7, 16, 33})
+      for (int g : {1, 2, 3, 4, 5, 7, 8}) {
+        const size_t fb = 2 * static_cast<size_t>(d), fstride = 3 * fb;  // f16 head rows, 3 KV heads
+        std::vector<uint8_t> rows(fstride * (2 * n + 1));
+        std::vector<float> x(d), q(static_cast<size_t>(g) * d);
+        for (int64_t j = 0; j < 2 * n + 1; j++) {
+          for (auto& v : x) v = u(rng);
+          for (int c = 0; c < d; c++) reinterpret_cast<uint16_t*>(rows.data() + fstride * j)[c] = fp32_to_fp16(x[c]);
         }
-    }
-  std::printf("ok %s accum_rows_q8_0\n", isa);
+        for (auto& v : q) v = u(rng);
+        const int64_t os = n + 5;  // score rows of a wider chunk
+        std::vector<float> want(static_cast<size_t>(g) * os, 0.f), got(want), moved(want);
+        ref.scores_f16(n, rows.data(), fstride, d, q.data(), g, want.data(), os, 0);
+        simd.scores_f16(n, rows.data(), fstride, d, q.data(), g, got.data(), os, static_cast<ptrdiff_t>(n * fstride));
+        close("scores_f16", d, n, g, got, want, 2e-6f * d);
+        // The same rows one place later (row j's block neighbours change), and each head alone.
+        if (n > 1) {
+          std::vector<float> shifted(static_cast<size_t>(g) * os, 0.f);
+          simd.scores_f16(n, rows.data() + fstride, fstride, d, q.data(), g, shifted.data(), os, 0);
+          simd.scores_f16(n + 1, rows.data(), fstride, d, q.data(), g, moved.data(), os, 0);
+          for (int h = 0; h < g; h++)
+            for (int64_t j = 0; j + 1 < n; j++)
+              if (shifted[h * os + j] != moved[h * os + j + 1] || moved[h * os + j] != got[h * os + j]) {
+                std::printf("FAIL %s scores_f16 d=%d n=%lld g=%d: row %lld's bits depend on its place\n", isa, d,
+                            static_cast<long long>(n), g, static_cast<long long>(j));
+                failures++;
+                h = g;
+                break;
+              }
+          std::vector<float> one(static_cast<size_t>(os));
+          simd.scores_f16(n, rows.data(), fstride, d, q.data() + static_cast<size_t>(g - 1) * d, 1, one.data(), os, 0);
+          for (int64_t j = 0; j < n; j++)
+            if (one[j] != got[(g - 1) * os + j]) {
+              std::printf("FAIL %s scores_f16 d=%d n=%lld g=%d: a head alone differs\n", isa, d,
+                          static_cast<long long>(n), g);
+              failures++;
+              break;
+            }
+        }
+        // Weighted sums over f16 rows, then q8_0 rows (d % 32 == 0).
+        const int64_t ss = n + 3;
+        std::vector<float> s(static_cast<size_t>(g) * ss);
+        for (auto& v : s) v = std::fabs(u(rng));
+        std::vector<float> acc_want(static_cast<size_t>(g) * d), acc_got;
+        for (auto& v : acc_want) v = u(rng);
+        acc_got = acc_want;
+        ref.accum_f16(n, s.data(), ss, rows.data(), fstride, d, g, acc_want.data(), 0);
+        simd.accum_f16(n, s.data(), ss, rows.data(), fstride, d, g, acc_got.data(),
+                       static_cast<ptrdiff_t>(n * fstride));
+        close("accum_f16", d, n, g, acc_got, acc_want, 1e-5f);
+        if (d % QK8_0 != 0) continue;
+        const size_t qb = row_bytes(DType::Q8_0, d), qstride = qb + 34;
+        std::vector<uint8_t> qrows(qstride * n);
+        for (int64_t j = 0; j < n; j++) {
+          for (auto& v : x) v = u(rng);
+          quantize_row(DType::Q8_0, x.data(), qrows.data() + qstride * j, d);
+        }
+        for (auto& v : acc_want) v = u(rng);
+        acc_got = acc_want;
+        ref.accum_q8_0(n, s.data(), ss, qrows.data(), qstride, d, g, acc_want.data(), 0);
+        simd.accum_q8_0(n, s.data(), ss, qrows.data(), qstride, d, g, acc_got.data(), 0);
+        close("accum_q8_0", d, n, g, acc_got, acc_want, 1e-5f);
+      }
+  std::printf("ok %s attention rows\n", isa);
   return failures;
 }
 #endif
@@ -102,7 +159,7 @@ int main() {
 #elif defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) {
     failures += check("avx2", avx2::kernels());
-    failures += check_accum_q8_0("avx2", avx2::vec_ops());
+    failures += check_attention_rows("avx2", avx2::vec_ops());
   } else {
     std::printf("skip: this CPU has no AVX2\n");
   }

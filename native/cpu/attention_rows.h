@@ -1,0 +1,18 @@
+// Attention kernels over a chunk of KV cache rows for the query heads of one
+// KV head (VecOps::scores_f16 / accum_f16 / accum_q8_0; see vec_dot.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace mm {
+#if defined(MM_HAVE_AVX2_KERNELS)
+namespace avx2 {  // attention_rows_avx2.cc
+void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
+                ptrdiff_t pf);
+void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+               ptrdiff_t pf);
+void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                ptrdiff_t pf);
+}  // namespace avx2
+#endif
+}  // namespace mm
