@@ -60,11 +60,12 @@ const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j
 }
 
 // out[h * os + j] = dot(q8_0 key row j, q8_0 query h) for j < n, h < g (query h at
-// qq + h * qb bytes): this CPU's q8_0 matmul tiles, kTileW keys x up to kTileA
-// heads per call where it has them, the rest row by row. Every caller groups the
-// same keys and heads the same way, so a score's bits depend only on the chunk.
-void scores_q8_0(const MatmulKernel& mk, int64_t n, const uint8_t* rows, size_t stride, int D, const uint8_t* qq,
-                 size_t qb, int g, float* out, int64_t os, ptrdiff_t pf) {
+// qq + h * qb bytes) where the vector ops have no q8_0 scores (arm64: NEON sdot):
+// this CPU's q8_0 matmul tiles, kTileW keys x up to kTileA heads per call where
+// it has them, the rest row by row. Every caller groups the same keys and heads
+// the same way, so a score's bits depend only on the chunk.
+void scores_q8_0_matmul(const MatmulKernel& mk, int64_t n, const uint8_t* rows, size_t stride, int D, const uint8_t* qq,
+                        size_t qb, int g, float* out, int64_t os, ptrdiff_t pf) {
   const size_t rb = row_bytes(DType::Q8_0, D);
   const auto prefetch = [&](int64_t j) {  // row j's bytes pf further on (the next chunk's row)
     if (pf != 0) prefetch_l2(rows + j * stride + pf, rb);
@@ -102,6 +103,7 @@ struct GroupAttend {
   size_t hb = 0;               // bytes of one head's part of a cache row
   int64_t chunk = 0;           // keys per chunk (chunk_keys)
   MatmulKernel mk{};           // q8_0 cache: the q8_0 matmul kernels
+  bool q8_rows = false;        // q8_0 cache: score with the vector ops' scores_q8_0 (AVX2), not mk
   const uint8_t* k = nullptr;  // row 0 of the keys (of a span's slot), this KV head's part
   const uint8_t* v = nullptr;  // and of the values
   size_t k_stride = 0, v_stride = 0;
@@ -142,7 +144,10 @@ struct GroupAttend {
       size_t ks = 0;
       const uint8_t* keys = key_run(k, k_stride, 0, j0, cnt, p->ring, hb, gathered, &ks);
       if (q8)
-        scores_q8_0(mk, cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
+        if (q8_rows)
+          vo.scores_q8_0(cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
+        else
+          scores_q8_0_matmul(mk, cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
       else
         vo.scores_f16(cnt, keys, ks, D, q, group, s, chunk, kpf);
       for (int i = 0; i < group; i++) {
@@ -177,6 +182,9 @@ GroupAttend group_attend(const OpParams& p, const TensorDesc& K, const TensorDes
   g.hb = head_bytes(K.type, g.D);
   g.chunk = chunk_keys(g.hb);
   if (g.q8) g.mk = matmul_kernel(DType::Q8_0);
+#if defined(MM_HAVE_AVX2_KERNELS)
+  g.q8_rows = g.q8 && cpu_use_avx2();
+#endif
   g.k_stride = K.row_stride;
   g.v_stride = V.row_stride;
   return g;

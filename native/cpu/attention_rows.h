@@ -9,6 +9,8 @@ namespace mm {
 namespace avx2 {  // attention_rows_avx2.cc
 void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
                 ptrdiff_t pf);
+void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
+                 int64_t os, ptrdiff_t pf);
 void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
                ptrdiff_t pf);
 void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,

@@ -70,11 +70,67 @@ void scores_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const fl
   }
 }
 
+// Scores of 4 q8_0 rows for H q8_0 queries (qq + h * qb): per block the
+// integer dot as 8 int32 lanes (maddubs with the key's sign moved onto the
+// query), times the two scales, summed in floats per lane; then the 4-row
+// reduction. The integer block sums are exact, as llama.cpp's q8_0 dots.
+template <int H>
+inline void scores4_q8(const uint8_t* const r[4], int d, const uint8_t* qq, size_t qb, float* out, int64_t os, int nr) {
+  __m256 acc[H][4];
+#pragma GCC unroll 4
+  for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) acc[h][k] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int b = 0; b < d / QK8_0; b++)
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+      const auto* kb = reinterpret_cast<const block_q8_0*>(r[k]) + b;
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kb->qs));
+      const __m256i ax = _mm256_sign_epi8(x, x);
+      const float dk = _cvtsh_ss(kb->d);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; h++) {
+        const auto* qbk = reinterpret_cast<const block_q8_0*>(qq + h * qb) + b;
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qbk->qs));
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, x)), ones);
+        const __m256 sc = _mm256_set1_ps(dk * _cvtsh_ss(qbk->d));
+        acc[h][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc[h][k]);
+      }
+    }
+#pragma GCC unroll 4
+  for (int h = 0; h < H; h++) {
+    const __m256 h01 = _mm256_hadd_ps(acc[h][0], acc[h][1]), h23 = _mm256_hadd_ps(acc[h][2], acc[h][3]);
+    const __m256 t = _mm256_hadd_ps(h01, h23);
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    if (nr == 4) {
+      _mm_storeu_ps(out + h * os, s);
+    } else {
+      alignas(16) float tmp[4];
+      _mm_store_ps(tmp, s);
+      std::copy(tmp, tmp + nr, out + h * os);
+    }
+  }
+}
+
+template <int H>
+void scores_q8_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, float* out,
+                     int64_t os, ptrdiff_t pf) {
+  const size_t rb = static_cast<size_t>(d / QK8_0) * sizeof(block_q8_0);
+  for (int64_t j = 0; j < n; j += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, n - j));
+    const uint8_t* r[4];
+    for (int k = 0; k < 4; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
+    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, rb);
+    scores4_q8<H>(r, d, qq, qb, out + j, os, nr);
+  }
+}
+
 // acc[h][c0, c0 + 8 * C) += sum_j s[h][j] * row j, H heads: 8 * C columns of every
 // head's sums held in registers across the rows, each row's values widened once.
 template <int H, int C, bool Q8>
-void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int c0,
-                 float* acc, ptrdiff_t pf) {
+void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int c0, float* acc,
+                 ptrdiff_t pf) {
   __m256 a[H][C];
 #pragma GCC unroll 4
   for (int h = 0; h < H; h++)
@@ -116,8 +172,8 @@ void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, siz
 // Heads in blocks of up to 4 (16 columns: 8 sums + 4 weights + 2 values in the
 // 16 ymm registers), of up to 2 over the last 8 columns when d % 16 == 8.
 template <bool Q8>
-void accum_heads(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g,
-                 float* acc, ptrdiff_t pf) {
+void accum_heads(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                 ptrdiff_t pf) {
   for (int h0 = 0; h0 < g; h0 += 4) {
     const float* sh = s + h0 * ss;
     float* ah = acc + h0 * d;
@@ -144,8 +200,8 @@ void accum_heads(int64_t n, const float* s, int64_t ss, const uint8_t* rows, siz
 }  // namespace
 
 // Heads in blocks of up to 3 (12 accumulators over 4 rows).
-void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out,
-                int64_t os, ptrdiff_t pf) {
+void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
+                ptrdiff_t pf) {
   for (int h0 = 0; h0 < g; h0 += 3) {
     const float* qh = q + static_cast<int64_t>(h0) * d;
     float* oh = out + h0 * os;
@@ -157,13 +213,26 @@ void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const floa
   }
 }
 
+// Heads in blocks of up to 2 (8 accumulators and the block's registers).
+void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
+                 int64_t os, ptrdiff_t pf) {
+  for (int h0 = 0; h0 < g; h0 += 2) {
+    const uint8_t* qh = qq + static_cast<size_t>(h0) * qb;
+    float* oh = out + h0 * os;
+    if (g - h0 >= 2)
+      scores_q8_heads<2>(n, rows, stride, d, qh, qb, oh, os, h0 == 0 ? pf : 0);
+    else
+      scores_q8_heads<1>(n, rows, stride, d, qh, qb, oh, os, h0 == 0 ? pf : 0);
+  }
+}
+
 void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
                ptrdiff_t pf) {
   accum_heads<false>(n, s, ss, rows, stride, d, g, acc, pf);
 }
 
-void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g,
-                float* acc, ptrdiff_t pf) {
+void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                ptrdiff_t pf) {
   accum_heads<true>(n, s, ss, rows, stride, d, g, acc, pf);
 }
 

@@ -84,6 +84,11 @@ struct VecOps {
   // pf != 0: each row's bytes pf past it are prefetched as it is read (the next chunk's row).
   void (*scores_f16)(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out,
                      int64_t os, ptrdiff_t pf);
+  // out[h * os + j] = dot(q8_0 row j, q8_0 query h at qq + h * qb bytes) (d % 32 == 0): the
+  // integer block sums times both scales, as llama.cpp's q8_0 x q8_0 dot; the same bits
+  // for a row wherever it sits and whatever g.
+  void (*scores_q8_0)(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g,
+                      float* out, int64_t os, ptrdiff_t pf);
   // acc[h * d + c] += sum_j s[h * ss + j] * row j [c] for h < g, c < d, in the order of j: f16 rows
   // (d % 8 == 0), or q8_0 rows (d % 32 == 0; d / 32 blocks each, dequantized as accumulated: the
   // weight s * d_block rounded, then times each int8 value).

@@ -135,6 +135,31 @@ int check_attention_rows(const char* isa, const VecOps& simd) {
           for (auto& v : x) v = u(rng);
           quantize_row(DType::Q8_0, x.data(), qrows.data() + qstride * j, d);
         }
+        // q8_0 scores against the scalar q8_0 dot, and a row's bits wherever it sits.
+        std::vector<uint8_t> qq(qb * g);
+        for (int h = 0; h < g; h++) {
+          for (auto& v : x) v = u(rng);
+          quantize_row(DType::Q8_0, x.data(), qq.data() + qb * h, d);
+        }
+        std::fill(want.begin(), want.end(), 0.f);
+        std::fill(got.begin(), got.end(), 0.f);
+        ref.scores_q8_0(n, qrows.data(), qstride, d, qq.data(), qb, g, want.data(), os, 0);
+        simd.scores_q8_0(n, qrows.data(), qstride, d, qq.data(), qb, g, got.data(), os,
+                         static_cast<ptrdiff_t>(n * qstride));
+        close("scores_q8_0", d, n, g, got, want, 1e-5f * d);
+        if (n > 1) {
+          std::vector<float> later(static_cast<size_t>(g) * os, 0.f);
+          simd.scores_q8_0(n - 1, qrows.data() + qstride, qstride, d, qq.data(), qb, g, later.data(), os, 0);
+          for (int h = 0; h < g; h++)
+            for (int64_t j = 0; j + 1 < n; j++)
+              if (later[h * os + j] != got[h * os + j + 1]) {
+                std::printf("FAIL %s scores_q8_0 d=%d n=%lld g=%d: row %lld's bits depend on its place\n", isa, d,
+                            static_cast<long long>(n), g, static_cast<long long>(j + 1));
+                failures++;
+                h = g;
+                break;
+              }
+        }
         for (auto& v : acc_want) v = u(rng);
         acc_got = acc_want;
         ref.accum_q8_0(n, s.data(), ss, qrows.data(), qstride, d, g, acc_want.data(), 0);
