@@ -15,6 +15,8 @@
       "native/cpu/thread_pool.cc",
       "native/cpu/vec_dot_scalar.cc",
       "native/cpu/vec_dot_neon.cc",
+      "native/cpu/vec_ops_neon.cc",
+      "native/cpu/attention_rows_neon.cc",
       "native/cpu/matmul.cc",
       "native/cpu/gemm_panel.cc",
       "native/cpu/gemm_neon.cc",
@@ -182,7 +184,7 @@
         {
           "target_name": "mm_cpu_neon_dotprod",
           "type": "static_library",
-          "sources": ["native/cpu/gemm_neon_dotprod.cc"],
+          "sources": ["native/cpu/gemm_neon_dotprod.cc", "native/cpu/attention_rows_neon_dotprod.cc"],
           "cflags_cc": ["-march=armv8.2-a+dotprod"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-march=armv8.2-a+dotprod"] }
         },

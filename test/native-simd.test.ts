@@ -1,10 +1,12 @@
 /**
- * The SIMD dot-product kernels (and the AVX2 attention's q8_0 value
- * accumulation) against the scalar ones, compiled as a small
- * standalone binary (native/test/simd_kernels_test.cc):
+ * The SIMD dot-product kernels, the attention's row kernels (f16 and q8_0 KV
+ * caches) and the elementwise and sampler ops (VecOps) against the scalar ones,
+ * compiled as a small standalone binary (native/test/simd_kernels_test.cc):
  *  - arm64 NEON, with and without the sdot extension, cross-compiled with
  *    aarch64-linux-gnu-g++ and run under qemu-aarch64 (skipped with a message
- *    when those tools are absent; .ci/run installs them);
+ *    when those tools are absent; .ci/run installs them); and built as
+ *    binding.gyp builds it (plain Armv8, the sdot q8_0 scores in their own
+ *    +dotprod file chosen at run time) under CPUs with and without sdot;
  *  - x86-64 AVX2, built and run natively.
  * And the arm64 prefill panels (native/test/panel_kernels_test.cc): the sdot
  * and i8mm levels against the scalar kernels for every weight type, each level
@@ -25,6 +27,12 @@ const support = [
   'native/cpu/cpu_features.cc',
 ].map((f) => path.join(root, f));
 const common = [path.join(root, 'native/test/simd_kernels_test.cc'), ...support];
+// The arm64 row kernels and VecOps (plain Armv8 in the addon).
+const neonSources = [
+  'native/cpu/vec_dot_neon.cc',
+  'native/cpu/vec_ops_neon.cc',
+  'native/cpu/attention_rows_neon.cc',
+].map((f) => path.join(root, f));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-simd-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -55,12 +63,56 @@ function runBinary(cmd: string, args: string[]): string {
     '-o',
     exe,
     ...common,
-    path.join(root, 'native/cpu/vec_dot_neon.cc'),
+    ...neonSources,
   ]);
   const out = runBinary('qemu-aarch64', [...qemuArgs, exe]);
   expect(out).toContain(`ok ${name} q6_K`);
-  expect(out).toContain('0 failures');
+  expect(out).toContain(`ok ${name} attention rows`);
+  expect(out).toContain(`ok ${name} vec ops`);
+  expect(out).toContain('\n0 failures');
 });
+
+// binding.gyp's layout: everything plain Armv8 but attention_rows_neon_dotprod.cc
+// (+dotprod), whose q8_0 scores run only where the CPU reports sdot.
+(crossTools ? test.each : test.skip.each)([
+  ['cortex-a53', false], // Armv8.0: Graviton 1, Raspberry Pi 3
+  ['cortex-a76', true], // dotprod, no i8mm: Neoverse N1 / Graviton 2 class
+  ['max', true],
+] as const)(
+  'NEON attention rows and vec ops as the addon builds them, under qemu-aarch64 -cpu %s',
+  (cpu, dotprod) => {
+    const exe = path.join(tmp, 'simd-neon-layout');
+    if (!fs.existsSync(exe)) {
+      const cxx = ['-std=c++17', '-O2', '-DMM_HAVE_NEON_PANELS'];
+      const obj = path.join(tmp, 'attention_rows_neon_dotprod.o');
+      execFileSync('aarch64-linux-gnu-g++', [
+        ...cxx,
+        '-march=armv8.2-a+dotprod',
+        '-c',
+        '-o',
+        obj,
+        path.join(root, 'native/cpu/attention_rows_neon_dotprod.cc'),
+      ]);
+      execFileSync('aarch64-linux-gnu-g++', [
+        ...cxx,
+        '-march=armv8-a',
+        '-static',
+        '-o',
+        exe,
+        ...common,
+        ...neonSources,
+        obj,
+      ]);
+    }
+    const out = runBinary('qemu-aarch64', ['-cpu', cpu, exe]);
+    expect(out).toContain('ok neon attention rows');
+    expect(out).toContain('ok neon vec ops');
+    if (dotprod) expect(out).toContain('ok neon-dotprod attention rows');
+    else expect(out).toContain('skip neon-dotprod attention rows: no dotprod');
+    expect(out).toContain('\n0 failures');
+  },
+  180_000,
+);
 
 // Every weight type has a panel kernel at both arm64 levels.
 const PANEL_TYPES = [
@@ -156,7 +208,7 @@ function runPanels(cpu: string, simd?: string): string {
 );
 
 const x64 = process.arch === 'x64';
-(x64 ? test : test.skip)('AVX2 kernels match the scalar kernels', () => {
+(x64 ? test : test.skip)('AVX2 kernels and vec ops match the scalar ones', () => {
   const defs = ['-std=c++17', '-O2', '-DMM_HAVE_AVX2_KERNELS'];
   const objs = ['vec_dot_avx2', 'vec_dot_lowbit_avx2', 'attention_rows_avx2'].map((f) => {
     const o = path.join(tmp, `${f}.o`);
@@ -166,7 +218,10 @@ const x64 = process.arch === 'x64';
   const exe = path.join(tmp, 'simd-avx2');
   execFileSync('g++', [...defs, '-o', exe, ...common, ...objs, '-lpthread']);
   const out = runBinary(exe, []);
-  expect(out).toMatch(/0 failures/);
+  expect(out).toContain('\n0 failures');
   // The attention's row kernels (f16 and q8_0 KV caches) where the CPU has AVX2.
-  if (!out.includes('skip: this CPU has no AVX2')) expect(out).toContain('ok avx2 attention rows');
+  if (!out.includes('skip: this CPU has no AVX2')) {
+    expect(out).toContain('ok avx2 attention rows');
+    expect(out).toContain('ok avx2 vec ops');
+  }
 });

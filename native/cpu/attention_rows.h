@@ -17,4 +17,22 @@ void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size
                 ptrdiff_t pf);
 }  // namespace avx2
 #endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+namespace neon {  // attention_rows_neon.cc (plain Armv8)
+void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
+                ptrdiff_t pf);
+void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
+                 int64_t os, ptrdiff_t pf);
+void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+               ptrdiff_t pf);
+void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                ptrdiff_t pf);
+}  // namespace neon
+#if defined(MM_HAVE_NEON_PANELS)
+namespace neon_dotprod {  // attention_rows_neon_dotprod.cc (+dotprod, the sdot panels' library)
+void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
+                 int64_t os, ptrdiff_t pf);
+}  // namespace neon_dotprod
+#endif
+#endif
 }  // namespace mm

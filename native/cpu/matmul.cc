@@ -98,6 +98,12 @@ const VecOps& vec_ops() {
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) return avx2::vec_ops();
 #endif
+#if defined(MM_HAVE_NEON_PANELS)
+  if (cpu_use_neon_dotprod()) return neon::vec_ops_dotprod();
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64)
+  if (cpu_use_neon()) return neon::vec_ops();
+#endif
   return scalar::vec_ops();
 }
 

@@ -70,7 +70,7 @@ inline double sum4_f64(const float* x, int64_t i, int64_t n, double c0, double c
   return (c0 + c1) + (c2 + c3);
 }
 
-// Vector helpers for attention and elementwise ops (AVX2 where available).
+// Vector helpers for attention and elementwise ops (AVX2 or NEON where available).
 struct VecOps {
   void (*axpy_f32)(int64_t n, float a, const float* x, float* y);       // y += a * x
   void (*axpy_f16)(int64_t n, float a, const uint16_t* x, float* y);    // y += a * half(x)
@@ -143,7 +143,11 @@ const TileKernels& tile_kernels();
 #if defined(__aarch64__) || defined(_M_ARM64)
 namespace neon {
 const DotKernels& kernels();
-}
+const VecOps& vec_ops();  // vec_ops_neon.cc, plain Armv8 (q8_0 scores by widening multiplies)
+#if defined(MM_HAVE_NEON_PANELS)
+const VecOps& vec_ops_dotprod();  // the same with sdot q8_0 scores (where cpu_use_neon_dotprod)
+#endif
+}  // namespace neon
 #endif
 
 struct MatmulKernel {

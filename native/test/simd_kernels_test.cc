@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -55,9 +56,9 @@ int check(const char* isa, const DotKernels& simd) {
   return failures;
 }
 
-#if defined(MM_HAVE_AVX2_KERNELS)
-// The attention's row kernels (VecOps::scores_f16 / accum_f16 / accum_q8_0)
-// against the scalar ones (arm64 runs the scalar ones): chunks of n cache rows
+#if defined(MM_HAVE_AVX2_KERNELS) || defined(__aarch64__)
+// The attention's row kernels (VecOps::scores_f16 / scores_q8_0 / accum_f16 /
+// accum_q8_0) against the scalar ones: chunks of n cache rows
 // `stride` bytes apart (a wider cache: another KV head between rows) for g
 // query heads, with and without the prefetch of the next chunk's rows. Also:
 // a row's score has the same bits wherever it sits in the chunk (the 4-row
@@ -169,6 +170,148 @@ int check_attention_rows(const char* isa, const VecOps& simd) {
   std::printf("ok %s attention rows\n", isa);
   return failures;
 }
+
+// The elementwise and sampler ops of VecOps against the scalar ones, each to
+// its field's contract: scale, f32_to_f16 (finite values and infinities) and
+// finite_min_max (out, min and max, NaN and infinities in the rows) bit for
+// bit; exp_scale_sum's sum bit for bit the four-chain double sum of the
+// weights it wrote, those within 1e-6 of the scalar's relative; the rest
+// within the tolerances below (a vector exp within ~2 ulp, FMA against
+// separate roundings). zero_signs: also the sign of a zero min or max, as the
+// scalar loop's (the first zero); the AVX2 table's max/min instructions give
+// the other zero's sign, so x86 leaves it out (a known difference, kept).
+int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const VecOps& ref = scalar::vec_ops();
+  int failures = 0;
+  auto fail = [&](const char* what, int64_t n, int64_t i, double got, double want) {
+    std::printf("FAIL %s %s n=%lld at %lld: simd %.9g scalar %.9g\n", isa, what, static_cast<long long>(n),
+                static_cast<long long>(i), got, want);
+    failures++;
+  };
+  auto bits = [](float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, 4);
+    return b;
+  };
+  auto rand_vec = [&](int64_t n, float lo, float hi) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = lo + (hi - lo) * (0.5f + 0.5f * u(rng));
+    return v;
+  };
+  // Relative to the value (plus `abs`): the first element out of tolerance fails.
+  auto close = [&](const char* what, int64_t n, const std::vector<float>& got, const std::vector<float>& want,
+                   double rel, double abs) {
+    for (int64_t i = 0; i < n; i++)
+      if (!(std::fabs(got[i] - want[i]) <= rel * std::fabs(want[i]) + abs)) return fail(what, n, i, got[i], want[i]);
+  };
+  for (int64_t n : {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 100, 1027}) {
+    {  // axpy_f32, axpy_f16, scale
+      const float a = u(rng) * 3;
+      const std::vector<float> x = rand_vec(n, -4, 4), y0 = rand_vec(n, -4, 4);
+      std::vector<uint16_t> xh(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; i++) xh[i] = fp32_to_fp16(x[i]);
+      std::vector<float> want = y0, got = y0;
+      ref.axpy_f32(n, a, x.data(), want.data());
+      simd.axpy_f32(n, a, x.data(), got.data());
+      close("axpy_f32", n, got, want, 1e-6, 2e-6);
+      want = got = y0;
+      ref.axpy_f16(n, a, xh.data(), want.data());
+      simd.axpy_f16(n, a, xh.data(), got.data());
+      close("axpy_f16", n, got, want, 1e-6, 2e-6);
+      want = got = y0;
+      ref.scale(n, a, want.data());
+      simd.scale(n, a, got.data());
+      for (int64_t i = 0; i < n; i++)
+        if (bits(got[i]) != bits(want[i])) fail("scale (bits)", n, i, got[i], want[i]);
+    }
+    {  // exp_sub_sum: scores below their max, some far enough to underflow
+      std::vector<float> x = rand_vec(n, -30, 0);
+      if (n > 5) x[3] = -100, x[5] = -200;
+      const float mx = 1.5f;
+      for (auto& v : x) v += mx;
+      std::vector<float> want = x, got = x;
+      const float sw = ref.exp_sub_sum(n, want.data(), mx), sg = simd.exp_sub_sum(n, got.data(), mx);
+      close("exp_sub_sum", n, got, want, 1e-6, 1e-37);
+      if (!(std::fabs(sg - sw) <= 1e-6 * sw)) fail("exp_sub_sum (sum)", n, -1, sg, sw);
+    }
+    {  // exp_scale_sum: logits / temperature minus the largest
+      const std::vector<float> v = rand_vec(n, -40, 25);
+      const float inv = 1.0f / 0.7f, sub = 25.0f * inv;
+      std::vector<float> want(static_cast<size_t>(n)), got(want);
+      const double sw = ref.exp_scale_sum(n, v.data(), inv, sub, want.data());
+      const double sg = simd.exp_scale_sum(n, v.data(), inv, sub, got.data());
+      close("exp_scale_sum", n, got, want, 1e-6, 1e-37);
+      const double chains = sum4_f64(got.data(), 0, n, 0, 0, 0, 0);
+      if (std::memcmp(&sg, &chains, sizeof(double)) != 0) fail("exp_scale_sum (sum bits)", n, -1, sg, chains);
+      if (!(std::fabs(sg - sw) <= 1e-6 * sw)) fail("exp_scale_sum (sum)", n, -1, sg, sw);
+    }
+    {  // swiglu, geglu
+      const std::vector<float> g = rand_vec(n, -12, 12), up = rand_vec(n, -3, 3);
+      std::vector<float> want(static_cast<size_t>(n)), got(want);
+      ref.swiglu(n, g.data(), up.data(), want.data());
+      simd.swiglu(n, g.data(), up.data(), got.data());
+      close("swiglu", n, got, want, 2e-6, 1e-37);
+      ref.geglu(n, g.data(), up.data(), want.data());
+      simd.geglu(n, g.data(), up.data(), got.data());
+      close("geglu", n, got, want, 2e-5, 1e-37);
+    }
+    {  // softcap (gemma 2's final logits: c = 30)
+      const float c = 30.0f;
+      const std::vector<float> x = rand_vec(n, -120, 120);
+      std::vector<float> want = x, got = x;
+      ref.softcap(n, c, want.data());
+      simd.softcap(n, c, got.data());
+      close("softcap", n, got, want, 0, 1e-6 * c);
+    }
+    {  // f32_to_f16: f16 subnormals, overflow to infinity, infinities
+      std::vector<float> x = rand_vec(n, -1, 1);
+      for (int64_t i = 0; i < n; i++) x[i] *= std::ldexp(1.0f, static_cast<int>(i % 48) - 30);
+      if (n > 2) x[1] = std::numeric_limits<float>::infinity(), x[2] = -70000.0f;
+      std::vector<uint16_t> want(static_cast<size_t>(n)), got(want);
+      ref.f32_to_f16(n, x.data(), want.data());
+      simd.f32_to_f16(n, x.data(), got.data());
+      for (int64_t i = 0; i < n; i++)
+        if (got[i] != want[i]) {
+          std::printf("FAIL %s f32_to_f16 n=%lld at %lld: simd %04x scalar %04x (%.9g)\n", isa,
+                      static_cast<long long>(n), static_cast<long long>(i), got[i], want[i], x[i]);
+          failures++;
+          break;
+        }
+    }
+    // finite_min_max: plain rows; NaN and infinities; all NaN; zeros of both signs
+    // as the max (the rest negative) or the min (the rest positive).
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+    for (int kind = 0; kind < 6; kind++) {
+      std::vector<float> x = rand_vec(n, -50, 50);
+      if (kind == 1)
+        for (int64_t i = 0; i < n; i += 3) x[i] = i % 2 ? nan : (i % 4 ? inf : -inf);
+      if (kind == 2)
+        for (auto& v : x) v = nan;
+      if (kind == 3 || kind == 4) {
+        if (!zero_signs) continue;
+        for (auto& v : x) v = kind == 3 ? -std::fabs(v) - 1 : std::fabs(v) + 1;
+        for (int64_t i = n / 3; i < n; i += 5) x[i] = (i / 5) % 2 ? 0.0f : -0.0f;
+      }
+      if (kind == 5)  // the largest and smallest lanes at the tail
+        for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(i % 7) - 3.0f;
+      std::vector<float> want(static_cast<size_t>(n)), got(want);
+      float wmn, wmx, gmn, gmx;
+      ref.finite_min_max(n, x.data(), want.data(), &wmn, &wmx);
+      simd.finite_min_max(n, x.data(), got.data(), &gmn, &gmx);
+      for (int64_t i = 0; i < n; i++)
+        if (bits(got[i]) != bits(want[i])) {
+          fail("finite_min_max (out bits)", n, i, got[i], want[i]);
+          break;
+        }
+      if (bits(gmn) != bits(wmn)) fail("finite_min_max (min bits)", n, kind, gmn, wmn);
+      if (bits(gmx) != bits(wmx)) fail("finite_min_max (max bits)", n, kind, gmx, wmx);
+    }
+  }
+  std::printf("ok %s vec ops\n", isa);
+  return failures;
+}
 #endif
 
 }  // namespace
@@ -177,14 +320,26 @@ int main() {
   int failures = 0;
 #if defined(__aarch64__)
 #if defined(__ARM_FEATURE_DOTPROD)
-  failures += check("neon+dotprod", neon::kernels());
+  const char* isa = "neon+dotprod";  // every file built with sdot
 #else
-  failures += check("neon", neon::kernels());
+  const char* isa = "neon";
+#endif
+  failures += check(isa, neon::kernels());
+  failures += check_attention_rows(isa, neon::vec_ops());
+  failures += check_vec_ops(isa, neon::vec_ops(), true);
+#if defined(MM_HAVE_NEON_PANELS)
+  // binding.gyp's layout: plain Armv8 and the sdot q8_0 scores in their own file,
+  // chosen where the CPU reports dotprod (as vec_ops() does).
+  if (cpu_use_neon_dotprod())
+    failures += check_attention_rows("neon-dotprod", neon::vec_ops_dotprod());
+  else
+    std::printf("skip neon-dotprod attention rows: no dotprod\n");
 #endif
 #elif defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) {
     failures += check("avx2", avx2::kernels());
     failures += check_attention_rows("avx2", avx2::vec_ops());
+    failures += check_vec_ops("avx2", avx2::vec_ops(), false);
   } else {
     std::printf("skip: this CPU has no AVX2\n");
   }

@@ -1,0 +1,226 @@
+// arm64 NEON vector helpers (vec_dot.h's VecOps): axpy, scale, the softmax's
+// exp_sub_sum, swiglu / geglu, softcap, the f16 cache stores and the sampler's
+// two passes, each to the contract on its VecOps field; the attention's row
+// kernels are attention_rows_neon.cc's. Plain Armv8 (NEON is part of the arm64
+// base ISA); the table with sdot q8_0 scores is chosen only where the CPU
+// reports dotprod (matmul.cc's vec_ops()).
+#if defined(__aarch64__) || defined(_M_ARM64)
+#include <arm_neon.h>
+
+#include <cmath>
+#include <limits>
+
+#include "../core/quants.h"
+#include "attention_rows.h"
+#include "vec_dot.h"
+
+namespace mm {
+namespace neon {
+
+namespace {
+
+// exp(x) for 4 floats, the algorithm of the AVX2 v_expf (ggml's ggml_v_expf):
+// |error| ~1.5 ulp; exact 0 / inf at the extremes.
+inline float32x4_t v_expf(float32x4_t x) {
+  const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+  const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
+  const float32x4_t n = vsubq_f32(z, r);
+  const float32x4_t b =
+      vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n, vdupq_n_f32(0x1.7f7d1cp-20f));  // x - n ln2
+  const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
+  const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1))));
+  const uint32x4_t c = vcagtq_f32(n, vdupq_n_f32(126));
+  const float32x4_t u = vmulq_f32(b, b);
+  const float32x4_t j = vfmaq_f32(vmulq_f32(vdupq_n_f32(0x1.ffffecp-1f), b),
+                                  vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
+                                            vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u),
+                                  u);
+  if (vmaxvq_u32(c) == 0) return vfmaq_f32(k, j, k);
+  // Lanes past +-126 (c) scale in two steps (s1 * s2 = 2^n) so the exponent never
+  // overflows; past +-192 (d) the result is 0 or inf; other lanes keep k + k*j.
+  const uint32x4_t g = vandq_u32(vclezq_f32(n), vdupq_n_u32(0x82000000u));
+  const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(g, vdupq_n_u32(0x7f000000u)));
+  const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, g));
+  const uint32x4_t d = vcagtq_f32(n, vdupq_n_f32(192));
+  const float32x4_t wide = vmulq_f32(vfmaq_f32(s2, s2, j), s1);
+  const float32x4_t normal = vfmaq_f32(k, k, j);
+  return vbslq_f32(d, vmulq_f32(s1, s1), vbslq_f32(c, wide, normal));
+}
+
+inline float32x4_t load_h4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+void axpy_f32(int64_t n, float a, const float* x, float* y) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(x + i));
+    vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vget_low_f16(h)), a));
+    vst1q_f32(y + i + 4, vfmaq_n_f32(vld1q_f32(y + i + 4), vcvt_high_f32_f16(h), a));
+  }
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), load_h4(x + i), a));
+  for (; i < n; i++) y[i] += a * fp16_lookup(x[i]);
+}
+void scale_f32(int64_t n, float a, float* y) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_n_f32(vld1q_f32(y + i), a));
+  for (; i < n; i++) y[i] *= a;
+}
+float exp_sub_sum(int64_t n, float* x, float mx) {
+  const float32x4_t vm = vdupq_n_f32(mx);
+  float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float32x4_t e0 = v_expf(vsubq_f32(vld1q_f32(x + i), vm));
+    const float32x4_t e1 = v_expf(vsubq_f32(vld1q_f32(x + i + 4), vm));
+    vst1q_f32(x + i, e0);
+    vst1q_f32(x + i + 4, e1);
+    s0 = vaddq_f32(s0, e0);
+    s1 = vaddq_f32(s1, e1);
+  }
+  float t = vaddvq_f32(vaddq_f32(s0, s1));
+  for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
+  return t;
+}
+double exp_scale_sum(int64_t n, const float* v, float inv, float sub, float* w) {
+  const float32x4_t vi = vdupq_n_f32(inv), vs = vdupq_n_f32(sub);
+  float64x2_t c01 = vdupq_n_f64(0), c23 = vdupq_n_f64(0);  // chains 0, 1 and 2, 3
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    float32x4_t p = vmulq_f32(vld1q_f32(v + i), vi);
+    opaque(p);  // no fused multiply-subtract: the product rounds first
+    const float32x4_t e = v_expf(vsubq_f32(p, vs));
+    vst1q_f32(w + i, e);
+    c01 = vaddq_f64(c01, vcvt_f64_f32(vget_low_f32(e)));
+    c23 = vaddq_f64(c23, vcvt_high_f64_f32(e));
+  }
+  for (int64_t j = i; j < n; j++) {
+    float p = v[j] * inv;
+    opaque(p);
+    w[j] = std::exp(p - sub);
+  }
+  return sum4_f64(w, i, n, vgetq_lane_f64(c01, 0), vgetq_lane_f64(c01, 1), vgetq_lane_f64(c23, 0),
+                  vgetq_lane_f64(c23, 1));
+}
+// Max and min are exact, but a scalar loop keeps the first of equal values and
+// fmax / fmin order -0 below +0: a zero result takes the first zero's sign.
+void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const float32x4_t vninf = vdupq_n_f32(ninf), big = vdupq_n_f32(std::numeric_limits<float>::max());
+  float32x4_t hi0 = vninf, hi1 = vninf, lo0 = big, lo1 = big;
+  auto step = [&](int64_t i, float32x4_t& hi, float32x4_t& lo) {
+    float32x4_t v = vld1q_f32(x + i);
+    v = vbslq_f32(vceqq_f32(v, v), v, vninf);  // NaN: -inf
+    vst1q_f32(out + i, v);
+    hi = vmaxq_f32(hi, v);
+    lo = vminq_f32(lo, vbslq_f32(vcgtq_f32(v, vninf), v, big));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    step(i, hi0, lo0);
+    step(i + 4, hi1, lo1);
+  }
+  float hi = vmaxvq_f32(vmaxq_f32(hi0, hi1)), lo = vminvq_f32(vminq_f32(lo0, lo1));
+  for (; i < n; i++) {
+    const float v = x[i] == x[i] ? x[i] : ninf;
+    out[i] = v;
+    hi = v > hi ? v : hi;
+    lo = v < lo && v > ninf ? v : lo;
+  }
+  if (hi == 0 || lo == 0) {
+    int64_t z = 0;
+    while (out[z] != 0) z++;  // a zero is there: hi or lo is one
+    if (hi == 0) hi = out[z];
+    if (lo == 0) lo = out[z];
+  }
+  *mn = lo;
+  *mx = hi;
+}
+void swiglu_f32(int64_t n, const float* g, const float* u, float* y) {
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t gv = vld1q_f32(g + i);
+    const float32x4_t silu = vdivq_f32(gv, vaddq_f32(one, v_expf(vnegq_f32(gv))));
+    vst1q_f32(y + i, vmulq_f32(silu, vld1q_f32(u + i)));
+  }
+  for (; i < n; i++) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+// gelu(g) = g * sigmoid(2u), u = sqrt(2/pi) (g + 0.044715 g^3): tanh's form of GELU
+// (0.5 (1 + tanh u) = sigmoid 2u), one vector exp per 4 values.
+void geglu_f32(int64_t n, const float* g, const float* u, float* y) {
+  const float32x4_t one = vdupq_n_f32(1.0f), a = vdupq_n_f32(kGeluCoefA), m2c = vdupq_n_f32(-2.0f * kSqrt2OverPi);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t gv = vld1q_f32(g + i);
+    const float32x4_t t = vmulq_f32(vmulq_f32(m2c, gv), vfmaq_f32(one, vmulq_f32(a, gv), gv));  // -2u
+    const float32x4_t gelu = vdivq_f32(gv, vaddq_f32(one, v_expf(t)));
+    vst1q_f32(y + i, vmulq_f32(gelu, vld1q_f32(u + i)));
+  }
+  for (; i < n; i++) y[i] = gelu_tanh(g[i]) * u[i];
+}
+// c * tanh(x / c) = c * (1 - 2 / (1 + exp(2x / c))): absolute error ~ c * 1e-7.
+void softcap_f32(int64_t n, float c, float* x) {
+  const float32x4_t one = vdupq_n_f32(1.0f), two = vdupq_n_f32(2.0f), vc = vdupq_n_f32(c), k = vdupq_n_f32(2.0f / c);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t e = v_expf(vmulq_f32(k, vld1q_f32(x + i)));
+    const float32x4_t t = vsubq_f32(one, vdivq_f32(two, vaddq_f32(one, e)));
+    vst1q_f32(x + i, vmulq_f32(vc, t));
+  }
+  for (; i < n; i++) x[i] = c * std::tanh(x[i] / c);
+}
+// fcvtn rounds as FPCR says: to nearest even unless a program changed it.
+void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(x + i)), vld1q_f32(x + i + 4));
+    vst1q_u16(y + i, vreinterpretq_u16_f16(h));
+  }
+  for (; i < n; i++) y[i] = fp32_to_fp16(x[i]);
+}
+
+VecOps plain_ops() {
+  // Field by field: the table's order never has to match the struct's.
+  VecOps o{};
+  o.axpy_f32 = axpy_f32;
+  o.axpy_f16 = axpy_f16;
+  o.scale = scale_f32;
+  o.exp_sub_sum = exp_sub_sum;
+  o.swiglu = swiglu_f32;
+  o.scores_f16 = scores_f16;
+  o.scores_q8_0 = scores_q8_0;
+  o.accum_f16 = accum_f16;
+  o.accum_q8_0 = accum_q8_0;
+  o.f32_to_f16 = f32_to_f16;
+  o.geglu = geglu_f32;
+  o.softcap = softcap_f32;
+  o.exp_scale_sum = exp_scale_sum;
+  o.finite_min_max = finite_min_max;
+  return o;
+}
+
+}  // namespace
+
+const VecOps& vec_ops() {
+  static const VecOps v = plain_ops();
+  return v;
+}
+
+#if defined(MM_HAVE_NEON_PANELS)
+const VecOps& vec_ops_dotprod() {
+  static const VecOps v = [] {
+    VecOps o = plain_ops();
+    o.scores_q8_0 = neon_dotprod::scores_q8_0;
+    return o;
+  }();
+  return v;
+}
+#endif
+
+}  // namespace neon
+}  // namespace mm
+#endif
