@@ -60,7 +60,7 @@ const uint8_t* key_run(const uint8_t* base, size_t stride, size_t off, int64_t j
 }
 
 // out[h * os + j] = dot(q8_0 key row j, q8_0 query h) for j < n, h < g (query h at
-// qq + h * qb bytes) where the vector ops have no q8_0 scores (arm64: NEON sdot):
+// qq + h * qb bytes) where the vector ops have no q8_0 scores (the scalar level):
 // this CPU's q8_0 matmul tiles, kTileW keys x up to kTileA heads per call where
 // it has them, the rest row by row. Every caller groups the same keys and heads
 // the same way, so a score's bits depend only on the chunk.
@@ -103,7 +103,7 @@ struct GroupAttend {
   size_t hb = 0;               // bytes of one head's part of a cache row
   int64_t chunk = 0;           // keys per chunk (chunk_keys)
   MatmulKernel mk{};           // q8_0 cache: the q8_0 matmul kernels
-  bool q8_rows = false;        // q8_0 cache: score with the vector ops' scores_q8_0 (AVX2), not mk
+  bool q8_rows = false;        // q8_0 cache: score with the vector ops' scores_q8_0 (AVX2, NEON), not mk
   const uint8_t* k = nullptr;  // row 0 of the keys (of a span's slot), this KV head's part
   const uint8_t* v = nullptr;  // and of the values
   size_t k_stride = 0, v_stride = 0;
@@ -184,6 +184,8 @@ GroupAttend group_attend(const OpParams& p, const TensorDesc& K, const TensorDes
   if (g.q8) g.mk = matmul_kernel(DType::Q8_0);
 #if defined(MM_HAVE_AVX2_KERNELS)
   g.q8_rows = g.q8 && cpu_use_avx2();
+#elif defined(__aarch64__) || defined(_M_ARM64)
+  g.q8_rows = g.q8 && cpu_use_neon();  // NEON's (sdot where the CPU has it, vec_ops())
 #endif
   g.k_stride = K.row_stride;
   g.v_stride = V.row_stride;
