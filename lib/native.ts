@@ -39,6 +39,8 @@ export interface NativeMappedFile {
   view(offset: number, length: number): Uint8Array;
   /** Bytes of the mapping resident in RAM, or -1 if the OS cannot say. */
   residentBytes(): number;
+  /** Whether the backends read a copy of the file in transparent huge pages (mapFileAsync with hugePages). */
+  readonly hugePages: boolean;
   /** Drops this object's hold on the mapping and detaches the views it handed out. */
   close(): void;
 }
@@ -140,6 +142,11 @@ export interface NativeBinding {
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /**
+   * mapFile on a worker thread; with hugePages (Linux with transparent huge pages on request) what
+   * the backends read is a copy of the whole file in 2 MB pages, read here, instead of the mapping.
+   */
+  mapFileAsync(path: string, hugePages: boolean): Promise<NativeMappedFile>;
   /**
    * One sampled token from a row of logits, in O(vocab): top-k (0 off) → top-p (1 off) → min-p (0 off) →
    * temperature (<= 0: argmax) → the ranked candidate where the running probability passes `r` in [0, 1].
