@@ -35,7 +35,8 @@
  * --huge-pages (default on): minimacllm's loadModel hugePages (Linux: the weights
  * read into 2 MB pages; off: the file's mapping in place, as llama.cpp reads it).
  * The measured read bandwidth is taken on a buffer in huge pages where the
- * system gives them (the machine's best), so both settings share one yardstick.
+ * system gives them (the machine's best: the roofline's yardstick for both
+ * settings), and printed beside it through 4 KB pages.
  * Next to each decode figure: the decode roofline, the tokens/s the measured
  * read bandwidth (all cores) allows when every token reads the weights once
  * plus the KV cache at that depth, and the fraction of it reached.
@@ -324,7 +325,7 @@ async function main() {
   }
   const grammar = args.grammar === 'off' ? [] : runGrammar(threadList);
   const sampler = args.sampler === 'off' ? [] : runSampler(threadList);
-  const bw = readBandwidth();
+  const { huge: bw, small: bwSmall } = readBandwidth();
   // Decode roofline: every token reads the weights once plus the KV cache of the context so far.
   for (const r of results) {
     // llama.cpp's rows: the same file and --kv-type, so the same KV cache
@@ -337,7 +338,19 @@ async function main() {
   }
   if (args.json) {
     console.log(
-      JSON.stringify({ machine: machineLine(), load: os.loadavg(), readGBs: bw, results, grammar, sampler }, null, 2),
+      JSON.stringify(
+        {
+          machine: machineLine(),
+          load: os.loadavg(),
+          readGBs: bw,
+          readGBsSmallPages: bwSmall,
+          results,
+          grammar,
+          sampler,
+        },
+        null,
+        2,
+      ),
     );
     return;
   }
@@ -347,7 +360,7 @@ async function main() {
       .map((x) => x.toFixed(2))
       .join(
         ' ',
-      )}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores); KV cache ${args['kv-type']}; huge pages ${args['huge-pages']}\n`,
+      )}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores; ${bwSmall ? bwSmall.toFixed(1) : '?'} GB/s through 4 KB pages); KV cache ${args['kv-type']}; huge pages ${args['huge-pages']}\n`,
   );
   console.log(
     '| GGUF | MB | prompt | engine | threads | prefill tok/s | decode tok/s | decode roofline tok/s (fraction) | TTFT ms | load ms | peak RSS MB |',
@@ -468,12 +481,14 @@ function printGrammar(rows) {
   }
 }
 
+/** The machine's read bandwidth (GB/s): from huge pages where it has them (the best), and through 4 KB pages. */
 function readBandwidth() {
   try {
     const { native } = require('../dist/native.js');
-    return native().probeHardware({ threads: native().cpuInfo().physicalCores }).readGBs;
+    const p = native().probeHardware({ threads: native().cpuInfo().physicalCores });
+    return { huge: p.readGBs, small: p.readGBsSmallPages };
   } catch {
-    return 0;
+    return { huge: 0, small: 0 };
   }
 }
 

@@ -134,8 +134,16 @@ export interface NativeBinding {
    */
   setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'neon' | 'neon-dotprod' | 'auto'): void;
   typeInfo(type: number): NativeTypeInfo | null;
-  /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
-  probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };
+  /**
+   * Measured read bandwidth (GB/s: from a buffer in transparent huge pages where the system gives
+   * them; readGBsSmallPages from 4 KB pages, as a file mapping reads) and peak f32 FMA GFLOP/s with
+   * `threads` threads.
+   */
+  probeHardware(options?: { bandwidthBytes?: number; threads?: number }): {
+    readGBs: number;
+    readGBsSmallPages: number;
+    peakGflops: number;
+  };
   availableBackends(): string[];
   /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_1, q8_K). */
   quantize(type: number, src: Float32Array, rowLength: number): Uint8Array;
