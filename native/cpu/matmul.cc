@@ -306,8 +306,14 @@ void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t
 }
 
 // Jobs sharing one activation matrix in one pool handoff: the units of all
-// jobs form one range, cut into chunks claimed dynamically (see ThreadPool):
-// several per thread so both cores finish together even when one is interrupted.
+// jobs form one range, cut into chunks claimed dynamically (see ThreadPool).
+// Guided: each chunk about the unclaimed work / (2 nth), at least
+// kMinChunkWeights weights, so the first chunks are large and the last ones
+// small: the threads finish within a small chunk of each other (a fixed 8 per
+// thread left up to 1/16 of a decode matmul to one thread at the end), and an
+// interrupted thread holds back at most a quarter.
+constexpr int64_t kMinChunkWeights = 32 * 1024;
+constexpr int kMaxChunks = 64;
 void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations act, int64_t N, int64_t K) {
   int64_t units = 0, weights = 0;
   for (size_t i = 0; i < count; i++) {
@@ -315,10 +321,21 @@ void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations
     weights += jobs[i].M * K;
   }
   const int nth = ctx.pool.size();
-  const int64_t chunks = weights < kMinParallelWeights || nth == 1 ? 1 : std::min<int64_t>(units, 8 * nth);
-  const int64_t per = (units + chunks - 1) / chunks;
-  ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
-    const int64_t u0 = per * c, u1 = std::min(units, u0 + per);
+  int64_t bounds[kMaxChunks + 1];  // chunk c: units [bounds[c], bounds[c + 1])
+  int n_chunks = 0;
+  bounds[0] = 0;
+  if (weights < kMinParallelWeights || nth == 1) {
+    bounds[++n_chunks] = units;
+  } else {
+    const int64_t min_units = std::max<int64_t>(1, kMinChunkWeights * units / weights);
+    for (int64_t u = 0; u < units;) {
+      const int64_t size = std::max(min_units, (units - u + 2 * nth - 1) / (2 * nth));
+      u = n_chunks + 1 == kMaxChunks ? units : std::min(units, u + size);
+      bounds[++n_chunks] = u;
+    }
+  }
+  ctx.pool.run_chunks(n_chunks, [&](int64_t c, int) {
+    const int64_t u0 = bounds[c], u1 = bounds[c + 1];
     int64_t base = 0;  // the first unit of job i in the joint range
     for (size_t i = 0; i < count && base < u1; i++) {
       const RowJob& j = jobs[i];
