@@ -218,11 +218,15 @@ void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
   const size_t ahead = prefetch_ahead(R * ws);
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    // (a + 128) . q - 128 * sum(q) = a . q, with a + 128 unsigned.
-    const __m512i au = _mm512_xor_si512(
+    // (q + 128) . a - 128 * sum(a) = q . a, with q + 128 unsigned: the
+    // correction depends on the activations only, so it is made once for the
+    // tile's rows (each row: one xor and one vpdpbusd). Exact integers: the
+    // same sums as any other order.
+    const __m512i av =
         _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
-                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1),
-        flip);
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
+    const __m512i m128 =
+        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, av));
     const __m128 da = pair_halves(y[b].d, y[b + 1].d);
     for (int r = 0; r < R; r++) {
       const block_q8_0* x = reinterpret_cast<const block_q8_0*>(w + ws * r) + b;
@@ -231,9 +235,7 @@ void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* 
       const __m512i wq =
           _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[0].qs))),
                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[1].qs)), 1);
-      const __m512i m128 =
-          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wq));
-      const __m512i sum = _mm512_dpbusd_epi32(m128, au, wq);
+      const __m512i sum = _mm512_dpbusd_epi32(m128, _mm512_xor_si512(wq, flip), av);
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), pair_scales(pair_halves(x[0].d, x[1].d), da, pattern), acc[r]);
     }
   }
