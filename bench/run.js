@@ -9,7 +9,7 @@
  *                    [--backend cpu|metal|metal-sim]  (minimacllm's backend; cpu by default)
  *                    [--grammar smolqwen-q8_0|PATH|off] [--grammar-rounds 5]
  *                    [--depth 4096,16384] [--sampler smolqwen-q8_0|PATH|off]
- *                    [--kv-type f16|q8_0|f32]
+ *                    [--kv-type f16|q8_0|f32] [--huge-pages on|off]
  *
  * Models: a path, or a preset of bench/models.js (random weights, real shapes:
  * smol-q8_0 (default), smol-q4_0, smol-q4_k, smol-q4_k_m, llama1b-q4_0, gemma3-1b-q4_0,
@@ -32,6 +32,11 @@
  * kvType, llama.cpp's -ctk/-ctv (node-llama-cpp's experimentalKvCacheKeyType /
  * ValueType; a quantized V cache needs llama.cpp's flash attention, so q8_0
  * turns it on there). The decode roofline counts that cache's bytes.
+ * --huge-pages (default on): minimacllm's loadModel hugePages (Linux: the weights
+ * read into 2 MB pages; off: the file's mapping in place, as llama.cpp reads it).
+ * The measured read bandwidth is taken on a buffer in huge pages where the
+ * system gives them (the machine's best: the roofline's yardstick for both
+ * settings), and printed beside it through 4 KB pages.
  * Next to each decode figure: the decode roofline, the tokens/s the measured
  * read bandwidth (all cores) allows when every token reads the weights once
  * plus the KV cache at that depth, and the fraction of it reached.
@@ -65,6 +70,7 @@ const { values: args } = parseArgs({
     depth: { type: 'string', default: '' },
     sampler: { type: 'string', default: 'smolqwen-q8_0' },
     'kv-type': { type: 'string', default: 'f16' },
+    'huge-pages': { type: 'string', default: 'on' },
     // internal: one measurement in this process
     child: { type: 'string' },
     file: { type: 'string' },
@@ -90,7 +96,8 @@ async function childMinimacllm(file, threads, P, G) {
   const t0 = performance.now();
   const backend = /** @type {import('../dist/index.js').BackendChoice} */ (args.backend);
   const kvType = /** @type {import('../dist/index.js').KvType} */ (args['kv-type']);
-  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true, kvType });
+  const hugePages = args['huge-pages'] === 'on';
+  const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true, kvType, hugePages });
   const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
   const vocab = model.info.vocabSize;
@@ -222,6 +229,8 @@ function measure(engine, file, threads, P, G) {
       args['grammar-rounds'],
       '--kv-type',
       args['kv-type'],
+      '--huge-pages',
+      args['huge-pages'],
     ],
     { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, NODE_NO_WARNINGS: '1' } },
   );
@@ -263,6 +272,8 @@ function machineLine() {
 }
 
 async function main() {
+  if (!['on', 'off'].includes(args['huge-pages']))
+    throw new Error(`--huge-pages must be on or off, got "${args['huge-pages']}"`);
   if (!['f16', 'q8_0', 'f32'].includes(args['kv-type']))
     throw new Error(`--kv-type must be f16, q8_0 or f32, got "${args['kv-type']}"`);
   const models = (args.model ?? ['smol-q8_0']).flatMap((m) => m.split(',')).filter(Boolean);
@@ -314,7 +325,7 @@ async function main() {
   }
   const grammar = args.grammar === 'off' ? [] : runGrammar(threadList);
   const sampler = args.sampler === 'off' ? [] : runSampler(threadList);
-  const bw = readBandwidth();
+  const { huge: bw, small: bwSmall } = readBandwidth();
   // Decode roofline: every token reads the weights once plus the KV cache of the context so far.
   for (const r of results) {
     // llama.cpp's rows: the same file and --kv-type, so the same KV cache
@@ -327,7 +338,19 @@ async function main() {
   }
   if (args.json) {
     console.log(
-      JSON.stringify({ machine: machineLine(), load: os.loadavg(), readGBs: bw, results, grammar, sampler }, null, 2),
+      JSON.stringify(
+        {
+          machine: machineLine(),
+          load: os.loadavg(),
+          readGBs: bw,
+          readGBsSmallPages: bwSmall,
+          results,
+          grammar,
+          sampler,
+        },
+        null,
+        2,
+      ),
     );
     return;
   }
@@ -335,7 +358,9 @@ async function main() {
     `\nmachine: ${machineLine()}; load average ${os
       .loadavg()
       .map((x) => x.toFixed(2))
-      .join(' ')}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores); KV cache ${args['kv-type']}\n`,
+      .join(
+        ' ',
+      )}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores; ${bwSmall ? bwSmall.toFixed(1) : '?'} GB/s through 4 KB pages); KV cache ${args['kv-type']}; huge pages ${args['huge-pages']}\n`,
   );
   console.log(
     '| GGUF | MB | prompt | engine | threads | prefill tok/s | decode tok/s | decode roofline tok/s (fraction) | TTFT ms | load ms | peak RSS MB |',
@@ -456,12 +481,14 @@ function printGrammar(rows) {
   }
 }
 
+/** The machine's read bandwidth (GB/s): from huge pages where it has them (the best), and through 4 KB pages. */
 function readBandwidth() {
   try {
     const { native } = require('../dist/native.js');
-    return native().probeHardware({ threads: native().cpuInfo().physicalCores }).readGBs;
+    const p = native().probeHardware({ threads: native().cpuInfo().physicalCores });
+    return { huge: p.readGBs, small: p.readGBsSmallPages };
   } catch {
-    return 0;
+    return { huge: 0, small: 0 };
   }
 }
 

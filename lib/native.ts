@@ -39,6 +39,8 @@ export interface NativeMappedFile {
   view(offset: number, length: number): Uint8Array;
   /** Bytes of the mapping resident in RAM, or -1 if the OS cannot say. */
   residentBytes(): number;
+  /** Whether the backends read a copy of the file in transparent huge pages (mapFileAsync with hugePages). */
+  readonly hugePages: boolean;
   /** Drops this object's hold on the mapping and detaches the views it handed out. */
   close(): void;
 }
@@ -132,14 +134,27 @@ export interface NativeBinding {
    */
   setCpuSimd(mode: 'scalar' | 'avx2' | 'avx-vnni' | 'neon' | 'neon-dotprod' | 'auto'): void;
   typeInfo(type: number): NativeTypeInfo | null;
-  /** Measured read bandwidth (GB/s) and peak f32 FMA GFLOP/s with `threads` threads. */
-  probeHardware(options?: { bandwidthBytes?: number; threads?: number }): { readGBs: number; peakGflops: number };
+  /**
+   * Measured read bandwidth (GB/s: from a buffer in transparent huge pages where the system gives
+   * them; readGBsSmallPages from 4 KB pages, as a file mapping reads) and peak f32 FMA GFLOP/s with
+   * `threads` threads.
+   */
+  probeHardware(options?: { bandwidthBytes?: number; threads?: number }): {
+    readGBs: number;
+    readGBsSmallPages: number;
+    peakGflops: number;
+  };
   availableBackends(): string[];
   /** Quantizes rows of `rowLength` floats into `type` blocks (f16, bf16, q8_0, q4_0, q4_1, q5_1, q8_K). */
   quantize(type: number, src: Float32Array, rowLength: number): Uint8Array;
   /** Expands `count` elements of `type` to floats (every supported type). */
   dequantize(type: number, src: Uint8Array, count: number): Float32Array;
   mapFile(path: string): NativeMappedFile;
+  /**
+   * mapFile on a worker thread; with hugePages (Linux with transparent huge pages on request) what
+   * the backends read is a copy of the whole file in 2 MB pages, read here, instead of the mapping.
+   */
+  mapFileAsync(path: string, hugePages: boolean): Promise<NativeMappedFile>;
   /**
    * One sampled token from a row of logits, in O(vocab): top-k (0 off) → top-p (1 off) → min-p (0 off) →
    * temperature (<= 0: argmax) → the ranked candidate where the running probability passes `r` in [0, 1].

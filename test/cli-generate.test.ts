@@ -102,3 +102,14 @@ test('--kv-type q8_0 (generate, perplexity); a bad or unsupported one is an erro
   expect(unsupported.status).toBe(1);
   expect(unsupported.stderr).toMatch(/ERR_UNSUPPORTED: kvType 'q8_0' needs head_dim a multiple of 32/);
 });
+
+test('--no-huge-pages: the weights through the file mapping, the same greedy text', () => {
+  const gutenberg = fixture('models', 'gutenberg-16m-q8_0.gguf');
+  const args = ['generate', 'The old man', '-m', gutenberg, '--ctx', '64', '-n', '12', '--temperature', '0'];
+  const paged = run(args);
+  const mapped = run([...args, '--no-huge-pages']);
+  expect(paged.status).toBe(0);
+  expect(mapped.status).toBe(0);
+  expect(mapped.stdout).toBe(paged.stdout);
+  expect(run(['generate', '--help']).stdout).toContain('--no-huge-pages');
+});

@@ -149,8 +149,9 @@ function check(
 
 describe.each(WEIGHT_TYPES)('matmul %s', (t) => {
   const block = TYPES[t].block;
-  // (32-blocks: an odd and an even count, since the AVX-512 decode tiles take blocks in pairs.)
-  const Ks = block === 256 ? [256, 512, 768] : block === 32 ? [32, 160, 256] : [1, 37, 160];
+  // (32-blocks: an odd and an even count, since the AVX-512 decode tiles take blocks in pairs, and for the q4_0 /
+  // iq4_nl tiles groups of four: 224 = a group, a pair and one block.)
+  const Ks = block === 256 ? [256, 512, 768] : block === 32 ? [32, 224, 256] : [1, 37, 160];
   for (const simd of CPU_SIMD_LEVELS) {
     test(`${simd} kernels, decode and prefill shapes, 1 and 2 threads`, () => {
       native().setCpuSimd(simd);

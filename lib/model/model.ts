@@ -39,7 +39,7 @@ import { Mutex } from './mutex';
 import { checkContextSize, resolveLoadOptions, type LoadModelOptions } from './options';
 import { loadModelTokenizer } from './tokenizer-loader';
 import { SequenceEngine, type PinnedSequence } from './sequences';
-import { loadWeights, type ModelWeights } from './weights';
+import { loadWeights, mapFiles, type ModelWeights } from './weights';
 
 export interface ModelInfo {
   architecture: Architecture;
@@ -67,6 +67,8 @@ export interface ModelInfo {
   headDim: number;
   nFf: number;
   fileBytes: number;
+  /** Whether the weights are read from a copy in transparent huge pages (loadModel's hugePages) rather than the file's mapping. */
+  hugePages: boolean;
 }
 
 export type { ChatOptions, ChatResult, ChatStream } from '../chat/chat';
@@ -150,6 +152,7 @@ export class Model {
       headDim: hp.headDim,
       nFf: hp.nFf,
       fileBytes: desc.fileBytes,
+      hugePages: weights.files.length > 0 && weights.files.every((f) => f.hugePages),
     });
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
@@ -574,10 +577,20 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   const tokenizer = await loadModelTokenizer(desc);
   aborted();
   const contextSize = o.contextSize ?? Math.min(desc.hparams.contextLength, 4096);
+  // Huge pages pay where the CPU streams the weights (Linux); the native side ignores the request
+  // where the system has them off.
+  const hugePages = o.hugePages ?? (backendName === 'cpu' && process.platform === 'linux');
+  const mapped = await mapFiles(desc.files, hugePages);
+  try {
+    aborted();
+  } catch (e) {
+    for (const f of mapped.values()) f.close();
+    throw e;
+  }
   const backend = Backend.create(backendName, o.threads === undefined ? {} : { threads: o.threads });
   let weights: ModelWeights | undefined;
   try {
-    weights = loadWeights(backend, desc, familyOf(desc.architecture));
+    weights = loadWeights(backend, desc, familyOf(desc.architecture), mapped);
     aborted();
     const model = new Model(desc, tokenizer, backend, weights, contextSize, o.maxSequences, o.kvType);
     if (log.enabled('info')) {
@@ -591,7 +604,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     return model;
   } catch (e) {
     for (const b of weights?.buffers ?? []) b.dispose();
-    for (const f of weights?.files ?? []) f.close();
+    for (const f of weights?.files ?? mapped.values()) f.close();
     await backend.dispose();
     throw e;
   }

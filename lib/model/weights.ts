@@ -8,7 +8,7 @@
  */
 import type { Backend, TensorSpec } from '../backend';
 import { DType } from '../dtype';
-import { BadModelError } from '../errors';
+import { awaitNative, BadModelError } from '../errors';
 import { nativeCall, type NativeBuffer, type NativeMappedFile } from '../native';
 import type { FamilyWeights, ModelFamily } from './arch/family';
 import type { ModelDescription } from './description';
@@ -79,12 +79,35 @@ class WeightMapper extends TensorChecker {
   }
 }
 
-/** Maps the model's files and describes every weight as a tensor view. */
-export function loadWeights(backend: Backend, desc: ModelDescription, family: ModelFamily): ModelWeights {
+/**
+ * Maps the model's files off the event loop (mapFiles), each read into huge pages when asked.
+ * On failure the files mapped so far are closed.
+ */
+export async function mapFiles(paths: readonly string[], hugePages: boolean): Promise<Map<string, NativeMappedFile>> {
+  const out = new Map<string, NativeMappedFile>();
+  try {
+    for (const f of paths) out.set(f, await awaitNative(nativeCall((n) => n.mapFileAsync(f, hugePages))));
+  } catch (e) {
+    for (const m of out.values()) m.close();
+    throw e;
+  }
+  return out;
+}
+
+/**
+ * Describes every weight as a tensor view of the model's files: `mapped` (from mapFiles; every
+ * file of desc) or, without it, mapped here synchronously in place.
+ */
+export function loadWeights(
+  backend: Backend,
+  desc: ModelDescription,
+  family: ModelFamily,
+  mapped?: ReadonlyMap<string, NativeMappedFile>,
+): ModelWeights {
   const files = new Map<string, { mapped: NativeMappedFile; buffer: NativeBuffer }>();
   for (const f of desc.files) {
-    const mapped = nativeCall((n) => n.mapFile(f));
-    files.set(f, { mapped, buffer: backend.wrap(mapped, 0, mapped.size) });
+    const m = mapped?.get(f) ?? nativeCall((n) => n.mapFile(f));
+    files.set(f, { mapped: m, buffer: backend.wrap(m, 0, m.size) });
   }
   const mapper = new WeightMapper(desc, files);
   const model = family.weights(desc.hparams, mapper);

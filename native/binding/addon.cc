@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/dtype.h"
@@ -47,8 +49,9 @@ Napi::Value SetCpuSimd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// probeHardware({bandwidthBytes, threads}) -> {readGBs, peakGflops}: the kernel
-// benchmark's yardsticks. Blocks the calling thread for about a second.
+// probeHardware({bandwidthBytes, threads}) -> {readGBs, readGBsSmallPages, peakGflops}:
+// the benchmarks' yardsticks (read bandwidth from a buffer in huge pages where the
+// system gives them, and in 4 KB pages). Blocks the calling thread for about a second.
 Napi::Value ProbeHardware(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].IsUndefined() ? Napi::Object::New(env) : to_object(info[0], "options");
@@ -57,6 +60,7 @@ Napi::Value ProbeHardware(const Napi::CallbackInfo& info) {
   return guard(env, [&] {
     Napi::Object r = Napi::Object::New(env);
     r.Set("readGBs", measure_read_bandwidth(static_cast<size_t>(bytes), threads));
+    r.Set("readGBsSmallPages", measure_read_bandwidth(static_cast<size_t>(bytes), threads, false));
     r.Set("peakGflops", measure_peak_gflops(threads));
     return r;
   });
@@ -238,6 +242,52 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return guard(env, [&] { return MappedFileWrap::New(env, MappedFile::open(path)); });
 }
 
+// Maps (or with huge pages, reads: the whole file) on a worker thread.
+class MapWorker : public Napi::AsyncWorker {
+ public:
+  MapWorker(Napi::Env env, std::string path, bool huge_pages)
+      : Napi::AsyncWorker(env, "minimacllm:map"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        huge_pages_(huge_pages) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      file_ = MappedFile::open(path_, huge_pages_);
+    } catch (const Error& e) {
+      code_ = error_code_name(e.code());
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "ERR_OUT_OF_MEMORY";
+      SetError("out of memory");
+    } catch (const std::exception& e) {
+      code_ = "ERR_INTERNAL";
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(MappedFileWrap::New(Env(), std::move(file_))); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(make_error(Env(), code_, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  bool huge_pages_;
+  std::shared_ptr<MappedFile> file_;
+  const char* code_ = "ERR_INTERNAL";
+};
+
+// mapFileAsync(path, hugePages) -> Promise<MappedFile>: hugePages asks for the
+// weights' read-only view as a copy in transparent huge pages (MappedFile::open).
+Napi::Value MapFileAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "path must be a string");
+  if (!info[1].IsBoolean()) throw_error(env, "ERR_INVALID_ARG", "hugePages must be a boolean");
+  auto* w = new MapWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Boolean>().Value());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 // createBackend(name, {threads, fallback, skipOps, verifyPlans, maxGroupThreads}):
 // the backend with the CPU as its fallback; the other options are for tests:
 // fallback: false makes a node the backend doesn't run ERR_UNSUPPORTED, skipOps
@@ -290,6 +340,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("mapFileAsync", Napi::Function::New(env, MapFileAsync, "mapFileAsync"));
   exports.Set("sampleLogits", Napi::Function::New(env, SampleLogits, "sampleLogits"));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
   exports.Set("createBackend", Napi::Function::New(env, CreateBackend, "createBackend"));

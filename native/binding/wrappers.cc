@@ -236,7 +236,8 @@ Napi::Function MappedFileWrap::Init(Napi::Env env) {
   return DefineClass(
       env, "MappedFile",
       {InstanceAccessor<&MappedFileWrap::Size>("size"), InstanceAccessor<&MappedFileWrap::Path>("path"),
-       InstanceMethod<&MappedFileWrap::View>("view"), InstanceMethod<&MappedFileWrap::ResidentBytes>("residentBytes"),
+       InstanceAccessor<&MappedFileWrap::HugePages>("hugePages"), InstanceMethod<&MappedFileWrap::View>("view"),
+       InstanceMethod<&MappedFileWrap::ResidentBytes>("residentBytes"),
        InstanceMethod<&MappedFileWrap::Close>("close")});
 }
 
@@ -283,6 +284,10 @@ Napi::Value MappedFileWrap::View(const Napi::CallbackInfo& info) {
 
 Napi::Value MappedFileWrap::ResidentBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(file(info.Env())->resident_bytes()));
+}
+
+Napi::Value MappedFileWrap::HugePages(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), file(info.Env())->huge_pages());
 }
 
 Napi::Value MappedFileWrap::Close(const Napi::CallbackInfo& info) {

@@ -23,6 +23,7 @@ class MappedFileWrap : public Napi::ObjectWrap<MappedFileWrap> {
   Napi::Value Path(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value ResidentBytes(const Napi::CallbackInfo& info);
+  Napi::Value HugePages(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   std::shared_ptr<MappedFile> file_;
   // Views handed out: close() detaches the live ones and drops their hold on

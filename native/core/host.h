@@ -24,7 +24,7 @@ bool set_cpu_kernel_level(const std::string& mode);
 
 // The kernel benchmark's yardsticks: GB/s of `threads` threads reading
 // `bytes`, and peak f32 FMA GFLOP/s.
-double measure_read_bandwidth(size_t bytes, int threads);
+double measure_read_bandwidth(size_t bytes, int threads, bool huge_pages = true);
 double measure_peak_gflops(int threads);
 
 // Token sampling over one row of logits [n] (native/cpu/sampler.cc), O(n):

@@ -1,7 +1,10 @@
 #include "mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "error.h"
@@ -20,7 +23,9 @@ namespace mm {
 
 #if defined(_WIN32)
 
-std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+bool MappedFile::huge_pages_available() { return false; }
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool /*huge_pages*/) {
   int wlen = MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, nullptr, 0);
   std::wstring wpath(wlen > 0 ? wlen : 1, L'\0');
   MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, wpath.data(), wlen);
@@ -80,9 +85,62 @@ void mtime_of(const struct stat& st, int64_t* sec, int64_t* nsec) {
 #endif
 }
 
+constexpr size_t kHugePage = size_t(2) << 20;
+
+// Reads bytes [from, to) of the file into dst + from; returns 0, an errno, or
+// -1 for a file that ended early (it shrank while it was read).
+int read_range(int fd, uint8_t* dst, size_t from, size_t to) {
+  while (from < to) {
+    const size_t want = std::min<size_t>(to - from, size_t(64) << 20);
+    const ssize_t r = pread(fd, dst + from, want, static_cast<off_t>(from));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) return -1;
+    from += static_cast<size_t>(r);
+  }
+  return 0;
+}
+
+// Reads the whole file (size bytes) into dst, in parallel parts for a large
+// file (the fresh pages' first-touch zeroing and the copy both scale with
+// threads); ERR_IO on a read error or a file that ends early.
+void read_all(int fd, uint8_t* dst, size_t size, const std::string& path) {
+  constexpr size_t kPerThread = size_t(128) << 20;
+  const size_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const size_t parts = std::max<size_t>(1, std::min<size_t>({hw, size_t(8), size / kPerThread}));
+  std::vector<int> err(parts, 0);
+  std::vector<std::thread> threads;
+  const size_t per = (size / parts + kHugePage - 1) / kHugePage * kHugePage;  // whole 2 MB pages each
+  for (size_t i = 1; i < parts; i++)
+    threads.emplace_back(
+        [&, i] { err[i] = read_range(fd, dst, std::min(size, per * i), std::min(size, per * (i + 1))); });
+  err[0] = read_range(fd, dst, 0, std::min(size, per));
+  for (auto& t : threads) t.join();
+  for (int e : err) {
+    if (e > 0) fail(ErrorCode::IO, "cannot read " + path + ": " + std::strerror(e));
+    if (e < 0) fail(ErrorCode::IO, "model file changed on disk: " + path + " ended while it was read");
+  }
+}
+
 }  // namespace
 
-std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+bool MappedFile::huge_pages_available() {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // "always [madvise] never": the bracketed word is the mode in force.
+  int fd = ::open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[128] = {};
+  const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  const std::string mode(buf, static_cast<size_t>(n));
+  return mode.find("[always]") != std::string::npos || mode.find("[madvise]") != std::string::npos;
+#else
+  return false;
+#endif
+}
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, bool huge_pages) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
   // forever; on a regular file it changes nothing.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -107,6 +165,30 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       fail(ErrorCode::IO, "cannot mmap " + path + ": " + std::strerror(e));
     }
     m->data_ = static_cast<uint8_t*>(p);
+#if defined(MADV_HUGEPAGE)
+    if (huge_pages && huge_pages_available()) {
+      // What the backends read (weights): a copy in anonymous memory whose 2 MB
+      // aligned start lets the kernel back it with huge pages; read-only once filled.
+      const size_t len = (m->size_ + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+      void* base = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (base == MAP_FAILED) {
+        const int e = errno;
+        fail(ErrorCode::OutOfMemory,
+             "cannot allocate " + std::to_string(len) + " bytes for " + path + ": " + std::strerror(e));
+      }
+      m->copy_base_ = base;
+      m->copy_len_ = len;
+      auto* at = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) & ~(kHugePage - 1));
+      madvise(at, len - kHugePage, MADV_HUGEPAGE);
+      read_all(fd, at, m->size_, path);
+      struct stat after;
+      if (fstat(fd, &after) != 0 || static_cast<size_t>(after.st_size) != m->size_)
+        fail(ErrorCode::IO, "model file changed on disk: " + path + " changed size while it was read");
+      mprotect(at, len - kHugePage, PROT_READ);
+      m->ro_data_ = at;
+      return m;
+    }
+#endif
     // What the backends read (weights): read-only and shared with the page cache.
     void* ro = mmap(nullptr, m->size_, PROT_READ, MAP_SHARED, fd, 0);
     if (ro == MAP_FAILED) {
@@ -119,7 +201,10 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
 }
 
 MappedFile::~MappedFile() {
-  if (ro_data_) munmap(ro_data_, size_);
+  if (copy_base_)
+    munmap(copy_base_, copy_len_);
+  else if (ro_data_)
+    munmap(ro_data_, size_);
   if (data_) munmap(data_, size_);
   if (fd_ >= 0) ::close(fd_);
 }

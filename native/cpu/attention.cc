@@ -143,13 +143,13 @@ struct GroupAttend {
       const ptrdiff_t vpf = next_whole ? ahead * static_cast<ptrdiff_t>(v_stride) : 0;
       size_t ks = 0;
       const uint8_t* keys = key_run(k, k_stride, 0, j0, cnt, p->ring, hb, gathered, &ks);
-      if (q8)
-        if (q8_rows)
-          vo.scores_q8_0(cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
-        else
-          scores_q8_0_matmul(mk, cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
-      else
+      if (!q8) {
         vo.scores_f16(cnt, keys, ks, D, q, group, s, chunk, kpf);
+      } else if (q8_rows) {
+        vo.scores_q8_0(cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
+      } else {
+        scores_q8_0_matmul(mk, cnt, keys, ks, D, qq, hb, group, s, chunk, kpf);
+      }
       for (int i = 0; i < group; i++) {
         float* si = s + static_cast<size_t>(i) * chunk;
         vo.scale(cnt, p->scale, si);

@@ -26,7 +26,9 @@ bool set_cpu_kernel_level(const std::string& mode) {
   return true;
 }
 
-double measure_read_bandwidth(size_t bytes, int threads) { return probe_read_bandwidth(bytes, threads); }
+double measure_read_bandwidth(size_t bytes, int threads, bool huge_pages) {
+  return probe_read_bandwidth(bytes, threads, huge_pages);
+}
 double measure_peak_gflops(int threads) { return probe_peak_gflops(threads); }
 
 }  // namespace mm

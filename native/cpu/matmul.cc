@@ -110,6 +110,11 @@ const VecOps& vec_ops() {
 MatmulKernel matmul_kernel(DType t) {
   const DotKernels& k = active_kernels();
   const DotTileFn tile = tile_kernel(t);
+#if defined(MM_HAVE_AVX512_KERNELS)
+  // (with the tile tile_kernel() chose: the AVX-512 one reads activation groups after each row)
+  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::IQ4_NL))
+    return {DType::Q8_0, t == DType::Q4_0 ? k.q4_0 : k.iq4_nl, tile, avx512::act_extra(t)};
+#endif
   switch (t) {
     case DType::F32: return {DType::F32, k.f32};
     case DType::F16: return {DType::F32, k.f16};
@@ -220,8 +225,8 @@ struct Activations {
   const uint8_t* data;
   size_t stride;
 };
-Activations prepare_activations(CpuContext& ctx, const TensorDesc& x, DType act_type, DType rounding, int64_t N,
-                                int64_t K) {
+Activations prepare_activations(CpuContext& ctx, const TensorDesc& x, DType act_type, DType rounding, ActExtra extra,
+                                int64_t N, int64_t K) {
   if (act_type == DType::F32 && rounding == DType::F32) return {x.row(0), x.row_stride};
   if (act_type == DType::F32) {
     const size_t stride = static_cast<size_t>(K) * sizeof(float);
@@ -229,6 +234,20 @@ Activations prepare_activations(CpuContext& ctx, const TensorDesc& x, DType act_
     ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++)
         round_activations(rounding, x.row_as<float>(r), reinterpret_cast<float*>(ws + stride * r), K);
+    });
+    return {ws, stride};
+  }
+  if (extra.fill) {
+    // [N, stride]: the act_type row, padding to 64 bytes, the kernel's extra (64-byte aligned, see ActExtra)
+    const size_t off = round_up(row_bytes(act_type, K), 64), stride = off + round_up(extra.bytes(K), 64);
+    uint8_t* ws = ctx.scratch(stride * static_cast<size_t>(N) + 64);
+    ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
+    ctx.pool.parallel_for(N, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++) {
+        uint8_t* row = ws + stride * r;
+        convert_activations(act_type, x.row_as<float>(r), row, K);
+        extra.fill(K, row, row + off);
+      }
     });
     return {ws, stride};
   }
@@ -293,8 +312,14 @@ void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t
 }
 
 // Jobs sharing one activation matrix in one pool handoff: the units of all
-// jobs form one range, cut into chunks claimed dynamically (see ThreadPool):
-// several per thread so both cores finish together even when one is interrupted.
+// jobs form one range, cut into chunks claimed dynamically (see ThreadPool).
+// Guided: each chunk about the unclaimed work / (2 nth), at least
+// kMinChunkWeights weights, so the first chunks are large and the last ones
+// small: the threads finish within a small chunk of each other (a fixed 8 per
+// thread left up to 1/16 of a decode matmul to one thread at the end), and an
+// interrupted thread holds back at most a quarter.
+constexpr int64_t kMinChunkWeights = 32 * 1024;
+constexpr int kMaxChunks = 64;
 void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations act, int64_t N, int64_t K) {
   int64_t units = 0, weights = 0;
   for (size_t i = 0; i < count; i++) {
@@ -302,10 +327,21 @@ void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations
     weights += jobs[i].M * K;
   }
   const int nth = ctx.pool.size();
-  const int64_t chunks = weights < kMinParallelWeights || nth == 1 ? 1 : std::min<int64_t>(units, 8 * nth);
-  const int64_t per = (units + chunks - 1) / chunks;
-  ctx.pool.run_chunks((units + per - 1) / per, [&](int64_t c, int) {
-    const int64_t u0 = per * c, u1 = std::min(units, u0 + per);
+  int64_t bounds[kMaxChunks + 1];  // chunk c: units [bounds[c], bounds[c + 1])
+  int n_chunks = 0;
+  bounds[0] = 0;
+  if (weights < kMinParallelWeights || nth == 1) {
+    bounds[++n_chunks] = units;
+  } else {
+    const int64_t min_units = std::max<int64_t>(1, kMinChunkWeights * units / weights);
+    for (int64_t u = 0; u < units;) {
+      const int64_t size = std::max(min_units, (units - u + 2 * nth - 1) / (2 * nth));
+      u = n_chunks + 1 == kMaxChunks ? units : std::min(units, u + size);
+      bounds[++n_chunks] = u;
+    }
+  }
+  ctx.pool.run_chunks(n_chunks, [&](int64_t c, int) {
+    const int64_t u0 = bounds[c], u1 = bounds[c + 1];
     int64_t base = 0;  // the first unit of job i in the joint range
     for (size_t i = 0; i < count && base < u1; i++) {
       const RowJob& j = jobs[i];
@@ -341,7 +377,7 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const RowJob j = row_job(a);  // bias: [m]
   if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise))
     return matmul_panels(ctx, *pk, x, W, d, j.bias, N, K, j.M, j.kern.act_type);
-  const Activations act = prepare_activations(ctx, x, j.kern.act_type, act_rounding(W.type), N, K);
+  const Activations act = prepare_activations(ctx, x, j.kern.act_type, act_rounding(W.type), j.kern.extra, N, K);
   run_row_jobs(ctx, &j, 1, act, N, K);
 }
 
@@ -357,11 +393,20 @@ void op_matmul_group(CpuContext& ctx, const OpArgs* ops, size_t count) {
     fuse = fuse && !panels_for(ops[i].src(1), N, K, ops[i].node.p.rowwise) &&
            jobs[i].kern.act_type == jobs[0].kern.act_type && act_rounding(wt) == act_rounding(ops[0].src(1).type);
   }
+  // One layout for all: the extra of the kernels that read one (kernels without ignore it); two different extras
+  // (q4_0 and iq4_nl weights in one group) run apart.
+  ActExtra extra{};
+  for (const RowJob& j : jobs) {
+    if (!j.kern.extra.fill) continue;
+    if (extra.fill && extra.fill != j.kern.extra.fill) fuse = false;
+    extra = j.kern.extra;
+  }
   if (!fuse) {  // prefill (panel GEMMs, bound by compute) or activation formats that differ
     for (size_t i = 0; i < count; i++) op_matmul(ctx, ops[i]);
     return;
   }
-  const Activations act = prepare_activations(ctx, x, jobs[0].kern.act_type, act_rounding(ops[0].src(1).type), N, K);
+  const Activations act =
+      prepare_activations(ctx, x, jobs[0].kern.act_type, act_rounding(ops[0].src(1).type), extra, N, K);
   run_row_jobs(ctx, jobs.data(), count, act, N, K);
 }
 

@@ -6,6 +6,10 @@
 #include <thread>
 #include <vector>
 
+#if !defined(_WIN32)
+#include <sys/mman.h>
+#endif
+
 #include "../core/buffer.h"
 #include "cpu_features.h"
 
@@ -44,10 +48,16 @@ double scalar_fma_loop(long iters) {
 }
 }  // namespace
 
-double probe_read_bandwidth(size_t bytes, int threads) {
+double probe_read_bandwidth(size_t bytes, int threads, bool huge_pages) {
   threads = std::max(1, threads);
   BufferPtr buf = Buffer::allocate(bytes);
   auto* words = reinterpret_cast<uint64_t*>(buf->host_data());
+#if defined(MADV_NOHUGEPAGE)
+  // Before the first touch: 4 KB pages, as a file mapping gets.
+  if (!huge_pages) madvise(words, bytes, MADV_NOHUGEPAGE);
+#else
+  (void)huge_pages;
+#endif
   const size_t n = bytes / 8;
   for (size_t i = 0; i < n; i += 512) words[i] = i;  // touch every page
   std::vector<uint64_t> sink(threads);

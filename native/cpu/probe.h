@@ -7,7 +7,9 @@
 namespace mm {
 
 // GB/s of `threads` threads summing a `bytes` buffer (best of a few passes).
-double probe_read_bandwidth(size_t bytes, int threads);
+// huge_pages false: the buffer in 4 KB pages (as a file mapping reads), else in
+// transparent huge pages where the system gives them (Buffer::allocate's).
+double probe_read_bandwidth(size_t bytes, int threads, bool huge_pages = true);
 // GFLOP/s of `threads` threads running independent FMA chains on the best
 // available vector unit.
 double probe_peak_gflops(int threads);

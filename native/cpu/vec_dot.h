@@ -34,6 +34,16 @@ struct DotKernels {
 using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nc,
                            float* out, size_t out_stride);
 constexpr int kTileW = 4, kTileA = 3;  // 12 accumulators: what 16 ymm registers hold
+
+// What a tile kernel reads after each activation row besides the act_type row itself: the AVX-512 q4_0 / iq4_nl
+// decode tiles take the row's blocks regrouped with their zero-point sums and scales, computed once per activation
+// row (fill) rather than once per 4-row tile. A row for such a kernel: the act_type row, padding up to a multiple of
+// 64 bytes, then bytes(k) bytes written by fill(k, row, extra) (the row kernel and multi-row tiles read only the first
+// part). Every caller of such a tile must lay its rows out so: today only matmul.cc (attention's q8_0 tile has none).
+struct ActExtra {
+  size_t (*bytes)(int64_t k) = nullptr;  // null: the kernel reads the act_type row only
+  void (*fill)(int64_t k, const void* row, void* extra) = nullptr;
+};
 struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
   DotTileFn q5_0 = nullptr;
@@ -138,6 +148,8 @@ namespace avx512 {
 // (vec_dot_avx512.cc); the K-quant and multi-row tiles are the AVX2 ones
 // (q5_0: row kernels).
 const TileKernels& tile_kernels();
+// The extra activation data its tile for weight type t reads (q4_0, iq4_nl), or none.
+ActExtra act_extra(DType t);
 }  // namespace avx512
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -154,6 +166,7 @@ struct MatmulKernel {
   DType act_type;  // format activations are converted to
   VecDotFn dot;
   DotTileFn tile = nullptr;  // optional register-blocked kernel (same results)
+  ActExtra extra{};          // what tile needs after each activation row (ActExtra)
 };
 
 // The kernel for a weight type on this CPU (AVX2 / NEON / scalar, chosen at

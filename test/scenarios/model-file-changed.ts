@@ -9,7 +9,9 @@ import * as path from 'node:path';
 import { MiniMacLLMError } from '../../lib/errors';
 import { loadModel } from '../../lib/model/model';
 
-const [src, dir] = process.argv.slice(2) as [string, string];
+const [src, dir, pages] = process.argv.slice(2) as [string, string, string | undefined];
+// 'map': weights read through the file's mapping (hugePages off); else the default (Linux: a huge-page copy).
+const hugePages = pages === 'map' ? false : undefined;
 
 async function outcome(p: Promise<unknown>): Promise<string> {
   try {
@@ -25,7 +27,7 @@ async function main(): Promise<void> {
   // Truncated to a third.
   let file = path.join(dir, 'truncated.gguf');
   fs.copyFileSync(src, file);
-  let m = await loadModel(file, { backend: 'cpu', threads: 1 });
+  let m = await loadModel(file, { backend: 'cpu', threads: 1, hugePages });
   out.before = await outcome(m.generate('Once', { maxTokens: 3 }));
   fs.truncateSync(file, Math.floor(fs.statSync(file).size / 3));
   out.truncatedGenerate = await outcome(m.generate('Once', { maxTokens: 3 }));
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
   // Rewritten in place with the same bytes (as `cp` does: truncate, write): only the mtime tells.
   file = path.join(dir, 'overwritten.gguf');
   fs.copyFileSync(src, file);
-  m = await loadModel(file, { backend: 'cpu', threads: 1 });
+  m = await loadModel(file, { backend: 'cpu', threads: 1, hugePages });
   await m.generate('Once', { maxTokens: 2 });
   const old = fs.statSync(file).mtimeMs;
   fs.writeFileSync(file, fs.readFileSync(src));
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
   // Replaced by rename: the old inode stays mapped and valid.
   file = path.join(dir, 'renamed.gguf');
   fs.copyFileSync(src, file);
-  m = await loadModel(file, { backend: 'cpu', threads: 1 });
+  m = await loadModel(file, { backend: 'cpu', threads: 1, hugePages });
   const a = await m.generate('Once', { maxTokens: 5, temperature: 0 });
   fs.copyFileSync(src, `${file}.new`);
   fs.renameSync(`${file}.new`, file);
