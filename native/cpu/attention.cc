@@ -131,7 +131,6 @@ struct GroupAttend {
     std::fill(sum, sum + group, 0.0f);
     if (q8)
       for (int i = 0; i < group; i++) convert_activations(DType::Q8_0, q + static_cast<int64_t>(i) * D, qq + i * hb, D);
-    const auto row_of = [&](int64_t j) { return p->ring > 0 ? j % p->ring : j; };
     for (int64_t j0 = j_begin; j0 < j_end; j0 += chunk) {
       const int64_t cnt = std::min(chunk, j_end - j0);
       // The next chunk's rows, prefetched as this one's are read, where they
