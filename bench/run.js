@@ -39,7 +39,10 @@
  * settings), and printed beside it through 4 KB pages.
  * Next to each decode figure: the decode roofline, the tokens/s the measured
  * read bandwidth (all cores) allows when every token reads the weights once
- * plus the KV cache at that depth, and the fraction of it reached.
+ * plus the KV cache at that depth, and the fraction of it reached. The
+ * bandwidth is probed in each measurement's process right after its decode
+ * (a VM's bandwidth can move by 2x over minutes) and the row uses the one of
+ * its fastest run; the summary line's figure is probed at the end.
  * --sampler (default smolqwen-q8_0: a 151,936-row vocabulary): generate()'s
  * decode tok/s with greedy, default and unrestricted (topK 0, topP 1, minP 0)
  * sampling, same process, interleaved; the sampler's share of decode time is
@@ -203,6 +206,11 @@ async function child() {
   const fn = args.child === 'llama.cpp' ? childLlamaCpp : childMinimacllm;
   const r = await fn(args.file, threads, P, G);
   r.peakRssMB = process.resourceUsage().maxRSS / 1024;
+  // The read bandwidth right after this decode (this VM's varies by 2x over minutes):
+  // each row's roofline uses the one of its own best run.
+  const bw = readBandwidth();
+  r.readGBs = bw.huge;
+  r.readGBsSmallPages = bw.small;
   process.stdout.write(`BENCH_RESULT ${JSON.stringify(r)}\n`);
 }
 
@@ -251,7 +259,10 @@ function best(runs) {
   const ok = runs.filter((r) => !r.error);
   if (!ok.length) return runs[0];
   const pick = (k, max) => ok.reduce((a, b) => ((max ? b[k] > a[k] : b[k] < a[k]) ? b : a))[k];
+  const fastest = ok.reduce((a, b) => (b.decodeTps > a.decodeTps ? b : a));
   return {
+    readGBs: fastest.readGBs,
+    readGBsSmallPages: fastest.readGBsSmallPages,
     loadMs: pick('loadMs', false),
     ttftMs: pick('ttftMs', false),
     prefillTps: pick('prefillTps', true),
@@ -330,10 +341,10 @@ async function main() {
   for (const r of results) {
     // llama.cpp's rows: the same file and --kv-type, so the same KV cache
     r.kvBytesPerToken ??= results.find((o) => o.model === r.model && o.kvBytesPerToken)?.kvBytesPerToken;
-    if (r.error || !bw) continue;
+    r.readGBs ||= bw;
+    if (r.error || !r.readGBs) continue;
     const depth = r.prompt + r.gen / 2;
-    r.readGBs = bw;
-    r.rooflineTps = (bw * 1e9) / (r.bytes + (r.kvBytesPerToken ?? 0) * depth);
+    r.rooflineTps = (r.readGBs * 1e9) / (r.bytes + (r.kvBytesPerToken ?? 0) * depth);
     r.rooflineFraction = r.decodeTps / r.rooflineTps;
   }
   if (args.json) {
@@ -363,7 +374,7 @@ async function main() {
       )}; measured read bandwidth ${bw ? bw.toFixed(1) : '?'} GB/s (all cores; ${bwSmall ? bwSmall.toFixed(1) : '?'} GB/s through 4 KB pages); KV cache ${args['kv-type']}; huge pages ${args['huge-pages']}\n`,
   );
   console.log(
-    '| GGUF | MB | prompt | engine | threads | prefill tok/s | decode tok/s | decode roofline tok/s (fraction) | TTFT ms | load ms | peak RSS MB |',
+    '| GGUF | MB | prompt | engine | threads | prefill tok/s | decode tok/s | decode roofline tok/s (fraction; read GB/s after that run) | TTFT ms | load ms | peak RSS MB |',
   );
   console.log('|' + ' --- |'.repeat(11));
   for (const r of results) {
@@ -372,7 +383,9 @@ async function main() {
       console.log(`${head} | error | | | | | |`);
       continue;
     }
-    const roof = r.rooflineTps ? `${r.rooflineTps.toFixed(1)} (${(r.rooflineFraction * 100).toFixed(0)}%)` : '?';
+    const roof = r.rooflineTps
+      ? `${r.rooflineTps.toFixed(1)} (${(r.rooflineFraction * 100).toFixed(0)}%; ${r.readGBs.toFixed(1)})`
+      : '?';
     console.log(
       `${head} | ${r.prefillTps.toFixed(1)} | ${r.decodeTps.toFixed(1)} | ${roof} | ${r.ttftMs.toFixed(0)} | ${r.loadMs.toFixed(0)} | ${r.peakRssMB.toFixed(0)} |`,
     );
