@@ -32,8 +32,9 @@
  * kvType, llama.cpp's -ctk/-ctv (node-llama-cpp's experimentalKvCacheKeyType /
  * ValueType; a quantized V cache needs llama.cpp's flash attention, so q8_0
  * turns it on there). The decode roofline counts that cache's bytes.
- * --huge-pages (default on): minimacllm's loadModel hugePages (Linux: the weights
- * read into 2 MB pages; off: the file's mapping in place, as llama.cpp reads it).
+ * --huge-pages (default off, as loadModel): minimacllm's loadModel hugePages (on:
+ * Linux reads the weights into 2 MB pages; off: the file's mapping in place, as
+ * llama.cpp reads it).
  * The measured read bandwidth is taken on a buffer in huge pages where the
  * system gives them (the machine's best: the roofline's yardstick for both
  * settings), and printed beside it through 4 KB pages.
@@ -73,7 +74,7 @@ const { values: args } = parseArgs({
     depth: { type: 'string', default: '' },
     sampler: { type: 'string', default: 'smolqwen-q8_0' },
     'kv-type': { type: 'string', default: 'f16' },
-    'huge-pages': { type: 'string', default: 'on' },
+    'huge-pages': { type: 'string', default: 'off' },
     // internal: one measurement in this process
     child: { type: 'string' },
     file: { type: 'string' },

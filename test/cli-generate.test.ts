@@ -103,13 +103,13 @@ test('--kv-type q8_0 (generate, perplexity); a bad or unsupported one is an erro
   expect(unsupported.stderr).toMatch(/ERR_UNSUPPORTED: kvType 'q8_0' needs head_dim a multiple of 32/);
 });
 
-test('--no-huge-pages: the weights through the file mapping, the same greedy text', () => {
+test('--huge-pages: the weights in 2 MB pages, the same greedy text', () => {
   const gutenberg = fixture('models', 'gutenberg-16m-q8_0.gguf');
   const args = ['generate', 'The old man', '-m', gutenberg, '--ctx', '64', '-n', '12', '--temperature', '0'];
-  const paged = run(args);
-  const mapped = run([...args, '--no-huge-pages']);
+  const mapped = run(args);
+  const paged = run([...args, '--huge-pages']);
   expect(paged.status).toBe(0);
   expect(mapped.status).toBe(0);
   expect(mapped.stdout).toBe(paged.stdout);
-  expect(run(['generate', '--help']).stdout).toContain('--no-huge-pages');
+  expect(run(['generate', '--help']).stdout).toContain('--huge-pages');
 });

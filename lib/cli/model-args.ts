@@ -1,4 +1,4 @@
-/** Options shared by the commands that load a model (--model, --backend, --threads, --ctx, --kv-type, --no-huge-pages). */
+/** Options shared by the commands that load a model (--model, --backend, --threads, --ctx, --kv-type, --huge-pages). */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { isHubSource } from '../hub/source';
@@ -16,7 +16,7 @@ export const MODEL_OPTIONS = {
   threads: { type: 'string', short: 't' },
   ctx: { type: 'string', short: 'c' },
   'kv-type': { type: 'string' },
-  'no-huge-pages': { type: 'boolean' },
+  'huge-pages': { type: 'boolean' },
 } as const;
 
 export const MODEL_USAGE = `  -m, --model PATH     GGUF file, Hugging Face folder, or hf:org/repo[:QUANT] from the Hub
@@ -26,9 +26,9 @@ export const MODEL_USAGE = `  -m, --model PATH     GGUF file, Hugging Face folde
   -c, --ctx N          context size in tokens (default: min(model's, 4096))
   --kv-type TYPE       KV cache type: f16 | q8_0 | f32 (default f16; q8_0 holds
                        about half the bytes of f16, CPU backend only)
-  --no-huge-pages      Linux: use the model file's mapping in place instead of a copy
-                       of the weights in 2 MB pages (slower decode, memory shared
-                       with other processes mapping the file; loadModel's hugePages)`;
+  --huge-pages         Linux: read the weights into 2 MB pages instead of using the
+                       model file's mapping (faster decode on a busy machine; the
+                       memory is not shared with other processes; loadModel's hugePages)`;
 
 /** Parses an integer option; undefined when absent. */
 export function intOption(values: Record<string, unknown>, name: string, min: number): number | undefined {
@@ -68,7 +68,7 @@ export async function loadModelFromArgs(
       ...(contextSize !== undefined ? { contextSize } : {}),
       ...(extra.maxSequences !== undefined ? { maxSequences: extra.maxSequences } : {}),
       ...(kvType !== undefined ? { kvType } : {}),
-      ...(values['no-huge-pages'] === true ? { hugePages: false } : {}),
+      ...(values['huge-pages'] === true ? { hugePages: true } : {}),
       ...(progress ? { onProgress: (p) => (p.stage === 'download' ? progress.onProgress(p) : progress.done()) } : {}),
     });
   } finally {

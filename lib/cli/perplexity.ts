@@ -22,7 +22,7 @@ each with BOS in front, and averages the NLL of every window token.
   --backend NAME       auto | cpu | metal | metal-sim (default auto)
   -t, --threads N      CPU threads
   --kv-type TYPE       KV cache type: f16 | q8_0 | f32 (default f16)
-  --no-huge-pages      Linux: read the weights through the file's mapping, not 2 MB pages`,
+  --huge-pages         Linux: read the weights into 2 MB pages, not through the file's mapping`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,

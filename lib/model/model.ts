@@ -577,9 +577,8 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   const tokenizer = await loadModelTokenizer(desc);
   aborted();
   const contextSize = o.contextSize ?? Math.min(desc.hparams.contextLength, 4096);
-  // Huge pages pay where the CPU streams the weights (Linux); the native side ignores the request
-  // where the system has them off.
-  const hugePages = o.hugePages ?? (backendName === 'cpu' && process.platform === 'linux');
+  // The native side ignores the request where the system gives no huge pages (not Linux, or off).
+  const hugePages = o.hugePages ?? false;
   const mapped = await mapFiles(desc.files, hugePages);
   try {
     aborted();

@@ -50,14 +50,14 @@ export interface LoadModelOptions {
    */
   kvType?: KvType;
   /**
-   * Linux: read the weights once into memory backed by transparent huge pages (2 MB) instead of
-   * using the file's mapping in place (4 KB pages), where the system gives huge pages on request
-   * (/sys/kernel/mm/transparent_hugepage/enabled "always" or "madvise"). Streaming weights through
-   * 4 KB pages costs a TLB miss every 4 KB (in a VM, a two-level page walk): decode ran 20-45%
-   * faster with huge pages in bench/README.md's VM. The cost: loading reads the whole file up front
-   * (about a second per few GB from the page cache, off the event loop), and the copy is this
-   * process's own memory, not shared with other processes mapping the same file. Default: true
-   * for the CPU backend on Linux; ignored elsewhere and where huge pages are off.
+   * Linux, CPU backend: read the weights once into memory backed by transparent huge pages (2 MB)
+   * instead of using the file's mapping in place (4 KB pages), where the system gives huge pages
+   * on request (/sys/kernel/mm/transparent_hugepage/enabled "always" or "madvise"). Streaming
+   * weights through 4 KB pages costs a TLB miss every 4 KB (in a VM, a two-level page walk): in
+   * bench/README.md's 2-vCPU VM decode ran 10-33% faster with huge pages while the machine was
+   * busy, within +-6% when it was quiet. The cost: loading reads the whole file up front (off the
+   * event loop; 0.1-1 s for 700 MB), and the copy is this process's own memory, not shared with
+   * other processes mapping the same file. Default false; ignored where huge pages are off.
    */
   hugePages?: boolean;
 }

@@ -20,10 +20,10 @@ class MappedFile {
   // (Linux, /sys/kernel/mm/transparent_hugepage/enabled "always" or "madvise";
   // elsewhere the request is ignored). Streaming weights through 4 KB pages costs a
   // TLB miss every 4 KB (in a VM a two-level page walk); through 2 MB pages decode
-  // ran 20-45% faster here. The copy is read in full here (seconds for a large file:
-  // call this off the event loop), is not shared with other processes, and keeps the
-  // file's bytes as they were while it was read (check_unchanged still reports a
-  // change on disk). ERR_IO if the file changes size while it is read.
+  // ran 10-33% faster in a busy 2-vCPU VM (about the same when it was quiet). The copy is read in full here (seconds
+  // for a large file: call this off the event loop), is not shared with other processes, and keeps the file's bytes as
+  // they were while it was read (check_unchanged still reports a change on disk). ERR_IO if the file changes size while
+  // it is read.
   static std::shared_ptr<MappedFile> open(const std::string& path, bool huge_pages = false);
   // Whether the read-only view is the huge-page copy.
   bool huge_pages() const { return copy_base_ != nullptr; }

@@ -10,8 +10,8 @@ import { MiniMacLLMError } from '../../lib/errors';
 import { loadModel } from '../../lib/model/model';
 
 const [src, dir, pages] = process.argv.slice(2) as [string, string, string | undefined];
-// 'map': weights read through the file's mapping (hugePages off); else the default (Linux: a huge-page copy).
-const hugePages = pages === 'map' ? false : undefined;
+// 'huge': the weights read into huge pages (Linux: a copy); else through the file's mapping (the default).
+const hugePages = pages === 'huge';
 
 async function outcome(p: Promise<unknown>): Promise<string> {
   try {
