@@ -123,6 +123,30 @@ struct VecOps {
 };
 const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 
+// The VecOps of the functions every level's file defines under the same names
+// (axpy_f32, scale_f32, swiglu_f32, scores_f16, ...), in the including file's
+// namespace: one list of fields for all levels, filled by name (the table's
+// order never has to match the struct's).
+#define MM_VEC_OPS_OF_THIS_FILE()      \
+  ([] {                                \
+    ::mm::VecOps o{};                  \
+    o.axpy_f32 = axpy_f32;             \
+    o.axpy_f16 = axpy_f16;             \
+    o.scale = scale_f32;               \
+    o.exp_sub_sum = exp_sub_sum;       \
+    o.swiglu = swiglu_f32;             \
+    o.scores_f16 = scores_f16;         \
+    o.scores_q8_0 = scores_q8_0;       \
+    o.accum_f16 = accum_f16;           \
+    o.accum_q8_0 = accum_q8_0;         \
+    o.f32_to_f16 = f32_to_f16;         \
+    o.geglu = geglu_f32;               \
+    o.softcap = softcap_f32;           \
+    o.exp_scale_sum = exp_scale_sum;   \
+    o.finite_min_max = finite_min_max; \
+    return o;                          \
+  }())
+
 namespace scalar {
 const DotKernels& kernels();
 const VecOps& vec_ops();

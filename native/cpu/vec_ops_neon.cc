@@ -183,25 +183,7 @@ void f32_to_f16(int64_t n, const float* x, uint16_t* y) {
   for (; i < n; i++) y[i] = fp32_to_fp16(x[i]);
 }
 
-VecOps plain_ops() {
-  // Field by field: the table's order never has to match the struct's.
-  VecOps o{};
-  o.axpy_f32 = axpy_f32;
-  o.axpy_f16 = axpy_f16;
-  o.scale = scale_f32;
-  o.exp_sub_sum = exp_sub_sum;
-  o.swiglu = swiglu_f32;
-  o.scores_f16 = scores_f16;
-  o.scores_q8_0 = scores_q8_0;
-  o.accum_f16 = accum_f16;
-  o.accum_q8_0 = accum_q8_0;
-  o.f32_to_f16 = f32_to_f16;
-  o.geglu = geglu_f32;
-  o.softcap = softcap_f32;
-  o.exp_scale_sum = exp_scale_sum;
-  o.finite_min_max = finite_min_max;
-  return o;
-}
+VecOps plain_ops() { return MM_VEC_OPS_OF_THIS_FILE(); }
 
 }  // namespace
 
