@@ -252,17 +252,10 @@ class MapWorker : public Napi::AsyncWorker {
         huge_pages_(huge_pages) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
-    try {
-      file_ = MappedFile::open(path_, huge_pages_);
-    } catch (const Error& e) {
-      code_ = error_code_name(e.code());
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "ERR_OUT_OF_MEMORY";
-      SetError("out of memory");
-    } catch (const std::exception& e) {
-      code_ = "ERR_INTERNAL";
-      SetError(e.what());
+    std::string message;
+    if (const char* code = capture_error([&] { file_ = MappedFile::open(path_, huge_pages_); }, &message)) {
+      code_ = code;
+      SetError(message);
     }
   }
   void OnOK() override { deferred_.Resolve(MappedFileWrap::New(Env(), std::move(file_))); }

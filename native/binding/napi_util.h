@@ -33,6 +33,26 @@ auto guard(Napi::Env env, F&& fn) -> decltype(fn()) {
 
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message);
 
+// guard() for an AsyncWorker's Execute() (off the JS thread: no Env): runs fn
+// and returns nullptr, or the code of the native exception it threw with its
+// message in *message (for SetError, then make_error in OnError).
+template <typename F>
+const char* capture_error(F&& fn, std::string* message) {
+  try {
+    fn();
+    return nullptr;
+  } catch (const Error& e) {
+    *message = e.what();
+    return error_code_name(e.code());
+  } catch (const std::bad_alloc&) {
+    *message = "out of memory";
+    return "ERR_OUT_OF_MEMORY";
+  } catch (const std::exception& e) {
+    *message = e.what();
+    return "ERR_INTERNAL";
+  }
+}
+
 // Integer argument in [lo, hi]; `what` names it in the message.
 int64_t to_int(const Napi::Value& v, const std::string& what, int64_t lo, int64_t hi);
 int64_t get_int(const Napi::Object& o, const char* key, int64_t lo, int64_t hi, int64_t fallback);

@@ -124,17 +124,10 @@ class RunWorker : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    try {
-      execute_step(*backend_, *graph_, files_, step_);
-    } catch (const Error& e) {
-      code_ = error_code_name(e.code());
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "ERR_OUT_OF_MEMORY";
-      SetError("out of memory");
-    } catch (const std::exception& e) {
-      code_ = "ERR_INTERNAL";
-      SetError(e.what());
+    std::string message;
+    if (const char* code = capture_error([&] { execute_step(*backend_, *graph_, files_, step_); }, &message)) {
+      code_ = code;
+      SetError(message);
     }
   }
   void OnOK() override {
