@@ -7,7 +7,7 @@
  *    when those tools are absent; .ci/run installs them); and built as
  *    binding.gyp builds it (plain Armv8, the sdot q8_0 scores in their own
  *    +dotprod file chosen at run time) under CPUs with and without sdot;
- *  - x86-64 AVX2, built and run natively.
+ *  - x86-64 AVX2 and the AVX-512 f16 attention rows, built and run natively.
  * And the arm64 prefill panels (native/test/panel_kernels_test.cc): the sdot
  * and i8mm levels against the scalar kernels for every weight type, each level
  * file compiled with its own -march as binding.gyp does and the rest plain
@@ -208,11 +208,19 @@ function runPanels(cpu: string, simd?: string): string {
 );
 
 const x64 = process.arch === 'x64';
-(x64 ? test : test.skip)('AVX2 kernels and vec ops match the scalar ones', () => {
-  const defs = ['-std=c++17', '-O2', '-DMM_HAVE_AVX2_KERNELS'];
-  const objs = ['vec_dot_avx2', 'vec_dot_lowbit_avx2', 'attention_rows_avx2'].map((f) => {
+(x64 ? test : test.skip)('AVX2 and AVX-512 kernels and vec ops match the scalar ones', () => {
+  const defs = ['-std=c++17', '-O2', '-DMM_HAVE_AVX2_KERNELS', '-DMM_HAVE_AVX512_KERNELS'];
+  const avx2 = ['-mavx2', '-mfma', '-mf16c'];
+  // binding.gyp's flags for each level's library
+  const levels: [string, string[]][] = [
+    ['vec_dot_avx2', avx2],
+    ['vec_dot_lowbit_avx2', avx2],
+    ['attention_rows_avx2', avx2],
+    ['attention_rows_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
+  ];
+  const objs = levels.map(([f, flags]) => {
     const o = path.join(tmp, `${f}.o`);
-    execFileSync('g++', [...defs, '-mavx2', '-mfma', '-mf16c', '-c', '-o', o, path.join(root, `native/cpu/${f}.cc`)]);
+    execFileSync('g++', [...defs, ...flags, '-c', '-o', o, path.join(root, `native/cpu/${f}.cc`)]);
     return o;
   });
   const exe = path.join(tmp, 'simd-avx2');
@@ -223,5 +231,7 @@ const x64 = process.arch === 'x64';
   if (!out.includes('skip: this CPU has no AVX2')) {
     expect(out).toContain('ok avx2 attention rows');
     expect(out).toContain('ok avx2 vec ops');
+    // The f16 rows' AVX-512 kernels where the CPU has the avx512 level.
+    if (!out.includes('skip avx512 attention rows')) expect(out).toContain('ok avx512 attention rows');
   }
 });

@@ -95,6 +95,9 @@ DotTileFn tile_kernel(DType t) {
 }  // namespace
 
 const VecOps& vec_ops() {
+#if defined(MM_HAVE_AVX512_KERNELS)
+  if (cpu_use_avx512()) return avx512::vec_ops();
+#endif
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) return avx2::vec_ops();
 #endif

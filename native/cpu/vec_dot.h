@@ -174,6 +174,8 @@ namespace avx512 {
 const TileKernels& tile_kernels();
 // The extra activation data its tile for weight type t reads (q4_0, iq4_nl), or none.
 ActExtra act_extra(DType t);
+// The AVX2 vector ops with the f16 attention rows' 512-bit kernels (attention_rows_avx512.cc).
+const VecOps& vec_ops();
 }  // namespace avx512
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)

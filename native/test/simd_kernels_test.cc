@@ -343,6 +343,13 @@ int main() {
   } else {
     std::printf("skip: this CPU has no AVX2\n");
   }
+#if defined(MM_HAVE_AVX512_KERNELS)
+  // The f16 attention rows' 512-bit kernels (the rest of that table is AVX2's).
+  if (cpu_use_avx512())
+    failures += check_attention_rows("avx512", avx512::vec_ops());
+  else
+    std::printf("skip avx512 attention rows: this CPU has no AVX-512\n");
+#endif
 #endif
   std::printf("%d failures\n", failures);
   return failures == 0 ? 0 : 1;

@@ -1,0 +1,316 @@
+// AVX-512 attention kernels over a chunk of f16 KV cache rows for the g query
+// heads that share one KV head (VecOps::scores_f16 / accum_f16, see vec_dot.h).
+// Zen 4 runs a 512-bit op as two 256-bit halves, so what these gain over the
+// AVX2 ones is fewer instructions: 32 registers hold every head's sums of a
+// block of rows (accumulation: a 64-wide head's rows in one pass for 4 heads,
+// where AVX2 passes four times), one vcvtph2ps widens 16 halves, and scores are
+// reduced 16 at a time. Both kernels run close to the FMA floor in L1 (as the
+// AVX2 ones); the measured gain is in the graph, KV in L2/L3 (see the report
+// in the commit). Compiled in the cpu_avx512 library; used only after
+// cpu_use_avx512(). Accumulation over heads of d % 16 != 0 is AVX2's.
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's _mm512_undefined_ps (`__m512 __Y = __Y;`, behind _mm512_cvtph_ps and
+// _mm512_shuffle_f32x4) trips these once inlined (GCC bug 105593, fixed in 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "attention_rows.h"
+#include "prefetch.h"
+#include "vec_dot.h"
+
+namespace mm {
+namespace avx512 {
+
+namespace {
+
+inline __m512 load_h16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+inline void prefetch_row(const uint8_t* r, ptrdiff_t pf, size_t bytes) {
+  if (pf != 0) prefetch_l2(r + pf, bytes);
+}
+
+// Reduction of 16 lanes per item, two items per step: 128-bit lanes (0+2, 1+3),
+// then (0+1), then within a lane elements (0+1, 2+3), then the two pairs. Every
+// item is summed by the same tree whatever its place (a + b == b + a), so an
+// item's bits do not depend on which items share its reduction.
+inline __m512 fold_lanes(__m512 x, __m512 y) {  // [x: L0+L2, L1+L3 | y: L0+L2, L1+L3]
+  return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+inline __m512 fold_pairs(__m512 x, __m512 y) {  // 128-bit lanes (0+1, 2+3) of x, then of y
+  return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+inline __m512 fold_elems(__m512 x, __m512 y) {  // in each 128-bit lane: x0+x1, x2+x3, y0+y1, y2+y3
+  return _mm512_add_ps(_mm512_shuffle_ps(x, y, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// After the four steps lane 4k + e holds item 4e + k; this puts item i in lane i.
+inline __m512i item_order() { return _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15); }
+
+// Lane i = the sum of a[i]'s 16 lanes, i < 16.
+inline __m512 reduce16(const __m512* a) {
+  const __m512 u0 = fold_pairs(fold_lanes(a[0], a[1]), fold_lanes(a[2], a[3]));
+  const __m512 u1 = fold_pairs(fold_lanes(a[4], a[5]), fold_lanes(a[6], a[7]));
+  const __m512 u2 = fold_pairs(fold_lanes(a[8], a[9]), fold_lanes(a[10], a[11]));
+  const __m512 u3 = fold_pairs(fold_lanes(a[12], a[13]), fold_lanes(a[14], a[15]));
+  return _mm512_permutexvar_ps(item_order(), fold_elems(fold_elems(u0, u1), fold_elems(u2, u3)));
+}
+// Lane i = the sum of a[i]'s 16 lanes, i < 8 (the same tree; lanes 8-15 repeat them).
+inline __m512 reduce8(const __m512* a) {
+  const __m512 u0 = fold_pairs(fold_lanes(a[0], a[1]), fold_lanes(a[2], a[3]));
+  const __m512 u1 = fold_pairs(fold_lanes(a[4], a[5]), fold_lanes(a[6], a[7]));
+  const __m512 w = fold_elems(u0, u1);
+  return _mm512_permutexvar_ps(item_order(), fold_elems(w, w));
+}
+
+// Stores lanes [l0, l0 + nr) of v at p (nr <= R, R = 4 or 8; l0 a multiple of R).
+template <int R>
+inline void store_lanes(float* p, __m512 v, int l0, int nr) {
+  const __mmask8 m = static_cast<__mmask8>((1u << nr) - 1);
+  if constexpr (R == 8) {
+    const __m256 x = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), l0 / 8));
+    _mm256_mask_storeu_ps(p, m, x);
+  } else {
+    __m128 x;
+    switch (l0 / 4) {
+      case 0: x = _mm512_extractf32x4_ps(v, 0); break;
+      case 1: x = _mm512_extractf32x4_ps(v, 1); break;
+      case 2: x = _mm512_extractf32x4_ps(v, 2); break;
+      default: x = _mm512_extractf32x4_ps(v, 3); break;
+    }
+    _mm_mask_storeu_ps(p, m, x);
+  }
+}
+
+// Scores of R rows (r[0..R), d halves each, d % 16 == 0) for H heads (q + h * d):
+// one 16-lane sum per (head, row) over d, the block's queries loaded once per 16
+// columns for all R rows, then the (head, row) items reduced 16 at a time. The
+// tail block repeats its last row, so a row's score has the same bits wherever
+// it sits and whichever heads share its block.
+template <int H, int R>
+inline void scores_block(const uint8_t* const r[R], int d, const float* q, float* out, int64_t os, int nr) {
+  static_assert(H * R % 8 == 0, "items reduce 8 or 16 at a time");
+  __m512 acc[H * R];
+#pragma GCC unroll 32
+  for (int i = 0; i < H * R; i++) acc[i] = _mm512_setzero_ps();
+  for (int c = 0; c < d; c += 16) {
+    __m512 qv[H];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++) qv[h] = _mm512_loadu_ps(q + h * d + c);
+#pragma GCC unroll 8
+    for (int k = 0; k < R; k++) {
+      const __m512 key = load_h16(r[k] + 2 * c);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; h++) acc[h * R + k] = _mm512_fmadd_ps(key, qv[h], acc[h * R + k]);
+    }
+  }
+  constexpr int kFull = H * R / 16;  // reductions of 16 items, then one of 8 if H * R % 16 == 8
+#pragma GCC unroll 2
+  for (int b = 0; b < kFull; b++) {
+    const __m512 s = reduce16(acc + 16 * b);
+#pragma GCC unroll 4
+    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * b + l) / R) * os, s, l, nr);
+  }
+  if constexpr (H * R % 16 != 0) {
+    const __m512 s = reduce8(acc + 16 * kFull);
+#pragma GCC unroll 2
+    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
+  }
+}
+
+// Lane i = the sum of item i's 8 lanes, items two to a vector (b[i]: items 2i in
+// the low 256 bits, 2i + 1 in the high), i < 16: reduce16's tree without its first step.
+inline __m512 reduce16_paired(const __m512* b) {
+  const __m512 u0 = fold_pairs(b[0], b[1]), u1 = fold_pairs(b[2], b[3]);
+  const __m512 u2 = fold_pairs(b[4], b[5]), u3 = fold_pairs(b[6], b[7]);
+  return _mm512_permutexvar_ps(item_order(), fold_elems(fold_elems(u0, u1), fold_elems(u2, u3)));
+}
+inline __m512 reduce8_paired(const __m512* b) {  // i < 8 (lanes 8-15 repeat them)
+  const __m512 w = fold_elems(fold_pairs(b[0], b[1]), fold_pairs(b[2], b[3]));
+  return _mm512_permutexvar_ps(item_order(), fold_elems(w, w));
+}
+
+// scores_block for short heads (d % 8 == 0): two rows to a vector, 8 columns of
+// each (one vcvtph2ps of both rows' halves) against the query's 8 columns twice,
+// so an item is 8 lanes to reduce instead of 16.
+template <int H, int R>
+inline void scores_block_paired(const uint8_t* const r[R], int d, const float* q, float* out, int64_t os, int nr) {
+  static_assert(R % 2 == 0 && H * R % 8 == 0, "row pairs; items reduce 8 or 16 at a time");
+  constexpr int P = R / 2;
+  __m512 acc[H * P];
+#pragma GCC unroll 32
+  for (int i = 0; i < H * P; i++) acc[i] = _mm512_setzero_ps();
+  for (int c = 0; c < d; c += 8) {
+    __m512 qv[H];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++) qv[h] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(reinterpret_cast<const double*>(q + h * d + c))));
+#pragma GCC unroll 8
+    for (int k = 0; k < P; k++) {
+      const __m256i halves = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(r[2 * k + 1] + 2 * c),
+                                                 reinterpret_cast<const __m128i*>(r[2 * k] + 2 * c));
+      const __m512 key = _mm512_cvtph_ps(halves);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; h++) acc[h * P + k] = _mm512_fmadd_ps(key, qv[h], acc[h * P + k]);
+    }
+  }
+  constexpr int kFull = H * R / 16;
+#pragma GCC unroll 2
+  for (int b = 0; b < kFull; b++) {
+    const __m512 s = reduce16_paired(acc + 8 * b);
+#pragma GCC unroll 4
+    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * b + l) / R) * os, s, l, nr);
+  }
+  if constexpr (H * R % 16 != 0) {
+    const __m512 s = reduce8_paired(acc + 8 * kFull);
+#pragma GCC unroll 2
+    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
+  }
+}
+
+template <int H, int R>
+void scores_heads_paired(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out, int64_t os,
+                         ptrdiff_t pf) {
+  for (int64_t j = 0; j < n; j += R) {
+    const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
+    const uint8_t* r[R];
+    for (int k = 0; k < R; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
+    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, 2 * static_cast<size_t>(d));
+    scores_block_paired<H, R>(r, d, q, out + j, os, nr);
+  }
+}
+
+template <int H, int R>
+void scores_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out, int64_t os,
+                  ptrdiff_t pf) {
+  for (int64_t j = 0; j < n; j += R) {
+    const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
+    const uint8_t* r[R];
+    for (int k = 0; k < R; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
+    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, 2 * static_cast<size_t>(d));
+    scores_block<H, R>(r, d, q, out + j, os, nr);
+  }
+}
+
+// acc[h][c0, c0 + 16 * C) += sum_j s[h][j] * row j for H heads: every head's
+// sums of those columns in registers across the rows, each row widened once.
+template <int H, int C>
+void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int c0, float* acc,
+                 ptrdiff_t pf) {
+  __m512 a[H][C];
+#pragma GCC unroll 4
+  for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) a[h][c] = _mm512_loadu_ps(acc + h * d + c0 + 16 * c);
+  const uint8_t* r = rows;
+  for (int64_t j = 0; j < n; j++, r += stride) {
+    prefetch_row(r, pf, 2 * static_cast<size_t>(d));
+    __m512 v[C];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) v[c] = load_h16(r + 2 * (c0 + 16 * c));
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++) {
+      const __m512 w = _mm512_set1_ps(s[h * ss + j]);
+#pragma GCC unroll 4
+      for (int c = 0; c < C; c++) a[h][c] = _mm512_fmadd_ps(w, v[c], a[h][c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int h = 0; h < H; h++)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(acc + h * d + c0 + 16 * c, a[h][c]);
+}
+
+template <int C>
+void accum_cols(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int H, int c0,
+                float* acc, ptrdiff_t pf) {
+  switch (H) {
+    case 4: accum_block<4, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    case 3: accum_block<3, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    case 2: accum_block<2, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    default: accum_block<1, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+  }
+}
+
+// Head sizes from which the 16-lane items (scores_block) beat the paired ones:
+// measured in one process, alternating (attention graphs, one thread, KV in L2/L3):
+// d = 256 (gemma-3 1B) paired 2.7% slower; d = 128 paired 2-3% faster, d = 64 even.
+constexpr int kDirectMinD = 256;
+}  // namespace
+
+// Paired rows: heads in blocks of up to 4 over 8 rows (16 sums, 4 queries' 8
+// columns twice, a row pair). 16-lane items (d >= kDirectMinD): heads in blocks
+// of up to 3 over 8 rows (24 sums, 3 queries' 16 columns, a key), or of 4 over 4.
+void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
+                ptrdiff_t pf) {
+  if (d % 16 != 0 || d < kDirectMinD) {
+    for (int h0 = 0; h0 < g; h0 += 4) {
+      const float* qh = q + static_cast<int64_t>(h0) * d;
+      float* oh = out + h0 * os;
+      const ptrdiff_t p = h0 == 0 ? pf : 0;
+      switch (std::min(4, g - h0)) {
+        case 4: scores_heads_paired<4, 8>(n, rows, stride, d, qh, oh, os, p); break;
+        case 3: scores_heads_paired<3, 8>(n, rows, stride, d, qh, oh, os, p); break;
+        case 2: scores_heads_paired<2, 8>(n, rows, stride, d, qh, oh, os, p); break;
+        default: scores_heads_paired<1, 8>(n, rows, stride, d, qh, oh, os, p); break;
+      }
+    }
+    return;
+  }
+  for (int h0 = 0; h0 < g;) {
+    const float* qh = q + static_cast<int64_t>(h0) * d;
+    float* oh = out + h0 * os;
+    const ptrdiff_t p = h0 == 0 ? pf : 0;
+    const int left = g - h0;
+    if (left >= 4) {
+      scores_heads<4, 4>(n, rows, stride, d, qh, oh, os, p);
+      h0 += 4;
+      continue;
+    }
+    switch (left) {
+      case 3: scores_heads<3, 8>(n, rows, stride, d, qh, oh, os, p); break;
+      case 2: scores_heads<2, 8>(n, rows, stride, d, qh, oh, os, p); break;
+      default: scores_heads<1, 8>(n, rows, stride, d, qh, oh, os, p); break;
+    }
+    h0 += left;
+  }
+}
+
+// Heads in blocks of up to 4 x columns in blocks of 64 (16 sums, 4 values, a
+// weight): a 64-wide head's rows in one pass for up to 4 heads.
+void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+               ptrdiff_t pf) {
+  if (d % 16 != 0) return avx2::accum_f16(n, s, ss, rows, stride, d, g, acc, pf);
+  for (int h0 = 0; h0 < g; h0 += 4) {
+    const int H = std::min(4, g - h0);
+    const float* sh = s + h0 * ss;
+    float* ah = acc + static_cast<int64_t>(h0) * d;
+    for (int c0 = 0; c0 < d;) {
+      const ptrdiff_t p = c0 == 0 && h0 == 0 ? pf : 0;
+      switch (std::min(4, (d - c0) / 16)) {
+        case 4: accum_cols<4>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 64; break;
+        case 3: accum_cols<3>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 48; break;
+        case 2: accum_cols<2>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 32; break;
+        default: accum_cols<1>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 16; break;
+      }
+    }
+  }
+}
+
+const VecOps& vec_ops() {
+  static const VecOps v = [] {
+    VecOps o = avx2::vec_ops();
+    o.scores_f16 = scores_f16;
+    o.accum_f16 = accum_f16;
+    return o;
+  }();
+  return v;
+}
+
+}  // namespace avx512
+}  // namespace mm
