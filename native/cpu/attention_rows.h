@@ -18,11 +18,15 @@ void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size
 }  // namespace avx2
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)
-namespace avx512 {  // attention_rows_avx512.cc (f16 rows; d % 16 != 0 and q8_0 rows: the AVX2 kernels)
+namespace avx512 {  // attention_rows_avx512.cc
 void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
                 ptrdiff_t pf);
+void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
+                 int64_t os, ptrdiff_t pf);
 void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
                ptrdiff_t pf);
+void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                ptrdiff_t pf);
 }  // namespace avx512
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)

@@ -1,13 +1,15 @@
-// AVX-512 attention kernels over a chunk of f16 KV cache rows for the g query
-// heads that share one KV head (VecOps::scores_f16 / accum_f16, see vec_dot.h).
+// AVX-512 attention kernels over a chunk of f16 or q8_0 KV cache rows for the g
+// query heads that share one KV head (VecOps::scores_f16 / accum_f16 /
+// scores_q8_0 / accum_q8_0, see vec_dot.h).
 // Zen 4 runs a 512-bit op as two 256-bit halves, so what these gain over the
 // AVX2 ones is fewer instructions: 32 registers hold every head's sums of a
 // block of rows (accumulation: a 64-wide head's rows in one pass for 4 heads,
-// where AVX2 passes four times), one vcvtph2ps widens 16 halves, and scores are
-// reduced 16 at a time. Both kernels run close to the FMA floor in L1 (as the
-// AVX2 ones); the measured gain is in the graph, KV in L2/L3 (see the report
-// in the commit). Compiled in the cpu_avx512 library; used only after
-// cpu_use_avx512(). Accumulation over heads of d % 16 != 0 is AVX2's.
+// where AVX2 passes four times), one vcvtph2ps widens 16 halves, scores are
+// reduced 16 at a time, and q8_0 scores take one vpdpbusd per block for two
+// rows. The f16 kernels run close to the FMA floor in L1, as the AVX2 ones do;
+// their gain was measured in attention graphs, KV in L2/L3. Compiled in the
+// cpu_avx512 library; used only after cpu_use_avx512(). f16 accumulation over
+// heads of d % 16 != 0 is AVX2's.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's _mm512_undefined_ps (`__m512 __Y = __Y;`, behind _mm512_cvtph_ps and
 // _mm512_shuffle_f32x4) trips these once inlined (GCC bug 105593, fixed in 13).
@@ -18,6 +20,7 @@
 
 #include <algorithm>
 
+#include "../../kernels/quant_blocks.h"
 #include "attention_rows.h"
 #include "prefetch.h"
 #include "vec_dot.h"
@@ -48,7 +51,8 @@ inline __m512 fold_pairs(__m512 x, __m512 y) {  // 128-bit lanes (0+1, 2+3) of x
                        _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 inline __m512 fold_elems(__m512 x, __m512 y) {  // in each 128-bit lane: x0+x1, x2+x3, y0+y1, y2+y3
-  return _mm512_add_ps(_mm512_shuffle_ps(x, y, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_ps(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 // After the four steps lane 4k + e holds item 4e + k; this puts item i in lane i.
 inline __m512i item_order() { return _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15); }
@@ -149,7 +153,8 @@ inline void scores_block_paired(const uint8_t* const r[R], int d, const float* q
   for (int c = 0; c < d; c += 8) {
     __m512 qv[H];
 #pragma GCC unroll 4
-    for (int h = 0; h < H; h++) qv[h] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(reinterpret_cast<const double*>(q + h * d + c))));
+    for (int h = 0; h < H; h++)
+      qv[h] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(reinterpret_cast<const double*>(q + h * d + c))));
 #pragma GCC unroll 8
     for (int k = 0; k < P; k++) {
       const __m256i halves = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(r[2 * k + 1] + 2 * c),
@@ -197,9 +202,79 @@ void scores_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const fl
   }
 }
 
+// Scores of R q8_0 rows for H q8_0 queries (qq + h * qb), rows in pairs as
+// scores_block_paired: per 32-value block one vpdpbusd of both rows' values
+// (as unsigned: + 128) against the query's, started from -128 * the query's
+// 4-value sums, gives each int32 lane's exact integer dot (the AVX2 kernel's
+// lanes), then times dk * dq in floats per lane; the items reduced as above.
+template <int H, int R>
+inline void scores_block_q8(const uint8_t* const r[R], int d, const uint8_t* qq, size_t qb, float* out, int64_t os,
+                            int nr) {
+  static_assert(R % 2 == 0 && H * R % 8 == 0, "row pairs; items reduce 8 or 16 at a time");
+  constexpr int P = R / 2;
+  __m512 acc[H * P];
+#pragma GCC unroll 32
+  for (int i = 0; i < H * P; i++) acc[i] = _mm512_setzero_ps();
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int b = 0; b < d / QK8_0; b++) {
+    __m512i qv[H], ncorr[H];
+    __m512 dq[H];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; h++) {
+      const auto* qblk = reinterpret_cast<const block_q8_0*>(qq + h * qb) + b;
+      qv[h] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qblk->qs)));
+      ncorr[h] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qv[h]));
+      dq[h] = _mm512_set1_ps(_cvtsh_ss(qblk->d));
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < P; k++) {
+      const auto* b0 = reinterpret_cast<const block_q8_0*>(r[2 * k]) + b;
+      const auto* b1 = reinterpret_cast<const block_q8_0*>(r[2 * k + 1]) + b;
+      const __m512i kx = _mm512_xor_si512(
+          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs))),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1->qs)), 1),
+          bias);
+      const __m512 dk =
+          _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(_cvtsh_ss(b0->d)), _mm512_set1_ps(_cvtsh_ss(b1->d)));
+#pragma GCC unroll 4
+      for (int h = 0; h < H; h++) {
+        const __m512i p = _mm512_dpbusd_epi32(ncorr[h], kx, qv[h]);
+        acc[h * P + k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dk, dq[h]), acc[h * P + k]);
+      }
+    }
+  }
+  constexpr int kFull = H * R / 16;
+#pragma GCC unroll 2
+  for (int i = 0; i < kFull; i++) {
+    const __m512 s = reduce16_paired(acc + 8 * i);
+#pragma GCC unroll 4
+    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * i + l) / R) * os, s, l, nr);
+  }
+  if constexpr (H * R % 16 != 0) {
+    const __m512 s = reduce8_paired(acc + 8 * kFull);
+#pragma GCC unroll 2
+    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
+  }
+}
+
+template <int H, int R>
+void scores_q8_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, float* out,
+                     int64_t os, ptrdiff_t pf) {
+  const size_t rb = static_cast<size_t>(d / QK8_0) * sizeof(block_q8_0);
+  for (int64_t j = 0; j < n; j += R) {
+    const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
+    const uint8_t* r[R];
+    for (int k = 0; k < R; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
+    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, rb);
+    scores_block_q8<H, R>(r, d, qq, qb, out + j, os, nr);
+  }
+}
+
 // acc[h][c0, c0 + 16 * C) += sum_j s[h][j] * row j for H heads: every head's
 // sums of those columns in registers across the rows, each row widened once.
-template <int H, int C>
+// q8_0 rows (c0 % 32 == 0, C even): the weight s * d_block rounded, then times
+// the block's int8 values as floats (as the AVX2 and scalar kernels).
+template <int H, int C, bool Q8>
 void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int c0, float* acc,
                  ptrdiff_t pf) {
   __m512 a[H][C];
@@ -208,16 +283,37 @@ void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, siz
 #pragma GCC unroll 4
     for (int c = 0; c < C; c++) a[h][c] = _mm512_loadu_ps(acc + h * d + c0 + 16 * c);
   const uint8_t* r = rows;
+  const size_t rb = Q8 ? static_cast<size_t>(d / QK8_0) * sizeof(block_q8_0) : 2 * static_cast<size_t>(d);
   for (int64_t j = 0; j < n; j++, r += stride) {
-    prefetch_row(r, pf, 2 * static_cast<size_t>(d));
+    prefetch_row(r, pf, rb);
     __m512 v[C];
+    if constexpr (Q8) {
+      static_assert(C % 2 == 0, "whole q8_0 blocks");
+      const auto* blk = reinterpret_cast<const block_q8_0*>(r) + c0 / QK8_0;
+      float db[C / 2];
 #pragma GCC unroll 4
-    for (int c = 0; c < C; c++) v[c] = load_h16(r + 2 * (c0 + 16 * c));
+      for (int c = 0; c < C; c++)
+        v[c] = _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[c / 2].qs + 16 * (c % 2)))));
+#pragma GCC unroll 2
+      for (int b = 0; b < C / 2; b++) db[b] = _cvtsh_ss(blk[b].d);
 #pragma GCC unroll 4
-    for (int h = 0; h < H; h++) {
-      const __m512 w = _mm512_set1_ps(s[h * ss + j]);
+      for (int h = 0; h < H; h++)
+#pragma GCC unroll 2
+        for (int b = 0; b < C / 2; b++) {
+          const __m512 w = _mm512_set1_ps(s[h * ss + j] * db[b]);
+          a[h][2 * b] = _mm512_fmadd_ps(w, v[2 * b], a[h][2 * b]);
+          a[h][2 * b + 1] = _mm512_fmadd_ps(w, v[2 * b + 1], a[h][2 * b + 1]);
+        }
+    } else {
 #pragma GCC unroll 4
-      for (int c = 0; c < C; c++) a[h][c] = _mm512_fmadd_ps(w, v[c], a[h][c]);
+      for (int c = 0; c < C; c++) v[c] = load_h16(r + 2 * (c0 + 16 * c));
+#pragma GCC unroll 4
+      for (int h = 0; h < H; h++) {
+        const __m512 w = _mm512_set1_ps(s[h * ss + j]);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) a[h][c] = _mm512_fmadd_ps(w, v[c], a[h][c]);
+      }
     }
   }
 #pragma GCC unroll 4
@@ -226,14 +322,51 @@ void accum_block(int64_t n, const float* s, int64_t ss, const uint8_t* rows, siz
     for (int c = 0; c < C; c++) _mm512_storeu_ps(acc + h * d + c0 + 16 * c, a[h][c]);
 }
 
-template <int C>
+template <int C, bool Q8>
 void accum_cols(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int H, int c0,
                 float* acc, ptrdiff_t pf) {
   switch (H) {
-    case 4: accum_block<4, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
-    case 3: accum_block<3, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
-    case 2: accum_block<2, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
-    default: accum_block<1, C>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    case 4: accum_block<4, C, Q8>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    case 3: accum_block<3, C, Q8>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    case 2: accum_block<2, C, Q8>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+    default: accum_block<1, C, Q8>(n, s, ss, rows, stride, d, c0, acc, pf); break;
+  }
+}
+
+// Heads in blocks of up to 4 x columns in blocks of 64 (16 sums, 4 values, a
+// weight): a 64-wide head's rows in one pass for up to 4 heads. d % 16 == 0
+// (q8_0: d % 32 == 0, so the blocks are 64 or 32 columns).
+template <bool Q8>
+void accum_heads(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                 ptrdiff_t pf) {
+  for (int h0 = 0; h0 < g; h0 += 4) {
+    const int H = std::min(4, g - h0);
+    const float* sh = s + h0 * ss;
+    float* ah = acc + static_cast<int64_t>(h0) * d;
+    for (int c0 = 0; c0 < d;) {
+      const ptrdiff_t p = c0 == 0 && h0 == 0 ? pf : 0;
+      switch (std::min(4, (d - c0) / 16)) {
+        case 4:
+          accum_cols<4, Q8>(n, sh, ss, rows, stride, d, H, c0, ah, p);
+          c0 += 64;
+          break;
+        case 3:
+          if constexpr (!Q8) {
+            accum_cols<3, Q8>(n, sh, ss, rows, stride, d, H, c0, ah, p);
+            c0 += 48;
+            break;
+          }
+          [[fallthrough]];
+        case 2:
+          accum_cols<2, Q8>(n, sh, ss, rows, stride, d, H, c0, ah, p);
+          c0 += 32;
+          break;
+        default:
+          if constexpr (!Q8) accum_cols<1, Q8>(n, sh, ss, rows, stride, d, H, c0, ah, p);
+          c0 += 16;
+          break;
+      }
+    }
   }
 }
 
@@ -281,30 +414,45 @@ void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const floa
   }
 }
 
-// Heads in blocks of up to 4 x columns in blocks of 64 (16 sums, 4 values, a
-// weight): a 64-wide head's rows in one pass for up to 4 heads.
 void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
                ptrdiff_t pf) {
   if (d % 16 != 0) return avx2::accum_f16(n, s, ss, rows, stride, d, g, acc, pf);
-  for (int h0 = 0; h0 < g; h0 += 4) {
-    const int H = std::min(4, g - h0);
-    const float* sh = s + h0 * ss;
-    float* ah = acc + static_cast<int64_t>(h0) * d;
-    for (int c0 = 0; c0 < d;) {
-      const ptrdiff_t p = c0 == 0 && h0 == 0 ? pf : 0;
-      switch (std::min(4, (d - c0) / 16)) {
-        case 4: accum_cols<4>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 64; break;
-        case 3: accum_cols<3>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 48; break;
-        case 2: accum_cols<2>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 32; break;
-        default: accum_cols<1>(n, sh, ss, rows, stride, d, H, c0, ah, p); c0 += 16; break;
-      }
+  accum_heads<false>(n, s, ss, rows, stride, d, g, acc, pf);
+}
+
+void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
+                ptrdiff_t pf) {
+  accum_heads<true>(n, s, ss, rows, stride, d, g, acc, pf);
+}
+
+// Heads in blocks of up to 3 over 8 rows (12 sums; 3 queries' block, correction
+// and scale), or of 4 over 4 rows.
+void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
+                 int64_t os, ptrdiff_t pf) {
+  for (int h0 = 0; h0 < g;) {
+    const uint8_t* qh = qq + static_cast<size_t>(h0) * qb;
+    float* oh = out + h0 * os;
+    const ptrdiff_t p = h0 == 0 ? pf : 0;
+    const int left = g - h0;
+    if (left >= 4) {
+      scores_q8_heads<4, 4>(n, rows, stride, d, qh, qb, oh, os, p);
+      h0 += 4;
+      continue;
     }
+    switch (left) {
+      case 3: scores_q8_heads<3, 8>(n, rows, stride, d, qh, qb, oh, os, p); break;
+      case 2: scores_q8_heads<2, 8>(n, rows, stride, d, qh, qb, oh, os, p); break;
+      default: scores_q8_heads<1, 8>(n, rows, stride, d, qh, qb, oh, os, p); break;
+    }
+    h0 += left;
   }
 }
 
 const VecOps& vec_ops() {
   static const VecOps v = [] {
     VecOps o = avx2::vec_ops();
+    o.scores_q8_0 = scores_q8_0;
+    o.accum_q8_0 = accum_q8_0;
     o.scores_f16 = scores_f16;
     o.accum_f16 = accum_f16;
     return o;

@@ -174,7 +174,7 @@ namespace avx512 {
 const TileKernels& tile_kernels();
 // The extra activation data its tile for weight type t reads (q4_0, iq4_nl), or none.
 ActExtra act_extra(DType t);
-// The AVX2 vector ops with the f16 attention rows' 512-bit kernels (attention_rows_avx512.cc).
+// The AVX2 vector ops with the attention rows' 512-bit kernels (f16 and q8_0, attention_rows_avx512.cc).
 const VecOps& vec_ops();
 }  // namespace avx512
 #endif
