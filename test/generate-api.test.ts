@@ -128,10 +128,14 @@ test('contexts: evaluate, prefix reuse, reset, allLogits, overflow', async () =>
   const ids = model.tokenize('Once upon a time, there was a little girl');
   const fresh = await ctx.evaluate(ids);
   expect(fresh).toHaveLength(512);
+  const freshCopy = fresh.slice();
   expect(ctx.cachedTokens).toEqual(ids);
   // Extending reuses the cached prefix and gives the same logits as a fresh run.
   const longer = [...ids, ...model.tokenize(' named Lily', { addSpecial: false })];
   const reused = await ctx.evaluate(longer);
+  // Each call resolves with an array of its own: a later call leaves an earlier result alone.
+  expect(reused).not.toBe(fresh);
+  expect(fresh).toEqual(freshCopy);
   const other = model.createContext({ contextSize: 64 });
   const scratch = await other.evaluate(longer);
   for (let i = 0; i < 512; i++) expect(reused[i]).toBeCloseTo(scratch[i]!, 4);

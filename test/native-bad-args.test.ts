@@ -197,6 +197,42 @@ describe('backend and graph', () => {
     sg.runSync({ nTokens: 2, nPast: 1 });
   });
 
+  test('a run delivers its output rows; a target detached while the run is in flight gets nothing', async () => {
+    const table = be.allocate(4 * 10 * 4); // [10, 4] f32
+    be.upload(
+      table,
+      0,
+      Float32Array.from({ length: 40 }, (_, i) => i + 1),
+    );
+    const ids = be.allocate(4 * 8);
+    const out = be.allocate(4 * 4 * 8);
+    const g = be.createGraph({
+      tensors: [
+        { buffer: table, offset: 0, type: 0, cols: 4, rows: 10 },
+        { buffer: ids, offset: 0, type: 26, cols: 1, rows: 0, rowsPerToken: 1 },
+        { buffer: out, offset: 0, type: 0, cols: 4, rows: 0, rowsPerToken: 1 },
+      ],
+      nodes: [{ op: 'get_rows', src: [0, 1], dst: 2 }],
+      maxTokens: 8,
+    });
+    const step = (o: Float32Array) => ({
+      nTokens: 2,
+      inputs: [{ tensor: 1, data: Int32Array.of(3, 9) }],
+      outputs: [{ tensor: 2, data: o }],
+    });
+    // Every byte of the step's rows arrives (the staging copy is not zero-filled: nothing may be left out).
+    const o = new Float32Array(9).fill(-1);
+    await g.run(step(o));
+    expect(Array.from(o)).toEqual([13, 14, 15, 16, 37, 38, 39, 40, -1]);
+    // Transferred away while the run is in flight: the run still resolves, writing nowhere.
+    const gone = new Float32Array(8);
+    const pending = g.run(step(gone));
+    const moved = new Float32Array(structuredClone(gone.buffer, { transfer: [gone.buffer] }));
+    await pending;
+    expect(gone.length).toBe(0);
+    expect(Array.from(moved)).toEqual(new Array(8).fill(0));
+  });
+
   test('use after dispose is ERR_DISPOSED; dispose waits for in-flight runs', async () => {
     const b2 = n.createBackend('cpu', { threads: 2 });
     const K = 1024,

@@ -159,7 +159,8 @@ export class Context {
     return this.#lock.run(async () => {
       this.#assertLive();
       if (allLogits) return this.#evaluateAll(ids);
-      return (await this.evaluateLocked(ids)).slice();
+      // The run writes into a fresh array the caller keeps: no second copy.
+      return this.evaluateLocked(ids, undefined, new Float32Array(this.#host.hp.vocabSize));
     });
   }
 
@@ -233,9 +234,13 @@ export class Context {
 
   /**
    * @internal With the lock held: brings the cache to `ids` and returns the
-   * last row's logits in a buffer reused by the next call.
+   * last row's logits in `logits` ([vocab]; by default a buffer reused by the next call).
    */
-  async evaluateLocked(ids: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+  async evaluateLocked(
+    ids: readonly number[],
+    signal?: AbortSignal,
+    logits: Float32Array = this.#logits,
+  ): Promise<Float32Array> {
     this.#assertLive();
     if (ids.length > this.contextSize) {
       throw new ContextOverflowError(`${ids.length} tokens do not fit the context of ${this.contextSize} tokens`);
@@ -248,17 +253,11 @@ export class Context {
       if (signal?.aborted) throw new AbortError();
       const n = Math.min(this.#maxTokens, ids.length - start);
       const last = start + n === ids.length;
-      await this.#runChunk(
-        this.#last,
-        ids,
-        start,
-        n,
-        last ? [{ tensor: this.#logitsLastIdx, data: this.#logits }] : [],
-      );
+      await this.#runChunk(this.#last, ids, start, n, last ? [{ tensor: this.#logitsLastIdx, data: logits }] : []);
       for (let i = 0; i < n; i++) cached.push(ids[start + i]!);
       start += n;
     }
-    return this.#logits;
+    return logits;
   }
 
   /**

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "../core/op_table.h"
@@ -24,7 +25,10 @@ struct StepInput {
 struct StepOutput {
   int32_t tensor;
   Napi::ObjectReference target;  // the caller's typed array
-  std::vector<uint8_t> bytes;
+  // The rows copied out of the graph on the worker thread, delivered to target
+  // on the JS thread; not zero-filled first (the copy writes every byte).
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t size = 0;
 };
 struct ParsedStep {
   StepArgs args;
@@ -71,7 +75,7 @@ ParsedStep parse_step(Napi::Env env, const Graph& g, const Napi::Value& v) {
       throw_error(env, "ERR_INVALID_ARG",
                   what + ".data has " + std::to_string(a.size) + " bytes, the tensor's rows for this step need " +
                       std::to_string(need));
-    s.outputs.push_back({t, Napi::Persistent(v.As<Napi::Object>()), {}});
+    s.outputs.push_back({t, Napi::Persistent(v.As<Napi::Object>()), nullptr, 0});
   });
   validate_step(g, s.args);
   return s;
@@ -95,8 +99,9 @@ void execute_step(Scheduler& sched, Schedule& sg, const std::vector<std::shared_
     const TensorDesc& t = g.tensors[out.tensor];
     const size_t rb = row_bytes(t.type, t.cols);
     const int64_t rows = t.rows_at(s.args.n_tokens);
-    out.bytes.resize(rb * rows);
-    for (int64_t r = 0; r < rows; r++) t.buffer->get(t.offset + r * t.row_stride, out.bytes.data() + r * rb, rb);
+    out.size = rb * static_cast<size_t>(rows);
+    out.bytes.reset(new uint8_t[out.size]);
+    for (int64_t r = 0; r < rows; r++) t.buffer->get(t.offset + r * t.row_stride, out.bytes.get() + r * rb, rb);
   }
 }
 
@@ -105,8 +110,8 @@ void deliver_outputs(ParsedStep& s) {
     // The caller may have detached (transferred) or shrunk (a resizable
     // ArrayBuffer) the target while the step ran: then it gets nothing.
     Bytes a;
-    if (try_typed_array_bytes(out.target.Value(), &a) && a.size >= out.bytes.size() && !out.bytes.empty())
-      std::memcpy(a.data, out.bytes.data(), out.bytes.size());
+    if (try_typed_array_bytes(out.target.Value(), &a) && a.size >= out.size && out.size > 0)
+      std::memcpy(a.data, out.bytes.get(), out.size);
   }
 }
 
