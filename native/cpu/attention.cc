@@ -99,10 +99,18 @@ float max_of(const float* x, int64_t n) {
   return m[0];
 }
 
-// Keys per chunk for head rows of hb bytes: the chunk's keys and values (~4 KB
-// each) stay in L1 while every query head of the group reads them (measured:
-// 4 KB beat 8 and 16 KB at head_dim 64 and 256, tied at 128).
-int64_t chunk_keys(size_t hb) { return std::clamp<int64_t>(static_cast<int64_t>(4096 / hb) / 16 * 16, 16, kChunk); }
+// Keys per chunk for head rows of hb bytes: the chunk's keys and values stay
+// in L1 while every query head of the group reads them. With the AVX2 kernels
+// 4 KB each (measured: 4 KB beat 8 and 16 KB at head_dim 64 and 256, tied at
+// 128; at SmolLM2's shape, depth 16384, two threads, 8 KB was +18%); the
+// AVX-512 ones read a chunk's values once, not once per 16 columns, and gain
+// from 8 KB: alternating A/B in one process (load 1.0-1.4), depth 16384 two
+// threads -8 to -10%, depth 4096 -7%, Llama-3.2-1B shape -6%, head_dim 128 -9%
+// (gemma-3's 256 stays at the 16-key floor).
+int64_t chunk_keys(size_t hb) {
+  const int64_t bytes = cpu_use_avx512() ? 8192 : 4096;
+  return std::clamp<int64_t>(bytes / static_cast<int64_t>(hb) / 16 * 16, 16, kChunk);
+}
 
 // One query row's GQA group (the query heads of one KV head) over the keys
 // [j_begin, j_end) of that KV head, chunk by chunk with an online softmax: each
