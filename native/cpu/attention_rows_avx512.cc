@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../../kernels/quant_blocks.h"
 #include "attention_rows.h"
@@ -178,28 +179,33 @@ inline void scores_block_paired(const uint8_t* const r[R], int d, const float* q
   }
 }
 
-template <int H, int R>
-void scores_heads_paired(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out, int64_t os,
-                         ptrdiff_t pf) {
+// The rows [0, n) in blocks of R: block(r, j, nr) with r[0..R) the block's rows
+// (the tail repeats its last row), each of its nr rows' bytes pf further on
+// prefetched first (the next chunk's, see prefetch_row).
+template <int R, class Block>
+inline void row_blocks(int64_t n, const uint8_t* rows, size_t stride, size_t row_bytes, ptrdiff_t pf, Block&& block) {
   for (int64_t j = 0; j < n; j += R) {
     const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
     const uint8_t* r[R];
     for (int k = 0; k < R; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
-    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, 2 * static_cast<size_t>(d));
-    scores_block_paired<H, R>(r, d, q, out + j, os, nr);
+    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, row_bytes);
+    block(r, j, nr);
   }
+}
+
+template <int H, int R>
+void scores_heads_paired(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out, int64_t os,
+                         ptrdiff_t pf) {
+  row_blocks<R>(n, rows, stride, 2 * static_cast<size_t>(d), pf, [&](const uint8_t* const* r, int64_t j, int nr) {
+    scores_block_paired<H, R>(r, d, q, out + j, os, nr);
+  });
 }
 
 template <int H, int R>
 void scores_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out, int64_t os,
                   ptrdiff_t pf) {
-  for (int64_t j = 0; j < n; j += R) {
-    const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
-    const uint8_t* r[R];
-    for (int k = 0; k < R; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
-    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, 2 * static_cast<size_t>(d));
-    scores_block<H, R>(r, d, q, out + j, os, nr);
-  }
+  row_blocks<R>(n, rows, stride, 2 * static_cast<size_t>(d), pf,
+                [&](const uint8_t* const* r, int64_t j, int nr) { scores_block<H, R>(r, d, q, out + j, os, nr); });
 }
 
 // Scores of R q8_0 rows for H q8_0 queries (qq + h * qb), rows in pairs as
@@ -261,13 +267,9 @@ template <int H, int R>
 void scores_q8_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, float* out,
                      int64_t os, ptrdiff_t pf) {
   const size_t rb = static_cast<size_t>(d / QK8_0) * sizeof(block_q8_0);
-  for (int64_t j = 0; j < n; j += R) {
-    const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
-    const uint8_t* r[R];
-    for (int k = 0; k < R; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
-    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, rb);
+  row_blocks<R>(n, rows, stride, rb, pf, [&](const uint8_t* const* r, int64_t j, int nr) {
     scores_block_q8<H, R>(r, d, qq, qb, out + j, os, nr);
-  }
+  });
 }
 
 // acc[h][c0, c0 + 16 * C) += sum_j s[h][j] * row j for H heads: every head's
@@ -374,6 +376,22 @@ void accum_heads(int64_t n, const float* s, int64_t ss, const uint8_t* rows, siz
 // measured in one process, alternating (attention graphs, one thread, KV in L2/L3):
 // d = 256 (gemma-3 1B) paired 2.7% slower; d = 128 paired 2-3% faster, d = 64 even.
 constexpr int kDirectMinD = 256;
+
+template <int N>
+using Int = std::integral_constant<int, N>;
+// The g heads in blocks of 4 heads over 4 rows while 4 are left, then one
+// block of the last 1-3 over 8 rows: run(H, R, h0) for each (H, R constants).
+template <class Run>
+void head_blocks(int g, Run&& run) {
+  int h0 = 0;
+  for (; g - h0 >= 4; h0 += 4) run(Int<4>{}, Int<4>{}, h0);
+  switch (g - h0) {
+    case 3: run(Int<3>{}, Int<8>{}, h0); break;
+    case 2: run(Int<2>{}, Int<8>{}, h0); break;
+    case 1: run(Int<1>{}, Int<8>{}, h0); break;
+    default: break;
+  }
+}
 }  // namespace
 
 // Paired rows: heads in blocks of up to 4 over 8 rows (16 sums, 4 queries' 8
@@ -395,23 +413,10 @@ void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const floa
     }
     return;
   }
-  for (int h0 = 0; h0 < g;) {
-    const float* qh = q + static_cast<int64_t>(h0) * d;
-    float* oh = out + h0 * os;
-    const ptrdiff_t p = h0 == 0 ? pf : 0;
-    const int left = g - h0;
-    if (left >= 4) {
-      scores_heads<4, 4>(n, rows, stride, d, qh, oh, os, p);
-      h0 += 4;
-      continue;
-    }
-    switch (left) {
-      case 3: scores_heads<3, 8>(n, rows, stride, d, qh, oh, os, p); break;
-      case 2: scores_heads<2, 8>(n, rows, stride, d, qh, oh, os, p); break;
-      default: scores_heads<1, 8>(n, rows, stride, d, qh, oh, os, p); break;
-    }
-    h0 += left;
-  }
+  head_blocks(g, [&](auto H, auto R, int h0) {
+    scores_heads<decltype(H)::value, decltype(R)::value>(n, rows, stride, d, q + static_cast<int64_t>(h0) * d,
+                                                         out + h0 * os, os, h0 == 0 ? pf : 0);
+  });
 }
 
 void accum_f16(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size_t stride, int d, int g, float* acc,
@@ -429,23 +434,10 @@ void accum_q8_0(int64_t n, const float* s, int64_t ss, const uint8_t* rows, size
 // and scale), or of 4 over 4 rows.
 void scores_q8_0(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, int g, float* out,
                  int64_t os, ptrdiff_t pf) {
-  for (int h0 = 0; h0 < g;) {
-    const uint8_t* qh = qq + static_cast<size_t>(h0) * qb;
-    float* oh = out + h0 * os;
-    const ptrdiff_t p = h0 == 0 ? pf : 0;
-    const int left = g - h0;
-    if (left >= 4) {
-      scores_q8_heads<4, 4>(n, rows, stride, d, qh, qb, oh, os, p);
-      h0 += 4;
-      continue;
-    }
-    switch (left) {
-      case 3: scores_q8_heads<3, 8>(n, rows, stride, d, qh, qb, oh, os, p); break;
-      case 2: scores_q8_heads<2, 8>(n, rows, stride, d, qh, qb, oh, os, p); break;
-      default: scores_q8_heads<1, 8>(n, rows, stride, d, qh, qb, oh, os, p); break;
-    }
-    h0 += left;
-  }
+  head_blocks(g, [&](auto H, auto R, int h0) {
+    scores_q8_heads<decltype(H)::value, decltype(R)::value>(n, rows, stride, d, qq + static_cast<size_t>(h0) * qb, qb,
+                                                            out + h0 * os, os, h0 == 0 ? pf : 0);
+  });
 }
 
 const VecOps& vec_ops() {
