@@ -79,7 +79,9 @@ template <int R>
 inline void store_lanes(float* p, __m512 v, int l0, int nr) {
   const __mmask8 m = static_cast<__mmask8>((1u << nr) - 1);
   if constexpr (R == 8) {
-    const __m256 x = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), l0 / 8));
+    // (Immediates spelled out: an unoptimized build, e.g. the sanitizer one, does not fold l0 / 8.)
+    const __m512d vd = _mm512_castps_pd(v);
+    const __m256 x = _mm256_castpd_ps(l0 < 8 ? _mm512_extractf64x4_pd(vd, 0) : _mm512_extractf64x4_pd(vd, 1));
     _mm256_mask_storeu_ps(p, m, x);
   } else {
     __m128 x;
