@@ -74,6 +74,18 @@ inline __m512 reduce8(const __m512* a) {
   return _mm512_permutexvar_ps(item_order(), fold_elems(w, w));
 }
 
+// Lane i = the sum of item i's 8 lanes, items two to a vector (b[i]: items 2i in
+// the low 256 bits, 2i + 1 in the high), i < 16: reduce16's tree without its first step.
+inline __m512 reduce16_paired(const __m512* b) {
+  const __m512 u0 = fold_pairs(b[0], b[1]), u1 = fold_pairs(b[2], b[3]);
+  const __m512 u2 = fold_pairs(b[4], b[5]), u3 = fold_pairs(b[6], b[7]);
+  return _mm512_permutexvar_ps(item_order(), fold_elems(fold_elems(u0, u1), fold_elems(u2, u3)));
+}
+inline __m512 reduce8_paired(const __m512* b) {  // i < 8 (lanes 8-15 repeat them)
+  const __m512 w = fold_elems(fold_pairs(b[0], b[1]), fold_pairs(b[2], b[3]));
+  return _mm512_permutexvar_ps(item_order(), fold_elems(w, w));
+}
+
 // Stores lanes [l0, l0 + nr) of v at p (nr <= R, R = 4 or 8; l0 a multiple of R).
 template <int R>
 inline void store_lanes(float* p, __m512 v, int l0, int nr) {
@@ -92,6 +104,26 @@ inline void store_lanes(float* p, __m512 v, int l0, int nr) {
       default: x = _mm512_extractf32x4_ps(v, 3); break;
     }
     _mm_mask_storeu_ps(p, m, x);
+  }
+}
+
+// The H * R (head, row) items' sums of acc into out[h * os + row], rows < nr:
+// reductions of 16 items, then one of 8 if H * R % 16 == 8. Paired: two items
+// to a vector (8 lanes each, acc[H * R / 2]); else one (16 lanes, acc[H * R]).
+template <int H, int R, bool Paired>
+inline void store_items(const __m512* acc, float* out, int64_t os, int nr) {
+  static_assert(H * R % 8 == 0, "items reduce 8 or 16 at a time");
+  constexpr int kFull = H * R / 16, kStep = Paired ? 8 : 16;  // vectors per 16 items
+#pragma GCC unroll 2
+  for (int b = 0; b < kFull; b++) {
+    const __m512 s = Paired ? reduce16_paired(acc + kStep * b) : reduce16(acc + kStep * b);
+#pragma GCC unroll 4
+    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * b + l) / R) * os, s, l, nr);
+  }
+  if constexpr (H * R % 16 != 0) {
+    const __m512 s = Paired ? reduce8_paired(acc + kStep * kFull) : reduce8(acc + kStep * kFull);
+#pragma GCC unroll 2
+    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
   }
 }
 
@@ -117,30 +149,7 @@ inline void scores_block(const uint8_t* const r[R], int d, const float* q, float
       for (int h = 0; h < H; h++) acc[h * R + k] = _mm512_fmadd_ps(key, qv[h], acc[h * R + k]);
     }
   }
-  constexpr int kFull = H * R / 16;  // reductions of 16 items, then one of 8 if H * R % 16 == 8
-#pragma GCC unroll 2
-  for (int b = 0; b < kFull; b++) {
-    const __m512 s = reduce16(acc + 16 * b);
-#pragma GCC unroll 4
-    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * b + l) / R) * os, s, l, nr);
-  }
-  if constexpr (H * R % 16 != 0) {
-    const __m512 s = reduce8(acc + 16 * kFull);
-#pragma GCC unroll 2
-    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
-  }
-}
-
-// Lane i = the sum of item i's 8 lanes, items two to a vector (b[i]: items 2i in
-// the low 256 bits, 2i + 1 in the high), i < 16: reduce16's tree without its first step.
-inline __m512 reduce16_paired(const __m512* b) {
-  const __m512 u0 = fold_pairs(b[0], b[1]), u1 = fold_pairs(b[2], b[3]);
-  const __m512 u2 = fold_pairs(b[4], b[5]), u3 = fold_pairs(b[6], b[7]);
-  return _mm512_permutexvar_ps(item_order(), fold_elems(fold_elems(u0, u1), fold_elems(u2, u3)));
-}
-inline __m512 reduce8_paired(const __m512* b) {  // i < 8 (lanes 8-15 repeat them)
-  const __m512 w = fold_elems(fold_pairs(b[0], b[1]), fold_pairs(b[2], b[3]));
-  return _mm512_permutexvar_ps(item_order(), fold_elems(w, w));
+  store_items<H, R, false>(acc, out, os, nr);
 }
 
 // scores_block for short heads (d % 8 == 0): two rows to a vector, 8 columns of
@@ -167,18 +176,7 @@ inline void scores_block_paired(const uint8_t* const r[R], int d, const float* q
       for (int h = 0; h < H; h++) acc[h * P + k] = _mm512_fmadd_ps(key, qv[h], acc[h * P + k]);
     }
   }
-  constexpr int kFull = H * R / 16;
-#pragma GCC unroll 2
-  for (int b = 0; b < kFull; b++) {
-    const __m512 s = reduce16_paired(acc + 8 * b);
-#pragma GCC unroll 4
-    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * b + l) / R) * os, s, l, nr);
-  }
-  if constexpr (H * R % 16 != 0) {
-    const __m512 s = reduce8_paired(acc + 8 * kFull);
-#pragma GCC unroll 2
-    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
-  }
+  store_items<H, R, true>(acc, out, os, nr);
 }
 
 // The rows [0, n) in blocks of R: block(r, j, nr) with r[0..R) the block's rows
@@ -251,18 +249,7 @@ inline void scores_block_q8(const uint8_t* const r[R], int d, const uint8_t* qq,
       }
     }
   }
-  constexpr int kFull = H * R / 16;
-#pragma GCC unroll 2
-  for (int i = 0; i < kFull; i++) {
-    const __m512 s = reduce16_paired(acc + 8 * i);
-#pragma GCC unroll 4
-    for (int l = 0; l < 16; l += R) store_lanes<R>(out + ((16 * i + l) / R) * os, s, l, nr);
-  }
-  if constexpr (H * R % 16 != 0) {
-    const __m512 s = reduce8_paired(acc + 8 * kFull);
-#pragma GCC unroll 2
-    for (int l = 0; l < 8; l += R) store_lanes<R>(out + ((16 * kFull + l) / R) * os, s, l, nr);
-  }
+  store_items<H, R, true>(acc, out, os, nr);
 }
 
 template <int H, int R>
