@@ -54,6 +54,17 @@ describe('module functions', () => {
 
 describe('backend and graph', () => {
   let be: NativeBackend;
+  // get_rows over `table` ([10, 4] f32): tensor 1 the ids (i32, a row per token), tensor 2 the rows out; up to 8 tokens.
+  const getRowsGraph = (table: ReturnType<NativeBackend['allocate']>) =>
+    be.createGraph({
+      tensors: [
+        { buffer: table, offset: 0, type: 0, cols: 4, rows: 10 },
+        { buffer: be.allocate(4 * 8), offset: 0, type: 26, cols: 1, rows: 0, rowsPerToken: 1 },
+        { buffer: be.allocate(4 * 4 * 8), offset: 0, type: 0, cols: 4, rows: 0, rowsPerToken: 1 },
+      ],
+      nodes: [{ op: 'get_rows', src: [0, 1], dst: 2 }],
+      maxTokens: 8,
+    });
   beforeEach(() => {
     be = n.createBackend('cpu', { threads: 2 });
   });
@@ -146,18 +157,7 @@ describe('backend and graph', () => {
   });
 
   test('step arguments are checked: token count, input sizes, out-of-vocabulary ids, KV overflow', async () => {
-    const table = be.allocate(4 * 10 * 4);
-    const ids = be.allocate(4 * 8);
-    const out = be.allocate(4 * 4 * 8);
-    const g = be.createGraph({
-      tensors: [
-        { buffer: table, offset: 0, type: 0, cols: 4, rows: 10 },
-        { buffer: ids, offset: 0, type: 26, cols: 1, rows: 0, rowsPerToken: 1 },
-        { buffer: out, offset: 0, type: 0, cols: 4, rows: 0, rowsPerToken: 1 },
-      ],
-      nodes: [{ op: 'get_rows', src: [0, 1], dst: 2 }],
-      maxTokens: 8,
-    });
+    const g = getRowsGraph(be.allocate(4 * 10 * 4));
     expect(code(() => g.runSync({ nTokens: 9 }))).toBe('ERR_INVALID_ARG');
     expect(code(() => g.runSync({ nTokens: 0 }))).toBe('ERR_INVALID_ARG');
     expect(code(() => g.runSync({ nTokens: 2, inputs: [{ tensor: 1, data: new Int32Array(3) }] }))).toBe(
@@ -198,23 +198,13 @@ describe('backend and graph', () => {
   });
 
   test('a run delivers its output rows; a target detached while the run is in flight gets nothing', async () => {
-    const table = be.allocate(4 * 10 * 4); // [10, 4] f32
+    const table = be.allocate(4 * 10 * 4);
     be.upload(
       table,
       0,
       Float32Array.from({ length: 40 }, (_, i) => i + 1),
     );
-    const ids = be.allocate(4 * 8);
-    const out = be.allocate(4 * 4 * 8);
-    const g = be.createGraph({
-      tensors: [
-        { buffer: table, offset: 0, type: 0, cols: 4, rows: 10 },
-        { buffer: ids, offset: 0, type: 26, cols: 1, rows: 0, rowsPerToken: 1 },
-        { buffer: out, offset: 0, type: 0, cols: 4, rows: 0, rowsPerToken: 1 },
-      ],
-      nodes: [{ op: 'get_rows', src: [0, 1], dst: 2 }],
-      maxTokens: 8,
-    });
+    const g = getRowsGraph(table);
     const step = (o: Float32Array) => ({
       nTokens: 2,
       inputs: [{ tensor: 1, data: Int32Array.of(3, 9) }],
