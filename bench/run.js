@@ -21,6 +21,10 @@
  *            (prefill + greedy pick), the model already loaded
  *   prefill tok/s = prompt / TTFT; decode tok/s = generated tokens after the
  *            first / their time (one token per step, greedy).
+ * Both engines run their public generation API on token ids, greedy: minimacllm's
+ * model.stream(ids, { temperature: 0 }), node-llama-cpp's sequence.evaluate(ids,
+ * { temperature: 0 }) (until session 6 minimacllm's side was a loop of
+ * context.evaluate() + an argmax in JS, which allocated a fresh logits array a token).
  * --compare llama.cpp runs node-llama-cpp (installed in bench/compare/, never a
  * dependency of minimacllm) on the same file, same prompt, same thread counts.
  * --grammar (default smolqwen-q8_0: SmolLM2-135M's body, Qwen2's 151,936-row
@@ -88,12 +92,6 @@ function promptTokens(n, vocab) {
   return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % (vocab - 1));
 }
 
-function argmax(logits) {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
-}
-
 async function childMinimacllm(file, threads, P, G) {
   const mm = require('../dist/index.js');
   const { loadModel } = mm;
@@ -102,17 +100,19 @@ async function childMinimacllm(file, threads, P, G) {
   const kvType = /** @type {import('../dist/index.js').KvType} */ (args['kv-type']);
   const hugePages = args['huge-pages'] === 'on';
   const model = await loadModel(file, { backend, threads, contextSize: P + G + 8, quiet: true, kvType, hugePages });
-  const ctx = model.createContext({ contextSize: P + G + 8 });
   const loadMs = performance.now() - t0;
-  const vocab = model.info.vocabSize;
-  const ids = promptTokens(P, vocab);
+  const ids = promptTokens(P, model.info.vocabSize);
+  // The public generation path, greedy, as the llama.cpp child runs node-llama-cpp's
+  // (token ids in, one sampled token out per step): the first token ends the prefill.
   const t1 = performance.now();
-  let tok = argmax(await ctx.evaluate(ids));
-  const tFirst = performance.now();
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < G; i++) {
-    ids.push(tok);
-    tok = argmax(await ctx.evaluate(ids));
+  let tFirst = 0,
+    n = 0,
+    c0 = process.cpuUsage();
+  for await (const _chunk of model.stream(ids, { temperature: 0, maxTokens: G + 1 })) {
+    if (n++ === 0) {
+      tFirst = performance.now();
+      c0 = process.cpuUsage();
+    }
   }
   const tEnd = performance.now();
   const c = process.cpuUsage(c0);
@@ -128,7 +128,7 @@ async function childMinimacllm(file, threads, P, G) {
     ttftMs: tFirst - t1,
     decodeMs: tEnd - tFirst,
     decodeCpuMs: (c.user + c.system) / 1000,
-    decoded: G,
+    decoded: n - 1,
     kvBytesPerToken,
   };
 }
