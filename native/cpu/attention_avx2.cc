@@ -11,6 +11,7 @@
 #include "../../kernels/quant_blocks.h"
 #include "attention_block.h"
 #include "count_blocks.h"
+#include "prefetch.h"
 #include "vec_dot.h"
 
 namespace mm {
@@ -88,7 +89,9 @@ void scores(int d, const float* const* q, int q0, const float* kt, int j, float 
 }
 
 // acc[q][c0..c0+16) += sum_j P[q][j] * value row j, for Q queries from q0:
-// each value vector load serves Q queries.
+// each value vector load (and f16 or q8_0 widening) serves Q queries, up to 6
+// (12 sums + 2 values + a broadcast of the 16 registers; blocks of 6 instead of
+// 4 measured +5 to +20% on prefill attention at depth 3840-7680, head_dim 64 to 256).
 template <int Q, bool Q8>
 void weighted_sum(int cnt, const float* P, int q0, const uint8_t* v, size_t vs, int c0, float* acc, int d) {
   __m256 a[Q][2];
@@ -128,9 +131,17 @@ void attend(const AttnBlock& b) {
 
   const auto row_of = [&](int64_t j) { return b.ring > 0 ? j % b.ring : j; };
 
+  const size_t head_bytes = Q8 ? static_cast<size_t>(d / QK8_0) * sizeof(block_q8_0) : 2 * static_cast<size_t>(d);
   for (int64_t j0 = n_min; j0 < n_max; j0 += C) {
     const int cnt = static_cast<int>(std::min<int64_t>(C, n_max - j0));
     const int cnt16 = (cnt + 15) & ~15;
+    // The next chunk's key and value rows into L2 meanwhile: a deep cache's rows
+    // (one head's part of each, strided) come from L3 or memory for every block
+    // (SmolLM2's shape, depth 7680-15872: +5 to +18%; head_dim 128 and q8_0 even).
+    for (int64_t j = j0 + C, end = std::min<int64_t>(n_max, j0 + 2 * C); j < end; j++) {
+      prefetch_l2(b.k + b.k_stride * row_of(j), head_bytes);
+      prefetch_l2(b.v + b.v_stride * row_of(j), head_bytes);
+    }
     // kt[c][j] = key j0 + j, value c: 8 x 8 tiles transposed in registers (zero past cnt).
     for (int j = 0; j < cnt16; j += 8)
       for (int c = 0; c < d; c += 8) {
@@ -169,7 +180,7 @@ void attend(const AttnBlock& b) {
     for_ring_runs(j0, cnt, b.ring, [&](int64_t off, int64_t len, int64_t row) {
       const uint8_t* v = b.v + b.v_stride * row;
       for (int c0 = 0; c0 < d; c0 += 16)
-        for_blocks<4>(nq, [&](auto q, int64_t q0) {
+        for_blocks<6>(nq, [&](auto q, int64_t q0) {
           weighted_sum<decltype(q)::value, Q8>(static_cast<int>(len), S + off, static_cast<int>(q0), v, b.v_stride, c0,
                                                acc, d);
         });
