@@ -7,7 +7,8 @@
  *    when those tools are absent; .ci/run installs them); and built as
  *    binding.gyp builds it (plain Armv8, the sdot q8_0 scores in their own
  *    +dotprod file chosen at run time) under CPUs with and without sdot;
- *  - x86-64 AVX2 and the AVX-512 f16 attention rows, built and run natively.
+ *  - x86-64 AVX2 and the AVX-512 f16 attention rows and prefill block
+ *    attention (both levels, against a scalar softmax attention), built and run natively.
  * And the arm64 prefill panels (native/test/panel_kernels_test.cc): the sdot
  * and i8mm levels against the scalar kernels for every weight type, each level
  * file compiled with its own -march as binding.gyp does and the rest plain
@@ -216,7 +217,9 @@ const x64 = process.arch === 'x64';
     ['vec_dot_avx2', avx2],
     ['vec_dot_lowbit_avx2', avx2],
     ['attention_rows_avx2', avx2],
+    ['attention_avx2', avx2],
     ['attention_rows_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
+    ['attention_block_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
   ];
   const objs = levels.map(([f, flags]) => {
     const o = path.join(tmp, `${f}.o`);
@@ -231,7 +234,11 @@ const x64 = process.arch === 'x64';
   if (!out.includes('skip: this CPU has no AVX2')) {
     expect(out).toContain('ok avx2 attention rows');
     expect(out).toContain('ok avx2 vec ops');
-    // The f16 rows' AVX-512 kernels where the CPU has the avx512 level.
+    // The prefill block attention (f16 and q8_0) against a scalar softmax attention.
+    expect(out).toContain('ok avx2 attend block');
+    // The f16 rows' AVX-512 kernels and the 512-bit block attention where the CPU has the avx512 level.
     if (!out.includes('skip avx512 attention rows')) expect(out).toContain('ok avx512 attention rows');
+    if (out.includes('skip avx512 attend block')) expect(out).toContain('skip avx512 attention rows');
+    else expect(out).toContain('ok avx512 attend block');
   }
 });

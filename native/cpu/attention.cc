@@ -234,6 +234,10 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
                             (q8 ? static_cast<size_t>(kAttnMaxQueries) * D + floats_for(hb) : 0);
   float* scratch =
       reinterpret_cast<float*>(ctx.scratch(static_cast<size_t>(ctx.pool.size()) * per_thread * sizeof(float)));
+  void (*attend)(const AttnBlock&) = avx2::attend_block;
+#if defined(MM_HAVE_AVX512_KERNELS)
+  if (cpu_use_avx512()) attend = avx512::attend_block;
+#endif
   ctx.pool.run_chunks(tasks, [&](int64_t t, int ith) {
     const int kvh = static_cast<int>(t % p.n_kv_head);
     const int64_t i0 = (t / p.n_kv_head) * rows_per_block, i1 = std::min(N, i0 + rows_per_block);
@@ -273,7 +277,7 @@ void attention_blocks(CpuContext& ctx, const OpArgs& a) {
     b.v_stride = V.row_stride;
     b.out = out;
     b.scratch = thread_scratch;
-    avx2::attend_block(b);
+    attend(b);
   });
 }
 

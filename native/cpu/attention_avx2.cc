@@ -125,7 +125,8 @@ void attend(const AttnBlock& b) {
   std::fill(acc, acc + nq * d, 0.0f);
   std::fill(mx, mx + nq, -INFINITY);
   std::fill(den, den + nq, 0.0f);
-  const VecOps& vo = vec_ops();
+  // (softcap, scale, exp_sub_sum: the AVX2 ones at both x86 levels, as vec_ops() gives)
+  const VecOps& vo = avx2::vec_ops();
   const int64_t n_max = *std::max_element(b.n_kv, b.n_kv + nq);
   const int64_t n_min = *std::min_element(b.kv_begin, b.kv_begin + nq);
 

@@ -54,5 +54,10 @@ namespace avx2 {
 void attend_block(const AttnBlock& b);  // attention_avx2.cc (f16 or q8_0 cache)
 }
 #endif
+#if defined(MM_HAVE_AVX512_KERNELS)
+namespace avx512 {
+void attend_block(const AttnBlock& b);  // attention_block_avx512.cc (after cpu_use_avx512())
+}
+#endif
 
 }  // namespace mm

@@ -2,6 +2,7 @@
 // for every weight type, on random blocks. Built for arm64 and run under
 // qemu-aarch64 by test/native-simd.test.ts (the NEON paths: Apple-silicon CPUs
 // and Linux arm64), and natively for the AVX2 paths. Exit code 0 = all pass.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -12,6 +13,7 @@
 
 #include "../core/dtype.h"
 #include "../../kernels/quant_blocks.h"
+#include "../cpu/attention_block.h"
 #include "../cpu/cpu_features.h"
 #include "../core/quants.h"
 #include "../cpu/vec_dot.h"
@@ -314,6 +316,136 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
 }
 #endif
 
+#if defined(MM_HAVE_AVX2_KERNELS)
+// The prefill block attention (attention_blocks: avx2::attend_block, and
+// avx512::attend_block where the CPU has the level) against a scalar softmax
+// attention in double over the same widened keys and values: random blocks of
+// nq = 1..16 queries, head_dim 48 (f16: a 16-column tail), 64, 128, 256, f16 and
+// q8_0 caches (other KV heads between rows), causal limits per query (a GQA
+// group's rows, or anything), sliding windows (kv_begin > 0), ring caches that
+// wrap, softcap on and off. Tolerance 1e-4 relative (the kernels' exp and tanh
+// are polynomial; sums in float). The AVX-512 kernel's scores and value sums run
+// the AVX2 one's float operations in the same order, so its outputs must also
+// have the AVX2 outputs' bits.
+using AttendFn = void (*)(const AttnBlock&);
+int check_attend_block(const char* isa, AttendFn fn, AttendFn bits_of) {
+  std::mt19937 rng(2024);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  int failures = 0, cases = 0;
+  for (int d : {48, 64, 128, 256})
+    for (bool q8 : {false, true})
+      for (int rep = 0; rep < 24; rep++) {
+        if (q8 && d % QK8_0 != 0) continue;
+        const int kind = rep % 4;  // 0 causal group rows, 1 sliding window, 2 ring cache, 3 arbitrary limits
+        const int g = std::vector<int>{1, 2, 3, 4, 8, 16}[rng() % 6];
+        const int rows = 1 + static_cast<int>(rng() % std::max(1, 16 / g));
+        const int nq = kind == 3 ? 1 + static_cast<int>(rng() % 16) : g * rows;
+        const int64_t past = static_cast<int64_t>(rng() % 300);
+        const int64_t window = kind == 1 || kind == 2 ? 5 + static_cast<int64_t>(rng() % 100) : 0;
+        const int64_t ring = kind == 2 ? window + rows + static_cast<int64_t>(rng() % 8) : 0;
+        const float softcap = rep % 3 == 1 ? 2.0f + 20.0f * std::fabs(u(rng)) : 0.0f;
+        std::vector<int64_t> n_kv(nq), kv_begin(nq);
+        for (int i = 0; i < nq; i++) {
+          if (kind == 3) {
+            n_kv[i] = 1 + static_cast<int64_t>(rng() % 330);
+            kv_begin[i] = rng() % 2 ? static_cast<int64_t>(rng() % n_kv[i]) : 0;
+          } else {
+            n_kv[i] = past + i / g + 1;
+            kv_begin[i] = window > 0 ? std::max<int64_t>(0, n_kv[i] - window) : 0;
+          }
+        }
+        const int64_t n_max = *std::max_element(n_kv.begin(), n_kv.end());
+        const int64_t cache_rows = ring > 0 ? ring : n_max;
+        const size_t hb = q8 ? row_bytes(DType::Q8_0, d) : 2 * static_cast<size_t>(d), stride = 3 * hb + 2;
+        std::vector<uint8_t> kc(stride * cache_rows + hb), vc(kc.size());
+        std::vector<float> kf(static_cast<size_t>(cache_rows) * d), vf(kf.size()), x(d);
+        for (auto* cache : {&kc, &vc}) {
+          std::vector<float>& wide = cache == &kc ? kf : vf;
+          for (int64_t r = 0; r < cache_rows; r++) {
+            uint8_t* row = cache->data() + stride * r + hb;  // the block's KV head is the second of the row
+            for (auto& v : x) v = 2 * u(rng);
+            if (q8) {
+              quantize_row(DType::Q8_0, x.data(), row, d);
+              dequantize_row(DType::Q8_0, row, wide.data() + r * d, d);
+            } else {
+              for (int c = 0; c < d; c++) {
+                reinterpret_cast<uint16_t*>(row)[c] = fp32_to_fp16(x[c]);
+                wide[r * d + c] = fp16_to_fp32(fp32_to_fp16(x[c]));
+              }
+            }
+          }
+        }
+        std::vector<float> qs(static_cast<size_t>(nq) * d), outs(qs.size()), outs2(qs.size());
+        for (auto& v : qs) v = u(rng);
+        std::vector<const float*> qp(nq);
+        std::vector<float*> op(nq), op2(nq);
+        for (int i = 0; i < nq; i++) {
+          qp[i] = qs.data() + static_cast<size_t>(i) * d;
+          op[i] = outs.data() + static_cast<size_t>(i) * d;
+          op2[i] = outs2.data() + static_cast<size_t>(i) * d;
+        }
+        std::vector<float> scratch(attn_block_scratch_floats(nq, d) + 16, NAN);
+        AttnBlock b;
+        b.nq = nq;
+        b.d = d;
+        b.scale = 1.0f / std::sqrt(static_cast<float>(d));
+        b.softcap = softcap;
+        b.q = qp.data();
+        b.n_kv = n_kv.data();
+        b.kv_begin = kv_begin.data();
+        b.ring = ring;
+        b.q8 = q8;
+        b.k = kc.data() + hb;
+        b.k_stride = stride;
+        b.v = vc.data() + hb;
+        b.v_stride = stride;
+        b.out = op.data();
+        b.scratch = scratch.data();
+        fn(b);
+        cases++;
+        bool bad = false;
+        for (int i = 0; i < nq && !bad; i++) {
+          std::vector<double> w;
+          double mx = -INFINITY, den = 0;
+          for (int64_t j = kv_begin[i]; j < n_kv[i]; j++) {
+            const float* kr = kf.data() + (ring > 0 ? j % ring : j) * d;
+            double s = 0;
+            for (int c = 0; c < d; c++) s += static_cast<double>(qp[i][c]) * kr[c];
+            s *= b.scale;
+            if (softcap > 0) s = softcap * std::tanh(s / softcap);
+            w.push_back(s);
+            mx = std::max(mx, s);
+          }
+          for (auto& s : w) den += (s = std::exp(s - mx));
+          for (int c = 0; c < d && !bad; c++) {
+            double want = 0;
+            for (int64_t j = kv_begin[i]; j < n_kv[i]; j++)
+              want += w[j - kv_begin[i]] * vf[(ring > 0 ? j % ring : j) * d + c];
+            want /= den;
+            const float got = op[i][c];
+            if (!(std::fabs(got - want) <= 1e-4 * (1 + std::fabs(want)))) {
+              std::printf("FAIL %s attend_block d=%d %s nq=%d kind=%d softcap=%g query %d value %d: %.9g want %.9g\n",
+                          isa, d, q8 ? "q8_0" : "f16", nq, kind, softcap, i, c, got, want);
+              failures++;
+              bad = true;
+            }
+          }
+        }
+        if (bits_of && !bad) {
+          b.out = op2.data();
+          bits_of(b);
+          if (std::memcmp(outs.data(), outs2.data(), outs.size() * sizeof(float)) != 0) {
+            std::printf("FAIL %s attend_block d=%d %s nq=%d kind=%d: bits differ from the AVX2 kernel's\n", isa, d,
+                        q8 ? "q8_0" : "f16", nq, kind);
+            failures++;
+          }
+        }
+      }
+  std::printf("ok %s attend block (%d blocks)\n", isa, cases);
+  return failures;
+}
+#endif
+
 }  // namespace
 
 int main() {
@@ -340,6 +472,7 @@ int main() {
     failures += check("avx2", avx2::kernels());
     failures += check_attention_rows("avx2", avx2::vec_ops());
     failures += check_vec_ops("avx2", avx2::vec_ops(), false);
+    failures += check_attend_block("avx2", avx2::attend_block, nullptr);
   } else {
     std::printf("skip: this CPU has no AVX2\n");
   }
@@ -349,6 +482,11 @@ int main() {
     failures += check_attention_rows("avx512", avx512::vec_ops());
   else
     std::printf("skip avx512 attention rows: this CPU has no AVX-512\n");
+  // The prefill block attention's 512-bit kernel.
+  if (cpu_use_avx512())
+    failures += check_attend_block("avx512", avx512::attend_block, avx2::attend_block);
+  else
+    std::printf("skip avx512 attend block: this CPU has no AVX-512\n");
 #endif
 #endif
   std::printf("%d failures\n", failures);
