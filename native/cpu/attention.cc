@@ -174,9 +174,14 @@ struct GroupAttend {
       }
       for (int i = 0; i < group; i++) {
         float* si = s + static_cast<size_t>(i) * chunk;
-        vo.scale(cnt, p->scale, si);
-        if (p->softcap > 0) vo.softcap(cnt, p->softcap, si);
-        const float cmx = max_of(si, cnt);
+        float cmx;  // the chunk's largest score
+        if (p->softcap > 0) {
+          vo.scale(cnt, p->scale, si);
+          vo.softcap(cnt, p->softcap, si);
+          cmx = max_of(si, cnt);
+        } else {
+          cmx = vo.scale_max(cnt, p->scale, si);  // one pass instead of two
+        }
         if (cmx > mx[i]) {  // rescale what was accumulated under the old maximum
           if (sum[i] != 0) {
             const float c = std::exp(mx[i] - cmx);

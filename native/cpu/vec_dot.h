@@ -82,9 +82,12 @@ inline double sum4_f64(const float* x, int64_t i, int64_t n, double c0, double c
 
 // Vector helpers for attention and elementwise ops (AVX2 or NEON where available).
 struct VecOps {
-  void (*axpy_f32)(int64_t n, float a, const float* x, float* y);       // y += a * x
-  void (*axpy_f16)(int64_t n, float a, const uint16_t* x, float* y);    // y += a * half(x)
-  void (*scale)(int64_t n, float a, float* y);                          // y *= a
+  void (*axpy_f32)(int64_t n, float a, const float* x, float* y);     // y += a * x
+  void (*axpy_f16)(int64_t n, float a, const uint16_t* x, float* y);  // y += a * half(x)
+  void (*scale)(int64_t n, float a, float* y);                        // y *= a
+  // y *= a, returns the largest y (n >= 1; NaN never wins, as std::max): scale then
+  // a maximum in one pass over a chunk's attention scores, the same bits as both.
+  float (*scale_max)(int64_t n, float a, float* y);
   float (*exp_sub_sum)(int64_t n, float* x, float mx);                  // x = exp(x - mx), returns sum(x)
   void (*swiglu)(int64_t n, const float* g, const float* u, float* y);  // y = silu(g) * u
   // Attention over a chunk of cache rows for the g query heads that share one KV head, each row
@@ -133,6 +136,7 @@ const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
     o.axpy_f32 = axpy_f32;             \
     o.axpy_f16 = axpy_f16;             \
     o.scale = scale_f32;               \
+    o.scale_max = scale_max;           \
     o.exp_sub_sum = exp_sub_sum;       \
     o.swiglu = swiglu_f32;             \
     o.scores_f16 = scores_f16;         \

@@ -557,6 +557,33 @@ void scale_f32(int64_t n, float a, float* y) {
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(y + i)));
   for (; i < n; i++) y[i] *= a;
 }
+// max_ps(v, m) is m where v is NaN: NaN never wins. Two chains of maxima.
+float scale_max(int64_t n, float a, float* y) {
+  const __m256 va = _mm256_set1_ps(a);
+  __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 v0 = _mm256_mul_ps(va, _mm256_loadu_ps(y + i)), v1 = _mm256_mul_ps(va, _mm256_loadu_ps(y + i + 8));
+    _mm256_storeu_ps(y + i, v0);
+    _mm256_storeu_ps(y + i + 8, v1);
+    m0 = _mm256_max_ps(v0, m0);
+    m1 = _mm256_max_ps(v1, m1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_mul_ps(va, _mm256_loadu_ps(y + i));
+    _mm256_storeu_ps(y + i, v);
+    m0 = _mm256_max_ps(v, m0);
+  }
+  m0 = _mm256_max_ps(m1, m0);
+  __m128 h = _mm_max_ps(_mm256_extractf128_ps(m0, 1), _mm256_castps256_ps128(m0));
+  h = _mm_max_ps(_mm_movehl_ps(h, h), h);
+  float m = _mm_cvtss_f32(_mm_max_ss(_mm_movehdup_ps(h), h));
+  for (; i < n; i++) {
+    y[i] *= a;
+    m = m < y[i] ? y[i] : m;
+  }
+  return m;
+}
 float exp_sub_sum(int64_t n, float* x, float mx) {
   const __m256 vm = _mm256_set1_ps(mx);
   __m256 s = _mm256_setzero_ps();

@@ -33,6 +33,14 @@ void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
 void scale_f32(int64_t n, float a, float* y) {
   for (int64_t i = 0; i < n; i++) y[i] *= a;
 }
+float scale_max(int64_t n, float a, float* y) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; i++) {
+    y[i] *= a;
+    m = m < y[i] ? y[i] : m;
+  }
+  return m;
+}
 float exp_sub_sum(int64_t n, float* x, float mx) {
   float s = 0;
   for (int64_t i = 0; i < n; i++) s += (x[i] = std::exp(x[i] - mx));

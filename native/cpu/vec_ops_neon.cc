@@ -69,6 +69,24 @@ void scale_f32(int64_t n, float a, float* y) {
   for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_n_f32(vld1q_f32(y + i), a));
   for (; i < n; i++) y[i] *= a;
 }
+// fmaxnm takes the number where one side is NaN: NaN never wins. Two chains.
+float scale_max(int64_t n, float a, float* y) {
+  float32x4_t m0 = vdupq_n_f32(-INFINITY), m1 = m0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float32x4_t v0 = vmulq_n_f32(vld1q_f32(y + i), a), v1 = vmulq_n_f32(vld1q_f32(y + i + 4), a);
+    vst1q_f32(y + i, v0);
+    vst1q_f32(y + i + 4, v1);
+    m0 = vmaxnmq_f32(m0, v0);
+    m1 = vmaxnmq_f32(m1, v1);
+  }
+  float m = vmaxnmvq_f32(vmaxnmq_f32(m0, m1));
+  for (; i < n; i++) {
+    y[i] *= a;
+    m = m < y[i] ? y[i] : m;
+  }
+  return m;
+}
 float exp_sub_sum(int64_t n, float* x, float mx) {
   const float32x4_t vm = vdupq_n_f32(mx);
   float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);

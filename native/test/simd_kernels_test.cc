@@ -227,6 +227,21 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
       simd.scale(n, a, got.data());
       for (int64_t i = 0; i < n; i++)
         if (bits(got[i]) != bits(want[i])) fail("scale (bits)", n, i, got[i], want[i]);
+      // scale_max: the same scaled bits, and the largest of them (a NaN never wins)
+      for (const bool with_nan : {false, true}) {
+        std::vector<float> s = y0;
+        if (with_nan && n > 2) s[n / 2] = NAN, s[0] = NAN;
+        want = got = s;
+        ref.scale(n, a, want.data());
+        float want_mx = -INFINITY;
+        for (float v : want) want_mx = want_mx < v ? v : want_mx;
+        const float mx_ref = ref.scale_max(n, a, s.data()), mx = simd.scale_max(n, a, got.data());
+        for (int64_t i = 0; i < n; i++)
+          if (bits(got[i]) != bits(want[i]) && !(std::isnan(got[i]) && std::isnan(want[i])))
+            fail("scale_max (bits)", n, i, got[i], want[i]);
+        if (mx != want_mx) fail("scale_max (max)", n, -1, mx, want_mx);
+        if (mx_ref != want_mx) fail("scale_max (scalar max)", n, -1, mx_ref, want_mx);
+      }
     }
     {  // exp_sub_sum: scores below their max, some far enough to underflow
       std::vector<float> x = rand_vec(n, -30, 0);
