@@ -63,9 +63,9 @@ inline void transpose16(__m512 r[16]) {
     u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
   }
   for (int k = 0; k < 4; k++) {
-    const __m512 a = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);   // lanes 0, 2 of rows 0-3, of rows 4-7
+    const __m512 a = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);  // lanes 0, 2 of rows 0-3, of rows 4-7
     const __m512 b = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
-    const __m512 c = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);   // lanes 1, 3
+    const __m512 c = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);  // lanes 1, 3
     const __m512 e = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
     r[k] = _mm512_shuffle_f32x4(a, b, 0x88);
     r[8 + k] = _mm512_shuffle_f32x4(a, b, 0xDD);
