@@ -41,8 +41,9 @@ inline void for_ring_runs(int64_t j0, int64_t cnt, int64_t ring, F&& f) {
   }
 }
 
-constexpr int kAttnMaxQueries = 16;  // per block
-constexpr int kAttnKeyChunk = 64;    // keys per pass
+constexpr int kAttnMaxQueries = 16;      // per block
+constexpr int kAttnMaxQueriesWide = 32;  // per block of the AVX-512 kernel where there are tasks enough
+constexpr int kAttnKeyChunk = 64;        // keys per pass
 
 inline size_t attn_block_scratch_floats(int nq, int d) {
   // [d, chunk] transposed keys + [nq, chunk] scores + [nq, d] sums + [nq] max + [nq] denominators
