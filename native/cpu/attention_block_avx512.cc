@@ -23,6 +23,7 @@
 
 #include "../../kernels/quant_blocks.h"
 #include "attention_block.h"
+#include "attention_block_step.h"
 #include "count_blocks.h"
 #include "prefetch.h"
 #include "vec_dot.h"
@@ -228,25 +229,8 @@ void attend(const AttnBlock& b) {
       for_blocks<8>(
           nq, [&](auto q, int64_t q0) { scores<decltype(q)::value>(d, b.q, static_cast<int>(q0), kt, j, b.scale, S); });
 
-    for (int i = 0; i < nq; i++) {
-      float* s = S + C * i;
-      // Keys [lo, hi) of the chunk are visible: the causal limit, and the window's start.
-      const int hi = static_cast<int>(std::clamp<int64_t>(b.n_kv[i] - j0, 0, cnt));
-      const int lo = static_cast<int>(std::clamp<int64_t>(b.kv_begin[i] - j0, 0, hi));
-      if (hi > lo) {
-        if (b.softcap > 0) vo.softcap(hi - lo, b.softcap, s + lo);
-        const float cmx = max_of(s + lo, hi - lo);
-        if (cmx > mx[i]) {  // rescale what was summed under the old maximum
-          const float r = std::exp(mx[i] - cmx);
-          den[i] *= r;
-          vo.scale(d, r, acc + d * i);
-          mx[i] = cmx;
-        }
-        den[i] += exp_sub_sum(hi - lo, s + lo, mx[i]);
-      }
-      std::fill(s, s + lo, 0.0f);
-      std::fill(s + hi, s + cnt, 0.0f);
-    }
+    chunk_softmax(b, j0, cnt, C, S, acc, mx, den, vo, max_of,
+                  [&](int n, float* x, float m) { return exp_sub_sum(n, x, m); });
 
     // Values of the chunk's keys in order (two runs where a ring wraps: the same sums).
     for_ring_runs(j0, cnt, b.ring, [&](int64_t off, int64_t len, int64_t row) {
