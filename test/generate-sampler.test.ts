@@ -175,6 +175,11 @@ test('native O(vocab) selection equals the sort-based sampler on random, tied an
   const rng = new Rng(5);
   const cases: Float32Array[] = [];
   for (const V of [1, 7, 64, 65, 300, 5000, 151669]) {
+    cases.push(new Float32Array(V).fill(1.5)); // all equal: one bucket, ranked by id
+    // a grammar's mask: most ids -inf, the rest spread
+    cases.push(
+      Float32Array.from({ length: V }, (_, i) => (i === 0 || rng.next() < 0.05 ? (rng.next() - 0.5) * 8 : -Infinity)),
+    );
     cases.push(Float32Array.from({ length: V }, () => (rng.next() - 0.5) * 20)); // flat (random weights)
     cases.push(Float32Array.from({ length: V }, () => Math.round((rng.next() - 0.5) * 6))); // many ties
     // peaked like a trained model: a few high logits over a long tail, some -Infinity (masked) and NaN
@@ -196,6 +201,9 @@ test('native O(vocab) selection equals the sort-based sampler on random, tied an
     { topK: 5000, topP: 0.5, minP: 0 },
     { topK: 10000, topP: 1, minP: 0.01 }, // above the heap's limit: bucket selection
     { topK: 64, topP: 0.2, minP: 0.5 },
+    { topK: 0, topP: 0.9, minP: 0.05 }, // min-p after top-p on the whole row
+    { topK: 10000, topP: 1, minP: 0 }, // counts and weights per bucket
+    { topK: 10000, topP: 0.8, minP: 0 }, // counts, weights at 1 and at the temperature
   ];
   const addon = native();
   let compared = 0;
@@ -293,7 +301,7 @@ test('the scalar kernels (MINIMACLLM_SIMD=scalar) draw the same tokens as the ve
       for (let i = 0; i < 20; i++) x[Math.floor(rnd() * n)] = 10 + rnd() * 8;
       x[3] = NaN;
       for (let i = 0; i < n; i += 5) if (rnd() < 0.3) x[i] = -Infinity;
-      for (const [k, p, m, t] of [[0, 1, 0, 0.8], [0, 0.9, 0, 1.5], [0, 1, 0.05, 0.7], [40, 0.95, 0.05, 0.8], [5000, 1, 0, 2]])
+      for (const [k, p, m, t] of [[0, 1, 0, 0.8], [0, 0.9, 0, 1.5], [0, 1, 0.05, 0.7], [40, 0.95, 0.05, 0.8], [5000, 1, 0, 2], [6000, 0.8, 0, 1.2]])
         for (let j = 0; j < 8; j++) out.push(addon.sampleLogits(x, k, p, m, t, rnd()));
     }
     process.stdout.write(JSON.stringify(out));`;
@@ -306,6 +314,6 @@ test('the scalar kernels (MINIMACLLM_SIMD=scalar) draw the same tokens as the ve
     return JSON.parse(r.stdout) as number[];
   };
   const vector = run(undefined);
-  expect(vector).toHaveLength(3 * 5 * 8);
+  expect(vector).toHaveLength(3 * 6 * 8);
   expect(run('scalar')).toEqual(vector);
 });

@@ -67,19 +67,6 @@ inline void opaque(T& x) {
 #endif
 }
 
-// Continues four double chains c0..c3 over x[i, n), i a multiple of 4: element
-// j into chain j % 4 while four remain, the rest into c0; (c0 + c1) + (c2 + c3).
-inline double sum4_f64(const float* x, int64_t i, int64_t n, double c0, double c1, double c2, double c3) {
-  for (; i + 4 <= n; i += 4) {
-    c0 += x[i];
-    c1 += x[i + 1];
-    c2 += x[i + 2];
-    c3 += x[i + 3];
-  }
-  for (; i < n; i++) c0 += x[i];
-  return (c0 + c1) + (c2 + c3);
-}
-
 // Vector helpers for attention and elementwise ops (AVX2 or NEON where available).
 struct VecOps {
   void (*axpy_f32)(int64_t n, float a, const float* x, float* y);     // y += a * x
@@ -115,14 +102,23 @@ struct VecOps {
   void (*geglu)(int64_t n, const float* g, const float* u, float* y);
   // x = c * tanh(x / c) in place (logit soft-capping).
   void (*softcap)(int64_t n, float c, float* x);
-  // The sampler's weights in one pass: w = exp(v * inv - sub) (the product rounded
-  // before the subtraction, never fused), returns sum(w) in double over four
-  // chains (element i into chain i % 4, the remainder past the last four into
-  // chain 0, then (c0 + c1) + (c2 + c3)), the same bits as a scalar loop.
-  double (*exp_scale_sum)(int64_t n, const float* v, float inv, float sub, float* w);
-  // The sampler's first pass: out = x with NaN as -inf; *mn = the smallest finite
-  // value (FLT_MAX if none), *mx = the largest (-inf if none).
-  void (*finite_min_max)(int64_t n, const float* x, float* out, float* mn, float* mx);
+  // The sampler's weights: w = exp(v * inv - sub), the product rounded before the
+  // subtraction (never fused), every element through the level's vector exp (a
+  // tail padded), so w has the bits bucket_mass adds for the same v.
+  void (*exp_weights)(int64_t n, const float* v, float inv, float sub, float* w);
+  // The sampler's histogram pass, one read of v[0, n) (NaN counts as -inf):
+  // element i falls in bucket b = min((vmax - v) * scale, nb - 1) truncated
+  // (-inf, NaN and a NaN product land in nb - 1), and per bucket, in position
+  // order, mass[b * s + k] += exp_weights(v, inv[k], sub[k]) for k < nw (1 or 2)
+  // and, with `count`, mass[b * s + nw] += 1; s = nw + count. mass is not cleared.
+  void (*bucket_mass)(int64_t n, const float* v, float vmax, float scale, int nb, int nw, const float* inv,
+                      const float* sub, bool count, double* mass);
+  // The positions i of v[0, n) in bucket b (bucket_mass's bucket), ascending,
+  // into pos; returns how many.
+  int64_t (*bucket_members)(int64_t n, const float* v, float vmax, float scale, int nb, int b, int32_t* pos);
+  // *mn = the smallest finite value of x[0, n) (FLT_MAX if none), *mx = the
+  // largest (-inf if none); NaN is skipped.
+  void (*finite_min_max)(int64_t n, const float* x, float* mn, float* mx);
 };
 const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
 
@@ -146,7 +142,9 @@ const VecOps& vec_ops();  // the best for this CPU (matmul.cc)
     o.f32_to_f16 = f32_to_f16;         \
     o.geglu = geglu_f32;               \
     o.softcap = softcap_f32;           \
-    o.exp_scale_sum = exp_scale_sum;   \
+    o.exp_weights = exp_weights;       \
+    o.bucket_mass = bucket_mass;       \
+    o.bucket_members = bucket_members; \
     o.finite_min_max = finite_min_max; \
     return o;                          \
   }())

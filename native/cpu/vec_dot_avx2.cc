@@ -597,37 +597,129 @@ float exp_sub_sum(int64_t n, float* x, float mx) {
   for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
   return t;
 }
-double exp_scale_sum(int64_t n, const float* v, float inv, float sub, float* w) {
-  const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(sub);
-  __m256d acc = _mm256_setzero_pd();  // lane j: chain j
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 p = _mm256_mul_ps(_mm256_loadu_ps(v + i), vi);
-    opaque(p);  // no fused multiply-subtract: the product rounds first
-    const __m256 e = v_expf(_mm256_sub_ps(p, vs));
-    _mm256_storeu_ps(w + i, e);
-    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-  }
-  for (int64_t j = i; j < n; j++) {
-    float p = v[j] * inv;
-    opaque(p);
-    w[j] = std::exp(p - sub);
-  }
-  alignas(32) double c[4];
-  _mm256_store_pd(c, acc);
-  return sum4_f64(w, i, n, c[0], c[1], c[2], c[3]);
+// w = exp(v * inv - sub) for 8 floats, the product rounded first.
+inline __m256 exp_weight8(__m256 v, __m256 inv, __m256 sub) {
+  __m256 p = _mm256_mul_ps(v, inv);
+  opaque(p);  // no fused multiply-subtract: the product rounds first
+  return v_expf(_mm256_sub_ps(p, sub));
 }
-void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx) {
+// x[0, n) for n < 8 in 8 lanes, the rest -inf.
+inline __m256 load_tail(const float* x, int64_t n) {
+  alignas(32) float t[8];
+  for (int j = 0; j < 8; j++) t[j] = j < n ? x[j] : -INFINITY;
+  return _mm256_load_ps(t);
+}
+void exp_weights(int64_t n, const float* v, float inv, float sub, float* w) {
+  const __m256 vi = _mm256_set1_ps(inv), vs = _mm256_set1_ps(sub);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(w + i, exp_weight8(_mm256_loadu_ps(v + i), vi, vs));
+  if (i < n) {
+    alignas(32) float t[8];
+    _mm256_store_ps(t, exp_weight8(load_tail(v + i, n - i), vi, vs));
+    for (int64_t j = i; j < n; j++) w[j] = t[j - i];
+  }
+}
+// NW weights per element, CNT: a count too. A chunk at a time: its buckets,
+// weights and counts in vectors into small arrays, then the adds from them
+// (loads of stores long done). An element that adds nothing (weight 0, and in
+// counts a -inf or NaN, which are counted at the end, all in the last bucket)
+// adds its zeros to bucket `lane` instead, so a run of them (a grammar's mask)
+// never chains adds through one bucket.
+template <int NW, bool CNT>
+void bucket_mass_t(int64_t n, const float* v, float vmax, float scale, int nb, const float* inv, const float* sub,
+                   double* mass) {
+  constexpr int S = NW + (CNT ? 1 : 0);
+  constexpr int kChunk = 256;
+  const __m256 vm = _mm256_set1_ps(vmax), sc = _mm256_set1_ps(scale), top = _mm256_set1_ps(static_cast<float>(nb - 1));
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 i0 = _mm256_set1_ps(inv[0]), s0 = _mm256_set1_ps(sub[0]);
+  const __m256 i1 = _mm256_set1_ps(inv[NW - 1]), s1 = _mm256_set1_ps(sub[NW - 1]);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  alignas(32) int32_t bk[kChunk];
+  alignas(32) float w0[kChunk], w1[kChunk], cn[kChunk];
+  alignas(32) float pr[2 * kChunk];  // S == 2: (first, second) per element
+  int64_t weightless = 0;            // -inf and NaN elements (CNT)
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int m = static_cast<int>(n - c0 < kChunk ? n - c0 : kChunk);
+    for (int j = 0; j < m; j += 8) {
+      const int left = m - j;
+      __m256 x = left >= 8 ? _mm256_loadu_ps(v + c0 + j) : load_tail(v + c0 + j, left);
+      x = _mm256_max_ps(x, ninf);  // NaN: -inf (max_ps returns its second operand)
+      const __m256i b = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_sub_ps(vm, x), sc), top));
+      const __m256 e0 = exp_weight8(x, i0, s0);
+      _mm256_store_ps(w0 + j, e0);
+      __m256 e1 = e0;
+      if (NW == 2) {
+        e1 = exp_weight8(x, i1, s1);
+        _mm256_store_ps(w1 + j, e1);
+      }
+      __m256 live;
+      if (CNT) {
+        live = _mm256_cmp_ps(x, ninf, _CMP_GT_OQ);
+        _mm256_store_ps(cn + j, _mm256_and_ps(live, one));
+        const unsigned valid = left >= 8 ? 0xffu : (1u << left) - 1;
+        weightless += __builtin_popcount(valid & ~static_cast<unsigned>(_mm256_movemask_ps(live)));
+      } else {
+        live = _mm256_or_ps(_mm256_cmp_ps(e0, zero, _CMP_GT_OQ), _mm256_cmp_ps(e1, zero, _CMP_GT_OQ));
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bk + j), _mm256_blendv_epi8(lane, b, _mm256_castps_si256(live)));
+      if (S == 2) {  // the element's two values side by side: one add of a pair
+        const __m256 second = _mm256_load_ps((NW == 2 ? w1 : cn) + j);
+        const __m256 lo = _mm256_unpacklo_ps(e0, second), hi = _mm256_unpackhi_ps(e0, second);
+        _mm256_store_ps(pr + 2 * j, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_store_ps(pr + 2 * j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+      }
+    }
+    if (S == 2) {
+      for (int j = 0; j < m; j++) {
+        double* p = mass + static_cast<int64_t>(bk[j]) * 2;
+        const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(pr + 2 * j)));
+        _mm_storeu_pd(p, _mm_add_pd(_mm_loadu_pd(p), _mm_cvtps_pd(two)));
+      }
+    } else {
+      for (int j = 0; j < m; j++) {
+        double* p = mass + static_cast<int64_t>(bk[j]) * S;
+        p[0] += w0[j];
+        if (NW == 2) p[1] += w1[j];
+        if (CNT) p[NW] += cn[j];
+      }
+    }
+  }
+  if (CNT) mass[static_cast<int64_t>(nb - 1) * S + NW] += static_cast<double>(weightless);
+}
+int64_t bucket_members(int64_t n, const float* v, float vmax, float scale, int nb, int b, int32_t* pos) {
+  const __m256 vm = _mm256_set1_ps(vmax), sc = _mm256_set1_ps(scale), top = _mm256_set1_ps(static_cast<float>(nb - 1));
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  const __m256i want = _mm256_set1_epi32(b);
+  auto hits = [&](__m256 x) {
+    x = _mm256_max_ps(x, ninf);  // NaN: -inf
+    const __m256i bi = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_sub_ps(vm, x), sc), top));
+    return static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(bi, want))));
+  };
+  int64_t m = 0, i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (unsigned h = hits(_mm256_loadu_ps(v + i)); h; h &= h - 1)
+      pos[m++] = static_cast<int32_t>(i + __builtin_ctz(h));
+  if (i < n)
+    for (unsigned h = hits(load_tail(v + i, n - i)) & ((1u << (n - i)) - 1); h; h &= h - 1)
+      pos[m++] = static_cast<int32_t>(i + __builtin_ctz(h));
+  return m;
+}
+void bucket_mass(int64_t n, const float* v, float vmax, float scale, int nb, int nw, const float* inv, const float* sub,
+                 bool count, double* mass) {
+  if (nw == 2)
+    (count ? bucket_mass_t<2, true> : bucket_mass_t<2, false>)(n, v, vmax, scale, nb, inv, sub, mass);
+  else
+    (count ? bucket_mass_t<1, true> : bucket_mass_t<1, false>)(n, v, vmax, scale, nb, inv, sub, mass);
+}
+void finite_min_max(int64_t n, const float* x, float* mn, float* mx) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const __m256 vninf = _mm256_set1_ps(ninf), big = _mm256_set1_ps(std::numeric_limits<float>::max());
   __m256 hi0 = vninf, hi1 = vninf, lo0 = big, lo1 = big;
   auto step = [&](int64_t i, __m256& hi, __m256& lo) {
-    __m256 v = _mm256_loadu_ps(x + i);
-    v = _mm256_blendv_ps(vninf, v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));  // NaN: -inf
-    _mm256_storeu_ps(out + i, v);
-    hi = _mm256_max_ps(hi, v);
-    lo = _mm256_min_ps(lo, _mm256_blendv_ps(big, v, _mm256_cmp_ps(v, vninf, _CMP_GT_OQ)));
+    const __m256 v = _mm256_loadu_ps(x + i);
+    hi = _mm256_max_ps(v, hi);                                                              // NaN v: keeps hi
+    lo = _mm256_min_ps(_mm256_blendv_ps(big, v, _mm256_cmp_ps(v, vninf, _CMP_GT_OQ)), lo);  // NaN, -inf: big
   };
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -643,8 +735,7 @@ void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx)
     lo = l[j] < lo ? l[j] : lo;
   }
   for (; i < n; i++) {
-    const float v = x[i] == x[i] ? x[i] : ninf;
-    out[i] = v;
+    const float v = x[i];
     hi = v > hi ? v : hi;
     lo = v < lo && v > ninf ? v : lo;
   }

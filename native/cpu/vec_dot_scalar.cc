@@ -46,21 +46,41 @@ float exp_sub_sum(int64_t n, float* x, float mx) {
   for (int64_t i = 0; i < n; i++) s += (x[i] = std::exp(x[i] - mx));
   return s;
 }
-double exp_scale_sum(int64_t n, const float* v, float inv, float sub, float* w) {
-  for (int64_t i = 0; i < n; i++) {
-    float p = v[i] * inv;
-    opaque(p);
-    w[i] = std::exp(p - sub);
-  }
-  return sum4_f64(w, 0, n, 0, 0, 0, 0);
+float exp_weight(float v, float inv, float sub) {
+  float p = v * inv;
+  opaque(p);
+  return std::exp(p - sub);
 }
-void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx) {
+void exp_weights(int64_t n, const float* v, float inv, float sub, float* w) {
+  for (int64_t i = 0; i < n; i++) w[i] = exp_weight(v[i], inv, sub);
+}
+int bucket_of(float v, float vmax, float scale, int nb) {
+  const float x = v == v ? v : -std::numeric_limits<float>::infinity();
+  const float d = (vmax - x) * scale;
+  return d < static_cast<float>(nb - 1) ? static_cast<int>(d) : nb - 1;
+}
+int64_t bucket_members(int64_t n, const float* v, float vmax, float scale, int nb, int b, int32_t* pos) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (bucket_of(v[i], vmax, scale, nb) == b) pos[m++] = static_cast<int32_t>(i);
+  return m;
+}
+void bucket_mass(int64_t n, const float* v, float vmax, float scale, int nb, int nw, const float* inv, const float* sub,
+                 bool count, double* mass) {
+  const int s = nw + (count ? 1 : 0);
+  for (int64_t i = 0; i < n; i++) {
+    const float x = v[i] == v[i] ? v[i] : -std::numeric_limits<float>::infinity();
+    double* m = mass + static_cast<int64_t>(bucket_of(x, vmax, scale, nb)) * s;
+    for (int k = 0; k < nw; k++) m[k] += exp_weight(x, inv[k], sub[k]);
+    if (count) m[nw] += 1;
+  }
+}
+void finite_min_max(int64_t n, const float* x, float* mn, float* mx) {
   const float ninf = -std::numeric_limits<float>::infinity();
   float lo = std::numeric_limits<float>::max(), hi = ninf;
   for (int64_t i = 0; i < n; i++) {
-    const float v = x[i] == x[i] ? x[i] : ninf;
-    out[i] = v;
-    hi = v > hi ? v : hi;
+    const float v = x[i];
+    hi = v > hi ? v : hi;  // NaN never compares greater
     lo = v < lo && v > ninf ? v : lo;
   }
   *mn = lo;

@@ -103,36 +103,110 @@ float exp_sub_sum(int64_t n, float* x, float mx) {
   for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
   return t;
 }
-double exp_scale_sum(int64_t n, const float* v, float inv, float sub, float* w) {
+// w = exp(v * inv - sub) for 4 floats, the product rounded first.
+inline float32x4_t exp_weight4(float32x4_t v, float32x4_t inv, float32x4_t sub) {
+  float32x4_t p = vmulq_f32(v, inv);
+  opaque(p);  // no fused multiply-subtract: the product rounds first
+  return v_expf(vsubq_f32(p, sub));
+}
+// x[0, n) for n < 4 in 4 lanes, the rest -inf.
+inline float32x4_t load_tail(const float* x, int64_t n) {
+  float t[4];
+  for (int j = 0; j < 4; j++) t[j] = j < n ? x[j] : -INFINITY;
+  return vld1q_f32(t);
+}
+void exp_weights(int64_t n, const float* v, float inv, float sub, float* w) {
   const float32x4_t vi = vdupq_n_f32(inv), vs = vdupq_n_f32(sub);
-  float64x2_t c01 = vdupq_n_f64(0), c23 = vdupq_n_f64(0);  // chains 0, 1 and 2, 3
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    float32x4_t p = vmulq_f32(vld1q_f32(v + i), vi);
-    opaque(p);  // no fused multiply-subtract: the product rounds first
-    const float32x4_t e = v_expf(vsubq_f32(p, vs));
-    vst1q_f32(w + i, e);
-    c01 = vaddq_f64(c01, vcvt_f64_f32(vget_low_f32(e)));
-    c23 = vaddq_f64(c23, vcvt_high_f64_f32(e));
+  for (; i + 4 <= n; i += 4) vst1q_f32(w + i, exp_weight4(vld1q_f32(v + i), vi, vs));
+  if (i < n) {
+    float t[4];
+    vst1q_f32(t, exp_weight4(load_tail(v + i, n - i), vi, vs));
+    for (int64_t j = i; j < n; j++) w[j] = t[j - i];
   }
-  for (int64_t j = i; j < n; j++) {
-    float p = v[j] * inv;
-    opaque(p);
-    w[j] = std::exp(p - sub);
-  }
-  return sum4_f64(w, i, n, vgetq_lane_f64(c01, 0), vgetq_lane_f64(c01, 1), vgetq_lane_f64(c23, 0),
-                  vgetq_lane_f64(c23, 1));
+}
+// As the AVX2 one: four elements' buckets and weights in vectors, then the
+// adds in lane order for lanes that change a sum; -inf and NaN counted at the end.
+template <int NW, bool CNT>
+void bucket_mass_t(int64_t n, const float* v, float vmax, float scale, int nb, const float* inv, const float* sub,
+                   double* mass) {
+  constexpr int S = NW + (CNT ? 1 : 0);
+  const float32x4_t vm = vdupq_n_f32(vmax), sc = vdupq_n_f32(scale), top = vdupq_n_f32(static_cast<float>(nb - 1));
+  const float32x4_t ninf = vdupq_n_f32(-INFINITY), zero = vdupq_n_f32(0);
+  const float32x4_t i0 = vdupq_n_f32(inv[0]), s0 = vdupq_n_f32(sub[0]);
+  const float32x4_t i1 = vdupq_n_f32(inv[NW - 1]), s1 = vdupq_n_f32(sub[NW - 1]);
+  int32_t b[4];
+  float w0[4], w1[4];
+  uint32_t lv[4];
+  int64_t weightless = 0;
+  auto block = [&](float32x4_t x, int valid) {
+    x = vbslq_f32(vceqq_f32(x, x), x, ninf);  // NaN: -inf
+    // d >= top or a NaN d (-inf * 0): top, as AVX2's min_ps
+    const float32x4_t d = vmulq_f32(vsubq_f32(vm, x), sc);
+    vst1q_s32(b, vcvtq_s32_f32(vbslq_f32(vcltq_f32(d, top), d, top)));
+    const float32x4_t e0 = exp_weight4(x, i0, s0);
+    vst1q_f32(w0, e0);
+    float32x4_t e1 = e0;
+    if (NW == 2) {
+      e1 = exp_weight4(x, i1, s1);
+      vst1q_f32(w1, e1);
+    }
+    const uint32x4_t live = CNT ? vcgtq_f32(x, ninf) : vorrq_u32(vcgtq_f32(e0, zero), vcgtq_f32(e1, zero));
+    vst1q_u32(lv, live);
+    for (int j = 0; j < valid; j++) {
+      if (!lv[j]) {
+        if (CNT) weightless++;
+        continue;
+      }
+      double* m = mass + static_cast<int64_t>(b[j]) * S;
+      m[0] += w0[j];
+      if (NW == 2) m[1] += w1[j];
+      if (CNT) m[NW] += 1;
+    }
+  };
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) block(vld1q_f32(v + i), 4);
+  if (i < n) block(load_tail(v + i, n - i), static_cast<int>(n - i));
+  if (CNT) mass[static_cast<int64_t>(nb - 1) * S + NW] += static_cast<double>(weightless);
+}
+int64_t bucket_members(int64_t n, const float* v, float vmax, float scale, int nb, int b, int32_t* pos) {
+  const float32x4_t vm = vdupq_n_f32(vmax), sc = vdupq_n_f32(scale), top = vdupq_n_f32(static_cast<float>(nb - 1));
+  const float32x4_t ninf = vdupq_n_f32(-INFINITY);
+  const int32x4_t want = vdupq_n_s32(b);
+  auto hits = [&](float32x4_t x, uint32_t* h) {
+    x = vbslq_f32(vceqq_f32(x, x), x, ninf);  // NaN: -inf
+    const float32x4_t d = vmulq_f32(vsubq_f32(vm, x), sc);
+    const uint32x4_t eq = vceqq_s32(vcvtq_s32_f32(vbslq_f32(vcltq_f32(d, top), d, top)), want);
+    vst1q_u32(h, eq);
+    return vmaxvq_u32(eq) != 0;
+  };
+  uint32_t h[4];
+  int64_t m = 0, i = 0;
+  for (; i + 4 <= n; i += 4)
+    if (hits(vld1q_f32(v + i), h))
+      for (int j = 0; j < 4; j++)
+        if (h[j]) pos[m++] = static_cast<int32_t>(i + j);
+  if (i < n && hits(load_tail(v + i, n - i), h))
+    for (int64_t j = 0; j < n - i; j++)
+      if (h[j]) pos[m++] = static_cast<int32_t>(i + j);
+  return m;
+}
+void bucket_mass(int64_t n, const float* v, float vmax, float scale, int nb, int nw, const float* inv, const float* sub,
+                 bool count, double* mass) {
+  if (nw == 2)
+    (count ? bucket_mass_t<2, true> : bucket_mass_t<2, false>)(n, v, vmax, scale, nb, inv, sub, mass);
+  else
+    (count ? bucket_mass_t<1, true> : bucket_mass_t<1, false>)(n, v, vmax, scale, nb, inv, sub, mass);
 }
 // Max and min are exact, but a scalar loop keeps the first of equal values and
 // fmax / fmin order -0 below +0: a zero result takes the first zero's sign.
-void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx) {
+void finite_min_max(int64_t n, const float* x, float* mn, float* mx) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const float32x4_t vninf = vdupq_n_f32(ninf), big = vdupq_n_f32(std::numeric_limits<float>::max());
   float32x4_t hi0 = vninf, hi1 = vninf, lo0 = big, lo1 = big;
   auto step = [&](int64_t i, float32x4_t& hi, float32x4_t& lo) {
     float32x4_t v = vld1q_f32(x + i);
     v = vbslq_f32(vceqq_f32(v, v), v, vninf);  // NaN: -inf
-    vst1q_f32(out + i, v);
     hi = vmaxq_f32(hi, v);
     lo = vminq_f32(lo, vbslq_f32(vcgtq_f32(v, vninf), v, big));
   };
@@ -143,16 +217,15 @@ void finite_min_max(int64_t n, const float* x, float* out, float* mn, float* mx)
   }
   float hi = vmaxvq_f32(vmaxq_f32(hi0, hi1)), lo = vminvq_f32(vminq_f32(lo0, lo1));
   for (; i < n; i++) {
-    const float v = x[i] == x[i] ? x[i] : ninf;
-    out[i] = v;
+    const float v = x[i];
     hi = v > hi ? v : hi;
     lo = v < lo && v > ninf ? v : lo;
   }
   if (hi == 0 || lo == 0) {
     int64_t z = 0;
-    while (out[z] != 0) z++;  // a zero is there: hi or lo is one
-    if (hi == 0) hi = out[z];
-    if (lo == 0) lo = out[z];
+    while (!(x[z] == 0)) z++;  // a zero is there: hi or lo is one
+    if (hi == 0) hi = x[z];
+    if (lo == 0) lo = x[z];
   }
   *mn = lo;
   *mx = hi;

@@ -175,9 +175,8 @@ int check_attention_rows(const char* isa, const VecOps& simd) {
 
 // The elementwise and sampler ops of VecOps against the scalar ones, each to
 // its field's contract: scale, f32_to_f16 (finite values and infinities) and
-// finite_min_max (out, min and max, NaN and infinities in the rows) bit for
-// bit; exp_scale_sum's sum bit for bit the four-chain double sum of the
-// weights it wrote, those within 1e-6 of the scalar's relative; the rest
+// finite_min_max (min and max, NaN and infinities in the rows) bit for bit;
+// the sampler's bucket passes as said at them; the rest
 // within the tolerances below (a vector exp within ~2 ulp, FMA against
 // separate roundings). zero_signs: also the sign of a zero min or max, as the
 // scalar loop's (the first zero); the AVX2 table's max/min instructions give
@@ -253,16 +252,68 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
       close("exp_sub_sum", n, got, want, 1e-6, 1e-37);
       if (!(std::fabs(sg - sw) <= 1e-6 * sw)) fail("exp_sub_sum (sum)", n, -1, sg, sw);
     }
-    {  // exp_scale_sum: logits / temperature minus the largest
-      const std::vector<float> v = rand_vec(n, -40, 25);
+    {  // exp_weights: logits / temperature minus the largest, -inf weighs 0
+      std::vector<float> v = rand_vec(n, -40, 25);
+      if (n > 2) v[1] = -INFINITY;
       const float inv = 1.0f / 0.7f, sub = 25.0f * inv;
       std::vector<float> want(static_cast<size_t>(n)), got(want);
-      const double sw = ref.exp_scale_sum(n, v.data(), inv, sub, want.data());
-      const double sg = simd.exp_scale_sum(n, v.data(), inv, sub, got.data());
-      close("exp_scale_sum", n, got, want, 1e-6, 1e-37);
-      const double chains = sum4_f64(got.data(), 0, n, 0, 0, 0, 0);
-      if (std::memcmp(&sg, &chains, sizeof(double)) != 0) fail("exp_scale_sum (sum bits)", n, -1, sg, chains);
-      if (!(std::fabs(sg - sw) <= 1e-6 * sw)) fail("exp_scale_sum (sum)", n, -1, sg, sw);
+      ref.exp_weights(n, v.data(), inv, sub, want.data());
+      simd.exp_weights(n, v.data(), inv, sub, got.data());
+      close("exp_weights", n, got, want, 1e-6, 1e-37);
+      if (n > 2 && got[1] != 0) fail("exp_weights (-inf)", n, 1, got[1], 0);
+    }
+    // bucket_mass and bucket_members: logits with ties, NaN and infinities, one
+    // and two weights, with and without counts. The counts and members exactly
+    // as the scalar's; the sums within 1e-6 of its relative (a vector exp) and
+    // bit for bit the position-order sums of this level's own exp_weights, which
+    // the sampler's exact ranking inside a bucket relies on.
+    for (int kind = 0; kind < 3; kind++) {
+      std::vector<float> x = rand_vec(n, -12, 9);
+      if (kind == 1)
+        for (int64_t i = 0; i < n; i += 4) x[i] = i % 3 ? std::round(x[i]) : (i % 2 ? NAN : -INFINITY);
+      if (kind == 2)
+        for (auto& v : x) v = 1.5f;  // all equal: a zero span, scale 0
+      float mn, mx;
+      ref.finite_min_max(n, x.data(), &mn, &mx);
+      if (n == 0 || !std::isfinite(mx)) continue;
+      const int nb = 64;
+      const float span = mx - mn, scale = span > 0 ? nb / span : 0.0f;
+      const float inv[2] = {1.0f / 0.8f, 1.0f}, sub[2] = {mx / 0.8f, mx};
+      std::vector<float> clean(x);
+      for (auto& v : clean) v = v == v ? v : -INFINITY;
+      std::vector<std::vector<int32_t>> want_pos(nb);
+      std::vector<int32_t> pos(static_cast<size_t>(n));
+      for (int b = 0; b < nb; b++) {
+        const int64_t m = ref.bucket_members(n, x.data(), mx, scale, nb, b, pos.data());
+        want_pos[b].assign(pos.begin(), pos.begin() + m);
+        const int64_t g = simd.bucket_members(n, x.data(), mx, scale, nb, b, pos.data());
+        if (g != m || !std::equal(want_pos[b].begin(), want_pos[b].end(), pos.begin()))
+          fail("bucket_members", n, b, static_cast<double>(g), static_cast<double>(m));
+      }
+      for (const int nw : {1, 2})
+        for (const bool count : {false, true}) {
+          const int s = nw + (count ? 1 : 0);
+          std::vector<double> want(static_cast<size_t>(nb) * s), got(want), own(want);
+          ref.bucket_mass(n, x.data(), mx, scale, nb, nw, inv, sub, count, want.data());
+          simd.bucket_mass(n, x.data(), mx, scale, nb, nw, inv, sub, count, got.data());
+          for (int k = 0; k < nw; k++) {
+            std::vector<float> w(static_cast<size_t>(n));
+            simd.exp_weights(n, clean.data(), inv[k], sub[k], w.data());
+            for (int b = 0; b < nb; b++)
+              for (const int32_t i : want_pos[b]) own[static_cast<size_t>(b) * s + k] += w[i];
+          }
+          for (int b = 0; b < nb; b++) {
+            for (int k = 0; k < nw; k++) {
+              const size_t j = static_cast<size_t>(b) * s + k;
+              if (std::memcmp(&got[j], &own[j], sizeof(double)) != 0)
+                fail("bucket_mass (own sum bits)", n, b, got[j], own[j]);
+              if (!(std::fabs(got[j] - want[j]) <= 1e-6 * want[j])) fail("bucket_mass (sum)", n, b, got[j], want[j]);
+            }
+            const size_t c = static_cast<size_t>(b) * s + nw;
+            if (count && (got[c] != want[c] || want[c] != static_cast<double>(want_pos[b].size())))
+              fail("bucket_mass (count)", n, b, got[c], want[c]);
+          }
+        }
     }
     {  // swiglu, geglu
       const std::vector<float> g = rand_vec(n, -12, 12), up = rand_vec(n, -3, 3);
@@ -313,15 +364,9 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
       }
       if (kind == 5)  // the largest and smallest lanes at the tail
         for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(i % 7) - 3.0f;
-      std::vector<float> want(static_cast<size_t>(n)), got(want);
       float wmn, wmx, gmn, gmx;
-      ref.finite_min_max(n, x.data(), want.data(), &wmn, &wmx);
-      simd.finite_min_max(n, x.data(), got.data(), &gmn, &gmx);
-      for (int64_t i = 0; i < n; i++)
-        if (bits(got[i]) != bits(want[i])) {
-          fail("finite_min_max (out bits)", n, i, got[i], want[i]);
-          break;
-        }
+      ref.finite_min_max(n, x.data(), &wmn, &wmx);
+      simd.finite_min_max(n, x.data(), &gmn, &gmx);
       if (bits(gmn) != bits(wmn)) fail("finite_min_max (min bits)", n, kind, gmn, wmn);
       if (bits(gmx) != bits(wmx)) fail("finite_min_max (max bits)", n, kind, gmx, wmx);
     }
