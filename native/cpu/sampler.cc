@@ -257,6 +257,16 @@ struct State {
     return members[static_cast<size_t>(j)];
   }
 
+  // Whether about an eighth or less of the candidates have a logit >= threshold,
+  // judged from 512 of them spread over the row (the answer only picks a path).
+  bool few_at_least(double threshold) const {
+    const float f = float_at_least(threshold);
+    const int64_t step = std::max<int64_t>(1, n / 512);
+    int64_t seen = 0, above = 0;
+    for (int64_t i = 0; i < n; i += step, seen++) above += val[i] >= f ? 1 : 0;
+    return above * 8 <= seen;
+  }
+
   // Before any bucket: keeps the candidates with a logit >= threshold, copied
   // (in order) into hv / hid; most of a row lies below it, skipped 4 at a time.
   void keep_at_least(double threshold) {
@@ -345,9 +355,11 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   // p_i >= min_p * p_max  <=>  logit_i >= logit_max + ln(min_p)
   const double min_p_floor = static_cast<double>(vmax) + std::log(p.min_p);
   const bool top_p = p.top_p < 1;
-  if (p.min_p > 0 && !top_p) {
-    // Without top-p, min-p keeps a rank prefix whatever top-k keeps (both are
-    // prefixes; the shorter wins): keep only its candidates before any weight.
+  // Without top-p, min-p keeps a rank prefix whatever top-k keeps (both are
+  // prefixes; the shorter wins): when it keeps few (a peaked row), keep only
+  // its candidates before any weight; else it cuts after the bucket sums.
+  const bool min_p_first = p.min_p > 0 && !top_p && st.few_at_least(min_p_floor);
+  if (min_p_first) {
     st.keep_at_least(min_p_floor);  // the best stays: vmax >= the floor
     vec_ops().finite_min_max(st.n, st.val, &vmin, &vmax);
   }
@@ -374,7 +386,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   st.members.clear();
   if (w.count) st.select(count_slot, static_cast<double>(k), false);
   if (top_p) st.select(p_slot, p.top_p * st.total(p_slot), false);
-  if (p.min_p > 0 && top_p) st.floor_at(min_p_floor);
+  if (p.min_p > 0 && !min_p_first) st.floor_at(min_p_floor);
   return st.select(0, r * st.total(0), true).id;
 }
 
