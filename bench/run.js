@@ -49,8 +49,8 @@
  * (a VM's bandwidth can move by 2x over minutes) and the row uses the one of
  * its fastest run; the summary line's figure is probed at the end.
  * --sampler (default smolqwen-q8_0: a 151,936-row vocabulary): generate()'s
- * decode tok/s with greedy, default and unrestricted (topK 0, topP 1, minP 0)
- * sampling, same process, interleaved; the sampler's share of decode time is
+ * decode tok/s with greedy, default, unrestricted (topK 0, topP 1, minP 0),
+ * top-p alone and min-p alone sampling, same process, interleaved; the sampler's share of decode time is
  * 1 - tok/s(setting) / tok/s(greedy).
  * Runs on the compiled package (dist/): `npm run build:ts` first.
  */
@@ -139,6 +139,15 @@ const SAMPLERS = {
   greedy: { temperature: 0 },
   default: {}, // topK 40, topP 0.95, minP 0.05, temperature 0.8
   unrestricted: { topK: 0, topP: 1, minP: 0, temperature: 0.8 },
+  topP: { topK: 0, topP: 0.95, minP: 0, temperature: 0.8 },
+  minP: { topK: 0, topP: 1, minP: 0.05, temperature: 0.8 },
+};
+// Column titles of the sampler table (every setting but greedy, the baseline).
+const SAMPLER_TITLES = {
+  default: 'default (topK 40, topP 0.95, minP 0.05)',
+  unrestricted: 'topK 0, topP 1, minP 0',
+  topP: 'topK 0, topP 0.95, minP 0',
+  minP: 'topK 0, topP 1, minP 0.05',
 };
 async function childSampler(file, threads, rounds, G) {
   const { loadModel } = require('../dist/index.js');
@@ -435,23 +444,18 @@ function printSampler(rows) {
   console.log(
     '\n**Sampling** (generate() decode tok/s, best of the rounds, same process, interleaved; share = 1 - tok/s / greedy tok/s)\n',
   );
-  console.log(
-    '| GGUF | threads | greedy | default (topK 40, topP 0.95, minP 0.05) | share | topK 0, topP 1, minP 0 | share |',
-  );
-  console.log('|' + ' --- |'.repeat(7));
+  const names = Object.keys(SAMPLER_TITLES);
+  console.log(`| GGUF | threads | greedy | ${names.map((n) => `${SAMPLER_TITLES[n]} | share`).join(' | ')} |`);
+  console.log('|' + ' --- |'.repeat(3 + 2 * names.length));
   for (const r of rows) {
     if (r.error) {
-      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} | | | | |`);
+      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} |${' |'.repeat(2 * names.length)}`);
       continue;
     }
     const best = (name) => Math.max(...r.tps[name]);
-    const g = best('greedy'),
-      d = best('default'),
-      u = best('unrestricted');
-    const share = (x) => `${((1 - x / g) * 100).toFixed(1)}%`;
-    console.log(
-      `| ${r.model} | ${r.threads} | ${g.toFixed(1)} | ${d.toFixed(1)} | ${share(d)} | ${u.toFixed(1)} | ${share(u)} |`,
-    );
+    const g = best('greedy');
+    const cells = names.map((n) => `${best(n).toFixed(1)} | ${((1 - best(n) / g) * 100).toFixed(1)}%`);
+    console.log(`| ${r.model} | ${r.threads} | ${g.toFixed(1)} | ${cells.join(' | ')} |`);
   }
 }
 
