@@ -623,8 +623,8 @@ void exp_weights(int64_t n, const float* v, float inv, float sub, float* w) {
 // weights and counts in vectors into small arrays, then the adds from them
 // (loads of stores long done). An element that adds nothing (weight 0, and in
 // counts a -inf or NaN, which are counted at the end, all in the last bucket)
-// adds its zeros to bucket `lane` instead, so a run of them (a grammar's mask)
-// never chains adds through one bucket.
+// adds its zeros to bucket `lane` instead (at most nb - 1), so a run of them (a
+// grammar's mask) never chains adds through one bucket.
 template <int NW, bool CNT>
 void bucket_mass_t(int64_t n, const float* v, float vmax, float scale, int nb, const float* inv, const float* sub,
                    double* mass) {
@@ -634,7 +634,8 @@ void bucket_mass_t(int64_t n, const float* v, float vmax, float scale, int nb, c
   const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
   const __m256 i0 = _mm256_set1_ps(inv[0]), s0 = _mm256_set1_ps(sub[0]);
   const __m256 i1 = _mm256_set1_ps(inv[NW - 1]), s1 = _mm256_set1_ps(sub[NW - 1]);
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  // bucket `lane` for an element that adds nothing (a bucket that exists)
+  const __m256i lane = _mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(nb - 1));
   alignas(32) int32_t bk[kChunk];
   alignas(32) float w0[kChunk], w1[kChunk], cn[kChunk];
   alignas(32) float pr[2 * kChunk];  // S == 2: (first, second) per element

@@ -267,16 +267,19 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
     // as the scalar's; the sums within 1e-6 of its relative (a vector exp) and
     // bit for bit the position-order sums of this level's own exp_weights, which
     // the sampler's exact ranking inside a bucket relies on.
-    for (int kind = 0; kind < 3; kind++) {
+    // Buckets: as many as the sampler gives a big row, and fewer than a vector's
+    // lanes (a small row); the sums never touch past nb (a guard of -0 stays -0:
+    // even adding a zero, +0, would flip its sign).
+    for (int kind = 0; kind < 6; kind++) {
+      const int nb = kind < 3 ? 64 : kind - 2;
       std::vector<float> x = rand_vec(n, -12, 9);
-      if (kind == 1)
+      if (kind % 3 == 1)
         for (int64_t i = 0; i < n; i += 4) x[i] = i % 3 ? std::round(x[i]) : (i % 2 ? NAN : -INFINITY);
-      if (kind == 2)
+      if (kind % 3 == 2)
         for (auto& v : x) v = 1.5f;  // all equal: a zero span, scale 0
       float mn, mx;
       ref.finite_min_max(n, x.data(), &mn, &mx);
       if (n == 0 || !std::isfinite(mx)) continue;
-      const int nb = 64;
       const float span = mx - mn, scale = span > 0 ? nb / span : 0.0f;
       const float inv[2] = {1.0f / 0.8f, 1.0f}, sub[2] = {mx / 0.8f, mx};
       std::vector<float> clean(x);
@@ -293,7 +296,9 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
       for (const int nw : {1, 2})
         for (const bool count : {false, true}) {
           const int s = nw + (count ? 1 : 0);
-          std::vector<double> want(static_cast<size_t>(nb) * s), got(want), own(want);
+          const size_t guard = 16;
+          std::vector<double> want(static_cast<size_t>(nb) * s + guard), got(want), own(want);
+          for (size_t j = static_cast<size_t>(nb) * s; j < want.size(); j++) want[j] = got[j] = -0.0;
           ref.bucket_mass(n, x.data(), mx, scale, nb, nw, inv, sub, count, want.data());
           simd.bucket_mass(n, x.data(), mx, scale, nb, nw, inv, sub, count, got.data());
           for (int k = 0; k < nw; k++) {
@@ -313,6 +318,9 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
             if (count && (got[c] != want[c] || want[c] != static_cast<double>(want_pos[b].size())))
               fail("bucket_mass (count)", n, b, got[c], want[c]);
           }
+          for (size_t j = static_cast<size_t>(nb) * s; j < got.size(); j++)
+            if (!std::signbit(got[j]) || !std::signbit(want[j]) || got[j] != 0 || want[j] != 0)
+              fail("bucket_mass (past nb)", n, nb, got[j], want[j]);
         }
     }
     {  // swiglu, geglu
