@@ -89,7 +89,15 @@ export interface NativeGraph {
    * How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around
    * each, and the nodes a GPU plan runs inside others at decode steps (each entry: the producer, then its consumers).
    */
-  segments(): Array<{ backend: string; nodes: number[]; copiesIn: number; copiesOut: number; fused: number[][] }>;
+  segments(): Array<{
+    backend: string;
+    nodes: number[];
+    copiesIn: number;
+    copiesOut: number;
+    fused: number[][];
+    /** Matmul nodes whose q4_0 weights the CPU reads regrouped 8 rows at a time (plain AVX2 level), once run. */
+    regrouped: number[];
+  }>;
   /** Releases the graph and its references to buffers now (a run in flight keeps its own). */
   dispose(): void;
 }

@@ -420,8 +420,10 @@ Napi::Value BackendWrap::Wrap(const Napi::CallbackInfo& info) {
   const int64_t off = to_int(info[1], "offset", 0, static_cast<int64_t>(f->size()));
   const int64_t len = to_int(info[2], "length", 1, static_cast<int64_t>(f->size()) - off);
   return guard(env, [&] {
-    Napi::Object o =
-        BufferWrap::New(env, be.wrap(const_cast<uint8_t*>(f->read_only_data()) + off, static_cast<size_t>(len), f));
+    BufferPtr b = be.wrap(const_cast<uint8_t*>(f->read_only_data()) + off, static_cast<size_t>(len), f);
+    // (the huge-page copy is anonymous memory: its dropped pages would read back as zeros)
+    if (b->host_data() == f->read_only_data() + off) b->set_file_pages(!f->huge_pages());
+    Napi::Object o = BufferWrap::New(env, std::move(b));
     BufferWrap::Unwrap(o)->set_file(f);
     return o;
   });
@@ -573,6 +575,10 @@ Napi::Value GraphWrap::Segments(const Napi::CallbackInfo& info) {
       fa.Set(f, one);
     }
     o.Set("fused", fa);
+    const std::vector<int32_t> regrouped = seg.prepared ? seg.prepared->regrouped() : std::vector<int32_t>{};
+    Napi::Array ra = Napi::Array::New(env, regrouped.size());
+    for (uint32_t k = 0; k < regrouped.size(); k++) ra.Set(k, regrouped[k]);
+    o.Set("regrouped", ra);
     o.Set("copiesIn", static_cast<double>(seg.copy_in.size()));
     o.Set("copiesOut", static_cast<double>(seg.copy_out.size()));
     out.Set(i, o);

@@ -36,6 +36,9 @@ class Segment {
   // Nodes this backend runs inside others (a GPU plan's fused kernels): each
   // entry the producer, then the nodes it is fused into. For tests and tools.
   virtual std::vector<std::vector<int32_t>> fused() const { return {}; }
+  // Nodes whose weights this backend reads from a copy laid out for its kernels (the CPU's regrouped
+  // q4_0, q4_0_x8.h), once made. For tests and tools.
+  virtual std::vector<int32_t> regrouped() const { return {}; }
 };
 
 class Backend {

@@ -33,6 +33,11 @@ class Buffer {
   bool is_host() const { return host_ != nullptr; }
   // The first byte of a host buffer; null for a device buffer.
   uint8_t* host_data() const { return host_; }
+  // Whether the bytes are a read-only mapping of a file's pages, which the OS reads again from the
+  // file when they are dropped from this process (madvise MADV_DONTNEED): the CPU backend drops those
+  // of weights it reads regrouped (cpu_backend.cc). Set by whoever wraps the file (the binding).
+  bool file_pages() const { return file_pages_; }
+  void set_file_pages(bool v) { file_pages_ = v && read_only_; }
 
   // Copies bytes in and out (any buffer; ggml's set_tensor/get_tensor). Range
   // checked (ERR_INVALID_ARG); set on a read-only buffer is ERR_INVALID_ARG.
@@ -62,6 +67,7 @@ class Buffer {
   bool read_only_ = false;
   bool owned_ = false;   // aligned_alloc'd by allocate()
   bool mapped_ = false;  // anonymous mapping from allocate(), freed with munmap
+  bool file_pages_ = false;
   mutable std::mutex state_mu_;
   mutable std::vector<std::pair<const void*, std::shared_ptr<void>>> states_;
   std::shared_ptr<void> owner_;

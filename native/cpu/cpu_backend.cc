@@ -1,14 +1,49 @@
 #include "cpu_backend.h"
 
 #include <algorithm>
+#include <atomic>
+
+#if !defined(_WIN32)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "../core/error.h"
 #include "cpu_features.h"
 #include "ops.h"
+#include "q4_0_x8.h"
 
 namespace mm {
 
+// A segment of CPU nodes, with the q4_0 matmul weights its nodes may read regrouped (q4_0_x8.h).
+class CpuSegment : public Segment {
+ public:
+  // Per entry of nodes: whether its weights may be regrouped (a matmul over read-only q4_0 weights of
+  // whole groups of 8 rows: mapped model weights, which never change), and the copy once built.
+  std::vector<bool> regroupable;
+  std::vector<std::shared_ptr<Buffer>> copies;
+  // Set once copies is filled (by a run, off the main thread; regrouped() may be asked meanwhile).
+  std::atomic<bool> built{false};
+
+  std::vector<int32_t> regrouped() const override {
+    std::vector<int32_t> out;
+    if (!built.load(std::memory_order_acquire)) return out;
+    for (size_t i = 0; i < nodes.size(); i++)
+      if (copies[i]) out.push_back(nodes[i]);
+    return out;
+  }
+};
+
 namespace {
+// Whether the matmuls read q4_0 weights regrouped: at the plain AVX2 level only (AVX-VNNI and AVX-512
+// have their own tiles, and other CPUs no such kernel).
+bool regrouping_level() {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  return cpu_use_avx2() && !cpu_use_avx_vnni() && !cpu_use_avx512();
+#else
+  return false;
+#endif
+}
 int default_threads(int requested) {
   if (requested > 0) return requested;
   return cpu_features().physical_cores;
@@ -45,9 +80,82 @@ bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
   return op < OpKind::Count;
 }
 
-void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
+namespace {
+// The pages wholly inside a regrouped weight's original bytes, dropped from this process where they
+// are a mapped file's (read again from the file if anything reads them: a tied embedding's rows, a
+// level switched at run time): the weights are then resident once, as the copy, not twice.
+void drop_pages(const TensorDesc& W) {
+#if !defined(_WIN32)
+  if (!W.buffer->file_pages()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(W.row(0));
+  const uintptr_t end = begin + static_cast<uintptr_t>(W.rows) * W.row_stride;
+  const uintptr_t a = (begin + page - 1) / page * page, b = end / page * page;
+  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);  // (advice: a failure changes nothing)
+#else
+  (void)W;
+#endif
+}
+}  // namespace
+
+std::unique_ptr<Segment> CpuBackend::prepare(const Graph& g, std::vector<int32_t> nodes) {
+  auto s = std::make_unique<CpuSegment>();
+  s->graph = &g;
+  s->nodes = std::move(nodes);
+  s->regroupable.resize(s->nodes.size());
+  s->copies.resize(s->nodes.size());
+  for (size_t i = 0; i < s->nodes.size(); i++) {
+    const Node& n = g.nodes[s->nodes[i]];
+    if (n.op != OpKind::MatMul) continue;
+    const TensorDesc& W = g.tensors[n.src[1]];
+    // Only weights in a mapped file's pages, which are dropped once copied (drop_pages): the copy then
+    // costs no memory. A huge-page copy of the file (loadModel's hugePages) cannot drop its pages, and
+    // its q4_0 weights are read in place.
+    s->regroupable[i] = W.type == DType::Q4_0 && W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() &&
+                        W.buffer->is_host() && q4_0_x8_fits(W.rows, W.cols);
+  }
+  return s;
+}
+
+void CpuBackend::regroup(CpuSegment& s) {
+  const Graph& g = *s.graph;
+  // Forget the copies no segment holds any more (and those of freed buffers).
+  regrouped_.erase(std::remove_if(regrouped_.begin(), regrouped_.end(),
+                                  [](const Regrouped& r) { return r.copy.expired() || r.source.expired(); }),
+                   regrouped_.end());
+  for (size_t i = 0; i < s.nodes.size(); i++) {
+    if (!s.regroupable[i]) continue;
+    const TensorDesc& W = g.tensors[g.nodes[s.nodes[i]].src[1]];
+    for (const Regrouped& r : regrouped_)
+      if (r.offset == W.offset && r.source.lock() == W.buffer) s.copies[i] = r.copy.lock();
+    if (s.copies[i]) continue;
+    const int64_t groups = W.rows / kX8Rows;
+    std::shared_ptr<Buffer> copy;
+    try {
+      copy = Buffer::allocate(q4_0_x8_group_bytes(W.cols) * static_cast<size_t>(groups));
+    } catch (const Error&) {
+      continue;  // out of memory: this matmul reads the q4_0 original, as at every other level
+    }
+    // The copy's pages touched first, on their own: faulting them in while the file's pages were read
+    // ran 4-5x slower at times (1.3 s against 0.25-0.28 s for Llama-3.2-1B's shape, 2 threads).
+    uint8_t* dst = copy->host_data();
+    const int64_t pages = static_cast<int64_t>((copy->size() + 4095) / 4096);
+    pool_.parallel_for(pages, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; p++) dst[p * 4096] = 0;
+    });
+    pool_.parallel_for(groups,
+                       [&](int64_t g0, int64_t g1) { q4_0_x8_regroup(W.row(0), W.row_stride, W.cols, g0, g1, dst); });
+    drop_pages(W);
+    regrouped_.push_back({W.buffer, W.offset, copy});
+    s.copies[i] = std::move(copy);
+  }
+  s.built.store(true, std::memory_order_release);
+}
+
+void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step, const uint8_t* packed) {
   CpuContext ctx{pool_, workspace_};
-  const OpArgs a{n, g, step};
+  OpArgs a{n, g, step};
+  a.packed = packed;
   switch (n.op) {
     case OpKind::GetRows: return op_get_rows(ctx, a);
     case OpKind::RmsNorm: return op_rms_norm(ctx, a);
@@ -71,8 +179,12 @@ void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step) {
 
 // Consecutive matmuls reading the same activations (q/k/v, gate/up) run as
 // one group unless one writes what another reads.
-void CpuBackend::run(Segment& s, const StepArgs& step) {
+void CpuBackend::run(Segment& seg, const StepArgs& step) {
+  auto& s = static_cast<CpuSegment&>(seg);
   const Graph& g = *s.graph;
+  const bool use_regrouped = regrouping_level();
+  if (use_regrouped && !s.built.load(std::memory_order_relaxed)) regroup(s);
+  const auto packed = [&](size_t i) { return use_regrouped && s.copies[i] ? s.copies[i]->host_data() : nullptr; };
   std::vector<OpArgs> group;
   for (size_t i = 0; i < s.nodes.size();) {
     const Node& n = g.nodes[s.nodes[i]];
@@ -92,11 +204,14 @@ void CpuBackend::run(Segment& s, const StepArgs& step) {
       }
     }
     if (j - i == 1) {
-      run_node(g, n, step);
+      run_node(g, n, step, packed(i));
     } else {
       CpuContext ctx{pool_, workspace_};
       group.clear();
-      for (size_t k = i; k < j; k++) group.push_back(OpArgs{g.nodes[s.nodes[k]], g, step});
+      for (size_t k = i; k < j; k++) {
+        group.push_back(OpArgs{g.nodes[s.nodes[k]], g, step});
+        group.back().packed = packed(k);
+      }
       op_matmul_group(ctx, group.data(), group.size());
     }
     i = j;

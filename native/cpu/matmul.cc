@@ -12,6 +12,7 @@
 #include "cpu_features.h"
 #include "gemm_panel.h"
 #include "ops.h"
+#include "q4_0_x8.h"
 #include "../core/quants.h"
 #include "vec_dot.h"
 
@@ -170,7 +171,8 @@ const PanelKernels* panel_kernels() {
 // thread claims panels, packs one into its own scratch and runs every
 // activation row over it.
 void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x, const TensorDesc& W,
-                   const TensorDesc& d, const float* bias, int64_t N, int64_t K, int64_t M, DType act_type) {
+                   const uint8_t* packed, const TensorDesc& d, const float* bias, int64_t N, int64_t K, int64_t M,
+                   DType act_type) {
   const int nth = ctx.pool.size();
   const bool float_act = act_type == DType::F32;  // float weights: f32 rows
   const DType rounding = act_rounding(W.type);    // f32 rows rounded to f16 / bf16 first
@@ -213,7 +215,12 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
     for (int64_t p = c * per, p1 = std::min(P, p + per); p < p1; p++) {
       const int64_t m0 = p * pk.rows;
       const int nr = static_cast<int>(std::min<int64_t>(pk.rows, M - m0));
-      pk.pack(W.type, K, W.row(m0), W.row_stride, nr, panel);
+#if defined(MM_HAVE_AVX2_KERNELS)
+      if (packed) {  // the regrouped weights (q4_0_x8.h): a group is a panel's 8 rows
+        avx2::q4_0_x8_pack_panel(K, packed + static_cast<size_t>(m0 / kX8Rows) * q4_0_x8_group_bytes(K), panel);
+      } else
+#endif
+        pk.pack(W.type, K, W.row(m0), W.row_stride, nr, panel);
       pk.gemm(W.type, K, panel, nr, act, as, N, d.row_as<float>(0) + m0, out_stride, bias ? bias + m0 : nullptr);
     }
   });
@@ -269,10 +276,10 @@ struct RowJob {
   const float* bias;  // [m] or null
   MatmulKernel kern;
   int64_t M;
-  // Weight rows per unit of work: tiles of kTileW rows for the register-blocked
-  // kernel, else tiles of kTileRows rows that stay in L1 while every activation
-  // row passes over them.
-  int64_t unit() const { return kern.tile ? kTileW : kTileRows; }
+  const uint8_t* packed = nullptr;  // W regrouped (q4_0_x8.h): groups of 8 rows for avx2::q4_0_x8_tile
+  // Weight rows per unit of work: a group of 8 rows regrouped, tiles of kTileW rows for the register-blocked
+  // kernel, else tiles of kTileRows rows that stay in L1 while every activation row passes over them.
+  int64_t unit() const { return packed ? kX8Rows : kern.tile ? kTileW : kTileRows; }
   int64_t units() const { return (M + unit() - 1) / unit(); }
 };
 
@@ -280,6 +287,27 @@ struct RowJob {
 void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t m_begin, int64_t m_end) {
   const TensorDesc& W = *j.W;
   const TensorDesc& d = *j.d;
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (j.packed) {
+    // Regrouped q4_0 (q4_0_x8.h): 8 weight rows (one group, m_begin and m_end on group bounds) x up to
+    // kTileA activation rows per call.
+    const size_t out_stride = d.row_stride / sizeof(float), gb = q4_0_x8_group_bytes(K);
+    for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
+      const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += kX8Rows)
+        for (int64_t c0 = n0; c0 < n1; c0 += kTileA)
+          avx2::q4_0_x8_tile(K, j.packed + static_cast<size_t>(m0 / kX8Rows) * gb, act.data + act.stride * c0,
+                             act.stride, static_cast<int>(std::min<int64_t>(kTileA, n1 - c0)), d.row_as<float>(c0) + m0,
+                             out_stride);
+    }
+    if (j.bias)
+      for (int64_t n = 0; n < N; n++) {
+        float* out = d.row_as<float>(n);
+        for (int64_t m = m_begin; m < m_end; m++) out[m] += j.bias[m];
+      }
+    return;
+  }
+#endif
   if (j.kern.tile) {
     // Register-blocked: kTileW weight rows x kTileA activation rows per kernel call.
     const size_t out_stride = d.row_stride / sizeof(float);
@@ -368,7 +396,14 @@ const PanelKernels* panels_for(const TensorDesc& W, int64_t N, int64_t K, bool r
 
 RowJob row_job(const OpArgs& a) {
   const TensorDesc& W = a.src(1);
-  return {&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
+  RowJob j{&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (a.packed) {  // (the backend regroups only at the plain AVX2 level, whole groups of q4_0 rows)
+    j.packed = a.packed;
+    j.kern.extra = avx2::q4_0_x8_extra();
+  }
+#endif
+  return j;
 }
 }  // namespace
 
@@ -378,8 +413,11 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const TensorDesc& d = a.dst();   // [n, m] f32
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols;
   const RowJob j = row_job(a);  // bias: [m]
-  if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise))
-    return matmul_panels(ctx, *pk, x, W, d, j.bias, N, K, j.M, j.kern.act_type);
+  if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise)) {
+    // (a panel of other than 8 rows packs from the q4_0 original, which stays mapped)
+    const uint8_t* packed = pk->rows == kX8Rows ? j.packed : nullptr;
+    return matmul_panels(ctx, *pk, x, W, packed, d, j.bias, N, K, j.M, j.kern.act_type);
+  }
   const Activations act = prepare_activations(ctx, x, j.kern.act_type, act_rounding(W.type), j.kern.extra, N, K);
   run_row_jobs(ctx, &j, 1, act, N, K);
 }

@@ -22,6 +22,8 @@ struct OpArgs {
   const Node& node;
   const Graph& graph;
   const StepArgs& step;
+  // A matmul's weights (src 1) regrouped 8 rows at a time (q4_0_x8.h), or null: the plain AVX2 level.
+  const uint8_t* packed = nullptr;
   const TensorDesc& src(size_t i) const { return graph.tensors[node.src[i]]; }
   const TensorDesc& dst() const { return graph.tensors[node.dst]; }
   bool has_src(size_t i) const { return node.src.size() > i; }

@@ -1,0 +1,243 @@
+/**
+ * At the plain AVX2 level the CPU backend reads q4_0 matmul weights regrouped 8 rows at a time
+ * (native/cpu/q4_0_x8.h): a copy made on a graph's first run from read-only (mapped) weights, read by
+ * the decode tile and packed into the prefill panels. Weights in a mapped file, as a model's are:
+ *  - every level ('auto', 'avx-vnni', 'avx2', 'scalar'), 1 and 2 threads, decode and prefill shapes
+ *    (1, 2, 3, 5, 9, 17 rows: one, two and three activation columns per tile, panels from 8), alone
+ *    and in a group sharing the activations (with a bias, with a q8_0 neighbour, and a q4_0 matrix of
+ *    36 rows that cannot be regrouped), against the same weights in an allocated buffer (never
+ *    regrouped) within float summation order, and at the 'scalar' level against the reference itself;
+ *  - the segment reports which nodes read a regrouped copy: the regroupable q4_0 matmuls exactly,
+ *    only at the 'avx2' level, and only once run; writable weights never;
+ *  - two graphs over the same weights share one copy, a level switched after the first run is
+ *    honoured, and disposing everything leaves nothing running.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DType } from '../lib/dtype';
+import {
+  native,
+  type NativeBackend,
+  type NativeBuffer,
+  type NativeNodeSpec,
+  type NativeTensorSpec,
+} from '../lib/native';
+import { quantize, randomFloats } from './helpers/reference';
+import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
+
+const K = 512;
+type WType = 'Q4_0' | 'Q8_0';
+interface W {
+  type: WType;
+  rows: number;
+  data: Uint8Array;
+  bias?: Float32Array;
+  offset: number; // in the mapped file
+}
+
+// Matmuls of one activation matrix (one group: q/k/v-like), then one alone reading the group's first output.
+const GROUP: Array<[WType, number, boolean]> = [
+  ['Q4_0', 64, true],
+  ['Q4_0', 16, false],
+  ['Q8_0', 16, false],
+  ['Q4_0', 36, false], // 36 rows: not whole groups of 8, read in place
+];
+const CHAIN: [WType, number] = ['Q4_0', 200];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-x8-'));
+afterAll(() => {
+  native().setCpuSimd('auto');
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The weights, written one after another into one file (32-byte aligned, as in a GGUF). */
+function makeWeights(): { file: string; ws: W[] } {
+  const ws: W[] = [];
+  let offset = 0;
+  const specs: Array<[WType, number, boolean, number]> = [
+    ...GROUP.map(([t, r, b]): [WType, number, boolean, number] => [t, r, b, K]),
+    [CHAIN[0], CHAIN[1], false, GROUP[0]![1]],
+  ];
+  const parts: Uint8Array[] = [];
+  specs.forEach(([type, rows, bias, cols], i) => {
+    const data = quantize(type, randomFloats(rows * cols, 100 + i, 0.5), 100 + i);
+    ws.push({ type, rows, data, offset, ...(bias ? { bias: randomFloats(rows, 200 + i, 1) } : {}) });
+    const padded = Math.ceil(data.byteLength / 32) * 32;
+    const p = new Uint8Array(padded);
+    p.set(data);
+    parts.push(p);
+    offset += padded;
+  });
+  const file = path.join(tmp, 'weights.bin');
+  fs.writeFileSync(file, Buffer.concat(parts));
+  return { file, ws };
+}
+
+interface Built {
+  run(x: Float32Array, n: number): Float32Array[];
+  segments(): ReturnType<ReturnType<NativeBackend['createGraph']>['segments']>;
+  matmulNodes: number[];
+  dispose(): void;
+}
+
+/** x -> each GROUP matmul; the first output -> the CHAIN matmul. Weights mapped (read-only) or uploaded. */
+function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Built {
+  const maxT = 32;
+  const tensors: NativeTensorSpec[] = [];
+  const nodes: NativeNodeSpec[] = [];
+  const owned: NativeBuffer[] = [];
+  const buf = (bytes: number) => {
+    const b = be.allocate(Math.max(bytes, 1));
+    owned.push(b);
+    return b;
+  };
+  const act = (cols: number) => {
+    tensors.push({ buffer: buf(maxT * cols * 4), offset: 0, type: DType.F32, cols, rows: 0, rowsPerToken: 1 });
+    return tensors.length - 1;
+  };
+  const weight = (w: W, cols: number): number[] => {
+    if (mapped) {
+      tensors.push({ buffer: mapped, offset: w.offset, type: DType[w.type], cols, rows: w.rows });
+    } else {
+      const b = buf(w.data.byteLength);
+      be.upload(b, 0, w.data);
+      tensors.push({ buffer: b, offset: 0, type: DType[w.type], cols, rows: w.rows });
+    }
+    const wi = tensors.length - 1;
+    if (!w.bias) return [wi];
+    const bb = buf(w.bias.byteLength);
+    be.upload(bb, 0, new Uint8Array(w.bias.buffer));
+    tensors.push({ buffer: bb, offset: 0, type: DType.F32, cols: w.rows, rows: 1 });
+    return [wi, tensors.length - 1];
+  };
+  const xi = act(K);
+  const outs: number[] = [];
+  ws.forEach((w, i) => {
+    const chain = i === ws.length - 1;
+    const cols = chain ? ws[0]!.rows : K;
+    nodes.push({ op: 'matmul', src: [chain ? outs[0]! : xi, ...weight(w, cols)], dst: act(w.rows) });
+    outs.push(tensors.length - 1);
+  });
+  const g = be.createGraph({ tensors, nodes, maxTokens: maxT });
+  return {
+    run(x, n) {
+      const results = outs.map((o) => new Float32Array(n * tensors[o]!.cols));
+      g.runSync({
+        nTokens: n,
+        nPast: 0,
+        inputs: [{ tensor: xi, data: new Uint8Array(x.buffer, x.byteOffset, x.byteLength) }],
+        outputs: outs.map((o, i) => ({ tensor: o, data: results[i]! })),
+      });
+      return results;
+    },
+    segments: () => g.segments(),
+    matmulNodes: nodes.map((_, i) => i),
+    dispose() {
+      g.dispose();
+      for (const b of owned) b.dispose();
+    },
+  };
+}
+
+/** |got - want| <= 1e-5 * (1 + max |want|) per output (integer block sums are exact: only float order differs). */
+function expectClose(got: Float32Array, want: Float32Array, what: object): void {
+  let scale = 1;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  expect({ ...what, ok: worst <= 1e-5 * scale, worst }).toMatchObject({ ...what, ok: true });
+}
+
+// The nodes whose weights can be regrouped: q4_0 with whole groups of 8 rows (not the q8_0, not 36 rows).
+const REGROUPABLE = [0, 1, 4];
+
+test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every level (%i threads)', async (threads) => {
+  const { file, ws } = makeWeights();
+  const mf = native().mapFile(file);
+  const be = native().createBackend('cpu', { threads });
+  const mapped = be.wrap(mf, 0, mf.size);
+  try {
+    for (const level of CPU_SIMD_LEVELS) {
+      native().setCpuSimd(level);
+      const regrouping = native().cpuInfo().simd === 'avx2';
+      const a = build(be, ws, mapped);
+      const b = build(be, ws, undefined); // the same weights in allocated (writable) buffers
+      try {
+        // Not before the first run (the copy is made off the main thread, by the run).
+        expect(a.segments().flatMap((s) => s.regrouped)).toEqual([]);
+        for (const n of [1, 2, 3, 5, 9, 17]) {
+          const x = randomFloats(n * K, 300 + n, 2);
+          const got = a.run(x, n);
+          const want = b.run(x, n);
+          got.forEach((g, i) => expectClose(g, want[i]!, { level, n, node: i }));
+        }
+        expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping ? REGROUPABLE : []);
+        expect(b.segments().flatMap((s) => s.regrouped)).toEqual([]);
+      } finally {
+        a.dispose();
+        b.dispose();
+      }
+    }
+    // Against the scalar reference itself: regrouped at 'avx2' (where the CPU has it), plain at 'scalar'.
+    native().setCpuSimd('avx2');
+    if (native().cpuInfo().simd === 'avx2') {
+      const a = build(be, ws, mapped);
+      const s = build(be, ws, mapped);
+      try {
+        for (const n of [1, 3, 17]) {
+          const x = randomFloats(n * K, 400 + n, 2);
+          native().setCpuSimd('avx2');
+          const got = a.run(x, n);
+          native().setCpuSimd('scalar');
+          const want = s.run(x, n);
+          got.forEach((g, i) => expectClose(g, want[i]!, { against: 'scalar', n, node: i }));
+        }
+        expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
+        expect(s.segments().flatMap((seg) => seg.regrouped)).toEqual([]);
+      } finally {
+        a.dispose();
+        s.dispose();
+      }
+    }
+  } finally {
+    native().setCpuSimd('auto');
+    mapped.dispose();
+    await be.dispose();
+    mf.close();
+  }
+});
+
+test('two graphs share one copy; a level switched after the first run is honoured', async () => {
+  native().setCpuSimd('avx2');
+  if (native().cpuInfo().simd !== 'avx2') {
+    native().setCpuSimd('auto');
+    return; // (an arm64 CPU or one without AVX2: nothing is regrouped, as the test above checks)
+  }
+  const { file, ws } = makeWeights();
+  const mf = native().mapFile(file);
+  const be = native().createBackend('cpu', { threads: 2 });
+  const mapped = be.wrap(mf, 0, mf.size);
+  const a = build(be, ws, mapped);
+  const b = build(be, ws, mapped);
+  try {
+    const x = randomFloats(K, 500, 2);
+    const first = a.run(x, 1);
+    // The second graph finds the first one's copies (same buffer and offsets): same bits.
+    expect(b.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
+    expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+    // Switched to the scalar level after the copies exist: the originals are read, within float order.
+    native().setCpuSimd('scalar');
+    const scalar = a.run(x, 1);
+    scalar.forEach((o, i) => expectClose(o, first[i]!, { switched: 'scalar', node: i }));
+    native().setCpuSimd('avx2');
+    expect(a.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
+  } finally {
+    native().setCpuSimd('auto');
+    a.dispose();
+    b.dispose();
+    mapped.dispose();
+    await be.dispose();
+    mf.close();
+  }
+});
