@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 
 #if !defined(_WIN32)
 #include <sys/mman.h>
@@ -81,6 +82,15 @@ bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
 }
 
 namespace {
+// The regrouped copies of a weights buffer's q4_0 matrices (by offset), kept on that buffer
+// (Buffer::attach_state): made once, whichever graph or CPU backend reads them first, shared by all, and
+// freed with the weights (a context disposed and made again finds them).
+struct RegroupedWeights {
+  std::mutex mu;
+  std::vector<std::pair<size_t, std::shared_ptr<Buffer>>> copies;  // (offset, copy)
+};
+const char kRegroupedKey = 0;  // the state's key: one for every CPU backend
+
 // The pages wholly inside a regrouped weight's original bytes, dropped from this process where they
 // are a mapped file's (read again from the file if anything reads them: a tied embedding's rows, a
 // level switched at run time): the weights are then resident once, as the copy, not twice.
@@ -119,15 +129,17 @@ std::unique_ptr<Segment> CpuBackend::prepare(const Graph& g, std::vector<int32_t
 
 void CpuBackend::regroup(CpuSegment& s) {
   const Graph& g = *s.graph;
-  // Forget the copies no segment holds any more (and those of freed buffers).
-  regrouped_.erase(std::remove_if(regrouped_.begin(), regrouped_.end(),
-                                  [](const Regrouped& r) { return r.copy.expired() || r.source.expired(); }),
-                   regrouped_.end());
   for (size_t i = 0; i < s.nodes.size(); i++) {
     if (!s.regroupable[i]) continue;
     const TensorDesc& W = g.tensors[g.nodes[s.nodes[i]].src[1]];
-    for (const Regrouped& r : regrouped_)
-      if (r.offset == W.offset && r.source.lock() == W.buffer) s.copies[i] = r.copy.lock();
+    auto held = std::static_pointer_cast<RegroupedWeights>(W.buffer->state(&kRegroupedKey));
+    if (!held)
+      held = std::static_pointer_cast<RegroupedWeights>(
+          W.buffer->attach_state(&kRegroupedKey, std::make_shared<RegroupedWeights>()));
+    // (held while regrouping: two backends sharing these weights make one copy)
+    std::lock_guard<std::mutex> lock(held->mu);
+    for (const auto& [offset, copy] : held->copies)
+      if (offset == W.offset) s.copies[i] = copy;
     if (s.copies[i]) continue;
     const int64_t groups = W.rows / kX8Rows;
     std::shared_ptr<Buffer> copy;
@@ -146,7 +158,7 @@ void CpuBackend::regroup(CpuSegment& s) {
     pool_.parallel_for(groups,
                        [&](int64_t g0, int64_t g1) { q4_0_x8_regroup(W.row(0), W.row_stride, W.cols, g0, g1, dst); });
     drop_pages(W);
-    regrouped_.push_back({W.buffer, W.offset, copy});
+    held->copies.emplace_back(W.offset, copy);
     s.copies[i] = std::move(copy);
   }
   s.built.store(true, std::memory_order_release);

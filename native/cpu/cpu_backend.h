@@ -25,20 +25,12 @@ class CpuBackend : public Backend {
   void run_node(const Graph& g, const Node& n, const StepArgs& step, const uint8_t* packed = nullptr);
 
  private:
-  // The regrouped copy of a q4_0 weight (q4_0_x8.h), shared by every segment whose matmuls read it and
-  // freed with the last of them; found again by its buffer (weak: a disposed model's buffer is never
-  // kept alive, and an address reused by a new buffer is not mistaken for it) and offset.
-  struct Regrouped {
-    std::weak_ptr<Buffer> source;
-    size_t offset = 0;
-    std::weak_ptr<Buffer> copy;
-  };
-  // The regrouped weights of a segment's matmul nodes, built on its first run at the plain AVX2 level.
+  // The regrouped weights of a segment's matmul nodes, built on its first run at the plain AVX2 level
+  // (or found on the weights' buffer, where every CPU backend keeps them as long as the buffer lives).
   void regroup(class CpuSegment& s);
 
   ThreadPool pool_;
   std::vector<uint8_t> workspace_;
-  std::vector<Regrouped> regrouped_;
 };
 
 std::unique_ptr<Backend> create_cpu_backend(const BackendOptions& opts);
