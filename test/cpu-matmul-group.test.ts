@@ -10,9 +10,10 @@
  */
 import { Backend } from '../lib/backend';
 import { matmul } from '../lib/ops';
-import { native, type NativeBackend, type NativeTensorSpec, type NativeNodeSpec } from '../lib/native';
+import { native, type NativeBackend, type NativeNodeSpec } from '../lib/native';
 import { DType } from '../lib/dtype';
 import { quantize, randomFloats } from './helpers/reference';
+import { GraphTensors } from './helpers/graph-tensors';
 import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const K = 256;
@@ -35,39 +36,22 @@ function weights(type: WType, rows: number, seed: number, bias: boolean): W {
  * `chain`, one more matmul reading the first one's output (K columns).
  */
 function runGroup(be: NativeBackend, ws: W[], x: Float32Array, n: number, chain?: W): Float32Array[] {
-  const maxT = 16;
-  const tensors: NativeTensorSpec[] = [];
+  const t = new GraphTensors(be, 16);
   const nodes: NativeNodeSpec[] = [];
-  const freeList: { dispose(): void }[] = [];
-  const buf = (bytes: number) => {
-    const b = be.allocate(Math.max(bytes, 1));
-    freeList.push(b);
-    return b;
-  };
-  const act = (cols: number) => {
-    tensors.push({ buffer: buf(maxT * cols * 4), offset: 0, type: DType.F32, cols, rows: 0, rowsPerToken: 1 });
-    return tensors.length - 1;
-  };
   const weight = (w: W) => {
-    const b = buf(w.data.byteLength);
-    be.upload(b, 0, w.data);
-    tensors.push({ buffer: b, offset: 0, type: DType[w.type], cols: K, rows: w.rows });
-    const wi = tensors.length - 1;
-    if (!w.bias) return [wi];
-    const bb = buf(w.bias.byteLength);
-    be.upload(bb, 0, new Uint8Array(w.bias.buffer));
-    tensors.push({ buffer: bb, offset: 0, type: DType.F32, cols: w.rows, rows: 1 });
-    return [wi, tensors.length - 1];
+    const wi = t.uploaded(DType[w.type], w.rows, K, w.data);
+    return w.bias ? [wi, t.bias(w.bias)] : [wi];
   };
-  const xi = act(K);
+  const xi = t.activation(K);
   const outs: number[] = [];
   for (const w of [...ws, ...(chain ? [chain] : [])]) {
     const src = [outs.length === ws.length ? outs[0]! : xi, ...weight(w)];
-    const d = act(w.rows);
+    const d = t.activation(w.rows);
     nodes.push({ op: 'matmul', src, dst: d });
     outs.push(d);
   }
-  const g = be.createGraph({ tensors, nodes, maxTokens: maxT });
+  const tensors = t.tensors;
+  const g = be.createGraph({ tensors, nodes, maxTokens: t.maxTokens });
   try {
     const results = outs.map((o) => new Float32Array(n * tensors[o]!.cols));
     g.runSync({
@@ -79,7 +63,7 @@ function runGroup(be: NativeBackend, ws: W[], x: Float32Array, n: number, chain?
     return results;
   } finally {
     g.dispose();
-    for (const b of freeList) b.dispose();
+    t.dispose();
   }
 }
 

@@ -16,14 +16,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DType } from '../lib/dtype';
-import {
-  native,
-  type NativeBackend,
-  type NativeBuffer,
-  type NativeNodeSpec,
-  type NativeTensorSpec,
-} from '../lib/native';
+import { native, type NativeBackend, type NativeBuffer, type NativeNodeSpec } from '../lib/native';
 import { quantize, randomFloats } from './helpers/reference';
+import { GraphTensors } from './helpers/graph-tensors';
 import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const K = 512;
@@ -83,43 +78,24 @@ interface Built {
 
 /** x -> each GROUP matmul; the first output -> the CHAIN matmul. Weights mapped (read-only) or uploaded. */
 function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Built {
-  const maxT = 32;
-  const tensors: NativeTensorSpec[] = [];
+  const t = new GraphTensors(be, 32);
   const nodes: NativeNodeSpec[] = [];
-  const owned: NativeBuffer[] = [];
-  const buf = (bytes: number) => {
-    const b = be.allocate(Math.max(bytes, 1));
-    owned.push(b);
-    return b;
-  };
-  const act = (cols: number) => {
-    tensors.push({ buffer: buf(maxT * cols * 4), offset: 0, type: DType.F32, cols, rows: 0, rowsPerToken: 1 });
-    return tensors.length - 1;
-  };
   const weight = (w: W, cols: number): number[] => {
-    if (mapped) {
-      tensors.push({ buffer: mapped, offset: w.offset, type: DType[w.type], cols, rows: w.rows });
-    } else {
-      const b = buf(w.data.byteLength);
-      be.upload(b, 0, w.data);
-      tensors.push({ buffer: b, offset: 0, type: DType[w.type], cols, rows: w.rows });
-    }
-    const wi = tensors.length - 1;
-    if (!w.bias) return [wi];
-    const bb = buf(w.bias.byteLength);
-    be.upload(bb, 0, new Uint8Array(w.bias.buffer));
-    tensors.push({ buffer: bb, offset: 0, type: DType.F32, cols: w.rows, rows: 1 });
-    return [wi, tensors.length - 1];
+    const wi = mapped
+      ? t.add({ buffer: mapped, offset: w.offset, type: DType[w.type], cols, rows: w.rows })
+      : t.uploaded(DType[w.type], w.rows, cols, w.data);
+    return w.bias ? [wi, t.bias(w.bias)] : [wi];
   };
-  const xi = act(K);
+  const xi = t.activation(K);
   const outs: number[] = [];
   ws.forEach((w, i) => {
     const chain = i === ws.length - 1;
     const cols = chain ? ws[0]!.rows : K;
-    nodes.push({ op: 'matmul', src: [chain ? outs[0]! : xi, ...weight(w, cols)], dst: act(w.rows) });
-    outs.push(tensors.length - 1);
+    nodes.push({ op: 'matmul', src: [chain ? outs[0]! : xi, ...weight(w, cols)], dst: t.activation(w.rows) });
+    outs.push(t.tensors.length - 1);
   });
-  const g = be.createGraph({ tensors, nodes, maxTokens: maxT });
+  const tensors = t.tensors;
+  const g = be.createGraph({ tensors, nodes, maxTokens: t.maxTokens });
   return {
     run(x, n) {
       const results = outs.map((o) => new Float32Array(n * tensors[o]!.cols));
@@ -135,7 +111,7 @@ function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Bu
     matmulNodes: nodes.map((_, i) => i),
     dispose() {
       g.dispose();
-      for (const b of owned) b.dispose();
+      t.dispose();
     },
   };
 }

@@ -19,9 +19,7 @@ namespace mm {
 // A segment of CPU nodes, with the q4_0 matmul weights its nodes may read regrouped (q4_0_x8.h).
 class CpuSegment : public Segment {
  public:
-  // Per entry of nodes: whether its weights may be regrouped (a matmul over read-only q4_0 weights of
-  // whole groups of 8 rows: mapped model weights, which never change), and the copy once built.
-  std::vector<bool> regroupable;
+  // Per entry of nodes: its matmul weights regrouped, once built (null: read in place).
   std::vector<std::shared_ptr<Buffer>> copies;
   // Set once copies is filled (by a run, off the main thread; regrouped() may be asked meanwhile).
   std::atomic<bool> built{false};
@@ -106,32 +104,30 @@ void drop_pages(const TensorDesc& W) {
   (void)W;
 #endif
 }
+
+// Whether a matmul's weights can be regrouped: q4_0 in whole groups of 8 rows, in a mapped file's pages
+// (never changed, and dropped once copied by drop_pages: the copy then costs no memory). A huge-page copy
+// of the file (loadModel's hugePages) cannot drop its pages, and its q4_0 weights are read in place.
+bool regroupable(const TensorDesc& W) {
+  return W.type == DType::Q4_0 && W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() && W.buffer->is_host() &&
+         q4_0_x8_fits(W.rows, W.cols);
+}
 }  // namespace
 
 std::unique_ptr<Segment> CpuBackend::prepare(const Graph& g, std::vector<int32_t> nodes) {
   auto s = std::make_unique<CpuSegment>();
   s->graph = &g;
   s->nodes = std::move(nodes);
-  s->regroupable.resize(s->nodes.size());
   s->copies.resize(s->nodes.size());
-  for (size_t i = 0; i < s->nodes.size(); i++) {
-    const Node& n = g.nodes[s->nodes[i]];
-    if (n.op != OpKind::MatMul) continue;
-    const TensorDesc& W = g.tensors[n.src[1]];
-    // Only weights in a mapped file's pages, which are dropped once copied (drop_pages): the copy then
-    // costs no memory. A huge-page copy of the file (loadModel's hugePages) cannot drop its pages, and
-    // its q4_0 weights are read in place.
-    s->regroupable[i] = W.type == DType::Q4_0 && W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() &&
-                        W.buffer->is_host() && q4_0_x8_fits(W.rows, W.cols);
-  }
   return s;
 }
 
 void CpuBackend::regroup(CpuSegment& s) {
   const Graph& g = *s.graph;
   for (size_t i = 0; i < s.nodes.size(); i++) {
-    if (!s.regroupable[i]) continue;
-    const TensorDesc& W = g.tensors[g.nodes[s.nodes[i]].src[1]];
+    const Node& n = g.nodes[s.nodes[i]];
+    if (n.op != OpKind::MatMul || !regroupable(g.tensors[n.src[1]])) continue;
+    const TensorDesc& W = g.tensors[n.src[1]];
     auto held = std::static_pointer_cast<RegroupedWeights>(W.buffer->state(&kRegroupedKey));
     if (!held)
       held = std::static_pointer_cast<RegroupedWeights>(

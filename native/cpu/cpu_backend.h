@@ -4,8 +4,6 @@
 #include <memory>
 #include <vector>
 
-#include "../core/buffer.h"
-
 #include "../core/backend.h"
 #include "thread_pool.h"
 

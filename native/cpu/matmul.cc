@@ -283,6 +283,15 @@ struct RowJob {
   int64_t units() const { return (M + unit() - 1) / unit(); }
 };
 
+// out[n][m] += bias[m] for the job's rows [m_begin, m_end) of every activation row.
+void add_bias(const RowJob& j, int64_t N, int64_t m_begin, int64_t m_end) {
+  if (!j.bias) return;
+  for (int64_t n = 0; n < N; n++) {
+    float* out = j.d->row_as<float>(n);
+    for (int64_t m = m_begin; m < m_end; m++) out[m] += j.bias[m];
+  }
+}
+
 // Rows [m_begin, m_end) of one job over all N activation rows.
 void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t m_begin, int64_t m_end) {
   const TensorDesc& W = *j.W;
@@ -300,11 +309,7 @@ void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t
                              act.stride, static_cast<int>(std::min<int64_t>(kTileA, n1 - c0)), d.row_as<float>(c0) + m0,
                              out_stride);
     }
-    if (j.bias)
-      for (int64_t n = 0; n < N; n++) {
-        float* out = d.row_as<float>(n);
-        for (int64_t m = m_begin; m < m_end; m++) out[m] += j.bias[m];
-      }
+    add_bias(j, N, m_begin, m_end);
     return;
   }
 #endif
@@ -322,11 +327,7 @@ void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t
         }
       }
     }
-    if (j.bias)
-      for (int64_t n = 0; n < N; n++) {
-        float* out = d.row_as<float>(n);
-        for (int64_t m = m_begin; m < m_end; m++) out[m] += j.bias[m];
-      }
+    add_bias(j, N, m_begin, m_end);
     return;
   }
   for (int64_t m0 = m_begin; m0 < m_end; m0 += kTileRows) {
