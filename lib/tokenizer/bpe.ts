@@ -78,11 +78,11 @@ export class BpeModel {
     return this.pairTable!;
   }
 
-  /** Builds the merge table in slices of ~10 ms with the event loop free in between (tokenizeAsync). */
+  /** Builds the merge table in slices of ~5 ms with the event loop free in between (tokenizeAsync). */
   prepare(): Promise<void> {
     if (this.pairTable) return Promise.resolve();
     this.preparing ??= (async () => {
-      while (!this.buildPairs(performance.now() + 10)) await new Promise((r) => setImmediate(r));
+      while (!this.buildPairs(performance.now() + 5)) await new Promise((r) => setImmediate(r));
     })();
     return this.preparing;
   }

@@ -12,7 +12,7 @@ import type { TokenizerSpec } from './spec';
 import { SpmModel } from './spm';
 import { ATTR_CONTROL, ATTR_NORMAL, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_USER_DEFINED, attrFromTokenType } from './vocab';
 import { applySpecialTextRules } from './special-ids';
-import { runSteps, runStepsAsync } from './steps';
+import { mapGrowsOnAdd, runSteps, runStepsAsync, type Step, TURN } from './steps';
 
 const K = 'tokenizer.ggml.';
 
@@ -33,7 +33,7 @@ export function specFromGGUFAsync(md: MetadataRecord): Promise<TokenizerSpec> {
 }
 
 /** The build, yielding between steps of the token table (151k tokens: 60-100 ms of CPU in one piece). */
-function* specFromGGUFSteps(md: MetadataRecord): Generator<void, TokenizerSpec, undefined> {
+function* specFromGGUFSteps(md: MetadataRecord): Generator<Step, TokenizerSpec, undefined> {
   const model = optString(md, K + 'model');
   if (model === undefined) throw new BadModelError(`GGUF has no ${K}model`);
   if (model !== 'llama' && model !== 'gpt2') {
@@ -57,9 +57,14 @@ function* specFromGGUFSteps(md: MetadataRecord): Generator<void, TokenizerSpec, 
       if (toks === tokens) toks = tokens.slice();
       toks[i] = t = `[EMPTY_${i}]`;
     }
-    if (tokenToId.get(t) === undefined) tokenToId.set(t, i);
+    if (tokenToId.get(t) === undefined) {
+      const grows = mapGrowsOnAdd(tokenToId.size);
+      if (grows) yield TURN;
+      tokenToId.set(t, i);
+      if (grows) yield TURN;
+    }
     attrs[i] = types ? attrFromTokenType(types[i]!) : ATTR_NORMAL;
-    if ((i & 4095) === 4095) yield;
+    if ((i & 1023) === 1023) yield;
   }
   yield;
 

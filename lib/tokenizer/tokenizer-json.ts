@@ -11,7 +11,7 @@ import { buildNormalizer, type Normalizer, normalizerCuts } from './hf-normalize
 import { buildPreTokenizer, preTokenizerCuts } from './hf-pretokenizers';
 import { isRecord, MAX_NESTING } from './metadata';
 import type { TokenizerJsonParts, TokenizerSpec } from './spec';
-import { runSteps, runStepsAsync } from './steps';
+import { mapGrowsOnAdd, runSteps, runStepsAsync, type Step, TURN } from './steps';
 import {
   ATTR_BYTE,
   ATTR_CONTROL,
@@ -184,7 +184,7 @@ export function specFromTokenizerJsonAsync(parts: TokenizerJsonParts, config?: u
 function* specFromTokenizerJsonSteps(
   parts: TokenizerJsonParts,
   config?: unknown,
-): Generator<void, TokenizerSpec, undefined> {
+): Generator<Step, TokenizerSpec, undefined> {
   const json = parts.json;
   if (!isRecord(json) || !isRecord(json.model)) throw new BadModelError('tokenizer.json has no "model"');
   const cfg = isRecord(config) ? config : {};
@@ -209,7 +209,7 @@ function* specFromTokenizerJsonSteps(
     ids = new Array<unknown>(keys.length);
     for (let i = 0; i < keys.length; i++) {
       ids[i] = vocab[keys[i]!];
-      if ((i & 4095) === 4095) yield;
+      if ((i & 1023) === 1023) yield;
     }
   }
   if (json.added_tokens !== undefined && json.added_tokens !== null && !Array.isArray(json.added_tokens))
@@ -231,7 +231,7 @@ function* specFromTokenizerJsonSteps(
   for (let i = 0; i < keys.length; i++) {
     if (!isId(ids[i]))
       throw new BadModelError(`tokenizer.json: bad id ${show(ids[i])} for token ${JSON.stringify(keys[i])}`);
-    if ((++entries & 4095) === 0) yield;
+    if ((++entries & 1023) === 0) yield;
   }
   const vocabSize = cfg.vocab_size;
   if (vocabSize !== undefined && (!isId(vocabSize) || vocabSize === 0 || vocabSize > MAX_VOCAB))
@@ -247,7 +247,7 @@ function* specFromTokenizerJsonSteps(
   let steps = 0;
   for (let i = 0; i < keys.length; i++) {
     use(ids[i] as number, keys[i]!, 'token');
-    if ((++steps & 4095) === 0) yield;
+    if ((++steps & 1023) === 0) yield;
   }
   for (const a of addedTokens) use(a.id, a.content, 'added token');
   const tokens = new Array<string>(n);
@@ -259,8 +259,11 @@ function* specFromTokenizerJsonSteps(
     const id = ids[i] as number;
     tokens[id] = k;
     attrs[id] = byteFallback && byteTokenValue(k) >= 0 ? ATTR_BYTE : ATTR_NORMAL;
+    const grows = mapGrowsOnAdd(tokenToId.size);
+    if (grows) yield TURN;
     tokenToId.set(k, id);
-    if ((++steps & 4095) === 0) yield;
+    if (grows) yield TURN;
+    if ((++steps & 1023) === 0) yield;
   }
   const unkText = typeof model.unk_token === 'string' ? model.unk_token : undefined;
   for (const a of addedTokens) {

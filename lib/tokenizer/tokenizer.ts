@@ -176,7 +176,7 @@ export class Tokenizer {
     return new Tokenizer(specFromGGUF(metadata));
   }
 
-  /** @internal fromGGUFMetadata with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+  /** @internal fromGGUFMetadata with the event loop free every ~5 ms (loadModel, loadTokenizer). */
   static async fromGGUFMetadataAsync(metadata: Readonly<Record<string, unknown>>): Promise<Tokenizer> {
     return new Tokenizer(await specFromGGUFAsync(metadata));
   }
@@ -186,7 +186,7 @@ export class Tokenizer {
     return new Tokenizer(specFromTokenizerJson(json, config));
   }
 
-  /** @internal fromTokenizerJson with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+  /** @internal fromTokenizerJson with the event loop free every ~5 ms (loadModel, loadTokenizer). */
   static async fromTokenizerJsonAsync(json: unknown, config?: unknown): Promise<Tokenizer> {
     return new Tokenizer(await specFromTokenizerJsonAsync({ json }, config));
   }
