@@ -124,6 +124,19 @@ export class Graph {
     this.#owner.assertLive();
     callNative(() => this.#graph.runSync(step));
   }
+  /**
+   * Makes off the main thread what the first run would make for itself (at the plain AVX2 level, the
+   * regrouped copies of q4_0 matmul weights), so that run, and every graph sharing those weights, does not.
+   */
+  warm(): Promise<void> {
+    this.#owner.assertLive();
+    return awaitNative(callNative(() => this.#graph.warm()));
+  }
+  /** @internal How the scheduler split the graph, and what each segment reads regrouped (tests, diagnostics). */
+  segments(): ReturnType<NativeGraph['segments']> {
+    this.#owner.assertLive();
+    return callNative(() => this.#graph.segments());
+  }
   /** Frees the graph's native state now instead of at GC; later runs are ERR_DISPOSED. */
   dispose(): void {
     this.#graph.dispose();

@@ -85,6 +85,8 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
+  /** Makes off the main thread what the first run would make for itself (the CPU's regrouped q4_0 weights). */
+  warm(): Promise<void>;
   /**
    * How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around
    * each, and the nodes a GPU plan runs inside others at decode steps (each entry: the producer, then its consumers).
@@ -95,7 +97,10 @@ export interface NativeGraph {
     copiesIn: number;
     copiesOut: number;
     fused: number[][];
-    /** Matmul nodes whose q4_0 weights the CPU reads regrouped 8 rows at a time (plain AVX2 level), once run. */
+    /**
+     * Matmul nodes whose q4_0 weights the CPU reads regrouped 8 rows at a time (plain AVX2 level): once run
+     * or warmed, or from creation where the copies exist already (made by another graph over the same weights).
+     */
     regrouped: number[];
   }>;
   /** Releases the graph and its references to buffers now (a run in flight keeps its own). */

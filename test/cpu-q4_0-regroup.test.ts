@@ -8,14 +8,18 @@
  *    36 rows that cannot be regrouped), against the same weights in an allocated buffer (never
  *    regrouped) within float summation order, and at the 'scalar' level against the reference itself;
  *  - the segment reports which nodes read a regrouped copy: the regroupable q4_0 matmuls exactly,
- *    only at the 'avx2' level, and only once run; writable weights never;
+ *    only at the 'avx2' level, and only once run (or warmed, or made by another graph); writable weights never;
  *  - two graphs over the same weights share one copy, a level switched after the first run is
- *    honoured, and disposing everything leaves nothing running.
+ *    honoured, and disposing everything leaves nothing running;
+ *  - warm() makes the copies without running (at the 'avx2' level only), a graph created afterwards
+ *    over the same weights finds them at creation, and loadModel warms a q4_0 model's weights: its
+ *    contexts' graphs read them regrouped before their first run.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DType } from '../lib/dtype';
+import { loadModel } from '../lib/model/model';
 import { native, type NativeBackend, type NativeBuffer, type NativeNodeSpec } from '../lib/native';
 import { quantize, randomFloats } from './helpers/reference';
 import { GraphTensors } from './helpers/graph-tensors';
@@ -72,6 +76,7 @@ function makeWeights(): { file: string; ws: W[] } {
 interface Built {
   run(x: Float32Array, n: number): Float32Array[];
   segments(): ReturnType<ReturnType<NativeBackend['createGraph']>['segments']>;
+  warm(): Promise<void>;
   matmulNodes: number[];
   dispose(): void;
 }
@@ -108,6 +113,7 @@ function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Bu
       return results;
     },
     segments: () => g.segments(),
+    warm: () => g.warm(),
     matmulNodes: nodes.map((_, i) => i),
     dispose() {
       g.dispose();
@@ -134,14 +140,15 @@ test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every lev
   const be = native().createBackend('cpu', { threads });
   const mapped = be.wrap(mf, 0, mf.size);
   try {
+    let made = false; // copies made by an earlier level's graph (found by later graphs at creation)
     for (const level of CPU_SIMD_LEVELS) {
       native().setCpuSimd(level);
       const regrouping = native().cpuInfo().simd === 'avx2';
       const a = build(be, ws, mapped);
       const b = build(be, ws, undefined); // the same weights in allocated (writable) buffers
       try {
-        // Not before the first run (the copy is made off the main thread, by the run).
-        expect(a.segments().flatMap((s) => s.regrouped)).toEqual([]);
+        // Not before the first run (the copy is made off the main thread, by the run), unless it exists.
+        expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping && made ? REGROUPABLE : []);
         for (const n of [1, 2, 3, 5, 9, 17]) {
           const x = randomFloats(n * K, 300 + n, 2);
           const got = a.run(x, n);
@@ -150,6 +157,7 @@ test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every lev
         }
         expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping ? REGROUPABLE : []);
         expect(b.segments().flatMap((s) => s.regrouped)).toEqual([]);
+        made ||= regrouping;
       } finally {
         a.dispose();
         b.dispose();
@@ -169,8 +177,10 @@ test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every lev
           const want = s.run(x, n);
           got.forEach((g, i) => expectClose(g, want[i]!, { against: 'scalar', n, node: i }));
         }
-        expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
+        // (segments() answers for a run at the current level.)
         expect(s.segments().flatMap((seg) => seg.regrouped)).toEqual([]);
+        native().setCpuSimd('avx2');
+        expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
       } finally {
         a.dispose();
         s.dispose();
@@ -215,5 +225,86 @@ test('two graphs share one copy; a level switched after the first run is honoure
     mapped.dispose();
     await be.dispose();
     mf.close();
+  }
+});
+
+test('warm() makes the copies without a run; later graphs find them at creation', async () => {
+  const { file, ws } = makeWeights();
+  const mf = native().mapFile(file);
+  const be = native().createBackend('cpu', { threads: 2 });
+  const mapped = be.wrap(mf, 0, mf.size);
+  const cold = build(be, ws, mapped);
+  const a = build(be, ws, mapped);
+  try {
+    // At the scalar level there is nothing to make.
+    native().setCpuSimd('scalar');
+    await a.warm();
+    expect(a.segments().flatMap((s) => s.regrouped)).toEqual([]);
+    native().setCpuSimd('avx2');
+    if (native().cpuInfo().simd !== 'avx2') return; // (nothing is regrouped on this CPU, as checked above)
+    await a.warm();
+    expect(a.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+    // A graph made after the warm finds the copies at creation; one made before, at its first run.
+    const b = build(be, ws, mapped);
+    try {
+      expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+      expect(cold.segments().flatMap((s) => s.regrouped)).toEqual([]);
+      const x = randomFloats(3 * K, 600, 2);
+      const want = cold.run(x, 3);
+      expect(cold.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+      for (const g of [a, b]) expect(g.run(x, 3).map((o) => Array.from(o))).toEqual(want.map((o) => Array.from(o)));
+      native().setCpuSimd('scalar');
+      cold.run(x, 3).forEach((o, i) => expectClose(o, want[i]!, { level: 'scalar', node: i }));
+    } finally {
+      b.dispose();
+    }
+  } finally {
+    native().setCpuSimd('auto');
+    a.dispose();
+    cold.dispose();
+    mapped.dispose();
+    await be.dispose();
+    mf.close();
+  }
+  const disposed = await (async () => a.warm())().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(disposed).toMatchObject({ code: 'ERR_DISPOSED' });
+});
+
+test('loadModel warms a q4_0 model: its contexts read the regrouped weights from their first run', async () => {
+  const file = path.join(__dirname, 'fixtures', 'random', 'tiny-llama-q4_0.gguf');
+  native().setCpuSimd('avx2');
+  const regrouping = native().cpuInfo().simd === 'avx2';
+  try {
+    const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+    try {
+      const ctx = model.createContext({ contextSize: 64 });
+      const before = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped));
+      if (regrouping)
+        for (const r of before) expect(r.length).toBeGreaterThanOrEqual(7 * 2); // q, k, v, o, gate, up, down: 2 layers
+      else for (const r of before) expect(r).toEqual([]);
+      const logits = await ctx.evaluate([1, 2, 3, 4], { allLogits: true });
+      // The first runs made nothing more: every copy existed.
+      expect((['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped))).toEqual(before);
+      // The same tokens at the scalar level (originals, reference kernels): within q4_0 matmul summation order.
+      native().setCpuSimd('scalar');
+      await using c2 = model.createContext({ contextSize: 64 });
+      expectClose(await c2.evaluate([1, 2, 3, 4], { allLogits: true }), logits, { level: 'scalar' });
+    } finally {
+      await model.dispose();
+    }
+    // Loaded at the scalar level, nothing is made.
+    native().setCpuSimd('scalar');
+    const plain = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+    try {
+      const ctx = plain.createContext({ contextSize: 64 });
+      expect(ctx.segments('last').flatMap((s) => s.regrouped)).toEqual([]);
+    } finally {
+      await plain.dispose();
+    }
+  } finally {
+    native().setCpuSimd('auto');
   }
 });

@@ -172,6 +172,18 @@ export class Context {
     this.#epoch++;
   }
 
+  /** @internal The segments of the decode ('last') or prefill ('all') graph (tests). */
+  segments(which: 'last' | 'all'): ReturnType<Graph['segments']> {
+    this.#assertLive();
+    return (which === 'last' ? this.#last : this.#all).segments();
+  }
+
+  /** @internal Makes what this context's first run would make for itself, without running (Model.warm). */
+  async warm(): Promise<void> {
+    this.#assertLive();
+    await this.#lock.run(() => this.#last.warm());
+  }
+
   /** Waits for running work, then frees the KV cache and activations at once (not at GC). Idempotent. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;

@@ -27,7 +27,7 @@ export function specFromGGUF(md: MetadataRecord): TokenizerSpec {
   return runSteps(specFromGGUFSteps(md));
 }
 
-/** specFromGGUF with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+/** specFromGGUF with the event loop free every ~5 ms (loadModel, loadTokenizer). */
 export function specFromGGUFAsync(md: MetadataRecord): Promise<TokenizerSpec> {
   return runStepsAsync(specFromGGUFSteps(md));
 }

@@ -175,7 +175,7 @@ export function specFromTokenizerJsonParts(parts: TokenizerJsonParts, config?: u
   return runSteps(specFromTokenizerJsonSteps(parts, config));
 }
 
-/** specFromTokenizerJson with the event loop free every ~10 ms (loadModel, loadTokenizer). */
+/** specFromTokenizerJson with the event loop free every ~5 ms (loadModel, loadTokenizer). */
 export function specFromTokenizerJsonAsync(parts: TokenizerJsonParts, config?: unknown): Promise<TokenizerSpec> {
   return runStepsAsync(specFromTokenizerJsonSteps(parts, config));
 }

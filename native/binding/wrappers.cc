@@ -115,11 +115,13 @@ void deliver_outputs(ParsedStep& s) {
   }
 }
 
+// Runs a step of a graph off the main thread, or (warm_only) makes what its first run would (Scheduler::warm).
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Schedule> graph,
-            std::vector<std::shared_ptr<MappedFile>> files, ParsedStep step)
+            std::vector<std::shared_ptr<MappedFile>> files, ParsedStep step, bool warm_only = false)
       : Napi::AsyncWorker(env, "minimacllm:run"),
+        warm_only_(warm_only),
         deferred_(Napi::Promise::Deferred::New(env)),
         state_(std::move(state)),
         backend_(state_->backend),
@@ -130,7 +132,12 @@ class RunWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     std::string message;
-    if (const char* code = capture_error([&] { execute_step(*backend_, *graph_, files_, step_); }, &message)) {
+    const auto work = [&] {
+      if (!warm_only_) return execute_step(*backend_, *graph_, files_, step_);
+      for (const auto& f : files_) f->check_unchanged();
+      backend_->warm(*graph_);
+    };
+    if (const char* code = capture_error(work, &message)) {
       code_ = code;
       SetError(message);
     }
@@ -148,6 +155,7 @@ class RunWorker : public Napi::AsyncWorker {
   }
 
  private:
+  bool warm_only_;
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<BackendState> state_;
   std::shared_ptr<Scheduler> backend_;
@@ -508,10 +516,10 @@ Napi::Value BackendWrap::Dispose(const Napi::CallbackInfo& info) {
 // ---- Graph -------------------------------------------------------------------------
 
 Napi::Function GraphWrap::Init(Napi::Env env) {
-  return DefineClass(
-      env, "Graph",
-      {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync"),
-       InstanceMethod<&GraphWrap::Segments>("segments"), InstanceMethod<&GraphWrap::Dispose>("dispose")});
+  return DefineClass(env, "Graph",
+                     {InstanceMethod<&GraphWrap::Run>("run"), InstanceMethod<&GraphWrap::RunSync>("runSync"),
+                      InstanceMethod<&GraphWrap::Warm>("warm"), InstanceMethod<&GraphWrap::Segments>("segments"),
+                      InstanceMethod<&GraphWrap::Dispose>("dispose")});
 }
 
 Napi::Object GraphWrap::New(Napi::Env env, std::shared_ptr<BackendState> state, std::shared_ptr<Schedule> graph) {
@@ -537,6 +545,18 @@ Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
   std::shared_ptr<Schedule> g = live(env);
   ParsedStep step = guard(env, [&] { return parse_step(env, g->graph, info[0]); });
   auto* w = new RunWorker(env, state_, g, files_, std::move(step));
+  Napi::Promise p = w->promise();
+  state_->inflight++;
+  w->Queue();
+  return p;
+}
+
+// warm() -> Promise: makes off the main thread what the first run would make for itself (the CPU's
+// regrouped q4_0 weights), so that run does not pay for it.
+Napi::Value GraphWrap::Warm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Schedule> g = live(env);
+  auto* w = new RunWorker(env, state_, g, files_, ParsedStep(), true);
   Napi::Promise p = w->promise();
   state_->inflight++;
   w->Queue();

@@ -102,6 +102,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
  private:
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value Warm(const Napi::CallbackInfo& info);
   Napi::Value Segments(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<Schedule> live(Napi::Env env) const;

@@ -76,6 +76,9 @@ class Backend {
   // one run at a time.
   virtual void run(Segment& s, const StepArgs& step) = 0;
   virtual void synchronize() {}
+  // Makes now what a segment's first run would make for itself (the CPU's regrouped weights), so that
+  // the first run does not pay for it. Called by the scheduler only, never during a run.
+  virtual void warm(Segment& s) { (void)s; }
 };
 
 std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOptions& opts);

@@ -149,6 +149,11 @@ std::shared_ptr<Schedule> Scheduler::prepare(std::shared_ptr<const Graph> g) {
   return s;
 }
 
+void Scheduler::warm(Schedule& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (ScheduledSegment& seg : s.segments) backends_[seg.backend]->warm(*seg.prepared);
+}
+
 void Scheduler::run(Schedule& s, const StepArgs& step) {
   std::lock_guard<std::mutex> lock(mu_);
   validate_step(s.graph, step);

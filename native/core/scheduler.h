@@ -71,6 +71,8 @@ class Scheduler {
   std::shared_ptr<Schedule> prepare(std::shared_ptr<const Graph> g);
   // Runs one step (validated against the graph). Thread-safe: runs are serialized.
   void run(Schedule& s, const StepArgs& step);
+  // Makes what the graph's first run would (Backend::warm), without running it. Serialized with runs.
+  void warm(Schedule& s);
 
  private:
   std::unique_ptr<Backend> backends_[2];

@@ -19,18 +19,16 @@ namespace mm {
 // A segment of CPU nodes, with the q4_0 matmul weights its nodes may read regrouped (q4_0_x8.h).
 class CpuSegment : public Segment {
  public:
-  // Per entry of nodes: its matmul weights regrouped, once built (null: read in place).
+  // Per entry of nodes: its matmul weights regrouped (null: read in place), found when the segment was
+  // prepared (made before by another graph, or by Model.warm) or made by the first run or warm.
   std::vector<std::shared_ptr<Buffer>> copies;
-  // Set once copies is filled (by a run, off the main thread; regrouped() may be asked meanwhile).
+  // Set once copies is complete (by a run or warm, off the main thread; regrouped() may be asked meanwhile).
   std::atomic<bool> built{false};
+  // Copies found at prepare(), before any run: complete only once built.
+  std::vector<int32_t> found;
 
-  std::vector<int32_t> regrouped() const override {
-    std::vector<int32_t> out;
-    if (!built.load(std::memory_order_acquire)) return out;
-    for (size_t i = 0; i < nodes.size(); i++)
-      if (copies[i]) out.push_back(nodes[i]);
-    return out;
-  }
+  // The nodes a run at the current level reads regrouped.
+  std::vector<int32_t> regrouped() const override;
 };
 
 namespace {
@@ -48,6 +46,15 @@ int default_threads(int requested) {
   return cpu_features().physical_cores;
 }
 }  // namespace
+
+std::vector<int32_t> CpuSegment::regrouped() const {
+  std::vector<int32_t> out;
+  if (!regrouping_level()) return out;
+  if (!built.load(std::memory_order_acquire)) return found;
+  for (size_t i = 0; i < nodes.size(); i++)
+    if (copies[i]) out.push_back(nodes[i]);
+  return out;
+}
 
 CpuBackend::CpuBackend(const BackendOptions& opts) : pool_(default_threads(opts.threads)) {}
 
@@ -119,6 +126,20 @@ std::unique_ptr<Segment> CpuBackend::prepare(const Graph& g, std::vector<int32_t
   s->graph = &g;
   s->nodes = std::move(nodes);
   s->copies.resize(s->nodes.size());
+  // Copies already made for these weights are taken now, unless one is being made (a run or warm
+  // holds the lock): the main thread never waits for that; the first run finds it instead.
+  for (size_t i = 0; i < s->nodes.size(); i++) {
+    const Node& n = g.nodes[s->nodes[i]];
+    if (n.op != OpKind::MatMul || !regroupable(g.tensors[n.src[1]])) continue;
+    const TensorDesc& W = g.tensors[n.src[1]];
+    auto held = std::static_pointer_cast<RegroupedWeights>(W.buffer->state(&kRegroupedKey));
+    if (!held) continue;
+    std::unique_lock<std::mutex> lock(held->mu, std::try_to_lock);
+    if (!lock.owns_lock()) continue;
+    for (const auto& [offset, copy] : held->copies)
+      if (offset == W.offset) s->copies[i] = copy;
+    if (s->copies[i]) s->found.push_back(s->nodes[i]);
+  }
   return s;
 }
 
@@ -158,6 +179,11 @@ void CpuBackend::regroup(CpuSegment& s) {
     s.copies[i] = std::move(copy);
   }
   s.built.store(true, std::memory_order_release);
+}
+
+void CpuBackend::warm(Segment& seg) {
+  auto& s = static_cast<CpuSegment&>(seg);
+  if (regrouping_level() && !s.built.load(std::memory_order_relaxed)) regroup(s);
 }
 
 void CpuBackend::run_node(const Graph& g, const Node& n, const StepArgs& step, const uint8_t* packed) {

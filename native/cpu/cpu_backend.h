@@ -15,6 +15,7 @@ class CpuBackend : public Backend {
   std::string name() const override { return "cpu"; }
   bool supports(OpKind op, const std::vector<DType>& types) const override;
   void run(Segment& s, const StepArgs& step) override;
+  void warm(Segment& s) override;
   int threads() const override { return pool_.size(); }
 
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override;
