@@ -73,6 +73,11 @@ struct PanelKernels {
   // r < nr, c < n.
   void (*gemm)(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
                float* out, size_t out_stride, const float* bias);
+  // Optional: gemm over two panels at once (rows [0, rows) from panel0, nr0 real; [rows, 2 rows) from
+  // panel1, nr1 real), where a kernel over both reads each activation value once for twice the rows.
+  void (*gemm_pair)(DType w, int64_t k, const uint8_t* panel0, int nr0, const uint8_t* panel1, int nr1,
+                    const uint8_t* act, size_t act_stride, int64_t n, float* out, size_t out_stride,
+                    const float* bias) = nullptr;
 };
 
 #if defined(MM_HAVE_AVX512_KERNELS)

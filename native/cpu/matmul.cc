@@ -182,12 +182,13 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
   const size_t as_bytes = in_place    ? 0
                           : float_act ? round_up(static_cast<size_t>(K) * sizeof(float), 64)
                                       : round_up(panel_act_row_bytes(K), 64);
-  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);  // one packed panel, per thread
-  uint8_t* ws = ctx.scratch(as_bytes * static_cast<size_t>(N) + (pb + q_bytes) * static_cast<size_t>(nth) + 64);
+  const size_t pb = round_up(pk.panel_bytes(W.type, K), 64);  // one packed panel
+  const size_t per_thread = pk.gemm_pair ? 2 * pb : pb;       // the panels a thread multiplies at once
+  uint8_t* ws = ctx.scratch(as_bytes * static_cast<size_t>(N) + (per_thread + q_bytes) * static_cast<size_t>(nth) + 64);
   ws += (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64;
-  uint8_t* panels = ws;                                       // [nth, pb]
-  uint8_t* qtmp = panels + pb * static_cast<size_t>(nth);     // [nth, q_bytes]
-  uint8_t* laid = qtmp + q_bytes * static_cast<size_t>(nth);  // [N, as_bytes]
+  uint8_t* panels = ws;                                            // [nth, per_thread]
+  uint8_t* qtmp = panels + per_thread * static_cast<size_t>(nth);  // [nth, q_bytes]
+  uint8_t* laid = qtmp + q_bytes * static_cast<size_t>(nth);       // [N, as_bytes]
   const uint8_t* act = in_place ? x.row(0) : laid;
   const size_t as = in_place ? x.row_stride : as_bytes;
 
@@ -210,18 +211,34 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
   const int64_t P = (M + pk.rows - 1) / pk.rows;
   const int64_t chunks = nth == 1 ? 1 : std::min<int64_t>(P, 8 * nth), per = (P + chunks - 1) / chunks;
   const size_t out_stride = d.row_stride / sizeof(float);
-  ctx.pool.run_chunks((P + per - 1) / per, [&](int64_t c, int ith) {
-    uint8_t* panel = panels + pb * static_cast<size_t>(ith);
-    for (int64_t p = c * per, p1 = std::min(P, p + per); p < p1; p++) {
-      const int64_t m0 = p * pk.rows;
-      const int nr = static_cast<int>(std::min<int64_t>(pk.rows, M - m0));
+  // Packs panel p into `panel`; returns its real rows.
+  const auto pack = [&](int64_t p, uint8_t* panel) {
+    const int64_t m0 = p * pk.rows;
+    const int nr = static_cast<int>(std::min<int64_t>(pk.rows, M - m0));
 #if defined(MM_HAVE_AVX2_KERNELS)
-      if (packed) {  // the regrouped weights (q4_0_x8.h): a group is a panel's 8 rows
-        avx2::q4_0_x8_pack_panel(K, packed + static_cast<size_t>(m0 / kX8Rows) * q4_0_x8_group_bytes(K), panel);
-      } else
+    if (packed) {  // the regrouped weights (q4_0_x8.h): a group is a panel's 8 rows
+      avx2::q4_0_x8_pack_panel(K, packed + static_cast<size_t>(m0 / kX8Rows) * q4_0_x8_group_bytes(K), panel);
+      return nr;
+    }
 #endif
-        pk.pack(W.type, K, W.row(m0), W.row_stride, nr, panel);
-      pk.gemm(W.type, K, panel, nr, act, as, N, d.row_as<float>(0) + m0, out_stride, bias ? bias + m0 : nullptr);
+    pk.pack(W.type, K, W.row(m0), W.row_stride, nr, panel);
+    return nr;
+  };
+  ctx.pool.run_chunks((P + per - 1) / per, [&](int64_t c, int ith) {
+    uint8_t* panel = panels + per_thread * static_cast<size_t>(ith);
+    for (int64_t p = c * per, p1 = std::min(P, p + per); p < p1;) {
+      const int64_t m0 = p * pk.rows;
+      float* out = d.row_as<float>(0) + m0;
+      const float* b = bias ? bias + m0 : nullptr;
+      const int nr = pack(p, panel);
+      if (pk.gemm_pair && p + 1 < p1) {
+        const int nr1 = pack(p + 1, panel + pb);
+        pk.gemm_pair(W.type, K, panel, nr, panel + pb, nr1, act, as, N, out, out_stride, b);
+        p += 2;
+      } else {
+        pk.gemm(W.type, K, panel, nr, act, as, N, out, out_stride, b);
+        p += 1;
+      }
     }
   });
 }
