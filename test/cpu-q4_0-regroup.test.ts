@@ -122,6 +122,28 @@ function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Bu
   };
 }
 
+/**
+ * The weights file mapped into a fresh CPU backend with `threads` threads, for `use` (which disposes the
+ * graphs it builds); the SIMD level back to 'auto', the buffer, backend and mapping freed after it.
+ */
+async function withMappedWeights(
+  threads: number,
+  use: (be: NativeBackend, ws: W[], mapped: NativeBuffer) => Promise<void> | void,
+): Promise<void> {
+  const { file, ws } = makeWeights();
+  const mf = native().mapFile(file);
+  const be = native().createBackend('cpu', { threads });
+  const mapped = be.wrap(mf, 0, mf.size);
+  try {
+    await use(be, ws, mapped);
+  } finally {
+    native().setCpuSimd('auto');
+    mapped.dispose();
+    await be.dispose();
+    mf.close();
+  }
+}
+
 /** |got - want| <= 1e-5 * (1 + max |want|) per output (integer block sums are exact: only float order differs). */
 function expectClose(got: Float32Array, want: Float32Array, what: object): void {
   let scale = 1;
@@ -134,12 +156,8 @@ function expectClose(got: Float32Array, want: Float32Array, what: object): void 
 // The nodes whose weights can be regrouped: q4_0 with whole groups of 8 rows (not the q8_0, not 36 rows).
 const REGROUPABLE = [0, 1, 4];
 
-test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every level (%i threads)', async (threads) => {
-  const { file, ws } = makeWeights();
-  const mf = native().mapFile(file);
-  const be = native().createBackend('cpu', { threads });
-  const mapped = be.wrap(mf, 0, mf.size);
-  try {
+test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every level (%i threads)', (threads) =>
+  withMappedWeights(threads, (be, ws, mapped) => {
     let made = false; // copies made by an earlier level's graph (found by later graphs at creation)
     for (const level of CPU_SIMD_LEVELS) {
       native().setCpuSimd(level);
@@ -186,13 +204,8 @@ test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every lev
         s.dispose();
       }
     }
-  } finally {
-    native().setCpuSimd('auto');
-    mapped.dispose();
-    await be.dispose();
-    mf.close();
-  }
-});
+  }),
+);
 
 test('two graphs share one copy; a level switched after the first run is honoured', async () => {
   native().setCpuSimd('avx2');
@@ -200,73 +213,62 @@ test('two graphs share one copy; a level switched after the first run is honoure
     native().setCpuSimd('auto');
     return; // (an arm64 CPU or one without AVX2: nothing is regrouped, as the test above checks)
   }
-  const { file, ws } = makeWeights();
-  const mf = native().mapFile(file);
-  const be = native().createBackend('cpu', { threads: 2 });
-  const mapped = be.wrap(mf, 0, mf.size);
-  const a = build(be, ws, mapped);
-  const b = build(be, ws, mapped);
-  try {
-    const x = randomFloats(K, 500, 2);
-    const first = a.run(x, 1);
-    // The second graph finds the first one's copies (same buffer and offsets): same bits.
-    expect(b.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
-    expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
-    // Switched to the scalar level after the copies exist: the originals are read, within float order.
-    native().setCpuSimd('scalar');
-    const scalar = a.run(x, 1);
-    scalar.forEach((o, i) => expectClose(o, first[i]!, { switched: 'scalar', node: i }));
-    native().setCpuSimd('avx2');
-    expect(a.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
-  } finally {
-    native().setCpuSimd('auto');
-    a.dispose();
-    b.dispose();
-    mapped.dispose();
-    await be.dispose();
-    mf.close();
-  }
+  await withMappedWeights(2, (be, ws, mapped) => {
+    const a = build(be, ws, mapped);
+    const b = build(be, ws, mapped);
+    try {
+      const x = randomFloats(K, 500, 2);
+      const first = a.run(x, 1);
+      // The second graph finds the first one's copies (same buffer and offsets): same bits.
+      expect(b.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
+      expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+      // Switched to the scalar level after the copies exist: the originals are read, within float order.
+      native().setCpuSimd('scalar');
+      const scalar = a.run(x, 1);
+      scalar.forEach((o, i) => expectClose(o, first[i]!, { switched: 'scalar', node: i }));
+      native().setCpuSimd('avx2');
+      expect(a.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
 });
 
 test('warm() makes the copies without a run; later graphs find them at creation', async () => {
-  const { file, ws } = makeWeights();
-  const mf = native().mapFile(file);
-  const be = native().createBackend('cpu', { threads: 2 });
-  const mapped = be.wrap(mf, 0, mf.size);
-  const cold = build(be, ws, mapped);
-  const a = build(be, ws, mapped);
-  try {
-    // At the scalar level there is nothing to make.
-    native().setCpuSimd('scalar');
-    await a.warm();
-    expect(a.segments().flatMap((s) => s.regrouped)).toEqual([]);
-    native().setCpuSimd('avx2');
-    if (native().cpuInfo().simd !== 'avx2') return; // (nothing is regrouped on this CPU, as checked above)
-    await a.warm();
-    expect(a.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
-    // A graph made after the warm finds the copies at creation; one made before, at its first run.
-    const b = build(be, ws, mapped);
+  let a: Built | undefined;
+  await withMappedWeights(2, async (be, ws, mapped) => {
+    const cold = build(be, ws, mapped);
+    a = build(be, ws, mapped);
     try {
-      expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
-      expect(cold.segments().flatMap((s) => s.regrouped)).toEqual([]);
-      const x = randomFloats(3 * K, 600, 2);
-      const want = cold.run(x, 3);
-      expect(cold.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
-      for (const g of [a, b]) expect(g.run(x, 3).map((o) => Array.from(o))).toEqual(want.map((o) => Array.from(o)));
+      // At the scalar level there is nothing to make.
       native().setCpuSimd('scalar');
-      cold.run(x, 3).forEach((o, i) => expectClose(o, want[i]!, { level: 'scalar', node: i }));
+      await a.warm();
+      expect(a.segments().flatMap((s) => s.regrouped)).toEqual([]);
+      native().setCpuSimd('avx2');
+      if (native().cpuInfo().simd !== 'avx2') return; // (nothing is regrouped on this CPU, as checked above)
+      await a.warm();
+      expect(a.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+      // A graph made after the warm finds the copies at creation; one made before, at its first run.
+      const b = build(be, ws, mapped);
+      try {
+        expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+        expect(cold.segments().flatMap((s) => s.regrouped)).toEqual([]);
+        const x = randomFloats(3 * K, 600, 2);
+        const want = cold.run(x, 3);
+        expect(cold.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+        for (const g of [a, b]) expect(g.run(x, 3).map((o) => Array.from(o))).toEqual(want.map((o) => Array.from(o)));
+        native().setCpuSimd('scalar');
+        cold.run(x, 3).forEach((o, i) => expectClose(o, want[i]!, { level: 'scalar', node: i }));
+      } finally {
+        b.dispose();
+      }
     } finally {
-      b.dispose();
+      a.dispose();
+      cold.dispose();
     }
-  } finally {
-    native().setCpuSimd('auto');
-    a.dispose();
-    cold.dispose();
-    mapped.dispose();
-    await be.dispose();
-    mf.close();
-  }
-  const disposed = await (async () => a.warm())().then(
+  });
+  const disposed = await (async () => a!.warm())().then(
     () => undefined,
     (e: unknown) => e,
   );

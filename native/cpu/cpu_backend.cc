@@ -96,6 +96,13 @@ struct RegroupedWeights {
 };
 const char kRegroupedKey = 0;  // the state's key: one for every CPU backend
 
+// The copy made for the weights at `offset`, if any (the caller holds w.mu).
+std::shared_ptr<Buffer> copy_at(const RegroupedWeights& w, size_t offset) {
+  for (const auto& [at, copy] : w.copies)
+    if (at == offset) return copy;
+  return nullptr;
+}
+
 // The pages wholly inside a regrouped weight's original bytes, dropped from this process where they
 // are a mapped file's (read again from the file if anything reads them: a tied embedding's rows, a
 // level switched at run time): the weights are then resident once, as the copy, not twice.
@@ -136,8 +143,7 @@ std::unique_ptr<Segment> CpuBackend::prepare(const Graph& g, std::vector<int32_t
     if (!held) continue;
     std::unique_lock<std::mutex> lock(held->mu, std::try_to_lock);
     if (!lock.owns_lock()) continue;
-    for (const auto& [offset, copy] : held->copies)
-      if (offset == W.offset) s->copies[i] = copy;
+    s->copies[i] = copy_at(*held, W.offset);
     if (s->copies[i]) s->found.push_back(s->nodes[i]);
   }
   return s;
@@ -155,8 +161,7 @@ void CpuBackend::regroup(CpuSegment& s) {
           W.buffer->attach_state(&kRegroupedKey, std::make_shared<RegroupedWeights>()));
     // (held while regrouping: two backends sharing these weights make one copy)
     std::lock_guard<std::mutex> lock(held->mu);
-    for (const auto& [offset, copy] : held->copies)
-      if (offset == W.offset) s.copies[i] = copy;
+    s.copies[i] = copy_at(*held, W.offset);
     if (s.copies[i]) continue;
     const int64_t groups = W.rows / kX8Rows;
     std::shared_ptr<Buffer> copy;
