@@ -125,7 +125,7 @@ export class Graph {
     callNative(() => this.#graph.runSync(step));
   }
   /**
-   * Makes off the main thread what the first run would make for itself (at the plain AVX2 level, the
+   * Makes off the main thread what the first run would make for itself (at the x86 levels, the
    * regrouped copies of q4_0 matmul weights), so that run, and every graph sharing those weights, does not.
    */
   warm(): Promise<void> {

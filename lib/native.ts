@@ -98,7 +98,7 @@ export interface NativeGraph {
     copiesOut: number;
     fused: number[][];
     /**
-     * Matmul nodes whose q4_0 weights the CPU reads regrouped 8 rows at a time (plain AVX2 level): once run
+     * Matmul nodes whose q4_0 weights the CPU reads regrouped 8 rows at a time (x86 levels): once run
      * or warmed, or from creation where the copies exist already (made by another graph over the same weights).
      */
     regrouped: number[];

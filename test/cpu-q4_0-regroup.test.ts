@@ -1,17 +1,19 @@
 /**
- * At the plain AVX2 level the CPU backend reads q4_0 matmul weights regrouped 8 rows at a time
- * (native/cpu/q4_0_x8.h): a copy made on a graph's first run from read-only (mapped) weights, read by
- * the decode tile and packed into the prefill panels. Weights in a mapped file, as a model's are:
+ * At the x86 levels (plain AVX2, AVX-VNNI, AVX-512) the CPU backend reads q4_0 matmul weights regrouped
+ * 8 rows at a time (native/cpu/q4_0_x8.h): a copy made on a graph's first run from read-only (mapped)
+ * weights, read by each level's decode tile and packed into its prefill panels (AVX-512: 16-row panels
+ * of two groups, or one where a matrix ends on an odd group). Weights in a mapped file, as a model's are:
  *  - every level ('auto', 'avx-vnni', 'avx2', 'scalar'), 1 and 2 threads, decode and prefill shapes
  *    (1, 2, 3, 5, 9, 17 rows: one, two and three activation columns per tile, panels from 8), alone
  *    and in a group sharing the activations (with a bias, with a q8_0 neighbour, and a q4_0 matrix of
  *    36 rows that cannot be regrouped), against the same weights in an allocated buffer (never
  *    regrouped) within float summation order, and at the 'scalar' level against the reference itself;
  *  - the segment reports which nodes read a regrouped copy: the regroupable q4_0 matmuls exactly,
- *    only at the 'avx2' level, and only once run (or warmed, or made by another graph); writable weights never;
+ *    at every x86 level but 'scalar', and only once run (or warmed, or made by another graph); writable
+ *    weights never; at the AVX-512 level against the scalar reference too;
  *  - two graphs over the same weights share one copy, a level switched after the first run is
  *    honoured, and disposing everything leaves nothing running;
- *  - warm() makes the copies without running (at the 'avx2' level only), a graph created afterwards
+ *  - warm() makes the copies without running (not at the 'scalar' level), a graph created afterwards
  *    over the same weights finds them at creation, and loadModel warms a q4_0 model's weights: its
  *    contexts' graphs read them regrouped before their first run.
  */
@@ -155,13 +157,15 @@ function expectClose(got: Float32Array, want: Float32Array, what: object): void 
 
 // The nodes whose weights can be regrouped: q4_0 with whole groups of 8 rows (not the q8_0, not 36 rows).
 const REGROUPABLE = [0, 1, 4];
+/** Whether the current level reads q4_0 weights regrouped: an x86 level with AVX2 (not 'scalar'). */
+const regroupingLevel = (): boolean => process.arch === 'x64' && native().cpuInfo().simd !== 'scalar';
 
 test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every level (%i threads)', (threads) =>
   withMappedWeights(threads, (be, ws, mapped) => {
     let made = false; // copies made by an earlier level's graph (found by later graphs at creation)
     for (const level of CPU_SIMD_LEVELS) {
       native().setCpuSimd(level);
-      const regrouping = native().cpuInfo().simd === 'avx2';
+      const regrouping = regroupingLevel();
       const a = build(be, ws, mapped);
       const b = build(be, ws, undefined); // the same weights in allocated (writable) buffers
       try {
@@ -181,23 +185,25 @@ test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every lev
         b.dispose();
       }
     }
-    // Against the scalar reference itself: regrouped at 'avx2' (where the CPU has it), plain at 'scalar'.
-    native().setCpuSimd('avx2');
-    if (native().cpuInfo().simd === 'avx2') {
+    // Against the scalar reference itself: regrouped at 'auto' (AVX-512 where the CPU has it) and 'avx2'
+    // (where the CPU has it), plain at 'scalar'.
+    for (const level of ['auto', 'avx2'] as const) {
+      native().setCpuSimd(level);
+      if (!regroupingLevel()) continue;
       const a = build(be, ws, mapped);
       const s = build(be, ws, mapped);
       try {
         for (const n of [1, 3, 17]) {
           const x = randomFloats(n * K, 400 + n, 2);
-          native().setCpuSimd('avx2');
+          native().setCpuSimd(level);
           const got = a.run(x, n);
           native().setCpuSimd('scalar');
           const want = s.run(x, n);
-          got.forEach((g, i) => expectClose(g, want[i]!, { against: 'scalar', n, node: i }));
+          got.forEach((g, i) => expectClose(g, want[i]!, { against: 'scalar', level, n, node: i }));
         }
         // (segments() answers for a run at the current level.)
         expect(s.segments().flatMap((seg) => seg.regrouped)).toEqual([]);
-        native().setCpuSimd('avx2');
+        native().setCpuSimd(level);
         expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
       } finally {
         a.dispose();
@@ -277,8 +283,8 @@ test('warm() makes the copies without a run; later graphs find them at creation'
 
 test('loadModel warms a q4_0 model: its contexts read the regrouped weights from their first run', async () => {
   const file = path.join(__dirname, 'fixtures', 'random', 'tiny-llama-q4_0.gguf');
-  native().setCpuSimd('avx2');
-  const regrouping = native().cpuInfo().simd === 'avx2';
+  native().setCpuSimd('auto'); // (this CPU's best level: regrouped on any x86 CPU with AVX2)
+  const regrouping = regroupingLevel();
   try {
     const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
     try {

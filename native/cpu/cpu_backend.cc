@@ -32,11 +32,11 @@ class CpuSegment : public Segment {
 };
 
 namespace {
-// Whether the matmuls read q4_0 weights regrouped: at the plain AVX2 level only (AVX-VNNI and AVX-512
-// have their own tiles, and other CPUs no such kernel).
+// Whether the matmuls read q4_0 weights regrouped: at the x86 levels (plain AVX2, AVX-VNNI, AVX-512:
+// each has a tile for them), not at the scalar level, and other CPUs have no such kernel.
 bool regrouping_level() {
 #if defined(MM_HAVE_AVX2_KERNELS)
-  return cpu_use_avx2() && !cpu_use_avx_vnni() && !cpu_use_avx512();
+  return cpu_use_avx2();
 #else
   return false;
 #endif

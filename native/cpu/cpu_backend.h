@@ -24,7 +24,7 @@ class CpuBackend : public Backend {
   void run_node(const Graph& g, const Node& n, const StepArgs& step, const uint8_t* packed = nullptr);
 
  private:
-  // The regrouped weights of a segment's matmul nodes, built on its first run at the plain AVX2 level
+  // The regrouped weights of a segment's matmul nodes, built on its first run at an x86 level
   // (or found on the weights' buffer, where every CPU backend keeps them as long as the buffer lives).
   void regroup(class CpuSegment& s);
 
