@@ -436,6 +436,7 @@ const VecOps& vec_ops() {
     o.accum_q8_0 = accum_q8_0;
     o.scores_f16 = scores_f16;
     o.accum_f16 = accum_f16;
+    add_sampler_ops(o);
     return o;
   }();
   return v;

@@ -176,8 +176,10 @@ namespace avx512 {
 const TileKernels& tile_kernels();
 // The extra activation data its tile for weight type t reads (q4_0, iq4_nl), or none.
 ActExtra act_extra(DType t);
-// The AVX2 vector ops with the attention rows' 512-bit kernels (f16 and q8_0, attention_rows_avx512.cc).
+// The AVX2 vector ops with the attention rows' 512-bit kernels (f16 and q8_0, attention_rows_avx512.cc)
+// and the sampler's passes on 16 lanes (add_sampler_ops, sampler_avx512.cc).
 const VecOps& vec_ops();
+void add_sampler_ops(VecOps& o);
 }  // namespace avx512
 #endif
 #if defined(__aarch64__) || defined(_M_ARM64)
