@@ -78,7 +78,8 @@ void bucket_mass_t(int64_t n, const float* v, float vmax, float scale, int nb, c
       __mmask16 live;
       if (CNT) {
         live = _mm512_cmp_ps_mask(x, ninf, _CMP_GT_OQ);
-        if (NW == 1) second = _mm512_maskz_mov_ps(live, one);
+        if (NW == 1)
+          second = _mm512_maskz_mov_ps(live, one);
         else
           _mm512_store_ps(cn + j, _mm512_maskz_mov_ps(live, one));
         const unsigned valid = left >= 16 ? 0xffffu : (1u << left) - 1;
