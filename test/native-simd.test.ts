@@ -220,6 +220,7 @@ const x64 = process.arch === 'x64';
     ['attention_avx2', avx2],
     ['attention_rows_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
     ['attention_block_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
+    ['sampler_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
   ];
   const objs = levels.map(([f, flags]) => {
     const o = path.join(tmp, `${f}.o`);
@@ -237,7 +238,11 @@ const x64 = process.arch === 'x64';
     // The prefill block attention (f16 and q8_0) against a scalar softmax attention.
     expect(out).toContain('ok avx2 attend block');
     // The f16 rows' AVX-512 kernels and the 512-bit block attention where the CPU has the avx512 level.
-    if (!out.includes('skip avx512 attention rows')) expect(out).toContain('ok avx512 attention rows');
+    if (!out.includes('skip avx512 attention rows')) {
+      expect(out).toContain('ok avx512 attention rows');
+      expect(out).toContain('ok avx512 vec ops'); // (the sampler's 16-lane passes against the scalar reference)
+      expect(out).toContain('ok avx512 sampler bits'); // (and bit for bit the AVX2 passes)
+    }
     if (out.includes('skip avx512 attend block')) expect(out).toContain('skip avx512 attention rows');
     else expect(out).toContain('ok avx512 attend block');
   }

@@ -54,20 +54,24 @@ const CUT_SCAN = 4096;
  * symbols of an uncut stretch cost 20-70 ms per MB of main-thread time in one step.
  */
 const OFFLOAD_UNCUT = 1 << 17;
-/** tokenizeAsync keeps its tokens in arrays of about this many ids until it joins them at the end. */
-const PART_IDS = 1 << 20;
+/**
+ * tokenizeAsync keeps its tokens in arrays of about this many ids until it joins them at the end (a growing
+ * array copies itself: at 2^20 a growth in one slice held the event loop 43 ms on a Zen 5 VM, at 2^18 24 ms).
+ */
+const PART_IDS = 1 << 18;
 /** Ids copied from the worker's array into a typed result per step (4 MB, fresh pages faulted in as written). */
 const COPY_IDS = 1 << 20;
 
 /**
- * The most ids tokenizeAsync returns as a `number[]` (2^21 = 2,097,152): one JavaScript array is allocated in
- * one step, 8 bytes an id with its pages faulted in at once (~5 ms of main-thread CPU per million ids), which
- * would hold the event loop past 50 ms from ~10 M ids; at 2^22 a quiet run measured 36-39 ms in one gap (the
- * array plus a collection), at 2^21 28-31 ms: the margin is kept for loaded machines. A longer text is ERR_INVALID_ARG
+ * The most ids tokenizeAsync returns as a `number[]` (2^20 = 1,048,576): one JavaScript array is allocated in
+ * one step, 8 bytes an id with its pages faulted in at once (~5 ms of main-thread CPU per million ids where
+ * fresh pages are cheap); at 2^22 a quiet run measured 36-39 ms in one gap (the array plus a collection), at
+ * 2^21 28-31 ms, but 43-48 ms on a Zen 5 VM whose fresh pages cost more (54-62 ms beside another busy
+ * process), 2^20 29 ms there: the margin is kept for such machines. A longer text is ERR_INVALID_ARG
  * as soon as it is known to need more; `{ as: 'uint32' }` gives a `Uint32Array` of any length (allocated
  * lazily, filled a slice at a time), `maxTokens` bounds the count.
  */
-export const MAX_TOKEN_ARRAY = 1 << 21;
+export const MAX_TOKEN_ARRAY = 1 << 20;
 
 /**
  * An array for `n` numbers. V8 keeps it fast when sized up front up to 2^25 elements; past that it grows as it

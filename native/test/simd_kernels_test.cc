@@ -384,6 +384,64 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
 }
 #endif
 
+#if defined(MM_HAVE_AVX512_KERNELS)
+// The AVX-512 sampler passes (sampler_avx512.cc) against the AVX2 ones, bit for bit: the same weights and
+// bucket sums (so every draw is the same at both levels), over rows of every length up to a few
+// vectors, with ties, NaN and infinities, one and two weights, with and without counts.
+int check_sampler_bits(const VecOps& a2, const VecOps& a5) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-12.f, 9.f);
+  int failures = 0;
+  for (int64_t n = 1; n <= 80; n += (n < 40 ? 1 : 13)) {
+    for (int kind = 0; kind < 3; kind++) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (auto& v : x) v = u(rng);
+      if (kind == 1)
+        for (int64_t i = 0; i < n; i += 3) x[i] = i % 2 ? NAN : -INFINITY;
+      if (kind == 2)
+        for (int64_t i = 0; i < n; i += 2) x[i] = std::round(x[i]);
+      float mn, mx;
+      a2.finite_min_max(n, x.data(), &mn, &mx);
+      if (!std::isfinite(mx)) continue;
+      const int nb = 1 + static_cast<int>(n % 7);
+      const float scale = mx > mn ? nb / (mx - mn) : 0.0f;
+      const float inv[2] = {1.0f / 0.8f, 1.0f}, sub[2] = {mx / 0.8f, mx};
+      std::vector<float> clean(x), w2(x.size()), w5(x.size());
+      for (auto& v : clean) v = v == v ? v : -INFINITY;
+      a2.exp_weights(n, clean.data(), inv[0], sub[0], w2.data());
+      a5.exp_weights(n, clean.data(), inv[0], sub[0], w5.data());
+      if (std::memcmp(w2.data(), w5.data(), w2.size() * sizeof(float)) != 0) {
+        std::printf("FAIL avx512 exp_weights bits n=%lld\n", static_cast<long long>(n));
+        failures++;
+      }
+      std::vector<int32_t> p2(x.size()), p5(x.size());
+      for (int b = 0; b < nb; b++) {
+        const int64_t m2 = a2.bucket_members(n, x.data(), mx, scale, nb, b, p2.data());
+        const int64_t m5 = a5.bucket_members(n, x.data(), mx, scale, nb, b, p5.data());
+        if (m2 != m5 || !std::equal(p2.begin(), p2.begin() + m2, p5.begin())) {
+          std::printf("FAIL avx512 bucket_members n=%lld b=%d\n", static_cast<long long>(n), b);
+          failures++;
+        }
+      }
+      for (const int nw : {1, 2})
+        for (const bool count : {false, true}) {
+          const size_t len = static_cast<size_t>(nb) * (nw + (count ? 1 : 0));
+          std::vector<double> m2(len), m5(len);
+          a2.bucket_mass(n, x.data(), mx, scale, nb, nw, inv, sub, count, m2.data());
+          a5.bucket_mass(n, x.data(), mx, scale, nb, nw, inv, sub, count, m5.data());
+          if (std::memcmp(m2.data(), m5.data(), len * sizeof(double)) != 0) {
+            std::printf("FAIL avx512 bucket_mass bits n=%lld nw=%d count=%d\n", static_cast<long long>(n), nw,
+                        count ? 1 : 0);
+            failures++;
+          }
+        }
+    }
+  }
+  std::printf("ok avx512 sampler bits\n");
+  return failures;
+}
+#endif
+
 #if defined(MM_HAVE_AVX2_KERNELS)
 // The prefill block attention (attention_blocks: avx2::attend_block, and
 // avx512::attend_block where the CPU has the level) against a scalar softmax
@@ -548,10 +606,14 @@ int main() {
   }
 #if defined(MM_HAVE_AVX512_KERNELS)
   // The f16 attention rows' 512-bit kernels (the rest of that table is AVX2's).
-  if (cpu_use_avx512())
+  if (cpu_use_avx512()) {
     failures += check_attention_rows("avx512", avx512::vec_ops());
-  else
+    // The sampler's 16-lane passes: against the scalar reference, and the AVX2 passes' bits.
+    failures += check_vec_ops("avx512", avx512::vec_ops(), false);
+    failures += check_sampler_bits(avx2::vec_ops(), avx512::vec_ops());
+  } else {
     std::printf("skip avx512 attention rows: this CPU has no AVX-512\n");
+  }
   // The prefill block attention's 512-bit kernel.
   if (cpu_use_avx512())
     failures += check_attend_block("avx512", avx512::attend_block, avx2::attend_block, kAttnMaxQueriesWide);
