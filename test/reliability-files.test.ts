@@ -19,6 +19,8 @@ import { fixture } from './helpers/model-refs';
 import { leastStall } from './helpers/stall';
 
 const STORIES = fixture('models', 'stories260K.gguf');
+/** Run by test:sanitize on the ASan + UBSan addon: timings are the sanitizers', not the code's. */
+const SANITIZED = process.env.MINIMACLLM_SANITIZED === '1';
 let dir: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-files-'));
@@ -110,7 +112,7 @@ describe('12: a header of millions of strings does not stall the event loop', ()
     // this header each block 40-56 ms in every run (the least of 3 was 52 ms twice): a block of the parser's own,
     // not yet traced (the 1.5M-slot result array is allocated in one step), so this fuzz case is held to 60 ms
     // there until it is; an unsliced parse blocks for seconds.
-    expect(out.blockedMs).toBeLessThan(60);
+    expect(out.blockedMs).toBeLessThan(SANITIZED ? 150 : 60);
   }, 70000);
 
   test('16M one-byte strings are ERR_BAD_MODEL at once, without parsing them', async () => {
@@ -134,7 +136,9 @@ describe('12: a header of millions of strings does not stall the event loop', ()
       failure = await code(readGGUF(file));
     });
     expect(failure).toMatch(/^ERR_BAD_MODEL: .*more than 2097152 strings/);
-    expect(stall.blockedMs).toBeLessThan(50);
+    // (Under the sanitizers, test:sanitize, the addon and the runtime run several times slower and beside other
+    // workers: 76 ms was seen there; the bound is the plain build's.)
+    expect(stall.blockedMs).toBeLessThan(SANITIZED ? 150 : 50);
   });
 
   test('the sliced parse reads exactly what the synchronous one does', async () => {
