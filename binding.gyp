@@ -19,7 +19,7 @@
       "native/cpu/attention_rows_neon.cc",
       "native/cpu/matmul.cc",
       "native/cpu/gemm_panel.cc",
-      "native/cpu/q4_0_x8.cc",
+      "native/cpu/regroup_x8.cc",
       "native/cpu/gemm_neon.cc",
       "native/cpu/get_rows.cc",
       "native/cpu/rms_norm.cc",
@@ -157,7 +157,7 @@
           "type": "static_library",
           "sources": ["native/cpu/vec_dot_avx2.cc", "native/cpu/vec_dot_lowbit_avx2.cc", "native/cpu/gemm_avx2.cc",
                       "native/cpu/attention_avx2.cc", "native/cpu/attention_rows_avx2.cc",
-                      "native/cpu/probe_avx2.cc", "native/cpu/q4_0_x8_avx2.cc"],
+                      "native/cpu/probe_avx2.cc", "native/cpu/regroup_x8_avx2.cc"],
           "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
@@ -168,7 +168,7 @@
           "target_name": "mm_cpu_avx512",
           "type": "static_library",
           "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/vec_dot_avx512.cc", "native/cpu/attention_rows_avx512.cc",
-                      "native/cpu/attention_block_avx512.cc", "native/cpu/q4_0_x8_avx512.cc",
+                      "native/cpu/attention_block_avx512.cc", "native/cpu/regroup_x8_avx512.cc",
                       "native/cpu/sampler_avx512.cc"],
           "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
           "xcode_settings": {

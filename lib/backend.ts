@@ -126,7 +126,7 @@ export class Graph {
   }
   /**
    * Makes off the main thread what the first run would make for itself (at the x86 levels, the
-   * regrouped copies of q4_0 matmul weights), so that run, and every graph sharing those weights, does not.
+   * regrouped copies of q4_0 and q8_0 matmul weights), so that run, and every graph sharing those weights, does not.
    */
   warm(): Promise<void> {
     this.#owner.assertLive();

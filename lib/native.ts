@@ -85,7 +85,7 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
-  /** Makes off the main thread what the first run would make for itself (the CPU's regrouped q4_0 weights). */
+  /** Makes off the main thread what the first run would make for itself (the CPU's regrouped q4_0 and q8_0 weights). */
   warm(): Promise<void>;
   /**
    * How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around
@@ -98,7 +98,7 @@ export interface NativeGraph {
     copiesOut: number;
     fused: number[][];
     /**
-     * Matmul nodes whose q4_0 weights the CPU reads regrouped 8 rows at a time (x86 levels): once run
+     * Matmul nodes whose q4_0 or q8_0 weights the CPU reads regrouped 8 rows at a time (x86 levels): once run
      * or warmed, or from creation where the copies exist already (made by another graph over the same weights).
      */
     regrouped: number[];

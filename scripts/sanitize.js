@@ -48,7 +48,7 @@ const DEFAULT_TESTS = [
   'test/cli-reliability.test.ts',
   'test/scheduler.test.ts',
   'test/generate-sampler.test.ts',
-  'test/cpu-q4_0-regroup.test.ts',
+  'test/cpu-regroup.test.ts',
 ];
 
 // -O1 after gyp's -O3: about half the compile time, and the usual level for ASan (stack traces stay readable).

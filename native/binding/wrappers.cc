@@ -552,7 +552,7 @@ Napi::Value GraphWrap::Run(const Napi::CallbackInfo& info) {
 }
 
 // warm() -> Promise: makes off the main thread what the first run would make for itself (the CPU's
-// regrouped q4_0 weights), so that run does not pay for it.
+// regrouped q4_0 and q8_0 weights), so that run does not pay for it.
 Napi::Value GraphWrap::Warm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<Schedule> g = live(env);

@@ -37,7 +37,7 @@ class Segment {
   // entry the producer, then the nodes it is fused into. For tests and tools.
   virtual std::vector<std::vector<int32_t>> fused() const { return {}; }
   // Nodes whose weights this backend reads from a copy laid out for its kernels (the CPU's regrouped
-  // q4_0, q4_0_x8.h), once made. For tests and tools.
+  // q4_0 and q8_0, regroup_x8.h), once made. For tests and tools.
   virtual std::vector<int32_t> regrouped() const { return {}; }
 };
 

@@ -12,11 +12,11 @@
 #include "../core/error.h"
 #include "cpu_features.h"
 #include "ops.h"
-#include "q4_0_x8.h"
+#include "regroup_x8.h"
 
 namespace mm {
 
-// A segment of CPU nodes, with the q4_0 matmul weights its nodes may read regrouped (q4_0_x8.h).
+// A segment of CPU nodes, with the q4_0 / q8_0 matmul weights its nodes may read regrouped (regroup_x8.h).
 class CpuSegment : public Segment {
  public:
   // Per entry of nodes: its matmul weights regrouped (null: read in place), found when the segment was
@@ -32,8 +32,9 @@ class CpuSegment : public Segment {
 };
 
 namespace {
-// Whether the matmuls read q4_0 weights regrouped: at the x86 levels (plain AVX2, AVX-VNNI, AVX-512:
-// each has a tile for them), not at the scalar level, and other CPUs have no such kernel.
+// Whether the matmuls read q4_0 and q8_0 weights regrouped: at the x86 levels (plain AVX2, AVX-VNNI,
+// AVX-512: the AVX2 tiles serve them all, each has a panel packer), not at the scalar level, and other CPUs have no
+// such kernel.
 bool regrouping_level() {
 #if defined(MM_HAVE_AVX2_KERNELS)
   return cpu_use_avx2();
@@ -87,7 +88,7 @@ bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
 }
 
 namespace {
-// The regrouped copies of a weights buffer's q4_0 matrices (by offset), kept on that buffer
+// The regrouped copies of a weights buffer's q4_0 / q8_0 matrices (by offset), kept on that buffer
 // (Buffer::attach_state): made once, whichever graph or CPU backend reads them first, shared by all, and
 // freed with the weights (a context disposed and made again finds them).
 struct RegroupedWeights {
@@ -119,12 +120,12 @@ void drop_pages(const TensorDesc& W) {
 #endif
 }
 
-// Whether a matmul's weights can be regrouped: q4_0 in whole groups of 8 rows, in a mapped file's pages
+// Whether a matmul's weights can be regrouped: q4_0 or q8_0 in whole groups of 8 rows, in a mapped file's pages
 // (never changed, and dropped once copied by drop_pages: the copy then costs no memory). A huge-page copy
-// of the file (loadModel's hugePages) cannot drop its pages, and its q4_0 weights are read in place.
+// of the file (loadModel's hugePages) cannot drop its pages, and its weights are read in place.
 bool regroupable(const TensorDesc& W) {
-  return W.type == DType::Q4_0 && W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() && W.buffer->is_host() &&
-         q4_0_x8_fits(W.rows, W.cols);
+  return x8_type(W.type) && W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() && W.buffer->is_host() &&
+         x8_fits(W.type, W.rows, W.cols);
 }
 }  // namespace
 
@@ -166,9 +167,9 @@ void CpuBackend::regroup(CpuSegment& s) {
     const int64_t groups = W.rows / kX8Rows;
     std::shared_ptr<Buffer> copy;
     try {
-      copy = Buffer::allocate(q4_0_x8_group_bytes(W.cols) * static_cast<size_t>(groups));
+      copy = Buffer::allocate(x8_group_bytes(W.type, W.cols) * static_cast<size_t>(groups));
     } catch (const Error&) {
-      continue;  // out of memory: this matmul reads the q4_0 original, as at every other level
+      continue;  // out of memory: this matmul reads the original, as at every other level
     }
     // The copy's pages touched first, on their own: faulting them in while the file's pages were read
     // ran 4-5x slower at times (1.3 s against 0.25-0.28 s for Llama-3.2-1B's shape, 2 threads).
@@ -177,8 +178,8 @@ void CpuBackend::regroup(CpuSegment& s) {
     pool_.parallel_for(pages, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; p++) dst[p * 4096] = 0;
     });
-    pool_.parallel_for(groups,
-                       [&](int64_t g0, int64_t g1) { q4_0_x8_regroup(W.row(0), W.row_stride, W.cols, g0, g1, dst); });
+    pool_.parallel_for(
+        groups, [&](int64_t g0, int64_t g1) { x8_regroup(W.type, W.row(0), W.row_stride, W.cols, g0, g1, dst); });
     drop_pages(W);
     held->copies.emplace_back(W.offset, copy);
     s.copies[i] = std::move(copy);

@@ -18,7 +18,7 @@
 #include "count_blocks.h"
 #include "cpu_features.h"
 #include "gemm_panel.h"
-#include "q4_0_x8.h"
+#include "regroup_x8.h"
 #include "x86_vnni.h"
 
 namespace mm {
@@ -724,11 +724,11 @@ void gemm_panel_pair(DType w, int64_t k, const uint8_t* p0, int nr0, const uint8
 }  // namespace
 
 const PanelKernels& panel_kernels() {
-  static const PanelKernels plain{kRows,           panel_supports,    panel_bytes, pack_panel<false>, gemm_panel<false>,
-                                  gemm_panel_pair, q4_0_x8_pack_panel};
+  static const PanelKernels plain{kRows,           panel_supports, panel_bytes, pack_panel<false>, gemm_panel<false>,
+                                  gemm_panel_pair, x8_pack_panel};
 #if MM_HAVE_VNNI
   static const PanelKernels vnni{kRows,   panel_supports,    panel_bytes, pack_panel<true>, gemm_panel<true>,
-                                 nullptr, q4_0_x8_pack_panel};
+                                 nullptr, x8_pack_panel_vnni};
   if (cpu_use_avx_vnni()) return vnni;
 #endif
   return plain;

@@ -11,7 +11,7 @@
 #include "../../kernels/quant_blocks.h"
 #include "count_blocks.h"
 #include "gemm_panel.h"
-#include "q4_0_x8.h"
+#include "regroup_x8.h"
 
 namespace mm {
 namespace avx512 {
@@ -497,7 +497,7 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
 }  // namespace
 
 const PanelKernels& panel_kernels() {
-  static const PanelKernels k{kRows, panel_supports, panel_bytes, pack_panel, gemm_panel, nullptr, q4_0_x8_pack_panel};
+  static const PanelKernels k{kRows, panel_supports, panel_bytes, pack_panel, gemm_panel, nullptr, x8_pack_panel};
   return k;
 }
 

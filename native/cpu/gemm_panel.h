@@ -10,8 +10,8 @@
 // the panel while it sits in L1/L2. Per 32-value block and activation row: 8
 // vpdpbusd (or maddubs with int16 sums), one int->float convert, one multiply
 // and one FMA for a whole vector of outputs. Repacking happens per matmul call
-// into a per-thread scratch panel (from the regrouped copy where q4_0 weights
-// have one, q4_0_x8.h).
+// into a per-thread scratch panel (from the regrouped copy where q4_0 and q8_0
+// weights have one, regroup_x8.h).
 //
 // Integer block sums are exact, so results equal the row kernels' up to float
 // summation order (tested against them and the scalar reference).
@@ -78,9 +78,10 @@ struct PanelKernels {
   void (*gemm_pair)(DType w, int64_t k, const uint8_t* panel0, int nr0, const uint8_t* panel1, int nr1,
                     const uint8_t* act, size_t act_stride, int64_t n, float* out, size_t out_stride,
                     const float* bias) = nullptr;
-  // Optional: packs a q4_0 panel from weights regrouped 8 rows at a time (q4_0_x8.h): the panel's first
-  // group at `groups`, the next (where nr is 16) one group further; nr real rows, a multiple of 8.
-  void (*pack_x8)(int64_t k, const uint8_t* groups, int nr, uint8_t* panel) = nullptr;
+  // Optional: packs a q4_0 or q8_0 panel from weights regrouped 8 rows at a time (regroup_x8.h): the
+  // panel's first group at `groups`, the next (where nr is 16) one group further; nr real rows, a multiple
+  // of 8.
+  void (*pack_x8)(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) = nullptr;
 };
 
 #if defined(MM_HAVE_AVX512_KERNELS)

@@ -12,8 +12,7 @@
 #include "cpu_features.h"
 #include "gemm_panel.h"
 #include "ops.h"
-#include "q4_0_x8.h"
-#include "x86_vnni.h"
+#include "regroup_x8.h"
 #include "../core/quants.h"
 #include "vec_dot.h"
 
@@ -70,9 +69,9 @@ const DotKernels& active_kernels() {
 
 DotTileFn tile_kernel(DType t) {
 #if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::IQ4_NL)) {
+  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::IQ4_NL)) {
     const TileKernels& k = avx512::tile_kernels();
-    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : t == DType::IQ4_NL ? k.iq4_nl : k.q8_0;
+    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : k.iq4_nl;
   }
 #endif
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -216,8 +215,8 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
   const auto pack = [&](int64_t p, uint8_t* panel) {
     const int64_t m0 = p * pk.rows;
     const int nr = static_cast<int>(std::min<int64_t>(pk.rows, M - m0));
-    if (packed) {  // the regrouped weights (q4_0_x8.h): a panel's rows are one or two groups
-      pk.pack_x8(K, packed + static_cast<size_t>(m0 / kX8Rows) * q4_0_x8_group_bytes(K), nr, panel);
+    if (packed) {  // the regrouped weights (regroup_x8.h): a panel's rows are one or two groups
+      pk.pack_x8(W.type, K, packed + static_cast<size_t>(m0 / kX8Rows) * x8_group_bytes(W.type, K), nr, panel);
       return nr;
     }
     pk.pack(W.type, K, W.row(m0), W.row_stride, nr, panel);
@@ -292,8 +291,8 @@ struct RowJob {
   const float* bias;  // [m] or null
   MatmulKernel kern;
   int64_t M;
-  const uint8_t* packed = nullptr;  // W regrouped (q4_0_x8.h): groups of 8 rows for x8_tile
-  X8Tile x8_tile = nullptr;         // with packed: this level's decode tile
+  const uint8_t* packed = nullptr;  // W regrouped (regroup_x8.h): groups of 8 rows for x8_tile
+  X8Tile x8_tile = nullptr;         // with packed: the decode tile for W's type
   // Weight rows per unit of work: a group of 8 rows regrouped, tiles of kTileW rows for the register-blocked
   // kernel, else tiles of kTileRows rows that stay in L1 while every activation row passes over them.
   int64_t unit() const { return packed ? kX8Rows : kern.tile ? kTileW : kTileRows; }
@@ -314,9 +313,9 @@ void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t
   const TensorDesc& W = *j.W;
   const TensorDesc& d = *j.d;
   if (j.packed) {
-    // Regrouped q4_0 (q4_0_x8.h): 8 weight rows (one group, m_begin and m_end on group bounds) x up to
+    // Regrouped (regroup_x8.h): 8 weight rows (one group, m_begin and m_end on group bounds) x up to
     // kTileA activation rows per call.
-    const size_t out_stride = d.row_stride / sizeof(float), gb = q4_0_x8_group_bytes(K);
+    const size_t out_stride = d.row_stride / sizeof(float), gb = x8_group_bytes(W.type, K);
     for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
       const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
       for (int64_t m0 = m_begin; m0 < m_end; m0 += kX8Rows)
@@ -399,19 +398,6 @@ void run_row_jobs(CpuContext& ctx, const RowJob* jobs, size_t count, Activations
   });
 }
 
-#if defined(MM_HAVE_AVX2_KERNELS)
-// The decode tile on regrouped q4_0 weights for the current level: AVX-512 VNNI, AVX-VNNI, or plain AVX2.
-X8Tile x8_tile() {
-#if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512()) return avx512::q4_0_x8_tile;
-#endif
-#if MM_HAVE_VNNI
-  if (cpu_use_avx_vnni()) return avx2::q4_0_x8_tile_vnni;
-#endif
-  return avx2::q4_0_x8_tile;
-}
-#endif
-
 // The panel GEMM for these weights and this many activation rows, or null.
 // rowwise (batched decoding): never, the row/tile kernels' result for a row does not depend on N.
 const PanelKernels* panels_for(const TensorDesc& W, int64_t N, int64_t K, bool rowwise) {
@@ -426,10 +412,14 @@ RowJob row_job(const OpArgs& a) {
   const TensorDesc& W = a.src(1);
   RowJob j{&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
 #if defined(MM_HAVE_AVX2_KERNELS)
-  if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 rows)
+  if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 / q8_0 rows)
     j.packed = a.packed;
-    j.x8_tile = x8_tile();
-    j.kern.extra = avx2::q4_0_x8_extra();
+    if (W.type == DType::Q4_0) {
+      j.x8_tile = avx2::q4_0_x8_tile;
+      j.kern.extra = avx2::q4_0_x8_extra();
+    } else {
+      j.x8_tile = avx2::q8_0_x8_tile;  // (q8_0 rows as they are; no extra)
+    }
   }
 #endif
   return j;
@@ -443,7 +433,7 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols;
   const RowJob j = row_job(a);  // bias: [m]
   if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise)) {
-    // (panel kernels without pack_x8 pack from the q4_0 original, which stays mapped)
+    // (panel kernels without pack_x8 pack from the original, which stays mapped)
     const uint8_t* packed = pk->pack_x8 ? j.packed : nullptr;
     return matmul_panels(ctx, *pk, x, W, packed, d, j.bias, N, K, j.M, j.kern.act_type);
   }

@@ -22,7 +22,7 @@ struct OpArgs {
   const Node& node;
   const Graph& graph;
   const StepArgs& step;
-  // A matmul's weights (src 1) regrouped 8 rows at a time (q4_0_x8.h), or null: the x86 levels.
+  // A matmul's weights (src 1) regrouped 8 rows at a time (regroup_x8.h), or null: the x86 levels.
   const uint8_t* packed = nullptr;
   const TensorDesc& src(size_t i) const { return graph.tensors[node.src[i]]; }
   const TensorDesc& dst() const { return graph.tensors[node.dst]; }

@@ -1,7 +1,10 @@
-// AVX-512 VNNI decode tiles for q4_0, q5_0, q8_0 and iq4_nl weights (see DotTileFn in
+// AVX-512 VNNI decode tiles for q4_0, q5_0 and iq4_nl weights (see DotTileFn in
 // vec_dot.h): one activation row against up to 4 weight rows read in place.
 // q4_0 / iq4_nl: groups of four blocks against an activation row prepared once
-// per matmul (act_extra); q5_0 / q8_0: two blocks per 512-bit vpdpbusd. Compiled
+// per matmul (act_extra); q5_0: two blocks per 512-bit vpdpbusd. (q8_0 read in
+// place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
+// tile, regroup_x8.h, has its float order, so the same weights give the same
+// bits both ways, with or without hugePages.) Compiled
 // in the cpu_avx512 library; chosen only after cpu_use_avx512(). Tiles with more
 // than one activation row go to the AVX2 / AVX-VNNI tiles.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -207,44 +210,6 @@ void tile_q4_0_groups(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
   for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + tail[r];
 }
 
-template <int R>
-void tile_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
-  const int64_t nb = k / QK8_0;
-  const block_q8_0* y = reinterpret_cast<const block_q8_0*>(a);
-  const __m512i pattern = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512 acc[R];
-  for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-  const size_t ahead = prefetch_ahead(R * ws);
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    // (q + 128) . a - 128 * sum(a) = q . a, with q + 128 unsigned: the
-    // correction depends on the activations only, so it is made once for the
-    // tile's rows (each row: one xor and one vpdpbusd). Exact integers: the
-    // same sums as any other order.
-    const __m512i av =
-        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs))),
-                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b + 1].qs)), 1);
-    const __m512i m128 =
-        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, av));
-    const __m128 da = pair_halves(y[b].d, y[b + 1].d);
-    for (int r = 0; r < R; r++) {
-      const block_q8_0* x = reinterpret_cast<const block_q8_0*>(w + ws * r) + b;
-      prefetch_next_tile(x, ahead);
-      prefetch_next_tile(x, ahead + 64);
-      const __m512i wq =
-          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[0].qs))),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[1].qs)), 1);
-      const __m512i sum = _mm512_dpbusd_epi32(m128, _mm512_xor_si512(wq, flip), av);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), pair_scales(pair_halves(x[0].d, x[1].d), da, pattern), acc[r]);
-    }
-  }
-  for (int r = 0; r < R; r++) {
-    out[r] = _mm512_reduce_add_ps(acc[r]);
-    if (b < nb) out[r] += avx2::kernels().q8_0(QK8_0, reinterpret_cast<const block_q8_0*>(w + ws * r) + b, y + b);
-  }
-}
-
 // One activation row here; more go to the AVX2 / AVX-VNNI tile.
 template <DType T>
 void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
@@ -260,7 +225,7 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
               avx2::kernels().q5_0(k, static_cast<const uint8_t*>(w) + ws * r, static_cast<const uint8_t*>(a) + as * c);
       return;
     }
-    return (T == DType::Q4_0 ? wide.q4_0 : wide.q8_0)(k, w, ws, nr, a, as, nc, out, os);
+    return wide.q4_0(k, w, ws, nr, a, as, nc, out, os);
   }
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   const uint8_t* ab = static_cast<const uint8_t*>(a);
@@ -274,19 +239,13 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
       case 3: return run(tile_q4_0_groups<3, iq4>);
       default: return run(tile_q4_0_groups<4, iq4>);
     }
-  } else if constexpr (T == DType::Q5_0) {
+  } else {
+    static_assert(T == DType::Q5_0, "q4_0, iq4_nl, q5_0");
     switch (nr) {
       case 1: return run(tile_q4_0<1, true>);
       case 2: return run(tile_q4_0<2, true>);
       case 3: return run(tile_q4_0<3, true>);
       default: return run(tile_q4_0<4, true>);
-    }
-  } else {
-    switch (nr) {
-      case 1: return run(tile_q8_0<1>);
-      case 2: return run(tile_q8_0<2>);
-      case 3: return run(tile_q8_0<3>);
-      default: return run(tile_q8_0<4>);
     }
   }
 }
@@ -298,7 +257,6 @@ const TileKernels& tile_kernels() {
     // (the K-quant and iq4_xs tiles are the AVX2 ones)
     TileKernels t = avx2::tile_kernels();
     t.q4_0 = tile<DType::Q4_0>;
-    t.q8_0 = tile<DType::Q8_0>;
     t.q5_0 = tile<DType::Q5_0>;
     t.iq4_nl = tile<DType::IQ4_NL>;
     return t;

@@ -1,20 +1,22 @@
 /**
- * At the x86 levels (plain AVX2, AVX-VNNI, AVX-512) the CPU backend reads q4_0 matmul weights regrouped
- * 8 rows at a time (native/cpu/q4_0_x8.h): a copy made on a graph's first run from read-only (mapped)
- * weights, read by each level's decode tile and packed into its prefill panels (AVX-512: 16-row panels
- * of two groups, or one where a matrix ends on an odd group). Weights in a mapped file, as a model's are:
+ * At the x86 levels (plain AVX2, AVX-VNNI, AVX-512) the CPU backend reads q4_0 and q8_0 matmul weights
+ * regrouped 8 rows at a time (native/cpu/regroup_x8.h): a copy made on a graph's first run from read-only
+ * (mapped) weights, read by the decode tiles and packed into each level's prefill panels (AVX-VNNI: q8_0
+ * + 128; AVX-512: 16-row panels of two groups, or one where a matrix ends on an odd group). Weights in a
+ * mapped file, as a model's are:
  *  - every level ('auto', 'avx-vnni', 'avx2', 'scalar'), 1 and 2 threads, decode and prefill shapes
  *    (1, 2, 3, 5, 9, 17 rows: one, two and three activation columns per tile, panels from 8), alone
- *    and in a group sharing the activations (with a bias, with a q8_0 neighbour, and a q4_0 matrix of
- *    36 rows that cannot be regrouped), against the same weights in an allocated buffer (never
- *    regrouped) within float summation order, and at the 'scalar' level against the reference itself;
- *  - the segment reports which nodes read a regrouped copy: the regroupable q4_0 matmuls exactly,
+ *    and in a group sharing the activations (q4_0 and q8_0 side by side, with biases, and q4_0 and q8_0
+ *    matrices of 36 and 12 rows that cannot be regrouped), against the same weights in an allocated
+ *    buffer (never regrouped) within float summation order (q8_0: bit for bit, the regrouped tile
+ *    keeps the row tiles' order), and at the 'scalar' level against the reference itself;
+ *  - the segment reports which nodes read a regrouped copy: the regroupable matmuls exactly,
  *    at every x86 level but 'scalar', and only once run (or warmed, or made by another graph); writable
  *    weights never; at the AVX-512 level against the scalar reference too;
  *  - two graphs over the same weights share one copy, a level switched after the first run is
  *    honoured, and disposing everything leaves nothing running;
  *  - warm() makes the copies without running (not at the 'scalar' level), a graph created afterwards
- *    over the same weights finds them at creation, and loadModel warms a q4_0 model's weights: its
+ *    over the same weights finds them at creation, and loadModel warms a q4_0 and a q8_0 model's weights: its
  *    contexts' graphs read them regrouped before their first run.
  */
 import * as fs from 'node:fs';
@@ -43,8 +45,14 @@ const GROUP: Array<[WType, number, boolean]> = [
   ['Q4_0', 16, false],
   ['Q8_0', 16, false],
   ['Q4_0', 36, false], // 36 rows: not whole groups of 8, read in place
+  ['Q8_0', 40, true], // 5 groups: the AVX-512 panels end on one group
+  ['Q8_0', 12, false], // not whole groups of 8
 ];
-const CHAIN: [WType, number] = ['Q4_0', 200];
+// Matmuls alone, each reading the group's first output (k = 64).
+const CHAINS: Array<[WType, number]> = [
+  ['Q4_0', 200],
+  ['Q8_0', 104],
+];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-x8-'));
 afterAll(() => {
@@ -58,7 +66,7 @@ function makeWeights(): { file: string; ws: W[] } {
   let offset = 0;
   const specs: Array<[WType, number, boolean, number]> = [
     ...GROUP.map(([t, r, b]): [WType, number, boolean, number] => [t, r, b, K]),
-    [CHAIN[0], CHAIN[1], false, GROUP[0]![1]],
+    ...CHAINS.map(([t, r]): [WType, number, boolean, number] => [t, r, false, GROUP[0]![1]]),
   ];
   const parts: Uint8Array[] = [];
   specs.forEach(([type, rows, bias, cols], i) => {
@@ -83,7 +91,7 @@ interface Built {
   dispose(): void;
 }
 
-/** x -> each GROUP matmul; the first output -> the CHAIN matmul. Weights mapped (read-only) or uploaded. */
+/** x -> each GROUP matmul; the first output -> each CHAINS matmul. Weights mapped (read-only) or uploaded. */
 function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Built {
   const t = new GraphTensors(be, 32);
   const nodes: NativeNodeSpec[] = [];
@@ -96,7 +104,7 @@ function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Bu
   const xi = t.activation(K);
   const outs: number[] = [];
   ws.forEach((w, i) => {
-    const chain = i === ws.length - 1;
+    const chain = i >= GROUP.length;
     const cols = chain ? ws[0]!.rows : K;
     nodes.push({ op: 'matmul', src: [chain ? outs[0]! : xi, ...weight(w, cols)], dst: t.activation(w.rows) });
     outs.push(t.tensors.length - 1);
@@ -146,21 +154,21 @@ async function withMappedWeights(
   }
 }
 
-/** |got - want| <= 1e-5 * (1 + max |want|) per output (integer block sums are exact: only float order differs). */
-function expectClose(got: Float32Array, want: Float32Array, what: object): void {
+/** |got - want| <= tol * (1 + max |want|) per output (integer block sums are exact: only float order differs). */
+function expectClose(got: Float32Array, want: Float32Array, what: object, tol = 1e-5): void {
   let scale = 1;
   for (const v of want) scale = Math.max(scale, Math.abs(v));
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  expect({ ...what, ok: worst <= 1e-5 * scale, worst }).toMatchObject({ ...what, ok: true });
+  expect({ ...what, ok: worst <= tol * scale, worst }).toMatchObject({ ...what, ok: true });
 }
 
-// The nodes whose weights can be regrouped: q4_0 with whole groups of 8 rows (not the q8_0, not 36 rows).
-const REGROUPABLE = [0, 1, 4];
-/** Whether the current level reads q4_0 weights regrouped: an x86 level with AVX2 (not 'scalar'). */
+// The nodes whose weights can be regrouped: whole groups of 8 rows (not 36 or 12 rows).
+const REGROUPABLE = [0, 1, 2, 4, 6, 7];
+/** Whether the current level reads weights regrouped: an x86 level with AVX2 (not 'scalar'). */
 const regroupingLevel = (): boolean => process.arch === 'x64' && native().cpuInfo().simd !== 'scalar';
 
-test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every level (%i threads)', (threads) =>
+test.each([1, 2])('regrouped q4_0 and q8_0 weights give the kernels results, at every level (%i threads)', (threads) =>
   withMappedWeights(threads, (be, ws, mapped) => {
     let made = false; // copies made by an earlier level's graph (found by later graphs at creation)
     for (const level of CPU_SIMD_LEVELS) {
@@ -175,7 +183,17 @@ test.each([1, 2])('regrouped q4_0 weights give the kernels results, at every lev
           const x = randomFloats(n * K, 300 + n, 2);
           const got = a.run(x, n);
           const want = b.run(x, n);
-          got.forEach((g, i) => expectClose(g, want[i]!, { level, n, node: i }));
+          got.forEach((g, i) => {
+            expectClose(g, want[i]!, { level, n, node: i });
+            // q8_0: the regrouped tile sums in the row tiles' float order, the panels are the same bytes.
+            if (ws[i]!.type === 'Q8_0')
+              expect({ level, n, node: i, bits: Array.from(g) }).toEqual({
+                level,
+                n,
+                node: i,
+                bits: Array.from(want[i]!),
+              });
+          });
         }
         expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping ? REGROUPABLE : []);
         expect(b.segments().flatMap((s) => s.regrouped)).toEqual([]);
@@ -281,38 +299,45 @@ test('warm() makes the copies without a run; later graphs find them at creation'
   expect(disposed).toMatchObject({ code: 'ERR_DISPOSED' });
 });
 
-test('loadModel warms a q4_0 model: its contexts read the regrouped weights from their first run', async () => {
-  const file = path.join(__dirname, 'fixtures', 'random', 'tiny-llama-q4_0.gguf');
-  native().setCpuSimd('auto'); // (this CPU's best level: regrouped on any x86 CPU with AVX2)
-  const regrouping = regroupingLevel();
-  try {
-    const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+test.each(['q4_0', 'q8_0'])(
+  'loadModel warms a %s model: its contexts read the regrouped weights from their first run',
+  async (type) => {
+    const file = path.join(__dirname, 'fixtures', 'random', `tiny-llama-${type}.gguf`);
+    native().setCpuSimd('auto'); // (this CPU's best level: regrouped on any x86 CPU with AVX2)
+    const regrouping = regroupingLevel();
     try {
-      const ctx = model.createContext({ contextSize: 64 });
-      const before = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped));
-      if (regrouping)
-        for (const r of before) expect(r.length).toBeGreaterThanOrEqual(7 * 2); // q, k, v, o, gate, up, down: 2 layers
-      else for (const r of before) expect(r).toEqual([]);
-      const logits = await ctx.evaluate([1, 2, 3, 4], { allLogits: true });
-      // The first runs made nothing more: every copy existed.
-      expect((['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped))).toEqual(before);
-      // The same tokens at the scalar level (originals, reference kernels): within q4_0 matmul summation order.
+      const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+      try {
+        const ctx = model.createContext({ contextSize: 64 });
+        const before = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped));
+        if (regrouping)
+          for (const r of before) expect(r.length).toBeGreaterThanOrEqual(7 * 2); // q, k, v, o, gate, up, down: 2 layers
+        else for (const r of before) expect(r).toEqual([]);
+        const logits = await ctx.evaluate([1, 2, 3, 4], { allLogits: true });
+        // The first runs made nothing more: every copy existed.
+        expect((['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped))).toEqual(before);
+        // The same tokens at the scalar level (originals, reference kernels): within matmul summation order.
+        // q8_0: the x86 q8_0 dot sums 8 lanes per row across blocks (ggml's AVX2 order), the scalar
+        // reference block by block; the next layer's 8-bit activations round a few values the other way,
+        // so the logits differ by ~4e-3 of their scale (q4_0's regrouped tile sums per block, as the reference).
+        native().setCpuSimd('scalar');
+        await using c2 = model.createContext({ contextSize: 64 });
+        const tol = type === 'q8_0' ? 1e-2 : 1e-5;
+        expectClose(await c2.evaluate([1, 2, 3, 4], { allLogits: true }), logits, { level: 'scalar' }, tol);
+      } finally {
+        await model.dispose();
+      }
+      // Loaded at the scalar level, nothing is made.
       native().setCpuSimd('scalar');
-      await using c2 = model.createContext({ contextSize: 64 });
-      expectClose(await c2.evaluate([1, 2, 3, 4], { allLogits: true }), logits, { level: 'scalar' });
+      const plain = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+      try {
+        const ctx = plain.createContext({ contextSize: 64 });
+        expect(ctx.segments('last').flatMap((s) => s.regrouped)).toEqual([]);
+      } finally {
+        await plain.dispose();
+      }
     } finally {
-      await model.dispose();
+      native().setCpuSimd('auto');
     }
-    // Loaded at the scalar level, nothing is made.
-    native().setCpuSimd('scalar');
-    const plain = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
-    try {
-      const ctx = plain.createContext({ contextSize: 64 });
-      expect(ctx.segments('last').flatMap((s) => s.regrouped)).toEqual([]);
-    } finally {
-      await plain.dispose();
-    }
-  } finally {
-    native().setCpuSimd('auto');
-  }
-});
+  },
+);
