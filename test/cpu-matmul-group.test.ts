@@ -50,17 +50,9 @@ function runGroup(be: NativeBackend, ws: W[], x: Float32Array, n: number, chain?
     nodes.push({ op: 'matmul', src, dst: d });
     outs.push(d);
   }
-  const tensors = t.tensors;
-  const g = be.createGraph({ tensors, nodes, maxTokens: t.maxTokens });
+  const g = be.createGraph({ tensors: t.tensors, nodes, maxTokens: t.maxTokens });
   try {
-    const results = outs.map((o) => new Float32Array(n * tensors[o]!.cols));
-    g.runSync({
-      nTokens: n,
-      nPast: 0,
-      inputs: [{ tensor: xi, data: new Uint8Array(x.buffer, x.byteOffset, x.byteLength) }],
-      outputs: outs.map((o, i) => ({ tensor: o, data: results[i]! })),
-    });
-    return results;
+    return t.run(g, xi, x, n, outs);
   } finally {
     g.dispose();
     t.dispose();

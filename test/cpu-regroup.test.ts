@@ -109,19 +109,9 @@ function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Bu
     nodes.push({ op: 'matmul', src: [chain ? outs[0]! : xi, ...weight(w, cols)], dst: t.activation(w.rows) });
     outs.push(t.tensors.length - 1);
   });
-  const tensors = t.tensors;
-  const g = be.createGraph({ tensors, nodes, maxTokens: t.maxTokens });
+  const g = be.createGraph({ tensors: t.tensors, nodes, maxTokens: t.maxTokens });
   return {
-    run(x, n) {
-      const results = outs.map((o) => new Float32Array(n * tensors[o]!.cols));
-      g.runSync({
-        nTokens: n,
-        nPast: 0,
-        inputs: [{ tensor: xi, data: new Uint8Array(x.buffer, x.byteOffset, x.byteLength) }],
-        outputs: outs.map((o, i) => ({ tensor: o, data: results[i]! })),
-      });
-      return results;
-    },
+    run: (x, n) => t.run(g, xi, x, n, outs),
     segments: () => g.segments(),
     warm: () => g.warm(),
     matmulNodes: nodes.map((_, i) => i),

@@ -317,70 +317,29 @@ void pack_q3_K(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* 
 //     starting at the activation's -32 * sum of its 16 values.
 enum Kind { kZeroPoint, kMins, kSplit16 };
 
-// C activation rows x 16 panel rows.
-template <int C, Kind K>
-void kernel(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, float* out, size_t os, __mmask16 m,
-            const float* bias) {
-  const int64_t nb = k / 32;
-  const float* scales = reinterpret_cast<const float*>(panel + weights_bytes(k));
-  const float* mins = scales + 16 * nb;
-  __m512 acc[C];
-  for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; b++) {
-    const __m512i* wp = reinterpret_cast<const __m512i*>(panel + b * 512);
-    __m512i w[8];
-    for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(wp + g);
-    const __m512 dw = _mm512_loadu_ps(scales + (K == kSplit16 ? 32 : 16) * b);
-    const __m512 dw_hi = K == kSplit16 ? _mm512_loadu_ps(scales + 32 * b + 16) : dw;
-    for (int c = 0; c < C; c++) {
-      const uint8_t* a = act + as * c;
-      const int8_t* q = reinterpret_cast<const int8_t*>(a) + 32 * b;
-      const __m512 da = _mm512_set1_ps(reinterpret_cast<const float*>(a + k)[b]);
-      const int32_t* si = reinterpret_cast<const int32_t*>(a + k + 4 * nb) + 2 * b;
-      __m512i sum = K == kMins ? _mm512_setzero_si512() : _mm512_set1_epi32(si[0]);
-      __m512i sum_hi = K == kSplit16 ? _mm512_set1_epi32(si[1]) : sum;
-      for (int g = 0; g < 8; g++) {
-        int32_t q4;
-        std::memcpy(&q4, q + 4 * g, 4);
-        if (K == kSplit16 && g >= 4)
-          sum_hi = _mm512_dpbusd_epi32(sum_hi, w[g], _mm512_set1_epi32(q4));
-        else
-          sum = _mm512_dpbusd_epi32(sum, w[g], _mm512_set1_epi32(q4));
-      }
-      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, da), acc[c]);
-      if constexpr (K == kSplit16)
-        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_hi), _mm512_mul_ps(dw_hi, da), acc[c]);
-      if constexpr (K == kMins) {
-        const float sa = reinterpret_cast<const float*>(si)[0];
-        acc[c] = _mm512_fnmadd_ps(_mm512_loadu_ps(mins + 16 * b), _mm512_set1_ps(sa), acc[c]);
-      }
-    }
-  }
-  const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-  for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + os * c, m, _mm512_add_ps(acc[c], bv));
-}
-
-// C activation rows x 32 panel rows (two panels): each activation broadcast feeds two vpdpbusd instead
-// of one (kernel's loop issues a broadcast load per vpdpbusd, and the load ports, not vpdpbusd, set its
-// pace: Llama-3.2-1B shape Q4_0, 256-token prompt, 2 threads on a Zen 5, A/B in one session 772-838 ms
-// -> 547-629). Per (row, activation row) the same integer chains and FMAs as kernel: the same bits.
-template <int C, Kind K>
-void kernel_pair(int64_t k, const uint8_t* p0, const uint8_t* p1, const uint8_t* act, size_t as, float* out, size_t os,
-                 __mmask16 m0, __mmask16 m1, const float* bias) {
+// C activation rows x P panels of 16 rows (P = 2: gemm_pair). With two panels each activation
+// broadcast feeds two vpdpbusd instead of one: the one-panel loop issues a broadcast load per vpdpbusd,
+// and the load ports, not vpdpbusd, set its pace (Llama-3.2-1B shape Q4_0, 256-token prompt, 2 threads on
+// a Zen 5, A/B in one session: 772-838 ms -> 547-629). Per (row, activation row) the integer chain and the
+// FMAs do not depend on P: the same bits.
+template <int P, int C, Kind K>
+void kernel(int64_t k, const uint8_t* p0, const uint8_t* p1, const uint8_t* act, size_t as, float* out, size_t os,
+            __mmask16 m0, __mmask16 m1, const float* bias) {
   const int64_t nb = k / 32;
   const uint8_t* const pp[2] = {p0, p1};
-  const float* scales[2];
-  const float* mins[2];
-  for (int p = 0; p < 2; p++) {
+  const float* scales[P];
+  const float* mins[P];
+  for (int p = 0; p < P; p++) {
     scales[p] = reinterpret_cast<const float*>(pp[p] + weights_bytes(k));
     mins[p] = scales[p] + 16 * nb;
   }
-  __m512 acc[2][C];
-  for (int c = 0; c < C; c++) acc[0][c] = acc[1][c] = _mm512_setzero_ps();
+  __m512 acc[P][C];
+  for (int p = 0; p < P; p++)
+    for (int c = 0; c < C; c++) acc[p][c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
-    __m512i w[2][8];
-    __m512 dw[2], dw_hi[2];
-    for (int p = 0; p < 2; p++) {
+    __m512i w[P][8];
+    __m512 dw[P], dw_hi[P];
+    for (int p = 0; p < P; p++) {
       const __m512i* wp = reinterpret_cast<const __m512i*>(pp[p] + b * 512);
       for (int g = 0; g < 8; g++) w[p][g] = _mm512_loadu_si512(wp + g);
       dw[p] = _mm512_loadu_ps(scales[p] + (K == kSplit16 ? 32 : 16) * b);
@@ -393,19 +352,20 @@ void kernel_pair(int64_t k, const uint8_t* p0, const uint8_t* p1, const uint8_t*
       const int32_t* si = reinterpret_cast<const int32_t*>(a + k + 4 * nb) + 2 * b;
       const __m512i start = K == kMins ? _mm512_setzero_si512() : _mm512_set1_epi32(si[0]);
       const __m512i start_hi = K == kSplit16 ? _mm512_set1_epi32(si[1]) : start;
-      __m512i sum[2] = {start, start}, sum_hi[2] = {start_hi, start_hi};
+      __m512i sum[P], sum_hi[P];
+      for (int p = 0; p < P; p++) sum[p] = start, sum_hi[p] = start_hi;
       for (int g = 0; g < 8; g++) {
         int32_t q4;
         std::memcpy(&q4, q + 4 * g, 4);
         const __m512i a4 = _mm512_set1_epi32(q4);
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < P; p++) {
           if (K == kSplit16 && g >= 4)
             sum_hi[p] = _mm512_dpbusd_epi32(sum_hi[p], w[p][g], a4);
           else
             sum[p] = _mm512_dpbusd_epi32(sum[p], w[p][g], a4);
         }
       }
-      for (int p = 0; p < 2; p++) {
+      for (int p = 0; p < P; p++) {
         acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[p]), _mm512_mul_ps(dw[p], da), acc[p][c]);
         if constexpr (K == kSplit16)
           acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_hi[p]), _mm512_mul_ps(dw_hi[p], da), acc[p][c]);
@@ -416,27 +376,28 @@ void kernel_pair(int64_t k, const uint8_t* p0, const uint8_t* p1, const uint8_t*
       }
     }
   }
-  const __m512 bv0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  const __m512 bv1 = bias ? _mm512_maskz_loadu_ps(m1, bias + kRows) : _mm512_setzero_ps();
-  for (int c = 0; c < C; c++) {
-    _mm512_mask_storeu_ps(out + os * c, m0, _mm512_add_ps(acc[0][c], bv0));
-    _mm512_mask_storeu_ps(out + os * c + kRows, m1, _mm512_add_ps(acc[1][c], bv1));
+  const __mmask16 m[2] = {m0, m1};
+  for (int p = 0; p < P; p++) {
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(m[p], bias + kRows * p) : _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(out + os * c + kRows * p, m[p], _mm512_add_ps(acc[p][c], bv));
   }
 }
 
-template <Kind K>
-void run_cols_pair(int64_t k, const uint8_t* p0, const uint8_t* p1, const uint8_t* act, size_t as, int64_t n,
-                   float* out, size_t os, __mmask16 m0, __mmask16 m1, const float* bias) {
-  for_blocks<4>(n, [&](auto c, int64_t c0) {
-    kernel_pair<decltype(c)::value, K>(k, p0, p1, act + as * c0, as, out + os * c0, os, m0, m1, bias);
-  });
-}
-
+// One panel, kCols activation rows per call (8 weight and 8 sum registers).
 template <Kind K>
 void run_cols(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as, int64_t n, float* out, size_t os,
               __mmask16 m, const float* bias) {
   for_blocks<kCols>(n, [&](auto c, int64_t c0) {
-    kernel<decltype(c)::value, K>(k, panel, act + as * c0, as, out + os * c0, os, m, bias);
+    kernel<1, decltype(c)::value, K>(k, panel, panel, act + as * c0, as, out + os * c0, os, m, m, bias);
+  });
+}
+
+// Two panels, 4 activation rows per call (16 weight and 8 sum registers).
+template <Kind K>
+void run_cols_pair(int64_t k, const uint8_t* p0, const uint8_t* p1, const uint8_t* act, size_t as, int64_t n,
+                   float* out, size_t os, __mmask16 m0, __mmask16 m1, const float* bias) {
+  for_blocks<4>(n, [&](auto c, int64_t c0) {
+    kernel<2, decltype(c)::value, K>(k, p0, p1, act + as * c0, as, out + os * c0, os, m0, m1, bias);
   });
 }
 
@@ -566,7 +527,7 @@ void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t*
   }
 }
 
-// Two panels: the vpdpbusd kinds through kernel_pair (4 activation rows x 32 weight rows), the float and
+// Two panels: the vpdpbusd kinds through kernel<2> (4 activation rows x 32 weight rows), the float and
 // super-block (q2_K, q3_K) panels one after the other.
 void gemm_panel_pair(DType w, int64_t k, const uint8_t* p0, int nr0, const uint8_t* p1, int nr1, const uint8_t* act,
                      size_t as, int64_t n, float* out, size_t os, const float* bias) {

@@ -37,9 +37,9 @@ namespace mm {
 constexpr int kX8Rows = 8;
 
 // Whether weights of this type are ever regrouped (q4_0, q8_0).
-inline bool x8_type(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
+constexpr bool x8_type(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
 // Bytes of one block of 8 rows: 8 rows x 18 (q4_0) or 34 (q8_0) bytes.
-inline size_t x8_block_bytes(DType t) { return t == DType::Q4_0 ? 144 : 272; }
+constexpr size_t x8_block_bytes(DType t) { return t == DType::Q4_0 ? 144 : 272; }
 // Whether a [rows, k] matrix of type t can be regrouped.
 inline bool x8_fits(DType t, int64_t rows, int64_t k) {
   return x8_type(t) && rows > 0 && rows % kX8Rows == 0 && k > 0 && k % 32 == 0;

@@ -31,7 +31,7 @@ void extra_fill(int64_t k, const void* row, void* extra) {
 // into L2, every line of it.
 template <DType T>
 inline void prefetch_next_group(const uint8_t* blk, size_t gb) {
-  constexpr size_t kBytes = T == DType::Q4_0 ? 144 : 272;
+  constexpr size_t kBytes = x8_block_bytes(T);
   for (size_t o = 0; o < kBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + gb + o), _MM_HINT_T1);
   _mm_prefetch(reinterpret_cast<const char*>(blk + gb + kBytes - 1), _MM_HINT_T1);
 }
@@ -50,7 +50,7 @@ inline __m256i q4_0_sums(const __m256i* nib, const int8_t* qs, int32_t zero) {
 template <int C>
 void tile_q4_0(int64_t k, const uint8_t* group, const uint8_t* a, size_t as, float* out, size_t os) {
   constexpr DType T = DType::Q4_0;
-  constexpr size_t kBytes = 144;
+  constexpr size_t kBytes = x8_block_bytes(T);
   const int64_t nb = k / 32;
   const size_t gb = static_cast<size_t>(nb) * kBytes;
   const size_t xo = q4_0_x8_extra_offset(k);
@@ -84,7 +84,7 @@ void tile_q4_0(int64_t k, const uint8_t* group, const uint8_t* a, size_t as, flo
 // every row's lane j: 8 sums, one FMA each per block, joined by hsum()'s tree ((0+4) + (2+6)) +
 // ((1+5) + (3+7)) lane-wise. So a regrouped q8_0 matrix gives the bits of the same matrix read in place.
 void tile_q8_0(int64_t k, const uint8_t* group, const uint8_t* a, float* out) {
-  constexpr size_t kBytes = 272;
+  constexpr size_t kBytes = x8_block_bytes(DType::Q8_0);
   const int64_t nb = k / 32;
   const size_t gb = static_cast<size_t>(nb) * kBytes;
   const __m256i ones = _mm256_set1_epi16(1);

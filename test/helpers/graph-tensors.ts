@@ -3,7 +3,7 @@
  * builder allocates (and frees), per-token f32 activations, uploaded weights and biases.
  */
 import { DType } from '../../lib/dtype';
-import type { NativeBackend, NativeBuffer, NativeTensorSpec } from '../../lib/native';
+import type { NativeBackend, NativeBuffer, NativeGraph, NativeTensorSpec } from '../../lib/native';
 
 export class GraphTensors {
   readonly tensors: NativeTensorSpec[] = [];
@@ -55,6 +55,18 @@ export class GraphTensors {
       values.length,
       new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
     );
+  }
+
+  /** Runs `g` over `n` tokens of `x` (the f32 activation `input`) and returns the f32 tensors `outs`. */
+  run(g: NativeGraph, input: number, x: Float32Array, n: number, outs: number[]): Float32Array[] {
+    const results = outs.map((o) => new Float32Array(n * this.tensors[o]!.cols));
+    g.runSync({
+      nTokens: n,
+      nPast: 0,
+      inputs: [{ tensor: input, data: new Uint8Array(x.buffer, x.byteOffset, x.byteLength) }],
+      outputs: outs.map((o, i) => ({ tensor: o, data: results[i]! })),
+    });
+    return results;
   }
 
   dispose(): void {
