@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "vec_dot.h"
@@ -28,6 +29,15 @@ inline int hsum_i32(__m256i v) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
   return _mm_cvtsi128_si32(s);
+}
+
+// The 4 bytes at p in every 32-bit lane: one broadcast load (copying a block's
+// 32 bytes into an int32[8] first went through the stack, a store-forwarding
+// stall per broadcast).
+inline __m256i bcast4(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
 }
 
 // 32 nibbles of 16 bytes -> 32 bytes: low nibbles first, then high nibbles.

@@ -4,7 +4,6 @@
 // panel packers.
 #include <immintrin.h>
 
-#include <cstring>
 
 #include "../../kernels/quant_blocks.h"
 #include "avx2_common.h"
@@ -40,10 +39,8 @@ inline void prefetch_next_group(const uint8_t* blk, size_t gb) {
 // nibbles against each 4 activation bytes broadcast, summed in int16 (|sum| <= 8 * 2 * 15 * 128 < 2^15),
 // then pairs to int32, minus 8 * sum(a).
 inline __m256i q4_0_sums(const __m256i* nib, const int8_t* qs, int32_t zero) {
-  int32_t a4[8];
-  std::memcpy(a4, qs, 32);
-  __m256i s = _mm256_maddubs_epi16(nib[0], _mm256_set1_epi32(a4[0]));
-  for (int j = 1; j < 8; j++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(nib[j], _mm256_set1_epi32(a4[j])));
+  __m256i s = _mm256_maddubs_epi16(nib[0], bcast4(qs));
+  for (int j = 1; j < 8; j++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(nib[j], bcast4(qs + 4 * j)));
   return _mm256_sub_epi32(_mm256_madd_epi16(s, _mm256_set1_epi16(1)), _mm256_set1_epi32(zero));
 }
 
@@ -94,15 +91,13 @@ void tile_q8_0(int64_t k, const uint8_t* group, const uint8_t* a, float* out) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kBytes;
     prefetch_next_group<DType::Q8_0>(blk, gb);
     const block_q8_0& y = reinterpret_cast<const block_q8_0*>(a)[b];
-    int32_t a4[8];
-    std::memcpy(a4, y.qs, 32);
     // [8] dw_r * da, as the row tile's scalar product
     const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))),
                                    _mm256_set1_ps(_cvtsh_ss(y.d)));
     for (int j = 0; j < 8; j++) {
       const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * j));
       const __m256i p = _mm256_madd_epi16(
-          _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(_mm256_set1_epi32(a4[j]), w)), ones);
+          _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(bcast4(y.qs + 4 * j), w)), ones);
       acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[j]);
     }
   }
