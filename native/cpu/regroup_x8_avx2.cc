@@ -4,7 +4,6 @@
 // panel packers.
 #include <immintrin.h>
 
-
 #include "../../kernels/quant_blocks.h"
 #include "avx2_common.h"
 #include "regroup_x8.h"
