@@ -1,5 +1,6 @@
-// Helpers shared by the AVX2 kernel files (vec_dot_avx2.cc, vec_dot_lowbit_avx2.cc):
-// horizontal sums, nibble unpacking and the tile-size dispatch of the
+// Helpers shared by the AVX2 kernel files (vec_dot_avx2.cc, vec_dot_lowbit_avx2.cc,
+// gemm_avx2.cc, regroup_x8_avx2.cc):
+// horizontal sums, 4-byte broadcasts, nibble unpacking and the tile-size dispatch of the
 // register-blocked tiles. Header-only, in an anonymous namespace, and included
 // only by files compiled with -mavx2 -mfma -mf16c.
 #pragma once

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "../../kernels/quant_blocks.h"
+#include "avx2_common.h"
 #include "count_blocks.h"
 #include "cpu_features.h"
 #include "gemm_panel.h"
@@ -329,12 +330,6 @@ void pack_q3_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
   }
 }
 
-inline int32_t load4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // The float part shared by both variants: acc += sum * (dw * da) (q4_K: minus
 // mins * da * sum(a); q6_K: plus the second half's sum * (dw_hi * da)).
 #define MM_PANEL_ACCUMULATE(sum_expr, sum_hi_expr)                                                              \
@@ -387,7 +382,7 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
       for (int g = 0; g < 8; g++) {
         const __m256i w = _mm256_loadu_si256(wp + g), aw = _mm256_sign_epi8(w, w);
         for (int c = 0; c < C; c++) {
-          const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+          const __m256i a4 = bcast4(act + as * c + 32 * b + 4 * g);
           sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a4, w)), ones));
         }
       }
@@ -400,7 +395,7 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
         for (int g = g0; g < g0 + 4; g++) {
           const __m256i w = _mm256_loadu_si256(wp + g);
           for (int c = 0; c < C; c++) {
-            const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+            const __m256i a4 = bcast4(act + as * c + 32 * b + 4 * g);
             s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(w, a4));
           }
         }
@@ -414,8 +409,8 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
         const __m256i w0 = _mm256_loadu_si256(wp + g), w1 = _mm256_loadu_si256(wp + g + 1);
         for (int c = 0; c < C; c++) {
           const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g;
-          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(load4(q))),
-                                             _mm256_maddubs_epi16(w1, _mm256_set1_epi32(load4(q + 4))));
+          const __m256i p =
+              _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast4(q)), _mm256_maddubs_epi16(w1, bcast4(q + 4)));
           if (g < 4)
             sum[c] = _mm256_add_epi32(sum[c], _mm256_madd_epi16(p, ones));
           else
@@ -427,7 +422,7 @@ void kernel_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size_t as,
       for (int g = 0; g < 8; g++) {
         const __m256i w = _mm256_loadu_si256(wp + g);
         for (int c = 0; c < C; c++) {
-          const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+          const __m256i a4 = bcast4(act + as * c + 32 * b + 4 * g);
           sum[c] = _mm256_add_epi16(sum[c], _mm256_maddubs_epi16(w, a4));
         }
       }
@@ -467,7 +462,7 @@ void kernel_q4_0_pair(int64_t k, const uint8_t* p0, const uint8_t* p1, const uin
     for (int g = 0; g < 8; g++) {
       const __m256i w0 = _mm256_loadu_si256(w0p + g), w1 = _mm256_loadu_si256(w1p + g);
       for (int c = 0; c < C; c++) {
-        const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+        const __m256i a4 = bcast4(act + as * c + 32 * b + 4 * g);
         s0[c] = _mm256_add_epi16(s0[c], _mm256_maddubs_epi16(w0, a4));
         s1[c] = _mm256_add_epi16(s1[c], _mm256_maddubs_epi16(w1, a4));
         // Kept in registers as running sums: left free, GCC reassociates the adds into a tree whose
@@ -512,7 +507,7 @@ MM_TARGET_VNNI void kernel_vnni(int64_t k, const uint8_t* panel, const uint8_t* 
     for (int g = 0; g < 8; g++) {
       const __m256i w = _mm256_loadu_si256(wp + g);
       for (int c = 0; c < C; c++) {
-        const __m256i a4 = _mm256_set1_epi32(load4(reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g));
+        const __m256i a4 = bcast4(act + as * c + 32 * b + 4 * g);
         if (K == kQ6_K && g >= 4)
           sum_hi[c] = _mm256_dpbusd_avx_epi32(sum_hi[c], w, a4);
         else
@@ -570,7 +565,7 @@ void kernel_super_avx2(int64_t k, const uint8_t* panel, const uint8_t* act, size
         const __m256i w0 = _mm256_loadu_si256(wp + g), w1 = _mm256_loadu_si256(wp + g + 1);
         for (int c = 0; c < C; c++) {
           const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g;
-          const __m256i a0 = _mm256_set1_epi32(load4(q)), a1 = _mm256_set1_epi32(load4(q + 4));
+          const __m256i a0 = bcast4(q), a1 = bcast4(q + 4);
           __m256i p;
           if constexpr (kQ2) {
             p = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(w0, a0), _mm256_maddubs_epi16(w1, a1)), ones);
@@ -606,7 +601,7 @@ MM_TARGET_VNNI void kernel_super_vnni(int64_t k, const uint8_t* panel, const uin
         const __m256i w = _mm256_loadu_si256(wp + g);
         for (int c = 0; c < C; c++) {
           const int8_t* q = reinterpret_cast<const int8_t*>(act + as * c) + 32 * b + 4 * g;
-          sum[c] = _mm256_dpbusd_avx_epi32(sum[c], w, _mm256_set1_epi32(load4(q)));
+          sum[c] = _mm256_dpbusd_avx_epi32(sum[c], w, bcast4(q));
         }
       }
     }
