@@ -29,6 +29,27 @@ inline void prefetch_row(const uint8_t* r, ptrdiff_t pf, size_t bytes) {
   if (pf != 0) prefetch_l2(r + pf, bytes);
 }
 
+// Calls score(r, j, nr) for the rows of [0, n) 4 at a time (r: their pointers, from row j), each
+// row's `rb` bytes `pf` further on prefetched first: whole blocks with stepped pointers (the
+// general form's per-block min() and multiplies were ~20% of a chunk's scoring on a Zen 3), then
+// the tail of nr < 4 rows, its last row repeated.
+template <typename Score>
+inline void row_blocks(int64_t n, const uint8_t* rows, size_t stride, size_t rb, ptrdiff_t pf, Score&& score) {
+  int64_t j = 0;
+  for (const uint8_t* r0 = rows; j + 4 <= n; j += 4, r0 += 4 * stride) {
+    const uint8_t* r[4] = {r0, r0 + stride, r0 + 2 * stride, r0 + 3 * stride};
+    for (int k = 0; k < 4; k++) prefetch_row(r[k], pf, rb);
+    score(r, j, 4);
+  }
+  if (j < n) {
+    const int nr = static_cast<int>(n - j);
+    const uint8_t* r[4];
+    for (int k = 0; k < 4; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
+    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, rb);
+    score(r, j, nr);
+  }
+}
+
 template <int H>
 inline void scores4(const uint8_t* const r[4], int d, const float* q, float* out, int64_t os, int nr) {
   __m256 acc[H][4];
@@ -58,25 +79,11 @@ inline void scores4(const uint8_t* const r[4], int d, const float* q, float* out
   }
 }
 
-// Whole blocks of 4 rows first, their pointers stepped (the general form's
-// per-block min() and multiplies were ~20% of a chunk's scoring on a Zen 3),
-// then the tail, its last row repeated.
 template <int H>
 void scores_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, float* out, int64_t os,
                   ptrdiff_t pf) {
-  int64_t j = 0;
-  for (const uint8_t* r0 = rows; j + 4 <= n; j += 4, r0 += 4 * stride) {
-    const uint8_t* r[4] = {r0, r0 + stride, r0 + 2 * stride, r0 + 3 * stride};
-    for (int k = 0; k < 4; k++) prefetch_row(r[k], pf, 2 * static_cast<size_t>(d));
-    scores4<H>(r, d, q, out + j, os, 4);
-  }
-  for (; j < n; j += 4) {
-    const int nr = static_cast<int>(std::min<int64_t>(4, n - j));
-    const uint8_t* r[4];
-    for (int k = 0; k < 4; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
-    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, 2 * static_cast<size_t>(d));
-    scores4<H>(r, d, q, out + j, os, nr);
-  }
+  row_blocks(n, rows, stride, 2 * static_cast<size_t>(d), pf,
+             [&](const uint8_t* const r[4], int64_t j, int nr) { scores4<H>(r, d, q, out + j, os, nr); });
 }
 
 // Scores of 4 q8_0 rows for H q8_0 queries (qq + h * qb): per block the
@@ -126,19 +133,8 @@ template <int H>
 void scores_q8_heads(int64_t n, const uint8_t* rows, size_t stride, int d, const uint8_t* qq, size_t qb, float* out,
                      int64_t os, ptrdiff_t pf) {
   const size_t rb = static_cast<size_t>(d / QK8_0) * sizeof(block_q8_0);
-  int64_t j = 0;  // whole blocks of 4, then the tail (see scores_heads)
-  for (const uint8_t* r0 = rows; j + 4 <= n; j += 4, r0 += 4 * stride) {
-    const uint8_t* r[4] = {r0, r0 + stride, r0 + 2 * stride, r0 + 3 * stride};
-    for (int k = 0; k < 4; k++) prefetch_row(r[k], pf, rb);
-    scores4_q8<H>(r, d, qq, qb, out + j, os, 4);
-  }
-  for (; j < n; j += 4) {
-    const int nr = static_cast<int>(std::min<int64_t>(4, n - j));
-    const uint8_t* r[4];
-    for (int k = 0; k < 4; k++) r[k] = rows + stride * (j + std::min(k, nr - 1));
-    for (int k = 0; k < nr; k++) prefetch_row(r[k], pf, rb);
-    scores4_q8<H>(r, d, qq, qb, out + j, os, nr);
-  }
+  row_blocks(n, rows, stride, rb, pf,
+             [&](const uint8_t* const r[4], int64_t j, int nr) { scores4_q8<H>(r, d, qq, qb, out + j, os, nr); });
 }
 
 // acc[h][c0, c0 + 8 * C) += sum_j s[h][j] * row j, H heads: 8 * C columns of every
