@@ -245,7 +245,7 @@ class Parser {
     const start = this.pos;
 
     for (let i = 0; i < count; i++) {
-      if ((i & 0xfff) === 0 && this.due()) yield;
+      if ((i & 0x3ff) === 0 && this.due()) yield;
       // Hot loop: messages are only built on the slow path (they would dominate).
       const at = this.pos;
       let len: number;

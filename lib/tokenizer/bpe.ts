@@ -11,12 +11,15 @@ import { NumberHeap } from './heap';
 import { CLOCK_EVERY, longPiece, type Defer, type MergeJob } from './merge-job';
 import { PairTable } from './pair-table';
 import { utf8Encode } from './unicode';
+import type { TokenLookup } from './token-index';
 
 export interface BpeOptions {
-  tokenToId: ReadonlyMap<string, number>;
+  tokenToId: TokenLookup;
   tokens: readonly string[];
-  /** In rank order: "left right" strings or [left, right] pairs. */
+  /** In rank order: "left right" strings or [left, right] pairs. Not read when `mergeIds` is given. */
   merges: ArrayLike<string | readonly string[]>;
+  /** The merges as the ids of their sides, -1 for a side that is not a token (spec.ts TokenizerJsonParts). */
+  mergeIds?: Int32Array | undefined; // [n_merges * 2]
   /** Symbols are the UTF-8 bytes of a piece, spelled with GPT-2's byte characters. */
   byteLevel: boolean;
   /** Characters missing from the vocabulary become `<0xXX>` byte tokens (char-level models only). */
@@ -89,12 +92,15 @@ export class BpeModel {
 
   /** Adds merges to the table until done (true) or past the deadline (false). */
   private buildPairs(deadline: number): boolean {
+    const ids = this.o.mergeIds;
+    if (ids !== undefined) return this.buildPairsFromIds(ids, deadline);
     const m = this.o.merges;
     const t = this.o.tokenToId;
     const pairs = (this.pairsPartial ??= new PairTable(m.length));
     let r = this.pairsBuilt;
     while (r < m.length) {
-      if ((r & 1023) === 0 && r > this.pairsBuilt && performance.now() > deadline) break;
+      // Often: an add can fault in a fresh page of the table (~12 µs each on a VM).
+      if ((r & 127) === 0 && r > this.pairsBuilt && performance.now() > deadline) break;
       const e = m[r]!;
       let a: string | undefined;
       let b: string | undefined;
@@ -114,6 +120,24 @@ export class BpeModel {
     }
     this.pairsBuilt = r;
     if (r < m.length) return false;
+    this.pairTable = pairs;
+    return true;
+  }
+
+  /** buildPairs from merges given as ids. */
+  private buildPairsFromIds(ids: Int32Array, deadline: number): boolean {
+    const n = ids.length >> 1;
+    const pairs = (this.pairsPartial ??= new PairTable(n));
+    let r = this.pairsBuilt;
+    while (r < n) {
+      if ((r & 255) === 0 && r > this.pairsBuilt && performance.now() > deadline) break;
+      const a = ids[2 * r]!;
+      const b = ids[2 * r + 1]!;
+      if (a >= 0 && b >= 0) pairs.add(a, b, r);
+      r++;
+    }
+    this.pairsBuilt = r;
+    if (r < n) return false;
     this.pairTable = pairs;
     return true;
   }
@@ -266,10 +290,10 @@ export class BpeModel {
     const pairs = this.pairTable ?? this.pairs;
     const slot = pairs.find(a, b);
     if (slot < 0) return -1;
-    let m = pairs.merged[slot]!;
+    let m = pairs.mergedAt(slot);
     if (m === -2) {
       m = this.o.tokenToId.get(this.o.tokens[a]! + this.o.tokens[b]!) ?? -1;
-      pairs.merged[slot] = m;
+      pairs.setMerged(slot, m);
     }
     return m < 0 ? -1 : pairs.rankAt(slot);
   }
@@ -277,7 +301,7 @@ export class BpeModel {
   /** @internal */
   mergedId(a: number, b: number): number {
     const pairs = this.pairs;
-    return pairs.merged[pairs.find(a, b)]!;
+    return pairs.mergedAt(pairs.find(a, b));
   }
 
   /** O(n²) scan for short words: lowest rank, leftmost on ties. */

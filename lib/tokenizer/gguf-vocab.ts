@@ -12,7 +12,8 @@ import type { TokenizerSpec } from './spec';
 import { SpmModel } from './spm';
 import { ATTR_CONTROL, ATTR_NORMAL, ATTR_RSTRIP, ATTR_UNKNOWN, ATTR_USER_DEFINED, attrFromTokenType } from './vocab';
 import { applySpecialTextRules } from './special-ids';
-import { mapGrowsOnAdd, runSteps, runStepsAsync, type Step, TURN } from './steps';
+import { runSteps, runStepsAsync, type Step, TURN } from './steps';
+import { TokenIndex } from './token-index';
 
 const K = 'tokenizer.ggml.';
 
@@ -50,7 +51,7 @@ function* specFromGGUFSteps(md: MetadataRecord): Generator<Step, TokenizerSpec, 
   // Copied only if an empty token must be renamed (as llama.cpp does); the caller's array is never changed.
   let toks = tokens;
   const attrs = new Uint16Array(n);
-  const tokenToId = new Map<string, number>();
+  const tokenToId = new TokenIndex(n);
   for (let i = 0; i < n; i++) {
     let t = toks[i]!;
     if (t.length === 0) {
@@ -58,7 +59,7 @@ function* specFromGGUFSteps(md: MetadataRecord): Generator<Step, TokenizerSpec, 
       toks[i] = t = `[EMPTY_${i}]`;
     }
     if (tokenToId.get(t) === undefined) {
-      const grows = mapGrowsOnAdd(tokenToId.size);
+      const grows = tokenToId.growsOnAdd(t);
       if (grows) yield TURN;
       tokenToId.set(t, i);
       if (grows) yield TURN;

@@ -2,9 +2,11 @@
  * A large tokenizer.json parsed off the main thread. Decoding Qwen2's 11 MB file from UTF-8 takes
  * ~100 ms in one call, JSON.parse ~200 ms, collecting the 151k keys of its vocabulary ~40 ms: a worker
  * thread gets the file's bytes (moved, not copied), does all three, and sends back the vocabulary (keys
- * and ids), the merges and the rest of the file as UTF-8 JSON texts of 8192 entries each (moved too: a
- * string would be copied in one block of tens of ms), decoded and parsed here one at a time with the
- * event loop free in between (~2-10 ms each).
+ * and ids) and the rest of the file as UTF-8 JSON texts of 2048 entries each (moved too: a string would
+ * be copied in one block of tens of ms), decoded and parsed here one at a time with the event loop free
+ * in between (~1-5 ms each). The merges come back as token ids (spec.ts mergeIds), not as strings: 151k
+ * pairs of strings are ~450k objects whose young-generation collections stalled the main thread for
+ * 25-50 ms at a time (jest); they are sent as texts only when one is malformed, for the builder to say which.
  */
 import { Worker } from 'node:worker_threads';
 import { BadModelError } from '../errors';
@@ -16,7 +18,7 @@ const IN_PLACE_BYTES = 1 << 20;
 /** The worker: plain JavaScript (it needs nothing from the library), run from this string. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const CHUNK = 8192;
+const CHUNK = 2048;
 const isRecord = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 const moved = [];
 const bytes = (s) => {
@@ -31,6 +33,38 @@ const chunks = (a) => {
   for (let i = 0; i < a.length; i += CHUNK) out.push(bytes(JSON.stringify(a.slice(i, i + CHUNK))));
   return out;
 };
+// Token text -> id as the builder (tokenizer-json.ts) has it: the vocabulary, then the added tokens over it
+// (a malformed added token or id fails the build there, so what this map makes of it does not matter).
+const tokenIds = (vocab, added) => {
+  const m = new Map();
+  for (const k of Object.keys(vocab)) m.set(k, vocab[k]);
+  if (Array.isArray(added))
+    for (const a of added) if (isRecord(a) && typeof a.content === 'string' && Number.isInteger(a.id) && a.id >= 0) m.set(a.content, a.id);
+  return m;
+};
+// [2 * rank] and [2 * rank + 1]: the ids of a merge's sides (-1: not a token), split as bpe.ts splits a
+// "left right" string (at the first space after the first character); undefined if one is malformed.
+const mergeIds = (merges, vocab, added) => {
+  const t = tokenIds(vocab, added);
+  const out = new Int32Array(merges.length * 2);
+  const id = (s) => { const v = t.get(s); return Number.isInteger(v) && v >= 0 && v < 2 ** 31 ? v : -1; };
+  for (let i = 0; i < merges.length; i++) {
+    const e = merges[i];
+    let a, b;
+    if (typeof e === 'string') {
+      const sp = e.indexOf(' ', 1);
+      if (sp < 0) { out[2 * i] = out[2 * i + 1] = -1; continue; }
+      a = e.slice(0, sp);
+      b = e.slice(sp + 1);
+    } else if (Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string') {
+      a = e[0];
+      b = e[1];
+    } else return undefined;
+    out[2 * i] = id(a);
+    out[2 * i + 1] = id(b);
+  }
+  return out;
+};
 (() => {
   let j;
   try {
@@ -41,16 +75,20 @@ const chunks = (a) => {
   }
   const msg = {};
   const model = isRecord(j) && isRecord(j.model) ? j.model : undefined;
+  if (model && Array.isArray(model.merges)) {
+    const ids = isRecord(model.vocab) ? mergeIds(model.merges, model.vocab, j.added_tokens) : undefined;
+    if (ids) {
+      msg.mergeIds = ids.buffer;
+      moved.push(ids.buffer);
+    } else msg.merges = chunks(model.merges);
+    delete model.merges;
+  }
   if (model && isRecord(model.vocab)) {
     const v = model.vocab;
     const keys = Object.keys(v);
     msg.keys = chunks(keys);
     msg.ids = chunks(keys.map((k) => v[k]));
     delete model.vocab;
-  }
-  if (model && Array.isArray(model.merges)) {
-    msg.merges = chunks(model.merges);
-    delete model.merges;
   }
   msg.rest = bytes(JSON.stringify(j));
   parentPort.postMessage(msg, moved);
@@ -63,6 +101,7 @@ interface WorkerReply {
   keys?: ArrayBuffer[];
   ids?: ArrayBuffer[];
   merges?: ArrayBuffer[];
+  mergeIds?: ArrayBuffer;
 }
 
 const parseBytes = (b: ArrayBuffer): unknown => JSON.parse(Buffer.from(b).toString('utf8'));
@@ -145,5 +184,6 @@ export async function parseTokenizerJson(data: Uint8Array, file: string): Promis
     parts.vocab = { keys, ids };
   }
   if (reply.merges) parts.merges = await unpack(reply.merges);
+  else if (reply.mergeIds) parts.mergeIds = new Int32Array(reply.mergeIds);
   return parts;
 }

@@ -62,6 +62,7 @@ export function sourceEntries(src: TokenizerSource): Record<string, unknown> {
     keys: src.parts.vocab?.keys,
     ids: src.parts.vocab?.ids,
     merges: src.parts.merges,
+    mergeIds: src.parts.mergeIds,
   };
 }
 

@@ -2,6 +2,7 @@
 import type { CutPlan } from './cuts';
 import type { PieceMode } from './decoder';
 import type { Defer } from './merge-job';
+import type { TokenLookup } from './token-index';
 
 /**
  * A tokenizer.json as the builder takes it (tokenizer-json.ts): the parsed file, with its two big tables
@@ -14,6 +15,13 @@ export interface TokenizerJsonParts {
   /** model.vocab's keys and their values, in Object.keys order. */
   vocab?: { keys: string[]; ids: unknown[] };
   merges?: unknown[];
+  /**
+   * Instead of `merges`: each merge as the ids of its two sides, `[2 * rank]` left and `[2 * rank + 1]`
+   * right, -1 where a side is not a token (the merge is then never applied): what the worker thread that
+   * parses a large file sends (json-parts.ts), resolved against the vocabulary with the added tokens over
+   * it, as the builder resolves them. 151k merges as strings would be ~450k objects on the main thread.
+   */
+  mergeIds?: Int32Array; // [n_merges * 2]
 }
 
 /** What a tokenizer was built from, for a worker thread to build the same one (offload.ts). */
@@ -39,7 +47,7 @@ export interface TokenizerSpec {
   type: 'spm' | 'bpe';
   tokens: string[];
   attrs: Uint16Array;
-  tokenToId: Map<string, number>;
+  tokenToId: TokenLookup;
   /** Encodes one text fragment (no special tokens inside), appending ids. */
   encodeText(text: string, ctx: EncodeContext, out: number[]): void;
   pieceMode: PieceMode;

@@ -7,6 +7,7 @@
  * stays text unless `parseSpecial`); control tokens named "unused" are unused.
  */
 import { ATTR_CONTROL, ATTR_NORMAL, ATTR_UNUSED, ATTR_USER_DEFINED } from './vocab';
+import type { TokenLookup } from './token-index';
 
 /** End-of-turn texts, in the order they are tried. */
 export const EOT_TEXTS = [
@@ -106,7 +107,7 @@ export interface SpecialIds {
 /** Applies the rules to `attrs` (changed in place) and returns the special ids. */
 export function applySpecialTextRules(
   tokens: readonly string[],
-  tokenToId: ReadonlyMap<string, number>,
+  tokenToId: TokenLookup,
   attrs: Uint16Array,
   given: GivenSpecialIds,
 ): SpecialIds {

@@ -8,6 +8,7 @@
  */
 import { CLOCK_EVERY, longPiece, type Defer, type MergeJob } from './merge-job';
 import { utf8Bytes } from './unicode';
+import type { TokenLookup } from './token-index';
 
 /**
  * Max-heap of bigrams by score (the leftmost first on ties), in typed arrays: no object per bigram,
@@ -102,7 +103,7 @@ class BigramHeap {
 }
 
 export interface SpmOptions {
-  tokenToId: ReadonlyMap<string, number>;
+  tokenToId: TokenLookup;
   scores: ArrayLike<number>;
   unkId?: number;
 }

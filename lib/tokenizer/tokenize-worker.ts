@@ -23,7 +23,12 @@ function build(): Tokenizer {
   if (kind === 'gguf') return new Tokenizer({ ...specFromGGUF(entries), source: undefined });
   const vocab =
     entries.keys !== undefined ? { keys: entries.keys as string[], ids: entries.ids as unknown[] } : undefined;
-  const parts = { json: entries.json, vocab, merges: entries.merges as unknown[] | undefined };
+  const parts = {
+    json: entries.json,
+    vocab,
+    merges: entries.merges as unknown[] | undefined,
+    mergeIds: entries.mergeIds as Int32Array | undefined,
+  };
   return new Tokenizer({ ...specFromTokenizerJsonParts(parts, entries.config), source: undefined });
 }
 

@@ -11,7 +11,7 @@ import { buildNormalizer, type Normalizer, normalizerCuts } from './hf-normalize
 import { buildPreTokenizer, preTokenizerCuts } from './hf-pretokenizers';
 import { isRecord, MAX_NESTING } from './metadata';
 import type { TokenizerJsonParts, TokenizerSpec } from './spec';
-import { mapGrowsOnAdd, runSteps, runStepsAsync, type Step, TURN } from './steps';
+import { runSteps, runStepsAsync, type Step, TURN } from './steps';
 import {
   ATTR_BYTE,
   ATTR_CONTROL,
@@ -24,6 +24,7 @@ import {
   byteTokenValue,
 } from './vocab';
 import { applySpecialTextRules } from './special-ids';
+import { type TokenLookup, TokenIndex } from './token-index';
 
 /** Largest vocabulary accepted (ids are int32 everywhere; real models stay below 2^20). */
 const MAX_VOCAB = 1 << 24;
@@ -34,14 +35,18 @@ function show(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? 'an object' : String(v);
 }
 
-/** BPE merges: "left right" strings or [left, right] pairs. */
-function checkMerges(m: unknown): Array<string | string[]> {
+// Module-level: a global looked up in a loop over 151k merges is far slower inside a vm context (jest).
+const isArray = Array.isArray;
+
+/** BPE merges: "left right" strings or [left, right] pairs; checked a slice at a time (~45 ms in one block in jest). */
+function* checkMerges(m: unknown): Generator<Step, Array<string | string[]>, undefined> {
   if (m === undefined || m === null) return [];
-  if (!Array.isArray(m)) throw new BadModelError('tokenizer.json model.merges must be an array');
+  if (!isArray(m)) throw new BadModelError('tokenizer.json model.merges must be an array');
   for (let i = 0; i < m.length; i++) {
     const e: unknown = m[i];
+    if ((i & 1023) === 1023) yield;
     if (typeof e === 'string') continue;
-    if (Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string') continue;
+    if (isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string') continue;
     throw new BadModelError(`tokenizer.json model.merges[${i}] must be a "left right" string or a pair of strings`);
   }
   return m as Array<string | string[]>;
@@ -52,7 +57,7 @@ function jsonCuts(
   json: Record<string, unknown>,
   normalize: Normalizer | undefined,
   tokens: readonly string[],
-  tokenToId: ReadonlyMap<string, number>,
+  tokenToId: TokenLookup,
   fuseUnk: boolean,
 ): CutPlan | undefined {
   const normCut = normalizerCuts(json.normalizer);
@@ -252,14 +257,14 @@ function* specFromTokenizerJsonSteps(
   for (const a of addedTokens) use(a.id, a.content, 'added token');
   const tokens = new Array<string>(n);
   const attrs = new Uint16Array(n);
-  const tokenToId = new Map<string, number>();
+  const tokenToId = new TokenIndex(keys.length + addedTokens.length);
   const byteFallback = model.byte_fallback === true;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     const id = ids[i] as number;
     tokens[id] = k;
     attrs[id] = byteFallback && byteTokenValue(k) >= 0 ? ATTR_BYTE : ATTR_NORMAL;
-    const grows = mapGrowsOnAdd(tokenToId.size);
+    const grows = tokenToId.growsOnAdd(k);
     if (grows) yield TURN;
     tokenToId.set(k, id);
     if (grows) yield TURN;
@@ -287,13 +292,16 @@ function* specFromTokenizerJsonSteps(
   const normalize = buildNormalizer(json.normalizer);
   const pre = buildPreTokenizer(json.pre_tokenizer);
   yield;
-  const merges = checkMerges(parts.merges ?? model.merges);
+  const mergeIds = parts.mergeIds;
+  if (mergeIds !== undefined && mergeIds.length % 2 !== 0) throw new BadModelError('merge ids must come in pairs');
+  const merges = mergeIds !== undefined ? [] : yield* checkMerges(parts.merges ?? model.merges);
   yield;
   const unkId = unkText !== undefined ? tokenToId.get(unkText) : undefined;
   const bpe = new BpeModel({
     tokenToId,
     tokens,
     merges,
+    mergeIds,
     byteLevel: pre.byteLevel,
     byteFallback,
     unkId,
@@ -346,7 +354,7 @@ function* specFromTokenizerJsonSteps(
       parts: {
         json: { ...json, model: { ...model, vocab: undefined, merges: undefined } },
         vocab: { keys, ids },
-        merges,
+        ...(mergeIds !== undefined ? { mergeIds } : { merges }),
       },
       config,
     },
