@@ -51,7 +51,9 @@
  * --sampler (default smolqwen-q8_0: a 151,936-row vocabulary): generate()'s
  * decode tok/s with greedy, default, unrestricted (topK 0, topP 1, minP 0),
  * top-p alone and min-p alone sampling, same process, interleaved; the sampler's share of decode time is
- * 1 - tok/s(setting) / tok/s(greedy).
+ * 1 - tok/s(setting) / tok/s(greedy). On a VM those tok/s move by more than the sampler costs, so the
+ * native selection and draw are also timed alone on a row of the model's logits (µs per call, and that
+ * as a share of a greedy decode step).
  * Runs on the compiled package (dist/): `npm run build:ts` first.
  */
 'use strict';
@@ -162,8 +164,27 @@ async function childSampler(file, threads, rounds, G) {
       if (i > 0) tps[name].push(r.timings.generateTokensPerSecond); // round 0 warms up
       tokens[name] = r.tokens.length;
     }
+  // The native selection and draw alone, on a row of this model's logits (the decode tok/s above move by
+  // more than the sampler costs on a VM): microseconds per call, best of 5 batches of 200 calls.
+  const { nativeCall } = require('../dist/native.js');
+  const ctx = model.createContext();
+  const row = (await ctx.evaluate(model.tokenizer.tokenize('Once upon a time'))).slice(0, model.tokenizer.vocabSize);
+  await ctx.dispose();
+  /** @type {Record<string, number>} */
+  const us = {};
+  for (const [name, o] of Object.entries(SAMPLERS)) {
+    const p = { topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, ...o };
+    let best = Infinity;
+    for (let b = 0; b < 5; b++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 200; i++)
+        nativeCall((a) => a.sampleLogits(row, p.topK, p.topP, p.minP, p.temperature, (i + 0.5) / 200));
+      best = Math.min(best, ((performance.now() - t0) / 200) * 1000);
+    }
+    us[name] = best;
+  }
   await model.dispose();
-  return { tps, tokens };
+  return { tps, tokens, us };
 }
 
 async function childLlamaCpp(file, threads, P, G) {
@@ -442,19 +463,27 @@ function runSampler(threadList) {
 function printSampler(rows) {
   if (rows.length === 0) return;
   console.log(
-    '\n**Sampling** (generate() decode tok/s, best of the rounds, same process, interleaved; share = 1 - tok/s / greedy tok/s)\n',
+    '\n**Sampling** (generate() decode tok/s, best of the rounds, same process, interleaved; share = 1 - tok/s / greedy tok/s;' +
+      " then the native sampler alone on a row of the model's logits, µs per call and its share of a greedy decode step)\n",
   );
   const names = Object.keys(SAMPLER_TITLES);
-  console.log(`| GGUF | threads | greedy | ${names.map((n) => `${SAMPLER_TITLES[n]} | share`).join(' | ')} |`);
-  console.log('|' + ' --- |'.repeat(3 + 2 * names.length));
+  console.log(
+    `| GGUF | threads | greedy | ${names.map((n) => `${SAMPLER_TITLES[n]} | share | sampler µs (share)`).join(' | ')} |`,
+  );
+  console.log('|' + ' --- |'.repeat(3 + 3 * names.length));
   for (const r of rows) {
     if (r.error) {
-      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} |${' |'.repeat(2 * names.length)}`);
+      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} |${' |'.repeat(3 * names.length)}`);
       continue;
     }
     const best = (name) => Math.max(...r.tps[name]);
     const g = best('greedy');
-    const cells = names.map((n) => `${best(n).toFixed(1)} | ${((1 - best(n) / g) * 100).toFixed(1)}%`);
+    const stepUs = 1e6 / g; // a greedy decode step
+    const cells = names.map(
+      (n) =>
+        `${best(n).toFixed(1)} | ${((1 - best(n) / g) * 100).toFixed(1)}% | ` +
+        `${r.us[n].toFixed(0)} (${((r.us[n] / stepUs) * 100).toFixed(1)}%)`,
+    );
     console.log(`| ${r.model} | ${r.threads} | ${g.toFixed(1)} | ${cells.join(' | ')} |`);
   }
 }
