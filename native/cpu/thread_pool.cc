@@ -14,8 +14,15 @@ namespace mm {
 namespace {
 // Spinning before a worker sleeps: longer than the gap between two ops of a
 // step (microseconds), short next to the gap between two tokens' sampling.
-// (A pause is ~10 cycles on Zen, ~140 on recent Intel: 20000 is 0.1-1 ms.)
+// (A pause is ~10 cycles on Zen 2-3, ~80 on Zen 5 (20 ns measured), ~140 on
+// recent Intel: 20000 is 0.1-1 ms.)
 constexpr int kSpinIterations = 20000;
+// Pauses between two yields of a spinning worker (30-400 us). One in 256 (5 us
+// on Zen 5) put sched_yield at 1.7% of SmolLM2-135M decode's samples, plus its
+// kernel entry, on a paravirtualized VM where a syscall costs microseconds;
+// one in 8192: that decode +6% (fresh processes alternating, 10 pairs, 8
+// won), Llama-3.2-1B within the noise.
+constexpr int kYieldEvery = 8192;
 // Pauses the caller spins waiting for claimed chunks before it starts yielding.
 constexpr int kWaitSpins = 2000;
 inline uint32_t gen_of(uint64_t t) { return static_cast<uint32_t>(t >> 32); }
@@ -89,7 +96,7 @@ void ThreadPool::worker(int ith) {
     for (int spin = 0; g == seen && spin < kSpinIterations; spin++) {
       // Mostly pause; now and then yield so a spinning worker gives way to a
       // runnable thread (ours or another process's) on an oversubscribed CPU.
-      if ((spin & 255) == 255)
+      if (spin % kYieldEvery == kYieldEvery - 1)
         std::this_thread::yield();
       else
         MM_PAUSE();
