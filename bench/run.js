@@ -426,7 +426,7 @@ async function main() {
   if (engines.length > 1) {
     // Ratios at each engine's best thread count, as the issue's targets are stated.
     console.log(
-      '\n| GGUF | minimacllm decode (best t) | llama.cpp decode (best t) | ratio | minimacllm prefill | llama.cpp prefill | ratio | decode roofline tok/s (bytes / read GB/s) |',
+      '\n| GGUF | minimacllm decode (best t) | llama.cpp decode (best t) | ratio | minimacllm prefill | llama.cpp prefill | ratio | decode roofline tok/s ((weights + KV) bytes / read GB/s) |',
     );
     console.log('|' + ' --- |'.repeat(8));
     for (const key of [...new Set(results.map((r) => `${r.model} @${r.prompt}`))]) {
@@ -439,7 +439,9 @@ async function main() {
         ld = of('llama.cpp', 'decodeTps');
       const mp = of('minimacllm', 'prefillTps'),
         lp = of('llama.cpp', 'prefillTps');
-      const bytes = results.find((r) => r.model === model).bytes;
+      // weights + the KV cache read at the mean decode depth, as rooflineTps above
+      const row = results.find((r) => r.model === model && String(r.prompt) === at);
+      const bytes = row.bytes + (row.kvBytesPerToken ?? 0) * (row.prompt + row.gen / 2);
       console.log(
         `| ${key} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,
       );
