@@ -53,7 +53,9 @@
  * top-p alone and min-p alone sampling, same process, interleaved; the sampler's share of decode time is
  * 1 - tok/s(setting) / tok/s(greedy). On a VM those tok/s move by more than the sampler costs, so the
  * native selection and draw are also timed alone on a row of the model's logits (µs per call, and that
- * as a share of a greedy decode step).
+ * as a share of a greedy decode step), and inside generate() the main thread's time per token from the
+ * token's logits to its emitted chunk (median of the rounds; what a setting adds over greedy, as a share
+ * of a greedy step, is the sampler's cost as generate() pays it).
  * Runs on the compiled package (dist/): `npm run build:ts` first.
  */
 'use strict';
@@ -157,11 +159,32 @@ async function childSampler(file, threads, rounds, G) {
   const model = await loadModel(file, { backend, threads, contextSize: G + 64, quiet: true });
   /** @type {Record<string, number[]>} */
   const tps = Object.fromEntries(Object.keys(SAMPLERS).map((k) => [k, []]));
+  // Main-thread µs per token from its logits to its emitted chunk (penalties, selection, draw, detokenizing):
+  // what sampling adds to a step, measured where generate() spends it, apart from the step's own spread.
+  /** @type {Record<string, number[]>} */
+  const mainUs = Object.fromEntries(Object.keys(SAMPLERS).map((k) => [k, []]));
   const tokens = {};
   for (let i = 0; i <= rounds; i++)
     for (const [name, o] of Object.entries(SAMPLERS)) {
-      const r = await model.generate('Once upon a time', { ...o, maxTokens: G, seed: 7 });
-      if (i > 0) tps[name].push(r.timings.generateTokensPerSecond); // round 0 warms up
+      let seen = 0,
+        spent = 0,
+        n = 0;
+      const r = await model.generate('Once upon a time', {
+        ...o,
+        maxTokens: G,
+        seed: 7,
+        logitsProcessor: () => {
+          seen = performance.now();
+        },
+        onToken: () => {
+          spent += performance.now() - seen;
+          n++;
+        },
+      });
+      if (i > 0) {
+        tps[name].push(r.timings.generateTokensPerSecond); // round 0 warms up
+        mainUs[name].push((spent / Math.max(1, n)) * 1000);
+      }
       tokens[name] = r.tokens.length;
     }
   // The native selection and draw alone, on a row of this model's logits (the decode tok/s above move by
@@ -184,7 +207,7 @@ async function childSampler(file, threads, rounds, G) {
     us[name] = best;
   }
   await model.dispose();
-  return { tps, tokens, us };
+  return { tps, tokens, us, mainUs };
 }
 
 async function childLlamaCpp(file, threads, P, G) {
@@ -466,27 +489,37 @@ function printSampler(rows) {
   if (rows.length === 0) return;
   console.log(
     '\n**Sampling** (generate() decode tok/s, best of the rounds, same process, interleaved; share = 1 - tok/s / greedy tok/s;' +
-      " then the native sampler alone on a row of the model's logits, µs per call and its share of a greedy decode step)\n",
+      " then the native sampler alone on a row of the model's logits, µs per call and its share of a greedy decode step;" +
+      " then generate()'s main-thread µs per token from logits to emitted token, median of the rounds, and what it adds" +
+      " to greedy's as a share of a greedy decode step)\n",
   );
   const names = Object.keys(SAMPLER_TITLES);
   console.log(
-    `| GGUF | threads | greedy | ${names.map((n) => `${SAMPLER_TITLES[n]} | share | sampler µs (share)`).join(' | ')} |`,
+    `| GGUF | threads | greedy (main-thread µs) | ${names.map((n) => `${SAMPLER_TITLES[n]} | share | sampler µs (share) | main-thread µs (added share)`).join(' | ')} |`,
   );
-  console.log('|' + ' --- |'.repeat(3 + 3 * names.length));
+  console.log('|' + ' --- |'.repeat(3 + 4 * names.length));
   for (const r of rows) {
     if (r.error) {
-      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} |${' |'.repeat(3 * names.length)}`);
+      console.log(`| ${r.model} | ${r.threads} | error: ${r.error.split('\n')[0]} |${' |'.repeat(4 * names.length)}`);
       continue;
     }
     const best = (name) => Math.max(...r.tps[name]);
     const g = best('greedy');
     const stepUs = 1e6 / g; // a greedy decode step
+    const median = (xs) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    };
+    const main = (name) => median(r.mainUs[name]);
     const cells = names.map(
       (n) =>
         `${best(n).toFixed(1)} | ${((1 - best(n) / g) * 100).toFixed(1)}% | ` +
-        `${r.us[n].toFixed(0)} (${((r.us[n] / stepUs) * 100).toFixed(1)}%)`,
+        `${r.us[n].toFixed(0)} (${((r.us[n] / stepUs) * 100).toFixed(1)}%) | ` +
+        `${main(n).toFixed(0)} (${(((main(n) - main('greedy')) / stepUs) * 100).toFixed(1)}%)`,
     );
-    console.log(`| ${r.model} | ${r.threads} | ${g.toFixed(1)} | ${cells.join(' | ')} |`);
+    console.log(
+      `| ${r.model} | ${r.threads} | ${g.toFixed(1)} (${main('greedy').toFixed(0)}) | ${cells.join(' | ')} |`,
+    );
   }
 }
 
