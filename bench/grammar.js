@@ -97,4 +97,4 @@ function summarize(r) {
   };
 }
 
-module.exports = { childGrammar, summarize, SCHEMA };
+module.exports = { childGrammar, summarize, median, SCHEMA };

@@ -65,7 +65,7 @@ const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const { PRESETS, ensureModel } = require('./models');
-const { childGrammar, summarize: summarizeGrammar } = require('./grammar');
+const { childGrammar, summarize: summarizeGrammar, median } = require('./grammar');
 
 const { values: args } = parseArgs({
   options: {
@@ -396,9 +396,10 @@ async function main() {
     // llama.cpp's rows: the same file and --kv-type, so the same KV cache
     r.kvBytesPerToken ??= results.find((o) => o.model === r.model && o.kvBytesPerToken)?.kvBytesPerToken;
     r.readGBs ||= bw;
+    // bytes one decode step reads: the weights + the KV cache at the mean decode depth
+    r.stepBytes = r.bytes + (r.kvBytesPerToken ?? 0) * (r.prompt + r.gen / 2);
     if (r.error || !r.readGBs) continue;
-    const depth = r.prompt + r.gen / 2;
-    r.rooflineTps = (r.readGBs * 1e9) / (r.bytes + (r.kvBytesPerToken ?? 0) * depth);
+    r.rooflineTps = (r.readGBs * 1e9) / r.stepBytes;
     r.rooflineFraction = r.decodeTps / r.rooflineTps;
   }
   if (args.json) {
@@ -462,9 +463,7 @@ async function main() {
         ld = of('llama.cpp', 'decodeTps');
       const mp = of('minimacllm', 'prefillTps'),
         lp = of('llama.cpp', 'prefillTps');
-      // weights + the KV cache read at the mean decode depth, as rooflineTps above
-      const row = results.find((r) => r.model === model && String(r.prompt) === at);
-      const bytes = row.bytes + (row.kvBytesPerToken ?? 0) * (row.prompt + row.gen / 2);
+      const bytes = results.find((r) => r.model === model && String(r.prompt) === at).stepBytes;
       console.log(
         `| ${key} | ${md.v.toFixed(1)} (${md.t}t) | ${ld.v.toFixed(1)} (${ld.t}t) | ${(md.v / ld.v).toFixed(2)}x | ${mp.v.toFixed(1)} (${mp.t}t) | ${lp.v.toFixed(1)} (${lp.t}t) | ${(mp.v / lp.v).toFixed(2)}x | ${bw ? ((bw * 1e9) / bytes).toFixed(0) : '?'} |`,
       );
@@ -506,10 +505,6 @@ function printSampler(rows) {
     const best = (name) => Math.max(...r.tps[name]);
     const g = best('greedy');
     const stepUs = 1e6 / g; // a greedy decode step
-    const median = (xs) => {
-      const v = [...xs].sort((a, b) => a - b);
-      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    };
     const main = (name) => median(r.mainUs[name]);
     const cells = names.map(
       (n) =>
