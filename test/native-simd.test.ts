@@ -242,6 +242,7 @@ const x64 = process.arch === 'x64';
       expect(out).toContain('ok avx512 attention rows');
       expect(out).toContain('ok avx512 vec ops'); // (the sampler's 16-lane passes against the scalar reference)
       expect(out).toContain('ok avx512 sampler bits'); // (and bit for bit the AVX2 passes)
+      expect(out).toContain('ok avx512 softmax bits'); // (decode attention's scale_max / exp_sub_sum, AVX2's bits)
     }
     if (out.includes('skip avx512 attend block')) expect(out).toContain('skip avx512 attention rows');
     else expect(out).toContain('ok avx512 attend block');

@@ -88,33 +88,6 @@ inline float max_of(const float* x, int n) {
   return m;
 }
 
-// x = exp(x - mx), returns sum(x): the AVX2 exp_sub_sum's bits (its 8-lane sum
-// gets each 16 values' low then high half, its horizontal sum, its scalar tail).
-inline float exp_sub_sum(int n, float* x, float mx) {
-  const __m512 vm = _mm512_set1_ps(mx);
-  __m256 s = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 e = v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
-    _mm512_storeu_ps(x + i, e);
-    s = _mm256_add_ps(s, _mm512_castps512_ps256(e));
-    s = _mm256_add_ps(s, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
-  }
-  if (i + 8 <= n) {
-    const __m512 e = v_expf(_mm512_sub_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(x + i)), vm));
-    _mm256_storeu_ps(x + i, _mm512_castps512_ps256(e));
-    s = _mm256_add_ps(s, _mm512_castps512_ps256(e));
-    i += 8;
-  }
-  __m128 lo = _mm256_castps256_ps128(s), hi = _mm256_extractf128_ps(s, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  float t = _mm_cvtss_f32(lo);
-  for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
-  return t;
-}
-
 // S[q][j..j+32) = scale * (q . key) for Q queries from q0, keys from the
 // transposed chunk kt [d][C]: each pair of key vector loads serves Q queries.
 template <int Q>

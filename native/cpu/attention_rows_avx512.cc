@@ -24,6 +24,7 @@
 
 #include "../../kernels/quant_blocks.h"
 #include "attention_rows.h"
+#include "avx512_exp.h"
 #include "prefetch.h"
 #include "vec_dot.h"
 
@@ -498,6 +499,9 @@ const VecOps& vec_ops() {
     o.accum_q8_0 = accum_q8_0;
     o.scores_f16 = scores_f16;
     o.accum_f16 = accum_f16;
+    // The AVX2 passes' bits, 16 lanes at a time (avx512_exp.h).
+    o.scale_max = [](int64_t n, float a, float* y) { return avx512::scale_max(n, a, y); };
+    o.exp_sub_sum = [](int64_t n, float* x, float mx) { return avx512::exp_sub_sum(n, x, mx); };
     add_sampler_ops(o);
     return o;
   }();

@@ -1,7 +1,11 @@
-// exp(x) for 16 floats, shared by the AVX-512 kernels (attention blocks, sampler
-// passes). Include only from files compiled with AVX-512 (the avx512 library).
+// exp(x) for 16 floats, shared by the AVX-512 kernels (attention blocks and rows,
+// sampler passes), and the softmax passes built on it. Include only from files compiled with AVX-512 (the avx512
+// library).
 #pragma once
 #include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
 
 namespace mm {
 namespace avx512 {
@@ -32,6 +36,52 @@ inline __m512 v_expf(__m512 x) {
   // Lanes past +-126 (c) scale in two steps (s1 * s2 = 2^n); past +-192 (dd) 0 or inf.
   const __m512 mid = _mm512_mask_blend_ps(c, _mm512_fmadd_ps(k, j, k), _mm512_mul_ps(_mm512_fmadd_ps(s2, j, s2), s1));
   return _mm512_mask_blend_ps(dd, mid, _mm512_mul_ps(s1, s1));
+}
+
+// x = exp(x - mx), returns sum(x): the AVX2 exp_sub_sum's bits (its 8-lane sum
+// gets each 16 values' low then high half, its horizontal sum, its scalar tail).
+inline float exp_sub_sum(int64_t n, float* x, float mx) {
+  const __m512 vm = _mm512_set1_ps(mx);
+  __m256 s = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 e = v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+    _mm512_storeu_ps(x + i, e);
+    s = _mm256_add_ps(s, _mm512_castps512_ps256(e));
+    s = _mm256_add_ps(s, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+  }
+  if (i + 8 <= n) {
+    const __m512 e = v_expf(_mm512_sub_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(x + i)), vm));
+    _mm256_storeu_ps(x + i, _mm512_castps512_ps256(e));
+    s = _mm256_add_ps(s, _mm512_castps512_ps256(e));
+    i += 8;
+  }
+  __m128 lo = _mm256_castps256_ps128(s), hi = _mm256_extractf128_ps(s, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  float t = _mm_cvtss_f32(lo);
+  for (; i < n; i++) t += (x[i] = std::exp(x[i] - mx));
+  return t;
+}
+
+// y *= a, returns max(y) (NaN products ignored, as the AVX2 scale_max does): the
+// same products, and a maximum is the same whatever the order.
+inline float scale_max(int64_t n, float a, float* y) {
+  const __m512 va = _mm512_set1_ps(a);
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_mul_ps(va, _mm512_loadu_ps(y + i));
+    _mm512_storeu_ps(y + i, v);
+    m = _mm512_max_ps(v, m);  // (a NaN v gives m)
+  }
+  float r = _mm512_reduce_max_ps(m);
+  for (; i < n; i++) {
+    y[i] *= a;
+    r = r < y[i] ? y[i] : r;
+  }
+  return r;
 }
 
 }  // namespace avx512
