@@ -169,7 +169,7 @@
           "type": "static_library",
           "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/vec_dot_avx512.cc", "native/cpu/attention_rows_avx512.cc",
                       "native/cpu/attention_block_avx512.cc", "native/cpu/regroup_x8_avx512.cc",
-                      "native/cpu/sampler_avx512.cc"],
+                      "native/cpu/sampler_avx512.cc", "native/cpu/probe_avx512.cc"],
           "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
           "xcode_settings": {
             "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"]

@@ -167,21 +167,34 @@ function main() {
   for (const [name, g, flops, bytes] of simple) {
     rowsOut.push({ op: name, prefill: benchSimple(name, g, { nTokens: P }, flops, bytes) });
   }
-  // Decode attention: one query over a 2048-token f16 KV cache, 32 heads / 8 KV heads, head dim 128.
-  {
-    const H = 32,
-      KV = 8,
-      HD = 128,
-      CTX = args.quick ? 512 : 2048;
+  // Decode attention: one query over the KV cache. Llama-3-8B's heads (32 / 8 KV heads of 128) over 2048
+  // f16 rows; SmolLM2-135M's (9 / 3 of 64) over 4096 f16 rows, then q8_0 rows (kvType 'q8_0').
+  const ATTENTION = [
+    { H: 32, KV: 8, HD: 128, CTX: args.quick ? 512 : 2048, type: 'F16' },
+    { H: 9, KV: 3, HD: 64, CTX: args.quick ? 1024 : 4096, type: 'F16' },
+    { H: 9, KV: 3, HD: 64, CTX: args.quick ? 1024 : 4096, type: 'Q8_0' },
+  ];
+  for (const { H, KV, HD, CTX, type } of ATTENTION) {
+    const rowBytes = mm.matrixBytes(type, 1, KV * HD); // one cache row: every KV head's part
     const q = be.allocate(H * HD * 4),
       o = be.allocate(H * HD * 4);
-    const kc = be.allocate(CTX * KV * HD * 2),
-      vc = be.allocate(CTX * KV * HD * 2);
+    const kc = be.allocate(CTX * rowBytes),
+      vc = be.allocate(CTX * rowBytes);
+    if (type === 'Q8_0') {
+      // valid q8_0 blocks: small f16 scales, random values (an all-zero cache is a degenerate softmax)
+      const rows = mm.quantize(
+        'Q8_0',
+        Float32Array.from({ length: CTX * KV * HD }, (_, i) => Math.sin(i * 0.37)),
+        KV * HD,
+      );
+      be.upload(kc, 0, rows);
+      be.upload(vc, 0, rows);
+    }
     const g = be.createGraph({
       tensors: [
         tensor(q, 'F32', H * HD, 1, true),
-        tensor(kc, 'F16', KV * HD, CTX, false),
-        tensor(vc, 'F16', KV * HD, CTX, false),
+        tensor(kc, type, KV * HD, CTX, false),
+        tensor(vc, type, KV * HD, CTX, false),
         tensor(o, 'F32', H * HD, 1, true),
       ],
       nodes: [
@@ -195,8 +208,8 @@ function main() {
       maxTokens: 1,
     });
     rowsOut.push({
-      op: `attention decode (ctx ${CTX}, f16 KV)`,
-      decode: benchSimple('attention', g, { nTokens: 1, nPast: CTX - 1 }, 4 * H * HD * CTX, 2 * CTX * KV * HD * 2),
+      op: `attention decode (ctx ${CTX}, ${type === 'F16' ? 'f16' : 'q8_0'} KV, ${H} / ${KV} heads of ${HD})`,
+      decode: benchSimple('attention', g, { nTokens: 1, nPast: CTX - 1 }, 4 * H * HD * CTX, 2 * CTX * rowBytes),
     });
   }
 

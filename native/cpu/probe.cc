@@ -79,6 +79,13 @@ double probe_peak_gflops(int threads) {
   threads = std::max(1, threads);
   const long iters = 20'000'000;
   std::vector<double> sink(threads);
+#if defined(MM_HAVE_AVX512_KERNELS)
+  if (cpu_use_avx512()) {
+    // 10 independent 16-wide FMA chains: 320 flops per iteration.
+    const double t = timed_parallel(threads, [&](int ith) { sink[ith] = avx512::fma_loop(iters); });
+    return 320.0 * iters * threads / t / 1e9;
+  }
+#endif
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) {
     // 10 independent 8-wide FMA chains: 160 flops per iteration.

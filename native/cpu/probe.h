@@ -17,5 +17,8 @@ double probe_peak_gflops(int threads);
 namespace avx2 {
 double fma_loop(long iterations);  // returns a value to defeat dead-code elimination
 }
+namespace avx512 {
+double fma_loop(long iterations);  // 16-wide (probe_avx512.cc)
+}
 
 }  // namespace mm
