@@ -169,6 +169,7 @@ function main() {
   }
   // Decode attention: one query over the KV cache. Llama-3-8B's heads (32 / 8 KV heads of 128) over 2048
   // f16 rows; SmolLM2-135M's (9 / 3 of 64) over 4096 f16 rows, then q8_0 rows (kvType 'q8_0').
+  /** @type {Array<{ H: number, KV: number, HD: number, CTX: number, type: 'F16' | 'Q8_0' }>} */
   const ATTENTION = [
     { H: 32, KV: 8, HD: 128, CTX: args.quick ? 512 : 2048, type: 'F16' },
     { H: 9, KV: 3, HD: 64, CTX: args.quick ? 1024 : 4096, type: 'F16' },
