@@ -250,6 +250,27 @@ void scores_group(int64_t n, const uint8_t* rows, size_t stride, const float* q,
   }
 }
 
+// Block b of a q8_0 query (its 32 values in both 256-bit halves), the correction
+// -128 * its 4-value sums that turns the unsigned keys' dot into the signed one,
+// and its scale.
+inline void q8_query_block(const uint8_t* q, int b, __m512i bias, __m512i& qv, __m512i& ncorr, __m512& dq) {
+  const auto* qblk = reinterpret_cast<const block_q8_0*>(q) + b;
+  qv = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qblk->qs)));
+  ncorr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qv));
+  dq = _mm512_set1_ps(_cvtsh_ss(qblk->d));
+}
+
+// Block b of two q8_0 key rows side by side (values + 128) and their scales.
+inline void q8_key_pair(const uint8_t* r0, const uint8_t* r1, int b, __m512i bias, __m512i& kx, __m512& dk) {
+  const auto* b0 = reinterpret_cast<const block_q8_0*>(r0) + b;
+  const auto* b1 = reinterpret_cast<const block_q8_0*>(r1) + b;
+  kx = _mm512_xor_si512(
+      _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs))),
+                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1->qs)), 1),
+      bias);
+  dk = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(_cvtsh_ss(b0->d)), _mm512_set1_ps(_cvtsh_ss(b1->d)));
+}
+
 // Scores of R q8_0 rows for H q8_0 queries (qq + h * qb), rows in pairs as
 // scores_block_paired: per 32-value block one vpdpbusd of both rows' values
 // (as unsigned: + 128) against the query's, started from -128 * the query's
@@ -268,22 +289,12 @@ inline void scores_block_q8(const uint8_t* const r[R], int d, const uint8_t* qq,
     __m512i qv[H], ncorr[H];
     __m512 dq[H];
 #pragma GCC unroll 4
-    for (int h = 0; h < H; h++) {
-      const auto* qblk = reinterpret_cast<const block_q8_0*>(qq + h * qb) + b;
-      qv[h] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qblk->qs)));
-      ncorr[h] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qv[h]));
-      dq[h] = _mm512_set1_ps(_cvtsh_ss(qblk->d));
-    }
+    for (int h = 0; h < H; h++) q8_query_block(qq + h * qb, b, bias, qv[h], ncorr[h], dq[h]);
 #pragma GCC unroll 4
     for (int k = 0; k < P; k++) {
-      const auto* b0 = reinterpret_cast<const block_q8_0*>(r[2 * k]) + b;
-      const auto* b1 = reinterpret_cast<const block_q8_0*>(r[2 * k + 1]) + b;
-      const __m512i kx = _mm512_xor_si512(
-          _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs))),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1->qs)), 1),
-          bias);
-      const __m512 dk =
-          _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(_cvtsh_ss(b0->d)), _mm512_set1_ps(_cvtsh_ss(b1->d)));
+      __m512i kx;
+      __m512 dk;
+      q8_key_pair(r[2 * k], r[2 * k + 1], b, bias, kx, dk);
 #pragma GCC unroll 4
       for (int h = 0; h < H; h++) {
         const __m512i p = _mm512_dpbusd_epi32(ncorr[h], kx, qv[h]);
@@ -320,13 +331,7 @@ void scores_group_q8(int64_t n, const uint8_t* rows, size_t stride, const uint8_
   __m512 dq[H][NB];
   // (No unroll pragmas on these two loops: with them GCC 12 took twice the cycles per row block.)
   for (int h = 0; h < H; h++)
-    for (int b = 0; b < NB; b++) {
-      const auto* qblk = reinterpret_cast<const block_q8_0*>(qq + h * qb) + b;
-      qv[h][b] = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qblk->qs)));
-      ncorr[h][b] =
-          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, qv[h][b]));
-      dq[h][b] = _mm512_set1_ps(_cvtsh_ss(qblk->d));
-    }
+    for (int b = 0; b < NB; b++) q8_query_block(qq + h * qb, b, bias, qv[h][b], ncorr[h][b], dq[h][b]);
   const size_t rb = static_cast<size_t>(NB) * sizeof(block_q8_0);
   for (int64_t j = 0; j < n; j += R) {
     const int nr = static_cast<int>(std::min<int64_t>(R, n - j));
@@ -340,14 +345,9 @@ void scores_group_q8(int64_t n, const uint8_t* rows, size_t stride, const uint8_
     for (int b = 0; b < NB; b++)
 #pragma GCC unroll 4
       for (int k = 0; k < P; k++) {
-        const auto* b0 = reinterpret_cast<const block_q8_0*>(r[2 * k]) + b;
-        const auto* b1 = reinterpret_cast<const block_q8_0*>(r[2 * k + 1]) + b;
-        const __m512i kx = _mm512_xor_si512(
-            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs))),
-                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1->qs)), 1),
-            bias);
-        const __m512 dk =
-            _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(_cvtsh_ss(b0->d)), _mm512_set1_ps(_cvtsh_ss(b1->d)));
+        __m512i kx;
+        __m512 dk;
+        q8_key_pair(r[2 * k], r[2 * k + 1], b, bias, kx, dk);
 #pragma GCC unroll 4
         for (int h = 0; h < H; h++) {
           const __m512i p = _mm512_dpbusd_epi32(ncorr[h][b], kx, qv[h][b]);
