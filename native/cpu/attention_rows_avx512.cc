@@ -493,33 +493,30 @@ void head_blocks(int g, Run&& run) {
 // than pairs of rows; and a head's bits must not depend on its group's size.)
 void scores_f16(int64_t n, const uint8_t* rows, size_t stride, int d, const float* q, int g, float* out, int64_t os,
                 ptrdiff_t pf) {
+  // Heads in blocks of up to 4 (the first block prefetches the next chunk's rows).
+  const auto by_4 = [&](auto block) {
+    for (int h0 = 0; h0 < g; h0 += 4)
+      block(std::min(4, g - h0), q + static_cast<int64_t>(h0) * d, out + h0 * os, h0 == 0 ? pf : 0);
+  };
   if (d == 64) {
-    for (int h0 = 0; h0 < g; h0 += 4) {
-      const float* qh = q + static_cast<int64_t>(h0) * d;
-      float* oh = out + h0 * os;
-      const ptrdiff_t p = h0 == 0 ? pf : 0;
-      switch (std::min(4, g - h0)) {
-        case 4: scores_group<4, 4, 4>(n, rows, stride, qh, oh, os, p); break;
-        case 3: scores_group<3, 4, 4>(n, rows, stride, qh, oh, os, p); break;
-        case 2: scores_group<2, 4, 8>(n, rows, stride, qh, oh, os, p); break;
-        default: scores_group<1, 4, 8>(n, rows, stride, qh, oh, os, p); break;
+    return by_4([&](int h, const float* qh, float* oh, ptrdiff_t p) {
+      switch (h) {
+        case 4: return scores_group<4, 4, 4>(n, rows, stride, qh, oh, os, p);
+        case 3: return scores_group<3, 4, 4>(n, rows, stride, qh, oh, os, p);
+        case 2: return scores_group<2, 4, 8>(n, rows, stride, qh, oh, os, p);
+        default: return scores_group<1, 4, 8>(n, rows, stride, qh, oh, os, p);
       }
-    }
-    return;
+    });
   }
   if (d % 16 != 0 || d < kDirectMinD) {
-    for (int h0 = 0; h0 < g; h0 += 4) {
-      const float* qh = q + static_cast<int64_t>(h0) * d;
-      float* oh = out + h0 * os;
-      const ptrdiff_t p = h0 == 0 ? pf : 0;
-      switch (std::min(4, g - h0)) {
-        case 4: scores_heads_paired<4, 8>(n, rows, stride, d, qh, oh, os, p); break;
-        case 3: scores_heads_paired<3, 8>(n, rows, stride, d, qh, oh, os, p); break;
-        case 2: scores_heads_paired<2, 8>(n, rows, stride, d, qh, oh, os, p); break;
-        default: scores_heads_paired<1, 8>(n, rows, stride, d, qh, oh, os, p); break;
+    return by_4([&](int h, const float* qh, float* oh, ptrdiff_t p) {
+      switch (h) {
+        case 4: return scores_heads_paired<4, 8>(n, rows, stride, d, qh, oh, os, p);
+        case 3: return scores_heads_paired<3, 8>(n, rows, stride, d, qh, oh, os, p);
+        case 2: return scores_heads_paired<2, 8>(n, rows, stride, d, qh, oh, os, p);
+        default: return scores_heads_paired<1, 8>(n, rows, stride, d, qh, oh, os, p);
       }
-    }
-    return;
+    });
   }
   if (d == 256 && g == 1) return scores_group<1, 16, 8>(n, rows, stride, q, out, os, pf);
   head_blocks(g, [&](auto H, auto R, int h0) {
