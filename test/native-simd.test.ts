@@ -8,7 +8,8 @@
  *    binding.gyp builds it (plain Armv8, the sdot q8_0 scores in their own
  *    +dotprod file chosen at run time) under CPUs with and without sdot;
  *  - x86-64 AVX2 and the AVX-512 f16 attention rows and prefill block
- *    attention (both levels, against a scalar softmax attention), built and run natively.
+ *    attention (both levels, against a scalar softmax attention), and the AVX-512
+ *    decode tiles on regrouped q4_0 / q8_0 weights (AVX2's bits), built and run natively.
  * And the arm64 prefill panels (native/test/panel_kernels_test.cc): the sdot
  * and i8mm levels against the scalar kernels for every weight type, each level
  * file compiled with its own -march as binding.gyp does and the rest plain
@@ -221,6 +222,8 @@ const x64 = process.arch === 'x64';
     ['attention_rows_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
     ['attention_block_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
     ['sampler_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
+    ['regroup_x8_avx2', avx2],
+    ['regroup_x8_avx512', [...avx2, '-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni']],
   ];
   const objs = levels.map(([f, flags]) => {
     const o = path.join(tmp, `${f}.o`);
@@ -243,6 +246,7 @@ const x64 = process.arch === 'x64';
       expect(out).toContain('ok avx512 vec ops'); // (the sampler's 16-lane passes against the scalar reference)
       expect(out).toContain('ok avx512 sampler bits'); // (and bit for bit the AVX2 passes)
       expect(out).toContain('ok avx512 softmax bits'); // (decode attention's scale_max / exp_sub_sum, AVX2's bits)
+      expect(out).toContain('ok avx512 x8 tiles'); // (regrouped q4_0 / q8_0 decode tiles: AVX2's bits, and a reference dot)
     }
     if (out.includes('skip avx512 attend block')) expect(out).toContain('skip avx512 attention rows');
     else expect(out).toContain('ok avx512 attend block');

@@ -414,12 +414,12 @@ RowJob row_job(const OpArgs& a) {
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 / q8_0 rows)
     j.packed = a.packed;
-    if (W.type == DType::Q4_0) {
-      j.x8_tile = avx2::q4_0_x8_tile;
-      j.kern.extra = avx2::q4_0_x8_extra();
-    } else {
-      j.x8_tile = avx2::q8_0_x8_tile;  // (q8_0 rows as they are; no extra)
-    }
+    const bool q4 = W.type == DType::Q4_0;
+    j.x8_tile = q4 ? avx2::q4_0_x8_tile : avx2::q8_0_x8_tile;
+#if defined(MM_HAVE_AVX512_KERNELS)
+    if (cpu_use_avx512()) j.x8_tile = q4 ? avx512::q4_0_x8_tile : avx512::q8_0_x8_tile;  // (the same bits)
+#endif
+    if (q4) j.kern.extra = avx2::q4_0_x8_extra();  // (q8_0 rows as they are; no extra)
   }
 #endif
   return j;

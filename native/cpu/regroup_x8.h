@@ -11,8 +11,12 @@
 // per 4 activation bytes broadcast to all 8 rows (maddubs), one convert, one
 // f16->f32 of all 8 scales and one FMA for 8 outputs; each thread streams its
 // rows from one place (in-process Llama-3.2-1B q4_0 decode on the Zen 5:
-// 37-42 -> 43-68 tok/s). The same tile serves every x86 level: the layout,
-// not the instruction, is the gain (VNNI variants measured the same).
+// 37-42 -> 43-68 tok/s). The AVX2 tile serves the AVX2 and AVX-VNNI levels
+// (a 256-bit VNNI variant measured the same); the AVX-512 level has its own
+// (regroup_x8_avx512.cc: two value groups per 512-bit vector, VNNI), with the
+// same bits at ~1.5-1.6x the rate from L1/L2: decode of a model whose
+// weights stream faster than one core multiplies them, and batched decoding
+// (2-3 activation rows per tile), are bound by it.
 //
 // Layout of a [rows, k] matrix (rows % 8 == 0, k % 32 == 0), the same bytes
 // per block and row as the type itself:
@@ -68,6 +72,9 @@ void x8_pack_panel_vnni(DType t, int64_t k, const uint8_t* group, int nr, uint8_
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)
 namespace avx512 {
+// The decode tiles at the AVX-512 level (avx2's arguments, layout and bits).
+void q4_0_x8_tile(int64_t k, const uint8_t* group, const uint8_t* a, size_t as, int nc, float* out, size_t os);
+void q8_0_x8_tile(int64_t k, const uint8_t* group, const uint8_t* a, size_t as, int nc, float* out, size_t os);
 // The AVX-512 prefill panel (gemm_avx512.cc's layout, 16 rows) of one group (nr 8) or two consecutive
 // ones (nr 16).
 void x8_pack_panel(DType t, int64_t k, const uint8_t* groups, int nr, uint8_t* panel);

@@ -15,6 +15,7 @@
 #include "../../kernels/quant_blocks.h"
 #include "../cpu/attention_block.h"
 #include "../cpu/cpu_features.h"
+#include "../cpu/regroup_x8.h"
 #include "../core/quants.h"
 #include "../cpu/vec_dot.h"
 #include "kernel_cases.h"
@@ -467,6 +468,86 @@ int check_softmax_bits(const VecOps& a2, const VecOps& a5) {
   std::printf("ok avx512 softmax bits\n");
   return failures;
 }
+
+// The AVX-512 decode tiles on regrouped q4_0 / q8_0 weights (regroup_x8.h) against the AVX2 ones, bit for
+// bit, and both against a double-precision dot of the same blocks: 1-3 activation rows, short and long
+// rows, random blocks with the extremes (nibbles 0 and 15, q8_0 weights -128 and 127, activations -127 and 127).
+int check_x8_tiles() {
+  std::mt19937 rng(21);
+  int failures = 0;
+  for (const DType t : {DType::Q4_0, DType::Q8_0}) {
+    const bool q4 = t == DType::Q4_0;
+    const ActExtra extra = q4 ? avx2::q4_0_x8_extra() : ActExtra{};
+    for (const int64_t k : {32, 64, 96, 576, 2048}) {
+      const int64_t nb = k / 32;
+      const size_t bb = x8_block_bytes(t), gb = x8_group_bytes(t, k);
+      std::vector<uint8_t> w(gb);  // one group: [nb] blocks of [8] f16 scales, then the values
+      for (int64_t b = 0; b < nb; b++) {
+        uint8_t* blk = w.data() + b * bb;
+        for (int r = 0; r < 8; r++) {
+          const uint16_t h = fp32_to_fp16(std::uniform_real_distribution<float>(0.001f, 0.05f)(rng));
+          std::memcpy(blk + 2 * r, &h, 2);
+        }
+        for (size_t i = 16; i < bb; i++) blk[i] = static_cast<uint8_t>(rng());
+        if (b == 0) std::memset(blk + 16, q4 ? 0xFF : 0x80, 32);  // nibbles 15 / values -128
+        if (b == 1) std::memset(blk + 16, q4 ? 0x00 : 0x7F, 32);  // nibbles 0 / values 127
+      }
+      // [3] activation rows: q8_0 blocks, then (q4_0) the extra, `as` bytes apart
+      const size_t as = q4 ? q4_0_x8_extra_offset(k) + extra.bytes(k) : static_cast<size_t>(nb) * 34;
+      std::vector<uint8_t> a(3 * as);
+      for (int c = 0; c < 3; c++) {
+        auto* y = reinterpret_cast<block_q8_0*>(a.data() + c * as);
+        for (int64_t b = 0; b < nb; b++) {
+          y[b].d = fp32_to_fp16(std::uniform_real_distribution<float>(0.001f, 0.05f)(rng));
+          // (activations are quantized to [-127, 127]: the sign trick would wrap -128)
+          for (int i = 0; i < 32; i++)
+            y[b].qs[i] = static_cast<int8_t>(std::uniform_int_distribution<int>(-127, 127)(rng));
+          if (b == c) std::memset(y[b].qs, c == 1 ? 0x7F : 0x81, 32);
+        }
+        if (q4) extra.fill(k, y, a.data() + c * as + q4_0_x8_extra_offset(k));
+      }
+      for (int nc = 1; nc <= 3; nc++) {
+        float o2[3 * 8], o5[3 * 8];
+        (q4 ? avx2::q4_0_x8_tile : avx2::q8_0_x8_tile)(k, w.data(), a.data(), as, nc, o2, 8);
+        (q4 ? avx512::q4_0_x8_tile : avx512::q8_0_x8_tile)(k, w.data(), a.data(), as, nc, o5, 8);
+        if (std::memcmp(o2, o5, sizeof(float) * 8 * static_cast<size_t>(nc)) != 0) {
+          std::printf("FAIL avx512 x8 tile bits %s k=%lld nc=%d\n", type_name(static_cast<int32_t>(t)),
+                      static_cast<long long>(k), nc);
+          failures++;
+        }
+        for (int c = 0; c < nc; c++) {
+          const auto* y = reinterpret_cast<const block_q8_0*>(a.data() + c * as);
+          for (int r = 0; r < 8; r++) {
+            double ref = 0, mag = 0;
+            for (int64_t b = 0; b < nb; b++) {
+              const uint8_t* blk = w.data() + b * bb;
+              uint16_t h;
+              std::memcpy(&h, blk + 2 * r, 2);
+              long dot = 0;
+              for (int i = 0; i < 32; i++) {
+                // q4_0: value i of row r is a nibble of byte 4 * (i % 16 / 4) ... of its group; q8_0: byte i % 4
+                // of value group i / 4
+                const int wv = q4 ? ((blk[16 + 32 * (i % 16 / 4) + 4 * r + i % 4] >> (i < 16 ? 0 : 4)) & 15) - 8
+                                  : static_cast<int8_t>(blk[16 + 32 * (i / 4) + 4 * r + i % 4]);
+                dot += static_cast<long>(wv) * y[b].qs[i];
+              }
+              const double s = static_cast<double>(fp16_to_fp32(h)) * fp16_to_fp32(y[b].d);
+              ref += s * static_cast<double>(dot);
+              mag += std::fabs(s) * 32 * 128 * 128;
+            }
+            if (std::fabs(o5[c * 8 + r] - ref) > 1e-6 * mag) {
+              std::printf("FAIL avx512 x8 tile %s k=%lld row %d: %g vs %g\n", type_name(static_cast<int32_t>(t)),
+                          static_cast<long long>(k), r, static_cast<double>(o5[c * 8 + r]), ref);
+              failures++;
+            }
+          }
+        }
+      }
+    }
+  }
+  std::printf("ok avx512 x8 tiles\n");
+  return failures;
+}
 #endif
 
 #if defined(MM_HAVE_AVX2_KERNELS)
@@ -639,6 +720,7 @@ int main() {
     failures += check_vec_ops("avx512", avx512::vec_ops(), false);
     failures += check_sampler_bits(avx2::vec_ops(), avx512::vec_ops());
     failures += check_softmax_bits(avx2::vec_ops(), avx512::vec_ops());
+    failures += check_x8_tiles();
   } else {
     std::printf("skip avx512 attention rows: this CPU has no AVX-512\n");
   }
