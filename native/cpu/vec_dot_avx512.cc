@@ -1,12 +1,13 @@
-// AVX-512 VNNI decode tiles for q4_0, q5_0 and iq4_nl weights (see DotTileFn in
-// vec_dot.h): one activation row against up to 4 weight rows read in place.
-// q4_0 / iq4_nl: groups of four blocks against an activation row prepared once
-// per matmul (act_extra); q5_0: two blocks per 512-bit vpdpbusd. (q8_0 read in
+// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl and q4_K weights (see DotTileFn
+// in vec_dot.h): one activation row (q4_K: up to 3) against up to 4 weight rows
+// read in place. q4_0 / iq4_nl: groups of four blocks against an activation row
+// prepared once per matmul (act_extra); q5_0: two blocks per 512-bit vpdpbusd;
+// q4_K: a run's low and high nibbles in one vector, AVX2's bits. (q8_0 read in
 // place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
 // tile, regroup_x8.h, has its float order, so the same weights give the same
 // bits both ways, with or without hugePages.) Compiled
-// in the cpu_avx512 library; chosen only after cpu_use_avx512(). Tiles with more
-// than one activation row go to the AVX2 / AVX-VNNI tiles.
+// in the cpu_avx512 library; chosen only after cpu_use_avx512(). Tiles of q4_0,
+// q5_0 and iq4_nl with more than one activation row go to the AVX2 / AVX-VNNI tiles.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's own AVX-512 headers trip this warning (_mm512_undefined_* idioms).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -18,6 +19,7 @@
 #include <type_traits>
 
 #include "../../kernels/quant_blocks.h"
+#include "avx2_common.h"
 #include "vec_dot.h"
 
 namespace mm {
@@ -210,6 +212,97 @@ void tile_q4_0_groups(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
   for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + tail[r];
 }
 
+// ---- q4_K x q8_K -------------------------------------------------------------
+
+// A q4_K block's 12 scale bytes (6-bit sub-block scales and mins) as bytes: sc[0..7] in the low 8 bytes,
+// m[0..7] in the high 8. Sub-blocks 0-3 keep their 6 bits in bytes 0-3 (scales) and 4-7 (mins); 4-7 take
+// the low (scales) or high (mins) nibble of bytes 8-11 plus the spare top 2 bits of bytes 0-3 / 4-7.
+inline __m128i q4_K_scales_mins(const uint8_t* q) {
+  uint32_t w[3];
+  std::memcpy(w, q, 12);
+  const uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
+  const uint32_t sc_lo = w[0] & six, m_lo = w[1] & six;
+  const uint32_t sc_hi = (w[2] & four) | (((w[0] >> 6) & two) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & four) | (((w[1] >> 6) & two) << 4);
+  return _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi),
+                       static_cast<int>(sc_lo));
+}
+
+// R weight rows x C activation rows, in avx2's tile_q4_K_impl's arithmetic (so its bits): per block and
+// row the same 8 int32 lane sums (lane l: the sub-block-scaled products of bytes 4l..4l+3 of each 32-byte
+// run of nibbles), the same float FMA and the same mins term. Here one 512-bit vector holds a run's low
+// nibbles (lanes 0-7) and high nibbles (lanes 8-15), which meet their 64 activation bytes as they lie in
+// the q8_K block: one load, one product and one scale step per 64 values instead of two of each, and the
+// 6-bit scales unpacked with word masks and shuffles, not a byte at a time.
+template <int R, int C>
+void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  const int64_t nb = k / QK_K;
+  __m256 acc[R][C];
+  float accm[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps(), accm[r][c] = 0;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  // int16 shift counts: 0 for the low half (low nibbles), 4 for the high half
+  const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  // run j's scales as int16: sub-block 2j in the low half, 2j + 1 in the high half
+  __m512i scale_index[4];
+  for (int j = 0; j < 4; j++)
+    scale_index[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * j)),
+                                        _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)), 1);
+  const size_t ahead = prefetch_ahead(R * ws);
+  for (int64_t b = 0; b < nb; b++) {
+    __m128i bs[C];  // [8] int16: the activation's sums of each sub-block of 32 (two groups of 16)
+    for (int c = 0; c < C; c++) {
+      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+      const __m256i g = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+      bs[c] = _mm256_cvtepi32_epi16(_mm256_madd_epi16(g, _mm256_set1_epi16(1)));  // (|sum| <= 32 * 128)
+    }
+    for (int r = 0; r < R; r++) {
+      const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
+      if (C == 1) {
+        prefetch_next_tile(&x, ahead);
+        prefetch_next_tile(&x, ahead + 64);
+        prefetch_next_tile(&x, ahead + 128);
+      }
+      const __m128i sm = q4_K_scales_mins(x.scales);
+      const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // [8] int16 scales
+      const __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));  // [8] int16 mins
+      __m512i sumi[C];
+      for (int c = 0; c < C; c++) sumi[c] = _mm512_setzero_si512();
+      for (int j = 0; j < 4; j++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j)));
+        const __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4);
+        const __m512i s = _mm512_permutexvar_epi16(scale_index[j], sc16);
+        for (int c = 0; c < C; c++) {
+          const __m512i y = _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * j);
+          // nibble x activation pairs <= 2 * 15 * 128 in int16; times a 6-bit scale, pairs, in int32
+          sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(_mm512_maddubs_epi16(v, y), s));
+        }
+      }
+      const float dw = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
+      for (int c = 0; c < C; c++) {
+        const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+        const __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(sumi[c]), _mm512_extracti64x4_epi64(sumi[c], 1));
+        __m128i m = _mm_madd_epi16(mn16, bs[c]);
+        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+        const int summ = _mm_cvtsi128_si32(m);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dw), _mm256_cvtepi32_ps(si), acc[r][c]);
+        accm[r][c] += y.d * dmin * summ;
+      }
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[os * c + r] = avx2::hsum(acc[r][c]) - accm[r][c];
+}
+
+template <int R, int C>
+struct TileQ4K {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q4_K_impl<R, C>(k, w, ws, a, as, o, os);
+  }
+};
+
 // One activation row here; more go to the AVX2 / AVX-VNNI tile.
 template <DType T>
 void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
@@ -254,11 +347,12 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
 
 const TileKernels& tile_kernels() {
   static const TileKernels k = [] {
-    // (the K-quant and iq4_xs tiles are the AVX2 ones)
+    // (the other K-quant and the iq4_xs tiles are the AVX2 ones)
     TileKernels t = avx2::tile_kernels();
     t.q4_0 = tile<DType::Q4_0>;
     t.q5_0 = tile<DType::Q5_0>;
     t.iq4_nl = tile<DType::IQ4_NL>;
+    t.q4_K = avx2::tile_dispatch<TileQ4K>;
     return t;
   }();
   return k;
