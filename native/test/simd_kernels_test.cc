@@ -549,34 +549,33 @@ int check_x8_tiles() {
   return failures;
 }
 
-// The AVX-512 K-quant decode tiles against the AVX2 ones, bit for bit (the same integer lane sums and
-// float steps), at every tile size (1-4 weight rows x 1-3 activation rows), 256 to 2048 values a row,
-// random blocks (activations -128 included), and against the scalar row kernel within float order.
+// The AVX-512 K-quant decode tiles (q4_K, q6_K) against the AVX2 kernels, bit for bit (the same integer lane
+// sums and float steps: q4_K's AVX2 tile, q6_K's AVX2 row kernel), at every tile size (1-4 weight rows x 1-3
+// activation rows), 256 to 2048 values a row, random blocks (activations -128 included), and against the
+// scalar row kernel within float order.
 int check_k_tiles() {
   std::mt19937 rng(23);
   int failures = 0;
   const TileKernels& t2 = avx2::tile_kernels();
   const TileKernels& t5 = avx512::tile_kernels();
   const DotKernels& ref = scalar::kernels();
-  struct KCase {
-    DType t;
-    DotTileFn f2, f5;
-    VecDotFn dot;
-  };
-  for (const KCase& kc : {KCase{DType::Q4_K, t2.q4_K, t5.q4_K, ref.q4_K}}) {
-    const size_t bb = traits(kc.t).type_size;
+  const DotKernels& d2 = avx2::kernels();
+  for (const DType t : {DType::Q4_K, DType::Q6_K}) {
+    const bool q4 = t == DType::Q4_K;
+    const size_t bb = traits(t).type_size;
+    const VecDotFn dot = q4 ? ref.q4_K : ref.q6_K;
     for (const int64_t k : {256, 512, 2048}) {
       const int64_t nb = k / 256;
       const size_t ws = static_cast<size_t>(nb) * bb, as = static_cast<size_t>(nb) * sizeof(block_q8_K);
       std::vector<uint8_t> w(4 * ws), a(3 * as);
       for (auto& v : w) v = static_cast<uint8_t>(rng());
       for (int r = 0; r < 4; r++)
-        for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size (d, dmin lead a q4_K block)
+        for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size (q4_K: d, dmin first; q6_K: d last)
           uint8_t* x = w.data() + r * ws + b * bb;
           const uint16_t d = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 9));
           const uint16_t dm = fp32_to_fp16(0.002f * static_cast<float>(1 + rng() % 5));
-          std::memcpy(x, &d, 2);
-          std::memcpy(x + 2, &dm, 2);
+          std::memcpy(q4 ? x : x + bb - 2, &d, 2);
+          if (q4) std::memcpy(x + 2, &dm, 2);
         }
       for (int c = 0; c < 3; c++) {
         auto* y = reinterpret_cast<block_q8_K*>(a.data() + c * as);
@@ -594,15 +593,20 @@ int check_k_tiles() {
       for (int nr = 1; nr <= kTileW; nr++)
         for (int nc = 1; nc <= kTileA; nc++) {
           float o2[kTileW * kTileA], o5[kTileW * kTileA];
-          kc.f2(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
-          kc.f5(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
+          if (q4) {
+            t2.q4_K(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
+          } else {
+            for (int c = 0; c < nc; c++)
+              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = d2.q6_K(k, w.data() + r * ws, a.data() + c * as);
+          }
+          (q4 ? t5.q4_K : t5.q6_K)(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
           for (int c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++) {
-              const float g = o5[c * kTileW + r], want = kc.dot(k, w.data() + r * ws, a.data() + c * as);
+              const float g = o5[c * kTileW + r], want = dot(k, w.data() + r * ws, a.data() + c * as);
               if (std::memcmp(&o2[c * kTileW + r], &g, sizeof g) != 0 ||
                   std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
                 std::printf("FAIL avx512 %s tile k=%lld %dx%d row %d col %d: %.9g (avx2 %.9g, scalar %.9g)\n",
-                            type_name(static_cast<int32_t>(kc.t)), static_cast<long long>(k), nr, nc, r, c,
+                            type_name(static_cast<int32_t>(t)), static_cast<long long>(k), nr, nc, r, c,
                             static_cast<double>(g), static_cast<double>(o2[c * kTileW + r]), static_cast<double>(want));
                 failures++;
               }
