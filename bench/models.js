@@ -15,8 +15,8 @@ const root = path.join(__dirname, '..');
 const MODELS_DIR = path.join(__dirname, '.models');
 
 // ggml type ids and block geometry.
-const T = { F32: 0, Q4_0: 2, Q5_0: 6, Q8_0: 8, Q4_K: 12 };
-const BLOCK = { [T.Q4_0]: [32, 18], [T.Q5_0]: [32, 22], [T.Q8_0]: [32, 34], [T.Q4_K]: [256, 144] };
+const T = { F32: 0, Q4_0: 2, Q5_0: 6, Q8_0: 8, Q4_K: 12, Q6_K: 14 };
+const BLOCK = { [T.Q4_0]: [32, 18], [T.Q5_0]: [32, 22], [T.Q8_0]: [32, 34], [T.Q4_K]: [256, 144], [T.Q6_K]: [256, 210] };
 
 const SHAPES = {
   // SmolLM2-135M: dim 576, 30 layers, 9/3 heads, ffn 1536, vocab 49152, tied embeddings.
@@ -101,6 +101,10 @@ const PRESETS = {
   // allow, its Q5_0 fallback elsewhere (here: every matrix but ffn_down).
   'smol-q4_k_m': ['smol', 'Q4_K', 'Q5_0'],
   'llama1b-q4_0': ['llama1b', 'Q4_0'],
+  // llama.cpp's Q4_K_M mix on a shape whose rows all allow K-quants: Q4_K, and Q6_K for the (tied)
+  // embeddings and for attn_v and ffn_down on its "more bits" layers (the first and last eighth, every
+  // third between).
+  'llama1b-q4_k_m': ['llama1b', 'Q4_K', 'Q8_0', 'q4_k_m'],
   'smolqwen-q8_0': ['smolqwen', 'Q8_0'],
   'gemma3-1b-q4_0': ['gemma3_1b', 'Q4_0'],
   'phi4mini-q4_0': ['phi4mini', 'Q4_0'],
@@ -155,7 +159,7 @@ function randomMatrix(type, rows, cols, seed) {
     else if (type === T.Q4_K) {
       dv.setUint16(o, f16(1.2e-4 * jitter), true); // d * sc(0..63) * q(0..15)
       dv.setUint16(o + 2, f16(2e-4 * jitter), true); // dmin * m(0..63)
-    }
+    } else if (type === T.Q6_K) dv.setUint16(o + 208, f16(1.5e-5 * jitter), true); // d * sc(int8) * (q - 32)
   }
   return out;
 }
@@ -228,7 +232,7 @@ function fixtureVocab(mm, name, size) {
 function ensureModel(preset, { log = console.error } = {}) {
   const spec = PRESETS[preset];
   if (!spec) throw new Error(`unknown model preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
-  const [shapeName, typeName, fallbackName = 'Q8_0'] = spec;
+  const [shapeName, typeName, fallbackName = 'Q8_0', mix] = spec;
   const s = SHAPES[shapeName];
   const file = path.join(MODELS_DIR, `${preset}.gguf`);
   if (fs.existsSync(file)) return file;
@@ -239,6 +243,14 @@ function ensureModel(preset, { log = console.error } = {}) {
   // K-quants need rows that are multiples of 256; else Q8_0, as the issue's table
   // specifies (llama.cpp's own quantizer falls back to Q5_0 for Q4_K).
   const wtype = (cols) => (main === T.Q4_K && cols % 256 !== 0 ? T[fallbackName] : main);
+  // Q4_K_M: Q6_K where llama.cpp's quantizer spends more bits (see PRESETS).
+  const moreBits = (l) => l < s.nLayer / 8 || l >= (7 * s.nLayer) / 8 || (l - Math.floor(s.nLayer / 8)) % 3 === 2;
+  const mixType = (name) => {
+    if (mix !== 'q4_k_m') return undefined;
+    if (name === 'token_embd.weight') return T.Q6_K;
+    const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name);
+    return m && moreBits(Number(m[1])) ? T.Q6_K : undefined;
+  };
   const arch = s.arch ?? 'llama';
   const headDim = s.headDim ?? s.nEmbd / s.nHead,
     qDim = headDim * s.nHead,
@@ -246,7 +258,7 @@ function ensureModel(preset, { log = console.error } = {}) {
   const tensors = [];
   let seed = 1;
   const mat = (name, cols, rows) => {
-    const type = wtype(cols),
+    const type = mixType(name) ?? wtype(cols),
       sd = seed++;
     tensors.push({ name, type, shape: [cols, rows], data: () => randomMatrix(type, rows, cols, sd) });
   };

@@ -69,9 +69,16 @@ const DotKernels& active_kernels() {
 
 DotTileFn tile_kernel(DType t) {
 #if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::Q5_0 || t == DType::IQ4_NL)) {
+  if (cpu_use_avx512()) {
     const TileKernels& k = avx512::tile_kernels();
-    return t == DType::Q4_0 ? k.q4_0 : t == DType::Q5_0 ? k.q5_0 : k.iq4_nl;
+    switch (t) {
+      case DType::Q4_0: return k.q4_0;
+      case DType::Q5_0: return k.q5_0;
+      case DType::IQ4_NL: return k.iq4_nl;
+      case DType::Q4_K: return k.q4_K;
+      case DType::Q6_K: return k.q6_K;
+      default: break;  // (the rest: the AVX2 / AVX-VNNI tiles)
+    }
   }
 #endif
 #if defined(MM_HAVE_AVX2_KERNELS)
