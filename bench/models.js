@@ -16,7 +16,13 @@ const MODELS_DIR = path.join(__dirname, '.models');
 
 // ggml type ids and block geometry.
 const T = { F32: 0, Q4_0: 2, Q5_0: 6, Q8_0: 8, Q4_K: 12, Q6_K: 14 };
-const BLOCK = { [T.Q4_0]: [32, 18], [T.Q5_0]: [32, 22], [T.Q8_0]: [32, 34], [T.Q4_K]: [256, 144], [T.Q6_K]: [256, 210] };
+const BLOCK = {
+  [T.Q4_0]: [32, 18],
+  [T.Q5_0]: [32, 22],
+  [T.Q8_0]: [32, 34],
+  [T.Q4_K]: [256, 144],
+  [T.Q6_K]: [256, 210],
+};
 
 const SHAPES = {
   // SmolLM2-135M: dim 576, 30 layers, 9/3 heads, ffn 1536, vocab 49152, tied embeddings.
