@@ -241,9 +241,11 @@ template <int R, int C>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   const int64_t nb = k / QK_K;
   __m256 acc[R][C];
-  float accm[R][C];
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps(), accm[r][c] = 0;
+  __m128 accm[C];  // [4] the rows' mins terms
+  for (int c = 0; c < C; c++) {
+    accm[c] = _mm_setzero_ps();
+    for (int r = 0; r < R; r++) acc[r][c] = _mm256_setzero_ps();
+  }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   // int16 shift counts: 0 for the low half (low nibbles), 4 for the high half
   const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
@@ -260,8 +262,11 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
       const __m256i g = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
       bs[c] = _mm256_cvtepi32_epi16(_mm256_madd_epi16(g, _mm256_set1_epi16(1)));  // (|sum| <= 32 * 128)
     }
+    __m128i mins[C][4];  // [4] int32 per row, summed to the row's sum of min x bsums below
+    uint16_t dmin[4] = {};
     for (int r = 0; r < R; r++) {
       const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
+      std::memcpy(&dmin[r], &x.dmin, 2);
       if (C == 1) {
         prefetch_next_tile(&x, ahead);
         prefetch_next_tile(&x, ahead + 64);
@@ -282,21 +287,31 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
           sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(_mm512_maddubs_epi16(v, y), s));
         }
       }
-      const float dw = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
+      const float dw = _cvtsh_ss(x.d);
       for (int c = 0; c < C; c++) {
         const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
         const __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(sumi[c]), _mm512_extracti64x4_epi64(sumi[c], 1));
-        __m128i m = _mm_madd_epi16(mn16, bs[c]);
-        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
-        m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-        const int summ = _mm_cvtsi128_si32(m);
         acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dw), _mm256_cvtepi32_ps(si), acc[r][c]);
-        accm[r][c] += y.d * dmin * summ;
+        mins[c][r] = _mm_madd_epi16(mn16, bs[c]);
       }
     }
+    // The rows' mins terms side by side: sum(min x bsums) of row r in lane r (exact), then y.d * dmin * that,
+    // AVX2's scalar steps lane by lane.
+    for (int r = R; r < 4; r++)
+      for (int c = 0; c < C; c++) mins[c][r] = _mm_setzero_si128();
+    const __m128 dmins = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dmin)));
+    for (int c = 0; c < C; c++) {
+      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+      const __m128i summ =
+          _mm_hadd_epi32(_mm_hadd_epi32(mins[c][0], mins[c][1]), _mm_hadd_epi32(mins[c][2], mins[c][3]));
+      accm[c] = _mm_add_ps(accm[c], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(y.d), dmins), _mm_cvtepi32_ps(summ)));
+    }
   }
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) out[os * c + r] = avx2::hsum(acc[r][c]) - accm[r][c];
+  for (int c = 0; c < C; c++) {
+    float m[4];
+    _mm_storeu_ps(m, accm[c]);
+    for (int r = 0; r < R; r++) out[os * c + r] = avx2::hsum(acc[r][c]) - m[r];
+  }
 }
 
 template <int R, int C>
