@@ -76,6 +76,7 @@ DotTileFn tile_kernel(DType t) {
       case DType::Q5_0: return k.q5_0;
       case DType::IQ4_NL: return k.iq4_nl;
       case DType::Q4_K: return k.q4_K;
+      case DType::Q5_K: return k.q5_K;
       case DType::Q6_K: return k.q6_K;
       default: break;  // (the rest: the AVX2 / AVX-VNNI tiles)
     }
@@ -88,6 +89,7 @@ DotTileFn tile_kernel(DType t) {
       case DType::Q4_0: return k.q4_0;
       case DType::Q8_0: return k.q8_0;
       case DType::Q4_K: return k.q4_K;
+      case DType::Q5_K: return k.q5_K;
       case DType::Q6_K: return k.q6_K;
       case DType::Q2_K: return k.q2_K;
       case DType::Q3_K: return k.q3_K;
@@ -136,7 +138,7 @@ MatmulKernel matmul_kernel(DType t) {
     case DType::Q4_1: return {DType::Q8_1, k.q4_1};
     case DType::Q5_1: return {DType::Q8_1, k.q5_1};
     case DType::Q4_K: return {DType::Q8_K, k.q4_K, tile};
-    case DType::Q5_K: return {DType::Q8_K, k.q5_K};
+    case DType::Q5_K: return {DType::Q8_K, k.q5_K, tile};
     case DType::Q6_K: return {DType::Q8_K, k.q6_K, tile};
     case DType::Q2_K: return {DType::Q8_K, k.q2_K, tile};
     case DType::Q3_K: return {DType::Q8_K, k.q3_K, tile};

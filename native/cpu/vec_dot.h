@@ -46,7 +46,7 @@ struct ActExtra {
 };
 struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
-  DotTileFn q5_0 = nullptr;
+  DotTileFn q5_0 = nullptr, q5_K = nullptr;
   DotTileFn q2_K = nullptr, q3_K = nullptr, iq4_nl = nullptr, iq4_xs = nullptr;
 };
 

@@ -1,10 +1,11 @@
-// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl, q4_K and q6_K weights (see
-// DotTileFn in vec_dot.h): one activation row (K-quants: up to 3) against up to
-// 4 weight rows read in place. q4_0 / iq4_nl: groups of four blocks against an
-// activation row prepared once per matmul (act_extra); q5_0: two blocks per
-// 512-bit vpdpbusd; q4_K / q6_K: two 32-value runs per vector, AVX2's bits
-// (q4_K: 18.7 -> 29.2 GB/s a thread from L2 on the Zen 5; q6_K: 23.7 -> 47.6
-// against AVX2's row kernel, which had no tile). (q8_0 read in
+// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl, q4_K, q5_K and q6_K weights
+// (see DotTileFn in vec_dot.h): one activation row (K-quants: up to 3) against
+// up to 4 weight rows read in place. q4_0 / iq4_nl: groups of four blocks
+// against an activation row prepared once per matmul (act_extra); q5_0: two
+// blocks per 512-bit vpdpbusd; K-quants: two 32-value runs per vector, AVX2's
+// bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 33.6 GB/s against AVX2's
+// tile, q5_K 19.7 -> 33.4 and q6_K 23.7 -> 47.6 against AVX2's row kernels,
+// which had no tile). (q8_0 read in
 // place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
 // tile, regroup_x8.h, has its float order, so the same weights give the same
 // bits both ways, with or without hugePages.) Compiled
@@ -237,7 +238,10 @@ inline __m128i q4_K_scales_mins(const uint8_t* q) {
 // nibbles (lanes 0-7) and high nibbles (lanes 8-15), which meet their 64 activation bytes as they lie in
 // the q8_K block: one load, one product and one scale step per 64 values instead of two of each, and the
 // 6-bit scales unpacked with word masks and shuffles, not a byte at a time.
-template <int R, int C>
+//
+// kFive: q5_K (avx2's dot_q5_K, row by row), q4_K plus a fifth bit per value: bit 2j (low nibbles) or 2j + 1
+// (high nibbles) of byte l of qh for value l of run j; here one byte test per run picks both halves' bits.
+template <int R, int C, bool kFive>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   const int64_t nb = k / QK_K;
   __m256 acc[R][C];
@@ -254,6 +258,13 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   for (int j = 0; j < 4; j++)
     scale_index[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * j)),
                                         _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)), 1);
+  using Block = std::conditional_t<kFive, block_q5_K, block_q4_K>;
+  // q5_K: the byte masks of run j's fifth bits, 1 << 2j in the low half, 1 << (2j + 1) in the high half
+  __m512i fifth_bit[4];
+  for (int j = 0; j < 4; j++)
+    fifth_bit[j] = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * j))),
+                                      _mm256_set1_epi8(static_cast<char>(1 << (2 * j + 1))), 1);
+  const __m512i sixteen = _mm512_set1_epi8(16);
   const size_t ahead = prefetch_ahead(R * ws);
   for (int64_t b = 0; b < nb; b++) {
     __m128i bs[C];  // [8] int16: the activation's sums of each sub-block of 32 (two groups of 16)
@@ -265,7 +276,7 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
     __m128i mins[C][4];  // [4] int32 per row, summed to the row's sum of min x bsums below
     uint16_t dmin[4] = {};
     for (int r = 0; r < R; r++) {
-      const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
+      const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
       std::memcpy(&dmin[r], &x.dmin, 2);
       if (C == 1) {
         prefetch_next_tile(&x, ahead);
@@ -277,13 +288,16 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
       const __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));  // [8] int16 mins
       __m512i sumi[C];
       for (int c = 0; c < C; c++) sumi[c] = _mm512_setzero_si512();
+      __m512i high = _mm512_setzero_si512();  // q5_K: qh's 32 bytes in both halves
+      if constexpr (kFive) high = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh)));
       for (int j = 0; j < 4; j++) {
         const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j)));
-        const __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4);
+        __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4);
+        if constexpr (kFive) v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(high, fifth_bit[j]), v, sixteen);
         const __m512i s = _mm512_permutexvar_epi16(scale_index[j], sc16);
         for (int c = 0; c < C; c++) {
           const __m512i y = _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * j);
-          // nibble x activation pairs <= 2 * 15 * 128 in int16; times a 6-bit scale, pairs, in int32
+          // nibble (q5_K: 0..31) x activation pairs <= 2 * 31 * 128 in int16; times a 6-bit scale, pairs, in int32
           sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(_mm512_maddubs_epi16(v, y), s));
         }
       }
@@ -317,7 +331,13 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
 template <int R, int C>
 struct TileQ4K {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
-    tile_q4_K_impl<R, C>(k, w, ws, a, as, o, os);
+    tile_q4_K_impl<R, C, false>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ5K {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_q4_K_impl<R, C, true>(k, w, ws, a, as, o, os);
   }
 };
 
@@ -443,12 +463,13 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
 
 const TileKernels& tile_kernels() {
   static const TileKernels k = [] {
-    // (the q2_K, q3_K and iq4_xs tiles are the AVX2 ones; q5_K has the row kernel)
+    // (the q2_K, q3_K and iq4_xs tiles are the AVX2 ones)
     TileKernels t = avx2::tile_kernels();
     t.q4_0 = tile<DType::Q4_0>;
     t.q5_0 = tile<DType::Q5_0>;
     t.iq4_nl = tile<DType::IQ4_NL>;
     t.q4_K = avx2::tile_dispatch<TileQ4K>;
+    t.q5_K = avx2::tile_dispatch<TileQ5K>;
     t.q6_K = avx2::tile_dispatch<TileQ6K>;
     return t;
   }();
