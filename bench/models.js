@@ -142,6 +142,8 @@ function f16(x) {
   const u = new Uint32Array(f.buffer)[0];
   const e = ((u >>> 23) & 0xff) - 127 + 15,
     m = (u >>> 13) & 0x3ff;
+  // (normal halves only: a subnormal's bits would come out as garbage, an infinity or a NaN)
+  if (!(e > 0 && e < 31)) throw new Error(`f16(${x}): not a normal half`);
   return (e << 10) | m;
 }
 
@@ -165,7 +167,11 @@ function randomMatrix(type, rows, cols, seed) {
     else if (type === T.Q4_K) {
       dv.setUint16(o, f16(1.2e-4 * jitter), true); // d * sc(0..63) * q(0..15)
       dv.setUint16(o + 2, f16(2e-4 * jitter), true); // dmin * m(0..63)
-    } else if (type === T.Q6_K) dv.setUint16(o + 208, f16(1.5e-5 * jitter), true); // d * sc(int8) * (q - 32)
+    } else if (type === T.Q6_K) {
+      // 6-bit values (q - 32) with int8 sub-block scales: small scales (-8..7), so d stays a normal half
+      for (let k = 192; k < 208; k++) out[o + k] = ((r() & 15) - 8) & 0xff;
+      dv.setUint16(o + 208, f16(2.3e-4 * jitter), true); // d * sc * (q - 32): std ~0.02
+    }
   }
   return out;
 }
