@@ -78,6 +78,7 @@ DotTileFn tile_kernel(DType t) {
       case DType::Q4_K: return k.q4_K;
       case DType::Q5_K: return k.q5_K;
       case DType::Q6_K: return k.q6_K;
+      case DType::IQ4_XS: return k.iq4_xs;
       default: break;  // (the rest: the AVX2 / AVX-VNNI tiles)
     }
   }

@@ -1,11 +1,11 @@
-// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl, q4_K, q5_K and q6_K weights
-// (see DotTileFn in vec_dot.h): one activation row (K-quants: up to 3) against
-// up to 4 weight rows read in place. q4_0 / iq4_nl: groups of four blocks
-// against an activation row prepared once per matmul (act_extra); q5_0: two
-// blocks per 512-bit vpdpbusd; K-quants: two 32-value runs per vector, AVX2's
-// bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 33.6 GB/s against AVX2's
-// tile, q5_K 19.7 -> 33.4 and q6_K 23.7 -> 47.6 against AVX2's row kernels,
-// which had no tile). (q8_0 read in
+// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl, q4_K, q5_K, q6_K and iq4_xs
+// weights (see DotTileFn in vec_dot.h): one activation row (q8_K activations:
+// up to 3) against up to 4 weight rows read in place. q4_0 / iq4_nl: groups of
+// four blocks against an activation row prepared once per matmul (act_extra);
+// q5_0: two blocks per 512-bit vpdpbusd; K-quants and iq4_xs: two 32-value runs
+// per vector, AVX2's bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 33.6
+// GB/s and iq4_xs 16.4 -> 22.4 against AVX2's tiles, q5_K 19.7 -> 33.4 and
+// q6_K 23.7 -> 47.6 against AVX2's row kernels, which had no tile). (q8_0 read in
 // place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
 // tile, regroup_x8.h, has its float order, so the same weights give the same
 // bits both ways, with or without hugePages.) Compiled
@@ -419,6 +419,86 @@ struct TileQ6K {
   }
 };
 
+// ---- iq4_xs x q8_K -----------------------------------------------------------
+
+// An iq4_xs block's 8 signed 6-bit sub-block scales as int16: the low nibble of scales_l[s / 2] (nibble
+// s % 2) and bits 2s, 2s + 1 of scales_h on top, minus 32.
+inline __m128i iq4_xs_scales(const block_iq4_xs& x) {
+  uint32_t l;
+  std::memcpy(&l, x.scales_l, 4);
+  const __m128i lv = _mm_cvtsi32_si128(static_cast<int>(l));
+  const __m128i lo = _mm_unpacklo_epi8(_mm_and_si128(lv, _mm_set1_epi8(0x0F)),
+                                       _mm_and_si128(_mm_srli_epi16(lv, 4), _mm_set1_epi8(0x0F)));
+  const __m128i hi = _mm_and_si128(
+      _mm_srlv_epi16(_mm_set1_epi16(static_cast<int16_t>(x.scales_h)), _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
+      _mm_set1_epi16(3));
+  return _mm_sub_epi16(_mm_or_si128(_mm_cvtepu8_epi16(lo), _mm_slli_epi16(hi, 4)), _mm_set1_epi16(32));
+}
+
+// R weight rows x C activation rows, in avx2's tile_iq4_xs_impl arithmetic (so its bits): per block and row
+// the same 8 int32 lane sums (lane l: each sub-block's scale times the products of its values 4l..4l+3,
+// |w| x sign(a, w) as there: AVX-512 has no vpsignb, so a is negated under the mask of negative w), the
+// same float steps. One 512-bit vector holds two sub-blocks (64 values against their activation bytes as
+// they lie): their 32 nibble bytes spread to the four 128-bit lanes (low, high, low, high nibbles) and
+// looked up in the 16 levels with one vpshufb.
+template <int R, int C>
+void tile_iq4_xs_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  const int64_t nb = k / QK_K;
+  const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i spread = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);  // 128-bit lanes: bytes 0-15, 0-15, 16-31, 16-31
+  const __m512i nibble_shift = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL,
+                                                0x0004000400040004LL, 0, 0);
+  __m512i scale_index[4];  // pair p: sub-block 2p's scale in the low half, 2p + 1's in the high half
+  for (int p = 0; p < 4; p++)
+    scale_index[p] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * p)),
+                                        _mm256_set1_epi16(static_cast<int16_t>(2 * p + 1)), 1);
+  const size_t ahead = prefetch_ahead(R * ws);
+  __m256 acc[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    for (int r = 0; r < R; r++) {
+      const block_iq4_xs& x = reinterpret_cast<const block_iq4_xs*>(w + ws * r)[b];
+      if (C == 1)
+        for (size_t o = 0; o < sizeof(block_iq4_xs); o += 64)
+          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, ahead);
+      const __m512i sc = _mm512_castsi128_si512(iq4_xs_scales(x));
+      __m512i sumi[C];
+      for (int c = 0; c < C; c++) sumi[c] = _mm512_setzero_si512();
+      for (int p = 0; p < 4; p++) {
+        const __m512i q = _mm512_permutexvar_epi64(
+            spread, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * p))));
+        const __m512i v = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4));
+        const __m512i av = _mm512_abs_epi8(v);
+        const __mmask64 neg = _mm512_movepi8_mask(v);
+        const __m512i s = _mm512_permutexvar_epi16(scale_index[p], sc);
+        for (int c = 0; c < C; c++) {
+          const __m512i y = _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * p);
+          const __m512i sy = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
+          // |w| <= 127 x activation pairs <= 32512 in int16; times a 6-bit scale, pairs, in int32
+          sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(_mm512_maddubs_epi16(av, sy), s));
+        }
+      }
+      const float dw = _cvtsh_ss(x.d);
+      for (int c = 0; c < C; c++) {
+        const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+        const __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(sumi[c]), _mm512_extracti64x4_epi64(sumi[c], 1));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), _mm256_cvtepi32_ps(si), acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[os * c + r] = avx2::hsum(acc[r][c]);
+}
+
+template <int R, int C>
+struct TileIq4Xs {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_iq4_xs_impl<R, C>(k, w, ws, a, as, o, os);
+  }
+};
+
 // One activation row here; more go to the AVX2 / AVX-VNNI tile.
 template <DType T>
 void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as, int nc, float* out, size_t os) {
@@ -463,7 +543,7 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
 
 const TileKernels& tile_kernels() {
   static const TileKernels k = [] {
-    // (the q2_K, q3_K and iq4_xs tiles are the AVX2 ones)
+    // (the q2_K and q3_K tiles are the AVX2 ones)
     TileKernels t = avx2::tile_kernels();
     t.q4_0 = tile<DType::Q4_0>;
     t.q5_0 = tile<DType::Q5_0>;
@@ -471,6 +551,7 @@ const TileKernels& tile_kernels() {
     t.q4_K = avx2::tile_dispatch<TileQ4K>;
     t.q5_K = avx2::tile_dispatch<TileQ5K>;
     t.q6_K = avx2::tile_dispatch<TileQ6K>;
+    t.iq4_xs = avx2::tile_dispatch<TileIq4Xs>;
     return t;
   }();
   return k;
