@@ -1,8 +1,8 @@
 // Helpers shared by the AVX2 kernel files (vec_dot_avx2.cc, vec_dot_lowbit_avx2.cc,
-// gemm_avx2.cc, regroup_x8_avx2.cc):
-// horizontal sums, 4-byte broadcasts, nibble unpacking and the tile-size dispatch of the
-// register-blocked tiles. Header-only, in an anonymous namespace, and included
-// only by files compiled with -mavx2 -mfma -mf16c.
+// gemm_avx2.cc, regroup_x8_avx2.cc) and the AVX-512 K-quant tiles (vec_dot_avx512.cc):
+// horizontal sums, 4-byte and int16 broadcasts, nibble unpacking, q4_K's scale unpacking
+// and the tile-size dispatch of the register-blocked tiles. Header-only, in an anonymous
+// namespace, and included only by files compiled with -mavx2 -mfma -mf16c (or more).
 #pragma once
 #include <immintrin.h>
 
@@ -46,6 +46,26 @@ inline __m256i unpack_nibbles(const uint8_t* p) {
   const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
   return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+// A q4_K block's 12 scale bytes (6-bit sub-block scales and mins) as bytes: sc[0..7] in the low 8 bytes,
+// m[0..7] in the high 8. Sub-blocks 0-3 keep their 6 bits in bytes 0-3 (scales) and 4-7 (mins); 4-7 take
+// the low (scales) or high (mins) nibble of bytes 8-11 plus the spare top 2 bits of bytes 0-3 / 4-7. As
+// 32-bit words w0..w2: [w0 & 0x3f.., (w2 & 0x0f..) | (w0 >> 2 & 0x30..), w1 & 0x3f.., (w2 >> 4 & 0x0f..) |
+// (w1 >> 2 & 0x30..)], computed in one vector (`q`: the scales and the 4 bytes after them).
+inline __m128i q4_K_scales_mins(const uint8_t* q) {
+  const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i low =
+      _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(w, 0x98), _mm_set_epi32(4, 0, 0, 0)),  // w0 w2 w1 w2
+                    _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+  const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(w, 0x50), 2),  // w0 w0 w1 w1
+                                    _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
+  return _mm_or_si128(low, top);
+}
+
+// Int16 element s (0..7) of both lanes of v, in every int16 position.
+inline __m256i broadcast_i16(__m256i v, int s) {
+  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s)));
 }
 
 // Picks the instantiation for the tile's actual size (edges of the matrix).

@@ -420,11 +420,22 @@ template <int R, int C>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   const int64_t nb = k / QK_K;
   __m256 acc[R][C];
-  float accm[R][C];
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps(), accm[r][c] = 0;
+  __m128 accm[C];  // [4] the rows' mins terms
+  for (int c = 0; c < C; c++) {
+    accm[c] = _mm_setzero_ps();
+    for (int r = 0; r < R; r++) acc[r][c] = _mm256_setzero_ps();
+  }
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; b++) {
+    __m128i bs[C];  // [8] int16: the activation's sums of each sub-block of 32
+    for (int c = 0; c < C; c++) {
+      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+      const __m256i g = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums)),
+                                          _mm256_set1_epi16(1));  // (|sum| <= 32 * 128)
+      bs[c] = _mm_packs_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
+    }
+    __m128i mins[C][4];  // [4] int32 per row, summed to the row's sum of min x bsums below
+    uint16_t dmin[4] = {};
     for (int r = 0; r < R; r++) {
       const block_q4_K& x = reinterpret_cast<const block_q4_K*>(w + ws * r)[b];
       if (C == 1) {
@@ -432,15 +443,17 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
         prefetch_next_tile(&x, R * ws + 64);
         prefetch_next_tile(&x, R * ws + 128);
       }
-      uint8_t sc[8], mn[8];
-      for (int j = 0; j < 8; j++) get_scale_min_k4(j, x.scales, &sc[j], &mn[j]);
+      std::memcpy(&dmin[r], &x.dmin, 2);
+      const __m128i sm = q4_K_scales_mins(x.scales);
+      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // [8] int16 scales, both lanes
+      const __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));       // [8] int16 mins
       __m256i sumi[C];
       for (int c = 0; c < C; c++) sumi[c] = _mm256_setzero_si256();
       for (int j = 0; j < 4; j++) {
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
         const __m256i lo = _mm256_and_si256(q, m4);
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        const __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
+        const __m256i s0 = broadcast_i16(sc16, 2 * j), s1 = broadcast_i16(sc16, 2 * j + 1);
         for (int c = 0; c < C; c++) {
           const int8_t* q8 = reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * j;
           const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
@@ -450,18 +463,29 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
           sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(p0, p1));
         }
       }
-      const float dw = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
+      const float dw = _cvtsh_ss(x.d);
       for (int c = 0; c < C; c++) {
         const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
         acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dw), _mm256_cvtepi32_ps(sumi[c]), acc[r][c]);
-        accm[r][c] += y.d * dmin * summ;
+        mins[c][r] = _mm_madd_epi16(mn16, bs[c]);
       }
     }
+    // The rows' mins terms side by side: sum(min x bsums) of row r in lane r (exact), then y.d * dmin * that.
+    for (int r = R; r < 4; r++)
+      for (int c = 0; c < C; c++) mins[c][r] = _mm_setzero_si128();
+    const __m128 dmins = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dmin)));
+    for (int c = 0; c < C; c++) {
+      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+      const __m128i summ =
+          _mm_hadd_epi32(_mm_hadd_epi32(mins[c][0], mins[c][1]), _mm_hadd_epi32(mins[c][2], mins[c][3]));
+      accm[c] = _mm_add_ps(accm[c], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(y.d), dmins), _mm_cvtepi32_ps(summ)));
+    }
   }
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) out[os * c + r] = hsum(acc[r][c]) - accm[r][c];
+  for (int c = 0; c < C; c++) {
+    float m[4];
+    _mm_storeu_ps(m, accm[c]);
+    for (int r = 0; r < R; r++) out[os * c + r] = hsum(acc[r][c]) - m[r];
+  }
 }
 
 template <int R, int C>

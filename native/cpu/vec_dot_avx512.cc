@@ -217,21 +217,6 @@ void tile_q4_0_groups(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
 
 // ---- q4_K x q8_K -------------------------------------------------------------
 
-// A q4_K block's 12 scale bytes (6-bit sub-block scales and mins) as bytes: sc[0..7] in the low 8 bytes,
-// m[0..7] in the high 8. Sub-blocks 0-3 keep their 6 bits in bytes 0-3 (scales) and 4-7 (mins); 4-7 take
-// the low (scales) or high (mins) nibble of bytes 8-11 plus the spare top 2 bits of bytes 0-3 / 4-7. As
-// 32-bit words w0..w2: [w0 & 0x3f.., (w2 & 0x0f..) | (w0 >> 2 & 0x30..), w1 & 0x3f.., (w2 >> 4 & 0x0f..) |
-// (w1 >> 2 & 0x30..)], computed in one vector (`q`: the scales and the 4 bytes after them).
-inline __m128i q4_K_scales_mins(const uint8_t* q) {
-  const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m128i low =
-      _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(w, 0x98), _mm_set_epi32(4, 0, 0, 0)),  // w0 w2 w1 w2
-                    _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
-  const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(w, 0x50), 2),  // w0 w0 w1 w1
-                                    _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
-  return _mm_or_si128(low, top);
-}
-
 // R weight rows x C activation rows, in avx2's tile_q4_K_impl's arithmetic (so its bits): per block and
 // row the same 8 int32 lane sums (lane l: the sub-block-scaled products of bytes 4l..4l+3 of each 32-byte
 // run of nibbles), the same float FMA and the same mins term. Here one 512-bit vector holds a run's low
@@ -283,7 +268,7 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
         prefetch_next_tile(&x, ahead + 64);
         prefetch_next_tile(&x, ahead + 128);
       }
-      const __m128i sm = q4_K_scales_mins(x.scales);
+      const __m128i sm = avx2::q4_K_scales_mins(x.scales);
       const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // [8] int16 scales
       const __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));  // [8] int16 mins
       __m512i sumi[C];

@@ -68,10 +68,6 @@ inline __m256i iq4_xs_scales(const block_iq4_xs& x) {
   const __m128i ls = _mm_or_si128(_mm_cvtepu8_epi16(lo), _mm_slli_epi16(hi, 4));
   return _mm256_broadcastsi128_si256(_mm_sub_epi16(ls, _mm_set1_epi16(32)));
 }
-// Int16 element s (0..7) of both lanes of v, in every int16 position.
-inline __m256i broadcast_i16(__m256i v, int s) {
-  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s)));
-}
 
 // ---- q2_K / q3_K: 16 sub-blocks of 16 -----------------------------------------
 
