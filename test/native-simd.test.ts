@@ -248,7 +248,7 @@ const x64 = process.arch === 'x64';
       expect(out).toContain('ok avx512 sampler bits'); // (and bit for bit the AVX2 passes)
       expect(out).toContain('ok avx512 softmax bits'); // (decode attention's scale_max / exp_sub_sum, AVX2's bits)
       expect(out).toContain('ok avx512 x8 tiles'); // (regrouped q4_0 / q8_0 decode tiles: AVX2's bits, and a reference dot)
-      expect(out).toContain('ok avx512 k-quant tiles'); // (q4_K / q5_K / q6_K / iq4_xs decode tiles: AVX2's bits, the scalar dot)
+      expect(out).toContain('ok avx512 k-quant tiles'); // (q2_K..q6_K / iq4_xs decode tiles: AVX2's bits, the scalar dot)
     }
     if (out.includes('skip avx512 attend block')) expect(out).toContain('skip avx512 attention rows');
     else expect(out).toContain('ok avx512 attend block');

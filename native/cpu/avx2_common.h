@@ -1,6 +1,6 @@
 // Helpers shared by the AVX2 kernel files (vec_dot_avx2.cc, vec_dot_lowbit_avx2.cc,
 // gemm_avx2.cc, regroup_x8_avx2.cc) and the AVX-512 K-quant tiles (vec_dot_avx512.cc):
-// horizontal sums, 4-byte and int16 broadcasts, nibble unpacking, q4_K's scale unpacking
+// horizontal sums, 4-byte and int16 broadcasts, nibble unpacking, q4_K's and q3_K's scale unpacking
 // and the tile-size dispatch of the register-blocked tiles. Header-only, in an anonymous
 // namespace, and included only by files compiled with -mavx2 -mfma -mf16c (or more).
 #pragma once
@@ -66,6 +66,17 @@ inline __m128i q4_K_scales_mins(const uint8_t* q) {
 // Int16 element s (0..7) of both lanes of v, in every int16 position.
 inline __m256i broadcast_i16(__m256i v, int s) {
   return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s)));
+}
+
+// The 16 signed 6-bit scales of a q3_K block as bytes.
+inline __m128i q3_K_scales(const uint8_t* sc) {
+  uint32_t a[3];
+  std::memcpy(a, sc, 12);
+  const uint32_t lo = 0x0f0f0f0f, hi = 0x30303030;
+  const __m128i u = _mm_set_epi32(
+      static_cast<int>(((a[1] >> 4) & lo) | ((a[2] >> 2) & hi)), static_cast<int>(((a[0] >> 4) & lo) | (a[2] & hi)),
+      static_cast<int>((a[1] & lo) | ((a[2] << 2) & hi)), static_cast<int>((a[0] & lo) | ((a[2] << 4) & hi)));
+  return _mm_sub_epi8(u, _mm_set1_epi8(32));
 }
 
 // Picks the instantiation for the tile's actual size (edges of the matrix).

@@ -79,6 +79,8 @@ DotTileFn tile_kernel(DType t) {
       case DType::Q5_K: return k.q5_K;
       case DType::Q6_K: return k.q6_K;
       case DType::IQ4_XS: return k.iq4_xs;
+      case DType::Q2_K: return k.q2_K;
+      case DType::Q3_K: return k.q3_K;
       default: break;  // (the rest: the AVX2 / AVX-VNNI tiles)
     }
   }

@@ -1,11 +1,13 @@
-// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl, q4_K, q5_K, q6_K and iq4_xs
-// weights (see DotTileFn in vec_dot.h): one activation row (q8_K activations:
-// up to 3) against up to 4 weight rows read in place. q4_0 / iq4_nl: groups of
-// four blocks against an activation row prepared once per matmul (act_extra);
-// q5_0: two blocks per 512-bit vpdpbusd; K-quants and iq4_xs: two 32-value runs
-// per vector, AVX2's bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 33.6
-// GB/s and iq4_xs 16.4 -> 22.4 against AVX2's tiles, q5_K 19.7 -> 33.4 and
-// q6_K 23.7 -> 47.6 against AVX2's row kernels, which had no tile). (q8_0 read in
+// AVX-512 VNNI decode tiles for q4_0, q5_0, iq4_nl, the K-quants (q2_K to q6_K)
+// and iq4_xs weights (see DotTileFn in vec_dot.h): one activation row (q8_K
+// activations: up to 3) against up to 4 weight rows read in place. q4_0 /
+// iq4_nl: groups of four blocks against an activation row prepared once per
+// matmul (act_extra); q5_0: two blocks per 512-bit vpdpbusd; K-quants and
+// iq4_xs: 64 values per vector against their activation bytes as they lie,
+// AVX2's bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 33.6 GB/s, iq4_xs
+// 16.4 -> 22.4, q2_K 15.7 -> 21.0, q3_K 14.2 -> 20.8 against AVX2's tiles;
+// q5_K 19.7 -> 33.4 and q6_K 23.7 -> 47.6 against AVX2's row kernels, which
+// had no tile). (q8_0 read in
 // place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
 // tile, regroup_x8.h, has its float order, so the same weights give the same
 // bits both ways, with or without hugePages.) Compiled
@@ -404,6 +406,102 @@ struct TileQ6K {
   }
 };
 
+// ---- q2_K / q3_K x q8_K -------------------------------------------------------
+
+// R weight rows x C activation rows, in avx2's tile_k16 arithmetic (so its bits): per block and row the same
+// 8 int32 lane sums (q3_K: from minus 4 x madd(scales, bsums)), the same float steps (q2_K: its mins term
+// by fnmadd). One 512-bit vector holds two 2-bit planes of a half block (the half's 32 packed bytes in both
+// halves, shifted by 2j / 2j + 2), against their 64 activation bytes as they lie; q3_K's third bits by one
+// byte test of hmask and a masked or; the four 16-value sub-blocks' scales spread by one vpermw.
+template <bool kThree, int R, int C>
+void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  using Block = std::conditional_t<kThree, block_q3_K, block_q2_K>;
+  const int64_t nb = k / QK_K;
+  const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+  // planes 2p (low half) and 2p + 1 (high half): int16 shift counts 4p and 4p + 2
+  __m512i plane_shift[2];
+  for (int p = 0; p < 2; p++)
+    plane_shift[p] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(4 * p)),
+                                        _mm256_set1_epi16(static_cast<int16_t>(4 * p + 2)), 1);
+  const size_t ahead = prefetch_ahead(R * ws);
+  __m256 acc[R][C];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    for (int r = 0; r < R; r++) {
+      const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
+      if (C == 1)
+        for (size_t o = 0; o < sizeof(Block); o += 64)
+          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, ahead);
+      __m128i sc8;  // the 16 sub-block scales as bytes
+      if constexpr (kThree) {
+        sc8 = avx2::q3_K_scales(x.scales);
+      } else {
+        sc8 = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)), _mm_set1_epi8(0x0F));
+      }
+      const __m256i sc16 = kThree ? _mm256_cvtepi8_epi16(sc8) : _mm256_cvtepu8_epi16(sc8);
+      const __m512i scz = _mm512_castsi256_si512(sc16);
+      __m256i sumi[C];
+      __m512i sz[C];
+      for (int c = 0; c < C; c++) {
+        const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+        const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums)));
+        sumi[c] = kThree ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2)) : _mm256_setzero_si256();
+        sz[c] = _mm512_setzero_si512();
+      }
+      __m512i hm = _mm512_setzero_si512();  // q3_K: hmask's 32 bytes in both halves
+      if constexpr (kThree) hm = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.hmask)));
+      for (int h = 0; h < 2; h++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * h)));
+        for (int p = 0; p < 2; p++) {
+          __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, plane_shift[p]), m3);
+          if constexpr (kThree) {
+            // the third bit of plane j = 2p (+1) of half h: bit 4h + j of each hmask byte, as 4
+            const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (4 * h + 2 * p))),
+                                                   _mm256_set1_epi8(static_cast<char>(1 << (4 * h + 2 * p + 1))), 1);
+            v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(hm, bit), v, four);
+          }
+          const __m512i s = _mm512_permutexvar_epi16(quarter_index(8 * h + 4 * p), scz);
+          for (int c = 0; c < C; c++) {
+            const __m512i y =
+                _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 128 * h + 64 * p);
+            // plane values 0..7 x activation pairs <= 2 * 7 * 128 in int16; times a scale, pairs, in int32
+            sz[c] = _mm512_add_epi32(sz[c], _mm512_madd_epi16(_mm512_maddubs_epi16(v, y), s));
+          }
+        }
+      }
+      const float dw = _cvtsh_ss(x.d);
+      for (int c = 0; c < C; c++) {
+        const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
+        sumi[c] = _mm256_add_epi32(
+            sumi[c], _mm256_add_epi32(_mm512_castsi512_si256(sz[c]), _mm512_extracti64x4_epi64(sz[c], 1)));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), _mm256_cvtepi32_ps(sumi[c]), acc[r][c]);
+        if constexpr (!kThree) {
+          const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(
+              _mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)), 4), _mm_set1_epi8(0x0F)));
+          const __m256i mins = _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums)));
+          acc[r][c] = _mm256_fnmadd_ps(_mm256_set1_ps(_cvtsh_ss(x.dmin) * y.d), _mm256_cvtepi32_ps(mins), acc[r][c]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[os * c + r] = avx2::hsum(acc[r][c]);
+}
+
+template <int R, int C>
+struct TileQ2K {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_k16<false, R, C>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ3K {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    tile_k16<true, R, C>(k, w, ws, a, as, o, os);
+  }
+};
+
 // ---- iq4_xs x q8_K -----------------------------------------------------------
 
 // An iq4_xs block's 8 signed 6-bit sub-block scales as int16: the low nibble of scales_l[s / 2] (nibble
@@ -528,7 +626,6 @@ void tile(int64_t k, const void* w, size_t ws, int nr, const void* a, size_t as,
 
 const TileKernels& tile_kernels() {
   static const TileKernels k = [] {
-    // (the q2_K and q3_K tiles are the AVX2 ones)
     TileKernels t = avx2::tile_kernels();
     t.q4_0 = tile<DType::Q4_0>;
     t.q5_0 = tile<DType::Q5_0>;
@@ -537,6 +634,8 @@ const TileKernels& tile_kernels() {
     t.q5_K = avx2::tile_dispatch<TileQ5K>;
     t.q6_K = avx2::tile_dispatch<TileQ6K>;
     t.iq4_xs = avx2::tile_dispatch<TileIq4Xs>;
+    t.q2_K = avx2::tile_dispatch<TileQ2K>;
+    t.q3_K = avx2::tile_dispatch<TileQ3K>;
     return t;
   }();
   return k;

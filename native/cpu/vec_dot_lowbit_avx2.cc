@@ -88,16 +88,6 @@ inline __m256i third_bit(__m256i hm, int p) {
       p >= 2 ? _mm256_srl_epi16(hm, _mm_cvtsi32_si128(p - 2)) : _mm256_sll_epi16(hm, _mm_cvtsi32_si128(2 - p));
   return _mm256_and_si256(v, _mm256_set1_epi8(4));
 }
-// The 16 signed 6-bit scales of a q3_K block as bytes.
-inline __m128i q3_K_scales(const uint8_t* sc) {
-  uint32_t a[3];
-  std::memcpy(a, sc, 12);
-  const uint32_t lo = 0x0f0f0f0f, hi = 0x30303030;
-  const __m128i u = _mm_set_epi32(
-      static_cast<int>(((a[1] >> 4) & lo) | ((a[2] >> 2) & hi)), static_cast<int>(((a[0] >> 4) & lo) | (a[2] & hi)),
-      static_cast<int>((a[1] & lo) | ((a[2] << 2) & hi)), static_cast<int>((a[0] & lo) | ((a[2] << 4) & hi)));
-  return _mm_sub_epi8(u, _mm_set1_epi8(32));
-}
 
 // q2_K / q3_K, R weight rows x C activation rows. Per super-block and row:
 // sumi[c] = sum over planes of madd(maddubs(plane, a), scales) minus the

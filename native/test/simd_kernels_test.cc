@@ -550,9 +550,9 @@ int check_x8_tiles() {
 }
 
 // The AVX-512 K-quant and iq4_xs decode tiles against the AVX2 kernels, bit for bit (the same integer lane
-// sums and float steps: the AVX2 tiles of q4_K and iq4_xs, the row kernels of q5_K and q6_K), at every tile size (1-4
-// weight rows x 1-3 activation rows), 256 to 2048 values a row, random blocks (activations -128 included, but for
-// iq4_xs), and against the scalar row kernel within float order.
+// sums and float steps: the AVX2 tiles of q2_K, q3_K, q4_K and iq4_xs, the row kernels of q5_K and q6_K), at every tile
+// size (1-4 weight rows x 1-3 activation rows), 256 to 2048 values a row, random blocks (activations -128 included, but
+// for iq4_xs), and against the scalar row kernel within float order.
 int check_k_tiles() {
   std::mt19937 rng(23);
   int failures = 0;
@@ -560,23 +560,26 @@ int check_k_tiles() {
   const TileKernels& t5 = avx512::tile_kernels();
   const DotKernels& ref = scalar::kernels();
   const DotKernels& d2 = avx2::kernels();
-  for (const DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
+  for (const DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
     const bool q4 = t == DType::Q4_K, q6 = t == DType::Q6_K, xs = t == DType::IQ4_XS;
+    const bool q2 = t == DType::Q2_K, q3 = t == DType::Q3_K;
+    const bool tiled = q2 || q3 || q4 || xs;  // (an AVX2 tile to compare with; else the AVX2 row kernel)
     const size_t bb = traits(t).type_size;
-    const VecDotFn dot = q4 ? ref.q4_K : q6 ? ref.q6_K : xs ? ref.iq4_xs : ref.q5_K;
+    const VecDotFn dot = q2 ? ref.q2_K : q3 ? ref.q3_K : q4 ? ref.q4_K : q6 ? ref.q6_K : xs ? ref.iq4_xs : ref.q5_K;
     for (const int64_t k : {256, 512, 2048}) {
       const int64_t nb = k / 256;
       const size_t ws = static_cast<size_t>(nb) * bb, as = static_cast<size_t>(nb) * sizeof(block_q8_K);
       std::vector<uint8_t> w(4 * ws), a(3 * as);
       for (auto& v : w) v = static_cast<uint8_t>(rng());
       for (int r = 0; r < 4; r++)
-        for (int64_t b = 0; b < nb;
-             b++) {  // f16 scales of a sane size (q4_K, q5_K: d, dmin first; iq4_xs: d first; q6_K: d last)
+        for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size (q4_K, q5_K: d, dmin first; iq4_xs: d first;
+                                            // q6_K, q3_K: d last; q2_K: d, dmin last)
           uint8_t* x = w.data() + r * ws + b * bb;
           const uint16_t d = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 9));
           const uint16_t dm = fp32_to_fp16(0.002f * static_cast<float>(1 + rng() % 5));
-          std::memcpy(q6 ? x + bb - 2 : x, &d, 2);
-          if (!q6 && !xs) std::memcpy(x + 2, &dm, 2);
+          std::memcpy(q6 || q3 ? x + bb - 2 : q2 ? x + bb - 4 : x, &d, 2);
+          if (q4 || t == DType::Q5_K) std::memcpy(x + 2, &dm, 2);
+          if (q2) std::memcpy(x + bb - 2, &dm, 2);
         }
       for (int c = 0; c < 3; c++) {
         auto* y = reinterpret_cast<block_q8_K*>(a.data() + c * as);
@@ -596,14 +599,19 @@ int check_k_tiles() {
       for (int nr = 1; nr <= kTileW; nr++)
         for (int nc = 1; nc <= kTileA; nc++) {
           float o2[kTileW * kTileA], o5[kTileW * kTileA];
-          if (q4 || xs) {
-            (q4 ? t2.q4_K : t2.iq4_xs)(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
+          if (tiled) {
+            (q2 ? t2.q2_K : q3 ? t2.q3_K : q4 ? t2.q4_K : t2.iq4_xs)(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
           } else {
             for (int c = 0; c < nc; c++)
               for (int r = 0; r < nr; r++)
                 o2[c * kTileW + r] = (q6 ? d2.q6_K : d2.q5_K)(k, w.data() + r * ws, a.data() + c * as);
           }
-          (q4 ? t5.q4_K : q6 ? t5.q6_K : xs ? t5.iq4_xs : t5.q5_K)(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
+          (q2   ? t5.q2_K
+           : q3 ? t5.q3_K
+           : q4 ? t5.q4_K
+           : q6 ? t5.q6_K
+           : xs ? t5.iq4_xs
+                : t5.q5_K)(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
           for (int c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++) {
               const float g = o5[c * kTileW + r], want = dot(k, w.data() + r * ws, a.data() + c * as);
