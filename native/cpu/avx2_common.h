@@ -79,6 +79,16 @@ inline __m128i q3_K_scales(const uint8_t* sc) {
   return _mm_sub_epi8(u, _mm_set1_epi8(32));
 }
 
+// One q4_K block's mins terms for one activation row, a tile's rows side by side: lane r the sum of
+// mins[r]'s four int32 (row r's sum(min x bsums), exact; rows from `rows` on count 0), then accm + y.d *
+// dmin_r * that, the scalar steps lane by lane (so their bits). Shared by the AVX2 and AVX-512 q4_K tiles.
+inline __m128 add_mins_terms(__m128 accm, const __m128i* mins, int rows, __m128 dmins, float yd) {
+  __m128i m[4];
+  for (int r = 0; r < 4; r++) m[r] = r < rows ? mins[r] : _mm_setzero_si128();
+  const __m128i summ = _mm_hadd_epi32(_mm_hadd_epi32(m[0], m[1]), _mm_hadd_epi32(m[2], m[3]));
+  return _mm_add_ps(accm, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(yd), dmins), _mm_cvtepi32_ps(summ)));
+}
+
 // Picks the instantiation for the tile's actual size (edges of the matrix).
 using TileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t);
 template <template <int, int> class K, int I>

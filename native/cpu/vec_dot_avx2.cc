@@ -470,16 +470,9 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
         mins[c][r] = _mm_madd_epi16(mn16, bs[c]);
       }
     }
-    // The rows' mins terms side by side: sum(min x bsums) of row r in lane r (exact), then y.d * dmin * that.
-    for (int r = R; r < 4; r++)
-      for (int c = 0; c < C; c++) mins[c][r] = _mm_setzero_si128();
     const __m128 dmins = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dmin)));
-    for (int c = 0; c < C; c++) {
-      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
-      const __m128i summ =
-          _mm_hadd_epi32(_mm_hadd_epi32(mins[c][0], mins[c][1]), _mm_hadd_epi32(mins[c][2], mins[c][3]));
-      accm[c] = _mm_add_ps(accm[c], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(y.d), dmins), _mm_cvtepi32_ps(summ)));
-    }
+    for (int c = 0; c < C; c++)
+      accm[c] = add_mins_terms(accm[c], mins[c], R, dmins, reinterpret_cast<const block_q8_K*>(a + as * c)[b].d);
   }
   for (int c = 0; c < C; c++) {
     float m[4];

@@ -45,6 +45,19 @@ inline void prefetch_next_tile(const void* x, size_t tile_bytes) {
 // 1152-wide rows of Gemma-3-1B) the tile after it, so the prefetch leads by at least ~4 KB. One-row
 // Q4_0 matmul at k = 1152, 2 threads: 26.7-26.8 -> 29.6-33.8 GB/s; Gemma-3-1B decode +16-20%.
 inline size_t prefetch_ahead(size_t tile_bytes) { return tile_bytes < 4096 ? 2 * tile_bytes : tile_bytes; }
+// Every line of a weight block, prefetch_ahead's distance on (the same block of the next tile's row).
+template <typename Block>
+inline void prefetch_block(const Block& x, size_t ahead) {
+  for (size_t o = 0; o < sizeof(Block); o += 64) prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, ahead);
+}
+// lo in every 16-bit / 8-bit lane of the low 256 bits, hi in those of the high 256 bits.
+inline __m512i halves_epi16(int lo, int hi) {
+  return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(lo)), _mm256_set1_epi16(static_cast<int16_t>(hi)),
+                            1);
+}
+inline __m512i halves_epi8(int lo, int hi) {
+  return _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(lo)), _mm256_set1_epi8(static_cast<char>(hi)), 1);
+}
 
 // A block pair's two f16 scales as floats (lanes 0 and 1).
 inline __m128 pair_halves(uint16_t d0, uint16_t d1) {
@@ -239,18 +252,14 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   // int16 shift counts: 0 for the low half (low nibbles), 4 for the high half
-  const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  const __m512i nibble_shift = halves_epi16(0, 4);
   // run j's scales as int16: sub-block 2j in the low half, 2j + 1 in the high half
   __m512i scale_index[4];
-  for (int j = 0; j < 4; j++)
-    scale_index[j] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * j)),
-                                        _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)), 1);
+  for (int j = 0; j < 4; j++) scale_index[j] = halves_epi16(2 * j, 2 * j + 1);
   using Block = std::conditional_t<kFive, block_q5_K, block_q4_K>;
   // q5_K: the byte masks of run j's fifth bits, 1 << 2j in the low half, 1 << (2j + 1) in the high half
   __m512i fifth_bit[4];
-  for (int j = 0; j < 4; j++)
-    fifth_bit[j] = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * j))),
-                                      _mm256_set1_epi8(static_cast<char>(1 << (2 * j + 1))), 1);
+  for (int j = 0; j < 4; j++) fifth_bit[j] = halves_epi8(1 << (2 * j), 1 << (2 * j + 1));
   const __m512i sixteen = _mm512_set1_epi8(16);
   const size_t ahead = prefetch_ahead(R * ws);
   for (int64_t b = 0; b < nb; b++) {
@@ -260,16 +269,12 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
       const __m256i g = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
       bs[c] = _mm256_cvtepi32_epi16(_mm256_madd_epi16(g, _mm256_set1_epi16(1)));  // (|sum| <= 32 * 128)
     }
-    __m128i mins[C][4];  // [4] int32 per row, summed to the row's sum of min x bsums below
+    __m128i mins[C][4];  // [R] of [4] int32: a row's min x bsums products (add_mins_terms)
     uint16_t dmin[4] = {};
     for (int r = 0; r < R; r++) {
       const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
       std::memcpy(&dmin[r], &x.dmin, 2);
-      if (C == 1) {
-        prefetch_next_tile(&x, ahead);
-        prefetch_next_tile(&x, ahead + 64);
-        prefetch_next_tile(&x, ahead + 128);
-      }
+      if (C == 1) prefetch_block(x, ahead);
       const __m128i sm = avx2::q4_K_scales_mins(x.scales);
       const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // [8] int16 scales
       const __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));  // [8] int16 mins
@@ -296,17 +301,9 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
         mins[c][r] = _mm_madd_epi16(mn16, bs[c]);
       }
     }
-    // The rows' mins terms side by side: sum(min x bsums) of row r in lane r (exact), then y.d * dmin * that,
-    // AVX2's scalar steps lane by lane.
-    for (int r = R; r < 4; r++)
-      for (int c = 0; c < C; c++) mins[c][r] = _mm_setzero_si128();
     const __m128 dmins = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dmin)));
-    for (int c = 0; c < C; c++) {
-      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
-      const __m128i summ =
-          _mm_hadd_epi32(_mm_hadd_epi32(mins[c][0], mins[c][1]), _mm_hadd_epi32(mins[c][2], mins[c][3]));
-      accm[c] = _mm_add_ps(accm[c], _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(y.d), dmins), _mm_cvtepi32_ps(summ)));
-    }
+    for (int c = 0; c < C; c++)
+      accm[c] = avx2::add_mins_terms(accm[c], mins[c], R, dmins, reinterpret_cast<const block_q8_K*>(a + as * c)[b].d);
   }
   for (int c = 0; c < C; c++) {
     float m[4];
@@ -352,7 +349,7 @@ void tile_q6_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   for (int r = 0; r < R; r++)
     for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  const __m512i hi_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i hi_shift = halves_epi16(0, 2);
   // the scales of pair p (runs 2p, 2p + 1 of 32 values: 4 sub-blocks of 16) as int16, one per 128-bit lane
   __m512i scale_index[4];
   for (int p = 0; p < 4; p++) scale_index[p] = quarter_index(4 * p);
@@ -360,8 +357,7 @@ void tile_q6_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   for (int64_t b = 0; b < nb; b++) {
     for (int r = 0; r < R; r++) {
       const block_q6_K& x = reinterpret_cast<const block_q6_K*>(w + ws * r)[b];
-      if (C == 1)
-        for (int o = 0; o < 256; o += 64) prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, ahead);
+      if (C == 1) prefetch_block(x, ahead);
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
       const __m512i sc = _mm512_castsi256_si512(sc16);
       __m512i v[4];  // pairs of 32-value runs: values 0-63, 64-127, 128-191, 192-255, as unsigned 0..63
@@ -420,9 +416,7 @@ void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t a
   const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
   // planes 2p (low half) and 2p + 1 (high half): int16 shift counts 4p and 4p + 2
   __m512i plane_shift[2];
-  for (int p = 0; p < 2; p++)
-    plane_shift[p] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(4 * p)),
-                                        _mm256_set1_epi16(static_cast<int16_t>(4 * p + 2)), 1);
+  for (int p = 0; p < 2; p++) plane_shift[p] = halves_epi16(4 * p, 4 * p + 2);
   const size_t ahead = prefetch_ahead(R * ws);
   __m256 acc[R][C];
   for (int r = 0; r < R; r++)
@@ -430,9 +424,7 @@ void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t a
   for (int64_t b = 0; b < nb; b++) {
     for (int r = 0; r < R; r++) {
       const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
-      if (C == 1)
-        for (size_t o = 0; o < sizeof(Block); o += 64)
-          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, ahead);
+      if (C == 1) prefetch_block(x, ahead);
       __m128i sc8;  // the 16 sub-block scales as bytes
       if constexpr (kThree) {
         sc8 = avx2::q3_K_scales(x.scales);
@@ -457,8 +449,7 @@ void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t a
           __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, plane_shift[p]), m3);
           if constexpr (kThree) {
             // the third bit of plane j = 2p (+1) of half h: bit 4h + j of each hmask byte, as 4
-            const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (4 * h + 2 * p))),
-                                                   _mm256_set1_epi8(static_cast<char>(1 << (4 * h + 2 * p + 1))), 1);
+            const __m512i bit = halves_epi8(1 << (4 * h + 2 * p), 1 << (4 * h + 2 * p + 1));
             v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(hm, bit), v, four);
           }
           const __m512i s = _mm512_permutexvar_epi16(quarter_index(8 * h + 4 * p), scz);
@@ -533,9 +524,7 @@ void tile_iq4_xs_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
   const __m512i nibble_shift = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL,
                                                 0x0004000400040004LL, 0, 0);
   __m512i scale_index[4];  // pair p: sub-block 2p's scale in the low half, 2p + 1's in the high half
-  for (int p = 0; p < 4; p++)
-    scale_index[p] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * p)),
-                                        _mm256_set1_epi16(static_cast<int16_t>(2 * p + 1)), 1);
+  for (int p = 0; p < 4; p++) scale_index[p] = halves_epi16(2 * p, 2 * p + 1);
   const size_t ahead = prefetch_ahead(R * ws);
   __m256 acc[R][C];
   for (int r = 0; r < R; r++)
@@ -543,9 +532,7 @@ void tile_iq4_xs_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
   for (int64_t b = 0; b < nb; b++) {
     for (int r = 0; r < R; r++) {
       const block_iq4_xs& x = reinterpret_cast<const block_iq4_xs*>(w + ws * r)[b];
-      if (C == 1)
-        for (size_t o = 0; o < sizeof(block_iq4_xs); o += 64)
-          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, ahead);
+      if (C == 1) prefetch_block(x, ahead);
       const __m512i sc = _mm512_castsi128_si512(iq4_xs_scales(x));
       __m512i sumi[C];
       for (int c = 0; c < C; c++) sumi[c] = _mm512_setzero_si512();

@@ -560,26 +560,36 @@ int check_k_tiles() {
   const TileKernels& t5 = avx512::tile_kernels();
   const DotKernels& ref = scalar::kernels();
   const DotKernels& d2 = avx2::kernels();
-  for (const DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
-    const bool q4 = t == DType::Q4_K, q6 = t == DType::Q6_K, xs = t == DType::IQ4_XS;
-    const bool q2 = t == DType::Q2_K, q3 = t == DType::Q3_K;
-    const bool tiled = q2 || q3 || q4 || xs;  // (an AVX2 tile to compare with; else the AVX2 row kernel)
+  struct KCase {
+    DType t;
+    DotTileFn avx512, avx2_tile;  // (avx2_tile null: compare with the AVX2 row kernel)
+    VecDotFn avx2_row, scalar;
+    size_t d, dmin;  // offsets of the f16 scales in a block (dmin 0: none)
+  };
+  const KCase cases[] = {
+      {DType::Q2_K, t5.q2_K, t2.q2_K, nullptr, ref.q2_K, offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)},
+      {DType::Q3_K, t5.q3_K, t2.q3_K, nullptr, ref.q3_K, offsetof(block_q3_K, d), 0},
+      {DType::Q4_K, t5.q4_K, t2.q4_K, nullptr, ref.q4_K, offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)},
+      {DType::Q5_K, t5.q5_K, nullptr, d2.q5_K, ref.q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)},
+      {DType::Q6_K, t5.q6_K, nullptr, d2.q6_K, ref.q6_K, offsetof(block_q6_K, d), 0},
+      {DType::IQ4_XS, t5.iq4_xs, t2.iq4_xs, nullptr, ref.iq4_xs, offsetof(block_iq4_xs, d), 0},
+  };
+  for (const KCase& kc : cases) {
+    const DType t = kc.t;
+    const bool xs = t == DType::IQ4_XS;
     const size_t bb = traits(t).type_size;
-    const VecDotFn dot = q2 ? ref.q2_K : q3 ? ref.q3_K : q4 ? ref.q4_K : q6 ? ref.q6_K : xs ? ref.iq4_xs : ref.q5_K;
     for (const int64_t k : {256, 512, 2048}) {
       const int64_t nb = k / 256;
       const size_t ws = static_cast<size_t>(nb) * bb, as = static_cast<size_t>(nb) * sizeof(block_q8_K);
       std::vector<uint8_t> w(4 * ws), a(3 * as);
       for (auto& v : w) v = static_cast<uint8_t>(rng());
       for (int r = 0; r < 4; r++)
-        for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size (q4_K, q5_K: d, dmin first; iq4_xs: d first;
-                                            // q6_K, q3_K: d last; q2_K: d, dmin last)
+        for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size
           uint8_t* x = w.data() + r * ws + b * bb;
           const uint16_t d = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 9));
           const uint16_t dm = fp32_to_fp16(0.002f * static_cast<float>(1 + rng() % 5));
-          std::memcpy(q6 || q3 ? x + bb - 2 : q2 ? x + bb - 4 : x, &d, 2);
-          if (q4 || t == DType::Q5_K) std::memcpy(x + 2, &dm, 2);
-          if (q2) std::memcpy(x + bb - 2, &dm, 2);
+          std::memcpy(x + kc.d, &d, 2);
+          if (kc.dmin) std::memcpy(x + kc.dmin, &dm, 2);
         }
       for (int c = 0; c < 3; c++) {
         auto* y = reinterpret_cast<block_q8_K*>(a.data() + c * as);
@@ -599,22 +609,16 @@ int check_k_tiles() {
       for (int nr = 1; nr <= kTileW; nr++)
         for (int nc = 1; nc <= kTileA; nc++) {
           float o2[kTileW * kTileA], o5[kTileW * kTileA];
-          if (tiled) {
-            (q2 ? t2.q2_K : q3 ? t2.q3_K : q4 ? t2.q4_K : t2.iq4_xs)(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
+          if (kc.avx2_tile) {
+            kc.avx2_tile(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
           } else {
             for (int c = 0; c < nc; c++)
-              for (int r = 0; r < nr; r++)
-                o2[c * kTileW + r] = (q6 ? d2.q6_K : d2.q5_K)(k, w.data() + r * ws, a.data() + c * as);
+              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = kc.avx2_row(k, w.data() + r * ws, a.data() + c * as);
           }
-          (q2   ? t5.q2_K
-           : q3 ? t5.q3_K
-           : q4 ? t5.q4_K
-           : q6 ? t5.q6_K
-           : xs ? t5.iq4_xs
-                : t5.q5_K)(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
+          kc.avx512(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
           for (int c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++) {
-              const float g = o5[c * kTileW + r], want = dot(k, w.data() + r * ws, a.data() + c * as);
+              const float g = o5[c * kTileW + r], want = kc.scalar(k, w.data() + r * ws, a.data() + c * as);
               if (std::memcmp(&o2[c * kTileW + r], &g, sizeof g) != 0 ||
                   std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
                 std::printf("FAIL avx512 %s tile k=%lld %dx%d row %d col %d: %.9g (avx2 %.9g, scalar %.9g)\n",
