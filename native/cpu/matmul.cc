@@ -68,28 +68,17 @@ const DotKernels& active_kernels() {
 }
 
 DotTileFn tile_kernel(DType t) {
+#if defined(MM_HAVE_AVX2_KERNELS)
+  if (cpu_use_avx2()) {
+    // (the AVX-512 table is the AVX2 / AVX-VNNI one with its own tiles put in: one lookup serves both)
 #if defined(MM_HAVE_AVX512_KERNELS)
-  if (cpu_use_avx512()) {
-    const TileKernels& k = avx512::tile_kernels();
+    const TileKernels& k = cpu_use_avx512() ? avx512::tile_kernels() : avx2::tile_kernels();
+#else
+    const TileKernels& k = avx2::tile_kernels();
+#endif
     switch (t) {
       case DType::Q4_0: return k.q4_0;
       case DType::Q5_0: return k.q5_0;
-      case DType::IQ4_NL: return k.iq4_nl;
-      case DType::Q4_K: return k.q4_K;
-      case DType::Q5_K: return k.q5_K;
-      case DType::Q6_K: return k.q6_K;
-      case DType::IQ4_XS: return k.iq4_xs;
-      case DType::Q2_K: return k.q2_K;
-      case DType::Q3_K: return k.q3_K;
-      default: break;  // (the rest: the AVX2 / AVX-VNNI tiles)
-    }
-  }
-#endif
-#if defined(MM_HAVE_AVX2_KERNELS)
-  if (cpu_use_avx2()) {
-    const TileKernels& k = avx2::tile_kernels();
-    switch (t) {
-      case DType::Q4_0: return k.q4_0;
       case DType::Q8_0: return k.q8_0;
       case DType::Q4_K: return k.q4_K;
       case DType::Q5_K: return k.q5_K;
