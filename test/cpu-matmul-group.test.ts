@@ -17,7 +17,7 @@ import { GraphTensors } from './helpers/graph-tensors';
 import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const K = 256;
-type WType = 'Q8_0' | 'Q4_0' | 'IQ4_NL' | 'Q4_K' | 'F16';
+type WType = 'Q8_0' | 'Q4_0' | 'IQ4_NL' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'F16';
 
 interface W {
   type: WType;
@@ -75,6 +75,8 @@ test.each([1, 2])('grouped matmuls equal each matmul alone (%i threads)', async 
       [weights('Q4_0', 200, 4, false), weights('IQ4_NL', 40, 5, false), weights('Q8_0', 72, 6, false)],
       // gate/up of another activation format, large enough to split over threads
       [weights('Q4_K', 512, 7, false), weights('Q4_K', 512, 8, false)],
+      // a Q4_K_M / Q5_K_M layer's q/k/v: tiles that read reordered activations (q4_K, q5_K) and one that does not
+      [weights('Q4_K', 96, 15, false), weights('Q6_K', 32, 16, false), weights('Q5_K', 32, 17, true)],
       // formats that differ: run one by one
       [weights('Q8_0', 64, 9, false), weights('Q4_K', 64, 10, true), weights('F16', 48, 11, false)],
     ];

@@ -116,9 +116,11 @@ MatmulKernel matmul_kernel(DType t) {
   const DotKernels& k = active_kernels();
   const DotTileFn tile = tile_kernel(t);
 #if defined(MM_HAVE_AVX512_KERNELS)
-  // (with the tile tile_kernel() chose: the AVX-512 one reads activation groups after each row)
+  // (with the tile tile_kernel() chose: the AVX-512 ones read activation data prepared after each row)
   if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::IQ4_NL))
     return {DType::Q8_0, t == DType::Q4_0 ? k.q4_0 : k.iq4_nl, tile, avx512::act_extra(t)};
+  if (cpu_use_avx512() && (t == DType::Q4_K || t == DType::Q5_K))
+    return {DType::Q8_K, t == DType::Q4_K ? k.q4_K : k.q5_K, tile, avx512::act_extra(t)};
 #endif
   switch (t) {
     case DType::F32: return {DType::F32, k.f32};

@@ -36,10 +36,12 @@ using DotTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int nr, co
 constexpr int kTileW = 4, kTileA = 3;  // 12 accumulators: what 16 ymm registers hold
 
 // What a tile kernel reads after each activation row besides the act_type row itself: the AVX-512 q4_0 / iq4_nl
-// decode tiles take the row's blocks regrouped with their zero-point sums and scales, computed once per activation
-// row (fill) rather than once per 4-row tile. A row for such a kernel: the act_type row, padding up to a multiple of
-// 64 bytes, then bytes(k) bytes written by fill(k, row, extra) (the row kernel and multi-row tiles read only the first
-// part). Every caller of such a tile must lay its rows out so: today only matmul.cc (attention's q8_0 tile has none).
+// decode tiles take the row's blocks regrouped with their zero-point sums and scales, the q4_K / q5_K tiles its q8_K
+// blocks' bytes reordered to meet two runs of nibbles per load, computed once per activation row (fill) rather than
+// once per 4-row tile. A row for such a kernel: the act_type row, padding up to a multiple of 64 bytes, then bytes(k)
+// bytes written by fill(k, row, extra), and the rows 64-byte aligned (the row kernel and the other levels' tiles read
+// only the first part). Every caller of such a tile must lay its rows out so: matmul.cc and the SIMD test (attention's
+// q8_0 tile has none).
 struct ActExtra {
   size_t (*bytes)(int64_t k) = nullptr;  // null: the kernel reads the act_type row only
   void (*fill)(int64_t k, const void* row, void* extra) = nullptr;
@@ -170,11 +172,10 @@ void add_lowbit_tiles(TileKernels& t, bool vnni);
 #endif
 #if defined(MM_HAVE_AVX512_KERNELS)
 namespace avx512 {
-// q4_0 / q5_0 / q8_0 / iq4_nl decode tiles with 512-bit vpdpbusd
-// (vec_dot_avx512.cc); the K-quant and multi-row tiles are the AVX2 ones
-// (q5_0: row kernels).
+// Decode tiles with 512-bit vectors (vec_dot_avx512.cc): q4_0 / q5_0 / iq4_nl, the K-quants and iq4_xs;
+// q8_0 and the multi-row q4_0 / iq4_nl tiles are the AVX2 ones (q5_0: row kernels).
 const TileKernels& tile_kernels();
-// The extra activation data its tile for weight type t reads (q4_0, iq4_nl), or none.
+// The extra activation data its tile for weight type t reads (q4_0, iq4_nl, q4_K, q5_K), or none.
 ActExtra act_extra(DType t);
 // The AVX2 vector ops with the attention rows' 512-bit kernels (f16 and q8_0, attention_rows_avx512.cc)
 // and the sampler's passes on 16 lanes (add_sampler_ops, sampler_avx512.cc).

@@ -3,10 +3,11 @@
 // activations: up to 3) against up to 4 weight rows read in place. q4_0 /
 // iq4_nl: groups of four blocks against an activation row prepared once per
 // matmul (act_extra); q5_0: two blocks per 512-bit vpdpbusd; K-quants and
-// iq4_xs: 64 values per vector against their activation bytes as they lie,
-// AVX2's bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 33.6 GB/s, iq4_xs
+// iq4_xs: 64 values per vector against their activation bytes as they lie
+// (q4_K / q5_K: reordered once per matmul to meet two runs per load), AVX2's
+// bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 41.7 GB/s, iq4_xs
 // 16.4 -> 22.4, q2_K 15.7 -> 21.0, q3_K 14.2 -> 20.8 against AVX2's tiles;
-// q5_K 19.7 -> 33.4 and q6_K 23.7 -> 47.6 against AVX2's row kernels, which
+// q5_K 19.7 -> 40.3 and q6_K 23.7 -> 47.6 against AVX2's row kernels, which
 // had no tile). (q8_0 read in
 // place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
 // tile, regroup_x8.h, has its float order, so the same weights give the same
@@ -234,16 +235,73 @@ void tile_q4_0_groups(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
 
 // R weight rows x C activation rows, in avx2's tile_q4_K_impl's arithmetic (so its bits): per block and
 // row the same 8 int32 lane sums (lane l: the sub-block-scaled products of bytes 4l..4l+3 of each 32-byte
-// run of nibbles), the same float FMA and the same mins term. Here one 512-bit vector holds a run's low
-// nibbles (lanes 0-7) and high nibbles (lanes 8-15), which meet their 64 activation bytes as they lie in
-// the q8_K block: one load, one product and one scale step per 64 values instead of two of each, and the
-// 6-bit scales unpacked with word masks and shuffles, not a byte at a time.
+// run of nibbles), the same float FMA and the same mins term. Integer sums are exact, so the lanes may be
+// gathered in any order: here one 64-byte load holds two runs (2p, 2p + 1), their low nibbles (lanes 0-7 /
+// 8-15) in one vector and their high nibbles in another, against activation bytes reordered to match once
+// per matmul (ActQ8KPairs), with the scales applied by vpdpwssd. Per 128 values and row: one load, three
+// mask / shift steps, two scale spreads and two product + scale steps (the earlier in-place tile: two
+// broadcasts, four mask / shift steps, two spreads and two maddubs + madd + add each).
 //
 // kFive: q5_K (avx2's dot_q5_K, row by row), q4_K plus a fifth bit per value: bit 2j (low nibbles) or 2j + 1
-// (high nibbles) of byte l of qh for value l of run j; here one byte test per run picks both halves' bits.
+// (high nibbles) of byte l of qh for value l of run j; here one byte test per vector picks both runs' bits.
+
+// A q8_K block of the activation row as the q4_K / q5_K tiles read it (see ActExtra in vec_dot.h):
+struct ActQ8KPairs {
+  // Run pair p (0, 1) at 128 p: the values the runs' low nibbles meet (128 p + 0..31, then 128 p + 64..95),
+  // then those their high nibbles meet (128 p + 32..63, 128 p + 96..127).
+  int8_t qs[256];
+  int16_t bs[16];  // 0..7: zero; 8 + i: sub-block i's sum (words 8-15 meet the mins in [scales | mins] words)
+  float d;
+  float pad[7];  // (64-byte blocks)
+};
+static_assert(sizeof(ActQ8KPairs) == 320, "ActQ8KPairs: five 64-byte lines");
+
+// Where the reordered blocks start after a q8_K row (the row rounded up to 64 bytes).
+inline size_t act_pairs_offset(int64_t k) {
+  return (static_cast<size_t>(k / QK_K) * sizeof(block_q8_K) + 63) / 64 * 64;
+}
+size_t act_pairs_bytes(int64_t k) { return static_cast<size_t>(k / QK_K) * sizeof(ActQ8KPairs); }
+
+void fill_act_pairs(int64_t k, const void* row, void* extra) {
+  const block_q8_K* y = static_cast<const block_q8_K*>(row);
+  ActQ8KPairs* g = static_cast<ActQ8KPairs*>(extra);
+  for (int64_t b = 0; b < k / QK_K; b++, y++, g++) {
+    for (int p = 0; p < 2; p++) {
+      const int8_t* s = y->qs + 128 * p;
+      int8_t* o = g->qs + 128 * p;
+      std::memcpy(o, s, 32);
+      std::memcpy(o + 32, s + 64, 32);
+      std::memcpy(o + 64, s + 32, 32);
+      std::memcpy(o + 96, s + 96, 32);
+    }
+    for (int i = 0; i < 8; i++) {
+      g->bs[i] = 0;
+      g->bs[8 + i] = static_cast<int16_t>(y->bsums[2 * i] + y->bsums[2 * i + 1]);  // (|sum| <= 32 * 128)
+    }
+    g->d = y->d;
+    std::memset(g->pad, 0, sizeof(g->pad));
+  }
+}
+
+// The first 4 bytes (f16 d, dmin) of the blocks at w, w + ws, ... of R rows: row r's in dword r, the rest zero.
+template <int R>
+inline __m128i scale_pairs(const uint8_t* w, size_t ws) {
+  auto at = [&](int r) {
+    uint32_t v;
+    std::memcpy(&v, w + ws * r, 4);
+    return static_cast<int>(v);
+  };
+  __m128i dd = _mm_cvtsi32_si128(at(0));
+  if constexpr (R > 1) dd = _mm_insert_epi32(dd, at(1), 1);
+  if constexpr (R > 2) dd = _mm_insert_epi32(dd, at(2), 2);
+  if constexpr (R > 3) dd = _mm_insert_epi32(dd, at(3), 3);
+  return dd;
+}
+
 template <int R, int C, bool kFive>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   const int64_t nb = k / QK_K;
+  const uint8_t* ex = a + act_pairs_offset(k);  // activation row c's blocks: ex + as * c
   __m256 acc[R][C];
   __m128 accm[C];  // [4] the rows' mins terms
   for (int c = 0; c < C; c++) {
@@ -251,59 +309,70 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
     for (int r = 0; r < R; r++) acc[r][c] = _mm256_setzero_ps();
   }
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  // int16 shift counts: 0 for the low half (low nibbles), 4 for the high half
-  const __m512i nibble_shift = halves_epi16(0, 4);
-  // run j's scales as int16: sub-block 2j in the low half, 2j + 1 in the high half
-  __m512i scale_index[4];
-  for (int j = 0; j < 4; j++) scale_index[j] = halves_epi16(2 * j, 2 * j + 1);
-  using Block = std::conditional_t<kFive, block_q5_K, block_q4_K>;
-  // q5_K: the byte masks of run j's fifth bits, 1 << 2j in the low half, 1 << (2j + 1) in the high half
-  __m512i fifth_bit[4];
-  for (int j = 0; j < 4; j++) fifth_bit[j] = halves_epi8(1 << (2 * j), 1 << (2 * j + 1));
+  // int16 scale indices of pair p's low-nibble vector (sub-blocks 4p, 4p + 2) and high-nibble one (4p + 1, 4p + 3)
+  __m512i scale_lo[2], scale_hi[2];
+  // q5_K: the byte masks of the same vectors' fifth bits (bit s of qh for sub-block s)
+  __m512i fifth_lo[2], fifth_hi[2];
+  for (int p = 0; p < 2; p++) {
+    scale_lo[p] = halves_epi16(4 * p, 4 * p + 2);
+    scale_hi[p] = halves_epi16(4 * p + 1, 4 * p + 3);
+    fifth_lo[p] = halves_epi8(1 << (4 * p), 1 << (4 * p + 2));
+    fifth_hi[p] = halves_epi8(1 << (4 * p + 1), 1 << (4 * p + 3));
+  }
   const __m512i sixteen = _mm512_set1_epi8(16);
+  // lanes 2r and 2r + 1 (row r's d and dmin) of a row pair of scales
+  __m256i d_lane[4];
+  for (int r = 0; r < 4; r++) d_lane[r] = _mm256_set1_epi32(2 * r);
+  const __m256i dmin_lanes = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
+  using Block = std::conditional_t<kFive, block_q5_K, block_q4_K>;
   const size_t ahead = prefetch_ahead(R * ws);
   for (int64_t b = 0; b < nb; b++) {
-    __m128i bs[C];  // [8] int16: the activation's sums of each sub-block of 32 (two groups of 16)
-    for (int c = 0; c < C; c++) {
-      const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
-      const __m256i g = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
-      bs[c] = _mm256_cvtepi32_epi16(_mm256_madd_epi16(g, _mm256_set1_epi16(1)));  // (|sum| <= 32 * 128)
-    }
-    __m128i mins[C][4];  // [R] of [4] int32: a row's min x bsums products (add_mins_terms)
-    uint16_t dmin[4] = {};
+    const ActQ8KPairs* y[C];
+    for (int c = 0; c < C; c++) y[c] = reinterpret_cast<const ActQ8KPairs*>(ex + as * c) + b;
+    // [R] (d, dmin) f16 pairs -> floats [d0, dmin0, d1, dmin1, ...], times each activation row's scale
+    const __m256 ddf = _mm256_cvtph_ps(scale_pairs<R>(w + sizeof(Block) * b, ws));
+    __m256 dy[C];  // [d0 yd, dmin0 yd, ...] (y.d * dw: the same product as avx2's)
+    for (int c = 0; c < C; c++) dy[c] = _mm256_mul_ps(ddf, _mm256_set1_ps(y[c]->d));
+    __m256i mins[C][4];  // [R] of [8] int32: lanes 4-7 a row's min x sub-block sum products
     for (int r = 0; r < R; r++) {
       const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
-      std::memcpy(&dmin[r], &x.dmin, 2);
       if (C == 1) prefetch_block(x, ahead);
-      const __m128i sm = avx2::q4_K_scales_mins(x.scales);
-      const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // [8] int16 scales
-      const __m128i mn16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));  // [8] int16 mins
+      const __m256i s16 = _mm256_cvtepu8_epi16(avx2::q4_K_scales_mins(x.scales));  // [16] int16: scales, mins
+      const __m512i sc = _mm512_zextsi256_si512(s16);
       __m512i sumi[C];
       for (int c = 0; c < C; c++) sumi[c] = _mm512_setzero_si512();
       __m512i high = _mm512_setzero_si512();  // q5_K: qh's 32 bytes in both halves
       if constexpr (kFive) high = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh)));
-      for (int j = 0; j < 4; j++) {
-        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j)));
-        __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4);
-        if constexpr (kFive) v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(high, fifth_bit[j]), v, sixteen);
-        const __m512i s = _mm512_permutexvar_epi16(scale_index[j], sc16);
+      for (int p = 0; p < 2; p++) {
+        const __m512i q = _mm512_loadu_si512(x.qs + 64 * p);
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        if constexpr (kFive) {
+          lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(high, fifth_lo[p]), lo, sixteen);
+          hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(high, fifth_hi[p]), hi, sixteen);
+        }
+        const __m512i slo = _mm512_permutexvar_epi16(scale_lo[p], sc);
+        const __m512i shi = _mm512_permutexvar_epi16(scale_hi[p], sc);
         for (int c = 0; c < C; c++) {
-          const __m512i y = _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * j);
+          const int8_t* yq = y[c]->qs + 128 * p;
           // nibble (q5_K: 0..31) x activation pairs <= 2 * 31 * 128 in int16; times a 6-bit scale, pairs, in int32
-          sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(_mm512_maddubs_epi16(v, y), s));
+          sumi[c] = _mm512_dpwssd_epi32(sumi[c], _mm512_maddubs_epi16(lo, _mm512_load_si512(yq)), slo);
+          sumi[c] = _mm512_dpwssd_epi32(sumi[c], _mm512_maddubs_epi16(hi, _mm512_load_si512(yq + 64)), shi);
         }
       }
-      const float dw = _cvtsh_ss(x.d);
       for (int c = 0; c < C; c++) {
-        const block_q8_K& y = reinterpret_cast<const block_q8_K*>(a + as * c)[b];
         const __m256i si = _mm256_add_epi32(_mm512_castsi512_si256(sumi[c]), _mm512_extracti64x4_epi64(sumi[c], 1));
-        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dw), _mm256_cvtepi32_ps(si), acc[r][c]);
-        mins[c][r] = _mm_madd_epi16(mn16, bs[c]);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(dy[c], d_lane[r]), _mm256_cvtepi32_ps(si), acc[r][c]);
+        mins[c][r] = _mm256_madd_epi16(s16, _mm256_load_si256(reinterpret_cast<const __m256i*>(y[c]->bs)));
       }
     }
-    const __m128 dmins = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dmin)));
-    for (int c = 0; c < C; c++)
-      accm[c] = avx2::add_mins_terms(accm[c], mins[c], R, dmins, reinterpret_cast<const block_q8_K*>(a + as * c)[b].d);
+    for (int c = 0; c < C; c++) {
+      // lane r: row r's mins sum (lanes 4-7 of its products; hadd keeps 128-bit halves apart, lanes 0-3 are zero)
+      __m256i m[4];
+      for (int r = 0; r < 4; r++) m[r] = r < R ? mins[c][r] : _mm256_setzero_si256();
+      const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
+      const __m128 dmy = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dy[c], dmin_lanes));  // [4] yd dmin_r
+      accm[c] = _mm_add_ps(accm[c], _mm_mul_ps(dmy, _mm_cvtepi32_ps(_mm256_extracti128_si256(h, 1))));
+    }
   }
   for (int c = 0; c < C; c++) {
     float m[4];
@@ -630,6 +699,7 @@ const TileKernels& tile_kernels() {
 
 ActExtra act_extra(DType t) {
   if (t == DType::Q4_0 || t == DType::IQ4_NL) return {act_groups_bytes, fill_act_groups};
+  if (t == DType::Q4_K || t == DType::Q5_K) return {act_pairs_bytes, fill_act_pairs};
   return {};
 }
 

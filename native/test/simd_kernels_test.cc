@@ -578,10 +578,15 @@ int check_k_tiles() {
     const DType t = kc.t;
     const bool xs = t == DType::IQ4_XS;
     const size_t bb = traits(t).type_size;
+    // (q4_K, q5_K: the AVX-512 tile reads the q8_K rows reordered after each row, 64-byte aligned; see ActExtra)
+    const ActExtra extra = avx512::act_extra(t);
     for (const int64_t k : {256, 512, 2048}) {
       const int64_t nb = k / 256;
-      const size_t ws = static_cast<size_t>(nb) * bb, as = static_cast<size_t>(nb) * sizeof(block_q8_K);
-      std::vector<uint8_t> w(4 * ws), a(3 * as);
+      const size_t row = static_cast<size_t>(nb) * sizeof(block_q8_K), off = (row + 63) / 64 * 64;
+      const size_t as = extra.fill ? off + extra.bytes(k) : row;
+      const size_t ws = static_cast<size_t>(nb) * bb;
+      std::vector<uint8_t> w(4 * ws), a_buf(3 * as + 64);
+      uint8_t* const a_data = a_buf.data() + (64 - reinterpret_cast<uintptr_t>(a_buf.data()) % 64) % 64;
       for (auto& v : w) v = static_cast<uint8_t>(rng());
       for (int r = 0; r < 4; r++)
         for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size
@@ -592,7 +597,7 @@ int check_k_tiles() {
           if (kc.dmin) std::memcpy(x + kc.dmin, &dm, 2);
         }
       for (int c = 0; c < 3; c++) {
-        auto* y = reinterpret_cast<block_q8_K*>(a.data() + c * as);
+        auto* y = reinterpret_cast<block_q8_K*>(a_data + c * as);
         for (int64_t b = 0; b < nb; b++) {
           y[b].d = 0.01f * static_cast<float>(1 + rng() % 9);
           // (iq4_xs: |w| x sign(a, w) as AVX2 would wrap a = -128; our q8_K activations are in [-127, 127])
@@ -605,20 +610,21 @@ int check_k_tiles() {
             y[b].bsums[g] = static_cast<int16_t>(sum);
           }
         }
+        if (extra.fill) extra.fill(k, y, a_data + c * as + off);
       }
       for (int nr = 1; nr <= kTileW; nr++)
         for (int nc = 1; nc <= kTileA; nc++) {
           float o2[kTileW * kTileA], o5[kTileW * kTileA];
           if (kc.avx2_tile) {
-            kc.avx2_tile(k, w.data(), ws, nr, a.data(), as, nc, o2, kTileW);
+            kc.avx2_tile(k, w.data(), ws, nr, a_data, as, nc, o2, kTileW);
           } else {
             for (int c = 0; c < nc; c++)
-              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = kc.avx2_row(k, w.data() + r * ws, a.data() + c * as);
+              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = kc.avx2_row(k, w.data() + r * ws, a_data + c * as);
           }
-          kc.avx512(k, w.data(), ws, nr, a.data(), as, nc, o5, kTileW);
+          kc.avx512(k, w.data(), ws, nr, a_data, as, nc, o5, kTileW);
           for (int c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++) {
-              const float g = o5[c * kTileW + r], want = kc.scalar(k, w.data() + r * ws, a.data() + c * as);
+              const float g = o5[c * kTileW + r], want = kc.scalar(k, w.data() + r * ws, a_data + c * as);
               if (std::memcmp(&o2[c * kTileW + r], &g, sizeof g) != 0 ||
                   std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
                 std::printf("FAIL avx512 %s tile k=%lld %dx%d row %d col %d: %.9g (avx2 %.9g, scalar %.9g)\n",
