@@ -449,7 +449,7 @@ void tile_q6_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
         for (int p = 0; p < 4; p++) {
           const __m512i yv = _mm512_loadu_si512(y.qs + 64 * p);
           // values 0..63 x activations: pairs <= 2 * 63 * 128 in int16; times an 8-bit scale, pairs, in int32
-          sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(v[p], yv), s[p]));
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v[p], yv), s[p]);
         }
         const int bsum = avx2::hsum_i32(bias);
         const __m256i si =
@@ -526,7 +526,7 @@ void tile_k16(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t a
             const __m512i y =
                 _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 128 * h + 64 * p);
             // plane values 0..7 x activation pairs <= 2 * 7 * 128 in int16; times a scale, pairs, in int32
-            sz[c] = _mm512_add_epi32(sz[c], _mm512_madd_epi16(_mm512_maddubs_epi16(v, y), s));
+            sz[c] = _mm512_dpwssd_epi32(sz[c], _mm512_maddubs_epi16(v, y), s);
           }
         }
       }
@@ -616,7 +616,7 @@ void tile_iq4_xs_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
           const __m512i y = _mm512_loadu_si512(reinterpret_cast<const block_q8_K*>(a + as * c)[b].qs + 64 * p);
           const __m512i sy = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
           // |w| <= 127 x activation pairs <= 32512 in int16; times a 6-bit scale, pairs, in int32
-          sumi[c] = _mm512_add_epi32(sumi[c], _mm512_madd_epi16(_mm512_maddubs_epi16(av, sy), s));
+          sumi[c] = _mm512_dpwssd_epi32(sumi[c], _mm512_maddubs_epi16(av, sy), s);
         }
       }
       const float dw = _cvtsh_ss(x.d);
