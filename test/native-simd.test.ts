@@ -241,6 +241,8 @@ const x64 = process.arch === 'x64';
     expect(out).toContain('ok avx2 vec ops');
     // The prefill block attention (f16 and q8_0) against a scalar softmax attention.
     expect(out).toContain('ok avx2 attend block');
+    // The q4_K / q5_K decode tiles (AVX2 and AVX-VNNI tables) against the AVX2 row kernels' bits.
+    expect(out).toContain('ok avx2 k-quant tiles');
     // The f16 rows' AVX-512 kernels and the 512-bit block attention where the CPU has the avx512 level.
     if (!out.includes('skip avx512 attention rows')) {
       expect(out).toContain('ok avx512 attention rows');

@@ -63,6 +63,21 @@ inline __m128i q4_K_scales_mins(const uint8_t* q) {
   return _mm_or_si128(low, top);
 }
 
+// The first 4 bytes (f16 d, dmin) of the blocks at w, w + ws, ... of R rows: row r's in dword r, the rest zero.
+template <int R>
+inline __m128i scale_pairs(const uint8_t* w, size_t ws) {
+  auto at = [&](int r) {
+    uint32_t v;
+    std::memcpy(&v, w + ws * r, 4);
+    return static_cast<int>(v);
+  };
+  __m128i dd = _mm_cvtsi32_si128(at(0));
+  if constexpr (R > 1) dd = _mm_insert_epi32(dd, at(1), 1);
+  if constexpr (R > 2) dd = _mm_insert_epi32(dd, at(2), 2);
+  if constexpr (R > 3) dd = _mm_insert_epi32(dd, at(3), 3);
+  return dd;
+}
+
 // Int16 element s (0..7) of both lanes of v, in every int16 position.
 inline __m256i broadcast_i16(__m256i v, int s) {
   return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(0x0100 * (2 * s + 1) + 2 * s)));

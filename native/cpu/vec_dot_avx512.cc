@@ -8,7 +8,7 @@
 // bits (a thread from L2 on the Zen 5: q4_K 18.7 -> 41.7 GB/s, iq4_xs
 // 16.4 -> 22.4, q2_K 15.7 -> 21.0, q3_K 14.2 -> 20.8 against AVX2's tiles;
 // q5_K 19.7 -> 40.3 and q6_K 23.7 -> 47.6 against AVX2's row kernels, which
-// had no tile). (q8_0 read in
+// had no tile then; q5_K has one since, with the same bits). (q8_0 read in
 // place takes the AVX2 / AVX-VNNI tile at this level too: the regrouped q8_0
 // tile, regroup_x8.h, has its float order, so the same weights give the same
 // bits both ways, with or without hugePages.) Compiled
@@ -242,7 +242,7 @@ void tile_q4_0_groups(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, 
 // mask / shift steps, two scale spreads and two product + scale steps (the earlier in-place tile: two
 // broadcasts, four mask / shift steps, two spreads and two maddubs + madd + add each).
 //
-// kFive: q5_K (avx2's dot_q5_K, row by row), q4_K plus a fifth bit per value: bit 2j (low nibbles) or 2j + 1
+// kFive: q5_K (avx2's q5_K tile and dot_q5_K), q4_K plus a fifth bit per value: bit 2j (low nibbles) or 2j + 1
 // (high nibbles) of byte l of qh for value l of run j; here one byte test per vector picks both runs' bits.
 
 // A q8_K block of the activation row as the q4_K / q5_K tiles read it (see ActExtra in vec_dot.h):
@@ -283,21 +283,6 @@ void fill_act_pairs(int64_t k, const void* row, void* extra) {
   }
 }
 
-// The first 4 bytes (f16 d, dmin) of the blocks at w, w + ws, ... of R rows: row r's in dword r, the rest zero.
-template <int R>
-inline __m128i scale_pairs(const uint8_t* w, size_t ws) {
-  auto at = [&](int r) {
-    uint32_t v;
-    std::memcpy(&v, w + ws * r, 4);
-    return static_cast<int>(v);
-  };
-  __m128i dd = _mm_cvtsi32_si128(at(0));
-  if constexpr (R > 1) dd = _mm_insert_epi32(dd, at(1), 1);
-  if constexpr (R > 2) dd = _mm_insert_epi32(dd, at(2), 2);
-  if constexpr (R > 3) dd = _mm_insert_epi32(dd, at(3), 3);
-  return dd;
-}
-
 template <int R, int C, bool kFive>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   const int64_t nb = k / QK_K;
@@ -330,7 +315,7 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
     const ActQ8KPairs* y[C];
     for (int c = 0; c < C; c++) y[c] = reinterpret_cast<const ActQ8KPairs*>(ex + as * c) + b;
     // [R] (d, dmin) f16 pairs -> floats [d0, dmin0, d1, dmin1, ...], times each activation row's scale
-    const __m256 ddf = _mm256_cvtph_ps(scale_pairs<R>(w + sizeof(Block) * b, ws));
+    const __m256 ddf = _mm256_cvtph_ps(avx2::scale_pairs<R>(w + sizeof(Block) * b, ws));
     __m256 dy[C];  // [d0 yd, dmin0 yd, ...] (y.d * dw: the same product as avx2's)
     for (int c = 0; c < C; c++) dy[c] = _mm256_mul_ps(ddf, _mm256_set1_ps(y[c]->d));
     __m256i mins[C][4];  // [R] of [8] int32: lanes 4-7 a row's min x sub-block sum products

@@ -385,6 +385,102 @@ int check_vec_ops(const char* isa, const VecOps& simd, bool zero_signs) {
 }
 #endif
 
+#if defined(MM_HAVE_AVX2_KERNELS)
+// Random K-quant / iq4_xs weights (4 rows, f16 scales of a sane size at offsets d and dmin, dmin 0: none) and 3 q8_K
+// activation rows (-128 included but for xs, whose sign trick needs [-127, 127]: what our q8_K quantizer writes),
+// each row followed by extra's data where it has one (64-byte aligned rows, see ActExtra).
+struct KTileData {
+  std::vector<uint8_t> w, a_buf;
+  uint8_t* a = nullptr;
+  size_t ws = 0, as = 0;
+};
+KTileData k_tile_data(std::mt19937& rng, DType t, int64_t k, size_t d, size_t dmin, bool xs, ActExtra extra) {
+  KTileData m;
+  const int64_t nb = k / 256;
+  const size_t bb = traits(t).type_size;
+  const size_t row = static_cast<size_t>(nb) * sizeof(block_q8_K), off = (row + 63) / 64 * 64;
+  m.ws = static_cast<size_t>(nb) * bb;
+  m.as = extra.fill ? off + extra.bytes(k) : row;
+  m.w.resize(4 * m.ws);
+  m.a_buf.resize(3 * m.as + 64);
+  m.a = m.a_buf.data() + (64 - reinterpret_cast<uintptr_t>(m.a_buf.data()) % 64) % 64;
+  for (auto& v : m.w) v = static_cast<uint8_t>(rng());
+  for (int r = 0; r < 4; r++)
+    for (int64_t b = 0; b < nb; b++) {
+      uint8_t* x = m.w.data() + r * m.ws + b * bb;
+      const uint16_t dv = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 9));
+      const uint16_t dm = fp32_to_fp16(0.002f * static_cast<float>(1 + rng() % 5));
+      std::memcpy(x + d, &dv, 2);
+      if (dmin) std::memcpy(x + dmin, &dm, 2);
+    }
+  for (int c = 0; c < 3; c++) {
+    auto* y = reinterpret_cast<block_q8_K*>(m.a + c * m.as);
+    for (int64_t b = 0; b < nb; b++) {
+      y[b].d = 0.01f * static_cast<float>(1 + rng() % 9);
+      for (int i = 0; i < 256; i++)
+        y[b].qs[i] = static_cast<int8_t>(xs ? static_cast<int>(rng() % 255) - 127 : static_cast<int>(rng()));
+      if (b == 0 && c == 0) std::memset(y[b].qs, xs ? 0x81 : 0x80, 256);
+      for (int g = 0; g < 16; g++) {
+        int sum = 0;
+        for (int i = 0; i < 16; i++) sum += y[b].qs[16 * g + i];
+        y[b].bsums[g] = static_cast<int16_t>(sum);
+      }
+    }
+    if (extra.fill) extra.fill(k, y, m.a + c * m.as + off);
+  }
+  return m;
+}
+
+// The AVX2 q4_K / q5_K decode tiles (plain and AVX-VNNI levels' tables) against the AVX2 row kernels, bit for bit (the
+// same integer lane sums and float steps), at every tile size, 256 to 2048 values a row, and against the scalar row
+// kernel within float order.
+int check_avx2_k_tiles() {
+  std::mt19937 rng(29);
+  int failures = 0;
+  const DotKernels& ref = scalar::kernels();
+  const DotKernels& d2 = avx2::kernels();
+  for (const int cap : {2, 0}) {  // the plain AVX2 table, then the AVX-VNNI one where the CPU has it
+    cpu_cap_x86(cap);
+    if (cap == 0 && !cpu_use_avx_vnni()) continue;
+    const TileKernels& t2 = avx2::tile_kernels();
+    struct Case {
+      DType t;
+      DotTileFn tile;
+      VecDotFn row, scalar;
+      size_t d, dmin;
+    };
+    const Case cases[] = {
+        {DType::Q4_K, t2.q4_K, d2.q4_K, ref.q4_K, offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)},
+        {DType::Q5_K, t2.q5_K, d2.q5_K, ref.q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)},
+    };
+    for (const Case& kc : cases)
+      for (const int64_t k : {256, 512, 2048}) {
+        const KTileData m = k_tile_data(rng, kc.t, k, kc.d, kc.dmin, false, {});
+        for (int nr = 1; nr <= kTileW; nr++)
+          for (int nc = 1; nc <= kTileA; nc++) {
+            float o[kTileW * kTileA];
+            kc.tile(k, m.w.data(), m.ws, nr, m.a, m.as, nc, o, kTileW);
+            for (int c = 0; c < nc; c++)
+              for (int r = 0; r < nr; r++) {
+                const float g = o[c * kTileW + r], row = kc.row(k, m.w.data() + r * m.ws, m.a + c * m.as);
+                const float want = kc.scalar(k, m.w.data() + r * m.ws, m.a + c * m.as);
+                if (std::memcmp(&row, &g, sizeof g) != 0 || std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
+                  std::printf("FAIL avx2%s %s tile k=%lld %dx%d row %d col %d: %.9g (row kernel %.9g, scalar %.9g)\n",
+                              cap == 0 ? " (vnni)" : "", type_name(static_cast<int32_t>(kc.t)),
+                              static_cast<long long>(k), nr, nc, r, c, static_cast<double>(g), static_cast<double>(row),
+                              static_cast<double>(want));
+                  failures++;
+                }
+              }
+          }
+      }
+  }
+  cpu_cap_x86(0);
+  std::printf("ok avx2 k-quant tiles\n");
+  return failures;
+}
+#endif
+
 #if defined(MM_HAVE_AVX512_KERNELS)
 // The AVX-512 sampler passes (sampler_avx512.cc) against the AVX2 ones, bit for bit: the same weights and
 // bucket sums (so every draw is the same at both levels), over rows of every length up to a few
@@ -550,7 +646,7 @@ int check_x8_tiles() {
 }
 
 // The AVX-512 K-quant and iq4_xs decode tiles against the AVX2 kernels, bit for bit (the same integer lane
-// sums and float steps: the AVX2 tiles of q2_K, q3_K, q4_K and iq4_xs, the row kernels of q5_K and q6_K), at every tile
+// sums and float steps: the AVX2 tiles of q2_K to q5_K and iq4_xs, the row kernel of q6_K), at every tile
 // size (1-4 weight rows x 1-3 activation rows), 256 to 2048 values a row, random blocks (activations -128 included, but
 // for iq4_xs), and against the scalar row kernel within float order.
 int check_k_tiles() {
@@ -570,61 +666,33 @@ int check_k_tiles() {
       {DType::Q2_K, t5.q2_K, t2.q2_K, nullptr, ref.q2_K, offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)},
       {DType::Q3_K, t5.q3_K, t2.q3_K, nullptr, ref.q3_K, offsetof(block_q3_K, d), 0},
       {DType::Q4_K, t5.q4_K, t2.q4_K, nullptr, ref.q4_K, offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)},
-      {DType::Q5_K, t5.q5_K, nullptr, d2.q5_K, ref.q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)},
+      {DType::Q5_K, t5.q5_K, t2.q5_K, nullptr, ref.q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)},
       {DType::Q6_K, t5.q6_K, nullptr, d2.q6_K, ref.q6_K, offsetof(block_q6_K, d), 0},
       {DType::IQ4_XS, t5.iq4_xs, t2.iq4_xs, nullptr, ref.iq4_xs, offsetof(block_iq4_xs, d), 0},
   };
   for (const KCase& kc : cases) {
     const DType t = kc.t;
     const bool xs = t == DType::IQ4_XS;
-    const size_t bb = traits(t).type_size;
     // (q4_K, q5_K: the AVX-512 tile reads the q8_K rows reordered after each row, 64-byte aligned; see ActExtra)
     const ActExtra extra = avx512::act_extra(t);
     for (const int64_t k : {256, 512, 2048}) {
-      const int64_t nb = k / 256;
-      const size_t row = static_cast<size_t>(nb) * sizeof(block_q8_K), off = (row + 63) / 64 * 64;
-      const size_t as = extra.fill ? off + extra.bytes(k) : row;
-      const size_t ws = static_cast<size_t>(nb) * bb;
-      std::vector<uint8_t> w(4 * ws), a_buf(3 * as + 64);
-      uint8_t* const a_data = a_buf.data() + (64 - reinterpret_cast<uintptr_t>(a_buf.data()) % 64) % 64;
-      for (auto& v : w) v = static_cast<uint8_t>(rng());
-      for (int r = 0; r < 4; r++)
-        for (int64_t b = 0; b < nb; b++) {  // f16 scales of a sane size
-          uint8_t* x = w.data() + r * ws + b * bb;
-          const uint16_t d = fp32_to_fp16(0.001f * static_cast<float>(1 + rng() % 9));
-          const uint16_t dm = fp32_to_fp16(0.002f * static_cast<float>(1 + rng() % 5));
-          std::memcpy(x + kc.d, &d, 2);
-          if (kc.dmin) std::memcpy(x + kc.dmin, &dm, 2);
-        }
-      for (int c = 0; c < 3; c++) {
-        auto* y = reinterpret_cast<block_q8_K*>(a_data + c * as);
-        for (int64_t b = 0; b < nb; b++) {
-          y[b].d = 0.01f * static_cast<float>(1 + rng() % 9);
-          // (iq4_xs: |w| x sign(a, w) as AVX2 would wrap a = -128; our q8_K activations are in [-127, 127])
-          for (int i = 0; i < 256; i++)
-            y[b].qs[i] = static_cast<int8_t>(xs ? static_cast<int>(rng() % 255) - 127 : static_cast<int>(rng()));
-          if (b == 0 && c == 0) std::memset(y[b].qs, xs ? 0x81 : 0x80, 256);
-          for (int g = 0; g < 16; g++) {
-            int sum = 0;
-            for (int i = 0; i < 16; i++) sum += y[b].qs[16 * g + i];
-            y[b].bsums[g] = static_cast<int16_t>(sum);
-          }
-        }
-        if (extra.fill) extra.fill(k, y, a_data + c * as + off);
-      }
+      const KTileData m = k_tile_data(rng, t, k, kc.d, kc.dmin, xs, extra);
+      const uint8_t* const w = m.w.data();
+      const uint8_t* const a_data = m.a;
+      const size_t ws = m.ws, as = m.as;
       for (int nr = 1; nr <= kTileW; nr++)
         for (int nc = 1; nc <= kTileA; nc++) {
           float o2[kTileW * kTileA], o5[kTileW * kTileA];
           if (kc.avx2_tile) {
-            kc.avx2_tile(k, w.data(), ws, nr, a_data, as, nc, o2, kTileW);
+            kc.avx2_tile(k, w, ws, nr, a_data, as, nc, o2, kTileW);
           } else {
             for (int c = 0; c < nc; c++)
-              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = kc.avx2_row(k, w.data() + r * ws, a_data + c * as);
+              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = kc.avx2_row(k, w + r * ws, a_data + c * as);
           }
-          kc.avx512(k, w.data(), ws, nr, a_data, as, nc, o5, kTileW);
+          kc.avx512(k, w, ws, nr, a_data, as, nc, o5, kTileW);
           for (int c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++) {
-              const float g = o5[c * kTileW + r], want = kc.scalar(k, w.data() + r * ws, a_data + c * as);
+              const float g = o5[c * kTileW + r], want = kc.scalar(k, w + r * ws, a_data + c * as);
               if (std::memcmp(&o2[c * kTileW + r], &g, sizeof g) != 0 ||
                   std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
                 std::printf("FAIL avx512 %s tile k=%lld %dx%d row %d col %d: %.9g (avx2 %.9g, scalar %.9g)\n",
@@ -800,6 +868,7 @@ int main() {
     failures += check_attention_rows("avx2", avx2::vec_ops());
     failures += check_vec_ops("avx2", avx2::vec_ops(), false);
     failures += check_attend_block("avx2", avx2::attend_block, nullptr, kAttnMaxQueries);
+    failures += check_avx2_k_tiles();
   } else {
     std::printf("skip: this CPU has no AVX2\n");
   }
