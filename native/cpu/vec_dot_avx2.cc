@@ -247,21 +247,30 @@ float dot_q5_K(int64_t n, const void* w, const void* a) {
   return hsum(acc) - acc_m;
 }
 
+// q6_K: per block 16 signed 8-bit scales of 16 values; (q - 32) . y = q . y - 32 * y, the second term from the
+// block's bsums (one vpmaddwd of the scales and bsums, summed: the same integer as a scalar loop).
 float dot_q6_K(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const block_q6_K*>(w);
   const auto* y = static_cast<const block_q8_K*>(a);
   __m256 acc = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  // vpshufb indices: int16 element 2k of a 128-bit lane in the low lane's words, 2k + 1 in the high lane's
+  __m256i pick[4];
+  for (int k = 0; k < 4; k++)
+    pick[k] = _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 1) + 4 * k)),
+                                _mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 3) + 4 * k + 2)));
   for (int64_t i = 0; i < n / QK_K; i++) {
-    const int8_t* sc = x[i].scales;
-    // (q - 32) * y = q * y - 32 * y: the second term comes from the block's bsums.
-    int bias = 0;
-    for (int j = 0; j < 16; j++) bias += sc[j] * y[i].bsums[j];
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const int bias =
+        hsum_i32(_mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))));
     const uint8_t* ql = x[i].ql;
     const uint8_t* qh = x[i].qh;
     const int8_t* q8 = y[i].qs;
     __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128, sc += 8) {
+    for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128) {
+      // this half's 8 scales (int16) in both 128-bit lanes
+      const __m256i sch =
+          h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
       const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
@@ -276,9 +285,8 @@ float dot_q6_K(int64_t n, const void* w, const void* a) {
       for (int k = 0; k < 4; k++) {
         const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
         const __m256i p = _mm256_maddubs_epi16(qs[k], yv);  // 16 x i16: lanes 0-7 sub-block 2k, 8-15 sub-block 2k+1
-        // scales of sub-blocks (l/16) + 2k: the low 128 bits hold elements 0-15.
-        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+        // scales of sub-blocks 8h + 2k (low 128 bits) and 8h + 2k + 1 (high)
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, pick[k])));
       }
     }
     const float d = _cvtsh_ss(x[i].d) * y[i].d;
