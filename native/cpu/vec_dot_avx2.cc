@@ -453,7 +453,7 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
       yd[c] = y.d;
     }
     // [d0, dmin0, d1, dmin1, ...] of the R rows (zero past R)
-    alignas(16) float dd[8];
+    alignas(32) float dd[8];
     _mm256_store_ps(dd, _mm256_cvtph_ps(scale_pairs<R>(w + sizeof(Block) * b, ws)));
     __m128i mins[C][4];  // [4] int32 per row, summed to the row's sum of min x bsums below
     for (int r = 0; r < R; r++) {
