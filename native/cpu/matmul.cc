@@ -115,29 +115,28 @@ const VecOps& vec_ops() {
 MatmulKernel matmul_kernel(DType t) {
   const DotKernels& k = active_kernels();
   const DotTileFn tile = tile_kernel(t);
+  // What the tile tile_kernel() chose reads after each activation row: the AVX-512 q4_0 / iq4_nl / q4_K / q5_K
+  // tiles' prepared activation data (act_extra), nothing for the others.
+  ActExtra extra{};
 #if defined(MM_HAVE_AVX512_KERNELS)
-  // (with the tile tile_kernel() chose: the AVX-512 ones read activation data prepared after each row)
-  if (cpu_use_avx512() && (t == DType::Q4_0 || t == DType::IQ4_NL))
-    return {DType::Q8_0, t == DType::Q4_0 ? k.q4_0 : k.iq4_nl, tile, avx512::act_extra(t)};
-  if (cpu_use_avx512() && (t == DType::Q4_K || t == DType::Q5_K))
-    return {DType::Q8_K, t == DType::Q4_K ? k.q4_K : k.q5_K, tile, avx512::act_extra(t)};
+  if (cpu_use_avx512()) extra = avx512::act_extra(t);
 #endif
   switch (t) {
     case DType::F32: return {DType::F32, k.f32};
     case DType::F16: return {DType::F32, k.f16};
     case DType::BF16: return {DType::F32, k.bf16};
-    case DType::Q4_0: return {DType::Q8_0, k.q4_0, tile};
-    case DType::Q5_0: return {DType::Q8_0, k.q5_0, tile};
-    case DType::Q8_0: return {DType::Q8_0, k.q8_0, tile};
+    case DType::Q4_0: return {DType::Q8_0, k.q4_0, tile, extra};
+    case DType::Q5_0: return {DType::Q8_0, k.q5_0, tile, extra};
+    case DType::Q8_0: return {DType::Q8_0, k.q8_0, tile, extra};
     case DType::Q4_1: return {DType::Q8_1, k.q4_1};
     case DType::Q5_1: return {DType::Q8_1, k.q5_1};
-    case DType::Q4_K: return {DType::Q8_K, k.q4_K, tile};
-    case DType::Q5_K: return {DType::Q8_K, k.q5_K, tile};
-    case DType::Q6_K: return {DType::Q8_K, k.q6_K, tile};
-    case DType::Q2_K: return {DType::Q8_K, k.q2_K, tile};
-    case DType::Q3_K: return {DType::Q8_K, k.q3_K, tile};
-    case DType::IQ4_XS: return {DType::Q8_K, k.iq4_xs, tile};
-    case DType::IQ4_NL: return {DType::Q8_0, k.iq4_nl, tile};
+    case DType::Q4_K: return {DType::Q8_K, k.q4_K, tile, extra};
+    case DType::Q5_K: return {DType::Q8_K, k.q5_K, tile, extra};
+    case DType::Q6_K: return {DType::Q8_K, k.q6_K, tile, extra};
+    case DType::Q2_K: return {DType::Q8_K, k.q2_K, tile, extra};
+    case DType::Q3_K: return {DType::Q8_K, k.q3_K, tile, extra};
+    case DType::IQ4_XS: return {DType::Q8_K, k.iq4_xs, tile, extra};
+    case DType::IQ4_NL: return {DType::Q8_0, k.iq4_nl, tile, extra};
     default: break;
   }
   fail(ErrorCode::Unsupported,
