@@ -431,6 +431,42 @@ KTileData k_tile_data(std::mt19937& rng, DType t, int64_t k, size_t d, size_t dm
   return m;
 }
 
+// What a tile is held to bit for bit: another tile at the same size, or (tile null) a row kernel row by row.
+struct TileRef {
+  DotTileFn tile = nullptr;
+  VecDotFn row = nullptr;
+};
+
+// Runs `tile` at every size (1-4 weight rows x 1-3 activation rows) over m's rows: each output must have ref's bits
+// and lie within float order of the scalar row kernel. Returns the failures, each printed under `label`.
+int compare_tile(const char* label, DType t, int64_t k, const KTileData& m, DotTileFn tile, TileRef ref,
+                 VecDotFn scalar) {
+  int failures = 0;
+  const uint8_t* w = m.w.data();
+  for (int nr = 1; nr <= kTileW; nr++)
+    for (int nc = 1; nc <= kTileA; nc++) {
+      float got[kTileW * kTileA], bits[kTileW * kTileA];
+      tile(k, w, m.ws, nr, m.a, m.as, nc, got, kTileW);
+      if (ref.tile) {
+        ref.tile(k, w, m.ws, nr, m.a, m.as, nc, bits, kTileW);
+      } else {
+        for (int c = 0; c < nc; c++)
+          for (int r = 0; r < nr; r++) bits[c * kTileW + r] = ref.row(k, w + r * m.ws, m.a + c * m.as);
+      }
+      for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) {
+          const float g = got[c * kTileW + r], b = bits[c * kTileW + r], want = scalar(k, w + r * m.ws, m.a + c * m.as);
+          if (std::memcmp(&b, &g, sizeof g) != 0 || std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
+            std::printf("FAIL %s %s tile k=%lld %dx%d row %d col %d: %.9g (reference %.9g, scalar %.9g)\n", label,
+                        type_name(static_cast<int32_t>(t)), static_cast<long long>(k), nr, nc, r, c,
+                        static_cast<double>(g), static_cast<double>(b), static_cast<double>(want));
+            failures++;
+          }
+        }
+    }
+  return failures;
+}
+
 // The AVX2 q4_K / q5_K decode tiles (plain and AVX-VNNI levels' tables) against the AVX2 row kernels, bit for bit (the
 // same integer lane sums and float steps), at every tile size, 256 to 2048 values a row, and against the scalar row
 // kernel within float order.
@@ -456,23 +492,7 @@ int check_avx2_k_tiles() {
     for (const Case& kc : cases)
       for (const int64_t k : {256, 512, 2048}) {
         const KTileData m = k_tile_data(rng, kc.t, k, kc.d, kc.dmin, false, {});
-        for (int nr = 1; nr <= kTileW; nr++)
-          for (int nc = 1; nc <= kTileA; nc++) {
-            float o[kTileW * kTileA];
-            kc.tile(k, m.w.data(), m.ws, nr, m.a, m.as, nc, o, kTileW);
-            for (int c = 0; c < nc; c++)
-              for (int r = 0; r < nr; r++) {
-                const float g = o[c * kTileW + r], row = kc.row(k, m.w.data() + r * m.ws, m.a + c * m.as);
-                const float want = kc.scalar(k, m.w.data() + r * m.ws, m.a + c * m.as);
-                if (std::memcmp(&row, &g, sizeof g) != 0 || std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
-                  std::printf("FAIL avx2%s %s tile k=%lld %dx%d row %d col %d: %.9g (row kernel %.9g, scalar %.9g)\n",
-                              cap == 0 ? " (vnni)" : "", type_name(static_cast<int32_t>(kc.t)),
-                              static_cast<long long>(k), nr, nc, r, c, static_cast<double>(g), static_cast<double>(row),
-                              static_cast<double>(want));
-                  failures++;
-                }
-              }
-          }
+        failures += compare_tile(cap == 0 ? "avx2 (vnni)" : "avx2", kc.t, k, m, kc.tile, {nullptr, kc.row}, kc.scalar);
       }
   }
   cpu_cap_x86(0);
@@ -677,31 +697,7 @@ int check_k_tiles() {
     const ActExtra extra = avx512::act_extra(t);
     for (const int64_t k : {256, 512, 2048}) {
       const KTileData m = k_tile_data(rng, t, k, kc.d, kc.dmin, xs, extra);
-      const uint8_t* const w = m.w.data();
-      const uint8_t* const a_data = m.a;
-      const size_t ws = m.ws, as = m.as;
-      for (int nr = 1; nr <= kTileW; nr++)
-        for (int nc = 1; nc <= kTileA; nc++) {
-          float o2[kTileW * kTileA], o5[kTileW * kTileA];
-          if (kc.avx2_tile) {
-            kc.avx2_tile(k, w, ws, nr, a_data, as, nc, o2, kTileW);
-          } else {
-            for (int c = 0; c < nc; c++)
-              for (int r = 0; r < nr; r++) o2[c * kTileW + r] = kc.avx2_row(k, w + r * ws, a_data + c * as);
-          }
-          kc.avx512(k, w, ws, nr, a_data, as, nc, o5, kTileW);
-          for (int c = 0; c < nc; c++)
-            for (int r = 0; r < nr; r++) {
-              const float g = o5[c * kTileW + r], want = kc.scalar(k, w + r * ws, a_data + c * as);
-              if (std::memcmp(&o2[c * kTileW + r], &g, sizeof g) != 0 ||
-                  std::fabs(g - want) > 1e-4f * (std::fabs(want) + 1.0f)) {
-                std::printf("FAIL avx512 %s tile k=%lld %dx%d row %d col %d: %.9g (avx2 %.9g, scalar %.9g)\n",
-                            type_name(static_cast<int32_t>(t)), static_cast<long long>(k), nr, nc, r, c,
-                            static_cast<double>(g), static_cast<double>(o2[c * kTileW + r]), static_cast<double>(want));
-                failures++;
-              }
-            }
-        }
+      failures += compare_tile("avx512", t, k, m, kc.avx512, {kc.avx2_tile, kc.avx2_row}, kc.scalar);
     }
   }
   std::printf("ok avx512 k-quant tiles\n");
