@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define MM_PAUSE() _mm_pause()
@@ -28,7 +30,8 @@ constexpr int kWaitSpins = 2000;
 inline uint32_t gen_of(uint64_t t) { return static_cast<uint32_t>(t >> 32); }
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), slots_(new RangeSlot[static_cast<size_t>(n_threads_)]) {
   for (int i = 1; i < n_threads_; i++) threads_.emplace_back([this, i] { worker(i); });
 }
 
@@ -87,6 +90,46 @@ void ThreadPool::run_chunks(int64_t n_chunks, const ChunkFn& fn) {
       std::this_thread::yield();
   }
   job_ = nullptr;
+}
+
+void ThreadPool::run_ranges(int64_t units, int64_t grain, int64_t min_grain, const RangeFn& fn) {
+  if (units <= 0) return;
+  min_grain = std::max<int64_t>(1, min_grain);
+  grain = std::max(grain, min_grain);
+  const int nth = n_threads_;
+  if (nth == 1 || units <= min_grain || units > 0x7fffffff) {
+    fn(0, units, 0);
+    return;
+  }
+  for (int s = 0; s < nth; s++) {
+    const auto front = static_cast<uint64_t>(units * s / nth), back = static_cast<uint64_t>(units * (s + 1) / nth);
+    slots_[static_cast<size_t>(s)].span.store((back << 32) | front, std::memory_order_relaxed);
+  }
+  // Claims a piece of slot s, from its front (its owner) or its back; false once it is empty.
+  const auto claim = [&](int s, bool from_front, int64_t* u0, int64_t* u1) {
+    std::atomic<uint64_t>& span = slots_[static_cast<size_t>(s)].span;
+    uint64_t v = span.load(std::memory_order_acquire);
+    for (;;) {
+      const auto front = static_cast<int64_t>(v & 0xffffffffu), back = static_cast<int64_t>(v >> 32);
+      if (front >= back) return false;
+      // Half of what is left, within [min_grain, grain]: the threads end within a small piece of each other.
+      const int64_t n = std::min(back - front, std::clamp((back - front) / 2, min_grain, grain));
+      *u0 = from_front ? front : back - n;
+      *u1 = from_front ? front + n : back;
+      const uint64_t next = from_front ? (static_cast<uint64_t>(back) << 32) | static_cast<uint64_t>(front + n)
+                                       : (static_cast<uint64_t>(back - n) << 32) | static_cast<uint64_t>(front);
+      if (span.compare_exchange_weak(v, next, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
+    }
+  };
+  run_chunks(nth, [&](int64_t c, int ith) {
+    const int own = static_cast<int>(c);
+    int64_t u0 = 0, u1 = 0;
+    while (claim(own, true, &u0, &u1)) fn(u0, u1, ith);
+    for (int k = 1; k < nth; k++) {
+      const int s = (own + k) % nth;
+      while (claim(s, false, &u0, &u1)) fn(u0, u1, ith);
+    }
+  });
 }
 
 void ThreadPool::worker(int ith) {

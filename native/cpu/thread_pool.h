@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -41,6 +42,17 @@ class ThreadPool {
     const int nth = n_threads_;
     run_chunks(nth, [&](int64_t c, int) { fn(static_cast<int>(c), nth); });
   }
+
+  // Calls fn(u0, u1, ith) over pieces [u0, u1) that cover [0, units) exactly
+  // once: [0, units) is cut into size() equal ranges, range i first run by
+  // whichever thread claims slot i, front to back in pieces of `grain` units
+  // (half of what is left near its end, down to min_grain), so each thread
+  // streams one contiguous run of memory (a matmul's weight rows); a thread
+  // done with its own range takes pieces from the back of the others'. A
+  // thread that never wakes holds back nothing: its range is taken by the
+  // others; one preempted mid-range holds back at most one piece.
+  using RangeFn = std::function<void(int64_t u0, int64_t u1, int ith)>;
+  void run_ranges(int64_t units, int64_t grain, int64_t min_grain, const RangeFn& fn);
 
   // Splits [0, n) into contiguous chunks (a few per thread, so a slow thread
   // holds back at most one small chunk).
@@ -78,6 +90,12 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
+  // run_ranges' slots: slot s's unclaimed units [front, back) as (back << 32) | front, a cache line each
+  // (its owner advances front, the others lower back).
+  struct alignas(64) RangeSlot {
+    std::atomic<uint64_t> span{0};
+  };
+  std::unique_ptr<RangeSlot[]> slots_;
 };
 
 }  // namespace mm

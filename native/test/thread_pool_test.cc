@@ -5,7 +5,10 @@
 // exactly once, on a valid thread slot, and no job may hang (the harness has a
 // timeout). Regression test for a worker that claimed a chunk of the next job
 // with the previous job's ticket (a chunk run twice, then a caller waiting
-// forever for a count it had overshot).
+// forever for a count it had overshot). Then run_ranges: every unit covered by
+// exactly one piece, each piece inside [0, units) and no larger than its grain,
+// with a thread now and then stalled mid-range (its range taken by the others).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -47,6 +50,41 @@ int main(int argc, char** argv) {
       if (j % 5000 == 4999) std::this_thread::sleep_for(std::chrono::milliseconds(3));
     }
     std::printf("threads=%d: %d jobs\n", threads, jobs);
+  }
+  for (int threads : {2, 3, 4}) {
+    mm::ThreadPool pool(threads);
+    std::vector<std::atomic<int>> hits(4096);
+    std::atomic<int> bad{0};
+    std::mt19937 rng(777u + static_cast<unsigned>(threads));
+    const int range_jobs = jobs / 4;
+    for (int j = 0; j < range_jobs && failures == 0; j++) {
+      const int64_t units = 1 + static_cast<int64_t>(rng() % 4000);
+      const int64_t min_grain = 1 + static_cast<int64_t>(rng() % 8),
+                    grain = min_grain + static_cast<int64_t>(rng() % 300);
+      const bool stall = j % 997 == 0;  // one thread sleeps inside a piece: the others must not wait for it
+      for (int64_t i = 0; i < units; i++) hits[static_cast<size_t>(i)].store(0, std::memory_order_relaxed);
+      pool.run_ranges(units, grain, min_grain, [&](int64_t u0, int64_t u1, int ith) {
+        if (ith < 0 || ith >= threads || u0 < 0 || u1 > units || u0 >= u1 || u1 - u0 > grain) bad.fetch_add(1);
+        for (int64_t i = std::max<int64_t>(0, u0); i < std::min(u1, units); i++)
+          hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+        if (stall && ith == threads - 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      });
+      for (int64_t i = 0; i < units; i++) {
+        const int h = hits[static_cast<size_t>(i)].load();
+        if (h != 1) {
+          std::printf("FAIL threads=%d range job=%d unit=%lld of %lld ran %d times\n", threads, j,
+                      static_cast<long long>(i), static_cast<long long>(units), h);
+          failures++;
+          break;
+        }
+      }
+      if (bad.load() != 0) {
+        std::printf("FAIL threads=%d range job=%d: a piece out of range, too large or on a bad slot\n", threads, j);
+        failures++;
+      }
+      if (j % 5000 == 4999) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }
+    std::printf("threads=%d: %d range jobs\n", threads, range_jobs);
   }
   std::printf("%d failures\n", failures);
   return failures == 0 ? 0 : 1;
