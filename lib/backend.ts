@@ -126,13 +126,14 @@ export class Graph {
   }
   /**
    * Makes off the main thread what the first run would make for itself (at the x86 levels, the
-   * regrouped copies of q4_0 and q8_0 matmul weights), so that run, and every graph sharing those weights, does not.
+   * regrouped copies of q4_0 and q8_0 matmul weights, and huge-page copies of the others where the system
+   * gives huge pages), so that run, and every graph sharing those weights, does not.
    */
   warm(): Promise<void> {
     this.#owner.assertLive();
     return awaitNative(callNative(() => this.#graph.warm()));
   }
-  /** @internal How the scheduler split the graph, and what each segment reads regrouped (tests, diagnostics). */
+  /** @internal How the scheduler split the graph, and what each segment reads regrouped or copied (tests, diagnostics). */
   segments(): ReturnType<NativeGraph['segments']> {
     this.#owner.assertLive();
     return callNative(() => this.#graph.segments());

@@ -85,7 +85,7 @@ export interface NativeStepArgs {
 export interface NativeGraph {
   run(step: NativeStepArgs): Promise<void>;
   runSync(step: NativeStepArgs): void;
-  /** Makes off the main thread what the first run would make for itself (the CPU's regrouped q4_0 and q8_0 weights). */
+  /** Makes off the main thread what the first run would make for itself (the CPU's regrouped and copied weights). */
   warm(): Promise<void>;
   /**
    * How the scheduler split the graph: runs of nodes per backend ('cpu' for the fallback), tensors copied around
@@ -102,6 +102,11 @@ export interface NativeGraph {
      * or warmed, or from creation where the copies exist already (made by another graph over the same weights).
      */
     regrouped: number[];
+    /**
+     * Matmul nodes whose weights of other types the CPU reads from a copy of their rows in huge pages (x86
+     * levels, Linux with transparent huge pages on request), under the same conditions as `regrouped`.
+     */
+    copied: number[];
   }>;
   /** Releases the graph and its references to buffers now (a run in flight keeps its own). */
   dispose(): void;

@@ -18,6 +18,11 @@
  *  - warm() makes the copies without running (not at the 'scalar' level), a graph created afterwards
  *    over the same weights finds them at creation, and loadModel warms a q4_0 and a q8_0 model's weights: its
  *    contexts' graphs read them regrouped before their first run.
+ * Matmul weights of the other types (Q4_K, Q6_K, F16 here) and q4_0 / q8_0 matrices that are not whole groups
+ * of 8 rows are copied as they are into huge pages where the system gives them (Linux, transparent huge pages
+ * "always" or "madvise"): the segment reports them as `copied` under the same conditions, and their results
+ * have the same bits as the weights read in place; a Q4_K model's logits the bits of the same model read from
+ * a huge-page copy of its file (read in place, never copied).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,7 +35,7 @@ import { GraphTensors } from './helpers/graph-tensors';
 import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const K = 512;
-type WType = 'Q4_0' | 'Q8_0';
+type WType = 'Q4_0' | 'Q8_0' | 'Q4_K' | 'Q6_K' | 'F16';
 interface W {
   type: WType;
   rows: number;
@@ -53,6 +58,12 @@ const CHAINS: Array<[WType, number]> = [
   ['Q4_0', 200],
   ['Q8_0', 104],
 ];
+// Matmuls alone of types never regrouped, each reading the activations (k = K).
+const PLAIN: Array<[WType, number]> = [
+  ['Q4_K', 24],
+  ['Q6_K', 16],
+  ['F16', 8],
+];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-x8-'));
 afterAll(() => {
@@ -67,6 +78,7 @@ function makeWeights(): { file: string; ws: W[] } {
   const specs: Array<[WType, number, boolean, number]> = [
     ...GROUP.map(([t, r, b]): [WType, number, boolean, number] => [t, r, b, K]),
     ...CHAINS.map(([t, r]): [WType, number, boolean, number] => [t, r, false, GROUP[0]![1]]),
+    ...PLAIN.map(([t, r]): [WType, number, boolean, number] => [t, r, false, K]),
   ];
   const parts: Uint8Array[] = [];
   specs.forEach(([type, rows, bias, cols], i) => {
@@ -91,7 +103,10 @@ interface Built {
   dispose(): void;
 }
 
-/** x -> each GROUP matmul; the first output -> each CHAINS matmul. Weights mapped (read-only) or uploaded. */
+/**
+ * x -> each GROUP matmul; the first output -> each CHAINS matmul; x -> each PLAIN matmul. Weights mapped
+ * (read-only) or uploaded.
+ */
 function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Built {
   const t = new GraphTensors(be, 32);
   const nodes: NativeNodeSpec[] = [];
@@ -104,7 +119,7 @@ function build(be: NativeBackend, ws: W[], mapped: NativeBuffer | undefined): Bu
   const xi = t.activation(K);
   const outs: number[] = [];
   ws.forEach((w, i) => {
-    const chain = i >= GROUP.length;
+    const chain = i >= GROUP.length && i < GROUP.length + CHAINS.length;
     const cols = chain ? ws[0]!.rows : K;
     nodes.push({ op: 'matmul', src: [chain ? outs[0]! : xi, ...weight(w, cols)], dst: t.activation(w.rows) });
     outs.push(t.tensors.length - 1);
@@ -155,8 +170,20 @@ function expectClose(got: Float32Array, want: Float32Array, what: object, tol = 
 
 // The nodes whose weights can be regrouped: whole groups of 8 rows (not 36 or 12 rows).
 const REGROUPABLE = [0, 1, 2, 4, 6, 7];
+// The others: copied as they are into huge pages, where the system gives them.
+const COPYABLE = [3, 5, 8, 9, 10];
 /** Whether the current level reads weights regrouped: an x86 level with AVX2 (not 'scalar'). */
 const regroupingLevel = (): boolean => process.arch === 'x64' && native().cpuInfo().simd !== 'scalar';
+/** Whether this system gives transparent huge pages on request (Linux "always" or "madvise"), as the native side reads it. */
+const hugePagesOnRequest = ((): boolean => {
+  try {
+    return /\[(always|madvise)\]/.test(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'));
+  } catch {
+    return false;
+  }
+})();
+/** The nodes read from a plain copy at the current level, once the copies exist. */
+const copiedNow = (): number[] => (regroupingLevel() && hugePagesOnRequest ? COPYABLE : []);
 
 test.each([1, 2])('regrouped q4_0 and q8_0 weights give the kernels results, at every level (%i threads)', (threads) =>
   withMappedWeights(threads, (be, ws, mapped) => {
@@ -175,8 +202,9 @@ test.each([1, 2])('regrouped q4_0 and q8_0 weights give the kernels results, at 
           const want = b.run(x, n);
           got.forEach((g, i) => {
             expectClose(g, want[i]!, { level, n, node: i });
-            // q8_0: the regrouped tile sums in the row tiles' float order, the panels are the same bytes.
-            if (ws[i]!.type === 'Q8_0')
+            // q8_0: the regrouped tile sums in the row tiles' float order, the panels are the same bytes;
+            // a plain copy holds the same bytes for the same kernels.
+            if (ws[i]!.type === 'Q8_0' || COPYABLE.includes(i))
               expect({ level, n, node: i, bits: Array.from(g) }).toEqual({
                 level,
                 n,
@@ -186,7 +214,9 @@ test.each([1, 2])('regrouped q4_0 and q8_0 weights give the kernels results, at 
           });
         }
         expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping ? REGROUPABLE : []);
+        expect(a.segments().flatMap((s) => s.copied)).toEqual(copiedNow());
         expect(b.segments().flatMap((s) => s.regrouped)).toEqual([]);
+        expect(b.segments().flatMap((s) => s.copied)).toEqual([]);
         made ||= regrouping;
       } finally {
         a.dispose();
@@ -211,8 +241,10 @@ test.each([1, 2])('regrouped q4_0 and q8_0 weights give the kernels results, at 
         }
         // (segments() answers for a run at the current level.)
         expect(s.segments().flatMap((seg) => seg.regrouped)).toEqual([]);
+        expect(s.segments().flatMap((seg) => seg.copied)).toEqual([]);
         native().setCpuSimd(level);
         expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
+        expect(a.segments().flatMap((seg) => seg.copied)).toEqual(copiedNow());
       } finally {
         a.dispose();
         s.dispose();
@@ -236,6 +268,7 @@ test('two graphs share one copy; a level switched after the first run is honoure
       // The second graph finds the first one's copies (same buffer and offsets): same bits.
       expect(b.run(x, 1).map((o) => Array.from(o))).toEqual(first.map((o) => Array.from(o)));
       expect(b.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+      expect(b.segments().flatMap((s) => s.copied)).toEqual(copiedNow());
       // Switched to the scalar level after the copies exist: the originals are read, within float order.
       native().setCpuSimd('scalar');
       const scalar = a.run(x, 1);
@@ -263,6 +296,7 @@ test('warm() makes the copies without a run; later graphs find them at creation'
       if (native().cpuInfo().simd !== 'avx2') return; // (nothing is regrouped on this CPU, as checked above)
       await a.warm();
       expect(a.segments().flatMap((s) => s.regrouped)).toEqual(REGROUPABLE);
+      expect(a.segments().flatMap((s) => s.copied)).toEqual(copiedNow());
       // A graph made after the warm finds the copies at creation; one made before, at its first run.
       const b = build(be, ws, mapped);
       try {
@@ -331,3 +365,32 @@ test.each(['q4_0', 'q8_0'])(
     }
   },
 );
+
+test('a Q4_K model reads its matmul weights from a huge-page copy: the bits of the weights read in place', async () => {
+  const file = path.join(__dirname, 'fixtures', 'random', 'tiny-llama-q4_k.gguf');
+  native().setCpuSimd('auto');
+  const tokens = [1, 2, 3, 4, 5];
+  const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+  // hugePages: the whole file read into huge pages and its weights read there in place (never copied again).
+  const inPlace = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true, hugePages: true });
+  try {
+    await using ctx = model.createContext({ contextSize: 64 });
+    await using ref = inPlace.createContext({ contextSize: 64 });
+    const logits = await ctx.evaluate(tokens, { allLogits: true });
+    const want = await ref.evaluate(tokens, { allLogits: true });
+    expect(Array.from(logits)).toEqual(Array.from(want));
+    // Decode (one row at a time) too.
+    for (const t of [6, 7]) {
+      tokens.push(t);
+      expect(Array.from(await ctx.evaluate(tokens))).toEqual(Array.from(await ref.evaluate(tokens)));
+    }
+    const copied = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.copied));
+    if (regroupingLevel() && hugePagesOnRequest)
+      for (const c of copied) expect(c.length).toBeGreaterThanOrEqual(7 * 2); // q, k, v, o, gate, up, down: 2 layers
+    else for (const c of copied) expect(c).toEqual([]);
+    for (const w of ['last', 'all'] as const) expect(ref.segments(w).flatMap((s) => s.copied)).toEqual([]);
+  } finally {
+    await model.dispose();
+    await inPlace.dispose();
+  }
+});

@@ -599,6 +599,10 @@ Napi::Value GraphWrap::Segments(const Napi::CallbackInfo& info) {
     Napi::Array ra = Napi::Array::New(env, regrouped.size());
     for (uint32_t k = 0; k < regrouped.size(); k++) ra.Set(k, regrouped[k]);
     o.Set("regrouped", ra);
+    const std::vector<int32_t> copied = seg.prepared ? seg.prepared->copied() : std::vector<int32_t>{};
+    Napi::Array ca = Napi::Array::New(env, copied.size());
+    for (uint32_t k = 0; k < copied.size(); k++) ca.Set(k, copied[k]);
+    o.Set("copied", ca);
     o.Set("copiesIn", static_cast<double>(seg.copy_in.size()));
     o.Set("copiesOut", static_cast<double>(seg.copy_out.size()));
     out.Set(i, o);

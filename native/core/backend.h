@@ -39,6 +39,9 @@ class Segment {
   // Nodes whose weights this backend reads from a copy laid out for its kernels (the CPU's regrouped
   // q4_0 and q8_0, regroup_x8.h), once made. For tests and tools.
   virtual std::vector<int32_t> regrouped() const { return {}; }
+  // Nodes whose weights this backend reads from a plain copy of their rows in huge pages (the CPU's
+  // matmul weights of the types not regrouped, where the system gives huge pages), once made.
+  virtual std::vector<int32_t> copied() const { return {}; }
 };
 
 class Backend {

@@ -21,7 +21,8 @@ class CpuBackend : public Backend {
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override;
 
   // Runs one node of a graph whose buffers are host memory (`packed`: its matmul weights regrouped, regroup_x8.h).
-  void run_node(const Graph& g, const Node& n, const StepArgs& step, const uint8_t* packed = nullptr);
+  void run_node(const Graph& g, const Node& n, const StepArgs& step, const uint8_t* packed = nullptr,
+                const TensorDesc* copied = nullptr);
 
  private:
   // The regrouped weights of a segment's matmul nodes, built on its first run at an x86 level

@@ -403,7 +403,7 @@ const PanelKernels* panels_for(const TensorDesc& W, int64_t N, int64_t K, bool r
 }
 
 RowJob row_job(const OpArgs& a) {
-  const TensorDesc& W = a.src(1);
+  const TensorDesc& W = a.weights();
   RowJob j{&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 / q8_0 rows)
@@ -421,9 +421,9 @@ RowJob row_job(const OpArgs& a) {
 }  // namespace
 
 void op_matmul(CpuContext& ctx, const OpArgs& a) {
-  const TensorDesc& x = a.src(0);  // [n, k] f32
-  const TensorDesc& W = a.src(1);  // [m, k] any type
-  const TensorDesc& d = a.dst();   // [n, m] f32
+  const TensorDesc& x = a.src(0);     // [n, k] f32
+  const TensorDesc& W = a.weights();  // [m, k] any type
+  const TensorDesc& d = a.dst();      // [n, m] f32
   const int64_t N = x.rows_at(a.step.n_tokens), K = x.cols;
   const RowJob j = row_job(a);  // bias: [m]
   if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise)) {
@@ -443,9 +443,9 @@ void op_matmul_group(CpuContext& ctx, const OpArgs* ops, size_t count) {
   bool fuse = true;
   for (size_t i = 0; i < count; i++) {
     jobs.push_back(row_job(ops[i]));
-    const DType wt = ops[i].src(1).type;
-    fuse = fuse && !panels_for(ops[i].src(1), N, K, ops[i].node.p.rowwise) &&
-           jobs[i].kern.act_type == jobs[0].kern.act_type && act_rounding(wt) == act_rounding(ops[0].src(1).type);
+    const DType wt = ops[i].weights().type;
+    fuse = fuse && !panels_for(ops[i].weights(), N, K, ops[i].node.p.rowwise) &&
+           jobs[i].kern.act_type == jobs[0].kern.act_type && act_rounding(wt) == act_rounding(ops[0].weights().type);
   }
   // One layout for all: the extra of the kernels that read one (kernels without ignore it); two different extras
   // (q4_0 and iq4_nl weights in one group) run apart.
@@ -460,7 +460,7 @@ void op_matmul_group(CpuContext& ctx, const OpArgs* ops, size_t count) {
     return;
   }
   const Activations act =
-      prepare_activations(ctx, x, jobs[0].kern.act_type, act_rounding(ops[0].src(1).type), extra, N, K);
+      prepare_activations(ctx, x, jobs[0].kern.act_type, act_rounding(ops[0].weights().type), extra, N, K);
   run_row_jobs(ctx, jobs.data(), count, act, N, K);
 }
 

@@ -24,7 +24,11 @@ struct OpArgs {
   const StepArgs& step;
   // A matmul's weights (src 1) regrouped 8 rows at a time (regroup_x8.h), or null: the x86 levels.
   const uint8_t* packed = nullptr;
+  // A matmul's weights (src 1) as a copy of their rows in huge pages (the x86 levels, types not regrouped), or null.
+  const TensorDesc* copied = nullptr;
   const TensorDesc& src(size_t i) const { return graph.tensors[node.src[i]]; }
+  // A matmul's weights as the kernels read them: the copy where there is one.
+  const TensorDesc& weights() const { return copied ? *copied : src(1); }
   const TensorDesc& dst() const { return graph.tensors[node.dst]; }
   bool has_src(size_t i) const { return node.src.size() > i; }
 };
