@@ -122,16 +122,19 @@ std::shared_ptr<Buffer> copy_at(const RegroupedWeights& w, size_t offset) {
 // The pages wholly inside a regrouped weight's original bytes, dropped from this process where they
 // are a mapped file's (read again from the file if anything reads them: a tied embedding's rows, a
 // level switched at run time): the weights are then resident once, as the copy, not twice.
-void drop_pages(const TensorDesc& W) {
+// Rows [r0, r1) only: the pages wholly inside their bytes.
+void drop_pages(const TensorDesc& W, int64_t r0, int64_t r1) {
 #if !defined(_WIN32)
   if (!W.buffer->file_pages()) return;
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(W.row(0));
-  const uintptr_t end = begin + static_cast<uintptr_t>(W.rows) * W.row_stride;
+  const auto begin = reinterpret_cast<uintptr_t>(W.row(r0));
+  const uintptr_t end = begin + static_cast<uintptr_t>(r1 - r0) * W.row_stride;
   const uintptr_t a = (begin + page - 1) / page * page, b = end / page * page;
   if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);  // (advice: a failure changes nothing)
 #else
   (void)W;
+  (void)r0;
+  (void)r1;
 #endif
 }
 
@@ -163,6 +166,7 @@ size_t copy_bytes(const TensorDesc& W) {
                         : W.row_stride * static_cast<size_t>(W.rows);
 }
 constexpr size_t kCopyAlign = 4096;
+constexpr size_t kCopySlice = size_t(8) << 20;
 constexpr size_t kHugePageBytes = size_t(2) << 20;
 inline size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 }  // namespace
@@ -251,24 +255,32 @@ void CpuBackend::regroup(CpuSegment& s) {
         continue;  // out of memory: this matmul reads the original, as at every other level
       }
     }
-    // The copy's pages touched first, on their own: faulting them in while the file's pages were read
-    // ran 4-5x slower at times (1.3 s against 0.25-0.28 s for Llama-3.2-1B's shape, 2 threads).
+    // In slices of about kCopySlice bytes of W: the slice's pages of the copy touched first, on their own
+    // (faulting them in while the file's pages were read ran 4-5x slower at times: 1.3 s against
+    // 0.25-0.28 s for Llama-3.2-1B's shape, 2 threads), then the slice copied, then its pages of the file
+    // dropped, so a matrix is never resident twice (a whole matrix at a time: Llama-3.2-1B Q4_K_M's load
+    // peaked 210 MB, its Q6_K output matrix, above the resident weights).
     uint8_t* dst = copy->host_data();
-    const int64_t pages = static_cast<int64_t>((copy->size() + 4095) / 4096);
-    pool_.parallel_for(pages, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; p++) dst[p * 4096] = 0;
-    });
-    if (x8) {
-      pool_.parallel_for(W.rows / kX8Rows, [&](int64_t g0, int64_t g1) {
-        x8_regroup(W.type, W.row(0), W.row_stride, W.cols, g0, g1, dst);
+    const int64_t unit_rows = x8 ? kX8Rows : 1, units = W.rows / unit_rows;
+    const size_t dst_unit = x8 ? x8_group_bytes(W.type, W.cols) : W.row_stride;
+    const size_t rb = row_bytes(W.type, W.cols);  // (a row's bytes: the last one ends there)
+    const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kCopySlice / (W.row_stride * unit_rows)));
+    for (int64_t u0 = 0; u0 < units; u0 += per) {
+      const int64_t u1 = std::min(units, u0 + per);
+      // Pages whose first byte is in the slice (one that begins in the previous slice was touched there).
+      const auto p0 = static_cast<int64_t>((u0 * dst_unit + 4095) / 4096);
+      const auto p1 = static_cast<int64_t>((u1 * dst_unit + 4095) / 4096);
+      pool_.parallel_for(p1 - p0, [&](int64_t a, int64_t b) {
+        for (int64_t p = p0 + a; p < p0 + b; p++) dst[p * 4096] = 0;
       });
-    } else {
-      const size_t rb = row_bytes(W.type, W.cols);  // (a row's bytes: the last one ends there)
-      pool_.parallel_for(W.rows, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; r++) std::memcpy(dst + static_cast<size_t>(r) * W.row_stride, W.row(r), rb);
+      pool_.parallel_for(u1 - u0, [&](int64_t a, int64_t b) {
+        if (x8) return x8_regroup(W.type, W.row(0), W.row_stride, W.cols, u0 + a, u0 + b, dst);
+        for (int64_t r = u0 + a; r < u0 + b; r++)
+          std::memcpy(dst + static_cast<size_t>(r) * W.row_stride, W.row(r), rb);
       });
+      drop_pages(W, u0 * unit_rows, u1 * unit_rows);
     }
-    drop_pages(W);
+    drop_pages(W, 0, W.rows);  // (the pages across slice ends)
     held[i]->copies.emplace_back(W.offset, copy);
     if (!x8) s.plain[i] = in_copy(W, copy);
     s.copies[i] = std::move(copy);
