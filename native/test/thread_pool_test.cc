@@ -19,6 +19,22 @@
 
 #include "../cpu/thread_pool.h"
 
+namespace {
+// Whether each of hits[0, n) ran exactly once; else prints the first that did not ("chunk" or "unit"
+// `what` of job `job`) and returns false.
+bool each_once(const std::vector<std::atomic<int>>& hits, int64_t n, const char* what, int threads, int job) {
+  for (int64_t i = 0; i < n; i++) {
+    const int h = hits[static_cast<size_t>(i)].load();
+    if (h != 1) {
+      std::printf("FAIL threads=%d job=%d %s=%lld of %lld ran %d times\n", threads, job, what,
+                  static_cast<long long>(i), static_cast<long long>(n), h);
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   const int jobs = argc > 1 ? std::atoi(argv[1]) : 200000;
   int failures = 0;
@@ -34,14 +50,7 @@ int main(int argc, char** argv) {
         if (ith < 0 || ith >= threads) bad_slot.fetch_add(1);
         hits[static_cast<size_t>(c)].fetch_add(1, std::memory_order_relaxed);
       });
-      for (int i = 0; i < n; i++) {
-        const int h = hits[i].load();
-        if (h != 1) {
-          std::printf("FAIL threads=%d job=%d chunk=%d of %d ran %d times\n", threads, j, i, n, h);
-          failures++;
-          break;
-        }
-      }
+      if (!each_once(hits, n, "chunk", threads, j)) failures++;
       if (bad_slot.load() != 0) {
         std::printf("FAIL threads=%d job=%d: thread slot out of range\n", threads, j);
         failures++;
@@ -69,15 +78,7 @@ int main(int argc, char** argv) {
           hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
         if (stall && ith == threads - 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
       });
-      for (int64_t i = 0; i < units; i++) {
-        const int h = hits[static_cast<size_t>(i)].load();
-        if (h != 1) {
-          std::printf("FAIL threads=%d range job=%d unit=%lld of %lld ran %d times\n", threads, j,
-                      static_cast<long long>(i), static_cast<long long>(units), h);
-          failures++;
-          break;
-        }
-      }
+      if (!each_once(hits, units, "range unit", threads, j)) failures++;
       if (bad.load() != 0) {
         std::printf("FAIL threads=%d range job=%d: a piece out of range, too large or on a bad slot\n", threads, j);
         failures++;
