@@ -103,6 +103,21 @@ describe('tokenizeAsync gives exactly the tokens of tokenize', () => {
       }
     }
   });
+  it('a Uint32Array of more ids than one part (held as Int32Array parts), long pieces in several parts', async () => {
+    // 2^18 ids make a part; long pieces (merged as jobs) stand in their parts as negative placeholders.
+    const t = ggufTokenizer('vocab/ggml-vocab-qwen2.gguf');
+    Tokenizer.sliceChars = saved;
+    longPiece.chars = 40;
+    const text = ('1 '.repeat(120_000) + 'x' + 'ab'.repeat(2000) + ' ').repeat(3);
+    const want = t.tokenize(text, { addSpecial: false });
+    expect(want.length).toBeGreaterThan((3 * (1 << 18)) / 2);
+    const got = await t.tokenizeAsync(text, { addSpecial: false, as: 'uint32' });
+    expect(got.length === want.length && want.every((id, i) => got[i] === id)).toBe(true);
+    longPiece.chars = savedLong;
+    // No long pieces: the parts are copied a block at a time.
+    const plain = await t.tokenizeAsync(text, { addSpecial: false, as: 'uint32' });
+    expect(plain.length === want.length && want.every((id, i) => plain[i] === id)).toBe(true);
+  });
 });
 
 describe("tokenizeAsync's result: a number[] up to MAX_TOKEN_ARRAY ids, a Uint32Array of any length", () => {

@@ -1,7 +1,7 @@
 /**
  * A long piece's merge loop, run a slice at a time: tokenizeAsync hands the models a `defer` callback,
  * and a piece longer than `longPiece.chars` is not merged on the spot but queued as a job that
- * tokenizeAsync runs in ~15 ms slices (the event loop free in between). The job runs the same code as
+ * tokenizeAsync runs in ~10 ms slices (the event loop free in between). The job runs the same code as
  * the synchronous path (encode() runs it with no deadline), so the tokens are the same.
  */
 export interface MergeJob {
