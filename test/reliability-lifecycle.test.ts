@@ -5,6 +5,8 @@
  * when the garbage collector runs.
  */
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { matmul, quantize } from '../lib/ops';
 import { loadModel, type Model } from '../lib/model/model';
 import { native } from '../lib/native';
@@ -19,6 +21,18 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Collects the garbage, finalizers included: the isolate's external memory counts every ArrayBuffer too, and
+ * earlier tests' buffers freed by a collection in the middle of a count once made it 12 MB short.
+ */
+async function settleGarbage(): Promise<void> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  await new Promise((r) => setImmediate(r));
+  gc();
 }
 
 /** Lines of /proc/self/maps that map `file` (Linux only). */
@@ -126,6 +140,7 @@ describe('streams and dispose', () => {
   test("a disposed context's KV cache and activations are unmapped at once", async () => {
     const m = await loadModel(STORIES, { backend: 'cpu', threads: 1 });
     try {
+      await settleGarbage();
       const externalBefore = native().externalMemory();
       const before = vmSize();
       // [2 (k, v), 5 layers, 65536 positions, 32 kv dims] f16 = 42 MB each.
