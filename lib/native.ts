@@ -180,6 +180,8 @@ export interface NativeBinding {
   sampleLogits(logits: Float32Array, topK: number, topP: number, minP: number, temperature: number, r: number): number;
   /** Externally allocated bytes V8 accounts for (native buffers report theirs), for tests. */
   externalMemory(): number;
+  /** What this addon's buffers report to V8 now: its own share of externalMemory(), for tests. */
+  reportedMemory(): number;
   /**
    * The backend with the CPU as its fallback. For tests: `fallback: false` makes a node the backend doesn't run
    * ERR_UNSUPPORTED; `skipOps` are never given to the backend; metal-sim checks its cached plans every step with

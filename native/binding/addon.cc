@@ -235,6 +235,12 @@ Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
                            static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
 }
 
+// reportedMemory() -> the bytes this addon's buffers report to V8 now, its own
+// share of externalMemory() (which also moves as V8 frees ArrayBuffers).
+Napi::Value ReportedMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(reported_memory()));
+}
+
 Napi::Value MapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_error(env, "ERR_INVALID_ARG", "path must be a string");
@@ -336,6 +342,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFileAsync", Napi::Function::New(env, MapFileAsync, "mapFileAsync"));
   exports.Set("sampleLogits", Napi::Function::New(env, SampleLogits, "sampleLogits"));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
+  exports.Set("reportedMemory", Napi::Function::New(env, ReportedMemory, "reportedMemory"));
   exports.Set("createBackend", Napi::Function::New(env, CreateBackend, "createBackend"));
   return exports;
 }

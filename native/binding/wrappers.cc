@@ -1,3 +1,4 @@
+#include <atomic>
 #include "wrappers.h"
 
 #include <algorithm>
@@ -324,20 +325,31 @@ Napi::Object BufferWrap::New(Napi::Env env, BufferPtr buffer) {
 
 BufferWrap::BufferWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BufferWrap>(info) {}
 
+// What all buffers currently report to V8, summed over every environment: V8's
+// own counter also moves with ArrayBuffers that its sweeper frees meanwhile.
+static std::atomic<int64_t> g_reported{0};
+
+int64_t reported_memory() { return g_reported.load(); }
+
+static void adjust(Napi::Env env, int64_t bytes) {
+  g_reported += bytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+}
+
 BufferWrap::~BufferWrap() {
-  if (reported_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
+  if (reported_ != 0) adjust(Env(), -reported_);
 }
 
 void BufferWrap::report(Napi::Env env, int64_t bytes) {
   reported_ += bytes;
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  adjust(env, bytes);
 }
 
 void BufferWrap::release(Napi::Env env) {
   disposed_ = true;
   buffer_.reset();
   file_.reset();
-  if (reported_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+  if (reported_ != 0) adjust(env, -reported_);
   reported_ = 0;
 }
 

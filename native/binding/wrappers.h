@@ -116,6 +116,9 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 };
 
 // Constructors are kept per-environment (worker threads get their own).
+// Bytes of native memory the addon's buffers report to V8 now (all environments).
+int64_t reported_memory();
+
 struct AddonData {
   Napi::FunctionReference mapped_file, buffer, backend, graph;
 };
