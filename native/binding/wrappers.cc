@@ -1,7 +1,7 @@
-#include <atomic>
 #include "wrappers.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>

@@ -115,10 +115,10 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
   std::vector<std::shared_ptr<MappedFile>> files_;
 };
 
-// Constructors are kept per-environment (worker threads get their own).
 // Bytes of native memory the addon's buffers report to V8 now (all environments).
 int64_t reported_memory();
 
+// Constructors are kept per-environment (worker threads get their own).
 struct AddonData {
   Napi::FunctionReference mapped_file, buffer, backend, graph;
 };
