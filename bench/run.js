@@ -52,8 +52,8 @@
  * decode tok/s with greedy, default, unrestricted (topK 0, topP 1, minP 0),
  * top-p alone and min-p alone sampling, same process, interleaved; the sampler's share of decode time is
  * 1 - tok/s(setting) / tok/s(greedy). On a VM those tok/s move by more than the sampler costs, so the
- * native selection and draw are also timed alone on a row of the model's logits (µs per call, and that
- * as a share of a greedy decode step), and inside generate() the main thread's time per token from the
+ * native selection and draw are also timed alone on a row of the model's logits (µs per call on a backend's
+ * threads as generate() runs it, that as a share of a greedy decode step, and µs on the JS thread alone), and inside generate() the main thread's time per token from the
  * token's logits to its emitted chunk (median of the rounds; what a setting adds over greedy, as a share
  * of a greedy step, is the sampler's cost as generate() pays it).
  * Runs on the compiled package (dist/): `npm run build:ts` first.
@@ -193,21 +193,32 @@ async function childSampler(file, threads, rounds, G) {
   const ctx = model.createContext();
   const row = (await ctx.evaluate(model.tokenizer.tokenize('Once upon a time'))).slice(0, model.tokenizer.vocabSize);
   await ctx.dispose();
+  // Twice: on a backend's threads as generate() samples (a backend of its own, `threads` threads), and on
+  // the JS thread alone (the addon's sampleLogits).
+  const { Backend } = require('../dist/backend.js');
+  const rowBackend = Backend.create('cpu', { threads });
   /** @type {Record<string, number>} */
   const us = {};
+  /** @type {Record<string, number>} */
+  const aloneUs = {};
   for (const [name, o] of Object.entries(SAMPLERS)) {
     const p = { topK: 40, topP: 0.95, minP: 0.05, temperature: 0.8, ...o };
-    let best = Infinity;
-    for (let b = 0; b < 5; b++) {
-      const t0 = performance.now();
-      for (let i = 0; i < 200; i++)
-        nativeCall((a) => a.sampleLogits(row, p.topK, p.topP, p.minP, p.temperature, (i + 0.5) / 200));
-      best = Math.min(best, ((performance.now() - t0) / 200) * 1000);
-    }
-    us[name] = best;
+    /** @param {(r: number) => number} draw */
+    const time = (draw) => {
+      let best = Infinity;
+      for (let b = 0; b < 5; b++) {
+        const t0 = performance.now();
+        for (let i = 0; i < 200; i++) draw((i + 0.5) / 200);
+        best = Math.min(best, ((performance.now() - t0) / 200) * 1000);
+      }
+      return best;
+    };
+    us[name] = time((r) => rowBackend.sampleLogits(row, p.topK, p.topP, p.minP, p.temperature, r));
+    aloneUs[name] = time((r) => nativeCall((a) => a.sampleLogits(row, p.topK, p.topP, p.minP, p.temperature, r)));
   }
+  await rowBackend.dispose();
   await model.dispose();
-  return { tps, tokens, us, mainUs };
+  return { tps, tokens, us, aloneUs, mainUs };
 }
 
 async function childLlamaCpp(file, threads, P, G) {
@@ -488,13 +499,14 @@ function printSampler(rows) {
   if (rows.length === 0) return;
   console.log(
     '\n**Sampling** (generate() decode tok/s, best of the rounds, same process, interleaved; share = 1 - tok/s / greedy tok/s;' +
-      " then the native sampler alone on a row of the model's logits, µs per call and its share of a greedy decode step;" +
+      " then the native sampler alone on a row of the model's logits, µs per call on the backend's threads as generate()" +
+      ' runs it, its share of a greedy decode step, and µs on the JS thread alone;' +
       " then generate()'s main-thread µs per token from logits to emitted token, median of the rounds, and what it adds" +
       " to greedy's as a share of a greedy decode step)\n",
   );
   const names = Object.keys(SAMPLER_TITLES);
   console.log(
-    `| GGUF | threads | greedy (main-thread µs) | ${names.map((n) => `${SAMPLER_TITLES[n]} | share | sampler µs (share) | main-thread µs (added share)`).join(' | ')} |`,
+    `| GGUF | threads | greedy (main-thread µs) | ${names.map((n) => `${SAMPLER_TITLES[n]} | share | sampler µs (share; alone) | main-thread µs (added share)`).join(' | ')} |`,
   );
   console.log('|' + ' --- |'.repeat(3 + 4 * names.length));
   for (const r of rows) {
@@ -509,7 +521,7 @@ function printSampler(rows) {
     const cells = names.map(
       (n) =>
         `${best(n).toFixed(1)} | ${((1 - best(n) / g) * 100).toFixed(1)}% | ` +
-        `${r.us[n].toFixed(0)} (${((r.us[n] / stepUs) * 100).toFixed(1)}%) | ` +
+        `${r.us[n].toFixed(0)} (${((r.us[n] / stepUs) * 100).toFixed(1)}%; ${r.aloneUs?.[n]?.toFixed(0) ?? '-'}) | ` +
         `${main(n).toFixed(0)} (${(((main(n) - main('greedy')) / stepUs) * 100).toFixed(1)}%)`,
     );
     console.log(

@@ -214,6 +214,15 @@ export class Backend {
       this,
     );
   }
+  /**
+   * One sampled token from a row of logits (the addon's sampleLogits: top-k → top-p → min-p → temperature →
+   * the draw at `r`), synchronously, with this backend's CPU threads taking part when no graph run holds
+   * them (between two decode steps); the same token whoever runs it.
+   */
+  sampleLogits(logits: Float32Array, topK: number, topP: number, minP: number, temperature: number, r: number): number {
+    this.assertLive();
+    return callNative(() => this.#native.sampleLogits(logits, topK, topP, minP, temperature, r));
+  }
   /** Waits for in-flight runs, then frees the backend's threads and memory. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;

@@ -122,6 +122,8 @@ export interface NativeBackend {
   download(buffer: NativeBuffer, offset: number, data: ArrayBufferView): void;
   supports(op: string, types: number[]): boolean;
   createGraph(spec: { tensors: NativeTensorSpec[]; nodes: NativeNodeSpec[]; maxTokens: number }): NativeGraph;
+  /** The addon's sampleLogits, with this backend's CPU threads taking part when no run holds them. */
+  sampleLogits(logits: Float32Array, topK: number, topP: number, minP: number, temperature: number, r: number): number;
   /** Waits for in-flight runs, then frees the backend's threads. */
   dispose(): Promise<void>;
 }

@@ -13,7 +13,7 @@ import { AbortError, ContextOverflowError } from '../errors';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { bestAllowed, GrammarConstraint, LazyGrammarConstraint, type TokenConstraint } from './constraint';
 import type { GenerationChunk, ResolvedGenerateOptions } from './options';
-import { Sampler } from './sampler';
+import { type RowSampler, Sampler } from './sampler';
 import { StopMatcher } from './stop';
 
 /**
@@ -94,13 +94,17 @@ async function promptTokens(ctx: GenerationTarget, tokenizer: Tokenizer, input: 
   }
 }
 
-/** Runs one generation; yields a chunk per token and returns the result. */
+/**
+ * Runs one generation; yields a chunk per token and returns the result. `rows`: what runs the sampler's
+ * selection and draw (the model's backend, whose idle threads take part; the addon alone by default).
+ */
 export async function* runGeneration(
   ctx: GenerationTarget,
   tokenizer: Tokenizer,
   input: PromptInput,
   o: ResolvedGenerateOptions,
   streaming = false,
+  rows?: RowSampler,
 ): AsyncGenerator<GenerationChunk, GenerateResult, undefined> {
   // Builds the tokenizer's trie on first use: before taking the context.
   let constraint: TokenConstraint | undefined;
@@ -122,7 +126,7 @@ export async function* runGeneration(
       if (e instanceof AbortError) return aborted();
       throw e;
     }
-    const sampler = new Sampler(o.sampler, tokenizer.vocabSize, tokenizer.holes);
+    const sampler = new Sampler(o.sampler, tokenizer.vocabSize, tokenizer.holes, rows);
     const decoder = tokenizer.createDecoder();
     const stop = new StopMatcher(o.stop);
     const history = [...prompt];

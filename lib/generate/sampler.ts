@@ -24,6 +24,22 @@ export interface SamplerOptions {
   seed: number;
 }
 
+/**
+ * The native selection and draw over one row of logits: the addon's sampleLogits by default, or a
+ * backend's (`Backend.sampleLogits`: its idle CPU threads take part; the same token).
+ */
+export type RowSampler = (
+  logits: Float32Array,
+  topK: number,
+  topP: number,
+  minP: number,
+  temperature: number,
+  r: number,
+) => number;
+
+const addonRowSampler: RowSampler = (logits, topK, topP, minP, temperature, r) =>
+  nativeCall((a) => a.sampleLogits(logits, topK, topP, minP, temperature, r));
+
 export class Sampler {
   readonly #o: SamplerOptions;
   readonly #rng: Rng;
@@ -32,16 +48,23 @@ export class Sampler {
   readonly #tokens: number;
   /** Ids below #tokens without a token. */
   readonly #holes: Int32Array;
+  readonly #row: RowSampler;
 
   /**
    * `vocabSize`: how many ids have a token (logits past it are ignored);
-   * `holes`: ids below it that have no token either.
+   * `holes`: ids below it that have no token either; `row`: what runs the selection and draw.
    */
-  constructor(options: SamplerOptions, vocabSize: number, holes: readonly number[] = []) {
+  constructor(
+    options: SamplerOptions,
+    vocabSize: number,
+    holes: readonly number[] = [],
+    row: RowSampler = addonRowSampler,
+  ) {
     this.#o = options;
     this.#rng = new Rng(options.seed);
     this.#tokens = vocabSize;
     this.#holes = Int32Array.from(holes);
+    this.#row = row;
   }
 
   /** Picks the next token from one row of logits ([vocab]; penalties modify it in place). */
@@ -52,7 +75,7 @@ export class Sampler {
     const o = this.#o;
     // The draw consumes one random number; greedy consumes none.
     const r = o.temperature > 0 ? this.#rng.next() : 0;
-    return nativeCall((a) => a.sampleLogits(logits, o.topK, o.topP, o.minP, o.temperature, r));
+    return this.#row(logits, o.topK, o.topP, o.minP, o.temperature, r);
   }
 
   #applyPenalties(logits: Float32Array, history: readonly number[]): void {

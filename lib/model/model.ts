@@ -22,6 +22,7 @@ import { AbortError, ContextOverflowError, DisposedError, InvalidArgumentError }
 import type { LazyGrammar } from '../generate/constraint';
 import { runGeneration, collectGeneration, type GenerateResult, type PromptInput } from '../generate/generate';
 import { resolveGenerateOptions, type GenerateOptions, type GenerationChunk } from '../generate/options';
+import type { RowSampler } from '../generate/sampler';
 import { ggmlTypeName } from '../gguf/types';
 import { pullModel } from '../hub/pull';
 import { Log } from '../log';
@@ -480,15 +481,19 @@ export class Model {
           ? { text: prompt, addSpecial: tokenizeAs.addSpecial, parseSpecial: tokenizeAs.parseSpecial }
           : checkTokenIds(prompt, this.info.contextSize, this.info.vocabSize);
       const seq = target ?? this.#sequences().sequence('text' in input ? [] : input);
-      return runGeneration(seq, this.tokenizer, input, o, streaming);
+      return runGeneration(seq, this.tokenizer, input, o, streaming, this.#sampleRow);
     }
     const ctx = this.#defaultContext();
     const input: PromptInput =
       typeof prompt === 'string'
         ? { text: prompt, addSpecial: tokenizeAs.addSpecial, parseSpecial: tokenizeAs.parseSpecial }
         : ctx.checkTokens(prompt);
-    return runGeneration(ctx, this.tokenizer, input, o, streaming);
+    return runGeneration(ctx, this.tokenizer, input, o, streaming, this.#sampleRow);
   }
+
+  /** The sampler's selection and draw, on the backend's CPU threads between two steps. */
+  readonly #sampleRow: RowSampler = (logits, topK, topP, minP, temperature, r) =>
+    this.#backend.sampleLogits(logits, topK, topP, minP, temperature, r);
 
   #assertLive(): void {
     if (this.#disposed || this.#disposing) throw new DisposedError('model');

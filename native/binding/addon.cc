@@ -197,36 +197,9 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
 }
 
 // sampleLogits(logits: Float32Array, topK, topP, minP, temperature, r) -> token id:
-// the sampler's selection and draw over one row of logits (synchronous: O(vocab)).
-Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const Bytes src = typed_array_bytes(info[0], "logits");
-  if (src.type != napi_float32_array || src.size == 0)
-    throw_error(env, "ERR_INVALID_ARG", "logits must be a non-empty Float32Array");
-  const auto n = static_cast<int64_t>(src.size / sizeof(float));
-  if (n > INT32_MAX) throw_error(env, "ERR_INVALID_ARG", "logits has more than 2^31 - 1 entries");
-  auto number = [&](size_t i, const char* what, double lo, double hi) {
-    const double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
-    if (!(v >= lo && v <= hi))
-      throw_error(env, "ERR_INVALID_ARG",
-                  std::string(what) + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    return v;
-  };
-  SampleParams p;
-  p.top_k = to_int(info[1], "topK", 0, INT32_MAX);
-  p.top_p = number(2, "topP", 0, 1);
-  p.min_p = number(3, "minP", 0, 1);
-  p.temperature = number(4, "temperature", 0, 1e30);
-  const double r = number(5, "r", 0, 1);
-  // Shared memory is copied first: the passes must all see the same values.
-  std::vector<float> copy;
-  const float* x = reinterpret_cast<const float*>(src.data);
-  if (src.shared) {
-    copy.assign(x, x + n);
-    x = copy.data();
-  }
-  return guard(env, [&] { return Napi::Number::New(env, sample_logits(x, n, p, r)); });
-}
+// the sampler's selection and draw over one row of logits on the JS thread
+// alone (Backend's sampleLogits also uses the backend's idle threads).
+Napi::Value SampleLogits(const Napi::CallbackInfo& info) { return sample_row(info, nullptr); }
 
 // externalMemory() -> the isolate's externally allocated bytes as V8 counts
 // them (what buffers report through AdjustExternalMemory adds up here).

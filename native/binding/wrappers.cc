@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "../core/host.h"
 #include "../core/op_table.h"
 #include "napi_util.h"
 
@@ -394,7 +399,7 @@ Napi::Function BackendWrap::Init(Napi::Env env) {
        InstanceMethod<&BackendWrap::Allocate>("allocate"), InstanceMethod<&BackendWrap::Wrap>("wrap"),
        InstanceMethod<&BackendWrap::Upload>("upload"), InstanceMethod<&BackendWrap::Download>("download"),
        InstanceMethod<&BackendWrap::Supports>("supports"), InstanceMethod<&BackendWrap::CreateGraph>("createGraph"),
-       InstanceMethod<&BackendWrap::Dispose>("dispose")});
+       InstanceMethod<&BackendWrap::SampleLogits>("sampleLogits"), InstanceMethod<&BackendWrap::Dispose>("dispose")});
 }
 
 Napi::Object BackendWrap::New(Napi::Env env, std::shared_ptr<Scheduler> backend) {
@@ -507,6 +512,8 @@ Napi::Value BackendWrap::CreateGraph(const Napi::CallbackInfo& info) {
   GraphWrap::Unwrap(o)->files_ = std::move(files);
   return o;
 }
+
+Napi::Value BackendWrap::SampleLogits(const Napi::CallbackInfo& info) { return sample_row(info, &live(info.Env())); }
 
 Napi::Value BackendWrap::Dispose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -629,6 +636,41 @@ Napi::Value GraphWrap::Dispose(const Napi::CallbackInfo& info) {
   graph_.reset();
   files_.clear();
   return info.Env().Undefined();
+}
+
+Napi::Value sample_row(const Napi::CallbackInfo& info, Scheduler* threads) {
+  Napi::Env env = info.Env();
+  const Bytes src = typed_array_bytes(info[0], "logits");
+  if (src.type != napi_float32_array || src.size == 0)
+    throw_error(env, "ERR_INVALID_ARG", "logits must be a non-empty Float32Array");
+  const auto n = static_cast<int64_t>(src.size / sizeof(float));
+  if (n > INT32_MAX) throw_error(env, "ERR_INVALID_ARG", "logits has more than 2^31 - 1 entries");
+  auto number = [&](size_t i, const char* what, double lo, double hi) {
+    const double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(v >= lo && v <= hi))
+      throw_error(env, "ERR_INVALID_ARG",
+                  std::string(what) + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v;
+  };
+  SampleParams p;
+  p.top_k = to_int(info[1], "topK", 0, INT32_MAX);
+  p.top_p = number(2, "topP", 0, 1);
+  p.min_p = number(3, "minP", 0, 1);
+  p.temperature = number(4, "temperature", 0, 1e30);
+  const double r = number(5, "r", 0, 1);
+  // Shared memory is copied first: the passes must all see the same values.
+  std::vector<float> copy;
+  const float* x = reinterpret_cast<const float*>(src.data);
+  if (src.shared) {
+    copy.assign(x, x + n);
+    x = copy.data();
+  }
+  // The backend's threads when no step holds them (the JS thread never waits for one), else the caller alone.
+  const ParallelFor par = [threads](int64_t chunks, const std::function<void(int64_t)>& fn) {
+    if (!threads->try_run_host(chunks, fn))
+      for (int64_t c = 0; c < chunks; c++) fn(c);
+  };
+  return guard(env, [&] { return Napi::Number::New(env, sample_logits(x, n, p, r, threads ? &par : nullptr)); });
 }
 
 }  // namespace mm::js

@@ -89,6 +89,7 @@ class BackendWrap : public Napi::ObjectWrap<BackendWrap> {
   Napi::Value Download(const Napi::CallbackInfo& info);
   Napi::Value Supports(const Napi::CallbackInfo& info);
   Napi::Value CreateGraph(const Napi::CallbackInfo& info);
+  Napi::Value SampleLogits(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<BackendState> state_;
 };
@@ -122,5 +123,10 @@ int64_t reported_memory();
 struct AddonData {
   Napi::FunctionReference mapped_file, buffer, backend, graph;
 };
+
+// sampleLogits(logits: Float32Array, topK, topP, minP, temperature, r) -> token id,
+// validated, synchronous (O(vocab)); `threads` (may be null): a scheduler whose
+// CPU threads take part when no run holds them.
+Napi::Value sample_row(const Napi::CallbackInfo& info, Scheduler* threads);
 
 }  // namespace mm::js

@@ -6,6 +6,7 @@
 // the segments it supports and copies between buffers a backend cannot use.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,6 +83,17 @@ class Backend {
   // Makes now what a segment's first run would make for itself (the CPU's regrouped weights), so that
   // the first run does not pay for it. Called by the scheduler only, never during a run.
   virtual void warm(Segment& s) { (void)s; }
+
+  // ---- host work between runs ----
+  // Runs fn(chunk) once for each chunk in [0, n_chunks) on this backend's CPU
+  // threads, the caller among them, and returns true when all are done; false,
+  // having run nothing, where it has no CPU threads. Called by the scheduler
+  // only, never during a run.
+  virtual bool run_host(int64_t n_chunks, const std::function<void(int64_t chunk)>& fn) {
+    (void)n_chunks;
+    (void)fn;
+    return false;
+  }
 };
 
 std::unique_ptr<Backend> create_backend(const std::string& name, const BackendOptions& opts);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,14 @@ struct SampleParams {
   int64_t top_k = 0;
   double top_p = 1, min_p = 0, temperature = 1;
 };
-int32_t sample_logits(const float* logits, int64_t n, const SampleParams& p, double r);
-int32_t argmax_logits(const float* logits, int64_t n);
+// Runs fn(chunk) once for every chunk in [0, n_chunks) and returns when all are
+// done: on idle threads of a backend where it has them, else on the caller.
+using ParallelFor = std::function<void(int64_t n_chunks, const std::function<void(int64_t chunk)>& fn)>;
+// `par` (may be null: the caller alone) runs the row's passes on more threads;
+// the row is cut into the same spans whatever runs them, so the draw is the
+// same on any number of threads.
+int32_t sample_logits(const float* logits, int64_t n, const SampleParams& p, double r,
+                      const ParallelFor* par = nullptr);
+int32_t argmax_logits(const float* logits, int64_t n, const ParallelFor* par = nullptr);
 
 }  // namespace mm

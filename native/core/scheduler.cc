@@ -154,6 +154,13 @@ void Scheduler::warm(Schedule& s) {
   for (ScheduledSegment& seg : s.segments) backends_[seg.backend]->warm(*seg.prepared);
 }
 
+bool Scheduler::try_run_host(int64_t n_chunks, const std::function<void(int64_t chunk)>& fn) {
+  std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  // The CPU fallback's threads, else the backend's own (the CPU backend's).
+  return (backends_[1] ? backends_[1] : backends_[0])->run_host(n_chunks, fn);
+}
+
 void Scheduler::run(Schedule& s, const StepArgs& step) {
   std::lock_guard<std::mutex> lock(mu_);
   validate_step(s.graph, step);

@@ -9,6 +9,7 @@
 // writes. Backends only run the segments they were given, so fallback holds by
 // construction and no backend carries its own "plan else CPU" loop.
 #pragma once
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -73,6 +74,11 @@ class Scheduler {
   void run(Schedule& s, const StepArgs& step);
   // Makes what the graph's first run would (Backend::warm), without running it. Serialized with runs.
   void warm(Schedule& s);
+  // Runs fn over [0, n_chunks) on the CPU threads of its backends when no run
+  // or warm holds them, never waiting for one (the sampler, on the JS thread,
+  // between two steps); false, having run nothing, when one does or no backend
+  // has CPU threads.
+  bool try_run_host(int64_t n_chunks, const std::function<void(int64_t chunk)>& fn);
 
  private:
   std::unique_ptr<Backend> backends_[2];

@@ -74,6 +74,11 @@ std::vector<int32_t> CpuSegment::copied() const {
 
 CpuBackend::CpuBackend(const BackendOptions& opts) : pool_(default_threads(opts.threads)) {}
 
+bool CpuBackend::run_host(int64_t n_chunks, const std::function<void(int64_t chunk)>& fn) {
+  pool_.run_chunks(n_chunks, [&](int64_t c, int) { fn(c); });
+  return true;
+}
+
 bool CpuBackend::supports(OpKind op, const std::vector<DType>& types) const {
   if (op == OpKind::MatMul || op == OpKind::GetRows) {
     for (DType t : types) {

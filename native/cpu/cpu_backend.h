@@ -17,6 +17,7 @@ class CpuBackend : public Backend {
   void run(Segment& s, const StepArgs& step) override;
   void warm(Segment& s) override;
   int threads() const override { return pool_.size(); }
+  bool run_host(int64_t n_chunks, const std::function<void(int64_t chunk)>& fn) override;
 
   std::unique_ptr<Segment> prepare(const Graph& g, std::vector<int32_t> nodes) override;
 

@@ -24,10 +24,18 @@
 // no copy of the row. top_k <= 4096 first keeps the k best by a heap, and
 // min-p without top-p keeps its few candidates (each one read that mostly
 // compares); the steps then run on those.
+//
+// Threads (a backend's, idle between two decode steps): a row of 16384
+// candidates or more is cut into up to 4 spans, a function of its length
+// alone; the bounds, the bucket sums and the members are found span by span,
+// a span per chunk of work, and joined in span order (each span's bucket sums
+// in position order, then added span after span), so a draw is the same on 1
+// thread or 8, and at every kernel level.
 #include "../core/host.h"
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -44,6 +52,34 @@ constexpr int kBuckets = 4096;      // buckets for a row of 32768 candidates or 
 constexpr int64_t kSmall = 64;      // candidates ranked by a plain sort
 constexpr int64_t kHeapMax = 4096;  // top-k by a size-k heap up to this k
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int64_t kSpanMin = 16384;  // candidates in a span at least
+constexpr int kSpansMax = 4;
+
+// How many spans a row of n candidates is cut into: a function of n alone.
+inline int span_count(int64_t n) { return static_cast<int>(std::clamp<int64_t>(n / kSpanMin, 1, kSpansMax)); }
+// Where span s (of `spans`) starts; a multiple of 64 but the end.
+inline int64_t span_begin(int64_t n, int64_t s, int spans) { return s >= spans ? n : (n * s / spans) & ~int64_t{63}; }
+
+// Runs fn(s) for every span s of `spans`, on par's threads when given.
+void each_span(const ParallelFor* par, int spans, const std::function<void(int64_t)>& fn) {
+  if (par && spans > 1)
+    (*par)(spans, fn);
+  else
+    for (int64_t s = 0; s < spans; s++) fn(s);
+}
+
+// vec_ops' finite_min_max over x[0, n), span by span (the same answer: order does not matter to it).
+void min_max(const ParallelFor* par, int64_t n, const float* x, float* mn, float* mx) {
+  const int spans = par ? span_count(n) : 1;
+  if (spans == 1) return vec_ops().finite_min_max(n, x, mn, mx);
+  float lo[kSpansMax], hi[kSpansMax];
+  each_span(par, spans, [&](int64_t s) {
+    const int64_t a = span_begin(n, s, spans);
+    vec_ops().finite_min_max(span_begin(n, s + 1, spans) - a, x + a, &lo[s], &hi[s]);
+  });
+  *mn = *std::min_element(lo, lo + spans);
+  *mx = *std::max_element(hi, hi + spans);
+}
 
 inline float clean(float v) { return v == v ? v : kNegInf; }  // NaN ranks as -inf: never drawn
 
@@ -167,8 +203,10 @@ struct State {
   int64_t n = 0;
   float vmax = 0, scale = 0;
   Weights wt;
-  int nb = kBuckets;            // buckets: about 8 candidates each, at most kBuckets
-  std::vector<double> mass;     // [nb, wt.stride()] per-bucket sums
+  int nb = kBuckets;          // buckets: about 8 candidates each, at most kBuckets
+  std::vector<double> mass;   // [nb, wt.stride()] per-bucket sums
+  std::vector<double> later;  // [spans - 1, nb, wt.stride()] spans 1.. of them, before they join mass
+  const ParallelFor* par = nullptr;
   int cut = kBuckets;           // buckets before it are wholly candidates
   std::vector<Member> members;  // bucket cut's candidates (a rank prefix of it)
   std::vector<int32_t> pos;     // [n] scratch: positions in one bucket
@@ -192,14 +230,41 @@ struct State {
     for (size_t i = 0; i < m; i++) members[i].w = fw[i];
   }
 
+  // The bucket sums of every candidate (slots as wt says), span by span.
+  void weigh_buckets() {
+    const size_t len = static_cast<size_t>(nb) * wt.stride();
+    const int spans = span_count(n);  // with or without threads: the sums' order
+    mass.resize(len);
+    later.resize(len * static_cast<size_t>(spans - 1));
+    each_span(par, spans, [&](int64_t s) {
+      const int64_t a = span_begin(n, s, spans);
+      double* out = s == 0 ? mass.data() : later.data() + len * static_cast<size_t>(s - 1);
+      std::fill(out, out + len, 0.0);
+      vec_ops().bucket_mass(span_begin(n, s + 1, spans) - a, val + a, vmax, scale, nb, wt.nw, wt.inv, wt.sub, wt.count,
+                            out);
+    });
+    for (int s = 1; s < spans; s++) {
+      const double* o = later.data() + len * static_cast<size_t>(s - 1);
+      for (size_t j = 0; j < len; j++) mass[j] += o[j];
+    }
+  }
+
   // Makes bucket b's candidates the members and b the cut.
   void collect(int b) {
     reserve_size(pos, n);
-    const int64_t m = vec_ops().bucket_members(n, val, vmax, scale, nb, b, pos.data());
-    members.resize(static_cast<size_t>(m));
-    for (int64_t i = 0; i < m; i++) {
-      const int32_t p = pos[i];
-      members[i] = {clean(val[p]), id ? id[p] : p, 0};
+    const int spans = par ? span_count(n) : 1;
+    int64_t found[kSpansMax];  // span s's members: positions (from its start) at pos + its start
+    each_span(par, spans, [&](int64_t s) {
+      const int64_t a = span_begin(n, s, spans);
+      found[s] = vec_ops().bucket_members(span_begin(n, s + 1, spans) - a, val + a, vmax, scale, nb, b, pos.data() + a);
+    });
+    members.clear();
+    for (int s = 0; s < spans; s++) {
+      const int64_t a = span_begin(n, s, spans);
+      for (int64_t i = 0; i < found[s]; i++) {
+        const auto p = static_cast<int32_t>(a + pos[a + i]);
+        members.push_back({clean(val[p]), id ? id[p] : p, 0});
+      }
     }
     cut = b;
   }
@@ -310,23 +375,37 @@ struct State {
 
 }  // namespace
 
-int32_t argmax_logits(const float* x, int64_t n) {
-  float mn, mx;
-  vec_ops().finite_min_max(n, x, &mn, &mx);  // NaN never compares greater
-  int64_t i = 0;
+namespace {
+// The first i in [a, b) with x[i] == v, or -1.
+int64_t first_equal(const float* x, int64_t a, int64_t b, float v) {
+  int64_t i = a;
 #if defined(__SSE2__)
-  const __m128 m = _mm_set1_ps(mx);
-  for (; i + 4 <= n; i += 4)
+  const __m128 m = _mm_set1_ps(v);
+  for (; i + 4 <= b; i += 4)
     if (_mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + i), m))) break;
 #endif
-  for (; i < n; i++)
-    if (x[i] == mx) return static_cast<int32_t>(i);
+  for (; i < b; i++)
+    if (x[i] == v) return i;
+  return -1;
+}
+}  // namespace
+
+int32_t argmax_logits(const float* x, int64_t n, const ParallelFor* par) {
+  float mn, mx;
+  min_max(par, n, x, &mn, &mx);  // NaN never compares greater
+  const int spans = par ? span_count(n) : 1;
+  int64_t first[kSpansMax];
+  each_span(par, spans,
+            [&](int64_t s) { first[s] = first_equal(x, span_begin(n, s, spans), span_begin(n, s + 1, spans), mx); });
+  for (int s = 0; s < spans; s++)
+    if (first[s] >= 0) return static_cast<int32_t>(first[s]);
   return 0;  // all NaN
 }
 
-int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, double r) {
-  if (p.temperature <= 0) return argmax_logits(logits, V);
+int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, double r, const ParallelFor* par) {
+  if (p.temperature <= 0) return argmax_logits(logits, V, par);
   thread_local State st;
+  st.par = par;
   int64_t k = p.top_k > 0 ? std::min<int64_t>(p.top_k, V) : V;
   if (k <= kHeapMax && k < V) {
     top_k_heap(logits, V, k, st.hv, st.hid, st.heap);
@@ -339,7 +418,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
     st.n = V;
   }
   float vmin, vmax;
-  vec_ops().finite_min_max(st.n, st.val, &vmin, &vmax);
+  min_max(par, st.n, st.val, &vmin, &vmax);
   // An infinite best candidate (the lowest id among equal best ones; -inf: all
   // are -inf or NaN) is the answer without probabilities.
   if (!std::isfinite(vmax)) {
@@ -361,7 +440,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   const bool min_p_first = p.min_p > 0 && !top_p && st.few_at_least(min_p_floor);
   if (min_p_first) {
     st.keep_at_least(min_p_floor);  // the best stays: vmax >= the floor
-    vec_ops().finite_min_max(st.n, st.val, &vmin, &vmax);
+    min_max(par, st.n, st.val, &vmin, &vmax);
   }
   k = std::min(k, st.n);
   const float span = vmax - vmin;
@@ -372,7 +451,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   // temperature 1 share it at temperature 1, else slot 1; the count after them.
   Weights& w = st.wt;
   const float inv = 1.0f / static_cast<float>(p.temperature);
-  if (!std::isfinite(inv)) return argmax_logits(logits, V);  // so cold that only the best has weight
+  if (!std::isfinite(inv)) return argmax_logits(logits, V, par);  // so cold that only the best has weight
   w.nw = top_p && inv != 1.0f ? 2 : 1;
   w.count = k < st.n;
   w.inv[0] = inv;
@@ -380,8 +459,7 @@ int32_t sample_logits(const float* logits, int64_t V, const SampleParams& p, dou
   w.inv[1] = 1.0f;
   w.sub[1] = vmax;
   const int p_slot = w.nw - 1, count_slot = w.nw;
-  st.mass.assign(static_cast<size_t>(st.nb) * w.stride(), 0.0);
-  vec_ops().bucket_mass(st.n, st.val, vmax, st.scale, st.nb, w.nw, w.inv, w.sub, w.count, st.mass.data());
+  st.weigh_buckets();
   st.cut = st.nb;
   st.members.clear();
   if (w.count) st.select(count_slot, static_cast<double>(k), false);
