@@ -1,9 +1,9 @@
 /**
  * The sampler's passes on a backend's CPU threads (Backend.sampleLogits, what generate() uses): a row of
  * 16384 logits or more is cut into spans by its length alone and the spans' sums are joined in span order,
- * so every thread count draws exactly the tokens the addon draws alone on the JS thread; while a graph run
- * holds the threads, sampling runs on the caller alone (never waiting) and draws the same; after dispose,
- * ERR_DISPOSED. About 2 s.
+ * so every thread count draws exactly the tokens the addon draws alone on the JS thread, at every kernel
+ * level; while a graph run holds the threads, sampling runs on the caller alone (never waiting) and draws
+ * the same; after dispose, ERR_DISPOSED. About 3 s.
  */
 import { Backend } from '../lib/backend';
 import { native, type NativeBackend } from '../lib/native';
@@ -11,6 +11,7 @@ import { DType } from '../lib/dtype';
 import { Rng } from '../lib/generate/rng';
 import { randomFloats } from './helpers/reference';
 import { GraphTensors } from './helpers/graph-tensors';
+import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 /** Logits shaped like a model's: a bell of low ones, a few high, a grammar's mask on some rows, NaN, ties. */
 function row(n: number, seed: number): Float32Array {
@@ -36,36 +37,43 @@ const SETTINGS: Array<[number, number, number, number]> = [
 ];
 const SIZES = [151936, 128256, 65600, 16384, 16383, 4099];
 
-test("a backend's threads draw exactly the tokens the addon draws alone, at every thread count", () => {
+afterAll(() => native().setCpuSimd('auto'));
+
+test("a backend's threads draw exactly the tokens the addon draws alone, at every thread count and level", () => {
   const addon = native();
   const backends = [1, 2, 3].map((threads) => Backend.create('cpu', { threads }));
   const rng = new Rng(11);
   let compared = 0;
   try {
-    SIZES.forEach((n, i) => {
-      const x = row(n, 40 + i);
-      for (const [k, p, m, t] of SETTINGS)
-        for (let j = 0; j < 4; j++) {
-          const r = rng.next();
-          const want = addon.sampleLogits(x, k, p, m, t, r);
-          for (const b of backends)
-            expect({ n, k, p, m, t, r, threads: b.threads, got: b.sampleLogits(x, k, p, m, t, r) }).toEqual({
-              n,
-              k,
-              p,
-              m,
-              t,
-              r,
-              threads: b.threads,
-              got: want,
-            });
-          compared++;
-        }
-    });
+    for (const level of CPU_SIMD_LEVELS) {
+      addon.setCpuSimd(level);
+      SIZES.forEach((n, i) => {
+        const x = row(n, 40 + i);
+        for (const [k, p, m, t] of SETTINGS)
+          for (let j = 0; j < 4; j++) {
+            const r = rng.next();
+            const want = addon.sampleLogits(x, k, p, m, t, r);
+            for (const b of backends)
+              expect({ level, n, k, p, m, t, r, threads: b.threads, got: b.sampleLogits(x, k, p, m, t, r) }).toEqual({
+                level,
+                n,
+                k,
+                p,
+                m,
+                t,
+                r,
+                threads: b.threads,
+                got: want,
+              });
+            compared++;
+          }
+      });
+    }
   } finally {
+    native().setCpuSimd('auto');
     for (const b of backends) void b.dispose();
   }
-  expect(compared).toBe(SIZES.length * SETTINGS.length * 4);
+  expect(compared).toBe(CPU_SIMD_LEVELS.length * SIZES.length * SETTINGS.length * 4);
 });
 
 test('while a run holds the threads, sampling runs on the caller alone and draws the same; ERR_DISPOSED after', async () => {
