@@ -20,6 +20,7 @@
       "native/cpu/matmul.cc",
       "native/cpu/gemm_panel.cc",
       "native/cpu/regroup_x8.cc",
+      "native/cpu/regroup_x4.cc",
       "native/cpu/gemm_neon.cc",
       "native/cpu/get_rows.cc",
       "native/cpu/rms_norm.cc",

@@ -1,15 +1,17 @@
 /**
  * At the x86 levels (plain AVX2, AVX-VNNI, AVX-512) the CPU backend reads q4_0 and q8_0 matmul weights
- * regrouped 8 rows at a time (native/cpu/regroup_x8.h): a copy made on a graph's first run from read-only
- * (mapped) weights, read by the decode tiles and packed into each level's prefill panels (AVX-VNNI: q8_0
- * + 128; AVX-512: 16-row panels of two groups, or one where a matrix ends on an odd group). Weights in a
+ * regrouped 8 rows at a time (native/cpu/regroup_x8.h), and q4_K and q5_K ones interleaved 4 rows at a time
+ * (native/cpu/regroup_x4.h): a copy made on a graph's first run from read-only (mapped) weights, read by the
+ * decode tiles and packed into each level's prefill panels (AVX-VNNI: q8_0 + 128; AVX-512: 16-row panels
+ * of two groups of 8, or one where a matrix ends on an odd group; of four groups of 4). Weights in a
  * mapped file, as a model's are:
  *  - every level ('auto', 'avx-vnni', 'avx2', 'scalar'), 1 and 2 threads, decode and prefill shapes
  *    (1, 2, 3, 5, 9, 17 rows: one, two and three activation columns per tile, panels from 8), alone
  *    and in a group sharing the activations (q4_0 and q8_0 side by side, with biases, and q4_0 and q8_0
  *    matrices of 36 and 12 rows that cannot be regrouped), against the same weights in an allocated
  *    buffer (never regrouped) within float summation order (q8_0: bit for bit, the regrouped tile
- *    keeps the row tiles' order), and at the 'scalar' level against the reference itself;
+ *    keeps the row tiles' order; q4_K, q5_K: bit for bit, the interleaved tiles and panels are the in-place
+ *    ones reading the same blocks elsewhere), and at the 'scalar' level against the reference itself;
  *  - the segment reports which nodes read a regrouped copy: the regroupable matmuls exactly,
  *    at every x86 level but 'scalar', and only once run (or warmed, or made by another graph); writable
  *    weights never; at the AVX-512 level against the scalar reference too;
@@ -18,11 +20,11 @@
  *  - warm() makes the copies without running (not at the 'scalar' level), a graph created afterwards
  *    over the same weights finds them at creation, and loadModel warms a q4_0 and a q8_0 model's weights: its
  *    contexts' graphs read them regrouped before their first run.
- * Matmul weights of the other types (Q4_K, Q6_K, F16 here) and q4_0 / q8_0 matrices that are not whole groups
- * of 8 rows are copied as they are into huge pages where the system gives them (Linux, transparent huge pages
+ * Matmul weights of the other types (Q6_K, F16 here) and q4_0 / q8_0 / q4_K matrices that are not whole groups
+ * of 8 (4) rows are copied as they are into huge pages where the system gives them (Linux, transparent huge pages
  * "always" or "madvise"): the segment reports them as `copied` under the same conditions, and their results
- * have the same bits as the weights read in place; a Q4_K model's logits the bits of the same model read from
- * a huge-page copy of its file (read in place, never copied).
+ * have the same bits as the weights read in place; a Q4_K model's logits (its q4_K matrices interleaved) the
+ * bits of the same model read from a huge-page copy of its file (read in place, never copied).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,7 +37,7 @@ import { GraphTensors } from './helpers/graph-tensors';
 import { CPU_SIMD_LEVELS } from './helpers/simd-levels';
 
 const K = 512;
-type WType = 'Q4_0' | 'Q8_0' | 'Q4_K' | 'Q6_K' | 'F16';
+type WType = 'Q4_0' | 'Q8_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'F16';
 interface W {
   type: WType;
   rows: number;
@@ -58,11 +60,14 @@ const CHAINS: Array<[WType, number]> = [
   ['Q4_0', 200],
   ['Q8_0', 104],
 ];
-// Matmuls alone of types never regrouped, each reading the activations (k = K).
+// Matmuls alone, each reading the activations (k = K): q4_K / q5_K interleaved where whole groups of 4 rows,
+// the others (and 22 rows of q4_K) copied as they are.
 const PLAIN: Array<[WType, number]> = [
   ['Q4_K', 24],
   ['Q6_K', 16],
   ['F16', 8],
+  ['Q4_K', 22],
+  ['Q5_K', 20],
 ];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-x8-'));
@@ -168,10 +173,10 @@ function expectClose(got: Float32Array, want: Float32Array, what: object, tol = 
   expect({ ...what, ok: worst <= tol * scale, worst }).toMatchObject({ ...what, ok: true });
 }
 
-// The nodes whose weights can be regrouped: whole groups of 8 rows (not 36 or 12 rows).
-const REGROUPABLE = [0, 1, 2, 4, 6, 7];
+// The nodes whose weights can be regrouped: whole groups of 8 rows (not 36 or 12 rows), q4_K / q5_K of 4 (not 22).
+const REGROUPABLE = [0, 1, 2, 4, 6, 7, 8, 12];
 // The others: copied as they are into huge pages, where the system gives them.
-const COPYABLE = [3, 5, 8, 9, 10];
+const COPYABLE = [3, 5, 9, 10, 11];
 /** Whether the current level reads weights regrouped: an x86 level with AVX2 (not 'scalar'). */
 const regroupingLevel = (): boolean => process.arch === 'x64' && native().cpuInfo().simd !== 'scalar';
 /** Whether this system gives transparent huge pages on request (Linux "always" or "madvise"), as the native side reads it. */
@@ -185,72 +190,75 @@ const hugePagesOnRequest = ((): boolean => {
 /** The nodes read from a plain copy at the current level, once the copies exist. */
 const copiedNow = (): number[] => (regroupingLevel() && hugePagesOnRequest ? COPYABLE : []);
 
-test.each([1, 2])('regrouped q4_0 and q8_0 weights give the kernels results, at every level (%i threads)', (threads) =>
-  withMappedWeights(threads, (be, ws, mapped) => {
-    let made = false; // copies made by an earlier level's graph (found by later graphs at creation)
-    for (const level of CPU_SIMD_LEVELS) {
-      native().setCpuSimd(level);
-      const regrouping = regroupingLevel();
-      const a = build(be, ws, mapped);
-      const b = build(be, ws, undefined); // the same weights in allocated (writable) buffers
-      try {
-        // Not before the first run (the copy is made off the main thread, by the run), unless it exists.
-        expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping && made ? REGROUPABLE : []);
-        for (const n of [1, 2, 3, 5, 9, 17]) {
-          const x = randomFloats(n * K, 300 + n, 2);
-          const got = a.run(x, n);
-          const want = b.run(x, n);
-          got.forEach((g, i) => {
-            expectClose(g, want[i]!, { level, n, node: i });
-            // q8_0: the regrouped tile sums in the row tiles' float order, the panels are the same bytes;
-            // a plain copy holds the same bytes for the same kernels.
-            if (ws[i]!.type === 'Q8_0' || COPYABLE.includes(i))
-              expect({ level, n, node: i, bits: Array.from(g) }).toEqual({
-                level,
-                n,
-                node: i,
-                bits: Array.from(want[i]!),
-              });
-          });
-        }
-        expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping ? REGROUPABLE : []);
-        expect(a.segments().flatMap((s) => s.copied)).toEqual(copiedNow());
-        expect(b.segments().flatMap((s) => s.regrouped)).toEqual([]);
-        expect(b.segments().flatMap((s) => s.copied)).toEqual([]);
-        made ||= regrouping;
-      } finally {
-        a.dispose();
-        b.dispose();
-      }
-    }
-    // Against the scalar reference itself: regrouped at 'auto' (AVX-512 where the CPU has it) and 'avx2'
-    // (where the CPU has it), plain at 'scalar'.
-    for (const level of ['auto', 'avx2'] as const) {
-      native().setCpuSimd(level);
-      if (!regroupingLevel()) continue;
-      const a = build(be, ws, mapped);
-      const s = build(be, ws, mapped);
-      try {
-        for (const n of [1, 3, 17]) {
-          const x = randomFloats(n * K, 400 + n, 2);
-          native().setCpuSimd(level);
-          const got = a.run(x, n);
-          native().setCpuSimd('scalar');
-          const want = s.run(x, n);
-          got.forEach((g, i) => expectClose(g, want[i]!, { against: 'scalar', level, n, node: i }));
-        }
-        // (segments() answers for a run at the current level.)
-        expect(s.segments().flatMap((seg) => seg.regrouped)).toEqual([]);
-        expect(s.segments().flatMap((seg) => seg.copied)).toEqual([]);
+test.each([1, 2])(
+  'regrouped and interleaved weights give the kernels results, at every level (%i threads)',
+  (threads) =>
+    withMappedWeights(threads, (be, ws, mapped) => {
+      let made = false; // copies made by an earlier level's graph (found by later graphs at creation)
+      for (const level of CPU_SIMD_LEVELS) {
         native().setCpuSimd(level);
-        expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
-        expect(a.segments().flatMap((seg) => seg.copied)).toEqual(copiedNow());
-      } finally {
-        a.dispose();
-        s.dispose();
+        const regrouping = regroupingLevel();
+        const a = build(be, ws, mapped);
+        const b = build(be, ws, undefined); // the same weights in allocated (writable) buffers
+        try {
+          // Not before the first run (the copy is made off the main thread, by the run), unless it exists.
+          expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping && made ? REGROUPABLE : []);
+          for (const n of [1, 2, 3, 5, 9, 17]) {
+            const x = randomFloats(n * K, 300 + n, 2);
+            const got = a.run(x, n);
+            const want = b.run(x, n);
+            got.forEach((g, i) => {
+              expectClose(g, want[i]!, { level, n, node: i });
+              // q8_0: the regrouped tile sums in the row tiles' float order, the panels are the same bytes;
+              // q4_K / q5_K: the in-place tiles and panels, reading the interleaved blocks; a plain copy holds
+              // the same bytes for the same kernels.
+              if (ws[i]!.type !== 'Q4_0' || COPYABLE.includes(i))
+                expect({ level, n, node: i, bits: Array.from(g) }).toEqual({
+                  level,
+                  n,
+                  node: i,
+                  bits: Array.from(want[i]!),
+                });
+            });
+          }
+          expect(a.segments().flatMap((s) => s.regrouped)).toEqual(regrouping ? REGROUPABLE : []);
+          expect(a.segments().flatMap((s) => s.copied)).toEqual(copiedNow());
+          expect(b.segments().flatMap((s) => s.regrouped)).toEqual([]);
+          expect(b.segments().flatMap((s) => s.copied)).toEqual([]);
+          made ||= regrouping;
+        } finally {
+          a.dispose();
+          b.dispose();
+        }
       }
-    }
-  }),
+      // Against the scalar reference itself: regrouped at 'auto' (AVX-512 where the CPU has it) and 'avx2'
+      // (where the CPU has it), plain at 'scalar'.
+      for (const level of ['auto', 'avx2'] as const) {
+        native().setCpuSimd(level);
+        if (!regroupingLevel()) continue;
+        const a = build(be, ws, mapped);
+        const s = build(be, ws, mapped);
+        try {
+          for (const n of [1, 3, 17]) {
+            const x = randomFloats(n * K, 400 + n, 2);
+            native().setCpuSimd(level);
+            const got = a.run(x, n);
+            native().setCpuSimd('scalar');
+            const want = s.run(x, n);
+            got.forEach((g, i) => expectClose(g, want[i]!, { against: 'scalar', level, n, node: i }));
+          }
+          // (segments() answers for a run at the current level.)
+          expect(s.segments().flatMap((seg) => seg.regrouped)).toEqual([]);
+          expect(s.segments().flatMap((seg) => seg.copied)).toEqual([]);
+          native().setCpuSimd(level);
+          expect(a.segments().flatMap((seg) => seg.regrouped)).toEqual(REGROUPABLE);
+          expect(a.segments().flatMap((seg) => seg.copied)).toEqual(copiedNow());
+        } finally {
+          a.dispose();
+          s.dispose();
+        }
+      }
+    }),
 );
 
 test('two graphs share one copy; a level switched after the first run is honoured', async () => {
@@ -366,7 +374,7 @@ test.each(['q4_0', 'q8_0'])(
   },
 );
 
-test('a Q4_K model reads its matmul weights from a huge-page copy: the bits of the weights read in place', async () => {
+test('a Q4_K model reads its matmul weights interleaved: the bits of the weights read in place', async () => {
   const file = path.join(__dirname, 'fixtures', 'random', 'tiny-llama-q4_k.gguf');
   native().setCpuSimd('auto');
   const tokens = [1, 2, 3, 4, 5];
@@ -384,11 +392,14 @@ test('a Q4_K model reads its matmul weights from a huge-page copy: the bits of t
       tokens.push(t);
       expect(Array.from(await ctx.evaluate(tokens))).toEqual(Array.from(await ref.evaluate(tokens)));
     }
-    const copied = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.copied));
-    if (regroupingLevel() && hugePagesOnRequest)
-      for (const c of copied) expect(c.length).toBeGreaterThanOrEqual(7 * 2); // q, k, v, o, gate, up, down: 2 layers
-    else for (const c of copied) expect(c).toEqual([]);
-    for (const w of ['last', 'all'] as const) expect(ref.segments(w).flatMap((s) => s.copied)).toEqual([]);
+    // Every matmul of the model's 2 layers (q, k, v, o, gate, up, down) is q4_K in whole groups of 4 rows.
+    const grouped = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped));
+    if (regroupingLevel()) for (const g of grouped) expect(g.length).toBeGreaterThanOrEqual(7 * 2);
+    else for (const g of grouped) expect(g).toEqual([]);
+    for (const w of ['last', 'all'] as const) {
+      expect(ref.segments(w).flatMap((s) => s.regrouped)).toEqual([]);
+      expect(ref.segments(w).flatMap((s) => s.copied)).toEqual([]);
+    }
   } finally {
     await model.dispose();
     await inPlace.dispose();

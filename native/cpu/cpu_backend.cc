@@ -14,12 +14,13 @@
 #include "cpu_features.h"
 #include "ops.h"
 #include "../core/mapped_file.h"
+#include "regroup_x4.h"
 #include "regroup_x8.h"
 
 namespace mm {
 
-// A segment of CPU nodes, with the q4_0 / q8_0 matmul weights its nodes may read regrouped (regroup_x8.h)
-// and the other matmul weights they may read from a plain copy in huge pages.
+// A segment of CPU nodes, with the q4_0 / q8_0 matmul weights its nodes may read regrouped (regroup_x8.h), the
+// q4_K / q5_K ones interleaved (regroup_x4.h), and the other matmul weights from a plain copy in huge pages.
 class CpuSegment : public Segment {
  public:
   // Per entry of nodes: its matmul weights regrouped or copied (null: read in place), found when the segment was
@@ -143,20 +144,21 @@ void drop_pages(const TensorDesc& W, int64_t r0, int64_t r1) {
 #endif
 }
 
-// Whether a matmul's weights can be regrouped: q4_0 or q8_0 in whole groups of 8 rows, in a mapped file's pages
-// (never changed, and dropped once copied by drop_pages: the copy then costs no memory). A huge-page copy
-// of the file (loadModel's hugePages) cannot drop its pages, and its weights are read in place.
+// Whether a matmul's weights can be regrouped: q4_0 or q8_0 in whole groups of 8 rows (regroup_x8.h), q4_K or
+// q5_K in whole groups of 4 (interleaved, regroup_x4.h), in a mapped file's pages (never changed, and dropped
+// once copied by drop_pages: the copy then costs no memory). A huge-page copy of the file (loadModel's
+// hugePages) cannot drop its pages, and its weights are read in place.
+bool groups_fit(const TensorDesc& W) { return x8_fits(W.type, W.rows, W.cols) || x4_fits(W.type, W.rows, W.cols); }
 bool regroupable(const TensorDesc& W) {
-  return x8_type(W.type) && W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() && W.buffer->is_host() &&
-         x8_fits(W.type, W.rows, W.cols);
+  return W.rows_per_token == 0 && W.buffer && W.buffer->file_pages() && W.buffer->is_host() && groups_fit(W);
 }
 // Whether a matmul's weights of another type (or shape) are copied as they are into huge pages: in a
 // mapped file's pages (4 KB), where the system gives huge pages on request. Read in place, a model's
 // Q4_K / Q6_K matrices streamed 12-30% slower than from the copy (fewer TLB misses; the Zen 5 VM).
 bool plain_copyable(const TensorDesc& W) {
   static const bool huge_pages = MappedFile::huge_pages_available();  // (read once: a file in /sys)
-  return huge_pages && !x8_fits(W.type, W.rows, W.cols) && W.rows_per_token == 0 && W.rows > 0 && W.buffer &&
-         W.buffer->file_pages() && W.buffer->is_host();
+  return huge_pages && !groups_fit(W) && W.rows_per_token == 0 && W.rows > 0 && W.buffer && W.buffer->file_pages() &&
+         W.buffer->is_host();
 }
 bool copyable(const TensorDesc& W) { return regroupable(W) || plain_copyable(W); }
 // W with its rows in a plain copy.
@@ -168,8 +170,9 @@ TensorDesc in_copy(const TensorDesc& W, const std::shared_ptr<Buffer>& copy) {
 }
 // Bytes of W's copy: regrouped, or its rows as they are.
 size_t copy_bytes(const TensorDesc& W) {
-  return regroupable(W) ? x8_group_bytes(W.type, W.cols) * static_cast<size_t>(W.rows / kX8Rows)
-                        : W.row_stride * static_cast<size_t>(W.rows);
+  if (!regroupable(W)) return W.row_stride * static_cast<size_t>(W.rows);
+  return x4_type(W.type) ? x4_group_bytes(W.type, W.cols) * static_cast<size_t>(W.rows / kX4Rows)
+                         : x8_group_bytes(W.type, W.cols) * static_cast<size_t>(W.rows / kX8Rows);
 }
 constexpr size_t kCopyAlign = 4096;
 constexpr size_t kCopySlice = size_t(8) << 20;
@@ -242,11 +245,11 @@ void CpuBackend::regroup(CpuSegment& s) {
   for (size_t i = 0; i < s.nodes.size(); i++) {
     if (!held[i]) continue;
     const TensorDesc& W = g.tensors[g.nodes[s.nodes[i]].src[1]];
-    const bool x8 = regroupable(W);
+    const bool grouped = regroupable(W), x4 = grouped && x4_type(W.type), x8 = grouped && !x4;
     std::lock_guard<std::mutex> lock(held[i]->mu);
     s.copies[i] = copy_at(*held[i], W.offset);
     if (s.copies[i]) {
-      if (!x8) s.plain[i] = in_copy(W, s.copies[i]);
+      if (!grouped) s.plain[i] = in_copy(W, s.copies[i]);
       continue;
     }
     const size_t bytes = copy_bytes(W);
@@ -267,8 +270,8 @@ void CpuBackend::regroup(CpuSegment& s) {
     // dropped, so a matrix is never resident twice (a whole matrix at a time: Llama-3.2-1B Q4_K_M's load
     // peaked 210 MB, its Q6_K output matrix, above the resident weights).
     uint8_t* dst = copy->host_data();
-    const int64_t unit_rows = x8 ? kX8Rows : 1, units = W.rows / unit_rows;
-    const size_t dst_unit = x8 ? x8_group_bytes(W.type, W.cols) : W.row_stride;
+    const int64_t unit_rows = x8 ? kX8Rows : x4 ? kX4Rows : 1, units = W.rows / unit_rows;
+    const size_t dst_unit = x8 ? x8_group_bytes(W.type, W.cols) : x4 ? x4_group_bytes(W.type, W.cols) : W.row_stride;
     const size_t rb = row_bytes(W.type, W.cols);  // (a row's bytes: the last one ends there)
     const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kCopySlice / (W.row_stride * unit_rows)));
     for (int64_t u0 = 0; u0 < units; u0 += per) {
@@ -281,6 +284,7 @@ void CpuBackend::regroup(CpuSegment& s) {
       });
       pool_.parallel_for(u1 - u0, [&](int64_t a, int64_t b) {
         if (x8) return x8_regroup(W.type, W.row(0), W.row_stride, W.cols, u0 + a, u0 + b, dst);
+        if (x4) return x4_regroup(W.type, W.row(0), W.row_stride, W.cols, u0 + a, u0 + b, dst);
         for (int64_t r = u0 + a; r < u0 + b; r++)
           std::memcpy(dst + static_cast<size_t>(r) * W.row_stride, W.row(r), rb);
       });
@@ -288,7 +292,7 @@ void CpuBackend::regroup(CpuSegment& s) {
     }
     drop_pages(W, 0, W.rows);  // (the pages across slice ends)
     held[i]->copies.emplace_back(W.offset, copy);
-    if (!x8) s.plain[i] = in_copy(W, copy);
+    if (!grouped) s.plain[i] = in_copy(W, copy);
     s.copies[i] = std::move(copy);
   }
   s.built.store(true, std::memory_order_release);

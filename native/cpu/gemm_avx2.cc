@@ -19,6 +19,7 @@
 #include "count_blocks.h"
 #include "cpu_features.h"
 #include "gemm_panel.h"
+#include "regroup_x4.h"
 #include "regroup_x8.h"
 #include "x86_vnni.h"
 
@@ -108,15 +109,24 @@ void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
 
 // q4_K and q5_K (kFive): 8 sub-blocks of 32 with 6-bit scales and mins; q5_K
 // adds bit 2j (sub-block 2j) / 2j+1 (sub-block 2j+1) of qh[l] as value bit 4.
-template <typename Block, bool kFive>
+// kX4: the rows interleaved 4 at a time (regroup_x4.h), `rows` the first group and rs a group's
+// bytes: row r's super-block s at (r / 4) * rs + (4 s + r % 4) * sizeof(Block); the same panel bytes.
+template <typename Block, bool kFive, bool kX4 = false>
 void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  const size_t block_step = kX4 ? kX4Rows * sizeof(Block) : sizeof(Block);
+  const auto row_at = [&](int r) {  // row r's first super-block, from rows
+    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(Block) : rs * r;
+  };
+  alignas(32) int32_t lanes[8];
+  for (int r = 0; r < 8; r++) lanes[r] = static_cast<int32_t>(row_at(r));
+  const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)), m = rows_mask(nr);
+  const __m256i lo4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
   float* mins = scales + 8 * nb;
   std::memset(scales, 0, sizeof(float) * 16 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* base = rows + s * sizeof(Block);
+    const uint8_t* base = rows + s * block_step;
     for (int g = 0; g < 8; g++) {
       __m256i qh = _mm256_setzero_si256();
       if constexpr (kFive) qh = gather(m, off, base + offsetof(block_q5_K, qh) + 4 * g);
@@ -134,7 +144,7 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* pan
       }
     }
     for (int r = 0; r < nr; r++) {
-      const Block& x = *reinterpret_cast<const Block*>(base + rs * r);
+      const Block& x = *reinterpret_cast<const Block*>(base + row_at(r));
       const float d = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
       for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
@@ -718,12 +728,27 @@ void gemm_panel_pair(DType w, int64_t k, const uint8_t* p0, int nr0, const uint8
 
 }  // namespace
 
+// A panel from q4_K / q5_K rows interleaved 4 at a time (regroup_x4.h): its first group at `groups`,
+// nr real rows (4 or 8), the next group after it. (The same panel at both levels.)
+void x4_pack_panel(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) {
+  const size_t gb = x4_group_bytes(w, k);
+  if (w == DType::Q4_K) return pack_k_mins<block_q4_K, false, true>(k, groups, gb, nr, panel);
+  if (w == DType::Q5_K) return pack_k_mins<block_q5_K, true, true>(k, groups, gb, nr, panel);
+}
+
 const PanelKernels& panel_kernels() {
-  static const PanelKernels plain{kRows,           panel_supports, panel_bytes, pack_panel<false>, gemm_panel<false>,
-                                  gemm_panel_pair, x8_pack_panel};
+  static const PanelKernels plain = [] {
+    PanelKernels p{kRows,           panel_supports, panel_bytes, pack_panel<false>, gemm_panel<false>,
+                   gemm_panel_pair, x8_pack_panel};
+    p.pack_x4 = x4_pack_panel;
+    return p;
+  }();
 #if MM_HAVE_VNNI
-  static const PanelKernels vnni{kRows,   panel_supports,    panel_bytes, pack_panel<true>, gemm_panel<true>,
-                                 nullptr, x8_pack_panel_vnni};
+  static const PanelKernels vnni = [] {
+    PanelKernels p{kRows, panel_supports, panel_bytes, pack_panel<true>, gemm_panel<true>, nullptr, x8_pack_panel_vnni};
+    p.pack_x4 = x4_pack_panel;
+    return p;
+  }();
   if (cpu_use_avx_vnni()) return vnni;
 #endif
   return plain;

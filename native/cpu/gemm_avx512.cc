@@ -11,6 +11,7 @@
 #include "../../kernels/quant_blocks.h"
 #include "count_blocks.h"
 #include "gemm_panel.h"
+#include "regroup_x4.h"
 #include "regroup_x8.h"
 
 namespace mm {
@@ -92,15 +93,24 @@ void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* 
 
 // q4_K and q5_K (kFive): 8 sub-blocks of 32 with 6-bit scales and mins; q5_K
 // adds bit 2j (sub-block 2j) / 2j+1 (sub-block 2j+1) of qh[l] as value bit 4.
-template <typename Block, bool kFive>
+// kX4: the rows interleaved 4 at a time (regroup_x4.h), `rows` the first
+// group and rs a group's bytes: row r's super-block s at (r / 4) * rs +
+// (4 s + r % 4) * sizeof(Block). The same panel bytes as from the rows in place.
+template <typename Block, bool kFive, bool kX4 = false>
 void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
+  const size_t block_step = kX4 ? kX4Rows * sizeof(Block) : sizeof(Block);
+  const auto row_at = [&](int r) {  // row r's first super-block, from rows
+    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(Block) : rs * r;
+  };
+  alignas(64) int32_t lanes[16];
+  for (int r = 0; r < 16; r++) lanes[r] = static_cast<int32_t>(row_at(r));
+  const __m512i off = _mm512_load_si512(lanes), lo4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
   float* mins = scales + 16 * nb;
   std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* base = rows + s * sizeof(Block);
+    const uint8_t* base = rows + s * block_step;
     for (int g = 0; g < 8; g++) {
       __m512i qh = _mm512_setzero_si512();
       if constexpr (kFive) qh = gather(m, off, base + offsetof(block_q5_K, qh) + 4 * g);
@@ -119,7 +129,7 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m,
       }
     }
     for (int r = 0; r < nr; r++) {
-      const Block& x = *reinterpret_cast<const Block*>(base + rs * r);
+      const Block& x = *reinterpret_cast<const Block*>(base + row_at(r));
       const float d = half_to_float(x.d), dmin = half_to_float(x.dmin);
       for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
@@ -510,6 +520,15 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
   }
 }
 
+// A panel from q4_K / q5_K rows interleaved 4 at a time (regroup_x4.h): its first group at `groups`,
+// nr real rows (a multiple of 4), the next groups one after another.
+void x4_pack_panel(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) {
+  const __mmask16 m = rows_mask(nr);
+  const size_t gb = x4_group_bytes(w, k);
+  if (w == DType::Q4_K) return pack_k_mins<block_q4_K, false, true>(k, groups, gb, nr, m, panel);
+  if (w == DType::Q5_K) return pack_k_mins<block_q5_K, true, true>(k, groups, gb, nr, m, panel);
+}
+
 void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,
                 float* out, size_t out_stride, const float* bias) {
   const __mmask16 m = rows_mask(nr);
@@ -549,8 +568,11 @@ void gemm_panel_pair(DType w, int64_t k, const uint8_t* p0, int nr0, const uint8
 }  // namespace
 
 const PanelKernels& panel_kernels() {
-  static const PanelKernels k{kRows,      panel_supports,  panel_bytes,  pack_panel,
-                              gemm_panel, gemm_panel_pair, x8_pack_panel};
+  static const PanelKernels k = [] {
+    PanelKernels p{kRows, panel_supports, panel_bytes, pack_panel, gemm_panel, gemm_panel_pair, x8_pack_panel};
+    p.pack_x4 = x4_pack_panel;
+    return p;
+  }();
   return k;
 }
 

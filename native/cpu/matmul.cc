@@ -12,6 +12,7 @@
 #include "cpu_features.h"
 #include "gemm_panel.h"
 #include "ops.h"
+#include "regroup_x4.h"
 #include "regroup_x8.h"
 #include "../core/quants.h"
 #include "vec_dot.h"
@@ -67,15 +68,22 @@ const DotKernels& active_kernels() {
   return scalar::kernels();
 }
 
+#if defined(MM_HAVE_AVX2_KERNELS)
+// The tiles of this x86 level (the AVX-512 table is the AVX2 / AVX-VNNI one with its own tiles put in: one
+// lookup serves both).
+const TileKernels& level_tiles() {
+#if defined(MM_HAVE_AVX512_KERNELS)
+  return cpu_use_avx512() ? avx512::tile_kernels() : avx2::tile_kernels();
+#else
+  return avx2::tile_kernels();
+#endif
+}
+#endif
+
 DotTileFn tile_kernel(DType t) {
 #if defined(MM_HAVE_AVX2_KERNELS)
   if (cpu_use_avx2()) {
-    // (the AVX-512 table is the AVX2 / AVX-VNNI one with its own tiles put in: one lookup serves both)
-#if defined(MM_HAVE_AVX512_KERNELS)
-    const TileKernels& k = cpu_use_avx512() ? avx512::tile_kernels() : avx2::tile_kernels();
-#else
-    const TileKernels& k = avx2::tile_kernels();
-#endif
+    const TileKernels& k = level_tiles();
     switch (t) {
       case DType::Q4_0: return k.q4_0;
       case DType::Q5_0: return k.q5_0;
@@ -217,6 +225,10 @@ void matmul_panels(CpuContext& ctx, const PanelKernels& pk, const TensorDesc& x,
   const auto pack = [&](int64_t p, uint8_t* panel) {
     const int64_t m0 = p * pk.rows;
     const int nr = static_cast<int>(std::min<int64_t>(pk.rows, M - m0));
+    if (packed && x4_type(W.type)) {  // interleaved (regroup_x4.h): a panel's rows are whole groups of 4
+      pk.pack_x4(W.type, K, packed + static_cast<size_t>(m0 / kX4Rows) * x4_group_bytes(W.type, K), nr, panel);
+      return nr;
+    }
     if (packed) {  // the regrouped weights (regroup_x8.h): a panel's rows are one or two groups
       pk.pack_x8(W.type, K, packed + static_cast<size_t>(m0 / kX8Rows) * x8_group_bytes(W.type, K), nr, panel);
       return nr;
@@ -293,11 +305,14 @@ struct RowJob {
   const float* bias;  // [m] or null
   MatmulKernel kern;
   int64_t M;
-  const uint8_t* packed = nullptr;  // W regrouped (regroup_x8.h): groups of 8 rows for x8_tile
-  X8Tile x8_tile = nullptr;         // with packed: the decode tile for W's type
-  // Weight rows per unit of work: a group of 8 rows regrouped, tiles of kTileW rows for the register-blocked
-  // kernel, else tiles of kTileRows rows that stay in L1 while every activation row passes over them.
-  int64_t unit() const { return packed ? kX8Rows : kern.tile ? kTileW : kTileRows; }
+  // W regrouped: groups of 8 q4_0 / q8_0 rows for x8_tile (regroup_x8.h), or of 4 q4_K / q5_K rows
+  // interleaved for x4_tile (regroup_x4.h)
+  const uint8_t* packed = nullptr;
+  X8Tile x8_tile = nullptr;     // with packed: the decode tile for W's type
+  DotTileFn x4_tile = nullptr;  // (one or the other)
+  // Weight rows per unit of work: a group of 8 rows regrouped (4 interleaved), tiles of kTileW rows for the
+  // register-blocked kernel, else tiles of kTileRows rows that stay in L1 while every activation row passes over them.
+  int64_t unit() const { return x4_tile ? kX4Rows : packed ? kX8Rows : kern.tile ? kTileW : kTileRows; }
   int64_t units() const { return (M + unit() - 1) / unit(); }
 };
 
@@ -314,6 +329,21 @@ void add_bias(const RowJob& j, int64_t N, int64_t m_begin, int64_t m_end) {
 void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t m_begin, int64_t m_end) {
   const TensorDesc& W = *j.W;
   const TensorDesc& d = *j.d;
+  if (j.x4_tile) {
+    // Interleaved (regroup_x4.h): 4 weight rows (one group, m_begin and m_end on group bounds) x up to
+    // kTileA activation rows per call, the in-place tile's arithmetic.
+    const size_t out_stride = d.row_stride / sizeof(float), gb = x4_group_bytes(W.type, K);
+    for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
+      const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += kX4Rows)
+        for (int64_t c0 = n0; c0 < n1; c0 += kTileA)
+          j.x4_tile(K, j.packed + static_cast<size_t>(m0 / kX4Rows) * gb, gb, kX4Rows, act.data + act.stride * c0,
+                    act.stride, static_cast<int>(std::min<int64_t>(kTileA, n1 - c0)), d.row_as<float>(c0) + m0,
+                    out_stride);
+    }
+    add_bias(j, N, m_begin, m_end);
+    return;
+  }
   if (j.packed) {
     // Regrouped (regroup_x8.h): 8 weight rows (one group, m_begin and m_end on group bounds) x up to
     // kTileA activation rows per call.
@@ -406,7 +436,10 @@ RowJob row_job(const OpArgs& a) {
   const TensorDesc& W = a.weights();
   RowJob j{&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
 #if defined(MM_HAVE_AVX2_KERNELS)
-  if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 / q8_0 rows)
+  if (a.packed && x4_type(W.type)) {  // (whole groups of 4 q4_K / q5_K rows, at the x86 levels)
+    j.packed = a.packed;
+    j.x4_tile = W.type == DType::Q4_K ? level_tiles().q4_K_x4 : level_tiles().q5_K_x4;
+  } else if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 / q8_0 rows)
     j.packed = a.packed;
     const bool q4 = W.type == DType::Q4_0;
     j.x8_tile = q4 ? avx2::q4_0_x8_tile : avx2::q8_0_x8_tile;
@@ -428,7 +461,7 @@ void op_matmul(CpuContext& ctx, const OpArgs& a) {
   const RowJob j = row_job(a);  // bias: [m]
   if (const PanelKernels* pk = panels_for(W, N, K, a.node.p.rowwise)) {
     // (panel kernels without pack_x8 pack from the original, which stays mapped)
-    const uint8_t* packed = pk->pack_x8 ? j.packed : nullptr;
+    const uint8_t* packed = (x4_type(W.type) ? pk->pack_x4 : pk->pack_x8) ? j.packed : nullptr;
     return matmul_panels(ctx, *pk, x, W, packed, d, j.bias, N, K, j.M, j.kern.act_type);
   }
   const Activations act = prepare_activations(ctx, x, j.kern.act_type, act_rounding(W.type), j.kern.extra, N, K);

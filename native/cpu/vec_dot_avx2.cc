@@ -429,10 +429,16 @@ MM_TARGET_VNNI void tile_q8_act_vnni(int64_t k, const uint8_t* w, size_t ws, con
 // run j. The R rows' f16 d and dmin are widened by one vcvtph2ps per block.
 // One thread from L2 on the Zen 5: q5_K 18.2 GB/s (dot_q5_K row by row, its
 // scales unpacked a byte at a time) -> 23.8, q4_K's rate (22.5).
-template <int R, int C, bool kFive>
+// kX4: the rows interleaved 4 at a time (regroup_x4.h; R is 4, w the group, ws unused): block b of
+// row r at w + (4 b + r) * sizeof(Block). The same arithmetic, so the same bits.
+template <int R, int C, bool kFive, bool kX4 = false>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
   using Block = std::conditional_t<kFive, block_q5_K, block_q4_K>;
+  static_assert(!kX4 || R == kTileW, "an interleaved group is a whole tile");
   const int64_t nb = k / QK_K;
+  const size_t row_step = kX4 ? sizeof(Block) : ws;                        // row r's blocks from w + row_step * r
+  const size_t block_step = kX4 ? kTileW * sizeof(Block) : sizeof(Block);  // block b at + block_step * b
+  const size_t tile_bytes = kX4 ? kTileW * sizeof(Block) * static_cast<size_t>(nb) : R * ws;  // the next tile's
   __m256 acc[R][C];
   __m128 accm[C];  // [4] the rows' mins terms
   for (int c = 0; c < C; c++) {
@@ -454,13 +460,13 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
     }
     // [d0, dmin0, d1, dmin1, ...] of the R rows (zero past R)
     alignas(32) float dd[8];
-    _mm256_store_ps(dd, _mm256_cvtph_ps(scale_pairs<R>(w + sizeof(Block) * b, ws)));
+    _mm256_store_ps(dd, _mm256_cvtph_ps(scale_pairs<R>(w + block_step * b, row_step)));
     __m128i mins[C][4];  // [4] int32 per row, summed to the row's sum of min x bsums below
     for (int r = 0; r < R; r++) {
-      const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
+      const Block& x = *reinterpret_cast<const Block*>(w + row_step * r + block_step * b);
       if (C == 1) {
         for (size_t o = 0; o < sizeof(Block); o += 64)
-          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, R * ws);
+          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, tile_bytes);
       }
       const __m128i sm = q4_K_scales_mins(x.scales);
       const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // [8] int16 scales, both lanes
@@ -543,6 +549,19 @@ template <int R, int C>
 struct TileQ5K {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
     tile_q4_K_impl<R, C, true>(k, w, ws, a, as, o, os);
+  }
+};
+// Over interleaved groups (regroup_x4.h): whole tiles only (tile_dispatch is asked for nr = 4).
+template <int R, int C>
+struct TileQ4KX4 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    if constexpr (R == kTileW) tile_q4_K_impl<R, C, false, true>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ5KX4 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    if constexpr (R == kTileW) tile_q4_K_impl<R, C, true, true>(k, w, ws, a, as, o, os);
   }
 };
 
@@ -922,6 +941,8 @@ const TileKernels& tile_kernels() {
   static const TileKernels plain = [] {
     TileKernels t{tile_dispatch<TileQ40>, tile_dispatch<TileQ80>, tile_dispatch<TileQ4K>, nullptr};
     t.q5_K = tile_dispatch<TileQ5K>;
+    t.q4_K_x4 = tile_dispatch<TileQ4KX4>;
+    t.q5_K_x4 = tile_dispatch<TileQ5KX4>;
     add_lowbit_tiles(t, false);
     return t;
   }();
@@ -929,6 +950,8 @@ const TileKernels& tile_kernels() {
   static const TileKernels vnni = [] {
     TileKernels t{tile_dispatch<TileQ40Vnni>, tile_dispatch<TileQ80Vnni>, tile_dispatch<TileQ4K>, nullptr};
     t.q5_K = tile_dispatch<TileQ5K>;
+    t.q4_K_x4 = tile_dispatch<TileQ4KX4>;
+    t.q5_K_x4 = tile_dispatch<TileQ5KX4>;
     add_lowbit_tiles(t, true);
     return t;
   }();

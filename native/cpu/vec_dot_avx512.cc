@@ -283,8 +283,10 @@ void fill_act_pairs(int64_t k, const void* row, void* extra) {
   }
 }
 
-template <int R, int C, bool kFive>
+// kX4: the rows interleaved 4 at a time (regroup_x4.h; R is 4, w the group, ws unused), as avx2's.
+template <int R, int C, bool kFive, bool kX4 = false>
 void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  static_assert(!kX4 || R == kTileW, "an interleaved group is a whole tile");
   const int64_t nb = k / QK_K;
   const uint8_t* ex = a + act_pairs_offset(k);  // activation row c's blocks: ex + as * c
   __m256 acc[R][C];
@@ -310,17 +312,19 @@ void tile_q4_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   for (int r = 0; r < 4; r++) d_lane[r] = _mm256_set1_epi32(2 * r);
   const __m256i dmin_lanes = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
   using Block = std::conditional_t<kFive, block_q5_K, block_q4_K>;
-  const size_t ahead = prefetch_ahead(R * ws);
+  const size_t row_step = kX4 ? sizeof(Block) : ws;                        // row r's blocks from w + row_step * r
+  const size_t block_step = kX4 ? kTileW * sizeof(Block) : sizeof(Block);  // block b at + block_step * b
+  const size_t ahead = prefetch_ahead(kX4 ? kTileW * sizeof(Block) * static_cast<size_t>(nb) : R * ws);
   for (int64_t b = 0; b < nb; b++) {
     const ActQ8KPairs* y[C];
     for (int c = 0; c < C; c++) y[c] = reinterpret_cast<const ActQ8KPairs*>(ex + as * c) + b;
     // [R] (d, dmin) f16 pairs -> floats [d0, dmin0, d1, dmin1, ...], times each activation row's scale
-    const __m256 ddf = _mm256_cvtph_ps(avx2::scale_pairs<R>(w + sizeof(Block) * b, ws));
+    const __m256 ddf = _mm256_cvtph_ps(avx2::scale_pairs<R>(w + block_step * b, row_step));
     __m256 dy[C];  // [d0 yd, dmin0 yd, ...] (y.d * dw: the same product as avx2's)
     for (int c = 0; c < C; c++) dy[c] = _mm256_mul_ps(ddf, _mm256_set1_ps(y[c]->d));
     __m256i mins[C][4];  // [R] of [8] int32: lanes 4-7 a row's min x sub-block sum products
     for (int r = 0; r < R; r++) {
-      const Block& x = reinterpret_cast<const Block*>(w + ws * r)[b];
+      const Block& x = *reinterpret_cast<const Block*>(w + row_step * r + block_step * b);
       if (C == 1) prefetch_block(x, ahead);
       const __m256i s16 = _mm256_cvtepu8_epi16(avx2::q4_K_scales_mins(x.scales));  // [16] int16: scales, mins
       const __m512i sc = _mm512_zextsi256_si512(s16);
@@ -376,6 +380,19 @@ template <int R, int C>
 struct TileQ5K {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
     tile_q4_K_impl<R, C, true>(k, w, ws, a, as, o, os);
+  }
+};
+// Over interleaved groups (regroup_x4.h): whole tiles only (tile_dispatch is asked for nr = 4).
+template <int R, int C>
+struct TileQ4KX4 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    if constexpr (R == kTileW) tile_q4_K_impl<R, C, false, true>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ5KX4 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    if constexpr (R == kTileW) tile_q4_K_impl<R, C, true, true>(k, w, ws, a, as, o, os);
   }
 };
 
@@ -673,6 +690,8 @@ const TileKernels& tile_kernels() {
     t.iq4_nl = tile<DType::IQ4_NL>;
     t.q4_K = avx2::tile_dispatch<TileQ4K>;
     t.q5_K = avx2::tile_dispatch<TileQ5K>;
+    t.q4_K_x4 = avx2::tile_dispatch<TileQ4KX4>;
+    t.q5_K_x4 = avx2::tile_dispatch<TileQ5KX4>;
     t.q6_K = avx2::tile_dispatch<TileQ6K>;
     t.iq4_xs = avx2::tile_dispatch<TileIq4Xs>;
     t.q2_K = avx2::tile_dispatch<TileQ2K>;
