@@ -329,31 +329,25 @@ void add_bias(const RowJob& j, int64_t N, int64_t m_begin, int64_t m_end) {
 void matmul_rows(const RowJob& j, Activations act, int64_t N, int64_t K, int64_t m_begin, int64_t m_end) {
   const TensorDesc& W = *j.W;
   const TensorDesc& d = *j.d;
-  if (j.x4_tile) {
-    // Interleaved (regroup_x4.h): 4 weight rows (one group, m_begin and m_end on group bounds) x up to
-    // kTileA activation rows per call, the in-place tile's arithmetic.
-    const size_t out_stride = d.row_stride / sizeof(float), gb = x4_group_bytes(W.type, K);
-    for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
-      const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
-      for (int64_t m0 = m_begin; m0 < m_end; m0 += kX4Rows)
-        for (int64_t c0 = n0; c0 < n1; c0 += kTileA)
-          j.x4_tile(K, j.packed + static_cast<size_t>(m0 / kX4Rows) * gb, gb, kX4Rows, act.data + act.stride * c0,
-                    act.stride, static_cast<int>(std::min<int64_t>(kTileA, n1 - c0)), d.row_as<float>(c0) + m0,
-                    out_stride);
-    }
-    add_bias(j, N, m_begin, m_end);
-    return;
-  }
   if (j.packed) {
-    // Regrouped (regroup_x8.h): 8 weight rows (one group, m_begin and m_end on group bounds) x up to
-    // kTileA activation rows per call.
-    const size_t out_stride = d.row_stride / sizeof(float), gb = x8_group_bytes(W.type, K);
+    // Regrouped (regroup_x8.h: 8 rows) or interleaved (regroup_x4.h: 4 rows, the in-place tile's arithmetic):
+    // one group (m_begin and m_end on group bounds) x up to kTileA activation rows per call.
+    const int64_t rows = j.unit();
+    const size_t out_stride = d.row_stride / sizeof(float);
+    const size_t gb = j.x4_tile ? x4_group_bytes(W.type, K) : x8_group_bytes(W.type, K);
     for (int64_t n0 = 0; n0 < N; n0 += kActChunk) {
       const int64_t n1 = std::min<int64_t>(N, n0 + kActChunk);
-      for (int64_t m0 = m_begin; m0 < m_end; m0 += kX8Rows)
-        for (int64_t c0 = n0; c0 < n1; c0 += kTileA)
-          j.x8_tile(K, j.packed + static_cast<size_t>(m0 / kX8Rows) * gb, act.data + act.stride * c0, act.stride,
-                    static_cast<int>(std::min<int64_t>(kTileA, n1 - c0)), d.row_as<float>(c0) + m0, out_stride);
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += rows)
+        for (int64_t c0 = n0; c0 < n1; c0 += kTileA) {
+          const uint8_t* group = j.packed + static_cast<size_t>(m0 / rows) * gb;
+          const uint8_t* a = act.data + act.stride * c0;
+          const int nc = static_cast<int>(std::min<int64_t>(kTileA, n1 - c0));
+          float* out = d.row_as<float>(c0) + m0;
+          if (j.x4_tile)
+            j.x4_tile(K, group, gb, kX4Rows, a, act.stride, nc, out, out_stride);
+          else
+            j.x8_tile(K, group, a, act.stride, nc, out, out_stride);
+        }
     }
     add_bias(j, N, m_begin, m_end);
     return;
