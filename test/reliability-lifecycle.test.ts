@@ -183,7 +183,6 @@ describe('streams and dispose', () => {
       // The addon's own report, not V8's whole counter: that one also falls as the sweeper frees earlier
       // tests' ArrayBuffers meanwhile (once it grew 154.7 MB of 168).
       const reportedBefore = native().reportedMemory();
-      const externalBefore = native().externalMemory();
       // Address ranges, not the virtual size: V8's sweeper threads unmap pages of their own meanwhile (once
       // the growth read 95 MB of 168), but they cannot map what was already mapped before.
       const before = mappedRanges();
@@ -194,7 +193,9 @@ describe('streams and dispose', () => {
       expect(grown).toBeGreaterThan(4 * 40e6);
       // V8 is told about the native allocations, so GC pressure is right.
       expect(native().reportedMemory() - reportedBefore).toBeGreaterThan(4 * 40e6);
-      expect(native().externalMemory() - externalBefore).toBeGreaterThan(4 * 20e6);
+      // V8's own counter includes what the addon reported. Not its growth across the allocation: V8 frees
+      // earlier tests' ArrayBuffers meanwhile (once it moved -34.4 MB while the addon reported +168).
+      expect(native().externalMemory()).toBeGreaterThanOrEqual(native().reportedMemory());
       await ctxs[0]!.evaluate([1, 2, 3]);
       await Promise.all(ctxs.map((c) => c.dispose()));
       // What the contexts mapped and is still mapped.
