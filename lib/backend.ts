@@ -126,7 +126,7 @@ export class Graph {
   }
   /**
    * Makes off the main thread what the first run would make for itself (at the x86 levels, the
-   * regrouped copies of q4_0 and q8_0 matmul weights (q4_K and q5_K: interleaved), and huge-page copies of the others where the system
+   * regrouped copies of q4_0 and q8_0 matmul weights (q4_K, q5_K and q6_K: interleaved), and huge-page copies of the others where the system
    * gives huge pages), so that run, and every graph sharing those weights, does not.
    */
   warm(): Promise<void> {

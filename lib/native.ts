@@ -98,7 +98,7 @@ export interface NativeGraph {
     copiesOut: number;
     fused: number[][];
     /**
-     * Matmul nodes whose q4_0 or q8_0 weights the CPU reads regrouped 8 rows at a time, or q4_K or q5_K weights
+     * Matmul nodes whose q4_0 or q8_0 weights the CPU reads regrouped 8 rows at a time, or q4_K, q5_K or q6_K weights
      * interleaved 4 rows at a time (x86 levels): once run
      * or warmed, or from creation where the copies exist already (made by another graph over the same weights).
      */

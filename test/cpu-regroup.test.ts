@@ -1,6 +1,6 @@
 /**
  * At the x86 levels (plain AVX2, AVX-VNNI, AVX-512) the CPU backend reads q4_0 and q8_0 matmul weights
- * regrouped 8 rows at a time (native/cpu/regroup_x8.h), and q4_K and q5_K ones interleaved 4 rows at a time
+ * regrouped 8 rows at a time (native/cpu/regroup_x8.h), and q4_K, q5_K and q6_K ones interleaved 4 rows at a time
  * (native/cpu/regroup_x4.h): a copy made on a graph's first run from read-only (mapped) weights, read by the
  * decode tiles and packed into each level's prefill panels (AVX-VNNI: q8_0 + 128; AVX-512: 16-row panels
  * of two groups of 8, or one where a matrix ends on an odd group; of four groups of 4). Weights in a
@@ -10,7 +10,7 @@
  *    and in a group sharing the activations (q4_0 and q8_0 side by side, with biases, and q4_0 and q8_0
  *    matrices of 36 and 12 rows that cannot be regrouped), against the same weights in an allocated
  *    buffer (never regrouped) within float summation order (q8_0: bit for bit, the regrouped tile
- *    keeps the row tiles' order; q4_K, q5_K: bit for bit, the interleaved tiles and panels are the in-place
+ *    keeps the row tiles' order; q4_K, q5_K, q6_K: bit for bit, the interleaved tiles and panels are the in-place
  *    ones reading the same blocks elsewhere), and at the 'scalar' level against the reference itself;
  *  - the segment reports which nodes read a regrouped copy: the regroupable matmuls exactly,
  *    at every x86 level but 'scalar', and only once run (or warmed, or made by another graph); writable
@@ -20,11 +20,11 @@
  *  - warm() makes the copies without running (not at the 'scalar' level), a graph created afterwards
  *    over the same weights finds them at creation, and loadModel warms a q4_0 and a q8_0 model's weights: its
  *    contexts' graphs read them regrouped before their first run.
- * Matmul weights of the other types (Q6_K, F16 here) and q4_0 / q8_0 / q4_K matrices that are not whole groups
+ * Matmul weights of the other types (F16 here) and q4_0 / q8_0 / q4_K / q6_K matrices that are not whole groups
  * of 8 (4) rows are copied as they are into huge pages where the system gives them (Linux, transparent huge pages
  * "always" or "madvise"): the segment reports them as `copied` under the same conditions, and their results
- * have the same bits as the weights read in place; a Q4_K model's logits (its q4_K matrices interleaved) the
- * bits of the same model read from a huge-page copy of its file (read in place, never copied).
+ * have the same bits as the weights read in place; a Q4_K and a Q6_K model's logits (their matrices
+ * interleaved) the bits of the same model read from a huge-page copy of its file (read in place, never copied).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -60,14 +60,16 @@ const CHAINS: Array<[WType, number]> = [
   ['Q4_0', 200],
   ['Q8_0', 104],
 ];
-// Matmuls alone, each reading the activations (k = K): q4_K / q5_K interleaved where whole groups of 4 rows,
-// the others (and 22 rows of q4_K) copied as they are.
+// Matmuls alone, each reading the activations (k = K): q4_K / q5_K / q6_K interleaved where whole groups of 4
+// rows (q6_K: 7 groups, so the 16-row AVX-512 panels end on 3 of them), the others (and 22 rows of q4_K, 18 of
+// q6_K) copied as they are.
 const PLAIN: Array<[WType, number]> = [
   ['Q4_K', 24],
-  ['Q6_K', 16],
+  ['Q6_K', 28],
   ['F16', 8],
   ['Q4_K', 22],
   ['Q5_K', 20],
+  ['Q6_K', 18],
 ];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minimacllm-x8-'));
@@ -173,10 +175,11 @@ function expectClose(got: Float32Array, want: Float32Array, what: object, tol = 
   expect({ ...what, ok: worst <= tol * scale, worst }).toMatchObject({ ...what, ok: true });
 }
 
-// The nodes whose weights can be regrouped: whole groups of 8 rows (not 36 or 12 rows), q4_K / q5_K of 4 (not 22).
-const REGROUPABLE = [0, 1, 2, 4, 6, 7, 8, 12];
+// The nodes whose weights can be regrouped: whole groups of 8 rows (not 36 or 12 rows), q4_K / q5_K / q6_K of 4
+// (not 22 or 18).
+const REGROUPABLE = [0, 1, 2, 4, 6, 7, 8, 9, 12];
 // The others: copied as they are into huge pages, where the system gives them.
-const COPYABLE = [3, 5, 9, 10, 11];
+const COPYABLE = [3, 5, 10, 11, 13];
 /** Whether the current level reads weights regrouped: an x86 level with AVX2 (not 'scalar'). */
 const regroupingLevel = (): boolean => process.arch === 'x64' && native().cpuInfo().simd !== 'scalar';
 /** Whether this system gives transparent huge pages on request (Linux "always" or "madvise"), as the native side reads it. */
@@ -374,34 +377,37 @@ test.each(['q4_0', 'q8_0'])(
   },
 );
 
-test('a Q4_K model reads its matmul weights interleaved: the bits of the weights read in place', async () => {
-  const file = path.join(__dirname, 'fixtures', 'random', 'tiny-llama-q4_k.gguf');
-  native().setCpuSimd('auto');
-  const tokens = [1, 2, 3, 4, 5];
-  const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
-  // hugePages: the whole file read into huge pages and its weights read there in place (never copied again).
-  const inPlace = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true, hugePages: true });
-  try {
-    await using ctx = model.createContext({ contextSize: 64 });
-    await using ref = inPlace.createContext({ contextSize: 64 });
-    const logits = await ctx.evaluate(tokens, { allLogits: true });
-    const want = await ref.evaluate(tokens, { allLogits: true });
-    expect(Array.from(logits)).toEqual(Array.from(want));
-    // Decode (one row at a time) too.
-    for (const t of [6, 7]) {
-      tokens.push(t);
-      expect(Array.from(await ctx.evaluate(tokens))).toEqual(Array.from(await ref.evaluate(tokens)));
+test.each(['q4_k', 'q6_k'])(
+  'a %s model reads its matmul weights interleaved: the bits of the weights read in place',
+  async (type) => {
+    const file = path.join(__dirname, 'fixtures', 'random', `tiny-llama-${type}.gguf`);
+    native().setCpuSimd('auto');
+    const tokens = [1, 2, 3, 4, 5];
+    const model = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true });
+    // hugePages: the whole file read into huge pages and its weights read there in place (never copied again).
+    const inPlace = await loadModel(file, { backend: 'cpu', threads: 2, quiet: true, hugePages: true });
+    try {
+      await using ctx = model.createContext({ contextSize: 64 });
+      await using ref = inPlace.createContext({ contextSize: 64 });
+      const logits = await ctx.evaluate(tokens, { allLogits: true });
+      const want = await ref.evaluate(tokens, { allLogits: true });
+      expect(Array.from(logits)).toEqual(Array.from(want));
+      // Decode (one row at a time) too.
+      for (const t of [6, 7]) {
+        tokens.push(t);
+        expect(Array.from(await ctx.evaluate(tokens))).toEqual(Array.from(await ref.evaluate(tokens)));
+      }
+      // Every matmul of the model's 2 layers (q, k, v, o, gate, up, down) is q4_K (q6_K) in whole groups of 4 rows.
+      const grouped = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped));
+      if (regroupingLevel()) for (const g of grouped) expect(g.length).toBeGreaterThanOrEqual(7 * 2);
+      else for (const g of grouped) expect(g).toEqual([]);
+      for (const w of ['last', 'all'] as const) {
+        expect(ref.segments(w).flatMap((s) => s.regrouped)).toEqual([]);
+        expect(ref.segments(w).flatMap((s) => s.copied)).toEqual([]);
+      }
+    } finally {
+      await model.dispose();
+      await inPlace.dispose();
     }
-    // Every matmul of the model's 2 layers (q, k, v, o, gate, up, down) is q4_K in whole groups of 4 rows.
-    const grouped = (['last', 'all'] as const).map((w) => ctx.segments(w).flatMap((s) => s.regrouped));
-    if (regroupingLevel()) for (const g of grouped) expect(g.length).toBeGreaterThanOrEqual(7 * 2);
-    else for (const g of grouped) expect(g).toEqual([]);
-    for (const w of ['last', 'all'] as const) {
-      expect(ref.segments(w).flatMap((s) => s.regrouped)).toEqual([]);
-      expect(ref.segments(w).flatMap((s) => s.copied)).toEqual([]);
-    }
-  } finally {
-    await model.dispose();
-    await inPlace.dispose();
-  }
-});
+  },
+);

@@ -222,7 +222,7 @@ export class Model {
   /**
    * @internal Makes once, at load, what the first evaluation would otherwise make inside its time to
    * first token: on the CPU at the x86 levels (AVX2 and up), the q4_0 and q8_0 matmul weights regrouped 8 rows at a time
-   * (q4_K and q5_K interleaved 4 at a time)
+   * (q4_K, q5_K and q6_K interleaved 4 at a time)
    * (0.25-1.3 s for a 1B model), kept on the weights and found there by every later graph. A small
    * throwaway context's decode graph names exactly the weights the model's graphs multiply by.
    */

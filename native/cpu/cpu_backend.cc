@@ -20,7 +20,7 @@
 namespace mm {
 
 // A segment of CPU nodes, with the q4_0 / q8_0 matmul weights its nodes may read regrouped (regroup_x8.h), the
-// q4_K / q5_K ones interleaved (regroup_x4.h), and the other matmul weights from a plain copy in huge pages.
+// q4_K / q5_K / q6_K ones interleaved (regroup_x4.h), and the other matmul weights from a plain copy in huge pages.
 class CpuSegment : public Segment {
  public:
   // Per entry of nodes: its matmul weights regrouped or copied (null: read in place), found when the segment was
@@ -144,8 +144,8 @@ void drop_pages(const TensorDesc& W, int64_t r0, int64_t r1) {
 #endif
 }
 
-// Whether a matmul's weights can be regrouped: q4_0 or q8_0 in whole groups of 8 rows (regroup_x8.h), q4_K or
-// q5_K in whole groups of 4 (interleaved, regroup_x4.h), in a mapped file's pages (never changed, and dropped
+// Whether a matmul's weights can be regrouped: q4_0 or q8_0 in whole groups of 8 rows (regroup_x8.h), q4_K,
+// q5_K or q6_K in whole groups of 4 (interleaved, regroup_x4.h), in a mapped file's pages (never changed, and dropped
 // once copied by drop_pages: the copy then costs no memory). A huge-page copy of the file (loadModel's
 // hugePages) cannot drop its pages, and its weights are read in place.
 bool groups_fit(const TensorDesc& W) { return x8_fits(W.type, W.rows, W.cols) || x4_fits(W.type, W.rows, W.cols); }

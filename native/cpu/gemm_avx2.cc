@@ -158,14 +158,22 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* pan
 
 // q6_K: value l of the 32 in quarter kk of half h is the low (kk < 2) or high
 // nibble of ql[64h + 32(kk & 1) + l] with bits 2kk, 2kk+1 of qh[32h + l] above
-// it (0..63; the -32 is the activation side's).
+// it (0..63; the -32 is the activation side's). kX4: as pack_k_mins'.
+template <bool kX4 = false>
 void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const __m256i off = row_offsets(rs), m = rows_mask(nr), lo4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+  const size_t block_step = kX4 ? kX4Rows * sizeof(block_q6_K) : sizeof(block_q6_K);
+  const auto row_at = [&](int r) {  // row r's first super-block, from rows
+    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(block_q6_K) : rs * r;
+  };
+  alignas(32) int32_t lanes[8];
+  for (int r = 0; r < 8; r++) lanes[r] = static_cast<int32_t>(row_at(r));
+  const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)), m = rows_mask(nr);
+  const __m256i lo4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nb][2][8]
   std::memset(scales, 0, sizeof(float) * 16 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* base = rows + s * sizeof(block_q6_K);
+    const uint8_t* base = rows + s * block_step;
     for (int h = 0; h < 2; h++)
       for (int g = 0; g < 8; g++) {
         const __m256i l0 = gather(m, off, base + offsetof(block_q6_K, ql) + 64 * h + 4 * g);
@@ -180,7 +188,7 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
         }
       }
     for (int r = 0; r < nr; r++) {
-      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + rs * r);
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + row_at(r));
       const float d = _cvtsh_ss(x.d);
       for (int h = 0; h < 2; h++)
         for (int kk = 0; kk < 4; kk++) {
@@ -728,12 +736,13 @@ void gemm_panel_pair(DType w, int64_t k, const uint8_t* p0, int nr0, const uint8
 
 }  // namespace
 
-// A panel from q4_K / q5_K rows interleaved 4 at a time (regroup_x4.h): its first group at `groups`,
+// A panel from q4_K / q5_K / q6_K rows interleaved 4 at a time (regroup_x4.h): its first group at `groups`,
 // nr real rows (4 or 8), the next group after it. (The same panel at both levels.)
 void x4_pack_panel(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) {
   const size_t gb = x4_group_bytes(w, k);
   if (w == DType::Q4_K) return pack_k_mins<block_q4_K, false, true>(k, groups, gb, nr, panel);
   if (w == DType::Q5_K) return pack_k_mins<block_q5_K, true, true>(k, groups, gb, nr, panel);
+  if (w == DType::Q6_K) return pack_q6_K<true>(k, groups, gb, nr, panel);
 }
 
 const PanelKernels& panel_kernels() {

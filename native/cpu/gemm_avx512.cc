@@ -143,14 +143,21 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m,
 
 // q6_K: value l of the 32 in quarter kk of half h is the low (kk < 2) or high
 // nibble of ql[64h + 32(kk & 1) + l] with bits 2kk, 2kk+1 of qh[32h + l] above
-// it (0..63; the -32 is the activation side's). Two scales per 32 values.
+// it (0..63; the -32 is the activation side's). Two scales per 32 values. kX4: as pack_k_mins'.
+template <bool kX4 = false>
 void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const __m512i off = row_offsets(rs), lo4 = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(3);
+  const size_t block_step = kX4 ? kX4Rows * sizeof(block_q6_K) : sizeof(block_q6_K);
+  const auto row_at = [&](int r) {  // row r's first super-block, from rows
+    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(block_q6_K) : rs * r;
+  };
+  alignas(64) int32_t lanes[16];
+  for (int r = 0; r < 16; r++) lanes[r] = static_cast<int32_t>(row_at(r));
+  const __m512i off = _mm512_load_si512(lanes), lo4 = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(3);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nb][2][16]
   std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* base = rows + s * sizeof(block_q6_K);
+    const uint8_t* base = rows + s * block_step;
     for (int h = 0; h < 2; h++)
       for (int g = 0; g < 8; g++) {
         const __m512i l0 = gather(m, off, base + offsetof(block_q6_K, ql) + 64 * h + 4 * g);
@@ -165,7 +172,7 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
         }
       }
     for (int r = 0; r < nr; r++) {
-      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + rs * r);
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + row_at(r));
       const float d = half_to_float(x.d);
       for (int h = 0; h < 2; h++)
         for (int kk = 0; kk < 4; kk++) {
@@ -520,13 +527,14 @@ void pack_panel(DType w, int64_t k, const uint8_t* rows, size_t row_stride, int 
   }
 }
 
-// A panel from q4_K / q5_K rows interleaved 4 at a time (regroup_x4.h): its first group at `groups`,
+// A panel from q4_K / q5_K / q6_K rows interleaved 4 at a time (regroup_x4.h): its first group at `groups`,
 // nr real rows (a multiple of 4), the next groups one after another.
 void x4_pack_panel(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) {
   const __mmask16 m = rows_mask(nr);
   const size_t gb = x4_group_bytes(w, k);
   if (w == DType::Q4_K) return pack_k_mins<block_q4_K, false, true>(k, groups, gb, nr, m, panel);
   if (w == DType::Q5_K) return pack_k_mins<block_q5_K, true, true>(k, groups, gb, nr, m, panel);
+  if (w == DType::Q6_K) return pack_q6_K<true>(k, groups, gb, nr, m, panel);
 }
 
 void gemm_panel(DType w, int64_t k, const uint8_t* panel, int nr, const uint8_t* act, size_t act_stride, int64_t n,

@@ -82,7 +82,7 @@ struct PanelKernels {
   // panel's first group at `groups`, the next (where nr is 16) one group further; nr real rows, a multiple
   // of 8.
   void (*pack_x8)(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) = nullptr;
-  // Optional: packs a q4_K or q5_K panel from weights interleaved 4 rows at a time (regroup_x4.h): the
+  // Optional: packs a q4_K, q5_K or q6_K panel from weights interleaved 4 rows at a time (regroup_x4.h): the
   // panel's first group at `groups`, the next ones after it; nr real rows, a multiple of 4.
   void (*pack_x4)(DType w, int64_t k, const uint8_t* groups, int nr, uint8_t* panel) = nullptr;
 };

@@ -305,7 +305,7 @@ struct RowJob {
   const float* bias;  // [m] or null
   MatmulKernel kern;
   int64_t M;
-  // W regrouped: groups of 8 q4_0 / q8_0 rows for x8_tile (regroup_x8.h), or of 4 q4_K / q5_K rows
+  // W regrouped: groups of 8 q4_0 / q8_0 rows for x8_tile (regroup_x8.h), or of 4 q4_K / q5_K / q6_K rows
   // interleaved for x4_tile (regroup_x4.h)
   const uint8_t* packed = nullptr;
   X8Tile x8_tile = nullptr;     // with packed: the decode tile for W's type
@@ -430,9 +430,10 @@ RowJob row_job(const OpArgs& a) {
   const TensorDesc& W = a.weights();
   RowJob j{&W, &a.dst(), a.has_src(2) ? a.src(2).row_as<float>(0) : nullptr, matmul_kernel(W.type), W.rows};
 #if defined(MM_HAVE_AVX2_KERNELS)
-  if (a.packed && x4_type(W.type)) {  // (whole groups of 4 q4_K / q5_K rows, at the x86 levels)
+  if (a.packed && x4_type(W.type)) {  // (whole groups of 4 q4_K / q5_K / q6_K rows, at the x86 levels)
     j.packed = a.packed;
-    j.x4_tile = W.type == DType::Q4_K ? level_tiles().q4_K_x4 : level_tiles().q5_K_x4;
+    const TileKernels& t = level_tiles();
+    j.x4_tile = W.type == DType::Q4_K ? t.q4_K_x4 : W.type == DType::Q5_K ? t.q5_K_x4 : t.q6_K_x4;
   } else if (a.packed) {  // (the backend regroups only at the x86 levels, whole groups of q4_0 / q8_0 rows)
     j.packed = a.packed;
     const bool q4 = W.type == DType::Q4_0;

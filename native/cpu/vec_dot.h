@@ -50,8 +50,9 @@ struct TileKernels {
   DotTileFn q4_0 = nullptr, q8_0 = nullptr, q4_K = nullptr, q6_K = nullptr;  // nullptr: use the row kernel
   DotTileFn q5_0 = nullptr, q5_K = nullptr;
   DotTileFn q2_K = nullptr, q3_K = nullptr, iq4_nl = nullptr, iq4_xs = nullptr;
-  // The q4_K / q5_K tiles over rows interleaved 4 at a time (regroup_x4.h): w one group, nr 4, w_stride unused.
-  DotTileFn q4_K_x4 = nullptr, q5_K_x4 = nullptr;
+  // The q4_K / q5_K / q6_K tiles over rows interleaved 4 at a time (regroup_x4.h): w one group, nr 4, w_stride
+  // unused. (q6_K at AVX2, which has no q6_K tile: its row kernel over the group's 4 rows at once.)
+  DotTileFn q4_K_x4 = nullptr, q5_K_x4 = nullptr, q6_K_x4 = nullptr;
 };
 
 // GELU, tanh approximation (gemma's gelu_pytorch_tanh, ggml_gelu): 0.5 x (1 + tanh u)

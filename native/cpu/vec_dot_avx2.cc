@@ -247,62 +247,6 @@ float dot_q5_K(int64_t n, const void* w, const void* a) {
   return hsum(acc) - acc_m;
 }
 
-// q6_K: per block 16 signed 8-bit scales of 16 values; (q - 32) . y = q . y - 32 * y, the second term from the
-// block's bsums (one vpmaddwd of the scales and bsums, summed: the same integer as a scalar loop).
-float dot_q6_K(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const block_q6_K*>(w);
-  const auto* y = static_cast<const block_q8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-  // vpshufb indices: int16 element 2k of a 128-bit lane in the low lane's words, 2k + 1 in the high lane's
-  __m256i pick[4];
-  for (int k = 0; k < 4; k++)
-    pick[k] = _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 1) + 4 * k)),
-                                _mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 3) + 4 * k + 2)));
-  for (int64_t i = 0; i < n / QK_K; i++) {
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
-    const int bias =
-        hsum_i32(_mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))));
-    const uint8_t* ql = x[i].ql;
-    const uint8_t* qh = x[i].qh;
-    const int8_t* q8 = y[i].qs;
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128) {
-      // this half's 8 scales (int16) in both 128-bit lanes
-      const __m256i sch =
-          h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-      const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-      const __m256i qs[4] = {q1, q2, q3, q4};
-      for (int k = 0; k < 4; k++) {
-        const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
-        const __m256i p = _mm256_maddubs_epi16(qs[k], yv);  // 16 x i16: lanes 0-7 sub-block 2k, 8-15 sub-block 2k+1
-        // scales of sub-blocks 8h + 2k (low 128 bits) and 8h + 2k + 1 (high)
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, pick[k])));
-      }
-    }
-    const float d = _cvtsh_ss(x[i].d) * y[i].d;
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d),
-                          _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias))),
-                          acc);
-  }
-  return hsum(acc);
-}
-
-// ---- register-blocked tiles (see DotTileFn) ----------------------------------
-// Weight blocks unpacked to signed bytes; both q4_0 and q8_0 pair with q8_0
-// activations, so one tile template serves both.
-inline __m256i load_signed(const block_q8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
-
 // Decode streams each weight byte once from memory: prefetch ahead in every row
 // (several interleaved rows defeat part of the hardware prefetcher's run-up).
 // A tile's R rows are consecutive, so each row prefetches the same block of the
@@ -311,6 +255,79 @@ inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_
 inline void prefetch_next_tile(const void* x, size_t tile_bytes) {
   _mm_prefetch(static_cast<const char*>(x) + tile_bytes, _MM_HINT_T1);
 }
+
+// q6_K: per block 16 signed 8-bit scales of 16 values; (q - 32) . y = q . y - 32 * y, the second term from the
+// block's bsums (one vpmaddwd of the scales and bsums, summed: the same integer as a scalar loop).
+// R rows at once (out[r]), each row's arithmetic that of the row alone: row r's block b at w + row_step * r +
+// block_step * b (in place: R = 1; interleaved 4 rows at a time, regroup_x4.h: R = 4, one block apart, blocks
+// 4 apart), the next tile's same bytes (tile_bytes on) prefetched where tile_bytes > 0.
+template <int R>
+void dot_q6_K_rows(int64_t n, const uint8_t* w, size_t row_step, size_t block_step, size_t tile_bytes, const void* a,
+                   float* out) {
+  const auto* y = static_cast<const block_q8_K*>(a);
+  __m256 acc[R];
+  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  // vpshufb indices: int16 element 2k of a 128-bit lane in the low lane's words, 2k + 1 in the high lane's
+  __m256i pick[4];
+  for (int k = 0; k < 4; k++)
+    pick[k] = _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 1) + 4 * k)),
+                                _mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 3) + 4 * k + 2)));
+  for (int64_t i = 0; i < n / QK_K; i++) {
+    for (int r = 0; r < R; r++) {
+      const block_q6_K& x =
+          *reinterpret_cast<const block_q6_K*>(w + row_step * r + block_step * static_cast<size_t>(i));
+      if (tile_bytes > 0)
+        for (size_t o = 0; o < sizeof(block_q6_K); o += 64)
+          prefetch_next_tile(reinterpret_cast<const uint8_t*>(&x) + o, tile_bytes);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+      const int bias =
+          hsum_i32(_mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))));
+      const uint8_t* ql = x.ql;
+      const uint8_t* qh = x.qh;
+      const int8_t* q8 = y[i].qs;
+      __m256i sumi = _mm256_setzero_si256();
+      for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128) {
+        // this half's 8 scales (int16) in both 128-bit lanes
+        const __m256i sch =
+            h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+        const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+        const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+        const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+        const __m256i qs[4] = {q1, q2, q3, q4};
+        for (int k = 0; k < 4; k++) {
+          const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
+          const __m256i p = _mm256_maddubs_epi16(qs[k], yv);  // 16 x i16: lanes 0-7 sub-block 2k, 8-15 2k+1
+          // scales of sub-blocks 8h + 2k (low 128 bits) and 8h + 2k + 1 (high)
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, pick[k])));
+        }
+      }
+      const float d = _cvtsh_ss(x.d) * y[i].d;
+      acc[r] = _mm256_fmadd_ps(
+          _mm256_set1_ps(d),
+          _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias))), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; r++) out[r] = hsum(acc[r]);
+}
+float dot_q6_K(int64_t n, const void* w, const void* a) {
+  float out;
+  dot_q6_K_rows<1>(n, static_cast<const uint8_t*>(w), 0, sizeof(block_q6_K), 0, a, &out);
+  return out;
+}
+
+// ---- register-blocked tiles (see DotTileFn) ----------------------------------
+// Weight blocks unpacked to signed bytes; both q4_0 and q8_0 pair with q8_0
+// activations, so one tile template serves both.
+inline __m256i load_signed(const block_q8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+inline __m256i load_signed(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
 
 // R weight rows x C activation rows; acc[r][c] lives in registers (R*C <= 12).
 // AVX-VNNI variants where the CPU has it (x86_vnni.h).
@@ -562,6 +579,19 @@ template <int R, int C>
 struct TileQ5KX4 {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
     if constexpr (R == kTileW) tile_q4_K_impl<R, C, true, true>(k, w, ws, a, as, o, os);
+  }
+};
+// q6_K's row kernel over a group's 4 interleaved rows at once (one run of bytes, the next group's prefetched),
+// each activation row in turn: every row's arithmetic that of the row read in place alone, so the same bits.
+template <int R, int C>
+struct TileQ6KX4 {
+  static void run(int64_t k, const uint8_t* w, size_t, const uint8_t* a, size_t as, float* o, size_t os) {
+    if constexpr (R == kTileW) {
+      const size_t group = kTileW * sizeof(block_q6_K) * static_cast<size_t>(k / QK_K);
+      for (int c = 0; c < C; c++)
+        dot_q6_K_rows<R>(k, w, sizeof(block_q6_K), kTileW * sizeof(block_q6_K), c == 0 ? group : 0, a + as * c,
+                         o + os * c);
+    }
   }
 };
 
@@ -943,6 +973,7 @@ const TileKernels& tile_kernels() {
     t.q5_K = tile_dispatch<TileQ5K>;
     t.q4_K_x4 = tile_dispatch<TileQ4KX4>;
     t.q5_K_x4 = tile_dispatch<TileQ5KX4>;
+    t.q6_K_x4 = tile_dispatch<TileQ6KX4>;
     add_lowbit_tiles(t, false);
     return t;
   }();
@@ -952,6 +983,7 @@ const TileKernels& tile_kernels() {
     t.q5_K = tile_dispatch<TileQ5K>;
     t.q4_K_x4 = tile_dispatch<TileQ4KX4>;
     t.q5_K_x4 = tile_dispatch<TileQ5KX4>;
+    t.q6_K_x4 = tile_dispatch<TileQ6KX4>;
     add_lowbit_tiles(t, true);
     return t;
   }();

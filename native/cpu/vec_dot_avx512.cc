@@ -413,8 +413,10 @@ inline __m512i quarter_index(int i) {
 // one load whose low nibbles are values 0-63 and high nibbles 64-127 (two 32-value runs per vector,
 // against their 64 activation bytes as they lie); its 32 high-bit bytes are broadcast to both halves and
 // shifted by 0 / 2 there, so one vector's 2-bit fields give both runs' fifth and sixth bits.
-template <int R, int C>
+// kX4: the rows interleaved 4 at a time (regroup_x4.h; R is 4, w the group, ws unused), as tile_q4_K_impl's.
+template <int R, int C, bool kX4 = false>
 void tile_q6_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  static_assert(!kX4 || R == kTileW, "an interleaved group is a whole tile");
   const int64_t nb = k / QK_K;
   __m256 acc[R][C];
   for (int r = 0; r < R; r++)
@@ -424,10 +426,12 @@ void tile_q6_K_impl(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, si
   // the scales of pair p (runs 2p, 2p + 1 of 32 values: 4 sub-blocks of 16) as int16, one per 128-bit lane
   __m512i scale_index[4];
   for (int p = 0; p < 4; p++) scale_index[p] = quarter_index(4 * p);
-  const size_t ahead = prefetch_ahead(R * ws);
+  const size_t row_step = kX4 ? sizeof(block_q6_K) : ws;  // row r's blocks from w + row_step * r
+  const size_t block_step = kX4 ? kTileW * sizeof(block_q6_K) : sizeof(block_q6_K);  // block b at + block_step * b
+  const size_t ahead = prefetch_ahead(kX4 ? kTileW * sizeof(block_q6_K) * static_cast<size_t>(nb) : R * ws);
   for (int64_t b = 0; b < nb; b++) {
     for (int r = 0; r < R; r++) {
-      const block_q6_K& x = reinterpret_cast<const block_q6_K*>(w + ws * r)[b];
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(w + row_step * r + block_step * b);
       if (C == 1) prefetch_block(x, ahead);
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
       const __m512i sc = _mm512_castsi256_si512(sc16);
@@ -470,6 +474,12 @@ template <int R, int C>
 struct TileQ6K {
   static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
     tile_q6_K_impl<R, C>(k, w, ws, a, as, o, os);
+  }
+};
+template <int R, int C>
+struct TileQ6KX4 {
+  static void run(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* o, size_t os) {
+    if constexpr (R == kTileW) tile_q6_K_impl<R, C, true>(k, w, ws, a, as, o, os);
   }
 };
 
@@ -693,6 +703,7 @@ const TileKernels& tile_kernels() {
     t.q4_K_x4 = avx2::tile_dispatch<TileQ4KX4>;
     t.q5_K_x4 = avx2::tile_dispatch<TileQ5KX4>;
     t.q6_K = avx2::tile_dispatch<TileQ6K>;
+    t.q6_K_x4 = avx2::tile_dispatch<TileQ6KX4>;
     t.iq4_xs = avx2::tile_dispatch<TileIq4Xs>;
     t.q2_K = avx2::tile_dispatch<TileQ2K>;
     t.q3_K = avx2::tile_dispatch<TileQ3K>;
