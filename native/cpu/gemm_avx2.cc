@@ -45,6 +45,13 @@ inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 25
 inline __m256i row_offsets(size_t row_stride) {
   return _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(static_cast<int>(row_stride)));
 }
+// The 8 rows' offsets (x4_row_offset) for gathering a super-block type's panel.
+template <bool kX4>
+inline __m256i block_row_offsets(size_t rs, size_t block_bytes) {
+  alignas(32) int32_t lanes[8];
+  for (int r = 0; r < 8; r++) lanes[r] = static_cast<int32_t>(x4_row_offset<kX4>(r, rs, block_bytes));
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+}
 inline __m256i rows_mask(int nr) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
 }
@@ -114,13 +121,8 @@ void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
 template <typename Block, bool kFive, bool kX4 = false>
 void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const size_t block_step = kX4 ? kX4Rows * sizeof(Block) : sizeof(Block);
-  const auto row_at = [&](int r) {  // row r's first super-block, from rows
-    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(Block) : rs * r;
-  };
-  alignas(32) int32_t lanes[8];
-  for (int r = 0; r < 8; r++) lanes[r] = static_cast<int32_t>(row_at(r));
-  const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)), m = rows_mask(nr);
+  const size_t block_step = x4_block_step<kX4>(sizeof(Block));
+  const __m256i off = block_row_offsets<kX4>(rs, sizeof(Block)), m = rows_mask(nr);
   const __m256i lo4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
   float* mins = scales + 8 * nb;
@@ -144,7 +146,7 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* pan
       }
     }
     for (int r = 0; r < nr; r++) {
-      const Block& x = *reinterpret_cast<const Block*>(base + row_at(r));
+      const Block& x = *reinterpret_cast<const Block*>(base + x4_row_offset<kX4>(r, rs, sizeof(Block)));
       const float d = _cvtsh_ss(x.d), dmin = _cvtsh_ss(x.dmin);
       for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
@@ -162,13 +164,8 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* pan
 template <bool kX4 = false>
 void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const size_t block_step = kX4 ? kX4Rows * sizeof(block_q6_K) : sizeof(block_q6_K);
-  const auto row_at = [&](int r) {  // row r's first super-block, from rows
-    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(block_q6_K) : rs * r;
-  };
-  alignas(32) int32_t lanes[8];
-  for (int r = 0; r < 8; r++) lanes[r] = static_cast<int32_t>(row_at(r));
-  const __m256i off = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)), m = rows_mask(nr);
+  const size_t block_step = x4_block_step<kX4>(sizeof(block_q6_K));
+  const __m256i off = block_row_offsets<kX4>(rs, sizeof(block_q6_K)), m = rows_mask(nr);
   const __m256i lo4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nb][2][8]
   std::memset(scales, 0, sizeof(float) * 16 * static_cast<size_t>(nb));
@@ -188,7 +185,7 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, uint8_t* panel
         }
       }
     for (int r = 0; r < nr; r++) {
-      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + row_at(r));
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + x4_row_offset<kX4>(r, rs, sizeof(block_q6_K)));
       const float d = _cvtsh_ss(x.d);
       for (int h = 0; h < 2; h++)
         for (int kk = 0; kk < 4; kk++) {

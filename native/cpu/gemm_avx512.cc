@@ -32,6 +32,13 @@ inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 inline size_t weights_bytes(int64_t k) { return static_cast<size_t>(k / 32) * 512; }
 
 // Byte offsets of rows 0..15 from the first, masked to the rows that exist.
+// The 16 rows' offsets (x4_row_offset) for gathering a super-block type's panel.
+template <bool kX4>
+inline __m512i block_row_offsets(size_t rs, size_t block_bytes) {
+  alignas(64) int32_t lanes[16];
+  for (int r = 0; r < 16; r++) lanes[r] = static_cast<int32_t>(x4_row_offset<kX4>(r, rs, block_bytes));
+  return _mm512_load_si512(lanes);
+}
 inline __m512i row_offsets(size_t row_stride) {
   return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                             _mm512_set1_epi32(static_cast<int>(row_stride)));
@@ -99,13 +106,9 @@ void pack_q8_0(int64_t k, const uint8_t* rows, size_t rs, __mmask16 m, uint8_t* 
 template <typename Block, bool kFive, bool kX4 = false>
 void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const size_t block_step = kX4 ? kX4Rows * sizeof(Block) : sizeof(Block);
-  const auto row_at = [&](int r) {  // row r's first super-block, from rows
-    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(Block) : rs * r;
-  };
-  alignas(64) int32_t lanes[16];
-  for (int r = 0; r < 16; r++) lanes[r] = static_cast<int32_t>(row_at(r));
-  const __m512i off = _mm512_load_si512(lanes), lo4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
+  const size_t block_step = x4_block_step<kX4>(sizeof(Block));
+  const __m512i off = block_row_offsets<kX4>(rs, sizeof(Block)), lo4 = _mm512_set1_epi8(0x0F),
+                one = _mm512_set1_epi8(1);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));
   float* mins = scales + 16 * nb;
   std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
@@ -129,7 +132,7 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m,
       }
     }
     for (int r = 0; r < nr; r++) {
-      const Block& x = *reinterpret_cast<const Block*>(base + row_at(r));
+      const Block& x = *reinterpret_cast<const Block*>(base + x4_row_offset<kX4>(r, rs, sizeof(Block)));
       const float d = half_to_float(x.d), dmin = half_to_float(x.dmin);
       for (int j = 0; j < 8; j++) {
         uint8_t sc, mn;
@@ -147,13 +150,9 @@ void pack_k_mins(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m,
 template <bool kX4 = false>
 void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, uint8_t* panel) {
   const int64_t nsb = k / QK_K, nb = k / 32;
-  const size_t block_step = kX4 ? kX4Rows * sizeof(block_q6_K) : sizeof(block_q6_K);
-  const auto row_at = [&](int r) {  // row r's first super-block, from rows
-    return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * sizeof(block_q6_K) : rs * r;
-  };
-  alignas(64) int32_t lanes[16];
-  for (int r = 0; r < 16; r++) lanes[r] = static_cast<int32_t>(row_at(r));
-  const __m512i off = _mm512_load_si512(lanes), lo4 = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(3);
+  const size_t block_step = x4_block_step<kX4>(sizeof(block_q6_K));
+  const __m512i off = block_row_offsets<kX4>(rs, sizeof(block_q6_K)), lo4 = _mm512_set1_epi8(0x0F),
+                three = _mm512_set1_epi8(3);
   float* scales = reinterpret_cast<float*>(panel + weights_bytes(k));  // [nb][2][16]
   std::memset(scales, 0, sizeof(float) * 32 * static_cast<size_t>(nb));
   for (int64_t s = 0; s < nsb; s++) {
@@ -172,7 +171,7 @@ void pack_q6_K(int64_t k, const uint8_t* rows, size_t rs, int nr, __mmask16 m, u
         }
       }
     for (int r = 0; r < nr; r++) {
-      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + row_at(r));
+      const block_q6_K& x = *reinterpret_cast<const block_q6_K*>(base + x4_row_offset<kX4>(r, rs, sizeof(block_q6_K)));
       const float d = half_to_float(x.d);
       for (int h = 0; h < 2; h++)
         for (int kk = 0; kk < 4; kk++) {

@@ -43,6 +43,17 @@ inline bool x4_fits(DType t, int64_t rows, int64_t k) {
 }
 // Bytes of one group of 4 rows.
 inline size_t x4_group_bytes(DType t, int64_t k) { return kX4Rows * row_bytes(t, k); }
+// From a matrix's (or panel's) first row: where row r's first super-block lies (kX4: interleaved, rs a
+// group's bytes; else in place, rs a row's) and how far apart its super-blocks are.
+template <bool kX4>
+inline size_t x4_row_offset(int r, size_t rs, size_t block_bytes) {
+  return kX4 ? static_cast<size_t>(r / kX4Rows) * rs + static_cast<size_t>(r % kX4Rows) * block_bytes
+             : rs * static_cast<size_t>(r);
+}
+template <bool kX4>
+constexpr size_t x4_block_step(size_t block_bytes) {
+  return kX4 ? kX4Rows * block_bytes : block_bytes;
+}
 // Interleaves groups [g0, g1) of a matrix (rows `stride` bytes apart) into dst (the whole matrix's layout).
 void x4_regroup(DType t, const uint8_t* src, size_t stride, int64_t k, int64_t g0, int64_t g1, uint8_t* dst);
 
